@@ -1,0 +1,24 @@
+//! # oxnic — the root crate: the CLI's commands and the glue between card, driver and stack
+//!
+//! This is the only crate that joins the others (see ARCHITECTURE.md): the runtime, the
+//! driver↔stack glue and the command-line tools live here.
+
+pub mod regmap;
+
+use std::path::PathBuf;
+
+/// Errors of the command-line tools.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A checked-in generated file differs from what the generator produces now.
+    #[error("{0} is stale: regenerate it with `oxnic regmap -o {0}`")]
+    Stale(PathBuf),
+}

@@ -1,0 +1,45 @@
+//! The `oxnic` command line.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// oxnic: an FPGA network card in rust-hdl and its userspace Rust host stack.
+#[derive(Debug, Parser)]
+#[command(name = "oxnic", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the BAR0 register map as Markdown (the source of docs/registers.md).
+    Regmap {
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Exit non-zero if FILE differs from the generated map instead of writing anything.
+        #[arg(long, value_name = "FILE", conflicts_with = "output")]
+        check: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxnic: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), oxnic::Error> {
+    match cli.command {
+        Command::Regmap { output, check } => {
+            oxnic::regmap::run(output.as_deref(), check.as_deref())
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The CLI as a user runs it: the checked-in register map is fresh, bad arguments are errors.
+
+use std::process::Command;
+
+fn oxnic() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oxnic"))
+}
+
+#[test]
+fn checked_in_register_map_is_fresh() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/registers.md");
+    let out = oxnic().args(["regmap", "--check", path]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docs/registers.md is stale; run `cargo xtask regmap`: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        oxnic::regmap::markdown()
+    );
+}
+
+#[test]
+fn stale_register_map_is_reported() {
+    let dir = std::env::temp_dir().join(format!("oxnic-regmap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("registers.md");
+    std::fs::write(&f, "# old\n").unwrap();
+    let out = oxnic()
+        .args(["regmap", "--check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is stale"));
+    let out = oxnic().args(["regmap", "-o"]).arg(&f).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        oxnic::regmap::markdown()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let out = oxnic().args(["regmap", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    let out = oxnic()
+        .args(["regmap", "--check", "/nonexistent/x.md"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.md"));
+}

@@ -4,7 +4,16 @@
 //! its own rust-hdl simulation tests and a synthesizability check; the differential tests against
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
+//! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
+//! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
+//!   the Verilator differential runner.
+//! - [`synth`]: yosys synthesis checks and cell counts.
+//! - [`catalog`]: the named block configurations that are emitted, verilated and synthesized.
 //! - [`verilog`]: Verilog generation with the top module renamed from rust-hdl's `top`, and the
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
 
+pub mod catalog;
+pub mod stream;
+pub mod synth;
+pub mod testbench;
 pub mod verilog;

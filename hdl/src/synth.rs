@@ -1,0 +1,135 @@
+//! Synthesizability checks and cell counts with yosys (`synth -flatten -top NAME`).
+//!
+//! rust-hdl's simulator accepts things that do not synthesize (and the other way round); every
+//! block is also run through yosys, which gives the cell-count table of `oxnic bench` too.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// What yosys made of a block.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SynthReport {
+    /// All cells after generic synthesis.
+    pub cells: u64,
+    /// Flip-flop cells (all `$_DFF*`, `$_SDFF*`, `$_DLATCH*` kinds).
+    pub flops: u64,
+    /// Cells by yosys type.
+    pub by_type: BTreeMap<String, u64>,
+}
+
+/// Why synthesis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// yosys is not installed.
+    #[error("yosys not found; run `cargo xtask setup` (or `apt-get install -y yosys`)")]
+    Missing,
+    /// A temporary file could not be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// yosys rejected the design.
+    #[error("yosys failed on {name}:\n{log}")]
+    Failed {
+        /// Top module.
+        name: String,
+        /// The end of yosys' output.
+        log: String,
+    },
+}
+
+/// Synthesizes `verilog` with top module `name` and counts its cells.
+pub fn yosys_synth(name: &str, verilog: &str) -> Result<SynthReport, SynthError> {
+    let dir = std::env::temp_dir().join(format!("oxnic-synth-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| SynthError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let src = dir.join(format!("{name}.v"));
+    std::fs::write(&src, verilog).map_err(|source| SynthError::Io {
+        path: src.clone(),
+        source,
+    })?;
+    let stat = dir.join("stat.txt");
+    let script = format!(
+        "read_verilog {}; synth -flatten -top {name}; check -assert; tee -q -o {} stat",
+        src.display(),
+        stat.display()
+    );
+    let out = Command::new("yosys").args(["-q", "-p", &script]).output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SynthError::Missing),
+        Err(source) => {
+            return Err(SynthError::Io {
+                path: "yosys".into(),
+                source,
+            })
+        }
+    };
+    let text = std::fs::read_to_string(&stat).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() || text.is_empty() {
+        let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let log = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        return Err(SynthError::Failed {
+            name: name.into(),
+            log,
+        });
+    }
+    Ok(parse_stat(&text))
+}
+
+fn parse_stat(text: &str) -> SynthReport {
+    let mut r = SynthReport::default();
+    let mut in_cells = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(n) = t.strip_prefix("Number of cells:") {
+            r.cells = n.trim().parse().unwrap_or(0);
+            in_cells = true;
+            continue;
+        }
+        if in_cells {
+            let mut parts = t.split_whitespace();
+            match (parts.next(), parts.next()) {
+                (Some(kind), Some(n)) if kind.starts_with('$') => {
+                    let n: u64 = n.parse().unwrap_or(0);
+                    if kind.contains("DFF") || kind.contains("DLATCH") {
+                        r.flops += n;
+                    }
+                    *r.by_type.entry(kind.to_string()).or_default() += n;
+                }
+                _ => in_cells = false,
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthesizes_and_counts() {
+        let v = "module cnt(input clock, input en, output reg [7:0] q);\n\
+                 initial q = 0;\nalways @(posedge clock) if (en) q <= q + 1;\nendmodule\n";
+        let r = yosys_synth("cnt", v).unwrap();
+        assert_eq!(r.flops, 8, "{r:?}");
+        assert!(r.cells > r.flops);
+        assert_eq!(r.by_type.values().sum::<u64>(), r.cells);
+    }
+
+    #[test]
+    fn broken_verilog_is_an_error() {
+        let e = yosys_synth("bad", "module bad(input a); assign b = ; endmodule").unwrap_err();
+        assert!(matches!(e, SynthError::Failed { .. }), "{e}");
+    }
+}

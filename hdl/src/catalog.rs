@@ -5,6 +5,7 @@
 //! (`oxnic_sim::models::<name>`). Each block module adds its configurations here.
 
 use crate::verilog::GenError;
+use rust_hdl::prelude::Block;
 
 /// One named block configuration.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +20,15 @@ pub struct Entry {
 
 /// All entries, in a stable order.
 pub fn all() -> Vec<Entry> {
-    vec![]
+    vec![Entry {
+        name: "oxnic_stream_register64",
+        about: "one-word stream register stage, 64-bit data",
+        verilog: || {
+            let mut b = crate::stream_register::StreamRegister::<64, 8>::default();
+            b.connect_all();
+            crate::verilog::generate_named(&b, "oxnic_stream_register64")
+        },
+    }]
 }
 
 /// The entry named `name`.

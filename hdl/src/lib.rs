@@ -5,6 +5,7 @@
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
+//! - [`stream_register`]: a one-word register stage on a stream.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -12,8 +13,12 @@
 //! - [`verilog`]: Verilog generation with the top module renamed from rust-hdl's `top`, and the
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
 
+// rust-hdl blocks are trees of signals whose Debug output would be useless; they do not have it.
+#![allow(missing_debug_implementations)]
+
 pub mod catalog;
 pub mod stream;
+pub mod stream_register;
 pub mod synth;
 pub mod testbench;
 pub mod verilog;

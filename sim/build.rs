@@ -1,0 +1,524 @@
+//! Verilates every block of `oxnic_hdl::catalog` and generates safe Rust bindings for it.
+//!
+//! For each entry: write its Verilog, run `verilator --cc`, read the model's ports from the
+//! generated header (`VL_IN8(&name,msb,lsb)` ...), generate a C++ shim with `extern "C"`
+//! accessors and a Rust module wrapping them, and compile the shim and the model with `cc`.
+//! Work is skipped for an entry whose Verilog (and this generator) did not change.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bump when the shim or binding generator changes, so cached models are rebuilt.
+const GENERATOR_VERSION: u32 = 3;
+const VERILATOR_FLAGS: &[&str] = &[
+    "-Wno-WIDTH",
+    "-Wno-UNOPTFLAT",
+    "-Wno-fatal",
+    "--trace",
+    "-O3",
+    "--x-assign",
+    "fast",
+];
+const VL_INCLUDE: &str = "/usr/share/verilator/include";
+
+#[derive(Debug, Clone)]
+struct Port {
+    /// Verilog name (with `$` for interface fields).
+    name: String,
+    /// C++ member name (Verilator mangles `$` to `__024`).
+    cname: String,
+    input: bool,
+    width: u32,
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("oxnic-sim build: {msg}");
+    std::process::exit(1)
+}
+
+fn verilator_version() -> String {
+    match Command::new("verilator").arg("--version").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => fail(
+            "verilator not found: run `cargo xtask setup` (installs the Debian package verilator)",
+        ),
+    }
+}
+
+fn parse_ports(header: &str) -> Vec<Port> {
+    let mut ports = Vec::new();
+    for line in header.lines() {
+        let t = line.trim();
+        let Some(rest) = t.strip_prefix("VL_") else {
+            continue;
+        };
+        let Some((kind, args)) = rest.split_once('(') else {
+            continue;
+        };
+        let input = match kind {
+            "IN8" | "IN16" | "IN" | "IN64" | "INW" => true,
+            "OUT8" | "OUT16" | "OUT" | "OUT64" | "OUTW" => false,
+            _ => continue,
+        };
+        let args: Vec<&str> = args
+            .trim_end_matches(");")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let cname = args[0].trim_start_matches('&').to_string();
+        let msb: u32 = args[1]
+            .parse()
+            .unwrap_or_else(|_| fail(&format!("bad port line {t}")));
+        let lsb: u32 = args[2]
+            .parse()
+            .unwrap_or_else(|_| fail(&format!("bad port line {t}")));
+        ports.push(Port {
+            name: cname.replace("__024", "$"),
+            cname,
+            input,
+            width: msb - lsb + 1,
+        });
+    }
+    ports
+}
+
+fn rust_ident(verilog_name: &str) -> String {
+    verilog_name.replace('$', "_").to_lowercase()
+}
+
+fn words32(width: u32) -> u32 {
+    width.div_ceil(32)
+}
+
+fn gen_shim(name: &str, ports: &[Port]) -> String {
+    let mut s = String::new();
+    let cls = format!("V{name}");
+    let st = format!("OxModel_{name}");
+    writeln!(s, "#include \"{cls}.h\"\n#include \"verilated.h\"\n#include \"verilated_vcd_c.h\"\n#include <cstdint>").unwrap();
+    writeln!(
+        s,
+        "struct {st} {{ VerilatedContext* ctx; {cls}* m; VerilatedVcdC* tfp; }};"
+    )
+    .unwrap();
+    writeln!(s, "extern \"C\" {{").unwrap();
+    writeln!(
+        s,
+        "void* oxvl_{name}_new() {{ auto* s = new {st}; s->ctx = new VerilatedContext; \
+         s->ctx->traceEverOn(true); s->m = new {cls}{{s->ctx, \"{name}\"}}; s->tfp = nullptr; return s; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_delete(void* p) {{ auto* s = ({st}*)p; if (s->tfp) {{ s->tfp->close(); delete s->tfp; }} \
+         s->m->final(); delete s->m; delete s->ctx; delete s; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_eval(void* p) {{ (({st}*)p)->m->eval(); }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "int oxvl_{name}_trace_open(void* p, const char* path) {{ auto* s = ({st}*)p; \
+         if (s->tfp) {{ s->tfp->close(); delete s->tfp; }} s->tfp = new VerilatedVcdC; \
+         s->m->trace(s->tfp, 99); s->tfp->open(path); return s->tfp->isOpen() ? 1 : 0; }}"
+    )
+    .unwrap();
+    writeln!(s, "void oxvl_{name}_trace_dump(void* p, uint64_t t) {{ auto* s = ({st}*)p; if (s->tfp) s->tfp->dump(t); }}").unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_trace_close(void* p) {{ auto* s = ({st}*)p; \
+         if (s->tfp) {{ s->tfp->close(); delete s->tfp; s->tfp = nullptr; }} }}"
+    )
+    .unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        let c = &p.cname;
+        if p.width <= 64 {
+            if p.input {
+                writeln!(
+                    s,
+                    "void oxvl_{name}_set_{i}(void* p, uint64_t v) {{ (({st}*)p)->m->{c} = v; }}"
+                )
+                .unwrap();
+            }
+            writeln!(
+                s,
+                "uint64_t oxvl_{name}_get_{i}(void* p) {{ return (uint64_t)(({st}*)p)->m->{c}; }}"
+            )
+            .unwrap();
+        } else {
+            let n = words32(p.width);
+            if p.input {
+                writeln!(
+                    s,
+                    "void oxvl_{name}_set_{i}(void* p, const uint32_t* w) {{ auto* m = (({st}*)p)->m; \
+                     for (int k = 0; k < {n}; k++) m->{c}[k] = w[k]; }}"
+                )
+                .unwrap();
+            }
+            writeln!(
+                s,
+                "void oxvl_{name}_get_{i}(void* p, uint32_t* w) {{ auto* m = (({st}*)p)->m; \
+                 for (int k = 0; k < {n}; k++) w[k] = m->{c}[k]; }}"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(s, "}}").unwrap();
+    s
+}
+
+fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
+    let mut s = String::new();
+    let w = &mut s;
+    writeln!(w, "/// Verilator model of `{name}`: {about}.").unwrap();
+    writeln!(w, "pub mod {name} {{").unwrap();
+    writeln!(w, "    use std::ffi::c_void;").unwrap();
+    writeln!(w, "    use crate::harness::{{Port, RawModel}};").unwrap();
+    writeln!(w, "    extern \"C\" {{").unwrap();
+    writeln!(w, "        fn oxvl_{name}_new() -> *mut c_void;").unwrap();
+    writeln!(w, "        fn oxvl_{name}_delete(p: *mut c_void);").unwrap();
+    writeln!(w, "        fn oxvl_{name}_eval(p: *mut c_void);").unwrap();
+    writeln!(
+        w,
+        "        fn oxvl_{name}_trace_open(p: *mut c_void, path: *const std::ffi::c_char) -> i32;"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn oxvl_{name}_trace_dump(p: *mut c_void, t: u64);"
+    )
+    .unwrap();
+    writeln!(w, "        fn oxvl_{name}_trace_close(p: *mut c_void);").unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        if p.width <= 64 {
+            if p.input {
+                writeln!(w, "        fn oxvl_{name}_set_{i}(p: *mut c_void, v: u64);").unwrap();
+            }
+            writeln!(w, "        fn oxvl_{name}_get_{i}(p: *mut c_void) -> u64;").unwrap();
+        } else {
+            if p.input {
+                writeln!(
+                    w,
+                    "        fn oxvl_{name}_set_{i}(p: *mut c_void, v: *const u32);"
+                )
+                .unwrap();
+            }
+            writeln!(
+                w,
+                "        fn oxvl_{name}_get_{i}(p: *mut c_void, v: *mut u32);"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "    }}").unwrap();
+    writeln!(
+        w,
+        "    /// Module name.\n    pub const NAME: &str = \"{name}\";"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "    /// Ports in header order.\n    pub const PORTS: &[Port] = &["
+    )
+    .unwrap();
+    for p in ports {
+        writeln!(
+            w,
+            "        Port {{ name: \"{}\", input: {}, width: {} }},",
+            p.name, p.input, p.width
+        )
+        .unwrap();
+    }
+    writeln!(w, "    ];").unwrap();
+    writeln!(
+        w,
+        "    /// The verilated `{name}`; owns its C++ model and Verilator context.\n    \
+         #[derive(Debug)]\n    pub struct Model {{ ptr: std::ptr::NonNull<c_void> }}"
+    )
+    .unwrap();
+    writeln!(w, "    impl Model {{").unwrap();
+    writeln!(
+        w,
+        "        /// Creates the model. Inputs start at zero; nothing is evaluated yet.\n        \
+         #[allow(clippy::new_without_default)]\n        pub fn new() -> Self {{\n            \
+         // SAFETY: the shim allocates a fresh model and context and returns an owned pointer.\n            \
+         let raw = unsafe {{ oxvl_{name}_new() }};\n            \
+         Model {{ ptr: std::ptr::NonNull::new(raw).expect(\"verilated model allocation failed\") }}\n        }}"
+    )
+    .unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        let id = rust_ident(&p.name);
+        let what = if p.input { "input" } else { "output" };
+        if p.width <= 64 {
+            if p.input {
+                writeln!(
+                    w,
+                    "        /// Sets input `{}` ({} bits).\n        #[inline]\n        pub fn set_{id}(&mut self, v: u64) {{\n            \
+                     // SAFETY: `ptr` is a live model owned by `self`; the setter only stores into it.\n            \
+                     unsafe {{ oxvl_{name}_set_{i}(self.ptr.as_ptr(), v) }}\n        }}",
+                    p.name, p.width
+                )
+                .unwrap();
+            }
+            writeln!(
+                w,
+                "        /// Reads {what} `{}` ({} bits).\n        #[inline]\n        pub fn get_{id}(&self) -> u64 {{\n            \
+                 // SAFETY: `ptr` is a live model owned by `self`; the getter only reads it.\n            \
+                 unsafe {{ oxvl_{name}_get_{i}(self.ptr.as_ptr()) }}\n        }}",
+                p.name, p.width
+            )
+            .unwrap();
+        } else {
+            let n = words32(p.width);
+            if p.input {
+                writeln!(
+                    w,
+                    "        /// Sets input `{}` ({} bits) from 32-bit words, least significant first.\n        \
+                     #[inline]\n        pub fn set_{id}(&mut self, v: &[u32; {n}]) {{\n            \
+                     // SAFETY: `ptr` is live; the shim reads exactly {n} words from `v`.\n            \
+                     unsafe {{ oxvl_{name}_set_{i}(self.ptr.as_ptr(), v.as_ptr()) }}\n        }}",
+                    p.name, p.width
+                )
+                .unwrap();
+            }
+            writeln!(
+                w,
+                "        /// Reads {what} `{}` ({} bits) as 32-bit words, least significant first.\n        \
+                 #[inline]\n        pub fn get_{id}(&self) -> [u32; {n}] {{\n            \
+                 let mut v = [0u32; {n}];\n            \
+                 // SAFETY: `ptr` is live; the shim writes exactly {n} words into `v`.\n            \
+                 unsafe {{ oxvl_{name}_get_{i}(self.ptr.as_ptr(), v.as_mut_ptr()) }};\n            v\n        }}",
+                p.name, p.width
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "    }}").unwrap();
+    // Generic, index-based access for the differential runner and by-name harness.
+    writeln!(w, "    impl RawModel for Model {{").unwrap();
+    writeln!(w, "        fn name(&self) -> &'static str {{ NAME }}").unwrap();
+    writeln!(w, "        fn ports(&self) -> &'static [Port] {{ PORTS }}").unwrap();
+    writeln!(
+        w,
+        "        fn eval(&mut self) {{\n            \
+         // SAFETY: `ptr` is a live model owned by `self`.\n            \
+         unsafe {{ oxvl_{name}_eval(self.ptr.as_ptr()) }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn trace_open(&mut self, path: &std::ffi::CStr) -> bool {{\n            \
+         // SAFETY: `ptr` is live and `path` is a NUL-terminated string that outlives the call.\n            \
+         unsafe {{ oxvl_{name}_trace_open(self.ptr.as_ptr(), path.as_ptr()) == 1 }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn trace_dump(&mut self, time: u64) {{\n            \
+         // SAFETY: `ptr` is live; dumping without an open trace is a no-op in the shim.\n            \
+         unsafe {{ oxvl_{name}_trace_dump(self.ptr.as_ptr(), time) }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn trace_close(&mut self) {{\n            \
+         // SAFETY: `ptr` is live; closing without an open trace is a no-op in the shim.\n            \
+         unsafe {{ oxvl_{name}_trace_close(self.ptr.as_ptr()) }}\n        }}"
+    )
+    .unwrap();
+    writeln!(w, "        #[allow(clippy::match_single_binding)]\n        fn set_port(&mut self, index: usize, words: &[u64]) {{").unwrap();
+    writeln!(
+        w,
+        "            let word = |k: usize| words.get(k).copied().unwrap_or(0);"
+    )
+    .unwrap();
+    writeln!(w, "            let _ = &word;\n            match index {{").unwrap();
+    for (i, p) in ports.iter().enumerate().filter(|(_, p)| p.input) {
+        let id = rust_ident(&p.name);
+        if p.width <= 64 {
+            writeln!(w, "                {i} => self.set_{id}(word(0)),").unwrap();
+        } else {
+            let n = words32(p.width);
+            writeln!(
+                w,
+                "                {i} => self.set_{id}(&std::array::from_fn::<u32, {n}, _>(|k| (word(k / 2) >> (32 * (k % 2))) as u32)),"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "                _ => {{}}\n            }}\n        }}").unwrap();
+    writeln!(w, "        fn get_port(&self, index: usize, out: &mut Vec<u64>) {{\n            out.clear();\n            match index {{").unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        let id = rust_ident(&p.name);
+        if p.width <= 64 {
+            writeln!(w, "                {i} => out.push(self.get_{id}()),").unwrap();
+        } else {
+            writeln!(
+                w,
+                "                {i} => {{ let v = self.get_{id}(); out.extend(v.chunks(2).map(|c| u64::from(c[0]) | c.get(1).map_or(0, |&h| u64::from(h) << 32))); }}"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        w,
+        "                _ => {{}}\n            }}\n        }}\n    }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "    impl Drop for Model {{\n        fn drop(&mut self) {{\n            \
+         // SAFETY: `ptr` came from `oxvl_{name}_new` and is freed exactly once, here.\n            \
+         unsafe {{ oxvl_{name}_delete(self.ptr.as_ptr()) }}\n        }}\n    }}"
+    )
+    .unwrap();
+    writeln!(w, "}}").unwrap();
+    s
+}
+
+fn cxx_build(out: &Path) -> cc::Build {
+    let mut b = cc::Build::new();
+    b.cpp(true)
+        .std("gnu++17")
+        .include(VL_INCLUDE)
+        .include(format!("{VL_INCLUDE}/vltstd"))
+        .define("VM_COVERAGE", "0")
+        .define("VM_SC", "0")
+        .define("VM_TRACE", "1")
+        .define("VM_TRACE_FST", "0")
+        .define("VM_TRACE_VCD", "1")
+        .opt_level(2)
+        .debug(false)
+        .warnings(false)
+        .out_dir(out);
+    for f in [
+        "-faligned-new",
+        "-fcf-protection=none",
+        "-Wno-bool-operation",
+        "-Wno-sign-compare",
+        "-Wno-uninitialized",
+        "-Wno-unused-but-set-variable",
+        "-Wno-unused-parameter",
+        "-Wno-unused-variable",
+        "-Wno-shadow",
+    ] {
+        b.flag_if_supported(f);
+    }
+    b
+}
+
+fn link(out: &Path, lib: &str) {
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static={lib}");
+}
+
+fn main() {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=OXNIC_SIM_SKIP");
+    let version = verilator_version();
+    let mut bindings = String::from(
+        "// Generated by oxnic-sim's build.rs from oxnic_hdl::catalog. Do not edit.\n\n",
+    );
+    let mut names = Vec::new();
+    for entry in oxnic_hdl::catalog::all() {
+        let name = entry.name;
+        let verilog = (entry.verilog)().unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+        let dir = out.join("vl").join(name);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+        let mut h = DefaultHasher::new();
+        (GENERATOR_VERSION, &version, &verilog, VERILATOR_FLAGS).hash(&mut h);
+        let stamp = format!("{:016x}\n", h.finish());
+        let stamp_path = dir.join("stamp");
+        let lib = format!("oxvl_{name}");
+        let rs_path = dir.join("bindings.rs");
+        let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
+            && rs_path.exists()
+            && out.join(format!("lib{lib}.a")).exists();
+        if !fresh {
+            let vfile = dir.join(format!("{name}.v"));
+            std::fs::write(&vfile, &verilog)
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", vfile.display())));
+            let obj = dir.join("obj");
+            let _ = std::fs::remove_dir_all(&obj);
+            let st = Command::new("verilator")
+                .arg("--cc")
+                .args(VERILATOR_FLAGS)
+                .args([
+                    "--top-module",
+                    name,
+                    "--prefix",
+                    &format!("V{name}"),
+                    "--Mdir",
+                ])
+                .arg(&obj)
+                .arg(&vfile)
+                .status()
+                .unwrap_or_else(|e| fail(&format!("running verilator: {e}")));
+            if !st.success() {
+                fail(&format!(
+                    "verilator failed on {name} ({st}); Verilog is in {}",
+                    vfile.display()
+                ));
+            }
+            let header = std::fs::read_to_string(obj.join(format!("V{name}.h")))
+                .unwrap_or_else(|e| fail(&format!("{name}: reading the model header: {e}")));
+            let ports = parse_ports(&header);
+            let mut idents: Vec<String> = ports.iter().map(|p| rust_ident(&p.name)).collect();
+            idents.sort();
+            idents.dedup();
+            if idents.len() != ports.len() {
+                fail(&format!("{name}: two ports map to the same Rust name"));
+            }
+            let shim = dir.join("shim.cpp");
+            std::fs::write(&shim, gen_shim(name, &ports)).unwrap_or_else(|e| fail(&e.to_string()));
+            let mut b = cxx_build(&out);
+            b.include(&obj).file(&shim).cargo_metadata(false);
+            let mut cpps: Vec<PathBuf> = std::fs::read_dir(&obj)
+                .unwrap_or_else(|e| fail(&e.to_string()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+                .collect();
+            cpps.sort();
+            b.files(cpps);
+            b.compile(&lib);
+            std::fs::write(&rs_path, gen_rust(name, entry.about, &ports))
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            std::fs::write(&stamp_path, &stamp).unwrap_or_else(|e| fail(&e.to_string()));
+        }
+        link(&out, &lib);
+        let rs = std::fs::read_to_string(&rs_path).unwrap_or_else(|e| fail(&e.to_string()));
+        bindings.push_str(&rs);
+        names.push(name);
+    }
+    // The Verilator runtime, once for all models (it only changes with Verilator itself).
+    let rt_stamp = out.join("verilated_rt.stamp");
+    if std::fs::read_to_string(&rt_stamp).ok().as_deref() != Some(version.as_str())
+        || !out.join("liboxvl_runtime.a").exists()
+    {
+        let mut b = cxx_build(&out);
+        b.cargo_metadata(false);
+        for f in [
+            "verilated.cpp",
+            "verilated_vcd_c.cpp",
+            "verilated_threads.cpp",
+        ] {
+            b.file(format!("{VL_INCLUDE}/{f}"));
+        }
+        b.compile("oxvl_runtime");
+        std::fs::write(&rt_stamp, &version).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    link(&out, "oxvl_runtime");
+    println!("cargo:rustc-link-lib=dylib=stdc++");
+    writeln!(
+        bindings,
+        "/// Names of all verilated models.\npub const ALL: &[&str] = &{names:?};"
+    )
+    .unwrap();
+    std::fs::write(out.join("models.rs"), bindings).unwrap_or_else(|e| fail(&e.to_string()));
+}

@@ -4,6 +4,7 @@
 //! driver↔stack glue and the command-line tools live here.
 
 pub mod regmap;
+pub mod verilog;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,17 @@ pub enum Error {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// A block name that is not in the catalogue.
+    #[error("no block named {name:?}; known blocks: {known}")]
+    UnknownBlock {
+        /// The name given.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// An external tool (verilator, yosys) failed or is missing.
+    #[error("{0}")]
+    Tool(String),
     /// A checked-in generated file differs from what the generator produces now.
     #[error("{0} is stale: regenerate it with `oxnic regmap -o {0}`")]
     Stale(PathBuf),

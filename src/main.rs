@@ -23,6 +23,18 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "output")]
         check: Option<PathBuf>,
     },
+    /// Write the card's Verilog (one file per block, top module renamed from rust-hdl's `top`).
+    Verilog {
+        /// Output directory.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Only these blocks (module names; default: all).
+        #[arg(long = "block", value_name = "NAME")]
+        only: Vec<String>,
+        /// Also lint each file with Verilator and synthesize it with yosys, printing cell counts.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,5 +53,6 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
         Command::Regmap { output, check } => {
             oxnic::regmap::run(output.as_deref(), check.as_deref())
         }
+        Command::Verilog { output, only, check } => oxnic::verilog::run(&output, &only, check),
     }
 }

@@ -55,3 +55,41 @@ fn bad_arguments_are_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.md"));
 }
+
+#[test]
+fn verilog_writes_lints_and_synthesizes_every_block() {
+    let dir = std::env::temp_dir().join(format!("oxnic-verilog-{}", std::process::id()));
+    let out = oxnic()
+        .args(["verilog", "--check", "-o"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for e in oxnic_hdl::catalog::all() {
+        let v = std::fs::read_to_string(dir.join(format!("{}.v", e.name))).unwrap();
+        assert!(v.contains(&format!("module {}(", e.name)));
+        assert!(!v.contains("module top("));
+        assert!(stdout.contains(e.name), "{} missing from the table", e.name);
+    }
+    assert!(stdout.contains("ok / ok"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verilog_rejects_unknown_block() {
+    let out = oxnic()
+        .args(["verilog", "-o", "/tmp/x", "--block", "oxnic_nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("oxnic_nope") && err.contains("known blocks"),
+        "{err}"
+    );
+}

@@ -1,0 +1,116 @@
+//! `oxnic verilog`: write the card's Verilog, and check it with the tools a board flow uses.
+
+use crate::Error;
+use oxnic_hdl::catalog::{self, Entry};
+use oxnic_hdl::synth::{yosys_synth, SynthReport};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Verilator flags rust-hdl's output needs (it leaves width mismatches and split always-blocks).
+pub const VERILATOR_LINT_FLAGS: &[&str] = &["--lint-only", "-Wno-WIDTH", "-Wno-UNOPTFLAT"];
+
+/// One block written to disk.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Module name.
+    pub name: &'static str,
+    /// What it is.
+    pub about: &'static str,
+    /// The `.v` file.
+    pub path: PathBuf,
+}
+
+/// The catalogue entries selected by `only` (all when empty).
+pub fn select(only: &[String]) -> Result<Vec<Entry>, Error> {
+    let all = catalog::all();
+    if only.is_empty() {
+        return Ok(all);
+    }
+    only.iter()
+        .map(|n| {
+            all.iter()
+                .find(|e| e.name == n)
+                .copied()
+                .ok_or_else(|| Error::UnknownBlock {
+                    name: n.clone(),
+                    known: all.iter().map(|e| e.name).collect::<Vec<_>>().join(", "),
+                })
+        })
+        .collect()
+}
+
+/// Writes `<dir>/<name>.v` for each entry.
+pub fn write(entries: &[Entry], dir: &Path) -> Result<Vec<Written>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.into(),
+        source,
+    })?;
+    entries
+        .iter()
+        .map(|e| {
+            let v = (e.verilog)().map_err(|err| Error::Tool(err.to_string()))?;
+            let path = dir.join(format!("{}.v", e.name));
+            std::fs::write(&path, v).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(Written {
+                name: e.name,
+                about: e.about,
+                path,
+            })
+        })
+        .collect()
+}
+
+/// Lints a written block with Verilator.
+pub fn verilator_lint(w: &Written) -> Result<(), Error> {
+    let out = Command::new("verilator")
+        .args(VERILATOR_LINT_FLAGS)
+        .args(["--top-module", w.name])
+        .arg(&w.path)
+        .output()
+        .map_err(|e| Error::Tool(format!("verilator: {e} (run `cargo xtask setup`)")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Tool(format!(
+            "verilator --lint-only failed on {}:\n{}",
+            w.path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
+/// Synthesizes a written block with yosys.
+pub fn synth(w: &Written) -> Result<SynthReport, Error> {
+    let v = std::fs::read_to_string(&w.path).map_err(|source| Error::Io {
+        path: w.path.clone(),
+        source,
+    })?;
+    yosys_synth(w.name, &v).map_err(|e| Error::Tool(e.to_string()))
+}
+
+/// `oxnic verilog`: write, and with `check` lint and synthesize, printing a table.
+pub fn run(dir: &Path, only: &[String], check: bool) -> Result<(), Error> {
+    let written = write(&select(only)?, dir)?;
+    if !check {
+        for w in &written {
+            println!("{}", w.path.display());
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:>8} {:>8}  {}",
+        "block", "cells", "flops", "verilator lint / yosys synth"
+    );
+    for w in &written {
+        verilator_lint(w)?;
+        let r = synth(w)?;
+        println!(
+            "{:<28} {:>8} {:>8}  ok / ok  ({})",
+            w.name, r.cells, r.flops, w.about
+        );
+    }
+    Ok(())
+}

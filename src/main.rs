@@ -53,6 +53,10 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
         Command::Regmap { output, check } => {
             oxnic::regmap::run(output.as_deref(), check.as_deref())
         }
-        Command::Verilog { output, only, check } => oxnic::verilog::run(&output, &only, check),
+        Command::Verilog {
+            output,
+            only,
+            check,
+        } => oxnic::verilog::run(&output, &only, check),
     }
 }

@@ -101,8 +101,8 @@ pub fn run(dir: &Path, only: &[String], check: bool) -> Result<(), Error> {
         return Ok(());
     }
     println!(
-        "{:<28} {:>8} {:>8}  {}",
-        "block", "cells", "flops", "verilator lint / yosys synth"
+        "{:<28} {:>8} {:>8}  verilator lint / yosys synth",
+        "block", "cells", "flops"
     );
     for w in &written {
         verilator_lint(w)?;

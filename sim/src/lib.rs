@@ -7,10 +7,13 @@
 //! - [`hostmem`]: host memory behind an IOMMU model. The card's DMA requests reach memory only
 //!   through mapped IOVA ranges with the right permission; anything else is a recorded fault and
 //!   touches nothing, as VFIO with VT-d behaves.
+//! - [`wire`]: Ethernet wire models — a link with line rate and latency, a seeded impairment
+//!   stage (loss, duplication, reordering, corruption) and a pcap recorder.
 
 pub mod diff;
 pub mod harness;
 pub mod hostmem;
+pub mod wire;
 
 /// Generated Verilator models, one module per block of `oxnic_hdl::catalog`.
 #[allow(missing_docs)]

@@ -19,10 +19,42 @@ pub struct Entry {
 
 /// All entries, in a stable order.
 pub fn all() -> Vec<Entry> {
-    vec![]
+    vec![
+        Entry {
+            name: "oxnic_stream_fifo64",
+            about: "stream FIFO, 64-bit words, 16 deep, full backpressure",
+            verilog: crate::stream_fifo::verilog64,
+        },
+        Entry {
+            name: "oxnic_stream_fifo512",
+            about: "stream FIFO, 512-bit words, 16 deep, full backpressure",
+            verilog: crate::stream_fifo::verilog512,
+        },
+    ]
 }
 
 /// The entry named `name`.
 pub fn find(name: &str) -> Option<Entry> {
     all().into_iter().find(|e| e.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_unique_and_generate_their_own_top() {
+        let entries = all();
+        for (i, e) in entries.iter().enumerate() {
+            assert!(
+                entries[i + 1..].iter().all(|o| o.name != e.name),
+                "{}",
+                e.name
+            );
+            let v = (e.verilog)().unwrap();
+            assert!(v.contains(&format!("module {}(", e.name)), "{}", e.name);
+            assert_eq!(find(e.name).map(|f| f.name), Some(e.name));
+        }
+        assert!(find("oxnic_no_such_block").is_none());
+    }
 }

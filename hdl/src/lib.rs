@@ -5,6 +5,7 @@
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
+//! - [`stream_fifo`]: synchronous stream FIFO with full backpressure and fill counters.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -14,6 +15,7 @@
 
 pub mod catalog;
 pub mod stream;
+pub mod stream_fifo;
 pub mod synth;
 pub mod testbench;
 pub mod verilog;

@@ -30,6 +30,12 @@ pub fn all() -> Vec<Entry> {
             about: "stream FIFO, 512-bit words, 16 deep, full backpressure",
             verilog: crate::stream_fifo::verilog512,
         },
+        Entry {
+            name: "oxnic_packet_fifo64",
+            about:
+                "store-and-forward packet FIFO, 64-bit words, 32 deep, drops bad/overflowing frames",
+            verilog: crate::packet_fifo::verilog64,
+        },
     ]
 }
 

@@ -4,6 +4,7 @@
 //! its own rust-hdl simulation tests and a synthesizability check; the differential tests against
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
+//! - [`packet_fifo`]: store-and-forward packet FIFO that drops bad and overflowing frames whole.
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_fifo`]: synchronous stream FIFO with full backpressure and fill counters.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
@@ -14,6 +15,7 @@
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
 
 pub mod catalog;
+pub mod packet_fifo;
 pub mod stream;
 pub mod stream_fifo;
 pub mod synth;

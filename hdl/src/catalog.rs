@@ -36,6 +36,26 @@ pub fn all() -> Vec<Entry> {
                 "store-and-forward packet FIFO, 64-bit words, 32 deep, drops bad/overflowing frames",
             verilog: crate::packet_fifo::verilog64,
         },
+        Entry {
+            name: "oxnic_reg_block_device",
+            about: "register block: device identification (oxnic_abi::regs::device)",
+            verilog: crate::reg_bus::verilog_device,
+        },
+        Entry {
+            name: "oxnic_reg_block_port",
+            about: "register block: Ethernet port and statistics (oxnic_abi::regs::port)",
+            verilog: crate::reg_bus::verilog_port,
+        },
+        Entry {
+            name: "oxnic_reg_block_rss",
+            about: "register block: RSS key and indirection table (oxnic_abi::regs::rss)",
+            verilog: crate::reg_bus::verilog_rss,
+        },
+        Entry {
+            name: "oxnic_reg_block_offload",
+            about: "register block: offload enables and GRO limits (oxnic_abi::regs::offload)",
+            verilog: crate::reg_bus::verilog_offload,
+        },
     ]
 }
 

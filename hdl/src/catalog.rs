@@ -20,18 +20,77 @@ pub struct Entry {
 
 /// All entries, in a stable order.
 pub fn all() -> Vec<Entry> {
-    vec![Entry {
-        name: "oxnic_stream_register64",
-        about: "one-word stream register stage, 64-bit data",
-        verilog: || {
-            let mut b = crate::stream_register::StreamRegister::<64, 8>::default();
-            b.connect_all();
-            crate::verilog::generate_named(&b, "oxnic_stream_register64")
+    vec![
+        Entry {
+            name: "oxnic_stream_fifo64",
+            about: "stream FIFO, 64-bit words, 16 deep, full backpressure",
+            verilog: crate::stream_fifo::verilog64,
         },
-    }]
+        Entry {
+            name: "oxnic_stream_fifo512",
+            about: "stream FIFO, 512-bit words, 16 deep, full backpressure",
+            verilog: crate::stream_fifo::verilog512,
+        },
+        Entry {
+            name: "oxnic_packet_fifo64",
+            about:
+                "store-and-forward packet FIFO, 64-bit words, 32 deep, drops bad/overflowing frames",
+            verilog: crate::packet_fifo::verilog64,
+        },
+        Entry {
+            name: "oxnic_reg_block_device",
+            about: "register block: device identification (oxnic_abi::regs::device)",
+            verilog: crate::reg_bus::verilog_device,
+        },
+        Entry {
+            name: "oxnic_reg_block_port",
+            about: "register block: Ethernet port and statistics (oxnic_abi::regs::port)",
+            verilog: crate::reg_bus::verilog_port,
+        },
+        Entry {
+            name: "oxnic_reg_block_rss",
+            about: "register block: RSS key and indirection table (oxnic_abi::regs::rss)",
+            verilog: crate::reg_bus::verilog_rss,
+        },
+        Entry {
+            name: "oxnic_reg_block_offload",
+            about: "register block: offload enables and GRO limits (oxnic_abi::regs::offload)",
+            verilog: crate::reg_bus::verilog_offload,
+        },
+        Entry {
+            name: "oxnic_stream_register64",
+            about: "one-word stream register stage, 64-bit data",
+            verilog: || {
+                let mut b = crate::stream_register::StreamRegister::<64, 8>::default();
+                b.connect_all();
+                crate::verilog::generate_named(&b, "oxnic_stream_register64")
+            },
+        },
+    ]
 }
 
 /// The entry named `name`.
 pub fn find(name: &str) -> Option<Entry> {
     all().into_iter().find(|e| e.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_unique_and_generate_their_own_top() {
+        let entries = all();
+        for (i, e) in entries.iter().enumerate() {
+            assert!(
+                entries[i + 1..].iter().all(|o| o.name != e.name),
+                "{}",
+                e.name
+            );
+            let v = (e.verilog)().unwrap();
+            assert!(v.contains(&format!("module {}(", e.name)), "{}", e.name);
+            assert_eq!(find(e.name).map(|f| f.name), Some(e.name));
+        }
+        assert!(find("oxnic_no_such_block").is_none());
+    }
 }

@@ -4,8 +4,11 @@
 //! its own rust-hdl simulation tests and a synthesizability check; the differential tests against
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
+//! - [`packet_fifo`]: store-and-forward packet FIFO that drops bad and overflowing frames whole.
+//! - [`reg_bus`]: the MMIO register bus pair and the register block laid out from `oxnic_abi::regs`.
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_register`]: a one-word register stage on a stream.
+//! - [`stream_fifo`]: synchronous stream FIFO with full backpressure and fill counters.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -17,7 +20,10 @@
 #![allow(missing_debug_implementations)]
 
 pub mod catalog;
+pub mod packet_fifo;
+pub mod reg_bus;
 pub mod stream;
+pub mod stream_fifo;
 pub mod stream_register;
 pub mod synth;
 pub mod testbench;

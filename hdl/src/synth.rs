@@ -113,6 +113,77 @@ fn parse_stat(text: &str) -> SynthReport {
     r
 }
 
+/// Why Verilator's lint rejected a design.
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    /// verilator is not installed.
+    #[error("verilator not found; run `cargo xtask setup` (or `apt-get install -y verilator`)")]
+    Missing,
+    /// A temporary file could not be written, or verilator not run.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or program.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Verilator found errors.
+    #[error("verilator lint failed on {name}:\n{log}")]
+    Failed {
+        /// Top module.
+        name: String,
+        /// Verilator's messages.
+        log: String,
+    },
+}
+
+/// Lints `verilog` with top module `name` in Verilator as the simulator will build it
+/// (`--lint-only -Wno-WIDTH -Wno-UNOPTFLAT`); warnings are allowed, errors are not.
+pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), LintError> {
+    let dir = std::env::temp_dir().join(format!("oxnic-lint-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| LintError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let src = dir.join(format!("{name}.v"));
+    std::fs::write(&src, verilog).map_err(|source| LintError::Io {
+        path: src.clone(),
+        source,
+    })?;
+    let out = Command::new("verilator")
+        .args([
+            "--lint-only",
+            "-Wno-WIDTH",
+            "-Wno-UNOPTFLAT",
+            "-Wno-fatal",
+            "--top-module",
+            name,
+        ])
+        .arg(&src)
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LintError::Missing),
+        Err(source) => {
+            return Err(LintError::Io {
+                path: "verilator".into(),
+                source,
+            })
+        }
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        Err(LintError::Failed {
+            name: name.into(),
+            log,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +196,15 @@ mod tests {
         assert_eq!(r.flops, 8, "{r:?}");
         assert!(r.cells > r.flops);
         assert_eq!(r.by_type.values().sum::<u64>(), r.cells);
+    }
+
+    #[test]
+    fn lint_passes_good_and_fails_broken_verilog() {
+        let v = "module cnt(input clock, input en, output reg [7:0] q);\n\
+                 initial q = 0;\nalways @(posedge clock) if (en) q <= q + 1;\nendmodule\n";
+        verilator_lint("cnt", v).unwrap();
+        let e = verilator_lint("bad", "module bad(input a); assign b = ; endmodule").unwrap_err();
+        assert!(matches!(e, LintError::Failed { .. }), "{e}");
     }
 
     #[test]

@@ -45,7 +45,13 @@ fn stream_register(cycles: u64) -> Figure {
         sim.tick();
     }
     let secs = t.elapsed().as_secs_f64();
-    Figure { block: "oxnic_stream_register64", cycles, items: sim.model.get_words(), unit: "word", secs }
+    Figure {
+        block: "oxnic_stream_register64",
+        cycles,
+        items: sim.model.get_words(),
+        unit: "word",
+        secs,
+    }
 }
 
 fn main() {

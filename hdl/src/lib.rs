@@ -5,15 +5,16 @@
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
+//! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
 //! - [`catalog`]: the named block configurations that are emitted, verilated and synthesized.
 //! - [`verilog`]: Verilog generation with the top module renamed from rust-hdl's `top`, and the
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
-
 pub mod catalog;
 pub mod stream;
+pub mod stream_stimulus;
 pub mod synth;
 pub mod testbench;
 pub mod verilog;

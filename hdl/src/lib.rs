@@ -6,6 +6,7 @@
 //!
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
+//! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -13,6 +14,7 @@
 //! - [`verilog`]: Verilog generation with the top module renamed from rust-hdl's `top`, and the
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
 pub mod catalog;
+pub mod crc32;
 pub mod stream;
 pub mod stream_stimulus;
 pub mod synth;

@@ -25,6 +25,11 @@ pub fn all() -> Vec<Entry> {
             about: "Ethernet FCS (CRC-32) over a 64-bit stream, one word per cycle, latency 1",
             verilog: crate::crc32::verilog,
         },
+        Entry {
+            name: "oxnic_csum",
+            about: "Internet checksum from a per-frame start offset, 64-bit stream, latency 1",
+            verilog: crate::csum::verilog,
+        },
     ]
 }
 

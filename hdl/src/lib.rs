@@ -7,6 +7,7 @@
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
 //! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
+//! - [`csum`]: Internet checksum from a start offset, 64 bits per cycle.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -15,6 +16,7 @@
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
 pub mod catalog;
 pub mod crc32;
+pub mod csum;
 pub mod stream;
 pub mod stream_stimulus;
 pub mod synth;

@@ -30,6 +30,12 @@ pub fn all() -> Vec<Entry> {
             about: "Internet checksum from a per-frame start offset, 64-bit stream, latency 1",
             verilog: crate::csum::verilog,
         },
+        Entry {
+            name: "oxnic_toeplitz",
+            about:
+                "RSS Toeplitz hash of IPv4 2/4-tuples, 40-byte key port, 1 tuple/cycle, latency 2",
+            verilog: crate::toeplitz::verilog,
+        },
     ]
 }
 

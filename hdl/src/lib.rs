@@ -8,6 +8,7 @@
 //! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
 //! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
 //! - [`csum`]: Internet checksum from a start offset, 64 bits per cycle.
+//! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -21,4 +22,5 @@ pub mod stream;
 pub mod stream_stimulus;
 pub mod synth;
 pub mod testbench;
+pub mod toeplitz;
 pub mod verilog;

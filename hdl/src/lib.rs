@@ -15,6 +15,7 @@
 //! - [`catalog`]: the named block configurations that are emitted, verilated and synthesized.
 //! - [`verilog`]: Verilog generation with the top module renamed from rust-hdl's `top`, and the
 //!   catalogue of named blocks the simulator and `oxnic verilog` build.
+
 pub mod catalog;
 pub mod crc32;
 pub mod csum;

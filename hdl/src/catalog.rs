@@ -43,3 +43,24 @@ pub fn all() -> Vec<Entry> {
 pub fn find(name: &str) -> Option<Entry> {
     all().into_iter().find(|e| e.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_generate_their_named_modules() {
+        let all = all();
+        for (i, e) in all.iter().enumerate() {
+            assert!(
+                all[..i].iter().all(|o| o.name != e.name),
+                "{} twice",
+                e.name
+            );
+            let v = (e.verilog)().unwrap();
+            assert!(v.contains(&format!("module {}(", e.name)), "{}", e.name);
+            assert!(find(e.name).is_some());
+        }
+        assert!(find("oxnic_nope").is_none());
+    }
+}

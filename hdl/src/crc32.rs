@@ -17,9 +17,10 @@
 //! byte counts, selected by `keep`. No reset input: the running register starts preset (its
 //! power-up value), and every `last` word presets it again for the next frame.
 //!
-//! rust-hdl has no bit concatenation and a `#[hdl_gen]` kernel must not read a signal it wrote
-//! (its simulator would see the old value where Verilog sees the new one), so the 32 parity bits
-//! are packed into a word by one explicit OR of shifted bits, spelled out by [`crc32_logic!`].
+//! rust-hdl has no bit concatenation, and a `#[hdl_gen]` kernel cannot accumulate into a signal
+//! in a loop (`x = x | b` reads what it writes: blocking Verilog takes the new value, rust-hdl's
+//! simulator the old one, a combinational loop), so the 32 parity bits are packed into a word by
+//! one explicit OR of shifted bits, spelled out by the `crc32_logic!` macro.
 
 use crate::stream::StreamSink;
 use crate::testbench::{FromWords, Stimulus};

@@ -263,8 +263,9 @@ pub fn random_stream_stimulus(
     s
 }
 
-/// Replays `stimulus` on `bench` and returns, for each cycle, the values of `watch` read after
-/// that cycle's rising edge (a registered output set by cycle `c`'s inputs shows up in entry `c`).
+/// Replays `stimulus` on `bench` and returns, for each cycle, the low 64 bits of each output in
+/// `watch` (0 if there is no such output) read after that cycle's rising edge: a registered
+/// output set by cycle `c`'s inputs shows up in entry `c`.
 pub fn run_stimulus<B: Block + SetInputs>(
     bench: &mut Bench<B>,
     stimulus: &Stimulus,

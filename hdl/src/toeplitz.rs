@@ -25,7 +25,7 @@
 //! Pipeline: the rising edge that takes a tuple registers the two parity words (`key` is sampled
 //! with the tuple), the next edge registers their XOR. As in [`crate::crc32`], the parity bits are
 //! packed into words by an OR of shifted bits written out by a macro, because rust-hdl has no
-//! concatenation and a kernel must not read back what it wrote.
+//! concatenation and a kernel cannot accumulate into a signal in a loop.
 
 use crate::testbench::{FromWords, Stimulus};
 use rust_hdl::prelude::*;

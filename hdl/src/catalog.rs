@@ -66,6 +66,22 @@ pub fn all() -> Vec<Entry> {
                 crate::verilog::generate_named(&b, "oxnic_stream_register64")
             },
         },
+        Entry {
+            name: "oxnic_crc32",
+            about: "Ethernet FCS (CRC-32) over a 64-bit stream, one word per cycle, latency 1",
+            verilog: crate::crc32::verilog,
+        },
+        Entry {
+            name: "oxnic_csum",
+            about: "Internet checksum from a per-frame start offset, 64-bit stream, latency 1",
+            verilog: crate::csum::verilog,
+        },
+        Entry {
+            name: "oxnic_toeplitz",
+            about:
+                "RSS Toeplitz hash of IPv4 2/4-tuples, 40-byte key port, 1 tuple/cycle, latency 2",
+            verilog: crate::toeplitz::verilog,
+        },
     ]
 }
 

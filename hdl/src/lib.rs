@@ -9,6 +9,10 @@
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_register`]: a one-word register stage on a stream.
 //! - [`stream_fifo`]: synchronous stream FIFO with full backpressure and fill counters.
+//! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
+//! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
+//! - [`csum`]: Internet checksum from a start offset, 64 bits per cycle.
+//! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -20,11 +24,15 @@
 #![allow(missing_debug_implementations)]
 
 pub mod catalog;
+pub mod crc32;
+pub mod csum;
 pub mod packet_fifo;
 pub mod reg_bus;
 pub mod stream;
 pub mod stream_fifo;
 pub mod stream_register;
+pub mod stream_stimulus;
 pub mod synth;
 pub mod testbench;
+pub mod toeplitz;
 pub mod verilog;

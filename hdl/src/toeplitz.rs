@@ -239,6 +239,25 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
         .collect()
 }
 
+/// What the reference model says the hash of the tuple offered on `cycle` of `stimulus` is, or
+/// `None` if no tuple is offered then. The hash appears [`LATENCY`] cycles later.
+pub fn reference_hash(stimulus: &Stimulus, cycle: usize) -> Option<u32> {
+    if crate::stream_stimulus::value_at(stimulus, "tuple_valid", cycle)[0] & 1 == 0 {
+        return None;
+    }
+    let kw = crate::stream_stimulus::value_at(stimulus, "key", cycle);
+    let key: [u8; oxnic_abi::features::RSS_KEY_LEN] =
+        core::array::from_fn(|i| kw.get(i / 8).map_or(0, |w| w.to_le_bytes()[i % 8]));
+    let tw = crate::stream_stimulus::value_at(stimulus, "tuple", cycle);
+    let bytes: Vec<u8> = tw.iter().flat_map(|w| w.to_le_bytes()).take(12).collect();
+    let n = if crate::stream_stimulus::value_at(stimulus, "four_tuple", cycle)[0] & 1 != 0 {
+        12
+    } else {
+        8
+    };
+    Some(oxnic_abi::toeplitz::hash(&key, &bytes[..n]))
+}
+
 /// Verilog of the catalogue entry `oxnic_toeplitz`.
 pub fn verilog() -> Result<String, crate::verilog::GenError> {
     let mut uut = Toeplitz::new();
@@ -249,7 +268,7 @@ pub fn verilog() -> Result<String, crate::verilog::GenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream_stimulus::{run_stimulus, value_at};
+    use crate::stream_stimulus::run_stimulus;
     use crate::testbench::Bench;
     use oxnic_abi::features::{DEFAULT_RSS_KEY, RSS_KEY_LEN};
     use oxnic_abi::toeplitz::{hash, ipv4_4tuple};
@@ -292,22 +311,6 @@ mod tests {
     ];
 
     /// The hash the model gives for the inputs held in `cycle` of `stimulus`, if a tuple is taken.
-    fn model(stimulus: &Stimulus, cycle: usize) -> Option<u32> {
-        if value_at(stimulus, "tuple_valid", cycle)[0] & 1 == 0 {
-            return None;
-        }
-        let kw = value_at(stimulus, "key", cycle);
-        let key: [u8; RSS_KEY_LEN] =
-            core::array::from_fn(|i| kw.get(i / 8).map_or(0, |w| w.to_le_bytes()[i % 8]));
-        let tw = value_at(stimulus, "tuple", cycle);
-        let bytes: Vec<u8> = tw.iter().flat_map(|w| w.to_le_bytes()).take(12).collect();
-        let n = if value_at(stimulus, "four_tuple", cycle)[0] & 1 != 0 {
-            12
-        } else {
-            8
-        };
-        Some(hash(&key, &bytes[..n]))
-    }
 
     /// Runs `stimulus` and checks every cycle: a hash appears exactly [`LATENCY`] edges after each
     /// tuple, equal to the model's, and `hash_valid` is low otherwise. Returns the hashes checked.
@@ -317,7 +320,7 @@ mod tests {
         let mut n = 0;
         for (c, o) in out.iter().enumerate() {
             let expect = (c + 1 >= LATENCY)
-                .then(|| model(stimulus, c + 1 - LATENCY))
+                .then(|| reference_hash(stimulus, c + 1 - LATENCY))
                 .flatten();
             match expect {
                 Some(h) => {

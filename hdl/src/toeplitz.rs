@@ -310,8 +310,6 @@ mod tests {
         ),
     ];
 
-    /// The hash the model gives for the inputs held in `cycle` of `stimulus`, if a tuple is taken.
-
     /// Runs `stimulus` and checks every cycle: a hash appears exactly [`LATENCY`] edges after each
     /// tuple, equal to the model's, and `hash_valid` is low otherwise. Returns the hashes checked.
     fn check(stimulus: &Stimulus) -> usize {

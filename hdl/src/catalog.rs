@@ -82,6 +82,11 @@ pub fn all() -> Vec<Entry> {
                 "RSS Toeplitz hash of IPv4 2/4-tuples, 40-byte key port, 1 tuple/cycle, latency 2",
             verilog: crate::toeplitz::verilog,
         },
+        Entry {
+            name: "oxnic_rx_check_chain",
+            about: "CRC32 -> checksum -> 64-word packet FIFO chain, 64-bit stream",
+            verilog: crate::rx_check_chain::verilog,
+        },
     ]
 }
 

@@ -6,6 +6,7 @@
 //!
 //! - [`packet_fifo`]: store-and-forward packet FIFO that drops bad and overflowing frames whole.
 //! - [`reg_bus`]: the MMIO register bus pair and the register block laid out from `oxnic_abi::regs`.
+//! - [`rx_check_chain`]: CRC32 → checksum → packet FIFO composed at one word per cycle.
 //! - [`stream`]: the valid/ready stream interface pair (data, keep, last, user).
 //! - [`stream_register`]: a one-word register stage on a stream.
 //! - [`stream_fifo`]: synchronous stream FIFO with full backpressure and fill counters.
@@ -28,6 +29,7 @@ pub mod crc32;
 pub mod csum;
 pub mod packet_fifo;
 pub mod reg_bus;
+pub mod rx_check_chain;
 pub mod stream;
 pub mod stream_fifo;
 pub mod stream_register;

@@ -190,13 +190,20 @@ mod tests {
             .collect();
         let mut it = good.iter();
         for f in &out {
-            assert!(it.any(|g| *g == f), "a frame of {} bytes came out of nowhere", f.len());
+            assert!(
+                it.any(|g| *g == f),
+                "a frame of {} bytes came out of nowhere",
+                f.len()
+            );
         }
         b.settle().unwrap();
         let passed = b.get("frames_passed").unwrap()[0] as usize;
         let dropped = b.get("dropped_frames").unwrap()[0] as usize;
         assert_eq!(passed, out.len());
-        assert!(out.len() > 100 && dropped > 10, "passed {passed}, dropped {dropped}");
+        assert!(
+            out.len() > 100 && dropped > 10,
+            "passed {passed}, dropped {dropped}"
+        );
         assert!(passed + dropped <= frames.len() && passed + dropped + 2 >= frames.len());
     }
 

@@ -20,7 +20,7 @@ use crate::stream::{StreamSink, StreamSource};
 use rust_hdl::prelude::*;
 
 /// The chain with a 64-word (512-byte) packet FIFO.
-#[derive(LogicBlock)]
+#[derive(LogicBlock, Default)]
 pub struct RxCheckChain {
     /// Clock.
     pub clock: Signal<In, Clock>,
@@ -47,27 +47,6 @@ pub struct RxCheckChain {
     crc32: Crc32,
     sum: Csum,
     fifo: PacketFifo<64, 8, 6, 7>,
-}
-
-impl Default for RxCheckChain {
-    fn default() -> Self {
-        RxCheckChain {
-            clock: Default::default(),
-            sink: Default::default(),
-            start: Default::default(),
-            source: Default::default(),
-            crc: Default::default(),
-            crc_valid: Default::default(),
-            csum: Default::default(),
-            csum_valid: Default::default(),
-            level: Default::default(),
-            dropped_frames: Default::default(),
-            frames_passed: Default::default(),
-            crc32: Crc32::new(),
-            sum: Csum::new(),
-            fifo: Default::default(),
-        }
-    }
 }
 
 impl Logic for RxCheckChain {

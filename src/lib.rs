@@ -3,6 +3,7 @@
 //! This is the only crate that joins the others (see ARCHITECTURE.md): the runtime, the
 //! driver↔stack glue and the command-line tools live here.
 
+pub mod demo;
 pub mod regmap;
 pub mod verilog;
 
@@ -30,6 +31,9 @@ pub enum Error {
     /// An external tool (verilator, yosys) failed or is missing.
     #[error("{0}")]
     Tool(String),
+    /// A demo or self-check found a wrong result.
+    #[error("check failed: {0}")]
+    Check(String),
     /// A checked-in generated file differs from what the generator produces now.
     #[error("{0} is stale: regenerate it with `oxnic regmap -o {0}`")]
     Stale(PathBuf),

@@ -23,6 +23,25 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "output")]
         check: Option<PathBuf>,
     },
+    /// The main job: build the card's blocks, check them with Verilator and yosys, and run
+    /// checked traffic through their Verilator models.
+    Demo {
+        /// Seed of every random choice (same seed, same run).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Frames through the receive checks.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        frames: u64,
+        /// Flows through RSS.
+        #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        flows: u64,
+        /// Write a VCD waveform of the receive checks to FILE.
+        #[arg(long, value_name = "FILE")]
+        waves: Option<PathBuf>,
+        /// Directory for the generated Verilog.
+        #[arg(long, default_value = "target/oxnic-demo/verilog")]
+        verilog_dir: PathBuf,
+    },
     /// Write the card's Verilog (one file per block, top module renamed from rust-hdl's `top`).
     Verilog {
         /// Output directory.
@@ -58,5 +77,18 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
             only,
             check,
         } => oxnic::verilog::run(&output, &only, check),
+        Command::Demo {
+            seed,
+            frames,
+            flows,
+            waves,
+            verilog_dir,
+        } => oxnic::demo::run(&oxnic::demo::Options {
+            seed,
+            frames: frames as usize,
+            flows: flows as usize,
+            waves,
+            verilog_dir,
+        }),
     }
 }

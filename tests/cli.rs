@@ -57,7 +57,7 @@ fn bad_arguments_are_clear_errors() {
 }
 
 #[test]
-fn verilog_writes_lints_and_synthesizes_every_block() {
+fn verilog_writes_lints_and_synthesizes_blocks() {
     let dir = std::env::temp_dir().join(format!("oxnic-verilog-{}", std::process::id()));
     let out = oxnic()
         .args(["verilog", "--check", "-o"])
@@ -92,4 +92,55 @@ fn verilog_rejects_unknown_block() {
         err.contains("oxnic_nope") && err.contains("known blocks"),
         "{err}"
     );
+}
+
+#[test]
+fn demo_runs_checked_traffic_through_every_block() {
+    let dir = std::env::temp_dir().join(format!("oxnic-demo-{}", std::process::id()));
+    let vcd = dir.join("rx.vcd");
+    let out = oxnic()
+        .args([
+            "demo",
+            "--seed",
+            "3",
+            "--frames",
+            "300",
+            "--flows",
+            "500",
+            "--verilog-dir",
+        ])
+        .arg(dir.join("verilog"))
+        .arg("--waves")
+        .arg(&vcd)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for e in oxnic_hdl::catalog::all() {
+        assert!(
+            stdout.contains(&format!("{} ", e.name)),
+            "{} not built: {stdout}",
+            e.name
+        );
+    }
+    assert!(stdout.contains("300 frames"), "{stdout}");
+    assert!(stdout.contains("500 flows hashed"), "{stdout}");
+    assert!(stdout.contains("all checks passed"));
+    assert!(std::fs::read_to_string(&vcd)
+        .unwrap()
+        .contains("$enddefinitions"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn demo_rejects_bad_arguments() {
+    let out = oxnic().args(["demo", "--frames", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = oxnic().args(["demo", "--seed", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value"));
 }

@@ -100,50 +100,69 @@ pub fn reta_queue(reta: &[u8; crate::features::RETA_SIZE], hash: u32) -> u8 {
     reta[(hash as usize) % crate::features::RETA_SIZE]
 }
 
+/// One vector of Microsoft's RSS verification suite (IPv4 part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsVector {
+    /// Destination address and port.
+    pub dst: ([u8; 4], u16),
+    /// Source address and port.
+    pub src: ([u8; 4], u16),
+    /// Hash of the IPv4 2-tuple under [`crate::features::DEFAULT_RSS_KEY`].
+    pub ipv4: u32,
+    /// Hash of the IPv4+TCP 4-tuple under the same key.
+    pub ipv4_tcp: u32,
+}
+
+/// Microsoft's published RSS verification suite, its five IPv4 and IPv4+TCP vectors: what both
+/// the reference model and the HDL block must reproduce.
+pub const MS_VECTORS: [MsVector; 5] = [
+    MsVector {
+        dst: ([161, 142, 100, 80], 1766),
+        src: ([66, 9, 149, 187], 2794),
+        ipv4: 0x323e_8fc2,
+        ipv4_tcp: 0x51cc_c178,
+    },
+    MsVector {
+        dst: ([65, 69, 140, 83], 4739),
+        src: ([199, 92, 111, 2], 14230),
+        ipv4: 0xd718_262a,
+        ipv4_tcp: 0xc626_b0ea,
+    },
+    MsVector {
+        dst: ([12, 22, 207, 184], 38024),
+        src: ([24, 19, 198, 95], 12898),
+        ipv4: 0xd2d0_a5de,
+        ipv4_tcp: 0x5c2b_394a,
+    },
+    MsVector {
+        dst: ([209, 142, 163, 6], 2217),
+        src: ([38, 27, 205, 30], 48228),
+        ipv4: 0x8298_9176,
+        ipv4_tcp: 0xafc7_327f,
+    },
+    MsVector {
+        dst: ([202, 188, 127, 2], 1303),
+        src: ([153, 39, 163, 191], 44251),
+        ipv4: 0x5d18_09c5,
+        ipv4_tcp: 0x10e8_28a2,
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::features::DEFAULT_RSS_KEY;
     use rand::{Rng, SeedableRng};
 
-    /// Microsoft's RSS verification suite, IPv4 part: (destination, source, IPv4 hash, IPv4+TCP hash).
-    type Endpoint = ([u8; 4], u16);
-    const MS_VECTORS: [(Endpoint, Endpoint, u32, u32); 5] = [
-        (
-            ([161, 142, 100, 80], 1766),
-            ([66, 9, 149, 187], 2794),
-            0x323e_8fc2,
-            0x51cc_c178,
-        ),
-        (
-            ([65, 69, 140, 83], 4739),
-            ([199, 92, 111, 2], 14230),
-            0xd718_262a,
-            0xc626_b0ea,
-        ),
-        (
-            ([12, 22, 207, 184], 38024),
-            ([24, 19, 198, 95], 12898),
-            0xd2d0_a5de,
-            0x5c2b_394a,
-        ),
-        (
-            ([209, 142, 163, 6], 2217),
-            ([38, 27, 205, 30], 48228),
-            0x8298_9176,
-            0xafc7_327f,
-        ),
-        (
-            ([202, 188, 127, 2], 1303),
-            ([153, 39, 163, 191], 44251),
-            0x5d18_09c5,
-            0x10e8_28a2,
-        ),
-    ];
-
     #[test]
     fn microsoft_vectors_bitwise() {
-        for ((dst, dport), (src, sport), h2, h4) in MS_VECTORS {
+        for MsVector {
+            dst: (dst, dport),
+            src: (src, sport),
+            ipv4: h2,
+            ipv4_tcp: h4,
+        } in MS_VECTORS
+        {
             assert_eq!(hash(&DEFAULT_RSS_KEY, &ipv4_2tuple(src, dst)), h2);
             assert_eq!(
                 hash(&DEFAULT_RSS_KEY, &ipv4_4tuple(src, dst, sport, dport)),
@@ -155,7 +174,13 @@ mod tests {
     #[test]
     fn microsoft_vectors_table() {
         let t = Table::new(&DEFAULT_RSS_KEY);
-        for ((dst, dport), (src, sport), h2, h4) in MS_VECTORS {
+        for MsVector {
+            dst: (dst, dport),
+            src: (src, sport),
+            ipv4: h2,
+            ipv4_tcp: h4,
+        } in MS_VECTORS
+        {
             assert_eq!(t.hash(&ipv4_2tuple(src, dst)), h2);
             assert_eq!(t.hash(&ipv4_4tuple(src, dst, sport, dport)), h4);
         }

@@ -77,6 +77,16 @@ pub fn all() -> Vec<Entry> {
             verilog: crate::csum::verilog,
         },
         Entry {
+            name: "oxnic_mac_rx",
+            about: "MAC receive, 64-bit: FCS check/strip, runt/oversize/VLAN/filter drops, counters, latency 1",
+            verilog: crate::mac_rx::verilog,
+        },
+        Entry {
+            name: "oxnic_mac_tx",
+            about: "MAC transmit, 64-bit: pad to 60 bytes, FCS, byte-exact preamble/IFG idle time, counters",
+            verilog: crate::mac_tx::verilog,
+        },
+        Entry {
             name: "oxnic_toeplitz",
             about:
                 "RSS Toeplitz hash of IPv4 2/4-tuples, 40-byte key port, 1 tuple/cycle, latency 2",

@@ -13,6 +13,8 @@
 //! - [`stream_stimulus`]: frames as stream stimulus (gaps, junk on idle cycles) and back.
 //! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
 //! - [`csum`]: Internet checksum from a start offset, 64 bits per cycle.
+//! - [`mac_rx`]: the MAC receive half: FCS check and strip, runt/oversize/filter drops, counters.
+//! - [`mac_tx`]: the MAC transmit half: padding, FCS, inter-frame gap accounting, counters.
 //! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
@@ -27,6 +29,8 @@
 pub mod catalog;
 pub mod crc32;
 pub mod csum;
+pub mod mac_rx;
+pub mod mac_tx;
 pub mod packet_fifo;
 pub mod reg_bus;
 pub mod rx_check_chain;

@@ -4,6 +4,7 @@
 //! its own rust-hdl simulation tests and a synthesizability check; the differential tests against
 //! Verilator live in `oxnic-sim`, which verilates the Verilog generated here.
 //!
+//! - [`dma_if`]: the card's DMA read and write ports (packed data; the host realigns).
 //! - [`packet_fifo`]: store-and-forward packet FIFO that drops bad and overflowing frames whole.
 //! - [`reg_bus`]: the MMIO register bus pair and the register block laid out from `oxnic_abi::regs`.
 //! - [`rx_check_chain`]: CRC32 → checksum → packet FIFO composed at one word per cycle.
@@ -29,6 +30,7 @@
 pub mod catalog;
 pub mod crc32;
 pub mod csum;
+pub mod dma_if;
 pub mod mac_rx;
 pub mod mac_tx;
 pub mod packet_fifo;

@@ -7,12 +7,15 @@
 //! - [`hostmem`]: host memory behind an IOMMU model. The card's DMA requests reach memory only
 //!   through mapped IOVA ranges with the right permission; anything else is a recorded fault and
 //!   touches nothing, as VFIO with VT-d behaves.
+//! - [`pcie`]: the host side of the card's DMA ports — PCIe latency, bandwidth, max payload and
+//!   read-request limits around host memory.
 //! - [`wire`]: Ethernet wire models — a link with line rate and latency, a seeded impairment
 //!   stage (loss, duplication, reordering, corruption) and a pcap recorder.
 
 pub mod diff;
 pub mod harness;
 pub mod hostmem;
+pub mod pcie;
 pub mod wire;
 
 /// Generated Verilator models, one module per block of `oxnic_hdl::catalog`.

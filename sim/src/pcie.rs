@@ -1,0 +1,347 @@
+//! The host side of the card's DMA ports: PCIe timing around host memory.
+//!
+//! `DmaHost` answers a verilated card's DMA read port and takes its write port, cycle by cycle,
+//! through [`HostMemory`] (so the IOMMU model applies: an unmapped or read-protected IOVA is a
+//! recorded fault and touches nothing). Timing follows PCIe closely enough for figures to mean
+//! something: reads complete after a round-trip latency; each direction of the link moves a
+//! bounded number of bytes per card cycle, with a TLP header's overhead per max-payload (writes,
+//! read completions) or per max-read-request (read requests) chunk; the number of reads in
+//! flight is bounded, like a root complex's tags.
+//!
+//! The data on the ports is packed (see `oxnic_hdl::dma_if`): byte 0 of a request in bits 7:0
+//! of its first word; this side does the realignment a board wrapper does on hardware.
+
+use crate::harness::RawModel;
+use crate::hostmem::HostMemory;
+use std::collections::VecDeque;
+
+/// PCIe link and host parameters, in card clock cycles and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcieParams {
+    /// Cycles from a read request leaving the card to its first completion word arriving.
+    pub read_latency: u64,
+    /// Bytes per card cycle each direction carries (including TLP overhead).
+    pub bytes_per_cycle: u32,
+    /// Largest payload of one write or completion TLP.
+    pub max_payload: u32,
+    /// Largest read request TLP.
+    pub max_read_request: u32,
+    /// TLP header and framing bytes per TLP.
+    pub tlp_overhead: u32,
+    /// Read requests in flight at most.
+    pub max_reads_in_flight: usize,
+}
+
+impl Default for PcieParams {
+    /// PCIe Gen3 x8 (≈7.9 GB/s each way) seen from a 250 MHz card clock: 31 bytes per cycle,
+    /// 1 µs read round trip, 256-byte max payload, 512-byte max read request, 24 bytes per TLP.
+    fn default() -> Self {
+        PcieParams {
+            read_latency: 250,
+            bytes_per_cycle: 31,
+            max_payload: 256,
+            max_read_request: 512,
+            tlp_overhead: 24,
+            max_reads_in_flight: 32,
+        }
+    }
+}
+
+/// Port indices of one DMA read and one DMA write interface on a model.
+#[derive(Debug, Clone, Copy)]
+pub struct DmaPorts {
+    rd_req_addr: usize,
+    rd_req_len: usize,
+    rd_req_tag: usize,
+    rd_req_valid: usize,
+    rd_req_ready: usize,
+    rd_rsp_data: usize,
+    rd_rsp_keep: usize,
+    rd_rsp_tag: usize,
+    rd_rsp_last: usize,
+    rd_rsp_error: usize,
+    rd_rsp_valid: usize,
+    rd_rsp_ready: usize,
+    wr_addr: usize,
+    wr_data: usize,
+    wr_keep: usize,
+    wr_last: usize,
+    wr_valid: usize,
+    wr_ready: usize,
+}
+
+/// A port the DMA model needs is missing from the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model {model} has no port {port}")]
+pub struct MissingPort {
+    /// Model name.
+    pub model: &'static str,
+    /// Port name.
+    pub port: String,
+}
+
+impl DmaPorts {
+    /// Finds `<rd>$req_addr` ... and `<wr>$addr` ... on `model`.
+    pub fn resolve(model: &dyn RawModel, rd: &str, wr: &str) -> Result<Self, MissingPort> {
+        let find = |p: String| {
+            model
+                .ports()
+                .iter()
+                .position(|x| x.name == p)
+                .ok_or(MissingPort {
+                    model: model.name(),
+                    port: p,
+                })
+        };
+        Ok(DmaPorts {
+            rd_req_addr: find(format!("{rd}$req_addr"))?,
+            rd_req_len: find(format!("{rd}$req_len"))?,
+            rd_req_tag: find(format!("{rd}$req_tag"))?,
+            rd_req_valid: find(format!("{rd}$req_valid"))?,
+            rd_req_ready: find(format!("{rd}$req_ready"))?,
+            rd_rsp_data: find(format!("{rd}$rsp_data"))?,
+            rd_rsp_keep: find(format!("{rd}$rsp_keep"))?,
+            rd_rsp_tag: find(format!("{rd}$rsp_tag"))?,
+            rd_rsp_last: find(format!("{rd}$rsp_last"))?,
+            rd_rsp_error: find(format!("{rd}$rsp_error"))?,
+            rd_rsp_valid: find(format!("{rd}$rsp_valid"))?,
+            rd_rsp_ready: find(format!("{rd}$rsp_ready"))?,
+            wr_addr: find(format!("{wr}$addr"))?,
+            wr_data: find(format!("{wr}$data"))?,
+            wr_keep: find(format!("{wr}$keep"))?,
+            wr_last: find(format!("{wr}$last"))?,
+            wr_valid: find(format!("{wr}$valid"))?,
+            wr_ready: find(format!("{wr}$ready"))?,
+        })
+    }
+}
+
+/// One response word on its way to the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RspWord {
+    at: u64,
+    data: u64,
+    keep: u8,
+    tag: u8,
+    last: bool,
+    error: bool,
+}
+
+/// Counts of what crossed the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DmaStats {
+    /// Read requests accepted.
+    pub reads: u64,
+    /// Bytes read.
+    pub read_bytes: u64,
+    /// Read requests refused by the IOMMU.
+    pub read_faults: u64,
+    /// Write requests completed.
+    pub writes: u64,
+    /// Bytes written.
+    pub write_bytes: u64,
+    /// Write requests refused by the IOMMU.
+    pub write_faults: u64,
+}
+
+/// A token bucket for one link direction.
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    credit: i64,
+}
+
+impl Budget {
+    fn refill(&mut self, per_cycle: u32) {
+        // Let unused credit pile up only a little: an idle link does not bank bandwidth.
+        self.credit = (self.credit + i64::from(per_cycle)).min(i64::from(per_cycle) * 4);
+    }
+    fn can_send(&self) -> bool {
+        self.credit > 0
+    }
+    fn spend(&mut self, bytes: u64) {
+        self.credit -= bytes as i64;
+    }
+}
+
+/// The host's answers to a card's DMA ports.
+#[derive(Debug)]
+pub struct DmaHost {
+    /// Host memory behind the IOMMU.
+    pub mem: HostMemory,
+    params: PcieParams,
+    ports: DmaPorts,
+    now: u64,
+    in_flight: usize,
+    rsp: VecDeque<RspWord>,
+    /// Bytes already sent of the completion TLP now streaming (for per-TLP overhead).
+    rsp_tlp_bytes: u32,
+    down: Budget,
+    up: Budget,
+    wr_cur: Option<(u64, Vec<u8>)>,
+    wr_tlp_bytes: u32,
+    /// What crossed the link.
+    pub stats: DmaStats,
+    buf: Vec<u64>,
+}
+
+impl DmaHost {
+    /// A host with `mem` behind the ports `ports` of a model.
+    pub fn new(mem: HostMemory, params: PcieParams, ports: DmaPorts) -> Self {
+        DmaHost {
+            mem,
+            params,
+            ports,
+            now: 0,
+            in_flight: 0,
+            rsp: VecDeque::new(),
+            rsp_tlp_bytes: 0,
+            down: Budget::default(),
+            up: Budget::default(),
+            wr_cur: None,
+            wr_tlp_bytes: 0,
+            stats: DmaStats::default(),
+            buf: Vec::with_capacity(2),
+        }
+    }
+
+    fn get(&mut self, model: &dyn RawModel, port: usize) -> u64 {
+        model.get_port(port, &mut self.buf);
+        self.buf.first().copied().unwrap_or(0)
+    }
+
+    /// Drives the host's side of the ports for this cycle. Call with the card's inputs set,
+    /// before `eval`; then call [`DmaHost::after_eval`] before the clock edge.
+    pub fn before_eval(&mut self, model: &mut dyn RawModel) {
+        let p = self.ports;
+        self.down.refill(self.params.bytes_per_cycle);
+        self.up.refill(self.params.bytes_per_cycle);
+        model.set_port(
+            p.rd_req_ready,
+            &[u64::from(self.in_flight < self.params.max_reads_in_flight)],
+        );
+        match self.rsp.front() {
+            Some(w) if w.at <= self.now && self.down.can_send() => {
+                model.set_port(p.rd_rsp_valid, &[1]);
+                model.set_port(p.rd_rsp_data, &[w.data]);
+                model.set_port(p.rd_rsp_keep, &[u64::from(w.keep)]);
+                model.set_port(p.rd_rsp_tag, &[u64::from(w.tag)]);
+                model.set_port(p.rd_rsp_last, &[u64::from(w.last)]);
+                model.set_port(p.rd_rsp_error, &[u64::from(w.error)]);
+            }
+            _ => model.set_port(p.rd_rsp_valid, &[0]),
+        }
+        model.set_port(p.wr_ready, &[u64::from(self.up.can_send())]);
+    }
+
+    /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
+    /// and advances the host's clock by one cycle.
+    pub fn after_eval(&mut self, model: &dyn RawModel) {
+        let p = self.ports;
+        if self.in_flight < self.params.max_reads_in_flight && self.get(model, p.rd_req_valid) == 1
+        {
+            let addr = self.get(model, p.rd_req_addr);
+            let len = self.get(model, p.rd_req_len) as usize;
+            let tag = self.get(model, p.rd_req_tag) as u8;
+            self.accept_read(addr, len, tag);
+        }
+        let offered =
+            matches!(self.rsp.front(), Some(w) if w.at <= self.now) && self.down.can_send();
+        if offered && self.get(model, p.rd_rsp_valid) == 1 && self.get(model, p.rd_rsp_ready) == 1 {
+            if let Some(w) = self.rsp.pop_front() {
+                let bytes = u32::from(w.keep.count_ones() as u8);
+                let mut cost = u64::from(bytes);
+                if self.rsp_tlp_bytes == 0 {
+                    cost += u64::from(self.params.tlp_overhead);
+                }
+                self.rsp_tlp_bytes += bytes;
+                if self.rsp_tlp_bytes >= self.params.max_payload || w.last {
+                    self.rsp_tlp_bytes = 0;
+                }
+                self.down.spend(cost);
+                if w.last {
+                    self.in_flight -= 1;
+                }
+            }
+        }
+        if self.up.can_send() && self.get(model, p.wr_valid) == 1 {
+            let data = self.get(model, p.wr_data);
+            let keep = self.get(model, p.wr_keep) as u8;
+            let last = self.get(model, p.wr_last) == 1;
+            if self.wr_cur.is_none() {
+                let addr = self.get(model, p.wr_addr);
+                self.wr_cur = Some((addr, Vec::new()));
+            }
+            let n = (keep.trailing_ones() as usize).min(8);
+            let mut cost = n as u64;
+            if self.wr_tlp_bytes == 0 {
+                cost += u64::from(self.params.tlp_overhead);
+            }
+            self.wr_tlp_bytes += n as u32;
+            if self.wr_tlp_bytes >= self.params.max_payload || last {
+                self.wr_tlp_bytes = 0;
+            }
+            self.up.spend(cost);
+            if let Some((_, bytes)) = &mut self.wr_cur {
+                bytes.extend_from_slice(&data.to_le_bytes()[..n]);
+            }
+            if last {
+                if let Some((addr, bytes)) = self.wr_cur.take() {
+                    self.stats.writes += 1;
+                    if self.mem.dma_write(addr, &bytes).is_ok() {
+                        self.stats.write_bytes += bytes.len() as u64;
+                    } else {
+                        self.stats.write_faults += 1;
+                    }
+                }
+            }
+        }
+        self.now += 1;
+    }
+
+    fn accept_read(&mut self, addr: u64, len: usize, tag: u8) {
+        self.in_flight += 1;
+        self.stats.reads += 1;
+        let len = len.clamp(1, 4096);
+        // The request itself goes upstream: one small TLP per max-read-request chunk.
+        let chunks = len.div_ceil(self.params.max_read_request as usize) as u64;
+        self.up.spend(chunks * u64::from(self.params.tlp_overhead));
+        let at = self.now + self.params.read_latency;
+        let mut data = vec![0u8; len];
+        if self.mem.dma_read(addr, &mut data).is_err() {
+            self.stats.read_faults += 1;
+            self.rsp.push_back(RspWord {
+                at,
+                data: 0,
+                keep: 0,
+                tag,
+                last: true,
+                error: true,
+            });
+            return;
+        }
+        self.stats.read_bytes += len as u64;
+        let n = len.div_ceil(8);
+        for (i, c) in data.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.rsp.push_back(RspWord {
+                at,
+                data: u64::from_le_bytes(w),
+                keep: ((1u16 << c.len()) - 1) as u8,
+                tag,
+                last: i + 1 == n,
+                error: false,
+            });
+        }
+    }
+
+    /// Cycles the host has seen.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Read requests whose data has not all reached the card.
+    pub fn reads_in_flight(&self) -> usize {
+        self.in_flight
+    }
+}

@@ -13,6 +13,9 @@
 //! - [`crc32`]: Ethernet FCS, 64 bits per cycle.
 //! - [`csum`]: Internet checksum from a start offset, 64 bits per cycle.
 //! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
+//! - [`frame_gen`]: realistic Ethernet/IPv4/TCP/UDP frames with correct checksums, and defects.
+//! - [`rx_model`]: reference model of the RX classification (parse, checksums, RSS).
+//! - [`rx_parse`]: RX header parser (802.1Q, IPv4 with options, TCP/UDP ports), latency 2.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -26,8 +29,11 @@
 pub mod catalog;
 pub mod crc32;
 pub mod csum;
+pub mod frame_gen;
 pub mod packet_fifo;
 pub mod reg_bus;
+pub mod rx_model;
+pub mod rx_parse;
 pub mod stream;
 pub mod stream_fifo;
 pub mod stream_register;

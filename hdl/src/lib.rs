@@ -18,6 +18,7 @@
 //! - [`rx_parse`]: RX header parser (802.1Q, IPv4 with options, TCP/UDP ports), latency 2.
 //! - [`rx_checksum`]: RX IPv4 header and TCP/UDP checksum checks, CHECKSUM_COMPLETE, latency 2.
 //! - [`rx_hash`]: RSS — Toeplitz hash of the parsed tuple, hash type, RETA queue, latency 3.
+//! - [`rx_classify`]: the three above on one stream, one aligned metadata strobe, latency 5.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -35,6 +36,7 @@ pub mod frame_gen;
 pub mod packet_fifo;
 pub mod reg_bus;
 pub mod rx_checksum;
+pub mod rx_classify;
 pub mod rx_hash;
 pub mod rx_model;
 pub mod rx_parse;

@@ -37,7 +37,7 @@ pub const LATENCY: usize = crate::rx_checksum::LATENCY + crate::rx_hash::LATENCY
 /// - `frame_len`, `vlan`, `vlan_tci`, `is_ipv4`, `is_fragment`, `is_tcp`, `is_udp`: as
 ///   [`crate::rx_parse::RxParse`] reports them (the completion's flags and VLAN field);
 /// - `ip_csum`, `l4_csum`, `csum_complete`: as [`RxChecksum`] reports them;
-/// - `hash`, `hash_type`, `queue`: as [`RxHash`] reports them.
+/// - `hash`, `hash_type`, `rx_queue`: as [`RxHash`] reports them.
 #[derive(LogicBlock, Debug)]
 pub struct RxClassify {
     /// Clock for every register.
@@ -81,7 +81,7 @@ pub struct RxClassify {
     /// RSS hash type code.
     pub hash_type: Signal<Out, Bits<2>>,
     /// RX queue.
-    pub queue: Signal<Out, Bits<8>>,
+    pub rx_queue: Signal<Out, Bits<8>>,
     /// Parser and checksums.
     check: RxChecksum,
     /// RSS.
@@ -123,7 +123,7 @@ impl RxClassify {
             csum_complete: Default::default(),
             hash: Default::default(),
             hash_type: Default::default(),
-            queue: Default::default(),
+            rx_queue: Default::default(),
             check: RxChecksum::new(),
             rss: RxHash::new(),
             d1: Default::default(),
@@ -199,7 +199,7 @@ impl Logic for RxClassify {
         self.is_udp.next = self.d3.q.val().get_bit(56);
         self.hash.next = self.rss.hash.val();
         self.hash_type.next = self.rss.hash_type.val();
-        self.queue.next = self.rss.queue.val();
+        self.rx_queue.next = self.rss.rx_queue.val();
     }
 }
 
@@ -235,7 +235,7 @@ pub fn expected_ports(
         ("csum_complete", u64::from(m.csum_complete)),
         ("hash", u64::from(r.hash)),
         ("hash_type", r.hash_type as u64),
-        ("queue", u64::from(r.queue)),
+        ("rx_queue", u64::from(r.queue)),
     ]
 }
 

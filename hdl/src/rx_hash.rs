@@ -43,7 +43,7 @@ pub const LATENCY: usize = crate::toeplitz::LATENCY + 1;
 /// - `hash_valid`: high for one cycle, [`LATENCY`] cycles after each `frame_valid`;
 /// - `hash`: the Toeplitz hash (0 when not hashed);
 /// - `hash_type`: `HashType` code;
-/// - `queue`: the RX queue.
+/// - `rx_queue`: the RX queue (not `queue`: Verilator mangles that name, a C++ identifier).
 #[derive(LogicBlock, Debug)]
 pub struct RxHash {
     /// Clock for every register.
@@ -83,7 +83,7 @@ pub struct RxHash {
     /// Hash type code.
     pub hash_type: Signal<Out, Bits<2>>,
     /// RX queue.
-    pub queue: Signal<Out, Bits<8>>,
+    pub rx_queue: Signal<Out, Bits<8>>,
     /// The hasher.
     toeplitz: Toeplitz,
     /// Hash type beside the Toeplitz pipeline's two stages.
@@ -127,7 +127,7 @@ impl RxHash {
             hash_valid: Default::default(),
             hash: Default::default(),
             hash_type: Default::default(),
-            queue: Default::default(),
+            rx_queue: Default::default(),
             toeplitz: Toeplitz::new(),
             type_1: Default::default(),
             type_2: Default::default(),
@@ -198,7 +198,7 @@ impl Logic for RxHash {
         self.hash_valid.next = self.o_valid.q.val();
         self.hash.next = self.o_hash.q.val();
         self.hash_type.next = self.o_type.q.val();
-        self.queue.next = self.o_queue.q.val();
+        self.rx_queue.next = self.o_queue.q.val();
     }
 }
 
@@ -360,7 +360,7 @@ mod tests {
         let out = run_stimulus(
             &mut b,
             stimulus,
-            &["hash_valid", "hash", "hash_type", "queue"],
+            &["hash_valid", "hash", "hash_type", "rx_queue"],
         )
         .unwrap();
         let mut seen = vec![];

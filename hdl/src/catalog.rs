@@ -97,6 +97,28 @@ pub fn all() -> Vec<Entry> {
             about: "CRC32 -> checksum -> 64-word packet FIFO chain, 64-bit stream",
             verilog: crate::rx_check_chain::verilog,
         },
+        Entry {
+            name: "oxnic_rx_parse",
+            about: "RX parser: 802.1Q, IPv4 (options), TCP/UDP ports, 64-bit stream, latency 2",
+            verilog: crate::rx_parse::verilog,
+        },
+        Entry {
+            name: "oxnic_rx_checksum",
+            about:
+                "RX IPv4/TCP/UDP checksum checks and CHECKSUM_COMPLETE, with the parser, latency 2",
+            verilog: crate::rx_checksum::verilog,
+        },
+        Entry {
+            name: "oxnic_rx_hash",
+            about: "RX RSS: hash type, Toeplitz hash, 128-entry RETA queue, latency 3",
+            verilog: crate::rx_hash::verilog,
+        },
+        Entry {
+            name: "oxnic_rx_classify",
+            about:
+                "RX classification: parse + checksums + RSS, one aligned metadata strobe, latency 5",
+            verilog: crate::rx_classify::verilog,
+        },
     ]
 }
 

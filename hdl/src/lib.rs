@@ -17,6 +17,12 @@
 //! - [`mac_rx`]: the MAC receive half: FCS check and strip, runt/oversize/filter drops, counters.
 //! - [`mac_tx`]: the MAC transmit half: padding, FCS, inter-frame gap accounting, counters.
 //! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
+//! - [`frame_gen`]: realistic Ethernet/IPv4/TCP/UDP frames with correct checksums, and defects.
+//! - [`rx_model`]: reference model of the RX classification (parse, checksums, RSS).
+//! - [`rx_parse`]: RX header parser (802.1Q, IPv4 with options, TCP/UDP ports), latency 2.
+//! - [`rx_checksum`]: RX IPv4 header and TCP/UDP checksum checks, CHECKSUM_COMPLETE, latency 2.
+//! - [`rx_hash`]: RSS — Toeplitz hash of the parsed tuple, hash type, RETA queue, latency 3.
+//! - [`rx_classify`]: the three above on one stream, one aligned metadata strobe, latency 5.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -31,11 +37,17 @@ pub mod catalog;
 pub mod crc32;
 pub mod csum;
 pub mod dma_if;
+pub mod frame_gen;
 pub mod mac_rx;
 pub mod mac_tx;
 pub mod packet_fifo;
 pub mod reg_bus;
 pub mod rx_check_chain;
+pub mod rx_checksum;
+pub mod rx_classify;
+pub mod rx_hash;
+pub mod rx_model;
+pub mod rx_parse;
 pub mod stream;
 pub mod stream_fifo;
 pub mod stream_register;

@@ -1,0 +1,648 @@
+//! Receive checksum verification on the fly, 64 bits per cycle: the IPv4 header checksum, the
+//! TCP/UDP checksum over the pseudo-header, and the CHECKSUM_COMPLETE value. Seed stage: the
+//! card's half of the host's `ip_rcv`/`tcp_v4_rcv` checksum checks (CHECKSUM_UNNECESSARY or
+//! CHECKSUM_COMPLETE in Linux terms).
+//!
+//! What is checked (the rules of [`crate::rx_model`]):
+//! - IPv4 header: the IHL*4 header bytes must sum to 0xffff — for every frame that is IPv4 for
+//!   offload purposes (see [`crate::rx_parse`]); otherwise "not checked";
+//! - TCP and UDP: the pseudo-header (source, destination, protocol, L4 length = total length −
+//!   IHL*4) plus the bytes `[l4_offset, l3_offset + total length)` must sum to 0xffff. Ethernet
+//!   padding after the datagram is excluded. UDP with checksum field 0, fragments, other
+//!   protocols and frames that are not IPv4 are "not checked";
+//! - CHECKSUM_COMPLETE: the folded, uncomplemented ones'-complement sum of every byte from
+//!   `l3_offset` to the end of the frame, padding INCLUDED, as `oxnic_abi::checksum::fold(sum(..))`
+//!   gives it. That is what Linux expects of a device in `skb->csum`: it trims the padding
+//!   itself and subtracts the trimmed bytes from the sum (`pskb_trim_rcsum`).
+//!
+//! Statuses are `oxnic_abi::desc::CsumStatus` codes: 0 not checked, 1 ok, 2 bad.
+//!
+//! # How
+//! The block contains an [`RxParse`], whose `live_*` outputs give the offsets of the frame in
+//! flight before the bytes they select arrive: the header starts at word 1 or 2, its end and the
+//! datagram's end are registered by word 3, and the transport header starts at word 4 at the
+//! earliest. Each word is masked three ways (IPv4 header, transport segment, everything after
+//! L2) into three accumulators of little-endian 16-bit halves, as in [`crate::csum`]; every
+//! range starts at an even offset, so one byte swap at the end gives the big-endian sums. The
+//! two bytes 14 and 15 are the IPv4 header's first bytes only when untagged, and the tag is
+//! only known from word 1 itself, so they are kept aside and added at the end when untagged.
+//! The cycle after the last word folds the three sums into registers; the pseudo-header and the
+//! comparisons are combinational from those and the parser's registered fields.
+
+use crate::rx_parse::RxParse;
+use crate::stream::StreamSink;
+use crate::testbench::Stimulus;
+use rust_hdl::prelude::*;
+
+/// Cycles from the rising edge that accepts a frame's last word to the edge after which
+/// `meta_valid` and every output show that frame (the parser's latency).
+pub const LATENCY: usize = crate::rx_parse::LATENCY;
+
+/// Receive checksum verification, with the parser's fields alongside.
+///
+/// Inputs:
+/// - `clock`: all registers are on its rising edge;
+/// - `sink`: the received frame without FCS, a [`StreamSink`], watched only (`sink$ready` is
+///   always high), as [`RxParse`] takes it.
+///
+/// Outputs (they change only together with a `meta_valid` pulse and hold until the next one):
+/// - `meta_valid` and every field of [`RxParse`] (same names and meaning);
+/// - `ip_csum`: IPv4 header checksum status;
+/// - `l4_csum`: TCP/UDP checksum status;
+/// - `csum_complete`: CHECKSUM_COMPLETE, the sum of the frame from `l3_offset` to its end.
+#[derive(LogicBlock, Debug)]
+pub struct RxChecksum {
+    /// Clock for every register.
+    pub clock: Signal<In, Clock>,
+    /// The received frame; never back-pressured.
+    pub sink: StreamSink<64, 8>,
+    /// Strobe: the outputs are the frame that ended [`LATENCY`] cycles ago.
+    pub meta_valid: Signal<Out, Bit>,
+    /// Frame length in bytes.
+    pub frame_len: Signal<Out, Bits<16>>,
+    /// An 802.1Q tag is present.
+    pub vlan: Signal<Out, Bit>,
+    /// Tag control information.
+    pub vlan_tci: Signal<Out, Bits<16>>,
+    /// Offset of the L3 header.
+    pub l3_offset: Signal<Out, Bits<8>>,
+    /// IPv4 for offload purposes.
+    pub is_ipv4: Signal<Out, Bit>,
+    /// IPv4 header length in 32-bit words.
+    pub ihl: Signal<Out, Bits<4>>,
+    /// IPv4 total length.
+    pub ip_total_len: Signal<Out, Bits<16>>,
+    /// IPv4 protocol number.
+    pub proto: Signal<Out, Bits<8>>,
+    /// An IPv4 fragment.
+    pub is_fragment: Signal<Out, Bit>,
+    /// Source address, first wire byte in bits 7:0.
+    pub src_ip: Signal<Out, Bits<32>>,
+    /// Destination address, first wire byte in bits 7:0.
+    pub dst_ip: Signal<Out, Bits<32>>,
+    /// Non-fragment TCP whose header fits.
+    pub is_tcp: Signal<Out, Bit>,
+    /// Non-fragment UDP whose header fits.
+    pub is_udp: Signal<Out, Bit>,
+    /// Source port.
+    pub sport: Signal<Out, Bits<16>>,
+    /// Destination port.
+    pub dport: Signal<Out, Bits<16>>,
+    /// UDP sent without a checksum.
+    pub udp_csum_zero: Signal<Out, Bit>,
+    /// IPv4 header checksum status (`CsumStatus`).
+    pub ip_csum: Signal<Out, Bits<2>>,
+    /// TCP/UDP checksum status (`CsumStatus`).
+    pub l4_csum: Signal<Out, Bits<2>>,
+    /// CHECKSUM_COMPLETE value.
+    pub csum_complete: Signal<Out, Bits<16>>,
+    /// The parser, which also gives the offsets of the frame in flight.
+    parse: RxParse,
+    /// Sum of everything after L2 but bytes 14, 15 (little-endian halves, partly folded).
+    acc_all: DFF<Bits<20>>,
+    /// Sum of the IPv4 header but bytes 14, 15.
+    acc_hdr: DFF<Bits<20>>,
+    /// Sum of the transport segment.
+    acc_l4: DFF<Bits<20>>,
+    /// Bytes 14 and 15 as a little-endian half.
+    b1415: DFF<Bits<16>>,
+    /// The frame ended at the previous edge.
+    done: DFF<Bit>,
+    /// Folded sums of the last frame (little-endian domain).
+    snap_all: DFF<Bits<16>>,
+    /// Header sum of the last frame.
+    snap_hdr: DFF<Bits<16>>,
+    /// Segment sum of the last frame.
+    snap_l4: DFF<Bits<16>>,
+    /// The offsets' word indices and in-word masks.
+    l4_word: Signal<Local, Bits<13>>,
+    end_word: Signal<Local, Bits<14>>,
+    word14: Signal<Local, Bits<14>>,
+    sh_l4: Signal<Local, Bits<8>>,
+    sh_end: Signal<Local, Bits<8>>,
+    below_l4: Signal<Local, Bits<8>>,
+    above_l4: Signal<Local, Bits<8>>,
+    below_end: Signal<Local, Bits<8>>,
+    /// Bytes of this word in each sum.
+    m_all: Signal<Local, Bits<8>>,
+    m_hdr: Signal<Local, Bits<8>>,
+    m_l4: Signal<Local, Bits<8>>,
+    /// Masked bytes for each sum.
+    ba: [Signal<Local, Bits<8>>; 8],
+    bh: [Signal<Local, Bits<8>>; 8],
+    bl: [Signal<Local, Bits<8>>; 8],
+    /// Sums before this word (zero at a frame's first word).
+    base_all: Signal<Local, Bits<20>>,
+    base_hdr: Signal<Local, Bits<20>>,
+    base_l4: Signal<Local, Bits<20>>,
+    /// Sums including this word, and once folded.
+    tot_all: Signal<Local, Bits<20>>,
+    tot_hdr: Signal<Local, Bits<20>>,
+    tot_l4: Signal<Local, Bits<20>>,
+    /// Bytes 14 and 15 of this word (if enabled).
+    lo14: Signal<Local, Bits<8>>,
+    hi15: Signal<Local, Bits<8>>,
+    /// End-of-frame folding.
+    extra: Signal<Local, Bits<20>>,
+    fin_all: Signal<Local, Bits<20>>,
+    fin_hdr: Signal<Local, Bits<20>>,
+    f1_all: Signal<Local, Bits<20>>,
+    f1_hdr: Signal<Local, Bits<20>>,
+    f1_l4: Signal<Local, Bits<20>>,
+    f2_all: Signal<Local, Bits<20>>,
+    f2_hdr: Signal<Local, Bits<20>>,
+    f2_l4: Signal<Local, Bits<20>>,
+    /// Pseudo-header and verdicts.
+    hlen: Signal<Local, Bits<16>>,
+    l4_len: Signal<Local, Bits<16>>,
+    p_tot: Signal<Local, Bits<20>>,
+    p1: Signal<Local, Bits<20>>,
+    p2: Signal<Local, Bits<20>>,
+    /// All eight bytes.
+    all_bytes: Constant<Bits<8>>,
+    /// Bytes 2..8 (a tagged frame's IPv4 header in word 2).
+    tagged_w2: Constant<Bits<8>>,
+}
+
+impl RxChecksum {
+    /// Builds the block.
+    pub fn new() -> Self {
+        RxChecksum {
+            clock: Default::default(),
+            sink: Default::default(),
+            meta_valid: Default::default(),
+            frame_len: Default::default(),
+            vlan: Default::default(),
+            vlan_tci: Default::default(),
+            l3_offset: Default::default(),
+            is_ipv4: Default::default(),
+            ihl: Default::default(),
+            ip_total_len: Default::default(),
+            proto: Default::default(),
+            is_fragment: Default::default(),
+            src_ip: Default::default(),
+            dst_ip: Default::default(),
+            is_tcp: Default::default(),
+            is_udp: Default::default(),
+            sport: Default::default(),
+            dport: Default::default(),
+            udp_csum_zero: Default::default(),
+            ip_csum: Default::default(),
+            l4_csum: Default::default(),
+            csum_complete: Default::default(),
+            parse: RxParse::new(),
+            acc_all: Default::default(),
+            acc_hdr: Default::default(),
+            acc_l4: Default::default(),
+            b1415: Default::default(),
+            done: Default::default(),
+            snap_all: Default::default(),
+            snap_hdr: Default::default(),
+            snap_l4: Default::default(),
+            l4_word: Default::default(),
+            end_word: Default::default(),
+            word14: Default::default(),
+            sh_l4: Default::default(),
+            sh_end: Default::default(),
+            below_l4: Default::default(),
+            above_l4: Default::default(),
+            below_end: Default::default(),
+            m_all: Default::default(),
+            m_hdr: Default::default(),
+            m_l4: Default::default(),
+            ba: Default::default(),
+            bh: Default::default(),
+            bl: Default::default(),
+            base_all: Default::default(),
+            base_hdr: Default::default(),
+            base_l4: Default::default(),
+            tot_all: Default::default(),
+            tot_hdr: Default::default(),
+            tot_l4: Default::default(),
+            lo14: Default::default(),
+            hi15: Default::default(),
+            extra: Default::default(),
+            fin_all: Default::default(),
+            fin_hdr: Default::default(),
+            f1_all: Default::default(),
+            f1_hdr: Default::default(),
+            f1_l4: Default::default(),
+            f2_all: Default::default(),
+            f2_hdr: Default::default(),
+            f2_l4: Default::default(),
+            hlen: Default::default(),
+            l4_len: Default::default(),
+            p_tot: Default::default(),
+            p1: Default::default(),
+            p2: Default::default(),
+            all_bytes: Constant::new(0xff.into()),
+            tagged_w2: Constant::new(0xfc.into()),
+        }
+    }
+}
+
+impl Default for RxChecksum {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Logic for RxChecksum {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
+        clock!(self, clock, parse);
+        self.parse.sink.data.next = self.sink.data.val();
+        self.parse.sink.keep.next = self.sink.keep.val();
+        self.parse.sink.last.next = self.sink.last.val();
+        self.parse.sink.user.next = self.sink.user.val();
+        self.parse.sink.valid.next = self.sink.valid.val();
+        self.sink.ready.next = true;
+        // Where the ranges begin and end relative to this word.
+        self.l4_word.next = bit_cast::<13, 5>(self.parse.live_l4_offset.val().get_bits::<5>(3));
+        self.end_word.next = self.parse.live_l3_end.val().get_bits::<14>(3);
+        self.word14.next = bit_cast::<14, 13>(self.parse.live_word.val());
+        self.sh_l4.next = self.all_bytes.val() << self.parse.live_l4_offset.val().get_bits::<3>(0);
+        self.sh_end.next = self.all_bytes.val() << self.parse.live_l3_end.val().get_bits::<3>(0);
+        self.below_l4.next = 0.into();
+        self.above_l4.next = 0.into();
+        if self.parse.live_word.val() < self.l4_word.val() {
+            self.below_l4.next = self.all_bytes.val();
+        }
+        if self.parse.live_word.val() == self.l4_word.val() {
+            self.below_l4.next = !self.sh_l4.val();
+            self.above_l4.next = self.sh_l4.val();
+        }
+        if self.parse.live_word.val() > self.l4_word.val() {
+            self.above_l4.next = self.all_bytes.val();
+        }
+        self.below_end.next = 0.into();
+        if self.word14.val() < self.end_word.val() {
+            self.below_end.next = self.all_bytes.val();
+        }
+        if self.word14.val() == self.end_word.val() {
+            self.below_end.next = !self.sh_end.val();
+        }
+        // Words 0 and 1 hold no summed byte but 14 and 15 (kept aside); word 2 starts the
+        // header at byte 16 or 18; the offsets are registered from word 3 and the transport
+        // header cannot start before word 4.
+        self.m_all.next = 0.into();
+        self.m_hdr.next = 0.into();
+        self.m_l4.next = 0.into();
+        if self.parse.live_word.val() == 2 {
+            self.m_all.next = self.all_bytes.val();
+            self.m_hdr.next = self.all_bytes.val();
+            if self.parse.live_vlan.val() {
+                self.m_all.next = self.tagged_w2.val();
+                self.m_hdr.next = self.tagged_w2.val();
+            }
+        }
+        if self.parse.live_word.val() == 3 {
+            self.m_all.next = self.all_bytes.val();
+            self.m_hdr.next = self.all_bytes.val();
+        }
+        if self.parse.live_word.val() >= 4 {
+            self.m_all.next = self.all_bytes.val();
+            self.m_hdr.next = self.below_l4.val();
+            self.m_l4.next = self.above_l4.val() & self.below_end.val();
+        }
+        for k in 0..8 {
+            self.ba[k].next = 0.into();
+            self.bh[k].next = 0.into();
+            self.bl[k].next = 0.into();
+            if self.sink.keep.val().get_bit(k) {
+                if self.m_all.val().get_bit(k) {
+                    self.ba[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+                if self.m_hdr.val().get_bit(k) {
+                    self.bh[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+                if self.m_l4.val().get_bit(k) {
+                    self.bl[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+            }
+        }
+        self.base_all.next = self.acc_all.q.val();
+        self.base_hdr.next = self.acc_hdr.q.val();
+        self.base_l4.next = self.acc_l4.q.val();
+        if self.parse.live_word.val() == 0 {
+            self.base_all.next = 0.into();
+            self.base_hdr.next = 0.into();
+            self.base_l4.next = 0.into();
+        }
+        // Even bytes are the low halves, odd bytes the high ones; a base <= 0x1000e plus at
+        // most 0x3fc * 0x101 fits 19 bits, and one fold keeps it under 0x10006.
+        self.tot_all.next = self.base_all.val()
+            + bit_cast::<20, 8>(self.ba[0].val())
+            + bit_cast::<20, 8>(self.ba[2].val())
+            + bit_cast::<20, 8>(self.ba[4].val())
+            + bit_cast::<20, 8>(self.ba[6].val())
+            + ((bit_cast::<20, 8>(self.ba[1].val())
+                + bit_cast::<20, 8>(self.ba[3].val())
+                + bit_cast::<20, 8>(self.ba[5].val())
+                + bit_cast::<20, 8>(self.ba[7].val()))
+                << 8);
+        self.tot_hdr.next = self.base_hdr.val()
+            + bit_cast::<20, 8>(self.bh[0].val())
+            + bit_cast::<20, 8>(self.bh[2].val())
+            + bit_cast::<20, 8>(self.bh[4].val())
+            + bit_cast::<20, 8>(self.bh[6].val())
+            + ((bit_cast::<20, 8>(self.bh[1].val())
+                + bit_cast::<20, 8>(self.bh[3].val())
+                + bit_cast::<20, 8>(self.bh[5].val())
+                + bit_cast::<20, 8>(self.bh[7].val()))
+                << 8);
+        self.tot_l4.next = self.base_l4.val()
+            + bit_cast::<20, 8>(self.bl[0].val())
+            + bit_cast::<20, 8>(self.bl[2].val())
+            + bit_cast::<20, 8>(self.bl[4].val())
+            + bit_cast::<20, 8>(self.bl[6].val())
+            + ((bit_cast::<20, 8>(self.bl[1].val())
+                + bit_cast::<20, 8>(self.bl[3].val())
+                + bit_cast::<20, 8>(self.bl[5].val())
+                + bit_cast::<20, 8>(self.bl[7].val()))
+                << 8);
+        self.lo14.next = 0.into();
+        self.hi15.next = 0.into();
+        if self.sink.keep.val().get_bit(6) {
+            self.lo14.next = self.sink.data.val().get_bits::<8>(48);
+        }
+        if self.sink.keep.val().get_bit(7) {
+            self.hi15.next = self.sink.data.val().get_bits::<8>(56);
+        }
+        if self.sink.valid.val() {
+            self.acc_all.d.next = bit_cast::<20, 16>(self.tot_all.val().get_bits::<16>(0))
+                + bit_cast::<20, 4>(self.tot_all.val().get_bits::<4>(16));
+            self.acc_hdr.d.next = bit_cast::<20, 16>(self.tot_hdr.val().get_bits::<16>(0))
+                + bit_cast::<20, 4>(self.tot_hdr.val().get_bits::<4>(16));
+            self.acc_l4.d.next = bit_cast::<20, 16>(self.tot_l4.val().get_bits::<16>(0))
+                + bit_cast::<20, 4>(self.tot_l4.val().get_bits::<4>(16));
+            if self.parse.live_word.val() == 0 {
+                self.b1415.d.next = 0.into();
+            }
+            if self.parse.live_word.val() == 1 {
+                self.b1415.d.next =
+                    bit_cast::<16, 8>(self.lo14.val()) | (bit_cast::<16, 8>(self.hi15.val()) << 8);
+            }
+        }
+        self.done.d.next = self.sink.valid.val() && self.sink.last.val();
+        // The cycle after the last word: the parser's `live_vlan` still describes the frame.
+        self.extra.next = 0.into();
+        if !self.parse.live_vlan.val() {
+            self.extra.next = bit_cast::<20, 16>(self.b1415.q.val());
+        }
+        self.fin_all.next = self.acc_all.q.val() + self.extra.val();
+        self.fin_hdr.next = self.acc_hdr.q.val() + self.extra.val();
+        self.f1_all.next = bit_cast::<20, 16>(self.fin_all.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.fin_all.val().get_bits::<4>(16));
+        self.f1_hdr.next = bit_cast::<20, 16>(self.fin_hdr.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.fin_hdr.val().get_bits::<4>(16));
+        self.f1_l4.next = bit_cast::<20, 16>(self.acc_l4.q.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.acc_l4.q.val().get_bits::<4>(16));
+        self.f2_all.next = bit_cast::<20, 16>(self.f1_all.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.f1_all.val().get_bits::<4>(16));
+        self.f2_hdr.next = bit_cast::<20, 16>(self.f1_hdr.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.f1_hdr.val().get_bits::<4>(16));
+        self.f2_l4.next = bit_cast::<20, 16>(self.f1_l4.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.f1_l4.val().get_bits::<4>(16));
+        if self.done.q.val() {
+            self.snap_all.d.next = self.f2_all.val().get_bits::<16>(0);
+            self.snap_hdr.d.next = self.f2_hdr.val().get_bits::<16>(0);
+            self.snap_l4.d.next = self.f2_l4.val().get_bits::<16>(0);
+        }
+        // From here on the parser's outputs and the snapshots describe the same frame.
+        self.hlen.next = bit_cast::<16, 4>(self.parse.ihl.val()) << 2;
+        self.l4_len.next = self.parse.ip_total_len.val() - self.hlen.val();
+        // Pseudo-header in the byte-swapped domain: an address's halves are its wire bytes as
+        // they stand, the protocol is the high byte, the length swapped.
+        self.p_tot.next = bit_cast::<20, 16>(self.snap_l4.q.val())
+            + bit_cast::<20, 16>(self.parse.src_ip.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.parse.src_ip.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.parse.dst_ip.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.parse.dst_ip.val().get_bits::<16>(16))
+            + (bit_cast::<20, 8>(self.parse.proto.val()) << 8)
+            + (bit_cast::<20, 8>(self.l4_len.val().get_bits::<8>(0)) << 8)
+            + bit_cast::<20, 8>(self.l4_len.val().get_bits::<8>(8));
+        self.p1.next = bit_cast::<20, 16>(self.p_tot.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.p_tot.val().get_bits::<4>(16));
+        self.p2.next = bit_cast::<20, 16>(self.p1.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.p1.val().get_bits::<4>(16));
+        self.ip_csum.next = 0.into();
+        if self.parse.is_ipv4.val() {
+            self.ip_csum.next = 2.into();
+            if self.snap_hdr.q.val() == 0xffff {
+                self.ip_csum.next = 1.into();
+            }
+        }
+        self.l4_csum.next = 0.into();
+        if self.parse.is_tcp.val() || (self.parse.is_udp.val() && !self.parse.udp_csum_zero.val()) {
+            self.l4_csum.next = 2.into();
+            if self.p2.val().get_bits::<16>(0) == 0xffff {
+                self.l4_csum.next = 1.into();
+            }
+        }
+        self.csum_complete.next = (bit_cast::<16, 8>(self.snap_all.q.val().get_bits::<8>(0)) << 8)
+            | bit_cast::<16, 8>(self.snap_all.q.val().get_bits::<8>(8));
+        self.meta_valid.next = self.parse.meta_valid.val();
+        self.frame_len.next = self.parse.frame_len.val();
+        self.vlan.next = self.parse.vlan.val();
+        self.vlan_tci.next = self.parse.vlan_tci.val();
+        self.l3_offset.next = self.parse.l3_offset.val();
+        self.is_ipv4.next = self.parse.is_ipv4.val();
+        self.ihl.next = self.parse.ihl.val();
+        self.ip_total_len.next = self.parse.ip_total_len.val();
+        self.proto.next = self.parse.proto.val();
+        self.is_fragment.next = self.parse.is_fragment.val();
+        self.src_ip.next = self.parse.src_ip.val();
+        self.dst_ip.next = self.parse.dst_ip.val();
+        self.is_tcp.next = self.parse.is_tcp.val();
+        self.is_udp.next = self.parse.is_udp.val();
+        self.sport.next = self.parse.sport.val();
+        self.dport.next = self.parse.dport.val();
+        self.udp_csum_zero.next = self.parse.udp_csum_zero.val();
+    }
+}
+
+crate::impl_set_inputs!(RxChecksum {
+    clock,
+    sink.data,
+    sink.keep,
+    sink.last,
+    sink.user,
+    sink.valid
+});
+
+/// Random frames of every kind [`crate::frame_gen::random_frame`] makes (payloads up to 256
+/// bytes), back to back or with idle cycles, for `cycles` cycles; the same `seed` gives the same
+/// stimulus.
+pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    crate::rx_parse::frame_stimulus(&mut rng, cycles, 256)
+}
+
+/// Verilog of the catalogue entry `oxnic_rx_checksum`.
+pub fn verilog() -> Result<String, crate::verilog::GenError> {
+    let mut uut = RxChecksum::new();
+    uut.connect_all();
+    crate::verilog::generate_named(&uut, "oxnic_rx_checksum")
+}
+
+/// The outputs of [`RxChecksum`] the model predicts for a frame: the parser's and the three
+/// checksum results.
+pub fn expected_ports(m: &crate::rx_model::RxMeta) -> Vec<(&'static str, u64)> {
+    let mut v = crate::rx_parse::expected_ports(m);
+    v.push(("ip_csum", m.ip_csum as u64));
+    v.push(("l4_csum", m.l4_csum as u64));
+    v.push(("csum_complete", u64::from(m.csum_complete)));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame_gen::{apply, Defect, Ipv4Frame, L4};
+    use crate::rx_model::classify;
+    use crate::stream_stimulus::{decode_frames, run_stimulus, stream_plan, StreamFrame, SINK};
+    use crate::testbench::Bench;
+    use oxnic_abi::desc::CsumStatus;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Runs `stimulus` and checks one `meta_valid` per frame, [`LATENCY`] cycles after its last
+    /// word, with every output as the model has it. Returns the models of the frames.
+    fn check(stimulus: &Stimulus) -> Vec<crate::rx_model::RxMeta> {
+        let frames = decode_frames(stimulus, SINK);
+        let names: Vec<&'static str> = std::iter::once("meta_valid")
+            .chain(
+                expected_ports(&Default::default())
+                    .into_iter()
+                    .map(|(n, _)| n),
+            )
+            .collect();
+        let mut b = Bench::new(RxChecksum::new()).unwrap();
+        let out = run_stimulus(&mut b, stimulus, &names).unwrap();
+        let mut expect = vec![None; stimulus.len() + LATENCY];
+        let mut models = vec![];
+        for f in &frames {
+            let m = classify(&f.bytes);
+            expect[f.last_cycle + LATENCY - 1] = Some((m, f.bytes.clone()));
+            models.push(m);
+        }
+        for (c, o) in out.iter().enumerate() {
+            match &expect[c] {
+                Some((m, bytes)) => {
+                    assert_eq!(o[0], 1, "no meta_valid in cycle {c}");
+                    for (i, (name, want)) in expected_ports(m).into_iter().enumerate() {
+                        assert_eq!(o[i + 1], want, "{name}, cycle {c}, frame {bytes:02x?}");
+                    }
+                }
+                None => assert_eq!(o[0], 0, "spurious meta_valid in cycle {c}"),
+            }
+        }
+        models
+    }
+
+    fn plan(frames: Vec<Vec<u8>>, seed: u64) -> Stimulus {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let frames: Vec<StreamFrame> = frames
+            .into_iter()
+            .map(|bytes| StreamFrame {
+                bytes,
+                ..Default::default()
+            })
+            .collect();
+        stream_plan(&frames, SINK, &[], &mut rng).stimulus
+    }
+
+    #[test]
+    fn good_and_corrupted_checksums_every_layout() {
+        // TCP and UDP, tagged or not, every IPv4 option length, short (padded) and long
+        // payloads: good, then with a bad header checksum, then with a bad segment byte.
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut frames = vec![];
+        for vlan in [None, Some(7)] {
+            for opts in (0..=40).step_by(4) {
+                for udp in [false, true] {
+                    let plen = rng.gen_range(0..90);
+                    let payload: Vec<u8> = (0..plen).map(|_| rng.gen()).collect();
+                    let mut s = if udp {
+                        Ipv4Frame::udp(rng.gen(), rng.gen(), rng.gen(), rng.gen(), &payload)
+                    } else {
+                        Ipv4Frame::tcp(rng.gen(), rng.gen(), rng.gen(), rng.gen(), &payload)
+                    };
+                    s.vlan_tci = vlan;
+                    s.options = (0..opts).map(|_| rng.gen()).collect();
+                    s.padding = (0..rng.gen_range(0..20)).map(|_| rng.gen()).collect();
+                    let good = s.build();
+                    let mut hdr = good.clone();
+                    apply(&mut hdr, Defect::Ipv4HeaderChecksum(rng.gen()));
+                    let mut seg = good.clone();
+                    apply(
+                        &mut seg,
+                        Defect::L4Byte {
+                            at: rng.gen(),
+                            xor: rng.gen_range(1..=255),
+                        },
+                    );
+                    frames.extend([good, hdr, seg]);
+                }
+            }
+        }
+        let models = check(&plan(frames, 12));
+        for m in models.chunks(3) {
+            assert_eq!(
+                (m[0].ip_csum, m[0].l4_csum),
+                (CsumStatus::Ok, CsumStatus::Ok)
+            );
+            assert_eq!(
+                (m[1].ip_csum, m[1].l4_csum),
+                (CsumStatus::Bad, CsumStatus::Ok)
+            );
+            assert_eq!(
+                (m[2].ip_csum, m[2].l4_csum),
+                (CsumStatus::Ok, CsumStatus::Bad)
+            );
+        }
+    }
+
+    #[test]
+    fn padding_excluded_from_l4_included_in_complete() {
+        let mut s = Ipv4Frame::udp([10, 1, 1, 1], [10, 2, 2, 2], 5000, 6000, b"x");
+        s.padding = vec![0xa5; 17];
+        let mut no_csum = s.clone();
+        no_csum.l4 = L4::Udp {
+            sport: 1,
+            dport: 2,
+            no_checksum: true,
+        };
+        let mut frag = s.clone();
+        frag.more_fragments = true;
+        let models = check(&plan(vec![s.build(), no_csum.build(), frag.build()], 13));
+        assert_eq!(models[0].l4_csum, CsumStatus::Ok);
+        assert_ne!(models[0].csum_complete, 0);
+        assert_eq!(models[1].l4_csum, CsumStatus::NotChecked);
+        assert_eq!(models[2].l4_csum, CsumStatus::NotChecked);
+        assert_eq!(models[2].ip_csum, CsumStatus::Ok);
+    }
+
+    #[test]
+    fn random_frames_with_gaps() {
+        let s = random_stimulus(0xc5c5, 4000);
+        let models = check(&s);
+        assert!(models.len() > 60, "{} frames", models.len());
+        for st in [CsumStatus::Ok, CsumStatus::Bad, CsumStatus::NotChecked] {
+            assert!(models.iter().any(|m| m.l4_csum == st), "{st:?}");
+            assert!(models.iter().any(|m| m.ip_csum == st), "{st:?}");
+        }
+    }
+
+    #[test]
+    fn synthesizes_and_lints() {
+        let v = verilog().unwrap();
+        crate::synth::verilator_lint("oxnic_rx_checksum", &v).unwrap();
+        let r = crate::synth::yosys_synth("oxnic_rx_checksum", &v).unwrap();
+        eprintln!("oxnic_rx_checksum: {} cells, {} flops", r.cells, r.flops);
+        assert!(r.flops > 0 && r.cells > r.flops, "{r:?}");
+    }
+}

@@ -345,3 +345,298 @@ impl DmaHost {
         self.in_flight
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::Port;
+    use crate::hostmem::Perm;
+
+    const PORTS: &[Port] = &[
+        Port {
+            name: "dma_rd$req_addr",
+            input: false,
+            width: 64,
+        },
+        Port {
+            name: "dma_rd$req_len",
+            input: false,
+            width: 16,
+        },
+        Port {
+            name: "dma_rd$req_tag",
+            input: false,
+            width: 8,
+        },
+        Port {
+            name: "dma_rd$req_valid",
+            input: false,
+            width: 1,
+        },
+        Port {
+            name: "dma_rd$req_ready",
+            input: true,
+            width: 1,
+        },
+        Port {
+            name: "dma_rd$rsp_data",
+            input: true,
+            width: 64,
+        },
+        Port {
+            name: "dma_rd$rsp_keep",
+            input: true,
+            width: 8,
+        },
+        Port {
+            name: "dma_rd$rsp_tag",
+            input: true,
+            width: 8,
+        },
+        Port {
+            name: "dma_rd$rsp_last",
+            input: true,
+            width: 1,
+        },
+        Port {
+            name: "dma_rd$rsp_error",
+            input: true,
+            width: 1,
+        },
+        Port {
+            name: "dma_rd$rsp_valid",
+            input: true,
+            width: 1,
+        },
+        Port {
+            name: "dma_rd$rsp_ready",
+            input: false,
+            width: 1,
+        },
+        Port {
+            name: "dma_wr$addr",
+            input: false,
+            width: 64,
+        },
+        Port {
+            name: "dma_wr$data",
+            input: false,
+            width: 64,
+        },
+        Port {
+            name: "dma_wr$keep",
+            input: false,
+            width: 8,
+        },
+        Port {
+            name: "dma_wr$last",
+            input: false,
+            width: 1,
+        },
+        Port {
+            name: "dma_wr$valid",
+            input: false,
+            width: 1,
+        },
+        Port {
+            name: "dma_wr$ready",
+            input: true,
+            width: 1,
+        },
+    ];
+
+    /// A card reduced to its DMA ports, driven by a script: it offers the queued read requests
+    /// and write words, always takes response words, and logs what it got and when.
+    #[derive(Default)]
+    struct ScriptedCard {
+        v: [u64; 18],
+        reads: VecDeque<(u64, u64, u64)>,
+        writes: VecDeque<(u64, u64, u64, bool)>,
+        got: Vec<(u64, u64, u64, u64, bool, bool)>,
+        cycle: u64,
+    }
+
+    impl ScriptedCard {
+        fn drive(&mut self) {
+            let (a, l, t) = self.reads.front().copied().unwrap_or((0, 0, 0));
+            self.v[0] = a;
+            self.v[1] = l;
+            self.v[2] = t;
+            self.v[3] = u64::from(!self.reads.is_empty());
+            self.v[11] = 1;
+            let (addr, data, keep, last) = self.writes.front().copied().unwrap_or_default();
+            self.v[12] = addr;
+            self.v[13] = data;
+            self.v[14] = keep;
+            self.v[15] = u64::from(last);
+            self.v[16] = u64::from(!self.writes.is_empty());
+        }
+        /// The clock edge: handshakes complete.
+        fn edge(&mut self) {
+            if self.v[3] == 1 && self.v[4] == 1 {
+                self.reads.pop_front();
+            }
+            if self.v[10] == 1 {
+                let v = &self.v;
+                self.got
+                    .push((self.cycle, v[5], v[6], v[7], v[8] == 1, v[9] == 1));
+            }
+            if self.v[16] == 1 && self.v[17] == 1 {
+                self.writes.pop_front();
+            }
+            self.cycle += 1;
+        }
+    }
+
+    impl RawModel for ScriptedCard {
+        fn name(&self) -> &'static str {
+            "scripted_card"
+        }
+        fn ports(&self) -> &'static [Port] {
+            PORTS
+        }
+        fn eval(&mut self) {
+            self.drive();
+        }
+        fn trace_open(&mut self, _path: &std::ffi::CStr) -> bool {
+            false
+        }
+        fn trace_dump(&mut self, _time: u64) {}
+        fn trace_close(&mut self) {}
+        fn set_port(&mut self, index: usize, words: &[u64]) {
+            self.v[index] = words.first().copied().unwrap_or(0);
+        }
+        fn get_port(&self, index: usize, out: &mut Vec<u64>) {
+            out.clear();
+            out.push(self.v[index]);
+        }
+    }
+
+    fn setup(params: PcieParams) -> (ScriptedCard, DmaHost) {
+        let card = ScriptedCard::default();
+        let mut mem = HostMemory::new();
+        mem.map(0x10_000, 0x10_000, Perm::RW).unwrap();
+        for i in 0..0x10_000u64 {
+            mem.host_slice_mut(0x10_000 + i, 1).unwrap()[0] = (i * 7 + 3) as u8;
+        }
+        let ports = DmaPorts::resolve(&card, "dma_rd", "dma_wr").unwrap();
+        (card, DmaHost::new(mem, params, ports))
+    }
+
+    fn run(card: &mut ScriptedCard, host: &mut DmaHost, cycles: u64) {
+        for _ in 0..cycles {
+            card.drive();
+            host.before_eval(card);
+            card.eval();
+            host.after_eval(card);
+            card.edge();
+        }
+    }
+
+    #[test]
+    fn unaligned_read_comes_back_packed_after_the_latency() {
+        let (mut card, mut host) = setup(PcieParams::default());
+        card.reads.push_back((0x10_003, 13, 5));
+        run(&mut card, &mut host, 300);
+        assert_eq!(card.got.len(), 2);
+        let (c0, d0, k0, t0, l0, e0) = card.got[0];
+        assert!(c0 >= 250, "first word at cycle {c0}");
+        let want: Vec<u8> = (3..16u64).map(|i| (i * 7 + 3) as u8).collect();
+        assert_eq!(d0.to_le_bytes(), want[..8]);
+        assert_eq!((k0, t0, l0, e0), (0xff, 5, false, false));
+        let (_, d1, k1, _, l1, _) = card.got[1];
+        assert_eq!(&d1.to_le_bytes()[..5], &want[8..]);
+        assert_eq!((k1, l1), (0x1f, true));
+        assert_eq!(host.reads_in_flight(), 0);
+        assert_eq!(host.stats.read_bytes, 13);
+    }
+
+    #[test]
+    fn bandwidth_bounds_the_word_rate() {
+        // 8 bytes per cycle of payload, plus 24 bytes per 256-byte TLP: under one word a cycle.
+        let params = PcieParams {
+            bytes_per_cycle: 8,
+            read_latency: 10,
+            ..Default::default()
+        };
+        let (mut card, mut host) = setup(params);
+        card.reads.push_back((0x10_000, 4096, 1));
+        run(&mut card, &mut host, 2000);
+        assert_eq!(card.got.len(), 512);
+        let span = card.got[511].0 - card.got[0].0 + 1;
+        let min = (4096 + 16 * 24) / 8;
+        // The link banks at most four cycles of credit, so it can run a few cycles ahead.
+        assert!(
+            span + 4 >= min && span <= min + 40,
+            "4 KiB took {span} cycles, expected ≈{min}"
+        );
+        // with the default link the card's 8 bytes per cycle are the limit
+        let (mut card, mut host) = setup(PcieParams::default());
+        card.reads.push_back((0x10_000, 4096, 1));
+        run(&mut card, &mut host, 1000);
+        let span = card.got[511].0 - card.got[0].0 + 1;
+        assert_eq!(span, 512, "one word per cycle");
+    }
+
+    #[test]
+    fn reads_in_flight_are_bounded() {
+        let params = PcieParams {
+            max_reads_in_flight: 3,
+            ..Default::default()
+        };
+        let (mut card, mut host) = setup(params);
+        for t in 0..5 {
+            card.reads.push_back((0x10_000 + 64 * t, 8, t));
+        }
+        run(&mut card, &mut host, 20);
+        assert_eq!(card.reads.len(), 2, "two requests wait for a free slot");
+        assert_eq!(host.reads_in_flight(), 3);
+        run(&mut card, &mut host, 600);
+        let tags: Vec<u64> = card.got.iter().map(|g| g.3).collect();
+        assert_eq!(tags, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn faults_touch_nothing() {
+        let (mut card, mut host) = setup(PcieParams::default());
+        card.reads.push_back((0x9_0000, 64, 7));
+        card.writes.push_back((0x9_0000, 0xdead_beef, 0xff, true));
+        // A write that starts inside the mapping and runs past its end.
+        card.writes
+            .push_back((0x1_fffc, 0x1111_1111_1111_1111, 0xff, true));
+        run(&mut card, &mut host, 400);
+        assert_eq!(card.got.len(), 1);
+        let (_, data, _, tag, last, error) = card.got[0];
+        assert_eq!((data, tag, last, error), (0, 7, true, true));
+        assert_eq!(host.stats.read_faults, 1);
+        assert_eq!(host.stats.write_faults, 2);
+        assert_eq!(
+            host.mem.host_slice(0x1_fffc, 4).unwrap(),
+            &[0xfc * 7 + 3, 0xfd * 7 + 3, 0xfe * 7 + 3, 0xff * 7 + 3].map(|x: u32| x as u8)
+        );
+        assert_eq!(host.mem.faults().len(), 3);
+    }
+
+    #[test]
+    fn writes_land_packed_at_any_alignment() {
+        let (mut card, mut host) = setup(PcieParams::default());
+        card.writes
+            .push_back((0x10_005, u64::from_le_bytes(*b"abcdefgh"), 0xff, false));
+        card.writes
+            .push_back((0, u64::from_le_bytes(*b"ijk\0\0\0\0\0"), 0x07, true));
+        run(&mut card, &mut host, 10);
+        assert_eq!(host.mem.host_slice(0x10_005, 11).unwrap(), b"abcdefghijk");
+        assert_eq!(
+            host.mem.host_slice(0x10_004, 1).unwrap(),
+            &[(4 * 7 + 3) as u8]
+        );
+        assert_eq!((host.stats.writes, host.stats.write_bytes), (1, 11));
+    }
+
+    #[test]
+    fn missing_ports_are_named() {
+        let card = ScriptedCard::default();
+        let e = DmaPorts::resolve(&card, "dma_rd", "nope").unwrap_err();
+        assert_eq!(e.port, "nope$addr");
+    }
+}

@@ -97,6 +97,16 @@ pub fn all() -> Vec<Entry> {
             about: "CRC32 -> checksum -> 64-word packet FIFO chain, 64-bit stream",
             verilog: crate::rx_check_chain::verilog,
         },
+        Entry {
+            name: "oxnic_tx_checksum",
+            about: "TX CHECKSUM_PARTIAL insertion, 64-bit, two 2 KiB store-and-forward banks",
+            verilog: crate::tx_checksum::verilog,
+        },
+        Entry {
+            name: "oxnic_tx_engine",
+            about: "TX DMA engine: 8 queues, descriptor batches of 4, SG chains of up to 8, completions",
+            verilog: crate::tx_engine::verilog,
+        },
     ]
 }
 

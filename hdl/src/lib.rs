@@ -17,6 +17,8 @@
 //! - [`mac_rx`]: the MAC receive half: FCS check and strip, runt/oversize/filter drops, counters.
 //! - [`mac_tx`]: the MAC transmit half: padding, FCS, inter-frame gap accounting, counters.
 //! - [`toeplitz`]: RSS Toeplitz hash of IPv4 tuples, programmable key, one tuple per cycle.
+//! - [`tx_checksum`]: CHECKSUM_PARTIAL insertion with a two-bank store-and-forward buffer.
+//! - [`tx_engine`]: TX descriptor fetch, scatter-gather DMA reads, completions, N queues.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -43,4 +45,6 @@ pub mod stream_stimulus;
 pub mod synth;
 pub mod testbench;
 pub mod toeplitz;
+pub mod tx_checksum;
+pub mod tx_engine;
 pub mod verilog;

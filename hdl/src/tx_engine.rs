@@ -186,6 +186,8 @@ pub struct TxEngine {
     out_keep16: Signal<Local, Bits<16>>,
     cq_mask: Signal<Local, Bits<16>>,
     phase: Signal<Local, Bit>,
+    cq_pass: Signal<Local, Bits<16>>,
+    cc_keep16: Signal<Local, Bits<16>>,
     last_index: Signal<Local, Bits<16>>,
     byte_masks: Vec<Constant<Bits<64>>>,
     one16: Constant<Bits<16>>,
@@ -292,6 +294,8 @@ impl TxEngine {
             out_keep16: Default::default(),
             cq_mask: Default::default(),
             phase: Default::default(),
+            cq_pass: Default::default(),
+            cc_keep16: Default::default(),
             last_index: Default::default(),
             byte_masks: (0..8)
                 .map(|k| Constant::new((0xffu64 << (8 * k)).into()))
@@ -419,7 +423,9 @@ impl Logic for TxEngine {
 
         // The completion.
         self.cq_mask.next = (self.one16.val() << self.cql.q.val()) - 1;
-        self.phase.next = !(self.cqp.q.val() >> self.cql.q.val()).get_bit(0);
+        self.cq_pass.next = self.cqp.q.val() >> self.cql.q.val();
+        self.phase.next = !self.cq_pass.val().get_bit(0);
+        self.cc_keep16.next = (self.one16.val() << self.cc.q.val()) - 1;
         self.last_index.next = self.head.q.val() + bit_cast::<16, 4>(self.consumed.q.val()) - 1;
 
         // Defaults for the ports.
@@ -585,8 +591,7 @@ impl Logic for TxEngine {
                         // A segment read faulted: end the frame as bad.
                         self.source.valid.next = true;
                         self.source.data.next = self.carry.q.val();
-                        self.source.keep.next =
-                            ((self.one16.val() << self.cc.q.val()) - 1).get_bits::<8>(0) | 1;
+                        self.source.keep.next = self.cc_keep16.val().get_bits::<8>(0) | 1;
                         self.source.last.next = true;
                         self.source.user.next = true;
                         self.rd.rsp_ready.next = self.source.ready.val();
@@ -641,8 +646,7 @@ impl Logic for TxEngine {
             TxState::Flush => {
                 self.source.valid.next = true;
                 self.source.data.next = self.carry.q.val();
-                self.source.keep.next =
-                    ((self.one16.val() << self.cc.q.val()) - 1).get_bits::<8>(0);
+                self.source.keep.next = self.cc_keep16.val().get_bits::<8>(0);
                 self.source.last.next = true;
                 if self.source.ready.val() {
                     self.wc.d.next = 0.into();
@@ -1321,4 +1325,60 @@ mod tests {
         println!("oxnic_tx_engine: {r:?}");
         assert!(r.flops > 0 && r.cells > r.flops, "{r:?}");
     }
+}
+
+/// An open-loop random host for the differential test: queue registers set on the first cycle,
+/// doorbells now and then, and on every cycle random `req_ready`, `wr$ready`, `source$ready`
+/// and response words (mostly words that read as valid FIRST|LAST descriptors of 1..=64 bytes,
+/// so frames flow, with random and faulting words mixed in so that the error paths run too).
+pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out: crate::testbench::Stimulus = Vec::with_capacity(cycles);
+    let mut prod = [0u64; QUEUES];
+    for c in 0..cycles {
+        let mut set: Vec<(&'static str, Vec<u64>)> = vec![];
+        if c == 0 {
+            for (i, name) in input_port_names(QUEUES).iter().enumerate() {
+                let v = match name.split_once('$').map(|(p, _)| p) {
+                    Some("ring_base") => 0x1000 * i as u64 + rng.gen_range(0..4) * 32,
+                    Some("ring_log2") => rng.gen_range(2..5),
+                    Some("enable") => u64::from(rng.gen_ratio(3, 4)),
+                    Some("cq_base") => 0x10_0000 + 0x1000 * i as u64,
+                    Some("cq_log2") => rng.gen_range(1..4),
+                    _ => continue,
+                };
+                set.push((name, vec![v]));
+            }
+        }
+        if rng.gen_ratio(1, 20) {
+            let q = rng.gen_range(0..QUEUES);
+            prod[q] = (prod[q] + rng.gen_range(1..5)) & 0xffff;
+            set.push((
+                input_port_names(QUEUES)[FIXED_INPUTS.len() + 3 * QUEUES + q],
+                vec![prod[q]],
+            ));
+        }
+        let data = match rng.gen_range(0..10) {
+            0 => rng.gen(),
+            _ => {
+                let flags =
+                    tx_flags::FIRST | tx_flags::LAST | if rng.gen() { tx_flags::CSUM } else { 0 };
+                rng.gen_range(1..=64u64) | u64::from(flags) << 32
+            }
+        };
+        let keep = (1u64 << rng.gen_range(1..=8)) - 1;
+        set.extend([
+            ("rd$req_ready", vec![u64::from(rng.gen_ratio(2, 3))]),
+            ("rd$rsp_valid", vec![u64::from(rng.gen_ratio(2, 3))]),
+            ("rd$rsp_data", vec![data]),
+            ("rd$rsp_keep", vec![keep]),
+            ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
+            ("rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 60))]),
+            ("wr$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
+            ("source$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
+        ]);
+        out.push(set);
+    }
+    out
 }

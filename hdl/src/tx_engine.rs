@@ -963,6 +963,62 @@ pub mod host {
     }
 }
 
+/// An open-loop random host for the differential test: queue registers set on the first cycle,
+/// doorbells now and then, and on every cycle random `req_ready`, `wr$ready`, `source$ready`
+/// and response words (mostly words that read as valid FIRST|LAST descriptors of 1..=64 bytes,
+/// so frames flow, with random and faulting words mixed in so that the error paths run too).
+pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out: crate::testbench::Stimulus = Vec::with_capacity(cycles);
+    let mut prod = [0u64; QUEUES];
+    for c in 0..cycles {
+        let mut set: Vec<(&'static str, Vec<u64>)> = vec![];
+        if c == 0 {
+            for (i, name) in input_port_names(QUEUES).iter().enumerate() {
+                let v = match name.split_once('$').map(|(p, _)| p) {
+                    Some("ring_base") => 0x1000 * i as u64 + rng.gen_range(0..4) * 32,
+                    Some("ring_log2") => rng.gen_range(2..5),
+                    Some("enable") => u64::from(rng.gen_ratio(3, 4)),
+                    Some("cq_base") => 0x10_0000 + 0x1000 * i as u64,
+                    Some("cq_log2") => rng.gen_range(1..4),
+                    _ => continue,
+                };
+                set.push((name, vec![v]));
+            }
+        }
+        if rng.gen_ratio(1, 20) {
+            let q = rng.gen_range(0..QUEUES);
+            prod[q] = (prod[q] + rng.gen_range(1..5)) & 0xffff;
+            set.push((
+                input_port_names(QUEUES)[FIXED_INPUTS.len() + 3 * QUEUES + q],
+                vec![prod[q]],
+            ));
+        }
+        let data = match rng.gen_range(0..10) {
+            0 => rng.gen(),
+            _ => {
+                let flags =
+                    tx_flags::FIRST | tx_flags::LAST | if rng.gen() { tx_flags::CSUM } else { 0 };
+                rng.gen_range(1..=64u64) | u64::from(flags) << 32
+            }
+        };
+        let keep = (1u64 << rng.gen_range(1..=8)) - 1;
+        set.extend([
+            ("rd$req_ready", vec![u64::from(rng.gen_ratio(2, 3))]),
+            ("rd$rsp_valid", vec![u64::from(rng.gen_ratio(2, 3))]),
+            ("rd$rsp_data", vec![data]),
+            ("rd$rsp_keep", vec![keep]),
+            ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
+            ("rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 60))]),
+            ("wr$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
+            ("source$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
+        ]);
+        out.push(set);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::host::{Memory, Queue, Responder};
@@ -984,6 +1040,9 @@ mod tests {
         consumes: u16,
     }
 
+    /// A frame out: bytes, `user`, and (csum_en, csum_start, csum_offset) with its first word.
+    type SentFrame = (Vec<u8>, bool, (u64, u64, u64));
+
     struct World {
         b: Bench<TxEngine>,
         mem: Memory,
@@ -995,7 +1054,7 @@ mod tests {
         frame: Vec<u8>,
         meta: (u64, u64, u64),
         /// Frames out: bytes, user bit, (csum_en, start, offset) with the first word.
-        frames: Vec<(Vec<u8>, bool, (u64, u64, u64))>,
+        frames: Vec<SentFrame>,
         cycle: u64,
         ready_percent: u8,
     }
@@ -1232,8 +1291,8 @@ mod tests {
                 );
             }
         }
-        for q in 0..nq {
-            assert_eq!(w.get(&format!("cons${q}")), u64::from(consumed[q]));
+        for (q, c) in consumed.iter().enumerate() {
+            assert_eq!(w.get(&format!("cons${q}")), u64::from(*c));
             assert_eq!(
                 w.get(&format!("cq_prod${q}")),
                 u64::from(w.queues[q].cq_cons)
@@ -1325,60 +1384,4 @@ mod tests {
         println!("oxnic_tx_engine: {r:?}");
         assert!(r.flops > 0 && r.cells > r.flops, "{r:?}");
     }
-}
-
-/// An open-loop random host for the differential test: queue registers set on the first cycle,
-/// doorbells now and then, and on every cycle random `req_ready`, `wr$ready`, `source$ready`
-/// and response words (mostly words that read as valid FIRST|LAST descriptors of 1..=64 bytes,
-/// so frames flow, with random and faulting words mixed in so that the error paths run too).
-pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut out: crate::testbench::Stimulus = Vec::with_capacity(cycles);
-    let mut prod = [0u64; QUEUES];
-    for c in 0..cycles {
-        let mut set: Vec<(&'static str, Vec<u64>)> = vec![];
-        if c == 0 {
-            for (i, name) in input_port_names(QUEUES).iter().enumerate() {
-                let v = match name.split_once('$').map(|(p, _)| p) {
-                    Some("ring_base") => 0x1000 * i as u64 + rng.gen_range(0..4) * 32,
-                    Some("ring_log2") => rng.gen_range(2..5),
-                    Some("enable") => u64::from(rng.gen_ratio(3, 4)),
-                    Some("cq_base") => 0x10_0000 + 0x1000 * i as u64,
-                    Some("cq_log2") => rng.gen_range(1..4),
-                    _ => continue,
-                };
-                set.push((name, vec![v]));
-            }
-        }
-        if rng.gen_ratio(1, 20) {
-            let q = rng.gen_range(0..QUEUES);
-            prod[q] = (prod[q] + rng.gen_range(1..5)) & 0xffff;
-            set.push((
-                input_port_names(QUEUES)[FIXED_INPUTS.len() + 3 * QUEUES + q],
-                vec![prod[q]],
-            ));
-        }
-        let data = match rng.gen_range(0..10) {
-            0 => rng.gen(),
-            _ => {
-                let flags =
-                    tx_flags::FIRST | tx_flags::LAST | if rng.gen() { tx_flags::CSUM } else { 0 };
-                rng.gen_range(1..=64u64) | u64::from(flags) << 32
-            }
-        };
-        let keep = (1u64 << rng.gen_range(1..=8)) - 1;
-        set.extend([
-            ("rd$req_ready", vec![u64::from(rng.gen_ratio(2, 3))]),
-            ("rd$rsp_valid", vec![u64::from(rng.gen_ratio(2, 3))]),
-            ("rd$rsp_data", vec![data]),
-            ("rd$rsp_keep", vec![keep]),
-            ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
-            ("rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 60))]),
-            ("wr$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
-            ("source$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
-        ]);
-        out.push(set);
-    }
-    out
 }

@@ -119,6 +119,16 @@ pub fn all() -> Vec<Entry> {
                 "RX classification: parse + checksums + RSS, one aligned metadata strobe, latency 5",
             verilog: crate::rx_classify::verilog,
         },
+        Entry {
+            name: "oxnic_tx_checksum",
+            about: "TX CHECKSUM_PARTIAL insertion, 64-bit, two 2 KiB store-and-forward banks",
+            verilog: crate::tx_checksum::verilog,
+        },
+        Entry {
+            name: "oxnic_tx_engine",
+            about: "TX DMA engine: 8 queues, descriptor batches of 4, SG chains of up to 8, completions",
+            verilog: crate::tx_engine::verilog,
+        },
     ]
 }
 

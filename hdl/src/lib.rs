@@ -23,6 +23,8 @@
 //! - [`rx_checksum`]: RX IPv4 header and TCP/UDP checksum checks, CHECKSUM_COMPLETE, latency 2.
 //! - [`rx_hash`]: RSS — Toeplitz hash of the parsed tuple, hash type, RETA queue, latency 3.
 //! - [`rx_classify`]: the three above on one stream, one aligned metadata strobe, latency 5.
+//! - [`tx_checksum`]: CHECKSUM_PARTIAL insertion with a two-bank store-and-forward buffer.
+//! - [`tx_engine`]: TX descriptor fetch, scatter-gather DMA reads, completions, N queues.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -55,4 +57,6 @@ pub mod stream_stimulus;
 pub mod synth;
 pub mod testbench;
 pub mod toeplitz;
+pub mod tx_checksum;
+pub mod tx_engine;
 pub mod verilog;

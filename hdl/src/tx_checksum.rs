@@ -1,0 +1,906 @@
+//! `tx_checksum`: CHECKSUM_PARTIAL insertion on the transmit path (between `tx_engine` and
+//! `mac_tx`), as Linux's `skb->ip_summed == CHECKSUM_PARTIAL` asks of a card.
+//!
+//! The stack has put the (uncomplemented) pseudo-header sum in the TCP/UDP checksum field and
+//! tells the card `csum_start` (the L4 header's offset in the frame) and `csum_offset` (the
+//! field's offset from there: 16 for TCP, 6 for UDP). The card sums the frame's bytes from
+//! `csum_start` to the end as big-endian 16-bit words (the field included), folds, complements,
+//! and stores the result big-endian at `csum_start + csum_offset`. A result of 0 is sent as
+//! 0xffff: required for UDP (0 means "no checksum"), and equivalent for TCP (both are zero in
+//! ones'-complement arithmetic, so a receiver's check passes either way) — which is why the card
+//! needs no protocol input.
+//!
+//! # Store and forward
+//! The result is known only after the last byte, but goes near the start, so each frame is held
+//! whole before it leaves. The buffer is two banks of `2^A` words (ping-pong): the frame in one
+//! bank streams out while the next is written into the other, so the block runs at one word per
+//! cycle when frames arrive back to back (a bank's first word leaves one cycle after the reader
+//! switches to it; one idle cycle between frames at most, and none when the next bank is
+//! already full).
+//!
+//! A frame longer than one bank does not stop the path: when a bank fills before the frame's
+//! `last` word, that bank is handed to the reader as it is and the frame continues in the other
+//! bank (cut-through by bank-sized pieces). Its checksum request is then ignored (the field has
+//! left already) and counted in `csum_oversize`. A request whose field does not lie wholly
+//! inside the frame (`csum_start + csum_offset + 2 > len`) is ignored and counted in
+//! `csum_bad_offset`; the frame passes unchanged.
+//!
+//! A frame that fits in a bank and arrives with `user` (the error bit) set on its `last` word —
+//! `tx_engine` marks a frame whose segment DMA failed this way — is dropped whole and counted in
+//! `dropped`; it never reaches the MAC. A longer frame's first pieces have left already: its
+//! `user` bit is passed on (the MAC cannot recall it either; the wire sees a truncated frame).
+//!
+//! Parameters:
+//! - `A`: log2 of a bank's depth in 64-bit words (the largest frame that gets its checksum is
+//!   `8 * 2^A` bytes); `A = 8` (2 KiB, a 1518-byte frame) in [`TxChecksum64`], `A = 11`
+//!   (16 KiB, a 9018-byte jumbo frame) in [`TxChecksumJumbo`]; at most 13;
+//! - `AP1`: `A + 1` (rust-hdl cannot compute it), the width of a RAM address over both banks.
+//!
+//! Inputs:
+//! - `clock`;
+//! - `sink`: frames (64-bit, `keep` contiguous from byte 0, only the last word partial);
+//!   backpressured through `sink$ready` (low while both banks are busy);
+//! - `csum_en`, `csum_start`, `csum_offset`: the frame's checksum request, sampled with its
+//!   FIRST word only (a per-frame sideband, like [`crate::csum::Csum`]'s `start`);
+//! - `source$ready`: backpressure from the MAC; a word on `source` stays until taken.
+//!
+//! Outputs:
+//! - `source`: the frames in order, checksums inserted, `user` 0 except on a too-long frame that
+//!   came with it;
+//! - `frames`: frames that left on `source` (counted at their `last` word); `csum_inserted`:
+//!   checksums written; `csum_oversize`, `csum_bad_offset`: requests ignored, as above;
+//!   `dropped`: error frames dropped. All 32-bit, wrapping.
+
+use crate::csum::Csum;
+use crate::stream::{StreamSink, StreamSource};
+use crate::testbench::Stimulus;
+use rust_hdl::prelude::*;
+use std::collections::BTreeMap;
+
+/// CHECKSUM_PARTIAL insertion with a two-bank store-and-forward buffer; see the module docs.
+#[derive(LogicBlock)]
+pub struct TxChecksum<const A: usize, const AP1: usize> {
+    /// Clock for every register.
+    pub clock: Signal<In, Clock>,
+    /// Frames in.
+    pub sink: StreamSink<64, 8>,
+    /// Frames out, checksums inserted.
+    pub source: StreamSource<64, 8>,
+    /// Insert a checksum into this frame (sampled with its first word).
+    pub csum_en: Signal<In, Bit>,
+    /// Offset from the frame's first byte where summing starts (sampled with its first word).
+    pub csum_start: Signal<In, Bits<16>>,
+    /// Offset from `csum_start` where the big-endian result goes (sampled with its first word).
+    pub csum_offset: Signal<In, Bits<16>>,
+    /// Frames sent.
+    pub frames: Signal<Out, Bits<32>>,
+    /// Checksums inserted.
+    pub csum_inserted: Signal<Out, Bits<32>>,
+    /// Requests ignored because the frame was longer than a bank.
+    pub csum_oversize: Signal<Out, Bits<32>>,
+    /// Requests ignored because the field was not inside the frame.
+    pub csum_bad_offset: Signal<Out, Bits<32>>,
+    /// Error frames dropped.
+    pub dropped: Signal<Out, Bits<32>>,
+    sum: Csum,
+    data_ram: RAM<Bits<64>, AP1>,
+    keep_ram: RAM<Bits<8>, AP1>,
+    last_ram: RAM<Bit, AP1>,
+    user_ram: RAM<Bit, AP1>,
+    // Writer: bank, word within it, a frame in progress, and that frame continuing from a
+    // bank handed over full (it can no longer get its checksum).
+    wb: DFF<Bit>,
+    waddr: DFF<Bits<A>>,
+    mid: DFF<Bit>,
+    wcont: DFF<Bit>,
+    // The frame's request and byte count so far, latched with its first word.
+    en_q: DFF<Bit>,
+    pos_q: DFF<Bits<16>>,
+    len_q: DFF<Bits<16>>,
+    // A frame ended in bank `pend_bank`; its sum arrives from `sum` next cycle.
+    pend: DFF<Bit>,
+    pend_bank: DFF<Bit>,
+    // Per bank: ready for the reader, words, insert or not, where, and what.
+    full0: DFF<Bit>,
+    full1: DFF<Bit>,
+    n0: DFF<Bits<AP1>>,
+    n1: DFF<Bits<AP1>>,
+    ins0: DFF<Bit>,
+    ins1: DFF<Bit>,
+    pos0: DFF<Bits<16>>,
+    pos1: DFF<Bits<16>>,
+    res0: DFF<Bits<16>>,
+    res1: DFF<Bits<16>>,
+    // Reader: bank, word within it, the RAM output holds that word.
+    rb: DFF<Bit>,
+    rptr: DFF<Bits<A>>,
+    rvalid: DFF<Bit>,
+    frames_q: DFF<Bits<32>>,
+    inserted_q: DFF<Bits<32>>,
+    oversize_q: DFF<Bits<32>>,
+    bad_offset_q: DFF<Bits<32>>,
+    dropped_q: DFF<Bits<32>>,
+    // Writer locals.
+    wfull: Signal<Local, Bit>,
+    can_write: Signal<Local, Bit>,
+    take: Signal<Local, Bit>,
+    n_in: Signal<Local, Bits<16>>,
+    en_now: Signal<Local, Bit>,
+    pos_now: Signal<Local, Bits<16>>,
+    len_now: Signal<Local, Bits<16>>,
+    fits: Signal<Local, Bit>,
+    result: Signal<Local, Bits<16>>,
+    waddr_full: Signal<Local, Bits<AP1>>,
+    // Reader locals.
+    cur_n: Signal<Local, Bits<AP1>>,
+    cur_ins: Signal<Local, Bit>,
+    cur_pos: Signal<Local, Bits<16>>,
+    cur_pos1: Signal<Local, Bits<16>>,
+    cur_res: Signal<Local, Bits<16>>,
+    pop: Signal<Local, Bit>,
+    bank_end: Signal<Local, Bit>,
+    nb: Signal<Local, Bit>,
+    next_rptr: Signal<Local, Bits<A>>,
+    word13: Signal<Local, Bits<13>>,
+    sh_hi: Signal<Local, Bits<8>>,
+    sh_lo: Signal<Local, Bits<8>>,
+    out_hi: Signal<Local, Bits<64>>,
+    out_lo: Signal<Local, Bits<64>>,
+    count_for: [Constant<Bits<16>>; 8],
+    last_word: Constant<Bits<A>>,
+    bank_words: Constant<Bits<AP1>>,
+    byte_mask: Constant<Bits<64>>,
+}
+
+/// The card's default: two 2 KiB banks (a 1518-byte frame gets its checksum).
+pub type TxChecksum64 = TxChecksum<8, 9>;
+/// Jumbo frames: two 16 KiB banks (a 9018-byte frame gets its checksum).
+pub type TxChecksumJumbo = TxChecksum<11, 12>;
+
+impl<const A: usize, const AP1: usize> TxChecksum<A, AP1> {
+    /// Builds the block.
+    pub fn new() -> Self {
+        assert_eq!(AP1, A + 1, "AP1 must be A + 1");
+        assert!((1..=13).contains(&A), "a bank is 2..=8192 words");
+        fn zeroed<D: Synth, const N: usize>() -> RAM<D, N> {
+            let init: BTreeMap<Bits<N>, D> = (0..1u64 << N)
+                .map(|a| (Bits::<N>::from(a), D::default()))
+                .collect();
+            RAM::new(init)
+        }
+        TxChecksum {
+            clock: Default::default(),
+            sink: Default::default(),
+            source: Default::default(),
+            csum_en: Default::default(),
+            csum_start: Default::default(),
+            csum_offset: Default::default(),
+            frames: Default::default(),
+            csum_inserted: Default::default(),
+            csum_oversize: Default::default(),
+            csum_bad_offset: Default::default(),
+            dropped: Default::default(),
+            sum: Csum::new(),
+            data_ram: zeroed(),
+            keep_ram: zeroed(),
+            last_ram: zeroed(),
+            user_ram: zeroed(),
+            wb: Default::default(),
+            waddr: Default::default(),
+            mid: Default::default(),
+            wcont: Default::default(),
+            en_q: Default::default(),
+            pos_q: Default::default(),
+            len_q: Default::default(),
+            pend: Default::default(),
+            pend_bank: Default::default(),
+            full0: Default::default(),
+            full1: Default::default(),
+            n0: Default::default(),
+            n1: Default::default(),
+            ins0: Default::default(),
+            ins1: Default::default(),
+            pos0: Default::default(),
+            pos1: Default::default(),
+            res0: Default::default(),
+            res1: Default::default(),
+            rb: Default::default(),
+            rptr: Default::default(),
+            rvalid: Default::default(),
+            frames_q: Default::default(),
+            inserted_q: Default::default(),
+            oversize_q: Default::default(),
+            bad_offset_q: Default::default(),
+            dropped_q: Default::default(),
+            wfull: Default::default(),
+            can_write: Default::default(),
+            take: Default::default(),
+            n_in: Default::default(),
+            en_now: Default::default(),
+            pos_now: Default::default(),
+            len_now: Default::default(),
+            fits: Default::default(),
+            result: Default::default(),
+            waddr_full: Default::default(),
+            cur_n: Default::default(),
+            cur_ins: Default::default(),
+            cur_pos: Default::default(),
+            cur_pos1: Default::default(),
+            cur_res: Default::default(),
+            pop: Default::default(),
+            bank_end: Default::default(),
+            nb: Default::default(),
+            next_rptr: Default::default(),
+            word13: Default::default(),
+            sh_hi: Default::default(),
+            sh_lo: Default::default(),
+            out_hi: Default::default(),
+            out_lo: Default::default(),
+            count_for: core::array::from_fn(|n| Constant::new((n as u64 + 1).into())),
+            last_word: Constant::new(((1u64 << A) - 1).into()),
+            bank_words: Constant::new((1u64 << A).into()),
+            byte_mask: Constant::new(0xffu64.into()),
+        }
+    }
+}
+
+impl<const A: usize, const AP1: usize> Default for TxChecksum<A, AP1> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            wb,
+            waddr,
+            mid,
+            wcont,
+            en_q,
+            pos_q,
+            len_q,
+            pend,
+            pend_bank,
+            full0,
+            full1,
+            n0,
+            n1,
+            ins0,
+            ins1,
+            pos0,
+            pos1,
+            res0,
+            res1,
+            rb,
+            rptr,
+            rvalid,
+            frames_q,
+            inserted_q,
+            oversize_q,
+            bad_offset_q,
+            dropped_q
+        );
+        self.sum.clock.next = self.clock.val();
+        self.data_ram.read_clock.next = self.clock.val();
+        self.data_ram.write_clock.next = self.clock.val();
+        self.keep_ram.read_clock.next = self.clock.val();
+        self.keep_ram.write_clock.next = self.clock.val();
+        self.last_ram.read_clock.next = self.clock.val();
+        self.last_ram.write_clock.next = self.clock.val();
+        self.user_ram.read_clock.next = self.clock.val();
+        self.user_ram.write_clock.next = self.clock.val();
+
+        // ---- Writer ----
+        self.wfull.next = self.full0.q.val();
+        if self.wb.q.val() {
+            self.wfull.next = self.full1.q.val();
+        }
+        // A bank waiting for its sum is not free either.
+        self.can_write.next =
+            !self.wfull.val() & !(self.pend.q.val() & (self.pend_bank.q.val() == self.wb.q.val()));
+        self.sink.ready.next = self.can_write.val();
+        self.take.next = self.sink.valid.val() & self.can_write.val();
+        self.n_in.next = 0.into();
+        for n in 0..8 {
+            if self.sink.keep.val().get_bit(n) {
+                self.n_in.next = self.count_for[n].val();
+            }
+        }
+        self.en_now.next = self.csum_en.val();
+        self.pos_now.next = self.csum_start.val() + self.csum_offset.val();
+        self.len_now.next = self.n_in.val();
+        if self.mid.q.val() {
+            self.en_now.next = self.en_q.q.val();
+            self.pos_now.next = self.pos_q.q.val();
+            self.len_now.next = self.len_q.q.val() + self.n_in.val();
+        }
+        self.fits.next =
+            (bit_cast::<17, 16>(self.pos_now.val()) + 2) <= bit_cast::<17, 16>(self.len_now.val());
+        self.waddr_full.next = bit_cast::<AP1, A>(self.waddr.q.val());
+        if self.wb.q.val() {
+            self.waddr_full.next = bit_cast::<AP1, A>(self.waddr.q.val()) + self.bank_words.val();
+        }
+        self.data_ram.write_address.next = self.waddr_full.val();
+        self.keep_ram.write_address.next = self.waddr_full.val();
+        self.last_ram.write_address.next = self.waddr_full.val();
+        self.user_ram.write_address.next = self.waddr_full.val();
+        self.data_ram.write_data.next = self.sink.data.val();
+        self.keep_ram.write_data.next = self.sink.keep.val();
+        self.last_ram.write_data.next = self.sink.last.val();
+        self.user_ram.write_data.next = self.sink.user.val();
+        self.data_ram.write_enable.next = self.take.val();
+        self.keep_ram.write_enable.next = self.take.val();
+        self.last_ram.write_enable.next = self.take.val();
+        self.user_ram.write_enable.next = self.take.val();
+        self.sum.sink.data.next = self.sink.data.val();
+        self.sum.sink.keep.next = self.sink.keep.val();
+        self.sum.sink.last.next = self.sink.last.val();
+        self.sum.sink.user.next = false;
+        self.sum.sink.valid.next = self.take.val();
+        self.sum.start.next = self.csum_start.val();
+
+        // The sum of the frame that ended last cycle: its bank is now ready to go.
+        self.result.next = !self.sum.csum.val();
+        if self.result.val() == 0 {
+            self.result.next = 0xffff.into();
+        }
+        if self.sum.csum_valid.val() & self.pend.q.val() {
+            self.pend.d.next = false;
+            if self.pend_bank.q.val() {
+                self.full1.d.next = true;
+                self.res1.d.next = self.result.val();
+            } else {
+                self.full0.d.next = true;
+                self.res0.d.next = self.result.val();
+            }
+        }
+        if self.take.val() {
+            self.en_q.d.next = self.en_now.val();
+            self.pos_q.d.next = self.pos_now.val();
+            self.len_q.d.next = self.len_now.val();
+            if self.sink.last.val() {
+                self.mid.d.next = false;
+                self.wcont.d.next = false;
+                self.waddr.d.next = 0.into();
+                if self.sink.user.val() & !self.wcont.q.val() {
+                    // An error frame that fits: forget it; the bank is written again.
+                    self.dropped_q.d.next = self.dropped_q.q.val() + 1;
+                } else {
+                    self.pend.d.next = true;
+                    self.pend_bank.d.next = self.wb.q.val();
+                    self.wb.d.next = !self.wb.q.val();
+                    if self.en_now.val() {
+                        if self.wcont.q.val() {
+                            self.oversize_q.d.next = self.oversize_q.q.val() + 1;
+                        } else if self.fits.val() {
+                            self.inserted_q.d.next = self.inserted_q.q.val() + 1;
+                        } else {
+                            self.bad_offset_q.d.next = self.bad_offset_q.q.val() + 1;
+                        }
+                    }
+                    if self.wb.q.val() {
+                        self.n1.d.next = self.waddr_full.val() - self.bank_words.val() + 1;
+                        self.ins1.d.next =
+                            self.en_now.val() & !self.wcont.q.val() & self.fits.val();
+                        self.pos1.d.next = self.pos_now.val();
+                    } else {
+                        self.n0.d.next = self.waddr_full.val() + 1;
+                        self.ins0.d.next =
+                            self.en_now.val() & !self.wcont.q.val() & self.fits.val();
+                        self.pos0.d.next = self.pos_now.val();
+                    }
+                }
+            } else if self.waddr.q.val() == self.last_word.val() {
+                // The bank is full and the frame goes on: hand this piece over now.
+                self.mid.d.next = true;
+                self.wcont.d.next = true;
+                self.waddr.d.next = 0.into();
+                self.wb.d.next = !self.wb.q.val();
+                if self.wb.q.val() {
+                    self.full1.d.next = true;
+                    self.n1.d.next = self.bank_words.val();
+                    self.ins1.d.next = false;
+                } else {
+                    self.full0.d.next = true;
+                    self.n0.d.next = self.bank_words.val();
+                    self.ins0.d.next = false;
+                }
+            } else {
+                self.mid.d.next = true;
+                self.waddr.d.next = self.waddr.q.val() + 1;
+            }
+        }
+
+        // ---- Reader ----
+        self.cur_n.next = self.n0.q.val();
+        self.cur_ins.next = self.ins0.q.val();
+        self.cur_pos.next = self.pos0.q.val();
+        self.cur_res.next = self.res0.q.val();
+        if self.rb.q.val() {
+            self.cur_n.next = self.n1.q.val();
+            self.cur_ins.next = self.ins1.q.val();
+            self.cur_pos.next = self.pos1.q.val();
+            self.cur_res.next = self.res1.q.val();
+        }
+        self.pop.next = self.rvalid.q.val() & self.source.ready.val();
+        self.bank_end.next =
+            self.pop.val() & ((bit_cast::<AP1, A>(self.rptr.q.val()) + 1) == self.cur_n.val());
+        self.nb.next = self.rb.q.val();
+        self.next_rptr.next = self.rptr.q.val();
+        if self.bank_end.val() {
+            self.nb.next = !self.rb.q.val();
+            self.next_rptr.next = 0.into();
+            self.rb.d.next = !self.rb.q.val();
+            if self.rb.q.val() {
+                self.full1.d.next = false;
+            } else {
+                self.full0.d.next = false;
+            }
+        } else if self.pop.val() {
+            self.next_rptr.next = self.rptr.q.val() + 1;
+        }
+        self.rptr.d.next = self.next_rptr.val();
+        self.rvalid.d.next = self.full0.q.val();
+        if self.nb.val() {
+            self.rvalid.d.next = self.full1.q.val();
+        }
+        if self.nb.val() {
+            self.data_ram.read_address.next =
+                bit_cast::<AP1, A>(self.next_rptr.val()) + self.bank_words.val();
+            self.keep_ram.read_address.next =
+                bit_cast::<AP1, A>(self.next_rptr.val()) + self.bank_words.val();
+            self.last_ram.read_address.next =
+                bit_cast::<AP1, A>(self.next_rptr.val()) + self.bank_words.val();
+            self.user_ram.read_address.next =
+                bit_cast::<AP1, A>(self.next_rptr.val()) + self.bank_words.val();
+        } else {
+            self.data_ram.read_address.next = bit_cast::<AP1, A>(self.next_rptr.val());
+            self.keep_ram.read_address.next = bit_cast::<AP1, A>(self.next_rptr.val());
+            self.last_ram.read_address.next = bit_cast::<AP1, A>(self.next_rptr.val());
+            self.user_ram.read_address.next = bit_cast::<AP1, A>(self.next_rptr.val());
+        }
+        if self.pop.val() & self.last_ram.read_data.val() {
+            self.frames_q.d.next = self.frames_q.q.val() + 1;
+        }
+
+        // The result's high byte goes at `pos`, its low byte at `pos + 1` (maybe the next word).
+        self.cur_pos1.next = self.cur_pos.val() + 1;
+        self.word13.next = bit_cast::<13, A>(self.rptr.q.val());
+        self.sh_hi.next = bit_cast::<8, 3>(self.cur_pos.val().get_bits::<3>(0)) << 3;
+        self.sh_lo.next = bit_cast::<8, 3>(self.cur_pos1.val().get_bits::<3>(0)) << 3;
+        self.out_hi.next = self.data_ram.read_data.val();
+        if self.cur_ins.val() & (self.word13.val() == self.cur_pos.val().get_bits::<13>(3)) {
+            self.out_hi.next = (self.data_ram.read_data.val()
+                & !(self.byte_mask.val() << self.sh_hi.val()))
+                | (bit_cast::<64, 8>(self.cur_res.val().get_bits::<8>(8)) << self.sh_hi.val());
+        }
+        self.out_lo.next = self.out_hi.val();
+        if self.cur_ins.val() & (self.word13.val() == self.cur_pos1.val().get_bits::<13>(3)) {
+            self.out_lo.next = (self.out_hi.val() & !(self.byte_mask.val() << self.sh_lo.val()))
+                | (bit_cast::<64, 8>(self.cur_res.val().get_bits::<8>(0)) << self.sh_lo.val());
+        }
+        self.source.data.next = self.out_lo.val();
+        self.source.keep.next = self.keep_ram.read_data.val();
+        self.source.last.next = self.last_ram.read_data.val();
+        self.source.user.next = self.user_ram.read_data.val();
+        self.source.valid.next = self.rvalid.q.val();
+
+        self.frames.next = self.frames_q.q.val();
+        self.csum_inserted.next = self.inserted_q.q.val();
+        self.csum_oversize.next = self.oversize_q.q.val();
+        self.csum_bad_offset.next = self.bad_offset_q.q.val();
+        self.dropped.next = self.dropped_q.q.val();
+    }
+}
+
+crate::impl_set_inputs!(TxChecksum64 {
+    clock,
+    sink.data,
+    sink.keep,
+    sink.last,
+    sink.user,
+    sink.valid,
+    source.ready,
+    csum_en,
+    csum_start,
+    csum_offset
+});
+
+/// What the block makes of one frame, in a `bank_bytes`-byte bank: `None` when it is dropped,
+/// otherwise the bytes that leave and their `user` bit.
+pub fn reference(
+    frame: &[u8],
+    user: bool,
+    csum: Option<(u16, u16)>,
+    bank_bytes: usize,
+) -> Option<(Vec<u8>, bool)> {
+    let fits = frame.len() <= bank_bytes;
+    if fits && user {
+        return None;
+    }
+    let mut out = frame.to_vec();
+    if let Some((start, offset)) = csum {
+        let pos = usize::from(start.wrapping_add(offset));
+        if fits && pos + 2 <= frame.len() {
+            let s = usize::from(start);
+            let mut r = !oxnic_abi::checksum::fold(oxnic_abi::checksum::sum(&frame[s..], 0));
+            if r == 0 {
+                r = 0xffff;
+            }
+            out[pos..pos + 2].copy_from_slice(&r.to_be_bytes());
+        }
+    }
+    Some((out, user))
+}
+
+/// A frame for the tests: an Ethernet/IPv4 header, a TCP or UDP header with the pseudo-header
+/// sum in its checksum field, and random payload; returns the frame and its request.
+pub fn random_l4_frame(rng: &mut impl rand::Rng, max_payload: usize) -> (Vec<u8>, u16, u16) {
+    use oxnic_abi::checksum::{fold, pseudo_header};
+    let udp = rng.gen_bool(0.5);
+    let l4_hdr = if udp { 8 } else { 20 };
+    let payload = rng.gen_range(0..=max_payload);
+    let l4_len = l4_hdr + payload;
+    let mut f = vec![0u8; 34 + l4_len];
+    rng.fill(&mut f[..]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let src: [u8; 4] = rng.gen();
+    let dst: [u8; 4] = rng.gen();
+    f[26..30].copy_from_slice(&src);
+    f[30..34].copy_from_slice(&dst);
+    let proto = if udp { 17 } else { 6 };
+    let offset: u16 = if udp { 6 } else { 16 };
+    let ph = fold(pseudo_header(src, dst, proto, l4_len as u16));
+    let at = 34 + usize::from(offset);
+    f[at..at + 2].copy_from_slice(&ph.to_be_bytes());
+    (f, 34, offset)
+}
+
+/// Random frames (1 to 1600 bytes: some longer than a 2 KiB bank is not, so the default block
+/// sees every case but oversize) with random requests (half real TCP/UDP frames, some with the
+/// field out of range), some with the error bit, random gaps, and `source$ready` cycling through
+/// every backpressure pattern — open loop, for the differential test.
+pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
+    use crate::stream::{bytes_to_port, frame_to_words, keep_mask, Backpressure};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out: Stimulus = Vec::with_capacity(cycles);
+    let mut c = 0u64;
+    while out.len() < cycles {
+        let (frame, req) = if rng.gen_bool(0.5) {
+            let (f, s, o) = random_l4_frame(&mut rng, 1400);
+            (f, Some((s, o)))
+        } else {
+            let len = crate::stream_stimulus::random_len(&mut rng, 1600);
+            let f: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let s = rng.gen_range(0..=len as u16);
+            (f, rng.gen_bool(0.7).then(|| (s, rng.gen_range(0..40u16))))
+        };
+        let words = frame_to_words(&frame, 8, rng.gen_ratio(1, 8));
+        for (i, w) in words.iter().enumerate() {
+            while rng.gen_ratio(1, 5) {
+                let pattern = Backpressure::ALL[((c / 97) as usize) % Backpressure::ALL.len()];
+                out.push(vec![
+                    ("source$ready", vec![u64::from(pattern.ready(c, &mut rng))]),
+                    ("sink$valid", vec![0]),
+                    ("sink$data", vec![rng.gen()]),
+                    ("csum_en", vec![rng.gen_range(0..2)]),
+                    ("csum_start", vec![rng.gen_range(0..0x10000)]),
+                ]);
+                c += 1;
+            }
+            let pattern = Backpressure::ALL[((c / 97) as usize) % Backpressure::ALL.len()];
+            let mut set = vec![
+                ("source$ready", vec![u64::from(pattern.ready(c, &mut rng))]),
+                ("sink$valid", vec![1]),
+                ("sink$data", bytes_to_port(&w.bytes)),
+                ("sink$keep", vec![keep_mask(w.len) as u64]),
+                ("sink$last", vec![u64::from(w.last)]),
+                ("sink$user", vec![u64::from(w.user)]),
+            ];
+            if i == 0 {
+                set.push(("csum_en", vec![u64::from(req.is_some())]));
+                set.push(("csum_start", vec![u64::from(req.map_or(0, |r| r.0))]));
+                set.push(("csum_offset", vec![u64::from(req.map_or(0, |r| r.1))]));
+            }
+            out.push(set);
+            c += 1;
+        }
+    }
+    out.truncate(cycles);
+    out
+}
+
+/// Verilog of the catalogue entry `oxnic_tx_checksum`.
+pub fn verilog() -> Result<String, crate::verilog::GenError> {
+    let mut uut = TxChecksum64::new();
+    uut.connect_all();
+    crate::verilog::generate_named(&uut, "oxnic_tx_checksum")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{frame_to_words, Backpressure, Sender};
+    use crate::testbench::Bench;
+    use oxnic_abi::checksum::{fold, pseudo_header, sum};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// A small bank (16 words, 128 bytes) so that frames longer than it are cheap to simulate.
+    type Small = TxChecksum<4, 5>;
+    crate::impl_set_inputs!(Small {
+        clock,
+        sink.data,
+        sink.keep,
+        sink.last,
+        sink.user,
+        sink.valid,
+        source.ready,
+        csum_en,
+        csum_start,
+        csum_offset
+    });
+
+    struct Case {
+        frame: Vec<u8>,
+        user: bool,
+        csum: Option<(u16, u16)>,
+    }
+
+    /// Sends `cases` through the block closed loop (gaps on the sender, `bp` on the output) and
+    /// returns the frames out with their `user` bit, and the final counters.
+    fn run<B: Block + crate::testbench::SetInputs>(
+        uut: B,
+        cases: &[Case],
+        bp: Backpressure,
+        seed: u64,
+    ) -> (Vec<(Vec<u8>, bool)>, Vec<u64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut b = Bench::new(uut).unwrap();
+        let mut tx = Sender::new(20);
+        // The request of the frame whose first word is next.
+        let mut reqs = std::collections::VecDeque::new();
+        for c in cases {
+            tx.push_frame(frame_to_words(&c.frame, 8, c.user));
+            reqs.push_back(c.csum);
+        }
+        let mut first = true;
+        let (mut got, mut cur) = (vec![], vec![]);
+        let budget = cases.iter().map(|c| c.frame.len()).sum::<usize>() + 200 * cases.len();
+        for cycle in 0..budget as u64 * 4 {
+            let (offered, set) = tx.drive(&mut rng);
+            let offered = offered.is_some();
+            for (n, v) in set {
+                b.set(n, &v).unwrap();
+            }
+            // Junk requests between first words: they must be ignored.
+            let req = if first && offered {
+                reqs.front().copied().flatten()
+            } else {
+                Some((rng.gen(), rng.gen()))
+            };
+            let en = if first && offered {
+                req.is_some()
+            } else {
+                rng.gen()
+            };
+            b.set("csum_en", &[u64::from(en)]).unwrap();
+            b.set("csum_start", &[u64::from(req.map_or(0, |r| r.0))])
+                .unwrap();
+            b.set("csum_offset", &[u64::from(req.map_or(0, |r| r.1))])
+                .unwrap();
+            let ready = bp.ready(cycle, &mut rng);
+            b.set("source$ready", &[u64::from(ready)]).unwrap();
+            b.settle().unwrap();
+            let g = |n: &str| b.get(n).unwrap()[0];
+            if offered && g("sink$ready") == 1 {
+                let w = tx.taken();
+                if first {
+                    reqs.pop_front();
+                }
+                first = w.last;
+            }
+            if ready && g("source$valid") == 1 {
+                let (d, k) = (g("source$data").to_le_bytes(), g("source$keep"));
+                cur.extend((0..8).filter(|i| k >> i & 1 != 0).map(|i| d[i]));
+                if g("source$last") == 1 {
+                    got.push((std::mem::take(&mut cur), g("source$user") == 1));
+                }
+            }
+            b.tick().unwrap();
+            if tx.backlog() == 0 && b.get("source$valid").unwrap()[0] == 0 && cycle > 8 {
+                // Let a last frame still in a bank out.
+                let idle = (0..4).all(|_| {
+                    b.set("sink$valid", &[0]).unwrap();
+                    b.tick().unwrap();
+                    b.get("source$valid").unwrap()[0] == 0
+                });
+                if idle {
+                    break;
+                }
+            }
+        }
+        let counters = [
+            "frames",
+            "csum_inserted",
+            "csum_oversize",
+            "csum_bad_offset",
+            "dropped",
+        ]
+        .iter()
+        .map(|n| b.get(n).unwrap()[0])
+        .collect();
+        (got, counters)
+    }
+
+    fn expect(cases: &[Case], bank_bytes: usize) -> Vec<(Vec<u8>, bool)> {
+        cases
+            .iter()
+            .filter_map(|c| reference(&c.frame, c.user, c.csum, bank_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn tcp_and_udp_checksums_verify_at_the_receiver() {
+        let mut rng = ChaCha8Rng::seed_from_u64(793);
+        let cases: Vec<Case> = (0..40)
+            .map(|_| {
+                let (frame, s, o) = random_l4_frame(&mut rng, 300);
+                Case {
+                    frame,
+                    user: false,
+                    csum: Some((s, o)),
+                }
+            })
+            .collect();
+        let (got, counters) = run(TxChecksum64::new(), &cases, Backpressure::Random(70), 1);
+        assert_eq!(got, expect(&cases, 2048));
+        assert_eq!(counters, vec![40, 40, 0, 0, 0]);
+        // What a receiver checks: the L4 sum with the pseudo-header is 0xffff.
+        for ((f, _), c) in got.iter().zip(&cases) {
+            let proto = if c.csum.unwrap().1 == 6 { 17 } else { 6 };
+            let l4 = &f[34..];
+            let ph = pseudo_header(
+                f[26..30].try_into().unwrap(),
+                f[30..34].try_into().unwrap(),
+                proto,
+                l4.len() as u16,
+            );
+            assert_eq!(fold(sum(l4, ph)), 0xffff);
+            assert_ne!(&f[..], &c.frame[..], "the field was written");
+        }
+    }
+
+    #[test]
+    fn zero_result_is_sent_as_ffff_and_odd_positions_straddle_words() {
+        // All-zero data after the start: the sum is 0, complemented 0xffff; then a field at
+        // offset 7 (straddling words 0 and 1), and one at the very end of the frame.
+        let mut z = vec![0u8; 64];
+        z[20] = 0xff;
+        z[21] = 0xff;
+        let cases = vec![
+            Case {
+                frame: vec![0u8; 64],
+                user: false,
+                csum: Some((14, 6)),
+            },
+            // Sum 0xffff: the complement is 0, sent as 0xffff.
+            Case {
+                frame: z,
+                user: false,
+                csum: Some((14, 0)),
+            },
+            Case {
+                frame: (0..40).collect(),
+                user: false,
+                csum: Some((3, 4)),
+            },
+            Case {
+                frame: (0..41).collect(),
+                user: false,
+                csum: Some((0, 39)),
+            },
+        ];
+        let (got, counters) = run(TxChecksum64::new(), &cases, Backpressure::Always, 2);
+        assert_eq!(got, expect(&cases, 2048));
+        assert_eq!(&got[0].0[20..22], &[0xff, 0xff]);
+        assert_eq!(&got[1].0[14..16], &[0xff, 0xff]);
+        assert_eq!(counters, vec![4, 4, 0, 0, 0]);
+    }
+
+    #[test]
+    fn oversize_bad_offset_and_error_frames() {
+        // 128-byte banks: longer frames pass in pieces with their request ignored; a field past
+        // the end is ignored; error frames that fit are dropped, longer ones keep `user`.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut cases = vec![];
+        let mut want = [0u64; 5];
+        for i in 0..60 {
+            let len = [1, 7, 8, 9, 64, 127, 128, 129, 200, 256, 257, 400][i % 12];
+            let frame: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let user = i % 7 == 3;
+            let csum = match i % 3 {
+                0 => None,
+                1 => Some((rng.gen_range(0..=len as u16), rng.gen_range(0..8))),
+                _ => Some((0, len as u16)),
+            };
+            let fits = len <= 128;
+            if !(fits && user) {
+                want[0] += 1;
+            }
+            match (csum, fits && user) {
+                (_, true) => want[4] += 1,
+                (None, _) => {}
+                (Some(_), false) if !fits => want[2] += 1,
+                (Some((s, o)), false) if usize::from(s + o) + 2 <= len => want[1] += 1,
+                (Some(_), false) => want[3] += 1,
+            }
+            cases.push(Case { frame, user, csum });
+        }
+        for bp in [Backpressure::Random(50), Backpressure::Always] {
+            let (got, counters) = run(Small::new(), &cases, bp, 4);
+            assert_eq!(got, expect(&cases, 128), "{bp:?}");
+            assert_eq!(counters, want.to_vec(), "{bp:?}");
+        }
+        assert!(want.iter().all(|&n| n > 0), "{want:?}");
+    }
+
+    #[test]
+    fn back_to_back_frames_stream_at_full_rate() {
+        // 64-byte frames, always ready: the ping-pong banks keep one word per cycle, plus at
+        // most one idle cycle per frame.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let frames: Vec<Vec<u8>> = (0..20)
+            .map(|_| (0..64).map(|_| rng.gen()).collect())
+            .collect();
+        let mut b = Bench::new(TxChecksum64::new()).unwrap();
+        b.set("source$ready", &[1]).unwrap();
+        let words: Vec<_> = frames
+            .iter()
+            .flat_map(|f| frame_to_words(f, 8, false))
+            .collect();
+        let (mut sent, mut out_words, mut cycles) = (0, 0, 0);
+        while out_words < words.len() && cycles < 1000 {
+            if let Some(w) = words.get(sent) {
+                b.set("sink$valid", &[1]).unwrap();
+                b.set("sink$data", &crate::stream::bytes_to_port(&w.bytes))
+                    .unwrap();
+                b.set("sink$keep", &[0xff]).unwrap();
+                b.set("sink$last", &[u64::from(w.last)]).unwrap();
+            } else {
+                b.set("sink$valid", &[0]).unwrap();
+            }
+            b.settle().unwrap();
+            if sent < words.len() && b.get("sink$ready").unwrap()[0] == 1 {
+                sent += 1;
+            }
+            out_words += b.get("source$valid").unwrap()[0] as usize;
+            b.tick().unwrap();
+            cycles += 1;
+        }
+        assert_eq!(out_words, words.len());
+        // 160 words; a frame's latency (8 words + 2) once, then at most 1 idle per frame.
+        assert!(cycles <= 160 + 20 + 12, "{cycles} cycles");
+    }
+
+    #[test]
+    fn random_stimulus_is_reproducible() {
+        let s = random_stimulus(9, 500);
+        assert_eq!(s.len(), 500);
+        assert_eq!(s, random_stimulus(9, 500));
+    }
+
+    #[test]
+    fn synthesizes_with_yosys_and_lints() {
+        let v = verilog().unwrap();
+        crate::synth::verilator_lint("oxnic_tx_checksum", &v).unwrap();
+        let r = crate::synth::yosys_synth("oxnic_tx_checksum", &v).unwrap();
+        println!("oxnic_tx_checksum: {r:?}");
+        assert!(r.flops > 0 && r.cells > r.flops, "{r:?}");
+    }
+}

@@ -351,7 +351,9 @@ impl Logic for TxEngine {
             self.pending[i].next =
                 self.enable[i].val() & (self.prod[i].val() != self.cons_q[i].q.val());
         }
-        for i in 0..self.pending.len() {
+        // Queue 0 is never above the last one served, so the search starts at 1 (a `0 > rr`
+        // comparison would be constant, and Verilator's lint rejects it).
+        for i in 1..self.pending.len() {
             if self.pending[i].val() & (self.qid[i].val() > self.rr.q.val()) & !self.found.val() {
                 self.found.next = true;
                 self.pick.next = self.qid[i].val();

@@ -23,6 +23,7 @@
 //! - [`rx_checksum`]: RX IPv4 header and TCP/UDP checksum checks, CHECKSUM_COMPLETE, latency 2.
 //! - [`rx_hash`]: RSS — Toeplitz hash of the parsed tuple, hash type, RETA queue, latency 3.
 //! - [`rx_classify`]: the three above on one stream, one aligned metadata strobe, latency 5.
+//! - [`rx_engine`]: receive DMA: descriptor cache and prefetch, frame and completion writes.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -45,6 +46,7 @@ pub mod reg_bus;
 pub mod rx_check_chain;
 pub mod rx_checksum;
 pub mod rx_classify;
+pub mod rx_engine;
 pub mod rx_hash;
 pub mod rx_model;
 pub mod rx_parse;

@@ -119,6 +119,11 @@ pub fn all() -> Vec<Entry> {
                 "RX classification: parse + checksums + RSS, one aligned metadata strobe, latency 5",
             verilog: crate::rx_classify::verilog,
         },
+        Entry {
+            name: "oxnic_rx_engine",
+            about: "RX DMA engine, 8 queues: 8-descriptor cache per queue with prefetch, frame and completion writes, 64-bit",
+            verilog: crate::rx_engine::verilog,
+        },
     ]
 }
 

@@ -18,11 +18,13 @@
 //!   completion (`oxnic_abi::desc::Cpl` layout) is written to
 //!   `cq_base + (cq_prod % 2^cq_size_log2) * 32` on the same port, so it lands after the data.
 //!   The queue's consumer index and completion producer index advance by one;
-//! - no buffer (queue out of range, disabled, faulted, or its cache is empty — the ring is
-//!   empty or a descriptor fetch is still on its way): the frame's words are consumed and
-//!   discarded at one per cycle and it is counted in `rx_no_buffer`. Frames of other queues
-//!   are not held up beyond that: frames are processed in order, and a dropped frame is
-//!   skipped at line rate;
+//! - no buffer (queue out of range, disabled, faulted, or the driver's producer index equals
+//!   the consumer index — the ring is empty): the frame's words are consumed and discarded at
+//!   one per cycle and it is counted in `rx_no_buffer`. Frames of other queues are not held up
+//!   beyond that: frames are processed in order, and a dropped frame is skipped at line rate;
+//! - a buffer is posted but not cached yet (the ring was empty until a moment ago, or the
+//!   queue outran its prefetch): the frame waits while the fetcher serves that queue first,
+//!   one descriptor read round trip. Later frames wait behind it (frames stay in order);
 //! - the frame is longer than the buffer: it is dropped the same way and counted in
 //!   `rx_too_long`; the buffer is NOT consumed (the next frame of the queue may fit it).
 //!
@@ -72,6 +74,10 @@
 //! `rx_packets`, `rx_bytes` (frame bytes delivered), `rx_no_buffer`, `rx_too_long`,
 //! `rx_csum_errors` (delivered frames with a bad IPv4 header or L4 checksum), `dma_rd_errors`,
 //! `meta_lost`, and `cycle_count` (the timestamp counter).
+//!
+//! Figures (tests below): 64 B frames 13 cycles each, 512 B 69, 1518 B 195; yosys generic
+//! synthesis of the 8-queue engine about 25 900 cells of which about 9 700 flops (the
+//! descriptor cache RAMs become flops in generic synthesis; on an FPGA they are LUT RAM).
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::stream::StreamSink;
@@ -1244,6 +1250,10 @@ mod tests {
         metas: VecDeque<Sent>,
         metas_sent: usize,
         frames_taken: usize,
+        /// Frames the metadata may run ahead of the words.
+        meta_lead: usize,
+        /// Buffer length posted: longer frames are not expected in a buffer.
+        max_len: usize,
         rng: ChaCha8Rng,
     }
 
@@ -1282,6 +1292,8 @@ mod tests {
                 metas: VecDeque::new(),
                 metas_sent: 0,
                 frames_taken: 0,
+                meta_lead: 3,
+                max_len: buf_len as usize,
                 rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5a5a),
             }
         }
@@ -1306,7 +1318,7 @@ mod tests {
             }
             // Metadata runs at most a few frames ahead of (or behind) the words.
             let strobe = self.metas_sent < self.metas.len()
-                && self.metas_sent < self.frames_taken + 3
+                && self.metas_sent < self.frames_taken + self.meta_lead
                 && self.rng.gen_ratio(1, 2);
             if strobe {
                 let s = self.metas[self.metas_sent].clone();
@@ -1315,7 +1327,7 @@ mod tests {
                 }
                 self.metas_sent += 1;
                 let q = usize::from(s.rss.queue);
-                if q < QUEUES {
+                if q < QUEUES && s.bytes.len() <= self.max_len {
                     self.drivers[q].expect.push_back(s);
                 }
             } else {
@@ -1364,7 +1376,7 @@ mod tests {
                     if repost {
                         let p = d.prod;
                         d.prod = d.prod.wrapping_add(1);
-                        post(&mut self.host.mem, q, p, BUF as u32);
+                        post(&mut self.host.mem, q, p, self.max_len as u32);
                         self.b.uut.rxq_prod[q].next = u64::from(self.drivers[q].prod).into();
                     }
                 }
@@ -1466,5 +1478,137 @@ mod tests {
             }
         }
         assert_eq!(rig.drivers[3].delivered, 0);
+    }
+
+    /// Runs frames of `len` bytes to queue 0 back to back with the host always ready and
+    /// returns the steady-state cycles per frame (between completions 20 and 40).
+    fn cycles_per_frame(len: usize) -> f64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(len as u64);
+        let mut rig = Rig::new(1, 16, 100, 0, &[RING; QUEUES], BUF as u32);
+        let cfg = config(&mut rng, 0..1);
+        for i in 0..48u16 {
+            let mut spec = crate::frame_gen::Ipv4Frame::udp(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                i,
+                80,
+                &vec![0x5a; len - 42],
+            );
+            spec.padding.clear();
+            let f = spec.build();
+            assert_eq!(f.len(), len);
+            rig.push(f, &cfg);
+        }
+        // Metadata well ahead, so the frames alone set the pace.
+        rig.meta_lead = 16;
+        let mut done_at = vec![];
+        let mut c = 0;
+        while rig.drivers[0].delivered < 48 {
+            let before = rig.drivers[0].delivered;
+            rig.cycle(true);
+            if rig.drivers[0].delivered > before {
+                done_at.push(rig.b.cycle());
+            }
+            c += 1;
+            assert!(c < 50_000, "stuck");
+        }
+        assert_eq!(rig.out(&rig.b.uut.rx_no_buffer), 0);
+        (done_at[40] - done_at[20]) as f64 / 20.0
+    }
+
+    #[test]
+    fn throughput_one_word_per_cycle_plus_completion() {
+        // w data words + 4 completion words + 1 look-up cycle.
+        for (len, want) in [(64usize, 13.0), (512, 69.0), (1518, 195.0)] {
+            let got = cycles_per_frame(len);
+            println!("{len} B: {got} cycles per frame");
+            assert_eq!(got, want, "{len} B");
+        }
+    }
+
+    #[test]
+    fn frames_longer_than_the_buffer_are_dropped_and_counted_buffer_kept() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut rig = Rig::new(11, 8, 70, 20, &[RING; QUEUES], 256);
+        let cfg = config(&mut rng, 0..2);
+        let mut long = 0;
+        for i in 0..60 {
+            let payload = if i % 3 == 0 { 300 } else { 100 };
+            let f = crate::frame_gen::Ipv4Frame::tcp(
+                [10, 0, 0, 1],
+                [10, 0, 0, 9],
+                1000 + i,
+                443,
+                &vec![i as u8; payload],
+            )
+            .build();
+            if f.len() > 256 {
+                long += 1;
+            }
+            rig.push(f, &cfg);
+        }
+        let mut c = 0;
+        while !rig.idle() || c < 100 {
+            rig.cycle(true);
+            c += 1;
+            assert!(c < 50_000, "stuck");
+        }
+        let u = &rig.b.uut;
+        assert_eq!(rig.out(&u.rx_too_long), long);
+        assert_eq!(rig.out(&u.rx_packets), 60 - long);
+        assert_eq!(rig.out(&u.rx_no_buffer), 0);
+        for q in 0..2 {
+            let d = &rig.drivers[q];
+            assert!(d.expect.is_empty());
+            assert_eq!(u.rxq_cons[q].val().to_u64(), d.delivered);
+        }
+    }
+
+    #[test]
+    fn descriptor_read_error_faults_the_queue_only() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let mut rig = Rig::new(13, 8, 100, 10, &[RING; QUEUES], BUF as u32);
+        rig.host.fail = Some(ring_base(1)..ring_base(1) + 0x100);
+        let cfg = config(&mut rng, 0..2);
+        for _ in 0..80 {
+            let f = crate::frame_gen::random_frame(&mut rng, 200);
+            rig.push(f, &cfg);
+        }
+        let mut c = 0;
+        while !rig.idle() || c < 100 {
+            rig.cycle(true);
+            c += 1;
+            assert!(c < 50_000, "stuck");
+        }
+        let u = &rig.b.uut;
+        assert!(u.rxq_fault[1].val() && !u.rxq_fault[0].val());
+        assert_eq!(
+            u.dma_rd_errors.val().to_u64(),
+            1,
+            "a faulted queue stops fetching"
+        );
+        let to_q1 = rig.metas.iter().filter(|s| s.rss.queue == 1).count() as u64;
+        assert!(to_q1 > 5);
+        assert_eq!(rig.out(&u.rx_no_buffer), to_q1);
+        assert_eq!(rig.drivers[1].delivered, 0);
+        assert_eq!(rig.out(&u.rx_packets), 80 - to_q1);
+        assert!(rig.drivers[0].expect.is_empty());
+        // Disabling and re-enabling the queue clears the fault.
+        rig.b.uut.rxq_enable[1].next = false;
+        rig.cycle(false);
+        rig.b.uut.rxq_enable[1].next = true;
+        rig.cycle(false);
+        assert!(!rig.b.uut.rxq_fault[1].val());
+    }
+
+    #[test]
+    fn synthesizes_and_lints() {
+        let v = verilog().unwrap();
+        crate::synth::verilator_lint("oxnic_rx_engine", &v).unwrap();
+        let r = crate::synth::yosys_synth("oxnic_rx_engine", &v).unwrap();
+        println!("oxnic_rx_engine: {} cells, {} flops", r.cells, r.flops);
+        // Per queue 3 x 16-bit indices and a fault bit, the counters, the current record, and
+        // the two descriptor RAMs (8 x 8 x 80 bits) mapped to flops by generic synthesis.
+        assert!(r.flops > 5000 && r.cells < 200_000, "{r:?}");
     }
 }

@@ -8,6 +8,7 @@
 //! completion.
 
 use oxnic_hdl::rx_engine;
+use oxnic_hdl::stream_stimulus::value_at;
 use oxnic_sim::diff::{self, Sample};
 use oxnic_sim::models;
 
@@ -30,7 +31,9 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
         models::oxnic_rx_engine::Model::new(),
         &stim,
         |c, s| {
-            if out(s, "dma_wr$valid") == 1 && out(s, "dma_wr$ready") == 1 {
+            let ready =
+                (c as usize) < stim.len() && value_at(&stim, "dma_wr$ready", c as usize)[0] == 1;
+            if out(s, "dma_wr$valid") == 1 && ready {
                 let keep = out(s, "dma_wr$keep");
                 let is_last = out(s, "dma_wr$last") == 1;
                 assert!((keep + 1).is_power_of_two(), "cycle {c}: keep {keep:#x}");

@@ -129,6 +129,11 @@ pub fn all() -> Vec<Entry> {
             about: "TX DMA engine: 8 queues, descriptor batches of 4, SG chains of up to 8, completions",
             verilog: crate::tx_engine::verilog,
         },
+        Entry {
+            name: "oxnic_rx_engine",
+            about: "RX DMA engine, 8 queues: 8-descriptor cache per queue with prefetch, frame and completion writes, 64-bit",
+            verilog: crate::rx_engine::verilog,
+        },
     ]
 }
 

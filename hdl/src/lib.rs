@@ -25,6 +25,7 @@
 //! - [`rx_classify`]: the three above on one stream, one aligned metadata strobe, latency 5.
 //! - [`tx_checksum`]: CHECKSUM_PARTIAL insertion with a two-bank store-and-forward buffer.
 //! - [`tx_engine`]: TX descriptor fetch, scatter-gather DMA reads, completions, N queues.
+//! - [`rx_engine`]: receive DMA: descriptor cache and prefetch, frame and completion writes.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -47,6 +48,7 @@ pub mod reg_bus;
 pub mod rx_check_chain;
 pub mod rx_checksum;
 pub mod rx_classify;
+pub mod rx_engine;
 pub mod rx_hash;
 pub mod rx_model;
 pub mod rx_parse;

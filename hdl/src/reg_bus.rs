@@ -383,7 +383,7 @@ impl Logic for RegBlock {
 
 /// Port names interned once per distinct list, because [`SetInputs::input_names`] and
 /// [`Stimulus`] hold `&'static str`.
-fn intern(names: Vec<String>) -> &'static [&'static str] {
+pub(crate) fn intern(names: Vec<String>) -> &'static [&'static str] {
     static TABLE: Mutex<Option<HashMap<Vec<String>, &'static [&'static str]>>> = Mutex::new(None);
     let mut t = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let t = t.get_or_insert_with(HashMap::new);

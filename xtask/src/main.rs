@@ -62,18 +62,10 @@ fn test() -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    run("cargo test", cargo().args(["test", "--workspace"]))?;
-    run(
-        "register map is fresh",
-        cargo().args([
-            "run",
-            "--quiet",
-            "--",
-            "regmap",
-            "--check",
-            "docs/registers.md",
-        ]),
-    )
+    // Includes tests/cli.rs `checked_in_register_map_is_fresh`, which fails when
+    // docs/registers.md differs from what `oxnic regmap` generates. (A separate `cargo run`
+    // here would resolve features for the root package alone and rebuild every crate.)
+    run("cargo test", cargo().args(["test", "--workspace"]))
 }
 
 fn main() -> ExitCode {

@@ -5,10 +5,16 @@
 //! stack or the simulator.
 //!
 //! - [`bar`]: the register-access trait every backend implements, and bound-checked helpers.
+//! - [`device`]: the device trait — BAR access, DMA mappings, interrupts, device time.
+//! - [`dma`]: DMA memory (memmap2, hugepages when available) with fenced, bound-checked access.
 //! - [`probe`]: walks the register-block chain, checks versions and reads the capabilities.
 
 pub mod bar;
+pub mod device;
+pub mod dma;
 pub mod probe;
 
 pub use bar::Bar;
+pub use device::{Device, DeviceError, DmaPerm};
+pub use dma::{DmaError, DmaRegion, Pages};
 pub use probe::{probe, DeviceInfo, ProbeError};

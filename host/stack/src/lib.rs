@@ -6,6 +6,10 @@
 //!
 //! - [`wire`]: wire formats — bytes to plain `Repr` values with nom, and values emitted into
 //!   buffers by hand. Untrusted bytes are length-checked once; nothing after that can panic.
+//! - [`time`]: the virtual clock ([`time::Instant`]) every timer-driven module takes as `now`.
+//! - [`route`]: the FIB, longest-prefix match (`fib_table_lookup`).
 #![forbid(unsafe_code)]
 
+pub mod route;
+pub mod time;
 pub mod wire;

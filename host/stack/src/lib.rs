@@ -8,8 +8,10 @@
 //!   buffers by hand. Untrusted bytes are length-checked once; nothing after that can panic.
 //! - [`time`]: the virtual clock ([`time::Instant`]) every timer-driven module takes as `now`.
 //! - [`route`]: the FIB, longest-prefix match (`fib_table_lookup`).
+//! - [`neigh`]: the neighbour table, ARP resolution with pending queues (`neigh_update`).
 #![forbid(unsafe_code)]
 
+pub mod neigh;
 pub mod route;
 pub mod time;
 pub mod wire;

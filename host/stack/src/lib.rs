@@ -9,8 +9,10 @@
 //! - [`time`]: the virtual clock ([`time::Instant`]) every timer-driven module takes as `now`.
 //! - [`route`]: the FIB, longest-prefix match (`fib_table_lookup`).
 //! - [`neigh`]: the neighbour table, ARP resolution with pending queues (`neigh_update`).
+//! - [`frag`]: IPv4 reassembly, output fragmentation and the PMTU cache (`ip_defrag`, `ip_fragment`).
 #![forbid(unsafe_code)]
 
+pub mod frag;
 pub mod neigh;
 pub mod route;
 pub mod time;

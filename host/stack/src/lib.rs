@@ -10,9 +10,11 @@
 //! - [`route`]: the FIB, longest-prefix match (`fib_table_lookup`).
 //! - [`neigh`]: the neighbour table, ARP resolution with pending queues (`neigh_update`).
 //! - [`frag`]: IPv4 reassembly, output fragmentation and the PMTU cache (`ip_defrag`, `ip_fragment`).
+//! - [`icmp_limit`]: ICMP error rate limiting, global and per destination (`icmpv4_xrlim_allow`).
 #![forbid(unsafe_code)]
 
 pub mod frag;
+pub mod icmp_limit;
 pub mod neigh;
 pub mod route;
 pub mod time;

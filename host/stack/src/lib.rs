@@ -11,9 +11,11 @@
 //! - [`neigh`]: the neighbour table, ARP resolution with pending queues (`neigh_update`).
 //! - [`frag`]: IPv4 reassembly, output fragmentation and the PMTU cache (`ip_defrag`, `ip_fragment`).
 //! - [`icmp_limit`]: ICMP error rate limiting, global and per destination (`icmpv4_xrlim_allow`).
+//! - [`hooks`]: the five netfilter hook points with priorities and verdicts (`nf_hook_slow`).
 #![forbid(unsafe_code)]
 
 pub mod frag;
+pub mod hooks;
 pub mod icmp_limit;
 pub mod neigh;
 pub mod route;

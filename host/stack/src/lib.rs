@@ -12,12 +12,14 @@
 //! - [`frag`]: IPv4 reassembly, output fragmentation and the PMTU cache (`ip_defrag`, `ip_fragment`).
 //! - [`icmp_limit`]: ICMP error rate limiting, global and per destination (`icmpv4_xrlim_allow`).
 //! - [`hooks`]: the five netfilter hook points with priorities and verdicts (`nf_hook_slow`).
+//! - [`qdisc`]: queueing disciplines before the device: pfifo_fast, fq_codel, tbf.
 #![forbid(unsafe_code)]
 
 pub mod frag;
 pub mod hooks;
 pub mod icmp_limit;
 pub mod neigh;
+pub mod qdisc;
 pub mod route;
 pub mod time;
 pub mod wire;

@@ -449,6 +449,7 @@ impl<P> NeighTable<P> {
             }
             (NeighState::Stale, Some(mac)) => {
                 e.state = NeighState::Delay;
+                e.updated = now;
                 let at = now + self.params.delay_first_probe_time;
                 arm(&mut self.timers, ip, &mut e.timer, Some(at));
                 self.stats.hits += 1;
@@ -686,19 +687,23 @@ impl<P> NeighTable<P> {
                     arm(&mut self.timers, ip, &mut e.timer, Some(expires));
                 } else if now <= e.used + params.delay_first_probe_time {
                     e.state = NeighState::Delay;
+                    e.updated = now;
                     let at = now + params.delay_first_probe_time;
                     arm(&mut self.timers, ip, &mut e.timer, Some(at));
                 } else {
                     e.state = NeighState::Stale;
+                    e.updated = now;
                 }
             }
             NeighState::Delay => {
                 if now <= e.confirmed + params.delay_first_probe_time {
                     e.state = NeighState::Reachable;
+                    e.updated = now;
                     let at = e.confirmed + params.reachable_time;
                     arm(&mut self.timers, ip, &mut e.timer, Some(at));
                 } else {
                     e.state = NeighState::Probe;
+                    e.updated = now;
                     e.probes = 0;
                     self.probe(ip, now);
                 }

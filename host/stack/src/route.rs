@@ -610,4 +610,64 @@ mod tests {
         }
         assert_eq!(f.lookup(ip("11.0.0.1")).unwrap().ifindex, 9);
     }
+
+    /// A tiny deterministic generator, so the model test needs no extra crate.
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn lookup_agrees_with_a_linear_scan_model() {
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        let mut f = Fib::new();
+        let mut model: Vec<Route> = Vec::new();
+        // Addresses drawn from a small space so prefixes nest and collide often.
+        let addr = |r: &mut XorShift| Ipv4Addr::from(0x0a00_0000 | (r.next() as u32 & 0x00ff_ff0f));
+        for i in 0..3000u32 {
+            let len = (rng.next() % 33) as u8;
+            let a = u32::from(addr(&mut rng)) & mask(len);
+            let prefix = Prefix::new(Ipv4Addr::from(a), len).unwrap();
+            let metric = (rng.next() % 4) as u32;
+            if rng.next() % 4 == 0 && !model.is_empty() {
+                let victim = model.swap_remove((rng.next() % model.len() as u64) as usize);
+                assert_eq!(f.remove(victim.prefix, Some(victim.metric)), Ok(victim));
+                continue;
+            }
+            let kind = match rng.next() % 5 {
+                0 => RouteKind::Blackhole,
+                1 => RouteKind::Via {
+                    gateway: Ipv4Addr::from(i),
+                    ifindex: i,
+                },
+                _ => RouteKind::Connected { ifindex: i },
+            };
+            let route = Route {
+                prefix,
+                kind,
+                metric,
+            };
+            let dup = model
+                .iter()
+                .any(|r| r.prefix == prefix && r.metric == metric);
+            assert_eq!(f.add(route).is_err(), dup);
+            if !dup {
+                model.push(route);
+            }
+        }
+        assert_eq!(f.len(), model.len());
+        for _ in 0..3000 {
+            let dst = addr(&mut rng);
+            let expect = model
+                .iter()
+                .filter(|r| r.prefix.contains(dst))
+                .min_by_key(|r| (std::cmp::Reverse(r.prefix.prefix_len()), r.metric));
+            assert_eq!(f.matching_route(dst), expect, "dst {dst}");
+        }
+    }
 }

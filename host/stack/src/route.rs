@@ -13,10 +13,14 @@
 //! administratively prohibited respectively).
 //!
 //! Storage is one hash map per prefix length, searched from /32 down, skipping lengths that hold
-//! no route (a 33-bit mask); a lookup costs at most one hash probe per populated length.
+//! no route (a 33-bit mask); a lookup costs at most one hash probe per populated length. The
+//! maps hash with a fixed integer mixer rather than SipHash: the keys are routes the
+//! administrator installed, so there is nothing for a remote sender to flood, and lookups run
+//! for every forwarded packet.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 /// An interface index, as in Linux `ifindex` (the stack numbers its interfaces).
@@ -102,6 +106,34 @@ fn mask(len: u8) -> u32 {
         l => u32::MAX << (32 - u32::from(l.min(32))),
     }
 }
+
+/// Hashes a `u32` key with the murmur3 64-bit finaliser: every input bit reaches the low bits
+/// the table indexes with, even for /24 keys whose low byte is always zero.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).rotate_left(5);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+type KeyMap<V> = HashMap<u32, V, BuildHasherDefault<KeyHasher>>;
 
 /// What a route does with matching packets (the `ip route` type plus its next hop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -252,7 +284,7 @@ pub enum LookupError {
 #[derive(Debug, Clone)]
 pub struct Fib {
     /// Index = prefix length. Each vector is kept sorted by metric, lowest first.
-    by_len: Vec<HashMap<u32, Vec<Route>>>,
+    by_len: Vec<KeyMap<Vec<Route>>>,
     /// Bit `l` set when `by_len[l]` is non-empty.
     populated: u64,
     count: usize,
@@ -268,7 +300,7 @@ impl Fib {
     /// An empty table: every lookup answers [`LookupError::NoRoute`].
     pub fn new() -> Fib {
         Fib {
-            by_len: (0..=32).map(|_| HashMap::new()).collect(),
+            by_len: (0..=32).map(|_| KeyMap::default()).collect(),
             populated: 0,
             count: 0,
         }

@@ -29,7 +29,8 @@
 //!   below at `min_pmtu` (552, never under 68) and forgotten after 10 minutes (`mtu_expires`).
 //!
 //! Counters follow `/proc/net/snmp`: `ReasmReqds`, `ReasmOKs`, `ReasmFails`, `ReasmTimeout`,
-//! plus `ReasmOverlaps` from `/proc/net/netstat`.
+//! plus `ReasmOverlaps` from `/proc/net/netstat`; and on output `FragOKs`, `FragFails`,
+//! `FragCreates` ([`FragOutStats`]).
 
 use crate::time::Instant;
 use std::collections::{BTreeMap, HashMap};
@@ -543,6 +544,32 @@ pub fn fragment_plan(req: &FragmentRequest) -> Result<Vec<FragPiece>, FragmentEr
         header_len = req.later_header_len;
     }
     Ok(pieces)
+}
+
+/// Output fragmentation counters, as in `/proc/net/snmp` (Ip: FragOKs, FragFails, FragCreates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FragOutStats {
+    /// Datagrams that were cut into fragments (`FragOKs`).
+    pub oks: u64,
+    /// Datagrams that needed fragmentation and could not have it (`FragFails`).
+    pub fails: u64,
+    /// Fragments produced (`FragCreates`).
+    pub creates: u64,
+}
+
+impl FragOutStats {
+    /// Counts the outcome of one [`fragment_plan`] call. A datagram that fit in one piece
+    /// was not fragmented and counts nowhere.
+    pub fn record(&mut self, plan: &Result<Vec<FragPiece>, FragmentError>) {
+        match plan {
+            Ok(pieces) if pieces.len() > 1 => {
+                self.oks += 1;
+                self.creates += pieces.len() as u64;
+            }
+            Ok(_) => {}
+            Err(_) => self.fails += 1,
+        }
+    }
 }
 
 /// PMTU cache tunables (`/proc/sys/net/ipv4/route/min_pmtu`, `mtu_expires`).
@@ -1091,6 +1118,22 @@ mod tests {
         assert_eq!(
             fragment_plan(&FragmentRequest::new(10, 8, 1500, false)),
             Err(FragmentError::BadLength(18))
+        );
+    }
+
+    #[test]
+    fn output_counters_follow_snmp() {
+        let mut s = FragOutStats::default();
+        s.record(&fragment_plan(&FragmentRequest::new(4008, 20, 1500, false)));
+        s.record(&fragment_plan(&FragmentRequest::new(100, 20, 1500, false)));
+        s.record(&fragment_plan(&FragmentRequest::new(4008, 20, 1500, true)));
+        assert_eq!(
+            s,
+            FragOutStats {
+                oks: 1,
+                fails: 1,
+                creates: 3
+            }
         );
     }
 

@@ -652,6 +652,10 @@ impl<P> NeighTable<P> {
     }
 
     /// Time passed: run expired entry timers and periodic garbage collection.
+    ///
+    /// Each expired timer runs as of its own deadline, in deadline order, so a caller that
+    /// polls late (rather than at [`NeighTable::next_wakeup`]) ends in the same states as one
+    /// that polled on time; only the actions come out together.
     pub fn poll(&mut self, now: Instant) {
         while let Some(&(t, ip)) = self.timers.first() {
             if t > now {
@@ -661,7 +665,7 @@ impl<P> NeighTable<P> {
             if let Some(e) = self.entries.get_mut(&ip) {
                 e.timer = None;
             }
-            self.on_timer(ip, now);
+            self.on_timer(ip, t);
         }
         if let Some(gc) = self.next_gc {
             if gc <= now {
@@ -921,6 +925,23 @@ mod tests {
         assert_eq!(n.stats().res_failed, 1);
         assert_eq!(n.stats().unreachable_packets, 2);
         assert_eq!(n.stats().requests_broadcast, 3);
+    }
+
+    #[test]
+    fn polling_late_catches_up_as_if_polled_on_time() {
+        let mut n: NeighTable<u32> = NeighTable::default();
+        n.resolve(A, 1, t(0));
+        n.poll(t(60_000));
+        assert_eq!(
+            actions(&mut n),
+            vec![
+                bcast(A),
+                bcast(A),
+                bcast(A),
+                NeighAction::Unreachable { ip: A, packet: 1 }
+            ]
+        );
+        assert_eq!(n.get(A).unwrap().state, NeighState::Failed);
     }
 
     #[test]
@@ -1220,5 +1241,76 @@ mod tests {
         n.resolve(A, 1, t(0));
         let ips: Vec<Ipv4Addr> = n.entries().iter().map(|i| i.ip).collect();
         assert_eq!(ips, vec![A, B]);
+    }
+
+    /// Two tables wired back to back, with the ARP responder played by the test: the
+    /// requester's packets wait and are released, and the responder learns the requester
+    /// from the request itself, so its first reply needs no ARP round of its own.
+    #[test]
+    fn two_hosts_resolve_each_other_with_one_exchange() {
+        const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+        const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+        const MAC_OF_A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xa]);
+        const MAC_OF_B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xb]);
+        let mut a: NeighTable<&str> = NeighTable::default();
+        let mut b: NeighTable<&str> = NeighTable::default();
+
+        assert_eq!(a.resolve(IP_B, "ping 1", t(0)), Resolve::Queued);
+        assert_eq!(a.resolve(IP_B, "ping 2", t(1)), Resolve::Queued);
+        let Some(NeighAction::Solicit { target, dest: None }) = a.pop_action() else {
+            panic!("A should broadcast a request");
+        };
+        assert_eq!(target, IP_B);
+        // B receives the broadcast request for its address.
+        b.on_arp(
+            &ArpSeen {
+                op: ArpOp::Request,
+                sender_ip: IP_A,
+                sender_mac: MAC_OF_A,
+                target_ip: IP_B,
+                for_us: true,
+                unicast: false,
+            },
+            t(2),
+        );
+        // B's responder answers with a unicast reply; A receives it.
+        a.on_arp(
+            &ArpSeen {
+                op: ArpOp::Reply,
+                sender_ip: IP_B,
+                sender_mac: MAC_OF_B,
+                target_ip: IP_A,
+                for_us: true,
+                unicast: true,
+            },
+            t(3),
+        );
+        let released: Vec<NeighAction<&str>> = a.drain_actions().collect();
+        assert_eq!(
+            released,
+            vec![
+                NeighAction::Transmit {
+                    ip: IP_B,
+                    mac: MAC_OF_B,
+                    packet: "ping 1"
+                },
+                NeighAction::Transmit {
+                    ip: IP_B,
+                    mac: MAC_OF_B,
+                    packet: "ping 2"
+                },
+            ]
+        );
+        // B answers the pings straight away: it learnt A from the request.
+        assert_eq!(
+            b.resolve(IP_A, "pong 1", t(4)),
+            Resolve::Ready(MAC_OF_A, "pong 1")
+        );
+        assert!(b.pop_action().is_none(), "no ARP request from B");
+        // A's pings got answers: the upper layer confirms, so B never probes A.
+        b.confirm(IP_A, t(5));
+        b.poll(t(10_000)); // polled late: the Delay timer still sees the confirmation in time
+        assert_eq!(b.get(IP_A).unwrap().state, NeighState::Reachable);
+        assert!(b.pop_action().is_none());
     }
 }

@@ -127,6 +127,38 @@ pub trait Qdisc<P: QueuedPacket> {
     fn stats(&self) -> &QdiscStats;
 }
 
+#[cfg(test)]
+mod tests {
+    use super::sim::Pkt;
+    use super::*;
+
+    /// An interface picks its qdisc at run time, so the trait must work as an object.
+    #[test]
+    fn qdiscs_work_behind_a_trait_object() {
+        let mut qs: Vec<Box<dyn Qdisc<Pkt>>> = vec![
+            Box::new(PfifoFast::default()),
+            Box::new(FqCodel::new(FqCodelParams::default()).unwrap()),
+            Box::new(
+                Tbf::new(TbfParams {
+                    rate: 1_000_000,
+                    burst: 10_000,
+                    limit: 100_000,
+                })
+                .unwrap(),
+            ),
+        ];
+        for q in &mut qs {
+            q.enqueue(Pkt::new(1, 100, 0, 1), Instant::ZERO).unwrap();
+            q.enqueue(Pkt::new(1, 100, 0, 2), Instant::ZERO).unwrap();
+            assert_eq!(q.len(), 2);
+            assert_eq!(q.dequeue(Instant::ZERO).map(|p| p.seq), Some(1));
+            assert_eq!(q.dequeue(Instant::ZERO).map(|p| p.seq), Some(2));
+            assert!(q.is_empty());
+            assert_eq!(q.stats().bytes, 200);
+        }
+    }
+}
+
 /// A test packet and a virtual-time link to drive qdiscs with.
 #[cfg(test)]
 pub(crate) mod sim {

@@ -6,6 +6,9 @@
 //!
 //! - [`wire`]: wire formats — bytes to plain `Repr` values with nom, and values emitted into
 //!   buffers by hand. Untrusted bytes are length-checked once; nothing after that can panic.
+//! - [`pktbuf`]: packet buffers like Linux's `sk_buff` (headroom, fragments, metadata, cheap
+//!   clones for taps) and the pool they come from, so the data path does not allocate.
 #![forbid(unsafe_code)]
 
+pub mod pktbuf;
 pub mod wire;

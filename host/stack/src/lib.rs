@@ -13,12 +13,15 @@
 //! - [`icmp_limit`]: ICMP error rate limiting, global and per destination (`icmpv4_xrlim_allow`).
 //! - [`hooks`]: the five netfilter hook points with priorities and verdicts (`nf_hook_slow`).
 //! - [`qdisc`]: queueing disciplines before the device: pfifo_fast, fq_codel, tbf.
+//! - [`pktbuf`]: packet buffers like Linux's `sk_buff` (headroom, fragments, metadata, cheap
+//!   clones for taps) and the pool they come from, so the data path does not allocate.
 #![forbid(unsafe_code)]
 
 pub mod frag;
 pub mod hooks;
 pub mod icmp_limit;
 pub mod neigh;
+pub mod pktbuf;
 pub mod qdisc;
 pub mod route;
 pub mod time;

@@ -73,6 +73,8 @@ pub mod ethertype {
     pub const ARP: u16 = 0x0806;
     /// 802.1Q VLAN tag.
     pub const VLAN: u16 = 0x8100;
+    /// 802.1ad service VLAN tag (the outer tag of Q-in-Q).
+    pub const QINQ: u16 = 0x88a8;
 }
 
 /// An Ethernet II header as a plain value.

@@ -1,0 +1,890 @@
+//! Packet buffers in the shape of Linux's `sk_buff`: a linear head with headroom and tailroom
+//! (`push`/`pull`/`put`/`trim`/`reserve`), a list of fragments for GRO/TSO super-packets, the
+//! metadata the RX and TX paths read (header offsets, RSS hash, checksum state, GSO size, mark,
+//! input interface, VLAN tag), cheap clones for capture taps, and a pool that recycles
+//! fixed-size buffers so the data path does not allocate.
+//!
+//! Sharing is done with `Arc`, never `unsafe`: a clone shares the head and the fragments, and a
+//! clone that is about to write first copies the head into a buffer of its own (copy on write,
+//! like `skb_cow`). Only writes copy: `pull` and `trim` move this buffer's own offsets and leave
+//! the shared bytes alone, as in Linux.
+
+use core::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+/// Most fragments one buffer carries (Linux `MAX_SKB_FRAGS`). A GRO merge that would need more
+/// flushes the super-packet instead, as Linux does.
+pub const MAX_FRAGS: usize = 17;
+
+/// The bytes of one buffer and the pool to return them to. Never dropped while in a pool.
+struct Storage {
+    buf: Box<[u8]>,
+    pool: Weak<PoolShared>,
+}
+
+/// State shared by a pool and the buffers it handed out.
+struct PoolShared {
+    /// Buffers ready for use. Its capacity is the pool size, so returning a buffer never grows
+    /// it (no allocation on the drop path either).
+    free: Mutex<Vec<Arc<Storage>>>,
+    buf_size: usize,
+    count: usize,
+}
+
+/// Why a buffer operation could not be done. Nothing is changed when one is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PktBufError {
+    /// `push` needs more headroom than is left.
+    #[error("no headroom: need {needed}, have {have}")]
+    NoHeadroom {
+        /// Bytes asked for.
+        needed: usize,
+        /// Headroom left.
+        have: usize,
+    },
+    /// `put` or `linearize` needs more tailroom than is left.
+    #[error("no tailroom: need {needed}, have {have}")]
+    NoTailroom {
+        /// Bytes asked for.
+        needed: usize,
+        /// Tailroom left.
+        have: usize,
+    },
+    /// `pull` or `trim` asked for more bytes than the buffer holds.
+    #[error("buffer too short: need {needed}, have {have}")]
+    TooShort {
+        /// Bytes asked for.
+        needed: usize,
+        /// Bytes held.
+        have: usize,
+    },
+    /// The operation needs a linear buffer (no fragments), like `skb_put`.
+    #[error("buffer has fragments")]
+    NotLinear,
+    /// `reserve` only works on an empty buffer.
+    #[error("reserve on a non-empty buffer")]
+    NotEmpty,
+    /// All [`MAX_FRAGS`] fragment slots are used.
+    #[error("too many fragments")]
+    TooManyFrags,
+    /// A copy on write needed a buffer and the pool had none left.
+    #[error("packet pool exhausted")]
+    PoolExhausted,
+}
+
+/// What the checksum of a packet is known to be (Linux `skb->ip_summed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumState {
+    /// Nothing known: software must verify (RX) or the checksum is already complete (TX).
+    #[default]
+    None,
+    /// The device verified the checksums (RX).
+    Unnecessary,
+    /// The device summed the packet from the network header on (RX); `sum` is that
+    /// one's-complement sum, so L4 verification only adds the pseudo-header.
+    Complete {
+        /// The one's-complement sum.
+        sum: u16,
+    },
+    /// The checksum is still to be computed (TX): sum from `start` to the end and store the
+    /// result at `start + offset`, offsets counted from the start of the packet data.
+    Partial {
+        /// Where summing starts.
+        start: u16,
+        /// Where, after `start`, the result goes.
+        offset: u16,
+    },
+}
+
+/// Which headers the RSS hash covered (Linux `PKT_HASH_TYPE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// No hash.
+    #[default]
+    None,
+    /// Over L2 addresses.
+    L2,
+    /// Over IP addresses.
+    L3,
+    /// Over IP addresses and ports (a flow hash).
+    L4,
+}
+
+/// Per-packet metadata, reset when a buffer comes out of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    /// EtherType of the L3 payload (Linux `skb->protocol`).
+    pub protocol: u16,
+    /// RSS hash from the device, or computed.
+    pub hash: u32,
+    /// What the hash covered.
+    pub hash_type: HashType,
+    /// Checksum state.
+    pub csum: ChecksumState,
+    /// Segment payload size of a GSO/GRO super-packet; 0 for an ordinary packet.
+    pub gso_size: u16,
+    /// Number of segments in a super-packet.
+    pub gso_segs: u16,
+    /// Firewall mark.
+    pub mark: u32,
+    /// Index of the interface the packet came in on.
+    pub ifindex: u32,
+    /// VLAN tag control information, when the tag was stripped (by the device or software).
+    pub vlan_tci: Option<u16>,
+    mac_header: Option<u32>,
+    network_header: Option<u32>,
+    transport_header: Option<u32>,
+}
+
+#[derive(Clone)]
+struct Frag {
+    storage: Arc<Storage>,
+    off: usize,
+    len: usize,
+}
+
+impl Frag {
+    fn bytes(&self) -> &[u8] {
+        self.storage
+            .buf
+            .get(self.off..self.off + self.len)
+            .unwrap_or(&[])
+    }
+}
+
+/// A packet buffer: head bytes `[data, tail)` of a storage, then up to [`MAX_FRAGS`] fragments.
+pub struct PacketBuf {
+    /// `None` only after the head was given away to another buffer as a fragment.
+    head: Option<Arc<Storage>>,
+    data: usize,
+    tail: usize,
+    frags: [Option<Frag>; MAX_FRAGS],
+    nr_frags: usize,
+    /// Bytes held in fragments.
+    frag_len: usize,
+    /// Metadata.
+    pub meta: PacketMeta,
+}
+
+impl fmt::Debug for PacketBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketBuf")
+            .field("len", &self.len())
+            .field("head_len", &self.head_len())
+            .field("headroom", &self.headroom())
+            .field("tailroom", &self.tailroom())
+            .field("nr_frags", &self.nr_frags)
+            .field("shared", &self.is_shared())
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+/// Returns a storage to its pool if this was the last reference. The count is read and the
+/// reference dropped under the pool lock, so when the last two clones drop at once on two
+/// threads exactly one of them sees itself last.
+fn release(storage: Arc<Storage>) {
+    let Some(pool) = storage.pool.upgrade() else {
+        return;
+    };
+    let mut free = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
+    if Arc::strong_count(&storage) == 1 && free.len() < pool.count {
+        free.push(storage);
+    } else {
+        drop(storage);
+    }
+}
+
+impl Drop for PacketBuf {
+    fn drop(&mut self) {
+        if let Some(h) = self.head.take() {
+            release(h);
+        }
+        for f in self.frags.iter_mut().take(self.nr_frags) {
+            if let Some(f) = f.take() {
+                release(f.storage);
+            }
+        }
+    }
+}
+
+impl Clone for PacketBuf {
+    /// A cheap clone for capture taps: shares the bytes (reference counts only, no copy and no
+    /// allocation); the first write through either copies the head (see the module docs).
+    fn clone(&self) -> Self {
+        PacketBuf {
+            head: self.head.clone(),
+            data: self.data,
+            tail: self.tail,
+            frags: self.frags.clone(),
+            nr_frags: self.nr_frags,
+            frag_len: self.frag_len,
+            meta: self.meta,
+        }
+    }
+}
+
+const NO_FRAGS: [Option<Frag>; MAX_FRAGS] = [const { None }; MAX_FRAGS];
+
+impl PacketBuf {
+    fn from_storage(storage: Arc<Storage>, headroom: usize) -> Self {
+        let headroom = headroom.min(storage.buf.len());
+        PacketBuf {
+            head: Some(storage),
+            data: headroom,
+            tail: headroom,
+            frags: NO_FRAGS,
+            nr_frags: 0,
+            frag_len: 0,
+            meta: PacketMeta::default(),
+        }
+    }
+
+    /// An empty buffer of `capacity` bytes with `headroom` reserved, on the heap rather than
+    /// from a pool (for control packets and tests; the data path uses [`PacketPool`]).
+    pub fn new(capacity: usize, headroom: usize) -> Self {
+        let storage = Arc::new(Storage {
+            buf: vec![0; capacity].into_boxed_slice(),
+            pool: Weak::new(),
+        });
+        Self::from_storage(storage, headroom)
+    }
+
+    /// A heap buffer holding a copy of `bytes` after `headroom` bytes of headroom.
+    pub fn from_slice(headroom: usize, bytes: &[u8]) -> Self {
+        let mut b = Self::new(headroom + bytes.len(), headroom);
+        b.tail += bytes.len();
+        b.head_buf_mut()[headroom..].copy_from_slice(bytes);
+        b
+    }
+
+    fn capacity(&self) -> usize {
+        self.head.as_ref().map_or(0, |h| h.buf.len())
+    }
+
+    /// Mutable head bytes; only called once the head is known to be unique.
+    fn head_buf_mut(&mut self) -> &mut [u8] {
+        match self.head.as_mut().and_then(Arc::get_mut) {
+            Some(s) => &mut s.buf,
+            None => &mut [],
+        }
+    }
+
+    /// Total length: linear part plus fragments.
+    pub fn len(&self) -> usize {
+        self.head_len() + self.frag_len
+    }
+
+    /// True when the buffer holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Length of the linear part (what [`Self::data`] returns).
+    pub fn head_len(&self) -> usize {
+        self.tail - self.data
+    }
+
+    /// Bytes free in front of the data, for headers to be pushed.
+    pub fn headroom(&self) -> usize {
+        self.data
+    }
+
+    /// Bytes free after the linear data.
+    pub fn tailroom(&self) -> usize {
+        self.capacity() - self.tail
+    }
+
+    /// Number of fragments.
+    pub fn nr_frags(&self) -> usize {
+        self.nr_frags
+    }
+
+    /// True when another buffer (a clone) shares the head bytes.
+    pub fn is_shared(&self) -> bool {
+        self.head.as_ref().is_some_and(|h| Arc::strong_count(h) > 1)
+    }
+
+    /// The linear bytes.
+    pub fn data(&self) -> &[u8] {
+        self.head
+            .as_ref()
+            .and_then(|h| h.buf.get(self.data..self.tail))
+            .unwrap_or(&[])
+    }
+
+    /// The linear bytes, writable (copies the head first if it is shared).
+    pub fn data_mut(&mut self) -> Result<&mut [u8], PktBufError> {
+        self.make_unique()?;
+        let (d, t) = (self.data, self.tail);
+        Ok(&mut self.head_buf_mut()[d..t])
+    }
+
+    /// The fragments' bytes, in order.
+    pub fn frags(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.frags.iter().flatten().map(Frag::bytes)
+    }
+
+    /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_cow_data`
+    /// for the head). The copy comes from the same pool, so it does not allocate either.
+    fn make_unique(&mut self) -> Result<(), PktBufError> {
+        let Some(old) = self.head.as_ref() else {
+            return Ok(());
+        };
+        if Arc::strong_count(old) == 1 {
+            return Ok(());
+        }
+        let new = match old.pool.upgrade() {
+            Some(pool) => pool
+                .free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .ok_or(PktBufError::PoolExhausted)?,
+            None => Arc::new(Storage {
+                buf: vec![0; old.buf.len()].into_boxed_slice(),
+                pool: Weak::new(),
+            }),
+        };
+        let range = self.data..self.tail;
+        let old = self.head.replace(new);
+        if let Some(old) = old {
+            let src = old.buf.get(range.clone()).unwrap_or(&[]);
+            if let Some(dst) = self.head_buf_mut().get_mut(range) {
+                dst.copy_from_slice(src);
+            }
+            release(old);
+        }
+        Ok(())
+    }
+
+    /// Moves the start of an empty buffer forward by `n`, making headroom (`skb_reserve`).
+    pub fn reserve(&mut self, n: usize) -> Result<(), PktBufError> {
+        if !self.is_empty() {
+            return Err(PktBufError::NotEmpty);
+        }
+        if n > self.tailroom() {
+            return Err(PktBufError::NoTailroom {
+                needed: n,
+                have: self.tailroom(),
+            });
+        }
+        self.data += n;
+        self.tail += n;
+        Ok(())
+    }
+
+    /// Prepends `n` bytes (for a header) and returns them to be written (`skb_push`).
+    pub fn push(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
+        if n > self.data {
+            return Err(PktBufError::NoHeadroom {
+                needed: n,
+                have: self.data,
+            });
+        }
+        self.make_unique()?;
+        self.data -= n;
+        let (d, t) = (self.data, self.data + n);
+        Ok(&mut self.head_buf_mut()[d..t])
+    }
+
+    /// Removes `n` bytes from the front of the linear part and returns them (`skb_pull`):
+    /// how each RX stage steps over the header it has handled.
+    pub fn pull(&mut self, n: usize) -> Result<&[u8], PktBufError> {
+        if n > self.head_len() {
+            return Err(PktBufError::TooShort {
+                needed: n,
+                have: self.head_len(),
+            });
+        }
+        self.data += n;
+        let (d, t) = (self.data - n, self.data);
+        Ok(self
+            .head
+            .as_ref()
+            .and_then(|h| h.buf.get(d..t))
+            .unwrap_or(&[]))
+    }
+
+    /// Makes sure the first `n` bytes are linear, moving bytes from the fragments into the
+    /// tailroom if needed (`pskb_may_pull`), so a header split across a fragment boundary can
+    /// be parsed from [`Self::data`].
+    pub fn may_pull(&mut self, n: usize) -> Result<(), PktBufError> {
+        if n <= self.head_len() {
+            return Ok(());
+        }
+        if n > self.len() {
+            return Err(PktBufError::TooShort {
+                needed: n,
+                have: self.len(),
+            });
+        }
+        let more = n - self.head_len();
+        if more > self.tailroom() {
+            return Err(PktBufError::NoTailroom {
+                needed: more,
+                have: self.tailroom(),
+            });
+        }
+        self.make_unique()?;
+        self.move_from_frags(more);
+        Ok(())
+    }
+
+    /// Moves the first `n` fragment bytes to the end of the linear part. The caller checked
+    /// that `n <= frag_len` and `n <= tailroom` and made the head unique.
+    fn move_from_frags(&mut self, mut n: usize) {
+        while n > 0 && self.nr_frags > 0 {
+            let Some(first) = self.frags[0].as_mut() else {
+                break;
+            };
+            let take = n.min(first.len);
+            let src = first.storage.clone();
+            let range = first.off..first.off + take;
+            first.off += take;
+            first.len -= take;
+            let t = self.tail;
+            if let (Some(dst), Some(s)) =
+                (self.head_buf_mut().get_mut(t..t + take), src.buf.get(range))
+            {
+                dst.copy_from_slice(s);
+            }
+            drop(src);
+            self.tail += take;
+            self.frag_len -= take;
+            n -= take;
+            if self.frags[0].as_ref().is_some_and(|f| f.len == 0) {
+                self.remove_first_frag();
+            }
+        }
+    }
+
+    fn remove_first_frag(&mut self) {
+        if let Some(f) = self.frags[0].take() {
+            release(f.storage);
+        }
+        self.frags[..self.nr_frags].rotate_left(1);
+        self.nr_frags -= 1;
+    }
+
+    /// Appends `n` bytes to a linear buffer and returns them to be written (`skb_put`).
+    pub fn put(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
+        if self.nr_frags > 0 {
+            return Err(PktBufError::NotLinear);
+        }
+        if n > self.tailroom() {
+            return Err(PktBufError::NoTailroom {
+                needed: n,
+                have: self.tailroom(),
+            });
+        }
+        self.make_unique()?;
+        self.tail += n;
+        let (d, t) = (self.tail - n, self.tail);
+        Ok(&mut self.head_buf_mut()[d..t])
+    }
+
+    /// [`Self::put`] and copy `bytes` in.
+    pub fn put_slice(&mut self, bytes: &[u8]) -> Result<(), PktBufError> {
+        self.put(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Cuts the packet to `len` bytes, from the fragments first (`pskb_trim`): how IPv4 input
+    /// drops Ethernet padding.
+    pub fn trim(&mut self, len: usize) -> Result<(), PktBufError> {
+        if len > self.len() {
+            return Err(PktBufError::TooShort {
+                needed: len,
+                have: self.len(),
+            });
+        }
+        let mut excess = self.len() - len;
+        while excess > 0 && self.nr_frags > 0 {
+            let last = self.nr_frags - 1;
+            let Some(f) = self.frags[last].as_mut() else {
+                break;
+            };
+            let cut = excess.min(f.len);
+            f.len -= cut;
+            self.frag_len -= cut;
+            excess -= cut;
+            if f.len == 0 {
+                if let Some(f) = self.frags[last].take() {
+                    release(f.storage);
+                }
+                self.nr_frags -= 1;
+            }
+        }
+        self.tail -= excess;
+        Ok(())
+    }
+
+    /// Appends all of `other`'s bytes as fragments, sharing its storage without copying: how
+    /// GRO chains the payloads of merged segments (the caller has pulled `other`'s headers).
+    /// On error `other` is dropped and `self` is unchanged.
+    pub fn append_frags(&mut self, mut other: PacketBuf) -> Result<(), PktBufError> {
+        let head_part = usize::from(other.head_len() > 0);
+        if self.nr_frags + head_part + other.nr_frags > MAX_FRAGS {
+            return Err(PktBufError::TooManyFrags);
+        }
+        if head_part == 1 {
+            if let Some(storage) = other.head.take() {
+                self.frags[self.nr_frags] = Some(Frag {
+                    storage,
+                    off: other.data,
+                    len: other.head_len(),
+                });
+                self.nr_frags += 1;
+                self.frag_len += other.head_len();
+            }
+        }
+        for f in other.frags.iter_mut().take(other.nr_frags) {
+            if let Some(f) = f.take() {
+                self.frag_len += f.len;
+                self.frags[self.nr_frags] = Some(f);
+                self.nr_frags += 1;
+            }
+        }
+        other.nr_frags = 0;
+        Ok(())
+    }
+
+    /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
+    pub fn linearize(&mut self) -> Result<(), PktBufError> {
+        if self.nr_frags == 0 {
+            return Ok(());
+        }
+        if self.frag_len > self.tailroom() {
+            return Err(PktBufError::NoTailroom {
+                needed: self.frag_len,
+                have: self.tailroom(),
+            });
+        }
+        self.make_unique()?;
+        self.move_from_frags(self.frag_len);
+        Ok(())
+    }
+
+    /// Copies the whole packet (head and fragments) into `out`, which must be [`Self::len`]
+    /// bytes or more; returns the length. For taps and transmit paths that need one slice.
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<usize, PktBufError> {
+        let len = self.len();
+        if out.len() < len {
+            return Err(PktBufError::TooShort {
+                needed: len,
+                have: out.len(),
+            });
+        }
+        let mut at = 0;
+        for part in core::iter::once(self.data()).chain(self.frags()) {
+            out[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(at)
+    }
+
+    /// Records the current data start as the MAC header (`skb_reset_mac_header`).
+    pub fn set_mac_header(&mut self) {
+        self.meta.mac_header = Some(self.data as u32);
+    }
+
+    /// Records the current data start as the network header.
+    pub fn set_network_header(&mut self) {
+        self.meta.network_header = Some(self.data as u32);
+    }
+
+    /// Records the current data start as the transport header.
+    pub fn set_transport_header(&mut self) {
+        self.meta.transport_header = Some(self.data as u32);
+    }
+
+    fn bytes_from(&self, off: Option<u32>) -> Option<&[u8]> {
+        let off = usize::try_from(off?).ok()?;
+        self.head.as_ref()?.buf.get(off..self.tail)
+    }
+
+    /// The linear bytes from the MAC header on, still readable after it was pulled.
+    pub fn mac_header(&self) -> Option<&[u8]> {
+        self.bytes_from(self.meta.mac_header)
+    }
+
+    /// The linear bytes from the network header on.
+    pub fn network_header(&self) -> Option<&[u8]> {
+        self.bytes_from(self.meta.network_header)
+    }
+
+    /// The linear bytes from the transport header on.
+    pub fn transport_header(&self) -> Option<&[u8]> {
+        self.bytes_from(self.meta.transport_header)
+    }
+}
+
+/// A pool of fixed-size packet buffers (like a DPDK mempool or the driver's RX buffers): all
+/// allocated up front, handed out by [`PacketPool::alloc`], and returned automatically when the
+/// last buffer (or clone, or fragment) using one is dropped. Cloning the pool clones a handle.
+#[derive(Clone)]
+pub struct PacketPool {
+    shared: Arc<PoolShared>,
+}
+
+impl fmt::Debug for PacketPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketPool")
+            .field("buf_size", &self.shared.buf_size)
+            .field("count", &self.shared.count)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl PacketPool {
+    /// A pool of `count` buffers of `buf_size` bytes each, all allocated now.
+    pub fn new(count: usize, buf_size: usize) -> Self {
+        let shared = Arc::new_cyclic(|weak: &Weak<PoolShared>| {
+            let mut free = Vec::with_capacity(count);
+            for _ in 0..count {
+                free.push(Arc::new(Storage {
+                    buf: vec![0; buf_size].into_boxed_slice(),
+                    pool: weak.clone(),
+                }));
+            }
+            PoolShared {
+                free: Mutex::new(free),
+                buf_size,
+                count,
+            }
+        });
+        PacketPool { shared }
+    }
+
+    /// An empty buffer with `headroom` bytes reserved (clamped to the buffer size) and fresh
+    /// metadata, or `None` when every buffer is in use: the caller drops the packet and counts
+    /// it, like a NIC out of RX buffers.
+    pub fn alloc(&self, headroom: usize) -> Option<PacketBuf> {
+        let storage = self
+            .shared
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()?;
+        Some(PacketBuf::from_storage(storage, headroom))
+    }
+
+    /// Buffers ready to be handed out.
+    pub fn available(&self) -> usize {
+        self.shared
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Size of each buffer.
+    pub fn buf_size(&self) -> usize {
+        self.shared.buf_size
+    }
+
+    /// Number of buffers in the pool.
+    pub fn count(&self) -> usize {
+        self.shared.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_pull_put_trim_reserve() {
+        let pool = PacketPool::new(2, 256);
+        let mut b = pool.alloc(64).unwrap();
+        assert_eq!((b.headroom(), b.tailroom(), b.len()), (64, 192, 0));
+        b.put_slice(b"payload").unwrap();
+        b.push(4).unwrap().copy_from_slice(b"UDP:");
+        b.push(3).unwrap().copy_from_slice(b"IP:");
+        assert_eq!(b.data(), b"IP:UDP:payload");
+        assert_eq!(b.headroom(), 57);
+        assert_eq!(
+            b.push(58),
+            Err(PktBufError::NoHeadroom {
+                needed: 58,
+                have: 57
+            })
+        );
+        assert_eq!(b.pull(3).unwrap(), b"IP:");
+        assert_eq!(b.pull(4).unwrap(), b"UDP:");
+        assert_eq!(b.pull(8), Err(PktBufError::TooShort { needed: 8, have: 7 }));
+        b.trim(4).unwrap();
+        assert_eq!(b.data(), b"payl");
+        assert!(b.trim(5).is_err());
+        assert_eq!(b.reserve(1), Err(PktBufError::NotEmpty));
+        assert!(matches!(b.put(1000), Err(PktBufError::NoTailroom { .. })));
+        b.trim(0).unwrap();
+        b.reserve(10).unwrap();
+        assert_eq!(b.headroom(), 64 + 10);
+        assert_eq!(b.data(), b"");
+    }
+
+    #[test]
+    fn header_offsets_survive_pull() {
+        let mut b = PacketBuf::from_slice(16, b"ETHERNETIPV4UDP!data");
+        b.set_mac_header();
+        b.pull(8).unwrap();
+        b.set_network_header();
+        b.pull(4).unwrap();
+        b.set_transport_header();
+        assert_eq!(b.mac_header().unwrap(), b"ETHERNETIPV4UDP!data");
+        assert_eq!(b.network_header().unwrap(), b"IPV4UDP!data");
+        assert_eq!(b.transport_header().unwrap(), b"UDP!data");
+        assert_eq!(b.data(), b"UDP!data");
+        assert_eq!(PacketBuf::new(8, 0).mac_header(), None);
+    }
+
+    #[test]
+    fn clone_shares_then_copies_on_write() {
+        let pool = PacketPool::new(3, 128);
+        let mut a = pool.alloc(32).unwrap();
+        a.put_slice(b"frame").unwrap();
+        a.meta.mark = 7;
+        let tap = a.clone();
+        assert!(a.is_shared() && tap.is_shared());
+        assert_eq!(pool.available(), 2, "a clone takes no buffer");
+        // The original is rewritten (a header pushed, a byte changed): the tap keeps the
+        // frame as it was, like a pcap tap must.
+        a.push(2).unwrap().copy_from_slice(b"H:");
+        a.data_mut().unwrap()[2] = b'F';
+        assert_eq!(a.data(), b"H:Frame");
+        assert_eq!(tap.data(), b"frame");
+        assert_eq!(tap.meta.mark, 7);
+        assert!(!a.is_shared() && !tap.is_shared());
+        assert_eq!(pool.available(), 1, "the copy came from the pool");
+        // pull on a clone only moves that clone's offsets.
+        let mut tap2 = tap.clone();
+        tap2.pull(2).unwrap();
+        assert_eq!((tap.data(), tap2.data()), (&b"frame"[..], &b"ame"[..]));
+        drop(tap2);
+        drop(tap);
+        drop(a);
+        assert_eq!(pool.available(), 3);
+    }
+
+    #[test]
+    fn copy_on_write_with_empty_pool_fails_cleanly() {
+        let pool = PacketPool::new(1, 64);
+        let mut a = pool.alloc(8).unwrap();
+        a.put_slice(b"abc").unwrap();
+        let tap = a.clone();
+        assert_eq!(a.push(1).err(), Some(PktBufError::PoolExhausted));
+        assert_eq!(a.data(), b"abc");
+        assert_eq!(a.headroom(), 8);
+        drop(tap);
+        a.push(1).unwrap()[0] = b'>';
+        assert_eq!(a.data(), b">abc");
+    }
+
+    #[test]
+    fn pool_recycles_and_runs_out() {
+        let pool = PacketPool::new(2, 64);
+        let a = pool.alloc(0).unwrap();
+        let b = pool.alloc(1000).unwrap();
+        assert_eq!(b.headroom(), 64, "headroom clamped to the buffer");
+        assert!(pool.alloc(0).is_none());
+        drop(a);
+        let mut c = pool.alloc(4).unwrap();
+        assert_eq!(c.meta, PacketMeta::default());
+        c.meta.ifindex = 3;
+        drop(c);
+        assert_eq!(pool.alloc(0).unwrap().meta.ifindex, 0, "metadata is reset");
+        drop(b);
+        assert_eq!(pool.available(), 2);
+    }
+
+    #[test]
+    fn frags_append_trim_pull_and_linearize() {
+        let pool = PacketPool::new(8, 64);
+        let mut head = pool.alloc(16).unwrap();
+        head.put_slice(b"HDR|").unwrap();
+        for part in [&b"one,"[..], b"two,", b"three"] {
+            let mut seg = pool.alloc(16).unwrap();
+            seg.put_slice(b"xx").unwrap();
+            seg.put_slice(part).unwrap();
+            seg.pull(2).unwrap(); // the merged segment's own header
+            head.append_frags(seg).unwrap();
+        }
+        assert_eq!(head.nr_frags(), 3);
+        assert_eq!((head.len(), head.head_len()), (4 + 4 + 4 + 5, 4));
+        assert_eq!(head.put(1).err(), Some(PktBufError::NotLinear));
+        let mut out = [0u8; 32];
+        let n = head.copy_to(&mut out).unwrap();
+        assert_eq!(&out[..n], b"HDR|one,two,three");
+        assert!(head.copy_to(&mut out[..3]).is_err());
+        // A tap clone shares the fragments too.
+        let tap = head.clone();
+        assert_eq!(pool.available(), 4);
+        // Trim cuts the fragments from the end: "three" goes to "th", then drops.
+        head.trim(4 + 4 + 4 + 2).unwrap();
+        assert_eq!(head.len(), 14);
+        head.trim(12).unwrap();
+        assert_eq!(head.nr_frags(), 2);
+        // may_pull makes a header that spans fragments linear.
+        head.may_pull(6).unwrap();
+        assert_eq!(head.data(), b"HDR|on");
+        assert_eq!(head.frags().collect::<Vec<_>>(), vec![&b"e,"[..], b"two,"]);
+        assert!(head.may_pull(13).is_err());
+        head.linearize().unwrap();
+        assert_eq!((head.data(), head.nr_frags()), (&b"HDR|one,two,"[..], 0));
+        let n = tap.copy_to(&mut out).unwrap();
+        assert_eq!(&out[..n], b"HDR|one,two,three", "the tap is untouched");
+        drop(tap);
+        drop(head);
+        assert_eq!(pool.available(), 8);
+    }
+
+    #[test]
+    fn append_frags_limits() {
+        let mut head = PacketBuf::new(64, 0);
+        for _ in 0..MAX_FRAGS {
+            head.append_frags(PacketBuf::from_slice(0, b"x")).unwrap();
+        }
+        assert_eq!(
+            head.append_frags(PacketBuf::from_slice(0, b"y")),
+            Err(PktBufError::TooManyFrags)
+        );
+        assert_eq!(head.len(), MAX_FRAGS);
+        // Empty heads add no fragment.
+        head.append_frags(PacketBuf::new(4, 0)).unwrap();
+        let mut small = PacketBuf::new(4, 0);
+        small
+            .append_frags(PacketBuf::from_slice(0, b"12345"))
+            .unwrap();
+        assert!(matches!(
+            small.linearize(),
+            Err(PktBufError::NoTailroom { needed: 5, have: 4 })
+        ));
+    }
+
+    #[test]
+    fn buffers_cross_threads() {
+        let pool = PacketPool::new(64, 128);
+        let mut handles = vec![];
+        for t in 0..4u8 {
+            let pool = pool.clone();
+            handles.push(std::thread::spawn(move || {
+                for i in 0..1000u32 {
+                    let Some(mut b) = pool.alloc(16) else {
+                        continue;
+                    };
+                    b.put_slice(&i.to_be_bytes()).unwrap();
+                    let tap = b.clone();
+                    b.push(1).unwrap()[0] = t;
+                    assert_eq!(tap.data(), &i.to_be_bytes());
+                }
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(pool.available(), 64);
+    }
+}

@@ -1,0 +1,243 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! Used by IPv4, ICMP, UDP and TCP, on every packet the device did not check, so the bulk loop
+//! reads 32 bytes per iteration as four `u64` words into independent accumulators: the
+//! one's-complement sum does not care about word size or byte order (RFC 1071 §2), so words are
+//! read in native order and the folded result is swapped to network order once at the end.
+//! Each accumulator adds the two 32-bit halves of a word, so it cannot overflow before 2^31
+//! words (16 GiB), far beyond any packet.
+
+use core::net::Ipv4Addr;
+
+/// What the stack does with checksum fields. This is a device capability passed in, not a
+/// branch in protocol code: when the device verifies checksums on receive or inserts them on
+/// transmit (`Offloaded`), the software work is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumMode {
+    /// Verify on parse, compute on emit.
+    #[default]
+    Software,
+    /// The device did (receive) or will do (transmit) it: parse does not verify; emit writes 0
+    /// into the IPv4 header checksum and the pseudo-header sum into UDP/TCP checksums, which is
+    /// what start/offset checksum insertion (Linux `CHECKSUM_PARTIAL`) expects.
+    Offloaded,
+}
+
+/// One's-complement sum of `data` (RFC 1071), folded to 16 bits, as a network-order word value
+/// (not complemented: that is [`checksum`]). An odd final byte is padded with a zero byte.
+pub fn sum(data: &[u8]) -> u16 {
+    let mut acc = [0u64; 4];
+    let mut blocks = data.chunks_exact(32);
+    for b in &mut blocks {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let w = u64::from_ne_bytes([
+                b[8 * k],
+                b[8 * k + 1],
+                b[8 * k + 2],
+                b[8 * k + 3],
+                b[8 * k + 4],
+                b[8 * k + 5],
+                b[8 * k + 6],
+                b[8 * k + 7],
+            ]);
+            *a += (w & 0xffff_ffff) + (w >> 32);
+        }
+    }
+    let mut total: u64 = 0;
+    for a in acc {
+        total = add64(total, a);
+    }
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(2);
+    for w in &mut words {
+        total += u64::from(u16::from_ne_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        total += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    u16::from_be(fold64(total))
+}
+
+/// End-around-carry addition of two 64-bit partial sums.
+fn add64(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    s + u64::from(carry)
+}
+
+/// Folds a 64-bit one's-complement partial sum to 16 bits.
+fn fold64(mut s: u64) -> u16 {
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    let mut s = s as u32;
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// One's-complement addition of two 16-bit sums (Linux `csum_add`, folded).
+pub fn add(a: u16, b: u16) -> u16 {
+    let s = u32::from(a) + u32::from(b);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// Adds the sum of a block that starts at byte offset `offset` of the checksummed data to the
+/// running sum `acc`. A block at an odd offset has its bytes in the other halves of the 16-bit
+/// words, so its sum is byte-swapped first (Linux `csum_block_add`). This is how the sums of a
+/// packet's fragments combine without copying them together.
+pub fn add_block(acc: u16, block_sum: u16, offset: usize) -> u16 {
+    if offset % 2 == 1 {
+        add(acc, block_sum.swap_bytes())
+    } else {
+        add(acc, block_sum)
+    }
+}
+
+/// The Internet checksum of `data`: the complement of [`sum`]. Writing it into a zeroed checksum
+/// field makes the sum over the whole header 0xffff, which is what [`verify`] checks.
+pub fn checksum(data: &[u8]) -> u16 {
+    !sum(data)
+}
+
+/// True when `data`, checksum field included, sums to 0xffff. (A sum of +0 only comes from
+/// all-zero data, whose correct checksum is 0xffff, so a zero there is rightly rejected.)
+pub fn verify(data: &[u8]) -> bool {
+    sum(data) == 0xffff
+}
+
+/// Sum of the IPv4 pseudo-header used by UDP and TCP (RFC 768, RFC 9293 §3.1): source and
+/// destination addresses, protocol, and the transport length.
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> u16 {
+    let s = src.octets();
+    let d = dst.octets();
+    let words = [
+        u16::from_be_bytes([s[0], s[1]]),
+        u16::from_be_bytes([s[2], s[3]]),
+        u16::from_be_bytes([d[0], d[1]]),
+        u16::from_be_bytes([d[2], d[3]]),
+        u16::from(protocol),
+        len,
+    ];
+    words.into_iter().fold(0, add)
+}
+
+/// Incrementally updates checksum field `check` after a 16-bit word of the covered data changed
+/// from `old` to `new`, without re-reading the data (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+/// Eqn. 3 rather than RFC 1141's eqn. 2 so that the result is never the wrong zero (0x0000 for a
+/// sum that should be 0xffff). Used for the TTL decrement when forwarding and for NAT.
+pub fn update16(check: u16, old: u16, new: u16) -> u16 {
+    !add(add(!check, !old), new)
+}
+
+/// [`update16`] for a 32-bit field (an IPv4 address or a TCP sequence number).
+pub fn update32(check: u16, old: u32, new: u32) -> u16 {
+    let c = update16(check, (old >> 16) as u16, (new >> 16) as u16);
+    update16(c, old as u16, new as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain RFC 1071 loop, one big-endian 16-bit word at a time: the reference the fast
+    /// version must agree with.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut s: u32 = 0;
+        for w in data.chunks(2) {
+            let hi = u32::from(w[0]) << 8;
+            let lo = w.get(1).map_or(0, |b| u32::from(*b));
+            s += hi | lo;
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    /// xorshift64: deterministic pseudo-random bytes without a dependency.
+    fn bytes(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn fast_sum_matches_reference_for_all_lengths_and_alignments() {
+        let data = bytes(0x1234_5678, 4096 + 64);
+        for start in 0..8 {
+            for len in (0..300).chain([1499, 1500, 4095, 4096]) {
+                let d = &data[start..start + len];
+                assert_eq!(sum(d), reference_sum(d), "start {start} len {len}");
+            }
+        }
+        // All-ones data exercises the carries hardest.
+        let ff = vec![0xffu8; 70_000];
+        assert_eq!(sum(&ff), reference_sum(&ff));
+    }
+
+    #[test]
+    fn checksum_verifies() {
+        let mut d = bytes(99, 40);
+        d[10] = 0;
+        d[11] = 0;
+        let c = checksum(&d);
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(verify(&d));
+        d[3] ^= 1;
+        assert!(!verify(&d));
+    }
+
+    #[test]
+    fn blocks_at_odd_offsets_combine() {
+        let d = bytes(7, 1001);
+        for split in [0, 1, 2, 3, 500, 777, 1000, 1001] {
+            let (a, b) = d.split_at(split);
+            let s = add_block(sum(a), sum(b), split);
+            assert_eq!(s, sum(&d), "split {split}");
+        }
+    }
+
+    #[test]
+    fn incremental_update_matches_recompute() {
+        for seed in 1..200u64 {
+            let mut d = bytes(seed, 20);
+            d[10] = 0;
+            d[11] = 0;
+            let c = checksum(&d);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+            // 16-bit change (like the TTL/protocol word on forwarding)
+            let old = u16::from_be_bytes([d[8], d[9]]);
+            let new = old.wrapping_sub(0x0100);
+            d[8..10].copy_from_slice(&new.to_be_bytes());
+            let c2 = update16(c, old, new);
+            d[10..12].copy_from_slice(&c2.to_be_bytes());
+            assert!(verify(&d), "seed {seed}");
+            // 32-bit change (like NAT rewriting an address)
+            let old32 = u32::from_be_bytes([d[12], d[13], d[14], d[15]]);
+            let new32 = old32.rotate_left(7) ^ 0xdead_beef;
+            d[12..16].copy_from_slice(&new32.to_be_bytes());
+            let c3 = update32(c2, old32, new32);
+            d[10..12].copy_from_slice(&c3.to_be_bytes());
+            assert!(verify(&d), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn pseudo_header_matches_bytes() {
+        let src = Ipv4Addr::new(10, 99, 0, 1);
+        let dst = Ipv4Addr::new(10, 99, 0, 2);
+        let ph = [10, 99, 0, 1, 10, 99, 0, 2, 0, 17, 0, 20];
+        assert_eq!(pseudo_header_v4(src, dst, 17, 20), sum(&ph));
+    }
+}

@@ -241,6 +241,13 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
          #[derive(Debug)]\n    pub struct Model {{ ptr: std::ptr::NonNull<c_void> }}"
     )
     .unwrap();
+    writeln!(
+        w,
+        "    // SAFETY: the C++ model has no thread affinity; it is only reached through `&mut self`\n    \
+         // or `&self`, so moving it to another thread (behind a lock) is sound.\n    \
+         unsafe impl Send for Model {{}}"
+    )
+    .unwrap();
     writeln!(w, "    impl Model {{").unwrap();
     writeln!(
         w,

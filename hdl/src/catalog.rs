@@ -134,6 +134,11 @@ pub fn all() -> Vec<Entry> {
             about: "RX DMA engine, 8 queues: 8-descriptor cache per queue with prefetch, frame and completion writes, 64-bit",
             verilog: crate::rx_engine::verilog,
         },
+        Entry {
+            name: "oxnic_nic",
+            about: "the whole card: 8 RX + 8 TX queues, 16 completion queues, 16 vectors, RSS, checksums",
+            verilog: crate::nic::verilog,
+        },
     ]
 }
 

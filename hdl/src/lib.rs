@@ -26,6 +26,8 @@
 //! - [`tx_checksum`]: CHECKSUM_PARTIAL insertion with a two-bank store-and-forward buffer.
 //! - [`tx_engine`]: TX descriptor fetch, scatter-gather DMA reads, completions, N queues.
 //! - [`rx_engine`]: receive DMA: descriptor cache and prefetch, frame and completion writes.
+//! - [`nic`]: the whole card, `oxnic_nic`: every block behind one register bus, the DMA ports,
+//!   the Ethernet port and the interrupt lines.
 //! - [`testbench`]: drive a block by port name cycle by cycle; the stimulus format shared with
 //!   the Verilator differential runner.
 //! - [`synth`]: yosys synthesis checks and cell counts.
@@ -43,6 +45,7 @@ pub mod dma_if;
 pub mod frame_gen;
 pub mod mac_rx;
 pub mod mac_tx;
+pub mod nic;
 pub mod packet_fifo;
 pub mod reg_bus;
 pub mod rx_check_chain;

@@ -32,7 +32,11 @@
 //! a frame that leaves), and
 //! - `level`: words stored, complete frames and the frame being written;
 //! - `dropped_frames`: frames dropped, for an error or for lack of space. Wraps at 2^32;
-//! - `frames_passed`: frames that left on `source` (counted on their `last` word). Wraps at 2^32.
+//! - `frames_passed`: frames that left on `source` (counted on their `last` word). Wraps at 2^32;
+//! - `frame_end`: high in the cycle a frame's `last` word is offered on `sink` (combinational),
+//!   with `frame_kept` high when that frame is stored whole and will leave on `source`, low
+//!   when it is dropped for either reason. Logic beside the FIFO that follows the same frames
+//!   (the RX metadata of the card) uses them to keep or discard its own record of the frame.
 
 use rust_hdl::prelude::*;
 use std::collections::BTreeMap;
@@ -55,6 +59,10 @@ pub struct PacketFifo<const W: usize, const K: usize, const A: usize, const AP1:
     pub dropped_frames: Signal<Out, Bits<32>>,
     /// Frames that left on `source`.
     pub frames_passed: Signal<Out, Bits<32>>,
+    /// A frame's last word is on `sink` this cycle.
+    pub frame_end: Signal<Out, Bit>,
+    /// With `frame_end`: the frame is kept.
+    pub frame_kept: Signal<Out, Bit>,
     data_ram: RAM<Bits<W>, A>,
     keep_ram: RAM<Bits<K>, A>,
     last_ram: RAM<Bit, A>,
@@ -97,6 +105,8 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Default
             level: Default::default(),
             dropped_frames: Default::default(),
             frames_passed: Default::default(),
+            frame_end: Default::default(),
+            frame_kept: Default::default(),
             data_ram: zeroed(),
             keep_ram: zeroed(),
             last_ram: zeroed(),
@@ -152,6 +162,12 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
 
         // Write side.
         self.store.next = false;
+        self.frame_end.next = self.sink.valid.val() & self.sink.last.val();
+        self.frame_kept.next = self.sink.valid.val()
+            & self.sink.last.val()
+            & !self.dropping.q.val()
+            & self.fits.val()
+            & !self.sink.user.val();
         if self.sink.valid.val() {
             if self.dropping.q.val() {
                 if self.sink.last.val() {
@@ -261,9 +277,12 @@ mod tests {
             self.committed.len() + self.pending.len()
         }
 
-        /// Word `w` arrives at cycle `t`; `popped`: a word left on the same cycle.
-        fn arrive(&mut self, w: Word, t: u64, popped: bool) {
+        /// Word `w` arrives at cycle `t`; `popped`: a word left on the same cycle. For a
+        /// frame's last word, returns whether the frame was kept.
+        fn arrive(&mut self, w: Word, t: u64, popped: bool) -> Option<bool> {
             let fits = self.level() < DEPTH || popped;
+            let last = w.last;
+            let mut kept = false;
             if self.dropping {
                 self.dropping = !w.last;
             } else if !fits {
@@ -277,9 +296,11 @@ mod tests {
                 self.pending.push(w);
                 self.committed
                     .extend(self.pending.drain(..).map(|w| (w, t)));
+                kept = true;
             } else {
                 self.pending.push(w);
             }
+            last.then_some(kept)
         }
     }
 
@@ -361,9 +382,13 @@ mod tests {
                     delivered.push(std::mem::take(&mut current));
                 }
             }
-            if offered {
-                m.arrive(tx.taken(), t, popped);
-            }
+            let end = if offered {
+                m.arrive(tx.taken(), t, popped)
+            } else {
+                None
+            };
+            assert_eq!(out(&o, "frame_end"), [u64::from(end.is_some())], "cycle {t}");
+            assert_eq!(out(&o, "frame_kept"), [u64::from(end == Some(true))], "cycle {t}");
             b.tick().unwrap();
         }
         assert!(current.is_empty(), "a partial frame was emitted");

@@ -240,6 +240,8 @@ fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
 /// Outputs:
 /// - `rw$i`: current value of read-write word `i` of [`Layout::rw`] (updated the cycle after the
 ///   write);
+/// - `rw_wr$i`: one-cycle pulse, the cycle after a write to read-write word `i` (the cycle its
+///   new value shows on `rw$i`), for registers whose writes are events (doorbells, arm bits);
 /// - `wo$i`: one-cycle pulse, the cycle after a write to strobe `i` of [`Layout::wo`];
 /// - `wo_data`: the data of the last strobe write, valid with its pulse.
 #[derive(LogicBlock)]
@@ -254,6 +256,8 @@ pub struct RegBlock {
     pub ctr: Vec<Signal<In, Bits<64>>>,
     /// Read-write words, as configured by the driver.
     pub rw: Vec<Signal<Out, Bits<32>>>,
+    /// Write pulses of the read-write words.
+    pub rw_wr: Vec<Signal<Out, Bit>>,
     /// Strobe pulses.
     pub wo: Vec<Signal<Out, Bit>>,
     /// Data written with the last strobe.
@@ -268,6 +272,7 @@ pub struct RegBlock {
     wo_addr: Vec<Constant<Bits<16>>>,
     // Stored XOR the reset value: DFFs power up at 0, the registers at their reset value.
     rw_store: Vec<DFF<Bits<32>>>,
+    rw_pulse: Vec<DFF<Bit>>,
     ctr_latch: Vec<DFF<Bits<32>>>,
     wo_pulse: Vec<DFF<Bit>>,
     wo_data_reg: DFF<Bits<32>>,
@@ -287,6 +292,7 @@ impl RegBlock {
             ro: signals(l.ro.len()),
             ctr: signals(l.ctr.len()),
             rw: signals(l.rw.len()),
+            rw_wr: signals(l.rw.len()),
             wo: signals(l.wo.len()),
             wo_data: Default::default(),
             const_addr: addr_consts(&l.consts, 0),
@@ -298,6 +304,7 @@ impl RegBlock {
             rw_reset: value_consts(&l.rw),
             wo_addr: addr_consts(&l.wo, 0),
             rw_store: (0..l.rw.len()).map(|_| DFF::default()).collect(),
+            rw_pulse: (0..l.rw.len()).map(|_| DFF::default()).collect(),
             ctr_latch: (0..l.ctr.len()).map(|_| DFF::default()).collect(),
             wo_pulse: (0..l.wo.len()).map(|_| DFF::default()).collect(),
             wo_data_reg: Default::default(),
@@ -353,11 +360,15 @@ impl Logic for RegBlock {
         for i in 0..self.rw_addr.len() {
             self.rw_store[i].clock.next = self.clock.val();
             self.rw_store[i].d.next = self.rw_store[i].q.val();
+            self.rw_pulse[i].clock.next = self.clock.val();
+            self.rw_pulse[i].d.next = false;
             self.rw[i].next = self.rw_store[i].q.val() ^ self.rw_reset[i].val();
+            self.rw_wr[i].next = self.rw_pulse[i].q.val();
             if self.bus.address.val() == self.rw_addr[i].val() {
                 self.read_word.next = self.rw_store[i].q.val() ^ self.rw_reset[i].val();
                 if self.bus.write.val() {
                     self.rw_store[i].d.next = self.bus.write_data.val() ^ self.rw_reset[i].val();
+                    self.rw_pulse[i].d.next = true;
                 }
             }
         }
@@ -601,9 +612,14 @@ mod tests {
                 Access::Rw => {
                     assert_eq!(read(b, *addr), r.reset, "{}.{name} reset", def.name);
                     let pattern = 0xa5a5_0000 ^ addr.wrapping_mul(0x9e37_79b9);
+                    let i = l.rw_index(name).unwrap();
+                    let pulse = format!("rw_wr${i}");
+                    assert_eq!(b.get(&pulse), Some(vec![0]), "{pulse} idle");
                     write(b, *addr, pattern);
+                    assert_eq!(b.get(&pulse), Some(vec![1]), "{pulse} pulses with the write");
                     assert_eq!(read(b, *addr), pattern, "{}.{name} read back", def.name);
-                    let port = format!("rw${}", l.rw_index(name).unwrap());
+                    assert_eq!(b.get(&pulse), Some(vec![0]), "{pulse} pulse is one cycle");
+                    let port = format!("rw${i}");
                     assert_eq!(b.get(&port), Some(vec![u64::from(pattern)]), "{port}");
                 }
                 Access::Ro => {

@@ -4,8 +4,15 @@
 //! and writes (`dma_read`, `dma_write`) are translated through those mappings. A request that is
 //! not wholly inside one mapping with the needed permission is refused: nothing is read or
 //! written, and the fault is recorded for the test (and the card's DMA_FAULTS counter) to see.
+//!
+//! A mapping is backed either by bytes this model owns ([`HostMemory::map`], for block tests
+//! that poke rings directly) or by the driver's own DMA memory ([`HostMemory::map_region`]: the
+//! `oxnic_driver::DmaRegion` the driver allocated), so the card reads and writes exactly the
+//! memory the driver uses, as on a real machine.
 
+use oxnic_driver::DmaRegion;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Permissions of a mapping, from the device's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +77,24 @@ pub enum MapError {
 }
 
 #[derive(Debug)]
+enum Backing {
+    Owned(Vec<u8>),
+    Shared(Arc<DmaRegion>),
+}
+
+#[derive(Debug)]
 struct Region {
     perm: Perm,
-    bytes: Vec<u8>,
+    backing: Backing,
+}
+
+impl Region {
+    fn len(&self) -> usize {
+        match &self.backing {
+            Backing::Owned(b) => b.len(),
+            Backing::Shared(r) => r.len(),
+        }
+    }
 }
 
 /// Host memory as the card sees it through the IOMMU.
@@ -88,57 +110,97 @@ impl HostMemory {
         Self::default()
     }
 
-    /// Maps `len` zeroed bytes at `iova` with permission `perm`.
-    pub fn map(&mut self, iova: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+    fn check_free(&self, iova: u64, len: u64) -> Result<(), MapError> {
         let end = iova
             .checked_add(len)
             .filter(|_| len > 0)
             .ok_or(MapError::BadRange { iova, len })?;
         let before = self.regions.range(..end).next_back();
         if let Some((&start, r)) = before {
-            if start + r.bytes.len() as u64 > iova {
+            if start + r.len() as u64 > iova {
                 return Err(MapError::Overlap { iova, len });
             }
         }
+        Ok(())
+    }
+
+    /// Maps `len` zeroed bytes, owned by this model, at `iova` with permission `perm`.
+    pub fn map(&mut self, iova: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+        self.check_free(iova, len)?;
         let size = usize::try_from(len).map_err(|_| MapError::BadRange { iova, len })?;
         self.regions.insert(
             iova,
             Region {
                 perm,
-                bytes: vec![0; size],
+                backing: Backing::Owned(vec![0; size]),
             },
         );
         Ok(())
     }
 
-    /// Removes the mapping that starts at `iova`, returning its bytes.
+    /// Maps the driver's DMA memory `region` at `iova`: the card reads and writes it directly.
+    pub fn map_region(
+        &mut self,
+        iova: u64,
+        region: Arc<DmaRegion>,
+        perm: Perm,
+    ) -> Result<(), MapError> {
+        self.check_free(iova, region.len() as u64)?;
+        self.regions.insert(
+            iova,
+            Region {
+                perm,
+                backing: Backing::Shared(region),
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes the mapping that starts at `iova`, returning its bytes (a copy, for memory the
+    /// driver owns).
     pub fn unmap(&mut self, iova: u64) -> Result<Vec<u8>, MapError> {
-        self.regions
+        let r = self
+            .regions
             .remove(&iova)
-            .map(|r| r.bytes)
-            .ok_or(MapError::NotMapped(iova))
+            .ok_or(MapError::NotMapped(iova))?;
+        Ok(match r.backing {
+            Backing::Owned(b) => b,
+            Backing::Shared(region) => {
+                let mut b = vec![0; region.len()];
+                // In bounds by construction: the whole region.
+                region.read(0, &mut b).map_err(|_| MapError::NotMapped(iova))?;
+                b
+            }
+        })
     }
 
     fn find(&self, iova: u64, len: usize) -> Option<(u64, &Region)> {
         let (&start, r) = self.regions.range(..=iova).next_back()?;
         let off = iova - start;
         let end = off.checked_add(len as u64)?;
-        (end <= r.bytes.len() as u64).then_some((start, r))
+        (end <= r.len() as u64).then_some((start, r))
     }
 
-    /// Host-side view of mapped memory (what the driver sees through its own mapping).
+    /// Host-side view of memory this model owns (what the driver sees through its own
+    /// mapping); `None` for unmapped ranges and for the driver's own regions.
     pub fn host_slice(&self, iova: u64, len: usize) -> Option<&[u8]> {
         let (start, r) = self.find(iova, len)?;
         let off = (iova - start) as usize;
-        r.bytes.get(off..off + len)
+        match &r.backing {
+            Backing::Owned(b) => b.get(off..off + len),
+            Backing::Shared(_) => None,
+        }
     }
 
-    /// Mutable host-side view of mapped memory.
+    /// Mutable host-side view of memory this model owns.
     pub fn host_slice_mut(&mut self, iova: u64, len: usize) -> Option<&mut [u8]> {
         let (start, _) = self.find(iova, len)?;
         let r = self.regions.get_mut(&start)?;
         let off = (iova - start) as usize;
-        r.bytes.get_mut(off..off + len)
+        match &mut r.backing {
+            Backing::Owned(b) => b.get_mut(off..off + len),
+            Backing::Shared(_) => None,
+        }
     }
 
     /// A device read of `buf.len()` bytes at `iova`. On a fault `buf` is left untouched.
@@ -151,7 +213,16 @@ impl HostMemory {
         match self.find(iova, buf.len()) {
             Some((start, r)) if r.perm.read => {
                 let off = (iova - start) as usize;
-                buf.copy_from_slice(&r.bytes[off..off + buf.len()]);
+                match &r.backing {
+                    Backing::Owned(b) => buf.copy_from_slice(&b[off..off + buf.len()]),
+                    Backing::Shared(region) => {
+                        // In bounds: `find` checked the range against the region's length.
+                        if region.read(off, buf).is_err() {
+                            self.faults.push(fault);
+                            return Err(fault);
+                        }
+                    }
+                }
                 Ok(())
             }
             _ => {
@@ -168,20 +239,27 @@ impl HostMemory {
             len: data.len(),
             write: true,
         };
-        let ok = matches!(self.find(iova, data.len()), Some((_, r)) if r.perm.write);
-        if !ok {
-            self.faults.push(fault);
-            return Err(fault);
-        }
-        match self.host_slice_mut(iova, data.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(data);
-                Ok(())
-            }
-            None => {
+        let start = match self.find(iova, data.len()) {
+            Some((start, r)) if r.perm.write => start,
+            _ => {
                 self.faults.push(fault);
-                Err(fault)
+                return Err(fault);
             }
+        };
+        let off = (iova - start) as usize;
+        let written = match self.regions.get_mut(&start).map(|r| &mut r.backing) {
+            Some(Backing::Owned(b)) => {
+                b[off..off + data.len()].copy_from_slice(data);
+                true
+            }
+            Some(Backing::Shared(region)) => region.write(off, data).is_ok(),
+            None => false,
+        };
+        if written {
+            Ok(())
+        } else {
+            self.faults.push(fault);
+            Err(fault)
         }
     }
 
@@ -238,6 +316,26 @@ mod tests {
     }
 
     #[test]
+    fn driver_memory_is_what_the_card_reads_and_writes() {
+        let mut m = HostMemory::new();
+        let region = Arc::new(DmaRegion::new(8192).unwrap());
+        m.map_region(0x10_0000, region.clone(), Perm::RW).unwrap();
+        region.write(100, b"descriptor").unwrap();
+        let mut b = [0u8; 10];
+        m.dma_read(0x10_0000 + 100, &mut b).unwrap();
+        assert_eq!(&b, b"descriptor");
+        m.dma_write(0x10_0000 + 200, b"completion").unwrap();
+        region.read(200, &mut b).unwrap();
+        assert_eq!(&b, b"completion");
+        // Past the region's end: a fault, nothing touched.
+        let end = 0x10_0000 + region.len() as u64;
+        assert!(m.dma_write(end - 4, &[1; 8]).is_err());
+        assert_eq!(m.faults().len(), 1);
+        assert_eq!(m.unmap(0x10_0000).unwrap()[200..210], *b"completion");
+        assert!(m.dma_read(0x10_0000, &mut b).is_err());
+    }
+
+    #[test]
     fn permissions_are_enforced() {
         let mut m = HostMemory::new();
         m.map(0, 64, Perm::RO).unwrap();
@@ -274,6 +372,11 @@ mod tests {
         ));
         assert_eq!(m.unmap(0x1000).unwrap().len(), 0x1000);
         assert_eq!(m.unmap(0x1000), Err(MapError::NotMapped(0x1000)));
+        let region = Arc::new(DmaRegion::new(4096).unwrap());
+        assert!(matches!(
+            m.map_region(0x0c00, region.clone(), Perm::RW),
+            Err(MapError::Overlap { .. })
+        ));
         let mut b = [0u8; 1];
         assert!(m.dma_read(0x1000, &mut b).is_err());
     }

@@ -3,6 +3,9 @@
 //! - [`harness`]: the Verilator harness — generated bindings ([`models`]), clock stepping,
 //!   reset, by-name access and VCD waveforms. `build.rs` verilates every block of
 //!   `oxnic_hdl::catalog` (with `-Wno-WIDTH -Wno-UNOPTFLAT`) and compiles it with `cc`.
+//! - [`device`]: `SimDevice`, the whole card (`oxnic_nic`) as the driver's `Device`: BAR
+//!   accesses on its register bus, DMA through the IOMMU model into the driver's own memory,
+//!   MSI-X-like interrupt vectors, an Ethernet wire with line-rate timing, lock-step time.
 //! - [`diff`]: differential testing of rust-hdl's simulator against Verilator, cycle by cycle.
 //! - [`hostmem`]: host memory behind an IOMMU model. The card's DMA requests reach memory only
 //!   through mapped IOVA ranges with the right permission; anything else is a recorded fault and
@@ -12,11 +15,14 @@
 //! - [`wire`]: Ethernet wire models — a link with line rate and latency, a seeded impairment
 //!   stage (loss, duplication, reordering, corruption) and a pcap recorder.
 
+pub mod device;
 pub mod diff;
 pub mod harness;
 pub mod hostmem;
 pub mod pcie;
 pub mod wire;
+
+pub use device::{SimConfig, SimDevice, SimError, TxFrame};
 
 /// Generated Verilator models, one module per block of `oxnic_hdl::catalog`.
 #[allow(missing_docs)]

@@ -163,6 +163,16 @@ impl Budget {
     }
 }
 
+/// Sees every DMA write request of the card (IOVA, bytes) before it reaches memory, and may
+/// change it: how tests play a card that writes a corrupted completion.
+pub struct WriteHook(pub Box<dyn FnMut(u64, &mut Vec<u8>) + Send>);
+
+impl std::fmt::Debug for WriteHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteHook")
+    }
+}
+
 /// The host's answers to a card's DMA ports.
 #[derive(Debug)]
 pub struct DmaHost {
@@ -181,6 +191,8 @@ pub struct DmaHost {
     wr_tlp_bytes: u32,
     /// What crossed the link.
     pub stats: DmaStats,
+    /// Optional tap on write requests.
+    pub write_hook: Option<WriteHook>,
     buf: Vec<u64>,
 }
 
@@ -200,6 +212,7 @@ impl DmaHost {
             wr_cur: None,
             wr_tlp_bytes: 0,
             stats: DmaStats::default(),
+            write_hook: None,
             buf: Vec::with_capacity(2),
         }
     }
@@ -285,7 +298,10 @@ impl DmaHost {
                 bytes.extend_from_slice(&data.to_le_bytes()[..n]);
             }
             if last {
-                if let Some((addr, bytes)) = self.wr_cur.take() {
+                if let Some((addr, mut bytes)) = self.wr_cur.take() {
+                    if let Some(hook) = &mut self.write_hook {
+                        (hook.0)(addr, &mut bytes);
+                    }
                     self.stats.writes += 1;
                     if self.mem.dma_write(addr, &bytes).is_ok() {
                         self.stats.write_bytes += bytes.len() as u64;

@@ -118,13 +118,19 @@ fn fuzz(args: &[String]) -> Result<(), String> {
             .args(common),
     )?;
     for target in FUZZ_TARGETS {
+        // New inputs go to fuzz/corpus/<target> (not checked in); fuzz/seeds/<target> holds
+        // the Linux-captured frames of host/stack/tests/fixtures cut to that parser's layer,
+        // so even a short run starts from packets with valid checksums and real options.
+        let corpus = format!("fuzz/corpus/{target}");
+        let seeds = format!("fuzz/seeds/{target}");
+        std::fs::create_dir_all(root().join(&corpus)).map_err(|e| format!("{corpus}: {e}"))?;
         run(
             &format!("cargo fuzz run {target} for {seconds}s"),
             cargo()
                 .env("RUSTC_BOOTSTRAP", "1")
                 .args(["fuzz", "run"])
                 .args(common)
-                .arg(target)
+                .args([target, &corpus, &seeds])
                 .args(["--", &format!("-max_total_time={seconds}")]),
         )?;
     }

@@ -1,5 +1,6 @@
 //! oxnic's task runner: `cargo xtask demo` (the main job) and `cargo xtask test` (everything CI
-//! runs). Both first run `scripts/setup.sh`, which installs what is missing.
+//! runs). Both first run `scripts/setup.sh`, which installs what is missing. `cargo xtask fuzz`
+//! runs each wire-format fuzz target in fuzz/ for a short time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -68,17 +69,90 @@ fn test() -> Result<(), String> {
     run("cargo test", cargo().args(["test", "--workspace"]))
 }
 
+/// The cargo-fuzz targets in fuzz/, one per wire-format parser of host/stack.
+const FUZZ_TARGETS: [&str; 7] = ["ethernet", "vlan", "arp", "ipv4", "icmpv4", "udp", "tcp"];
+
+/// `cargo xtask fuzz [--seconds N] [--sanitizer address|none]`: installs cargo-fuzz if missing,
+/// builds every target once, then runs each for N seconds (default 10). Stable Rust runs
+/// cargo-fuzz's nightly flags (`-Z sanitizer`, sancov passes) under `RUSTC_BOOTSTRAP=1`.
+/// Debug assertions are on, so an arithmetic overflow in a parser is a finding too.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut seconds: u64 = 10;
+    let mut sanitizer = "address".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("fuzz: {name} needs a value"))
+        };
+        match a.as_str() {
+            "--seconds" => {
+                let v = value("--seconds")?;
+                seconds = v
+                    .parse()
+                    .map_err(|_| format!("fuzz: --seconds {v:?} is not a number"))?;
+            }
+            "--sanitizer" => sanitizer = value("--sanitizer")?,
+            other => return Err(format!("fuzz: unknown argument {other:?}")),
+        }
+    }
+    let have_cargo_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_cargo_fuzz {
+        run(
+            "install cargo-fuzz",
+            cargo().args(["install", "cargo-fuzz", "--locked"]),
+        )?;
+    }
+    let common = ["--debug-assertions", "--sanitizer", sanitizer.as_str()];
+    run(
+        "cargo fuzz build (all targets)",
+        cargo()
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "build"])
+            .args(common),
+    )?;
+    for target in FUZZ_TARGETS {
+        // New inputs go to fuzz/corpus/<target> (not checked in); fuzz/seeds/<target> holds
+        // the Linux-captured frames of host/stack/tests/fixtures cut to that parser's layer,
+        // so even a short run starts from packets with valid checksums and real options.
+        let corpus = format!("fuzz/corpus/{target}");
+        let seeds = format!("fuzz/seeds/{target}");
+        std::fs::create_dir_all(root().join(&corpus)).map_err(|e| format!("{corpus}: {e}"))?;
+        run(
+            &format!("cargo fuzz run {target} for {seconds}s"),
+            cargo()
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["fuzz", "run"])
+                .args(common)
+                .args([target, &corpus, &seeds])
+                .args(["--", &format!("-max_total_time={seconds}")]),
+        )?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("setup") => setup(),
+        Some("fuzz") => fuzz(&args[1..]),
         Some("regmap") => run(
             "regenerate docs/registers.md",
             cargo().args(["run", "--quiet", "--", "regmap", "-o", "docs/registers.md"]),
         ),
-        _ => Err("usage: cargo xtask demo [ARGS] | test | setup | regmap".into()),
+        _ => Err(
+            "usage: cargo xtask demo [ARGS] | test | setup | regmap | fuzz [--seconds N] \
+             [--sanitizer address|none]"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -325,7 +325,7 @@ impl PacketBuf {
         self.frags.iter().flatten().map(Frag::bytes)
     }
 
-    /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_cow_data`
+    /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_unshare`
     /// for the head). The copy comes from the same pool, so it does not allocate either.
     fn make_unique(&mut self) -> Result<(), PktBufError> {
         let Some(old) = self.head.as_ref() else {

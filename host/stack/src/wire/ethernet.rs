@@ -92,6 +92,7 @@ impl EthernetRepr {
     /// Header length in bytes.
     pub const LEN: usize = 14;
 
+    #[inline]
     fn parser(i: &[u8]) -> IResult<&[u8], EthernetRepr> {
         let (i, dst) = take(6usize)(i)?;
         let (i, src) = take(6usize)(i)?;
@@ -112,6 +113,7 @@ impl EthernetRepr {
     }
 
     /// Parses the header of `frame`, returning it and the payload.
+    #[inline]
     pub fn parse(frame: &[u8]) -> Result<(EthernetRepr, &[u8]), WireError> {
         match Self::parser(frame) {
             Ok((rest, repr)) => Ok((repr, rest)),

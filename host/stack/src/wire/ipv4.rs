@@ -39,6 +39,7 @@ pub const MAX_OPTIONS_LEN: usize = 40;
 /// The option area of a header: raw bytes whose option lengths have been checked, so iterating
 /// them cannot fail. Fixed-size, so a [`Ipv4Repr`] is `Copy` and needs no allocation.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
 pub struct Ipv4Options {
     bytes: [u8; MAX_OPTIONS_LEN],
     len: u8,
@@ -86,7 +87,13 @@ pub enum Ipv4Option<'a> {
 impl Ipv4Options {
     /// Checks the option lengths in `raw` (at most 40 bytes, a multiple of 4 when used in a
     /// header) and keeps the bytes.
+    #[inline]
     pub fn new(raw: &[u8]) -> Result<Self, WireError> {
+        if raw.is_empty() {
+            // Almost every header: skip the variable-length copy, whose narrow stores would
+            // stall the wide loads that later move the value (store-forwarding).
+            return Ok(Ipv4Options::default());
+        }
         if raw.len() > MAX_OPTIONS_LEN {
             return Err(WireError::Unrepresentable {
                 what: "ipv4 options longer than 40 bytes",
@@ -232,6 +239,7 @@ impl Ipv4Repr {
         self.more_frags || self.frag_offset != 0
     }
 
+    #[inline]
     fn fields(i: &[u8]) -> IResult<&[u8], Fields<'_>> {
         let (i, vihl) = be_u8(i)?;
         let (i, tos) = be_u8(i)?;
@@ -257,6 +265,7 @@ impl Ipv4Repr {
     /// within the packet, header checksum (unless `mode` says the device checked it), option
     /// lengths. Returns the header and the payload, cut to the total length (which drops
     /// Ethernet padding).
+    #[inline]
     pub fn parse(data: &[u8], mode: ChecksumMode) -> Result<(Ipv4Repr, &[u8]), WireError> {
         Self::parse_inner(data, mode, false)
     }
@@ -268,6 +277,7 @@ impl Ipv4Repr {
         Self::parse_inner(data, ChecksumMode::Offloaded, true)
     }
 
+    #[inline]
     fn parse_inner(
         data: &[u8],
         mode: ChecksumMode,

@@ -101,6 +101,7 @@ pub struct TcpOptions {
 
 impl TcpOptions {
     /// Parses an option area, checking every length.
+    #[inline]
     pub fn parse(mut o: &[u8]) -> Result<TcpOptions, WireError> {
         let mut out = TcpOptions::default();
         while let Some((&kind, after)) = o.split_first() {
@@ -289,6 +290,7 @@ pub struct TcpRepr {
 /// Fixed fields in wire order: ports, seq, ack, offset/flags word, window, checksum, urgent.
 type Fields = (u16, u16, u32, u32, u16, u16, u16, u16);
 
+#[inline]
 fn fields(i: &[u8]) -> IResult<&[u8], Fields> {
     let (i, sp) = be_u16(i)?;
     let (i, dp) = be_u16(i)?;
@@ -323,6 +325,7 @@ impl TcpRepr {
     /// Parses a segment (the whole IPv4 payload: TCP has no length field of its own) sent from
     /// `src` to `dst`: data offset at least 5 and within the segment, every option well-formed,
     /// checksum verified unless `mode` says the device did. Returns the header and the payload.
+    #[inline]
     pub fn parse(
         seg: &[u8],
         src: Ipv4Addr,

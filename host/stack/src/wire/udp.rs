@@ -31,6 +31,7 @@ impl UdpRepr {
     /// Header length in bytes.
     pub const HEADER_LEN: usize = 8;
 
+    #[inline]
     fn parser(i: &[u8]) -> IResult<&[u8], (u16, u16, u16, u16)> {
         let (i, src) = be_u16(i)?;
         let (i, dst) = be_u16(i)?;
@@ -42,6 +43,7 @@ impl UdpRepr {
     /// Parses a datagram (the IPv4 payload) sent from `src` to `dst`: the length field must lie
     /// between 8 and the bytes present, and a non-zero checksum must verify unless `mode` says
     /// the device checked it. Returns the header and the payload, cut to the length field.
+    #[inline]
     pub fn parse(
         data: &[u8],
         src: Ipv4Addr,

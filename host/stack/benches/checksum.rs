@@ -1,0 +1,28 @@
+//! Internet checksum throughput next to memcpy of the same sizes (64 B, 1500 B, 9000 B,
+//! 64 KiB): the checksum reads each byte once, so memcpy (a read and a write) is its natural
+//! ceiling. Run: `cargo bench -p oxnic-stack --bench checksum`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use oxnic_stack::wire::checksum;
+
+fn bench_checksum(c: &mut Criterion) {
+    let mut g = c.benchmark_group("checksum_vs_memcpy");
+    for size in [64usize, 1500, 9000, 65536] {
+        let src: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+        let mut dst = vec![0u8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::new("checksum", size), &src, |b, s| {
+            b.iter(|| checksum::checksum(black_box(s)))
+        });
+        g.bench_with_input(BenchmarkId::new("memcpy", size), &src, |b, s| {
+            b.iter(|| {
+                dst.copy_from_slice(black_box(s));
+                black_box(&dst);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_checksum);
+criterion_main!(benches);

@@ -15,7 +15,13 @@ use std::net::Ipv4Addr;
 
 impl Stack {
     /// `arp_rcv` + `arp_process`: `pkt` starts at the ARP header.
-    pub(crate) fn arp_rcv(&mut self, ifindex: IfIndex, pkt: PacketBuf, unicast: bool, now: Instant) {
+    pub(crate) fn arp_rcv(
+        &mut self,
+        ifindex: IfIndex,
+        pkt: PacketBuf,
+        unicast: bool,
+        now: Instant,
+    ) {
         let Ok(arp) = ArpRepr::parse(pkt.data()) else {
             self.snmp.link.arp_malformed += 1;
             return;
@@ -112,7 +118,9 @@ impl Stack {
                     let to = dest.unwrap_or(EthernetAddress::BROADCAST);
                     self.arp_xmit(ifindex, &arp, to, now);
                 }
-                NeighAction::Transmit { mac, mut packet, .. } => {
+                NeighAction::Transmit {
+                    mac, mut packet, ..
+                } => {
                     if self.eth_header(ifindex, &mut packet, mac, ethertype::IPV4) {
                         self.dev_queue_xmit(ifindex, packet, now);
                     }

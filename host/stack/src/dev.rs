@@ -204,8 +204,8 @@ impl Stack {
                 proto
             },
         };
-        let ok = eth.emit(h).is_ok()
-            && tag.is_none_or(|t| t.emit(&mut h[EthernetRepr::LEN..]).is_ok());
+        let ok =
+            eth.emit(h).is_ok() && tag.is_none_or(|t| t.emit(&mut h[EthernetRepr::LEN..]).is_ok());
         if !ok {
             self.snmp.link.tx_errors += 1;
             return false;
@@ -275,14 +275,15 @@ impl Stack {
             }
             return;
         }
-        if matches!(frame.meta.csum, ChecksumState::Partial { .. }) && !caps.tx_csum {
-            if complete_tx_checksum(&mut frame).is_err() {
-                if let Some(iface) = self.iface_mut(ifindex) {
-                    iface.stats.tx_dropped += 1;
-                }
-                self.snmp.link.tx_errors += 1;
-                return;
+        if matches!(frame.meta.csum, ChecksumState::Partial { .. })
+            && !caps.tx_csum
+            && complete_tx_checksum(&mut frame).is_err()
+        {
+            if let Some(iface) = self.iface_mut(ifindex) {
+                iface.stats.tx_dropped += 1;
             }
+            self.snmp.link.tx_errors += 1;
+            return;
         }
         self.device_xmit(ifindex, frame, now);
     }

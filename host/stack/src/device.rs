@@ -174,9 +174,7 @@ pub fn complete_tx_checksum(frame: &mut PacketBuf) -> Result<(), TxChecksumError
         .linearize()
         .map_err(|_| TxChecksumError::NotWritable)?;
     let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
-    let data = frame
-        .data_mut()
-        .map_err(|_| TxChecksumError::NotWritable)?;
+    let data = frame.data_mut().map_err(|_| TxChecksumError::NotWritable)?;
     if at + 2 > data.len() || start > at {
         return Err(TxChecksumError::OutOfRange);
     }

@@ -39,9 +39,7 @@ pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, G
         return Err(GsoError::NoSegmentSize);
     }
     let mut bytes = vec![0; frame.len()];
-    frame
-        .copy_to(&mut bytes)
-        .map_err(|_| GsoError::Malformed)?;
+    frame.copy_to(&mut bytes).map_err(|_| GsoError::Malformed)?;
     let et = bytes.get(12..14).ok_or(GsoError::Malformed)?;
     let mut l2 = 14;
     let mut proto = u16::from_be_bytes([et[0], et[1]]);

@@ -143,7 +143,13 @@ impl Stack {
     }
 
     /// `icmp_rcv`: `pkt` starts at the ICMP header.
-    pub(crate) fn icmp_rcv(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
+    pub(crate) fn icmp_rcv(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) {
         self.snmp.icmp.in_msgs += 1;
         if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
             self.snmp.icmp.in_errors += 1;

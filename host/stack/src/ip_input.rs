@@ -22,7 +22,12 @@ use crate::wire::WireError;
 
 impl Stack {
     /// Runs the hooks of `ctx.hook` (after showing the packet to taps at that point).
-    pub(crate) fn nf_hook(&mut self, pkt: &mut PacketBuf, ctx: HookContext, now: Instant) -> Verdict {
+    pub(crate) fn nf_hook(
+        &mut self,
+        pkt: &mut PacketBuf,
+        ctx: HookContext,
+        now: Instant,
+    ) -> Verdict {
         let point = TapPoint::Hook(ctx.hook);
         if self.taps.any(point) {
             let ifindex = match ctx.hook {

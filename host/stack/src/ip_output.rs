@@ -184,7 +184,12 @@ impl Stack {
 
     /// Delivers a locally addressed datagram back into input, through POSTROUTING and
     /// PREROUTING as `lo` would. Its checksums were never damaged by a wire.
-    fn ip_loopback(&mut self, mut pkt: PacketBuf, ifindex: IfIndex, now: Instant) -> Result<(), SendError> {
+    fn ip_loopback(
+        &mut self,
+        mut pkt: PacketBuf,
+        ifindex: IfIndex,
+        now: Instant,
+    ) -> Result<(), SendError> {
         match self.nf_hook(&mut pkt, HookContext::postrouting(None, ifindex), now) {
             Verdict::Accept => {}
             Verdict::Drop => {
@@ -317,7 +322,12 @@ impl Stack {
     pub(crate) fn neigh_output(&mut self, mut pkt: PacketBuf, nh: NextHop, now: Instant) {
         let ifindex = nh.ifindex;
         if self.is_broadcast_on(ifindex, nh.addr) {
-            if self.eth_header(ifindex, &mut pkt, EthernetAddress::BROADCAST, ethertype::IPV4) {
+            if self.eth_header(
+                ifindex,
+                &mut pkt,
+                EthernetAddress::BROADCAST,
+                ethertype::IPV4,
+            ) {
                 self.dev_queue_xmit(ifindex, pkt, now);
             }
             return;

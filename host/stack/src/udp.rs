@@ -402,7 +402,13 @@ impl Stack {
     }
 
     /// `udp_rcv`: `pkt` starts at the UDP header.
-    pub(crate) fn udp_rcv(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
+    pub(crate) fn udp_rcv(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) {
         if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
             self.snmp.udp.in_errors += 1;
             return;

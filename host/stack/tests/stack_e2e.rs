@@ -24,7 +24,9 @@ fn echo_replies(net: &mut Net, s: usize) -> Vec<(std::net::Ipv4Addr, u16, Vec<u8
         .icmp_events()
         .into_iter()
         .filter_map(|e| match e {
-            IcmpEvent::EchoReply { from, seq, data, .. } => Some((from, seq, data)),
+            IcmpEvent::EchoReply {
+                from, seq, data, ..
+            } => Some((from, seq, data)),
             _ => None,
         })
         .collect()
@@ -37,15 +39,30 @@ fn ping_both_ways_including_fragmented_4000_bytes() {
         let now = net.now;
         let small: Vec<u8> = (0..56u8).collect();
         let big: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
-        net.stacks[0].ping(ip("10.0.0.2"), ping_opts(1), &small, now).unwrap();
-        net.stacks[1].ping(ip("10.0.0.1"), ping_opts(2), &big, now).unwrap();
+        net.stacks[0]
+            .ping(ip("10.0.0.2"), ping_opts(1), &small, now)
+            .unwrap();
+        net.stacks[1]
+            .ping(ip("10.0.0.1"), ping_opts(2), &big, now)
+            .unwrap();
         net.run_for(Duration::from_millis(10));
-        assert_eq!(echo_replies(&mut net, 0), vec![(ip("10.0.0.2"), 1, small.clone())]);
-        assert_eq!(echo_replies(&mut net, 1), vec![(ip("10.0.0.1"), 2, big.clone())]);
+        assert_eq!(
+            echo_replies(&mut net, 0),
+            vec![(ip("10.0.0.2"), 1, small.clone())]
+        );
+        assert_eq!(
+            echo_replies(&mut net, 1),
+            vec![(ip("10.0.0.1"), 2, big.clone())]
+        );
         let now = net.now;
-        net.stacks[0].ping(ip("10.0.0.2"), ping_opts(3), &big, now).unwrap();
+        net.stacks[0]
+            .ping(ip("10.0.0.2"), ping_opts(3), &big, now)
+            .unwrap();
         net.run_for(Duration::from_millis(10));
-        assert_eq!(echo_replies(&mut net, 0), vec![(ip("10.0.0.2"), 3, big.clone())]);
+        assert_eq!(
+            echo_replies(&mut net, 0),
+            vec![(ip("10.0.0.2"), 3, big.clone())]
+        );
         for s in 0..2 {
             let snmp = net.stacks[s].snmp();
             // 4000 bytes of ICMP over a 1500 MTU: three fragments each way per big ping.
@@ -59,8 +76,12 @@ fn ping_both_ways_including_fragmented_4000_bytes() {
 #[test]
 fn udp_echo() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
-    let srv = net.stacks[1].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 7)).unwrap();
-    let cli = net.stacks[0].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0)).unwrap();
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 7))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 7);
     for i in 0..5u8 {
         let now = net.now;
@@ -73,7 +94,9 @@ fn udp_echo() {
     while let Ok((n, from)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
         assert_eq!(from.ip(), &ip("10.0.0.1"));
         let now = net.now;
-        net.stacks[1].udp_send_to(srv, &buf[..n], from, now).unwrap();
+        net.stacks[1]
+            .udp_send_to(srv, &buf[..n], from, now)
+            .unwrap();
         echoed += 1;
     }
     assert_eq!(echoed, 5);
@@ -91,8 +114,13 @@ fn udp_echo() {
 fn forwarding_through_a_router() {
     let mut net = three_hosts(1500);
     let now = net.now;
-    net.stacks[0].ping(ip("10.0.2.1"), ping_opts(1), b"hello", now).unwrap();
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hello", now)
+        .unwrap();
     net.run_for(Duration::from_millis(10));
-    assert_eq!(echo_replies(&mut net, 0), vec![(ip("10.0.2.1"), 1, b"hello".to_vec())]);
+    assert_eq!(
+        echo_replies(&mut net, 0),
+        vec![(ip("10.0.2.1"), 1, b"hello".to_vec())]
+    );
     assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, 2);
 }

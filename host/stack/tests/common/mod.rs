@@ -96,7 +96,10 @@ impl Net {
     fn collect_tx(&mut self) -> bool {
         let mut any = false;
         for l in 0..self.links.len() {
-            for (from, to) in [(self.links[l].a, self.links[l].b), (self.links[l].b, self.links[l].a)] {
+            for (from, to) in [
+                (self.links[l].a, self.links[l].b),
+                (self.links[l].b, self.links[l].a),
+            ] {
                 let caps = self.stacks[from.0].device_caps(from.1).unwrap();
                 while let Some(mut f) = self.stacks[from.0].device_mut(from.1).unwrap().pop_tx() {
                     any = true;
@@ -119,7 +122,11 @@ impl Net {
                         }
                         link.carried += 1;
                         let at = self.now + link.latency;
-                        self.in_flight.push(InFlight { at, to, frame: bytes });
+                        self.in_flight.push(InFlight {
+                            at,
+                            to,
+                            frame: bytes,
+                        });
                     }
                 }
             }

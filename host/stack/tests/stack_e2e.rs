@@ -124,3 +124,394 @@ fn forwarding_through_a_router() {
     );
     assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, 2);
 }
+
+use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
+use oxnic_stack::ip_output::SendError;
+use oxnic_stack::packet_tap::TapPoint;
+use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::route::{Prefix, Route, RouteKind};
+use oxnic_stack::udp::UdpError;
+use oxnic_stack::wire::icmpv4::{DstUnreachable, TimeExceeded};
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn forwarding_decrements_ttl_and_answers_ttl_1_with_time_exceeded() {
+    let mut net = three_hosts(1500);
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"x", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let seen = net.stacks[2].tap_take(tap).unwrap();
+    let ttls: Vec<u8> = seen
+        .iter()
+        .filter(|c| c.packet.data()[12..14] == [0x08, 0x00])
+        .map(|c| c.packet.data()[14 + 8])
+        .collect();
+    assert_eq!(ttls, vec![63], "C sees the request with TTL 64 - 1");
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+
+    let now = net.now;
+    let opts = PingOptions {
+        ttl: Some(1),
+        ..ping_opts(2)
+    };
+    net.stacks[0].ping(ip("10.0.2.1"), opts, b"x", now).unwrap();
+    net.run_for(Duration::from_millis(10));
+    let ev = net.stacks[0].icmp_events();
+    assert_eq!(
+        ev,
+        vec![IcmpEvent::TimeExceeded {
+            from: ip("10.0.1.254"),
+            reason: TimeExceeded::TtlExpired,
+            original_dst: ip("10.0.2.1"),
+        }]
+    );
+    assert_eq!(net.stacks[1].snmp().icmp.out_time_excds, 1);
+    assert_eq!(net.stacks[1].snmp().ip.in_hdr_errors, 1);
+    assert!(net.stacks[2].tap_take(tap).unwrap().is_empty());
+}
+
+#[test]
+fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
+    let mut net = three_hosts(1000);
+    let sock = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let srv = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    net.stacks[0].udp_set_dont_fragment(sock, true).unwrap();
+    let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
+    let now = net.now;
+    assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1500));
+    net.stacks[0]
+        .udp_send_to(sock, &[1; 1400], to, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let ev = net.stacks[0].icmp_events();
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            IcmpEvent::DstUnreachable {
+                reason: DstUnreachable::FragRequired,
+                next_hop_mtu: 1000,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    let now = net.now;
+    assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1000));
+    assert_eq!(net.stacks[1].snmp().ip.frag_fails, 1);
+    // With DF the next big datagram is refused locally; without it, it is fragmented at
+    // the source to the learnt PMTU and arrives whole.
+    assert_eq!(
+        net.stacks[0].udp_send_to(sock, &[2; 1400], to, now),
+        Err(UdpError::Send(SendError::MessageTooBig { mtu: 1000 }))
+    );
+    net.stacks[0].udp_set_dont_fragment(sock, false).unwrap();
+    net.stacks[0]
+        .udp_send_to(sock, &[3; 1400], to, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let mut buf = [0; 2000];
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], &[3; 1400][..]);
+    assert_eq!(net.stacks[0].snmp().ip.frag_creates, 2);
+    assert_eq!(
+        net.stacks[1].snmp().ip.frag_fails,
+        1,
+        "the router did not fragment"
+    );
+    assert_eq!(net.links[1].oversize, 0);
+}
+
+#[test]
+fn arp_pending_queue_releases_in_order_and_counts_overflow() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    // unres_qlen is 3: of five datagrams sent before ARP resolves, the two oldest are dropped.
+    for i in 0..5u8 {
+        net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
+    }
+    let info = net.stacks[0]
+        .interface(ia)
+        .unwrap()
+        .neigh()
+        .get(ip("10.0.0.2"))
+        .unwrap();
+    assert_eq!(info.queued, 3);
+    net.run_for(Duration::from_millis(5));
+    let mut got = Vec::new();
+    let mut buf = [0; 16];
+    while let Ok((n, _)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, vec![2, 3, 4]);
+    let st = net.stacks[0].interface(ia).unwrap().neigh().stats();
+    assert_eq!((st.unres_discards, st.released), (2, 3));
+}
+
+#[test]
+fn unreachable_routes_answer_icmp_unreachable() {
+    let mut net = three_hosts(1500);
+    net.stacks[1]
+        .routes_mut()
+        .add(Route::reject(
+            Prefix::new(ip("10.0.3.0"), 24).unwrap(),
+            RouteKind::Unreachable,
+        ))
+        .unwrap();
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.9.9.9"), ping_opts(1), b"a", now)
+        .unwrap();
+    net.stacks[0]
+        .ping(ip("10.0.3.1"), ping_opts(2), b"b", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let reasons: Vec<_> = net.stacks[0]
+        .icmp_events()
+        .into_iter()
+        .map(|e| match e {
+            IcmpEvent::DstUnreachable {
+                from,
+                reason,
+                original_dst,
+                ..
+            } => (from, reason, original_dst),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                ip("10.0.1.254"),
+                DstUnreachable::NetUnreachable,
+                ip("10.9.9.9")
+            ),
+            (
+                ip("10.0.1.254"),
+                DstUnreachable::HostUnreachable,
+                ip("10.0.3.1")
+            ),
+        ]
+    );
+    assert_eq!(net.stacks[1].snmp().ip.in_no_routes, 2);
+    // Locally: no route at all is an error at once, counted as OutNoRoutes.
+    let mut lonely = Net::new();
+    let s = lonely.add_stack(oxnic_stack::StackConfig::default());
+    lonely.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
+    let now = lonely.now;
+    assert_eq!(
+        lonely.stacks[s].ping(ip("192.168.1.1"), ping_opts(1), b"", now),
+        Err(SendError::NetUnreachable)
+    );
+    assert_eq!(lonely.stacks[s].snmp().ip.out_no_routes, 1);
+}
+
+#[test]
+fn udp_to_a_closed_port_gets_port_unreachable() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    net.stacks[0].udp_connect(cli, to).unwrap();
+    let now = net.now;
+    net.stacks[0].udp_send(cli, b"anyone?", now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.stacks[1].snmp().udp.no_ports, 1);
+    assert_eq!(net.stacks[1].snmp().icmp.out_dest_unreachs, 1);
+    assert_eq!(
+        net.stacks[0].udp_take_error(cli).unwrap(),
+        Some(UdpError::ConnectionRefused)
+    );
+    assert!(matches!(
+        net.stacks[0].icmp_events()[..],
+        [IcmpEvent::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            original_protocol: 17,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn full_receive_queue_drops_and_counts() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("10.0.0.2"), 9))
+        .unwrap();
+    net.stacks[1].udp_set_rcvbuf(srv, 4).unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    for i in 0..10u8 {
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
+        net.run_for(Duration::from_millis(1));
+    }
+    let snmp = net.stacks[1].snmp();
+    assert_eq!(snmp.udp.in_datagrams, 4);
+    assert_eq!(snmp.udp.rcvbuf_errors, 6);
+    assert_eq!(snmp.udp.in_errors, 6);
+    assert_eq!(net.stacks[1].udp_socket_stats(srv).unwrap().drops, 6);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 4);
+    let mut buf = [0; 4];
+    assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 1);
+    assert_eq!(
+        buf[0], 0,
+        "the first datagrams were kept, the later ones dropped"
+    );
+}
+
+#[test]
+fn udp_cork_sends_one_datagram() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    net.stacks[0].udp_set_cork(cli, true, now).unwrap();
+    for part in [&b"one "[..], b"two ", b"three"] {
+        net.stacks[0].udp_send_to(cli, part, to, now).unwrap();
+    }
+    assert_eq!(
+        net.stacks[0].udp_send_to(cli, b"x", SocketAddrV4::new(ip("10.0.0.3"), 9), now),
+        Err(UdpError::CorkedElsewhere)
+    );
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
+    let now = net.now;
+    net.stacks[0].udp_set_cork(cli, false, now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    let mut buf = [0; 64];
+    let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"one two three");
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
+    assert_eq!(net.stacks[0].snmp().udp.out_datagrams, 1);
+}
+
+type Trace = Arc<Mutex<Vec<(HookPoint, String)>>>;
+
+fn trace_hooks(net: &mut Net, s: usize, name: &str, trace: &Trace) {
+    for point in HookPoint::ALL {
+        let t = trace.clone();
+        let n = name.to_string();
+        net.stacks[s].hooks_mut().register(
+            point,
+            0,
+            "trace",
+            move |_p: &mut PacketBuf, ctx: &HookContext| {
+                t.lock().unwrap().push((ctx.hook, n.clone()));
+                Verdict::Accept
+            },
+        );
+    }
+}
+
+fn count(trace: &Trace, point: HookPoint, name: &str) -> usize {
+    trace
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, n)| *p == point && n == name)
+        .count()
+}
+
+#[test]
+fn hooks_see_exactly_their_packets() {
+    use HookPoint::*;
+    let mut net = three_hosts(1500);
+    let trace: Trace = Arc::default();
+    trace_hooks(&mut net, 0, "A", &trace);
+    trace_hooks(&mut net, 1, "R", &trace);
+    trace_hooks(&mut net, 2, "C", &trace);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    // A sends the request and receives the reply; R forwards both; C receives and answers.
+    let want = [
+        ("A", [1, 1, 0, 1, 1]),
+        ("R", [2, 0, 2, 0, 2]),
+        ("C", [1, 1, 0, 1, 1]),
+    ];
+    for (name, counts) in want {
+        for (point, n) in [PreRouting, Input, Forward, Output, PostRouting]
+            .into_iter()
+            .zip(counts)
+        {
+            assert_eq!(count(&trace, point, name), n, "{name} {point:?}");
+        }
+    }
+}
+
+#[test]
+fn drop_at_input_stops_delivery_and_stolen_is_not_a_drop() {
+    let mut net = three_hosts(1500);
+    let h = net.stacks[2].hooks_mut().register(
+        HookPoint::Input,
+        0,
+        "drop-icmp",
+        |p: &mut PacketBuf, _: &HookContext| {
+            if p.data()[9] == 1 {
+                Verdict::Drop
+            } else {
+                Verdict::Accept
+            }
+        },
+    );
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert!(echo_replies(&mut net, 0).is_empty());
+    assert_eq!(net.stacks[2].snmp().ip.in_discards, 1);
+    assert_eq!(net.stacks[2].snmp().icmp.in_msgs, 0);
+    assert_eq!(net.stacks[2].hooks().hook_stats(h).unwrap().dropped, 1);
+    net.stacks[2].hooks_mut().unregister(h).unwrap();
+
+    let stolen: Arc<Mutex<Vec<PacketBuf>>> = Arc::default();
+    let keep = stolen.clone();
+    net.stacks[1].hooks_mut().register(
+        HookPoint::PreRouting,
+        -500,
+        "steal",
+        move |p: &mut PacketBuf, _: &HookContext| {
+            keep.lock().unwrap().push(p.clone());
+            Verdict::Stolen
+        },
+    );
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(2), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert!(echo_replies(&mut net, 0).is_empty());
+    assert_eq!(stolen.lock().unwrap().len(), 1);
+    let r = net.stacks[1].snmp();
+    // Only the first ping's request was forwarded; the stolen one was neither forwarded
+    // nor counted as a discard.
+    assert_eq!((r.ip.in_discards, r.ip.forw_datagrams), (0, 1));
+    assert_eq!(net.stacks[1].hooks().stats(HookPoint::PreRouting).stolen, 1);
+}

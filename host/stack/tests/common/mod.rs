@@ -245,3 +245,88 @@ pub fn three_hosts(mtu_rc: usize) -> Net {
     net.connect((r, r2), (c, ic), ms, mtu_rc);
     net
 }
+
+use oxnic_stack::wire::checksum::ChecksumMode;
+use oxnic_stack::wire::ethernet::{ethertype, EthernetRepr};
+use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
+use oxnic_stack::wire::udp::UdpRepr;
+
+/// Addresses of a hand-built frame.
+#[derive(Clone, Copy)]
+pub struct Addrs {
+    pub src_mac: EthernetAddress,
+    pub dst_mac: EthernetAddress,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+pub fn ipv4(a: &Addrs, proto: u8, ident: u16, ttl: u8, payload_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        src: a.src,
+        dst: a.dst,
+        protocol: proto,
+        ttl,
+        dscp: 0,
+        ecn: 0,
+        ident,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len,
+        options: Ipv4Options::default(),
+    }
+}
+
+/// Ethernet + the IPv4 header `ip` + `l4` bytes.
+pub fn ip_frame(a: &Addrs, ip: &Ipv4Repr, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![0; 14 + ip.header_len() + l4.len()];
+    EthernetRepr {
+        dst: a.dst_mac,
+        src: a.src_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    let hl = ip.emit(&mut f[14..], ChecksumMode::Software).unwrap();
+    f[14 + hl..].copy_from_slice(l4);
+    f
+}
+
+pub fn udp_frame(a: &Addrs, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![0; 8 + payload.len()];
+    l4[8..].copy_from_slice(payload);
+    UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    }
+    .emit(&mut l4, payload.len(), a.src, a.dst, ChecksumMode::Software)
+    .unwrap();
+    ip_frame(a, &ipv4(a, protocol::UDP, 1, 64, l4.len()), &l4)
+}
+
+/// A TCP segment with the timestamp option (as Linux sends bulk data).
+pub fn tcp_frame(a: &Addrs, ident: u16, seq: u32, flags: u16, payload: &[u8]) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: 40000,
+        dst_port: 5001,
+        seq,
+        ack: 1000,
+        flags: TcpFlags(flags | TcpFlags::ACK),
+        window: 502,
+        urgent: 0,
+        options: TcpOptions {
+            timestamps: Some(TcpTimestamps {
+                tsval: 77,
+                tsecr: 88,
+            }),
+            ..TcpOptions::default()
+        },
+    };
+    let hl = repr.header_len().unwrap();
+    let mut l4 = vec![0; hl + payload.len()];
+    l4[hl..].copy_from_slice(payload);
+    repr.emit(&mut l4, payload.len(), a.src, a.dst, ChecksumMode::Software)
+        .unwrap();
+    ip_frame(a, &ipv4(a, protocol::TCP, ident, 64, l4.len()), &l4)
+}

@@ -515,3 +515,131 @@ fn drop_at_input_stops_delivery_and_stolen_is_not_a_drop() {
     assert_eq!((r.ip.in_discards, r.ip.forw_datagrams), (0, 1));
     assert_eq!(net.stacks[1].hooks().stats(HookPoint::PreRouting).stolen, 1);
 }
+
+#[test]
+fn tx_checksum_offload_is_requested_only_from_capable_devices() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    for (caps, offloaded) in [
+        (DeviceCaps::all_offloads(1500), true),
+        (DeviceCaps::default(), false),
+    ] {
+        let (mut net, ia, _) = two_hosts(caps, LAT);
+        let cli = net.stacks[0].udp_bind(SocketAddrV4::new(ip("10.0.0.1"), 5000)).unwrap();
+        let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"warm up arp", to, now).unwrap();
+        net.run_for(Duration::from_millis(2));
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"checksum me", to, now).unwrap();
+        let mut f = net.stacks[0].device_mut(ia).unwrap().pop_tx().unwrap();
+        let d = f.data().to_vec();
+        let udp_ok = |d: &[u8]| {
+            oxnic_stack::wire::udp::UdpRepr::parse(
+                &d[34..],
+                ip("10.0.0.1"),
+                ip("10.0.0.2"),
+                oxnic_stack::wire::checksum::ChecksumMode::Software,
+            )
+            .is_ok()
+        };
+        if offloaded {
+            assert_eq!(f.meta.csum, ChecksumState::Partial { start: 34, offset: 6 });
+            assert!(!udp_ok(&d), "the device finishes the checksum");
+            oxnic_stack::device::complete_tx_checksum(&mut f).unwrap();
+            assert!(udp_ok(f.data()));
+        } else {
+            assert_eq!(f.meta.csum, ChecksumState::None);
+            assert!(udp_ok(&d));
+        }
+    }
+}
+
+#[test]
+fn rx_checksum_status_from_the_device_is_honoured() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9)).unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let mut f = common::udp_frame(&a, 1, 9, b"data");
+    let n = f.len();
+    f[n - 1] ^= 1; // the UDP checksum no longer matches
+    for (state, delivered) in [(ChecksumState::None, 0), (ChecksumState::Unnecessary, 1)] {
+        let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
+        p.meta.csum = state;
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+        let now = net.now;
+        net.stacks[1].poll(now);
+        assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), delivered);
+    }
+    assert_eq!(net.stacks[1].snmp().udp.in_csum_errors, 1);
+}
+
+#[test]
+fn adding_an_address_sends_gratuitous_arp() {
+    let mut net = Net::new();
+    let s = net.add_stack(oxnic_stack::StackConfig::default());
+    let i = net.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
+    let now = net.now;
+    net.stacks[s].add_address(i, ip("192.168.5.5"), 16, now).unwrap();
+    let mut announced = Vec::new();
+    while let Some(f) = net.stacks[s].device_mut(i).unwrap().pop_tx() {
+        let d = f.data();
+        assert_eq!((&d[..6], &d[12..14]), (&[0xff; 6][..], &[8u8, 6][..]));
+        let arp = oxnic_stack::wire::arp::ArpRepr::parse(&d[14..]).unwrap();
+        assert_eq!(arp.source_ip, arp.target_ip);
+        announced.push(arp.source_ip);
+    }
+    assert_eq!(announced, vec![ip("10.0.0.1"), ip("192.168.5.5")]);
+    // The connected routes came with the addresses.
+    assert_eq!(net.stacks[s].routes().lookup(ip("192.168.200.1")).unwrap().ifindex, i);
+}
+
+#[test]
+fn vlan_interfaces_tag_and_accept_their_vlan() {
+    let mut net = Net::new();
+    let mut ifs = Vec::new();
+    for (s, addr) in [(0usize, "10.0.0.1"), (1, "10.0.0.2")] {
+        net.add_stack(oxnic_stack::StackConfig::default());
+        let cfg = oxnic_stack::IfaceConfig {
+            vlan: Some(5),
+            ..oxnic_stack::IfaceConfig::new("eth0.5", common::mac(s, 1), DeviceCaps::default())
+        };
+        let i = net.stacks[s].add_interface(cfg);
+        let now = net.now;
+        net.stacks[s].add_address(i, ip(addr), 24, now).unwrap();
+        ifs.push(i);
+    }
+    net.connect((0, ifs[0]), (1, ifs[1]), LAT, 1500);
+    let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 10);
+    let now = net.now;
+    net.stacks[0].ping(ip("10.0.0.2"), ping_opts(1), b"tagged", now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    let frames = net.stacks[1].tap_take(tap).unwrap();
+    assert!(!frames.is_empty());
+    for c in frames {
+        assert_eq!(&c.packet.data()[12..16], &[0x81, 0x00, 0x00, 0x05]);
+    }
+}
+
+#[test]
+fn traffic_to_our_own_address_loops_back() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
+    let now = net.now;
+    net.stacks[0].ping(ip("10.0.0.1"), ping_opts(9), b"me", now).unwrap();
+    let srv = net.stacks[0].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9)).unwrap();
+    let cli = net.stacks[0].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0)).unwrap();
+    net.stacks[0]
+        .udp_send_to(cli, b"self", SocketAddrV4::new(ip("10.0.0.1"), 9), now)
+        .unwrap();
+    assert_eq!(echo_replies(&mut net, 0), vec![(ip("10.0.0.1"), 9, b"me".to_vec())]);
+    let mut buf = [0; 8];
+    assert_eq!(net.stacks[0].udp_recv_from(srv, &mut buf).unwrap().0, 4);
+    assert_eq!(net.in_flight(), 0);
+    assert_eq!(net.stacks[0].device_mut(1).unwrap().tx_pending(), 1, "only the gratuitous ARP");
+}

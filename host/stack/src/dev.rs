@@ -103,6 +103,10 @@ impl Stack {
     /// bypass the stack both ways). Counted as a TX drop when the ring is full.
     fn xdp_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
         let Some(iface) = self.iface_mut(ifindex) else {
+            // A redirect to an interface that does not exist: the frame is lost, and counted
+            // where it came from.
+            let from = frame.meta.ifindex;
+            self.link_drop(from);
             return;
         };
         if iface.dev.tx_room() == 0 {

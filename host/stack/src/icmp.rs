@@ -380,12 +380,10 @@ impl Stack {
 
     /// A reassembly timed out after its first fragment: ICMP time exceeded, code 1.
     pub(crate) fn icmp_reasm_timeout(&mut self, t: &ReassemblyTimedOut, now: Instant) {
-        let mut orig = PacketBuf::from_slice(0, &t.header);
-        if orig.put_slice(&t.leading).is_err() {
-            let mut v = t.header.clone();
-            v.extend_from_slice(&t.leading);
-            orig = PacketBuf::from_slice(0, &v);
-        }
+        let mut quoted = Vec::with_capacity(t.header.len() + t.leading.len());
+        quoted.extend_from_slice(&t.header);
+        quoted.extend_from_slice(&t.leading);
+        let mut orig = PacketBuf::from_slice(0, &quoted);
         orig.set_network_header();
         self.icmp_send(
             &orig,

@@ -39,7 +39,10 @@ impl Stack {
         self.hooks.run(pkt, &ctx)
     }
 
-    /// `ip_rcv`: `pkt` starts at the IPv4 header.
+    /// `ip_rcv`: `pkt` starts at the IPv4 header. Version, IHL, options, total length and
+    /// (unless the device vouched for it) the header checksum are checked here, each failure
+    /// counted like `/proc/net/snmp`. The TTL is checked where it matters, on forwarding: like
+    /// Linux, a host accepts a datagram addressed to it whatever its TTL.
     pub(crate) fn ip_rcv(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, now: Instant) {
         self.snmp.ip.in_receives += 1;
         if pkt.may_pull(Ipv4Repr::MIN_LEN).is_err() {

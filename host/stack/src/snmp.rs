@@ -219,3 +219,28 @@ impl fmt::Display for Snmp {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_proc_net_snmp_layout() {
+        let mut s = Snmp::default();
+        s.ip.in_receives = 7;
+        s.udp.no_ports = 2;
+        let text = s.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6);
+        assert!(lines[0].starts_with("Ip: InReceives InHdrErrors InAddrErrors"));
+        assert!(lines[1].starts_with("Ip: 7 0 0"));
+        assert_eq!(
+            lines[4],
+            "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors InCsumErrors"
+        );
+        assert_eq!(lines[5], "Udp: 0 2 0 0 0 0");
+        for pair in lines.chunks(2) {
+            assert_eq!(pair[0].split(' ').count(), pair[1].split(' ').count());
+        }
+    }
+}

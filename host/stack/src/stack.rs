@@ -456,3 +456,52 @@ pub(crate) fn broadcast(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
     };
     Ipv4Addr::from(u32::from(addr) | !m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime moves a stack into its poller thread.
+    #[test]
+    fn stack_is_send() {
+        fn send<T: Send>() {}
+        send::<Stack>();
+    }
+
+    #[test]
+    fn masks_and_broadcasts() {
+        let a = Ipv4Addr::new(10, 1, 2, 3);
+        assert_eq!(mask(a, 24), Ipv4Addr::new(10, 1, 2, 0));
+        assert_eq!(mask(a, 0), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(broadcast(a, 24), Ipv4Addr::new(10, 1, 2, 255));
+        assert_eq!(broadcast(a, 32), a);
+    }
+
+    #[test]
+    fn addresses_bring_and_take_their_connected_routes() {
+        let mut s = Stack::new(StackConfig::default());
+        let i = s.add_interface(IfaceConfig::new(
+            "eth0",
+            crate::wire::ethernet::EthernetAddress([2, 0, 0, 0, 0, 1]),
+            DeviceCaps::default(),
+        ));
+        let now = Instant::ZERO;
+        s.add_address(i, Ipv4Addr::new(10, 0, 0, 1), 24, now)
+            .unwrap();
+        s.add_address(i, Ipv4Addr::new(10, 0, 0, 2), 24, now)
+            .unwrap();
+        assert_eq!(
+            s.add_address(i, Ipv4Addr::new(10, 0, 0, 2), 24, now),
+            Err(StackError::AddressExists(Ipv4Addr::new(10, 0, 0, 2)))
+        );
+        assert_eq!(s.routes().len(), 1);
+        s.remove_address(i, Ipv4Addr::new(10, 0, 0, 1)).unwrap();
+        assert_eq!(s.routes().len(), 1, "10.0.0.2 still needs the prefix");
+        s.remove_address(i, Ipv4Addr::new(10, 0, 0, 2)).unwrap();
+        assert!(s.routes().is_empty());
+        assert_eq!(
+            s.add_address(9, Ipv4Addr::new(10, 0, 0, 1), 24, now),
+            Err(StackError::NoSuchInterface(9))
+        );
+    }
+}

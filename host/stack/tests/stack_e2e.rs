@@ -524,13 +524,19 @@ fn tx_checksum_offload_is_requested_only_from_capable_devices() {
         (DeviceCaps::default(), false),
     ] {
         let (mut net, ia, _) = two_hosts(caps, LAT);
-        let cli = net.stacks[0].udp_bind(SocketAddrV4::new(ip("10.0.0.1"), 5000)).unwrap();
+        let cli = net.stacks[0]
+            .udp_bind(SocketAddrV4::new(ip("10.0.0.1"), 5000))
+            .unwrap();
         let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
         let now = net.now;
-        net.stacks[0].udp_send_to(cli, b"warm up arp", to, now).unwrap();
+        net.stacks[0]
+            .udp_send_to(cli, b"warm up arp", to, now)
+            .unwrap();
         net.run_for(Duration::from_millis(2));
         let now = net.now;
-        net.stacks[0].udp_send_to(cli, b"checksum me", to, now).unwrap();
+        net.stacks[0]
+            .udp_send_to(cli, b"checksum me", to, now)
+            .unwrap();
         let mut f = net.stacks[0].device_mut(ia).unwrap().pop_tx().unwrap();
         let d = f.data().to_vec();
         let udp_ok = |d: &[u8]| {
@@ -543,7 +549,13 @@ fn tx_checksum_offload_is_requested_only_from_capable_devices() {
             .is_ok()
         };
         if offloaded {
-            assert_eq!(f.meta.csum, ChecksumState::Partial { start: 34, offset: 6 });
+            assert_eq!(
+                f.meta.csum,
+                ChecksumState::Partial {
+                    start: 34,
+                    offset: 6
+                }
+            );
             assert!(!udp_ok(&d), "the device finishes the checksum");
             oxnic_stack::device::complete_tx_checksum(&mut f).unwrap();
             assert!(udp_ok(f.data()));
@@ -558,7 +570,9 @@ fn tx_checksum_offload_is_requested_only_from_capable_devices() {
 fn rx_checksum_status_from_the_device_is_honoured() {
     use oxnic_stack::pktbuf::ChecksumState;
     let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
-    let srv = net.stacks[1].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9)).unwrap();
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
     let a = common::Addrs {
         src_mac: common::mac(0, 1),
         dst_mac: common::mac(1, 1),
@@ -585,7 +599,9 @@ fn adding_an_address_sends_gratuitous_arp() {
     let s = net.add_stack(oxnic_stack::StackConfig::default());
     let i = net.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
     let now = net.now;
-    net.stacks[s].add_address(i, ip("192.168.5.5"), 16, now).unwrap();
+    net.stacks[s]
+        .add_address(i, ip("192.168.5.5"), 16, now)
+        .unwrap();
     let mut announced = Vec::new();
     while let Some(f) = net.stacks[s].device_mut(i).unwrap().pop_tx() {
         let d = f.data();
@@ -596,7 +612,14 @@ fn adding_an_address_sends_gratuitous_arp() {
     }
     assert_eq!(announced, vec![ip("10.0.0.1"), ip("192.168.5.5")]);
     // The connected routes came with the addresses.
-    assert_eq!(net.stacks[s].routes().lookup(ip("192.168.200.1")).unwrap().ifindex, i);
+    assert_eq!(
+        net.stacks[s]
+            .routes()
+            .lookup(ip("192.168.200.1"))
+            .unwrap()
+            .ifindex,
+        i
+    );
 }
 
 #[test]
@@ -617,7 +640,9 @@ fn vlan_interfaces_tag_and_accept_their_vlan() {
     net.connect((0, ifs[0]), (1, ifs[1]), LAT, 1500);
     let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 10);
     let now = net.now;
-    net.stacks[0].ping(ip("10.0.0.2"), ping_opts(1), b"tagged", now).unwrap();
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"tagged", now)
+        .unwrap();
     net.run_for(Duration::from_millis(5));
     assert_eq!(echo_replies(&mut net, 0).len(), 1);
     let frames = net.stacks[1].tap_take(tap).unwrap();
@@ -631,15 +656,103 @@ fn vlan_interfaces_tag_and_accept_their_vlan() {
 fn traffic_to_our_own_address_loops_back() {
     let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
     let now = net.now;
-    net.stacks[0].ping(ip("10.0.0.1"), ping_opts(9), b"me", now).unwrap();
-    let srv = net.stacks[0].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9)).unwrap();
-    let cli = net.stacks[0].udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0)).unwrap();
+    net.stacks[0]
+        .ping(ip("10.0.0.1"), ping_opts(9), b"me", now)
+        .unwrap();
+    let srv = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
     net.stacks[0]
         .udp_send_to(cli, b"self", SocketAddrV4::new(ip("10.0.0.1"), 9), now)
         .unwrap();
-    assert_eq!(echo_replies(&mut net, 0), vec![(ip("10.0.0.1"), 9, b"me".to_vec())]);
+    assert_eq!(
+        echo_replies(&mut net, 0),
+        vec![(ip("10.0.0.1"), 9, b"me".to_vec())]
+    );
     let mut buf = [0; 8];
     assert_eq!(net.stacks[0].udp_recv_from(srv, &mut buf).unwrap().0, 4);
     assert_eq!(net.in_flight(), 0);
-    assert_eq!(net.stacks[0].device_mut(1).unwrap().tx_pending(), 1, "only the gratuitous ARP");
+    assert_eq!(
+        net.stacks[0].device_mut(1).unwrap().tx_pending(),
+        1,
+        "only the gratuitous ARP"
+    );
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    for _ in 0..20 {
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"?", to, now).unwrap();
+        net.run_for(Duration::from_millis(1));
+    }
+    let b = net.stacks[1].snmp();
+    assert_eq!(b.udp.no_ports, 20);
+    // Linux's per-destination bucket: a burst of 6, then one per second.
+    assert_eq!(b.icmp.out_dest_unreachs, 6);
+    assert_eq!(b.icmp.out_rate_limited, 14);
+    assert_eq!(net.stacks[0].snmp().icmp.in_dest_unreachs, 6);
+}
+
+#[test]
+fn failed_neighbour_resolution_reports_host_unreachable() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.77"), ping_opts(1), b"anyone", now)
+        .unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.stacks[0].icmp_events(),
+        vec![IcmpEvent::DstUnreachable {
+            from: ip("10.0.0.1"),
+            reason: DstUnreachable::HostUnreachable,
+            original_dst: ip("10.0.0.77"),
+            original_protocol: 1,
+            next_hop_mtu: 0,
+        }]
+    );
+}
+
+#[test]
+fn reassembly_timeout_sends_time_exceeded() {
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    // Let ARP settle both ways first, so B can answer at once.
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    net.stacks[0].icmp_events();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let mut h = common::ipv4(&a, 17, 4242, 64, 64);
+    h.more_frags = true;
+    let f = common::ip_frame(&a, &h, &[1; 64]);
+    net.stacks[1]
+        .device_mut(ib)
+        .unwrap()
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+    net.run_for(Duration::from_secs(31));
+    assert_eq!(
+        net.stacks[0].icmp_events(),
+        vec![IcmpEvent::TimeExceeded {
+            from: ip("10.0.0.2"),
+            reason: TimeExceeded::FragReassembly,
+            original_dst: ip("10.0.0.2"),
+        }]
+    );
+    assert_eq!(net.stacks[1].snmp().ip.reasm_timeout, 1);
 }

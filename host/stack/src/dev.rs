@@ -260,7 +260,12 @@ impl Stack {
             return;
         };
         let caps = *iface.dev.caps();
-        if frame.meta.gso_size != 0 && !caps.tso {
+        let device_segments = match frame.network_header().and_then(|h| h.get(9)) {
+            Some(&crate::wire::ipv4::protocol::TCP) => caps.tso,
+            Some(&crate::wire::ipv4::protocol::UDP) => caps.gso_udp,
+            _ => false,
+        };
+        if frame.meta.gso_size != 0 && !device_segments {
             match crate::gso::segment(&frame, &self.pool) {
                 Ok(segs) => {
                     if let Some(iface) = self.iface_mut(ifindex) {

@@ -10,8 +10,8 @@
 //!
 //! - `meta.csum == ChecksumState::Partial { start, offset }`: sum from `start` to the end of the
 //!   frame and store the complement at `start + offset` (only sent when `caps.tx_csum`);
-//! - `meta.gso_size != 0`: a TSO super-packet to be cut into `gso_size`-byte segments (only
-//!   sent when `caps.tso`).
+//! - `meta.gso_size != 0`: a super-packet to be cut into `gso_size`-byte segments (only sent
+//!   when `caps.tso` for TCP, `caps.gso_udp` for UDP).
 //!
 //! Offloads are data on the frame and capabilities on the device, never modes scattered
 //! through protocol code. [`complete_tx_checksum`] is the software model of what a card does
@@ -31,6 +31,8 @@ pub struct DeviceCaps {
     pub tx_csum: bool,
     /// The device segments TCP super-packets (`NETIF_F_TSO`).
     pub tso: bool,
+    /// The device segments UDP super-packets into datagrams (`NETIF_F_GSO_UDP_L4`).
+    pub gso_udp: bool,
     /// The device coalesces received segments itself (hardware GRO/LRO), so software GRO is
     /// skipped.
     pub gro_hw: bool,
@@ -47,6 +49,7 @@ impl Default for DeviceCaps {
             rx_csum: false,
             tx_csum: false,
             tso: false,
+            gso_udp: false,
             gro_hw: false,
             mtu: 1500,
             tx_queue_len: 256,
@@ -61,6 +64,7 @@ impl DeviceCaps {
             rx_csum: true,
             tx_csum: true,
             tso: true,
+            gso_udp: true,
             gro_hw: false,
             mtu,
             tx_queue_len: 256,

@@ -4,9 +4,9 @@
 //! packet, following RFC 1122's never-answer rules and the rate limiter.
 
 use crate::frag::ReassemblyTimedOut;
-use crate::ip_input::is_csum_error;
+use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::PacketBuf;
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -155,10 +155,7 @@ impl Stack {
             self.snmp.icmp.in_errors += 1;
             return;
         }
-        let mode = match pkt.meta.csum {
-            ChecksumState::Unnecessary => ChecksumMode::Offloaded,
-            _ => ChecksumMode::Software,
-        };
+        let mode = l4_checksum_mode(&pkt, hdr);
         let msg = match IcmpRepr::parse(pkt.data(), mode) {
             Ok(m) => m,
             Err(e) => {

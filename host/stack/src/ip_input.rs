@@ -14,7 +14,7 @@ use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
-use crate::wire::checksum;
+use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ethernet::ethertype;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{protocol, Ipv4Repr};
@@ -214,6 +214,42 @@ impl Stack {
         self.snmp.ip.in_delivers -= 1;
         self.snmp.ip.in_unknown_protos += 1;
         self.snmp.link.tcp_no_handler += 1;
+    }
+}
+
+/// How the transport layer should treat its checksum, from what the device reported
+/// (`skb_checksum_init`): verified by the device → not again; a complete sum from the network
+/// header on → finish it with the pseudo-header (for UDP/TCP) and trust it when it checks out;
+/// otherwise verify in software. A sum that does not check out falls back to software, which
+/// also knows UDP's "no checksum" zero.
+pub(crate) fn l4_checksum_mode(pkt: &PacketBuf, hdr: &Ipv4Repr) -> ChecksumMode {
+    match pkt.meta.csum {
+        ChecksumState::Unnecessary => ChecksumMode::Offloaded,
+        ChecksumState::Complete { sum } => {
+            let hl = hdr.header_len();
+            let Some(iph) = pkt.network_header().and_then(|h| h.get(..hl)) else {
+                return ChecksumMode::Software;
+            };
+            let l4 = checksum::add(sum, !checksum::sum(iph));
+            let total = match hdr.protocol {
+                protocol::UDP | protocol::TCP => checksum::add(
+                    checksum::pseudo_header_v4(
+                        hdr.src,
+                        hdr.dst,
+                        hdr.protocol,
+                        hdr.payload_len as u16,
+                    ),
+                    l4,
+                ),
+                _ => l4,
+            };
+            if total == 0xffff {
+                ChecksumMode::Offloaded
+            } else {
+                ChecksumMode::Software
+            }
+        }
+        _ => ChecksumMode::Software,
     }
 }
 

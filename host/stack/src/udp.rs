@@ -6,7 +6,7 @@
 //! ICMP reported on connected sockets (`SO_ERROR`).
 
 use crate::icmp::IcmpError;
-use crate::ip_input::is_csum_error;
+use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
@@ -21,6 +21,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Largest UDP payload over IPv4.
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
+/// Most segments one [`Stack::udp_send_to_segmented`] call may carry (Linux
+/// `UDP_MAX_SEGMENTS`).
+pub const MAX_GSO_SEGMENTS: usize = 64;
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// Identifies a UDP socket of one stack.
@@ -348,6 +351,45 @@ impl Stack {
         data: &[u8],
         now: Instant,
     ) -> Result<usize, UdpError> {
+        self.udp_push_seg(h, dst, data, 0, now)
+    }
+
+    /// Sends `data` as datagrams of `segment` bytes each (the last may be shorter) in one
+    /// call (`UDP_SEGMENT`): the stack carries a single super-packet down to the device,
+    /// which cuts it if it can (`gso_udp`) and software GSO does otherwise. Every segment must
+    /// fit the path MTU; at most [`MAX_GSO_SEGMENTS`] segments.
+    pub fn udp_send_to_segmented(
+        &mut self,
+        h: UdpHandle,
+        data: &[u8],
+        dst: SocketAddrV4,
+        segment: usize,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        if segment == 0 || data.len().div_ceil(segment) > MAX_GSO_SEGMENTS {
+            return Err(UdpError::TooLong);
+        }
+        if data.len() <= segment {
+            return self.udp_push(h, dst, data, now);
+        }
+        if self.is_local_addr(*dst.ip()) {
+            // Loopback has no device to cut the super-packet: send the datagrams one by one.
+            for chunk in data.chunks(segment) {
+                self.udp_push(h, dst, chunk, now)?;
+            }
+            return Ok(data.len());
+        }
+        self.udp_push_seg(h, dst, data, segment, now)
+    }
+
+    fn udp_push_seg(
+        &mut self,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+        segment: usize,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
         if data.len() > MAX_UDP_PAYLOAD {
             return Err(UdpError::TooLong);
         }
@@ -361,7 +403,13 @@ impl Stack {
         let tx_csum = self
             .iface(rt.nh.ifindex)
             .is_some_and(|i| i.dev.caps().tx_csum);
-        let offload = tx_csum && !rt.local && Ipv4Repr::MIN_LEN + total <= mtu;
+        if segment != 0 {
+            let seg_mtu = Ipv4Repr::MIN_LEN + UdpRepr::HEADER_LEN + segment;
+            if seg_mtu > mtu {
+                return Err(SendError::MessageTooBig { mtu }.into());
+            }
+        }
+        let offload = tx_csum && !rt.local && segment == 0 && Ipv4Repr::MIN_LEN + total <= mtu;
         let mode = if offload {
             ChecksumMode::Offloaded
         } else {
@@ -385,6 +433,10 @@ impl Stack {
                 start: 0,
                 offset: 6,
             };
+        }
+        if segment != 0 {
+            pkt.meta.gso_size = segment as u16;
+            pkt.meta.gso_segs = data.len().div_ceil(segment) as u16;
         }
         pkt.set_transport_header();
         let p = IpParams {
@@ -413,10 +465,7 @@ impl Stack {
             self.snmp.udp.in_errors += 1;
             return;
         }
-        let mode = match pkt.meta.csum {
-            ChecksumState::Unnecessary => ChecksumMode::Offloaded,
-            _ => ChecksumMode::Software,
-        };
+        let mode = l4_checksum_mode(&pkt, hdr);
         let (repr, payload_len) = match UdpRepr::parse(pkt.data(), hdr.src, hdr.dst, mode) {
             Ok((r, p)) => (r, p.len()),
             Err(e) => {

@@ -756,3 +756,87 @@ fn reassembly_timeout_sends_time_exceeded() {
     );
     assert_eq!(net.stacks[1].snmp().ip.reasm_timeout, 1);
 }
+
+#[test]
+fn udp_segmentation_offload_in_hardware_or_software() {
+    for caps in [DeviceCaps::default(), DeviceCaps::all_offloads(1500)] {
+        let (mut net, ia, _) = two_hosts(caps, LAT);
+        let srv = net.stacks[1]
+            .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+            .unwrap();
+        let cli = net.stacks[0]
+            .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+            .unwrap();
+        let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
+        net.run_for(Duration::from_millis(2));
+        let data: Vec<u8> = (0..9500u32).map(|i| (i / 1000) as u8).collect();
+        let now = net.now;
+        let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 100);
+        net.stacks[0]
+            .udp_send_to_segmented(cli, &data, to, 1000, now)
+            .unwrap();
+        let handed = net.stacks[0].tap_take(tap).unwrap();
+        if caps.gso_udp {
+            assert_eq!(handed.len(), 1, "one super-packet for the device to cut");
+            assert_eq!(handed[0].packet.meta.gso_size, 1000);
+        } else {
+            assert_eq!(handed.len(), 10, "cut in software");
+            assert_eq!(
+                net.stacks[0].interface(ia).unwrap().stats().gso_segmented,
+                1
+            );
+        }
+        net.run_for(Duration::from_millis(2));
+        let mut buf = [0; 2000];
+        let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"arp");
+        for i in 0..10 {
+            let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[i * 1000..(i * 1000 + 1000).min(9500)]);
+        }
+        assert_eq!(net.stacks[1].snmp().udp.in_errors, 0);
+        let now = net.now;
+        assert_eq!(
+            net.stacks[0].udp_send_to_segmented(cli, &data, to, 1480, now),
+            Err(UdpError::Send(SendError::MessageTooBig { mtu: 1500 }))
+        );
+    }
+}
+
+#[test]
+fn a_complete_sum_from_the_device_is_used() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    use oxnic_stack::wire::checksum;
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let good = common::udp_frame(&a, 1, 9, b"data");
+    // The card's sum over the good datagram says the bytes check out; it is trusted even
+    // though the bytes the stack got were damaged after the card summed them.
+    let sum = checksum::sum(&good[14..]);
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    for (frame, sum, queued) in [(&bad, sum, 1), (&bad, checksum::sum(&bad[14..]), 1)] {
+        let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, frame);
+        p.meta.csum = ChecksumState::Complete { sum };
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+        let now = net.now;
+        net.stacks[1].poll(now);
+        assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), queued);
+    }
+    assert_eq!(
+        net.stacks[1].snmp().udp.in_csum_errors,
+        1,
+        "the honest sum exposes the damage"
+    );
+}

@@ -104,7 +104,8 @@ impl Net {
                 while let Some(mut f) = self.stacks[from.0].device_mut(from.1).unwrap().pop_tx() {
                     any = true;
                     // The card's TSO engine, then its checksum insertion.
-                    let frames = if f.meta.gso_size != 0 && caps.tso {
+                    // The stack only hands over super-packets the device said it can cut.
+                    let frames = if f.meta.gso_size != 0 {
                         gso::segment(&f, &self.pool).expect("device TSO")
                     } else {
                         if caps.tx_csum {

@@ -90,13 +90,21 @@ impl Stack {
             }
             Verdict::Stolen => return,
         }
-        self.ip_rcv_finish(ifindex, pkt, now);
+        self.ip_rcv_finish(ifindex, pkt, hdr, now);
+    }
+
+    /// The header again when hooks at `point` may have rewritten it, else `hdr` as parsed.
+    fn reparse(&self, point: HookPoint, pkt: &PacketBuf, hdr: Ipv4Repr) -> Option<Ipv4Repr> {
+        if self.hooks.len(point) == 0 {
+            return Some(hdr);
+        }
+        Ipv4Repr::parse_quoted(pkt.data()).ok().map(|(h, _)| h)
     }
 
     /// `ip_rcv_finish` + `ip_route_input`: local delivery, forwarding, or a counted drop. The
     /// header is parsed again since a PREROUTING hook may have rewritten it.
-    fn ip_rcv_finish(&mut self, ifindex: IfIndex, pkt: PacketBuf, now: Instant) {
-        let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
+    fn ip_rcv_finish(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
+        let Some(hdr) = self.reparse(HookPoint::PreRouting, &pkt, hdr) else {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };
@@ -111,13 +119,17 @@ impl Stack {
 
     /// `ip_local_deliver`: reassembles fragments, then runs INPUT.
     fn ip_local_deliver(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
-        let mut pkt = if hdr.is_fragment() {
-            match self.ip_defrag(ifindex, pkt, &hdr, now) {
-                Some(p) => p,
-                None => return,
-            }
+        let (mut pkt, hdr) = if hdr.is_fragment() {
+            let Some(p) = self.ip_defrag(ifindex, pkt, &hdr, now) else {
+                return;
+            };
+            let Ok((h, _)) = Ipv4Repr::parse_quoted(p.data()) else {
+                self.snmp.ip.in_hdr_errors += 1;
+                return;
+            };
+            (p, h)
         } else {
-            pkt
+            (pkt, hdr)
         };
         match self.nf_hook(&mut pkt, HookContext::input(ifindex), now) {
             Verdict::Accept => {}
@@ -127,7 +139,7 @@ impl Stack {
             }
             Verdict::Stolen => return,
         }
-        self.ip_local_deliver_finish(ifindex, pkt, now);
+        self.ip_local_deliver_finish(ifindex, pkt, hdr, now);
     }
 
     /// `ip_defrag`: feeds a fragment to the reassembler; returns the whole datagram, rebuilt
@@ -178,8 +190,14 @@ impl Stack {
     }
 
     /// `ip_local_deliver_finish`: the protocol demux.
-    fn ip_local_deliver_finish(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, now: Instant) {
-        let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
+    fn ip_local_deliver_finish(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: Ipv4Repr,
+        now: Instant,
+    ) {
+        let Some(hdr) = self.reparse(HookPoint::Input, &pkt, hdr) else {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };

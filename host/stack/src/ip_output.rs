@@ -239,18 +239,22 @@ impl Stack {
         let Some(link_mtu) = self.iface(nh.ifindex).map(|i| i.mtu()) else {
             return Err(SendError::NetUnreachable);
         };
-        let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
+        let Some(dst) = pkt.data().get(16..20) else {
             return Err(SendError::NoBuffers);
         };
+        let dst = Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]);
         let mtu = if forwarded {
             link_mtu
         } else {
-            self.pmtu.path_mtu(hdr.dst, link_mtu, now)
+            self.pmtu.path_mtu(dst, link_mtu, now)
         };
         if pkt.meta.gso_size != 0 || pkt.len() <= mtu {
             self.neigh_output(pkt, nh, now);
             return Ok(());
         }
+        let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
+            return Err(SendError::NoBuffers);
+        };
         // Fragments cannot carry a checksum the device finishes over the whole datagram
         // (`skb_checksum_help` in `ip_do_fragment`).
         if complete_tx_checksum(&mut pkt).is_err() {

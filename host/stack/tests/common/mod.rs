@@ -137,17 +137,14 @@ impl Net {
 
     fn deliver_due(&mut self) -> bool {
         let now = self.now;
-        let mut any = false;
-        let mut i = 0;
-        while i < self.in_flight.len() {
-            if self.in_flight[i].at <= now {
-                let f = self.in_flight.remove(i);
-                let pkt = PacketBuf::from_slice(64, &f.frame);
-                self.stacks[f.to.0].device_mut(f.to.1).unwrap().push_rx(pkt);
-                any = true;
-            } else {
-                i += 1;
-            }
+        let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|f| f.at <= now);
+        self.in_flight = later;
+        let any = !due.is_empty();
+        for f in due {
+            let pkt = PacketBuf::from_slice(64, &f.frame);
+            self.stacks[f.to.0].device_mut(f.to.1).unwrap().push_rx(pkt);
         }
         any
     }

@@ -840,3 +840,69 @@ fn a_complete_sum_from_the_device_is_used() {
         "the honest sum exposes the damage"
     );
 }
+
+#[test]
+fn a_shaping_qdisc_paces_the_device_and_poll_at_follows_it() {
+    use oxnic_stack::qdisc::{Tbf, TbfParams};
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
+    net.run_for(Duration::from_millis(2));
+    // 100 kB/s with a 2 kB bucket: 20 frames of 1042 bytes take about 0.2 s.
+    let tbf = Tbf::new(TbfParams {
+        rate: 100_000,
+        burst: 2_000,
+        limit: 100_000,
+    })
+    .unwrap();
+    net.stacks[0].set_qdisc(ia, Box::new(tbf)).unwrap();
+    let start = net.now;
+    for _ in 0..20 {
+        net.stacks[0]
+            .udp_send_to(cli, &[0; 1000], to, start)
+            .unwrap();
+    }
+    let queued = net.stacks[0].interface(ia).unwrap().qdisc_stats().qlen;
+    assert!(
+        queued >= 18,
+        "the bucket lets one or two out at once, {queued} wait"
+    );
+    let next = net.stacks[0].poll_at(start).unwrap();
+    assert!(
+        next > start,
+        "poll_at names when the shaper has tokens again"
+    );
+    net.run_for(Duration::from_millis(100));
+    let halfway = net.stacks[1].udp_recv_queue_len(srv).unwrap();
+    assert!((8..=13).contains(&halfway), "{halfway} after 100 ms");
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 1 + 20);
+}
+
+#[test]
+fn poll_takes_at_most_the_budget_per_device() {
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let f = common::udp_frame(&a, 1, 9, b"x");
+    for _ in 0..100 {
+        let p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+    }
+    let now = net.now;
+    assert_eq!(net.stacks[1].poll(now), 64);
+    assert_eq!(net.stacks[1].poll_at(now), Some(now), "more is waiting");
+    assert_eq!(net.stacks[1].poll(now), 36);
+    assert_eq!(net.stacks[1].snmp().ip.in_receives, 100);
+}

@@ -26,10 +26,12 @@ impl Stack {
             self.snmp.link.arp_malformed += 1;
             return;
         };
+        // Linux's default `arp_ignore=0`: answer for any local address, whichever interface
+        // it is on.
+        let for_us = self.is_local_addr(arp.target_ip);
         let Some(iface) = self.iface_mut(ifindex) else {
             return;
         };
-        let for_us = iface.addrs.iter().any(|a| a.0 == arp.target_ip);
         let op = match arp.operation {
             ArpOperation::Request => ArpOp::Request,
             ArpOperation::Reply => ArpOp::Reply,

@@ -273,10 +273,15 @@ impl Stack {
         now: Instant,
     ) -> Result<(), SendError> {
         let hl = hdr.header_len();
+        let later_options = copied_options(hdr.options.as_bytes());
+        let later_hdr = Ipv4Repr {
+            options: later_options,
+            ..*hdr
+        };
         let req = FragmentRequest {
             payload_len: hdr.payload_len,
             header_len: hl,
-            later_header_len: hl,
+            later_header_len: later_hdr.header_len(),
             mtu,
             dont_fragment: hdr.dont_frag,
             offset: usize::from(hdr.frag_offset),
@@ -300,11 +305,16 @@ impl Stack {
                 return Err(SendError::NoBuffers);
             };
             let mut f = self.alloc(piece.header_len + piece.len);
+            let first = if piece.header_len == hl && piece.offset == usize::from(hdr.frag_offset) {
+                hdr
+            } else {
+                &later_hdr
+            };
             let repr = Ipv4Repr {
                 frag_offset: piece.offset as u16,
                 more_frags: piece.more_fragments,
                 payload_len: piece.len,
-                ..*hdr
+                ..*first
             };
             let Ok(buf) = f.put(piece.header_len + piece.len) else {
                 return Err(SendError::NoBuffers);
@@ -349,5 +359,48 @@ impl Stack {
             Resolve::Failed(_, _) => self.snmp.ip.out_discards += 1,
         }
         self.run_neigh_actions(ifindex, now);
+    }
+}
+
+/// The options a fragment after the first repeats: those with the "copied" flag (bit 7 of
+/// the type), padded to a multiple of 4 (`ip_options_fragment`).
+fn copied_options(raw: &[u8]) -> Ipv4Options {
+    let mut out = [0u8; crate::wire::ipv4::MAX_OPTIONS_LEN];
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(raw.get(i + 1).copied().unwrap_or(0));
+                let Some(opt) = raw.get(i..i + len).filter(|_| len >= 2) else {
+                    break;
+                };
+                if kind & 0x80 != 0 {
+                    out[n..n + len].copy_from_slice(opt);
+                    n += len;
+                }
+                i += len;
+            }
+        }
+    }
+    Ipv4Options::new(&out[..n.div_ceil(4) * 4]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copied_options;
+
+    #[test]
+    fn only_copied_options_repeat_in_later_fragments() {
+        // Record route (7, not copied), NOP, router alert (148, copied), EOL padding.
+        let raw = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
+        assert_eq!(copied_options(&raw).as_bytes(), &[148, 4, 0, 0]);
+        assert!(copied_options(&[7, 3, 4, 0]).is_empty());
+        assert!(copied_options(&[]).is_empty());
+        // Security (130, copied) of 11 bytes is padded to 12.
+        let sec = [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(copied_options(&sec).as_bytes().len(), 12);
     }
 }

@@ -906,3 +906,64 @@ fn poll_takes_at_most_the_budget_per_device() {
     assert_eq!(net.stacks[1].poll(now), 36);
     assert_eq!(net.stacks[1].snmp().ip.in_receives, 100);
 }
+
+#[test]
+fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
+    let mut net = three_hosts(1000);
+    let srv = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 10);
+    // R must know C's MAC: one small datagram first.
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
+    let now = net.now;
+    net.stacks[0].udp_send_to(cli, b"warm", to, now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    net.stacks[2].tap_take(tap).unwrap();
+    // A 1400-byte datagram with record route (not copied) and router alert (copied).
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.1.1"),
+        dst: ip("10.0.2.1"),
+    };
+    let payload = [0x5a; 1400];
+    let plain = common::udp_frame(&a, 1234, 9, &payload);
+    let mut h = common::ipv4(&a, 17, 77, 64, plain.len() - 34);
+    h.options =
+        oxnic_stack::wire::ipv4::Ipv4Options::new(&[7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0]).unwrap();
+    let f = common::ip_frame(&a, &h, &plain[34..]);
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+    net.run_for(Duration::from_millis(5));
+    let frags: Vec<Vec<u8>> = net.stacks[2]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .map(|c| c.packet.data().to_vec())
+        .collect();
+    assert_eq!(frags.len(), 2);
+    assert_eq!(
+        frags[0][14] & 0x0f,
+        8,
+        "first fragment keeps all 12 option bytes"
+    );
+    assert_eq!(
+        frags[1][14] & 0x0f,
+        6,
+        "later fragments keep only the router alert"
+    );
+    assert!(frags.iter().all(|f| f.len() <= 14 + 1000));
+    let mut buf = [0; 2000];
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(n, 4, "the warm-up datagram");
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], &payload[..]);
+    let r = net.stacks[1].snmp();
+    assert_eq!((r.ip.frag_oks, r.ip.frag_creates), (1, 2));
+}

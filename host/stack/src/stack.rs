@@ -2,16 +2,35 @@
 //! counters, joined along the Linux packet path.
 //!
 //! Sans-IO: every entry point takes `now`; the stack reads no clock and starts no thread.
-//! The runtime drives it like this:
+//! The runtime drives it like this (one stack per poller thread; `Stack` is `Send`):
 //!
-//! ```text
+//! ```
+//! use oxnic_stack::time::Instant;
+//! use oxnic_stack::wire::ethernet::EthernetAddress;
+//! use oxnic_stack::{DeviceCaps, IfaceConfig, Stack, StackConfig};
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//!
 //! let mut stack = Stack::new(StackConfig::default());
-//! let eth0 = stack.add_interface(IfaceConfig::new("eth0", mac, DeviceCaps::default()));
-//! stack.add_address(eth0, "10.0.0.1".parse()?, 24, now)?;     // connected route + gratuitous ARP
-//! stack.device_mut(eth0).unwrap().push_rx(frame);            // a frame from the card, meta filled
-//! stack.poll(now);                                           // RX, timers, qdiscs
-//! while let Some(f) = stack.device_mut(eth0).unwrap().pop_tx() { /* to the card */ }
-//! let next = stack.poll_at(now);                             // when to poll again
+//! let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+//! let eth0 = stack.add_interface(IfaceConfig::new("eth0", mac, DeviceCaps::all_offloads(1500)));
+//! let now = Instant::from_millis(1);
+//! // Connected route 10.0.0.0/24 and a gratuitous ARP come with the address.
+//! stack.add_address(eth0, Ipv4Addr::new(10, 0, 0, 1), 24, now).unwrap();
+//! let sock = stack.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
+//! stack.udp_send_to(sock, b"hi", SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 7), now).unwrap();
+//! // Frames for the card: the gratuitous ARP, then the ARP request the datagram waits on.
+//! let dev = stack.device_mut(eth0).unwrap();
+//! let mut sent = 0;
+//! while let Some(frame) = dev.pop_tx() {
+//!     // frame.meta.csum / frame.meta.gso_size carry the offload requests.
+//!     sent += 1;
+//! }
+//! assert_eq!(sent, 2);
+//! // Received frames go in with their metadata, then `poll` runs the RX path and timers:
+//! // stack.device_mut(eth0).unwrap().push_rx(frame);
+//! stack.poll(now);
+//! // and `poll_at` says when to come back if nothing arrives before.
+//! assert!(stack.poll_at(now).is_some());
 //! ```
 //!
 //! The path itself lives in modules named after their Linux counterparts: [`crate::dev`]

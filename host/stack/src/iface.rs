@@ -147,6 +147,11 @@ impl Interface {
         self.qdisc.stats()
     }
 
+    /// Software GRO counters.
+    pub fn gro_stats(&self) -> &crate::gro::GroStats {
+        self.gro.stats()
+    }
+
     /// The neighbour table (`ip neigh`).
     pub fn neigh(&self) -> &NeighTable<PacketBuf> {
         &self.neigh

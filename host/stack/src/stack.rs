@@ -209,6 +209,12 @@ impl Stack {
         self.iface(ifindex)
     }
 
+    /// The interface `ifindex`, to tune it (e.g. `neigh_mut().add_permanent(..)`; packets
+    /// that entry releases leave on the next poll).
+    pub fn interface_mut(&mut self, ifindex: IfIndex) -> Option<&mut Interface> {
+        self.iface_mut(ifindex)
+    }
+
     /// Indexes of all interfaces.
     pub fn interfaces(&self) -> impl Iterator<Item = IfIndex> + '_ {
         self.ifaces.iter().map(|i| i.index)

@@ -967,3 +967,33 @@ fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
     let r = net.stacks[1].snmp();
     assert_eq!((r.ip.frag_oks, r.ip.frag_creates), (1, 2));
 }
+
+#[test]
+fn a_permanent_neighbour_needs_no_arp() {
+    use oxnic_stack::neigh::NeighState;
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    while net.stacks[0].device_mut(ia).unwrap().pop_tx().is_some() {}
+    let now = net.now;
+    net.stacks[0]
+        .interface_mut(ia)
+        .unwrap()
+        .neigh_mut()
+        .add_permanent(ip("10.0.0.2"), common::mac(1, 1), now);
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"direct", now)
+        .unwrap();
+    let f = net.stacks[0].device_mut(ia).unwrap().pop_tx().unwrap();
+    assert_eq!(&f.data()[..6], &common::mac(1, 1).0);
+    assert_eq!(
+        &f.data()[12..14],
+        &[8, 0],
+        "the echo request itself, no ARP first"
+    );
+    let info = net.stacks[0]
+        .interface(ia)
+        .unwrap()
+        .neigh()
+        .get(ip("10.0.0.2"))
+        .unwrap();
+    assert_eq!(info.state, NeighState::Permanent);
+}

@@ -119,6 +119,28 @@ fn malformed_frames_are_counted_drops() {
         "bad option length"
     );
 
+    // Not for us, and forwarding is off; or from a broadcast source.
+    let other = Addrs {
+        dst: ip("10.0.0.99"),
+        ..a
+    };
+    assert_eq!(
+        feed(&mut net, &udp_frame(&other, 1, 9, b"x"))
+            .ip
+            .in_addr_errors,
+        1
+    );
+    let martian = Addrs {
+        src: ip("255.255.255.255"),
+        ..a
+    };
+    assert_eq!(
+        feed(&mut net, &udp_frame(&martian, 1, 9, b"x"))
+            .ip
+            .in_addr_errors,
+        2
+    );
+
     // UDP.
     let mut f = good.clone();
     f[38..40].copy_from_slice(&100u16.to_be_bytes()); // length past the datagram

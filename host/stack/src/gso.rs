@@ -34,22 +34,40 @@ pub enum GsoError {
 /// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. Buffers come from
 /// `pool` when they fit, else from the heap.
 pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
+    segment_inner(frame, true, pool)
+}
+
+/// [`segment`] for a super-packet whose data starts at the IPv4 header (no Ethernet header
+/// yet): how IP output cuts a forwarded super-packet that must then be fragmented
+/// (`ip_finish_output_gso`).
+pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
+    segment_inner(pkt, false, pool)
+}
+
+fn segment_inner(
+    frame: &PacketBuf,
+    ethernet: bool,
+    pool: &PacketPool,
+) -> Result<Vec<PacketBuf>, GsoError> {
     let mss = usize::from(frame.meta.gso_size);
     if mss == 0 {
         return Err(GsoError::NoSegmentSize);
     }
     let mut bytes = vec![0; frame.len()];
     frame.copy_to(&mut bytes).map_err(|_| GsoError::Malformed)?;
-    let et = bytes.get(12..14).ok_or(GsoError::Malformed)?;
-    let mut l2 = 14;
-    let mut proto = u16::from_be_bytes([et[0], et[1]]);
-    if proto == ethertype::VLAN {
-        let t = bytes.get(16..18).ok_or(GsoError::Malformed)?;
-        proto = u16::from_be_bytes([t[0], t[1]]);
-        l2 = 18;
-    }
-    if proto != ethertype::IPV4 {
-        return Err(GsoError::Malformed);
+    let mut l2 = 0;
+    if ethernet {
+        let et = bytes.get(12..14).ok_or(GsoError::Malformed)?;
+        l2 = 14;
+        let mut proto = u16::from_be_bytes([et[0], et[1]]);
+        if proto == ethertype::VLAN {
+            let t = bytes.get(16..18).ok_or(GsoError::Malformed)?;
+            proto = u16::from_be_bytes([t[0], t[1]]);
+            l2 = 18;
+        }
+        if proto != ethertype::IPV4 {
+            return Err(GsoError::Malformed);
+        }
     }
     let ip = bytes.get(l2..).ok_or(GsoError::Malformed)?;
     let ihl = usize::from(ip.first().ok_or(GsoError::Malformed)? & 0x0f) * 4;
@@ -133,7 +151,11 @@ pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, G
         seg.meta.ifindex = frame.meta.ifindex;
         seg.meta.vlan_tci = frame.meta.vlan_tci;
         seg.meta.csum = ChecksumState::None;
-        seg.set_mac_header();
+        if ethernet {
+            seg.set_mac_header();
+        } else {
+            seg.set_network_header();
+        }
         out.push(seg);
     }
     Ok(out)

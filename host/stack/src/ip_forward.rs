@@ -65,10 +65,21 @@ impl Stack {
         } else {
             pkt.len()
         };
-        if net_len > mtu && (hdr.dont_frag || pkt.meta.gso_size != 0) {
+        if net_len > mtu && hdr.dont_frag {
             self.frag_out.fails += 1;
-            if hdr.dont_frag {
-                self.icmp_send(&pkt, IcmpError::FragNeeded(mtu as u16), Some(in_if), now);
+            self.icmp_send(&pkt, IcmpError::FragNeeded(mtu as u16), Some(in_if), now);
+            return;
+        }
+        if net_len > mtu && pkt.meta.gso_size != 0 {
+            // Segments too big for the next link and allowed to fragment: cut the
+            // super-packet here and forward each segment, to be fragmented on output
+            // (`ip_finish_output_gso`).
+            let Ok(segs) = crate::gso::segment_ip(&pkt, &self.pool) else {
+                self.snmp.ip.in_discards += 1;
+                return;
+            };
+            for seg in segs {
+                self.ip_forward(in_if, seg, hdr, now);
             }
             return;
         }

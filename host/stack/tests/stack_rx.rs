@@ -479,3 +479,28 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
     net.run_for(Duration::from_millis(10));
     assert_eq!(replies(&mut net, a), 1);
 }
+
+#[test]
+fn a_super_packet_too_big_for_the_next_link_is_segmented_then_fragmented() {
+    let mut net = three_hosts(1000);
+    // R resolves C first, or most of the 20 fragments would overflow its ARP queue.
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping(1), b"", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    let frames = burst(&flow(), 10, 1448, 1);
+    for f in &frames {
+        net.stacks[1]
+            .device_mut(1)
+            .unwrap()
+            .push_rx(PacketBuf::from_slice(0, f));
+    }
+    net.run_for(Duration::from_millis(5));
+    let r = net.stacks[1].snmp();
+    assert_eq!(net.stacks[1].interface(1).unwrap().stats().gro_merged, 9);
+    assert_eq!((r.ip.frag_oks, r.ip.frag_creates), (10, 20));
+    let c = net.stacks[2].snmp();
+    assert_eq!((c.ip.reasm_oks, c.link.tcp_no_handler), (10, 10));
+    assert_eq!(net.links[1].oversize, 0);
+}

@@ -463,6 +463,34 @@ fn hooks_see_exactly_their_packets() {
             assert_eq!(count(&trace, point, name), n, "{name} {point:?}");
         }
     }
+
+    // A 4000-byte ping: A's POSTROUTING sees the whole datagram (fragmentation comes after
+    // it); R sees and forwards three fragments each way; C reassembles before INPUT, as
+    // Linux's ip_local_deliver does, so INPUT sees one datagram.
+    trace.lock().unwrap().clear();
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(2), &[7; 4000], now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    let want = [
+        ("A", [3, 1, 0, 1, 1]),
+        ("R", [6, 0, 6, 0, 6]),
+        ("C", [3, 1, 0, 1, 1]),
+    ];
+    for (name, counts) in want {
+        for (point, n) in [PreRouting, Input, Forward, Output, PostRouting]
+            .into_iter()
+            .zip(counts)
+        {
+            assert_eq!(
+                count(&trace, point, name),
+                n,
+                "4000 bytes: {name} {point:?}"
+            );
+        }
+    }
 }
 
 #[test]

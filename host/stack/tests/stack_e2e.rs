@@ -1025,3 +1025,37 @@ fn a_permanent_neighbour_needs_no_arp() {
         .unwrap();
     assert_eq!(info.state, NeighState::Permanent);
 }
+
+#[test]
+fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let now = net.now;
+    for port in [9, 10] {
+        net.stacks[0]
+            .udp_send_to(cli, b"all", SocketAddrV4::new(ip("10.0.0.255"), port), now)
+            .unwrap();
+    }
+    net.stacks[0]
+        .ping(ip("10.0.0.255"), ping_opts(1), b"", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    let mut buf = [0; 8];
+    assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 3);
+    let b = net.stacks[1].snmp();
+    assert_eq!(
+        (b.udp.no_ports, b.icmp.out_msgs),
+        (1, 0),
+        "silent on broadcast"
+    );
+    assert_eq!(b.icmp.in_echos, 1);
+    assert_eq!(
+        net.stacks[0].interface(ia).unwrap().neigh().stats().lookups,
+        0
+    );
+}

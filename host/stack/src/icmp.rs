@@ -256,7 +256,7 @@ impl Stack {
                 };
                 self.push_icmp_event(e);
             }
-            IcmpRepr::ParamProblem { .. } => {}
+            IcmpRepr::ParamProblem { .. } => self.snmp.icmp.in_parm_probs += 1,
         }
     }
 

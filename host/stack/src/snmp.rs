@@ -65,6 +65,8 @@ pub struct IcmpMib {
     pub in_dest_unreachs: u64,
     /// Time exceeded received (`InTimeExcds`).
     pub in_time_excds: u64,
+    /// Parameter problems received (`InParmProbs`).
+    pub in_parm_probs: u64,
     /// Echo requests received (`InEchos`).
     pub in_echos: u64,
     /// Echo replies received (`InEchoReps`).
@@ -193,6 +195,7 @@ impl fmt::Display for Snmp {
                 ("InCsumErrors", ic.in_csum_errors),
                 ("InDestUnreachs", ic.in_dest_unreachs),
                 ("InTimeExcds", ic.in_time_excds),
+                ("InParmProbs", ic.in_parm_probs),
                 ("InEchos", ic.in_echos),
                 ("InEchoReps", ic.in_echo_reps),
                 ("OutMsgs", ic.out_msgs),

@@ -15,14 +15,46 @@
 //! - [`qdisc`]: queueing disciplines before the device: pfifo_fast, fq_codel, tbf.
 //! - [`pktbuf`]: packet buffers like Linux's `sk_buff` (headroom, fragments, metadata, cheap
 //!   clones for taps) and the pool they come from, so the data path does not allocate.
+//!
+//! The stack that joins them, stage by stage along the Linux path:
+//!
+//! - [`stack`]: [`Stack`], one namespace's interfaces, routes, hooks, sockets and counters, and
+//!   `poll(now)`; [`iface`]: interfaces; [`device`]: the device interface (queues, metadata,
+//!   capabilities, offload requests).
+//! - RX: [`dev`] (`netif_receive_skb`: [`xdp`] early hook → [`packet_tap`] → [`gro`] → L2
+//!   demux) → [`arp`] or [`ip_input`] (`ip_rcv` → PREROUTING → routing → `ip_local_deliver`:
+//!   defrag → INPUT) or [`ip_forward`] (FORWARD) → [`icmp`] / [`udp`] / the TCP demux point.
+//! - TX: [`udp`] / [`icmp`] → [`ip_output`] (route, source address, OUTPUT, POSTROUTING,
+//!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
+//!   checksums when the device lacks them) → device.
+//! - [`snmp`]: the `/proc/net/snmp` counters.
 #![forbid(unsafe_code)]
 
+pub mod arp;
+pub mod dev;
+pub mod device;
 pub mod frag;
+pub mod gro;
+pub mod gso;
 pub mod hooks;
+pub mod icmp;
 pub mod icmp_limit;
+pub mod iface;
+pub mod ip_forward;
+pub mod ip_input;
+pub mod ip_output;
 pub mod neigh;
+pub mod packet_tap;
 pub mod pktbuf;
 pub mod qdisc;
 pub mod route;
+pub mod snmp;
+pub mod stack;
 pub mod time;
+pub mod udp;
 pub mod wire;
+pub mod xdp;
+
+pub use device::{DeviceCaps, NetDevice};
+pub use iface::IfaceConfig;
+pub use stack::{Stack, StackConfig};

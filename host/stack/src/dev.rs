@@ -1,0 +1,313 @@
+//! The device layer (Linux `net/core/dev.c`): the RX entry point `netif_receive_skb` with the
+//! early hook, capture taps, GRO and the L2 demux (`__netif_receive_skb_core`,
+//! `eth_type_trans`); and the TX exit `dev_queue_xmit` → qdisc → `validate_xmit_skb`
+//! (software checksum and GSO when the device lacks them) → device TX queue.
+
+use crate::device::complete_tx_checksum;
+use crate::gro::GroOutcome;
+use crate::packet_tap::TapPoint;
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::IfIndex;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
+use crate::wire::vlan::VlanRepr;
+use crate::xdp::XdpAction;
+
+impl Stack {
+    /// One frame from a device (`netif_receive_skb`): early hook, wire taps, GRO, then
+    /// [`Self::netif_receive_core`].
+    pub(crate) fn netif_receive(&mut self, ifindex: IfIndex, mut frame: PacketBuf, now: Instant) {
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        iface.stats.rx_packets += 1;
+        iface.stats.rx_bytes += frame.len() as u64;
+        frame.meta.ifindex = ifindex;
+        frame.set_mac_header();
+
+        if let Some(mut prog) = iface.xdp.take() {
+            let action = prog(&mut frame, ifindex);
+            // The program is put back before acting, so a redirect to this same interface
+            // or a later frame finds it in place.
+            if let Some(iface) = self.iface_mut(ifindex) {
+                iface.xdp = Some(prog);
+            }
+            match action {
+                XdpAction::Pass => {}
+                XdpAction::Drop => {
+                    if let Some(i) = self.iface_mut(ifindex) {
+                        i.stats.xdp_drop += 1;
+                    }
+                    return;
+                }
+                XdpAction::Tx => {
+                    if let Some(i) = self.iface_mut(ifindex) {
+                        i.stats.xdp_tx += 1;
+                    }
+                    self.xdp_xmit(ifindex, frame, now);
+                    return;
+                }
+                XdpAction::Redirect(to) => {
+                    if let Some(i) = self.iface_mut(ifindex) {
+                        i.stats.xdp_redirect += 1;
+                    }
+                    self.xdp_xmit(to, frame, now);
+                    return;
+                }
+            }
+        }
+
+        if self.taps.any(TapPoint::WireRx) {
+            self.taps
+                .capture(TapPoint::WireRx, Some(ifindex), &frame, now);
+        }
+
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        if iface.gro_enabled && !iface.dev.caps().gro_hw {
+            let mut out = std::mem::take(&mut iface.gro.out);
+            let outcome = iface.gro.receive(frame, &mut out);
+            if outcome == GroOutcome::Merged {
+                iface.stats.gro_merged += 1;
+            }
+            for f in out.drain(..) {
+                self.netif_receive_core(ifindex, f, now);
+            }
+            if let Some(iface) = self.iface_mut(ifindex) {
+                iface.gro.out = out;
+            }
+        } else {
+            self.netif_receive_core(ifindex, frame, now);
+        }
+    }
+
+    /// Delivers every super-packet GRO holds for `ifindex` (`napi_gro_flush`, at the end of
+    /// each poll).
+    pub(crate) fn gro_flush(&mut self, ifindex: IfIndex, now: Instant) {
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        let mut out = std::mem::take(&mut iface.gro.out);
+        iface.gro.flush(&mut out);
+        for f in out.drain(..) {
+            self.netif_receive_core(ifindex, f, now);
+        }
+        if let Some(iface) = self.iface_mut(ifindex) {
+            iface.gro.out = out;
+        }
+    }
+
+    /// A frame sent by the early hook: straight to the device queue, no qdisc (XDP frames
+    /// bypass the stack both ways). Counted as a TX drop when the ring is full.
+    fn xdp_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
+        let Some(iface) = self.iface_mut(ifindex) else {
+            // A redirect to an interface that does not exist: the frame is lost, and counted
+            // where it came from.
+            let from = frame.meta.ifindex;
+            self.link_drop(from);
+            return;
+        };
+        if iface.dev.tx_room() == 0 {
+            iface.stats.tx_dropped += 1;
+            return;
+        }
+        self.device_xmit(ifindex, frame, now);
+    }
+
+    /// The L2 demux (`eth_type_trans` + `__netif_receive_skb_core`): strips the Ethernet
+    /// header (and an 802.1Q tag), drops frames for other hosts and unknown VLANs, and hands
+    /// ARP and IPv4 to their handlers. Everything else is counted as `rx_nohandler`.
+    pub(crate) fn netif_receive_core(
+        &mut self,
+        ifindex: IfIndex,
+        mut frame: PacketBuf,
+        now: Instant,
+    ) {
+        let Some(iface) = self.iface(ifindex) else {
+            return;
+        };
+        let (mac, vlan) = (iface.mac, iface.vlan);
+        let parsed = EthernetRepr::parse(frame.data()).map(|(e, _)| e);
+        let Ok(eth) = parsed else {
+            self.snmp.link.rx_runt += 1;
+            self.link_drop(ifindex);
+            return;
+        };
+        if eth.dst != mac && !eth.dst.is_broadcast() && !eth.dst.is_multicast() {
+            self.snmp.link.rx_otherhost += 1;
+            self.link_drop(ifindex);
+            return;
+        }
+        let mut proto = eth.ethertype;
+        let _ = frame.pull(EthernetRepr::LEN);
+        if proto == ethertype::VLAN {
+            let Ok((tag, _)) = VlanRepr::parse(frame.data()) else {
+                self.snmp.link.rx_runt += 1;
+                self.link_drop(ifindex);
+                return;
+            };
+            let _ = frame.pull(VlanRepr::LEN);
+            frame.meta.vlan_tci = tag.tci().ok();
+            proto = tag.ethertype;
+        }
+        if let Some(tci) = frame.meta.vlan_tci {
+            let vid = tci & 0x0fff;
+            if vid != 0 && Some(vid) != vlan {
+                self.snmp.link.rx_vlan_unknown += 1;
+                self.link_drop(ifindex);
+                return;
+            }
+        }
+        frame.meta.protocol = proto;
+        frame.set_network_header();
+        let unicast = eth.dst == mac;
+        match proto {
+            ethertype::ARP => self.arp_rcv(ifindex, frame, unicast, now),
+            ethertype::IPV4 => self.ip_rcv(ifindex, frame, now),
+            _ => {
+                self.snmp.link.rx_nohandler += 1;
+                self.link_drop(ifindex);
+            }
+        }
+    }
+
+    fn link_drop(&mut self, ifindex: IfIndex) {
+        if let Some(i) = self.iface_mut(ifindex) {
+            i.stats.rx_dropped += 1;
+        }
+    }
+
+    /// Puts the Ethernet header (and the interface's VLAN tag) in front of a packet whose
+    /// data starts at the network header. A partial checksum's start moves with the data.
+    pub(crate) fn eth_header(
+        &mut self,
+        ifindex: IfIndex,
+        pkt: &mut PacketBuf,
+        dst: EthernetAddress,
+        proto: u16,
+    ) -> bool {
+        let Some(iface) = self.iface(ifindex) else {
+            return false;
+        };
+        let (src, vlan) = (iface.mac, iface.vlan);
+        let tag = vlan.map(|vid| VlanRepr::from_tci(vid, proto));
+        let hlen = EthernetRepr::LEN + if tag.is_some() { VlanRepr::LEN } else { 0 };
+        pkt.meta.protocol = proto;
+        let Ok(h) = pkt.push(hlen) else {
+            self.snmp.link.tx_errors += 1;
+            return false;
+        };
+        let eth = EthernetRepr {
+            dst,
+            src,
+            ethertype: if tag.is_some() {
+                ethertype::VLAN
+            } else {
+                proto
+            },
+        };
+        let ok =
+            eth.emit(h).is_ok() && tag.is_none_or(|t| t.emit(&mut h[EthernetRepr::LEN..]).is_ok());
+        if !ok {
+            self.snmp.link.tx_errors += 1;
+            return false;
+        }
+        if let ChecksumState::Partial { start, offset } = pkt.meta.csum {
+            pkt.meta.csum = ChecksumState::Partial {
+                start: start + hlen as u16,
+                offset,
+            };
+        }
+        pkt.set_mac_header();
+        true
+    }
+
+    /// `dev_queue_xmit`: a frame (Ethernet header on) into the interface's qdisc, then as many
+    /// frames as the device takes from the qdisc to the device.
+    pub(crate) fn dev_queue_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        if iface.qdisc.enqueue(frame, now).is_err() {
+            iface.stats.tx_dropped += 1;
+            self.snmp.link.tx_qdisc_drops += 1;
+        }
+        self.qdisc_run(ifindex, now);
+    }
+
+    /// `__qdisc_run`: dequeues while the device has room.
+    pub(crate) fn qdisc_run(&mut self, ifindex: IfIndex, now: Instant) {
+        loop {
+            let Some(iface) = self.iface_mut(ifindex) else {
+                return;
+            };
+            if iface.dev.tx_room() == 0 {
+                return;
+            }
+            let Some(frame) = iface.qdisc.dequeue(now) else {
+                return;
+            };
+            self.validate_xmit(ifindex, frame, now);
+        }
+    }
+
+    /// `validate_xmit_skb`: what the device cannot do is done here in software — GSO for
+    /// super-packets when the device has no TSO, checksums when it has no TX checksum.
+    fn validate_xmit(&mut self, ifindex: IfIndex, mut frame: PacketBuf, now: Instant) {
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        let caps = *iface.dev.caps();
+        let device_segments = match frame.network_header().and_then(|h| h.get(9)) {
+            Some(&crate::wire::ipv4::protocol::TCP) => caps.tso,
+            Some(&crate::wire::ipv4::protocol::UDP) => caps.gso_udp,
+            _ => false,
+        };
+        if frame.meta.gso_size != 0 && !device_segments {
+            match crate::gso::segment(&frame, &self.pool) {
+                Ok(segs) => {
+                    if let Some(iface) = self.iface_mut(ifindex) {
+                        iface.stats.gso_segmented += 1;
+                    }
+                    for s in segs {
+                        self.device_xmit(ifindex, s, now);
+                    }
+                }
+                Err(_) => {
+                    if let Some(iface) = self.iface_mut(ifindex) {
+                        iface.stats.tx_dropped += 1;
+                    }
+                    self.snmp.link.tx_errors += 1;
+                }
+            }
+            return;
+        }
+        if matches!(frame.meta.csum, ChecksumState::Partial { .. })
+            && !caps.tx_csum
+            && complete_tx_checksum(&mut frame).is_err()
+        {
+            if let Some(iface) = self.iface_mut(ifindex) {
+                iface.stats.tx_dropped += 1;
+            }
+            self.snmp.link.tx_errors += 1;
+            return;
+        }
+        self.device_xmit(ifindex, frame, now);
+    }
+
+    /// Hands a finished frame to the device (`dev_hard_start_xmit`), showing it to TX taps.
+    fn device_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
+        if self.taps.any(TapPoint::WireTx) {
+            self.taps
+                .capture(TapPoint::WireTx, Some(ifindex), &frame, now);
+        }
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        iface.stats.tx_packets += 1;
+        iface.stats.tx_bytes += frame.len() as u64;
+        iface.dev.push_tx(frame);
+    }
+}

@@ -1,0 +1,291 @@
+//! Software generic receive offload (Linux `dev_gro_receive`, `inet_gro_receive`,
+//! `tcp4_gro_receive`, `tcp_gro_complete`), used when the device does not coalesce itself.
+//!
+//! Contiguous TCP segments of one flow received in one poll are chained into one super-packet
+//! (`gso_size` = the segment size, `gso_segs` = their number, payloads kept as buffer
+//! fragments, no copy), so the rest of the stack handles one packet instead of many. The rules
+//! are Linux's:
+//! - only untagged-or-device-tagged IPv4 with a 20-byte header (no options), not a fragment,
+//!   with a valid header checksum, carrying TCP with a valid checksum (verified here unless the
+//!   device did) — anything else passes straight through;
+//! - a segment joins a held flow (same MAC header, addresses and ports) only when it continues
+//!   it exactly: sequence number = the next expected, same ACK, same flags apart from
+//!   CWR/FIN/PSH, no CWR, same TCP option bytes, same TOS/TTL/DF, payload not empty and not
+//!   bigger than the first segment's. Otherwise the held super-packet is delivered and the
+//!   segment passes up after it;
+//! - a segment shorter than the first, or carrying PSH/FIN/URG/RST/SYN, is merged and then the
+//!   super-packet is delivered at once;
+//! - a super-packet never exceeds 64 KB (IPv4 total length) or [`MAX_FRAGS`] fragments: the
+//!   held one is delivered and the segment starts a new one;
+//! - at most [`MAX_GRO_FLOWS`] flows are held; a new one delivers the oldest first;
+//! - everything held is delivered at the end of each poll ([`Gro::flush`]).
+
+use crate::pktbuf::{ChecksumState, PacketBuf, MAX_FRAGS};
+use crate::wire::checksum;
+use crate::wire::ethernet::ethertype;
+use crate::wire::ipv4::protocol;
+
+/// Flows held at once (Linux `MAX_GRO_SKBS`).
+pub const MAX_GRO_FLOWS: usize = 8;
+/// Largest super-packet, as IPv4 total length.
+pub const MAX_GRO_SIZE: usize = 65_535;
+
+const ETH_LEN: usize = 14;
+const IP_LEN: usize = 20;
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+const URG: u8 = 0x20;
+const CWR: u8 = 0x80;
+
+/// What happened to a frame offered to GRO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroOutcome {
+    /// Held as the start of a new super-packet.
+    Held,
+    /// Merged into a held super-packet.
+    Merged,
+    /// Passed through unchanged.
+    Passed,
+}
+
+/// GRO counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroStats {
+    /// Segments merged into a held super-packet.
+    pub merged: u64,
+    /// Packets delivered from the held list (super-packets or single segments).
+    pub flushed: u64,
+    /// Frames that were not GRO candidates or broke a flow.
+    pub passed: u64,
+    /// Super-packets lost because their header could not be made writable.
+    pub failed: u64,
+}
+
+/// The parts of a candidate segment GRO compares.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    mac: [u8; ETH_LEN],
+    vlan_tci: Option<u16>,
+    addrs_ports: [u8; 12],
+    tos: u8,
+    ttl: u8,
+    df: bool,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    thlen: usize,
+    options: [u8; 40],
+    payload: usize,
+    ip_total: usize,
+}
+
+#[derive(Debug)]
+struct Flow {
+    pkt: PacketBuf,
+    first: Seg,
+    next_seq: u32,
+    mss: usize,
+    ip_total: usize,
+    segs: u16,
+    or_flags: u8,
+}
+
+/// The GRO state of one receive queue.
+#[derive(Debug, Default)]
+pub struct Gro {
+    flows: Vec<Flow>,
+    stats: GroStats,
+    /// Scratch list the device layer lends to `receive`/`flush`, kept to avoid reallocating.
+    pub(crate) out: Vec<PacketBuf>,
+}
+
+impl Gro {
+    /// Counters.
+    pub fn stats(&self) -> &GroStats {
+        &self.stats
+    }
+
+    /// Flows held now.
+    pub fn held(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Offers one frame (data at the Ethernet header). Frames ready to go up the stack — held
+    /// super-packets that had to be delivered, and the frame itself when not held — are
+    /// appended to `out` in the order they must be delivered.
+    pub fn receive(&mut self, mut frame: PacketBuf, out: &mut Vec<PacketBuf>) -> GroOutcome {
+        let Some(seg) = candidate(&mut frame) else {
+            self.stats.passed += 1;
+            out.push(frame);
+            return GroOutcome::Passed;
+        };
+        let found = self.flows.iter().position(|f| {
+            f.first.mac == seg.mac
+                && f.first.vlan_tci == seg.vlan_tci
+                && f.first.addrs_ports == seg.addrs_ports
+        });
+        if let Some(i) = found {
+            let f = &self.flows[i];
+            let continues = seg.seq == f.next_seq
+                && seg.ack == f.first.ack
+                && (seg.flags & !(CWR | FIN | PSH)) == (f.first.flags & !(CWR | FIN | PSH))
+                && seg.flags & CWR == 0
+                && seg.tos == f.first.tos
+                && seg.ttl == f.first.ttl
+                && seg.df == f.first.df
+                && seg.thlen == f.first.thlen
+                && seg.options == f.first.options
+                && seg.payload > 0
+                && seg.payload <= f.mss;
+            if !continues {
+                self.deliver(i, out);
+                self.stats.passed += 1;
+                out.push(frame);
+                return GroOutcome::Passed;
+            }
+            let fits = f.ip_total + seg.payload <= MAX_GRO_SIZE
+                && f.pkt.nr_frags() + 1 + frame.nr_frags() <= MAX_FRAGS;
+            if fits && frame.pull(ETH_LEN + IP_LEN + seg.thlen).is_ok() {
+                let f = &mut self.flows[i];
+                if f.pkt.append_frags(frame).is_err() {
+                    // Cannot happen after the checks above; the segment is lost if it does.
+                    self.stats.failed += 1;
+                    return GroOutcome::Passed;
+                }
+                f.next_seq = f.next_seq.wrapping_add(seg.payload as u32);
+                f.ip_total += seg.payload;
+                f.segs += 1;
+                f.or_flags |= seg.flags & (FIN | PSH);
+                self.stats.merged += 1;
+                if seg.payload < f.mss || seg.flags & (PSH | FIN | URG | RST | SYN) != 0 {
+                    self.deliver(i, out);
+                }
+                return GroOutcome::Merged;
+            }
+            // Too big to grow: deliver what is held and start again with this segment.
+            self.deliver(i, out);
+        }
+        if seg.payload == 0 || seg.flags & (PSH | FIN | URG | RST | SYN | CWR) != 0 {
+            self.stats.passed += 1;
+            out.push(frame);
+            return GroOutcome::Passed;
+        }
+        if self.flows.len() >= MAX_GRO_FLOWS {
+            self.deliver(0, out);
+        }
+        frame.meta.csum = ChecksumState::Unnecessary;
+        self.flows.push(Flow {
+            pkt: frame,
+            first: seg,
+            next_seq: seg.seq.wrapping_add(seg.payload as u32),
+            mss: seg.payload,
+            ip_total: seg.ip_total,
+            segs: 1,
+            or_flags: 0,
+        });
+        GroOutcome::Held
+    }
+
+    /// Delivers every held super-packet, oldest first (`napi_gro_flush`).
+    pub fn flush(&mut self, out: &mut Vec<PacketBuf>) {
+        while !self.flows.is_empty() {
+            self.deliver(0, out);
+        }
+    }
+
+    /// Finishes flow `i` (`tcp_gro_complete`): fixes the IPv4 total length and checksum and
+    /// the TCP flags, records the segment size and count, and appends it to `out`.
+    fn deliver(&mut self, i: usize, out: &mut Vec<PacketBuf>) {
+        let f = self.flows.remove(i);
+        self.stats.flushed += 1;
+        let mut pkt = f.pkt;
+        if f.segs > 1 {
+            let total = f.ip_total as u16;
+            let Ok(d) = pkt.data_mut() else {
+                self.stats.failed += 1;
+                return;
+            };
+            let ip = &mut d[ETH_LEN..];
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            ip[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum::checksum(&ip[..IP_LEN]);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            ip[IP_LEN + 13] |= f.or_flags;
+            pkt.meta.gso_size = f.mss as u16;
+            pkt.meta.gso_segs = f.segs;
+        }
+        pkt.meta.csum = ChecksumState::Unnecessary;
+        out.push(pkt);
+    }
+}
+
+/// Parses a frame as a GRO candidate, trimming Ethernet padding; `None` when it is not one.
+fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
+    let d = frame.data();
+    let mac: [u8; ETH_LEN] = d.get(..ETH_LEN)?.try_into().ok()?;
+    if u16::from_be_bytes([mac[12], mac[13]]) != ethertype::IPV4 {
+        return None;
+    }
+    let ip = d.get(ETH_LEN..ETH_LEN + IP_LEN)?;
+    if ip[0] != 0x45 || ip[9] != protocol::TCP || !checksum::verify(ip) {
+        return None;
+    }
+    let frag = u16::from_be_bytes([ip[6], ip[7]]);
+    if frag & 0x3fff != 0 {
+        return None;
+    }
+    let ip_total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip_total < IP_LEN + 20 || ETH_LEN + ip_total > frame.len() {
+        return None;
+    }
+    let tcp = d.get(ETH_LEN + IP_LEN..ETH_LEN + IP_LEN + 20)?;
+    let thlen = usize::from(tcp[12] >> 4) * 4;
+    if thlen < 20 || IP_LEN + thlen > ip_total || ETH_LEN + IP_LEN + thlen > d.len() {
+        return None;
+    }
+    let mut seg = Seg {
+        mac,
+        vlan_tci: frame.meta.vlan_tci,
+        addrs_ports: [0; 12],
+        tos: ip[1],
+        ttl: ip[8],
+        df: frag & 0x4000 != 0,
+        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+        ack: u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]),
+        flags: tcp[13],
+        thlen,
+        options: [0; 40],
+        payload: ip_total - IP_LEN - thlen,
+        ip_total,
+    };
+    seg.addrs_ports[..8].copy_from_slice(&ip[12..20]);
+    seg.addrs_ports[8..].copy_from_slice(&tcp[..4]);
+    let opts = &d[ETH_LEN + IP_LEN + 20..ETH_LEN + IP_LEN + thlen];
+    seg.options[..opts.len()].copy_from_slice(opts);
+    let (src, dst) = (&ip[12..16], &ip[16..20]);
+    let (src, dst) = (
+        std::net::Ipv4Addr::new(src[0], src[1], src[2], src[3]),
+        std::net::Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]),
+    );
+    if frame.len() > ETH_LEN + ip_total {
+        frame.trim(ETH_LEN + ip_total).ok()?;
+    }
+    if frame.meta.csum != ChecksumState::Unnecessary {
+        // Linux validates before merging (`skb_gro_checksum_validate`): a merged packet's
+        // checksum can no longer be checked segment by segment.
+        if frame.nr_frags() > 0 {
+            return None;
+        }
+        let seg_bytes = frame.data().get(ETH_LEN + IP_LEN..ETH_LEN + ip_total)?;
+        let sum = checksum::add(
+            checksum::pseudo_header_v4(src, dst, protocol::TCP, (ip_total - IP_LEN) as u16),
+            checksum::sum(seg_bytes),
+        );
+        if sum != 0xffff {
+            return None;
+        }
+    }
+    Some(seg)
+}

@@ -1,0 +1,162 @@
+//! Software generic segmentation offload (Linux `skb_gso_segment`, `tcp_gso_segment`,
+//! `__udp_gso_segment`): cuts a super-packet into wire-sized frames when the device has no TSO.
+//! It is also what an in-memory wire uses as the model of a card's TSO engine.
+//!
+//! The super-packet is an Ethernet frame (optionally 802.1Q-tagged) carrying IPv4 and TCP or
+//! UDP, with `meta.gso_size` payload bytes per segment. Each segment gets a copy of the
+//! headers with the IPv4 total length, identification (+1 per segment) and checksum fixed:
+//! - TCP: the sequence number advances by the bytes before it; FIN and PSH stay only on the
+//!   last segment and CWR only on the first (`tcp_gso_segment`);
+//! - UDP (`UDP_SEGMENT`): every segment is a datagram of its own with its own length.
+//!
+//! L4 checksums are computed in full here, so segments leave with no offload request.
+
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool};
+use crate::wire::checksum;
+use crate::wire::ethernet::ethertype;
+use crate::wire::ipv4::protocol;
+use std::net::Ipv4Addr;
+
+/// Headroom given to each segment.
+const SEG_HEADROOM: usize = 32;
+
+/// Why a super-packet could not be segmented (it is dropped and counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GsoError {
+    /// Not Ethernet + IPv4 + TCP/UDP with consistent lengths.
+    #[error("not a segmentable IPv4 TCP/UDP frame")]
+    Malformed,
+    /// `gso_size` is zero.
+    #[error("gso_size is zero")]
+    NoSegmentSize,
+}
+
+/// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. Buffers come from
+/// `pool` when they fit, else from the heap.
+pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
+    segment_inner(frame, true, pool)
+}
+
+/// [`segment`] for a super-packet whose data starts at the IPv4 header (no Ethernet header
+/// yet): how IP output cuts a forwarded super-packet that must then be fragmented
+/// (`ip_finish_output_gso`).
+pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
+    segment_inner(pkt, false, pool)
+}
+
+fn segment_inner(
+    frame: &PacketBuf,
+    ethernet: bool,
+    pool: &PacketPool,
+) -> Result<Vec<PacketBuf>, GsoError> {
+    let mss = usize::from(frame.meta.gso_size);
+    if mss == 0 {
+        return Err(GsoError::NoSegmentSize);
+    }
+    let mut bytes = vec![0; frame.len()];
+    frame.copy_to(&mut bytes).map_err(|_| GsoError::Malformed)?;
+    let mut l2 = 0;
+    if ethernet {
+        let et = bytes.get(12..14).ok_or(GsoError::Malformed)?;
+        l2 = 14;
+        let mut proto = u16::from_be_bytes([et[0], et[1]]);
+        if proto == ethertype::VLAN {
+            let t = bytes.get(16..18).ok_or(GsoError::Malformed)?;
+            proto = u16::from_be_bytes([t[0], t[1]]);
+            l2 = 18;
+        }
+        if proto != ethertype::IPV4 {
+            return Err(GsoError::Malformed);
+        }
+    }
+    let ip = bytes.get(l2..).ok_or(GsoError::Malformed)?;
+    let ihl = usize::from(ip.first().ok_or(GsoError::Malformed)? & 0x0f) * 4;
+    if ihl < 20 || ip.len() < ihl {
+        return Err(GsoError::Malformed);
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if total > ip.len() || total < ihl {
+        return Err(GsoError::Malformed);
+    }
+    let l4proto = ip[9];
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let ident = u16::from_be_bytes([ip[4], ip[5]]);
+    let l4 = &ip[ihl..total];
+    let l4hlen = match l4proto {
+        protocol::TCP => {
+            let off = usize::from(l4.get(12).ok_or(GsoError::Malformed)? >> 4) * 4;
+            if off < 20 || off > l4.len() {
+                return Err(GsoError::Malformed);
+            }
+            off
+        }
+        protocol::UDP if l4.len() >= 8 => 8,
+        _ => return Err(GsoError::Malformed),
+    };
+    let payload = &l4[l4hlen..];
+    let hdr_len = l2 + ihl + l4hlen;
+    let n = payload.len().div_ceil(mss).max(1);
+    let mut out = Vec::with_capacity(n);
+    let seq0 = if l4proto == protocol::TCP {
+        u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]])
+    } else {
+        0
+    };
+    for (i, chunk) in payload.chunks(mss).enumerate() {
+        let seg_len = hdr_len + chunk.len();
+        let mut seg = match pool.alloc(SEG_HEADROOM) {
+            Some(b) if b.tailroom() >= seg_len => b,
+            _ => PacketBuf::new(seg_len + SEG_HEADROOM, SEG_HEADROOM),
+        };
+        let d = seg.put(seg_len).map_err(|_| GsoError::Malformed)?;
+        d[..hdr_len].copy_from_slice(&bytes[..hdr_len]);
+        d[hdr_len..].copy_from_slice(chunk);
+        let iph = &mut d[l2..l2 + ihl];
+        let ip_total = (ihl + l4hlen + chunk.len()) as u16;
+        iph[2..4].copy_from_slice(&ip_total.to_be_bytes());
+        iph[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
+        iph[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(iph);
+        iph[10..12].copy_from_slice(&c.to_be_bytes());
+        let l4len = l4hlen + chunk.len();
+        let th = &mut d[l2 + ihl..];
+        let check_at = if l4proto == protocol::TCP {
+            let seq = seq0.wrapping_add((i * mss) as u32);
+            th[4..8].copy_from_slice(&seq.to_be_bytes());
+            if i + 1 < n {
+                th[13] &= !0x09; // FIN, PSH: last segment only
+            }
+            if i > 0 {
+                th[13] &= !0x80; // CWR: first segment only
+            }
+            16
+        } else {
+            th[4..6].copy_from_slice(&(l4len as u16).to_be_bytes());
+            6
+        };
+        th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
+        let mut c = !checksum::add(
+            checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16),
+            checksum::sum(&th[..l4len]),
+        );
+        if c == 0 && l4proto == protocol::UDP {
+            c = 0xffff;
+        }
+        th[check_at..check_at + 2].copy_from_slice(&c.to_be_bytes());
+        seg.meta.protocol = frame.meta.protocol;
+        seg.meta.hash = frame.meta.hash;
+        seg.meta.hash_type = frame.meta.hash_type;
+        seg.meta.mark = frame.meta.mark;
+        seg.meta.ifindex = frame.meta.ifindex;
+        seg.meta.vlan_tci = frame.meta.vlan_tci;
+        seg.meta.csum = ChecksumState::None;
+        if ethernet {
+            seg.set_mac_header();
+        } else {
+            seg.set_network_header();
+        }
+        out.push(seg);
+    }
+    Ok(out)
+}

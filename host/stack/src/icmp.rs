@@ -1,0 +1,403 @@
+//! ICMPv4 (Linux `net/ipv4/icmp.c`): `icmp_rcv` answers echo requests, learns path MTUs from
+//! fragmentation-needed, and reports errors to the UDP socket they concern and to the stack's
+//! ICMP event queue (what ping sockets and traceroute read); `icmp_send` builds errors about a
+//! packet, following RFC 1122's never-answer rules and the rate limiter.
+
+use crate::frag::ReassemblyTimedOut;
+use crate::ip_input::{is_csum_error, l4_checksum_mode};
+use crate::ip_output::{IpParams, SendError};
+use crate::pktbuf::PacketBuf;
+use crate::route::IfIndex;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum::ChecksumMode;
+use crate::wire::icmpv4::{msg_type, DstUnreachable, IcmpRepr, TimeExceeded, QUOTED_PAYLOAD_LEN};
+use crate::wire::ipv4::{protocol, Ipv4Repr};
+use std::net::Ipv4Addr;
+
+/// TOS of ICMP errors (`IPTOS_PREC_INTERNETCONTROL`), so they leave in the first qdisc band.
+const ICMP_ERROR_TOS: u8 = 0xc0;
+
+/// An ICMP message received (or, for errors about our own packets, generated locally).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcmpEvent {
+    /// An echo reply.
+    EchoReply {
+        /// Who answered.
+        from: Ipv4Addr,
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq: u16,
+        /// The payload echoed back.
+        data: Vec<u8>,
+    },
+    /// Destination unreachable about a packet we sent.
+    DstUnreachable {
+        /// Who reported it.
+        from: Ipv4Addr,
+        /// The code.
+        reason: DstUnreachable,
+        /// Destination of the packet that failed.
+        original_dst: Ipv4Addr,
+        /// Its protocol.
+        original_protocol: u8,
+        /// The next-hop MTU for fragmentation needed, else 0.
+        next_hop_mtu: u16,
+    },
+    /// Time exceeded about a packet we sent.
+    TimeExceeded {
+        /// Who reported it (the router where the TTL ran out).
+        from: Ipv4Addr,
+        /// The code.
+        reason: TimeExceeded,
+        /// Destination of the packet that failed.
+        original_dst: Ipv4Addr,
+    },
+}
+
+/// An error `icmp_send` can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpError {
+    /// Destination unreachable with this code (not fragmentation needed).
+    DstUnreachable(DstUnreachable),
+    /// Fragmentation needed and DF set, with the next-hop MTU.
+    FragNeeded(u16),
+    /// Time exceeded.
+    TimeExceeded(TimeExceeded),
+}
+
+impl IcmpError {
+    fn type_code(self) -> (u8, u8) {
+        match self {
+            IcmpError::DstUnreachable(r) => (msg_type::DST_UNREACHABLE, r.code()),
+            IcmpError::FragNeeded(_) => (
+                msg_type::DST_UNREACHABLE,
+                DstUnreachable::FragRequired.code(),
+            ),
+            IcmpError::TimeExceeded(r) => (msg_type::TIME_EXCEEDED, r as u8),
+        }
+    }
+}
+
+/// Echo request parameters beyond the destination and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingOptions {
+    /// Identifier.
+    pub ident: u16,
+    /// Sequence number.
+    pub seq: u16,
+    /// TTL; the stack default when `None`.
+    pub ttl: Option<u8>,
+    /// Set DF (`ping -M do`).
+    pub dont_frag: bool,
+}
+
+impl Stack {
+    /// Sends an echo request (what `ping` does through a ping socket). Replies and errors
+    /// arrive as [`IcmpEvent`]s.
+    pub fn ping(
+        &mut self,
+        dst: Ipv4Addr,
+        opts: PingOptions,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let rt = self.ip_route_output(dst, None)?;
+        let msg = IcmpRepr::EchoRequest {
+            ident: opts.ident,
+            seq_no: opts.seq,
+            data,
+        };
+        let pkt = self.icmp_build(&msg)?;
+        let p = IpParams {
+            protocol: protocol::ICMP,
+            tos: 0,
+            ttl: opts.ttl.unwrap_or(self.cfg.default_ttl),
+            dont_frag: opts.dont_frag,
+        };
+        self.snmp.icmp.out_msgs += 1;
+        self.snmp.icmp.out_echos += 1;
+        self.ip_local_out(pkt, &rt, p, now)
+    }
+
+    /// Takes the ICMP events received so far, oldest first.
+    pub fn icmp_events(&mut self) -> Vec<IcmpEvent> {
+        self.icmp_events.drain(..).collect()
+    }
+
+    fn push_icmp_event(&mut self, e: IcmpEvent) {
+        if self.icmp_events.len() < self.cfg.icmp_event_queue {
+            self.icmp_events.push_back(e);
+        }
+    }
+
+    fn icmp_build(&self, msg: &IcmpRepr<'_>) -> Result<PacketBuf, SendError> {
+        let len = msg.buffer_len();
+        let mut pkt = self.alloc(len);
+        let buf = pkt.put(len).map_err(|_| SendError::NoBuffers)?;
+        msg.emit(buf, ChecksumMode::Software)
+            .map_err(|_| SendError::NoBuffers)?;
+        pkt.set_transport_header();
+        Ok(pkt)
+    }
+
+    /// `icmp_rcv`: `pkt` starts at the ICMP header.
+    pub(crate) fn icmp_rcv(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) {
+        self.snmp.icmp.in_msgs += 1;
+        if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
+            self.snmp.icmp.in_errors += 1;
+            return;
+        }
+        let mode = l4_checksum_mode(&pkt, hdr);
+        let msg = match IcmpRepr::parse(pkt.data(), mode) {
+            Ok(m) => m,
+            Err(e) => {
+                self.snmp.icmp.in_errors += 1;
+                if is_csum_error(&e) {
+                    self.snmp.icmp.in_csum_errors += 1;
+                }
+                return;
+            }
+        };
+        match msg {
+            IcmpRepr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
+                self.snmp.icmp.in_echos += 1;
+                let to_broadcast = self.is_broadcast_on(ifindex, hdr.dst);
+                if to_broadcast && !self.cfg.icmp_echo_broadcasts {
+                    return;
+                }
+                let src = if to_broadcast { None } else { Some(hdr.dst) };
+                let reply = IcmpRepr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                let Ok(out) = self.icmp_build(&reply) else {
+                    self.snmp.icmp.out_errors += 1;
+                    return;
+                };
+                let Ok(rt) = self.ip_route_output(hdr.src, src) else {
+                    self.snmp.icmp.out_errors += 1;
+                    return;
+                };
+                let p = IpParams {
+                    protocol: protocol::ICMP,
+                    tos: hdr.tos(),
+                    ttl: self.cfg.default_ttl,
+                    dont_frag: false,
+                };
+                self.snmp.icmp.out_msgs += 1;
+                self.snmp.icmp.out_echo_reps += 1;
+                if self.ip_local_out(out, &rt, p, now).is_err() {
+                    self.snmp.icmp.out_errors += 1;
+                }
+            }
+            IcmpRepr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
+                self.snmp.icmp.in_echo_reps += 1;
+                let e = IcmpEvent::EchoReply {
+                    from: hdr.src,
+                    ident,
+                    seq: seq_no,
+                    data: data.to_vec(),
+                };
+                self.push_icmp_event(e);
+            }
+            IcmpRepr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                header,
+                data,
+            } => {
+                self.snmp.icmp.in_dest_unreachs += 1;
+                if reason == DstUnreachable::FragRequired {
+                    if let Some(link) = self
+                        .fib
+                        .lookup(header.dst)
+                        .ok()
+                        .and_then(|nh| self.iface(nh.ifindex))
+                        .map(|i| i.mtu())
+                    {
+                        self.pmtu
+                            .learn(header.dst, usize::from(next_hop_mtu), link, now);
+                    }
+                }
+                let ports = quoted_ports(&header, data);
+                self.udp_err(&header, ports, IcmpError::DstUnreachable(reason));
+                let e = IcmpEvent::DstUnreachable {
+                    from: hdr.src,
+                    reason,
+                    original_dst: header.dst,
+                    original_protocol: header.protocol,
+                    next_hop_mtu,
+                };
+                self.push_icmp_event(e);
+            }
+            IcmpRepr::TimeExceeded { reason, header, .. } => {
+                self.snmp.icmp.in_time_excds += 1;
+                let e = IcmpEvent::TimeExceeded {
+                    from: hdr.src,
+                    reason,
+                    original_dst: header.dst,
+                };
+                self.push_icmp_event(e);
+            }
+            IcmpRepr::ParamProblem { .. } => self.snmp.icmp.in_parm_probs += 1,
+        }
+    }
+
+    /// `icmp_send`: reports `err` about `orig` (whose network header is recorded) to its
+    /// source. Never about an ICMP error, a non-first fragment, or a packet from or to a
+    /// broadcast/multicast/unspecified address (RFC 1122 3.2.2); errors about our own packets
+    /// are reported locally; the rest pass the rate limiter.
+    pub(crate) fn icmp_send(
+        &mut self,
+        orig: &PacketBuf,
+        err: IcmpError,
+        in_if: Option<IfIndex>,
+        now: Instant,
+    ) {
+        let bytes = orig.network_header().unwrap_or(orig.data());
+        let Ok((ohdr, opayload)) = Ipv4Repr::parse_quoted(bytes) else {
+            return;
+        };
+        if ohdr.frag_offset != 0
+            || ohdr.src.is_unspecified()
+            || ohdr.src.is_broadcast()
+            || ohdr.src.is_multicast()
+            || ohdr.dst.is_multicast()
+            || in_if.is_some_and(|i| self.is_broadcast_on(i, ohdr.dst))
+        {
+            return;
+        }
+        if ohdr.protocol == protocol::ICMP {
+            let is_query = opayload.first().is_some_and(|&t| {
+                matches!(t, msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY | 13..=18)
+            });
+            if !is_query {
+                return;
+            }
+        }
+        let quoted = &opayload[..opayload.len().min(QUOTED_PAYLOAD_LEN)];
+        if self.is_local_addr(ohdr.src) {
+            // Our own packet: the error goes straight to whoever sent it.
+            let ports = quoted_ports(&ohdr, quoted);
+            self.udp_err(&ohdr, ports, err);
+            let from = ohdr.src;
+            let e = match err {
+                IcmpError::DstUnreachable(reason) => IcmpEvent::DstUnreachable {
+                    from,
+                    reason,
+                    original_dst: ohdr.dst,
+                    original_protocol: ohdr.protocol,
+                    next_hop_mtu: 0,
+                },
+                IcmpError::FragNeeded(mtu) => IcmpEvent::DstUnreachable {
+                    from,
+                    reason: DstUnreachable::FragRequired,
+                    original_dst: ohdr.dst,
+                    original_protocol: ohdr.protocol,
+                    next_hop_mtu: mtu,
+                },
+                IcmpError::TimeExceeded(reason) => IcmpEvent::TimeExceeded {
+                    from,
+                    reason,
+                    original_dst: ohdr.dst,
+                },
+            };
+            self.push_icmp_event(e);
+            return;
+        }
+        let (ty, code) = err.type_code();
+        if !self.icmp_limit.allow(ohdr.src, ty, code, now) {
+            self.snmp.icmp.out_rate_limited += 1;
+            return;
+        }
+        let src = if self.is_local_addr(ohdr.dst) {
+            Some(ohdr.dst)
+        } else {
+            in_if
+                .and_then(|i| self.iface(i))
+                .and_then(|i| i.select_addr(ohdr.src))
+        };
+        let msg = match err {
+            IcmpError::DstUnreachable(reason) => IcmpRepr::DstUnreachable {
+                reason,
+                next_hop_mtu: 0,
+                header: ohdr,
+                data: quoted,
+            },
+            IcmpError::FragNeeded(mtu) => IcmpRepr::DstUnreachable {
+                reason: DstUnreachable::FragRequired,
+                next_hop_mtu: mtu,
+                header: ohdr,
+                data: quoted,
+            },
+            IcmpError::TimeExceeded(reason) => IcmpRepr::TimeExceeded {
+                reason,
+                header: ohdr,
+                data: quoted,
+            },
+        };
+        let sent = self.icmp_build(&msg).and_then(|pkt| {
+            let rt = self.ip_route_output(ohdr.src, src)?;
+            let p = IpParams {
+                protocol: protocol::ICMP,
+                tos: ICMP_ERROR_TOS,
+                ttl: self.cfg.default_ttl,
+                dont_frag: false,
+            };
+            self.ip_local_out(pkt, &rt, p, now)
+        });
+        match sent {
+            Ok(()) => {
+                self.snmp.icmp.out_msgs += 1;
+                match err {
+                    IcmpError::TimeExceeded(_) => self.snmp.icmp.out_time_excds += 1,
+                    _ => self.snmp.icmp.out_dest_unreachs += 1,
+                }
+            }
+            Err(_) => self.snmp.icmp.out_errors += 1,
+        }
+    }
+
+    /// A reassembly timed out after its first fragment: ICMP time exceeded, code 1.
+    pub(crate) fn icmp_reasm_timeout(&mut self, t: &ReassemblyTimedOut, now: Instant) {
+        let mut quoted = Vec::with_capacity(t.header.len() + t.leading.len());
+        quoted.extend_from_slice(&t.header);
+        quoted.extend_from_slice(&t.leading);
+        let mut orig = PacketBuf::from_slice(0, &quoted);
+        orig.set_network_header();
+        self.icmp_send(
+            &orig,
+            IcmpError::TimeExceeded(TimeExceeded::FragReassembly),
+            None,
+            now,
+        );
+    }
+}
+
+/// The UDP ports quoted in an ICMP error, when the quoted datagram was UDP.
+fn quoted_ports(h: &Ipv4Repr, data: &[u8]) -> Option<(u16, u16)> {
+    if h.protocol != protocol::UDP || data.len() < 4 {
+        return None;
+    }
+    Some((
+        u16::from_be_bytes([data[0], data[1]]),
+        u16::from_be_bytes([data[2], data[3]]),
+    ))
+}

@@ -1,0 +1,108 @@
+//! IPv4 forwarding (Linux `net/ipv4/ip_forward.c`, and the reject routes of `ip_error`):
+//! route lookup, TTL check (ICMP time exceeded), MTU check (ICMP fragmentation needed when DF
+//! is set), TTL decrement with an incremental checksum update (RFC 1624), FORWARD, then IP
+//! output (POSTROUTING, fragmentation, neighbour).
+
+use crate::hooks::{HookContext, Verdict};
+use crate::icmp::IcmpError;
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::{IfIndex, LookupError};
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum;
+use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
+use crate::wire::ipv4::{protocol, Ipv4Repr};
+
+impl Stack {
+    /// `ip_forward`: `pkt` starts at the IPv4 header, `hdr` is its parsed header.
+    pub(crate) fn ip_forward(
+        &mut self,
+        in_if: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: Ipv4Repr,
+        now: Instant,
+    ) {
+        let nh = match self.fib.lookup(hdr.dst) {
+            Ok(nh) => nh,
+            Err(e) => {
+                self.snmp.ip.in_no_routes += 1;
+                let reason = match e {
+                    LookupError::NoRoute => DstUnreachable::NetUnreachable,
+                    LookupError::Unreachable => DstUnreachable::HostUnreachable,
+                    LookupError::Prohibit => DstUnreachable::CommProhibited,
+                    LookupError::Blackhole => return,
+                };
+                self.icmp_send(&pkt, IcmpError::DstUnreachable(reason), Some(in_if), now);
+                return;
+            }
+        };
+        if hdr.ttl <= 1 {
+            self.snmp.ip.in_hdr_errors += 1;
+            self.icmp_send(
+                &pkt,
+                IcmpError::TimeExceeded(TimeExceeded::TtlExpired),
+                Some(in_if),
+                now,
+            );
+            return;
+        }
+        let Some(mtu) = self.iface(nh.ifindex).map(|i| i.mtu()) else {
+            self.snmp.ip.in_discards += 1;
+            return;
+        };
+        let hl = hdr.header_len();
+        // A GRO super-packet is judged by the segments it will be cut back into
+        // (`skb_gso_validate_network_len`).
+        let net_len = if pkt.meta.gso_size != 0 {
+            let l4h = match hdr.protocol {
+                protocol::TCP => pkt
+                    .data()
+                    .get(hl + 12)
+                    .map_or(20, |b| usize::from(b >> 4) * 4),
+                _ => 8,
+            };
+            hl + l4h + usize::from(pkt.meta.gso_size)
+        } else {
+            pkt.len()
+        };
+        if net_len > mtu && hdr.dont_frag {
+            self.frag_out.fails += 1;
+            self.icmp_send(&pkt, IcmpError::FragNeeded(mtu as u16), Some(in_if), now);
+            return;
+        }
+        if net_len > mtu && pkt.meta.gso_size != 0 {
+            // Segments too big for the next link and allowed to fragment: cut the
+            // super-packet here and forward each segment, to be fragmented on output
+            // (`ip_finish_output_gso`).
+            let Ok(segs) = crate::gso::segment_ip(&pkt, &self.pool) else {
+                self.snmp.ip.in_discards += 1;
+                return;
+            };
+            for seg in segs {
+                self.ip_forward(in_if, seg, hdr, now);
+            }
+            return;
+        }
+        let Ok(d) = pkt.data_mut() else {
+            self.snmp.ip.in_discards += 1;
+            return;
+        };
+        let old = u16::from_be_bytes([d[8], d[9]]);
+        d[8] -= 1;
+        let new = u16::from_be_bytes([d[8], d[9]]);
+        let check = u16::from_be_bytes([d[10], d[11]]);
+        d[10..12].copy_from_slice(&checksum::update16(check, old, new).to_be_bytes());
+        // The L4 checksum was checked (or not) for this host; on the way out it is complete.
+        pkt.meta.csum = ChecksumState::None;
+        match self.nf_hook(&mut pkt, HookContext::forward(in_if, nh.ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.in_discards += 1;
+                return;
+            }
+            Verdict::Stolen => return,
+        }
+        self.snmp.ip.forw_datagrams += 1;
+        let _ = self.ip_output(pkt, nh, Some(in_if), now);
+    }
+}

@@ -1,0 +1,278 @@
+//! IPv4 input (Linux `net/ipv4/ip_input.c`): `ip_rcv` validates the header and runs
+//! PREROUTING, `ip_rcv_finish` routes (local / forward / drop), `ip_local_deliver` reassembles
+//! fragments and runs INPUT, `ip_local_deliver_finish` hands the payload to ICMP, UDP or TCP.
+//!
+//! As in Linux, reassembly happens in `ip_local_deliver` *before* the INPUT hook, so INPUT
+//! sees each datagram once, whole (the seeds' stage list puts defrag after INPUT; Linux's code
+//! is the reference here). Forwarded fragments are not reassembled.
+
+use crate::frag::{FragKey, FragmentDesc};
+use crate::hooks::{HookContext, HookPoint, Verdict};
+use crate::icmp::IcmpError;
+use crate::packet_tap::TapPoint;
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::IfIndex;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum::{self, ChecksumMode};
+use crate::wire::ethernet::ethertype;
+use crate::wire::icmpv4::DstUnreachable;
+use crate::wire::ipv4::{protocol, Ipv4Repr};
+use crate::wire::WireError;
+
+impl Stack {
+    /// Runs the hooks of `ctx.hook` (after showing the packet to taps at that point).
+    pub(crate) fn nf_hook(
+        &mut self,
+        pkt: &mut PacketBuf,
+        ctx: HookContext,
+        now: Instant,
+    ) -> Verdict {
+        let point = TapPoint::Hook(ctx.hook);
+        if self.taps.any(point) {
+            let ifindex = match ctx.hook {
+                HookPoint::PreRouting | HookPoint::Input => ctx.in_if,
+                _ => ctx.out_if,
+            };
+            self.taps.capture(point, ifindex, pkt, now);
+        }
+        self.hooks.run(pkt, &ctx)
+    }
+
+    /// `ip_rcv`: `pkt` starts at the IPv4 header. Version, IHL, options, total length and
+    /// (unless the device vouched for it) the header checksum are checked here, each failure
+    /// counted like `/proc/net/snmp`. The TTL is checked where it matters, on forwarding: like
+    /// Linux, a host accepts a datagram addressed to it whatever its TTL.
+    pub(crate) fn ip_rcv(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, now: Instant) {
+        self.snmp.ip.in_receives += 1;
+        if pkt.may_pull(Ipv4Repr::MIN_LEN).is_err() {
+            self.snmp.ip.in_hdr_errors += 1;
+            return;
+        }
+        let hdr = match Ipv4Repr::parse_quoted(pkt.data()) {
+            Ok((h, _)) => h,
+            Err(_) => {
+                self.snmp.ip.in_hdr_errors += 1;
+                return;
+            }
+        };
+        let hl = hdr.header_len();
+        let total = hl + hdr.payload_len;
+        if total > pkt.len() {
+            self.snmp.ip.in_truncated_pkts += 1;
+            return;
+        }
+        if pkt.meta.csum != ChecksumState::Unnecessary
+            && !pkt.data().get(..hl).is_some_and(checksum::verify)
+        {
+            self.snmp.ip.in_csum_errors += 1;
+            self.snmp.ip.in_hdr_errors += 1;
+            return;
+        }
+        if pkt.len() > total {
+            // Ethernet padding. A device sum over the padding no longer matches.
+            let _ = pkt.trim(total);
+            if let ChecksumState::Complete { .. } = pkt.meta.csum {
+                pkt.meta.csum = ChecksumState::None;
+            }
+        }
+        if hdr.src.is_multicast() || hdr.src.is_broadcast() {
+            self.snmp.ip.in_addr_errors += 1;
+            return;
+        }
+        pkt.meta.protocol = ethertype::IPV4;
+        pkt.set_network_header();
+        match self.nf_hook(&mut pkt, HookContext::prerouting(ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.in_discards += 1;
+                return;
+            }
+            Verdict::Stolen => return,
+        }
+        self.ip_rcv_finish(ifindex, pkt, hdr, now);
+    }
+
+    /// The header again when hooks at `point` may have rewritten it, else `hdr` as parsed.
+    fn reparse(&self, point: HookPoint, pkt: &PacketBuf, hdr: Ipv4Repr) -> Option<Ipv4Repr> {
+        if self.hooks.len(point) == 0 {
+            return Some(hdr);
+        }
+        Ipv4Repr::parse_quoted(pkt.data()).ok().map(|(h, _)| h)
+    }
+
+    /// `ip_rcv_finish` + `ip_route_input`: local delivery, forwarding, or a counted drop. The
+    /// header is parsed again since a PREROUTING hook may have rewritten it.
+    fn ip_rcv_finish(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
+        let Some(hdr) = self.reparse(HookPoint::PreRouting, &pkt, hdr) else {
+            self.snmp.ip.in_hdr_errors += 1;
+            return;
+        };
+        if self.is_local_addr(hdr.dst) || self.is_broadcast_on(ifindex, hdr.dst) {
+            self.ip_local_deliver(ifindex, pkt, hdr, now);
+        } else if hdr.dst.is_multicast() || !self.cfg.forwarding {
+            self.snmp.ip.in_addr_errors += 1;
+        } else {
+            self.ip_forward(ifindex, pkt, hdr, now);
+        }
+    }
+
+    /// `ip_local_deliver`: reassembles fragments, then runs INPUT.
+    fn ip_local_deliver(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
+        let (mut pkt, hdr) = if hdr.is_fragment() {
+            let Some(p) = self.ip_defrag(ifindex, pkt, &hdr, now) else {
+                return;
+            };
+            let Ok((h, _)) = Ipv4Repr::parse_quoted(p.data()) else {
+                self.snmp.ip.in_hdr_errors += 1;
+                return;
+            };
+            (p, h)
+        } else {
+            (pkt, hdr)
+        };
+        match self.nf_hook(&mut pkt, HookContext::input(ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.in_discards += 1;
+                return;
+            }
+            Verdict::Stolen => return,
+        }
+        self.ip_local_deliver_finish(ifindex, pkt, hdr, now);
+    }
+
+    /// `ip_defrag`: feeds a fragment to the reassembler; returns the whole datagram, rebuilt
+    /// as one linear packet with a fresh header, when this fragment completed it.
+    fn ip_defrag(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) -> Option<PacketBuf> {
+        if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
+            self.snmp.ip.in_discards += 1;
+            return None;
+        }
+        let hl = hdr.header_len();
+        let data = pkt.data();
+        let desc = FragmentDesc {
+            key: FragKey {
+                src: hdr.src,
+                dst: hdr.dst,
+                protocol: hdr.protocol,
+                id: hdr.ident,
+            },
+            offset: usize::from(hdr.frag_offset),
+            more_fragments: hdr.more_frags,
+            header: data.get(..hl)?,
+            payload: data.get(hl..)?,
+        };
+        let whole = self.reasm.process(&desc, now).ok()??;
+        let total = whole.header.len() + whole.payload.len();
+        let mut out = self.alloc(total);
+        let buf = out.put(total).ok()?;
+        let (h, p) = buf.split_at_mut(whole.header.len());
+        h.copy_from_slice(&whole.header);
+        p.copy_from_slice(&whole.payload);
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[6] &= 0x40; // keep DF, clear MF and the offset
+        h[7] = 0;
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        out.meta.ifindex = ifindex;
+        out.meta.protocol = ethertype::IPV4;
+        out.meta.mark = pkt.meta.mark;
+        out.set_network_header();
+        Some(out)
+    }
+
+    /// `ip_local_deliver_finish`: the protocol demux.
+    fn ip_local_deliver_finish(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: Ipv4Repr,
+        now: Instant,
+    ) {
+        let Some(hdr) = self.reparse(HookPoint::Input, &pkt, hdr) else {
+            self.snmp.ip.in_hdr_errors += 1;
+            return;
+        };
+        if pkt.pull(hdr.header_len()).is_err() {
+            self.snmp.ip.in_hdr_errors += 1;
+            return;
+        }
+        pkt.set_transport_header();
+        self.snmp.ip.in_delivers += 1;
+        match hdr.protocol {
+            protocol::ICMP => self.icmp_rcv(ifindex, pkt, &hdr, now),
+            protocol::UDP => self.udp_rcv(ifindex, pkt, &hdr, now),
+            protocol::TCP => self.tcp_v4_rcv(pkt, &hdr),
+            _ => {
+                self.snmp.ip.in_unknown_protos += 1;
+                self.snmp.ip.in_delivers -= 1;
+                self.icmp_send(
+                    &pkt,
+                    IcmpError::DstUnreachable(DstUnreachable::ProtoUnreachable),
+                    Some(ifindex),
+                    now,
+                );
+            }
+        }
+    }
+
+    /// The TCP demux point (`tcp_v4_rcv`). TCP is the next stage to build; until then a
+    /// segment is counted as delivered to a protocol with no handler and answered with nothing
+    /// (not even the protocol unreachable other unknown protocols get, so peers retry rather
+    /// than give up).
+    fn tcp_v4_rcv(&mut self, _pkt: PacketBuf, _hdr: &Ipv4Repr) {
+        self.snmp.ip.in_delivers -= 1;
+        self.snmp.ip.in_unknown_protos += 1;
+        self.snmp.link.tcp_no_handler += 1;
+    }
+}
+
+/// How the transport layer should treat its checksum, from what the device reported
+/// (`skb_checksum_init`): verified by the device → not again; a complete sum from the network
+/// header on → finish it with the pseudo-header (for UDP/TCP) and trust it when it checks out;
+/// otherwise verify in software. A sum that does not check out falls back to software, which
+/// also knows UDP's "no checksum" zero.
+pub(crate) fn l4_checksum_mode(pkt: &PacketBuf, hdr: &Ipv4Repr) -> ChecksumMode {
+    match pkt.meta.csum {
+        ChecksumState::Unnecessary => ChecksumMode::Offloaded,
+        ChecksumState::Complete { sum } => {
+            let hl = hdr.header_len();
+            let Some(iph) = pkt.network_header().and_then(|h| h.get(..hl)) else {
+                return ChecksumMode::Software;
+            };
+            let l4 = checksum::add(sum, !checksum::sum(iph));
+            let total = match hdr.protocol {
+                protocol::UDP | protocol::TCP => checksum::add(
+                    checksum::pseudo_header_v4(
+                        hdr.src,
+                        hdr.dst,
+                        hdr.protocol,
+                        hdr.payload_len as u16,
+                    ),
+                    l4,
+                ),
+                _ => l4,
+            };
+            if total == 0xffff {
+                ChecksumMode::Offloaded
+            } else {
+                ChecksumMode::Software
+            }
+        }
+        _ => ChecksumMode::Software,
+    }
+}
+
+/// Maps a wire error to whether it was a checksum failure (counted as `InCsumErrors` by the
+/// protocols).
+pub(crate) fn is_csum_error(e: &WireError) -> bool {
+    matches!(e, WireError::BadChecksum { .. })
+}

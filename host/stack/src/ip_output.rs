@@ -1,0 +1,406 @@
+//! IPv4 output (Linux `net/ipv4/ip_output.c` and `route.c`'s output side):
+//! `ip_route_output` picks the route and the source address (`inet_select_addr`),
+//! `ip_local_out` builds the header and runs OUTPUT, `ip_output` runs POSTROUTING,
+//! `ip_finish_output` fragments to the (path) MTU or refuses with DF, and
+//! `ip_finish_output2`/`neigh_output` resolves the next hop's MAC and queues the frame.
+//! Datagrams to one of our own addresses loop back into IPv4 input, as through `lo`.
+
+use crate::device::complete_tx_checksum;
+use crate::frag::{fragment_plan, FragmentError, FragmentRequest};
+use crate::hooks::{HookContext, Verdict};
+use crate::neigh::Resolve;
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::{IfIndex, LookupError, NextHop};
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum::ChecksumMode;
+use crate::wire::ethernet::{ethertype, EthernetAddress};
+use crate::wire::ipv4::{Ipv4Options, Ipv4Repr};
+use std::net::Ipv4Addr;
+
+/// Why a locally generated datagram was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No route to the destination (`ENETUNREACH`).
+    #[error("network unreachable")]
+    NetUnreachable,
+    /// An unreachable route matched (`EHOSTUNREACH`).
+    #[error("host unreachable")]
+    HostUnreachable,
+    /// A prohibit route matched or a hook dropped the packet (`EPERM`/`EACCES`).
+    #[error("prohibited")]
+    Prohibited,
+    /// A blackhole route matched (`EINVAL`); nothing was sent.
+    #[error("blackhole route")]
+    Blackhole,
+    /// The output interface has no address to send from (`EADDRNOTAVAIL`).
+    #[error("no source address")]
+    NoSourceAddress,
+    /// Too big for the path MTU with DF set (`EMSGSIZE`); `mtu` is the MTU in effect.
+    #[error("message too big for path mtu {mtu}")]
+    MessageTooBig {
+        /// The path MTU.
+        mtu: usize,
+    },
+    /// Bigger than an IPv4 datagram can be (`EMSGSIZE`).
+    #[error("datagram too long")]
+    TooLong,
+    /// A buffer could not be written (`ENOBUFS`).
+    #[error("no buffer space")]
+    NoBuffers,
+}
+
+/// A route for locally generated traffic: the next hop and the source address to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutRoute {
+    /// Where to send.
+    pub nh: NextHop,
+    /// The destination.
+    pub dst: Ipv4Addr,
+    /// The source address.
+    pub src: Ipv4Addr,
+    /// True when the destination is one of our addresses (loopback).
+    pub local: bool,
+}
+
+/// What `ip_local_out` needs besides the payload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IpParams {
+    pub protocol: u8,
+    pub tos: u8,
+    pub ttl: u8,
+    pub dont_frag: bool,
+}
+
+impl Stack {
+    /// `ip_route_output`: the route towards `dst` and the source address, `src` when the
+    /// caller bound one (it must be ours), else one of the output interface's.
+    pub(crate) fn ip_route_output(
+        &mut self,
+        dst: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+    ) -> Result<OutRoute, SendError> {
+        let src = src.filter(|s| !s.is_unspecified());
+        if self.is_local_addr(dst) {
+            let ifindex = self
+                .ifaces
+                .iter()
+                .find(|i| i.addrs.iter().any(|a| a.0 == dst))
+                .map_or(0, |i| i.index);
+            let nh = self.fib.lookup(dst).unwrap_or(NextHop {
+                addr: dst,
+                gateway: None,
+                ifindex,
+                route: crate::route::Route::connected(crate::route::Prefix::host(dst), ifindex),
+            });
+            return Ok(OutRoute {
+                nh: NextHop { ifindex, ..nh },
+                dst,
+                src: src.unwrap_or(dst),
+                local: true,
+            });
+        }
+        let nh = match self.fib.lookup(dst) {
+            Ok(nh) => nh,
+            Err(e) => {
+                self.snmp.ip.out_no_routes += 1;
+                return Err(match e {
+                    LookupError::NoRoute => SendError::NetUnreachable,
+                    LookupError::Unreachable => SendError::HostUnreachable,
+                    LookupError::Prohibit => SendError::Prohibited,
+                    LookupError::Blackhole => SendError::Blackhole,
+                });
+            }
+        };
+        let src = match src {
+            Some(s) if self.is_local_addr(s) => s,
+            Some(_) => return Err(SendError::NoSourceAddress),
+            None => self
+                .iface(nh.ifindex)
+                .and_then(|i| i.select_addr(nh.addr))
+                .ok_or(SendError::NoSourceAddress)?,
+        };
+        Ok(OutRoute {
+            nh,
+            dst,
+            src,
+            local: false,
+        })
+    }
+
+    /// `ip_local_out`: puts the IPv4 header in front of `pkt` (data at the transport header),
+    /// runs OUTPUT, and sends it on (or loops it back).
+    pub(crate) fn ip_local_out(
+        &mut self,
+        mut pkt: PacketBuf,
+        rt: &OutRoute,
+        p: IpParams,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let repr = Ipv4Repr {
+            src: rt.src,
+            dst: rt.dst,
+            protocol: p.protocol,
+            ttl: p.ttl,
+            dscp: p.tos >> 2,
+            ecn: p.tos & 3,
+            ident: self.next_ident(),
+            dont_frag: p.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len: pkt.len(),
+            options: Ipv4Options::default(),
+        };
+        if Ipv4Repr::MIN_LEN + pkt.len() > crate::frag::MAX_DATAGRAM {
+            return Err(SendError::TooLong);
+        }
+        let Ok(h) = pkt.push(Ipv4Repr::MIN_LEN) else {
+            return Err(SendError::NoBuffers);
+        };
+        repr.emit(h, ChecksumMode::Software)
+            .map_err(|_| SendError::NoBuffers)?;
+        if let ChecksumState::Partial { start, offset } = pkt.meta.csum {
+            pkt.meta.csum = ChecksumState::Partial {
+                start: start + Ipv4Repr::MIN_LEN as u16,
+                offset,
+            };
+        }
+        pkt.meta.protocol = ethertype::IPV4;
+        pkt.set_network_header();
+        self.snmp.ip.out_requests += 1;
+        match self.nf_hook(&mut pkt, HookContext::output(rt.nh.ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.out_discards += 1;
+                return Err(SendError::Prohibited);
+            }
+            Verdict::Stolen => return Ok(()),
+        }
+        if rt.local {
+            return self.ip_loopback(pkt, rt.nh.ifindex, now);
+        }
+        self.ip_output(pkt, rt.nh, None, now)
+    }
+
+    /// Delivers a locally addressed datagram back into input, through POSTROUTING and
+    /// PREROUTING as `lo` would. Its checksums were never damaged by a wire.
+    fn ip_loopback(
+        &mut self,
+        mut pkt: PacketBuf,
+        ifindex: IfIndex,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        match self.nf_hook(&mut pkt, HookContext::postrouting(None, ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.out_discards += 1;
+                return Err(SendError::Prohibited);
+            }
+            Verdict::Stolen => return Ok(()),
+        }
+        if complete_tx_checksum(&mut pkt).is_err() {
+            return Err(SendError::NoBuffers);
+        }
+        pkt.meta.csum = ChecksumState::Unnecessary;
+        pkt.meta.ifindex = ifindex;
+        self.ip_rcv(ifindex, pkt, now);
+        Ok(())
+    }
+
+    /// `ip_output`: POSTROUTING, then [`Self::ip_finish_output`]. `in_if` is set for forwarded
+    /// packets.
+    pub(crate) fn ip_output(
+        &mut self,
+        mut pkt: PacketBuf,
+        nh: NextHop,
+        in_if: Option<IfIndex>,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        match self.nf_hook(&mut pkt, HookContext::postrouting(in_if, nh.ifindex), now) {
+            Verdict::Accept => {}
+            Verdict::Drop => {
+                self.snmp.ip.out_discards += 1;
+                return Err(SendError::Prohibited);
+            }
+            Verdict::Stolen => return Ok(()),
+        }
+        self.ip_finish_output(pkt, nh, in_if.is_some(), now)
+    }
+
+    /// `ip_finish_output`: fragments to the MTU (the path MTU for local traffic) unless DF
+    /// forbids it; super-packets go whole, to be segmented at the device.
+    fn ip_finish_output(
+        &mut self,
+        mut pkt: PacketBuf,
+        nh: NextHop,
+        forwarded: bool,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let Some(link_mtu) = self.iface(nh.ifindex).map(|i| i.mtu()) else {
+            return Err(SendError::NetUnreachable);
+        };
+        let Some(dst) = pkt.data().get(16..20) else {
+            return Err(SendError::NoBuffers);
+        };
+        let dst = Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]);
+        let mtu = if forwarded {
+            link_mtu
+        } else {
+            self.pmtu.path_mtu(dst, link_mtu, now)
+        };
+        if pkt.meta.gso_size != 0 || pkt.len() <= mtu {
+            self.neigh_output(pkt, nh, now);
+            return Ok(());
+        }
+        let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
+            return Err(SendError::NoBuffers);
+        };
+        // Fragments cannot carry a checksum the device finishes over the whole datagram
+        // (`skb_checksum_help` in `ip_do_fragment`).
+        if complete_tx_checksum(&mut pkt).is_err() {
+            return Err(SendError::NoBuffers);
+        }
+        self.ip_fragment(pkt, &hdr, nh, mtu, now)
+    }
+
+    /// `ip_do_fragment`: cuts the datagram into MTU-sized fragments.
+    fn ip_fragment(
+        &mut self,
+        pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        nh: NextHop,
+        mtu: usize,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let hl = hdr.header_len();
+        let later_options = copied_options(hdr.options.as_bytes());
+        let later_hdr = Ipv4Repr {
+            options: later_options,
+            ..*hdr
+        };
+        let req = FragmentRequest {
+            payload_len: hdr.payload_len,
+            header_len: hl,
+            later_header_len: later_hdr.header_len(),
+            mtu,
+            dont_fragment: hdr.dont_frag,
+            offset: usize::from(hdr.frag_offset),
+            more_fragments: hdr.more_frags,
+        };
+        let plan = fragment_plan(&req);
+        self.frag_out.record(&plan);
+        let pieces = match plan {
+            Ok(p) => p,
+            Err(FragmentError::NeedsFragmentation { mtu }) => {
+                return Err(SendError::MessageTooBig { mtu })
+            }
+            Err(_) => return Err(SendError::TooLong),
+        };
+        let mut whole = vec![0; pkt.len()];
+        pkt.copy_to(&mut whole).map_err(|_| SendError::NoBuffers)?;
+        let payload = whole.get(hl..).ok_or(SendError::NoBuffers)?;
+        for piece in pieces {
+            let rel = piece.offset - usize::from(hdr.frag_offset);
+            let Some(bytes) = payload.get(rel..rel + piece.len) else {
+                return Err(SendError::NoBuffers);
+            };
+            let mut f = self.alloc(piece.header_len + piece.len);
+            let first = if piece.header_len == hl && piece.offset == usize::from(hdr.frag_offset) {
+                hdr
+            } else {
+                &later_hdr
+            };
+            let repr = Ipv4Repr {
+                frag_offset: piece.offset as u16,
+                more_frags: piece.more_fragments,
+                payload_len: piece.len,
+                ..*first
+            };
+            let Ok(buf) = f.put(piece.header_len + piece.len) else {
+                return Err(SendError::NoBuffers);
+            };
+            repr.emit(buf, ChecksumMode::Software)
+                .map_err(|_| SendError::NoBuffers)?;
+            buf[piece.header_len..].copy_from_slice(bytes);
+            f.meta.protocol = ethertype::IPV4;
+            f.meta.mark = pkt.meta.mark;
+            f.meta.hash = pkt.meta.hash;
+            f.set_network_header();
+            self.neigh_output(f, nh, now);
+        }
+        Ok(())
+    }
+
+    /// `ip_finish_output2` + `neigh_output`: the next hop's MAC from the neighbour table (or
+    /// broadcast), then the qdisc. Packets to an unresolved neighbour wait in its queue.
+    pub(crate) fn neigh_output(&mut self, mut pkt: PacketBuf, nh: NextHop, now: Instant) {
+        let ifindex = nh.ifindex;
+        if self.is_broadcast_on(ifindex, nh.addr) {
+            if self.eth_header(
+                ifindex,
+                &mut pkt,
+                EthernetAddress::BROADCAST,
+                ethertype::IPV4,
+            ) {
+                self.dev_queue_xmit(ifindex, pkt, now);
+            }
+            return;
+        }
+        let Some(iface) = self.iface_mut(ifindex) else {
+            return;
+        };
+        match iface.neigh.resolve(nh.addr, pkt, now) {
+            Resolve::Ready(mac, mut pkt) => {
+                if self.eth_header(ifindex, &mut pkt, mac, ethertype::IPV4) {
+                    self.dev_queue_xmit(ifindex, pkt, now);
+                }
+            }
+            Resolve::Queued => {}
+            Resolve::Failed(_, _) => self.snmp.ip.out_discards += 1,
+        }
+        self.run_neigh_actions(ifindex, now);
+    }
+}
+
+/// The options a fragment after the first repeats: those with the "copied" flag (bit 7 of
+/// the type), padded to a multiple of 4 (`ip_options_fragment`).
+fn copied_options(raw: &[u8]) -> Ipv4Options {
+    let mut out = [0u8; crate::wire::ipv4::MAX_OPTIONS_LEN];
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(raw.get(i + 1).copied().unwrap_or(0));
+                let Some(opt) = raw.get(i..i + len).filter(|_| len >= 2) else {
+                    break;
+                };
+                if kind & 0x80 != 0 {
+                    out[n..n + len].copy_from_slice(opt);
+                    n += len;
+                }
+                i += len;
+            }
+        }
+    }
+    Ipv4Options::new(&out[..n.div_ceil(4) * 4]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copied_options;
+
+    #[test]
+    fn only_copied_options_repeat_in_later_fragments() {
+        // Record route (7, not copied), NOP, router alert (148, copied), EOL padding.
+        let raw = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
+        assert_eq!(copied_options(&raw).as_bytes(), &[148, 4, 0, 0]);
+        assert!(copied_options(&[7, 3, 4, 0]).is_empty());
+        assert!(copied_options(&[]).is_empty());
+        // Security (130, copied) of 11 bytes is padded to 12.
+        let sec = [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(copied_options(&sec).as_bytes().len(), 12);
+    }
+}

@@ -1,0 +1,532 @@
+//! The stack: one network namespace's worth of interfaces, routes, hooks, sockets and
+//! counters, joined along the Linux packet path.
+//!
+//! Sans-IO: every entry point takes `now`; the stack reads no clock and starts no thread.
+//! The runtime drives it like this (one stack per poller thread; `Stack` is `Send`):
+//!
+//! ```
+//! use oxnic_stack::time::Instant;
+//! use oxnic_stack::wire::ethernet::EthernetAddress;
+//! use oxnic_stack::{DeviceCaps, IfaceConfig, Stack, StackConfig};
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//!
+//! let mut stack = Stack::new(StackConfig::default());
+//! let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+//! let eth0 = stack.add_interface(IfaceConfig::new("eth0", mac, DeviceCaps::all_offloads(1500)));
+//! let now = Instant::from_millis(1);
+//! // Connected route 10.0.0.0/24 and a gratuitous ARP come with the address.
+//! stack.add_address(eth0, Ipv4Addr::new(10, 0, 0, 1), 24, now).unwrap();
+//! let sock = stack.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
+//! stack.udp_send_to(sock, b"hi", SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 7), now).unwrap();
+//! // Frames for the card: the gratuitous ARP, then the ARP request the datagram waits on.
+//! let dev = stack.device_mut(eth0).unwrap();
+//! let mut sent = 0;
+//! while let Some(frame) = dev.pop_tx() {
+//!     // frame.meta.csum / frame.meta.gso_size carry the offload requests.
+//!     sent += 1;
+//! }
+//! assert_eq!(sent, 2);
+//! // Received frames go in with their metadata, then `poll` runs the RX path and timers:
+//! // stack.device_mut(eth0).unwrap().push_rx(frame);
+//! stack.poll(now);
+//! // and `poll_at` says when to come back if nothing arrives before.
+//! assert!(stack.poll_at(now).is_some());
+//! ```
+//!
+//! The path itself lives in modules named after their Linux counterparts: [`crate::dev`]
+//! (`netif_receive_skb`, `dev_queue_xmit`), [`crate::arp`], [`crate::ip_input`] (`ip_rcv`,
+//! `ip_local_deliver`), [`crate::ip_forward`], [`crate::ip_output`] (`ip_local_out`,
+//! `ip_finish_output`, `ip_fragment`), [`crate::icmp`], [`crate::udp`].
+
+use crate::device::{DeviceCaps, NetDevice};
+use crate::frag::{DefragParams, FragOutStats, PmtuCache, PmtuParams, Reassembler};
+use crate::hooks::Hooks;
+use crate::icmp::IcmpEvent;
+use crate::icmp_limit::{IcmpLimitParams, IcmpRateLimiter};
+use crate::iface::{IfaceConfig, Interface};
+use crate::neigh::NeighParams;
+use crate::packet_tap::Taps;
+use crate::pktbuf::{PacketBuf, PacketPool};
+use crate::qdisc::{PfifoFast, Qdisc};
+use crate::route::{Fib, IfIndex, Prefix, Route, RouteError};
+use crate::snmp::Snmp;
+use crate::time::Instant;
+use crate::udp::UdpTable;
+use crate::xdp::XdpProg;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+/// Room kept in front of every locally built packet: Ethernet + VLAN + the largest IPv4
+/// header + a TCP header with options, rounded up (Linux `MAX_HEADER` plus slack).
+pub const MAX_HEADER: usize = 128;
+
+/// Stack-wide settings (the `net.ipv4.*` sysctls that matter here).
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Forward packets not addressed to us (`ip_forward`).
+    pub forwarding: bool,
+    /// TTL of locally generated packets (`ip_default_ttl`, 64).
+    pub default_ttl: u8,
+    /// Frames taken from each device per poll (the NAPI budget, 64).
+    pub rx_budget: usize,
+    /// Reassembly limits.
+    pub defrag: DefragParams,
+    /// PMTU cache settings.
+    pub pmtu: PmtuParams,
+    /// ICMP error rate limits.
+    pub icmp_limit: IcmpLimitParams,
+    /// Neighbour table settings, used for every new interface.
+    pub neigh: NeighParams,
+    /// Datagrams a UDP socket's receive queue holds by default (`SO_RCVBUF` in packets).
+    pub udp_rcvbuf: usize,
+    /// ICMP messages (echo replies, errors) kept for [`Stack::icmp_events`].
+    pub icmp_event_queue: usize,
+    /// Buffers in the stack's packet pool and their size.
+    pub pool_count: usize,
+    /// Size of each pool buffer.
+    pub pool_buf_size: usize,
+    /// Answer echo requests sent to a broadcast address (`icmp_echo_ignore_broadcasts`
+    /// inverted; off by default as in Linux).
+    pub icmp_echo_broadcasts: bool,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            forwarding: false,
+            default_ttl: 64,
+            rx_budget: 64,
+            defrag: DefragParams::default(),
+            pmtu: PmtuParams::default(),
+            icmp_limit: IcmpLimitParams::default(),
+            neigh: NeighParams::default(),
+            udp_rcvbuf: 256,
+            icmp_event_queue: 256,
+            pool_count: 1024,
+            pool_buf_size: 2048,
+            icmp_echo_broadcasts: false,
+        }
+    }
+}
+
+/// Why a configuration call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    /// No interface has this index.
+    #[error("no interface with index {0}")]
+    NoSuchInterface(IfIndex),
+    /// The address is already on the interface.
+    #[error("address {0} already assigned")]
+    AddressExists(Ipv4Addr),
+    /// The address is not on the interface.
+    #[error("address {0} not assigned")]
+    NoSuchAddress(Ipv4Addr),
+    /// The route could not be changed.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// One network stack.
+pub struct Stack {
+    pub(crate) cfg: StackConfig,
+    pub(crate) ifaces: Vec<Interface>,
+    pub(crate) fib: Fib,
+    pub(crate) hooks: Hooks<PacketBuf>,
+    pub(crate) reasm: Reassembler,
+    pub(crate) pmtu: PmtuCache,
+    pub(crate) icmp_limit: IcmpRateLimiter,
+    pub(crate) frag_out: FragOutStats,
+    pub(crate) snmp: Snmp,
+    pub(crate) udp: UdpTable,
+    pub(crate) taps: Taps,
+    pub(crate) pool: PacketPool,
+    pub(crate) icmp_events: VecDeque<IcmpEvent>,
+    pub(crate) ip_ident: u16,
+}
+
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("ifaces", &self.ifaces)
+            .field("routes", &self.fib.len())
+            .field("snmp", &self.snmp())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// A stack with no interfaces.
+    pub fn new(cfg: StackConfig) -> Self {
+        Stack {
+            fib: Fib::new(),
+            hooks: Hooks::new(),
+            reasm: Reassembler::new(cfg.defrag.clone()),
+            pmtu: PmtuCache::new(cfg.pmtu.clone()),
+            icmp_limit: IcmpRateLimiter::new(cfg.icmp_limit.clone()),
+            frag_out: FragOutStats::default(),
+            snmp: Snmp::default(),
+            udp: UdpTable::default(),
+            taps: Taps::default(),
+            pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
+            icmp_events: VecDeque::new(),
+            ip_ident: 1,
+            ifaces: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    /// Turns forwarding on or off (`sysctl net.ipv4.ip_forward`).
+    pub fn set_forwarding(&mut self, on: bool) {
+        self.cfg.forwarding = on;
+    }
+
+    /// Adds an interface bound to a device with `cfg.caps`; returns its index (from 1, like
+    /// Linux ifindex). It starts with no address and the default qdisc (pfifo_fast).
+    pub fn add_interface(&mut self, cfg: IfaceConfig) -> IfIndex {
+        let index = self.ifaces.len() as IfIndex + 1;
+        self.ifaces
+            .push(Interface::new(index, cfg, self.cfg.neigh.clone()));
+        index
+    }
+
+    pub(crate) fn iface(&self, ifindex: IfIndex) -> Option<&Interface> {
+        let i = usize::try_from(ifindex).ok()?.checked_sub(1)?;
+        self.ifaces.get(i)
+    }
+
+    pub(crate) fn iface_mut(&mut self, ifindex: IfIndex) -> Option<&mut Interface> {
+        let i = usize::try_from(ifindex).ok()?.checked_sub(1)?;
+        self.ifaces.get_mut(i)
+    }
+
+    /// The interface `ifindex`, for inspection (addresses, counters, neighbours, qdisc).
+    pub fn interface(&self, ifindex: IfIndex) -> Option<&Interface> {
+        self.iface(ifindex)
+    }
+
+    /// The interface `ifindex`, to tune it (e.g. `neigh_mut().add_permanent(..)`; packets
+    /// that entry releases leave on the next poll).
+    pub fn interface_mut(&mut self, ifindex: IfIndex) -> Option<&mut Interface> {
+        self.iface_mut(ifindex)
+    }
+
+    /// Indexes of all interfaces.
+    pub fn interfaces(&self) -> impl Iterator<Item = IfIndex> + '_ {
+        self.ifaces.iter().map(|i| i.index)
+    }
+
+    /// The device queues of `ifindex`: push received frames, pop frames to transmit.
+    pub fn device_mut(&mut self, ifindex: IfIndex) -> Option<&mut NetDevice> {
+        self.iface_mut(ifindex).map(|i| &mut i.dev)
+    }
+
+    /// The device capabilities of `ifindex`.
+    pub fn device_caps(&self, ifindex: IfIndex) -> Option<DeviceCaps> {
+        self.iface(ifindex).map(|i| *i.dev.caps())
+    }
+
+    /// Assigns `addr/prefix_len` to `ifindex` (`ip addr add`): adds the connected route for
+    /// the prefix (unless another address already brought it) and announces the address with a
+    /// gratuitous ARP.
+    pub fn add_address(
+        &mut self,
+        ifindex: IfIndex,
+        addr: Ipv4Addr,
+        prefix_len: u8,
+        now: Instant,
+    ) -> Result<(), StackError> {
+        let net = Prefix::new(mask(addr, prefix_len), prefix_len)?;
+        let iface = self
+            .iface_mut(ifindex)
+            .ok_or(StackError::NoSuchInterface(ifindex))?;
+        if iface.addrs.iter().any(|a| a.0 == addr) {
+            return Err(StackError::AddressExists(addr));
+        }
+        iface.addrs.push((addr, prefix_len));
+        match self.fib.add(Route::connected(net, ifindex)) {
+            Ok(()) | Err(RouteError::Exists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.arp_send_gratuitous(ifindex, addr, now);
+        Ok(())
+    }
+
+    /// Removes an address and, when no other address on the interface shares its prefix,
+    /// its connected route.
+    pub fn remove_address(&mut self, ifindex: IfIndex, addr: Ipv4Addr) -> Result<(), StackError> {
+        let iface = self
+            .iface_mut(ifindex)
+            .ok_or(StackError::NoSuchInterface(ifindex))?;
+        let pos = iface
+            .addrs
+            .iter()
+            .position(|a| a.0 == addr)
+            .ok_or(StackError::NoSuchAddress(addr))?;
+        let (_, len) = iface.addrs.remove(pos);
+        let net = mask(addr, len);
+        let shared = iface
+            .addrs
+            .iter()
+            .any(|&(a, l)| l == len && mask(a, l) == net);
+        if !shared {
+            let _ = self.fib.remove(Prefix::new(net, len)?, Some(0));
+        }
+        Ok(())
+    }
+
+    /// The routing table, to add static, default and reject routes.
+    pub fn routes_mut(&mut self) -> &mut Fib {
+        &mut self.fib
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &Fib {
+        &self.fib
+    }
+
+    /// The netfilter hook lists, to register hooks at the five points.
+    pub fn hooks_mut(&mut self) -> &mut Hooks<PacketBuf> {
+        &mut self.hooks
+    }
+
+    /// The hook lists, for their counters.
+    pub fn hooks(&self) -> &Hooks<PacketBuf> {
+        &self.hooks
+    }
+
+    /// Attaches (or with `None` detaches) the early RX program of `ifindex`.
+    pub fn set_xdp(&mut self, ifindex: IfIndex, prog: Option<XdpProg>) -> Result<(), StackError> {
+        self.iface_mut(ifindex)
+            .ok_or(StackError::NoSuchInterface(ifindex))?
+            .xdp = prog;
+        Ok(())
+    }
+
+    /// Replaces the qdisc of `ifindex` (`tc qdisc replace`); packets queued in the old one are
+    /// dropped with it.
+    pub fn set_qdisc(
+        &mut self,
+        ifindex: IfIndex,
+        qdisc: Box<dyn Qdisc<PacketBuf> + Send>,
+    ) -> Result<(), StackError> {
+        self.iface_mut(ifindex)
+            .ok_or(StackError::NoSuchInterface(ifindex))?
+            .qdisc = qdisc;
+        Ok(())
+    }
+
+    /// Restores the default qdisc of `ifindex`.
+    pub fn reset_qdisc(&mut self, ifindex: IfIndex) -> Result<(), StackError> {
+        self.set_qdisc(ifindex, Box::new(PfifoFast::default()))
+    }
+
+    /// Turns software GRO on `ifindex` on or off (`ethtool -K gro`).
+    pub fn set_gro(&mut self, ifindex: IfIndex, on: bool) -> Result<(), StackError> {
+        self.iface_mut(ifindex)
+            .ok_or(StackError::NoSuchInterface(ifindex))?
+            .gro_enabled = on;
+        Ok(())
+    }
+
+    /// Counters like `/proc/net/snmp`.
+    pub fn snmp(&self) -> Snmp {
+        let mut s = self.snmp;
+        let r = self.reasm.stats();
+        s.ip.reasm_reqds = r.reqds;
+        s.ip.reasm_oks = r.oks;
+        s.ip.reasm_fails = r.fails;
+        s.ip.reasm_timeout = r.timeouts;
+        s.ip.frag_oks = self.frag_out.oks;
+        s.ip.frag_fails = self.frag_out.fails;
+        s.ip.frag_creates = self.frag_out.creates;
+        s
+    }
+
+    /// The reassembly stage, for its memory use and counters.
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reasm
+    }
+
+    /// The path MTU towards `dst` as this stack would use it now.
+    pub fn path_mtu(&self, dst: Ipv4Addr, now: Instant) -> Option<usize> {
+        let nh = self.fib.lookup(dst).ok()?;
+        let link = self.iface(nh.ifindex)?.mtu();
+        Some(self.pmtu.path_mtu(dst, link, now))
+    }
+
+    /// The ICMP rate limiter, for its counters.
+    pub fn icmp_limiter(&self) -> &IcmpRateLimiter {
+        &self.icmp_limit
+    }
+
+    /// True when `addr` is assigned to any interface.
+    pub fn is_local_addr(&self, addr: Ipv4Addr) -> bool {
+        self.ifaces
+            .iter()
+            .any(|i| i.addrs.iter().any(|a| a.0 == addr))
+    }
+
+    /// True when `addr` is the limited broadcast or the directed broadcast of a prefix on
+    /// `ifindex`.
+    pub(crate) fn is_broadcast_on(&self, ifindex: IfIndex, addr: Ipv4Addr) -> bool {
+        addr.is_broadcast()
+            || self.iface(ifindex).is_some_and(|i| {
+                i.addrs
+                    .iter()
+                    .any(|&(a, l)| l < 31 && broadcast(a, l) == addr)
+            })
+    }
+
+    /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
+    /// the RX path (GRO is flushed at the end of each device's share), fires expired timers
+    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices.
+    /// Returns the number of received frames handled; call again while it equals the budget
+    /// times the interfaces (more is waiting).
+    pub fn poll(&mut self, now: Instant) -> usize {
+        let mut work = 0;
+        for i in 0..self.ifaces.len() {
+            let ifindex = self.ifaces[i].index;
+            let mut n = 0;
+            while n < self.cfg.rx_budget {
+                let Some(frame) = self.ifaces[i].dev.pop_rx() else {
+                    break;
+                };
+                n += 1;
+                self.netif_receive(ifindex, frame, now);
+            }
+            self.gro_flush(ifindex, now);
+            work += n;
+        }
+        self.run_timers(now);
+        for i in 0..self.ifaces.len() {
+            let ifindex = self.ifaces[i].index;
+            self.qdisc_run(ifindex, now);
+        }
+        work
+    }
+
+    /// When [`Self::poll`] next has timer work or queued frames, if ever: `now` when frames wait
+    /// in a device RX queue or a qdisc that may send.
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        let mut at: Option<Instant> = self.reasm.next_wakeup();
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        for i in &self.ifaces {
+            if i.dev.rx_pending() > 0 {
+                take(Some(now));
+            }
+            take(i.neigh.next_wakeup());
+            if i.dev.tx_room() > 0 {
+                take(i.qdisc.next_wakeup(now));
+            }
+        }
+        at.map(|t| t.max(now))
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        for i in 0..self.ifaces.len() {
+            self.ifaces[i].neigh.poll(now);
+            let ifindex = self.ifaces[i].index;
+            self.run_neigh_actions(ifindex, now);
+        }
+        for t in self.reasm.poll(now) {
+            self.icmp_reasm_timeout(&t, now);
+        }
+        self.pmtu.poll(now);
+    }
+
+    /// The next IPv4 identification value.
+    pub(crate) fn next_ident(&mut self) -> u16 {
+        let id = self.ip_ident;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        id
+    }
+
+    /// A buffer for `len` bytes after [`MAX_HEADER`] of headroom: from the pool when it fits,
+    /// else from the heap (jumbo datagrams and super-packets).
+    pub(crate) fn alloc(&self, len: usize) -> PacketBuf {
+        if len + MAX_HEADER <= self.pool.buf_size() {
+            if let Some(b) = self.pool.alloc(MAX_HEADER) {
+                return b;
+            }
+        }
+        PacketBuf::new(len + MAX_HEADER, MAX_HEADER)
+    }
+}
+
+/// `addr` with the bits past `len` cleared.
+pub(crate) fn mask(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let m = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    Ipv4Addr::from(u32::from(addr) & m)
+}
+
+/// The directed broadcast address of `addr/len`.
+pub(crate) fn broadcast(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let m = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    Ipv4Addr::from(u32::from(addr) | !m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime moves a stack into its poller thread.
+    #[test]
+    fn stack_is_send() {
+        fn send<T: Send>() {}
+        send::<Stack>();
+    }
+
+    #[test]
+    fn masks_and_broadcasts() {
+        let a = Ipv4Addr::new(10, 1, 2, 3);
+        assert_eq!(mask(a, 24), Ipv4Addr::new(10, 1, 2, 0));
+        assert_eq!(mask(a, 0), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(broadcast(a, 24), Ipv4Addr::new(10, 1, 2, 255));
+        assert_eq!(broadcast(a, 32), a);
+    }
+
+    #[test]
+    fn addresses_bring_and_take_their_connected_routes() {
+        let mut s = Stack::new(StackConfig::default());
+        let i = s.add_interface(IfaceConfig::new(
+            "eth0",
+            crate::wire::ethernet::EthernetAddress([2, 0, 0, 0, 0, 1]),
+            DeviceCaps::default(),
+        ));
+        let now = Instant::ZERO;
+        s.add_address(i, Ipv4Addr::new(10, 0, 0, 1), 24, now)
+            .unwrap();
+        s.add_address(i, Ipv4Addr::new(10, 0, 0, 2), 24, now)
+            .unwrap();
+        assert_eq!(
+            s.add_address(i, Ipv4Addr::new(10, 0, 0, 2), 24, now),
+            Err(StackError::AddressExists(Ipv4Addr::new(10, 0, 0, 2)))
+        );
+        assert_eq!(s.routes().len(), 1);
+        s.remove_address(i, Ipv4Addr::new(10, 0, 0, 1)).unwrap();
+        assert_eq!(s.routes().len(), 1, "10.0.0.2 still needs the prefix");
+        s.remove_address(i, Ipv4Addr::new(10, 0, 0, 2)).unwrap();
+        assert!(s.routes().is_empty());
+        assert_eq!(
+            s.add_address(9, Ipv4Addr::new(10, 0, 0, 1), 24, now),
+            Err(StackError::NoSuchInterface(9))
+        );
+    }
+}

@@ -1,0 +1,539 @@
+//! UDP (Linux `net/ipv4/udp.c`): sockets with bind/connect/send_to/recv_from, socket lookup
+//! by score (`__udp4_lib_lookup`: a connected socket beats a bound address beats a wildcard),
+//! bounded receive queues (a full one drops and counts `RcvbufErrors`), ICMP port unreachable
+//! when nobody listens, checksums (a zero checksum means none and is accepted), corking
+//! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and errors from
+//! ICMP reported on connected sockets (`SO_ERROR`).
+
+use crate::icmp::IcmpError;
+use crate::ip_input::{is_csum_error, l4_checksum_mode};
+use crate::ip_output::{IpParams, SendError};
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::IfIndex;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum::ChecksumMode;
+use crate::wire::icmpv4::DstUnreachable;
+use crate::wire::ipv4::{protocol, Ipv4Repr};
+use crate::wire::udp::UdpRepr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Largest UDP payload over IPv4.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+/// Most segments one [`Stack::udp_send_to_segmented`] call may carry (Linux
+/// `UDP_MAX_SEGMENTS`).
+pub const MAX_GSO_SEGMENTS: usize = 64;
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Identifies a UDP socket of one stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UdpHandle(usize);
+
+/// Why a UDP socket call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UdpError {
+    /// Nothing to receive now (`EAGAIN`).
+    #[error("would block")]
+    WouldBlock,
+    /// The address and port are taken (`EADDRINUSE`).
+    #[error("address in use")]
+    AddrInUse,
+    /// The local address is not one of ours (`EADDRNOTAVAIL`).
+    #[error("address not available")]
+    AddrNotAvailable,
+    /// No ephemeral port is free.
+    #[error("no free port")]
+    NoFreePort,
+    /// `send` on a socket that is not connected (`EDESTADDRREQ`).
+    #[error("not connected")]
+    NotConnected,
+    /// The handle names no open socket (`EBADF`).
+    #[error("bad socket handle")]
+    BadHandle,
+    /// The payload is over 65507 bytes, or a corked datagram would be (`EMSGSIZE`).
+    #[error("message too long")]
+    TooLong,
+    /// Corked data waits for another destination (`EINVAL`).
+    #[error("corked data is for another destination")]
+    CorkedElsewhere,
+    /// ICMP port unreachable came back (`ECONNREFUSED`).
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// ICMP host/net unreachable or another destination-unreachable came back.
+    #[error("destination unreachable: {0:?}")]
+    Unreachable(DstUnreachable),
+    /// ICMP time exceeded came back.
+    #[error("time exceeded")]
+    TimeExceeded,
+    /// IP output refused the datagram.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Per-socket counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpSocketStats {
+    /// Datagrams queued for the reader.
+    pub received: u64,
+    /// Datagrams dropped because the queue was full (`ss -u` "drops").
+    pub drops: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+}
+
+struct Datagram {
+    from: SocketAddrV4,
+    pkt: PacketBuf,
+}
+
+struct Cork {
+    dst: SocketAddrV4,
+    data: Vec<u8>,
+}
+
+struct UdpSocket {
+    local: SocketAddrV4,
+    remote: Option<SocketAddrV4>,
+    rx: VecDeque<Datagram>,
+    rcvbuf: usize,
+    corked: bool,
+    cork: Option<Cork>,
+    dont_frag: bool,
+    ttl: Option<u8>,
+    tos: u8,
+    error: Option<UdpError>,
+    stats: UdpSocketStats,
+}
+
+/// The UDP sockets of one stack.
+#[derive(Default)]
+pub(crate) struct UdpTable {
+    socks: Vec<Option<UdpSocket>>,
+    by_port: HashMap<u16, Vec<usize>>,
+    next_port: u16,
+}
+
+impl UdpTable {
+    fn get(&mut self, h: UdpHandle) -> Result<&mut UdpSocket, UdpError> {
+        self.socks
+            .get_mut(h.0)
+            .and_then(Option::as_mut)
+            .ok_or(UdpError::BadHandle)
+    }
+
+    fn conflicts(&self, local: SocketAddrV4) -> bool {
+        self.by_port.get(&local.port()).is_some_and(|v| {
+            v.iter().filter_map(|&i| self.socks[i].as_ref()).any(|s| {
+                s.local.ip().is_unspecified()
+                    || local.ip().is_unspecified()
+                    || s.local.ip() == local.ip()
+            })
+        })
+    }
+
+    /// `__udp4_lib_lookup`: the best-scoring socket for a datagram.
+    fn lookup(&self, saddr: Ipv4Addr, sport: u16, daddr: Ipv4Addr, dport: u16) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        for &i in self.by_port.get(&dport)? {
+            let Some(s) = self.socks[i].as_ref() else {
+                continue;
+            };
+            let mut score = 1;
+            if !s.local.ip().is_unspecified() {
+                if *s.local.ip() != daddr {
+                    continue;
+                }
+                score += 2;
+            }
+            if let Some(r) = s.remote {
+                if *r.ip() != saddr || r.port() != sport {
+                    continue;
+                }
+                score += 4;
+            }
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+}
+
+impl Stack {
+    /// Opens a UDP socket bound to `local` (`socket` + `bind`). Port 0 picks a free
+    /// ephemeral port; address 0.0.0.0 receives on every address.
+    pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpHandle, UdpError> {
+        if !local.ip().is_unspecified() && !self.is_local_addr(*local.ip()) {
+            return Err(UdpError::AddrNotAvailable);
+        }
+        let mut local = local;
+        if local.port() == 0 {
+            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+            let mut found = None;
+            for k in 0..span {
+                let off = (u32::from(self.udp.next_port) + k) % span;
+                let port = EPHEMERAL.start() + off as u16;
+                if !self.udp.conflicts(SocketAddrV4::new(*local.ip(), port)) {
+                    self.udp.next_port = (off as u16).wrapping_add(1);
+                    found = Some(port);
+                    break;
+                }
+            }
+            local.set_port(found.ok_or(UdpError::NoFreePort)?);
+        } else if self.udp.conflicts(local) {
+            return Err(UdpError::AddrInUse);
+        }
+        let sock = UdpSocket {
+            local,
+            remote: None,
+            rx: VecDeque::new(),
+            rcvbuf: self.cfg.udp_rcvbuf,
+            corked: false,
+            cork: None,
+            dont_frag: false,
+            ttl: None,
+            tos: 0,
+            error: None,
+            stats: UdpSocketStats::default(),
+        };
+        let i = match self.udp.socks.iter().position(Option::is_none) {
+            Some(i) => {
+                self.udp.socks[i] = Some(sock);
+                i
+            }
+            None => {
+                self.udp.socks.push(Some(sock));
+                self.udp.socks.len() - 1
+            }
+        };
+        self.udp.by_port.entry(local.port()).or_default().push(i);
+        Ok(UdpHandle(i))
+    }
+
+    /// The address a socket is bound to.
+    pub fn udp_local_addr(&mut self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
+        Ok(self.udp.get(h)?.local)
+    }
+
+    /// Connects a socket: `udp_send` goes to `remote`, only datagrams from it are received,
+    /// and ICMP errors about it are reported.
+    pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
+        self.udp.get(h)?.remote = Some(remote);
+        Ok(())
+    }
+
+    /// Closes a socket; queued datagrams are dropped.
+    pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
+        let port = self.udp.get(h)?.local.port();
+        self.udp.socks[h.0] = None;
+        if let Some(v) = self.udp.by_port.get_mut(&port) {
+            v.retain(|&i| i != h.0);
+            if v.is_empty() {
+                self.udp.by_port.remove(&port);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the receive queue bound, in datagrams (`SO_RCVBUF`).
+    pub fn udp_set_rcvbuf(&mut self, h: UdpHandle, datagrams: usize) -> Result<(), UdpError> {
+        self.udp.get(h)?.rcvbuf = datagrams;
+        Ok(())
+    }
+
+    /// Sets DF on sent datagrams (`IP_MTU_DISCOVER` = `IP_PMTUDISC_DO`): too big for the path
+    /// MTU is then an error instead of fragments.
+    pub fn udp_set_dont_fragment(&mut self, h: UdpHandle, on: bool) -> Result<(), UdpError> {
+        self.udp.get(h)?.dont_frag = on;
+        Ok(())
+    }
+
+    /// Sets the TTL of sent datagrams (`IP_TTL`); `None` restores the default.
+    pub fn udp_set_ttl(&mut self, h: UdpHandle, ttl: Option<u8>) -> Result<(), UdpError> {
+        self.udp.get(h)?.ttl = ttl;
+        Ok(())
+    }
+
+    /// Sets the TOS byte of sent datagrams (`IP_TOS`).
+    pub fn udp_set_tos(&mut self, h: UdpHandle, tos: u8) -> Result<(), UdpError> {
+        self.udp.get(h)?.tos = tos;
+        Ok(())
+    }
+
+    /// Per-socket counters.
+    pub fn udp_socket_stats(&mut self, h: UdpHandle) -> Result<UdpSocketStats, UdpError> {
+        Ok(self.udp.get(h)?.stats)
+    }
+
+    /// Datagrams waiting to be read.
+    pub fn udp_recv_queue_len(&mut self, h: UdpHandle) -> Result<usize, UdpError> {
+        Ok(self.udp.get(h)?.rx.len())
+    }
+
+    /// Takes the pending error reported by ICMP (`SO_ERROR`).
+    pub fn udp_take_error(&mut self, h: UdpHandle) -> Result<Option<UdpError>, UdpError> {
+        Ok(self.udp.get(h)?.error.take())
+    }
+
+    /// Corks or uncorks a socket (`UDP_CORK`). Uncorking sends what was appended as one
+    /// datagram.
+    pub fn udp_set_cork(&mut self, h: UdpHandle, on: bool, now: Instant) -> Result<(), UdpError> {
+        let s = self.udp.get(h)?;
+        s.corked = on;
+        if on {
+            return Ok(());
+        }
+        match s.cork.take() {
+            Some(c) => self.udp_push(h, c.dst, &c.data, now).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `data` to `dst` (`sendto`). Returns the bytes taken. On a corked socket the data
+    /// is appended to the pending datagram instead.
+    pub fn udp_send_to(
+        &mut self,
+        h: UdpHandle,
+        data: &[u8],
+        dst: SocketAddrV4,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        let s = self.udp.get(h)?;
+        if s.corked {
+            let c = s.cork.get_or_insert_with(|| Cork {
+                dst,
+                data: Vec::new(),
+            });
+            if c.dst != dst {
+                return Err(UdpError::CorkedElsewhere);
+            }
+            if c.data.len() + data.len() > MAX_UDP_PAYLOAD {
+                return Err(UdpError::TooLong);
+            }
+            c.data.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        self.udp_push(h, dst, data, now)
+    }
+
+    /// Sends to the connected peer (`send`).
+    pub fn udp_send(&mut self, h: UdpHandle, data: &[u8], now: Instant) -> Result<usize, UdpError> {
+        let dst = self.udp.get(h)?.remote.ok_or(UdpError::NotConnected)?;
+        self.udp_send_to(h, data, dst, now)
+    }
+
+    /// Receives one datagram into `buf` (`recvfrom`): returns the bytes copied (a longer
+    /// datagram is cut, as without `MSG_TRUNC`) and the sender.
+    pub fn udp_recv_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), UdpError> {
+        let s = self.udp.get(h)?;
+        let d = s.rx.pop_front().ok_or(UdpError::WouldBlock)?;
+        let mut n = 0;
+        for chunk in std::iter::once(d.pkt.data()).chain(d.pkt.frags()) {
+            let take = chunk.len().min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&chunk[..take]);
+            n += take;
+        }
+        Ok((n, d.from))
+    }
+
+    /// `udp_sendmsg` → `udp_send_skb`: builds the datagram and hands it to IP output. The
+    /// checksum is left to the device (`CHECKSUM_PARTIAL`) when it offers TX checksums and the
+    /// datagram will not be fragmented.
+    fn udp_push(
+        &mut self,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        self.udp_push_seg(h, dst, data, 0, now)
+    }
+
+    /// Sends `data` as datagrams of `segment` bytes each (the last may be shorter) in one
+    /// call (`UDP_SEGMENT`): the stack carries a single super-packet down to the device,
+    /// which cuts it if it can (`gso_udp`) and software GSO does otherwise. Every segment must
+    /// fit the path MTU; at most [`MAX_GSO_SEGMENTS`] segments.
+    pub fn udp_send_to_segmented(
+        &mut self,
+        h: UdpHandle,
+        data: &[u8],
+        dst: SocketAddrV4,
+        segment: usize,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        if segment == 0 || data.len().div_ceil(segment) > MAX_GSO_SEGMENTS {
+            return Err(UdpError::TooLong);
+        }
+        if data.len() <= segment {
+            return self.udp_push(h, dst, data, now);
+        }
+        if self.is_local_addr(*dst.ip()) {
+            // Loopback has no device to cut the super-packet: send the datagrams one by one.
+            for chunk in data.chunks(segment) {
+                self.udp_push(h, dst, chunk, now)?;
+            }
+            return Ok(data.len());
+        }
+        self.udp_push_seg(h, dst, data, segment, now)
+    }
+
+    fn udp_push_seg(
+        &mut self,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+        segment: usize,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        if data.len() > MAX_UDP_PAYLOAD {
+            return Err(UdpError::TooLong);
+        }
+        let s = self.udp.get(h)?;
+        let (local, df, ttl, tos) = (s.local, s.dont_frag, s.ttl, s.tos);
+        let src = (!local.ip().is_unspecified()).then_some(*local.ip());
+        let rt = self.ip_route_output(*dst.ip(), src)?;
+        let total = UdpRepr::HEADER_LEN + data.len();
+        let link = self.iface(rt.nh.ifindex).map_or(0, |i| i.mtu());
+        let mtu = self.pmtu.path_mtu(*dst.ip(), link, now);
+        let tx_csum = self
+            .iface(rt.nh.ifindex)
+            .is_some_and(|i| i.dev.caps().tx_csum);
+        if segment != 0 {
+            let seg_mtu = Ipv4Repr::MIN_LEN + UdpRepr::HEADER_LEN + segment;
+            if seg_mtu > mtu {
+                return Err(SendError::MessageTooBig { mtu }.into());
+            }
+        }
+        let offload = tx_csum && !rt.local && segment == 0 && Ipv4Repr::MIN_LEN + total <= mtu;
+        let mode = if offload {
+            ChecksumMode::Offloaded
+        } else {
+            ChecksumMode::Software
+        };
+        let mut pkt = self.alloc(total);
+        pkt.put_slice(data).map_err(|_| SendError::NoBuffers)?;
+        let buf = pkt
+            .push(UdpRepr::HEADER_LEN)
+            .map_err(|_| SendError::NoBuffers)?;
+        let _ = buf;
+        let d = pkt.data_mut().map_err(|_| SendError::NoBuffers)?;
+        UdpRepr {
+            src_port: local.port(),
+            dst_port: dst.port(),
+        }
+        .emit(d, data.len(), rt.src, *dst.ip(), mode)
+        .map_err(|_| SendError::NoBuffers)?;
+        if offload {
+            pkt.meta.csum = ChecksumState::Partial {
+                start: 0,
+                offset: 6,
+            };
+        }
+        if segment != 0 {
+            pkt.meta.gso_size = segment as u16;
+            pkt.meta.gso_segs = data.len().div_ceil(segment) as u16;
+        }
+        pkt.set_transport_header();
+        let p = IpParams {
+            protocol: protocol::UDP,
+            tos,
+            ttl: ttl.unwrap_or(self.cfg.default_ttl),
+            dont_frag: df,
+        };
+        self.ip_local_out(pkt, &rt, p, now)?;
+        self.snmp.udp.out_datagrams += 1;
+        if let Ok(s) = self.udp.get(h) {
+            s.stats.sent += 1;
+        }
+        Ok(data.len())
+    }
+
+    /// `udp_rcv`: `pkt` starts at the UDP header.
+    pub(crate) fn udp_rcv(
+        &mut self,
+        ifindex: IfIndex,
+        mut pkt: PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) {
+        if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
+            self.snmp.udp.in_errors += 1;
+            return;
+        }
+        let mode = l4_checksum_mode(&pkt, hdr);
+        let (repr, payload_len) = match UdpRepr::parse(pkt.data(), hdr.src, hdr.dst, mode) {
+            Ok((r, p)) => (r, p.len()),
+            Err(e) => {
+                self.snmp.udp.in_errors += 1;
+                if is_csum_error(&e) {
+                    self.snmp.udp.in_csum_errors += 1;
+                }
+                return;
+            }
+        };
+        let Some(i) = self
+            .udp
+            .lookup(hdr.src, repr.src_port, hdr.dst, repr.dst_port)
+        else {
+            self.snmp.udp.no_ports += 1;
+            if !self.is_broadcast_on(ifindex, hdr.dst) {
+                self.icmp_send(
+                    &pkt,
+                    IcmpError::DstUnreachable(DstUnreachable::PortUnreachable),
+                    Some(ifindex),
+                    now,
+                );
+            }
+            return;
+        };
+        let Some(s) = self.udp.socks[i].as_mut() else {
+            return;
+        };
+        if s.rx.len() >= s.rcvbuf {
+            s.stats.drops += 1;
+            self.snmp.udp.rcvbuf_errors += 1;
+            self.snmp.udp.in_errors += 1;
+            return;
+        }
+        if pkt.pull(UdpRepr::HEADER_LEN).is_err() || pkt.trim(payload_len).is_err() {
+            self.snmp.udp.in_errors += 1;
+            return;
+        }
+        s.stats.received += 1;
+        s.rx.push_back(Datagram {
+            from: SocketAddrV4::new(hdr.src, repr.src_port),
+            pkt,
+        });
+        self.snmp.udp.in_datagrams += 1;
+    }
+
+    /// `__udp4_lib_err`: an ICMP error about a datagram we sent from `(header.src, sport)` to
+    /// `(header.dst, dport)` is reported on the connected socket it concerns.
+    pub(crate) fn udp_err(&mut self, header: &Ipv4Repr, ports: Option<(u16, u16)>, err: IcmpError) {
+        let Some((sport, dport)) = ports else {
+            return;
+        };
+        let Some(i) = self.udp.lookup(header.dst, dport, header.src, sport) else {
+            return;
+        };
+        let Some(s) = self.udp.socks[i].as_mut() else {
+            return;
+        };
+        if s.remote.is_none() {
+            return;
+        }
+        s.error = Some(match err {
+            IcmpError::DstUnreachable(DstUnreachable::PortUnreachable) => {
+                UdpError::ConnectionRefused
+            }
+            IcmpError::DstUnreachable(r) => UdpError::Unreachable(r),
+            IcmpError::FragNeeded(_) => UdpError::Unreachable(DstUnreachable::FragRequired),
+            IcmpError::TimeExceeded(_) => UdpError::TimeExceeded,
+        });
+    }
+}

@@ -1,0 +1,1061 @@
+//! The stack end to end: two and three stacks joined by in-memory links with a virtual clock.
+
+mod common;
+
+use common::{ip, three_hosts, two_hosts, Net};
+use oxnic_stack::icmp::{IcmpEvent, PingOptions};
+use oxnic_stack::DeviceCaps;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+const LAT: Duration = Duration::from_micros(50);
+
+fn ping_opts(seq: u16) -> PingOptions {
+    PingOptions {
+        ident: 7,
+        seq,
+        ttl: None,
+        dont_frag: false,
+    }
+}
+
+fn echo_replies(net: &mut Net, s: usize) -> Vec<(std::net::Ipv4Addr, u16, Vec<u8>)> {
+    net.stacks[s]
+        .icmp_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            IcmpEvent::EchoReply {
+                from, seq, data, ..
+            } => Some((from, seq, data)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ping_both_ways_including_fragmented_4000_bytes() {
+    for caps in [DeviceCaps::default(), DeviceCaps::all_offloads(1500)] {
+        let (mut net, _, _) = two_hosts(caps, LAT);
+        let now = net.now;
+        let small: Vec<u8> = (0..56u8).collect();
+        let big: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+        net.stacks[0]
+            .ping(ip("10.0.0.2"), ping_opts(1), &small, now)
+            .unwrap();
+        net.stacks[1]
+            .ping(ip("10.0.0.1"), ping_opts(2), &big, now)
+            .unwrap();
+        net.run_for(Duration::from_millis(10));
+        assert_eq!(
+            echo_replies(&mut net, 0),
+            vec![(ip("10.0.0.2"), 1, small.clone())]
+        );
+        assert_eq!(
+            echo_replies(&mut net, 1),
+            vec![(ip("10.0.0.1"), 2, big.clone())]
+        );
+        let now = net.now;
+        net.stacks[0]
+            .ping(ip("10.0.0.2"), ping_opts(3), &big, now)
+            .unwrap();
+        net.run_for(Duration::from_millis(10));
+        assert_eq!(
+            echo_replies(&mut net, 0),
+            vec![(ip("10.0.0.2"), 3, big.clone())]
+        );
+        for s in 0..2 {
+            let snmp = net.stacks[s].snmp();
+            // 4000 bytes of ICMP over a 1500 MTU: three fragments each way per big ping.
+            assert!(snmp.ip.frag_oks >= 1 && snmp.ip.frag_creates >= 3, "{snmp}");
+            assert!(snmp.ip.reasm_oks >= 1, "{snmp}");
+            assert_eq!(snmp.ip.in_hdr_errors, 0);
+        }
+    }
+}
+
+#[test]
+fn udp_echo() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 7))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 7);
+    for i in 0..5u8 {
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, &[i; 100], to, now).unwrap();
+        // The first datagram waits for ARP; the rest find the neighbour resolved.
+        net.run_for(Duration::from_millis(1));
+    }
+    let mut buf = [0u8; 2048];
+    let mut echoed = 0;
+    while let Ok((n, from)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
+        assert_eq!(from.ip(), &ip("10.0.0.1"));
+        let now = net.now;
+        net.stacks[1]
+            .udp_send_to(srv, &buf[..n], from, now)
+            .unwrap();
+        echoed += 1;
+    }
+    assert_eq!(echoed, 5);
+    net.run_for(Duration::from_millis(5));
+    for i in 0..5u8 {
+        let (n, from) = net.stacks[0].udp_recv_from(cli, &mut buf).unwrap();
+        assert_eq!((n, from), (100, to));
+        assert_eq!(&buf[..n], &[i; 100]);
+    }
+    assert_eq!(net.stacks[0].snmp().udp.in_datagrams, 5);
+    assert_eq!(net.stacks[1].snmp().udp.out_datagrams, 5);
+}
+
+#[test]
+fn forwarding_through_a_router() {
+    let mut net = three_hosts(1500);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hello", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(
+        echo_replies(&mut net, 0),
+        vec![(ip("10.0.2.1"), 1, b"hello".to_vec())]
+    );
+    assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, 2);
+}
+
+use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
+use oxnic_stack::ip_output::SendError;
+use oxnic_stack::packet_tap::TapPoint;
+use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::route::{Prefix, Route, RouteKind};
+use oxnic_stack::udp::UdpError;
+use oxnic_stack::wire::icmpv4::{DstUnreachable, TimeExceeded};
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn forwarding_decrements_ttl_and_answers_ttl_1_with_time_exceeded() {
+    let mut net = three_hosts(1500);
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"x", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let seen = net.stacks[2].tap_take(tap).unwrap();
+    let ttls: Vec<u8> = seen
+        .iter()
+        .filter(|c| c.packet.data()[12..14] == [0x08, 0x00])
+        .map(|c| c.packet.data()[14 + 8])
+        .collect();
+    assert_eq!(ttls, vec![63], "C sees the request with TTL 64 - 1");
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+
+    let now = net.now;
+    let opts = PingOptions {
+        ttl: Some(1),
+        ..ping_opts(2)
+    };
+    net.stacks[0].ping(ip("10.0.2.1"), opts, b"x", now).unwrap();
+    net.run_for(Duration::from_millis(10));
+    let ev = net.stacks[0].icmp_events();
+    assert_eq!(
+        ev,
+        vec![IcmpEvent::TimeExceeded {
+            from: ip("10.0.1.254"),
+            reason: TimeExceeded::TtlExpired,
+            original_dst: ip("10.0.2.1"),
+        }]
+    );
+    assert_eq!(net.stacks[1].snmp().icmp.out_time_excds, 1);
+    assert_eq!(net.stacks[1].snmp().ip.in_hdr_errors, 1);
+    assert!(net.stacks[2].tap_take(tap).unwrap().is_empty());
+}
+
+#[test]
+fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
+    let mut net = three_hosts(1000);
+    let sock = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let srv = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    net.stacks[0].udp_set_dont_fragment(sock, true).unwrap();
+    let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
+    let now = net.now;
+    assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1500));
+    net.stacks[0]
+        .udp_send_to(sock, &[1; 1400], to, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let ev = net.stacks[0].icmp_events();
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            IcmpEvent::DstUnreachable {
+                reason: DstUnreachable::FragRequired,
+                next_hop_mtu: 1000,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    let now = net.now;
+    assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1000));
+    assert_eq!(net.stacks[1].snmp().ip.frag_fails, 1);
+    // With DF the next big datagram is refused locally; without it, it is fragmented at
+    // the source to the learnt PMTU and arrives whole.
+    assert_eq!(
+        net.stacks[0].udp_send_to(sock, &[2; 1400], to, now),
+        Err(UdpError::Send(SendError::MessageTooBig { mtu: 1000 }))
+    );
+    net.stacks[0].udp_set_dont_fragment(sock, false).unwrap();
+    net.stacks[0]
+        .udp_send_to(sock, &[3; 1400], to, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let mut buf = [0; 2000];
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], &[3; 1400][..]);
+    assert_eq!(net.stacks[0].snmp().ip.frag_creates, 2);
+    assert_eq!(
+        net.stacks[1].snmp().ip.frag_fails,
+        1,
+        "the router did not fragment"
+    );
+    assert_eq!(net.links[1].oversize, 0);
+}
+
+#[test]
+fn arp_pending_queue_releases_in_order_and_counts_overflow() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    // unres_qlen is 3: of five datagrams sent before ARP resolves, the two oldest are dropped.
+    for i in 0..5u8 {
+        net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
+    }
+    let info = net.stacks[0]
+        .interface(ia)
+        .unwrap()
+        .neigh()
+        .get(ip("10.0.0.2"))
+        .unwrap();
+    assert_eq!(info.queued, 3);
+    net.run_for(Duration::from_millis(5));
+    let mut got = Vec::new();
+    let mut buf = [0; 16];
+    while let Ok((n, _)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, vec![2, 3, 4]);
+    let st = net.stacks[0].interface(ia).unwrap().neigh().stats();
+    assert_eq!((st.unres_discards, st.released), (2, 3));
+}
+
+#[test]
+fn unreachable_routes_answer_icmp_unreachable() {
+    let mut net = three_hosts(1500);
+    net.stacks[1]
+        .routes_mut()
+        .add(Route::reject(
+            Prefix::new(ip("10.0.3.0"), 24).unwrap(),
+            RouteKind::Unreachable,
+        ))
+        .unwrap();
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.9.9.9"), ping_opts(1), b"a", now)
+        .unwrap();
+    net.stacks[0]
+        .ping(ip("10.0.3.1"), ping_opts(2), b"b", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    let reasons: Vec<_> = net.stacks[0]
+        .icmp_events()
+        .into_iter()
+        .map(|e| match e {
+            IcmpEvent::DstUnreachable {
+                from,
+                reason,
+                original_dst,
+                ..
+            } => (from, reason, original_dst),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                ip("10.0.1.254"),
+                DstUnreachable::NetUnreachable,
+                ip("10.9.9.9")
+            ),
+            (
+                ip("10.0.1.254"),
+                DstUnreachable::HostUnreachable,
+                ip("10.0.3.1")
+            ),
+        ]
+    );
+    assert_eq!(net.stacks[1].snmp().ip.in_no_routes, 2);
+    // Locally: no route at all is an error at once, counted as OutNoRoutes.
+    let mut lonely = Net::new();
+    let s = lonely.add_stack(oxnic_stack::StackConfig::default());
+    lonely.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
+    let now = lonely.now;
+    assert_eq!(
+        lonely.stacks[s].ping(ip("192.168.1.1"), ping_opts(1), b"", now),
+        Err(SendError::NetUnreachable)
+    );
+    assert_eq!(lonely.stacks[s].snmp().ip.out_no_routes, 1);
+}
+
+#[test]
+fn udp_to_a_closed_port_gets_port_unreachable() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    net.stacks[0].udp_connect(cli, to).unwrap();
+    let now = net.now;
+    net.stacks[0].udp_send(cli, b"anyone?", now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.stacks[1].snmp().udp.no_ports, 1);
+    assert_eq!(net.stacks[1].snmp().icmp.out_dest_unreachs, 1);
+    assert_eq!(
+        net.stacks[0].udp_take_error(cli).unwrap(),
+        Some(UdpError::ConnectionRefused)
+    );
+    assert!(matches!(
+        net.stacks[0].icmp_events()[..],
+        [IcmpEvent::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            original_protocol: 17,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn full_receive_queue_drops_and_counts() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("10.0.0.2"), 9))
+        .unwrap();
+    net.stacks[1].udp_set_rcvbuf(srv, 4).unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    for i in 0..10u8 {
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
+        net.run_for(Duration::from_millis(1));
+    }
+    let snmp = net.stacks[1].snmp();
+    assert_eq!(snmp.udp.in_datagrams, 4);
+    assert_eq!(snmp.udp.rcvbuf_errors, 6);
+    assert_eq!(snmp.udp.in_errors, 6);
+    assert_eq!(net.stacks[1].udp_socket_stats(srv).unwrap().drops, 6);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 4);
+    let mut buf = [0; 4];
+    assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 1);
+    assert_eq!(
+        buf[0], 0,
+        "the first datagrams were kept, the later ones dropped"
+    );
+}
+
+#[test]
+fn udp_cork_sends_one_datagram() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    net.stacks[0].udp_set_cork(cli, true, now).unwrap();
+    for part in [&b"one "[..], b"two ", b"three"] {
+        net.stacks[0].udp_send_to(cli, part, to, now).unwrap();
+    }
+    assert_eq!(
+        net.stacks[0].udp_send_to(cli, b"x", SocketAddrV4::new(ip("10.0.0.3"), 9), now),
+        Err(UdpError::CorkedElsewhere)
+    );
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
+    let now = net.now;
+    net.stacks[0].udp_set_cork(cli, false, now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    let mut buf = [0; 64];
+    let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"one two three");
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
+    assert_eq!(net.stacks[0].snmp().udp.out_datagrams, 1);
+}
+
+type Trace = Arc<Mutex<Vec<(HookPoint, String)>>>;
+
+fn trace_hooks(net: &mut Net, s: usize, name: &str, trace: &Trace) {
+    for point in HookPoint::ALL {
+        let t = trace.clone();
+        let n = name.to_string();
+        net.stacks[s].hooks_mut().register(
+            point,
+            0,
+            "trace",
+            move |_p: &mut PacketBuf, ctx: &HookContext| {
+                t.lock().unwrap().push((ctx.hook, n.clone()));
+                Verdict::Accept
+            },
+        );
+    }
+}
+
+fn count(trace: &Trace, point: HookPoint, name: &str) -> usize {
+    trace
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, n)| *p == point && n == name)
+        .count()
+}
+
+#[test]
+fn hooks_see_exactly_their_packets() {
+    use HookPoint::*;
+    let mut net = three_hosts(1500);
+    let trace: Trace = Arc::default();
+    trace_hooks(&mut net, 0, "A", &trace);
+    trace_hooks(&mut net, 1, "R", &trace);
+    trace_hooks(&mut net, 2, "C", &trace);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    // A sends the request and receives the reply; R forwards both; C receives and answers.
+    let want = [
+        ("A", [1, 1, 0, 1, 1]),
+        ("R", [2, 0, 2, 0, 2]),
+        ("C", [1, 1, 0, 1, 1]),
+    ];
+    for (name, counts) in want {
+        for (point, n) in [PreRouting, Input, Forward, Output, PostRouting]
+            .into_iter()
+            .zip(counts)
+        {
+            assert_eq!(count(&trace, point, name), n, "{name} {point:?}");
+        }
+    }
+
+    // A 4000-byte ping: A's POSTROUTING sees the whole datagram (fragmentation comes after
+    // it); R sees and forwards three fragments each way; C reassembles before INPUT, as
+    // Linux's ip_local_deliver does, so INPUT sees one datagram.
+    trace.lock().unwrap().clear();
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(2), &[7; 4000], now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    let want = [
+        ("A", [3, 1, 0, 1, 1]),
+        ("R", [6, 0, 6, 0, 6]),
+        ("C", [3, 1, 0, 1, 1]),
+    ];
+    for (name, counts) in want {
+        for (point, n) in [PreRouting, Input, Forward, Output, PostRouting]
+            .into_iter()
+            .zip(counts)
+        {
+            assert_eq!(
+                count(&trace, point, name),
+                n,
+                "4000 bytes: {name} {point:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn drop_at_input_stops_delivery_and_stolen_is_not_a_drop() {
+    let mut net = three_hosts(1500);
+    let h = net.stacks[2].hooks_mut().register(
+        HookPoint::Input,
+        0,
+        "drop-icmp",
+        |p: &mut PacketBuf, _: &HookContext| {
+            if p.data()[9] == 1 {
+                Verdict::Drop
+            } else {
+                Verdict::Accept
+            }
+        },
+    );
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert!(echo_replies(&mut net, 0).is_empty());
+    assert_eq!(net.stacks[2].snmp().ip.in_discards, 1);
+    assert_eq!(net.stacks[2].snmp().icmp.in_msgs, 0);
+    assert_eq!(net.stacks[2].hooks().hook_stats(h).unwrap().dropped, 1);
+    net.stacks[2].hooks_mut().unregister(h).unwrap();
+
+    let stolen: Arc<Mutex<Vec<PacketBuf>>> = Arc::default();
+    let keep = stolen.clone();
+    net.stacks[1].hooks_mut().register(
+        HookPoint::PreRouting,
+        -500,
+        "steal",
+        move |p: &mut PacketBuf, _: &HookContext| {
+            keep.lock().unwrap().push(p.clone());
+            Verdict::Stolen
+        },
+    );
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(2), b"hi", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert!(echo_replies(&mut net, 0).is_empty());
+    assert_eq!(stolen.lock().unwrap().len(), 1);
+    let r = net.stacks[1].snmp();
+    // Only the first ping's request was forwarded; the stolen one was neither forwarded
+    // nor counted as a discard.
+    assert_eq!((r.ip.in_discards, r.ip.forw_datagrams), (0, 1));
+    assert_eq!(net.stacks[1].hooks().stats(HookPoint::PreRouting).stolen, 1);
+}
+
+#[test]
+fn tx_checksum_offload_is_requested_only_from_capable_devices() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    for (caps, offloaded) in [
+        (DeviceCaps::all_offloads(1500), true),
+        (DeviceCaps::default(), false),
+    ] {
+        let (mut net, ia, _) = two_hosts(caps, LAT);
+        let cli = net.stacks[0]
+            .udp_bind(SocketAddrV4::new(ip("10.0.0.1"), 5000))
+            .unwrap();
+        let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+        let now = net.now;
+        net.stacks[0]
+            .udp_send_to(cli, b"warm up arp", to, now)
+            .unwrap();
+        net.run_for(Duration::from_millis(2));
+        let now = net.now;
+        net.stacks[0]
+            .udp_send_to(cli, b"checksum me", to, now)
+            .unwrap();
+        let mut f = net.stacks[0].device_mut(ia).unwrap().pop_tx().unwrap();
+        let d = f.data().to_vec();
+        let udp_ok = |d: &[u8]| {
+            oxnic_stack::wire::udp::UdpRepr::parse(
+                &d[34..],
+                ip("10.0.0.1"),
+                ip("10.0.0.2"),
+                oxnic_stack::wire::checksum::ChecksumMode::Software,
+            )
+            .is_ok()
+        };
+        if offloaded {
+            assert_eq!(
+                f.meta.csum,
+                ChecksumState::Partial {
+                    start: 34,
+                    offset: 6
+                }
+            );
+            assert!(!udp_ok(&d), "the device finishes the checksum");
+            oxnic_stack::device::complete_tx_checksum(&mut f).unwrap();
+            assert!(udp_ok(f.data()));
+        } else {
+            assert_eq!(f.meta.csum, ChecksumState::None);
+            assert!(udp_ok(&d));
+        }
+    }
+}
+
+#[test]
+fn rx_checksum_status_from_the_device_is_honoured() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let mut f = common::udp_frame(&a, 1, 9, b"data");
+    let n = f.len();
+    f[n - 1] ^= 1; // the UDP checksum no longer matches
+    for (state, delivered) in [(ChecksumState::None, 0), (ChecksumState::Unnecessary, 1)] {
+        let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
+        p.meta.csum = state;
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+        let now = net.now;
+        net.stacks[1].poll(now);
+        assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), delivered);
+    }
+    assert_eq!(net.stacks[1].snmp().udp.in_csum_errors, 1);
+}
+
+#[test]
+fn adding_an_address_sends_gratuitous_arp() {
+    let mut net = Net::new();
+    let s = net.add_stack(oxnic_stack::StackConfig::default());
+    let i = net.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
+    let now = net.now;
+    net.stacks[s]
+        .add_address(i, ip("192.168.5.5"), 16, now)
+        .unwrap();
+    let mut announced = Vec::new();
+    while let Some(f) = net.stacks[s].device_mut(i).unwrap().pop_tx() {
+        let d = f.data();
+        assert_eq!((&d[..6], &d[12..14]), (&[0xff; 6][..], &[8u8, 6][..]));
+        let arp = oxnic_stack::wire::arp::ArpRepr::parse(&d[14..]).unwrap();
+        assert_eq!(arp.source_ip, arp.target_ip);
+        announced.push(arp.source_ip);
+    }
+    assert_eq!(announced, vec![ip("10.0.0.1"), ip("192.168.5.5")]);
+    // The connected routes came with the addresses.
+    assert_eq!(
+        net.stacks[s]
+            .routes()
+            .lookup(ip("192.168.200.1"))
+            .unwrap()
+            .ifindex,
+        i
+    );
+}
+
+#[test]
+fn vlan_interfaces_tag_and_accept_their_vlan() {
+    let mut net = Net::new();
+    let mut ifs = Vec::new();
+    for (s, addr) in [(0usize, "10.0.0.1"), (1, "10.0.0.2")] {
+        net.add_stack(oxnic_stack::StackConfig::default());
+        let cfg = oxnic_stack::IfaceConfig {
+            vlan: Some(5),
+            ..oxnic_stack::IfaceConfig::new("eth0.5", common::mac(s, 1), DeviceCaps::default())
+        };
+        let i = net.stacks[s].add_interface(cfg);
+        let now = net.now;
+        net.stacks[s].add_address(i, ip(addr), 24, now).unwrap();
+        ifs.push(i);
+    }
+    net.connect((0, ifs[0]), (1, ifs[1]), LAT, 1500);
+    let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 10);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"tagged", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    let frames = net.stacks[1].tap_take(tap).unwrap();
+    assert!(!frames.is_empty());
+    for c in frames {
+        assert_eq!(&c.packet.data()[12..16], &[0x81, 0x00, 0x00, 0x05]);
+    }
+}
+
+#[test]
+fn traffic_to_our_own_address_loops_back() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.1"), ping_opts(9), b"me", now)
+        .unwrap();
+    let srv = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    net.stacks[0]
+        .udp_send_to(cli, b"self", SocketAddrV4::new(ip("10.0.0.1"), 9), now)
+        .unwrap();
+    assert_eq!(
+        echo_replies(&mut net, 0),
+        vec![(ip("10.0.0.1"), 9, b"me".to_vec())]
+    );
+    let mut buf = [0; 8];
+    assert_eq!(net.stacks[0].udp_recv_from(srv, &mut buf).unwrap().0, 4);
+    assert_eq!(net.in_flight(), 0);
+    assert_eq!(
+        net.stacks[0].device_mut(1).unwrap().tx_pending(),
+        1,
+        "only the gratuitous ARP"
+    );
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    for _ in 0..20 {
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"?", to, now).unwrap();
+        net.run_for(Duration::from_millis(1));
+    }
+    let b = net.stacks[1].snmp();
+    assert_eq!(b.udp.no_ports, 20);
+    // Linux's per-destination bucket: a burst of 6, then one per second.
+    assert_eq!(b.icmp.out_dest_unreachs, 6);
+    assert_eq!(b.icmp.out_rate_limited, 14);
+    assert_eq!(net.stacks[0].snmp().icmp.in_dest_unreachs, 6);
+}
+
+#[test]
+fn failed_neighbour_resolution_reports_host_unreachable() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.77"), ping_opts(1), b"anyone", now)
+        .unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.stacks[0].icmp_events(),
+        vec![IcmpEvent::DstUnreachable {
+            from: ip("10.0.0.1"),
+            reason: DstUnreachable::HostUnreachable,
+            original_dst: ip("10.0.0.77"),
+            original_protocol: 1,
+            next_hop_mtu: 0,
+        }]
+    );
+}
+
+#[test]
+fn reassembly_timeout_sends_time_exceeded() {
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    // Let ARP settle both ways first, so B can answer at once.
+    let now = net.now;
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    net.stacks[0].icmp_events();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let mut h = common::ipv4(&a, 17, 4242, 64, 64);
+    h.more_frags = true;
+    let f = common::ip_frame(&a, &h, &[1; 64]);
+    net.stacks[1]
+        .device_mut(ib)
+        .unwrap()
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+    net.run_for(Duration::from_secs(31));
+    assert_eq!(
+        net.stacks[0].icmp_events(),
+        vec![IcmpEvent::TimeExceeded {
+            from: ip("10.0.0.2"),
+            reason: TimeExceeded::FragReassembly,
+            original_dst: ip("10.0.0.2"),
+        }]
+    );
+    assert_eq!(net.stacks[1].snmp().ip.reasm_timeout, 1);
+}
+
+#[test]
+fn udp_segmentation_offload_in_hardware_or_software() {
+    for caps in [DeviceCaps::default(), DeviceCaps::all_offloads(1500)] {
+        let (mut net, ia, _) = two_hosts(caps, LAT);
+        let srv = net.stacks[1]
+            .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+            .unwrap();
+        let cli = net.stacks[0]
+            .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+            .unwrap();
+        let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+        let now = net.now;
+        net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
+        net.run_for(Duration::from_millis(2));
+        let data: Vec<u8> = (0..9500u32).map(|i| (i / 1000) as u8).collect();
+        let now = net.now;
+        let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 100);
+        net.stacks[0]
+            .udp_send_to_segmented(cli, &data, to, 1000, now)
+            .unwrap();
+        let handed = net.stacks[0].tap_take(tap).unwrap();
+        if caps.gso_udp {
+            assert_eq!(handed.len(), 1, "one super-packet for the device to cut");
+            assert_eq!(handed[0].packet.meta.gso_size, 1000);
+        } else {
+            assert_eq!(handed.len(), 10, "cut in software");
+            assert_eq!(
+                net.stacks[0].interface(ia).unwrap().stats().gso_segmented,
+                1
+            );
+        }
+        net.run_for(Duration::from_millis(2));
+        let mut buf = [0; 2000];
+        let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"arp");
+        for i in 0..10 {
+            let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[i * 1000..(i * 1000 + 1000).min(9500)]);
+        }
+        assert_eq!(net.stacks[1].snmp().udp.in_errors, 0);
+        let now = net.now;
+        assert_eq!(
+            net.stacks[0].udp_send_to_segmented(cli, &data, to, 1480, now),
+            Err(UdpError::Send(SendError::MessageTooBig { mtu: 1500 }))
+        );
+    }
+}
+
+#[test]
+fn a_complete_sum_from_the_device_is_used() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    use oxnic_stack::wire::checksum;
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let good = common::udp_frame(&a, 1, 9, b"data");
+    // The card's sum over the good datagram says the bytes check out; it is trusted even
+    // though the bytes the stack got were damaged after the card summed them.
+    let sum = checksum::sum(&good[14..]);
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    for (frame, sum, queued) in [(&bad, sum, 1), (&bad, checksum::sum(&bad[14..]), 1)] {
+        let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, frame);
+        p.meta.csum = ChecksumState::Complete { sum };
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+        let now = net.now;
+        net.stacks[1].poll(now);
+        assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), queued);
+    }
+    assert_eq!(
+        net.stacks[1].snmp().udp.in_csum_errors,
+        1,
+        "the honest sum exposes the damage"
+    );
+}
+
+#[test]
+fn a_shaping_qdisc_paces_the_device_and_poll_at_follows_it() {
+    use oxnic_stack::qdisc::{Tbf, TbfParams};
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let now = net.now;
+    net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
+    net.run_for(Duration::from_millis(2));
+    // 100 kB/s with a 2 kB bucket: 20 frames of 1042 bytes take about 0.2 s.
+    let tbf = Tbf::new(TbfParams {
+        rate: 100_000,
+        burst: 2_000,
+        limit: 100_000,
+    })
+    .unwrap();
+    net.stacks[0].set_qdisc(ia, Box::new(tbf)).unwrap();
+    let start = net.now;
+    for _ in 0..20 {
+        net.stacks[0]
+            .udp_send_to(cli, &[0; 1000], to, start)
+            .unwrap();
+    }
+    let queued = net.stacks[0].interface(ia).unwrap().qdisc_stats().qlen;
+    assert!(
+        queued >= 18,
+        "the bucket lets one or two out at once, {queued} wait"
+    );
+    let next = net.stacks[0].poll_at(start).unwrap();
+    assert!(
+        next > start,
+        "poll_at names when the shaper has tokens again"
+    );
+    net.run_for(Duration::from_millis(100));
+    let halfway = net.stacks[1].udp_recv_queue_len(srv).unwrap();
+    assert!((8..=13).contains(&halfway), "{halfway} after 100 ms");
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 1 + 20);
+}
+
+#[test]
+fn poll_takes_at_most_the_budget_per_device() {
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let f = common::udp_frame(&a, 1, 9, b"x");
+    for _ in 0..100 {
+        let p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
+        net.stacks[1].device_mut(ib).unwrap().push_rx(p);
+    }
+    let now = net.now;
+    assert_eq!(net.stacks[1].poll(now), 64);
+    assert_eq!(net.stacks[1].poll_at(now), Some(now), "more is waiting");
+    assert_eq!(net.stacks[1].poll(now), 36);
+    assert_eq!(net.stacks[1].snmp().ip.in_receives, 100);
+}
+
+#[test]
+fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
+    let mut net = three_hosts(1000);
+    let srv = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 10);
+    // R must know C's MAC: one small datagram first.
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
+    let now = net.now;
+    net.stacks[0].udp_send_to(cli, b"warm", to, now).unwrap();
+    net.run_for(Duration::from_millis(5));
+    net.stacks[2].tap_take(tap).unwrap();
+    // A 1400-byte datagram with record route (not copied) and router alert (copied).
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.1.1"),
+        dst: ip("10.0.2.1"),
+    };
+    let payload = [0x5a; 1400];
+    let plain = common::udp_frame(&a, 1234, 9, &payload);
+    let mut h = common::ipv4(&a, 17, 77, 64, plain.len() - 34);
+    h.options =
+        oxnic_stack::wire::ipv4::Ipv4Options::new(&[7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0]).unwrap();
+    let f = common::ip_frame(&a, &h, &plain[34..]);
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+    net.run_for(Duration::from_millis(5));
+    let frags: Vec<Vec<u8>> = net.stacks[2]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .map(|c| c.packet.data().to_vec())
+        .collect();
+    assert_eq!(frags.len(), 2);
+    assert_eq!(
+        frags[0][14] & 0x0f,
+        8,
+        "first fragment keeps all 12 option bytes"
+    );
+    assert_eq!(
+        frags[1][14] & 0x0f,
+        6,
+        "later fragments keep only the router alert"
+    );
+    assert!(frags.iter().all(|f| f.len() <= 14 + 1000));
+    let mut buf = [0; 2000];
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(n, 4, "the warm-up datagram");
+    let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], &payload[..]);
+    let r = net.stacks[1].snmp();
+    assert_eq!((r.ip.frag_oks, r.ip.frag_creates), (1, 2));
+}
+
+#[test]
+fn a_permanent_neighbour_needs_no_arp() {
+    use oxnic_stack::neigh::NeighState;
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    while net.stacks[0].device_mut(ia).unwrap().pop_tx().is_some() {}
+    let now = net.now;
+    net.stacks[0]
+        .interface_mut(ia)
+        .unwrap()
+        .neigh_mut()
+        .add_permanent(ip("10.0.0.2"), common::mac(1, 1), now);
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), ping_opts(1), b"direct", now)
+        .unwrap();
+    let f = net.stacks[0].device_mut(ia).unwrap().pop_tx().unwrap();
+    assert_eq!(&f.data()[..6], &common::mac(1, 1).0);
+    assert_eq!(
+        &f.data()[12..14],
+        &[8, 0],
+        "the echo request itself, no ARP first"
+    );
+    let info = net.stacks[0]
+        .interface(ia)
+        .unwrap()
+        .neigh()
+        .get(ip("10.0.0.2"))
+        .unwrap();
+    assert_eq!(info.state, NeighState::Permanent);
+}
+
+#[test]
+fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let now = net.now;
+    for port in [9, 10] {
+        net.stacks[0]
+            .udp_send_to(cli, b"all", SocketAddrV4::new(ip("10.0.0.255"), port), now)
+            .unwrap();
+    }
+    net.stacks[0]
+        .ping(ip("10.0.0.255"), ping_opts(1), b"", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5));
+    let mut buf = [0; 8];
+    assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 3);
+    let b = net.stacks[1].snmp();
+    assert_eq!(
+        (b.udp.no_ports, b.icmp.out_msgs),
+        (1, 0),
+        "silent on broadcast"
+    );
+    assert_eq!(b.icmp.in_echos, 1);
+    assert_eq!(
+        net.stacks[0].interface(ia).unwrap().neigh().stats().lookups,
+        0
+    );
+}

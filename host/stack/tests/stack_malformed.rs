@@ -1,0 +1,250 @@
+//! Malformed and truncated packets of every format are dropped and counted, never a panic.
+
+mod common;
+
+use common::{ip, ip_frame, ipv4, mac, udp_frame, Addrs, Net};
+use oxnic_stack::icmp::PingOptions;
+use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::snmp::Snmp;
+use oxnic_stack::wire::checksum;
+use oxnic_stack::{DeviceCaps, StackConfig};
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+fn setup() -> (Net, Addrs) {
+    let mut net = Net::new();
+    let a = net.add_stack(StackConfig::default());
+    let b = net.add_stack(StackConfig::default());
+    let ia = net.add_iface(a, "10.0.0.1/24", DeviceCaps::default());
+    let ib = net.add_iface(b, "10.0.0.2/24", DeviceCaps::default());
+    net.connect((a, ia), (b, ib), Duration::from_micros(10), 1500);
+    let addrs = Addrs {
+        src_mac: mac(a, ia),
+        dst_mac: mac(b, ib),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    (net, addrs)
+}
+
+/// Feeds one frame to B and returns B's counters after it.
+fn feed(net: &mut Net, frame: &[u8]) -> Snmp {
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(0, frame));
+    let now = net.now;
+    net.stacks[1].poll(now);
+    net.stacks[1].snmp()
+}
+
+fn fix_ip_checksum(f: &mut [u8]) {
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    f[24..26].copy_from_slice(&[0, 0]);
+    if let Some(h) = f.get(14..14 + ihl) {
+        let c = checksum::checksum(h);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+#[test]
+fn malformed_frames_are_counted_drops() {
+    let (mut net, a) = setup();
+    let sock = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let good = udp_frame(&a, 1000, 9, b"payload!");
+    let base = feed(&mut net, &good);
+    assert_eq!(base.udp.in_datagrams, 1);
+
+    // Link layer.
+    let s = feed(&mut net, &good[..10]);
+    assert_eq!(s.link.rx_runt, 1);
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    assert_eq!(feed(&mut net, &f).link.rx_nohandler, 1);
+    let mut f = good.clone();
+    f[..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
+    assert_eq!(feed(&mut net, &f).link.rx_otherhost, 1);
+    let mut f = good[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, 0x00]);
+    assert_eq!(feed(&mut net, &f).link.rx_runt, 2, "truncated 802.1Q tag");
+    let mut f = good[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05, 0x08, 0x00]);
+    f.extend_from_slice(&good[14..]);
+    assert_eq!(
+        feed(&mut net, &f).link.rx_vlan_unknown,
+        1,
+        "VLAN 5 on an untagged link"
+    );
+    let mut f = good[..12].to_vec();
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6]);
+    assert_eq!(feed(&mut net, &f).link.arp_malformed, 1, "truncated ARP");
+
+    // IPv4 header.
+    let before = net.stacks[1].snmp().ip.in_hdr_errors;
+    let mut f = good.clone();
+    f[14] = 0x65; // version 6
+    fix_ip_checksum(&mut f);
+    assert_eq!(feed(&mut net, &f).ip.in_hdr_errors, before + 1);
+    let mut f = good.clone();
+    f[14] = 0x44; // IHL 4
+    assert_eq!(feed(&mut net, &f).ip.in_hdr_errors, before + 2);
+    assert_eq!(
+        feed(&mut net, &good[..14 + 12]).ip.in_hdr_errors,
+        before + 3,
+        "cut header"
+    );
+    let mut f = good.clone();
+    f[16..18].copy_from_slice(&2000u16.to_be_bytes());
+    fix_ip_checksum(&mut f);
+    assert_eq!(feed(&mut net, &f).ip.in_truncated_pkts, 1);
+    let mut f = good.clone();
+    f[16..18].copy_from_slice(&10u16.to_be_bytes()); // total length under the header
+    fix_ip_checksum(&mut f);
+    assert_eq!(feed(&mut net, &f).ip.in_hdr_errors, before + 4);
+    let mut f = good.clone();
+    f[24] ^= 0xff;
+    let s = feed(&mut net, &f);
+    assert_eq!((s.ip.in_csum_errors, s.ip.in_hdr_errors), (1, before + 5));
+    // Options with a zero length byte.
+    let mut h = ipv4(&a, 17, 9, 64, 16);
+    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(&[0x07, 0x04, 0x04, 0x00]).unwrap();
+    let mut f = ip_frame(&a, &h, &good[34..]);
+    f[14 + 21] = 0;
+    fix_ip_checksum(&mut f);
+    assert_eq!(
+        feed(&mut net, &f).ip.in_hdr_errors,
+        before + 6,
+        "bad option length"
+    );
+
+    // Not for us, and forwarding is off; or from a broadcast source.
+    let other = Addrs {
+        dst: ip("10.0.0.99"),
+        ..a
+    };
+    assert_eq!(
+        feed(&mut net, &udp_frame(&other, 1, 9, b"x"))
+            .ip
+            .in_addr_errors,
+        1
+    );
+    let martian = Addrs {
+        src: ip("255.255.255.255"),
+        ..a
+    };
+    assert_eq!(
+        feed(&mut net, &udp_frame(&martian, 1, 9, b"x"))
+            .ip
+            .in_addr_errors,
+        2
+    );
+
+    // UDP.
+    let mut f = good.clone();
+    f[38..40].copy_from_slice(&100u16.to_be_bytes()); // length past the datagram
+    assert_eq!(feed(&mut net, &f).udp.in_errors, 1);
+    let mut f = good.clone();
+    *f.last_mut().unwrap() ^= 0x55;
+    let s = feed(&mut net, &f);
+    assert_eq!((s.udp.in_csum_errors, s.udp.in_errors), (1, 2));
+    let mut f = good.clone();
+    f[40..42].copy_from_slice(&[0, 0]); // checksum zero: none, accepted
+    assert_eq!(feed(&mut net, &f).udp.in_datagrams, 2);
+    let h = ipv4(&a, 17, 9, 64, 5);
+    assert_eq!(
+        feed(&mut net, &ip_frame(&a, &h, &[0, 1, 0, 9, 0]))
+            .udp
+            .in_errors,
+        3,
+        "UDP header cut"
+    );
+
+    // ICMP.
+    let h = ipv4(&a, 1, 9, 64, 3);
+    let s = feed(&mut net, &ip_frame(&a, &h, &[8, 0, 0]));
+    assert_eq!((s.icmp.in_msgs, s.icmp.in_errors), (1, 1));
+    let h = ipv4(&a, 1, 9, 64, 12);
+    let s = feed(
+        &mut net,
+        &ip_frame(&a, &h, &[8, 0, 0x12, 0x34, 0, 1, 0, 1, 1, 2, 3, 4]),
+    );
+    assert_eq!((s.icmp.in_csum_errors, s.icmp.in_errors), (1, 2));
+    assert_eq!(s.icmp.out_echo_reps, 0);
+
+    // TCP has no handler yet: counted, and answered with nothing.
+    let h = ipv4(&a, 6, 9, 64, 7);
+    let s = feed(&mut net, &ip_frame(&a, &h, &[0; 7]));
+    assert_eq!((s.ip.in_unknown_protos, s.link.tcp_no_handler), (1, 1));
+    assert_eq!(s.icmp.out_msgs, 0);
+    // An unknown protocol gets protocol unreachable.
+    let h = ipv4(&a, 99, 9, 64, 4);
+    let s = feed(&mut net, &ip_frame(&a, &h, &[1, 2, 3, 4]));
+    assert_eq!((s.ip.in_unknown_protos, s.icmp.out_dest_unreachs), (2, 1));
+
+    let mut buf = [0; 64];
+    let (n, _) = net.stacks[1].udp_recv_from(sock, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"payload!");
+}
+
+#[test]
+fn random_corruption_never_panics_and_the_stack_keeps_working() {
+    let (mut net, a) = setup();
+    let seeds: Vec<Vec<u8>> = vec![
+        udp_frame(&a, 1000, 9, b"hello"),
+        common::tcp_frame(&a, 1, 1, 0, &[7; 40]),
+        ip_frame(
+            &a,
+            &ipv4(&a, 1, 3, 64, 12),
+            &[8, 0, 0xf7, 0xfe, 0, 1, 0, 0, 0, 0, 0, 0],
+        ),
+        {
+            let mut h = ipv4(&a, 17, 4, 64, 16);
+            h.more_frags = true;
+            ip_frame(&a, &h, &[1; 16])
+        },
+        {
+            let mut f = udp_frame(&a, 1, 2, b"x")[..12].to_vec();
+            f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+            f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+            f
+        },
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..4000 {
+        let mut f = seeds[i % seeds.len()].clone();
+        for _ in 0..1 + rnd() % 4 {
+            let at = 12 + (rnd() as usize) % (f.len() - 12);
+            f[at] = rnd() as u8;
+        }
+        if rnd() % 4 == 0 {
+            let cut = 1 + (rnd() as usize) % f.len();
+            f.truncate(cut);
+        }
+        feed(&mut net, &f);
+    }
+    let s = net.stacks[1].snmp();
+    assert!(s.ip.in_receives > 0);
+    let now = net.now;
+    let opts = PingOptions {
+        ident: 1,
+        seq: 1,
+        ttl: None,
+        dont_frag: false,
+    };
+    net.stacks[0]
+        .ping(ip("10.0.0.2"), opts, &[1; 3000], now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert!(net.stacks[0]
+        .icmp_events()
+        .iter()
+        .any(|e| matches!(e, oxnic_stack::icmp::IcmpEvent::EchoReply { .. })));
+}

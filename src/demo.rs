@@ -13,6 +13,8 @@
 
 use crate::Error;
 use oxnic_abi::{checksum, features, toeplitz as reference};
+use oxnic_hdl::frame_gen::Ipv4Frame;
+use oxnic_hdl::stream::{bytes_to_port, frame_to_words, keep_mask};
 use oxnic_hdl::{crc32, toeplitz};
 use oxnic_sim::harness::Sim;
 use oxnic_sim::models;
@@ -39,37 +41,13 @@ fn fail(what: String) -> Error {
     Error::Check(what)
 }
 
-/// A random IPv4/UDP frame (without FCS) of `len` bytes, checksums correct.
+/// A random IPv4/UDP frame (without FCS) of `len` bytes (at least 42), checksums correct.
 fn udp_frame(rng: &mut impl Rng, len: usize) -> Vec<u8> {
-    let len = len.max(14 + 20 + 8);
-    let mut f = vec![0u8; len];
-    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip_len = (len - 14) as u16;
-    let src: [u8; 4] = [10, 0, 0, rng.gen_range(1..255)];
-    let dst: [u8; 4] = [10, 0, 1, rng.gen_range(1..255)];
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src);
-    ip[16..20].copy_from_slice(&dst);
-    let c = checksum::checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let udp_len = ip_len - 20;
-    let sport: u16 = rng.gen_range(1024..65535);
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&7u16.to_be_bytes());
-    f[38..40].copy_from_slice(&udp_len.to_be_bytes());
-    for b in &mut f[42..] {
-        *b = rng.gen();
-    }
-    let acc = checksum::pseudo_header(src, dst, 17, udp_len);
-    let c = !checksum::fold(checksum::sum(&f[34..], acc));
-    f[40..42].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-    f
+    let src = [10, 0, 0, rng.gen_range(1..255)];
+    let dst = [10, 0, 1, rng.gen_range(1..255)];
+    let sport = rng.gen_range(1024..65535);
+    let payload: Vec<u8> = (0..len.max(42) - 42).map(|_| rng.gen()).collect();
+    Ipv4Frame::udp(src, dst, sport, 7, &payload).build()
 }
 
 struct RxReport {
@@ -164,13 +142,10 @@ fn rx_checks(o: &Options, rng: &mut impl Rng) -> Result<RxReport, Error> {
         // comes out of the FIFO here.
         exp.frames.push_back(wire.clone());
         exp.verdicts.push_back((wire.clone(), corrupt));
-        let n = wire.len().div_ceil(8);
-        for (i, c) in wire.chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            sim.model.set_sink_data(u64::from_le_bytes(w));
-            sim.model.set_sink_keep((1u64 << c.len()) - 1);
-            sim.model.set_sink_last(u64::from(i + 1 == n));
+        for w in frame_to_words(&wire, 8, false) {
+            sim.model.set_sink_data(bytes_to_port(&w.bytes)[0]);
+            sim.model.set_sink_keep(keep_mask(w.len) as u64);
+            sim.model.set_sink_last(u64::from(w.last));
             sim.model.set_sink_valid(1);
             sim.eval();
             exp.check(&sim)?;

@@ -2,12 +2,8 @@
 
 use crate::Error;
 use oxnic_hdl::catalog::{self, Entry};
-use oxnic_hdl::synth::{yosys_synth, SynthReport};
+use oxnic_hdl::synth::{self, yosys_synth, SynthReport};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// Verilator flags rust-hdl's output needs (it leaves width mismatches and split always-blocks).
-pub const VERILATOR_LINT_FLAGS: &[&str] = &["--lint-only", "-Wno-WIDTH", "-Wno-UNOPTFLAT"];
 
 /// One block written to disk.
 #[derive(Debug, Clone)]
@@ -63,32 +59,22 @@ pub fn write(entries: &[Entry], dir: &Path) -> Result<Vec<Written>, Error> {
         .collect()
 }
 
-/// Lints a written block with Verilator.
+/// Lints a written block with Verilator, strictly ([`synth::verilator_lint`], the same check
+/// every block's own test runs).
 pub fn verilator_lint(w: &Written) -> Result<(), Error> {
-    let out = Command::new("verilator")
-        .args(VERILATOR_LINT_FLAGS)
-        .args(["--top-module", w.name])
-        .arg(&w.path)
-        .output()
-        .map_err(|e| Error::Tool(format!("verilator: {e} (run `cargo xtask setup`)")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::Tool(format!(
-            "verilator --lint-only failed on {}:\n{}",
-            w.path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )))
-    }
+    synth::verilator_lint(w.name, &read(w)?).map_err(|e| Error::Tool(e.to_string()))
+}
+
+fn read(w: &Written) -> Result<String, Error> {
+    std::fs::read_to_string(&w.path).map_err(|source| Error::Io {
+        path: w.path.clone(),
+        source,
+    })
 }
 
 /// Synthesizes a written block with yosys.
 pub fn synth(w: &Written) -> Result<SynthReport, Error> {
-    let v = std::fs::read_to_string(&w.path).map_err(|source| Error::Io {
-        path: w.path.clone(),
-        source,
-    })?;
-    yosys_synth(w.name, &v).map_err(|e| Error::Tool(e.to_string()))
+    yosys_synth(w.name, &read(w)?).map_err(|e| Error::Tool(e.to_string()))
 }
 
 /// `oxnic verilog`: write, and with `check` lint and synthesize, printing a table.

@@ -407,7 +407,7 @@ pub fn verilog() -> Result<String, crate::verilog::GenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{frame_to_words, Backpressure, Sender};
+    use crate::stream::{frame_to_words, Backpressure, ClosedLoop, Cycle, Sender};
     use crate::testbench::Bench;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -430,37 +430,18 @@ mod tests {
         schedule: &[(Backpressure, u64)],
         seed: u64,
     ) -> Wire {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut b = Bench::new(MacTx::new()).unwrap();
-        b.set("tx_enable", &[1]).unwrap();
         let mut tx = Sender::new(gap_percent);
         for f in frames {
             tx.push_frame(frame_to_words(f, 8, false));
         }
+        let mut d = ClosedLoop::new(MacTx::new(), "phy$ready", tx, schedule, (200, 10), seed);
+        d.bench.set("tx_enable", &[1]).unwrap();
         let mut w = Wire::default();
         let mut cur: Option<(Vec<u8>, u64)> = None;
         let mut stalled: Option<(u64, u64, u64)> = None;
-        let limit = 200 + 10 * tx.backlog() as u64 + schedule.iter().map(|s| s.1).sum::<u64>();
-        while tx.backlog() > 0 || w.frames.len() < frames.len() {
-            let t = b.cycle();
-            assert!(t < limit, "stuck at cycle {t}");
-            let mut elapsed = 0;
-            let pattern = schedule
-                .iter()
-                .find(|(_, n)| {
-                    elapsed += n;
-                    t < elapsed
-                })
-                .map_or(Backpressure::Always, |p| p.0);
-            let ready = pattern.ready(t, &mut rng);
-            let (offer, sets) = tx.drive(&mut rng);
-            let offered = offer.is_some();
-            for (n, v) in sets {
-                b.set(n, &v).unwrap();
-            }
-            b.set("phy$ready", &[u64::from(ready)]).unwrap();
-            b.settle().unwrap();
-            let o = |n: &str| b.get(n).unwrap()[0];
+        while d.sender.backlog() > 0 || w.frames.len() < frames.len() {
+            let Cycle { t, ready, offered } = d.begin();
+            let o = |n: &str| d.bench.get(n).unwrap()[0];
             let valid = o("phy$valid") == 1;
             w.valid.push(valid);
             let word = (o("phy$data"), o("phy$keep"), o("phy$last"));
@@ -486,10 +467,11 @@ mod tests {
                 }
             }
             if offered && o("sink$ready") == 1 {
-                tx.taken();
+                d.sender.taken();
             }
-            b.tick().unwrap();
+            d.bench.tick().unwrap();
         }
+        let mut b = d.bench;
         // The last frame's gap: nothing more to send, so valid must stay low.
         b.set("sink$valid", &[0]).unwrap();
         for _ in 0..4 {

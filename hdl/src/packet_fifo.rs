@@ -243,16 +243,18 @@ pub fn verilog64() -> Result<String, crate::verilog::GenError> {
     crate::verilog::generate_named(&f, "oxnic_packet_fifo64")
 }
 
-/// Random stimulus for `oxnic_packet_fifo64`: frames of 1..=300 bytes (so some never fit), one
-/// in six with the error bit, valid gaps and every backpressure pattern on `source$ready`.
+/// Random stimulus for `oxnic_packet_fifo64`: frames of 1..=300 bytes (so some never fit), with
+/// random error bits, valid gaps and every backpressure pattern on `source$ready`.
 pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
-    crate::stream::random_stream_stimulus(8, 300, seed, cycles)
+    crate::stream_stimulus::backpressure_stream_stimulus(8, 300, seed, cycles)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{bytes_to_port, frame_to_words, keep_mask, Backpressure, Sender, Word};
+    use crate::stream::{
+        bytes_to_port, frame_to_words, keep_mask, Backpressure, ClosedLoop, Cycle, Sender, Word,
+    };
     use crate::testbench::Bench;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -317,8 +319,6 @@ mod tests {
         schedule: &[(Backpressure, u64)],
         seed: u64,
     ) -> (Vec<Vec<u8>>, u64) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut b = Bench::new(PacketFifo64::default()).unwrap();
         let mut tx = Sender::new(gap_percent);
         for (f, err) in frames {
             tx.push_frame(frame_to_words(f, 8, *err));
@@ -326,27 +326,11 @@ mod tests {
         let mut m = Model::default();
         let mut delivered = Vec::new();
         let mut current = Vec::new();
-        let limit = 400 + 4 * tx.backlog() as u64 + schedule.iter().map(|s| s.1).sum::<u64>();
-        while tx.backlog() > 0 || !m.committed.is_empty() {
-            let t = b.cycle();
-            assert!(t < limit, "stuck at cycle {t}");
-            let mut elapsed = 0;
-            let pattern = schedule
-                .iter()
-                .find(|(_, n)| {
-                    elapsed += n;
-                    t < elapsed
-                })
-                .map_or(Backpressure::Always, |p| p.0);
-            let ready = pattern.ready(t, &mut rng);
-            let (offer, sets) = tx.drive(&mut rng);
-            let offered = offer.is_some();
-            for (n, v) in sets {
-                b.set(n, &v).unwrap();
-            }
-            b.set("source$ready", &[u64::from(ready)]).unwrap();
-            b.settle().unwrap();
-            let o = b.outputs();
+        let uut = PacketFifo64::default();
+        let mut d = ClosedLoop::new(uut, "source$ready", tx, schedule, (400, 4), seed);
+        while d.sender.backlog() > 0 || !m.committed.is_empty() {
+            let Cycle { t, ready, offered } = d.begin();
+            let o = d.bench.outputs();
 
             let head = m
                 .committed
@@ -383,13 +367,13 @@ mod tests {
                 }
             }
             let end = if offered {
-                m.arrive(tx.taken(), t, popped)
+                m.arrive(d.sender.taken(), t, popped)
             } else {
                 None
             };
             assert_eq!(out(&o, "frame_end"), [u64::from(end.is_some())], "cycle {t}");
             assert_eq!(out(&o, "frame_kept"), [u64::from(end == Some(true))], "cycle {t}");
-            b.tick().unwrap();
+            d.bench.tick().unwrap();
         }
         assert!(current.is_empty(), "a partial frame was emitted");
         (delivered, m.dropped)

@@ -148,49 +148,6 @@ pub fn random_frame(rng: &mut impl rand::Rng, max_len: usize) -> Vec<u8> {
     (0..len).map(|_| rng.gen()).collect()
 }
 
-/// An open-loop random stimulus for a block with one stream in (`sink`) and one out
-/// (`source`) of `width_bytes` bytes: frames of random length (some with the error bit), gaps
-/// in `valid`, and `source$ready` cycling through every [`Backpressure`] pattern in phases of
-/// `phase` cycles. The sender moves to the next word after every cycle it offers one, whether
-/// or not the block took it, so both simulators see the same inputs whatever they answer.
-pub fn random_stream_stimulus(
-    width_bytes: usize,
-    max_frame: usize,
-    seed: u64,
-    cycles: usize,
-) -> crate::testbench::Stimulus {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let phase = 64u64;
-    let mut pending: std::collections::VecDeque<Word> = Default::default();
-    let mut out = Vec::with_capacity(cycles);
-    for c in 0..cycles as u64 {
-        let pattern = Backpressure::ALL[((c / phase) as usize) % Backpressure::ALL.len()];
-        // Valid gaps get rarer in some phases so the block also sees back-to-back frames.
-        let gap_percent = [30u8, 0, 10, 50][((c / phase / 2) as usize) % 4];
-        let mut set: Vec<(&'static str, Vec<u64>)> =
-            vec![("source$ready", vec![u64::from(pattern.ready(c, &mut rng))])];
-        if rng.gen_range(0..100u8) < gap_percent {
-            set.push(("sink$valid", vec![0]));
-            // Garbage on an idle bus must not matter.
-            set.push(("sink$data", bytes_to_port(&vec![rng.gen(); width_bytes])));
-        } else {
-            if pending.is_empty() {
-                let frame = random_frame(&mut rng, max_frame);
-                pending.extend(frame_to_words(&frame, width_bytes, rng.gen_ratio(1, 6)));
-            }
-            let w = pending.pop_front().unwrap_or_default();
-            set.push(("sink$valid", vec![1]));
-            set.push(("sink$data", bytes_to_port(&w.bytes)));
-            set.push(("sink$keep", vec![keep_mask(w.len) as u64]));
-            set.push(("sink$last", vec![u64::from(w.last)]));
-            set.push(("sink$user", vec![u64::from(w.user)]));
-        }
-        out.push(set);
-    }
-    out
-}
-
 /// A well-behaved sender for closed-loop tests: offers queued words with random gaps in
 /// `valid`, and once it offers a word it holds it, unchanged, until the block takes it.
 #[derive(Debug, Clone, Default)]
@@ -249,6 +206,90 @@ impl Sender {
         self.words
             .pop_front()
             .expect("taken() without an offered word")
+    }
+}
+
+/// One cycle of a [`ClosedLoop`] run, as [`ClosedLoop::begin`] set it up.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cycle {
+    /// Cycle number.
+    pub t: u64,
+    /// The output's `ready` this cycle.
+    pub ready: bool,
+    /// The sender offers a word this cycle.
+    pub offered: bool,
+}
+
+/// The closed-loop test driver the stream blocks' tests share: a [`Sender`] on the block's
+/// `sink`, a schedule of [`Backpressure`] phases on its output's `ready`, and a cycle limit, so
+/// that a block that hangs fails its test instead of running forever.
+///
+/// A cycle is [`ClosedLoop::begin`] (inputs set and settled; the test reads and checks the
+/// outputs), then `sender.taken()` if the block took the offered word, then `bench.tick()`.
+#[cfg(test)]
+pub(crate) struct ClosedLoop<B> {
+    /// The block under test.
+    pub bench: crate::testbench::Bench<B>,
+    /// The sender on its `sink`.
+    pub sender: Sender,
+    rng: rand_chacha::ChaCha8Rng,
+    ready_port: &'static str,
+    schedule: Vec<(Backpressure, u64)>,
+    limit: u64,
+}
+
+#[cfg(test)]
+impl<B: Block + crate::testbench::SetInputs> ClosedLoop<B> {
+    /// Drives `uut` from `sender` (its frames already queued), with `ready_port` following
+    /// `schedule` (`(pattern, cycles)` phases, then always ready). The run may take `slack`
+    /// cycles plus `per_word` per queued word plus the schedule's length; [`ClosedLoop::begin`]
+    /// fails the test after that. `seed` drives the sender's gaps and the random patterns.
+    pub fn new(
+        uut: B,
+        ready_port: &'static str,
+        sender: Sender,
+        schedule: &[(Backpressure, u64)],
+        (slack, per_word): (u64, u64),
+        seed: u64,
+    ) -> Self {
+        use rand::SeedableRng;
+        let limit =
+            slack + per_word * sender.backlog() as u64 + schedule.iter().map(|s| s.1).sum::<u64>();
+        ClosedLoop {
+            bench: crate::testbench::Bench::new(uut).unwrap(),
+            sender,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            ready_port,
+            schedule: schedule.to_vec(),
+            limit,
+        }
+    }
+
+    /// Sets this cycle's `sink` inputs and output `ready`, and settles the block.
+    pub fn begin(&mut self) -> Cycle {
+        let t = self.bench.cycle();
+        assert!(t < self.limit, "stuck at cycle {t}");
+        let mut elapsed = 0;
+        let pattern = self
+            .schedule
+            .iter()
+            .find(|(_, n)| {
+                elapsed += n;
+                t < elapsed
+            })
+            .map_or(Backpressure::Always, |p| p.0);
+        let ready = pattern.ready(t, &mut self.rng);
+        let (offer, sets) = self.sender.drive(&mut self.rng);
+        let offered = offer.is_some();
+        for (n, v) in sets {
+            self.bench.set(n, &v).unwrap();
+        }
+        self.bench
+            .set(self.ready_port, &[u64::from(ready)])
+            .unwrap();
+        self.bench.settle().unwrap();
+        Cycle { t, ready, offered }
     }
 }
 

@@ -213,14 +213,14 @@ pub fn verilog512() -> Result<String, crate::verilog::GenError> {
 }
 
 /// Random stimulus for `oxnic_stream_fifo64`: frames of 1..=40 bytes (every `keep` pattern,
-/// some with the error bit), valid gaps, and every backpressure pattern on `source$ready`.
+/// random error bits), valid gaps, and every backpressure pattern on `source$ready`.
 pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
-    crate::stream::random_stream_stimulus(8, 40, seed, cycles)
+    crate::stream_stimulus::backpressure_stream_stimulus(8, 40, seed, cycles)
 }
 
 /// Random stimulus for `oxnic_stream_fifo512`, as [`random_stimulus`] with 64-byte words.
 pub fn random_stimulus512(seed: u64, cycles: usize) -> Stimulus {
-    crate::stream::random_stream_stimulus(64, 300, seed, cycles)
+    crate::stream_stimulus::backpressure_stream_stimulus(64, 300, seed, cycles)
 }
 
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> std::fmt::Debug
@@ -238,7 +238,8 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> std::fmt:
 mod tests {
     use super::*;
     use crate::stream::{
-        bytes_to_port, frame_to_words, keep_mask, random_frame, Backpressure, Sender, Word,
+        bytes_to_port, frame_to_words, keep_mask, random_frame, Backpressure, ClosedLoop, Cycle,
+        Sender, Word,
     };
     use crate::testbench::{Bench, SetInputs};
     use rand::{Rng, SeedableRng};
@@ -270,8 +271,6 @@ mod tests {
         schedule: &[(Backpressure, u64)],
         seed: u64,
     ) -> Vec<Word> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut b = Bench::new(uut).unwrap();
         let mut tx = Sender::new(gap_percent);
         let mut sent = Vec::new();
         for (f, err) in frames {
@@ -281,27 +280,10 @@ mod tests {
         }
         let mut m = Model::default();
         let mut got = Vec::new();
-        let limit = 200 + 8 * sent.len() as u64 + schedule.iter().map(|s| s.1).sum::<u64>();
-        while tx.backlog() > 0 || !m.held.is_empty() {
-            let t = b.cycle();
-            assert!(t < limit, "stuck at cycle {t}");
-            let mut elapsed = 0;
-            let pattern = schedule
-                .iter()
-                .find(|(_, n)| {
-                    elapsed += n;
-                    t < elapsed
-                })
-                .map_or(Backpressure::Always, |p| p.0);
-            let ready = pattern.ready(t, &mut rng);
-            let (offer, sets) = tx.drive(&mut rng);
-            let offered = offer.is_some();
-            for (n, v) in sets {
-                b.set(n, &v).unwrap();
-            }
-            b.set("source$ready", &[u64::from(ready)]).unwrap();
-            b.settle().unwrap();
-            let o = b.outputs();
+        let mut d = ClosedLoop::new(uut, "source$ready", tx, schedule, (200, 8), seed);
+        while d.sender.backlog() > 0 || !m.held.is_empty() {
+            let Cycle { t, ready, offered } = d.begin();
+            let o = d.bench.outputs();
 
             let head = m
                 .held
@@ -338,12 +320,12 @@ mod tests {
             }
             if offered {
                 if accept {
-                    m.held.push_back((tx.taken(), t));
+                    m.held.push_back((d.sender.taken(), t));
                 } else {
                     m.overflows += 1;
                 }
             }
-            b.tick().unwrap();
+            d.bench.tick().unwrap();
         }
         assert_eq!(got, sent, "words delivered differ from words sent");
         got

@@ -1,12 +1,14 @@
 //! Stimulus for blocks with a [`StreamSink`](crate::stream::StreamSink) input: frames cut into
-//! 64-bit words with idle cycles between and inside them, as a [`Stimulus`] that both rust-hdl
-//! (through [`Bench`]) and the Verilator differential runner can replay.
+//! 64-bit words (any multiple of 64 bits for [`backpressure_stream_stimulus`]) with idle cycles
+//! between and inside them, as a [`Stimulus`] that both rust-hdl (through [`Bench`]) and the
+//! Verilator differential runner can replay. [`backpressure_stream_stimulus`] also drives the
+//! `ready` of the block's stream output, for blocks that must hold words under backpressure.
 //!
 //! Idle cycles carry random data, `keep`, `last` and side inputs, so a block that looks at a
 //! word without `valid` (or at a side input outside the cycle it is sampled) shows up as a
 //! mismatch against the reference model rather than passing by luck.
 
-use crate::stream::{frame_to_words, keep_mask};
+use crate::stream::{bytes_to_port, frame_to_words, keep_mask, Backpressure};
 use crate::testbench::{Bench, SetInputs, Stimulus, TbError};
 use rand::Rng;
 use rust_hdl::prelude::Block;
@@ -84,6 +86,18 @@ pub fn stream_plan(
     scramble: &[Scramble],
     rng: &mut impl Rng,
 ) -> Plan {
+    plan(frames, WORD_BYTES, ports, scramble, rng)
+}
+
+/// [`stream_plan`] for words of `width_bytes` bytes (a multiple of 8): the one serialiser
+/// behind every stimulus of this module.
+fn plan(
+    frames: &[StreamFrame],
+    width_bytes: usize,
+    ports: StreamPorts,
+    scramble: &[Scramble],
+    rng: &mut impl Rng,
+) -> Plan {
     let StreamPorts {
         data,
         keep,
@@ -91,11 +105,15 @@ pub fn stream_plan(
         user,
         valid,
     } = ports;
+    let data_words = width_bytes.div_ceil(8);
     let mut plan = Plan::default();
     let idle = |rng: &mut _| -> Vec<(&'static str, Vec<u64>)> {
         let mut c = vec![
-            (data, vec![random_bits(rng, 64)]),
-            (keep, vec![random_bits(rng, 8)]),
+            (
+                data,
+                (0..data_words).map(|_| random_bits(rng, 64)).collect(),
+            ),
+            (keep, vec![random_bits(rng, width_bytes as u32)]),
             (last, vec![random_bits(rng, 1)]),
             (user, vec![random_bits(rng, 1)]),
             (valid, vec![0]),
@@ -108,25 +126,31 @@ pub fn stream_plan(
         c
     };
     for f in frames {
-        for (i, w) in frame_to_words(&f.bytes, WORD_BYTES, false)
+        for (i, w) in frame_to_words(&f.bytes, width_bytes, false)
             .into_iter()
             .enumerate()
         {
             for _ in 0..f.gaps.get(i).copied().unwrap_or(0) {
                 plan.stimulus.push(idle(rng));
             }
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&w.bytes);
             // Bytes past `keep` are random: the block must ignore them.
-            let junk: u64 = rng.gen();
-            let m = keep_mask(w.len) as u64;
-            let m64 = (0..8)
-                .filter(|b| m & (1 << b) != 0)
-                .fold(0u64, |a, b| a | (0xff << (8 * b)));
-            let d = (u64::from_le_bytes(word) & m64) | (junk & !m64);
+            let d: Vec<u64> = bytes_to_port(&w.bytes)
+                .into_iter()
+                .enumerate()
+                .map(|(k, word)| {
+                    let junk: u64 = rng.gen();
+                    let n = w.len.saturating_sub(8 * k).min(8);
+                    let m64 = if n == 8 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (8 * n)) - 1
+                    };
+                    (word & m64) | (junk & !m64)
+                })
+                .collect();
             let mut c = vec![
-                (data, vec![d]),
-                (keep, vec![m]),
+                (data, d),
+                (keep, vec![keep_mask(w.len) as u64]),
                 (last, vec![u64::from(w.last)]),
                 (user, vec![random_bits(rng, 1)]),
                 (valid, vec![1]),
@@ -239,6 +263,43 @@ pub fn random_stream_stimulus(
     rng: &mut impl Rng,
     cycles: usize,
     max_len: usize,
+    side: impl FnMut(&mut dyn rand::RngCore, &[u8]) -> Vec<(&'static str, Vec<u64>)>,
+    scramble: &[Scramble],
+) -> Stimulus {
+    random_frames(rng, cycles, WORD_BYTES, max_len, side, scramble)
+}
+
+/// Open-loop stimulus for a block with a stream in (`sink`) and a stream out (`source`) of
+/// `width_bytes`-byte words (a multiple of 8): the frames of [`random_stream_stimulus`] (random
+/// error bits, junk on idle cycles and past `keep`), and `source$ready` cycling through every
+/// [`Backpressure`] pattern in phases of 64 cycles. The frames move on whether or not the block
+/// takes their words, so both simulators see the same inputs whatever they answer.
+pub fn backpressure_stream_stimulus(
+    width_bytes: usize,
+    max_len: usize,
+    seed: u64,
+    cycles: usize,
+) -> Stimulus {
+    use rand::SeedableRng;
+    const PHASE: usize = 64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut s = random_frames(&mut rng, cycles, width_bytes, max_len, |_, _| vec![], &[]);
+    for (c, set) in s.iter_mut().enumerate() {
+        let pattern = Backpressure::ALL[(c / PHASE) % Backpressure::ALL.len()];
+        set.push((
+            "source$ready",
+            vec![u64::from(pattern.ready(c as u64, &mut rng))],
+        ));
+    }
+    s
+}
+
+/// [`random_stream_stimulus`] for words of `width_bytes` bytes.
+fn random_frames(
+    rng: &mut impl Rng,
+    cycles: usize,
+    width_bytes: usize,
+    max_len: usize,
     mut side: impl FnMut(&mut dyn rand::RngCore, &[u8]) -> Vec<(&'static str, Vec<u64>)>,
     scramble: &[Scramble],
 ) -> Stimulus {
@@ -247,7 +308,7 @@ pub fn random_stream_stimulus(
     while words < cycles {
         let len = random_len(rng, max_len);
         let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-        let n = len.div_ceil(WORD_BYTES);
+        let n = len.div_ceil(width_bytes);
         let p_gap = [0.0, 0.1, 0.5][rng.gen_range(0..3)];
         let gaps = random_gaps(rng, n, p_gap);
         words += n + gaps.iter().sum::<usize>();
@@ -258,7 +319,7 @@ pub fn random_stream_stimulus(
             with_first,
         });
     }
-    let mut s = stream_plan(&frames, SINK, scramble, rng).stimulus;
+    let mut s = plan(&frames, width_bytes, SINK, scramble, rng).stimulus;
     s.truncate(cycles);
     s
 }

@@ -137,8 +137,15 @@ pub enum LintError {
     },
 }
 
-/// Lints `verilog` with top module `name` in Verilator as the simulator will build it
-/// (`--lint-only -Wno-WIDTH -Wno-UNOPTFLAT`); warnings are allowed, errors are not.
+/// Verilator lint flags: rust-hdl's Verilog leaves width mismatches and split always-blocks
+/// (`WIDTH`, `UNOPTFLAT`), which are waived; every other warning fails the lint, as it would in a
+/// board flow that treats warnings as errors.
+pub const VERILATOR_LINT_FLAGS: &[&str] = &["--lint-only", "-Wno-WIDTH", "-Wno-UNOPTFLAT"];
+
+/// Lints `verilog` with top module `name` in Verilator with [`VERILATOR_LINT_FLAGS`]: any
+/// warning other than the two waived ones is an error. Every block's own test and
+/// `oxnic verilog --check` call this one function, so a block cannot pass its own test and then
+/// fail the command-line check.
 pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), LintError> {
     let dir = std::env::temp_dir().join(format!("oxnic-lint-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|source| LintError::Io {
@@ -151,14 +158,8 @@ pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), LintError> {
         source,
     })?;
     let out = Command::new("verilator")
-        .args([
-            "--lint-only",
-            "-Wno-WIDTH",
-            "-Wno-UNOPTFLAT",
-            "-Wno-fatal",
-            "--top-module",
-            name,
-        ])
+        .args(VERILATOR_LINT_FLAGS)
+        .args(["--top-module", name])
         .arg(&src)
         .output();
     let _ = std::fs::remove_dir_all(&dir);
@@ -204,6 +205,11 @@ mod tests {
                  initial q = 0;\nalways @(posedge clock) if (en) q <= q + 1;\nendmodule\n";
         verilator_lint("cnt", v).unwrap();
         let e = verilator_lint("bad", "module bad(input a); assign b = ; endmodule").unwrap_err();
+        assert!(matches!(e, LintError::Failed { .. }), "{e}");
+        // A warning is fatal too: a comparison that is always false (UNSIGNED), the kind that
+        // once passed a block's own test and failed `oxnic verilog --check`.
+        let warn = "module cmp(input [2:0] x, output y);\nassign y = 3'd0 > x;\nendmodule\n";
+        let e = verilator_lint("cmp", warn).unwrap_err();
         assert!(matches!(e, LintError::Failed { .. }), "{e}");
     }
 

@@ -5,6 +5,7 @@
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it does a short run of each.
 
+use oxnic_hdl::stream::{bytes_to_port, frame_to_words, keep_mask};
 use oxnic_sim::harness::Sim;
 use oxnic_sim::models;
 use std::time::Instant;
@@ -18,17 +19,21 @@ struct Figure {
     secs: f64,
 }
 
-/// Words of a back-to-back 1518-byte frame stream: (data, keep, last) for word `i`.
-fn frame_word(i: u64) -> (u64, u64, u64) {
-    const WORDS: u64 = 1518_u64.div_ceil(8);
-    let k = i % WORDS;
-    let last = k == WORDS - 1;
-    let keep = if last {
-        (1 << (1518 - 8 * (WORDS - 1))) - 1
-    } else {
-        0xff
-    };
-    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15), keep, u64::from(last))
+/// The words of a 1518-byte frame as (data, keep, last); the benches send it back to back.
+fn frame_words() -> Vec<(u64, u64, u64)> {
+    let frame: Vec<u8> = (0..1518u64)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect();
+    frame_to_words(&frame, 8, false)
+        .iter()
+        .map(|w| {
+            (
+                bytes_to_port(&w.bytes)[0],
+                keep_mask(w.len) as u64,
+                u64::from(w.last),
+            )
+        })
+        .collect()
 }
 
 macro_rules! stream_bench {
@@ -37,10 +42,11 @@ macro_rules! stream_bench {
         let $m = &mut sim.model;
         $setup
         sim.model.set_sink_valid(1);
+        let frame = frame_words();
         let (mut words, mut results) = (0u64, 0u64);
         let t = Instant::now();
         for i in 0..$cycles {
-            let (d, k, l) = frame_word(words);
+            let (d, k, l) = frame[(words % frame.len() as u64) as usize];
             sim.model.set_sink_data(d);
             sim.model.set_sink_keep(k);
             sim.model.set_sink_last(l);

@@ -48,7 +48,31 @@ fn hex(words: &[u64]) -> String {
 }
 
 /// Outputs sampled on one cycle, in the Verilator model's port order.
-pub type Sample = Vec<(&'static str, Vec<u64>)>;
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sample(Vec<(&'static str, Vec<u64>)>);
+
+impl Sample {
+    /// The words of output `name` (least significant first), or `None` if the block has no such
+    /// output.
+    pub fn words(&self, name: &str) -> Option<&[u64]> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The low word of output `name` — what a test of a port of up to 64 bits reads.
+    ///
+    /// # Panics
+    /// If the block has no output `name`: the port list is fixed by the block, so a missing
+    /// name is a typo in the test, reported with the name (use [`Sample::words`] to ask).
+    pub fn get(&self, name: &str) -> u64 {
+        match self.words(name) {
+            Some(w) => w.first().copied().unwrap_or(0),
+            None => panic!("no output {name}"),
+        }
+    }
+}
 
 /// Runs `stimulus` on both simulators, comparing every output on every cycle (after the inputs
 /// of the cycle are applied and settled, before its rising edge, and once more after the last
@@ -89,10 +113,10 @@ where
         }
     }
     let mut buf = Vec::new();
-    let mut sample: Sample = Vec::with_capacity(outputs.len());
+    let mut sample = Sample(Vec::with_capacity(outputs.len()));
     let mut compare = |cycle: u64, bench: &oxnic_hdl::testbench::Bench<B>, sim: &Sim<M>| {
         let r = read_outputs(&bench.uut);
-        sample.clear();
+        sample.0.clear();
         for (i, name) in &outputs {
             sim.model.get_port(*i, &mut buf);
             let rv = r
@@ -108,7 +132,7 @@ where
                     verilator: hex(&buf),
                 });
             }
-            sample.push((name, buf.clone()));
+            sample.0.push((name, buf.clone()));
         }
         observe(cycle, &sample);
         Ok(())

@@ -7,15 +7,8 @@
 use oxnic_hdl::mac_rx::{self, RxConfig};
 use oxnic_hdl::mac_tx;
 use oxnic_hdl::stream_stimulus::{decode_frames, value_at};
-use oxnic_sim::diff::{self, Sample};
+use oxnic_sim::diff;
 use oxnic_sim::models;
-
-fn out(s: &Sample, name: &str) -> u64 {
-    s.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v[0])
-        .unwrap_or_else(|| panic!("no {name}"))
-}
 
 fn keep_bytes(data: u64, keep: u64) -> impl Iterator<Item = u8> {
     let d = data.to_le_bytes();
@@ -37,18 +30,18 @@ fn mac_rx_agrees_and_matches_the_reference() {
         models::oxnic_mac_rx::Model::new(),
         &stim,
         |c, s| {
-            assert_eq!(out(s, "phy$ready"), 1);
-            if out(s, "source$valid") == 1 {
-                cur.extend(keep_bytes(out(s, "source$data"), out(s, "source$keep")));
-                if out(s, "source$last") == 1 {
+            assert_eq!(s.get("phy$ready"), 1);
+            if s.get("source$valid") == 1 {
+                cur.extend(keep_bytes(s.get("source$data"), s.get("source$keep")));
+                if s.get("source$last") == 1 {
                     got.push((
                         std::mem::take(&mut cur),
-                        out(s, "source$user") == 1,
+                        s.get("source$user") == 1,
                         c as usize,
                     ));
                 }
             }
-            counters = mac_rx::COUNTERS.iter().map(|n| out(s, n)).collect();
+            counters = mac_rx::COUNTERS.iter().map(|n| s.get(n)).collect();
         },
     )
     .unwrap();
@@ -95,21 +88,21 @@ fn mac_tx_agrees_and_matches_the_reference() {
             let c = c as usize;
             if c < stim.len() {
                 let v = |p| value_at(&stim, p, c)[0];
-                if v("sink$valid") == 1 && out(s, "sink$ready") == 1 {
+                if v("sink$valid") == 1 && s.get("sink$ready") == 1 {
                     cur_in.extend(keep_bytes(v("sink$data"), v("sink$keep")));
                     if v("sink$last") == 1 {
                         taken.push(std::mem::take(&mut cur_in));
                     }
                 }
-                valid.push(out(s, "phy$valid") == 1);
-                if out(s, "phy$valid") == 1 && v("phy$ready") == 1 {
-                    cur_out.extend(keep_bytes(out(s, "phy$data"), out(s, "phy$keep")));
-                    if out(s, "phy$last") == 1 {
+                valid.push(s.get("phy$valid") == 1);
+                if s.get("phy$valid") == 1 && v("phy$ready") == 1 {
+                    cur_out.extend(keep_bytes(s.get("phy$data"), s.get("phy$keep")));
+                    if s.get("phy$last") == 1 {
                         wire.push((std::mem::take(&mut cur_out), c));
                     }
                 }
             }
-            counters = (out(s, "frames"), out(s, "bytes"));
+            counters = (s.get("frames"), s.get("bytes"));
         },
     )
     .unwrap();

@@ -11,13 +11,6 @@ use oxnic_hdl::{rx_checksum, rx_classify, rx_hash, rx_parse};
 use oxnic_sim::diff::{self, Sample};
 use oxnic_sim::models;
 
-fn out(s: &Sample, name: &str) -> u64 {
-    s.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v[0])
-        .unwrap_or_else(|| panic!("no {name}"))
-}
-
 /// For each frame of `stim`, the cycle its metadata must appear on (sampled before that cycle's
 /// edge) and the `(port, value)` pairs expected then.
 type Expected = Vec<(usize, Vec<(&'static str, u64)>)>;
@@ -32,10 +25,10 @@ fn checker<'a>(
     move |c, s| {
         let c = c as usize;
         let due = expected.get(next).filter(|(at, _)| *at == c);
-        assert_eq!(out(s, valid) == 1, due.is_some(), "{valid} in cycle {c}");
+        assert_eq!(s.get(valid) == 1, due.is_some(), "{valid} in cycle {c}");
         if let Some((_, want)) = due {
             for (name, v) in want {
-                assert_eq!(out(s, name), *v, "{name}, cycle {c}, frame {next}");
+                assert_eq!(s.get(name), *v, "{name}, cycle {c}, frame {next}");
             }
             next += 1;
             *checked += 1;

@@ -9,15 +9,8 @@
 
 use oxnic_hdl::rx_engine;
 use oxnic_hdl::stream_stimulus::value_at;
-use oxnic_sim::diff::{self, Sample};
+use oxnic_sim::diff;
 use oxnic_sim::models;
-
-fn out(s: &Sample, name: &str) -> u64 {
-    s.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v[0])
-        .unwrap_or_else(|| panic!("no {name}"))
-}
 
 #[test]
 fn rx_engine_agrees_and_keeps_the_port_rules() {
@@ -33,9 +26,9 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
         |c, s| {
             let ready =
                 (c as usize) < stim.len() && value_at(&stim, "dma_wr$ready", c as usize)[0] == 1;
-            if out(s, "dma_wr$valid") == 1 && ready {
-                let keep = out(s, "dma_wr$keep");
-                let is_last = out(s, "dma_wr$last") == 1;
+            if s.get("dma_wr$valid") == 1 && ready {
+                let keep = s.get("dma_wr$keep");
+                let is_last = s.get("dma_wr$last") == 1;
                 assert!((keep + 1).is_power_of_two(), "cycle {c}: keep {keep:#x}");
                 assert!(keep == 0xff || is_last, "cycle {c}: partial word not last");
                 words_in_request += 1;
@@ -48,10 +41,10 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
                 }
             }
             last = Some((
-                out(s, "rx_packets"),
-                out(s, "rx_no_buffer"),
-                out(s, "rx_too_long"),
-                out(s, "dma_rd_errors"),
+                s.get("rx_packets"),
+                s.get("rx_no_buffer"),
+                s.get("rx_too_long"),
+                s.get("dma_rd_errors"),
             ));
         },
     )

@@ -4,15 +4,8 @@
 //! model, engine counters and completions moving).
 
 use oxnic_hdl::{tx_checksum, tx_engine};
-use oxnic_sim::diff::{self, Sample};
+use oxnic_sim::diff;
 use oxnic_sim::models;
-
-fn out(s: &Sample, name: &str) -> u64 {
-    s.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v[0])
-        .unwrap_or_else(|| panic!("no {name}"))
-}
 
 #[test]
 fn tx_checksum_agrees() {
@@ -23,10 +16,10 @@ fn tx_checksum_agrees() {
         models::oxnic_tx_checksum::Model::new(),
         &stim,
         |_, s| {
-            frames = out(s, "frames");
-            inserted = out(s, "csum_inserted");
-            bad = out(s, "csum_bad_offset");
-            dropped = out(s, "dropped");
+            frames = s.get("frames");
+            inserted = s.get("csum_inserted");
+            bad = s.get("csum_bad_offset");
+            dropped = s.get("dropped");
         },
     )
     .unwrap();
@@ -45,10 +38,10 @@ fn tx_engine_agrees() {
         models::oxnic_tx_engine::Model::new(),
         &stim,
         |_, s| {
-            frames = out(s, "frames");
-            errors = out(s, "errors");
+            frames = s.get("frames");
+            errors = s.get("errors");
             cpls = (0..tx_engine::QUEUES)
-                .map(|q| out(s, &format!("cq_prod${q}")))
+                .map(|q| s.get(&format!("cq_prod${q}")))
                 .sum::<u64>();
         },
     )

@@ -8,15 +8,8 @@ use oxnic_hdl::stream_stimulus::{decode_frames, value_at, SINK};
 use oxnic_hdl::{
     crc32, csum, packet_fifo, reg_bus, rx_check_chain, stream_fifo, stream_register, toeplitz,
 };
-use oxnic_sim::diff::{self, Sample};
+use oxnic_sim::diff;
 use oxnic_sim::models;
-
-fn out(s: &Sample, name: &str) -> u64 {
-    s.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v[0])
-        .unwrap_or_else(|| panic!("no {name}"))
-}
 
 /// Blocks covered below; a new catalogue entry without a differential test fails here.
 const COVERED: &[&str] = &[
@@ -66,8 +59,8 @@ fn crc32_agrees_and_matches_crc32fast() {
         models::oxnic_crc32::Model::new(),
         &stim,
         |c, s| {
-            if out(s, "crc_valid") == 1 {
-                got.push((c as usize, out(s, "crc") as u32));
+            if s.get("crc_valid") == 1 {
+                got.push((c as usize, s.get("crc") as u32));
             }
         },
     )
@@ -99,8 +92,8 @@ fn csum_agrees_and_matches_rfc1071() {
         models::oxnic_csum::Model::new(),
         &stim,
         |c, s| {
-            if out(s, "csum_valid") == 1 {
-                got.push((c as usize, out(s, "csum") as u16));
+            if s.get("csum_valid") == 1 {
+                got.push((c as usize, s.get("csum") as u16));
             }
         },
     )
@@ -130,9 +123,9 @@ fn toeplitz_agrees_and_matches_the_reference_one_tuple_per_cycle() {
             let want = c
                 .checked_sub(toeplitz::LATENCY)
                 .and_then(|t| toeplitz::reference_hash(&stim, t));
-            assert_eq!(out(s, "hash_valid") == 1, want.is_some(), "cycle {c}");
+            assert_eq!(s.get("hash_valid") == 1, want.is_some(), "cycle {c}");
             if let Some(h) = want {
-                assert_eq!(out(s, "hash") as u32, h, "cycle {c}");
+                assert_eq!(s.get("hash") as u32, h, "cycle {c}");
                 checked += 1;
             }
         },
@@ -151,7 +144,7 @@ fn stream_fifo64_agrees() {
         models::oxnic_stream_fifo64::Model::new(),
         &stim,
         |_, s| {
-            passed = out(s, "words_passed");
+            passed = s.get("words_passed");
         },
     )
     .unwrap();
@@ -167,7 +160,7 @@ fn stream_fifo512_agrees() {
         models::oxnic_stream_fifo512::Model::new(),
         &stim,
         |_, s| {
-            passed = out(s, "words_passed");
+            passed = s.get("words_passed");
         },
     )
     .unwrap();
@@ -183,8 +176,8 @@ fn packet_fifo64_agrees() {
         models::oxnic_packet_fifo64::Model::new(),
         &stim,
         |_, s| {
-            frames = out(s, "frames_passed");
-            dropped = out(s, "dropped_frames");
+            frames = s.get("frames_passed");
+            dropped = s.get("dropped_frames");
         },
     )
     .unwrap();
@@ -202,7 +195,7 @@ fn stream_register_agrees() {
         stream_register::StreamRegister::<64, 8>::default(),
         models::oxnic_stream_register64::Model::new(),
         &stim,
-        |_, s| words = out(s, "words"),
+        |_, s| words = s.get("words"),
     )
     .unwrap();
     assert!(words > 5_000);
@@ -212,7 +205,7 @@ fn reg_block<M: oxnic_sim::harness::RawModel>(def: &'static regs::BlockDef, mode
     let stim = reg_bus::random_stimulus_for(def, 0, seed, 10_000);
     let mut reads = 0;
     diff::run(reg_bus::RegBlock::new(def, 0), model, &stim, |_, s| {
-        reads += out(s, "bus$read_valid");
+        reads += s.get("bus$read_valid");
     })
     .unwrap();
     assert!(reads > 2_000, "{} block: {reads} reads answered", def.name);
@@ -264,13 +257,13 @@ fn rx_check_chain_agrees_and_checks_every_frame() {
         models::oxnic_rx_check_chain::Model::new(),
         &stim,
         |_, s| {
-            if out(s, "crc_valid") == 1 {
-                crcs.push(out(s, "crc") as u32);
+            if s.get("crc_valid") == 1 {
+                crcs.push(s.get("crc") as u32);
             }
-            if out(s, "csum_valid") == 1 {
-                sums.push(out(s, "csum") as u16);
+            if s.get("csum_valid") == 1 {
+                sums.push(s.get("csum") as u16);
             }
-            passed = out(s, "frames_passed");
+            passed = s.get("frames_passed");
         },
     )
     .unwrap();

@@ -98,9 +98,8 @@ fn differential_run_agrees_on_random_traffic() {
         Model::new(),
         &stim,
         |_, s| {
-            let get = |n: &str| s.iter().find(|(k, _)| *k == n).map(|(_, v)| v[0]).unwrap();
-            last_words = get("words");
-            passed += get("source$valid");
+            last_words = s.get("words");
+            passed += s.get("source$valid");
         },
     )
     .unwrap();

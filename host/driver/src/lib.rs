@@ -10,9 +10,17 @@
 //! - [`probe`]: walks the register-block chain, checks versions and reads the capabilities.
 
 pub mod bar;
+pub mod cq;
 pub mod device;
 pub mod dma;
+pub mod iova;
+pub mod mempool;
+pub mod mock;
 pub mod probe;
+pub mod ring;
+pub mod rxq;
+pub mod stats;
+pub mod txq;
 
 pub use bar::Bar;
 pub use device::{Device, DeviceError, DmaPerm};

@@ -14,7 +14,8 @@
 //! The card writes records in order, so if the record after the expected one carries the new
 //! phase while the expected one still carries the old phase (checked twice, in order), the
 //! expected record was corrupted: it is reported as [`Next::Stale`] and skipped, and the caller
-//! counts it. Without this a single corrupted phase bit would stop the queue forever.
+//! counts it. Without this a single corrupted phase bit would stop the queue forever. Its phase
+//! byte is then rewritten to this pass's value, or the bad record would look new one pass later.
 
 use crate::device::{Device, DmaPerm};
 use crate::iova::{DmaMapping, IovaSpace, MapError};
@@ -190,6 +191,11 @@ impl CompletionQueue {
             // The later record is new; read ours again now that the card has moved past it.
             fence(Ordering::Acquire);
             if !self.phase_at(i) {
+                // Its phase is the next pass's "new" value: one pass later it would pass as a
+                // fresh record. Give it this pass's value so it reads as old until rewritten.
+                let off = self.ring.slot(i) * Cpl::LEN + cpl_field::PHASE;
+                let old = if self.ring.phase(i) { PHASE_BIT } else { 0 };
+                let _ = self.mem.region().write(off, &[old]);
                 self.cons = i.wrapping_add(1);
                 return Next::Stale;
             }

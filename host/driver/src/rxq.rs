@@ -107,6 +107,11 @@ impl RxQueue {
         self.ring.used(self.prod, self.cons)
     }
 
+    /// Free buffers held in this queue's cache (not posted, not on the shared list).
+    pub fn cached(&self) -> usize {
+        self.cache.cached()
+    }
+
     /// Free-running index of the next buffer the card will complete.
     pub fn next_index(&self) -> u16 {
         self.cons
@@ -120,6 +125,11 @@ impl RxQueue {
     /// Counters.
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
+    }
+
+    /// The device the queue lives on.
+    pub fn device(&self) -> &Arc<dyn Device> {
+        &self.dev
     }
 
     /// Starts the queue (the card then takes buffers as they are posted).

@@ -37,6 +37,7 @@ use crate::mempool::PktBuf;
 use crate::rxq::RxQueue;
 use crate::stats::QueueStats;
 use oxnic_abi::desc::{cpl_flags, Cpl, CplView, CsumStatus, HashType};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -252,8 +253,7 @@ impl RxPoller {
             match self.cq.poll() {
                 Next::Empty => break,
                 Next::Stale => {
-                    let s = self.stats.clone();
-                    self.drop_expected(&s.rx_drop_stale_phase);
+                    self.drop_expected(|s| &s.rx_drop_stale_phase);
                 }
                 Next::Record(rec) => self.handle(&rec, sink),
             }
@@ -308,34 +308,33 @@ impl RxPoller {
     }
 
     /// Drops the record standing for the next expected buffer and reposts that buffer.
-    fn drop_expected(&mut self, why: &std::sync::atomic::AtomicU64) {
-        QueueStats::add(why, 1);
+    fn drop_expected(&mut self, why: fn(&QueueStats) -> &AtomicU64) {
+        QueueStats::add(why(&self.stats), 1);
         if let Some(b) = self.rxq.take() {
             self.rxq.recycle(b);
         }
     }
 
     fn handle(&mut self, rec: &[u8; Cpl::LEN], sink: &mut dyn RxSink) {
-        let s = self.stats.clone();
         let c = match CplView::new_checked(&rec[..]).and_then(|v| Cpl::parse(&v)) {
             Ok(c) if c.flags & cpl_flags::TX == 0 => c,
-            _ => return self.drop_expected(&s.rx_drop_malformed),
+            _ => return self.drop_expected(|s| &s.rx_drop_malformed),
         };
         if u32::from(c.queue) != self.rxq.index() {
-            return self.drop_expected(&s.rx_drop_bad_queue);
+            return self.drop_expected(|s| &s.rx_drop_bad_queue);
         }
         if self.rxq.posted() == 0 || !self.rxq.ring().names(c.index, self.rxq.next_index()) {
-            return self.drop_expected(&s.rx_drop_bad_index);
+            return self.drop_expected(|s| &s.rx_drop_bad_index);
         }
         if c.len == 0 || c.len as usize > self.rxq.buf_size() {
-            return self.drop_expected(&s.rx_drop_bad_len);
+            return self.drop_expected(|s| &s.rx_drop_bad_len);
         }
         let Some(mut buf) = self.rxq.take() else {
-            return QueueStats::add(&s.rx_drop_bad_index, 1);
+            return QueueStats::add(&self.stats.rx_drop_bad_index, 1);
         };
         if buf.set_len(c.len as usize).is_err() {
             self.rxq.recycle(buf);
-            return QueueStats::add(&s.rx_drop_bad_len, 1);
+            return QueueStats::add(&self.stats.rx_drop_bad_len, 1);
         }
         let meta = RxMeta {
             queue: c.queue,
@@ -350,8 +349,8 @@ impl RxPoller {
             gro_segs: c.gro_segs.max(1),
             timestamp: c.timestamp,
         };
-        QueueStats::add(&s.rx_packets, 1);
-        QueueStats::add(&s.rx_bytes, u64::from(c.len));
+        QueueStats::add(&self.stats.rx_packets, 1);
+        QueueStats::add(&self.stats.rx_bytes, u64::from(c.len));
         sink.receive(buf, &meta);
     }
 

@@ -110,6 +110,14 @@ pub enum NicError {
         /// Available.
         have: u32,
     },
+    /// Buffers too small for the largest frame the MTU allows: the card would drop them.
+    #[error("{buf}-byte buffers cannot hold {frame}-byte frames (MTU + 18)")]
+    BufTooSmall {
+        /// Buffer size.
+        buf: usize,
+        /// Largest frame.
+        frame: usize,
+    },
     /// The card has no interrupt vectors the device can deliver.
     #[error("the card has no usable interrupt vector")]
     NoVectors,
@@ -240,6 +248,14 @@ impl Nic {
         }
         if let Some(mtu) = cfg.mtu {
             port.set_mtu(mtu)?;
+        }
+        // Largest frame delivered: MTU + 14-byte header + one 802.1Q tag (the FCS is stripped).
+        let frame = port.mtu() as usize + 18;
+        if pool.buf_size() < frame {
+            return Err(NicError::BufTooSmall {
+                buf: pool.buf_size(),
+                frame,
+            });
         }
         let mut nic = Nic {
             rx: Vec::new(),
@@ -464,5 +480,116 @@ impl Drop for Nic {
         self.port.disable();
         self.rx.clear();
         self.tx.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockCard;
+
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn queues_can_move_to_poller_threads() {
+        assert_send::<RxPoller>();
+        assert_send::<TxQueue>();
+        assert_send::<NapiGroup>();
+        assert_send::<Nic>();
+        assert_send::<crate::mempool::PktBuf>();
+        assert_send_sync::<Mempool>();
+        assert_send_sync::<crate::vfio::VfioDevice>();
+    }
+
+    #[test]
+    fn open_refuses_what_the_card_cannot_do() {
+        let card = Arc::new(MockCard::new());
+        let e = Nic::open(
+            card.clone(),
+            NicConfig {
+                rx_queues: 9,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            NicError::TooManyQueues {
+                asked: 9,
+                have: 8,
+                ..
+            }
+        ));
+        let e = Nic::open(
+            card.clone(),
+            NicConfig {
+                rx_queues: 1,
+                tx_queues: 1,
+                rx_ring_log2: 4,
+                tx_ring_log2: 4,
+                mtu: Some(9000),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            NicError::BufTooSmall {
+                buf: 2048,
+                frame: 9018
+            }
+        ));
+        let e = Nic::open(
+            card.clone(),
+            NicConfig {
+                tx_cq_base: Some(12),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            NicError::NotEnoughCqs {
+                needed: 20,
+                have: 16
+            }
+        ));
+        assert_eq!(card.mappings(), 0, "a failed open leaves nothing mapped");
+    }
+
+    #[test]
+    fn layout_binds_queues_to_completion_queues_and_vectors() {
+        use crate::Bar;
+        use oxnic_abi::regs::{cq, rxq, txq};
+        let card = Arc::new(MockCard::new());
+        let nic = Nic::open(
+            card.clone(),
+            NicConfig {
+                rx_queues: 3,
+                tx_queues: 2,
+                rx_ring_log2: 4,
+                tx_ring_log2: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for i in 0..3 {
+            assert_eq!(card.read32(rxq::reg(i, rxq::entry::CQ)), i);
+            assert_eq!(card.read32(cq::reg(i, cq::entry::VECTOR)), i);
+            assert_eq!(
+                card.read32(rxq::reg(i, rxq::entry::PROD)),
+                16,
+                "ring filled"
+            );
+        }
+        for i in 0..2 {
+            assert_eq!(card.read32(txq::reg(i, txq::entry::CQ)), 8 + i);
+            assert_eq!(card.read32(cq::reg(8 + i, cq::entry::VECTOR)), i);
+            assert_eq!(card.read32(txq::reg(i, txq::entry::CTRL)), 1);
+        }
+        assert_eq!(nic.pool().capacity(), 2 * 3 * 16 + 2 * 8);
+        drop(nic);
+        assert_eq!(card.mappings(), 0);
     }
 }

@@ -29,6 +29,7 @@
 //! - [`vfio`]: the `Device` of a real card through VFIO, and how to bind it.
 //! - [`mock`]: a behavioural model of the card's queue contract for the driver's own tests.
 
+#![warn(missing_docs)]
 pub mod bar;
 pub mod cq;
 pub mod device;

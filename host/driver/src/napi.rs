@@ -30,6 +30,10 @@
 //! that used their whole budget (under that load an interrupt would fire at once after every
 //! re-arm, so the interrupt only adds latency and MMIO), and back to interrupts after it has
 //! found nothing for [`Adaptive::idle_ns`] of device time (so an idle queue stops burning a core).
+//!
+//! Every poll tops the RX ring up. A ring that ran dry because the stack held every buffer
+//! raises no interrupt, so [`NapiGroup::run`]'s timeout also bounds how long such a ring waits
+//! for its refill once buffers come back.
 
 use crate::cq::{CompletionQueue, Next, QueueError};
 use crate::device::{Device, DeviceError};

@@ -17,7 +17,7 @@
 //! [`disable`](TxQueue::disable) / [`close`](TxQueue::close).
 
 use crate::cq::{CompletionQueue, Next, QueueError};
-use crate::device::{Device, DmaPerm};
+use crate::device::{Device, DeviceError, DmaPerm};
 use crate::iova::{DmaMapping, IovaSpace};
 use crate::mempool::PktBuf;
 use crate::ring::Ring;
@@ -27,6 +27,7 @@ use oxnic_abi::desc::{cpl_flags, tx_flags, Cpl, CplView, TxDesc};
 use oxnic_abi::features::{MAX_SG_SEGS, MAX_TSO_BYTES};
 use oxnic_abi::regs::{queue_ctrl, txq};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Most segments a frame may have (the contract's limit).
 pub const MAX_SEGS: usize = MAX_SG_SEGS as usize;
@@ -418,6 +419,36 @@ impl TxQueue {
         self.slots[self.ring.slot(i)].last.then_some(i)
     }
 
+    /// Makes room for `need` descriptors: cleans, and while there is still too little room,
+    /// arms the completion queue and sleeps on its vector (up to `timeout` of device time in
+    /// all) before cleaning again. Returns the free descriptors (possibly still fewer than
+    /// `need` when the time ran out). Use it from the thread that owns the vector.
+    pub fn reclaim(&mut self, need: usize, timeout: Duration) -> Result<usize, DeviceError> {
+        let need = need.min(self.ring.size());
+        let deadline = self.dev.now_ns().saturating_add(timeout.as_nanos() as u64);
+        loop {
+            self.clean(self.ring.size());
+            if self.free() >= need {
+                return Ok(self.free());
+            }
+            self.cq.arm();
+            if self.cq.has_work() {
+                continue;
+            }
+            let now = self.dev.now_ns();
+            if now >= deadline {
+                return Ok(self.free());
+            }
+            let vector = self.cq.vector();
+            if vector < 64 {
+                self.dev
+                    .irq_wait(1 << vector, Duration::from_nanos(deadline - now))?;
+            } else {
+                self.dev.relax();
+            }
+        }
+    }
+
     /// Frees descriptors `clean..=upto`; returns the frames among them.
     fn retire(&mut self, upto: u16) -> usize {
         let mut frames = 0;
@@ -624,6 +655,30 @@ mod tests {
         put(5, tx(5, 1)); // slot form == free-running form here
         assert_eq!(q.clean(64), 1);
         assert_eq!(q.in_flight(), 0);
+        assert_eq!(pool.available(), 256);
+    }
+
+    #[test]
+    fn reclaim_sleeps_on_the_tx_vector_until_completions_free_room() {
+        let Setup { card, pool, mut q } = setup(3);
+        card.irq_enable(1).unwrap();
+        let mut frames: Vec<TxFrame> = (0..4).map(|i| frame(&pool, &[&[i], &[i]])).collect();
+        assert_eq!(q.submit(&mut frames), 4);
+        assert_eq!(q.free(), 0);
+        let t = card.now_ns();
+        assert_eq!(
+            q.reclaim(2, Duration::from_micros(50)).unwrap(),
+            0,
+            "timed out"
+        );
+        assert!(card.now_ns() - t >= 50_000);
+        // The queue is armed now: the card's next completion raises the vector.
+        assert_eq!(card.read32(cq::reg(9, cq::entry::CTRL)), 3);
+        card.tx_process(1, 1, &mut |_, _| {});
+        assert_eq!(card.pending_irqs(), 1 << 1);
+        assert_eq!(q.reclaim(2, Duration::from_micros(50)).unwrap(), 2);
+        card.tx_process(1, 10, &mut |_, _| {});
+        assert_eq!(q.reclaim(8, Duration::from_micros(50)).unwrap(), 8);
         assert_eq!(pool.available(), 256);
     }
 

@@ -676,6 +676,83 @@ mod tests {
         );
     }
 
+    /// A card on which a frame lands just before the driver's arm write takes effect.
+    struct Racy {
+        card: Arc<MockCard>,
+        fire: std::sync::atomic::AtomicBool,
+    }
+
+    impl Bar for Racy {
+        fn size(&self) -> u32 {
+            self.card.size()
+        }
+        fn read32(&self, o: u32) -> u32 {
+            self.card.read32(o)
+        }
+        fn write32(&self, o: u32, v: u32) {
+            if o == cq::reg(0, cq::entry::CTRL) && v & 2 != 0 && self.fire.swap(false, Relaxed) {
+                self.card.rx_frame(0, &frame(77), &meta());
+            }
+            self.card.write32(o, v)
+        }
+    }
+
+    impl Device for Racy {
+        fn dma_map(
+            &self,
+            r: &Arc<crate::DmaRegion>,
+            iova: u64,
+            p: crate::DmaPerm,
+        ) -> Result<(), DeviceError> {
+            self.card.dma_map(r, iova, p)
+        }
+        fn dma_unmap(&self, iova: u64) -> Result<(), DeviceError> {
+            self.card.dma_unmap(iova)
+        }
+        fn num_vectors(&self) -> u32 {
+            self.card.num_vectors()
+        }
+        fn irq_enable(&self, v: u32) -> Result<(), DeviceError> {
+            self.card.irq_enable(v)
+        }
+        fn irq_wait(&self, m: u64, t: Duration) -> Result<u64, DeviceError> {
+            self.card.irq_wait(m, t)
+        }
+        fn relax(&self) {
+            self.card.relax()
+        }
+        fn now_ns(&self) -> u64 {
+            self.card.now_ns()
+        }
+    }
+
+    #[test]
+    fn a_frame_racing_the_rearm_is_not_left_behind() {
+        let card = Arc::new(MockCard::new());
+        let racy = Arc::new(Racy {
+            card: card.clone(),
+            fire: false.into(),
+        });
+        let space = crate::iova::IovaSpace::new(racy.clone(), 1 << 32, 1 << 30);
+        let pool = Mempool::new(&space, 2048, 64).unwrap();
+        let stats = Arc::new(QueueStats::default());
+        let rxq = RxQueue::create(&space, 0, QUEUES, 4, MAX_RING_LOG2, 0, &pool, stats).unwrap();
+        let cq = CompletionQueue::create(&space, 0, CQS, 4, MAX_RING_LOG2, 0).unwrap();
+        card.irq_enable(0).unwrap();
+        let mut p = RxPoller::new(rxq, cq, PollMode::Interrupt).unwrap();
+        p.enable();
+        let mut g = NapiGroup::new(racy.clone(), vec![p]);
+        card.rx_frame(0, &frame(1), &meta());
+        racy.fire.store(true, Relaxed);
+        let mut got = Vec::new();
+        let mut sink = |b: PktBuf, _: &RxMeta| got.push(b.len());
+        assert_eq!(g.run(&mut sink, Duration::from_millis(1)).unwrap(), 1);
+        assert_eq!(card.pending_irqs(), 0, "the racing frame raised nothing");
+        assert!(g.pollers()[0].wants_poll(), "so the poller must not sleep");
+        assert_eq!(g.run(&mut sink, Duration::from_millis(1)).unwrap(), 1);
+        assert_eq!(got, vec![frame(1).len(), frame(77).len()]);
+    }
+
     #[test]
     fn adaptive_mode_goes_busy_under_load_and_back_when_idle() {
         let r = rig(1024);

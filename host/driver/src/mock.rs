@@ -382,8 +382,7 @@ impl MockCard {
                 && off < start + count * stride
                 && regs_ro.contains(&((off - start) % stride))
         };
-        off < regs::hdr::LEN + 4
-            || (off < device::SCRATCH)
+        off < device::SCRATCH
             || in_array(
                 txq::BASE,
                 QUEUES,

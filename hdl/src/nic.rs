@@ -366,7 +366,8 @@ impl OxnicNic {
     /// # Panics
     /// If the abi's register layout no longer matches the indices the card is wired with.
     pub fn new() -> Self {
-        let block = |def: &'static regs::BlockDef, entries: usize| RegBlock::new(def, entries as u32);
+        let block =
+            |def: &'static regs::BlockDef, entries: usize| RegBlock::new(def, entries as u32);
         let device_regs = block(&regs::device::DEF, 0);
         let port_regs = block(&regs::port::DEF, 0);
         let rss_regs = block(&regs::rss::DEF, 0);
@@ -403,7 +404,13 @@ impl OxnicNic {
                 _ => Q_RO,
             };
             for e in 0..entries {
-                check_wiring(b, by_name(b), &format!("ENTRY{e}.{reg}"), kind, e * per + index);
+                check_wiring(
+                    b,
+                    by_name(b),
+                    &format!("ENTRY{e}.{reg}"),
+                    kind,
+                    e * per + index,
+                );
             }
         }
         assert_eq!(port_regs.layout().ctr.len(), CTRS, "port counters");
@@ -653,8 +660,7 @@ impl Logic for OxnicNic {
         for i in 0..self.dev_ro.len() {
             self.device_regs.ro[i].next = self.dev_ro[i].val();
         }
-        self.reset.next =
-            self.device_regs.wo[0].val() & self.device_regs.wo_data.val().get_bit(0);
+        self.reset.next = self.device_regs.wo[0].val() & self.device_regs.wo_data.val().get_bit(0);
         // Link up: the simulated and board PHYs report no link state yet.
         self.port_regs.ro[0].next = 1.into();
 
@@ -723,8 +729,7 @@ impl Logic for OxnicNic {
             self.q_bind_ok[q].next = !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
             self.q_ctrl_en[q].next = self.rxq_regs.rw[q * 6 + 4].val().get_bit(0);
             self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-            self.q_bind_ok[q + 8].next =
-                !self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
+            self.q_bind_ok[q + 8].next = !self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
             self.q_ctrl_en[q + 8].next = self.txq_regs.rw[q * 6 + 4].val().get_bit(0);
         }
         if self.wr_d2.q.val() {
@@ -740,7 +745,8 @@ impl Logic for OxnicNic {
                             & self.cq_gate[c].q.val();
                         self.q_cq_base[q].d.next =
                             self.w64[c + 32].out.val() | (self.w64[c + 48].out.val() << 32);
-                        self.q_cq_log2[q].d.next = self.cq_regs.rw[c * 6 + 2].val().get_bits::<4>(0);
+                        self.q_cq_log2[q].d.next =
+                            self.cq_regs.rw[c * 6 + 2].val().get_bits::<4>(0);
                         self.q_vec[q].d.next = self.cq_regs.rw[c * 6 + 3].val().get_bits::<4>(0);
                         self.q_cq_cons[q].d.next =
                             self.cq_regs.rw[c * 6 + 5].val().get_bits::<16>(0);
@@ -839,8 +845,7 @@ impl Logic for OxnicNic {
             self.w64[c + 48].inp.next = self.cq_regs.rw[c * 6 + 1].val();
             self.cq_regs.ro[c * 2].next = 0.into();
             self.cq_regs.ro[c * 2 + 1].next = 0.into();
-            if self.cq_regs.rw_wr[c * 6 + 4].val() & self.cq_regs.rw[c * 6 + 4].val().get_bit(1)
-            {
+            if self.cq_regs.rw_wr[c * 6 + 4].val() & self.cq_regs.rw[c * 6 + 4].val().get_bit(1) {
                 for q in 0..self.q_gate.len() {
                     if self.q_cq[q].q.val() == self.cid[c].val() {
                         self.q_armed[q].d.next = true;
@@ -1157,7 +1162,13 @@ mod tests {
         // `new` checks every literal register index against the abi layout.
         let v = verilog().unwrap();
         assert!(v.contains("module oxnic_nic("));
-        for port in ["bus$address", "dma_rd$req_addr", "dma_wr$data", "phy_rx$data", "irq$15"] {
+        for port in [
+            "bus$address",
+            "dma_rd$req_addr",
+            "dma_wr$data",
+            "phy_rx$data",
+            "irq$15",
+        ] {
             assert!(v.contains(port), "{port}");
         }
     }

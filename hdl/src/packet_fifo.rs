@@ -371,8 +371,16 @@ mod tests {
             } else {
                 None
             };
-            assert_eq!(out(&o, "frame_end"), [u64::from(end.is_some())], "cycle {t}");
-            assert_eq!(out(&o, "frame_kept"), [u64::from(end == Some(true))], "cycle {t}");
+            assert_eq!(
+                out(&o, "frame_end"),
+                [u64::from(end.is_some())],
+                "cycle {t}"
+            );
+            assert_eq!(
+                out(&o, "frame_kept"),
+                [u64::from(end == Some(true))],
+                "cycle {t}"
+            );
             d.bench.tick().unwrap();
         }
         assert!(current.is_empty(), "a partial frame was emitted");

@@ -616,7 +616,11 @@ mod tests {
                     let pulse = format!("rw_wr${i}");
                     assert_eq!(b.get(&pulse), Some(vec![0]), "{pulse} idle");
                     write(b, *addr, pattern);
-                    assert_eq!(b.get(&pulse), Some(vec![1]), "{pulse} pulses with the write");
+                    assert_eq!(
+                        b.get(&pulse),
+                        Some(vec![1]),
+                        "{pulse} pulses with the write"
+                    );
                     assert_eq!(read(b, *addr), pattern, "{}.{name} read back", def.name);
                     assert_eq!(b.get(&pulse), Some(vec![0]), "{pulse} pulse is one cycle");
                     let port = format!("rw${i}");

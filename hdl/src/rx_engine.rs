@@ -49,8 +49,10 @@
 //! (one queue looked at per cycle) and, for a queue whose driver producer index is ahead of
 //! what has been fetched, reads as many descriptors as fit in the cache, are posted, and lie
 //! before the end of the ring, in one DMA read (tag = queue number; one read in flight at a
-//! time). Because the fetch is issued as soon as there is room, a steady stream of frames finds
-//! its buffers already cached and does not pay a read round trip per frame. A read that comes
+//! time). A fetch is issued once it can bring at least [`FETCH_MIN`] descriptors, or at once
+//! when the queue's cache is empty: with one read in flight, each PCIe round trip (about 1 µs)
+//! must bring many descriptors, or small frames outrun the fetcher. So a steady stream of
+//! frames finds its buffers already cached and does not pay a read round trip per frame. A read that comes
 //! back with `rsp_error` marks the queue faulted (`rxq_fault$i`, counted in `dma_rd_errors`):
 //! it stops fetching and its frames are dropped as `rx_no_buffer` until the driver disables
 //! and re-enables it. Disabling a queue (`rxq_enable$i` low) resets its indices to zero and
@@ -87,7 +89,10 @@ use rust_hdl::prelude::*;
 use std::collections::BTreeMap;
 
 /// Descriptors cached per queue.
-pub const CACHE: usize = 8;
+pub const CACHE: usize = 32;
+/// Fewest descriptors a fetch asks for while the queue still has some cached: small reads would
+/// spend a PCIe round trip each on one or two descriptors.
+pub const FETCH_MIN: usize = 8;
 /// Metadata records the engine's FIFO holds.
 pub const META_DEPTH: usize = 32;
 /// Most queues an engine can have (the cache address holds 3 bits of queue number).
@@ -197,11 +202,12 @@ pub struct RxEngine {
     pub cycle_count: Signal<Out, Bits<64>>,
 
     meta_fifo: StreamFifo<128, 16, 5, 6>,
-    desc_addr: RAM<Bits<64>, 6>,
-    desc_len: RAM<Bits<16>, 6>,
+    desc_addr: RAM<Bits<64>, 8>,
+    desc_len: RAM<Bits<16>, 8>,
     qid: Vec<Constant<Bits<8>>>,
     last_q: Constant<Bits<8>>,
     cache_size: Constant<Bits<16>>,
+    fetch_min: Constant<Bits<16>>,
     one16: Constant<Bits<16>>,
     // gro_segs = 1 and the CHECKSUM_COMPLETE-valid bit of completion word 3.
     w3_fixed: Constant<Bits<64>>,
@@ -249,7 +255,7 @@ pub struct RxEngine {
     m_fault: Signal<Local, Bit>,
     m_fetched: Signal<Local, Bits<16>>,
     m_prod: Signal<Local, Bits<16>>,
-    rd_slot: Signal<Local, Bits<6>>,
+    rd_slot: Signal<Local, Bits<8>>,
     urgent: Signal<Local, Bit>,
     scan_q: Signal<Local, Bits<8>>,
     m_cons: Signal<Local, Bits<16>>,
@@ -348,6 +354,7 @@ impl RxEngine {
                 .collect(),
             last_q: Constant::new(Bits::<8>::from(queues as u64 - 1)),
             cache_size: Constant::new(Bits::<16>::from(CACHE as u64)),
+            fetch_min: Constant::new(Bits::<16>::from(FETCH_MIN as u64)),
             one16: Constant::new(Bits::<16>::from(1u64)),
             w3_fixed: Constant::new(Bits::<64>::from(1u64 | 1 << 28)),
             fetched: dffs(queues),
@@ -569,11 +576,11 @@ impl Logic for RxEngine {
         self.dma_wr.valid.next = false;
         // While a frame waits in `Check`, its own descriptor; otherwise the next record's.
         if self.state.q.val() == RxState::Check {
-            self.rd_slot.next = (bit_cast::<6, 8>(self.cur_q.q.val()) << 3)
-                | bit_cast::<6, 16>(self.m_cons.val() & 7);
+            self.rd_slot.next =
+                (self.cur_q.q.val() << 5) | bit_cast::<8, 16>(self.m_cons.val() & 31);
         } else {
-            self.rd_slot.next = (bit_cast::<6, 8>(self.head_q.val()) << 3)
-                | bit_cast::<6, 16>(self.head_cons.val() & 7);
+            self.rd_slot.next =
+                (self.head_q.val() << 5) | bit_cast::<8, 16>(self.head_cons.val() & 31);
         }
         self.desc_addr.read_address.next = self.rd_slot.val();
         self.desc_len.read_address.next = self.rd_slot.val();
@@ -730,9 +737,9 @@ impl Logic for RxEngine {
         self.dma_rd.rsp_ready.next = false;
         self.wr_slot.next = self.f_idx.q.val() + (self.f_word.q.val() >> 1);
         self.desc_addr.write_address.next =
-            (bit_cast::<6, 8>(self.f_q.q.val()) << 3) | bit_cast::<6, 16>(self.wr_slot.val() & 7);
+            (self.f_q.q.val() << 5) | bit_cast::<8, 16>(self.wr_slot.val() & 31);
         self.desc_len.write_address.next =
-            (bit_cast::<6, 8>(self.f_q.q.val()) << 3) | bit_cast::<6, 16>(self.wr_slot.val() & 7);
+            (self.f_q.q.val() << 5) | bit_cast::<8, 16>(self.wr_slot.val() & 31);
         self.desc_addr.write_data.next = self.dma_rd.rsp_data.val();
         self.desc_len.write_data.next = self.dma_rd.rsp_data.val().get_bits::<16>(0);
         if self.dma_rd.rsp_data.val().get_bits::<16>(16).any() {
@@ -744,7 +751,12 @@ impl Logic for RxEngine {
         self.fetch_fail.next = false;
         match self.fstate.q.val() {
             FetchState::Scan => {
-                if self.s_enable.val() & !self.s_fault.val() & self.s_count.val().any() {
+                if self.s_enable.val()
+                    & !self.s_fault.val()
+                    & self.s_count.val().any()
+                    & ((self.s_count.val() >= self.fetch_min.val())
+                        | (self.s_fetched.val() == self.s_cons.val()))
+                {
                     self.f_q.d.next = self.scan_q.val();
                     self.f_addr.d.next =
                         self.s_base.val() + (bit_cast::<64, 16>(self.s_pos.val()) << 4);

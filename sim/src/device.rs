@@ -262,7 +262,8 @@ impl SimDevice {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
             let keep = (1u64 << c.len()) - 1;
-            g.rx_words.push_back((u64::from_le_bytes(w), keep, i + 1 == n));
+            g.rx_words
+                .push_back((u64::from_le_bytes(w), keep, i + 1 == n));
         }
         if n > 0 {
             g.rx_frames += 1;
@@ -354,12 +355,7 @@ fn perm(p: DmaPerm) -> Perm {
 }
 
 impl Device for SimDevice {
-    fn dma_map(
-        &self,
-        region: &Arc<DmaRegion>,
-        iova: u64,
-        p: DmaPerm,
-    ) -> Result<(), DeviceError> {
+    fn dma_map(&self, region: &Arc<DmaRegion>, iova: u64, p: DmaPerm) -> Result<(), DeviceError> {
         let len = region.len() as u64;
         self.lock()
             .dma

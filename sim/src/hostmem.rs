@@ -168,7 +168,9 @@ impl HostMemory {
             Backing::Shared(region) => {
                 let mut b = vec![0; region.len()];
                 // In bounds by construction: the whole region.
-                region.read(0, &mut b).map_err(|_| MapError::NotMapped(iova))?;
+                region
+                    .read(0, &mut b)
+                    .map_err(|_| MapError::NotMapped(iova))?;
                 b
             }
         })

@@ -63,10 +63,19 @@ impl Card {
             rx: (0..8).map(|_| None).collect(),
             tx: (0..8).map(|_| None).collect(),
         };
-        c.dev.write32(port::BASE + port::MAC_LO, u32::from_le_bytes([MAC[0], MAC[1], MAC[2], MAC[3]]));
-        c.dev.write32(port::BASE + port::MAC_HI, u32::from(u16::from_le_bytes([MAC[4], MAC[5]])));
+        c.dev.write32(
+            port::BASE + port::MAC_LO,
+            u32::from_le_bytes([MAC[0], MAC[1], MAC[2], MAC[3]]),
+        );
+        c.dev.write32(
+            port::BASE + port::MAC_HI,
+            u32::from(u16::from_le_bytes([MAC[4], MAC[5]])),
+        );
         c.dev.write32(port::BASE + port::MTU, 9000);
-        c.dev.write32(port::BASE + port::CTRL, port_ctrl::RX_EN | port_ctrl::TX_EN | port_ctrl::PROMISC);
+        c.dev.write32(
+            port::BASE + port::CTRL,
+            port_ctrl::RX_EN | port_ctrl::TX_EN | port_ctrl::PROMISC,
+        );
         c.dev.write32(
             regs::offload::BASE + regs::offload::ENABLE,
             offload_en::RX_CSUM | offload_en::TX_CSUM | offload_en::RSS,
@@ -79,13 +88,19 @@ impl Card {
 
     pub fn set_key(&self, key: &[u8; RSS_KEY_LEN]) {
         for (i, w) in key.chunks(4).enumerate() {
-            self.dev.write32(regs::rss_key_word(i as u32), u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            self.dev.write32(
+                regs::rss_key_word(i as u32),
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+            );
         }
     }
 
     pub fn set_reta(&self, reta: &[u8]) {
         for (i, w) in reta.chunks(4).enumerate() {
-            self.dev.write32(regs::reta_word(i as u32), u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            self.dev.write32(
+                regs::reta_word(i as u32),
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+            );
         }
     }
 
@@ -108,23 +123,32 @@ impl Card {
     pub fn setup_rx(&mut self, q: usize, log2: u32, buf_size: u32, post: bool) {
         let w = rx_window(q);
         let n = 1u64 << log2;
-        self.dev.map_owned(w + RING, n * RxDesc::LEN as u64, Perm::RO).unwrap();
-        self.dev.map_owned(w + CQ_RING, n * Cpl::LEN as u64, Perm::WO).unwrap();
-        self.dev.map_owned(w + BUFS, n * u64::from(buf_size), Perm::WO).unwrap();
+        self.dev
+            .map_owned(w + RING, n * RxDesc::LEN as u64, Perm::RO)
+            .unwrap();
+        self.dev
+            .map_owned(w + CQ_RING, n * Cpl::LEN as u64, Perm::WO)
+            .unwrap();
+        self.dev
+            .map_owned(w + BUFS, n * u64::from(buf_size), Perm::WO)
+            .unwrap();
         self.dev.with_memory(|m| {
             for i in 0..n {
                 let d = RxDesc {
                     addr: w + BUFS + i * u64::from(buf_size),
                     len: buf_size,
                 };
-                m.host_slice_mut(w + RING + i * 16, 16).unwrap().copy_from_slice(&d.to_bytes());
+                m.host_slice_mut(w + RING + i * 16, 16)
+                    .unwrap()
+                    .copy_from_slice(&d.to_bytes());
             }
         });
         let cqn = q as u32;
         self.program_cq(cqn, w + CQ_RING, log2, q as u32);
         let r = |off| rxq::reg(q as u32, off);
         self.dev.write32(r(rxq::entry::BASE_LO), (w + RING) as u32);
-        self.dev.write32(r(rxq::entry::BASE_HI), ((w + RING) >> 32) as u32);
+        self.dev
+            .write32(r(rxq::entry::BASE_HI), ((w + RING) >> 32) as u32);
         self.dev.write32(r(rxq::entry::SIZE_LOG2), log2);
         self.dev.write32(r(rxq::entry::CQ), cqn);
         self.dev.write32(r(rxq::entry::PROD), 0);
@@ -146,7 +170,8 @@ impl Card {
         let rx = self.rx[q].as_mut().unwrap();
         rx.prod = rx.prod.wrapping_add(count);
         let prod = rx.prod;
-        self.dev.write32(rxq::reg(q as u32, rxq::entry::PROD), u32::from(prod));
+        self.dev
+            .write32(rxq::reg(q as u32, rxq::entry::PROD), u32::from(prod));
     }
 
     /// Takes the new completions of RX queue `q` with their frames, reposts those buffers,
@@ -166,7 +191,8 @@ impl Card {
             if (raw[31] & PHASE_BIT != 0) != phase {
                 break;
             }
-            let cpl = Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion");
+            let cpl =
+                Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion");
             let idx = u64::from(cpl.index);
             assert!(idx < 1 << log2, "completion index {idx} outside the ring");
             let data = m
@@ -178,7 +204,8 @@ impl Card {
         });
         if !out.is_empty() {
             self.rx[q].as_mut().unwrap().cq_cons = cons;
-            self.dev.write32(cq::reg(cqn, cq::entry::CONS), u32::from(cons));
+            self.dev
+                .write32(cq::reg(cqn, cq::entry::CONS), u32::from(cons));
             self.post_rx(q, out.len() as u16);
         }
         out
@@ -188,14 +215,21 @@ impl Card {
     pub fn setup_tx(&mut self, q: usize, log2: u32) {
         let w = tx_window(q);
         let n = 1u64 << log2;
-        self.dev.map_owned(w + RING, n * TxDesc::LEN as u64, Perm::RO).unwrap();
-        self.dev.map_owned(w + CQ_RING, n * Cpl::LEN as u64, Perm::WO).unwrap();
-        self.dev.map_owned(w + BUFS, WINDOW - BUFS, Perm::RO).unwrap();
+        self.dev
+            .map_owned(w + RING, n * TxDesc::LEN as u64, Perm::RO)
+            .unwrap();
+        self.dev
+            .map_owned(w + CQ_RING, n * Cpl::LEN as u64, Perm::WO)
+            .unwrap();
+        self.dev
+            .map_owned(w + BUFS, WINDOW - BUFS, Perm::RO)
+            .unwrap();
         let cqn = 8 + q as u32;
         self.program_cq(cqn, w + CQ_RING, log2, q as u32);
         let r = |off| txq::reg(q as u32, off);
         self.dev.write32(r(txq::entry::BASE_LO), (w + RING) as u32);
-        self.dev.write32(r(txq::entry::BASE_HI), ((w + RING) >> 32) as u32);
+        self.dev
+            .write32(r(txq::entry::BASE_HI), ((w + RING) >> 32) as u32);
         self.dev.write32(r(txq::entry::SIZE_LOG2), log2);
         self.dev.write32(r(txq::entry::CQ), cqn);
         self.dev.write32(r(txq::entry::PROD), 0);
@@ -211,7 +245,13 @@ impl Card {
 
     /// Writes descriptors for a frame made of `segments` (bytes each; an IOVA override for a
     /// segment places it elsewhere), with a checksum request, without ringing the doorbell.
-    pub fn queue_tx(&mut self, q: usize, segments: &[Vec<u8>], csum: Option<(u16, u16)>, iova: Option<u64>) {
+    pub fn queue_tx(
+        &mut self,
+        q: usize,
+        segments: &[Vec<u8>],
+        csum: Option<(u16, u16)>,
+        iova: Option<u64>,
+    ) {
         let w = tx_window(q);
         let tx = self.tx[q].as_mut().unwrap();
         let mask = (1u64 << tx.log2) - 1;
@@ -248,7 +288,9 @@ impl Card {
         }
         self.dev.with_memory(|m| {
             for (slot, d, at, s) in descs {
-                m.host_slice_mut(w + RING + slot * 32, 32).unwrap().copy_from_slice(&d.to_bytes());
+                m.host_slice_mut(w + RING + slot * 32, 32)
+                    .unwrap()
+                    .copy_from_slice(&d.to_bytes());
                 if let Some(buf) = m.host_slice_mut(w + BUFS + at, s.len()) {
                     buf.copy_from_slice(&s);
                 }
@@ -259,7 +301,8 @@ impl Card {
     /// Rings TX queue `q`'s doorbell.
     pub fn ring_tx(&mut self, q: usize) {
         let prod = self.tx[q].as_ref().unwrap().prod;
-        self.dev.write32(txq::reg(q as u32, txq::entry::PROD), u32::from(prod));
+        self.dev
+            .write32(txq::reg(q as u32, txq::entry::PROD), u32::from(prod));
     }
 
     /// New TX completions of queue `q`.
@@ -276,13 +319,16 @@ impl Card {
             if (raw[31] & PHASE_BIT != 0) != phase {
                 break;
             }
-            out.push(Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion"));
+            out.push(
+                Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion"),
+            );
             cons = cons.wrapping_add(1);
         });
         tx.cq_cons = cons;
         let cqn = tx.cq;
         if !out.is_empty() {
-            self.dev.write32(cq::reg(cqn, cq::entry::CONS), u32::from(cons));
+            self.dev
+                .write32(cq::reg(cqn, cq::entry::CONS), u32::from(cons));
         }
         out
     }
@@ -290,7 +336,11 @@ impl Card {
 
 /// Ethernet FCS check of a frame from the wire: returns the frame without its FCS.
 pub fn strip_fcs(wire: &[u8]) -> &[u8] {
-    assert!(wire.len() >= 64, "frame on the wire shorter than 64 bytes: {}", wire.len());
+    assert!(
+        wire.len() >= 64,
+        "frame on the wire shorter than 64 bytes: {}",
+        wire.len()
+    );
     let (f, fcs) = wire.split_at(wire.len() - 4);
     assert_eq!(crc32fast::hash(f).to_le_bytes(), fcs, "bad FCS on the wire");
     f

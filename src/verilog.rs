@@ -2,7 +2,7 @@
 
 use crate::Error;
 use oxnic_hdl::catalog::{self, Entry};
-use oxnic_hdl::synth::{self, yosys_synth, SynthReport};
+use oxnic_hdl::synth::{self, Flow, SynthReport};
 use std::path::{Path, PathBuf};
 
 /// One block written to disk.
@@ -72,9 +72,19 @@ fn read(w: &Written) -> Result<String, Error> {
     })
 }
 
-/// Synthesizes a written block with yosys.
+/// The yosys flow a block gets: generic synthesis for every block, elaboration for the whole
+/// card ([`Flow::Elaborate`]: its flattened generic synthesis runs for longer than CI has).
+pub fn flow_of(name: &str) -> Flow {
+    if name == oxnic_hdl::nic::TOP {
+        Flow::Elaborate
+    } else {
+        Flow::Synth
+    }
+}
+
+/// Synthesizes (or, for the whole card, elaborates) a written block with yosys.
 pub fn synth(w: &Written) -> Result<SynthReport, Error> {
-    yosys_synth(w.name, &read(w)?).map_err(|e| Error::Tool(e.to_string()))
+    synth::yosys(w.name, &read(w)?, flow_of(w.name)).map_err(|e| Error::Tool(e.to_string()))
 }
 
 /// `oxnic verilog`: write, and with `check` lint and synthesize, printing a table.
@@ -93,8 +103,12 @@ pub fn run(dir: &Path, only: &[String], check: bool) -> Result<(), Error> {
     for w in &written {
         verilator_lint(w)?;
         let r = synth(w)?;
+        let what = match flow_of(w.name) {
+            Flow::Synth => "ok / ok",
+            Flow::Elaborate => "ok / ok (elaborated: coarse cells)",
+        };
         println!(
-            "{:<28} {:>8} {:>8}  ok / ok  ({})",
+            "{:<28} {:>8} {:>8}  {what}  ({})",
             w.name, r.cells, r.flops, w.about
         );
     }

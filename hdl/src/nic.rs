@@ -55,6 +55,7 @@
 //!   queues since it became pending (the one that fired included), or
 //! - MOD_USECS is non-zero and that many microseconds passed since it became pending, or
 //! - both are zero (at once),
+//!
 //! and it is not masked (MASK bit 0; a masked vector stays pending and raises when unmasked).
 //! Raising clears pending and adds one to the vector's COUNT. `cq.STATUS` shows bit 0 active,
 //! bit 1 overflow (the producer index is more than a ring ahead of CONS), bit 2 armed.
@@ -88,6 +89,8 @@ use crate::tx_engine::TxEngine;
 use oxnic_abi::{features, regs};
 use rust_hdl::prelude::*;
 
+/// The card's top module name.
+pub const TOP: &str = "oxnic_nic";
 /// RX queues, and TX queues.
 pub const QUEUES: usize = 8;
 /// Completion queues (one per RX and TX queue).
@@ -1150,7 +1153,7 @@ impl Logic for OxnicNic {
 pub fn verilog() -> Result<String, crate::verilog::GenError> {
     let mut uut = OxnicNic::new();
     uut.connect_all();
-    crate::verilog::generate_named(&uut, "oxnic_nic")
+    crate::verilog::generate_named(&uut, TOP)
 }
 
 #[cfg(test)]

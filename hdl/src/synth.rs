@@ -42,8 +42,26 @@ pub enum SynthError {
     },
 }
 
+/// How far yosys takes a design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// `synth -flatten -top NAME`: generic synthesis to gates and flops (memories become flops).
+    Synth,
+    /// `hierarchy -check -top NAME; proc; opt_clean; memory -nomap; check -assert`: the whole
+    /// design elaborates, every module and port resolves, every process lowers to flops and
+    /// logic without latches, memories are inferred, and no wire has two drivers. For the
+    /// whole card, whose generic synthesis does not finish in useful time here; every block
+    /// of it gets [`Flow::Synth`].
+    Elaborate,
+}
+
 /// Synthesizes `verilog` with top module `name` and counts its cells.
 pub fn yosys_synth(name: &str, verilog: &str) -> Result<SynthReport, SynthError> {
+    yosys(name, verilog, Flow::Synth)
+}
+
+/// Runs yosys' `flow` on `verilog` with top module `name` and counts the resulting cells.
+pub fn yosys(name: &str, verilog: &str, flow: Flow) -> Result<SynthReport, SynthError> {
     let dir = std::env::temp_dir().join(format!("oxnic-synth-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|source| SynthError::Io {
         path: dir.clone(),
@@ -55,8 +73,14 @@ pub fn yosys_synth(name: &str, verilog: &str) -> Result<SynthReport, SynthError>
         source,
     })?;
     let stat = dir.join("stat.txt");
+    let steps = match flow {
+        Flow::Synth => format!("synth -flatten -top {name}"),
+        Flow::Elaborate => {
+            format!("hierarchy -check -top {name}; proc; opt_clean; memory -nomap")
+        }
+    };
     let script = format!(
-        "read_verilog {}; synth -flatten -top {name}; check -assert; tee -q -o {} stat",
+        "read_verilog {}; {steps}; check -assert; tee -q -o {} stat",
         src.display(),
         stat.display()
     );
@@ -91,6 +115,11 @@ fn parse_stat(text: &str) -> SynthReport {
     let mut in_cells = false;
     for line in text.lines() {
         let t = line.trim();
+        if t.starts_with("=== design hierarchy ===") {
+            // A hierarchical design: what follows are the whole design's totals.
+            r = SynthReport::default();
+            continue;
+        }
         if let Some(n) = t.strip_prefix("Number of cells:") {
             r.cells = n.trim().parse().unwrap_or(0);
             in_cells = true;

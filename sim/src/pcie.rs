@@ -165,7 +165,10 @@ impl Budget {
 
 /// Sees every DMA write request of the card (IOVA, bytes) before it reaches memory, and may
 /// change it: how tests play a card that writes a corrupted completion.
-pub struct WriteHook(pub Box<dyn FnMut(u64, &mut Vec<u8>) + Send>);
+pub struct WriteHook(pub Box<WriteFn>);
+
+/// The function inside a [`WriteHook`]: the request's IOVA and its bytes.
+pub type WriteFn = dyn FnMut(u64, &mut Vec<u8>) + Send;
 
 impl std::fmt::Debug for WriteHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -66,7 +66,10 @@ fn test() -> Result<(), String> {
     // Includes tests/cli.rs `checked_in_register_map_is_fresh`, which fails when
     // docs/registers.md differs from what `oxnic regmap` generates. (A separate `cargo run`
     // here would resolve features for the root package alone and rebuild every crate.)
-    run("cargo test", cargo().args(["test", "--workspace"]))
+    run("cargo test", cargo().args(["test", "--workspace"]))?;
+    // A short run of every parser's fuzz target (issue 6): builds them with AddressSanitizer
+    // and feeds each the Linux-captured seeds plus a few seconds of mutations.
+    fuzz(&["--seconds".to_string(), "5".to_string()])
 }
 
 /// The cargo-fuzz targets in fuzz/, one per wire-format parser of host/stack.

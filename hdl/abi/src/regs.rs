@@ -334,8 +334,8 @@ reg_block! {
     pub mod irq { kind: 0x4f58_0005, version: 0x0001_0000, base: 0x0400, len: 0x440 }
     regs {}
     array "interrupt vector", stride 0x10 {
-        MOD_USECS @ 0x0: Rw = 0, "raise at most once per this many microseconds (0: no time limit)";
-        MOD_FRAMES @ 0x4: Rw = 0, "raise only after this many completions (0 or 1: at once)";
+        MOD_USECS @ 0x0: Rw = 0, "once pending, raise this many microseconds later (0: no timer)";
+        MOD_FRAMES @ 0x4: Rw = 0, "once pending, raise when this many completions arrived (0: not counted; both 0: at once)";
         COUNT @ 0x8: Ro = 0, "interrupts raised on this vector (wrapping)";
         MASK @ 0xC: Rw = 0, "bit 0: vector masked";
     }
@@ -349,7 +349,7 @@ reg_block! {
         BASE_LO @ 0x00: Rw = 0, "ring base IOVA, bits 31:0 (aligned to 64 bytes)";
         BASE_HI @ 0x04: Rw = 0, "ring base IOVA, bits 63:32";
         SIZE_LOG2 @ 0x08: Rw = 0, "log2 of the number of descriptors in the ring";
-        CQ @ 0x0C: Rw = 0, "completion queue this queue reports to";
+        CQ @ 0x0C: Rw = 0, "completion queue this queue reports to (a completion queue serves one queue)";
         CTRL @ 0x10: Rw = 0, "bit 0 enable";
         PROD @ 0x14: Rw = 0, "doorbell: driver's producer index (free-running, 16 bits)";
         CONS @ 0x18: Ro = 0, "card's consumer index (free-running, 16 bits)";
@@ -365,7 +365,7 @@ reg_block! {
         BASE_LO @ 0x00: Rw = 0, "ring base IOVA, bits 31:0 (aligned to 64 bytes)";
         BASE_HI @ 0x04: Rw = 0, "ring base IOVA, bits 63:32";
         SIZE_LOG2 @ 0x08: Rw = 0, "log2 of the number of descriptors in the ring";
-        CQ @ 0x0C: Rw = 0, "completion queue this queue reports to";
+        CQ @ 0x0C: Rw = 0, "completion queue this queue reports to (a completion queue serves one queue)";
         CTRL @ 0x10: Rw = 0, "bit 0 enable";
         PROD @ 0x14: Rw = 0, "doorbell: driver's producer index (free-running, 16 bits)";
         CONS @ 0x18: Ro = 0, "card's consumer index (free-running, 16 bits)";
@@ -382,10 +382,10 @@ reg_block! {
         BASE_HI @ 0x04: Rw = 0, "ring base IOVA, bits 63:32";
         SIZE_LOG2 @ 0x08: Rw = 0, "log2 of the number of completion records in the ring";
         VECTOR @ 0x0C: Rw = 0, "interrupt vector raised for this queue";
-        CTRL @ 0x10: Rw = 0, "bit 0 enable, bit 1 armed (write 1 to arm; the card clears it when it raises)";
+        CTRL @ 0x10: Rw = 0, "bit 0 enable; writing bit 1 arms: the queue fires its vector once, when its producer index differs from CONS";
         CONS @ 0x14: Rw = 0, "driver's consumer index (free-running, 16 bits): frees ring space";
         PROD @ 0x18: Ro = 0, "card's producer index (free-running, 16 bits); not needed in the hot path";
-        STATUS @ 0x1C: Ro = 0, "bit 0 active, bit 1 overflowed (records lost)";
+        STATUS @ 0x1C: Ro = 0, "bit 0 active, bit 1 overflow (producer more than a ring ahead of CONS), bit 2 armed";
     }
 }
 

@@ -151,7 +151,9 @@ impl Inner {
                 }
             }
         }
-        self.sim.tick();
+        // Every step starts with an eval (after setting this cycle's inputs), which also
+        // settles the falling edge.
+        self.sim.tick_rise();
     }
 
     fn run(&mut self, cycles: u64) {

@@ -426,6 +426,17 @@ fn link(out: &Path, lib: &str) {
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // Verilated models are cached beside the profiles (`target/oxnic-vl-cache`), not in this
+    // build's OUT_DIR: `cargo clippy`, `cargo test` and `cargo bench` build this script in
+    // different configurations, and each would otherwise verilate and compile every model
+    // again. Entries are keyed by a stamp of the Verilog, Verilator version and flags. Cargo
+    // holds the target directory's lock while it builds, so two builds never share an entry
+    // at once.
+    let cache = out
+        .ancestors()
+        .nth(4)
+        .map(|target| target.join("oxnic-vl-cache"))
+        .unwrap_or_else(|| out.clone());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=OXNIC_SIM_SKIP");
     let version = verilator_version();
@@ -436,7 +447,7 @@ fn main() {
     for entry in oxnic_hdl::catalog::all() {
         let name = entry.name;
         let verilog = (entry.verilog)().unwrap_or_else(|e| fail(&format!("{name}: {e}")));
-        let dir = out.join("vl").join(name);
+        let dir = cache.join(name);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let mut h = DefaultHasher::new();
         (GENERATOR_VERSION, &version, &verilog, VERILATOR_FLAGS).hash(&mut h);
@@ -446,7 +457,7 @@ fn main() {
         let rs_path = dir.join("bindings.rs");
         let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
             && rs_path.exists()
-            && out.join(format!("lib{lib}.a")).exists();
+            && dir.join(format!("lib{lib}.a")).exists();
         if !fresh {
             let vfile = dir.join(format!("{name}.v"));
             std::fs::write(&vfile, &verilog)
@@ -484,7 +495,7 @@ fn main() {
             }
             let shim = dir.join("shim.cpp");
             std::fs::write(&shim, gen_shim(name, &ports)).unwrap_or_else(|e| fail(&e.to_string()));
-            let mut b = cxx_build(&out);
+            let mut b = cxx_build(&dir);
             b.include(&obj).file(&shim).cargo_metadata(false);
             let mut cpps: Vec<PathBuf> = std::fs::read_dir(&obj)
                 .unwrap_or_else(|e| fail(&e.to_string()))
@@ -498,17 +509,20 @@ fn main() {
                 .unwrap_or_else(|e| fail(&e.to_string()));
             std::fs::write(&stamp_path, &stamp).unwrap_or_else(|e| fail(&e.to_string()));
         }
-        link(&out, &lib);
+        link(&dir, &lib);
         let rs = std::fs::read_to_string(&rs_path).unwrap_or_else(|e| fail(&e.to_string()));
         bindings.push_str(&rs);
         names.push(name);
     }
     // The Verilator runtime, once for all models (it only changes with Verilator itself).
-    let rt_stamp = out.join("verilated_rt.stamp");
+    let rt_dir = cache.join("runtime");
+    std::fs::create_dir_all(&rt_dir)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", rt_dir.display())));
+    let rt_stamp = rt_dir.join("verilated_rt.stamp");
     if std::fs::read_to_string(&rt_stamp).ok().as_deref() != Some(version.as_str())
-        || !out.join("liboxvl_runtime.a").exists()
+        || !rt_dir.join("liboxvl_runtime.a").exists()
     {
-        let mut b = cxx_build(&out);
+        let mut b = cxx_build(&rt_dir);
         b.cargo_metadata(false);
         for f in [
             "verilated.cpp",
@@ -520,7 +534,7 @@ fn main() {
         b.compile("oxvl_runtime");
         std::fs::write(&rt_stamp, &version).unwrap_or_else(|e| fail(&e.to_string()));
     }
-    link(&out, "oxvl_runtime");
+    link(&rt_dir, "oxvl_runtime");
     println!("cargo:rustc-link-lib=dylib=stdc++");
     writeln!(
         bindings,

@@ -1176,10 +1176,10 @@ crate::impl_set_inputs!(OxnicNic {
 /// brought up (MAC, MTU, RX/TX enables, checksum and RSS offloads, a random key), RX queue 0 and
 /// TX queue 0 enabled on completion queues 0 and 8 with a doorbell rung, completion queue 0
 /// armed; then random reads and occasional writes over every register of BAR0, random frames
-/// with their FCS (some corrupted) on `phy_rx` with gaps, random DMA read responses (the
-/// engines take them as descriptors and frame data) and random `ready`s. Both simulators see
+/// with their FCS (some corrupted) on `phy_rx` with gaps, random `ready`s and, with
+/// `responses`, random DMA read responses (the engines take them as descriptors and data). Both simulators see
 /// the same inputs; the test compares every output on every cycle.
-pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
+pub fn random_stimulus(seed: u64, cycles: usize, responses: bool) -> crate::testbench::Stimulus {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut key = [0u8; features::RSS_KEY_LEN];
@@ -1278,7 +1278,7 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
             _ => set.push(("phy_rx$valid", vec![0])),
         }
         set.push(("dma_rd$req_ready", vec![u64::from(rng.gen_ratio(1, 2))]));
-        let rsp = rng.gen_ratio(1, 6);
+        let rsp = responses && rng.gen_ratio(1, 6);
         set.push(("dma_rd$rsp_valid", vec![u64::from(rsp)]));
         set.push(("dma_rd$rsp_data", vec![rng.gen()]));
         set.push(("dma_rd$rsp_keep", vec![0xff]));

@@ -307,6 +307,11 @@ impl SimDevice {
         self.lock().dma.mem.faults().to_vec()
     }
 
+    /// IOVA ranges mapped for the card right now (0 after a clean teardown).
+    pub fn mappings(&self) -> usize {
+        self.lock().dma.mem.mappings()
+    }
+
     /// What crossed the PCIe link.
     pub fn dma_stats(&self) -> DmaStats {
         self.lock().dma.stats

@@ -124,6 +124,11 @@ impl HostMemory {
         Ok(())
     }
 
+    /// Ranges currently mapped (what a teardown must bring back to zero).
+    pub fn mappings(&self) -> usize {
+        self.regions.len()
+    }
+
     /// Maps `len` zeroed bytes, owned by this model, at `iova` with permission `perm`.
     pub fn map(&mut self, iova: u64, len: u64, perm: Perm) -> Result<(), MapError> {
         self.check_free(iova, len)?;

@@ -353,7 +353,7 @@ fn rx_bench(wire: usize, n: u64) -> RxFigure {
     let (log2, buf) = if wire > 2048 { (6, 9216) } else { (9, 2048) };
     c.setup_rx(log2, buf);
     let frames: Vec<Vec<u8>> = (0..FLOWS).map(|f| udp_frame(wire, f).0).collect();
-    let warm = n.min(2000).max(20);
+    let warm = n.clamp(20, 2000);
     let (mut sent, mut got) = (0usize, 0u64);
     let mut start: Option<(u64, Instant, oxnic_sim::pcie::DmaStats)> = None;
     let end_at = warm + n;
@@ -405,7 +405,7 @@ fn tx_bench(wire: usize, n: u64) -> TxFigure {
     let mut c = Card::new();
     let (_, partial, csum) = udp_frame(wire, 0);
     c.setup_tx(8, &partial, csum);
-    let warm = n.min(500).max(10);
+    let warm = n.clamp(10, 500);
     let mut stamps = Vec::new();
     let mut bad = 0;
     let mut s0 = None;

@@ -809,10 +809,10 @@ mod tests {
             crate::synth::verilator_lint(name, &v).unwrap();
             let r = crate::synth::yosys_synth(name, &v).unwrap();
             let l = Layout::of(def, 0);
-            // RW words and counter latches are 32 flops each, a strobe 1 plus the shared data,
-            // and the read data and valid registers.
+            // RW words and counter latches are 32 flops each, plus a write-pulse flop per RW
+            // word; a strobe 1 plus the shared data; and the read data and valid registers.
             let strobes = if l.wo.is_empty() { 0 } else { l.wo.len() + 32 };
-            let expected = 32 * (l.rw.len() + l.ctr.len()) + strobes + 33;
+            let expected = 33 * l.rw.len() + 32 * l.ctr.len() + strobes + 33;
             assert!(
                 r.flops as usize <= expected && r.flops as usize + 8 >= expected,
                 "{name}: expected about {expected}: {r:?}"

@@ -18,11 +18,12 @@
 //! shared machine. Without `--bench` (as `cargo test --benches` runs it) each figure is taken
 //! over a short run.
 
-use oxnic_abi::desc::{tx_flags, Cpl, CplView, RxDesc, TxDesc, PHASE_BIT};
+use oxnic_abi::desc::{tx_flags, Cpl, CplView, RxDesc, TxDesc};
 use oxnic_abi::features::{DEFAULT_RSS_KEY, RETA_SIZE};
-use oxnic_abi::regs::{self, cq, offload_en, port, port_ctrl, queue_ctrl, rxq, txq};
+use oxnic_abi::regs::{cq, port, rxq, txq};
 use oxnic_driver::Bar;
 use oxnic_hdl::frame_gen::{Ipv4Frame, L4};
+use oxnic_sim::bare;
 use oxnic_sim::hostmem::Perm;
 use oxnic_sim::{SimConfig, SimDevice};
 use std::time::Instant;
@@ -81,44 +82,16 @@ impl Card {
             ..SimConfig::default()
         };
         let dev = SimDevice::new(cfg).expect("verilated card");
-        dev.write32(port::BASE + port::MTU, 9000);
-        dev.write32(
-            port::BASE + port::CTRL,
-            port_ctrl::RX_EN | port_ctrl::TX_EN | port_ctrl::PROMISC,
-        );
-        dev.write32(
-            regs::offload::BASE + regs::offload::ENABLE,
-            offload_en::RX_CSUM | offload_en::TX_CSUM | offload_en::RSS,
-        );
-        for (i, w) in DEFAULT_RSS_KEY.chunks(4).enumerate() {
-            dev.write32(
-                regs::rss_key_word(i as u32),
-                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-            );
-        }
+        bare::port_up(&dev, 9000);
+        bare::set_key(&dev, &DEFAULT_RSS_KEY);
         let reta: Vec<u8> = (0..RETA_SIZE).map(|i| (i % RX_QUEUES) as u8).collect();
-        for (i, w) in reta.chunks(4).enumerate() {
-            dev.write32(
-                regs::reta_word(i as u32),
-                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-            );
-        }
+        bare::set_reta(&dev, &reta);
         Card {
             dev,
             rx: Vec::new(),
             tx: Vec::new(),
             bad_len: 0,
         }
-    }
-
-    fn program_cq(&self, n: u32, base: u64, log2: u32, vector: u32) {
-        let r = |off| cq::reg(n, off);
-        self.dev.write32(r(cq::entry::BASE_LO), base as u32);
-        self.dev.write32(r(cq::entry::BASE_HI), (base >> 32) as u32);
-        self.dev.write32(r(cq::entry::SIZE_LOG2), log2);
-        self.dev.write32(r(cq::entry::VECTOR), vector);
-        self.dev.write32(r(cq::entry::CONS), 0);
-        self.dev.write32(r(cq::entry::CTRL), queue_ctrl::ENABLE);
     }
 
     /// RX queues 0.. with `2^log2` buffers of `buf_size` bytes each, all posted.
@@ -139,29 +112,14 @@ impl Card {
             self.dev
                 .map_owned(w + BUFS, n * u64::from(buf_size), Perm::WO)
                 .expect("RX buffer mapping");
-            self.dev.with_memory(|m| {
-                for i in 0..n {
-                    let d = RxDesc {
-                        addr: w + BUFS + i * u64::from(buf_size),
-                        len: buf_size,
-                    };
-                    m.host_slice_mut(w + RING + i * RxDesc::LEN as u64, RxDesc::LEN)
-                        .expect("mapped ring")
-                        .copy_from_slice(&d.to_bytes());
-                }
-            });
-            let cqn = q as u32;
-            self.program_cq(cqn, w + CQ_RING, log2, q as u32);
-            let r = |off| rxq::reg(q as u32, off);
-            self.dev.write32(r(rxq::entry::BASE_LO), (w + RING) as u32);
             self.dev
-                .write32(r(rxq::entry::BASE_HI), ((w + RING) >> 32) as u32);
-            self.dev.write32(r(rxq::entry::SIZE_LOG2), log2);
-            self.dev.write32(r(rxq::entry::CQ), cqn);
-            self.dev.write32(r(rxq::entry::PROD), 0);
-            self.dev.write32(r(rxq::entry::CTRL), queue_ctrl::ENABLE);
+                .with_memory(|m| bare::fill_rx_ring(m, w + RING, w + BUFS, n, buf_size));
+            let cqn = q as u32;
+            bare::program_cq(&self.dev, cqn, w + CQ_RING, log2, q as u32);
+            bare::program_rxq(&self.dev, q as u32, w + RING, log2, cqn);
             let prod = n as u16;
-            self.dev.write32(r(rxq::entry::PROD), u32::from(prod));
+            self.dev
+                .write32(rxq::reg(q as u32, rxq::entry::PROD), u32::from(prod));
             self.rx.push(Queue {
                 log2,
                 prod,
@@ -207,15 +165,8 @@ impl Card {
                 }
             });
             let cqn = (8 + q) as u32;
-            self.program_cq(cqn, w + CQ_RING, log2, q as u32);
-            let r = |off| txq::reg(q as u32, off);
-            self.dev.write32(r(txq::entry::BASE_LO), (w + RING) as u32);
-            self.dev
-                .write32(r(txq::entry::BASE_HI), ((w + RING) >> 32) as u32);
-            self.dev.write32(r(txq::entry::SIZE_LOG2), log2);
-            self.dev.write32(r(txq::entry::CQ), cqn);
-            self.dev.write32(r(txq::entry::PROD), 0);
-            self.dev.write32(r(txq::entry::CTRL), queue_ctrl::ENABLE);
+            bare::program_cq(&self.dev, cqn, w + CQ_RING, log2, q as u32);
+            bare::program_txq(&self.dev, q as u32, w + RING, log2, cqn);
             self.tx.push(Queue {
                 log2,
                 prod: 0,
@@ -229,26 +180,17 @@ impl Card {
     /// Consumes the new completions of a queue; returns how many, and whether each had length
     /// `want_len` (RX) — counted in `bad_len` otherwise.
     fn reap(dev: &SimDevice, q: &mut Queue, want_len: Option<u32>, bad_len: &mut u64) -> u16 {
-        let mask = (1u32 << q.log2) - 1;
         let mut cons = q.cons;
-        dev.with_memory(|m| loop {
-            let slot = u64::from(u32::from(cons) & mask);
-            let phase = (u32::from(cons) >> q.log2) & 1 == 0;
-            let Some(raw) = m.host_slice(q.window + CQ_RING + slot * Cpl::LEN as u64, Cpl::LEN)
-            else {
-                break;
-            };
-            if (raw[Cpl::LEN - 1] & PHASE_BIT != 0) != phase {
-                break;
-            }
-            if let Some(want) = want_len {
-                let ok = CplView::new_checked(raw)
-                    .ok()
-                    .and_then(|v| Cpl::parse(&v).ok())
-                    .is_some_and(|c| c.len == want);
-                *bad_len += u64::from(!ok);
-            }
-            cons = cons.wrapping_add(1);
+        dev.with_memory(|m| {
+            bare::walk_cpls(m, q.window + CQ_RING, q.log2, &mut cons, |raw| {
+                if let Some(want) = want_len {
+                    let ok = CplView::new_checked(raw)
+                        .ok()
+                        .and_then(|v| Cpl::parse(&v).ok())
+                        .is_some_and(|c| c.len == want);
+                    *bad_len += u64::from(!ok);
+                }
+            })
         });
         let n = cons.wrapping_sub(q.cons);
         if n > 0 {

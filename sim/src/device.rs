@@ -73,6 +73,31 @@ pub struct TxFrame {
     pub bytes: Vec<u8>,
 }
 
+/// Why a frame the card sent is not a good Ethernet frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireFrameError {
+    /// Shorter than the 64-byte minimum (FCS included): the MAC did not pad it.
+    #[error("runt on the wire: {0} bytes")]
+    Runt(usize),
+    /// The FCS does not match the bytes.
+    #[error("bad FCS on the wire")]
+    BadFcs,
+}
+
+impl TxFrame {
+    /// The frame without its FCS, after checking the minimum length and the FCS.
+    pub fn frame(&self) -> Result<&[u8], WireFrameError> {
+        if self.bytes.len() < 64 {
+            return Err(WireFrameError::Runt(self.bytes.len()));
+        }
+        let (f, fcs) = self.bytes.split_at(self.bytes.len() - 4);
+        if crc32fast::hash(f).to_le_bytes() != fcs {
+            return Err(WireFrameError::BadFcs);
+        }
+        Ok(f)
+    }
+}
+
 struct Inner {
     sim: Sim<Model>,
     dma: DmaHost,

@@ -3,6 +3,8 @@
 //! - [`harness`]: the Verilator harness — generated bindings ([`models`]), clock stepping,
 //!   reset, by-name access and VCD waveforms. `build.rs` verilates every block of
 //!   `oxnic_hdl::catalog` (with `-Wno-WIDTH -Wno-UNOPTFLAT`) and compiles it with `cc`.
+//! - [`bare`]: a bare-hands host for the whole card (register programming, completion-ring
+//!   walking) used by its own co-simulation tests and bench, without the driver.
 //! - [`device`]: `SimDevice`, the whole card (`oxnic_nic`) as the driver's `Device`: BAR
 //!   accesses on its register bus, DMA through the IOMMU model into the driver's own memory,
 //!   MSI-X-like interrupt vectors, an Ethernet wire with line-rate timing, lock-step time.
@@ -15,6 +17,7 @@
 //! - [`wire`]: Ethernet wire models — a link with line rate and latency, a seeded impairment
 //!   stage (loss, duplication, reordering, corruption) and a pcap recorder.
 
+pub mod bare;
 pub mod device;
 pub mod diff;
 pub mod harness;
@@ -22,7 +25,7 @@ pub mod hostmem;
 pub mod pcie;
 pub mod wire;
 
-pub use device::{SimConfig, SimDevice, SimError, TxFrame};
+pub use device::{SimConfig, SimDevice, SimError, TxFrame, WireFrameError};
 
 /// Generated Verilator models, one module per block of `oxnic_hdl::catalog`.
 #[allow(missing_docs)]

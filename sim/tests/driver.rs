@@ -246,14 +246,6 @@ fn tx_build(pool: &Mempool, rng: &mut ChaCha8Rng, c: &TxCase) -> TxFrame {
         .unwrap()
 }
 
-/// Strips and checks the FCS of a frame from the wire.
-fn strip_fcs(wire: &[u8]) -> &[u8] {
-    assert!(wire.len() >= 64, "runt on the wire: {} bytes", wire.len());
-    let (f, fcs) = wire.split_at(wire.len() - 4);
-    assert_eq!(crc32fast::hash(f).to_le_bytes(), fcs, "bad FCS on the wire");
-    f
-}
-
 /// Wire frame `f` is expected frame `e` (a computed checksum of zero goes out as 0xffff).
 fn same(f: &[u8], e: &TxCase) -> bool {
     if f == &e.full[..] {
@@ -318,7 +310,7 @@ fn tx_phase(dev: &SimDevice, nic: &mut Nic, n: usize, seed: u64, irq: bool) -> T
             dev.run(256);
         }
         for w in dev.take_tx_frames() {
-            let f = strip_fcs(&w.bytes);
+            let f = w.frame().expect("a good frame on the wire");
             let q = expect
                 .iter()
                 .position(|e| e.front().is_some_and(|e| same(f, e)))

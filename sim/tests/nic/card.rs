@@ -2,10 +2,11 @@
 //! oxnic-abi views, registers written by their abi offsets. No driver — these tests are about
 //! the card; the driver has its own co-simulation tests.
 
-use oxnic_abi::desc::{Cpl, CplView, RxDesc, TxDesc, PHASE_BIT};
+use oxnic_abi::desc::{Cpl, CplView, RxDesc, TxDesc};
 use oxnic_abi::features::{DEFAULT_RSS_KEY, RETA_SIZE, RSS_KEY_LEN};
-use oxnic_abi::regs::{self, cq, offload_en, port, port_ctrl, queue_ctrl, rxq, txq};
+use oxnic_abi::regs::{cq, port, rxq, txq};
 use oxnic_driver::Bar;
+use oxnic_sim::bare;
 use oxnic_sim::hostmem::Perm;
 use oxnic_sim::{SimConfig, SimDevice};
 
@@ -71,15 +72,7 @@ impl Card {
             port::BASE + port::MAC_HI,
             u32::from(u16::from_le_bytes([MAC[4], MAC[5]])),
         );
-        c.dev.write32(port::BASE + port::MTU, 9000);
-        c.dev.write32(
-            port::BASE + port::CTRL,
-            port_ctrl::RX_EN | port_ctrl::TX_EN | port_ctrl::PROMISC,
-        );
-        c.dev.write32(
-            regs::offload::BASE + regs::offload::ENABLE,
-            offload_en::RX_CSUM | offload_en::TX_CSUM | offload_en::RSS,
-        );
+        bare::port_up(&c.dev, 9000);
         c.set_key(&DEFAULT_RSS_KEY);
         let reta: Vec<u8> = (0..RETA_SIZE).map(|i| (i % queues) as u8).collect();
         c.set_reta(&reta);
@@ -87,35 +80,15 @@ impl Card {
     }
 
     pub fn set_key(&self, key: &[u8; RSS_KEY_LEN]) {
-        for (i, w) in key.chunks(4).enumerate() {
-            self.dev.write32(
-                regs::rss_key_word(i as u32),
-                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-            );
-        }
+        bare::set_key(&self.dev, key);
     }
 
     pub fn set_reta(&self, reta: &[u8]) {
-        for (i, w) in reta.chunks(4).enumerate() {
-            self.dev.write32(
-                regs::reta_word(i as u32),
-                u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-            );
-        }
+        bare::set_reta(&self.dev, reta);
     }
 
     pub fn counter(&self, off: u32) -> u64 {
         self.dev.read_ctr64(port::BASE + off)
-    }
-
-    fn program_cq(&self, n: u32, base: u64, log2: u32, vector: u32) {
-        let r = |off| cq::reg(n, off);
-        self.dev.write32(r(cq::entry::BASE_LO), base as u32);
-        self.dev.write32(r(cq::entry::BASE_HI), (base >> 32) as u32);
-        self.dev.write32(r(cq::entry::SIZE_LOG2), log2);
-        self.dev.write32(r(cq::entry::VECTOR), vector);
-        self.dev.write32(r(cq::entry::CONS), 0);
-        self.dev.write32(r(cq::entry::CTRL), queue_ctrl::ENABLE);
     }
 
     /// RX queue `q` with a ring of `2^log2` buffers of `buf_size` bytes, reporting to CQ `q`
@@ -132,27 +105,11 @@ impl Card {
         self.dev
             .map_owned(w + BUFS, n * u64::from(buf_size), Perm::WO)
             .unwrap();
-        self.dev.with_memory(|m| {
-            for i in 0..n {
-                let d = RxDesc {
-                    addr: w + BUFS + i * u64::from(buf_size),
-                    len: buf_size,
-                };
-                m.host_slice_mut(w + RING + i * 16, 16)
-                    .unwrap()
-                    .copy_from_slice(&d.to_bytes());
-            }
-        });
-        let cqn = q as u32;
-        self.program_cq(cqn, w + CQ_RING, log2, q as u32);
-        let r = |off| rxq::reg(q as u32, off);
-        self.dev.write32(r(rxq::entry::BASE_LO), (w + RING) as u32);
         self.dev
-            .write32(r(rxq::entry::BASE_HI), ((w + RING) >> 32) as u32);
-        self.dev.write32(r(rxq::entry::SIZE_LOG2), log2);
-        self.dev.write32(r(rxq::entry::CQ), cqn);
-        self.dev.write32(r(rxq::entry::PROD), 0);
-        self.dev.write32(r(rxq::entry::CTRL), queue_ctrl::ENABLE);
+            .with_memory(|m| bare::fill_rx_ring(m, w + RING, w + BUFS, n, buf_size));
+        let cqn = q as u32;
+        bare::program_cq(&self.dev, cqn, w + CQ_RING, log2, q as u32);
+        bare::program_rxq(&self.dev, q as u32, w + RING, log2, cqn);
         self.rx[q] = Some(Rx {
             log2,
             buf_size,
@@ -182,25 +139,20 @@ impl Card {
             let rx = self.rx[q].as_ref().unwrap();
             (rx.log2, rx.buf_size, rx.cq_cons, rx.cq)
         };
-        let mask = (1u32 << log2) - 1;
         let mut out = Vec::new();
-        self.dev.with_memory(|m| loop {
-            let slot = u64::from(u32::from(cons) & mask);
-            let phase = (u32::from(cons) >> log2) & 1 == 0;
-            let raw = m.host_slice(w + CQ_RING + slot * 32, 32).unwrap();
-            if (raw[31] & PHASE_BIT != 0) != phase {
-                break;
-            }
-            let cpl =
-                Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion");
-            let idx = u64::from(cpl.index);
-            assert!(idx < 1 << log2, "completion index {idx} outside the ring");
-            let data = m
-                .host_slice(w + BUFS + idx * u64::from(buf_size), cpl.len as usize)
-                .unwrap()
-                .to_vec();
-            out.push((cpl, data));
-            cons = cons.wrapping_add(1);
+        self.dev.with_memory(|m| {
+            let m = &*m;
+            bare::walk_cpls(m, w + CQ_RING, log2, &mut cons, |raw| {
+                let cpl = Cpl::parse(&CplView::new_checked(raw).unwrap())
+                    .expect("well-formed completion");
+                let idx = u64::from(cpl.index);
+                assert!(idx < 1 << log2, "completion index {idx} outside the ring");
+                let data = m
+                    .host_slice(w + BUFS + idx * u64::from(buf_size), cpl.len as usize)
+                    .unwrap()
+                    .to_vec();
+                out.push((cpl, data));
+            })
         });
         if !out.is_empty() {
             self.rx[q].as_mut().unwrap().cq_cons = cons;
@@ -225,15 +177,8 @@ impl Card {
             .map_owned(w + BUFS, WINDOW - BUFS, Perm::RO)
             .unwrap();
         let cqn = 8 + q as u32;
-        self.program_cq(cqn, w + CQ_RING, log2, q as u32);
-        let r = |off| txq::reg(q as u32, off);
-        self.dev.write32(r(txq::entry::BASE_LO), (w + RING) as u32);
-        self.dev
-            .write32(r(txq::entry::BASE_HI), ((w + RING) >> 32) as u32);
-        self.dev.write32(r(txq::entry::SIZE_LOG2), log2);
-        self.dev.write32(r(txq::entry::CQ), cqn);
-        self.dev.write32(r(txq::entry::PROD), 0);
-        self.dev.write32(r(txq::entry::CTRL), queue_ctrl::ENABLE);
+        bare::program_cq(&self.dev, cqn, w + CQ_RING, log2, q as u32);
+        bare::program_txq(&self.dev, q as u32, w + RING, log2, cqn);
         self.tx[q] = Some(Tx {
             log2,
             prod: 0,
@@ -312,17 +257,13 @@ impl Card {
         let log2 = tx.log2;
         let mut cons = tx.cq_cons;
         let mut out = Vec::new();
-        self.dev.with_memory(|m| loop {
-            let slot = u64::from(u32::from(cons) & ((1 << log2) - 1));
-            let phase = (u32::from(cons) >> log2) & 1 == 0;
-            let raw = m.host_slice(w + CQ_RING + slot * 32, 32).unwrap();
-            if (raw[31] & PHASE_BIT != 0) != phase {
-                break;
-            }
-            out.push(
-                Cpl::parse(&CplView::new_checked(raw).unwrap()).expect("well-formed completion"),
-            );
-            cons = cons.wrapping_add(1);
+        self.dev.with_memory(|m| {
+            bare::walk_cpls(m, w + CQ_RING, log2, &mut cons, |raw| {
+                out.push(
+                    Cpl::parse(&CplView::new_checked(raw).unwrap())
+                        .expect("well-formed completion"),
+                )
+            })
         });
         tx.cq_cons = cons;
         let cqn = tx.cq;
@@ -332,16 +273,4 @@ impl Card {
         }
         out
     }
-}
-
-/// Ethernet FCS check of a frame from the wire: returns the frame without its FCS.
-pub fn strip_fcs(wire: &[u8]) -> &[u8] {
-    assert!(
-        wire.len() >= 64,
-        "frame on the wire shorter than 64 bytes: {}",
-        wire.len()
-    );
-    let (f, fcs) = wire.split_at(wire.len() - 4);
-    assert_eq!(crc32fast::hash(f).to_le_bytes(), fcs, "bad FCS on the wire");
-    f
 }

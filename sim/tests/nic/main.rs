@@ -4,7 +4,7 @@
 
 mod card;
 
-use card::{strip_fcs, Card};
+use card::Card;
 use oxnic_abi::desc::{cpl_flags, CsumStatus, HashType};
 use oxnic_abi::features::{self, DEFAULT_RSS_KEY, RETA_SIZE};
 use oxnic_abi::regs::{cq, irq, port, queue_ctrl};
@@ -327,7 +327,7 @@ fn tx_frames_of_1_to_8_segments_leave_byte_exact_with_fcs_and_checksums() {
         f.len() == e.len() && (0..f.len()).all(|k| f[k] == e[k] || (e[k] == 0 && f[k] == 0xff))
     };
     for (i, w) in wire.iter().enumerate() {
-        let f = strip_fcs(&w.bytes);
+        let f = w.frame().expect("a good frame on the wire");
         let q = (0..2)
             .find(|&q| expect[q].front().is_some_and(|e| same(f, e)))
             .unwrap_or_else(|| panic!("wire frame {i} is not the next frame of either queue"));

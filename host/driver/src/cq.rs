@@ -54,6 +54,70 @@ pub enum QueueError {
     Map(#[from] MapError),
 }
 
+/// A kind of hardware queue: its register array in BAR0 and its ring's records. The card's RX,
+/// TX and completion queues share the entry layout (ring base, size, a binding word, CTRL, an
+/// index register), so one function creates any of them.
+pub(crate) struct QueueKind {
+    /// "RX queue", "TX queue", "completion queue" (for errors).
+    pub name: &'static str,
+    /// BAR0 offset of register `off` of entry `index` (`rxq::reg`, ...).
+    pub reg: fn(u32, u32) -> u32,
+    /// Offsets inside an entry.
+    pub base_lo: u32,
+    pub size_log2: u32,
+    /// The CQ (RX/TX queues) or VECTOR (completion queues) register.
+    pub binding: u32,
+    pub ctrl: u32,
+    /// The driver's index register (PROD, or CONS for completion queues).
+    pub index: u32,
+    /// Bytes per ring entry.
+    pub record: usize,
+    /// What the card does with the ring.
+    pub perm: DmaPerm,
+}
+
+/// Checks `index` against `count`, allocates and maps a ring of `2^log2` entries of `kind`,
+/// and programs the entry (disabled, base, size, `binding`, index 0).
+pub(crate) fn create_ring(
+    space: &IovaSpace,
+    kind: &QueueKind,
+    index: u32,
+    count: u32,
+    log2: u32,
+    card_max_log2: u32,
+    binding: u32,
+) -> Result<(Arc<dyn Device>, Ring, DmaMapping), QueueError> {
+    if index >= count {
+        return Err(QueueError::NoSuchQueue {
+            kind: kind.name,
+            index,
+            count,
+        });
+    }
+    let ring = Ring::new(log2, card_max_log2)?;
+    let mem = space.alloc_map(ring.size() * kind.record, kind.perm)?;
+    let dev = space.device().clone();
+    let reg = |off| (kind.reg)(index, off);
+    dev.write32(reg(kind.ctrl), 0);
+    dev.write64(reg(kind.base_lo), mem.iova());
+    dev.write32(reg(kind.size_log2), log2);
+    dev.write32(reg(kind.binding), binding);
+    dev.write32(reg(kind.index), 0);
+    Ok((dev, ring, mem))
+}
+
+const CQ_KIND: QueueKind = QueueKind {
+    name: "completion queue",
+    reg: cq::reg,
+    base_lo: cq::entry::BASE_LO,
+    size_log2: cq::entry::SIZE_LOG2,
+    binding: cq::entry::VECTOR,
+    ctrl: cq::entry::CTRL,
+    index: cq::entry::CONS,
+    record: Cpl::LEN,
+    perm: DmaPerm::FROM_DEVICE,
+};
+
 /// What [`CompletionQueue::poll`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -98,21 +162,8 @@ impl CompletionQueue {
         card_max_log2: u32,
         vector: u32,
     ) -> Result<Self, QueueError> {
-        if index >= count {
-            return Err(QueueError::NoSuchQueue {
-                kind: "completion queue",
-                index,
-                count,
-            });
-        }
-        let ring = Ring::new(log2, card_max_log2)?;
-        let mem = space.alloc_map(ring.size() * Cpl::LEN, DmaPerm::FROM_DEVICE)?;
-        let dev = space.device().clone();
-        dev.write32(cq::reg(index, cq::entry::CTRL), 0);
-        dev.write64(cq::reg(index, cq::entry::BASE_LO), mem.iova());
-        dev.write32(cq::reg(index, cq::entry::SIZE_LOG2), log2);
-        dev.write32(cq::reg(index, cq::entry::VECTOR), vector);
-        dev.write32(cq::reg(index, cq::entry::CONS), 0);
+        let (dev, ring, mem) =
+            create_ring(space, &CQ_KIND, index, count, log2, card_max_log2, vector)?;
         Ok(CompletionQueue {
             dev,
             index,

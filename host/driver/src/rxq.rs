@@ -11,7 +11,7 @@
 //! [`refill`](RxQueue::refill) / [`take`](RxQueue::take) → [`disable`](RxQueue::disable) /
 //! [`close`](RxQueue::close). Disabling returns every posted buffer to the pool.
 
-use crate::cq::QueueError;
+use crate::cq::{create_ring, QueueError, QueueKind};
 use crate::device::{Device, DmaPerm};
 use crate::iova::{DmaMapping, IovaSpace};
 use crate::mempool::{Mempool, PktBuf, PoolCache};
@@ -24,6 +24,29 @@ use std::sync::Arc;
 /// Polls of `STATUS` before a disabled queue is taken as stopped. The card stops within a few
 /// cycles; the bound only keeps a dead card from hanging the driver.
 pub(crate) const QUIESCE_POLLS: u32 = 10_000;
+
+const RXQ_KIND: QueueKind = QueueKind {
+    name: "RX queue",
+    reg: rxq::reg,
+    base_lo: rxq::entry::BASE_LO,
+    size_log2: rxq::entry::SIZE_LOG2,
+    binding: rxq::entry::CQ,
+    ctrl: rxq::entry::CTRL,
+    index: rxq::entry::PROD,
+    record: RxDesc::LEN,
+    perm: DmaPerm::TO_DEVICE,
+};
+
+/// Waits (at most [`QUIESCE_POLLS`] relaxes) until the queue whose STATUS register is at
+/// `status` reports bit 0 (active) clear: the card has let go of the ring.
+pub(crate) fn wait_inactive(dev: &dyn Device, status: u32) {
+    for _ in 0..QUIESCE_POLLS {
+        if dev.read32(status) & 1 == 0 {
+            break;
+        }
+        dev.relax();
+    }
+}
 
 /// One RX queue.
 pub struct RxQueue {
@@ -63,21 +86,8 @@ impl RxQueue {
         pool: &Mempool,
         stats: Arc<QueueStats>,
     ) -> Result<Self, QueueError> {
-        if index >= count {
-            return Err(QueueError::NoSuchQueue {
-                kind: "RX queue",
-                index,
-                count,
-            });
-        }
-        let ring = Ring::new(log2, card_max_log2)?;
-        let mem = space.alloc_map(ring.size() * RxDesc::LEN, DmaPerm::TO_DEVICE)?;
-        let dev = space.device().clone();
-        dev.write32(rxq::reg(index, rxq::entry::CTRL), 0);
-        dev.write64(rxq::reg(index, rxq::entry::BASE_LO), mem.iova());
-        dev.write32(rxq::reg(index, rxq::entry::SIZE_LOG2), log2);
-        dev.write32(rxq::reg(index, rxq::entry::CQ), cq);
-        dev.write32(rxq::reg(index, rxq::entry::PROD), 0);
+        let (dev, ring, mem) =
+            create_ring(space, &RXQ_KIND, index, count, log2, card_max_log2, cq)?;
         Ok(RxQueue {
             dev,
             index,
@@ -198,13 +208,7 @@ impl RxQueue {
         let ctrl = rxq::reg(self.index, rxq::entry::CTRL);
         self.dev.write32(ctrl, 0);
         if self.enabled {
-            let status = rxq::reg(self.index, rxq::entry::STATUS);
-            for _ in 0..QUIESCE_POLLS {
-                if self.dev.read32(status) & 1 == 0 {
-                    break;
-                }
-                self.dev.relax();
-            }
+            wait_inactive(&*self.dev, rxq::reg(self.index, rxq::entry::STATUS));
         }
         self.enabled = false;
         for s in self.slots.iter_mut() {

@@ -16,18 +16,30 @@
 //! [`submit`](TxQueue::submit) / [`clean`](TxQueue::clean) / [`arm`](TxQueue::arm) →
 //! [`disable`](TxQueue::disable) / [`close`](TxQueue::close).
 
-use crate::cq::{CompletionQueue, Next, QueueError};
+use crate::cq::{create_ring, CompletionQueue, Next, QueueError, QueueKind};
 use crate::device::{Device, DeviceError, DmaPerm};
 use crate::iova::{DmaMapping, IovaSpace};
 use crate::mempool::PktBuf;
 use crate::ring::Ring;
-use crate::rxq::QUIESCE_POLLS;
+use crate::rxq::wait_inactive;
 use crate::stats::QueueStats;
 use oxnic_abi::desc::{cpl_flags, tx_flags, Cpl, CplView, TxDesc};
 use oxnic_abi::features::{MAX_SG_SEGS, MAX_TSO_BYTES};
 use oxnic_abi::regs::{queue_ctrl, txq};
 use std::sync::Arc;
 use std::time::Duration;
+
+const TXQ_KIND: QueueKind = QueueKind {
+    name: "TX queue",
+    reg: txq::reg,
+    base_lo: txq::entry::BASE_LO,
+    size_log2: txq::entry::SIZE_LOG2,
+    binding: txq::entry::CQ,
+    ctrl: txq::entry::CTRL,
+    index: txq::entry::PROD,
+    record: TxDesc::LEN,
+    perm: DmaPerm::TO_DEVICE,
+};
 
 /// Most segments a frame may have (the contract's limit).
 pub const MAX_SEGS: usize = MAX_SG_SEGS as usize;
@@ -201,21 +213,15 @@ impl TxQueue {
         cq: CompletionQueue,
         stats: Arc<QueueStats>,
     ) -> Result<Self, QueueError> {
-        if index >= count {
-            return Err(QueueError::NoSuchQueue {
-                kind: "TX queue",
-                index,
-                count,
-            });
-        }
-        let ring = Ring::new(log2, card_max_log2)?;
-        let mem = space.alloc_map(ring.size() * TxDesc::LEN, DmaPerm::TO_DEVICE)?;
-        let dev = space.device().clone();
-        dev.write32(txq::reg(index, txq::entry::CTRL), 0);
-        dev.write64(txq::reg(index, txq::entry::BASE_LO), mem.iova());
-        dev.write32(txq::reg(index, txq::entry::SIZE_LOG2), log2);
-        dev.write32(txq::reg(index, txq::entry::CQ), cq.index());
-        dev.write32(txq::reg(index, txq::entry::PROD), 0);
+        let (dev, ring, mem) = create_ring(
+            space,
+            &TXQ_KIND,
+            index,
+            count,
+            log2,
+            card_max_log2,
+            cq.index(),
+        )?;
         Ok(TxQueue {
             dev,
             index,
@@ -471,13 +477,7 @@ impl TxQueue {
     pub fn disable(&mut self) {
         self.dev.write32(txq::reg(self.index, txq::entry::CTRL), 0);
         if self.enabled {
-            let status = txq::reg(self.index, txq::entry::STATUS);
-            for _ in 0..QUIESCE_POLLS {
-                if self.dev.read32(status) & 1 == 0 {
-                    break;
-                }
-                self.dev.relax();
-            }
+            wait_inactive(&*self.dev, txq::reg(self.index, txq::entry::STATUS));
         }
         self.enabled = false;
         self.cq.disable();

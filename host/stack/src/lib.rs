@@ -50,6 +50,7 @@ pub mod qdisc;
 pub mod route;
 pub mod snmp;
 pub mod stack;
+pub mod tcp;
 pub mod time;
 pub mod udp;
 pub mod wire;

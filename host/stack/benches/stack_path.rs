@@ -39,18 +39,18 @@ fn udp_64_bytes(c: &mut Criterion) {
         let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
         let payload = [0xabu8; 64];
         // Resolve ARP once, outside the measurement.
-        let now = net.now;
+        let now = net.now();
         net.stacks[0].udp_send_to(cli, &payload, to, now).unwrap();
-        net.run_for(Duration::from_millis(1));
+        net.run_for(Duration::from_millis(1)).unwrap();
         let mut buf = [0u8; 128];
         while net.stacks[1].udp_recv_from(srv, &mut buf).is_ok() {}
         g.bench_function(name, |b| {
             b.iter(|| {
-                let now = net.now;
+                let now = net.now();
                 for _ in 0..BATCH {
                     net.stacks[0].udp_send_to(cli, &payload, to, now).unwrap();
                 }
-                net.run_for(Duration::from_micros(1));
+                net.run_for(Duration::from_micros(1)).unwrap();
                 let mut n = 0;
                 while let Ok((len, _)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
                     n += len;

@@ -28,6 +28,12 @@
 //!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
 //!   checksums when the device lacks them) → device.
 //! - [`snmp`]: the `/proc/net/snmp` counters.
+//!
+//! For tests and benches:
+//!
+//! - [`netsim`]: an in-memory network of stacks on a virtual clock, with seeded link
+//!   impairments (bandwidth and queue, latency, jitter, loss, duplication, reordering,
+//!   corruption) and the card's offloads played by the links.
 #![forbid(unsafe_code)]
 
 pub mod arp;
@@ -44,6 +50,7 @@ pub mod ip_forward;
 pub mod ip_input;
 pub mod ip_output;
 pub mod neigh;
+pub mod netsim;
 pub mod packet_tap;
 pub mod pktbuf;
 pub mod qdisc;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ip, three_hosts, two_hosts, Net};
+use common::{ip, three_hosts, two_hosts, LinkConfig, Net};
 use oxnic_stack::icmp::{IcmpEvent, PingOptions};
 use oxnic_stack::DeviceCaps;
 use std::net::SocketAddrV4;
@@ -36,7 +36,7 @@ fn echo_replies(net: &mut Net, s: usize) -> Vec<(std::net::Ipv4Addr, u16, Vec<u8
 fn ping_both_ways_including_fragmented_4000_bytes() {
     for caps in [DeviceCaps::default(), DeviceCaps::all_offloads(1500)] {
         let (mut net, _, _) = two_hosts(caps, LAT);
-        let now = net.now;
+        let now = net.now();
         let small: Vec<u8> = (0..56u8).collect();
         let big: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
         net.stacks[0]
@@ -45,7 +45,7 @@ fn ping_both_ways_including_fragmented_4000_bytes() {
         net.stacks[1]
             .ping(ip("10.0.0.1"), ping_opts(2), &big, now)
             .unwrap();
-        net.run_for(Duration::from_millis(10));
+        net.run_for(Duration::from_millis(10)).unwrap();
         assert_eq!(
             echo_replies(&mut net, 0),
             vec![(ip("10.0.0.2"), 1, small.clone())]
@@ -54,11 +54,11 @@ fn ping_both_ways_including_fragmented_4000_bytes() {
             echo_replies(&mut net, 1),
             vec![(ip("10.0.0.1"), 2, big.clone())]
         );
-        let now = net.now;
+        let now = net.now();
         net.stacks[0]
             .ping(ip("10.0.0.2"), ping_opts(3), &big, now)
             .unwrap();
-        net.run_for(Duration::from_millis(10));
+        net.run_for(Duration::from_millis(10)).unwrap();
         assert_eq!(
             echo_replies(&mut net, 0),
             vec![(ip("10.0.0.2"), 3, big.clone())]
@@ -84,23 +84,23 @@ fn udp_echo() {
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 7);
     for i in 0..5u8 {
-        let now = net.now;
+        let now = net.now();
         net.stacks[0].udp_send_to(cli, &[i; 100], to, now).unwrap();
         // The first datagram waits for ARP; the rest find the neighbour resolved.
-        net.run_for(Duration::from_millis(1));
+        net.run_for(Duration::from_millis(1)).unwrap();
     }
     let mut buf = [0u8; 2048];
     let mut echoed = 0;
     while let Ok((n, from)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
         assert_eq!(from.ip(), &ip("10.0.0.1"));
-        let now = net.now;
+        let now = net.now();
         net.stacks[1]
             .udp_send_to(srv, &buf[..n], from, now)
             .unwrap();
         echoed += 1;
     }
     assert_eq!(echoed, 5);
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     for i in 0..5u8 {
         let (n, from) = net.stacks[0].udp_recv_from(cli, &mut buf).unwrap();
         assert_eq!((n, from), (100, to));
@@ -113,11 +113,11 @@ fn udp_echo() {
 #[test]
 fn forwarding_through_a_router() {
     let mut net = three_hosts(1500);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(1), b"hello", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert_eq!(
         echo_replies(&mut net, 0),
         vec![(ip("10.0.2.1"), 1, b"hello".to_vec())]
@@ -138,11 +138,11 @@ use std::sync::{Arc, Mutex};
 fn forwarding_decrements_ttl_and_answers_ttl_1_with_time_exceeded() {
     let mut net = three_hosts(1500);
     let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(1), b"x", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     let seen = net.stacks[2].tap_take(tap).unwrap();
     let ttls: Vec<u8> = seen
         .iter()
@@ -152,13 +152,13 @@ fn forwarding_decrements_ttl_and_answers_ttl_1_with_time_exceeded() {
     assert_eq!(ttls, vec![63], "C sees the request with TTL 64 - 1");
     assert_eq!(echo_replies(&mut net, 0).len(), 1);
 
-    let now = net.now;
+    let now = net.now();
     let opts = PingOptions {
         ttl: Some(1),
         ..ping_opts(2)
     };
     net.stacks[0].ping(ip("10.0.2.1"), opts, b"x", now).unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     let ev = net.stacks[0].icmp_events();
     assert_eq!(
         ev,
@@ -184,12 +184,12 @@ fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
         .unwrap();
     net.stacks[0].udp_set_dont_fragment(sock, true).unwrap();
     let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
-    let now = net.now;
+    let now = net.now();
     assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1500));
     net.stacks[0]
         .udp_send_to(sock, &[1; 1400], to, now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     let ev = net.stacks[0].icmp_events();
     assert!(
         ev.iter().any(|e| matches!(
@@ -202,7 +202,7 @@ fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
         )),
         "{ev:?}"
     );
-    let now = net.now;
+    let now = net.now();
     assert_eq!(net.stacks[0].path_mtu(ip("10.0.2.1"), now), Some(1000));
     assert_eq!(net.stacks[1].snmp().ip.frag_fails, 1);
     // With DF the next big datagram is refused locally; without it, it is fragmented at
@@ -215,7 +215,7 @@ fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
     net.stacks[0]
         .udp_send_to(sock, &[3; 1400], to, now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     let mut buf = [0; 2000];
     let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
     assert_eq!(&buf[..n], &[3; 1400][..]);
@@ -225,7 +225,7 @@ fn df_too_big_gets_fragmentation_needed_and_the_sender_learns_the_pmtu() {
         1,
         "the router did not fragment"
     );
-    assert_eq!(net.links[1].oversize, 0);
+    assert_eq!(net.links()[1].total().oversize, 0);
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn arp_pending_queue_releases_in_order_and_counts_overflow() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
-    let now = net.now;
+    let now = net.now();
     // unres_qlen is 3: of five datagrams sent before ARP resolves, the two oldest are dropped.
     for i in 0..5u8 {
         net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
@@ -250,7 +250,7 @@ fn arp_pending_queue_releases_in_order_and_counts_overflow() {
         .get(ip("10.0.0.2"))
         .unwrap();
     assert_eq!(info.queued, 3);
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let mut got = Vec::new();
     let mut buf = [0; 16];
     while let Ok((n, _)) = net.stacks[1].udp_recv_from(srv, &mut buf) {
@@ -271,14 +271,14 @@ fn unreachable_routes_answer_icmp_unreachable() {
             RouteKind::Unreachable,
         ))
         .unwrap();
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.9.9.9"), ping_opts(1), b"a", now)
         .unwrap();
     net.stacks[0]
         .ping(ip("10.0.3.1"), ping_opts(2), b"b", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     let reasons: Vec<_> = net.stacks[0]
         .icmp_events()
         .into_iter()
@@ -311,8 +311,10 @@ fn unreachable_routes_answer_icmp_unreachable() {
     // Locally: no route at all is an error at once, counted as OutNoRoutes.
     let mut lonely = Net::new();
     let s = lonely.add_stack(oxnic_stack::StackConfig::default());
-    lonely.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
-    let now = lonely.now;
+    lonely
+        .add_iface(s, "10.0.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let now = lonely.now();
     assert_eq!(
         lonely.stacks[s].ping(ip("192.168.1.1"), ping_opts(1), b"", now),
         Err(SendError::NetUnreachable)
@@ -328,9 +330,9 @@ fn udp_to_a_closed_port_gets_port_unreachable() {
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
     net.stacks[0].udp_connect(cli, to).unwrap();
-    let now = net.now;
+    let now = net.now();
     net.stacks[0].udp_send(cli, b"anyone?", now).unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     assert_eq!(net.stacks[1].snmp().udp.no_ports, 1);
     assert_eq!(net.stacks[1].snmp().icmp.out_dest_unreachs, 1);
     assert_eq!(
@@ -359,9 +361,9 @@ fn full_receive_queue_drops_and_counts() {
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
     for i in 0..10u8 {
-        let now = net.now;
+        let now = net.now();
         net.stacks[0].udp_send_to(cli, &[i], to, now).unwrap();
-        net.run_for(Duration::from_millis(1));
+        net.run_for(Duration::from_millis(1)).unwrap();
     }
     let snmp = net.stacks[1].snmp();
     assert_eq!(snmp.udp.in_datagrams, 4);
@@ -387,7 +389,7 @@ fn udp_cork_sends_one_datagram() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0].udp_set_cork(cli, true, now).unwrap();
     for part in [&b"one "[..], b"two ", b"three"] {
         net.stacks[0].udp_send_to(cli, part, to, now).unwrap();
@@ -396,11 +398,11 @@ fn udp_cork_sends_one_datagram() {
         net.stacks[0].udp_send_to(cli, b"x", SocketAddrV4::new(ip("10.0.0.3"), 9), now),
         Err(UdpError::CorkedElsewhere)
     );
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0].udp_set_cork(cli, false, now).unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let mut buf = [0; 64];
     let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"one two three");
@@ -443,11 +445,11 @@ fn hooks_see_exactly_their_packets() {
     trace_hooks(&mut net, 0, "A", &trace);
     trace_hooks(&mut net, 1, "R", &trace);
     trace_hooks(&mut net, 2, "C", &trace);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert_eq!(echo_replies(&mut net, 0).len(), 1);
     // A sends the request and receives the reply; R forwards both; C receives and answers.
     let want = [
@@ -468,11 +470,11 @@ fn hooks_see_exactly_their_packets() {
     // it); R sees and forwards three fragments each way; C reassembles before INPUT, as
     // Linux's ip_local_deliver does, so INPUT sees one datagram.
     trace.lock().unwrap().clear();
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(2), &[7; 4000], now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert_eq!(echo_replies(&mut net, 0).len(), 1);
     let want = [
         ("A", [3, 1, 0, 1, 1]),
@@ -508,11 +510,11 @@ fn drop_at_input_stops_delivery_and_stolen_is_not_a_drop() {
             }
         },
     );
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(1), b"hi", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert!(echo_replies(&mut net, 0).is_empty());
     assert_eq!(net.stacks[2].snmp().ip.in_discards, 1);
     assert_eq!(net.stacks[2].snmp().icmp.in_msgs, 0);
@@ -530,11 +532,11 @@ fn drop_at_input_stops_delivery_and_stolen_is_not_a_drop() {
             Verdict::Stolen
         },
     );
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping_opts(2), b"hi", now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert!(echo_replies(&mut net, 0).is_empty());
     assert_eq!(stolen.lock().unwrap().len(), 1);
     let r = net.stacks[1].snmp();
@@ -556,12 +558,12 @@ fn tx_checksum_offload_is_requested_only_from_capable_devices() {
             .udp_bind(SocketAddrV4::new(ip("10.0.0.1"), 5000))
             .unwrap();
         let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
-        let now = net.now;
+        let now = net.now();
         net.stacks[0]
             .udp_send_to(cli, b"warm up arp", to, now)
             .unwrap();
-        net.run_for(Duration::from_millis(2));
-        let now = net.now;
+        net.run_for(Duration::from_millis(2)).unwrap();
+        let now = net.now();
         net.stacks[0]
             .udp_send_to(cli, b"checksum me", to, now)
             .unwrap();
@@ -614,7 +616,7 @@ fn rx_checksum_status_from_the_device_is_honoured() {
         let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
         p.meta.csum = state;
         net.stacks[1].device_mut(ib).unwrap().push_rx(p);
-        let now = net.now;
+        let now = net.now();
         net.stacks[1].poll(now);
         assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), delivered);
     }
@@ -625,8 +627,10 @@ fn rx_checksum_status_from_the_device_is_honoured() {
 fn adding_an_address_sends_gratuitous_arp() {
     let mut net = Net::new();
     let s = net.add_stack(oxnic_stack::StackConfig::default());
-    let i = net.add_iface(s, "10.0.0.1/24", DeviceCaps::default());
-    let now = net.now;
+    let i = net
+        .add_iface(s, "10.0.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let now = net.now();
     net.stacks[s]
         .add_address(i, ip("192.168.5.5"), 16, now)
         .unwrap();
@@ -661,17 +665,17 @@ fn vlan_interfaces_tag_and_accept_their_vlan() {
             ..oxnic_stack::IfaceConfig::new("eth0.5", common::mac(s, 1), DeviceCaps::default())
         };
         let i = net.stacks[s].add_interface(cfg);
-        let now = net.now;
+        let now = net.now();
         net.stacks[s].add_address(i, ip(addr), 24, now).unwrap();
         ifs.push(i);
     }
-    net.connect((0, ifs[0]), (1, ifs[1]), LAT, 1500);
+    net.connect((0, ifs[0]), (1, ifs[1]), LinkConfig::new(LAT, 1500));
     let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 10);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.0.2"), ping_opts(1), b"tagged", now)
         .unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     assert_eq!(echo_replies(&mut net, 0).len(), 1);
     let frames = net.stacks[1].tap_take(tap).unwrap();
     assert!(!frames.is_empty());
@@ -683,7 +687,7 @@ fn vlan_interfaces_tag_and_accept_their_vlan() {
 #[test]
 fn traffic_to_our_own_address_loops_back() {
     let (mut net, _, _) = two_hosts(DeviceCaps::all_offloads(1500), LAT);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.0.1"), ping_opts(9), b"me", now)
         .unwrap();
@@ -718,9 +722,9 @@ fn icmp_errors_are_rate_limited() {
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
     for _ in 0..20 {
-        let now = net.now;
+        let now = net.now();
         net.stacks[0].udp_send_to(cli, b"?", to, now).unwrap();
-        net.run_for(Duration::from_millis(1));
+        net.run_for(Duration::from_millis(1)).unwrap();
     }
     let b = net.stacks[1].snmp();
     assert_eq!(b.udp.no_ports, 20);
@@ -733,11 +737,11 @@ fn icmp_errors_are_rate_limited() {
 #[test]
 fn failed_neighbour_resolution_reports_host_unreachable() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.0.77"), ping_opts(1), b"anyone", now)
         .unwrap();
-    net.run_for(Duration::from_secs(5));
+    net.run_for(Duration::from_secs(5)).unwrap();
     assert_eq!(
         net.stacks[0].icmp_events(),
         vec![IcmpEvent::DstUnreachable {
@@ -754,11 +758,11 @@ fn failed_neighbour_resolution_reports_host_unreachable() {
 fn reassembly_timeout_sends_time_exceeded() {
     let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
     // Let ARP settle both ways first, so B can answer at once.
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.0.2"), ping_opts(1), b"", now)
         .unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     net.stacks[0].icmp_events();
     let a = common::Addrs {
         src_mac: common::mac(0, 1),
@@ -773,7 +777,7 @@ fn reassembly_timeout_sends_time_exceeded() {
         .device_mut(ib)
         .unwrap()
         .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
-    net.run_for(Duration::from_secs(31));
+    net.run_for(Duration::from_secs(31)).unwrap();
     assert_eq!(
         net.stacks[0].icmp_events(),
         vec![IcmpEvent::TimeExceeded {
@@ -796,11 +800,11 @@ fn udp_segmentation_offload_in_hardware_or_software() {
             .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
             .unwrap();
         let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
-        let now = net.now;
+        let now = net.now();
         net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
-        net.run_for(Duration::from_millis(2));
+        net.run_for(Duration::from_millis(2)).unwrap();
         let data: Vec<u8> = (0..9500u32).map(|i| (i / 1000) as u8).collect();
-        let now = net.now;
+        let now = net.now();
         let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 100);
         net.stacks[0]
             .udp_send_to_segmented(cli, &data, to, 1000, now)
@@ -816,7 +820,7 @@ fn udp_segmentation_offload_in_hardware_or_software() {
                 1
             );
         }
-        net.run_for(Duration::from_millis(2));
+        net.run_for(Duration::from_millis(2)).unwrap();
         let mut buf = [0; 2000];
         let (n, _) = net.stacks[1].udp_recv_from(srv, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"arp");
@@ -825,7 +829,7 @@ fn udp_segmentation_offload_in_hardware_or_software() {
             assert_eq!(&buf[..n], &data[i * 1000..(i * 1000 + 1000).min(9500)]);
         }
         assert_eq!(net.stacks[1].snmp().udp.in_errors, 0);
-        let now = net.now;
+        let now = net.now();
         assert_eq!(
             net.stacks[0].udp_send_to_segmented(cli, &data, to, 1480, now),
             Err(UdpError::Send(SendError::MessageTooBig { mtu: 1500 }))
@@ -858,7 +862,7 @@ fn a_complete_sum_from_the_device_is_used() {
         let mut p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, frame);
         p.meta.csum = ChecksumState::Complete { sum };
         net.stacks[1].device_mut(ib).unwrap().push_rx(p);
-        let now = net.now;
+        let now = net.now();
         net.stacks[1].poll(now);
         assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), queued);
     }
@@ -880,9 +884,9 @@ fn a_shaping_qdisc_paces_the_device_and_poll_at_follows_it() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0].udp_send_to(cli, b"arp", to, now).unwrap();
-    net.run_for(Duration::from_millis(2));
+    net.run_for(Duration::from_millis(2)).unwrap();
     // 100 kB/s with a 2 kB bucket: 20 frames of 1042 bytes take about 0.2 s.
     let tbf = Tbf::new(TbfParams {
         rate: 100_000,
@@ -891,7 +895,7 @@ fn a_shaping_qdisc_paces_the_device_and_poll_at_follows_it() {
     })
     .unwrap();
     net.stacks[0].set_qdisc(ia, Box::new(tbf)).unwrap();
-    let start = net.now;
+    let start = net.now();
     for _ in 0..20 {
         net.stacks[0]
             .udp_send_to(cli, &[0; 1000], to, start)
@@ -907,10 +911,10 @@ fn a_shaping_qdisc_paces_the_device_and_poll_at_follows_it() {
         next > start,
         "poll_at names when the shaper has tokens again"
     );
-    net.run_for(Duration::from_millis(100));
+    net.run_for(Duration::from_millis(100)).unwrap();
     let halfway = net.stacks[1].udp_recv_queue_len(srv).unwrap();
     assert!((8..=13).contains(&halfway), "{halfway} after 100 ms");
-    net.run_for(Duration::from_millis(200));
+    net.run_for(Duration::from_millis(200)).unwrap();
     assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 1 + 20);
 }
 
@@ -928,7 +932,7 @@ fn poll_takes_at_most_the_budget_per_device() {
         let p = oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f);
         net.stacks[1].device_mut(ib).unwrap().push_rx(p);
     }
-    let now = net.now;
+    let now = net.now();
     assert_eq!(net.stacks[1].poll(now), 64);
     assert_eq!(net.stacks[1].poll_at(now), Some(now), "more is waiting");
     assert_eq!(net.stacks[1].poll(now), 36);
@@ -947,9 +951,9 @@ fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
-    let now = net.now;
+    let now = net.now();
     net.stacks[0].udp_send_to(cli, b"warm", to, now).unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     net.stacks[2].tap_take(tap).unwrap();
     // A 1400-byte datagram with record route (not copied) and router alert (copied).
     let a = common::Addrs {
@@ -968,7 +972,7 @@ fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
         .device_mut(1)
         .unwrap()
         .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let frags: Vec<Vec<u8>> = net.stacks[2]
         .tap_take(tap)
         .unwrap()
@@ -1001,7 +1005,7 @@ fn a_permanent_neighbour_needs_no_arp() {
     use oxnic_stack::neigh::NeighState;
     let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
     while net.stacks[0].device_mut(ia).unwrap().pop_tx().is_some() {}
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .interface_mut(ia)
         .unwrap()
@@ -1035,7 +1039,7 @@ fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
     let cli = net.stacks[0]
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
-    let now = net.now;
+    let now = net.now();
     for port in [9, 10] {
         net.stacks[0]
             .udp_send_to(cli, b"all", SocketAddrV4::new(ip("10.0.0.255"), port), now)
@@ -1044,7 +1048,7 @@ fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
     net.stacks[0]
         .ping(ip("10.0.0.255"), ping_opts(1), b"", now)
         .unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let mut buf = [0; 8];
     assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 3);
     let b = net.stacks[1].snmp();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ip, ip_frame, ipv4, mac, udp_frame, Addrs, Net};
+use common::{ip, ip_frame, ipv4, mac, udp_frame, Addrs, LinkConfig, Net};
 use oxnic_stack::icmp::PingOptions;
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::snmp::Snmp;
@@ -15,9 +15,17 @@ fn setup() -> (Net, Addrs) {
     let mut net = Net::new();
     let a = net.add_stack(StackConfig::default());
     let b = net.add_stack(StackConfig::default());
-    let ia = net.add_iface(a, "10.0.0.1/24", DeviceCaps::default());
-    let ib = net.add_iface(b, "10.0.0.2/24", DeviceCaps::default());
-    net.connect((a, ia), (b, ib), Duration::from_micros(10), 1500);
+    let ia = net
+        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let ib = net
+        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
+        .unwrap();
+    net.connect(
+        (a, ia),
+        (b, ib),
+        LinkConfig::new(Duration::from_micros(10), 1500),
+    );
     let addrs = Addrs {
         src_mac: mac(a, ia),
         dst_mac: mac(b, ib),
@@ -33,7 +41,7 @@ fn feed(net: &mut Net, frame: &[u8]) -> Snmp {
         .device_mut(1)
         .unwrap()
         .push_rx(PacketBuf::from_slice(0, frame));
-    let now = net.now;
+    let now = net.now();
     net.stacks[1].poll(now);
     net.stacks[1].snmp()
 }
@@ -232,7 +240,7 @@ fn random_corruption_never_panics_and_the_stack_keeps_working() {
     }
     let s = net.stacks[1].snmp();
     assert!(s.ip.in_receives > 0);
-    let now = net.now;
+    let now = net.now();
     let opts = PingOptions {
         ident: 1,
         seq: 1,
@@ -242,7 +250,7 @@ fn random_corruption_never_panics_and_the_stack_keeps_working() {
     net.stacks[0]
         .ping(ip("10.0.0.2"), opts, &[1; 3000], now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert!(net.stacks[0]
         .icmp_events()
         .iter()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ip, mac, tcp_frame, three_hosts, two_hosts, Addrs, Net};
+use common::{ip, mac, tcp_frame, three_hosts, two_hosts, Addrs, LinkConfig, Net};
 use oxnic_stack::gro::Gro;
 use oxnic_stack::gso;
 use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
@@ -59,11 +59,11 @@ fn xdp_drop_stops_frames_before_the_stack() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     for port in [9, 10] {
-        let now = net.now;
+        let now = net.now();
         net.stacks[0]
             .udp_send_to(cli, b"x", SocketAddrV4::new(ip("10.0.0.2"), port), now)
             .unwrap();
-        net.run_for(Duration::from_millis(2));
+        net.run_for(Duration::from_millis(2)).unwrap();
     }
     assert_eq!(net.stacks[1].interface(ib).unwrap().stats().xdp_drop, 1);
     assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
@@ -107,11 +107,11 @@ fn xdp_tx_reflects_udp_back_to_the_sender() {
     let cli = net.stacks[0]
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 7))
         .unwrap();
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .udp_send_to(cli, b"bounce", SocketAddrV4::new(ip("10.0.0.2"), 7), now)
         .unwrap();
-    net.run_for(Duration::from_millis(2));
+    net.run_for(Duration::from_millis(2)).unwrap();
     let mut buf = [0; 16];
     let (n, from) = net.stacks[0].udp_recv_from(cli, &mut buf).unwrap();
     assert_eq!(
@@ -151,11 +151,11 @@ fn xdp_redirect_sends_frames_out_of_another_interface() {
     let cli = net.stacks[0]
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .udp_send_to(cli, b"via xdp", SocketAddrV4::new(ip("10.0.2.1"), 9), now)
         .unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let mut buf = [0; 16];
     let (n, _) = net.stacks[2].udp_recv_from(srv, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"via xdp");
@@ -174,11 +174,11 @@ fn capture_tap_writes_a_pcap_that_reads_back() {
     let input = net.stacks[1].add_tap(TapPoint::Hook(HookPoint::Input), None, 100);
     let out = net.stacks[0].add_tap(TapPoint::WireTx, Some(ia), 100);
     for seq in 0..3 {
-        let now = net.now;
+        let now = net.now();
         net.stacks[0]
             .ping(ip("10.0.0.2"), ping(seq), &[seq as u8; 32], now)
             .unwrap();
-        net.run_for(Duration::from_millis(2));
+        net.run_for(Duration::from_millis(2)).unwrap();
     }
     assert_eq!(replies(&mut net, 0), 3);
     let dir = std::env::temp_dir();
@@ -401,11 +401,11 @@ fn gro_in_the_stack_then_gso_at_a_router_without_tso() {
             .unwrap()
             .push_rx(PacketBuf::from_slice(0, f));
     }
-    let now = net.now;
+    let now = net.now();
     // One poll takes the burst, merges it, and flushes at its end.
     net.stacks[1].poll(now);
     assert_eq!(*seen.lock().unwrap(), vec![(10, 20 + 32 + 10_000)]);
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let r = &net.stacks[1];
     assert_eq!(r.snmp().ip.forw_datagrams, 1);
     assert_eq!(r.interface(2).unwrap().stats().gso_segmented, 1);
@@ -445,9 +445,13 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
     };
     let a = net.add_stack(StackConfig::default());
     let b = net.add_stack(cfg);
-    let ia = net.add_iface(a, "10.0.0.1/24", DeviceCaps::default());
-    let ib = net.add_iface(b, "10.0.0.2/24", DeviceCaps::default());
-    net.connect((a, ia), (b, ib), LAT, 1500);
+    let ia = net
+        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let ib = net
+        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
+        .unwrap();
+    net.connect((a, ia), (b, ib), LinkConfig::new(LAT, 1500));
     let addrs = Addrs {
         src_mac: mac(9, 9),
         dst_mac: mac(b, ib),
@@ -464,7 +468,7 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
             .unwrap()
             .push_rx(PacketBuf::from_slice(0, &f));
         if id % 50 == 49 {
-            let now = net.now;
+            let now = net.now();
             net.stacks[b].poll(now);
             max = max.max(net.stacks[b].reassembler().memory());
         }
@@ -472,11 +476,11 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
     assert!(max <= 64 * 1024, "reassembly memory {max}");
     assert!(net.stacks[b].reassembler().stats().evicted > 0);
     // Real fragmented traffic still gets through after the flood.
-    let now = net.now;
+    let now = net.now();
     net.stacks[a]
         .ping(ip("10.0.0.2"), ping(1), &[5; 4000], now)
         .unwrap();
-    net.run_for(Duration::from_millis(10));
+    net.run_for(Duration::from_millis(10)).unwrap();
     assert_eq!(replies(&mut net, a), 1);
 }
 
@@ -484,11 +488,11 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
 fn a_super_packet_too_big_for_the_next_link_is_segmented_then_fragmented() {
     let mut net = three_hosts(1000);
     // R resolves C first, or most of the 20 fragments would overflow its ARP queue.
-    let now = net.now;
+    let now = net.now();
     net.stacks[0]
         .ping(ip("10.0.2.1"), ping(1), b"", now)
         .unwrap();
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let frames = burst(&flow(), 10, 1448, 1);
     for f in &frames {
         net.stacks[1]
@@ -496,11 +500,11 @@ fn a_super_packet_too_big_for_the_next_link_is_segmented_then_fragmented() {
             .unwrap()
             .push_rx(PacketBuf::from_slice(0, f));
     }
-    net.run_for(Duration::from_millis(5));
+    net.run_for(Duration::from_millis(5)).unwrap();
     let r = net.stacks[1].snmp();
     assert_eq!(net.stacks[1].interface(1).unwrap().stats().gro_merged, 9);
     assert_eq!((r.ip.frag_oks, r.ip.frag_creates), (10, 20));
     let c = net.stacks[2].snmp();
     assert_eq!((c.ip.reasm_oks, c.link.tcp_no_handler), (10, 10));
-    assert_eq!(net.links[1].oversize, 0);
+    assert_eq!(net.links()[1].total().oversize, 0);
 }

@@ -210,7 +210,7 @@ impl Stack {
         match hdr.protocol {
             protocol::ICMP => self.icmp_rcv(ifindex, pkt, &hdr, now),
             protocol::UDP => self.udp_rcv(ifindex, pkt, &hdr, now),
-            protocol::TCP => self.tcp_v4_rcv(pkt, &hdr),
+            protocol::TCP => self.tcp_v4_rcv(pkt, &hdr, now),
             _ => {
                 self.snmp.ip.in_unknown_protos += 1;
                 self.snmp.ip.in_delivers -= 1;
@@ -222,16 +222,6 @@ impl Stack {
                 );
             }
         }
-    }
-
-    /// The TCP demux point (`tcp_v4_rcv`). TCP is the next stage to build; until then a
-    /// segment is counted as delivered to a protocol with no handler and answered with nothing
-    /// (not even the protocol unreachable other unknown protocols get, so peers retry rather
-    /// than give up).
-    fn tcp_v4_rcv(&mut self, _pkt: PacketBuf, _hdr: &Ipv4Repr) {
-        self.snmp.ip.in_delivers -= 1;
-        self.snmp.ip.in_unknown_protos += 1;
-        self.snmp.link.tcp_no_handler += 1;
     }
 }
 

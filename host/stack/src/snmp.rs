@@ -121,9 +121,6 @@ pub struct LinkMib {
     pub rx_vlan_unknown: u64,
     /// ARP packets that did not parse.
     pub arp_malformed: u64,
-    /// TCP segments delivered locally while TCP has no handler (counted in
-    /// `Ip::InUnknownProtos` too).
-    pub tcp_no_handler: u64,
     /// Frames the qdisc refused.
     pub tx_qdisc_drops: u64,
     /// Packets that could not be built or finished for lack of buffer space.
@@ -139,6 +136,8 @@ pub struct Snmp {
     pub icmp: IcmpMib,
     /// `Udp:`.
     pub udp: UdpMib,
+    /// `Tcp:` and the TCP part of `TcpExt:`.
+    pub tcp: crate::tcp::TcpMib,
     /// Link-layer drops.
     pub link: LinkMib,
 }
@@ -205,6 +204,28 @@ impl fmt::Display for Snmp {
                 ("OutTimeExcds", ic.out_time_excds),
                 ("OutEchos", ic.out_echos),
                 ("OutEchoReps", ic.out_echo_reps),
+            ],
+        )?;
+        let t = &self.tcp;
+        line(
+            f,
+            "Tcp",
+            &[
+                ("RtoAlgorithm", 1),
+                ("RtoMin", 200),
+                ("RtoMax", 120_000),
+                ("MaxConn", 0),
+                ("ActiveOpens", t.active_opens),
+                ("PassiveOpens", t.passive_opens),
+                ("AttemptFails", t.attempt_fails),
+                ("EstabResets", t.estab_resets),
+                ("CurrEstab", t.curr_estab),
+                ("InSegs", t.in_segs),
+                ("OutSegs", t.out_segs),
+                ("RetransSegs", t.retrans_segs),
+                ("InErrs", t.in_errs),
+                ("OutRsts", t.out_rsts),
+                ("InCsumErrors", t.in_csum_errors),
             ],
         )?;
         let u = &self.udp;

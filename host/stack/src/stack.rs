@@ -79,6 +79,8 @@ pub struct StackConfig {
     pub neigh: NeighParams,
     /// Datagrams a UDP socket's receive queue holds by default (`SO_RCVBUF` in packets).
     pub udp_rcvbuf: usize,
+    /// TCP settings.
+    pub tcp: crate::tcp::TcpConfig,
     /// ICMP messages (echo replies, errors) kept for [`Stack::icmp_events`].
     pub icmp_event_queue: usize,
     /// Buffers in the stack's packet pool and their size.
@@ -101,6 +103,7 @@ impl Default for StackConfig {
             icmp_limit: IcmpLimitParams::default(),
             neigh: NeighParams::default(),
             udp_rcvbuf: 256,
+            tcp: crate::tcp::TcpConfig::default(),
             icmp_event_queue: 256,
             pool_count: 1024,
             pool_buf_size: 2048,
@@ -138,6 +141,7 @@ pub struct Stack {
     pub(crate) frag_out: FragOutStats,
     pub(crate) snmp: Snmp,
     pub(crate) udp: UdpTable,
+    pub(crate) tcp: crate::tcp::TcpTable,
     pub(crate) taps: Taps,
     pub(crate) pool: PacketPool,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
@@ -166,6 +170,7 @@ impl Stack {
             frag_out: FragOutStats::default(),
             snmp: Snmp::default(),
             udp: UdpTable::default(),
+            tcp: crate::tcp::TcpTable::new(cfg.tcp.clone()),
             taps: Taps::default(),
             pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
             icmp_events: VecDeque::new(),
@@ -344,6 +349,7 @@ impl Stack {
         s.ip.frag_oks = self.frag_out.oks;
         s.ip.frag_fails = self.frag_out.fails;
         s.ip.frag_creates = self.frag_out.creates;
+        s.tcp = self.tcp.mib();
         s
     }
 
@@ -414,11 +420,13 @@ impl Stack {
     /// in a device RX queue or a qdisc that may send.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
         let mut at: Option<Instant> = self.reasm.next_wakeup();
+        let tcp_at = self.tcp.next_wakeup();
         let mut take = |t: Option<Instant>| {
             if let Some(t) = t {
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
         };
+        take(tcp_at);
         for i in &self.ifaces {
             if i.dev.rx_pending() > 0 {
                 take(Some(now));
@@ -441,6 +449,7 @@ impl Stack {
             self.icmp_reasm_timeout(&t, now);
         }
         self.pmtu.poll(now);
+        self.tcp_timers(now);
     }
 
     /// The next IPv4 identification value.

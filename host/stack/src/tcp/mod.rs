@@ -1,7 +1,1284 @@
-//! TCP (RFC 9293) on the sans-IO core.
+//! TCP (RFC 9293) on the sans-IO core: `tcp_v4_rcv` demux, listeners with SYN and accept
+//! queues and SYN cookies, connections, output into `ip_local_out`, timers, and the
+//! non-blocking socket API on [`Stack`].
 //!
 //! - [`seq`]: sequence-number arithmetic modulo 2³².
 //! - [`rtt`]: the RFC 6298 retransmission timer estimator.
+//! - [`buffer`]: send and receive byte rings.
+//! - [`conn`]: one connection's control block and state machine.
+//!
+//! The socket API is non-blocking: calls that cannot make progress return
+//! [`TcpError::WouldBlock`] and [`Stack::tcp_readiness`] says when to try again. The runtime
+//! in the root crate builds blocking `TcpStream`/`TcpListener` on top.
 
+pub mod buffer;
+pub mod cc;
+pub mod conn;
+pub mod isn;
+pub mod ooo;
 pub mod rtt;
+pub mod scoreboard;
 pub mod seq;
+
+use crate::ip_input::{is_csum_error, l4_checksum_mode};
+use crate::ip_output::{IpParams, SendError};
+use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::checksum::ChecksumMode;
+use crate::wire::ipv4::{protocol, Ipv4Repr};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
+use cc::CcAlgorithm;
+use conn::{Conn, Negotiated, OutLimits, OutSeg, Outcome, TcpInfo, OUTPUT_BATCH};
+use isn::{CookieOpts, IsnGenerator};
+use rtt::RtoParams;
+use seq::Seq;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// Ephemeral ports for active opens (Linux `ip_local_port_range`).
+const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Connection states (RFC 9293 §3.3.2), all eleven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum TcpState {
+    /// No connection.
+    #[default]
+    Closed,
+    /// Waiting for connection requests.
+    Listen,
+    /// SYN sent, waiting for the matching SYN.
+    SynSent,
+    /// SYN received and answered, waiting for its acknowledgment.
+    SynReceived,
+    /// Open: data flows both ways.
+    Established,
+    /// We closed; waiting for the ACK of our FIN or the peer's FIN.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer closed; waiting for the local user to close.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs acknowledged; waiting 2×MSL so stray segments die out.
+    TimeWait,
+}
+
+/// Why a TCP call failed. Matches the `errno` values a BSD-socket user expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TcpError {
+    /// The handle names no socket (or one already closed).
+    #[error("bad socket handle")]
+    BadHandle,
+    /// The call cannot make progress now; wait for readiness (`EAGAIN`).
+    #[error("operation would block")]
+    WouldBlock,
+    /// The local address is taken (`EADDRINUSE`).
+    #[error("address in use")]
+    AddrInUse,
+    /// The local address is not one of ours (`EADDRNOTAVAIL`).
+    #[error("address not available")]
+    AddrNotAvailable,
+    /// No free ephemeral port for this destination.
+    #[error("no free local port")]
+    NoFreePort,
+    /// The peer answered the SYN with a reset (`ECONNREFUSED`).
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// The peer reset an open connection (`ECONNRESET`).
+    #[error("connection reset by peer")]
+    ConnectionReset,
+    /// Retransmissions or keepalive probes went unanswered (`ETIMEDOUT`).
+    #[error("connection timed out")]
+    TimedOut,
+    /// The socket is not connected (`ENOTCONN`).
+    #[error("not connected")]
+    NotConnected,
+    /// Writing after shutdown or close (`EPIPE`).
+    #[error("broken pipe")]
+    BrokenPipe,
+    /// The socket is not listening (`EINVAL` on accept).
+    #[error("socket is not listening")]
+    NotListening,
+    /// The socket is listening: data calls make no sense on it.
+    #[error("socket is listening")]
+    IsListening,
+    /// No route to the destination (`EHOSTUNREACH`/`ENETUNREACH`).
+    #[error("no route to host")]
+    Unreachable,
+}
+
+/// Which direction(s) [`Stack::tcp_shutdown`] closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// No more reads.
+    Read,
+    /// No more writes: a FIN follows queued data.
+    Write,
+    /// Both.
+    Both,
+}
+
+/// What a socket is ready for (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, `EPOLLHUP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// Data, end of stream, a pending connection (listener) or an error to read.
+    pub readable: bool,
+    /// Room to write.
+    pub writable: bool,
+    /// An error is pending.
+    pub error: bool,
+    /// The connection is closed both ways.
+    pub hangup: bool,
+}
+
+/// A TCP socket handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TcpHandle(usize);
+
+impl TcpHandle {
+    /// The slot number (stable while the socket lives).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Stack-wide TCP settings (the `net.ipv4.tcp_*` sysctls).
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Key of the ISN and SYN-cookie hash. The runtime seeds it from the OS's randomness;
+    /// the default is fixed so tests are deterministic.
+    pub secret: [u8; 16],
+    /// Initial receive buffer per connection (`tcp_rmem[1]`).
+    pub rcvbuf: usize,
+    /// Largest receive buffer autotuning may grow to (`tcp_rmem[2]`); also sets the window
+    /// scale offered in the SYN.
+    pub rcvbuf_max: usize,
+    /// Send buffer per connection (`tcp_wmem`).
+    pub sndbuf: usize,
+    /// Receive-buffer autotuning (`tcp_moderate_rcvbuf`).
+    pub autotune: bool,
+    /// RTO bounds.
+    pub rto: RtoParams,
+    /// SYN retransmissions before a connect times out (`tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped (`tcp_synack_retries`).
+    pub synack_retries: u32,
+    /// Retransmissions of data before the connection is aborted (`tcp_retries2`).
+    pub retries2: u32,
+    /// Delayed ACK timeout (Linux's 40 ms `TCP_DELACK_MIN`).
+    pub delayed_ack: Duration,
+    /// TIME-WAIT length, 2×MSL (Linux `TCP_TIMEWAIT_LEN`, 60 s).
+    pub time_wait: Duration,
+    /// How long an orphaned FIN-WAIT-2 lives (`tcp_fin_timeout`).
+    pub fin_timeout: Duration,
+    /// Idle time before keepalive probes (`tcp_keepalive_time`).
+    pub keepalive_time: Duration,
+    /// Between keepalive probes (`tcp_keepalive_intvl`).
+    pub keepalive_intvl: Duration,
+    /// Unanswered probes before the connection is dropped (`tcp_keepalive_probes`).
+    pub keepalive_probes: u32,
+    /// Congestion control for new sockets (`tcp_congestion_control`).
+    pub congestion: CcAlgorithm,
+    /// Offer and accept SACK (`tcp_sack`).
+    pub sack: bool,
+    /// Offer and accept timestamps (`tcp_timestamps`).
+    pub timestamps: bool,
+    /// Offer and accept window scaling (`tcp_window_scaling`).
+    pub window_scaling: bool,
+    /// Answer with SYN cookies when a SYN queue overflows (`tcp_syncookies` = 1).
+    pub syncookies: bool,
+    /// Upper bound of any listener's SYN queue (`tcp_max_syn_backlog`).
+    pub max_syn_backlog: usize,
+    /// Challenge ACKs per second, stack-wide (`tcp_challenge_ack_limit`, RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// New sockets start with Nagle off (`TCP_NODELAY`).
+    pub nodelay: bool,
+    /// Build super-packets of up to 64 KB (TSO on the device, software GSO otherwise).
+    pub gso: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            secret: *b"oxnic-tcp-secret",
+            rcvbuf: 128 * 1024,
+            rcvbuf_max: 6 * 1024 * 1024,
+            sndbuf: 4 * 1024 * 1024,
+            autotune: true,
+            rto: RtoParams::default(),
+            syn_retries: 6,
+            synack_retries: 5,
+            retries2: 15,
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
+            keepalive_time: Duration::from_secs(7200),
+            keepalive_intvl: Duration::from_secs(75),
+            keepalive_probes: 9,
+            congestion: CcAlgorithm::Cubic,
+            sack: true,
+            timestamps: true,
+            window_scaling: true,
+            syncookies: true,
+            max_syn_backlog: 256,
+            challenge_ack_limit: 1000,
+            nodelay: false,
+            gso: true,
+        }
+    }
+}
+
+/// The `Tcp:` line of `/proc/net/snmp` and the TCP part of `/proc/net/netstat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpMib {
+    /// Connections opened by connect (`ActiveOpens`).
+    pub active_opens: u64,
+    /// Connections opened from a listener (`PassiveOpens`).
+    pub passive_opens: u64,
+    /// Connects that failed (`AttemptFails`).
+    pub attempt_fails: u64,
+    /// Established connections reset or timed out (`EstabResets`).
+    pub estab_resets: u64,
+    /// Connections in ESTABLISHED or CLOSE-WAIT now (`CurrEstab`).
+    pub curr_estab: u64,
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Segments received, in error or not (`InSegs`).
+    pub in_segs: u64,
+    /// Segments sent, retransmissions excluded (`OutSegs`).
+    pub out_segs: u64,
+    /// Segments retransmitted (`RetransSegs`).
+    pub retrans_segs: u64,
+    /// Segments received in error (`InErrs`).
+    pub in_errs: u64,
+    /// Resets sent (`OutRsts`).
+    pub out_rsts: u64,
+    /// Segments with a bad checksum (`InCsumErrors`).
+    pub in_csum_errors: u64,
+    /// SYN cookies sent (`SyncookiesSent`).
+    pub syncookies_sent: u64,
+    /// Valid cookies received (`SyncookiesRecv`).
+    pub syncookies_recv: u64,
+    /// Invalid cookies received (`SyncookiesFailed`).
+    pub syncookies_failed: u64,
+    /// Handshakes refused because an accept queue was full (`ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs dropped at a listener (`ListenDrops`).
+    pub listen_drops: u64,
+    /// Challenge ACKs asked for by RFC 5961 checks.
+    pub challenge_acks_wanted: u64,
+    /// Challenge ACKs sent within the rate limit (`TCPChallengeACK`).
+    pub challenge_acks: u64,
+    /// Segments dropped by PAWS (`PAWSEstab`).
+    pub paws_drops: u64,
+    /// Out-of-order segments not (fully) queued for lack of room (`TCPOFODrop`).
+    pub ofo_drops: u64,
+    /// Fast recoveries entered.
+    pub fast_recoveries: u64,
+    /// Segments for no socket (answered with a reset).
+    pub no_port: u64,
+}
+
+#[derive(Debug)]
+struct Listener {
+    local: SocketAddrV4,
+    backlog: usize,
+    /// Half-open children (SYN-RECEIVED).
+    syn_queue: usize,
+    /// Established children waiting for accept.
+    accept: VecDeque<usize>,
+}
+
+#[derive(Debug)]
+enum Sock {
+    Conn(Box<Conn>),
+    Listener(Listener),
+}
+
+/// All TCP sockets of a stack and the demux tables (`tcp_hashinfo`).
+#[derive(Debug)]
+pub struct TcpTable {
+    socks: Vec<Option<Sock>>,
+    conns: HashMap<(SocketAddrV4, SocketAddrV4), usize>,
+    listeners: HashMap<u16, Vec<usize>>,
+    isn: IsnGenerator,
+    next_port: u16,
+    pub(crate) mib: TcpMib,
+    challenge_window: Instant,
+    challenge_count: u32,
+    scratch: Vec<OutSeg>,
+    rx_scratch: Vec<u8>,
+    cfg: TcpConfig,
+}
+
+impl TcpTable {
+    /// An empty table with `cfg`.
+    pub fn new(cfg: TcpConfig) -> Self {
+        TcpTable {
+            socks: Vec::new(),
+            conns: HashMap::new(),
+            listeners: HashMap::new(),
+            isn: IsnGenerator::new(cfg.secret),
+            next_port: 0,
+            mib: TcpMib::default(),
+            challenge_window: Instant::ZERO,
+            challenge_count: 0,
+            scratch: Vec::with_capacity(OUTPUT_BATCH),
+            rx_scratch: Vec::new(),
+            cfg,
+        }
+    }
+
+    fn conn(&mut self, h: TcpHandle) -> Result<&mut Conn, TcpError> {
+        match self.socks.get_mut(h.0) {
+            Some(Some(Sock::Conn(c))) if !c.orphan => Ok(c),
+            Some(Some(Sock::Listener(_))) => Err(TcpError::IsListening),
+            _ => Err(TcpError::BadHandle),
+        }
+    }
+
+    fn conn_ref(&self, h: TcpHandle) -> Result<&Conn, TcpError> {
+        match self.socks.get(h.0) {
+            Some(Some(Sock::Conn(c))) if !c.orphan => Ok(c),
+            Some(Some(Sock::Listener(_))) => Err(TcpError::IsListening),
+            _ => Err(TcpError::BadHandle),
+        }
+    }
+
+    fn insert(&mut self, s: Sock) -> usize {
+        match self.socks.iter().position(Option::is_none) {
+            Some(i) => {
+                self.socks[i] = Some(s);
+                i
+            }
+            None => {
+                self.socks.push(Some(s));
+                self.socks.len() - 1
+            }
+        }
+    }
+
+    fn listener_for(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
+        let v = self.listeners.get(&port)?;
+        let mut best = None;
+        for &i in v {
+            if let Some(Some(Sock::Listener(l))) = self.socks.get(i) {
+                if *l.local.ip() == addr {
+                    return Some(i);
+                }
+                if l.local.ip().is_unspecified() {
+                    best = Some(i);
+                }
+            }
+        }
+        best
+    }
+
+    fn allow_challenge(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.cfg.challenge_ack_limit {
+            self.challenge_count += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The counters, with `curr_estab` counted now.
+    pub fn mib(&self) -> TcpMib {
+        let mut m = self.mib;
+        m.curr_estab = self
+            .socks
+            .iter()
+            .flatten()
+            .filter(|s| {
+                matches!(s, Sock::Conn(c) if matches!(c.state, TcpState::Established | TcpState::CloseWait))
+            })
+            .count() as u64;
+        m
+    }
+
+    /// The earliest timer of any connection.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.socks
+            .iter()
+            .flatten()
+            .filter_map(|s| match s {
+                Sock::Conn(c) => c.next_timer(),
+                Sock::Listener(_) => None,
+            })
+            .min()
+    }
+}
+
+/// A reset answering `seg` (RFC 9293 §3.10.7.1): with its ACK number as our sequence when it
+/// carried an ACK, else sequence 0 acknowledging everything it occupied.
+fn reset_for(seg: &TcpRepr, payload_len: usize) -> TcpRepr {
+    let f = seg.flags;
+    let (seq, ack, flags) = if f.contains(TcpFlags::ACK) {
+        (seg.ack, 0, TcpFlags::RST)
+    } else {
+        let len = payload_len as u32
+            + u32::from(f.contains(TcpFlags::SYN))
+            + u32::from(f.contains(TcpFlags::FIN));
+        (0, seg.seq.wrapping_add(len), TcpFlags::RST | TcpFlags::ACK)
+    };
+    TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        seq,
+        ack,
+        flags: TcpFlags(flags),
+        window: 0,
+        urgent: 0,
+        options: TcpOptions::default(),
+    }
+}
+
+impl Stack {
+    /// TCP counters.
+    pub fn tcp_mib(&self) -> TcpMib {
+        self.tcp.mib()
+    }
+
+    /// The TCP settings new sockets get.
+    pub fn tcp_config(&self) -> &TcpConfig {
+        &self.tcp.cfg
+    }
+
+    /// Changes the TCP settings for sockets created from now on (the ISN/cookie key too).
+    pub fn set_tcp_config(&mut self, cfg: TcpConfig) {
+        self.tcp.isn = IsnGenerator::new(cfg.secret);
+        self.tcp.cfg = cfg;
+    }
+
+    fn adv_mss_for(&self, dst: Ipv4Addr) -> u16 {
+        let mtu: usize = self
+            .fib
+            .lookup(dst)
+            .ok()
+            .and_then(|nh| self.iface(nh.ifindex))
+            .map_or(1500, |i| i.mtu());
+        (mtu.saturating_sub(40)).clamp(88, 65_495) as u16
+    }
+
+    /// Opens a listening socket on `local` with room for `backlog` connections waiting to be
+    /// accepted (`socket` + `bind` + `listen`).
+    pub fn tcp_listen(
+        &mut self,
+        local: SocketAddrV4,
+        backlog: usize,
+    ) -> Result<TcpHandle, TcpError> {
+        if !local.ip().is_unspecified() && !self.is_local_addr(*local.ip()) {
+            return Err(TcpError::AddrNotAvailable);
+        }
+        if local.port() == 0 {
+            return Err(TcpError::AddrNotAvailable);
+        }
+        if let Some(v) = self.tcp.listeners.get(&local.port()) {
+            for &i in v {
+                if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(i) {
+                    if l.local.ip() == local.ip()
+                        || l.local.ip().is_unspecified()
+                        || local.ip().is_unspecified()
+                    {
+                        return Err(TcpError::AddrInUse);
+                    }
+                }
+            }
+        }
+        let i = self.tcp.insert(Sock::Listener(Listener {
+            local,
+            backlog: backlog.max(1),
+            syn_queue: 0,
+            accept: VecDeque::new(),
+        }));
+        self.tcp.listeners.entry(local.port()).or_default().push(i);
+        Ok(TcpHandle(i))
+    }
+
+    /// Starts a connection to `remote` from an address the route picks and an ephemeral
+    /// port (`connect` on a non-blocking socket): the handle is in SYN-SENT; it becomes
+    /// writable when established, or reports the error.
+    pub fn tcp_connect(
+        &mut self,
+        remote: SocketAddrV4,
+        now: Instant,
+    ) -> Result<TcpHandle, TcpError> {
+        self.tcp_connect_from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), remote, now)
+    }
+
+    /// [`Self::tcp_connect`] from a chosen local address and/or port (0 = pick).
+    pub fn tcp_connect_from(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        now: Instant,
+    ) -> Result<TcpHandle, TcpError> {
+        let src = (!local.ip().is_unspecified()).then_some(*local.ip());
+        if let Some(s) = src {
+            if !self.is_local_addr(s) {
+                return Err(TcpError::AddrNotAvailable);
+            }
+        }
+        let rt = self
+            .ip_route_output(*remote.ip(), src)
+            .map_err(|_| TcpError::Unreachable)?;
+        let mut local = SocketAddrV4::new(rt.src, local.port());
+        if local.port() == 0 {
+            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+            let mut found = None;
+            for k in 0..span {
+                let off = (u32::from(self.tcp.next_port) + k) % span;
+                let port = EPHEMERAL.start() + off as u16;
+                let cand = SocketAddrV4::new(rt.src, port);
+                if !self.tcp.conns.contains_key(&(cand, remote)) {
+                    self.tcp.next_port = (off as u16).wrapping_add(1);
+                    found = Some(port);
+                    break;
+                }
+            }
+            local.set_port(found.ok_or(TcpError::NoFreePort)?);
+        } else if self.tcp.conns.contains_key(&(local, remote)) {
+            return Err(TcpError::AddrInUse);
+        }
+        let iss = self.tcp.isn.isn(local, remote, now);
+        let mss = self.adv_mss_for(*remote.ip());
+        let c = Conn::connect(&self.tcp.cfg, local, remote, iss, mss, now);
+        let i = self.tcp.insert(Sock::Conn(Box::new(c)));
+        self.tcp.conns.insert((local, remote), i);
+        self.tcp.mib.active_opens += 1;
+        self.tcp_flush(i, now);
+        Ok(TcpHandle(i))
+    }
+
+    /// Takes an established connection off a listener's accept queue (`accept`).
+    pub fn tcp_accept(&mut self, h: TcpHandle) -> Result<(TcpHandle, SocketAddrV4), TcpError> {
+        let child = match self.tcp.socks.get_mut(h.0) {
+            Some(Some(Sock::Listener(l))) => l.accept.pop_front().ok_or(TcpError::WouldBlock)?,
+            Some(Some(Sock::Conn(_))) => return Err(TcpError::NotListening),
+            _ => return Err(TcpError::BadHandle),
+        };
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(child) else {
+            return Err(TcpError::WouldBlock);
+        };
+        c.parent = None;
+        Ok((TcpHandle(child), c.remote))
+    }
+
+    /// Queues `data` for sending; returns the bytes taken (fewer when the send buffer fills;
+    /// [`TcpError::WouldBlock`] when none fit).
+    pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8], now: Instant) -> Result<usize, TcpError> {
+        let n = self.tcp.conn(h)?.send(data, now)?;
+        self.tcp_flush(h.0, now);
+        Ok(n)
+    }
+
+    /// Reads received bytes; `Ok(0)` means the peer closed (end of stream).
+    pub fn tcp_recv(
+        &mut self,
+        h: TcpHandle,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, TcpError> {
+        let c = self.tcp.conn(h)?;
+        let r = c.recv(buf, now);
+        if c.wants_output() {
+            self.tcp_flush(h.0, now);
+        }
+        r
+    }
+
+    /// Bytes waiting to be read.
+    pub fn tcp_recv_queue(&self, h: TcpHandle) -> Result<usize, TcpError> {
+        Ok(self.tcp.conn_ref(h)?.rx.len())
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn tcp_send_queue(&self, h: TcpHandle) -> Result<usize, TcpError> {
+        Ok(self.tcp.conn_ref(h)?.tx.len())
+    }
+
+    /// Closes one or both directions (`shutdown`).
+    pub fn tcp_shutdown(
+        &mut self,
+        h: TcpHandle,
+        how: Shutdown,
+        now: Instant,
+    ) -> Result<(), TcpError> {
+        let c = self.tcp.conn(h)?;
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            c.rx_shut = true;
+            c.rx.clear();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            if matches!(c.state, TcpState::Closed) {
+                return Err(TcpError::NotConnected);
+            }
+            c.shutdown_write();
+            if c.state == TcpState::Closed {
+                self.tcp_finish(h.0);
+                return Ok(());
+            }
+        }
+        self.tcp_flush(h.0, now);
+        Ok(())
+    }
+
+    /// Closes the socket (`close`). A listener resets its pending connections. A connection
+    /// with unread data is reset (RFC 2525 §2.17); otherwise it closes gracefully in the
+    /// background and the handle is released at once.
+    pub fn tcp_close(&mut self, h: TcpHandle, now: Instant) -> Result<(), TcpError> {
+        match self.tcp.socks.get_mut(h.0) {
+            Some(Some(Sock::Listener(l))) => {
+                let port = l.local.port();
+                let pending: Vec<usize> = l.accept.drain(..).collect();
+                if let Some(v) = self.tcp.listeners.get_mut(&port) {
+                    v.retain(|&i| i != h.0);
+                    if v.is_empty() {
+                        self.tcp.listeners.remove(&port);
+                    }
+                }
+                self.tcp.socks[h.0] = None;
+                // Children still in the handshake or never accepted are reset.
+                let children: Vec<usize> = self
+                    .tcp
+                    .socks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| match s {
+                        Some(Sock::Conn(c)) if c.parent == Some(h.0) => Some(i),
+                        _ => None,
+                    })
+                    .chain(pending)
+                    .collect();
+                for i in children {
+                    self.tcp_abort_index(i, now);
+                }
+                Ok(())
+            }
+            Some(Some(Sock::Conn(c))) if !c.orphan => {
+                if c.has_unread() {
+                    self.tcp_abort_index(h.0, now);
+                    return Ok(());
+                }
+                c.orphan = true;
+                match c.state {
+                    TcpState::Closed | TcpState::SynSent => {
+                        self.tcp_finish(h.0);
+                        return Ok(());
+                    }
+                    TcpState::FinWait2 => {
+                        let t = now + self.tcp.cfg.fin_timeout;
+                        c.set_linger(t);
+                    }
+                    _ => c.shutdown_write(),
+                }
+                self.tcp_flush(h.0, now);
+                Ok(())
+            }
+            _ => Err(TcpError::BadHandle),
+        }
+    }
+
+    /// Aborts a connection with a reset (`SO_LINGER` 0 + `close`).
+    pub fn tcp_abort(&mut self, h: TcpHandle, now: Instant) -> Result<(), TcpError> {
+        self.tcp.conn(h)?;
+        self.tcp_abort_index(h.0, now);
+        Ok(())
+    }
+
+    fn tcp_abort_index(&mut self, i: usize, now: Instant) {
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) else {
+            return;
+        };
+        let send_rst = !matches!(
+            c.state,
+            TcpState::Closed | TcpState::SynSent | TcpState::TimeWait | TcpState::Listen
+        );
+        let rst = c.reset_repr();
+        let (local, remote) = (c.local, c.remote);
+        c.abort();
+        c.orphan = true;
+        if send_rst {
+            self.tcp_send_bare(local, remote, &rst, now);
+        }
+        self.tcp_finish(i);
+    }
+
+    /// Connection state.
+    pub fn tcp_state(&self, h: TcpHandle) -> Result<TcpState, TcpError> {
+        match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(_))) => Ok(TcpState::Listen),
+            _ => Ok(self.tcp.conn_ref(h)?.state),
+        }
+    }
+
+    /// What the socket is ready for.
+    pub fn tcp_readiness(&self, h: TcpHandle) -> Result<Readiness, TcpError> {
+        match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(l))) => Ok(Readiness {
+                readable: !l.accept.is_empty(),
+                ..Readiness::default()
+            }),
+            _ => {
+                let c = self.tcp.conn_ref(h)?;
+                Ok(Readiness {
+                    readable: c.readable(),
+                    writable: c.writable(),
+                    error: c.error.is_some(),
+                    hangup: c.state == TcpState::Closed
+                        || (c.rx_eof && (c.fin_queued || c.rx_shut)),
+                })
+            }
+        }
+    }
+
+    /// Takes the pending error (`SO_ERROR`).
+    pub fn tcp_take_error(&mut self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
+        Ok(self.tcp.conn(h)?.error.take())
+    }
+
+    /// The pending error without clearing it.
+    pub fn tcp_error(&self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
+        Ok(self.tcp.conn_ref(h)?.error)
+    }
+
+    /// Local address.
+    pub fn tcp_local_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpError> {
+        match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(l))) => Ok(l.local),
+            _ => Ok(self.tcp.conn_ref(h)?.local),
+        }
+    }
+
+    /// Peer address.
+    pub fn tcp_peer_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpError> {
+        Ok(self.tcp.conn_ref(h)?.remote)
+    }
+
+    /// Counters and state (`TCP_INFO`).
+    pub fn tcp_info(&self, h: TcpHandle) -> Result<TcpInfo, TcpError> {
+        Ok(self.tcp.conn_ref(h)?.info())
+    }
+
+    /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
+    pub fn tcp_set_nodelay(
+        &mut self,
+        h: TcpHandle,
+        on: bool,
+        now: Instant,
+    ) -> Result<(), TcpError> {
+        self.tcp.conn(h)?.nodelay = on;
+        self.tcp_flush(h.0, now);
+        Ok(())
+    }
+
+    /// Keepalive probes on or off (`SO_KEEPALIVE`).
+    pub fn tcp_set_keepalive(
+        &mut self,
+        h: TcpHandle,
+        on: bool,
+        now: Instant,
+    ) -> Result<(), TcpError> {
+        self.tcp.conn(h)?.set_keepalive(on, now);
+        Ok(())
+    }
+
+    /// Congestion control for this socket (`TCP_CONGESTION`).
+    pub fn tcp_set_congestion(&mut self, h: TcpHandle, algo: CcAlgorithm) -> Result<(), TcpError> {
+        self.tcp.conn(h)?.set_congestion(algo);
+        Ok(())
+    }
+
+    /// Fixes the receive buffer (`SO_RCVBUF`; turns autotuning off for this socket).
+    pub fn tcp_set_rcvbuf(&mut self, h: TcpHandle, bytes: usize) -> Result<(), TcpError> {
+        self.tcp.conn(h)?.set_rcvbuf(bytes);
+        Ok(())
+    }
+
+    /// Sets the send buffer (`SO_SNDBUF`).
+    pub fn tcp_set_sndbuf(&mut self, h: TcpHandle, bytes: usize) -> Result<(), TcpError> {
+        self.tcp.conn(h)?.set_sndbuf(bytes);
+        Ok(())
+    }
+
+    /// Handles of every socket, listeners included.
+    pub fn tcp_sockets(&self) -> impl Iterator<Item = TcpHandle> + '_ {
+        self.tcp
+            .socks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| match s {
+                Some(Sock::Conn(c)) => !c.orphan,
+                Some(Sock::Listener(_)) => true,
+                None => false,
+            })
+            .map(|(i, _)| TcpHandle(i))
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// A connection reached CLOSED: out of the demux table, out of its listener's queues,
+    /// and freed if nobody holds its handle.
+    fn tcp_finish(&mut self, i: usize) {
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
+            return;
+        };
+        let key = (c.local, c.remote);
+        let parent = c.parent;
+        let orphan = c.orphan;
+        let was_syn_recv = c.state == TcpState::SynReceived;
+        if self.tcp.conns.get(&key) == Some(&i) {
+            self.tcp.conns.remove(&key);
+        }
+        let mut free = orphan;
+        if let Some(p) = parent {
+            if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
+                let before = l.accept.len();
+                l.accept.retain(|&x| x != i);
+                if l.accept.len() == before && was_syn_recv {
+                    l.syn_queue = l.syn_queue.saturating_sub(1);
+                }
+            }
+            // Never accepted: nobody holds the handle.
+            free = true;
+        }
+        if free {
+            self.tcp.socks[i] = None;
+        } else if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+            c.state = TcpState::Closed;
+        }
+    }
+
+    /// `tcp_v4_rcv`: `pkt` starts at the TCP header.
+    pub(crate) fn tcp_v4_rcv(&mut self, pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
+        self.tcp.mib.in_segs += u64::from(pkt.meta.gso_segs.max(1));
+        if pkt.nr_frags() == 0 {
+            self.tcp_v4_rcv_linear(&pkt, pkt.data(), hdr, now);
+            return;
+        }
+        // A GRO train: its payload sits in fragments. One copy into a reused buffer.
+        let mut lin = std::mem::take(&mut self.tcp.rx_scratch);
+        lin.resize(pkt.len(), 0);
+        if pkt.copy_to(&mut lin).is_ok() {
+            self.tcp_v4_rcv_linear(&pkt, &lin, hdr, now);
+        } else {
+            self.tcp.mib.in_errs += 1;
+        }
+        self.tcp.rx_scratch = lin;
+    }
+
+    fn tcp_v4_rcv_linear(&mut self, pkt: &PacketBuf, bytes: &[u8], hdr: &Ipv4Repr, now: Instant) {
+        let mode = l4_checksum_mode(pkt, hdr);
+        let (seg, payload) = match TcpRepr::parse(bytes, hdr.src, hdr.dst, mode) {
+            Ok(v) => v,
+            Err(e) => {
+                self.tcp.mib.in_errs += 1;
+                if is_csum_error(&e) {
+                    self.tcp.mib.in_csum_errors += 1;
+                }
+                return;
+            }
+        };
+        let local = SocketAddrV4::new(hdr.dst, seg.dst_port);
+        let remote = SocketAddrV4::new(hdr.src, seg.src_port);
+        if hdr.dst.is_broadcast() || hdr.dst.is_multicast() {
+            self.tcp.mib.in_errs += 1;
+            return;
+        }
+        if let Some(&i) = self.tcp.conns.get(&(local, remote)) {
+            self.tcp_conn_rcv(i, &seg, payload, now);
+            return;
+        }
+        if let Some(li) = self.tcp.listener_for(hdr.dst, seg.dst_port) {
+            self.tcp_listen_rcv(li, local, remote, &seg, payload.len(), now);
+            return;
+        }
+        self.tcp.mib.no_port += 1;
+        if !seg.flags.contains(TcpFlags::RST) {
+            let rst = reset_for(&seg, payload.len());
+            self.tcp_send_bare(local, remote, &rst, now);
+        }
+    }
+
+    fn tcp_conn_rcv(&mut self, i: usize, seg: &TcpRepr, payload: &[u8], now: Instant) {
+        // A child whose listener cannot take it yet: drop the final ACK, the peer retries
+        // (Linux `tcp_abort_on_overflow` = 0).
+        if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
+            if c.state == TcpState::SynReceived && seg.flags.contains(TcpFlags::ACK) {
+                if let Some(p) = c.parent {
+                    if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(p) {
+                        if l.accept.len() >= l.backlog {
+                            self.tcp.mib.listen_overflows += 1;
+                            self.tcp.mib.listen_drops += 1;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let TcpTable { socks, mib, .. } = &mut self.tcp;
+        let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
+            return;
+        };
+        let outcome = c.on_segment(seg, payload, now, mib);
+        let (local, remote, parent) = (c.local, c.remote, c.parent);
+        if c.challenge_pending() && !self.tcp.allow_challenge(now) {
+            if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                c.cancel_challenge();
+            }
+        } else if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
+            if c.challenge_pending() {
+                self.tcp.mib.challenge_acks += 1;
+            }
+        }
+        match outcome {
+            Outcome::None => {}
+            Outcome::Established => {
+                self.tcp.mib.handshakes += 1;
+                if let Some(p) = parent {
+                    if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
+                        l.syn_queue = l.syn_queue.saturating_sub(1);
+                        l.accept.push_back(i);
+                    }
+                    self.tcp.mib.passive_opens += 1;
+                }
+            }
+            Outcome::SendReset => {
+                let rst = reset_for(seg, payload.len());
+                self.tcp_send_bare(local, remote, &rst, now);
+                return;
+            }
+            Outcome::Closed => {
+                self.tcp_flush(i, now);
+                self.tcp_finish(i);
+                return;
+            }
+        }
+        self.tcp_flush(i, now);
+    }
+
+    fn tcp_listen_rcv(
+        &mut self,
+        li: usize,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload_len: usize,
+        now: Instant,
+    ) {
+        let f = seg.flags;
+        if f.contains(TcpFlags::RST) {
+            return;
+        }
+        if f.contains(TcpFlags::ACK) {
+            if f.contains(TcpFlags::SYN) {
+                let rst = reset_for(seg, payload_len);
+                self.tcp_send_bare(local, remote, &rst, now);
+                return;
+            }
+            self.tcp_cookie_ack(li, local, remote, seg, payload_len, now);
+            return;
+        }
+        if !f.contains(TcpFlags::SYN) || f.contains(TcpFlags::FIN) {
+            return;
+        }
+        let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(li) else {
+            return;
+        };
+        if l.accept.len() >= l.backlog {
+            self.tcp.mib.listen_overflows += 1;
+            self.tcp.mib.listen_drops += 1;
+            return;
+        }
+        let syn_limit = l.backlog.min(self.tcp.cfg.max_syn_backlog).max(1);
+        let mss = self.adv_mss_for(*remote.ip());
+        if l.syn_queue >= syn_limit {
+            if !self.tcp.cfg.syncookies {
+                self.tcp.mib.listen_drops += 1;
+                return;
+            }
+            self.tcp_send_cookie(local, remote, seg, mss, now);
+            return;
+        }
+        let iss = self.tcp.isn.isn(local, remote, now);
+        let mut c = Conn::accept_syn(&self.tcp.cfg, local, remote, iss, mss, seg, now);
+        c.parent = Some(li);
+        let i = self.tcp.insert(Sock::Conn(Box::new(c)));
+        self.tcp.conns.insert((local, remote), i);
+        if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
+            l.syn_queue += 1;
+        }
+        self.tcp_flush(i, now);
+    }
+
+    /// A SYN-ACK whose ISN is a cookie: no state kept (`cookie_v4_init_sequence`).
+    fn tcp_send_cookie(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        mss: u16,
+        now: Instant,
+    ) {
+        let cfg = &self.tcp.cfg;
+        let neg = Negotiated::from_syn(&syn.options);
+        let opts = CookieOpts {
+            mss: neg.mss.min(mss),
+            wscale: neg.wscale.filter(|_| cfg.window_scaling),
+            sack: neg.sack && cfg.sack,
+        };
+        let cookie = self.tcp.isn.cookie(local, remote, Seq(syn.seq), opts, now);
+        let our_wscale = conn::rcv_wscale_for(cfg);
+        let mut o = TcpOptions {
+            mss: Some(mss),
+            ..TcpOptions::default()
+        };
+        if opts.wscale.is_some() {
+            o.window_scale = Some(our_wscale);
+        }
+        o.sack_permitted = opts.sack;
+        if let (Some(ts), true) = (syn.options.timestamps, cfg.timestamps) {
+            o.timestamps = Some(TcpTimestamps {
+                tsval: (now.as_nanos() / 1_000_000) as u32,
+                tsecr: ts.tsval,
+            });
+        }
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: cookie.0,
+            ack: syn.seq.wrapping_add(1),
+            flags: TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
+            window: cfg.rcvbuf.min(65_535) as u16,
+            urgent: 0,
+            options: o,
+        };
+        self.tcp.mib.syncookies_sent += 1;
+        self.tcp_send_bare(local, remote, &repr, now);
+    }
+
+    fn tcp_cookie_ack(
+        &mut self,
+        li: usize,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload_len: usize,
+        now: Instant,
+    ) {
+        let checked = if self.tcp.cfg.syncookies {
+            self.tcp
+                .isn
+                .check_cookie(local, remote, Seq(seg.seq), Seq(seg.ack), now)
+        } else {
+            None
+        };
+        let Some(opts) = checked else {
+            if self.tcp.cfg.syncookies {
+                self.tcp.mib.syncookies_failed += 1;
+            }
+            let rst = reset_for(seg, payload_len);
+            self.tcp_send_bare(local, remote, &rst, now);
+            return;
+        };
+        let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(li) else {
+            return;
+        };
+        if l.accept.len() >= l.backlog {
+            self.tcp.mib.listen_overflows += 1;
+            self.tcp.mib.listen_drops += 1;
+            return;
+        }
+        self.tcp.mib.syncookies_recv += 1;
+        let neg = Negotiated {
+            mss: opts.mss,
+            wscale: opts.wscale,
+            sack: opts.sack,
+            ts: seg.options.timestamps.map(|t| t.tsval),
+        };
+        let mss = self.adv_mss_for(*remote.ip());
+        let iss = Seq(seg.ack) - 1;
+        let mut c = Conn::from_cookie(&self.tcp.cfg, local, remote, iss, mss, neg, seg, now);
+        c.parent = Some(li);
+        let i = self.tcp.insert(Sock::Conn(Box::new(c)));
+        self.tcp.conns.insert((local, remote), i);
+        self.tcp.mib.handshakes += 1;
+        self.tcp.mib.passive_opens += 1;
+        if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
+            l.accept.push_back(i);
+        }
+        // The ACK may carry data already.
+        self.tcp_conn_rcv_data_after_cookie(i, seg, now);
+    }
+
+    fn tcp_conn_rcv_data_after_cookie(&mut self, i: usize, seg: &TcpRepr, now: Instant) {
+        // The handshake ACK is consumed by creating the block; a FIN or data on it
+        // is rare and the peer retransmits it. Answer nothing but what is pending.
+        let _ = seg;
+        self.tcp_flush(i, now);
+    }
+
+    /// Runs connection timers.
+    pub(crate) fn tcp_timers(&mut self, now: Instant) {
+        for i in 0..self.tcp.socks.len() {
+            let TcpTable { socks, mib, .. } = &mut self.tcp;
+            let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
+                continue;
+            };
+            if c.next_timer().is_none_or(|t| t > now) {
+                continue;
+            }
+            match c.on_timer(now, mib) {
+                Outcome::Closed => self.tcp_finish(i),
+                _ => self.tcp_flush(i, now),
+            }
+        }
+    }
+
+    /// Sends everything connection `i` has to send now (`tcp_write_xmit`).
+    pub(crate) fn tcp_flush(&mut self, i: usize, now: Instant) {
+        for _ in 0..1024 {
+            let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
+                return;
+            };
+            let (local, remote) = (c.local, c.remote);
+            let Ok(rt) = self.ip_route_output(*remote.ip(), Some(*local.ip())) else {
+                return;
+            };
+            let (link_mtu, tx_csum) = self
+                .iface(rt.nh.ifindex)
+                .map_or((1500, false), |f| (f.mtu(), f.dev.caps().tx_csum));
+            let path_mtu = self.pmtu.path_mtu(*remote.ip(), link_mtu, now);
+            let lim = OutLimits {
+                path_mss: (path_mtu.saturating_sub(40)).max(48) as u32,
+                gso: self.tcp.cfg.gso && !rt.local,
+            };
+            let mut segs = std::mem::take(&mut self.tcp.scratch);
+            segs.clear();
+            if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                c.poll_output(now, &lim, &mut segs);
+            }
+            let full = segs.len() >= OUTPUT_BATCH;
+            for seg in segs.iter() {
+                let Some(pkt) = self.tcp_build(i, seg, rt.src, *remote.ip(), tx_csum && !rt.local)
+                else {
+                    continue;
+                };
+                let segs_n = u64::from(pkt.meta.gso_segs.max(1));
+                if seg.retransmit {
+                    self.tcp.mib.retrans_segs += segs_n;
+                } else {
+                    self.tcp.mib.out_segs += segs_n;
+                }
+                let p = IpParams {
+                    protocol: protocol::TCP,
+                    tos: 0,
+                    ttl: self.cfg.default_ttl,
+                    dont_frag: true,
+                };
+                if let Err(SendError::MessageTooBig { .. }) = self.ip_local_out(pkt, &rt, p, now) {
+                    // The PMTU shrank under us: the next flush uses the new size.
+                }
+            }
+            self.tcp.scratch = segs;
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn tcp_build(
+        &self,
+        i: usize,
+        seg: &OutSeg,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        offload: bool,
+    ) -> Option<PacketBuf> {
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
+            return None;
+        };
+        let hlen = seg.repr.header_len().ok()?;
+        let mut pkt = self.alloc(hlen + seg.len);
+        if seg.len > 0 {
+            let (a, b) = c.send_queue().slices(seg.data_off, seg.len);
+            if a.len() + b.len() != seg.len {
+                return None;
+            }
+            pkt.put_slice(a).ok()?;
+            pkt.put_slice(b).ok()?;
+        }
+        pkt.push(hlen).ok()?;
+        let gso = seg.gso_size != 0;
+        let mode = if offload || gso {
+            ChecksumMode::Offloaded
+        } else {
+            ChecksumMode::Software
+        };
+        let d = pkt.data_mut().ok()?;
+        seg.repr.emit(d, seg.len, src, dst, mode).ok()?;
+        if offload || gso {
+            pkt.meta.csum = ChecksumState::Partial {
+                start: 0,
+                offset: 16,
+            };
+        }
+        if gso {
+            pkt.meta.gso_size = seg.gso_size;
+            pkt.meta.gso_segs = seg.len.div_ceil(usize::from(seg.gso_size)) as u16;
+        }
+        pkt.set_transport_header();
+        Some(pkt)
+    }
+
+    /// Sends a segment that belongs to no connection block (resets, cookie SYN-ACKs).
+    fn tcp_send_bare(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        repr: &TcpRepr,
+        now: Instant,
+    ) {
+        let Ok(rt) = self.ip_route_output(*remote.ip(), Some(*local.ip())) else {
+            return;
+        };
+        let Ok(hlen) = repr.header_len() else {
+            return;
+        };
+        let mut pkt = self.alloc(hlen);
+        if pkt.push(hlen).is_err() {
+            return;
+        }
+        let Ok(d) = pkt.data_mut() else {
+            return;
+        };
+        if repr
+            .emit(d, 0, rt.src, *remote.ip(), ChecksumMode::Software)
+            .is_err()
+        {
+            return;
+        }
+        pkt.set_transport_header();
+        if repr.flags.contains(TcpFlags::RST) {
+            self.tcp.mib.out_rsts += 1;
+        }
+        self.tcp.mib.out_segs += 1;
+        let p = IpParams {
+            protocol: protocol::TCP,
+            tos: 0,
+            ttl: self.cfg.default_ttl,
+            dont_frag: true,
+        };
+        let _ = self.ip_local_out(pkt, &rt, p, now);
+    }
+}

@@ -1,0 +1,1682 @@
+//! One connection's transmission control block and its state machine (RFC 9293 §3.10, Linux
+//! `tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_write_xmit`, `tcp_retransmit_timer`).
+//!
+//! The block is sans-IO twice over: it does not even know the stack. Segments come in through
+//! [`Conn::on_segment`]; what it wants to send comes out of [`Conn::poll_output`] as
+//! [`OutSeg`] values (a header plus a range of the send queue) that the stack turns into
+//! packets; timers fire through [`Conn::on_timer`] and are announced by [`Conn::next_timer`].
+
+use super::buffer::RingBuf;
+use super::cc::{new_cc, CcAlgorithm, CongestionControl};
+use super::ooo::OooQueue;
+use super::rtt::RttEstimator;
+use super::scoreboard::Scoreboard;
+use super::seq::Seq;
+use super::{TcpConfig, TcpError, TcpMib, TcpState};
+use crate::time::Instant;
+use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, MAX_SACK_BLOCKS};
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// Segments [`Conn::poll_output`] emits per call at most (the stack calls again while the
+/// connection reports more to send).
+pub const OUTPUT_BATCH: usize = 64;
+
+/// Duplicate ACKs (or SACKed segments) that declare a segment lost (RFC 5681 / 6675 DupThresh).
+const DUPTHRESH: u32 = 3;
+
+/// Largest payload of one super-packet handed to a TSO device or to software GSO.
+pub const GSO_MAX_BYTES: u32 = 65_535 - 20 - 60;
+
+/// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// Segment sizes the route and the device allow, given per output call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutLimits {
+    /// Path MTU minus the IPv4 and TCP fixed headers: the most payload one wire segment can
+    /// carry before options.
+    pub path_mss: u32,
+    /// True when super-packets may be built (the device does TSO, or software GSO runs later).
+    pub gso: bool,
+}
+
+/// A segment to send: its header and the payload range `[data_off, data_off + len)` of the
+/// send queue (offset from `snd_una`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutSeg {
+    /// The header, ACK, window and options filled in.
+    pub repr: TcpRepr,
+    /// Offset of the payload in the send queue.
+    pub data_off: usize,
+    /// Payload bytes.
+    pub len: usize,
+    /// Payload bytes per wire segment when this is a super-packet (0: send as is).
+    pub gso_size: u16,
+    /// A retransmission (counted in `RetransSegs`).
+    pub retransmit: bool,
+}
+
+/// What a segment did to the connection, for the table above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing the table must act on.
+    None,
+    /// The handshake completed (a passive child goes to its listener's accept queue).
+    Established,
+    /// The connection is gone: free it (after sending what [`Conn::poll_output`] still has).
+    Closed,
+    /// Answer with a reset built from the segment (unacceptable ACK in SYN-SENT/SYN-RECEIVED).
+    SendReset,
+}
+
+/// Options agreed on in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Negotiated {
+    /// Peer's MSS.
+    pub mss: u16,
+    /// Peer's window scale (None: scaling off both ways).
+    pub wscale: Option<u8>,
+    /// SACK on.
+    pub sack: bool,
+    /// Timestamps on, with the peer's first TSval.
+    pub ts: Option<u32>,
+}
+
+impl Negotiated {
+    /// What a SYN's options offer.
+    pub fn from_syn(o: &TcpOptions) -> Negotiated {
+        Negotiated {
+            mss: o.mss.unwrap_or(536),
+            wscale: o.window_scale.map(|s| s.min(14)),
+            sack: o.sack_permitted,
+            ts: o.timestamps.map(|t| t.tsval),
+        }
+    }
+}
+
+/// Per-connection counters and state, like Linux's `struct tcp_info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpInfo {
+    /// State.
+    pub state: TcpState,
+    /// Congestion control in use.
+    pub cc: CcAlgorithm,
+    /// Smoothed RTT.
+    pub srtt: Option<Duration>,
+    /// RTT variation.
+    pub rttvar: Duration,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Congestion window, bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold, bytes.
+    pub ssthresh: u32,
+    /// Send MSS in use.
+    pub snd_mss: u32,
+    /// Peer's receive window, bytes.
+    pub snd_wnd: u32,
+    /// Receive buffer limit (grows with autotuning).
+    pub rcvbuf: usize,
+    /// Send buffer limit.
+    pub sndbuf: usize,
+    /// Unacknowledged bytes.
+    pub unacked: u32,
+    /// SACK, timestamps, window scaling agreed.
+    pub sack: bool,
+    /// Timestamps agreed.
+    pub timestamps: bool,
+    /// Send and receive window scale shifts (0 when scaling is off).
+    pub wscale: (u8, u8),
+    /// Segments sent, retransmissions included.
+    pub segs_out: u64,
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Fast-recovery episodes.
+    pub recoveries: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Payload bytes acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// Payload bytes received in order.
+    pub bytes_received: u64,
+    /// Out-of-order segments received.
+    pub ooo_segs: u64,
+    /// Out-of-order bytes dropped for lack of queue space.
+    pub ooo_drops: u64,
+    /// Segments dropped by PAWS.
+    pub paws_drops: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent.
+    pub zero_window_probes: u64,
+}
+
+/// Timers a connection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Retransmission (and SYN retransmission).
+    Rto,
+    /// Delayed ACK.
+    DelAck,
+    /// Zero-window probe.
+    Persist,
+    /// Keepalive.
+    Keepalive,
+    /// TIME-WAIT end, or an orphaned FIN-WAIT-2's end.
+    Linger,
+}
+
+/// The transmission control block.
+#[derive(Debug)]
+pub struct Conn {
+    pub(crate) state: TcpState,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+    cfg: TcpConfig,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) rcvbuf_locked: bool,
+
+    iss: Seq,
+    irs: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_max: Seq,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    snd_wscale: u8,
+    rcv_wscale: u8,
+    rcv_nxt: Seq,
+    rcv_adv: Seq,
+    last_ack_sent: Seq,
+    peer_mss: u32,
+    adv_mss: u16,
+    sack_ok: bool,
+    ts_ok: bool,
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    ts_offset: u32,
+
+    pub(crate) tx: RingBuf,
+    pub(crate) rx: RingBuf,
+    ooo: OooQueue,
+    /// The user will write no more: a FIN follows the send queue.
+    pub(crate) fin_queued: bool,
+    /// Sequence number of our FIN once sent.
+    fin_seq: Option<Seq>,
+    /// Sequence number of the peer's FIN once seen (possibly ahead of `rcv_nxt`).
+    rx_fin: Option<Seq>,
+    /// The peer's FIN is consumed: reads return end of file once the queue is empty.
+    pub(crate) rx_eof: bool,
+    /// The user closed the socket; the block lives on until the protocol is done.
+    pub(crate) orphan: bool,
+    /// The user will read no more (shutdown read): arriving data is dropped.
+    pub(crate) rx_shut: bool,
+
+    rtt: RttEstimator,
+    timed: Option<(Seq, Instant)>,
+    cc: Box<dyn CongestionControl>,
+    sb: Scoreboard,
+    dupacks: u32,
+    /// Recovery point while in fast recovery (RFC 6582 `recover`).
+    recovery: Option<Seq>,
+    /// Highest sequence sent before the last recovery or timeout: a new recovery starts
+    /// only for losses after it (RFC 6582 §3.2 step 2).
+    recover: Seq,
+    /// After a timeout, until `snd_una` passes this point: go-back-N in slow start.
+    loss_point: Option<Seq>,
+    high_rxt: Seq,
+    force_rexmit: Option<Seq>,
+    retries: u32,
+    probes: u32,
+    syn_pending: bool,
+
+    rto_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    keepalive_at: Option<Instant>,
+    linger_at: Option<Instant>,
+
+    ack_now: bool,
+    challenge_ack: bool,
+    probe_seq: bool,
+    unacked_rx: usize,
+    quickack: u32,
+    last_rx: Instant,
+    last_tx: Instant,
+
+    space_copied: usize,
+    space_at: Instant,
+    rcv_rtt: Option<Duration>,
+
+    pub(crate) error: Option<TcpError>,
+    pub(crate) info: TcpInfo,
+    /// The listener this connection came from, while it waits to be accepted.
+    pub(crate) parent: Option<usize>,
+    /// The handshake was completed through a SYN cookie.
+    pub(crate) from_cookie: bool,
+}
+
+/// The window scale this side offers: the smallest shift that lets the largest receive
+/// buffer be advertised.
+pub fn rcv_wscale_for(cfg: &TcpConfig) -> u8 {
+    if !cfg.window_scaling {
+        return 0;
+    }
+    let mut s = 0u8;
+    while s < 14 && (cfg.rcvbuf_max >> s) > 65_535 {
+        s += 1;
+    }
+    s
+}
+
+fn ts_now(now: Instant) -> u32 {
+    (now.as_nanos() / 1_000_000) as u32
+}
+
+impl Conn {
+    fn blank(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        now: Instant,
+    ) -> Conn {
+        let rcv_wscale = rcv_wscale_for(cfg);
+        Conn {
+            state: TcpState::Closed,
+            local,
+            remote,
+            nodelay: cfg.nodelay,
+            keepalive: false,
+            rcvbuf_locked: false,
+            iss,
+            irs: Seq(0),
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            rcv_wscale,
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            last_ack_sent: Seq(0),
+            peer_mss: 536,
+            adv_mss: 536,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: now,
+            ts_offset: iss.0.rotate_left(13),
+            tx: RingBuf::new(cfg.sndbuf),
+            rx: RingBuf::new(cfg.rcvbuf),
+            ooo: OooQueue::new(cfg.rcvbuf_max),
+            fin_queued: false,
+            rx_fin: None,
+            fin_seq: None,
+            rx_eof: false,
+            orphan: false,
+            rx_shut: false,
+            rtt: RttEstimator::new(cfg.rto),
+            timed: None,
+            cc: new_cc(cfg.congestion, 536),
+            sb: Scoreboard::new(),
+            dupacks: 0,
+            recovery: None,
+            recover: iss,
+            loss_point: None,
+            high_rxt: iss,
+            force_rexmit: None,
+            retries: 0,
+            probes: 0,
+            syn_pending: false,
+            rto_at: None,
+            delack_at: None,
+            persist_at: None,
+            keepalive_at: None,
+            linger_at: None,
+            ack_now: false,
+            challenge_ack: false,
+            probe_seq: false,
+            unacked_rx: 0,
+            quickack: 16,
+            last_rx: now,
+            last_tx: now,
+            space_copied: 0,
+            space_at: now,
+            rcv_rtt: None,
+            error: None,
+            info: TcpInfo::default(),
+            parent: None,
+            from_cookie: false,
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// An active open: SYN-SENT with the SYN waiting in [`Self::poll_output`]. `adv_mss` is
+    /// what this side announces (route MTU − 40).
+    pub fn connect(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        adv_mss: u16,
+        now: Instant,
+    ) -> Conn {
+        let mut c = Conn::blank(cfg, local, remote, iss, now);
+        c.state = TcpState::SynSent;
+        c.adv_mss = adv_mss;
+        c.syn_pending = true;
+        c
+    }
+
+    /// A passive open from a SYN (`seq` its sequence number, `opts` its options): SYN-RECEIVED
+    /// with the SYN-ACK waiting in [`Self::poll_output`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_syn(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        adv_mss: u16,
+        syn: &TcpRepr,
+        now: Instant,
+    ) -> Conn {
+        let mut c = Conn::blank(cfg, local, remote, iss, now);
+        c.state = TcpState::SynReceived;
+        c.adv_mss = adv_mss;
+        c.take_syn(syn, now);
+        c.syn_pending = true;
+        c
+    }
+
+    /// A connection completed by a SYN cookie: the final ACK `ack` arrived, the options the
+    /// cookie carried are `neg`. Established at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        adv_mss: u16,
+        neg: Negotiated,
+        ack: &TcpRepr,
+        now: Instant,
+    ) -> Conn {
+        let mut c = Conn::blank(cfg, local, remote, iss, now);
+        c.adv_mss = adv_mss;
+        c.irs = Seq(ack.seq) - 1;
+        c.rcv_nxt = Seq(ack.seq);
+        c.rcv_adv = c.rcv_nxt;
+        c.apply_negotiated(neg, ack.options.timestamps.is_some() && neg.ts.is_some());
+        if let Some(t) = ack.options.timestamps {
+            c.ts_recent = t.tsval;
+            c.ts_recent_at = now;
+        }
+        c.snd_una = iss + 1u32;
+        c.snd_nxt = c.snd_una;
+        c.snd_max = c.snd_una;
+        c.recover = c.snd_una;
+        c.high_rxt = c.snd_una;
+        c.snd_wnd = u32::from(ack.window) << c.snd_wscale;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = Seq(ack.seq);
+        c.snd_wl2 = Seq(ack.ack);
+        c.state = TcpState::Established;
+        c.from_cookie = true;
+        c
+    }
+
+    fn apply_negotiated(&mut self, neg: Negotiated, ts: bool) {
+        self.peer_mss = u32::from(neg.mss.max(64));
+        match neg.wscale {
+            Some(s) if self.cfg.window_scaling => self.snd_wscale = s.min(14),
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_ok = neg.sack && self.cfg.sack;
+        self.ts_ok = ts && self.cfg.timestamps;
+        self.cc.set_mss(self.peer_mss.min(u32::from(self.adv_mss)));
+    }
+
+    fn take_syn(&mut self, syn: &TcpRepr, now: Instant) {
+        self.irs = Seq(syn.seq);
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        let neg = Negotiated::from_syn(&syn.options);
+        self.apply_negotiated(neg, neg.ts.is_some());
+        if let Some(ts) = neg.ts {
+            self.ts_recent = ts;
+            self.ts_recent_at = now;
+        }
+        // The window in a SYN is never scaled.
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = Seq(syn.seq);
+    }
+
+    /// Current state.
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+
+    /// Local address.
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    /// Peer address.
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// Bytes of the send queue from `snd_una` on, for copying payload out.
+    pub fn send_queue(&self) -> &RingBuf {
+        &self.tx
+    }
+
+    /// Switches the congestion control algorithm (keeps cwnd/ssthresh semantics fresh).
+    pub fn set_congestion(&mut self, algo: CcAlgorithm) {
+        let mss = self.snd_mss_base();
+        self.cc = new_cc(algo, mss);
+    }
+
+    fn snd_mss_base(&self) -> u32 {
+        self.peer_mss.min(u32::from(self.adv_mss)).max(64)
+    }
+
+    /// Counters and state.
+    pub fn info(&self) -> TcpInfo {
+        let mut i = self.info;
+        i.state = self.state;
+        i.cc = self.cc.algorithm();
+        i.srtt = self.rtt.srtt();
+        i.rttvar = self.rtt.rttvar();
+        i.rto = self.rtt.rto();
+        i.cwnd = self.cc.cwnd();
+        i.ssthresh = self.cc.ssthresh();
+        i.snd_mss = self.snd_mss_base();
+        i.snd_wnd = self.snd_wnd;
+        i.rcvbuf = self.rx.limit();
+        i.sndbuf = self.tx.limit();
+        i.unacked = self.snd_max.since(self.snd_una);
+        i.sack = self.sack_ok;
+        i.timestamps = self.ts_ok;
+        i.wscale = (self.snd_wscale, self.rcv_wscale);
+        i
+    }
+
+    // ------------------------------------------------------------------ user side
+
+    /// Appends to the send queue; returns the bytes taken.
+    pub fn send(&mut self, data: &[u8], now: Instant) -> Result<usize, TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            TcpState::Established | TcpState::CloseWait => {}
+            TcpState::SynSent | TcpState::SynReceived => return Err(TcpError::WouldBlock),
+            TcpState::Closed | TcpState::Listen => return Err(TcpError::NotConnected),
+            _ => return Err(TcpError::BrokenPipe),
+        }
+        if self.fin_queued {
+            return Err(TcpError::BrokenPipe);
+        }
+        if self.tx.is_empty() && now.saturating_duration_since(self.last_tx) > self.rtt.rto() {
+            // RFC 5681 §4.1: restart from the restart window after an idle period.
+            self.cc.on_idle_restart(now);
+        }
+        let n = self.tx.push(data);
+        if n == 0 && !data.is_empty() {
+            return Err(TcpError::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// Reads in-order bytes; `Ok(0)` is end of stream.
+    pub fn recv(&mut self, out: &mut [u8], now: Instant) -> Result<usize, TcpError> {
+        let n = self.rx.read(out);
+        if n > 0 {
+            self.after_read(n, now);
+            return Ok(n);
+        }
+        if self.rx_eof || self.rx_shut {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            TcpState::Closed | TcpState::Listen => Err(TcpError::NotConnected),
+            _ => Err(TcpError::WouldBlock),
+        }
+    }
+
+    fn after_read(&mut self, n: usize, now: Instant) {
+        self.space_copied += n;
+        self.autotune(now);
+        // Window update when the window opened by enough to matter (receiver SWS avoidance,
+        // RFC 9293 §3.8.6.2.2): two segments or half the buffer.
+        let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
+        let now_free = self.rx.free();
+        let mss = self.snd_mss_base() as usize;
+        if now_free >= advertised + (2 * mss).min(self.rx.limit() / 2) {
+            self.ack_now = true;
+        }
+    }
+
+    /// Dynamic right-sizing of the receive buffer (Linux `tcp_rcv_space_adjust`): once per
+    /// receiver RTT, when the application drained more than half the buffer in that RTT,
+    /// the buffer doubles (up to `rcvbuf_max`) so the window can cover the path.
+    fn autotune(&mut self, now: Instant) {
+        if self.rcvbuf_locked || !self.cfg.autotune {
+            return;
+        }
+        let rtt = self.rcv_rtt.unwrap_or(Duration::from_millis(1));
+        if now.saturating_duration_since(self.space_at) < rtt {
+            return;
+        }
+        if self.space_copied * 2 > self.rx.limit() && self.rx.limit() < self.cfg.rcvbuf_max {
+            let l = (self.rx.limit() * 2).min(self.cfg.rcvbuf_max);
+            self.rx.set_limit(l);
+        }
+        self.space_copied = 0;
+        self.space_at = now;
+    }
+
+    /// Readable: data, end of stream, or an error.
+    pub fn readable(&self) -> bool {
+        !self.rx.is_empty() || self.rx_eof || self.error.is_some()
+    }
+
+    /// Writable: connected and room in the send queue.
+    pub fn writable(&self) -> bool {
+        matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            && !self.fin_queued
+            && self.tx.free() > 0
+            && self.error.is_none()
+    }
+
+    /// Closes the sending side (`shutdown(SHUT_WR)`): a FIN follows the queued data.
+    pub fn shutdown_write(&mut self) {
+        match self.state {
+            TcpState::SynSent => self.state = TcpState::Closed,
+            TcpState::SynReceived | TcpState::Established => {
+                self.fin_queued = true;
+                if self.state == TcpState::Established {
+                    self.state = TcpState::FinWait1;
+                }
+            }
+            TcpState::CloseWait => {
+                self.fin_queued = true;
+                self.state = TcpState::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Aborts: the caller sends a reset from [`Self::reset_repr`] and frees the block.
+    pub fn abort(&mut self) {
+        self.state = TcpState::Closed;
+    }
+
+    /// The reset an abort sends (`tcp_send_active_reset`).
+    pub fn reset_repr(&self) -> TcpRepr {
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.snd_nxt.0,
+            ack: self.rcv_nxt.0,
+            flags: TcpFlags(TcpFlags::RST | TcpFlags::ACK),
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+        }
+    }
+
+    /// True when an RFC 5961 challenge ACK waits to be sent.
+    pub fn challenge_pending(&self) -> bool {
+        self.challenge_ack
+    }
+
+    /// Drops a pending challenge ACK (the stack-wide rate limit said no).
+    pub fn cancel_challenge(&mut self) {
+        self.challenge_ack = false;
+    }
+
+    /// Ends an orphaned FIN-WAIT-2 at `at` (`tcp_fin_timeout`).
+    pub fn set_linger(&mut self, at: Instant) {
+        self.linger_at = Some(at);
+    }
+
+    /// True when the block holds unread received data (closing it then resets, RFC 2525).
+    pub fn has_unread(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
+    /// Enables keepalive probes after `cfg.keepalive_time` idle.
+    pub fn set_keepalive(&mut self, on: bool, now: Instant) {
+        self.keepalive = on;
+        self.keepalive_at = on.then(|| now + self.cfg.keepalive_time);
+    }
+
+    /// Fixes the receive buffer size (`SO_RCVBUF`), turning autotuning off.
+    pub fn set_rcvbuf(&mut self, bytes: usize) {
+        self.rcvbuf_locked = true;
+        self.rx
+            .set_limit(bytes.clamp(2048, self.cfg.rcvbuf_max.max(2048)));
+    }
+
+    /// Sets the send buffer size (`SO_SNDBUF`).
+    pub fn set_sndbuf(&mut self, bytes: usize) {
+        self.tx.set_limit(bytes.max(2048));
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    /// The earliest timer, if any runs.
+    pub fn next_timer(&self) -> Option<Instant> {
+        [
+            self.rto_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at,
+            self.linger_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// True when output is pending now (an ACK, a retransmission, new data, a FIN).
+    pub fn wants_output(&self) -> bool {
+        self.ack_now
+            || self.challenge_ack
+            || self.syn_pending
+            || self.force_rexmit.is_some()
+            || (self.can_send_state() && self.unsent() > 0)
+            || (self.fin_queued && !self.fin_sent())
+    }
+
+    /// Runs every expired timer. Returns [`Outcome::Closed`] when the connection ends.
+    pub fn on_timer(&mut self, now: Instant, mib: &mut TcpMib) -> Outcome {
+        if self.linger_at.is_some_and(|t| t <= now) {
+            self.linger_at = None;
+            if matches!(self.state, TcpState::TimeWait | TcpState::FinWait2) {
+                self.state = TcpState::Closed;
+                return Outcome::Closed;
+            }
+        }
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            if self.unacked_rx > 0 {
+                self.ack_now = true;
+            }
+        }
+        if self.rto_at.is_some_and(|t| t <= now) {
+            self.rto_at = None;
+            if let Some(o) = self.retransmit_timeout(now, mib) {
+                return o;
+            }
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.persist_at = None;
+            if self.snd_wnd == 0 && self.unsent() > 0 {
+                self.probes += 1;
+                if self.probes > self.cfg.retries2 {
+                    return self.fail(TcpError::TimedOut, mib);
+                }
+                self.info.zero_window_probes += 1;
+                self.ack_now = true;
+                self.probe_seq = true;
+                self.rtt.backoff();
+                self.persist_at = Some(now + self.rtt.rto());
+            }
+        }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            if self.keepalive && self.state == TcpState::Established {
+                let idle = now.saturating_duration_since(self.last_rx);
+                if idle >= self.cfg.keepalive_time {
+                    if self.probes >= self.cfg.keepalive_probes {
+                        return self.fail(TcpError::TimedOut, mib);
+                    }
+                    self.probes += 1;
+                    self.ack_now = true;
+                    self.probe_seq = true;
+                    self.keepalive_at = Some(now + self.cfg.keepalive_intvl);
+                } else {
+                    self.keepalive_at = Some(self.last_rx + self.cfg.keepalive_time);
+                }
+            }
+        }
+        Outcome::None
+    }
+
+    fn fail(&mut self, e: TcpError, mib: &mut TcpMib) -> Outcome {
+        if matches!(self.state, TcpState::Established | TcpState::CloseWait) {
+            mib.estab_resets += 1;
+        }
+        self.error = Some(e);
+        self.state = TcpState::Closed;
+        self.clear_timers();
+        Outcome::Closed
+    }
+
+    fn clear_timers(&mut self) {
+        self.rto_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.linger_at = None;
+    }
+
+    fn retransmit_timeout(&mut self, now: Instant, mib: &mut TcpMib) -> Option<Outcome> {
+        match self.state {
+            TcpState::SynSent | TcpState::SynReceived => {
+                self.retries += 1;
+                let limit = if self.state == TcpState::SynSent {
+                    self.cfg.syn_retries
+                } else {
+                    self.cfg.synack_retries
+                };
+                if self.retries > limit {
+                    if self.state == TcpState::SynSent {
+                        mib.attempt_fails += 1;
+                    }
+                    return Some(self.fail(TcpError::TimedOut, mib));
+                }
+                self.rtt.backoff();
+                self.syn_pending = true;
+                self.timed = None;
+                self.info.timeouts += 1;
+                None
+            }
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait => None,
+            _ => {
+                if self.snd_una == self.snd_max {
+                    return None;
+                }
+                self.retries += 1;
+                if self.retries > self.cfg.retries2 {
+                    return Some(self.fail(TcpError::TimedOut, mib));
+                }
+                self.info.timeouts += 1;
+                let flight = self.snd_max.since(self.snd_una);
+                self.cc.on_rto(flight, now);
+                self.rtt.backoff();
+                self.recovery = None;
+                self.recover = self.snd_max;
+                self.loss_point = Some(self.snd_max);
+                self.snd_nxt = self.snd_una;
+                self.high_rxt = self.snd_una;
+                self.force_rexmit = None;
+                self.dupacks = 0;
+                self.timed = None;
+                self.sb.clear();
+                self.rto_at = Some(now + self.rtt.rto());
+                None
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// Processes one segment for this connection (not LISTEN: the table handles those).
+    /// `payload` is the segment's data.
+    pub fn on_segment(
+        &mut self,
+        seg: &TcpRepr,
+        payload: &[u8],
+        now: Instant,
+        mib: &mut TcpMib,
+    ) -> Outcome {
+        self.info.segs_in += 1;
+        self.last_rx = now;
+        self.probes = 0;
+        if self.keepalive && self.state == TcpState::Established {
+            self.keepalive_at = Some(now + self.cfg.keepalive_time);
+        }
+        let f = seg.flags;
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return Outcome::None,
+            TcpState::SynSent => return self.syn_sent(seg, now, mib),
+            _ => {}
+        }
+        let seq = Seq(seg.seq);
+        // PAWS (RFC 7323 §5).
+        if self.ts_ok && !f.contains(TcpFlags::RST) {
+            if let Some(ts) = seg.options.timestamps {
+                let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !stale {
+                    self.info.paws_drops += 1;
+                    mib.paws_drops += 1;
+                    self.ack_now = true;
+                    return Outcome::None;
+                }
+            }
+        }
+        if !self.acceptable(seq, payload.len(), f) {
+            if !f.contains(TcpFlags::RST) {
+                self.ack_now = true;
+            }
+            return Outcome::None;
+        }
+        if f.contains(TcpFlags::RST) {
+            return self.on_rst(seq, mib);
+        }
+        if f.contains(TcpFlags::SYN) {
+            if self.state == TcpState::SynReceived && seq == self.irs {
+                // The SYN again: our SYN-ACK was lost.
+                self.syn_pending = true;
+                return Outcome::None;
+            }
+            // RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK.
+            self.challenge(mib);
+            return Outcome::None;
+        }
+        if !f.contains(TcpFlags::ACK) {
+            return Outcome::None;
+        }
+        // Timestamps: remember the peer's latest, and learn the receiver RTT from our echo.
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.ts_ok) {
+            if seq.diff(self.last_ack_sent) <= 0
+                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_at = now;
+            }
+        }
+        let mut outcome = Outcome::None;
+        if self.state == TcpState::SynReceived {
+            let ack = Seq(seg.ack);
+            if ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0 {
+                self.state = TcpState::Established;
+                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.snd_wnd;
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                outcome = Outcome::Established;
+                if self.fin_queued {
+                    self.state = TcpState::FinWait1;
+                }
+            } else {
+                return Outcome::SendReset;
+            }
+        }
+        if let Some(o) = self.on_ack(seg, payload.len(), now, mib) {
+            return o;
+        }
+        // Our FIN acknowledged?
+        let fin_acked = self.fin_acked();
+        match self.state {
+            TcpState::FinWait1 if fin_acked => {
+                self.state = TcpState::FinWait2;
+                if self.orphan {
+                    self.linger_at = Some(now + self.cfg.fin_timeout);
+                }
+            }
+            TcpState::Closing if fin_acked => self.enter_time_wait(now),
+            TcpState::LastAck if fin_acked => {
+                self.state = TcpState::Closed;
+                self.clear_timers();
+                return Outcome::Closed;
+            }
+            _ => {}
+        }
+        match self.state {
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
+                self.on_data(seq, payload, f, now, mib);
+            }
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait => {
+                if f.contains(TcpFlags::FIN) {
+                    // A retransmitted FIN: our ACK was lost.
+                    self.ack_now = true;
+                    if self.state == TcpState::TimeWait {
+                        self.linger_at = Some(now + self.cfg.time_wait);
+                    }
+                }
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    fn syn_sent(&mut self, seg: &TcpRepr, now: Instant, mib: &mut TcpMib) -> Outcome {
+        let f = seg.flags;
+        let ack = Seq(seg.ack);
+        if f.contains(TcpFlags::ACK) && (ack.diff(self.iss) <= 0 || ack.diff(self.snd_max) > 0) {
+            return if f.contains(TcpFlags::RST) {
+                Outcome::None
+            } else {
+                Outcome::SendReset
+            };
+        }
+        if f.contains(TcpFlags::RST) {
+            if f.contains(TcpFlags::ACK) {
+                mib.attempt_fails += 1;
+                self.error = Some(TcpError::ConnectionRefused);
+                self.state = TcpState::Closed;
+                self.clear_timers();
+                return Outcome::Closed;
+            }
+            return Outcome::None;
+        }
+        if !f.contains(TcpFlags::SYN) {
+            return Outcome::None;
+        }
+        self.take_syn(seg, now);
+        self.ack_now = true;
+        if f.contains(TcpFlags::ACK) {
+            self.snd_una = ack;
+            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl2 = ack;
+            if let Some((_, at)) = self.timed.take() {
+                self.rtt.sample(now.saturating_duration_since(at));
+            }
+            self.retries = 0;
+            self.rto_at = None;
+            self.recover = self.snd_una;
+            self.high_rxt = self.snd_una;
+            self.state = TcpState::Established;
+            if self.fin_queued {
+                self.state = TcpState::FinWait1;
+            }
+            Outcome::Established
+        } else {
+            // Simultaneous open (RFC 9293 §3.5): SYN-RECEIVED, our SYN again with an ACK.
+            self.state = TcpState::SynReceived;
+            self.syn_pending = true;
+            Outcome::None
+        }
+    }
+
+    fn acceptable(&self, seq: Seq, len: usize, f: TcpFlags) -> bool {
+        let seg_len = len as u32
+            + u32::from(f.contains(TcpFlags::SYN))
+            + u32::from(f.contains(TcpFlags::FIN));
+        let wnd = self.rcv_wnd();
+        let in_wnd = |s: Seq| s.diff(self.rcv_nxt) >= 0 && s.diff(self.rcv_nxt + wnd) < 0;
+        match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            (_, 0) => false,
+            _ => in_wnd(seq) || in_wnd(seq + (seg_len - 1)),
+        }
+    }
+
+    /// The receive window right now: free buffer, never shrinking an advertised right edge.
+    fn rcv_wnd(&self) -> u32 {
+        let free = self.rx.free().min(u32::MAX as usize / 2) as u32;
+        free.max(self.rcv_adv.since(self.rcv_nxt))
+    }
+
+    fn on_rst(&mut self, seq: Seq, mib: &mut TcpMib) -> Outcome {
+        if seq != self.rcv_nxt {
+            // RFC 5961 §3.2: in the window but not exact — challenge.
+            self.challenge(mib);
+            return Outcome::None;
+        }
+        let e = match self.state {
+            TcpState::SynReceived if self.parent.is_some() => None,
+            TcpState::SynReceived => Some(TcpError::ConnectionRefused),
+            TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait => {
+                mib.estab_resets += 1;
+                Some(TcpError::ConnectionReset)
+            }
+            _ => None,
+        };
+        self.error = e;
+        self.state = TcpState::Closed;
+        self.clear_timers();
+        Outcome::Closed
+    }
+
+    fn challenge(&mut self, mib: &mut TcpMib) {
+        self.challenge_ack = true;
+        mib.challenge_acks_wanted += 1;
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = TcpState::TimeWait;
+        self.rto_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.delack_at = None;
+        self.linger_at = Some(now + self.cfg.time_wait);
+    }
+
+    fn in_flight(&self, mss: u32) -> u32 {
+        if self.recovery.is_some() {
+            if self.sack_ok {
+                return self
+                    .sb
+                    .pipe(self.snd_una, self.snd_max, self.high_rxt, mss, DUPTHRESH);
+            }
+            let out = self.snd_max.since(self.snd_una);
+            let retrans = self.high_rxt.since(self.snd_una).min(mss);
+            return out.saturating_sub(self.dupacks.saturating_mul(mss)) + retrans;
+        }
+        self.snd_nxt.since(self.snd_una)
+    }
+
+    /// ACK processing (`tcp_ack`). Returns an outcome when the segment must go no further.
+    fn on_ack(
+        &mut self,
+        seg: &TcpRepr,
+        payload_len: usize,
+        now: Instant,
+        mib: &mut TcpMib,
+    ) -> Option<Outcome> {
+        let ack = Seq(seg.ack);
+        let seq = Seq(seg.seq);
+        if ack.diff(self.snd_max) > 0 {
+            // Acknowledges what was never sent.
+            self.ack_now = true;
+            return Some(Outcome::None);
+        }
+        let max_wnd = self.max_snd_wnd.max(65_535);
+        if ack.diff(self.snd_una - max_wnd) < 0 {
+            // RFC 5961 §5.2: far too old — challenge, drop.
+            self.challenge(mib);
+            return Some(Outcome::None);
+        }
+        let mss = self.snd_mss_base();
+        let flight_before = self.in_flight(mss);
+        let wnd = u32::from(seg.window) << self.snd_wscale;
+        let wnd_changed = wnd != self.snd_wnd;
+        if self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0) {
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.persist_at = None;
+            }
+        }
+        let mut blocks = [SackBlock::default(); MAX_SACK_BLOCKS];
+        let mut nb = 0;
+        for b in seg.options.sack_blocks.iter().flatten() {
+            blocks[nb] = *b;
+            nb += 1;
+        }
+        let newly_sacked = if self.sack_ok && nb > 0 {
+            self.sb
+                .on_ack(ack.max(self.snd_una), self.snd_max, &blocks[..nb])
+        } else {
+            0
+        };
+        let acked = ack.since(self.snd_una);
+        if acked > 0 {
+            self.on_new_ack(ack, acked, seg, flight_before, now);
+        } else if ack == self.snd_una
+            && self.snd_una != self.snd_max
+            && ((payload_len == 0
+                && !seg.flags.contains(TcpFlags::FIN)
+                && !seg.flags.contains(TcpFlags::SYN)
+                && !wnd_changed)
+                || newly_sacked > 0)
+        {
+            self.on_dupack(now, mib);
+        }
+        None
+    }
+
+    fn on_new_ack(
+        &mut self,
+        ack: Seq,
+        acked: u32,
+        seg: &TcpRepr,
+        flight_before: u32,
+        now: Instant,
+    ) {
+        let mss = self.snd_mss_base();
+        // Data bytes acknowledged: not the SYN, not our FIN.
+        let mut data = acked;
+        if self.snd_una == self.iss {
+            data -= 1;
+        }
+        if self.fin_seq.is_some_and(|f| ack.diff(f) > 0) {
+            data = data.saturating_sub(1);
+        }
+        let data = (data as usize).min(self.tx.len());
+        self.tx.consume(data);
+        self.info.bytes_acked += data as u64;
+        self.snd_una = ack;
+        if self.snd_nxt.diff(ack) < 0 {
+            self.snd_nxt = ack;
+        }
+        if self.high_rxt.diff(ack) < 0 {
+            self.high_rxt = ack;
+        }
+        // RTT: prefer the timed segment (exact, Karn-safe), else the echoed timestamp.
+        let mut sample = None;
+        if let Some((s, at)) = self.timed {
+            if ack.diff(s) > 0 {
+                sample = Some(now.saturating_duration_since(at));
+                self.timed = None;
+            }
+        }
+        if sample.is_none() && self.ts_ok {
+            if let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) {
+                let ms = ts_now(now)
+                    .wrapping_add(self.ts_offset)
+                    .wrapping_sub(ts.tsecr);
+                if (ms as i32) >= 0 {
+                    sample = Some(Duration::from_millis(u64::from(ms)));
+                }
+            }
+        }
+        if let Some(s) = sample {
+            self.rtt.sample(s);
+        } else {
+            self.rtt.reset_backoff();
+        }
+        self.retries = 0;
+        if let Some(lp) = self.loss_point {
+            if ack.diff(lp) >= 0 {
+                self.loss_point = None;
+            }
+        }
+        match self.recovery {
+            Some(rp) if ack.diff(rp) >= 0 => {
+                // Full ACK: recovery ends with cwnd at ssthresh (set on entry).
+                self.recovery = None;
+                self.dupacks = 0;
+            }
+            Some(_) => {
+                // Partial ACK (RFC 6582 §3.2 step 5): the next hole goes out at once.
+                if !self.sack_ok {
+                    self.force_rexmit = Some(self.snd_una);
+                    self.dupacks = self.dupacks.saturating_sub(acked.div_ceil(mss));
+                }
+            }
+            None => {
+                self.dupacks = 0;
+                let app_limited = self.unsent() == 0 && flight_before < self.cc.cwnd();
+                self.cc
+                    .on_ack(acked, sample, flight_before, app_limited, now);
+            }
+        }
+        self.rto_at = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rtt.rto())
+        };
+    }
+
+    fn on_dupack(&mut self, now: Instant, mib: &mut TcpMib) {
+        self.dupacks += 1;
+        if self.recovery.is_some() || self.loss_point.is_some() {
+            return;
+        }
+        let mss = self.snd_mss_base();
+        let lost = self.dupacks >= DUPTHRESH
+            || (self.sack_ok && self.sb.is_lost(self.snd_una, mss, DUPTHRESH));
+        // RFC 6582 §3.2 step 2: no second reduction for losses from the same window.
+        if !lost || self.snd_una.diff(self.recover) < 0 {
+            return;
+        }
+        let flight = self.snd_max.since(self.snd_una);
+        self.cc.on_congestion_event(flight, now);
+        self.recovery = Some(self.snd_max);
+        self.recover = self.snd_max;
+        self.high_rxt = self.snd_una;
+        self.force_rexmit = Some(self.snd_una);
+        self.timed = None;
+        self.info.recoveries += 1;
+        mib.fast_recoveries += 1;
+    }
+
+    fn on_data(&mut self, seq: Seq, payload: &[u8], f: TcpFlags, now: Instant, mib: &mut TcpMib) {
+        let mut seq = seq;
+        let mut data = payload;
+        if f.contains(TcpFlags::FIN) {
+            let fin = seq + payload.len();
+            if fin.diff(self.rcv_nxt + self.rcv_wnd()) <= 0 {
+                self.rx_fin = Some(fin);
+            }
+        }
+        if !data.is_empty() {
+            if self.rx_shut {
+                // Nobody will read: take it off the window and drop it.
+                let end = seq + data.len();
+                if end.diff(self.rcv_nxt) > 0 {
+                    self.rcv_nxt = end;
+                }
+                self.ack_now = true;
+                data = &[];
+            }
+            let skip = self.rcv_nxt.since(seq) as usize;
+            if skip >= data.len() {
+                if !data.is_empty() {
+                    // Entirely old: the peer retransmitted what we have; tell it at once.
+                    self.ack_now = true;
+                }
+                data = &[];
+            } else {
+                data = &data[skip..];
+                seq = seq + skip;
+            }
+        }
+        if !data.is_empty() {
+            if seq == self.rcv_nxt {
+                let n = data.len().min(self.rx.free());
+                self.rx.push(&data[..n]);
+                self.rcv_nxt = self.rcv_nxt + n;
+                self.info.bytes_received += n as u64;
+                self.unacked_rx += n;
+                if !self.ooo.is_empty() {
+                    let rx = &mut self.rx;
+                    let mut got = 0usize;
+                    let nxt = self.ooo.drain_contiguous(self.rcv_nxt, &mut |c: &[u8]| {
+                        got += rx.push(c);
+                    });
+                    self.info.bytes_received += got as u64;
+                    self.rcv_nxt = nxt;
+                    // Filling a hole is acknowledged at once (RFC 5681 §4.2).
+                    self.ack_now = true;
+                }
+                let mss = self.snd_mss_base() as usize;
+                if self.unacked_rx >= 2 * mss || self.quickack > 0 {
+                    self.quickack = self.quickack.saturating_sub(1);
+                    self.ack_now = true;
+                } else if self.delack_at.is_none() {
+                    self.delack_at = Some(now + self.cfg.delayed_ack);
+                }
+            } else {
+                let room = (self.rcv_nxt + self.rx.free()).since(seq) as usize;
+                let take = data.len().min(room);
+                let stored = self.ooo.insert(self.rcv_nxt, seq, &data[..take]);
+                self.info.ooo_segs += 1;
+                if stored < data.len() {
+                    self.info.ooo_drops += (data.len() - stored) as u64;
+                    mib.ofo_drops += 1;
+                }
+                // Out of order: a duplicate ACK with SACK blocks right away.
+                self.ack_now = true;
+            }
+        }
+        if let Some(fin) = self.rx_fin {
+            if fin == self.rcv_nxt && !self.rx_eof && self.ooo.is_empty() {
+                self.rcv_nxt += 1;
+                self.rx_eof = true;
+                self.ack_now = true;
+                match self.state {
+                    TcpState::Established => self.state = TcpState::CloseWait,
+                    TcpState::FinWait1 => {
+                        if self.fin_acked() {
+                            self.enter_time_wait(now);
+                        } else {
+                            self.state = TcpState::Closing;
+                        }
+                    }
+                    TcpState::FinWait2 => self.enter_time_wait(now),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ output
+
+    fn can_send_state(&self) -> bool {
+        matches!(
+            self.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::Closing
+                | TcpState::LastAck
+        )
+    }
+
+    /// Data bytes queued but not yet sent from `snd_nxt`.
+    fn unsent(&self) -> u32 {
+        (self.snd_una + self.tx.len() as u32).since(self.snd_nxt)
+    }
+
+    /// True when our FIN has been sent at least once.
+    fn fin_sent(&self) -> bool {
+        self.fin_seq.is_some()
+    }
+
+    /// True when the peer acknowledged our FIN.
+    fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.snd_una.diff(f) > 0)
+    }
+
+    fn window_field(&mut self, syn: bool) -> u16 {
+        let wnd = self.rcv_wnd();
+        if syn {
+            return wnd.min(65_535) as u16;
+        }
+        // Receiver SWS avoidance: move the right edge only by a worthwhile amount.
+        let new_edge = self.rcv_nxt + wnd;
+        let mss = self.snd_mss_base();
+        let step = mss.min(self.rx.limit() as u32 / 2).max(1);
+        let edge = if new_edge.since(self.rcv_adv) >= step || self.rcv_adv.diff(self.rcv_nxt) < 0 {
+            new_edge
+        } else {
+            self.rcv_adv.max(self.rcv_nxt)
+        };
+        let field = (edge.since(self.rcv_nxt) >> self.rcv_wscale).min(65_535);
+        self.rcv_adv = self.rcv_nxt + (field << self.rcv_wscale);
+        field as u16
+    }
+
+    fn options(&self, now: Instant, syn: bool, with_sack: bool) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        if syn {
+            o.mss = Some(self.adv_mss);
+            let ours = self.state == TcpState::SynSent;
+            if self.cfg.window_scaling && (ours || self.rcv_wscale > 0 || self.snd_wscale > 0) {
+                o.window_scale = Some(self.rcv_wscale);
+            }
+            o.sack_permitted = self.cfg.sack && (ours || self.sack_ok);
+        }
+        let use_ts = if syn {
+            self.cfg.timestamps && (self.state == TcpState::SynSent || self.ts_ok)
+        } else {
+            self.ts_ok
+        };
+        if use_ts {
+            o.timestamps = Some(TcpTimestamps {
+                tsval: ts_now(now).wrapping_add(self.ts_offset),
+                tsecr: if self.state == TcpState::SynSent {
+                    0
+                } else {
+                    self.ts_recent
+                },
+            });
+        }
+        if with_sack && self.sack_ok && !self.ooo.is_empty() {
+            let max = if use_ts { 3 } else { 4 };
+            let (blocks, n) = self.ooo.sack_blocks(self.rcv_nxt, max);
+            for (slot, b) in o.sack_blocks.iter_mut().zip(blocks.iter().take(n)) {
+                *slot = Some(*b);
+            }
+        }
+        o
+    }
+
+    fn header(&mut self, seq: Seq, flags: u16, now: Instant, syn: bool) -> TcpRepr {
+        let ack = self.state != TcpState::SynSent || !syn;
+        let flags = if ack && self.state != TcpState::SynSent {
+            flags | TcpFlags::ACK
+        } else {
+            flags
+        };
+        let options = self.options(now, syn, !syn);
+        let window = self.window_field(syn);
+        if flags & TcpFlags::ACK != 0 {
+            self.last_ack_sent = self.rcv_nxt;
+            self.unacked_rx = 0;
+            self.delack_at = None;
+            self.ack_now = false;
+        }
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            ack: if flags & TcpFlags::ACK != 0 {
+                self.rcv_nxt.0
+            } else {
+                0
+            },
+            flags: TcpFlags(flags),
+            window,
+            urgent: 0,
+            options,
+        }
+    }
+
+    /// Payload one wire segment may carry with the options data segments have.
+    fn mss_now(&self, lim: &OutLimits) -> u32 {
+        let mut m = self.snd_mss_base().min(lim.path_mss);
+        if self.ts_ok {
+            m -= 12;
+        }
+        if self.sack_ok && !self.ooo.is_empty() {
+            m -= if self.ts_ok { 28 } else { 36 };
+        }
+        m.max(1)
+    }
+
+    /// Emits what the connection has to send now into `out` (at most [`OUTPUT_BATCH`]).
+    pub fn poll_output(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
+        let start = out.len();
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return,
+            TcpState::SynSent | TcpState::SynReceived if self.syn_pending => {
+                self.syn_pending = false;
+                let flags = if self.state == TcpState::SynSent {
+                    TcpFlags::SYN
+                } else {
+                    TcpFlags::SYN | TcpFlags::ACK
+                };
+                let retransmit = self.snd_max != self.iss;
+                let repr = self.header(self.iss, flags, now, true);
+                out.push(OutSeg {
+                    repr,
+                    data_off: 0,
+                    len: 0,
+                    gso_size: 0,
+                    retransmit,
+                });
+                if !retransmit {
+                    self.timed = Some((self.iss, now));
+                }
+                self.snd_nxt = self.iss + 1u32;
+                self.snd_max = self.snd_nxt;
+                self.rto_at = Some(now + self.rtt.rto());
+            }
+            _ => {}
+        }
+        if self.can_send_state() {
+            self.output_data(now, lim, out);
+        }
+        let sent_ack = out[start..]
+            .iter()
+            .any(|s| s.repr.flags.contains(TcpFlags::ACK));
+        if (self.ack_now || self.challenge_ack || self.probe_seq)
+            && !sent_ack
+            && !matches!(self.state, TcpState::SynSent | TcpState::Closed)
+        {
+            let seq = if self.probe_seq {
+                self.snd_una - 1
+            } else {
+                self.snd_nxt
+            };
+            if self.challenge_ack {
+                self.info.challenge_acks += 1;
+            }
+            self.challenge_ack = false;
+            self.probe_seq = false;
+            let repr = self.header(seq, TcpFlags::ACK, now, false);
+            out.push(OutSeg {
+                repr,
+                data_off: 0,
+                len: 0,
+                gso_size: 0,
+                retransmit: false,
+            });
+        }
+        self.challenge_ack = false;
+        self.probe_seq = false;
+        self.info.segs_out += (out.len() - start) as u64;
+        if out.len() > start {
+            self.last_tx = now;
+        }
+    }
+
+    fn emit_data(
+        &mut self,
+        seq: Seq,
+        len: u32,
+        mss: u32,
+        now: Instant,
+        retransmit: bool,
+        out: &mut Vec<OutSeg>,
+    ) {
+        let data_end = self.snd_una + self.tx.len() as u32;
+        let mut flags = 0;
+        let end = seq + len;
+        if end == data_end {
+            flags |= TcpFlags::PSH;
+            if self.fin_queued {
+                flags |= TcpFlags::FIN;
+            }
+        }
+        if len == 0 && flags & TcpFlags::FIN == 0 {
+            return;
+        }
+        let repr = self.header(seq, flags, now, false);
+        let gso_size = if len > mss { mss as u16 } else { 0 };
+        out.push(OutSeg {
+            repr,
+            data_off: seq.since(self.snd_una) as usize,
+            len: len as usize,
+            gso_size,
+            retransmit,
+        });
+        if flags & TcpFlags::FIN != 0 {
+            self.fin_seq = Some(end);
+        }
+        let seg_end = end + u32::from(flags & TcpFlags::FIN != 0);
+        if retransmit {
+            self.info.retransmits += u64::from(len.div_ceil(mss).max(1));
+        }
+        if self.timed.is_none() && !retransmit && self.snd_max == seq {
+            self.timed = Some((seq, now));
+        }
+        if self.snd_max.diff(seg_end) < 0 {
+            self.snd_max = seg_end;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+    }
+
+    fn output_data(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
+        let mss = self.mss_now(lim);
+        let seg_max = if lim.gso {
+            (GSO_MAX_BYTES / mss).max(1) * mss
+        } else {
+            mss
+        };
+        while out.len() < OUTPUT_BATCH {
+            // 1. The retransmission fast retransmit / a partial ACK asked for.
+            if let Some(s) = self.force_rexmit.take() {
+                if s.diff(self.snd_una) >= 0 && s.diff(self.snd_max) < 0 {
+                    let data_end = self.snd_una + self.tx.len() as u32;
+                    let len = data_end.since(s).min(mss);
+                    self.emit_data(s, len, mss, now, true, out);
+                    let end = s + len.max(1);
+                    if self.high_rxt.diff(end) < 0 {
+                        self.high_rxt = end;
+                    }
+                    continue;
+                }
+            }
+            let cwnd = self.cc.cwnd();
+            let flight = self.in_flight(mss);
+            let room = cwnd.saturating_sub(flight);
+            // 2. SACK recovery, NextSeg rule 1: lost segments.
+            if self.recovery.is_some() && self.sack_ok && room >= mss.min(cwnd) {
+                if let Some((s, l)) = self.sb.next_seg(
+                    self.snd_una,
+                    self.snd_max,
+                    self.high_rxt,
+                    mss,
+                    DUPTHRESH,
+                    false,
+                ) {
+                    self.emit_data(s, l, mss, now, true, out);
+                    self.high_rxt = s + l;
+                    continue;
+                }
+            }
+            // 3. New data (or, after a timeout, go-back-N resends below snd_max).
+            let unsent = self.unsent();
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let usable = wnd_end.since(self.snd_nxt);
+            let can = unsent.min(usable).min(room);
+            if can > 0 {
+                let mut len = can.min(seg_max);
+                if len < mss {
+                    // Nagle (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1): a
+                    // short segment only when it is the tail of what is queued and nothing
+                    // is outstanding (or no-delay), or when it fills half the peer's window.
+                    let tail = len == unsent;
+                    let idle = self.snd_nxt == self.snd_una;
+                    let half = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
+                    let resend = self.snd_nxt.diff(self.snd_max) < 0;
+                    if !(resend || half || (tail && (self.nodelay || idle || self.fin_queued))) {
+                        break;
+                    }
+                } else if len > mss && len % mss != 0 && len < unsent {
+                    len -= len % mss;
+                }
+                let s = self.snd_nxt;
+                let resend = s.diff(self.snd_max) < 0;
+                if resend {
+                    len = len.min(self.snd_max.since(s)).min(mss.max(len));
+                }
+                self.emit_data(s, len, mss, now, resend, out);
+                let fin = out
+                    .last()
+                    .is_some_and(|o| o.repr.flags.contains(TcpFlags::FIN));
+                self.snd_nxt = s + len + u32::from(fin);
+                continue;
+            }
+            // 4. SACK recovery, NextSeg rule 3.
+            if self.recovery.is_some() && self.sack_ok && room >= mss.min(cwnd) {
+                if let Some((s, l)) = self.sb.next_seg(
+                    self.snd_una,
+                    self.snd_max,
+                    self.high_rxt,
+                    mss,
+                    DUPTHRESH,
+                    true,
+                ) {
+                    self.emit_data(s, l, mss, now, true, out);
+                    self.high_rxt = s + l;
+                    continue;
+                }
+            }
+            // 5. A FIN with no data left to carry it.
+            if self.fin_queued && unsent == 0 && self.snd_nxt == self.snd_una + self.tx.len() as u32
+            {
+                let s = self.snd_nxt;
+                let resend = self.fin_sent();
+                self.emit_data(s, 0, mss, now, resend, out);
+                self.snd_nxt = s + 1u32;
+                continue;
+            }
+            break;
+        }
+        // Zero window with data waiting and nothing in flight: the persist timer probes.
+        if self.snd_wnd == 0
+            && self.unsent() > 0
+            && self.snd_una == self.snd_max
+            && self.persist_at.is_none()
+        {
+            self.persist_at = Some(now + self.rtt.rto());
+        }
+    }
+}

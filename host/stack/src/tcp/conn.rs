@@ -858,7 +858,9 @@ impl Conn {
         if self.ts_ok && !f.contains(TcpFlags::RST) {
             if let Some(ts) = seg.options.timestamps {
                 let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !stale {
+                // One tick of slack, as Linux's TCP_PAWS_WINDOW: reordering within a
+                // millisecond is not an old duplicate.
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < -1 && !stale {
                     self.info.paws_drops += 1;
                     mib.paws_drops += 1;
                     self.ack_now = true;
@@ -888,8 +890,21 @@ impl Conn {
         if !f.contains(TcpFlags::ACK) {
             return Outcome::None;
         }
-        // Timestamps: remember the peer's latest, and learn the receiver RTT from our echo.
+        // Timestamps: remember the peer's latest, and learn the receiver RTT from our echo
+        // (Linux `tcp_rcv_rtt_measure_ts`), which paces receive-buffer autotuning.
         if let Some(ts) = seg.options.timestamps.filter(|_| self.ts_ok) {
+            if !payload.is_empty() && ts.tsecr != 0 {
+                let ms = ts_now(now)
+                    .wrapping_add(self.ts_offset)
+                    .wrapping_sub(ts.tsecr);
+                if (ms as i32) >= 0 {
+                    let sample = Duration::from_millis(u64::from(ms.max(1)));
+                    self.rcv_rtt = Some(match self.rcv_rtt {
+                        Some(r) => (r * 7 + sample) / 8,
+                        None => sample,
+                    });
+                }
+            }
             if seq.diff(self.last_ack_sent) <= 0
                 && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
             {
@@ -1207,7 +1222,13 @@ impl Conn {
             }
             None => {
                 self.dupacks = 0;
-                let app_limited = self.unsent() == 0 && flight_before < self.cc.cwnd();
+                // Grow only a window that is in use (Linux `tcp_is_cwnd_limited`): the
+                // flight filled it, or in slow start reached half of it.
+                let cwnd = self.cc.cwnd();
+                let in_slow_start = cwnd < self.cc.ssthresh();
+                let cwnd_limited = flight_before.saturating_add(mss) >= cwnd
+                    || (in_slow_start && flight_before.saturating_mul(2) >= cwnd);
+                let app_limited = !cwnd_limited;
                 self.cc
                     .on_ack(acked, sample, flight_before, app_limited, now);
             }
@@ -1497,10 +1518,13 @@ impl Conn {
             && !sent_ack
             && !matches!(self.state, TcpState::SynSent | TcpState::Closed)
         {
+            // A pure ACK carries the highest sequence sent: after a timeout `snd_nxt` is
+            // rewound for go-back-N, and an ACK numbered below what the peer already has
+            // would fail its acceptability test (Linux `tcp_acceptable_seq`).
             let seq = if self.probe_seq {
                 self.snd_una - 1
             } else {
-                self.snd_nxt
+                self.snd_max
             };
             if self.challenge_ack {
                 self.info.challenge_acks += 1;

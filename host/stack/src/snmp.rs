@@ -253,16 +253,19 @@ mod tests {
         let mut s = Snmp::default();
         s.ip.in_receives = 7;
         s.udp.no_ports = 2;
+        s.tcp.active_opens = 3;
         let text = s.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 8);
+        assert!(lines[4].starts_with("Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens"));
+        assert!(lines[5].starts_with("Tcp: 1 200 120000 0 3 "));
         assert!(lines[0].starts_with("Ip: InReceives InHdrErrors InAddrErrors"));
         assert!(lines[1].starts_with("Ip: 7 0 0"));
         assert_eq!(
-            lines[4],
+            lines[6],
             "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors InCsumErrors"
         );
-        assert_eq!(lines[5], "Udp: 0 2 0 0 0 0");
+        assert_eq!(lines[7], "Udp: 0 2 0 0 0 0");
         for pair in lines.chunks(2) {
             assert_eq!(pair[0].split(' ').count(), pair[1].split(' ').count());
         }

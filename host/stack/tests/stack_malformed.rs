@@ -181,15 +181,18 @@ fn malformed_frames_are_counted_drops() {
     assert_eq!((s.icmp.in_csum_errors, s.icmp.in_errors), (1, 2));
     assert_eq!(s.icmp.out_echo_reps, 0);
 
-    // TCP has no handler yet: counted, and answered with nothing.
+    // TCP: a segment shorter than its header is an input error, answered with nothing.
     let h = ipv4(&a, 6, 9, 64, 7);
     let s = feed(&mut net, &ip_frame(&a, &h, &[0; 7]));
-    assert_eq!((s.ip.in_unknown_protos, s.link.tcp_no_handler), (1, 1));
+    assert_eq!(
+        (s.tcp.in_errs, s.tcp.out_rsts, s.ip.in_unknown_protos),
+        (1, 0, 0)
+    );
     assert_eq!(s.icmp.out_msgs, 0);
     // An unknown protocol gets protocol unreachable.
     let h = ipv4(&a, 99, 9, 64, 4);
     let s = feed(&mut net, &ip_frame(&a, &h, &[1, 2, 3, 4]));
-    assert_eq!((s.ip.in_unknown_protos, s.icmp.out_dest_unreachs), (2, 1));
+    assert_eq!((s.ip.in_unknown_protos, s.icmp.out_dest_unreachs), (1, 1));
 
     let mut buf = [0; 64];
     let (n, _) = net.stacks[1].udp_recv_from(sock, &mut buf).unwrap();

@@ -953,13 +953,13 @@ impl Conn {
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
                 self.on_data(seq, payload, f, now, mib);
             }
-            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait => {
-                if f.contains(TcpFlags::FIN) {
-                    // A retransmitted FIN: our ACK was lost.
-                    self.ack_now = true;
-                    if self.state == TcpState::TimeWait {
-                        self.linger_at = Some(now + self.cfg.time_wait);
-                    }
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
+                if f.contains(TcpFlags::FIN) =>
+            {
+                // A retransmitted FIN: our ACK was lost.
+                self.ack_now = true;
+                if self.state == TcpState::TimeWait {
+                    self.linger_at = Some(now + self.cfg.time_wait);
                 }
             }
             _ => {}

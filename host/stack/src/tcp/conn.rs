@@ -152,6 +152,14 @@ pub struct TcpInfo {
     pub challenge_acks: u64,
     /// Zero-window probes sent.
     pub zero_window_probes: u64,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: u32,
+    /// Next sequence number to send.
+    pub snd_nxt: u32,
+    /// Next sequence number expected.
+    pub rcv_nxt: u32,
+    /// Receive window now, bytes.
+    pub rcv_wnd: u32,
 }
 
 /// Timers a connection runs.
@@ -275,6 +283,17 @@ pub fn rcv_wscale_for(cfg: &TcpConfig) -> u8 {
     s
 }
 
+/// The TSval a connection with initial sequence `iss` sends at `now`: a millisecond clock
+/// with a per-connection offset (so TSvals do not reveal uptime), derived from the ISN so a
+/// SYN-cookie SYN-ACK and the block created later agree.
+pub fn ts_value(iss: Seq, now: Instant) -> u32 {
+    ts_now(now).wrapping_add(ts_offset_for(iss))
+}
+
+fn ts_offset_for(iss: Seq) -> u32 {
+    iss.0.rotate_left(13)
+}
+
 fn ts_now(now: Instant) -> u32 {
     (now.as_nanos() / 1_000_000) as u32
 }
@@ -315,7 +334,7 @@ impl Conn {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: iss.0.rotate_left(13),
+            ts_offset: ts_offset_for(iss),
             tx: RingBuf::new(cfg.sndbuf),
             rx: RingBuf::new(cfg.rcvbuf),
             ooo: OooQueue::new(cfg.rcvbuf_max),
@@ -513,6 +532,10 @@ impl Conn {
         i.sack = self.sack_ok;
         i.timestamps = self.ts_ok;
         i.wscale = (self.snd_wscale, self.rcv_wscale);
+        i.snd_una = self.snd_una.0;
+        i.snd_nxt = self.snd_max.0;
+        i.rcv_nxt = self.rcv_nxt.0;
+        i.rcv_wnd = self.rcv_wnd();
         i
     }
 
@@ -854,6 +877,9 @@ impl Conn {
             _ => {}
         }
         let seq = Seq(seg.seq);
+        if self.state == TcpState::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
+            return self.syn_again(seg, now);
+        }
         // PAWS (RFC 7323 §5).
         if self.ts_ok && !f.contains(TcpFlags::RST) {
             if let Some(ts) = seg.options.timestamps {
@@ -878,11 +904,6 @@ impl Conn {
             return self.on_rst(seq, mib);
         }
         if f.contains(TcpFlags::SYN) {
-            if self.state == TcpState::SynReceived && seq == self.irs {
-                // The SYN again: our SYN-ACK was lost.
-                self.syn_pending = true;
-                return Outcome::None;
-            }
             // RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK.
             self.challenge(mib);
             return Outcome::None;
@@ -967,6 +988,42 @@ impl Conn {
         outcome
     }
 
+    /// The peer's SYN again while in SYN-RECEIVED: with an ACK of our SYN it is the other
+    /// half of a simultaneous open (RFC 9293 §3.5, figure 8) and completes it; alone it means
+    /// our SYN-ACK was lost and goes out again.
+    fn syn_again(&mut self, seg: &TcpRepr, now: Instant) -> Outcome {
+        let ack = Seq(seg.ack);
+        if !seg.flags.contains(TcpFlags::ACK)
+            || ack.diff(self.snd_una) <= 0
+            || ack.diff(self.snd_max) > 0
+        {
+            self.syn_pending = true;
+            return Outcome::None;
+        }
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.ts_ok) {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_at = now;
+        }
+        self.snd_una = ack;
+        if self.snd_nxt.diff(ack) < 0 {
+            self.snd_nxt = ack;
+        }
+        self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = Seq(seg.seq);
+        self.snd_wl2 = ack;
+        self.retries = 0;
+        self.rto_at = None;
+        self.recover = ack;
+        self.high_rxt = ack;
+        self.state = if self.fin_queued {
+            TcpState::FinWait1
+        } else {
+            TcpState::Established
+        };
+        Outcome::Established
+    }
+
     fn syn_sent(&mut self, seg: &TcpRepr, now: Instant, mib: &mut TcpMib) -> Outcome {
         let f = seg.flags;
         let ack = Seq(seg.ack);
@@ -1010,8 +1067,10 @@ impl Conn {
             }
             Outcome::Established
         } else {
-            // Simultaneous open (RFC 9293 §3.5): SYN-RECEIVED, our SYN again with an ACK.
+            // Simultaneous open (RFC 9293 §3.5): SYN-RECEIVED, our SYN again with an ACK
+            // (the same SYN answered, not a timeout retransmission).
             self.state = TcpState::SynReceived;
+            self.snd_max = self.iss;
             self.syn_pending = true;
             Outcome::None
         }

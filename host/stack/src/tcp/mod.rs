@@ -1049,7 +1049,7 @@ impl Stack {
         o.sack_permitted = opts.sack;
         if let (Some(ts), true) = (syn.options.timestamps, cfg.timestamps) {
             o.timestamps = Some(TcpTimestamps {
-                tsval: (now.as_nanos() / 1_000_000) as u32,
+                tsval: conn::ts_value(cookie, now),
                 tsecr: ts.tsval,
             });
         }

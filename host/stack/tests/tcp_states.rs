@@ -1,0 +1,455 @@
+//! TCP state machine corner cases between two in-memory stacks (A = 10.0.0.1, B = 10.0.0.2)
+//! on a virtual clock: simultaneous open and close, resets, listen backlog, retransmission
+//! backoff and abort, SYN floods against SYN cookies, RFC 5961 challenge ACKs.
+
+use oxnic_stack::netsim::{mac, two_hosts, LinkConfig, Net};
+use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::wire::checksum::ChecksumMode;
+use oxnic_stack::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
+use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use oxnic_stack::DeviceCaps;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+fn addr(s: &str, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(s.parse::<Ipv4Addr>().unwrap(), port)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn net() -> Net {
+    two_hosts(DeviceCaps::default(), ms(1)).0
+}
+
+/// A listener on B:80 and an accepted connection from A.
+fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    (c, s)
+}
+
+/// A raw segment from `src` to B's `dst`, put straight into B's device as if from the wire.
+fn inject(net: &mut Net, src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) {
+    let hl = repr.header_len().unwrap();
+    let mut l4 = vec![0; hl + payload.len()];
+    l4[hl..].copy_from_slice(payload);
+    repr.emit(
+        &mut l4,
+        payload.len(),
+        *src.ip(),
+        *dst.ip(),
+        ChecksumMode::Software,
+    )
+    .unwrap();
+    let ip = Ipv4Repr {
+        src: *src.ip(),
+        dst: *dst.ip(),
+        protocol: protocol::TCP,
+        ttl: 64,
+        dscp: 0,
+        ecn: 0,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len: l4.len(),
+        options: Ipv4Options::default(),
+    };
+    let mut f = vec![0; 14 + 20 + l4.len()];
+    EthernetRepr {
+        dst: mac(1, 1),
+        src: EthernetAddress([2, 0, 0, 0, 9, 9]),
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    ip.emit(&mut f[14..], ChecksumMode::Software).unwrap();
+    f[34..].copy_from_slice(&l4);
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(64, &f));
+}
+
+fn seg(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, ack: u32, flags: u16) -> TcpRepr {
+    TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        seq,
+        ack,
+        flags: TcpFlags(flags),
+        window: 1000,
+        urgent: 0,
+        options: TcpOptions::default(),
+    }
+}
+
+#[test]
+fn simultaneous_open() {
+    let mut net = net();
+    let now = net.now();
+    let a = addr("10.0.0.1", 7000);
+    let b = addr("10.0.0.2", 7001);
+    let ca = net.stacks[0].tcp_connect_from(a, b, now).unwrap();
+    let cb = net.stacks[1].tcp_connect_from(b, a, now).unwrap();
+    net.run_for(ms(50)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(ca).unwrap(), TcpState::Established);
+    assert_eq!(net.stacks[1].tcp_state(cb).unwrap(), TcpState::Established);
+    let now = net.now();
+    net.stacks[0].tcp_send(ca, b"ping", now).unwrap();
+    net.stacks[1].tcp_send(cb, b"pong", now).unwrap();
+    net.run_for(ms(50)).unwrap();
+    let mut buf = [0; 8];
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv(cb, &mut buf, now).unwrap(), 4);
+    assert_eq!(&buf[..4], b"ping");
+    assert_eq!(net.stacks[0].tcp_recv(ca, &mut buf, now).unwrap(), 4);
+    assert_eq!(&buf[..4], b"pong");
+    assert_eq!(net.stacks[0].tcp_mib().retrans_segs, 0);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0]
+        .tcp_shutdown(c, oxnic_stack::tcp::Shutdown::Write, now)
+        .unwrap();
+    net.stacks[1]
+        .tcp_shutdown(s, oxnic_stack::tcp::Shutdown::Write, now)
+        .unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::FinWait1);
+    // Both FINs cross on the wire: each side sees the other's FIN before the ACK of its own.
+    net.run_for(Duration::from_micros(1500)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closing);
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Closing);
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::TimeWait);
+    net.run_for(Duration::from_secs(61)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+}
+
+#[test]
+fn abort_resets_the_peer() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_abort(c, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Closed);
+    let mut buf = [0; 8];
+    let now = net.now();
+    assert_eq!(
+        net.stacks[1].tcp_recv(s, &mut buf, now),
+        Err(TcpError::ConnectionReset)
+    );
+    assert_eq!(net.stacks[1].tcp_mib().estab_resets, 1);
+}
+
+#[test]
+fn closing_with_unread_data_resets() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"unread", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ConnectionReset)
+    );
+}
+
+#[test]
+fn listen_backlog_overflow_drops_syns_until_accept() {
+    let mut net = net();
+    // Without cookies, so the SYN and accept queue limits alone decide.
+    net.stacks[1].set_tcp_config(TcpConfig {
+        syncookies: false,
+        ..TcpConfig::default()
+    });
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 2).unwrap();
+    let cs: Vec<TcpHandle> = (0..4)
+        .map(|_| {
+            net.stacks[0]
+                .tcp_connect(addr("10.0.0.2", 80), now)
+                .unwrap()
+        })
+        .collect();
+    net.run_for(ms(100)).unwrap();
+    let est = |net: &Net| {
+        cs.iter()
+            .filter(|&&c| net.stacks[0].tcp_state(c).unwrap() == TcpState::Established)
+            .count()
+    };
+    assert_eq!(est(&net), 2);
+    let m = net.stacks[1].tcp_mib();
+    assert!(m.listen_drops >= 1, "{m:?}");
+    // Nothing more gets in while nobody accepts: the retransmitted SYNs find the accept
+    // queue full.
+    net.run_for(Duration::from_secs(2)).unwrap();
+    assert_eq!(est(&net), 2);
+    assert!(net.stacks[1].tcp_mib().listen_overflows >= 2);
+    for _ in 0..2 {
+        net.stacks[1].tcp_accept(l).unwrap();
+    }
+    // The retransmitted SYNs now find room.
+    net.run_for(Duration::from_secs(8)).unwrap();
+    assert_eq!(est(&net), 4);
+    for _ in 0..2 {
+        net.stacks[1].tcp_accept(l).unwrap();
+    }
+    assert_eq!(net.stacks[1].tcp_accept(l), Err(TcpError::WouldBlock));
+}
+
+#[test]
+fn rto_backs_off_exponentially_then_aborts() {
+    let mut net = net();
+    let cfg = TcpConfig {
+        retries2: 5,
+        ..TcpConfig::default()
+    };
+    net.stacks[0].set_tcp_config(cfg);
+    let (c, _s) = connected(&mut net);
+    // The wire dies.
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let mut expiries = Vec::new();
+    let mut seen = 0;
+    for _ in 0..20_000 {
+        net.run_for(ms(10)).unwrap();
+        let Ok(info) = net.stacks[0].tcp_info(c) else {
+            break;
+        };
+        if info.timeouts > seen {
+            seen = info.timeouts;
+            expiries.push(net.now());
+        }
+        if info.state == TcpState::Closed {
+            break;
+        }
+    }
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+    assert_eq!(expiries.len(), 5, "five retransmissions, then the abort");
+    let gaps: Vec<Duration> = expiries
+        .windows(2)
+        .map(|w| w[1].saturating_duration_since(w[0]))
+        .collect();
+    for g in gaps.windows(2) {
+        let ratio = g[1].as_secs_f64() / g[0].as_secs_f64();
+        assert!((1.8..=2.2).contains(&ratio), "gaps {gaps:?}");
+    }
+    let mut buf = [0; 4];
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_recv(c, &mut buf, now),
+        Err(TcpError::TimedOut)
+    );
+}
+
+#[test]
+fn connect_times_out_after_syn_retries() {
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        syn_retries: 2,
+        ..TcpConfig::default()
+    });
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    // 1 s + 2 s + 4 s.
+    net.run_for(Duration::from_millis(6900)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
+    net.run_for(ms(200)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, 1);
+}
+
+#[test]
+fn syn_flood_is_answered_with_cookies_and_real_clients_get_through() {
+    let mut net = net();
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let dst = addr("10.0.0.2", 80);
+    for i in 0..500u32 {
+        let src = SocketAddrV4::new(
+            Ipv4Addr::new(10, 0, 0, 100 + (i % 100) as u8),
+            1024 + i as u16,
+        );
+        let mut syn = seg(src, dst, i.wrapping_mul(7919), 0, TcpFlags::SYN);
+        syn.options.mss = Some(1460);
+        inject(&mut net, src, dst, &syn, &[]);
+        if i % 50 == 0 {
+            net.stacks[1].poll(now);
+        }
+    }
+    net.run_for(ms(5)).unwrap();
+    let flood = net.stacks[1].tcp_mib();
+    assert!(flood.syncookies_sent >= 400, "{flood:?}");
+    // A real client completes through a cookie while the SYN queue is full of the flood.
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(20)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!(m.syncookies_recv, 1);
+    // The cookie carried the options: big transfers still work both ways.
+    let data = vec![0x5au8; 300_000];
+    let mut got = 0;
+    let mut buf = vec![0; 65536];
+    let now = net.now();
+    let mut sent = net.stacks[0].tcp_send(c, &data, now).unwrap();
+    for _ in 0..2000 {
+        net.run_for(ms(1)).unwrap();
+        let now = net.now();
+        if sent < data.len() {
+            sent += net.stacks[0].tcp_send(c, &data[sent..], now).unwrap_or(0);
+        }
+        while let Ok(n) = net.stacks[1].tcp_recv(s, &mut buf, now) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        if got == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got, data.len());
+    let info = net.stacks[1].tcp_info(s).unwrap();
+    assert!(info.sack && info.wscale.0 > 0, "{info:?}");
+}
+
+#[test]
+fn forged_cookie_acks_are_refused() {
+    let mut net = net();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let src = addr("10.0.0.1", 5555);
+    let dst = addr("10.0.0.2", 80);
+    inject(
+        &mut net,
+        src,
+        dst,
+        &seg(src, dst, 1000, 123_456, TcpFlags::ACK),
+        &[],
+    );
+    net.run_for(ms(5)).unwrap();
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!(
+        (m.syncookies_failed, m.out_rsts, m.passive_opens),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn rfc5961_blind_rst_and_syn_get_challenge_acks() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let a = net.stacks[0].tcp_local_addr(c).unwrap();
+    let b = addr("10.0.0.2", 80);
+    let info = net.stacks[1].tcp_info(s).unwrap();
+    let rcv_nxt = info.rcv_nxt;
+    // In the window but not exactly at rcv_nxt: a challenge ACK, the connection lives.
+    inject(
+        &mut net,
+        a,
+        b,
+        &seg(a, b, rcv_nxt.wrapping_add(1000), 0, TcpFlags::RST),
+        &[],
+    );
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Established);
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 1);
+    // Outside the window: dropped silently.
+    inject(
+        &mut net,
+        a,
+        b,
+        &seg(a, b, rcv_nxt.wrapping_add(1 << 30), 0, TcpFlags::RST),
+        &[],
+    );
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 1);
+    // A SYN on an open connection, even in the window: a challenge ACK, no reset.
+    inject(
+        &mut net,
+        a,
+        b,
+        &seg(a, b, rcv_nxt.wrapping_add(10), 0, TcpFlags::SYN),
+        &[],
+    );
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Established);
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 2);
+    // The real peer answers the challenge ACKs with nothing and the connection works.
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"still here", now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    let mut buf = [0; 16];
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now).unwrap(), 10);
+    // The exact sequence number resets.
+    let rcv_nxt = net.stacks[1].tcp_info(s).unwrap().rcv_nxt;
+    inject(&mut net, a, b, &seg(a, b, rcv_nxt, 0, TcpFlags::RST), &[]);
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_error(s).unwrap(),
+        Some(TcpError::ConnectionReset)
+    );
+}
+
+#[test]
+fn segments_to_closed_ports_get_resets() {
+    let mut net = net();
+    let src = addr("10.0.0.1", 4444);
+    let dst = addr("10.0.0.2", 9);
+    inject(&mut net, src, dst, &seg(src, dst, 5, 0, TcpFlags::SYN), &[]);
+    inject(
+        &mut net,
+        src,
+        dst,
+        &seg(src, dst, 5, 77, TcpFlags::ACK),
+        b"data",
+    );
+    // A reset is never answered with a reset.
+    inject(
+        &mut net,
+        src,
+        dst,
+        &seg(src, dst, 5, 77, TcpFlags::RST),
+        &[],
+    );
+    net.run_for(ms(5)).unwrap();
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!((m.no_port, m.out_rsts), (3, 2));
+}

@@ -116,6 +116,10 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     /// where it was before the pause. The caller decides that the connection was idle (no data
     /// in flight for more than an RTO).
     fn on_idle_restart(&mut self, now: Instant);
+
+    /// Leaves slow start without a loss (HyStart++, RFC 9406 §4.2: the RTT rose, the queue
+    /// is filling): ssthresh = cwnd, so growth continues in congestion avoidance.
+    fn exit_slow_start(&mut self);
 }
 
 /// A boxed congestion controller of the given algorithm for a connection with MSS `mss`.
@@ -274,6 +278,10 @@ impl CongestionControl for NewReno {
         self.ssthresh = self.ssthresh.max(clamp_cwnd(cwnd * 3 / 4));
         self.cwnd = self.cwnd.min(initial_window(self.mss));
         self.bytes_acked = 0;
+    }
+
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.ssthresh.min(self.cwnd.max(2 * self.mss));
     }
 }
 
@@ -513,6 +521,11 @@ impl CongestionControl for Cubic {
         self.cwnd = self.cwnd.min(f64::from(initial_window(self.mss)));
         self.epoch = None;
         self.app_limited_since = None;
+    }
+
+    fn exit_slow_start(&mut self) {
+        let cwnd = (self.cwnd as u32).max(2 * self.mss);
+        self.ssthresh = self.ssthresh.min(cwnd);
     }
 }
 

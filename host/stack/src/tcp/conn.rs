@@ -239,7 +239,16 @@ pub struct Conn {
     /// After a timeout, until `snd_una` passes this point: go-back-N in slow start.
     loss_point: Option<Seq>,
     high_rxt: Seq,
+    /// `snd_max` when the current round of retransmissions began: once data sent after it
+    /// is SACKed while holes below stay, those retransmissions were lost too (Linux
+    /// `tcp_mark_lost_retrans`) and the holes go out again.
+    rxt_round_end: Option<Seq>,
     force_rexmit: Option<Seq>,
+    /// HyStart++ (RFC 9406) round tracking: the round ends when `snd_una` passes this.
+    hs_round_end: Seq,
+    hs_last_min: Option<Duration>,
+    hs_cur_min: Option<Duration>,
+    hs_samples: u32,
     retries: u32,
     probes: u32,
     syn_pending: bool,
@@ -353,7 +362,12 @@ impl Conn {
             recover: iss,
             loss_point: None,
             high_rxt: iss,
+            rxt_round_end: None,
             force_rexmit: None,
+            hs_round_end: iss,
+            hs_last_min: None,
+            hs_cur_min: None,
+            hs_samples: 0,
             retries: 0,
             probes: 0,
             syn_pending: false,
@@ -841,6 +855,7 @@ impl Conn {
                 self.recovery = None;
                 self.recover = self.snd_max;
                 self.loss_point = Some(self.snd_max);
+                self.rxt_round_end = None;
                 self.snd_nxt = self.snd_una;
                 self.high_rxt = self.snd_una;
                 self.force_rexmit = None;
@@ -1194,6 +1209,14 @@ impl Conn {
         } else {
             0
         };
+        if let (Some(end), Some(hi)) = (self.rxt_round_end, self.sb.highest_sacked()) {
+            if self.recovery.is_some() && hi.diff(end) > 0 {
+                // Data sent after the last round of retransmissions arrived, the holes did
+                // not: retransmit them again instead of waiting for the timer.
+                self.high_rxt = self.snd_una.max(ack);
+                self.rxt_round_end = None;
+            }
+        }
         let acked = ack.since(self.snd_una);
         if acked > 0 {
             self.on_new_ack(ack, acked, seg, flight_before, now);
@@ -1257,6 +1280,7 @@ impl Conn {
         }
         if let Some(s) = sample {
             self.rtt.sample(s);
+            self.hystart(s, ack);
         } else {
             self.rtt.reset_backoff();
         }
@@ -1270,6 +1294,7 @@ impl Conn {
             Some(rp) if ack.diff(rp) >= 0 => {
                 // Full ACK: recovery ends with cwnd at ssthresh (set on entry).
                 self.recovery = None;
+                self.rxt_round_end = None;
                 self.dupacks = 0;
             }
             Some(_) => {
@@ -1297,6 +1322,32 @@ impl Conn {
         } else {
             Some(now + self.rtt.rto())
         };
+    }
+
+    /// HyStart++ delay increase detection (RFC 9406 §4.2), without the conservative slow
+    /// start phase: per round, the minimum of the first eight RTT samples; a rise over the
+    /// last round's minimum by an eighth (4..16 ms) ends slow start before the queue
+    /// overflows and drops a window's worth of segments.
+    fn hystart(&mut self, rtt: Duration, ack: Seq) {
+        if self.cc.cwnd() >= self.cc.ssthresh() || self.recovery.is_some() {
+            return;
+        }
+        if ack.diff(self.hs_round_end) >= 0 {
+            self.hs_last_min = self.hs_cur_min.take();
+            self.hs_samples = 0;
+            self.hs_round_end = self.snd_max;
+        }
+        self.hs_samples += 1;
+        self.hs_cur_min = Some(self.hs_cur_min.map_or(rtt, |m| m.min(rtt)));
+        if self.hs_samples < 8 {
+            return;
+        }
+        if let (Some(last), Some(cur)) = (self.hs_last_min, self.hs_cur_min) {
+            let eta = (last / 8).clamp(Duration::from_millis(4), Duration::from_millis(16));
+            if cur >= last + eta {
+                self.cc.exit_slow_start();
+            }
+        }
     }
 
     fn on_dupack(&mut self, now: Instant, mib: &mut TcpMib) {
@@ -1643,6 +1694,9 @@ impl Conn {
         let seg_end = end + u32::from(flags & TcpFlags::FIN != 0);
         if retransmit {
             self.info.retransmits += u64::from(len.div_ceil(mss).max(1));
+            if self.rxt_round_end.is_none() {
+                self.rxt_round_end = Some(self.snd_max);
+            }
         }
         if self.timed.is_none() && !retransmit && self.snd_max == seq {
             self.timed = Some((seq, now));

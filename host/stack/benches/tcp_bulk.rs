@@ -9,6 +9,20 @@
 //!   Ethernet device, joined by a lossless wire (IP MTU 1500, software checksums both ways),
 //!   driven by a virtual clock that only moves when neither side has anything to do. ARP and
 //!   the handshake happen during setup.
+//! - `oxnic_mtu1500_nogso`: two oxnic stacks in a [`Net`] on one zero-latency, unlimited
+//!   link (MTU 1500), devices without offloads, TCP with `gso` off: every 1448-byte segment
+//!   goes through the stack one by one, checksums computed in software both ways.
+//! - `oxnic_mtu1500`: the same with oxnic's default `gso` on: TCP builds 64 KB super-packets
+//!   and software GSO cuts them into 1500-byte frames (software checksums) in the device path.
+//! - `oxnic_gso64k`: devices with every offload ([`DeviceCaps::all_offloads`]): the wire plays
+//!   the card, finishing checksums and cutting TSO super-packets; the receiver's software GRO
+//!   merges the frames again, as it does by default.
+//!
+//!   The oxnic entries run on the bench thread; [`Net`] only moves its virtual clock when
+//!   nothing is left to do at the current instant, so on this wire the clock stands still
+//!   unless a timer (delayed ACK, RTO) is the only thing pending. Each frame crossing the
+//!   wire is copied into a fresh buffer by [`Net`], a cost the smoltcp entry's recycled
+//!   buffers do not pay.
 //! - `linux_loopback`: the kernel's TCP over 127.0.0.1, default socket buffers. This is *not*
 //!   one core: the kernel's softirq work and a receiver thread run beside the bench thread, so
 //!   the figure is a ceiling to aim at rather than a like-for-like comparison.
@@ -20,6 +34,9 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use oxnic_stack::netsim::{two_hosts_with, LinkConfig, Net};
+use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::DeviceCaps;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -27,7 +44,7 @@ use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
 use smoltcp::wire::{EthernetAddress, EthernetFrame, IpAddress, IpCidr};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -45,6 +62,16 @@ const SOCKET_BUF: usize = 1 << 20;
 const LINUX_READ_BUF: usize = 256 << 10;
 /// Virtual time a smoltcp transfer may spend idle before it counts as stalled.
 const STALL_LIMIT: SmolDuration = SmolDuration::from_secs(10);
+/// Send and receive buffer of both oxnic sockets.
+const OXNIC_SOCKET_BUF: usize = 4 << 20;
+/// Read buffer of the oxnic receiver.
+const OXNIC_READ_BUF: usize = 256 << 10;
+/// Virtual time an oxnic transfer may take before it counts as stalled. The wire has no
+/// latency, so any time spent at all is timers firing (delayed ACKs, retransmissions).
+const OXNIC_STALL_LIMIT: Duration = Duration::from_secs(10);
+/// Rounds [`Net`] may work at one instant before it reports a livelock. On a zero-latency
+/// wire the whole chunk crosses at one instant, a few rounds per segment.
+const OXNIC_STEPS_PER_INSTANT: u64 = 100_000_000;
 const PORT: u16 = 5001;
 
 /// A sender and a receiver joined by an established TCP connection.
@@ -355,6 +382,163 @@ impl BulkLink for SmoltcpPair {
     }
 }
 
+/// Two oxnic stacks (10.0.0.1 and 10.0.0.2) in a [`Net`] with a connection from stack 0 to
+/// stack 1.
+struct OxnicPair {
+    net: Net,
+    /// Sending socket, on stack 0.
+    tx: TcpHandle,
+    /// Receiving socket, on stack 1.
+    rx: TcpHandle,
+    /// Stream offset of the next byte stack 0 writes.
+    sent: u64,
+    /// Stream offset of the next byte stack 1 reads.
+    received: u64,
+    pattern: Pattern,
+    buf: Vec<u8>,
+}
+
+impl OxnicPair {
+    /// Builds both stacks with devices of `caps` and TCP settings `tcp` on a zero-latency,
+    /// unlimited MTU-1500 wire, resolves ARP, completes the handshake and sets
+    /// [`OXNIC_SOCKET_BUF`] on both sockets.
+    fn connected(caps: DeviceCaps, tcp: TcpConfig) -> Self {
+        let (mut net, _, _) = two_hosts_with(caps, LinkConfig::new(Duration::ZERO, IP_MTU), 1);
+        net.set_max_steps_per_instant(OXNIC_STEPS_PER_INSTANT);
+        for stack in &mut net.stacks {
+            stack.set_tcp_config(tcp.clone());
+        }
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT);
+        let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), PORT);
+        let listener = net.stacks[1]
+            .tcp_listen(any, 1)
+            .expect("a fresh stack can listen");
+        let now = net.now();
+        let tx = net.stacks[0]
+            .tcp_connect(server, now)
+            .expect("the server's subnet is directly connected");
+        let deadline = now + OXNIC_STALL_LIMIT;
+        let mut rx = None;
+        let done = net
+            .run_while(
+                |n| {
+                    if rx.is_none() {
+                        rx = n.stacks[1].tcp_accept(listener).ok().map(|(h, _)| h);
+                    }
+                    rx.is_none() || n.stacks[0].tcp_state(tx) != Ok(TcpState::Established)
+                },
+                deadline,
+            )
+            .expect("the handshake does not livelock");
+        let rx = match (done, rx) {
+            (true, Some(rx)) => rx,
+            _ => panic!(
+                "oxnic handshake did not complete: client {:?}",
+                net.stacks[0].tcp_state(tx)
+            ),
+        };
+        for (stack, h) in [(0, tx), (1, rx)] {
+            let s = &mut net.stacks[stack];
+            s.tcp_set_sndbuf(h, OXNIC_SOCKET_BUF)
+                .expect("the socket is open");
+            s.tcp_set_rcvbuf(h, OXNIC_SOCKET_BUF)
+                .expect("the socket is open");
+        }
+        OxnicPair {
+            net,
+            tx,
+            rx,
+            sent: 0,
+            received: 0,
+            pattern: Pattern::new(CHUNK.max(OXNIC_READ_BUF)),
+            buf: vec![0; OXNIC_READ_BUF],
+        }
+    }
+
+    /// Both sockets' `tcp_info` and the virtual time, for a stall report.
+    fn diagnose(&self) -> String {
+        format!(
+            "at {:?}: sender {:?}; receiver {:?}",
+            self.net.now(),
+            self.net.stacks[0].tcp_info(self.tx),
+            self.net.stacks[1].tcp_info(self.rx)
+        )
+    }
+}
+
+/// The application side of an [`OxnicPair`] transfer, run by [`Net::run_while`] after every
+/// round: tops up the sender's buffer up to stream offset `until`, then reads and checks all
+/// the receiver has. Returns whether bytes before `until` are still missing.
+struct OxnicApp<'a> {
+    tx: TcpHandle,
+    rx: TcpHandle,
+    sent: &'a mut u64,
+    received: &'a mut u64,
+    pattern: &'a Pattern,
+    buf: &'a mut [u8],
+    until: u64,
+}
+
+impl OxnicApp<'_> {
+    fn pump(&mut self, net: &mut Net) -> bool {
+        let now = net.now();
+        while *self.sent < self.until {
+            let want = (self.until - *self.sent) as usize;
+            let data = self.pattern.at(*self.sent, want);
+            match net.stacks[0].tcp_send(self.tx, data, now) {
+                Ok(n) => *self.sent += n as u64,
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("oxnic send failed: {e}"),
+            }
+        }
+        loop {
+            match net.stacks[1].tcp_recv(self.rx, self.buf, now) {
+                Ok(0) => panic!("oxnic receiver saw end of stream"),
+                Ok(n) => {
+                    let offset = *self.received;
+                    assert!(
+                        self.buf[..n] == *self.pattern.at(offset, n),
+                        "oxnic delivered wrong bytes at stream offset {offset}"
+                    );
+                    *self.received += n as u64;
+                }
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("oxnic recv failed: {e}"),
+            }
+        }
+        *self.received < self.until
+    }
+}
+
+impl BulkLink for OxnicPair {
+    fn transfer(&mut self, len: usize) -> u64 {
+        let start = self.received;
+        let until = self.sent + len as u64;
+        let deadline = self.net.now() + OXNIC_STALL_LIMIT;
+        let mut app = OxnicApp {
+            tx: self.tx,
+            rx: self.rx,
+            sent: &mut self.sent,
+            received: &mut self.received,
+            pattern: &self.pattern,
+            buf: &mut self.buf,
+            until,
+        };
+        let finished = self.net.run_while(|net| app.pump(net), deadline);
+        match finished {
+            Ok(true) => {}
+            Ok(false) => panic!(
+                "oxnic stalled at {} of {len} bytes {}",
+                self.received - start,
+                self.diagnose()
+            ),
+            Err(e) => panic!("oxnic network failed: {e} {}", self.diagnose()),
+        }
+        assert_eq!(self.received, until, "receiver overshot the chunk");
+        self.received - start
+    }
+}
+
 /// The kernel's TCP over 127.0.0.1: the bench thread writes, a receiver thread reads, checks the
 /// bytes and answers one status byte per chunk.
 struct LinuxLoopback {
@@ -443,6 +627,25 @@ fn tcp_bulk(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(3));
     measure(&mut g, "smoltcp_mtu1500", SmoltcpPair::connected());
+    let no_gso = TcpConfig {
+        gso: false,
+        ..TcpConfig::default()
+    };
+    measure(
+        &mut g,
+        "oxnic_mtu1500_nogso",
+        OxnicPair::connected(DeviceCaps::default(), no_gso),
+    );
+    measure(
+        &mut g,
+        "oxnic_mtu1500",
+        OxnicPair::connected(DeviceCaps::default(), TcpConfig::default()),
+    );
+    measure(
+        &mut g,
+        "oxnic_gso64k",
+        OxnicPair::connected(DeviceCaps::all_offloads(IP_MTU), TcpConfig::default()),
+    );
     measure(
         &mut g,
         "linux_loopback",

@@ -844,7 +844,17 @@ impl Conn {
                 if self.snd_una == self.snd_max {
                     return None;
                 }
-                self.retries += 1;
+                if self.snd_wnd == 0 {
+                    // The receiver shrank its window under data already sent: the
+                    // retransmissions are window probes. Give up only when the peer has been
+                    // silent for the longest RTO (Linux `tcp_retransmit_timer`).
+                    if now.saturating_duration_since(self.last_rx) > self.cfg.rto.max {
+                        return Some(self.fail(TcpError::TimedOut, mib));
+                    }
+                    self.info.zero_window_probes += 1;
+                } else {
+                    self.retries += 1;
+                }
                 if self.retries > self.cfg.retries2 {
                     return Some(self.fail(TcpError::TimedOut, mib));
                 }
@@ -1422,7 +1432,9 @@ impl Conn {
                     // Filling a hole is acknowledged at once (RFC 5681 §4.2).
                     self.ack_now = true;
                 }
-                let mss = self.snd_mss_base() as usize;
+                // Every second full-sized segment is acknowledged at once (RFC 9293
+                // §3.8.6.3); full-sized is the MSS less the timestamp option it carries.
+                let mss = (self.snd_mss_base() - if self.ts_ok { 12 } else { 0 }) as usize;
                 if self.unacked_rx >= 2 * mss || self.quickack > 0 {
                     self.quickack = self.quickack.saturating_sub(1);
                     self.ack_now = true;

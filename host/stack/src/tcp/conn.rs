@@ -28,6 +28,9 @@ const DUPTHRESH: u32 = 3;
 /// Largest payload of one super-packet handed to a TSO device or to software GSO.
 pub const GSO_MAX_BYTES: u32 = 65_535 - 20 - 60;
 
+/// Least time between two ACKs answering invalid segments.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -260,6 +263,7 @@ pub struct Conn {
     linger_at: Option<Instant>,
 
     ack_now: bool,
+    last_oow_ack: Option<Instant>,
     challenge_ack: bool,
     probe_seq: bool,
     unacked_rx: usize,
@@ -377,6 +381,7 @@ impl Conn {
             keepalive_at: None,
             linger_at: None,
             ack_now: false,
+            last_oow_ack: None,
             challenge_ack: false,
             probe_seq: false,
             unacked_rx: 0,
@@ -914,14 +919,14 @@ impl Conn {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < -1 && !stale {
                     self.info.paws_drops += 1;
                     mib.paws_drops += 1;
-                    self.ack_now = true;
+                    self.oow_ack(now);
                     return Outcome::None;
                 }
             }
         }
         if !self.acceptable(seq, payload.len(), f) {
             if !f.contains(TcpFlags::RST) {
-                self.ack_now = true;
+                self.oow_ack(now);
             }
             return Outcome::None;
         }
@@ -1101,6 +1106,19 @@ impl Conn {
         }
     }
 
+    /// The duplicate ACK an out-of-window, PAWS-failing or too-far-ahead segment gets, at most
+    /// one per 500 ms (Linux `tcp_oow_rate_limited`, `tcp_invalid_ratelimit`): two ends that
+    /// disagree about the sequence space would otherwise trade ACKs forever.
+    fn oow_ack(&mut self, now: Instant) {
+        if self
+            .last_oow_ack
+            .is_none_or(|t| now.saturating_duration_since(t) >= OOW_ACK_INTERVAL)
+        {
+            self.last_oow_ack = Some(now);
+            self.ack_now = true;
+        }
+    }
+
     fn acceptable(&self, seq: Seq, len: usize, f: TcpFlags) -> bool {
         let seg_len = len as u32
             + u32::from(f.contains(TcpFlags::SYN))
@@ -1185,7 +1203,7 @@ impl Conn {
         let seq = Seq(seg.seq);
         if ack.diff(self.snd_max) > 0 {
             // Acknowledges what was never sent.
-            self.ack_now = true;
+            self.oow_ack(now);
             return Some(Outcome::None);
         }
         let max_wnd = self.max_snd_wnd.max(65_535);

@@ -320,3 +320,39 @@ fn header_prediction_takes_the_bulk_of_a_transfer() {
     let acks = net.stacks[0].tcp_info(c).unwrap().segs_in;
     assert!(tx.hp_acks * 2 >= acks, "{tx:?}");
 }
+
+#[test]
+fn losses_are_repaired_by_fast_retransmit_not_timeouts() {
+    for sack in [true, false] {
+        let link = LinkConfig::new(ms(5), 1500)
+            .bandwidth(100_000_000)
+            .loss(0.003);
+        let (mut net, _, _) = two_hosts_with(DeviceCaps::default(), link, 11);
+        let cfg = TcpConfig {
+            sack,
+            ..TcpConfig::default()
+        };
+        net.stacks[0].set_tcp_config(cfg.clone());
+        net.stacks[1].set_tcp_config(cfg);
+        let (c, s) = connected(&mut net);
+        if !sack {
+            // NewReno per socket, on this side only.
+            net.stacks[0]
+                .tcp_set_congestion(c, oxnic_stack::tcp::CcAlgorithm::NewReno)
+                .unwrap();
+        }
+        pump(&mut net, 0, c, s, 5_000_000);
+        let info = net.stacks[0].tcp_info(c).unwrap();
+        let lost = net.links()[0].total().lost;
+        assert!(lost >= 5, "{lost}");
+        assert!(info.recoveries >= 3, "sack {sack}: {info:?}");
+        assert_eq!(info.timeouts, 0, "sack {sack}: {info:?}");
+        assert_eq!(info.sack, sack);
+        let want = if sack {
+            oxnic_stack::tcp::CcAlgorithm::Cubic
+        } else {
+            oxnic_stack::tcp::CcAlgorithm::NewReno
+        };
+        assert_eq!(info.cc, want);
+    }
+}

@@ -245,7 +245,7 @@ fn udp_echo(
         .collect();
     let dst = SocketAddrV4::new(b.addr, 7);
     let mut next = 0;
-    let mut echoed = vec![false; UDP_DATAGRAMS];
+    let mut echoed = [false; UDP_DATAGRAMS];
     let mut bad = None;
     let mut buf = vec![0u8; 2048];
     let mut last_change = net.now();

@@ -6,6 +6,8 @@
 //! - [`port`]: [`FramePort`], the device side of one interface (frames in, frames out, sleep
 //!   until there is something to do, a [`Waker`] to cut the sleep short). The NIC driver
 //!   implements it over its rings; [`mem_wire`] gives two connected in-memory ends for tests.
+//! - [`tap`] (Linux): [`TapPort`], a TAP device as a port, so the stack talks to the kernel's
+//!   own network stack.
 //! - [`runtime`]: [`Runtime`], built with [`Runtime::builder`] from interfaces (name, MAC,
 //!   capabilities, `a.b.c.d/len`, port) and routes. The TCP ISN/SYN-cookie key is seeded
 //!   from the OS's randomness at start.
@@ -74,6 +76,8 @@ pub mod error;
 pub mod poll;
 pub mod port;
 pub mod runtime;
+#[cfg(target_os = "linux")]
+pub mod tap;
 pub mod tcp;
 pub mod udp;
 
@@ -81,5 +85,7 @@ pub use error::RuntimeError;
 pub use poll::{Event, Events, Interest, Poll, Source, Token};
 pub use port::{mem_wire, FramePort, MemPort, Waker};
 pub use runtime::{Runtime, RuntimeBuilder};
+#[cfg(target_os = "linux")]
+pub use tap::{TapPort, TapPortStats, TapStats};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;

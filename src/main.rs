@@ -45,6 +45,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
     },
+    /// The verilated card's wire bridged to a Linux TAP device (root): the kernel as a real
+    /// peer. Serves HTTP on 80 (--http-root), TCP echo on 7, discard on 9, UDP echo on 7.
+    Tap {
+        /// TAP device name (created if missing).
+        #[arg(long, default_value = "oxnic0")]
+        ifname: String,
+        /// The stack's address and prefix, e.g. 10.77.0.2/24.
+        #[arg(long, value_parser = parse_cidr)]
+        addr: (std::net::Ipv4Addr, u8),
+        /// Default gateway.
+        #[arg(long)]
+        gateway: Option<std::net::Ipv4Addr>,
+        /// Directory served over HTTP/1.1 on port 80.
+        #[arg(long, value_name = "DIR")]
+        http_root: Option<PathBuf>,
+        /// RX/TX queues on the card.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
+        queues: u32,
+        /// Stop after this many seconds (default: at SIGINT/SIGTERM).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Write the card's Verilog (one file per block, top module renamed from rust-hdl's `top`).
     Verilog {
         /// Output directory.
@@ -104,5 +126,43 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
             print!("{}", report.table);
             Ok(())
         }
+        Command::Tap {
+            ifname,
+            addr,
+            gateway,
+            http_root,
+            queues,
+            seconds,
+        } => {
+            let report = oxnic::tap::run(&oxnic::tap::Options {
+                ifname,
+                addr: addr.0,
+                prefix: addr.1,
+                gateway,
+                http_root,
+                queues,
+                duration: seconds.map(std::time::Duration::from_secs),
+            })
+            .map_err(|e| oxnic::Error::Check(format!("oxnic tap: {e}")))?;
+            print!("{}", report.table);
+            Ok(())
+        }
     }
+}
+
+/// `A.B.C.D/P`.
+fn parse_cidr(s: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected A.B.C.D/P"))?;
+    let addr = a
+        .parse()
+        .map_err(|e| format!("{a:?}: not an IPv4 address ({e})"))?;
+    let len: u8 = p
+        .parse()
+        .map_err(|_| format!("{p:?}: not a prefix length"))?;
+    if len > 32 {
+        return Err(format!("/{len}: a prefix length is at most 32"));
+    }
+    Ok((addr, len))
 }

@@ -500,25 +500,59 @@ impl Ord for InFlight {
 }
 
 /// Frames in flight, earliest first.
+///
+/// Most frames are pushed in the order they fall due (every frame on a link with a fixed
+/// latency and no jitter arrives after the one sent before it), so those wait in a FIFO and
+/// cost a move in and a move out; only a frame due before the FIFO's last one (jitter,
+/// reordering, a shorter link) goes to the heap. Popping takes the earlier of the two heads by
+/// `(at, seq)`, so the order is exactly that of one heap.
 #[derive(Debug, Default)]
 struct EventQueue {
+    fifo: VecDeque<InFlight>,
     heap: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
 }
 
 impl EventQueue {
     fn push(&mut self, at: Instant, to: End, frame: PacketBuf) {
-        self.heap.push(Reverse(InFlight {
+        let f = InFlight {
             at,
             seq: self.seq,
             to,
             frame,
-        }));
+        };
         self.seq += 1;
+        if self.fifo.back().is_none_or(|last| last.at <= at) {
+            self.fifo.push_back(f);
+        } else {
+            self.heap.push(Reverse(f));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.fifo.len() + self.heap.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fifo.is_empty() && self.heap.is_empty()
+    }
+
+    /// True when the FIFO's head comes before the heap's (or the heap is empty).
+    fn fifo_first(&self) -> bool {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => (f.at, f.seq) < (h.at, h.seq),
+            (Some(_), None) => true,
+            _ => false,
+        }
     }
 
     fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(f)| f.at)
+        let f = self.fifo.front().map(|f| f.at);
+        let h = self.heap.peek().map(|Reverse(h)| h.at);
+        match (f, h) {
+            (Some(f), Some(h)) => Some(f.min(h)),
+            (f, h) => f.or(h),
+        }
     }
 
     /// The next frame due at or before `now`.
@@ -526,7 +560,11 @@ impl EventQueue {
         if self.next_at()? > now {
             return None;
         }
-        self.heap.pop().map(|Reverse(f)| f)
+        if self.fifo_first() {
+            self.fifo.pop_front()
+        } else {
+            self.heap.pop().map(|Reverse(f)| f)
+        }
     }
 }
 
@@ -673,7 +711,7 @@ impl Net {
 
     /// Frames in flight on all links.
     pub fn in_flight(&self) -> usize {
-        self.queue.heap.len()
+        self.queue.len()
     }
 
     /// Runs the network until `until` (time stops there even if nothing happens). Returns the
@@ -712,7 +750,7 @@ impl Net {
     /// See [`Net::run_until_idle`].
     fn is_idle(&self) -> bool {
         let now = self.now;
-        self.queue.heap.is_empty()
+        self.queue.is_empty()
             && self.stacks.iter().all(|s| {
                 s.poll_at(now).is_none_or(|t| t > now)
                     && s.interfaces().all(|i| {

@@ -10,6 +10,7 @@
 //! the shared bytes alone, as in Linux.
 
 use core::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 /// Most fragments one buffer carries (Linux `MAX_SKB_FRAGS`). A GRO merge that would need more
@@ -29,6 +30,8 @@ struct PoolShared {
     free: Mutex<Vec<Arc<Storage>>>,
     buf_size: usize,
     count: usize,
+    /// Buffers made so far (a lazy pool makes them on first demand, up to `count`).
+    created: AtomicUsize,
 }
 
 /// Why a buffer operation could not be done. Nothing is changed when one is returned.
@@ -653,31 +656,72 @@ impl PacketPool {
                 free: Mutex::new(free),
                 buf_size,
                 count,
+                created: AtomicUsize::new(count),
             }
         });
         PacketPool { shared }
+    }
+
+    /// A pool of up to `count` buffers of `buf_size` bytes each that allocates a buffer only
+    /// when one is first asked for and none is free, then recycles it like any pool buffer.
+    /// For large buffers (TCP super-packets) that a stack may never need.
+    pub fn lazy(count: usize, buf_size: usize) -> Self {
+        PacketPool {
+            shared: Arc::new(PoolShared {
+                free: Mutex::new(Vec::with_capacity(count)),
+                buf_size,
+                count,
+                created: AtomicUsize::new(0),
+            }),
+        }
     }
 
     /// An empty buffer with `headroom` bytes reserved (clamped to the buffer size) and fresh
     /// metadata, or `None` when every buffer is in use: the caller drops the packet and counts
     /// it, like a NIC out of RX buffers.
     pub fn alloc(&self, headroom: usize) -> Option<PacketBuf> {
-        let storage = self
+        let free = self
             .shared
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()?;
+            .pop();
+        let storage = match free {
+            Some(s) => s,
+            None => self.grow()?,
+        };
         Some(PacketBuf::from_storage(storage, headroom))
     }
 
-    /// Buffers ready to be handed out.
+    /// A new buffer for a lazy pool that has not made all of its buffers yet.
+    fn grow(&self) -> Option<Arc<Storage>> {
+        let shared = &self.shared;
+        shared
+            .created
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < shared.count).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Arc::new(Storage {
+            buf: vec![0; shared.buf_size].into_boxed_slice(),
+            pool: Arc::downgrade(shared),
+        }))
+    }
+
+    /// Buffers ready to be handed out (for a lazy pool, counting those not made yet).
     pub fn available(&self) -> usize {
-        self.shared
+        let free = self
+            .shared
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .len();
+        free + self.shared.count
+            - self
+                .shared
+                .created
+                .load(Ordering::Relaxed)
+                .min(self.shared.count)
     }
 
     /// Size of each buffer.
@@ -886,5 +930,22 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(pool.available(), 64);
+    }
+
+    #[test]
+    fn lazy_pool_makes_buffers_on_demand_and_recycles_them() {
+        let pool = PacketPool::lazy(2, 512);
+        assert_eq!(pool.available(), 2);
+        let a = pool.alloc(16).unwrap();
+        let b = pool.alloc(16).unwrap();
+        assert_eq!(pool.available(), 0);
+        assert!(pool.alloc(16).is_none(), "no more than count buffers");
+        assert_eq!(a.tailroom(), 512 - 16);
+        drop(a);
+        drop(b);
+        assert_eq!(pool.available(), 2);
+        let c = pool.alloc(0).unwrap();
+        assert_eq!(c.tailroom(), 512);
+        assert_eq!(pool.available(), 1);
     }
 }

@@ -60,6 +60,12 @@ use std::net::Ipv4Addr;
 /// header + a TCP header with options, rounded up (Linux `MAX_HEADER` plus slack).
 pub const MAX_HEADER: usize = 128;
 
+/// Size of a super-packet buffer: the largest IPv4 packet plus link-layer headroom.
+const BIG_BUF_SIZE: usize = 65_536 + MAX_HEADER;
+
+/// Super-packet buffers a stack keeps at most (more in use at once come from the heap).
+const BIG_POOL_COUNT: usize = 32;
+
 /// Stack-wide settings (the `net.ipv4.*` sysctls that matter here).
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -144,6 +150,9 @@ pub struct Stack {
     pub(crate) tcp: crate::tcp::TcpTable,
     pub(crate) taps: Taps,
     pub(crate) pool: PacketPool,
+    /// Buffers for TCP super-packets (too big for `pool`), made on first use and recycled, so
+    /// a GSO send neither allocates nor zero-fills 64 KB per packet.
+    pub(crate) big_pool: PacketPool,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
     pub(crate) ip_ident: u16,
 }
@@ -173,6 +182,7 @@ impl Stack {
             tcp: crate::tcp::TcpTable::new(cfg.tcp.clone()),
             taps: Taps::default(),
             pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
+            big_pool: PacketPool::lazy(BIG_POOL_COUNT, BIG_BUF_SIZE),
             icmp_events: VecDeque::new(),
             ip_ident: 1,
             ifaces: Vec::new(),
@@ -464,6 +474,10 @@ impl Stack {
     pub(crate) fn alloc(&self, len: usize) -> PacketBuf {
         if len + MAX_HEADER <= self.pool.buf_size() {
             if let Some(b) = self.pool.alloc(MAX_HEADER) {
+                return b;
+            }
+        } else if len + MAX_HEADER <= BIG_BUF_SIZE {
+            if let Some(b) = self.big_pool.alloc(MAX_HEADER) {
                 return b;
             }
         }

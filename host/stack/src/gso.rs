@@ -124,17 +124,28 @@ fn segment_inner(
     } else {
         0
     };
+    // A TCP segment of a frame shares the super-packet's payload as a fragment instead of
+    // copying it (the receive path takes fragments: GRO chains them anyway); its checksum
+    // still reads the payload once.
+    let share = ethernet && l4proto == protocol::TCP;
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
-        let seg_len = hdr_len + chunk_len;
+        let linear = if share { hdr_len } else { hdr_len + chunk_len };
         let mut seg = match pool.alloc(SEG_HEADROOM) {
-            Some(b) if b.tailroom() >= seg_len => b,
-            _ => PacketBuf::new(seg_len + SEG_HEADROOM, SEG_HEADROOM),
+            Some(b) if b.tailroom() >= linear => b,
+            _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
         };
-        let d = seg.put(seg_len).map_err(|_| GsoError::Malformed)?;
+        let payload_sum = if share {
+            sum_range(chunks, hdr_len + off, chunk_len)
+        } else {
+            0
+        };
+        let d = seg.put(linear).map_err(|_| GsoError::Malformed)?;
         d[..hdr_len].copy_from_slice(&bytes[..hdr_len]);
-        copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
+        if !share {
+            copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
+        }
         let iph = &mut d[l2..l2 + ihl];
         let ip_total = (ihl + l4hlen + chunk_len) as u16;
         iph[2..4].copy_from_slice(&ip_total.to_be_bytes());
@@ -159,9 +170,16 @@ fn segment_inner(
             6
         };
         th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
+        // The payload starts at an even offset (the header is whole 32-bit words), so its
+        // sum adds as it is.
+        let body = if share {
+            checksum::add(checksum::sum(&th[..l4hlen]), payload_sum)
+        } else {
+            checksum::sum(&th[..l4len])
+        };
         let mut c = !checksum::add(
             checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16),
-            checksum::sum(&th[..l4len]),
+            body,
         );
         if c == 0 && l4proto == protocol::UDP {
             c = 0xffff;
@@ -174,6 +192,10 @@ fn segment_inner(
         seg.meta.ifindex = frame.meta.ifindex;
         seg.meta.vlan_tci = frame.meta.vlan_tci;
         seg.meta.csum = ChecksumState::None;
+        if share {
+            seg.append_shared(frame, hdr_len + off, chunk_len)
+                .map_err(|_| GsoError::Malformed)?;
+        }
         if ethernet {
             seg.set_mac_header();
         } else {
@@ -201,4 +223,25 @@ fn copy_range(chunks: &[&[u8]], mut off: usize, out: &mut [u8]) {
         done += take;
         off = 0;
     }
+}
+
+/// One's-complement sum of `len` bytes starting at byte `off` of the concatenation of
+/// `chunks`, as [`checksum::sum`] would give over those bytes laid out flat.
+fn sum_range(chunks: &[&[u8]], mut off: usize, len: usize) -> u16 {
+    let mut acc = 0;
+    let mut done = 0;
+    for c in chunks {
+        if done == len {
+            break;
+        }
+        if off >= c.len() {
+            off -= c.len();
+            continue;
+        }
+        let take = (c.len() - off).min(len - done);
+        acc = checksum::add_block(acc, checksum::sum(&c[off..off + take]), done);
+        done += take;
+        off = 0;
+    }
+    acc
 }

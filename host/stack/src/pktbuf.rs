@@ -553,6 +553,64 @@ impl PacketBuf {
         Ok(())
     }
 
+    /// Appends bytes `[off, off + len)` of `src` (counted over its head, then its fragments)
+    /// as fragments that share `src`'s storage, without copying: how software GSO gives each
+    /// segment its slice of the super-packet's payload (Linux `skb_segment` on a
+    /// scatter-gather device). On error nothing is changed.
+    pub fn append_shared(
+        &mut self,
+        src: &PacketBuf,
+        off: usize,
+        len: usize,
+    ) -> Result<(), PktBufError> {
+        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
+            needed: usize::MAX,
+            have: src.len(),
+        })?;
+        if end > src.len() {
+            return Err(PktBufError::TooShort {
+                needed: end,
+                have: src.len(),
+            });
+        }
+        // (storage, offset in it, length) of every part of `src`, in order.
+        let head = src
+            .head
+            .as_ref()
+            .map(|h| (h, src.data, src.head_len()))
+            .filter(|p| p.2 > 0);
+        let frags = src
+            .frags
+            .iter()
+            .take(src.nr_frags)
+            .flatten()
+            .map(|f| (&f.storage, f.off, f.len));
+        let overlapping = || {
+            let mut at = 0;
+            head.into_iter()
+                .chain(frags.clone())
+                .filter_map(move |(st, o, l)| {
+                    let (start, stop) = (at, at + l);
+                    at = stop;
+                    let (a, b) = (start.max(off), stop.min(end));
+                    (a < b).then(|| (st, o + (a - start), b - a))
+                })
+        };
+        if self.nr_frags + overlapping().count() > MAX_FRAGS {
+            return Err(PktBufError::TooManyFrags);
+        }
+        for (storage, o, l) in overlapping() {
+            self.frags[self.nr_frags] = Some(Frag {
+                storage: Arc::clone(storage),
+                off: o,
+                len: l,
+            });
+            self.nr_frags += 1;
+            self.frag_len += l;
+        }
+        Ok(())
+    }
+
     /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
     pub fn linearize(&mut self) -> Result<(), PktBufError> {
         if self.nr_frags == 0 {
@@ -947,5 +1005,38 @@ mod tests {
         let c = pool.alloc(0).unwrap();
         assert_eq!(c.tailroom(), 512);
         assert_eq!(pool.available(), 1);
+    }
+
+    #[test]
+    fn append_shared_references_a_range_without_copying() {
+        let pool = PacketPool::new(4, 64);
+        let mut src = pool.alloc(0).unwrap();
+        src.put_slice(b"0123456789").unwrap();
+        let mut tail = pool.alloc(0).unwrap();
+        tail.put_slice(b"abcdef").unwrap();
+        src.append_frags(tail).unwrap();
+        let mut seg = pool.alloc(8).unwrap();
+        seg.put_slice(b"H").unwrap();
+        // Spans the head's end and the first fragment.
+        seg.append_shared(&src, 7, 6).unwrap();
+        assert_eq!(seg.len(), 7);
+        assert_eq!(seg.nr_frags(), 2);
+        let mut out = [0u8; 7];
+        seg.copy_to(&mut out).unwrap();
+        assert_eq!(&out, b"H789abc");
+        assert_eq!(pool.available(), 1, "storage shared, not copied");
+        assert_eq!(
+            seg.append_shared(&src, 10, 7),
+            Err(PktBufError::TooShort {
+                needed: 17,
+                have: 16
+            })
+        );
+        assert_eq!(seg.len(), 7, "unchanged on error");
+        drop(src);
+        seg.copy_to(&mut out).unwrap();
+        assert_eq!(&out, b"H789abc", "the segment keeps the bytes alive");
+        drop(seg);
+        assert_eq!(pool.available(), 4, "all storage back in the pool");
     }
 }

@@ -64,7 +64,7 @@ pub const MAX_HEADER: usize = 128;
 const BIG_BUF_SIZE: usize = 65_536 + MAX_HEADER;
 
 /// Super-packet buffers a stack keeps at most (more in use at once come from the heap).
-const BIG_POOL_COUNT: usize = 32;
+const BIG_POOL_COUNT: usize = 64;
 
 /// Stack-wide settings (the `net.ipv4.*` sysctls that matter here).
 #[derive(Debug, Clone)]

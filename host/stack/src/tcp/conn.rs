@@ -6,7 +6,7 @@
 //! [`OutSeg`] values (a header plus a range of the send queue) that the stack turns into
 //! packets; timers fire through [`Conn::on_timer`] and are announced by [`Conn::next_timer`].
 
-use super::buffer::RingBuf;
+use super::buffer::{RingBuf, SendQueue};
 use super::cc::{new_cc, CcAlgorithm, CongestionControl};
 use super::ooo::OooQueue;
 use super::rtt::RttEstimator;
@@ -210,7 +210,7 @@ pub struct Conn {
     ts_recent_at: Instant,
     ts_offset: u32,
 
-    pub(crate) tx: RingBuf,
+    pub(crate) tx: SendQueue,
     pub(crate) rx: RingBuf,
     ooo: OooQueue,
     /// The user will write no more: a FIN follows the send queue.
@@ -344,7 +344,7 @@ impl Conn {
             ts_recent: 0,
             ts_recent_at: now,
             ts_offset: ts_offset_for(iss),
-            tx: RingBuf::new(cfg.sndbuf),
+            tx: SendQueue::new(cfg.sndbuf),
             rx: RingBuf::new(cfg.rcvbuf),
             ooo: OooQueue::new(cfg.rcvbuf_max),
             fin_queued: false,
@@ -514,7 +514,7 @@ impl Conn {
     }
 
     /// Bytes of the send queue from `snd_una` on, for copying payload out.
-    pub fn send_queue(&self) -> &RingBuf {
+    pub fn send_queue(&self) -> &SendQueue {
         &self.tx
     }
 

@@ -25,7 +25,7 @@ use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::stack::Stack;
 use crate::time::Instant;
-use crate::wire::checksum::ChecksumMode;
+use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 pub use cc::CcAlgorithm;
@@ -1210,24 +1210,41 @@ impl Stack {
             return None;
         };
         let hlen = seg.repr.header_len().ok()?;
-        let mut pkt = self.alloc(hlen + seg.len);
-        if seg.len > 0 {
-            let (a, b) = c.send_queue().slices(seg.data_off, seg.len);
-            if a.len() + b.len() != seg.len {
-                return None;
-            }
-            pkt.put_slice(a).ok()?;
-            pkt.put_slice(b).ok()?;
-        }
-        pkt.push(hlen).ok()?;
         let gso = seg.gso_size != 0;
         let mode = if offload || gso {
             ChecksumMode::Offloaded
         } else {
             ChecksumMode::Software
         };
-        let d = pkt.data_mut().ok()?;
-        seg.repr.emit(d, seg.len, src, dst, mode).ok()?;
+        let queue = c.send_queue();
+        // The payload stays in the send queue: the segment shares it as fragments (the
+        // software checksum still reads it once). Only a segment whose range spans more
+        // chunks than a packet has fragment slots is copied.
+        let mut pkt = self.alloc(hlen);
+        let mut pkt = if seg.len > 0 && queue.append_to(&mut pkt, seg.data_off, seg.len).is_ok() {
+            let payload_sum = match mode {
+                ChecksumMode::Software => frags_sum(&pkt),
+                ChecksumMode::Offloaded => 0,
+            };
+            let d = pkt.push(hlen).ok()?;
+            seg.repr
+                .emit_header(d, seg.len, payload_sum, src, dst, mode)
+                .ok()?;
+            pkt
+        } else {
+            drop(pkt);
+            let mut pkt = self.alloc(hlen + seg.len);
+            if seg.len > 0 {
+                let d = pkt.put(seg.len).ok()?;
+                if queue.peek(seg.data_off, d) != seg.len {
+                    return None;
+                }
+            }
+            pkt.push(hlen).ok()?;
+            let d = pkt.data_mut().ok()?;
+            seg.repr.emit(d, seg.len, src, dst, mode).ok()?;
+            pkt
+        };
         if offload || gso {
             pkt.meta.csum = ChecksumState::Partial {
                 start: 0,
@@ -1282,4 +1299,16 @@ impl Stack {
         };
         let _ = self.ip_local_out(pkt, &rt, p, now);
     }
+}
+
+/// One's-complement sum of a packet's fragments laid end to end (its payload, when the head
+/// holds only headers).
+fn frags_sum(pkt: &PacketBuf) -> u16 {
+    let mut acc = 0;
+    let mut at = 0;
+    for f in pkt.frags() {
+        acc = checksum::add_block(acc, checksum::sum(f), at);
+        at += f.len();
+    }
+    acc
 }

@@ -142,15 +142,17 @@ pub struct PacketMeta {
 #[derive(Clone)]
 struct Frag {
     storage: Arc<Storage>,
-    off: usize,
-    len: usize,
+    /// Offset and length in the storage; 32 bits each keep a packet buffer small (it is moved
+    /// through every queue on the data path), and no buffer comes near 4 GiB.
+    off: u32,
+    len: u32,
 }
 
 impl Frag {
     fn bytes(&self) -> &[u8] {
         self.storage
             .buf
-            .get(self.off..self.off + self.len)
+            .get(self.off as usize..self.off as usize + self.len as usize)
             .unwrap_or(&[])
     }
 }
@@ -441,11 +443,11 @@ impl PacketBuf {
             let Some(first) = self.frags[0].as_mut() else {
                 break;
             };
-            let take = n.min(first.len);
+            let take = n.min(first.len as usize);
             let src = first.storage.clone();
-            let range = first.off..first.off + take;
-            first.off += take;
-            first.len -= take;
+            let range = first.off as usize..first.off as usize + take;
+            first.off += take as u32;
+            first.len -= take as u32;
             let t = self.tail;
             if let (Some(dst), Some(s)) =
                 (self.head_buf_mut().get_mut(t..t + take), src.buf.get(range))
@@ -508,8 +510,8 @@ impl PacketBuf {
             let Some(f) = self.frags[last].as_mut() else {
                 break;
             };
-            let cut = excess.min(f.len);
-            f.len -= cut;
+            let cut = excess.min(f.len as usize);
+            f.len -= cut as u32;
             self.frag_len -= cut;
             excess -= cut;
             if f.len == 0 {
@@ -535,8 +537,8 @@ impl PacketBuf {
             if let Some(storage) = other.head.take() {
                 self.frags[self.nr_frags] = Some(Frag {
                     storage,
-                    off: other.data,
-                    len: other.head_len(),
+                    off: other.data as u32,
+                    len: other.head_len() as u32,
                 });
                 self.nr_frags += 1;
                 self.frag_len += other.head_len();
@@ -544,7 +546,7 @@ impl PacketBuf {
         }
         for f in other.frags.iter_mut().take(other.nr_frags) {
             if let Some(f) = f.take() {
-                self.frag_len += f.len;
+                self.frag_len += f.len as usize;
                 self.frags[self.nr_frags] = Some(f);
                 self.nr_frags += 1;
             }
@@ -584,7 +586,7 @@ impl PacketBuf {
             .iter()
             .take(src.nr_frags)
             .flatten()
-            .map(|f| (&f.storage, f.off, f.len));
+            .map(|f| (&f.storage, f.off as usize, f.len as usize));
         let overlapping = || {
             let mut at = 0;
             head.into_iter()
@@ -602,8 +604,8 @@ impl PacketBuf {
         for (storage, o, l) in overlapping() {
             self.frags[self.nr_frags] = Some(Frag {
                 storage: Arc::clone(storage),
-                off: o,
-                len: l,
+                off: o as u32,
+                len: l as u32,
             });
             self.nr_frags += 1;
             self.frag_len += l;

@@ -87,10 +87,13 @@ impl SendQueue {
                 .back()
                 .is_some_and(|(_, c)| !c.is_shared() && c.tailroom() > 0);
             if !writable {
+                // Past the pool (many small writes each still referenced by a segment in
+                // flight), a heap chunk sized to the write, not a zero-filled full chunk.
+                let rest = n - done;
                 let chunk = self
                     .pool
                     .alloc(0)
-                    .unwrap_or_else(|| PacketBuf::new(SEND_CHUNK, 0));
+                    .unwrap_or_else(|| PacketBuf::new(rest.clamp(2048, SEND_CHUNK), 0));
                 let at = self.start + (self.len + done) as u64;
                 self.chunks.push_back((at, chunk));
             }

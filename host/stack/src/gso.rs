@@ -20,6 +20,9 @@ use std::net::Ipv4Addr;
 /// Headroom given to each segment.
 const SEG_HEADROOM: usize = 32;
 
+/// Cache-line offsets the headers of shared-payload segments rotate through.
+const COLOURS: usize = 16;
+
 /// Most header bytes a super-packet can have: Ethernet with a VLAN tag, then IPv4 and TCP with
 /// full options.
 const MAX_HDR: usize = 18 + 60 + 60;
@@ -132,7 +135,19 @@ fn segment_inner(
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
         let linear = if share { hdr_len } else { hdr_len + chunk_len };
-        let mut seg = match pool.alloc(SEG_HEADROOM) {
+        // Header-only segments start at a varying offset of their (2 KB) buffers, so the
+        // headers of a burst do not all fall into the same few cache sets (slab colouring).
+        // Only as far as the buffer could still take the payload back in, should a later
+        // stage linearize the segment.
+        let slack = pool
+            .buf_size()
+            .saturating_sub(SEG_HEADROOM + hdr_len + chunk_len);
+        let headroom = if share {
+            SEG_HEADROOM + (i % COLOURS).min(slack / 64) * 64
+        } else {
+            SEG_HEADROOM
+        };
+        let mut seg = match pool.alloc(headroom) {
             Some(b) if b.tailroom() >= linear => b,
             _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
         };

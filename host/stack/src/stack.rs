@@ -469,8 +469,22 @@ impl Stack {
         id
     }
 
+    /// [`Self::alloc`] for a small packet (headers whose payload lies in fragments) that
+    /// starts `colour` cache lines (mod 16) further into its pool buffer, so that a burst of
+    /// such headers spreads over the cache instead of every one landing at the same offset of
+    /// a 2 KB buffer (slab colouring).
+    pub(crate) fn alloc_coloured(&self, len: usize, colour: usize) -> PacketBuf {
+        let headroom = MAX_HEADER + (colour % 16) * 64;
+        if len + headroom <= self.pool.buf_size() {
+            if let Some(b) = self.pool.alloc(headroom) {
+                return b;
+            }
+        }
+        self.alloc(len)
+    }
+
     /// A buffer for `len` bytes after [`MAX_HEADER`] of headroom: from the pool when it fits,
-    /// else from the heap (jumbo datagrams and super-packets).
+    /// super-packets from the recycled big-buffer pool, else from the heap.
     pub(crate) fn alloc(&self, len: usize) -> PacketBuf {
         if len + MAX_HEADER <= self.pool.buf_size() {
             if let Some(b) = self.pool.alloc(MAX_HEADER) {

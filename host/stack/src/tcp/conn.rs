@@ -13,6 +13,7 @@ use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpMib, TcpState};
+use crate::pktbuf::MAX_FRAGS;
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, MAX_SACK_BLOCKS};
 use std::net::SocketAddrV4;
@@ -55,6 +56,83 @@ pub struct OutSeg {
     pub gso_size: u16,
     /// A retransmission (counted in `RetransSegs`).
     pub retransmit: bool,
+}
+
+/// A received segment's payload, in up to [`MAX_FRAGS`]` + 1` pieces laid end to end: a GRO
+/// super-packet's data stays in its buffer's head and fragments instead of being copied
+/// together before it reaches the receive queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Payload<'a> {
+    parts: [&'a [u8]; MAX_FRAGS + 1],
+    n: usize,
+    len: usize,
+}
+
+impl<'a> Payload<'a> {
+    /// A payload in one piece.
+    pub fn from_slice(data: &'a [u8]) -> Self {
+        let mut p = Payload {
+            parts: [&[]; MAX_FRAGS + 1],
+            n: 0,
+            len: 0,
+        };
+        p.push(data);
+        p
+    }
+
+    /// A payload made of `parts` in order (empty pieces are skipped); `None` when there are
+    /// more than [`MAX_FRAGS`]` + 1` non-empty pieces.
+    pub fn from_parts<I: IntoIterator<Item = &'a [u8]>>(parts: I) -> Option<Self> {
+        let mut p = Payload::from_slice(&[]);
+        for part in parts {
+            if !part.is_empty() {
+                if p.n == p.parts.len() {
+                    return None;
+                }
+                p.push(part);
+            }
+        }
+        Some(p)
+    }
+
+    fn push(&mut self, part: &'a [u8]) {
+        if !part.is_empty() {
+            self.parts[self.n] = part;
+            self.n += 1;
+            self.len += part.len();
+        }
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.parts[..self.n].iter().copied()
+    }
+
+    /// Bytes `[from, from + len)` (clamped) as a payload of their own.
+    pub fn slice(&self, from: usize, len: usize) -> Payload<'a> {
+        let end = from.saturating_add(len).min(self.len);
+        let mut out = Payload::from_slice(&[]);
+        let mut at = 0;
+        for part in self.parts() {
+            let (start, stop) = (at, at + part.len());
+            at = stop;
+            let (a, b) = (start.max(from), stop.min(end));
+            if a < b {
+                out.push(&part[a - start..b - start]);
+            }
+        }
+        out
+    }
 }
 
 /// What a segment did to the connection, for the table above it.
@@ -875,7 +953,7 @@ impl Conn {
     pub fn on_segment(
         &mut self,
         seg: &TcpRepr,
-        payload: &[u8],
+        payload: &Payload<'_>,
         now: Instant,
         mib: &mut TcpMib,
     ) -> Outcome {
@@ -1373,9 +1451,16 @@ impl Conn {
         mib.fast_recoveries += 1;
     }
 
-    fn on_data(&mut self, seq: Seq, payload: &[u8], f: TcpFlags, now: Instant, mib: &mut TcpMib) {
+    fn on_data(
+        &mut self,
+        seq: Seq,
+        payload: &Payload<'_>,
+        f: TcpFlags,
+        now: Instant,
+        mib: &mut TcpMib,
+    ) {
         let mut seq = seq;
-        let mut data = payload;
+        let mut data = *payload;
         if f.contains(TcpFlags::FIN) {
             let fin = seq + payload.len();
             if fin.diff(self.rcv_nxt + self.rcv_wnd()) <= 0 {
@@ -1390,7 +1475,7 @@ impl Conn {
                     self.rcv_nxt = end;
                 }
                 self.ack_now = true;
-                data = &[];
+                data = Payload::from_slice(&[]);
             }
             let skip = self.rcv_nxt.since(seq) as usize;
             if skip >= data.len() {
@@ -1398,16 +1483,18 @@ impl Conn {
                     // Entirely old: the peer retransmitted what we have; tell it at once.
                     self.ack_now = true;
                 }
-                data = &[];
+                data = Payload::from_slice(&[]);
             } else {
-                data = &data[skip..];
+                data = data.slice(skip, usize::MAX);
                 seq = seq + skip;
             }
         }
         if !data.is_empty() {
             if seq == self.rcv_nxt {
                 let n = data.len().min(self.rx.free());
-                self.rx.push(&data[..n]);
+                for part in data.slice(0, n).parts() {
+                    self.rx.push(part);
+                }
                 self.rcv_nxt = self.rcv_nxt + n;
                 self.info.bytes_received += n as u64;
                 self.unacked_rx += n;
@@ -1432,7 +1519,12 @@ impl Conn {
             } else {
                 let room = (self.rcv_nxt + self.rx.free()).since(seq) as usize;
                 let take = data.len().min(room);
-                let stored = self.ooo.insert(self.rcv_nxt, seq, &data[..take]);
+                let mut stored = 0;
+                let mut at = seq;
+                for part in data.slice(0, take).parts() {
+                    stored += self.ooo.insert(self.rcv_nxt, at, part);
+                    at = at + part.len();
+                }
                 self.info.ooo_segs += 1;
                 if stored < data.len() {
                     self.info.ooo_drops += (data.len() - stored) as u64;

@@ -41,21 +41,43 @@ pub enum GsoError {
 /// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. Buffers come from
 /// `pool` when they fit, else from the heap.
 pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
-    segment_inner(frame, true, pool)
+    let mut out = Vec::new();
+    segment_into(frame, pool, &mut out)?;
+    Ok(out)
+}
+
+/// [`segment`] appending the segments to `out` (a vector the caller reuses, so the data path
+/// does not allocate one per super-packet); returns how many. On error `out` is unchanged.
+pub fn segment_into(
+    frame: &PacketBuf,
+    pool: &PacketPool,
+    out: &mut Vec<PacketBuf>,
+) -> Result<usize, GsoError> {
+    let base = out.len();
+    match segment_inner(frame, true, pool, out) {
+        Ok(()) => Ok(out.len() - base),
+        Err(e) => {
+            out.truncate(base);
+            Err(e)
+        }
+    }
 }
 
 /// [`segment`] for a super-packet whose data starts at the IPv4 header (no Ethernet header
 /// yet): how IP output cuts a forwarded super-packet that must then be fragmented
 /// (`ip_finish_output_gso`).
 pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
-    segment_inner(pkt, false, pool)
+    let mut out = Vec::new();
+    segment_inner(pkt, false, pool, &mut out)?;
+    Ok(out)
 }
 
 fn segment_inner(
     frame: &PacketBuf,
     ethernet: bool,
     pool: &PacketPool,
-) -> Result<Vec<PacketBuf>, GsoError> {
+    out: &mut Vec<PacketBuf>,
+) -> Result<(), GsoError> {
     let mss = usize::from(frame.meta.gso_size);
     if mss == 0 {
         return Err(GsoError::NoSegmentSize);
@@ -121,7 +143,7 @@ fn segment_inner(
     let hdr_len = l2 + ihl + l4hlen;
     let payload_len = l4_len - l4hlen;
     let n = payload_len.div_ceil(mss).max(1);
-    let mut out = Vec::with_capacity(n);
+    out.reserve(n);
     let seq0 = if l4proto == protocol::TCP {
         u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]])
     } else {
@@ -218,7 +240,7 @@ fn segment_inner(
         }
         out.push(seg);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Copies `out.len()` bytes starting at byte `off` of the concatenation of `chunks` into

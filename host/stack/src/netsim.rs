@@ -609,6 +609,8 @@ pub struct Net {
     pool: PacketPool,
     /// Reused to flatten frames that have fragments.
     scratch: Vec<u8>,
+    /// Reused for the TSO model's segments of one super-packet.
+    segs: Vec<PacketBuf>,
 }
 
 impl Default for Net {
@@ -634,6 +636,7 @@ impl Net {
             max_steps_per_instant: DEFAULT_MAX_STEPS_PER_INSTANT,
             pool: PacketPool::new(64, 2048),
             scratch: Vec::new(),
+            segs: Vec::new(),
         }
     }
 
@@ -873,9 +876,9 @@ impl Net {
                         if f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
                             link.pass(dir, f, now, rx_csum, &mut self.queue);
                         } else if f.meta.gso_size != 0 {
-                            match gso::segment(&f, &self.pool) {
-                                Ok(segs) => {
-                                    for s in segs {
+                            match gso::segment_into(&f, &self.pool, &mut self.segs) {
+                                Ok(_) => {
+                                    for s in self.segs.drain(..) {
                                         link.pass(dir, s, now, rx_csum, &mut self.queue);
                                     }
                                 }

@@ -153,6 +153,8 @@ pub struct Stack {
     /// Buffers for TCP super-packets (too big for `pool`), made on first use and recycled, so
     /// a GSO send neither allocates nor zero-fills 64 KB per packet.
     pub(crate) big_pool: PacketPool,
+    /// Reused by software GSO for the segments of one super-packet.
+    pub(crate) gso_scratch: Vec<PacketBuf>,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
     pub(crate) ip_ident: u16,
 }
@@ -183,6 +185,7 @@ impl Stack {
             taps: Taps::default(),
             pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
             big_pool: PacketPool::lazy(BIG_POOL_COUNT, BIG_BUF_SIZE),
+            gso_scratch: Vec::new(),
             icmp_events: VecDeque::new(),
             ip_ident: 1,
             ifaces: Vec::new(),

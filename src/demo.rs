@@ -1,296 +1,630 @@
-//! `oxnic demo`: the main job. Builds the card's blocks, checks them with the tools a board flow
-//! uses, and runs real traffic through their Verilator models, checking every result against the
-//! reference models.
+//! `oxnic demo`: the main job. Two hosts, each an oxnic stack driving its own verilated card
+//! through the real driver, joined by a simulated 10 Gb/s link in lock-step virtual time:
 //!
-//! 1. every catalogued block: Verilog written, linted by Verilator, synthesized by yosys;
-//! 2. the receive checks (CRC32 → checksum → packet FIFO) on random IPv4/UDP frames with their
-//!    FCS, some corrupted: every FCS verdict, every ones'-complement sum (from the IPv4 header on)
-//!    and every delivered frame checked byte for byte;
-//! 3. RSS: random flows through the Toeplitz block under a random key, every hash checked, and
-//!    the spread of flows over the queues of an 8-queue indirection table.
+//! 1. ARP and ping: A pings B (the first echo request waits for ARP); every echo reply is
+//!    checked byte for byte and A's neighbour entry for B must name B's MAC;
+//! 2. UDP echo: A sends datagrams of many sizes from several ports to B's echo service, every
+//!    echo is checked byte for byte;
+//! 3. TCP bulk: several connections from A to B carry `--bytes` in all, each stream checked
+//!    by SHA-256 at both ends; RSS spreads the flows over B's RX queues.
 //!
-//! Exit status is non-zero if any check fails.
+//! It ends with a table: throughput in simulated and wall time, card cycles per packet, host
+//! time per packet, offload counters, per-queue RX counts and drops by reason. The exit status
+//! is non-zero if any byte is wrong (a lost datagram or ping under `--loss` is reported, not an
+//! error; TCP must deliver everything whatever the loss).
 
+use crate::glue::GlueStats;
+use crate::host::{HostConfig, HostError, SimHost, TwoHosts};
 use crate::Error;
-use oxnic_abi::{checksum, features, toeplitz as reference};
-use oxnic_hdl::frame_gen::Ipv4Frame;
-use oxnic_hdl::stream::{bytes_to_port, frame_to_words, keep_mask};
-use oxnic_hdl::{crc32, toeplitz};
-use oxnic_sim::harness::Sim;
-use oxnic_sim::models;
+use indicatif::{ProgressBar, ProgressStyle};
+use oxnic_sim::device::NS_PER_CYCLE;
+use oxnic_stack::icmp::{IcmpEvent, PingOptions};
+use oxnic_stack::tcp::{TcpError, TcpHandle};
+use oxnic_stack::time::Instant;
+use oxnic_stack::udp::{UdpError, UdpHandle};
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::Duration;
 
 /// Options of `oxnic demo`.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Seed of every random choice.
+    /// Seed of every random choice (payloads, loss).
     pub seed: u64,
-    /// Frames through the receive checks.
-    pub frames: usize,
-    /// Flows through RSS.
+    /// RX/TX queues per card.
+    pub queues: u32,
+    /// TCP bytes in all, split over the flows.
+    pub bytes: u64,
+    /// TCP connections.
     pub flows: usize,
-    /// Write the receive chain's waveform here.
-    pub waves: Option<PathBuf>,
-    /// Where to write the Verilog.
-    pub verilog_dir: PathBuf,
+    /// Probability that the link loses a frame, each direction.
+    pub loss: f64,
+    /// Capture every frame on the link (as each card sent it) to this pcap file.
+    pub pcap: Option<PathBuf>,
 }
 
-fn fail(what: String) -> Error {
-    Error::Check(what)
+/// Echo requests sent.
+const PINGS: u16 = 4;
+/// Echo datagrams sent.
+const UDP_DATAGRAMS: usize = 48;
+/// Source ports the datagrams come from.
+const UDP_PORTS: u16 = 4;
+/// B's TCP port.
+const TCP_PORT: u16 = 5001;
+
+fn fail(what: impl Into<String>) -> Error {
+    Error::Check(what.into())
 }
 
-/// A random IPv4/UDP frame (without FCS) of `len` bytes (at least 42), checksums correct.
-fn udp_frame(rng: &mut impl Rng, len: usize) -> Vec<u8> {
-    let src = [10, 0, 0, rng.gen_range(1..255)];
-    let dst = [10, 0, 1, rng.gen_range(1..255)];
-    let sport = rng.gen_range(1024..65535);
-    let payload: Vec<u8> = (0..len.max(42) - 42).map(|_| rng.gen()).collect();
-    Ipv4Frame::udp(src, dst, sport, 7, &payload).build()
+fn host_err(e: HostError) -> Error {
+    Error::Check(format!("simulated host: {e}"))
 }
 
-struct RxReport {
-    frames: usize,
-    bad_fcs: usize,
-    delivered: usize,
-    cycles: u64,
-    words: u64,
-    secs: f64,
-}
+/// A deterministic byte stream (xorshift64*), so the sender need not keep what it sent.
+struct Stream(u64);
 
-type ChainSim = Sim<models::oxnic_rx_check_chain::Model>;
-
-/// What the chain's outputs must show, in order.
-#[derive(Default)]
-struct RxExpect {
-    /// Frames (with FCS) whose CRC and checksum are due, and whether the FCS was corrupted.
-    verdicts: std::collections::VecDeque<(Vec<u8>, bool)>,
-    /// Frames due out of the packet FIFO.
-    frames: std::collections::VecDeque<Vec<u8>>,
-    /// Bytes of the frame now leaving the FIFO.
-    cur: Vec<u8>,
-    delivered: usize,
-}
-
-impl RxExpect {
-    fn check(&mut self, sim: &ChainSim) -> Result<(), Error> {
-        let m = &sim.model;
-        if m.get_crc_valid() == 1 {
-            let (wire, corrupt) = self
-                .verdicts
-                .pop_front()
-                .ok_or_else(|| fail("a CRC for no frame".into()))?;
-            let fcs_ok = m.get_crc() as u32 == crc32::RESIDUE;
-            if fcs_ok == corrupt || m.get_crc() as u32 != crc32fast::hash(&wire) {
-                return Err(fail(format!(
-                    "FCS verdict wrong on a {}-byte frame",
-                    wire.len()
-                )));
-            }
-            let want = checksum::fold(checksum::sum(&wire[14..], 0));
-            if m.get_csum_valid() != 1 || m.get_csum() as u16 != want {
-                return Err(fail(format!(
-                    "checksum wrong on a {}-byte frame",
-                    wire.len()
-                )));
-            }
+impl Stream {
+    fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
         }
-        if m.get_source_valid() == 1 {
-            let n = m.get_source_keep().count_ones() as usize;
-            self.cur
-                .extend_from_slice(&m.get_source_data().to_le_bytes()[..n]);
-            if m.get_source_last() == 1 {
-                let want = self
-                    .frames
-                    .pop_front()
-                    .ok_or_else(|| fail("a frame from nowhere".into()))?;
-                if self.cur != want {
-                    return Err(fail(format!("frame of {} bytes differs", self.cur.len())));
+    }
+}
+
+/// What the demo measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Echo replies received (of [`PINGS`]).
+    pub ping_replies: usize,
+    /// Round-trip time of the first echo (includes ARP), and the mean of the others.
+    pub ping_rtt: (Duration, Duration),
+    /// UDP datagrams echoed back byte-exact (of [`UDP_DATAGRAMS`]).
+    pub udp_echoed: usize,
+    /// TCP bytes delivered and checked.
+    pub tcp_bytes: u64,
+    /// Virtual and wall time of the TCP transfer.
+    pub tcp_time: (Duration, Duration),
+    /// The table.
+    pub table: String,
+}
+
+/// Runs the demo; `Err` if any byte is wrong or a phase does not finish.
+pub fn run(opts: &Options) -> Result<Report, Error> {
+    if opts.flows == 0 || opts.queues == 0 {
+        return Err(fail("at least one flow and one queue"));
+    }
+    let wall0 = std::time::Instant::now();
+    let a = HostConfig {
+        mac: [0x02, 0x0c, 0x5e, 0, 0, 0x0a],
+        addr: Ipv4Addr::new(10, 0, 0, 1),
+        prefix: 24,
+        queues: opts.queues,
+    };
+    let b = HostConfig {
+        mac: [0x02, 0x0c, 0x5e, 0, 0, 0x0b],
+        addr: Ipv4Addr::new(10, 0, 0, 2),
+        prefix: 24,
+        queues: opts.queues,
+    };
+    eprintln!(
+        "oxnic demo: two hosts on verilated cards ({} queues each), 10 Gb/s link, loss {}",
+        opts.queues, opts.loss
+    );
+    let mut net =
+        TwoHosts::new(&a, &b, opts.loss, opts.seed, opts.pcap.as_deref()).map_err(host_err)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut report = Report::default();
+
+    ping(&mut net, &mut rng, &b, &mut report)?;
+    eprintln!(
+        "ping: {}/{PINGS} replies, first (with ARP) {:.1?}, then {:.1?} (virtual)",
+        report.ping_replies, report.ping_rtt.0, report.ping_rtt.1
+    );
+    udp_echo(&mut net, &mut rng, &b, opts.loss, &mut report)?;
+    eprintln!(
+        "udp echo: {}/{UDP_DATAGRAMS} datagrams back byte-exact",
+        report.udp_echoed
+    );
+    tcp_bulk(&mut net, opts, &b, &mut report)?;
+
+    let frames = net.finish_pcap().map_err(host_err)?;
+    if let Some(p) = &opts.pcap {
+        eprintln!("pcap: {frames} frames in {}", p.display());
+    }
+    report.table = table(&net, &report, wall0.elapsed());
+    net.close();
+    Ok(report)
+}
+
+/// Phase 1: ARP (implicitly) and ping.
+fn ping(
+    net: &mut TwoHosts,
+    rng: &mut ChaCha8Rng,
+    b: &HostConfig,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let payload: Vec<u8> = (0..56).map(|_| rng.gen()).collect();
+    let mut seq: u16 = 0;
+    let mut sent_at = Instant::ZERO;
+    let mut rtts = Vec::new();
+    let mut bad = None;
+    let mut app = |h: &mut [SimHost; 2], now: Instant| -> bool {
+        let s = &mut h[0].stack;
+        for e in s.icmp_events() {
+            if let IcmpEvent::EchoReply {
+                from, seq: r, data, ..
+            } = e
+            {
+                if from != b.addr || data != payload {
+                    bad = Some(format!("echo reply {r} from {from}: wrong payload"));
+                } else if r + 1 == seq {
+                    rtts.push(now.saturating_duration_since(sent_at));
                 }
-                self.cur.clear();
-                self.delivered += 1;
             }
         }
-        Ok(())
+        let waited = now.saturating_duration_since(sent_at);
+        let answered = rtts.len() == usize::from(seq);
+        if seq == PINGS {
+            return answered || waited > Duration::from_millis(100);
+        }
+        if seq == 0 || answered || waited > Duration::from_millis(100) {
+            let opts = PingOptions {
+                ident: 0x0c5e,
+                seq,
+                ttl: None,
+                dont_frag: false,
+            };
+            if s.ping(b.addr, opts, &payload, now).is_ok() {
+                sent_at = now;
+                seq += 1;
+            }
+        }
+        false
+    };
+    let done = net
+        .run(Duration::from_secs(5), &mut app)
+        .map_err(host_err)?;
+    if let Some(b) = bad {
+        return Err(fail(b));
     }
+    if !done || rtts.is_empty() {
+        return Err(fail("ping: no echo reply"));
+    }
+    let ifindex = net.hosts[0].port.ifindex();
+    let neigh = net.hosts[0]
+        .stack
+        .interface(ifindex)
+        .and_then(|i| i.neigh().get(b.addr));
+    if neigh.and_then(|n| n.mac).map(|m| m.0) != Some(b.mac) {
+        return Err(fail(format!("ARP: A's entry for {} is {neigh:?}", b.addr)));
+    }
+    report.ping_replies = rtts.len();
+    let rest = &rtts[1.min(rtts.len())..];
+    report.ping_rtt = (
+        rtts[0],
+        rest.iter().sum::<Duration>() / (rest.len().max(1) as u32),
+    );
+    Ok(())
 }
 
-fn rx_checks(o: &Options, rng: &mut impl Rng) -> Result<RxReport, Error> {
-    let mut sim =
-        Sim::new(models::oxnic_rx_check_chain::Model::new()).map_err(|e| fail(e.to_string()))?;
-    if let Some(w) = &o.waves {
-        sim.trace_to(w).map_err(|e| fail(e.to_string()))?;
-    }
-    sim.model.set_source_ready(1);
-    sim.model.set_start(14);
-    let mut exp = RxExpect::default();
-    let (mut bad, mut words) = (0usize, 0u64);
-    let t = Instant::now();
-    for _ in 0..o.frames {
-        let len = rng.gen_range(60..=500);
-        let frame = udp_frame(rng, len);
-        let mut wire = frame.clone();
-        wire.extend_from_slice(&crc32fast::hash(&frame).to_le_bytes());
-        let corrupt = rng.gen_ratio(1, 50);
-        if corrupt {
-            let bit = rng.gen_range(0..wire.len() * 8);
-            wire[bit / 8] ^= 1 << (bit % 8);
-            bad += 1;
+/// Phase 2: UDP echo from several ports.
+fn udp_echo(
+    net: &mut TwoHosts,
+    rng: &mut ChaCha8Rng,
+    b: &HostConfig,
+    loss: f64,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    let bind_err = |e: UdpError| fail(format!("udp bind: {e}"));
+    let server = net.hosts[1].stack.udp_bind(any(7)).map_err(bind_err)?;
+    let clients: Vec<UdpHandle> = (0..UDP_PORTS)
+        .map(|i| net.hosts[0].stack.udp_bind(any(40_000 + i)))
+        .collect::<Result<_, _>>()
+        .map_err(bind_err)?;
+    // Sizes from 1 byte to the largest unfragmented datagram.
+    let datagrams: Vec<Vec<u8>> = (0..UDP_DATAGRAMS)
+        .map(|i| {
+            let len = match i {
+                0 => 4,
+                1 => 1472,
+                _ => rng.gen_range(4..=1472),
+            };
+            let mut d: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            d[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            d
+        })
+        .collect();
+    let dst = SocketAddrV4::new(b.addr, 7);
+    let mut next = 0;
+    let mut echoed = [false; UDP_DATAGRAMS];
+    let mut bad = None;
+    let mut buf = vec![0u8; 2048];
+    let mut last_change = net.now();
+    let mut app = |h: &mut [SimHost; 2], now: Instant| -> bool {
+        // B: the echo service.
+        let sb = &mut h[1].stack;
+        while let Ok((n, from)) = sb.udp_recv_from(server, &mut buf) {
+            let _ = sb.udp_send_to(server, &buf[..n], from, now);
         }
-        // The chain checks; turning a bad verdict into a drop is mac_rx's job, so every frame
-        // comes out of the FIFO here.
-        exp.frames.push_back(wire.clone());
-        exp.verdicts.push_back((wire.clone(), corrupt));
-        for w in frame_to_words(&wire, 8, false) {
-            sim.model.set_sink_data(bytes_to_port(&w.bytes)[0]);
-            sim.model.set_sink_keep(keep_mask(w.len) as u64);
-            sim.model.set_sink_last(u64::from(w.last));
-            sim.model.set_sink_valid(1);
-            sim.eval();
-            exp.check(&sim)?;
-            sim.tick();
-            words += 1;
+        // A: checks what comes back, keeps a few datagrams in flight, round robin over its
+        // ports; a window stalled by lost datagrams opens again after a quiet while.
+        let sa = &mut h[0].stack;
+        for &c in &clients {
+            while let Ok((n, _)) = sa.udp_recv_from(c, &mut buf) {
+                let got = &buf[..n];
+                let i = got
+                    .get(..4)
+                    .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
+                match i.and_then(|i| datagrams.get(i).map(|d| (i, d))) {
+                    Some((i, d)) if d[..] == *got => {
+                        echoed[i] = true;
+                        last_change = now;
+                    }
+                    _ => bad = Some(format!("udp echo: {n} bytes that were never sent")),
+                }
+            }
         }
+        let quiet = now.saturating_duration_since(last_change);
+        let back = echoed.iter().filter(|e| **e).count();
+        while next < UDP_DATAGRAMS && (next < back + 8 || quiet > Duration::from_millis(5)) {
+            let c = clients[next % clients.len()];
+            if sa.udp_send_to(c, &datagrams[next], dst, now).is_err() {
+                break;
+            }
+            next += 1;
+            last_change = now;
+        }
+        bad.is_some()
+            || back == UDP_DATAGRAMS
+            || (next == UDP_DATAGRAMS && quiet > Duration::from_millis(20))
+    };
+    net.run(Duration::from_secs(2), &mut app)
+        .map_err(host_err)?;
+    if let Some(b) = bad {
+        return Err(fail(b));
     }
-    sim.model.set_sink_valid(0);
-    for _ in 0..200 {
-        sim.eval();
-        exp.check(&sim)?;
-        sim.tick();
-    }
-    if !exp.verdicts.is_empty() || !exp.frames.is_empty() {
+    report.udp_echoed = echoed.iter().filter(|e| **e).count();
+    if loss == 0.0 && report.udp_echoed != UDP_DATAGRAMS {
         return Err(fail(format!(
-            "{} verdicts and {} frames never came",
-            exp.verdicts.len(),
-            exp.frames.len()
+            "udp echo: {} of {UDP_DATAGRAMS} datagrams came back on a lossless link",
+            report.udp_echoed
         )));
     }
-    Ok(RxReport {
-        frames: o.frames,
-        bad_fcs: bad,
-        delivered: exp.delivered,
-        cycles: sim.cycle(),
-        words,
-        secs: t.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
-struct RssReport {
-    flows: usize,
-    per_queue: [usize; 8],
-    cycles: u64,
-    secs: f64,
+/// One TCP flow of the bulk phase.
+struct Flow {
+    tx: TcpHandle,
+    rx: Option<TcpHandle>,
+    total: u64,
+    sent: u64,
+    received: u64,
+    gen: Stream,
+    pending: Vec<u8>,
+    pending_off: usize,
+    closed: bool,
+    eof: bool,
+    sent_hash: Sha256,
+    recv_hash: Sha256,
 }
 
-fn rss(o: &Options, rng: &mut impl Rng) -> Result<RssReport, Error> {
-    let key: [u8; features::RSS_KEY_LEN] = std::array::from_fn(|_| rng.gen());
-    let reta: [u8; features::RETA_SIZE] = std::array::from_fn(|i| (i % 8) as u8);
-    let mut sim =
-        Sim::new(models::oxnic_toeplitz::Model::new()).map_err(|e| fail(e.to_string()))?;
-    let kw = toeplitz::key_words(&key);
-    sim.model.set_key(&std::array::from_fn(|i| {
-        (kw[i / 2] >> (32 * (i % 2))) as u32
-    }));
-    let mut due = std::collections::VecDeque::new();
-    let mut per_queue = [0usize; 8];
-    let t = Instant::now();
-    let mut check = |sim: &Sim<models::oxnic_toeplitz::Model>,
-                     due: &mut std::collections::VecDeque<u32>|
-     -> Result<(), Error> {
-        if sim.model.get_hash_valid() == 1 {
-            let want = due
-                .pop_front()
-                .ok_or_else(|| fail("a hash for no tuple".into()))?;
-            let got = sim.model.get_hash() as u32;
-            if got != want {
-                return Err(fail(format!(
-                    "RSS hash {got:#010x}, reference {want:#010x}"
-                )));
-            }
-            per_queue[usize::from(reference::reta_queue(&reta, got))] += 1;
-        }
-        Ok(())
-    };
-    for _ in 0..o.flows {
-        let src: [u8; 4] = rng.gen();
-        let dst: [u8; 4] = rng.gen();
-        let tuple = reference::ipv4_4tuple(src, dst, rng.gen(), rng.gen());
-        due.push_back(reference::hash(&key, &tuple));
-        let tw = toeplitz::tuple_words(&tuple);
-        sim.model
-            .set_tuple(&[tw[0] as u32, (tw[0] >> 32) as u32, tw[1] as u32]);
-        sim.model.set_four_tuple(1);
-        sim.model.set_tuple_valid(1);
-        sim.tick();
-        check(&sim, &mut due)?;
+/// Phase 3: TCP bulk transfer over several flows, SHA-256 checked.
+fn tcp_bulk(
+    net: &mut TwoHosts,
+    opts: &Options,
+    b: &HostConfig,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let tcp_err = |what: &'static str| move |e: TcpError| fail(format!("tcp {what}: {e}"));
+    let listener = net.hosts[1]
+        .stack
+        .tcp_listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, TCP_PORT), 16)
+        .map_err(tcp_err("listen"))?;
+    let per_flow = opts.bytes / opts.flows as u64;
+    let now = net.now();
+    let mut flows = Vec::with_capacity(opts.flows);
+    for i in 0..opts.flows {
+        let tx = net.hosts[0]
+            .stack
+            .tcp_connect(SocketAddrV4::new(b.addr, TCP_PORT), now)
+            .map_err(tcp_err("connect"))?;
+        let total = if i + 1 == opts.flows {
+            opts.bytes - per_flow * (opts.flows as u64 - 1)
+        } else {
+            per_flow
+        };
+        flows.push(Flow {
+            tx,
+            rx: None,
+            total,
+            sent: 0,
+            received: 0,
+            gen: Stream((opts.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1),
+            pending: vec![0; 16 * 1024],
+            pending_off: 16 * 1024,
+            closed: false,
+            eof: false,
+            sent_hash: Sha256::new(),
+            recv_hash: Sha256::new(),
+        });
     }
-    sim.model.set_tuple_valid(0);
-    for _ in 0..toeplitz::LATENCY + 1 {
-        sim.tick();
-        check(&sim, &mut due)?;
-    }
-    if !due.is_empty() {
-        return Err(fail(format!("{} tuples never hashed", due.len())));
-    }
-    Ok(RssReport {
-        flows: o.flows,
-        per_queue,
-        cycles: sim.cycle(),
-        secs: t.elapsed().as_secs_f64(),
-    })
-}
-
-/// Runs the demo, printing as it goes.
-pub fn run(o: &Options) -> Result<(), Error> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
-    println!("oxnic demo (seed {})", o.seed);
-    println!();
-    println!(
-        "1. the card's blocks: Verilog in {}",
-        o.verilog_dir.display()
-    );
-    crate::verilog::run(&o.verilog_dir, &[], true)?;
-    println!();
-    println!("2. receive checks in Verilator (CRC32 -> checksum -> packet FIFO)");
-    let r = rx_checks(o, &mut rng)?;
-    println!(
-        "   {} frames, {} with a corrupted FCS: every FCS verdict, checksum sum and delivered \
-         byte matches the reference",
-        r.frames, r.bad_fcs
-    );
-    println!(
-        "   {} frames delivered; {} words in {} cycles = {:.3} cycles/word; {:.0} simulated cycles/s",
-        r.delivered,
-        r.words,
-        r.cycles,
-        r.cycles as f64 / r.words.max(1) as f64,
-        r.cycles as f64 / r.secs
-    );
-    println!();
-    println!("3. RSS in Verilator (Toeplitz, random 40-byte key, 8-queue indirection table)");
-    let s = rss(o, &mut rng)?;
-    println!(
-        "   {} flows hashed, every hash equal to the reference; {:.3} cycles/flow; {:.0} simulated cycles/s",
-        s.flows,
-        s.cycles as f64 / s.flows.max(1) as f64,
-        s.cycles as f64 / s.secs
-    );
-    let q: Vec<String> = s
-        .per_queue
+    let locals: Vec<Option<u16>> = flows
         .iter()
-        .enumerate()
-        .map(|(i, n)| format!("q{i} {n}"))
+        .map(|f| {
+            net.hosts[0]
+                .stack
+                .tcp_local_addr(f.tx)
+                .ok()
+                .map(|a| a.port())
+        })
         .collect();
-    println!("   flows per queue: {}", q.join(", "));
-    if let Some(w) = &o.waves {
-        println!();
-        println!(
-            "waveform of the receive checks: {} (open with GTKWave)",
-            w.display()
+    let bar = ProgressBar::new(opts.bytes);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "tcp {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} (wall) {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let t_virtual = net.now();
+    let t_wall = std::time::Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut error = None;
+    let mut app = |h: &mut [SimHost; 2], now: Instant| -> bool {
+        let [ha, hb] = h;
+        let (sa, sb) = (&mut ha.stack, &mut hb.stack);
+        while let Ok((c, peer)) = sb.tcp_accept(listener) {
+            match locals.iter().position(|p| *p == Some(peer.port())) {
+                Some(i) => flows[i].rx = Some(c),
+                None => error = Some(format!("tcp: a connection from {peer} nobody made")),
+            }
+        }
+        for f in flows.iter_mut() {
+            while f.sent < f.total {
+                if f.pending_off == f.pending.len() {
+                    let n = (f.total - f.sent).min(f.pending.len() as u64) as usize;
+                    f.pending.truncate(n);
+                    f.gen.fill(&mut f.pending);
+                    f.pending_off = 0;
+                }
+                match sa.tcp_send(f.tx, &f.pending[f.pending_off..], now) {
+                    Ok(n) => {
+                        f.sent_hash
+                            .update(&f.pending[f.pending_off..f.pending_off + n]);
+                        f.pending_off += n;
+                        f.sent += n as u64;
+                    }
+                    Err(TcpError::WouldBlock) => break,
+                    Err(e) => {
+                        error = Some(format!("tcp send: {e}"));
+                        break;
+                    }
+                }
+            }
+            if f.sent == f.total && !f.closed {
+                f.closed = sa.tcp_close(f.tx, now).is_ok();
+            }
+            let Some(rx) = f.rx else { continue };
+            while !f.eof {
+                match sb.tcp_recv(rx, &mut buf, now) {
+                    Ok(0) => {
+                        f.eof = true;
+                        let _ = sb.tcp_close(rx, now);
+                    }
+                    Ok(n) => {
+                        f.recv_hash.update(&buf[..n]);
+                        f.received += n as u64;
+                        bar.inc(n as u64);
+                    }
+                    Err(TcpError::WouldBlock) => break,
+                    Err(e) => {
+                        error = Some(format!("tcp recv: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        error.is_some() || flows.iter().all(|f| f.eof)
+    };
+    let done = net
+        .run(Duration::from_secs(120), &mut app)
+        .map_err(host_err)?;
+    bar.finish_and_clear();
+    if let Some(e) = error {
+        return Err(fail(e));
+    }
+    if !done {
+        let got: u64 = flows.iter().map(|f| f.received).sum();
+        return Err(fail(format!(
+            "tcp: {got} of {} bytes after 120 s of virtual time",
+            opts.bytes
+        )));
+    }
+    report.tcp_time = (
+        net.now().saturating_duration_since(t_virtual),
+        t_wall.elapsed(),
+    );
+    for (i, f) in flows.into_iter().enumerate() {
+        if f.received != f.total {
+            return Err(fail(format!(
+                "tcp flow {i}: {} of {} bytes",
+                f.received, f.total
+            )));
+        }
+        let (s, r) = (f.sent_hash.finalize(), f.recv_hash.finalize());
+        if s != r {
+            return Err(fail(format!(
+                "tcp flow {i}: SHA-256 differs: sent {s:x}, received {r:x}"
+            )));
+        }
+        report.tcp_bytes += f.received;
+        eprintln!(
+            "tcp flow {i}: {} bytes, SHA-256 {r:x} on both ends",
+            f.received
         );
     }
-    println!();
-    println!("all checks passed");
     Ok(())
+}
+
+fn rate(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 * 8.0 / d.as_secs_f64().max(1e-12)
+}
+
+fn human_bits(bps: f64) -> String {
+    match bps {
+        b if b >= 1e9 => format!("{:.2} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.2} Mbit/s", b / 1e6),
+        b => format!("{:.1} kbit/s", b / 1e3),
+    }
+}
+
+/// The final table.
+fn table(net: &TwoHosts, r: &Report, wall: Duration) -> String {
+    let mut t = String::new();
+    let st = net.stats();
+    let cycles = net.cycles();
+    let names = ["A", "B"];
+    let _ = writeln!(t, "\n== oxnic demo ==");
+    let _ = writeln!(
+        t,
+        "ping            {}/{PINGS} replies; rtt {:.1?} first (ARP), {:.1?} after",
+        r.ping_replies, r.ping_rtt.0, r.ping_rtt.1
+    );
+    let _ = writeln!(
+        t,
+        "udp echo        {}/{UDP_DATAGRAMS} datagrams byte-exact",
+        r.udp_echoed
+    );
+    let _ = writeln!(
+        t,
+        "tcp bulk        {} bytes, SHA-256 equal; {} in {:.2?} simulated, {} in {:.2?} wall",
+        r.tcp_bytes,
+        human_bits(rate(r.tcp_bytes, r.tcp_time.0)),
+        r.tcp_time.0,
+        human_bits(rate(r.tcp_bytes, r.tcp_time.1)),
+        r.tcp_time.1
+    );
+    let total_cycles = cycles[0] + cycles[1];
+    let _ = writeln!(
+        t,
+        "simulator       {} + {} card cycles in {:.2?} wall: {:.0} cycles/s per card; {:.2?} of \
+         idle virtual time skipped",
+        cycles[0],
+        cycles[1],
+        wall,
+        total_cycles as f64 / 2.0 / wall.as_secs_f64().max(1e-9),
+        Duration::from_nanos(st.skipped_ns)
+    );
+    let _ = writeln!(
+        t,
+        "link            A→B {} frames {} B, B→A {} frames {} B; lost {} / {}",
+        st.wire_frames[0],
+        st.wire_bytes[0],
+        st.wire_frames[1],
+        st.wire_bytes[1],
+        st.impair[0].lost,
+        st.impair[1].lost
+    );
+    let mut host_packets = 0;
+    for (i, h) in net.hosts.iter().enumerate() {
+        let g: &GlueStats = h.port.stats();
+        let pkts = g.rx_frames + g.tx_frames;
+        host_packets += pkts;
+        let _ = writeln!(
+            t,
+            "\nhost {} ({})   rx {} tx {} frames; {:.0} card cycles/packet ({} ns of card time)",
+            names[i],
+            h.addr,
+            g.rx_frames,
+            g.tx_frames,
+            cycles[i] as f64 / pkts.max(1) as f64,
+            cycles[i] * NS_PER_CYCLE / pkts.max(1)
+        );
+        let _ = writeln!(t, "  rx per queue  {:?}", h.port.rx_per_queue());
+        let _ = writeln!(
+            t,
+            "  offloads      rx csum verified {} / complete {} / bad {}; rx hash L4 {} L3 {}; \
+             tx csum inserted {} ({} descriptors)",
+            g.rx_csum_unnecessary,
+            g.rx_csum_complete,
+            g.rx_csum_bad,
+            g.rx_hash_l4,
+            g.rx_hash_l3,
+            g.tx_csum_offload,
+            g.tx_segments
+        );
+        let port = h.port.nic().port();
+        let mut drops = Vec::new();
+        for name in [
+            "RX_FCS_ERRORS",
+            "RX_RUNTS",
+            "RX_OVERSIZE",
+            "RX_MISSED",
+            "RX_NO_BUFFER",
+            "RX_CSUM_ERRORS",
+            "RX_FILTERED",
+            "TX_ERRORS",
+            "DMA_FAULTS",
+        ] {
+            drops.push((name.to_lowercase(), port.counter(name).unwrap_or(0)));
+        }
+        for name in [
+            "rx_drop_bad_len",
+            "rx_drop_bad_index",
+            "rx_drop_bad_queue",
+            "rx_drop_stale_phase",
+            "rx_drop_malformed",
+            "tx_cpl_bad",
+        ] {
+            drops.push((
+                name.to_string(),
+                h.port.nic().driver_total(name).unwrap_or(0),
+            ));
+        }
+        drops.push(("glue_rx_no_buffer".into(), g.rx_drop_no_buffer));
+        drops.push(("glue_rx_dma".into(), g.rx_drop_dma));
+        drops.push(("glue_tx_no_buffer".into(), g.tx_drop_no_buffer));
+        drops.push(("glue_tx_bad_frame".into(), g.tx_drop_bad_frame));
+        let snmp = h.stack.snmp();
+        drops.push(("ip_in_discards".into(), snmp.ip.in_discards));
+        drops.push(("ip_in_csum_errors".into(), snmp.ip.in_csum_errors));
+        drops.push(("tcp_in_csum_errors".into(), snmp.tcp.in_csum_errors));
+        drops.push(("udp_in_errors".into(), snmp.udp.in_errors));
+        drops.push(("qdisc_drops".into(), snmp.link.tx_qdisc_drops));
+        let nonzero: Vec<String> = drops
+            .iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        let _ = writeln!(
+            t,
+            "  drops         {}",
+            if nonzero.is_empty() {
+                format!("none (of {} counters)", drops.len())
+            } else {
+                nonzero.join(", ")
+            }
+        );
+        let _ = writeln!(
+            t,
+            "  tcp           {} segments out, {} retransmitted",
+            snmp.tcp.out_segs, snmp.tcp.retrans_segs
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nhost work       {:.0} ns/packet (driver + glue + stack + application, wall)",
+        st.host_ns as f64 / host_packets.max(1) as f64
+    );
+    let _ = writeln!(t, "all checks passed");
+    t
 }

@@ -4,6 +4,8 @@
 //! driver↔stack glue and the command-line tools live here.
 
 pub mod demo;
+pub mod glue;
+pub mod host;
 pub mod regmap;
 pub mod verilog;
 

@@ -23,24 +23,27 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "output")]
         check: Option<PathBuf>,
     },
-    /// The main job: build the card's blocks, check them with Verilator and yosys, and run
-    /// checked traffic through their Verilator models.
+    /// The main job: two hosts, each an oxnic stack on its own verilated card, joined by a
+    /// simulated link: ARP, ping, UDP echo and a SHA-256-checked TCP bulk transfer.
     Demo {
         /// Seed of every random choice (same seed, same run).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Frames through the receive checks.
-        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-        frames: u64,
-        /// Flows through RSS.
-        #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        /// RX/TX queues per card (RSS spreads the flows over them).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
+        queues: u32,
+        /// TCP bytes in all (the verilated cards run ~60k cycles per wall second each).
+        #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 32))]
+        bytes: u64,
+        /// TCP connections.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
         flows: u64,
-        /// Write a VCD waveform of the receive checks to FILE.
+        /// Probability that the link loses a frame (each direction).
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// Capture every frame on the link to FILE (pcap, nanosecond timestamps).
         #[arg(long, value_name = "FILE")]
-        waves: Option<PathBuf>,
-        /// Directory for the generated Verilog.
-        #[arg(long, default_value = "target/oxnic-demo/verilog")]
-        verilog_dir: PathBuf,
+        pcap: Option<PathBuf>,
     },
     /// Write the card's Verilog (one file per block, top module renamed from rust-hdl's `top`).
     Verilog {
@@ -79,16 +82,27 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
         } => oxnic::verilog::run(&output, &only, check),
         Command::Demo {
             seed,
-            frames,
+            queues,
+            bytes,
             flows,
-            waves,
-            verilog_dir,
-        } => oxnic::demo::run(&oxnic::demo::Options {
-            seed,
-            frames: frames as usize,
-            flows: flows as usize,
-            waves,
-            verilog_dir,
-        }),
+            loss,
+            pcap,
+        } => {
+            if !(0.0..1.0).contains(&loss) {
+                return Err(oxnic::Error::Check(format!(
+                    "--loss {loss}: a probability below 1"
+                )));
+            }
+            let report = oxnic::demo::run(&oxnic::demo::Options {
+                seed,
+                queues,
+                bytes,
+                flows: flows as usize,
+                loss,
+                pcap,
+            })?;
+            print!("{}", report.table);
+            Ok(())
+        }
     }
 }

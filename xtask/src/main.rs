@@ -73,7 +73,9 @@ fn test() -> Result<(), String> {
 }
 
 /// The cargo-fuzz targets in fuzz/, one per wire-format parser of host/stack.
-const FUZZ_TARGETS: [&str; 7] = ["ethernet", "vlan", "arp", "ipv4", "icmpv4", "udp", "tcp"];
+const FUZZ_TARGETS: [&str; 8] = [
+    "ethernet", "vlan", "arp", "ipv4", "icmpv4", "udp", "tcp", "tcp_conn",
+];
 
 /// `cargo xtask fuzz [--seconds N] [--sanitizer address|none]`: installs cargo-fuzz if missing,
 /// builds every target once, then runs each for N seconds (default 10). Stable Rust runs

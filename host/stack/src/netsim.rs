@@ -778,10 +778,15 @@ impl Net {
             return Ok((delivered, true));
         }
         loop {
-            let (n, progress) = self.step();
+            let (n, mut progress) = self.step();
             delivered += n;
             if stop(self) {
                 return Ok((delivered, true));
+            }
+            // Frames the closure queued (a socket call) go on their links now, so the clock
+            // does not jump past them.
+            if self.collect_tx() > 0 {
+                progress = true;
             }
             match self.next_event(progress) {
                 Some(t) if t <= deadline => {

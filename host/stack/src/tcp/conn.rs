@@ -29,6 +29,9 @@ const DUPTHRESH: u32 = 3;
 /// Largest payload of one super-packet handed to a TSO device or to software GSO.
 pub const GSO_MAX_BYTES: u32 = 65_535 - 20 - 60;
 
+/// Least time between two ACKs answering invalid segments.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -279,6 +282,8 @@ pub struct Conn {
     rcv_wscale: u8,
     rcv_nxt: Seq,
     rcv_adv: Seq,
+    /// The window size last advertised, bytes.
+    last_wnd: u32,
     last_ack_sent: Seq,
     peer_mss: u32,
     adv_mss: u16,
@@ -338,6 +343,9 @@ pub struct Conn {
     linger_at: Option<Instant>,
 
     ack_now: bool,
+    /// The persist timer allows one segment smaller than sender SWS avoidance wants.
+    force_small: bool,
+    last_oow_ack: Option<Instant>,
     challenge_ack: bool,
     probe_seq: bool,
     unacked_rx: usize,
@@ -414,6 +422,7 @@ impl Conn {
             rcv_wscale,
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
+            last_wnd: 0,
             last_ack_sent: Seq(0),
             peer_mss: 536,
             adv_mss: 536,
@@ -455,6 +464,8 @@ impl Conn {
             keepalive_at: None,
             linger_at: None,
             ack_now: false,
+            force_small: false,
+            last_oow_ack: None,
             challenge_ack: false,
             probe_seq: false,
             unacked_rx: 0,
@@ -819,6 +830,7 @@ impl Conn {
             || self.challenge_ack
             || self.syn_pending
             || self.force_rexmit.is_some()
+            || self.force_small
             || (self.can_send_state() && self.unsent() > 0)
             || (self.fin_queued && !self.fin_sent())
     }
@@ -846,7 +858,12 @@ impl Conn {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
-            if self.snd_wnd == 0 && self.unsent() > 0 {
+            if self.snd_wnd > 0 && self.unsent() > 0 && self.snd_una == self.snd_max {
+                // A window too small for the segment sender SWS avoidance waits for, and
+                // nothing in flight to bring an update: send what fits (RFC 9293
+                // §3.8.6.2.1's override timeout; Linux `tcp_write_wakeup`).
+                self.force_small = true;
+            } else if self.snd_wnd == 0 && self.unsent() > 0 {
                 self.probes += 1;
                 if self.probes > self.cfg.retries2 {
                     return self.fail(TcpError::TimedOut, mib);
@@ -922,7 +939,17 @@ impl Conn {
                 if self.snd_una == self.snd_max {
                     return None;
                 }
-                self.retries += 1;
+                if self.snd_wnd == 0 {
+                    // The receiver shrank its window under data already sent: the
+                    // retransmissions are window probes. Give up only when the peer has been
+                    // silent for the longest RTO (Linux `tcp_retransmit_timer`).
+                    if now.saturating_duration_since(self.last_rx) > self.cfg.rto.max {
+                        return Some(self.fail(TcpError::TimedOut, mib));
+                    }
+                    self.info.zero_window_probes += 1;
+                } else {
+                    self.retries += 1;
+                }
                 if self.retries > self.cfg.retries2 {
                     return Some(self.fail(TcpError::TimedOut, mib));
                 }
@@ -963,6 +990,9 @@ impl Conn {
         if self.keepalive && self.state == TcpState::Established {
             self.keepalive_at = Some(now + self.cfg.keepalive_time);
         }
+        if self.fast_path(seg, payload, now, mib) {
+            return Outcome::None;
+        }
         let f = seg.flags;
         match self.state {
             TcpState::Closed | TcpState::Listen => return Outcome::None,
@@ -982,14 +1012,14 @@ impl Conn {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < -1 && !stale {
                     self.info.paws_drops += 1;
                     mib.paws_drops += 1;
-                    self.ack_now = true;
+                    self.oow_ack(now);
                     return Outcome::None;
                 }
             }
         }
         if !self.acceptable(seq, payload.len(), f) {
             if !f.contains(TcpFlags::RST) {
-                self.ack_now = true;
+                self.oow_ack(now);
             }
             return Outcome::None;
         }
@@ -1004,27 +1034,10 @@ impl Conn {
         if !f.contains(TcpFlags::ACK) {
             return Outcome::None;
         }
-        // Timestamps: remember the peer's latest, and learn the receiver RTT from our echo
-        // (Linux `tcp_rcv_rtt_measure_ts`), which paces receive-buffer autotuning.
-        if let Some(ts) = seg.options.timestamps.filter(|_| self.ts_ok) {
-            if !payload.is_empty() && ts.tsecr != 0 {
-                let ms = ts_now(now)
-                    .wrapping_add(self.ts_offset)
-                    .wrapping_sub(ts.tsecr);
-                if (ms as i32) >= 0 {
-                    let sample = Duration::from_millis(u64::from(ms.max(1)));
-                    self.rcv_rtt = Some(match self.rcv_rtt {
-                        Some(r) => (r * 7 + sample) / 8,
-                        None => sample,
-                    });
-                }
-            }
-            if seq.diff(self.last_ack_sent) <= 0
-                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-            {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_at = now;
-            }
+        // Timestamps: remember the peer's latest (for segments at the left edge), and learn
+        // the receiver RTT from our echo.
+        if seq.diff(self.last_ack_sent) <= 0 {
+            self.take_timestamp(seg.options.timestamps, payload.len(), now);
         }
         let mut outcome = Outcome::None;
         if self.state == TcpState::SynReceived {
@@ -1079,6 +1092,115 @@ impl Conn {
             _ => {}
         }
         outcome
+    }
+
+    /// Header prediction (Van Jacobson's fast path, Linux `tcp_rcv_established`): in
+    /// ESTABLISHED, a segment with only ACK (and PSH) set, exactly at `rcv_nxt`, with the
+    /// window unchanged, a timestamp that passes PAWS, no SACK blocks, and either no payload
+    /// and an ACK of new data, or in-order payload that fits and an ACK of nothing new. Such
+    /// segments are most of a bulk transfer; they skip the general checks. Returns whether
+    /// the segment was handled here.
+    fn fast_path(
+        &mut self,
+        seg: &TcpRepr,
+        payload: &Payload<'_>,
+        now: Instant,
+        mib: &mut TcpMib,
+    ) -> bool {
+        const PREDICTED: u16 = TcpFlags::ACK | TcpFlags::PSH;
+        if self.state != TcpState::Established
+            || seg.flags.0 & !PREDICTED != 0
+            || !seg.flags.contains(TcpFlags::ACK)
+            || Seq(seg.seq) != self.rcv_nxt
+            || self.recovery.is_some()
+            || self.loss_point.is_some()
+            || !self.ooo.is_empty()
+            || self.rx_shut
+            || seg.options.sack_blocks[0].is_some()
+        {
+            return false;
+        }
+        let ts = seg.options.timestamps;
+        if self.ts_ok {
+            match ts {
+                Some(t) if (t.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 => {}
+                _ => return false,
+            }
+        }
+        let ack = Seq(seg.ack);
+        let new_ack = ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0;
+        if payload.is_empty() {
+            if !new_ack {
+                return false;
+            }
+            mib.hp_acks += 1;
+            self.take_timestamp(ts, payload.len(), now);
+            let flight = self.in_flight(self.snd_mss_base());
+            // An ACK of new data at rcv_nxt always passes the window-update test.
+            let wnd = u32::from(seg.window) << self.snd_wscale;
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            if wnd > 0 {
+                self.persist_at = None;
+            }
+            self.snd_wl1 = Seq(seg.seq);
+            self.snd_wl2 = ack;
+            self.on_new_ack(ack, ack.since(self.snd_una), seg, flight, now);
+            return true;
+        }
+        if ack != self.snd_una
+            || u32::from(seg.window) << self.snd_wscale != self.snd_wnd
+            || payload.len() > self.rx.free()
+        {
+            return false;
+        }
+        mib.hp_hits += 1;
+        self.take_timestamp(ts, payload.len(), now);
+        for part in payload.parts() {
+            self.rx.push(part);
+        }
+        self.rcv_nxt = self.rcv_nxt + payload.len();
+        self.info.bytes_received += payload.len() as u64;
+        self.unacked_rx += payload.len();
+        self.schedule_ack(now);
+        true
+    }
+
+    /// Remembers the peer's timestamp (RFC 7323 §4.3) and measures the receiver RTT from
+    /// the echo of ours, which paces receive-buffer autotuning.
+    fn take_timestamp(&mut self, ts: Option<TcpTimestamps>, payload_len: usize, now: Instant) {
+        let Some(t) = ts.filter(|_| self.ts_ok) else {
+            return;
+        };
+        if (t.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+            self.ts_recent = t.tsval;
+            self.ts_recent_at = now;
+        }
+        if payload_len > 0 && t.tsecr != 0 {
+            let ms = ts_now(now)
+                .wrapping_add(self.ts_offset)
+                .wrapping_sub(t.tsecr);
+            if (ms as i32) >= 0 {
+                let sample = Duration::from_millis(u64::from(ms.max(1)));
+                self.rcv_rtt = Some(match self.rcv_rtt {
+                    Some(r) => (r * 7 + sample) / 8,
+                    None => sample,
+                });
+            }
+        }
+    }
+
+    /// In-order data arrived: acknowledge every second full-sized segment at once (RFC 9293
+    /// §3.8.6.3; full-sized is the MSS less the timestamp option), or during quick-ACK mode,
+    /// else within the delayed-ACK time.
+    fn schedule_ack(&mut self, now: Instant) {
+        let mss = (self.snd_mss_base() - if self.ts_ok { 12 } else { 0 }) as usize;
+        if self.unacked_rx >= 2 * mss || self.quickack > 0 {
+            self.quickack = self.quickack.saturating_sub(1);
+            self.ack_now = true;
+        } else if self.delack_at.is_none() {
+            self.delack_at = Some(now + self.cfg.delayed_ack);
+        }
     }
 
     /// The peer's SYN again while in SYN-RECEIVED: with an ACK of our SYN it is the other
@@ -1169,6 +1291,19 @@ impl Conn {
         }
     }
 
+    /// The duplicate ACK an out-of-window, PAWS-failing or too-far-ahead segment gets, at most
+    /// one per 500 ms (Linux `tcp_oow_rate_limited`, `tcp_invalid_ratelimit`): two ends that
+    /// disagree about the sequence space would otherwise trade ACKs forever.
+    fn oow_ack(&mut self, now: Instant) {
+        if self
+            .last_oow_ack
+            .is_none_or(|t| now.saturating_duration_since(t) >= OOW_ACK_INTERVAL)
+        {
+            self.last_oow_ack = Some(now);
+            self.ack_now = true;
+        }
+    }
+
     fn acceptable(&self, seq: Seq, len: usize, f: TcpFlags) -> bool {
         let seg_len = len as u32
             + u32::from(f.contains(TcpFlags::SYN))
@@ -1253,7 +1388,7 @@ impl Conn {
         let seq = Seq(seg.seq);
         if ack.diff(self.snd_max) > 0 {
             // Acknowledges what was never sent.
-            self.ack_now = true;
+            self.oow_ack(now);
             return Some(Outcome::None);
         }
         let max_wnd = self.max_snd_wnd.max(65_535);
@@ -1509,13 +1644,7 @@ impl Conn {
                     // Filling a hole is acknowledged at once (RFC 5681 §4.2).
                     self.ack_now = true;
                 }
-                let mss = self.snd_mss_base() as usize;
-                if self.unacked_rx >= 2 * mss || self.quickack > 0 {
-                    self.quickack = self.quickack.saturating_sub(1);
-                    self.ack_now = true;
-                } else if self.delack_at.is_none() {
-                    self.delack_at = Some(now + self.cfg.delayed_ack);
-                }
+                self.schedule_ack(now);
             } else {
                 let room = (self.rcv_nxt + self.rx.free()).since(seq) as usize;
                 let take = data.len().min(room);
@@ -1588,16 +1717,19 @@ impl Conn {
         if syn {
             return wnd.min(65_535) as u16;
         }
-        // Receiver SWS avoidance: move the right edge only by a worthwhile amount.
-        let new_edge = self.rcv_nxt + wnd;
-        let mss = self.snd_mss_base();
-        let step = mss.min(self.rx.limit() as u32 / 2).max(1);
-        let edge = if new_edge.since(self.rcv_adv) >= step || self.rcv_adv.diff(self.rcv_nxt) < 0 {
-            new_edge
-        } else {
-            self.rcv_adv.max(self.rcv_nxt)
-        };
-        let field = (edge.since(self.rcv_nxt) >> self.rcv_wscale).min(65_535);
+        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, Linux `__tcp_select_window`): keep
+        // the advertised window's size while it lies within one segment below the free space,
+        // else round the free space down to whole segments; never pull the right edge back.
+        // A steady window is also what lets the sender's header prediction hold.
+        let free = self.rx.free().min(u32::MAX as usize / 2) as u32;
+        let mss = self.snd_mss_base().max(1);
+        let mut w = self.last_wnd;
+        if w > free || w.saturating_add(mss) <= free {
+            w = if free >= mss { free - free % mss } else { free };
+        }
+        let w = w.max(self.rcv_adv.since(self.rcv_nxt));
+        self.last_wnd = w;
+        let field = (w >> self.rcv_wscale).min(65_535);
         self.rcv_adv = self.rcv_nxt + (field << self.rcv_wscale);
         field as u16
     }
@@ -1855,7 +1987,12 @@ impl Conn {
                     let idle = self.snd_nxt == self.snd_una;
                     let half = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
                     let resend = self.snd_nxt.diff(self.snd_max) < 0;
-                    if !(resend || half || (tail && (self.nodelay || idle || self.fin_queued))) {
+                    let forced = std::mem::take(&mut self.force_small);
+                    if !(resend
+                        || half
+                        || forced
+                        || (tail && (self.nodelay || idle || self.fin_queued)))
+                    {
                         break;
                     }
                 } else if len > mss && len % mss != 0 && len < unsent {
@@ -1899,12 +2036,9 @@ impl Conn {
             }
             break;
         }
-        // Zero window with data waiting and nothing in flight: the persist timer probes.
-        if self.snd_wnd == 0
-            && self.unsent() > 0
-            && self.snd_una == self.snd_max
-            && self.persist_at.is_none()
-        {
+        // Data waiting, nothing in flight, and the window (zero, or too small for a segment)
+        // let nothing go: the persist timer probes, so a lost window update cannot stall us.
+        if self.unsent() > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {
             self.persist_at = Some(now + self.rtt.rto());
         }
     }

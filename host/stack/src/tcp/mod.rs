@@ -281,6 +281,10 @@ pub struct TcpMib {
     pub ofo_drops: u64,
     /// Fast recoveries entered.
     pub fast_recoveries: u64,
+    /// In-order data segments taken by header prediction (`TCPHPHits`).
+    pub hp_hits: u64,
+    /// Pure ACKs taken by header prediction (`TCPHPAcks`).
+    pub hp_acks: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
 }

@@ -1,0 +1,294 @@
+//! Readiness over many sockets, epoll-like and level-triggered: register sockets with a
+//! [`Token`] and an [`Interest`], then [`Poll::wait`] returns an [`Event`] for each one that
+//! is ready now. Pair it with non-blocking sockets (`set_nonblocking(true)`) to serve many
+//! connections from one thread.
+
+use crate::runtime::{Runtime, Shared};
+use crate::tcp::deadline;
+use oxnic_stack::tcp::{Readiness, TcpError, TcpHandle};
+use oxnic_stack::udp::{UdpError, UdpHandle};
+use oxnic_stack::Stack;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::ops::BitOr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Names a registered socket in the events [`Poll::wait`] returns (mio's `Token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub usize);
+
+/// Which readiness a registration asks about (combine with `|`). Errors and hang-ups are
+/// always reported, as with epoll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Data, end of stream, an error or (on a listener) a connection to accept.
+    pub const READABLE: Interest = Interest(1);
+    /// Room to write.
+    pub const WRITABLE: Interest = Interest(2);
+
+    /// True when it includes readable.
+    pub fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// True when it includes writable.
+    pub fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+}
+
+impl BitOr for Interest {
+    type Output = Interest;
+
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SocketKind {
+    Tcp(TcpHandle),
+    Udp(UdpHandle),
+}
+
+/// Identifies a socket of one runtime, for registration with a [`Poll`]. Only sockets of this
+/// crate make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SocketId {
+    pub(crate) runtime: u64,
+    pub(crate) kind: SocketKind,
+}
+
+/// A socket a [`Poll`] can watch: [`crate::TcpListener`], [`crate::TcpStream`],
+/// [`crate::UdpSocket`].
+pub trait Source {
+    /// The socket's identity within its runtime.
+    fn socket_id(&self) -> SocketId;
+}
+
+/// One ready socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    token: Token,
+    readiness: Readiness,
+}
+
+impl Event {
+    /// The token the socket was registered with.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Ready to read (or accept, on a listener). Also set with an error or end of stream, so
+    /// that the read reports it.
+    pub fn is_readable(&self) -> bool {
+        self.readiness.readable
+    }
+
+    /// Ready to write.
+    pub fn is_writable(&self) -> bool {
+        self.readiness.writable
+    }
+
+    /// An error is pending (`take_error` or the next call reports it).
+    pub fn is_error(&self) -> bool {
+        self.readiness.error
+    }
+
+    /// The connection is closed both ways, or the socket is gone.
+    pub fn is_hangup(&self) -> bool {
+        self.readiness.hangup
+    }
+
+    /// The stack's full readiness record.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness
+    }
+}
+
+/// The events of one [`Poll::wait`].
+#[derive(Debug, Clone, Default)]
+pub struct Events {
+    list: Vec<Event>,
+}
+
+impl Events {
+    /// An empty list with room for `n` events.
+    pub fn with_capacity(n: usize) -> Events {
+        Events {
+            list: Vec::with_capacity(n),
+        }
+    }
+
+    /// The events.
+    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
+        self.list.iter()
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Removes all events.
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+/// Waits for readiness of many sockets of one runtime (epoll/mio `Poll`, level-triggered: a
+/// socket is reported on every `wait` while it stays ready).
+pub struct Poll {
+    rt: Arc<Shared>,
+    regs: HashMap<SocketKind, (Token, Interest)>,
+}
+
+impl fmt::Debug for Poll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poll")
+            .field("registered", &self.regs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poll {
+    /// A poll instance for sockets of `rt`.
+    pub fn new(rt: &Runtime) -> Poll {
+        Poll {
+            rt: Arc::clone(rt.shared()),
+            regs: HashMap::new(),
+        }
+    }
+
+    fn check(&self, src: &dyn Source) -> io::Result<SocketKind> {
+        let id = src.socket_id();
+        if id.runtime != self.rt.id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "socket belongs to another runtime",
+            ));
+        }
+        Ok(id.kind)
+    }
+
+    /// Watches `src` for `interest`, reporting it as `token`. `AlreadyExists` if it is
+    /// registered already (use [`Self::reregister`]).
+    pub fn register(
+        &mut self,
+        src: &impl Source,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let k = self.check(src)?;
+        if self.regs.contains_key(&k) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "socket already registered",
+            ));
+        }
+        self.regs.insert(k, (token, interest));
+        Ok(())
+    }
+
+    /// Changes the token and interest of a registered socket.
+    pub fn reregister(
+        &mut self,
+        src: &impl Source,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let k = self.check(src)?;
+        match self.regs.get_mut(&k) {
+            Some(r) => {
+                *r = (token, interest);
+                Ok(())
+            }
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    /// Stops watching `src`. Deregister a socket before dropping it: its handle may be reused
+    /// by a new socket.
+    pub fn deregister(&mut self, src: &impl Source) -> io::Result<()> {
+        let k = self.check(src)?;
+        self.regs
+            .remove(&k)
+            .map(|_| ())
+            .ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+
+    /// Fills `events` with the registered sockets that are ready, waiting up to `timeout`
+    /// (`None`: until one is) for the first. Returns the number of events; 0 on timeout.
+    pub fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        events.clear();
+        let regs = &self.regs;
+        let r = self.rt.block_on(false, deadline(timeout), |st, _| {
+            collect(st, regs, &mut events.list);
+            Ok((!events.list.is_empty()).then_some(events.list.len()))
+        });
+        match r {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn collect(st: &mut Stack, regs: &HashMap<SocketKind, (Token, Interest)>, out: &mut Vec<Event>) {
+    out.clear();
+    for (kind, &(token, interest)) in regs {
+        let readiness = match *kind {
+            SocketKind::Tcp(h) => match st.tcp_readiness(h) {
+                Ok(r) => r,
+                Err(TcpError::BadHandle) => gone(),
+                Err(_) => Readiness::default(),
+            },
+            SocketKind::Udp(h) => match st.udp_recv_queue_len(h) {
+                Ok(n) => Readiness {
+                    readable: n > 0,
+                    writable: true,
+                    ..Readiness::default()
+                },
+                Err(UdpError::BadHandle) => gone(),
+                Err(_) => Readiness::default(),
+            },
+        };
+        let wanted = (interest.is_readable() && readiness.readable)
+            || (interest.is_writable() && readiness.writable)
+            || readiness.error
+            || readiness.hangup;
+        if wanted {
+            out.push(Event { token, readiness });
+        }
+    }
+    // Stable order for callers and tests.
+    out.sort_by_key(|e| e.token);
+}
+
+/// The readiness of a socket that no longer exists: everything, so the owner notices.
+fn gone() -> Readiness {
+    Readiness {
+        readable: true,
+        writable: false,
+        error: true,
+        hangup: true,
+    }
+}

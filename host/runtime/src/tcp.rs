@@ -1,0 +1,528 @@
+//! Blocking TCP sockets mirroring `std::net::{TcpListener, TcpStream}` on top of the stack's
+//! non-blocking API.
+//!
+//! Each call locks the stack for one non-blocking attempt; when that would block it sleeps on
+//! the runtime's condvar until a poller reports progress, then tries again.
+
+use crate::error::tcp_error;
+use crate::poll::{SocketId, SocketKind, Source};
+use crate::runtime::{Runtime, Shared};
+use oxnic_stack::tcp::conn::TcpInfo;
+use oxnic_stack::tcp::{Shutdown as TcpShutdown, TcpError, TcpHandle, TcpState};
+use oxnic_stack::Stack;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Backlog of [`TcpListener::bind`] (Linux's `SOMAXCONN` default).
+pub const DEFAULT_BACKLOG: usize = 128;
+
+/// The IPv4 socket addresses `addr` resolves to; IPv6 ones are skipped (the stack is
+/// IPv4-only).
+pub(crate) fn v4_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddrV4>> {
+    let mut v4 = Vec::new();
+    let mut saw_v6 = false;
+    for a in addr.to_socket_addrs()? {
+        match a {
+            SocketAddr::V4(a) => v4.push(a),
+            SocketAddr::V6(_) => saw_v6 = true,
+        }
+    }
+    if v4.is_empty() {
+        let msg = if saw_v6 {
+            "oxnic is IPv4-only"
+        } else {
+            "no addresses to use"
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    }
+    Ok(v4)
+}
+
+/// Per-socket options shared by every clone of a socket (as options on one fd are).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Opts {
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) nonblocking: bool,
+    /// `TCP_NODELAY` as last set; `None` = the stack's default for new sockets.
+    pub(crate) nodelay: Option<bool>,
+}
+
+pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
+    if d == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn deadline(d: Option<Duration>) -> Option<std::time::Instant> {
+    d.and_then(|d| std::time::Instant::now().checked_add(d))
+}
+
+/// A TCP socket listening for connections, like `std::net::TcpListener`. Dropping it closes
+/// it (pending connections are reset).
+pub struct TcpListener {
+    rt: Arc<Shared>,
+    h: TcpHandle,
+    nonblocking: AtomicBool,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpListener");
+        if let Ok(a) = self.local_addr() {
+            d.field("addr", &a);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl TcpListener {
+    /// Listens on `addr` (an address of this runtime or `0.0.0.0`; port 0 picks a free
+    /// port) with a backlog of [`DEFAULT_BACKLOG`].
+    pub fn bind(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(rt, addr, DEFAULT_BACKLOG)
+    }
+
+    /// [`Self::bind`] with room for `backlog` connections waiting for `accept`.
+    pub fn bind_with_backlog(
+        rt: &Runtime,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        let shared = Arc::clone(rt.shared());
+        let mut last = None;
+        for a in v4_addrs(addr)? {
+            match shared.with(|st, _| listen(st, a, backlog)) {
+                Ok(h) => {
+                    return Ok(TcpListener {
+                        rt: shared,
+                        h,
+                        nonblocking: AtomicBool::new(false),
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::InvalidInput.into()))
+    }
+
+    /// Waits for a connection and returns it with the peer's address. In non-blocking mode,
+    /// `WouldBlock` when none is waiting.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let nb = self.nonblocking.load(Ordering::Relaxed);
+        let (h, peer) = self
+            .rt
+            .block_on(nb, None, |st, _| match st.tcp_accept(self.h) {
+                Ok(v) => Ok(Some(v)),
+                Err(TcpError::WouldBlock) => Ok(None),
+                Err(e) => Err(tcp_error(e)),
+            })?;
+        Ok((
+            TcpStream::from_handle(Arc::clone(&self.rt), h),
+            SocketAddr::V4(peer),
+        ))
+    }
+
+    /// An endless iterator over accepted connections (`accept` in a loop).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.rt
+            .with(|st, _| st.tcp_local_addr(self.h))
+            .map(SocketAddr::V4)
+            .map_err(tcp_error)
+    }
+
+    /// Makes [`Self::accept`] return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        // Closing a live handle cannot fail; a runtime already gone has nothing to close.
+        let _ = self.rt.with(|st, now| st.tcp_close(self.h, now));
+        self.rt.notify();
+    }
+}
+
+impl Source for TcpListener {
+    fn socket_id(&self) -> SocketId {
+        SocketId {
+            runtime: self.rt.id,
+            kind: SocketKind::Tcp(self.h),
+        }
+    }
+}
+
+fn listen(st: &mut Stack, a: SocketAddrV4, backlog: usize) -> io::Result<TcpHandle> {
+    if a.port() != 0 {
+        return st.tcp_listen(a, backlog).map_err(tcp_error);
+    }
+    // Port 0: the first free ephemeral port, as the kernel's inet_csk_get_port does.
+    for port in 32768..=60999u16 {
+        match st.tcp_listen(SocketAddrV4::new(*a.ip(), port), backlog) {
+            Err(TcpError::AddrInUse) => continue,
+            r => return r.map_err(tcp_error),
+        }
+    }
+    Err(tcp_error(TcpError::NoFreePort))
+}
+
+/// Iterator of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+struct StreamInner {
+    rt: Arc<Shared>,
+    h: TcpHandle,
+    opts: Mutex<Opts>,
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        // Graceful close (a reset when unread data is left), as close(2) does. The handle is
+        // live until here, so this cannot fail.
+        let _ = self.rt.with(|st, now| st.tcp_close(self.h, now));
+        self.rt.notify();
+    }
+}
+
+/// A TCP connection, like `std::net::TcpStream`: `Read` and `Write` block (subject to the
+/// timeouts and non-blocking mode). Clones from [`Self::try_clone`] share the connection,
+/// which closes when the last one drops.
+#[derive(Clone)]
+pub struct TcpStream {
+    inner: Arc<StreamInner>,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        if let Ok(a) = self.peer_addr() {
+            d.field("peer", &a);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl TcpStream {
+    fn from_handle(rt: Arc<Shared>, h: TcpHandle) -> TcpStream {
+        TcpStream {
+            inner: Arc::new(StreamInner {
+                rt,
+                h,
+                opts: Mutex::new(Opts::default()),
+            }),
+        }
+    }
+
+    /// Connects to `addr`, trying each IPv4 address it resolves to, and blocks until the
+    /// connection is established or fails (`ConnectionRefused` on a reset, `TimedOut` when
+    /// the SYN retries run out, `HostUnreachable` without a route).
+    pub fn connect(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in v4_addrs(addr)? {
+            match Self::connect_v4(rt, a, None) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::InvalidInput.into()))
+    }
+
+    /// [`Self::connect`] to one address, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(
+        rt: &Runtime,
+        addr: &SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        check_timeout(Some(timeout))?;
+        let a = v4_addrs(*addr)?[0];
+        Self::connect_v4(rt, a, Some(timeout))
+    }
+
+    fn connect_v4(
+        rt: &Runtime,
+        addr: SocketAddrV4,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let shared = Arc::clone(rt.shared());
+        let h = shared
+            .with(|st, now| st.tcp_connect(addr, now))
+            .map_err(tcp_error)?;
+        // From here the stream owns the handle: an early return closes it.
+        let s = TcpStream::from_handle(Arc::clone(&shared), h);
+        let r = shared.block_on(false, deadline(timeout), |st, _| {
+            match st.tcp_error(h).map_err(tcp_error)? {
+                // Established, then reset before this thread looked: connect succeeded (as
+                // on Linux) and the first read reports the reset.
+                Some(TcpError::ConnectionReset) => return Ok(Some(())),
+                Some(_) => {
+                    let e = st.tcp_take_error(h).map_err(tcp_error)?;
+                    return Err(tcp_error(e.unwrap_or(TcpError::ConnectionRefused)));
+                }
+                None => {}
+            }
+            match st.tcp_state(h).map_err(tcp_error)? {
+                TcpState::SynSent | TcpState::SynReceived => Ok(None),
+                // Refused without a recorded error: treat as the reset it was.
+                TcpState::Closed => Err(tcp_error(TcpError::ConnectionRefused)),
+                _ => Ok(Some(())),
+            }
+        });
+        match r {
+            Ok(()) => Ok(s),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn h(&self) -> TcpHandle {
+        self.inner.h
+    }
+
+    fn rt(&self) -> &Shared {
+        &self.inner.rt
+    }
+
+    fn opts(&self) -> Opts {
+        *self
+            .inner
+            .opts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_opts(&self, f: impl FnOnce(&mut Opts)) {
+        f(&mut self
+            .inner
+            .opts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.rt()
+            .with(|st, _| st.tcp_peer_addr(self.h()))
+            .map(SocketAddr::V4)
+            .map_err(tcp_error)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.rt()
+            .with(|st, _| st.tcp_local_addr(self.h()))
+            .map(SocketAddr::V4)
+            .map_err(tcp_error)
+    }
+
+    /// Closes the read half, the write half (a FIN follows queued data; the peer reads end
+    /// of stream) or both. Blocked readers of clones wake up.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => TcpShutdown::Read,
+            Shutdown::Write => TcpShutdown::Write,
+            Shutdown::Both => TcpShutdown::Both,
+        };
+        let r = self
+            .rt()
+            .with(|st, now| st.tcp_shutdown(self.h(), how, now));
+        self.rt().notify();
+        r.map_err(tcp_error)
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on (`TCP_NODELAY`).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.rt()
+            .with(|st, now| st.tcp_set_nodelay(self.h(), nodelay, now))
+            .map_err(tcp_error)?;
+        self.set_opts(|o| o.nodelay = Some(nodelay));
+        Ok(())
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        match self.opts().nodelay {
+            Some(on) => Ok(on),
+            None => Ok(self.rt().with(|st, _| st.tcp_config().nodelay)),
+        }
+    }
+
+    /// How long a read waits before failing with `WouldBlock` (`None`: forever). A zero
+    /// duration is refused with `InvalidInput`, as in std.
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.set_opts(|o| o.read_timeout = d);
+        Ok(())
+    }
+
+    /// How long a write waits for room before failing with `WouldBlock` (`None`: forever).
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.set_opts(|o| o.write_timeout = d);
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().read_timeout)
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().write_timeout)
+    }
+
+    /// In non-blocking mode reads and writes that cannot make progress fail with
+    /// `WouldBlock` at once (use [`crate::Poll`] to learn when to retry).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.set_opts(|o| o.nonblocking = nonblocking);
+        Ok(())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.rt()
+            .with(|st, _| st.tcp_take_error(self.h()))
+            .map(|e| e.map(tcp_error))
+            .map_err(tcp_error)
+    }
+
+    /// Another handle to the same connection (shares options and the close-on-last-drop).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(self.clone())
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> io::Result<TcpState> {
+        self.rt()
+            .with(|st, _| st.tcp_state(self.h()))
+            .map_err(tcp_error)
+    }
+
+    /// Counters and state (`TCP_INFO`).
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        self.rt()
+            .with(|st, _| st.tcp_info(self.h()))
+            .map_err(tcp_error)
+    }
+
+    /// Resets the connection at once (`SO_LINGER` 0 + close): the peer sees
+    /// `ConnectionReset`; later calls on this stream fail.
+    pub fn abort(&self) -> io::Result<()> {
+        let r = self.rt().with(|st, now| st.tcp_abort(self.h(), now));
+        self.rt().notify();
+        r.map_err(tcp_error)
+    }
+
+    fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let o = self.opts();
+        let h = self.h();
+        self.rt()
+            .block_on(o.nonblocking, deadline(o.read_timeout), |st, now| {
+                match st.tcp_recv(h, buf, now) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(TcpError::WouldBlock) => Ok(None),
+                    Err(e) => {
+                        // The error is reported now; leave no stale SO_ERROR behind.
+                        let _ = st.tcp_take_error(h);
+                        Err(tcp_error(e))
+                    }
+                }
+            })
+    }
+
+    fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let o = self.opts();
+        let h = self.h();
+        self.rt()
+            .block_on(o.nonblocking, deadline(o.write_timeout), |st, now| match st
+                .tcp_send(h, buf, now)
+            {
+                Ok(n) => Ok(Some(n)),
+                Err(TcpError::WouldBlock) => Ok(None),
+                Err(e) => {
+                    let _ = st.tcp_take_error(h);
+                    Err(tcp_error(e))
+                }
+            })
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf)
+    }
+
+    /// Data is handed to the stack by `write`; there is nothing to flush.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for TcpStream {
+    fn socket_id(&self) -> SocketId {
+        SocketId {
+            runtime: self.inner.rt.id,
+            kind: SocketKind::Tcp(self.inner.h),
+        }
+    }
+}

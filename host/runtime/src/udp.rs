@@ -1,0 +1,224 @@
+//! A blocking UDP socket mirroring `std::net::UdpSocket`.
+
+use crate::error::udp_error;
+use crate::poll::{SocketId, SocketKind, Source};
+use crate::runtime::{Runtime, Shared};
+use crate::tcp::{check_timeout, deadline, v4_addrs, Opts};
+use oxnic_stack::udp::{UdpError, UdpHandle, UdpSocketStats};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+struct UdpInner {
+    rt: Arc<Shared>,
+    h: UdpHandle,
+    opts: Mutex<Opts>,
+    peer: Mutex<Option<SocketAddrV4>>,
+}
+
+impl Drop for UdpInner {
+    fn drop(&mut self) {
+        // The handle is live until here; closing it cannot fail.
+        let _ = self.rt.with(|st, _| st.udp_close(self.h));
+    }
+}
+
+/// A UDP socket, like `std::net::UdpSocket`. Receives block (subject to the read timeout and
+/// non-blocking mode); sends never wait: the datagram is queued or the error returned at
+/// once. Clones from [`Self::try_clone`] share the socket, which closes with the last one.
+#[derive(Clone)]
+pub struct UdpSocket {
+    inner: Arc<UdpInner>,
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("UdpSocket");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (an address of this runtime or `0.0.0.0`; port 0 picks a free port).
+    pub fn bind(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let shared = Arc::clone(rt.shared());
+        let mut last = None;
+        for a in v4_addrs(addr)? {
+            match shared.with(|st, _| st.udp_bind(a)) {
+                Ok(h) => {
+                    return Ok(UdpSocket {
+                        inner: Arc::new(UdpInner {
+                            rt: shared,
+                            h,
+                            opts: Mutex::new(Opts::default()),
+                            peer: Mutex::new(None),
+                        }),
+                    })
+                }
+                Err(e) => last = Some(udp_error(e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::InvalidInput.into()))
+    }
+
+    fn h(&self) -> UdpHandle {
+        self.inner.h
+    }
+
+    fn rt(&self) -> &Shared {
+        &self.inner.rt
+    }
+
+    fn opts(&self) -> Opts {
+        *self
+            .inner
+            .opts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_opts(&self, f: impl FnOnce(&mut Opts)) {
+        f(&mut self
+            .inner
+            .opts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Sends `buf` as one datagram to `addr` (its first IPv4 address); returns its length.
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let dst = v4_addrs(addr)?[0];
+        self.rt()
+            .with(|st, now| st.udp_send_to(self.h(), buf, dst, now))
+            .map_err(udp_error)
+    }
+
+    /// Receives one datagram into `buf` (a longer one is cut) and returns its length and
+    /// sender. A pending ICMP error (a connected socket's `ConnectionRefused`) is returned
+    /// instead when no datagram waits.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let o = self.opts();
+        let h = self.h();
+        self.rt()
+            .block_on(o.nonblocking, deadline(o.read_timeout), |st, _| {
+                match st.udp_recv_from(h, buf) {
+                    Ok((n, from)) => Ok(Some((n, SocketAddr::V4(from)))),
+                    Err(UdpError::WouldBlock) => match st.udp_take_error(h) {
+                        Ok(Some(e)) => Err(udp_error(e)),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(udp_error(e)),
+                    },
+                    Err(e) => Err(udp_error(e)),
+                }
+            })
+    }
+
+    /// Sets the default destination for [`Self::send`] and receives only from `addr`.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let dst = v4_addrs(addr)?[0];
+        self.rt()
+            .with(|st, _| st.udp_connect(self.h(), dst))
+            .map_err(udp_error)?;
+        *self
+            .inner
+            .peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(dst);
+        Ok(())
+    }
+
+    /// Sends `buf` to the connected peer (`NotConnected` before [`Self::connect`]).
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.rt()
+            .with(|st, now| st.udp_send(self.h(), buf, now))
+            .map_err(udp_error)
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).map(|(n, _)| n)
+    }
+
+    /// The connected peer (`NotConnected` before [`Self::connect`]).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner
+            .peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(SocketAddr::V4)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.rt()
+            .with(|st, _| st.udp_local_addr(self.h()))
+            .map(SocketAddr::V4)
+            .map_err(udp_error)
+    }
+
+    /// How long a receive waits before failing with `WouldBlock` (`None`: forever). A zero
+    /// duration is refused with `InvalidInput`, as in std.
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.set_opts(|o| o.read_timeout = d);
+        Ok(())
+    }
+
+    /// Kept for std compatibility: sends never wait, so this only records the value.
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.set_opts(|o| o.write_timeout = d);
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().read_timeout)
+    }
+
+    /// The write timeout as set.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().write_timeout)
+    }
+
+    /// In non-blocking mode a receive with nothing queued fails with `WouldBlock` at once.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.set_opts(|o| o.nonblocking = nonblocking);
+        Ok(())
+    }
+
+    /// Takes the pending error reported by ICMP (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.rt()
+            .with(|st, _| st.udp_take_error(self.h()))
+            .map(|e| e.map(udp_error))
+            .map_err(udp_error)
+    }
+
+    /// Per-socket counters (datagrams received, dropped on a full queue, sent).
+    pub fn stats(&self) -> io::Result<UdpSocketStats> {
+        self.rt()
+            .with(|st, _| st.udp_socket_stats(self.h()))
+            .map_err(udp_error)
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(self.clone())
+    }
+}
+
+impl Source for UdpSocket {
+    fn socket_id(&self) -> SocketId {
+        SocketId {
+            runtime: self.inner.rt.id,
+            kind: SocketKind::Udp(self.inner.h),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! TCP features a user notices, each shown between two in-memory stacks on a virtual clock:
+//! delayed ACKs, Nagle, keepalive, zero-window probes, receive-buffer autotuning, option
+//! negotiation, TSO-sized segments and software GSO.
+
+use oxnic_stack::netsim::{two_hosts, two_hosts_with, LinkConfig, Net};
+use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::DeviceCaps;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+fn addr(s: &str, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(s.parse::<Ipv4Addr>().unwrap(), port)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(100)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    (c, s)
+}
+
+/// Sends `n` bytes from stack `from` and reads them on the other side.
+fn pump(net: &mut Net, from: usize, tx: TcpHandle, rx: TcpHandle, n: usize) {
+    let data = vec![9u8; n];
+    let mut sent = 0;
+    let mut got = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = net.now() + Duration::from_secs(60);
+    let ok = net
+        .run_while(
+            |net| {
+                let now = net.now();
+                if sent < n {
+                    sent += net.stacks[from]
+                        .tcp_send(tx, &data[sent..], now)
+                        .unwrap_or(0);
+                }
+                while let Ok(k) = net.stacks[1 - from].tcp_recv(rx, &mut buf, now) {
+                    if k == 0 {
+                        break;
+                    }
+                    got += k;
+                }
+                got < n
+            },
+            deadline,
+        )
+        .unwrap();
+    assert!(ok, "pumped {got} of {n}");
+}
+
+#[test]
+fn delayed_ack_waits_40ms_for_a_lone_segment_but_not_for_two() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    // Past the quick-ACK start of the connection.
+    pump(&mut net, 0, c, s, 4_000_000);
+    net.run_for(ms(100)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_set_nodelay(c, true, now).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"x", now).unwrap();
+    net.run_for(ms(20)).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().unacked, 1, "ACK delayed");
+    net.run_for(ms(30)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_info(c).unwrap().unacked,
+        0,
+        "ACK after 40 ms"
+    );
+    // Two full segments are acknowledged at once.
+    let now = net.now();
+    net.stacks[0].tcp_send(c, &[1u8; 2896], now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().unacked, 0);
+}
+
+#[test]
+fn nagle_holds_small_writes_while_data_is_unacknowledged() {
+    for nodelay in [false, true] {
+        let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(5));
+        let (c, s) = connected(&mut net);
+        let now = net.now();
+        net.stacks[0].tcp_set_nodelay(c, nodelay, now).unwrap();
+        let now = net.now();
+        net.stacks[0].tcp_send(c, b"a", now).unwrap();
+        net.run_for(ms(1)).unwrap();
+        let now = net.now();
+        net.stacks[0].tcp_send(c, b"b", now).unwrap();
+        net.stacks[0].tcp_send(c, b"c", now).unwrap();
+        // One way takes 5 ms: at 7 ms the first byte is there; the others only if Nagle is off.
+        net.run_for(ms(6)).unwrap();
+        let queued = net.stacks[1].tcp_recv_queue(s).unwrap();
+        assert_eq!(queued, if nodelay { 3 } else { 1 }, "nodelay {nodelay}");
+        net.run_for(ms(20)).unwrap();
+        assert_eq!(net.stacks[1].tcp_recv_queue(s).unwrap(), 3);
+    }
+}
+
+#[test]
+fn keepalive_probes_keep_a_live_peer_and_drop_a_dead_one() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    net.stacks[0].set_tcp_config(TcpConfig {
+        keepalive_time: Duration::from_secs(10),
+        keepalive_intvl: Duration::from_secs(2),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, now).unwrap();
+    let before = net.stacks[1].tcp_info(s).unwrap().segs_in;
+    net.run_for(Duration::from_secs(35)).unwrap();
+    // Probes went out and were answered: still established.
+    assert!(net.stacks[1].tcp_info(s).unwrap().segs_in >= before + 3);
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    // The peer vanishes at 35 s. The last answer came at 30 s: probes at 40, 42 and 44 s go
+    // unanswered, and at 46 s the connection times out.
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    net.run_for(Duration::from_secs(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    net.run_for(Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+}
+
+#[test]
+fn zero_window_is_probed_until_the_reader_catches_up() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    net.stacks[1].tcp_set_rcvbuf(s, 8192).unwrap();
+    let data = vec![3u8; 100_000];
+    let now = net.now();
+    let queued = net.stacks[0].tcp_send(c, &data, now).unwrap();
+    assert_eq!(queued, data.len());
+    net.run_for(Duration::from_secs(20)).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.snd_wnd, 0);
+    assert!(info.zero_window_probes >= 3, "{info:?}");
+    assert_eq!(info.state, TcpState::Established);
+    // The reader drains; the window reopens and everything arrives.
+    let mut got = 0;
+    let mut buf = vec![0; 4096];
+    for _ in 0..10_000 {
+        let now = net.now();
+        while let Ok(n) = net.stacks[1].tcp_recv(s, &mut buf, now) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        if got == data.len() {
+            break;
+        }
+        net.run_for(ms(10)).unwrap();
+    }
+    assert_eq!(got, data.len());
+}
+
+#[test]
+fn receive_buffer_grows_on_a_long_fat_path() {
+    let link = LinkConfig::new(ms(20), 1500).bandwidth(1_000_000_000);
+    let (mut net, _, _) = two_hosts_with(DeviceCaps::all_offloads(1500), link, 5);
+    let (c, s) = connected(&mut net);
+    let initial = net.stacks[1].tcp_info(s).unwrap().rcvbuf;
+    pump(&mut net, 0, c, s, 40_000_000);
+    let grown = net.stacks[1].tcp_info(s).unwrap().rcvbuf;
+    assert!(grown >= 8 * initial, "{initial} -> {grown}");
+    // And the window the sender saw followed it, scaled.
+    assert!(net.stacks[0].tcp_info(c).unwrap().snd_wnd > 65_535);
+}
+
+#[test]
+fn options_are_negotiated_and_switched_off_when_the_peer_lacks_them() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    for info in [
+        net.stacks[0].tcp_info(c).unwrap(),
+        net.stacks[1].tcp_info(s).unwrap(),
+    ] {
+        assert!(info.sack && info.timestamps, "{info:?}");
+        assert_eq!(info.wscale, (7, 7));
+        assert_eq!(info.snd_mss, 1460);
+    }
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    net.stacks[1].set_tcp_config(TcpConfig {
+        sack: false,
+        timestamps: false,
+        window_scaling: false,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    for info in [
+        net.stacks[0].tcp_info(c).unwrap(),
+        net.stacks[1].tcp_info(s).unwrap(),
+    ] {
+        assert!(!info.sack && !info.timestamps, "{info:?}");
+        assert_eq!(info.wscale, (0, 0));
+    }
+    // Without scaling the window stays under 64 KB and data still flows.
+    pump(&mut net, 0, c, s, 1_000_000);
+    assert!(net.stacks[0].tcp_info(c).unwrap().snd_wnd <= 65_535);
+}
+
+#[test]
+fn super_packets_go_to_tso_devices_and_through_software_gso_otherwise() {
+    // A TSO device gets super-packets; the wire (the card) cuts them.
+    let (mut net, ia, _) = two_hosts(DeviceCaps::all_offloads(1500), ms(1));
+    let (c, s) = connected(&mut net);
+    pump(&mut net, 0, c, s, 2_000_000);
+    let segs = net.stacks[0].tcp_info(c).unwrap().segs_out;
+    let frames = net.links()[0].total().carried;
+    assert!(
+        frames > 2 * segs,
+        "{segs} super-packets became {frames} frames"
+    );
+    assert_eq!(
+        net.stacks[0].interface(ia).unwrap().stats().gso_segmented,
+        0
+    );
+    // Without TSO the stack's software GSO cuts them before the device.
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    pump(&mut net, 0, c, s, 2_000_000);
+    assert!(net.stacks[0].interface(ia).unwrap().stats().gso_segmented > 10);
+    // And with GSO off every segment is built by TCP itself.
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), ms(1));
+    net.stacks[0].set_tcp_config(TcpConfig {
+        gso: false,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    pump(&mut net, 0, c, s, 2_000_000);
+    assert_eq!(
+        net.stacks[0].interface(ia).unwrap().stats().gso_segmented,
+        0
+    );
+    assert!(net.stacks[0].tcp_info(c).unwrap().segs_out > 1300);
+}
+
+#[test]
+fn time_wait_lasts_two_msl() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_close(c, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    // The handle was released by close; TIME-WAIT lives on inside the stack.
+    assert_eq!(net.stacks[0].tcp_mib().curr_estab, 0);
+    let a = net.stacks[0].tcp_local_addr(c);
+    assert_eq!(a, Err(TcpError::BadHandle));
+    // A new connection from the same port is refused while TIME-WAIT holds the 4-tuple...
+    let port = 40_000;
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let local = addr("10.0.0.1", port);
+    let c = net.stacks[0]
+        .tcp_connect_from(local, addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .tcp_shutdown(c, oxnic_stack::tcp::Shutdown::Write, now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    net.run_for(Duration::from_secs(59)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_connect_from(local, addr("10.0.0.2", 80), now),
+        Err(TcpError::AddrInUse)
+    );
+    // ... and free after 2×MSL.
+    net.run_for(Duration::from_secs(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    let now = net.now();
+    net.stacks[0].tcp_close(c, now).unwrap();
+    let now = net.now();
+    assert!(net.stacks[0]
+        .tcp_connect_from(local, addr("10.0.0.2", 80), now)
+        .is_ok());
+}
+
+#[test]
+fn header_prediction_takes_the_bulk_of_a_transfer() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    net.stacks[0].set_tcp_config(TcpConfig {
+        gso: false,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    pump(&mut net, 0, c, s, 20_000_000);
+    let rx = net.stacks[1].tcp_mib();
+    let tx = net.stacks[0].tcp_mib();
+    // Software GRO merges what arrives in one poll; each merged train is one segment to TCP.
+    // In-order data nearly always takes the fast path; ACKs do unless they come during a
+    // recovery or only update the window.
+    let data_segs = net.stacks[1].tcp_info(s).unwrap().segs_in;
+    assert!(rx.hp_hits * 10 >= data_segs * 9, "{rx:?}");
+    let acks = net.stacks[0].tcp_info(c).unwrap().segs_in;
+    assert!(tx.hp_acks * 2 >= acks, "{tx:?}");
+}
+
+#[test]
+fn losses_are_repaired_by_fast_retransmit_not_timeouts() {
+    for sack in [true, false] {
+        let link = LinkConfig::new(ms(5), 1500)
+            .bandwidth(100_000_000)
+            .loss(0.003);
+        let (mut net, _, _) = two_hosts_with(DeviceCaps::default(), link, 11);
+        let cfg = TcpConfig {
+            sack,
+            ..TcpConfig::default()
+        };
+        net.stacks[0].set_tcp_config(cfg.clone());
+        net.stacks[1].set_tcp_config(cfg);
+        let (c, s) = connected(&mut net);
+        if !sack {
+            // NewReno per socket, on this side only.
+            net.stacks[0]
+                .tcp_set_congestion(c, oxnic_stack::tcp::CcAlgorithm::NewReno)
+                .unwrap();
+        }
+        pump(&mut net, 0, c, s, 5_000_000);
+        let info = net.stacks[0].tcp_info(c).unwrap();
+        let lost = net.links()[0].total().lost;
+        assert!(lost >= 5, "{lost}");
+        assert!(info.recoveries >= 3, "sack {sack}: {info:?}");
+        assert_eq!(info.timeouts, 0, "sack {sack}: {info:?}");
+        assert_eq!(info.sack, sack);
+        let want = if sack {
+            oxnic_stack::tcp::CcAlgorithm::Cubic
+        } else {
+            oxnic_stack::tcp::CcAlgorithm::NewReno
+        };
+        assert_eq!(info.cc, want);
+    }
+}

@@ -266,16 +266,19 @@ impl Stack {
             _ => false,
         };
         if frame.meta.gso_size != 0 && !device_segments {
-            match crate::gso::segment(&frame, &self.pool) {
-                Ok(segs) => {
+            let mut segs = std::mem::take(&mut self.gso_scratch);
+            match crate::gso::segment_into(&frame, &self.pool, &mut segs) {
+                Ok(_) => {
                     if let Some(iface) = self.iface_mut(ifindex) {
                         iface.stats.gso_segmented += 1;
                     }
-                    for s in segs {
+                    for s in segs.drain(..) {
                         self.device_xmit(ifindex, s, now);
                     }
+                    self.gso_scratch = segs;
                 }
                 Err(_) => {
+                    self.gso_scratch = segs;
                     if let Some(iface) = self.iface_mut(ifindex) {
                         iface.stats.tx_dropped += 1;
                     }

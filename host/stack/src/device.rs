@@ -174,15 +174,27 @@ pub fn complete_tx_checksum(frame: &mut PacketBuf) -> Result<(), TxChecksumError
     let ChecksumState::Partial { start, offset } = frame.meta.csum else {
         return Ok(());
     };
-    frame
-        .linearize()
-        .map_err(|_| TxChecksumError::NotWritable)?;
     let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
-    let data = frame.data_mut().map_err(|_| TxChecksumError::NotWritable)?;
-    if at + 2 > data.len() || start > at {
+    if at + 2 > frame.len() || start > at {
         return Err(TxChecksumError::OutOfRange);
     }
-    let mut c = checksum::checksum(&data[start..]);
+    // The headers (and so the field) are normally in the head and the payload may be in
+    // fragments, which are summed where they are; only a field inside the fragments needs
+    // the frame made linear first.
+    if at + 2 > frame.head_len() {
+        frame
+            .linearize()
+            .map_err(|_| TxChecksumError::NotWritable)?;
+    }
+    let head = frame.data();
+    let mut sum = checksum::sum(&head[start..]);
+    let mut pos = head.len() - start;
+    for f in frame.frags() {
+        sum = checksum::add_block(sum, checksum::sum(f), pos);
+        pos += f.len();
+    }
+    let data = frame.data_mut().map_err(|_| TxChecksumError::NotWritable)?;
+    let mut c = !sum;
     // UDP sends an all-ones checksum for a computed zero (zero means "none").
     if c == 0 {
         c = 0xffff;
@@ -190,4 +202,62 @@ pub fn complete_tx_checksum(frame: &mut PacketBuf) -> Result<(), TxChecksumError
     data[at..at + 2].copy_from_slice(&c.to_be_bytes());
     frame.meta.csum = ChecksumState::None;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TCP-like frame: 20 header bytes with the pseudo-header-less "partial" sum 0 in the
+    /// field at 16, then `payload`.
+    fn partial(payload: &[u8]) -> PacketBuf {
+        let mut f = PacketBuf::new(64, 0);
+        f.put_slice(&[0x11; 20]).unwrap();
+        f.data_mut().unwrap()[16..18].copy_from_slice(&[0, 0]);
+        f.append_frags(PacketBuf::from_slice(0, payload)).unwrap();
+        f.meta.csum = ChecksumState::Partial {
+            start: 0,
+            offset: 16,
+        };
+        f
+    }
+
+    #[test]
+    fn complete_tx_checksum_sums_fragments_in_place() {
+        // Odd length, so the second fragment starts at an odd offset.
+        let payload: Vec<u8> = (0..1001u32).map(|i| (i * 7) as u8).collect();
+        let mut f = partial(&payload[..501]);
+        f.append_frags(PacketBuf::from_slice(0, &payload[501..]))
+            .unwrap();
+        complete_tx_checksum(&mut f).unwrap();
+        assert_eq!(f.nr_frags(), 2, "no linearizing copy");
+        assert_eq!(f.meta.csum, ChecksumState::None);
+        let mut flat = vec![0u8; f.len()];
+        f.copy_to(&mut flat).unwrap();
+        assert!(checksum::verify(&flat), "the whole frame sums to 0xffff");
+        // The same frame made linear first gets the same checksum.
+        let mut lin = PacketBuf::new(2048, 0);
+        lin.put_slice(&flat[..16]).unwrap();
+        lin.put_slice(&[0, 0]).unwrap();
+        lin.put_slice(&flat[18..]).unwrap();
+        lin.meta.csum = ChecksumState::Partial {
+            start: 0,
+            offset: 16,
+        };
+        complete_tx_checksum(&mut lin).unwrap();
+        assert_eq!(lin.data(), &flat[..]);
+    }
+
+    #[test]
+    fn complete_tx_checksum_rejects_a_field_past_the_end() {
+        let mut f = partial(b"ab");
+        f.meta.csum = ChecksumState::Partial {
+            start: 0,
+            offset: 21,
+        };
+        assert_eq!(
+            complete_tx_checksum(&mut f),
+            Err(TxChecksumError::OutOfRange)
+        );
+    }
 }

@@ -275,13 +275,18 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     if frame.meta.csum != ChecksumState::Unnecessary {
         // Linux validates before merging (`skb_gro_checksum_validate`): a merged packet's
         // checksum can no longer be checked segment by segment.
-        if frame.nr_frags() > 0 {
-            return None;
+        // The frame ends with the segment (trimmed above); a software-GSO segment carries its
+        // payload in fragments, summed in place.
+        let head = frame.data().get(ETH_LEN + IP_LEN..)?;
+        let mut body = checksum::sum(head);
+        let mut at = head.len();
+        for f in frame.frags() {
+            body = checksum::add_block(body, checksum::sum(f), at);
+            at += f.len();
         }
-        let seg_bytes = frame.data().get(ETH_LEN + IP_LEN..ETH_LEN + ip_total)?;
         let sum = checksum::add(
             checksum::pseudo_header_v4(src, dst, protocol::TCP, (ip_total - IP_LEN) as u16),
-            checksum::sum(seg_bytes),
+            body,
         );
         if sum != 0xffff {
             return None;

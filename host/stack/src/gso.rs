@@ -11,7 +11,7 @@
 //!
 //! L4 checksums are computed in full here, so segments leave with no offload request.
 
-use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool, MAX_FRAGS};
 use crate::wire::checksum;
 use crate::wire::ethernet::ethertype;
 use crate::wire::ipv4::protocol;
@@ -19,6 +19,13 @@ use std::net::Ipv4Addr;
 
 /// Headroom given to each segment.
 const SEG_HEADROOM: usize = 32;
+
+/// Cache-line offsets the headers of shared-payload segments rotate through.
+const COLOURS: usize = 16;
+
+/// Most header bytes a super-packet can have: Ethernet with a VLAN tag, then IPv4 and TCP with
+/// full options.
+const MAX_HDR: usize = 18 + 60 + 60;
 
 /// Why a super-packet could not be segmented (it is dropped and counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,27 +41,61 @@ pub enum GsoError {
 /// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. Buffers come from
 /// `pool` when they fit, else from the heap.
 pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
-    segment_inner(frame, true, pool)
+    let mut out = Vec::new();
+    segment_into(frame, pool, &mut out)?;
+    Ok(out)
+}
+
+/// [`segment`] appending the segments to `out` (a vector the caller reuses, so the data path
+/// does not allocate one per super-packet); returns how many. On error `out` is unchanged.
+pub fn segment_into(
+    frame: &PacketBuf,
+    pool: &PacketPool,
+    out: &mut Vec<PacketBuf>,
+) -> Result<usize, GsoError> {
+    let base = out.len();
+    match segment_inner(frame, true, pool, out) {
+        Ok(()) => Ok(out.len() - base),
+        Err(e) => {
+            out.truncate(base);
+            Err(e)
+        }
+    }
 }
 
 /// [`segment`] for a super-packet whose data starts at the IPv4 header (no Ethernet header
 /// yet): how IP output cuts a forwarded super-packet that must then be fragmented
 /// (`ip_finish_output_gso`).
 pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
-    segment_inner(pkt, false, pool)
+    let mut out = Vec::new();
+    segment_inner(pkt, false, pool, &mut out)?;
+    Ok(out)
 }
 
 fn segment_inner(
     frame: &PacketBuf,
     ethernet: bool,
     pool: &PacketPool,
-) -> Result<Vec<PacketBuf>, GsoError> {
+    out: &mut Vec<PacketBuf>,
+) -> Result<(), GsoError> {
     let mss = usize::from(frame.meta.gso_size);
     if mss == 0 {
         return Err(GsoError::NoSegmentSize);
     }
-    let mut bytes = vec![0; frame.len()];
-    frame.copy_to(&mut bytes).map_err(|_| GsoError::Malformed)?;
+    // Only the headers are read out of the frame; each segment's payload is copied straight
+    // from the frame's head and fragments into the segment, with no flat copy in between.
+    let mut parts: [&[u8]; MAX_FRAGS + 1] = [&[]; MAX_FRAGS + 1];
+    for (slot, c) in parts
+        .iter_mut()
+        .zip(std::iter::once(frame.data()).chain(frame.frags()))
+    {
+        *slot = c;
+    }
+    let chunks = &parts[..];
+    let mut hdr = [0u8; MAX_HDR];
+    let hdr_avail = frame.len().min(MAX_HDR);
+    copy_range(chunks, 0, &mut hdr[..hdr_avail]);
+    let bytes = &hdr[..hdr_avail];
     let mut l2 = 0;
     if ethernet {
         let et = bytes.get(12..14).ok_or(GsoError::Malformed)?;
@@ -70,56 +111,86 @@ fn segment_inner(
         }
     }
     let ip = bytes.get(l2..).ok_or(GsoError::Malformed)?;
+    let ip_len = frame.len() - l2;
     let ihl = usize::from(ip.first().ok_or(GsoError::Malformed)? & 0x0f) * 4;
     if ihl < 20 || ip.len() < ihl {
         return Err(GsoError::Malformed);
     }
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if total > ip.len() || total < ihl {
+    if total > ip_len || total < ihl {
         return Err(GsoError::Malformed);
     }
     let l4proto = ip[9];
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let ident = u16::from_be_bytes([ip[4], ip[5]]);
-    let l4 = &ip[ihl..total];
+    let l4_len = total - ihl;
+    let l4 = &ip[ihl..];
     let l4hlen = match l4proto {
         protocol::TCP => {
-            let off = usize::from(l4.get(12).ok_or(GsoError::Malformed)? >> 4) * 4;
-            if off < 20 || off > l4.len() {
+            if l4_len < 20 || l4.len() < 20 {
+                return Err(GsoError::Malformed);
+            }
+            let off = usize::from(l4[12] >> 4) * 4;
+            if off < 20 || off > l4_len || off > l4.len() {
                 return Err(GsoError::Malformed);
             }
             off
         }
-        protocol::UDP if l4.len() >= 8 => 8,
+        protocol::UDP if l4_len >= 8 && l4.len() >= 8 => 8,
         _ => return Err(GsoError::Malformed),
     };
-    let payload = &l4[l4hlen..];
     let hdr_len = l2 + ihl + l4hlen;
-    let n = payload.len().div_ceil(mss).max(1);
-    let mut out = Vec::with_capacity(n);
+    let payload_len = l4_len - l4hlen;
+    let n = payload_len.div_ceil(mss).max(1);
+    out.reserve(n);
     let seq0 = if l4proto == protocol::TCP {
         u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]])
     } else {
         0
     };
-    for (i, chunk) in payload.chunks(mss).enumerate() {
-        let seg_len = hdr_len + chunk.len();
-        let mut seg = match pool.alloc(SEG_HEADROOM) {
-            Some(b) if b.tailroom() >= seg_len => b,
-            _ => PacketBuf::new(seg_len + SEG_HEADROOM, SEG_HEADROOM),
+    // A TCP segment of a frame shares the super-packet's payload as a fragment instead of
+    // copying it (the receive path takes fragments: GRO chains them anyway); its checksum
+    // still reads the payload once.
+    let share = ethernet && l4proto == protocol::TCP;
+    for i in 0..payload_len.div_ceil(mss) {
+        let off = i * mss;
+        let chunk_len = mss.min(payload_len - off.min(payload_len));
+        let linear = if share { hdr_len } else { hdr_len + chunk_len };
+        // Header-only segments start at a varying offset of their (2 KB) buffers, so the
+        // headers of a burst do not all fall into the same few cache sets (slab colouring).
+        // Only as far as the buffer could still take the payload back in, should a later
+        // stage linearize the segment.
+        let slack = pool
+            .buf_size()
+            .saturating_sub(SEG_HEADROOM + hdr_len + chunk_len);
+        let headroom = if share {
+            SEG_HEADROOM + (i % COLOURS).min(slack / 64) * 64
+        } else {
+            SEG_HEADROOM
         };
-        let d = seg.put(seg_len).map_err(|_| GsoError::Malformed)?;
+        let mut seg = match pool.alloc(headroom) {
+            Some(b) if b.tailroom() >= linear => b,
+            _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
+        };
+        let payload_sum = if share {
+            sum_range(chunks, hdr_len + off, chunk_len)
+        } else {
+            0
+        };
+        let d = seg.put(linear).map_err(|_| GsoError::Malformed)?;
         d[..hdr_len].copy_from_slice(&bytes[..hdr_len]);
-        d[hdr_len..].copy_from_slice(chunk);
+        if !share {
+            copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
+        }
         let iph = &mut d[l2..l2 + ihl];
-        let ip_total = (ihl + l4hlen + chunk.len()) as u16;
+        let ip_total = (ihl + l4hlen + chunk_len) as u16;
         iph[2..4].copy_from_slice(&ip_total.to_be_bytes());
         iph[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
         iph[10..12].copy_from_slice(&[0, 0]);
         let c = checksum::checksum(iph);
         iph[10..12].copy_from_slice(&c.to_be_bytes());
-        let l4len = l4hlen + chunk.len();
+        let l4len = l4hlen + chunk_len;
         let th = &mut d[l2 + ihl..];
         let check_at = if l4proto == protocol::TCP {
             let seq = seq0.wrapping_add((i * mss) as u32);
@@ -136,9 +207,16 @@ fn segment_inner(
             6
         };
         th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
+        // The payload starts at an even offset (the header is whole 32-bit words), so its
+        // sum adds as it is.
+        let body = if share {
+            checksum::add(checksum::sum(&th[..l4hlen]), payload_sum)
+        } else {
+            checksum::sum(&th[..l4len])
+        };
         let mut c = !checksum::add(
             checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16),
-            checksum::sum(&th[..l4len]),
+            body,
         );
         if c == 0 && l4proto == protocol::UDP {
             c = 0xffff;
@@ -151,6 +229,10 @@ fn segment_inner(
         seg.meta.ifindex = frame.meta.ifindex;
         seg.meta.vlan_tci = frame.meta.vlan_tci;
         seg.meta.csum = ChecksumState::None;
+        if share {
+            seg.append_shared(frame, hdr_len + off, chunk_len)
+                .map_err(|_| GsoError::Malformed)?;
+        }
         if ethernet {
             seg.set_mac_header();
         } else {
@@ -158,5 +240,45 @@ fn segment_inner(
         }
         out.push(seg);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Copies `out.len()` bytes starting at byte `off` of the concatenation of `chunks` into
+/// `out` (as far as the chunks reach; the caller has checked the lengths).
+fn copy_range(chunks: &[&[u8]], mut off: usize, out: &mut [u8]) {
+    let mut done = 0;
+    for c in chunks {
+        if done == out.len() {
+            break;
+        }
+        if off >= c.len() {
+            off -= c.len();
+            continue;
+        }
+        let take = (c.len() - off).min(out.len() - done);
+        out[done..done + take].copy_from_slice(&c[off..off + take]);
+        done += take;
+        off = 0;
+    }
+}
+
+/// One's-complement sum of `len` bytes starting at byte `off` of the concatenation of
+/// `chunks`, as [`checksum::sum`] would give over those bytes laid out flat.
+fn sum_range(chunks: &[&[u8]], mut off: usize, len: usize) -> u16 {
+    let mut acc = 0;
+    let mut done = 0;
+    for c in chunks {
+        if done == len {
+            break;
+        }
+        if off >= c.len() {
+            off -= c.len();
+            continue;
+        }
+        let take = (c.len() - off).min(len - done);
+        acc = checksum::add_block(acc, checksum::sum(&c[off..off + take]), done);
+        done += take;
+        off = 0;
+    }
+    acc
 }

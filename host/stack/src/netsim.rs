@@ -500,25 +500,59 @@ impl Ord for InFlight {
 }
 
 /// Frames in flight, earliest first.
+///
+/// Most frames are pushed in the order they fall due (every frame on a link with a fixed
+/// latency and no jitter arrives after the one sent before it), so those wait in a FIFO and
+/// cost a move in and a move out; only a frame due before the FIFO's last one (jitter,
+/// reordering, a shorter link) goes to the heap. Popping takes the earlier of the two heads by
+/// `(at, seq)`, so the order is exactly that of one heap.
 #[derive(Debug, Default)]
 struct EventQueue {
+    fifo: VecDeque<InFlight>,
     heap: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
 }
 
 impl EventQueue {
     fn push(&mut self, at: Instant, to: End, frame: PacketBuf) {
-        self.heap.push(Reverse(InFlight {
+        let f = InFlight {
             at,
             seq: self.seq,
             to,
             frame,
-        }));
+        };
         self.seq += 1;
+        if self.fifo.back().is_none_or(|last| last.at <= at) {
+            self.fifo.push_back(f);
+        } else {
+            self.heap.push(Reverse(f));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.fifo.len() + self.heap.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fifo.is_empty() && self.heap.is_empty()
+    }
+
+    /// True when the FIFO's head comes before the heap's (or the heap is empty).
+    fn fifo_first(&self) -> bool {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => (f.at, f.seq) < (h.at, h.seq),
+            (Some(_), None) => true,
+            _ => false,
+        }
     }
 
     fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(f)| f.at)
+        let f = self.fifo.front().map(|f| f.at);
+        let h = self.heap.peek().map(|Reverse(h)| h.at);
+        match (f, h) {
+            (Some(f), Some(h)) => Some(f.min(h)),
+            (f, h) => f.or(h),
+        }
     }
 
     /// The next frame due at or before `now`.
@@ -526,7 +560,11 @@ impl EventQueue {
         if self.next_at()? > now {
             return None;
         }
-        self.heap.pop().map(|Reverse(f)| f)
+        if self.fifo_first() {
+            self.fifo.pop_front()
+        } else {
+            self.heap.pop().map(|Reverse(f)| f)
+        }
     }
 }
 
@@ -571,6 +609,8 @@ pub struct Net {
     pool: PacketPool,
     /// Reused to flatten frames that have fragments.
     scratch: Vec<u8>,
+    /// Reused for the TSO model's segments of one super-packet.
+    segs: Vec<PacketBuf>,
 }
 
 impl Default for Net {
@@ -596,6 +636,7 @@ impl Net {
             max_steps_per_instant: DEFAULT_MAX_STEPS_PER_INSTANT,
             pool: PacketPool::new(64, 2048),
             scratch: Vec::new(),
+            segs: Vec::new(),
         }
     }
 
@@ -673,7 +714,7 @@ impl Net {
 
     /// Frames in flight on all links.
     pub fn in_flight(&self) -> usize {
-        self.queue.heap.len()
+        self.queue.len()
     }
 
     /// Runs the network until `until` (time stops there even if nothing happens). Returns the
@@ -712,7 +753,7 @@ impl Net {
     /// See [`Net::run_until_idle`].
     fn is_idle(&self) -> bool {
         let now = self.now;
-        self.queue.heap.is_empty()
+        self.queue.is_empty()
             && self.stacks.iter().all(|s| {
                 s.poll_at(now).is_none_or(|t| t > now)
                     && s.interfaces().all(|i| {
@@ -840,9 +881,9 @@ impl Net {
                         if f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
                             link.pass(dir, f, now, rx_csum, &mut self.queue);
                         } else if f.meta.gso_size != 0 {
-                            match gso::segment(&f, &self.pool) {
-                                Ok(segs) => {
-                                    for s in segs {
+                            match gso::segment_into(&f, &self.pool, &mut self.segs) {
+                                Ok(_) => {
+                                    for s in self.segs.drain(..) {
                                         link.pass(dir, s, now, rx_csum, &mut self.queue);
                                     }
                                 }

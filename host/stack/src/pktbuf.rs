@@ -10,6 +10,7 @@
 //! the shared bytes alone, as in Linux.
 
 use core::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 /// Most fragments one buffer carries (Linux `MAX_SKB_FRAGS`). A GRO merge that would need more
@@ -29,6 +30,8 @@ struct PoolShared {
     free: Mutex<Vec<Arc<Storage>>>,
     buf_size: usize,
     count: usize,
+    /// Buffers made so far (a lazy pool makes them on first demand, up to `count`).
+    created: AtomicUsize,
 }
 
 /// Why a buffer operation could not be done. Nothing is changed when one is returned.
@@ -139,15 +142,17 @@ pub struct PacketMeta {
 #[derive(Clone)]
 struct Frag {
     storage: Arc<Storage>,
-    off: usize,
-    len: usize,
+    /// Offset and length in the storage; 32 bits each keep a packet buffer small (it is moved
+    /// through every queue on the data path), and no buffer comes near 4 GiB.
+    off: u32,
+    len: u32,
 }
 
 impl Frag {
     fn bytes(&self) -> &[u8] {
         self.storage
             .buf
-            .get(self.off..self.off + self.len)
+            .get(self.off as usize..self.off as usize + self.len as usize)
             .unwrap_or(&[])
     }
 }
@@ -438,11 +443,11 @@ impl PacketBuf {
             let Some(first) = self.frags[0].as_mut() else {
                 break;
             };
-            let take = n.min(first.len);
+            let take = n.min(first.len as usize);
             let src = first.storage.clone();
-            let range = first.off..first.off + take;
-            first.off += take;
-            first.len -= take;
+            let range = first.off as usize..first.off as usize + take;
+            first.off += take as u32;
+            first.len -= take as u32;
             let t = self.tail;
             if let (Some(dst), Some(s)) =
                 (self.head_buf_mut().get_mut(t..t + take), src.buf.get(range))
@@ -505,8 +510,8 @@ impl PacketBuf {
             let Some(f) = self.frags[last].as_mut() else {
                 break;
             };
-            let cut = excess.min(f.len);
-            f.len -= cut;
+            let cut = excess.min(f.len as usize);
+            f.len -= cut as u32;
             self.frag_len -= cut;
             excess -= cut;
             if f.len == 0 {
@@ -532,8 +537,8 @@ impl PacketBuf {
             if let Some(storage) = other.head.take() {
                 self.frags[self.nr_frags] = Some(Frag {
                     storage,
-                    off: other.data,
-                    len: other.head_len(),
+                    off: other.data as u32,
+                    len: other.head_len() as u32,
                 });
                 self.nr_frags += 1;
                 self.frag_len += other.head_len();
@@ -541,12 +546,70 @@ impl PacketBuf {
         }
         for f in other.frags.iter_mut().take(other.nr_frags) {
             if let Some(f) = f.take() {
-                self.frag_len += f.len;
+                self.frag_len += f.len as usize;
                 self.frags[self.nr_frags] = Some(f);
                 self.nr_frags += 1;
             }
         }
         other.nr_frags = 0;
+        Ok(())
+    }
+
+    /// Appends bytes `[off, off + len)` of `src` (counted over its head, then its fragments)
+    /// as fragments that share `src`'s storage, without copying: how software GSO gives each
+    /// segment its slice of the super-packet's payload (Linux `skb_segment` on a
+    /// scatter-gather device). On error nothing is changed.
+    pub fn append_shared(
+        &mut self,
+        src: &PacketBuf,
+        off: usize,
+        len: usize,
+    ) -> Result<(), PktBufError> {
+        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
+            needed: usize::MAX,
+            have: src.len(),
+        })?;
+        if end > src.len() {
+            return Err(PktBufError::TooShort {
+                needed: end,
+                have: src.len(),
+            });
+        }
+        // (storage, offset in it, length) of every part of `src`, in order.
+        let head = src
+            .head
+            .as_ref()
+            .map(|h| (h, src.data, src.head_len()))
+            .filter(|p| p.2 > 0);
+        let frags = src
+            .frags
+            .iter()
+            .take(src.nr_frags)
+            .flatten()
+            .map(|f| (&f.storage, f.off as usize, f.len as usize));
+        let overlapping = || {
+            let mut at = 0;
+            head.into_iter()
+                .chain(frags.clone())
+                .filter_map(move |(st, o, l)| {
+                    let (start, stop) = (at, at + l);
+                    at = stop;
+                    let (a, b) = (start.max(off), stop.min(end));
+                    (a < b).then(|| (st, o + (a - start), b - a))
+                })
+        };
+        if self.nr_frags + overlapping().count() > MAX_FRAGS {
+            return Err(PktBufError::TooManyFrags);
+        }
+        for (storage, o, l) in overlapping() {
+            self.frags[self.nr_frags] = Some(Frag {
+                storage: Arc::clone(storage),
+                off: o as u32,
+                len: l as u32,
+            });
+            self.nr_frags += 1;
+            self.frag_len += l;
+        }
         Ok(())
     }
 
@@ -653,31 +716,72 @@ impl PacketPool {
                 free: Mutex::new(free),
                 buf_size,
                 count,
+                created: AtomicUsize::new(count),
             }
         });
         PacketPool { shared }
+    }
+
+    /// A pool of up to `count` buffers of `buf_size` bytes each that allocates a buffer only
+    /// when one is first asked for and none is free, then recycles it like any pool buffer.
+    /// For large buffers (TCP super-packets) that a stack may never need.
+    pub fn lazy(count: usize, buf_size: usize) -> Self {
+        PacketPool {
+            shared: Arc::new(PoolShared {
+                free: Mutex::new(Vec::with_capacity(count)),
+                buf_size,
+                count,
+                created: AtomicUsize::new(0),
+            }),
+        }
     }
 
     /// An empty buffer with `headroom` bytes reserved (clamped to the buffer size) and fresh
     /// metadata, or `None` when every buffer is in use: the caller drops the packet and counts
     /// it, like a NIC out of RX buffers.
     pub fn alloc(&self, headroom: usize) -> Option<PacketBuf> {
-        let storage = self
+        let free = self
             .shared
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()?;
+            .pop();
+        let storage = match free {
+            Some(s) => s,
+            None => self.grow()?,
+        };
         Some(PacketBuf::from_storage(storage, headroom))
     }
 
-    /// Buffers ready to be handed out.
+    /// A new buffer for a lazy pool that has not made all of its buffers yet.
+    fn grow(&self) -> Option<Arc<Storage>> {
+        let shared = &self.shared;
+        shared
+            .created
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < shared.count).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Arc::new(Storage {
+            buf: vec![0; shared.buf_size].into_boxed_slice(),
+            pool: Arc::downgrade(shared),
+        }))
+    }
+
+    /// Buffers ready to be handed out (for a lazy pool, counting those not made yet).
     pub fn available(&self) -> usize {
-        self.shared
+        let free = self
+            .shared
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .len();
+        free + self.shared.count
+            - self
+                .shared
+                .created
+                .load(Ordering::Relaxed)
+                .min(self.shared.count)
     }
 
     /// Size of each buffer.
@@ -886,5 +990,55 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(pool.available(), 64);
+    }
+
+    #[test]
+    fn lazy_pool_makes_buffers_on_demand_and_recycles_them() {
+        let pool = PacketPool::lazy(2, 512);
+        assert_eq!(pool.available(), 2);
+        let a = pool.alloc(16).unwrap();
+        let b = pool.alloc(16).unwrap();
+        assert_eq!(pool.available(), 0);
+        assert!(pool.alloc(16).is_none(), "no more than count buffers");
+        assert_eq!(a.tailroom(), 512 - 16);
+        drop(a);
+        drop(b);
+        assert_eq!(pool.available(), 2);
+        let c = pool.alloc(0).unwrap();
+        assert_eq!(c.tailroom(), 512);
+        assert_eq!(pool.available(), 1);
+    }
+
+    #[test]
+    fn append_shared_references_a_range_without_copying() {
+        let pool = PacketPool::new(4, 64);
+        let mut src = pool.alloc(0).unwrap();
+        src.put_slice(b"0123456789").unwrap();
+        let mut tail = pool.alloc(0).unwrap();
+        tail.put_slice(b"abcdef").unwrap();
+        src.append_frags(tail).unwrap();
+        let mut seg = pool.alloc(8).unwrap();
+        seg.put_slice(b"H").unwrap();
+        // Spans the head's end and the first fragment.
+        seg.append_shared(&src, 7, 6).unwrap();
+        assert_eq!(seg.len(), 7);
+        assert_eq!(seg.nr_frags(), 2);
+        let mut out = [0u8; 7];
+        seg.copy_to(&mut out).unwrap();
+        assert_eq!(&out, b"H789abc");
+        assert_eq!(pool.available(), 1, "storage shared, not copied");
+        assert_eq!(
+            seg.append_shared(&src, 10, 7),
+            Err(PktBufError::TooShort {
+                needed: 17,
+                have: 16
+            })
+        );
+        assert_eq!(seg.len(), 7, "unchanged on error");
+        drop(src);
+        seg.copy_to(&mut out).unwrap();
+        assert_eq!(&out, b"H789abc", "the segment keeps the bytes alive");
+        drop(seg);
+        assert_eq!(pool.available(), 4, "all storage back in the pool");
     }
 }

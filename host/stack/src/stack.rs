@@ -60,6 +60,12 @@ use std::net::Ipv4Addr;
 /// header + a TCP header with options, rounded up (Linux `MAX_HEADER` plus slack).
 pub const MAX_HEADER: usize = 128;
 
+/// Size of a super-packet buffer: the largest IPv4 packet plus link-layer headroom.
+const BIG_BUF_SIZE: usize = 65_536 + MAX_HEADER;
+
+/// Super-packet buffers a stack keeps at most (more in use at once come from the heap).
+const BIG_POOL_COUNT: usize = 64;
+
 /// Stack-wide settings (the `net.ipv4.*` sysctls that matter here).
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -144,6 +150,11 @@ pub struct Stack {
     pub(crate) tcp: crate::tcp::TcpTable,
     pub(crate) taps: Taps,
     pub(crate) pool: PacketPool,
+    /// Buffers for TCP super-packets (too big for `pool`), made on first use and recycled, so
+    /// a GSO send neither allocates nor zero-fills 64 KB per packet.
+    pub(crate) big_pool: PacketPool,
+    /// Reused by software GSO for the segments of one super-packet.
+    pub(crate) gso_scratch: Vec<PacketBuf>,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
     pub(crate) ip_ident: u16,
 }
@@ -173,6 +184,8 @@ impl Stack {
             tcp: crate::tcp::TcpTable::new(cfg.tcp.clone()),
             taps: Taps::default(),
             pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
+            big_pool: PacketPool::lazy(BIG_POOL_COUNT, BIG_BUF_SIZE),
+            gso_scratch: Vec::new(),
             icmp_events: VecDeque::new(),
             ip_ident: 1,
             ifaces: Vec::new(),
@@ -459,11 +472,29 @@ impl Stack {
         id
     }
 
+    /// [`Self::alloc`] for a small packet (headers whose payload lies in fragments) that
+    /// starts `colour` cache lines (mod 16) further into its pool buffer, so that a burst of
+    /// such headers spreads over the cache instead of every one landing at the same offset of
+    /// a 2 KB buffer (slab colouring).
+    pub(crate) fn alloc_coloured(&self, len: usize, colour: usize) -> PacketBuf {
+        let headroom = MAX_HEADER + (colour % 16) * 64;
+        if len + headroom <= self.pool.buf_size() {
+            if let Some(b) = self.pool.alloc(headroom) {
+                return b;
+            }
+        }
+        self.alloc(len)
+    }
+
     /// A buffer for `len` bytes after [`MAX_HEADER`] of headroom: from the pool when it fits,
-    /// else from the heap (jumbo datagrams and super-packets).
+    /// super-packets from the recycled big-buffer pool, else from the heap.
     pub(crate) fn alloc(&self, len: usize) -> PacketBuf {
         if len + MAX_HEADER <= self.pool.buf_size() {
             if let Some(b) = self.pool.alloc(MAX_HEADER) {
+                return b;
+            }
+        } else if len + MAX_HEADER <= BIG_BUF_SIZE {
+            if let Some(b) = self.big_pool.alloc(MAX_HEADER) {
                 return b;
             }
         }

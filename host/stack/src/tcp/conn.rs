@@ -6,13 +6,14 @@
 //! [`OutSeg`] values (a header plus a range of the send queue) that the stack turns into
 //! packets; timers fire through [`Conn::on_timer`] and are announced by [`Conn::next_timer`].
 
-use super::buffer::RingBuf;
+use super::buffer::{RingBuf, SendQueue};
 use super::cc::{new_cc, CcAlgorithm, CongestionControl};
 use super::ooo::OooQueue;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpMib, TcpState};
+use crate::pktbuf::MAX_FRAGS;
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, MAX_SACK_BLOCKS};
 use std::net::SocketAddrV4;
@@ -58,6 +59,83 @@ pub struct OutSeg {
     pub gso_size: u16,
     /// A retransmission (counted in `RetransSegs`).
     pub retransmit: bool,
+}
+
+/// A received segment's payload, in up to [`MAX_FRAGS`]` + 1` pieces laid end to end: a GRO
+/// super-packet's data stays in its buffer's head and fragments instead of being copied
+/// together before it reaches the receive queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Payload<'a> {
+    parts: [&'a [u8]; MAX_FRAGS + 1],
+    n: usize,
+    len: usize,
+}
+
+impl<'a> Payload<'a> {
+    /// A payload in one piece.
+    pub fn from_slice(data: &'a [u8]) -> Self {
+        let mut p = Payload {
+            parts: [&[]; MAX_FRAGS + 1],
+            n: 0,
+            len: 0,
+        };
+        p.push(data);
+        p
+    }
+
+    /// A payload made of `parts` in order (empty pieces are skipped); `None` when there are
+    /// more than [`MAX_FRAGS`]` + 1` non-empty pieces.
+    pub fn from_parts<I: IntoIterator<Item = &'a [u8]>>(parts: I) -> Option<Self> {
+        let mut p = Payload::from_slice(&[]);
+        for part in parts {
+            if !part.is_empty() {
+                if p.n == p.parts.len() {
+                    return None;
+                }
+                p.push(part);
+            }
+        }
+        Some(p)
+    }
+
+    fn push(&mut self, part: &'a [u8]) {
+        if !part.is_empty() {
+            self.parts[self.n] = part;
+            self.n += 1;
+            self.len += part.len();
+        }
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.parts[..self.n].iter().copied()
+    }
+
+    /// Bytes `[from, from + len)` (clamped) as a payload of their own.
+    pub fn slice(&self, from: usize, len: usize) -> Payload<'a> {
+        let end = from.saturating_add(len).min(self.len);
+        let mut out = Payload::from_slice(&[]);
+        let mut at = 0;
+        for part in self.parts() {
+            let (start, stop) = (at, at + part.len());
+            at = stop;
+            let (a, b) = (start.max(from), stop.min(end));
+            if a < b {
+                out.push(&part[a - start..b - start]);
+            }
+        }
+        out
+    }
 }
 
 /// What a segment did to the connection, for the table above it.
@@ -215,7 +293,7 @@ pub struct Conn {
     ts_recent_at: Instant,
     ts_offset: u32,
 
-    pub(crate) tx: RingBuf,
+    pub(crate) tx: SendQueue,
     pub(crate) rx: RingBuf,
     ooo: OooQueue,
     /// The user will write no more: a FIN follows the send queue.
@@ -353,7 +431,7 @@ impl Conn {
             ts_recent: 0,
             ts_recent_at: now,
             ts_offset: ts_offset_for(iss),
-            tx: RingBuf::new(cfg.sndbuf),
+            tx: SendQueue::new(cfg.sndbuf),
             rx: RingBuf::new(cfg.rcvbuf),
             ooo: OooQueue::new(cfg.rcvbuf_max),
             fin_queued: false,
@@ -525,7 +603,7 @@ impl Conn {
     }
 
     /// Bytes of the send queue from `snd_una` on, for copying payload out.
-    pub fn send_queue(&self) -> &RingBuf {
+    pub fn send_queue(&self) -> &SendQueue {
         &self.tx
     }
 
@@ -902,7 +980,7 @@ impl Conn {
     pub fn on_segment(
         &mut self,
         seg: &TcpRepr,
-        payload: &[u8],
+        payload: &Payload<'_>,
         now: Instant,
         mib: &mut TcpMib,
     ) -> Outcome {
@@ -1022,7 +1100,13 @@ impl Conn {
     /// and an ACK of new data, or in-order payload that fits and an ACK of nothing new. Such
     /// segments are most of a bulk transfer; they skip the general checks. Returns whether
     /// the segment was handled here.
-    fn fast_path(&mut self, seg: &TcpRepr, payload: &[u8], now: Instant, mib: &mut TcpMib) -> bool {
+    fn fast_path(
+        &mut self,
+        seg: &TcpRepr,
+        payload: &Payload<'_>,
+        now: Instant,
+        mib: &mut TcpMib,
+    ) -> bool {
         const PREDICTED: u16 = TcpFlags::ACK | TcpFlags::PSH;
         if self.state != TcpState::Established
             || seg.flags.0 & !PREDICTED != 0
@@ -1072,7 +1156,9 @@ impl Conn {
         }
         mib.hp_hits += 1;
         self.take_timestamp(ts, payload.len(), now);
-        self.rx.push(payload);
+        for part in payload.parts() {
+            self.rx.push(part);
+        }
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
         self.unacked_rx += payload.len();
@@ -1500,9 +1586,16 @@ impl Conn {
         mib.fast_recoveries += 1;
     }
 
-    fn on_data(&mut self, seq: Seq, payload: &[u8], f: TcpFlags, now: Instant, mib: &mut TcpMib) {
+    fn on_data(
+        &mut self,
+        seq: Seq,
+        payload: &Payload<'_>,
+        f: TcpFlags,
+        now: Instant,
+        mib: &mut TcpMib,
+    ) {
         let mut seq = seq;
-        let mut data = payload;
+        let mut data = *payload;
         if f.contains(TcpFlags::FIN) {
             let fin = seq + payload.len();
             if fin.diff(self.rcv_nxt + self.rcv_wnd()) <= 0 {
@@ -1517,7 +1610,7 @@ impl Conn {
                     self.rcv_nxt = end;
                 }
                 self.ack_now = true;
-                data = &[];
+                data = Payload::from_slice(&[]);
             }
             let skip = self.rcv_nxt.since(seq) as usize;
             if skip >= data.len() {
@@ -1525,16 +1618,18 @@ impl Conn {
                     // Entirely old: the peer retransmitted what we have; tell it at once.
                     self.ack_now = true;
                 }
-                data = &[];
+                data = Payload::from_slice(&[]);
             } else {
-                data = &data[skip..];
+                data = data.slice(skip, usize::MAX);
                 seq = seq + skip;
             }
         }
         if !data.is_empty() {
             if seq == self.rcv_nxt {
                 let n = data.len().min(self.rx.free());
-                self.rx.push(&data[..n]);
+                for part in data.slice(0, n).parts() {
+                    self.rx.push(part);
+                }
                 self.rcv_nxt = self.rcv_nxt + n;
                 self.info.bytes_received += n as u64;
                 self.unacked_rx += n;
@@ -1553,7 +1648,12 @@ impl Conn {
             } else {
                 let room = (self.rcv_nxt + self.rx.free()).since(seq) as usize;
                 let take = data.len().min(room);
-                let stored = self.ooo.insert(self.rcv_nxt, seq, &data[..take]);
+                let mut stored = 0;
+                let mut at = seq;
+                for part in data.slice(0, take).parts() {
+                    stored += self.ooo.insert(self.rcv_nxt, at, part);
+                    at = at + part.len();
+                }
                 self.info.ooo_segs += 1;
                 if stored < data.len() {
                     self.info.ooo_drops += (data.len() - stored) as u64;

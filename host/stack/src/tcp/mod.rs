@@ -25,12 +25,12 @@ use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::stack::Stack;
 use crate::time::Instant;
-use crate::wire::checksum::ChecksumMode;
+use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 pub use cc::CcAlgorithm;
 pub use conn::TcpInfo;
-use conn::{Conn, Negotiated, OutLimits, OutSeg, Outcome, OUTPUT_BATCH};
+use conn::{Conn, Negotiated, OutLimits, OutSeg, Outcome, Payload, OUTPUT_BATCH};
 use isn::{CookieOpts, IsnGenerator};
 use rtt::RtoParams;
 use seq::Seq;
@@ -868,24 +868,50 @@ impl Stack {
     pub(crate) fn tcp_v4_rcv(&mut self, pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
         self.tcp.mib.in_segs += u64::from(pkt.meta.gso_segs.max(1));
         if pkt.nr_frags() == 0 {
-            self.tcp_v4_rcv_linear(&pkt, pkt.data(), hdr, now);
+            self.tcp_v4_rcv_parts(&pkt, pkt.data(), false, hdr, now);
             return;
         }
-        // A GRO train: its payload sits in fragments. One copy into a reused buffer.
+        // A GRO train whose checksum is already verified, header in the head: the payload is
+        // taken from the head and the fragments where it lies.
+        let head_holds_header = pkt
+            .data()
+            .get(12)
+            .is_some_and(|&off| usize::from(off >> 4) * 4 <= pkt.head_len());
+        if head_holds_header && l4_checksum_mode(&pkt, hdr) == ChecksumMode::Offloaded {
+            self.tcp_v4_rcv_parts(&pkt, pkt.data(), true, hdr, now);
+            return;
+        }
+        // Otherwise one copy into a reused buffer.
         let mut lin = std::mem::take(&mut self.tcp.rx_scratch);
         lin.resize(pkt.len(), 0);
         if pkt.copy_to(&mut lin).is_ok() {
-            self.tcp_v4_rcv_linear(&pkt, &lin, hdr, now);
+            self.tcp_v4_rcv_parts(&pkt, &lin, false, hdr, now);
         } else {
             self.tcp.mib.in_errs += 1;
         }
         self.tcp.rx_scratch = lin;
     }
 
-    fn tcp_v4_rcv_linear(&mut self, pkt: &PacketBuf, bytes: &[u8], hdr: &Ipv4Repr, now: Instant) {
+    /// The segment in `bytes` (header first), followed by `pkt`'s fragments when `frags`.
+    fn tcp_v4_rcv_parts(
+        &mut self,
+        pkt: &PacketBuf,
+        bytes: &[u8],
+        frags: bool,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) {
         let mode = l4_checksum_mode(pkt, hdr);
-        let (seg, payload) = match TcpRepr::parse(bytes, hdr.src, hdr.dst, mode) {
-            Ok(v) => v,
+        let parsed = TcpRepr::parse(bytes, hdr.src, hdr.dst, mode).map(|(seg, head)| {
+            let rest = pkt.frags().filter(|_| frags);
+            (seg, Payload::from_parts(std::iter::once(head).chain(rest)))
+        });
+        let (seg, payload) = match parsed {
+            Ok((seg, Some(payload))) => (seg, payload),
+            Ok((_, None)) => {
+                self.tcp.mib.in_errs += 1;
+                return;
+            }
             Err(e) => {
                 self.tcp.mib.in_errs += 1;
                 if is_csum_error(&e) {
@@ -901,7 +927,7 @@ impl Stack {
             return;
         }
         if let Some(&i) = self.tcp.conns.get(&(local, remote)) {
-            self.tcp_conn_rcv(i, &seg, payload, now);
+            self.tcp_conn_rcv(i, &seg, &payload, now);
             return;
         }
         if let Some(li) = self.tcp.listener_for(hdr.dst, seg.dst_port) {
@@ -915,7 +941,7 @@ impl Stack {
         }
     }
 
-    fn tcp_conn_rcv(&mut self, i: usize, seg: &TcpRepr, payload: &[u8], now: Instant) {
+    fn tcp_conn_rcv(&mut self, i: usize, seg: &TcpRepr, payload: &Payload<'_>, now: Instant) {
         // A child whose listener cannot take it yet: drop the final ACK, the peer retries
         // (Linux `tcp_abort_on_overflow` = 0).
         if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
@@ -1214,24 +1240,48 @@ impl Stack {
             return None;
         };
         let hlen = seg.repr.header_len().ok()?;
-        let mut pkt = self.alloc(hlen + seg.len);
-        if seg.len > 0 {
-            let (a, b) = c.send_queue().slices(seg.data_off, seg.len);
-            if a.len() + b.len() != seg.len {
-                return None;
-            }
-            pkt.put_slice(a).ok()?;
-            pkt.put_slice(b).ok()?;
-        }
-        pkt.push(hlen).ok()?;
         let gso = seg.gso_size != 0;
         let mode = if offload || gso {
             ChecksumMode::Offloaded
         } else {
             ChecksumMode::Software
         };
-        let d = pkt.data_mut().ok()?;
-        seg.repr.emit(d, seg.len, src, dst, mode).ok()?;
+        let queue = c.send_queue();
+        // The payload stays in the send queue: the segment shares it as fragments (the
+        // software checksum still reads it once). Only a segment whose range spans more
+        // chunks than a packet has fragment slots is copied.
+        // Colour only as far as the buffer could still take the payload back in (a device
+        // path that linearizes must find the tailroom, as with a linear segment).
+        let slack = self
+            .pool
+            .buf_size()
+            .saturating_sub(crate::stack::MAX_HEADER + hlen + seg.len);
+        let colour = (seg.repr.seq >> 10) as usize % (slack / 64 + 1);
+        let mut pkt = self.alloc_coloured(hlen, colour);
+        let mut pkt = if seg.len > 0 && queue.append_to(&mut pkt, seg.data_off, seg.len).is_ok() {
+            let payload_sum = match mode {
+                ChecksumMode::Software => frags_sum(&pkt),
+                ChecksumMode::Offloaded => 0,
+            };
+            let d = pkt.push(hlen).ok()?;
+            seg.repr
+                .emit_header(d, seg.len, payload_sum, src, dst, mode)
+                .ok()?;
+            pkt
+        } else {
+            drop(pkt);
+            let mut pkt = self.alloc(hlen + seg.len);
+            if seg.len > 0 {
+                let d = pkt.put(seg.len).ok()?;
+                if queue.peek(seg.data_off, d) != seg.len {
+                    return None;
+                }
+            }
+            pkt.push(hlen).ok()?;
+            let d = pkt.data_mut().ok()?;
+            seg.repr.emit(d, seg.len, src, dst, mode).ok()?;
+            pkt
+        };
         if offload || gso {
             pkt.meta.csum = ChecksumState::Partial {
                 start: 0,
@@ -1286,4 +1336,16 @@ impl Stack {
         };
         let _ = self.ip_local_out(pkt, &rt, p, now);
     }
+}
+
+/// One's-complement sum of a packet's fragments laid end to end (its payload, when the head
+/// holds only headers).
+fn frags_sum(pkt: &PacketBuf) -> u16 {
+    let mut acc = 0;
+    let mut at = 0;
+    for f in pkt.frags() {
+        acc = checksum::add_block(acc, checksum::sum(f), at);
+        at += f.len();
+    }
+    acc
 }

@@ -382,6 +382,37 @@ impl TcpRepr {
         dst: Ipv4Addr,
         mode: ChecksumMode,
     ) -> Result<usize, WireError> {
+        self.emit_inner(packet, payload_len, None, src, dst, mode)
+    }
+
+    /// Writes the header alone into `header` for a payload of `payload_len` bytes that lies
+    /// elsewhere (in a packet's fragments) and whose one's-complement sum is `payload_sum`
+    /// (as [`checksum::sum`] gives); returns the header length. The checksum is the one
+    /// [`Self::emit`] would write with the payload in place.
+    pub fn emit_header(
+        &self,
+        header: &mut [u8],
+        payload_len: usize,
+        payload_sum: u16,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+    ) -> Result<usize, WireError> {
+        self.emit_inner(header, payload_len, Some(payload_sum), src, dst, mode)
+            .map(|total| total - payload_len)
+    }
+
+    /// [`Self::emit`] (`payload_sum` = `None`: the payload follows the header in `packet`) and
+    /// [`Self::emit_header`].
+    fn emit_inner(
+        &self,
+        packet: &mut [u8],
+        payload_len: usize,
+        payload_sum: Option<u16>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+    ) -> Result<usize, WireError> {
         let mut opts = [0u8; MAX_OPTIONS_LEN];
         let olen = self.options.write(&mut opts)?;
         let hlen = Self::MIN_LEN + olen;
@@ -392,9 +423,10 @@ impl TcpRepr {
         if self.flags.0 > 0x01ff {
             return Err(WireError::Unrepresentable { what: "tcp flags" });
         }
-        let Some(s) = packet.get_mut(..total) else {
+        let in_place = if payload_sum.is_some() { hlen } else { total };
+        let Some(s) = packet.get_mut(..in_place) else {
             return Err(WireError::BufferTooSmall {
-                needed: total,
+                needed: in_place,
                 have: packet.len(),
             });
         };
@@ -409,7 +441,17 @@ impl TcpRepr {
         s[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         s[20..hlen].copy_from_slice(&opts[..olen]);
         let check = match mode {
-            ChecksumMode::Software => !segment_sum(s, src, dst),
+            ChecksumMode::Software => match payload_sum {
+                None => !segment_sum(s, src, dst),
+                // The header is whole 32-bit words, so the payload's sum adds as it is.
+                Some(p) => !checksum::add(
+                    checksum::add(
+                        checksum::pseudo_header_v4(src, dst, protocol::TCP, len16),
+                        checksum::sum(s),
+                    ),
+                    p,
+                ),
+            },
             ChecksumMode::Offloaded => checksum::pseudo_header_v4(src, dst, protocol::TCP, len16),
         };
         s[16..18].copy_from_slice(&check.to_be_bytes());

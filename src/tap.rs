@@ -138,7 +138,9 @@ pub fn run(opts: &Options) -> Result<Report, TapError> {
     while !stop.load(Ordering::SeqCst) && opts.duration.is_none_or(|d| start.elapsed() < d) {
         let mut busy = false;
         while let Some(frame) = tap.recv() {
-            let mut bytes = vec![0u8; frame.len()];
+            // A TAP hands over frames as the kernel built them, without the padding to 60
+            // bytes a real wire carries (the card's MAC counts shorter frames as runts).
+            let mut bytes = vec![0u8; frame.len().max(60)];
             if frame.copy_to(&mut bytes).is_ok() {
                 host.dev.send_frame(&bytes);
                 report.frames_in += 1;
@@ -246,10 +248,12 @@ impl Apps {
             (7, Service::Echo, "tcp echo on port 7"),
             (9, Service::Discard, "tcp discard on port 9"),
         ] {
-            let h = stack.tcp_listen(any(port), 128).map_err(|e| TapError::Serve {
-                what,
-                why: e.to_string(),
-            })?;
+            let h = stack
+                .tcp_listen(any(port), 128)
+                .map_err(|e| TapError::Serve {
+                    what,
+                    why: e.to_string(),
+                })?;
             listeners.push((h, service));
         }
         let udp = stack.udp_bind(any(7)).map_err(|e| TapError::Serve {
@@ -289,7 +293,10 @@ impl Apps {
         loop {
             match stack.udp_recv_from(self.udp, &mut self.buf) {
                 Ok((n, from)) => {
-                    if stack.udp_send_to(self.udp, &self.buf[..n], from, now).is_ok() {
+                    if stack
+                        .udp_send_to(self.udp, &self.buf[..n], from, now)
+                        .is_ok()
+                    {
                         self.udp_echoed += 1;
                     }
                 }
@@ -408,25 +415,33 @@ fn http_response(req: &[u8], root: Option<&Path>) -> (Vec<u8>, bool) {
         r
     };
     if !version.starts_with("HTTP/1.") || target.is_empty() {
-        return (reply("400 Bad Request", b"bad request\n", false, true), true);
+        return (
+            reply("400 Bad Request", b"bad request\n", false, true),
+            true,
+        );
     }
     let head = method == "HEAD";
     if method != "GET" && !head {
         return (
-            reply("405 Method Not Allowed", b"GET and HEAD only\n", false, close),
+            reply(
+                "405 Method Not Allowed",
+                b"GET and HEAD only\n",
+                false,
+                close,
+            ),
             close,
         );
     }
     let Some(root) = root else {
-        return (reply("404 Not Found", b"no --http-root\n", head, close), close);
+        return (
+            reply("404 Not Found", b"no --http-root\n", head, close),
+            close,
+        );
     };
     let path = target.split('?').next().unwrap_or("/");
     let rel = Path::new(path.trim_start_matches('/'));
     // Only plain names below the root: no `..`, no absolute parts.
-    if rel
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return (reply("404 Not Found", b"not found\n", head, close), close);
     }
     let mut file = root.join(rel);
@@ -461,8 +476,10 @@ mod tests {
         assert!(r.starts_with(b"HTTP/1.1 404"));
         let (r, _) = http_response(b"GET /../etc/passwd HTTP/1.1\r\n\r\n", Some(&dir));
         assert!(r.starts_with(b"HTTP/1.1 404"));
-        let (_, close) =
-            http_response(b"GET /a.bin HTTP/1.1\r\nConnection: close\r\n\r\n", Some(&dir));
+        let (_, close) = http_response(
+            b"GET /a.bin HTTP/1.1\r\nConnection: close\r\n\r\n",
+            Some(&dir),
+        );
         assert!(close);
         let (r, close) = http_response(b"garbage\r\n\r\n", Some(&dir));
         assert!(r.starts_with(b"HTTP/1.1 400") && close);

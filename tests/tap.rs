@@ -114,7 +114,7 @@ impl Peer {
 
     /// SIGINT to `oxnic tap`; its exit status and what it printed.
     fn stop(&mut self) -> (bool, String) {
-        let mut child = self.child.take().expect("running");
+        let child = self.child.take().expect("running");
         let _ = sh(&["kill", "-INT", &child.id().to_string()]);
         let out = child.wait_with_output().expect("oxnic tap exits");
         (

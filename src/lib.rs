@@ -7,6 +7,7 @@ pub mod demo;
 pub mod glue;
 pub mod host;
 pub mod regmap;
+pub mod stats;
 pub mod tap;
 pub mod verilog;
 

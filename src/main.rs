@@ -67,6 +67,19 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// The card's identity, register blocks and every counter (like ethtool -i and -S).
+    /// On the simulated card it first pushes --frames frames through it.
+    Stats {
+        /// sim (the verilated card) or vfio (a board bound to vfio-pci).
+        #[arg(long, default_value = "sim", value_parser = ["sim", "vfio"])]
+        backend: String,
+        /// PCI address of the board (DDDD:BB:DD.F), with --backend vfio.
+        #[arg(long, required_if_eq("backend", "vfio"))]
+        pci: Option<String>,
+        /// Frames pushed through the simulated card first.
+        #[arg(long, default_value_t = 64)]
+        frames: u32,
+    },
     /// Write the card's Verilog (one file per block, top module renamed from rust-hdl's `top`).
     Verilog {
         /// Output directory.
@@ -124,6 +137,20 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
                 pcap,
             })?;
             print!("{}", report.table);
+            Ok(())
+        }
+        Command::Stats {
+            backend,
+            pci,
+            frames,
+        } => {
+            let b = match (backend.as_str(), pci) {
+                ("vfio", Some(pci)) => oxnic::stats::Backend::Vfio { pci },
+                _ => oxnic::stats::Backend::Sim { frames },
+            };
+            let out = oxnic::stats::run(&b)
+                .map_err(|e| oxnic::Error::Check(format!("oxnic stats: {e}")))?;
+            print!("{out}");
             Ok(())
         }
         Command::Tap {

@@ -93,3 +93,61 @@ fn verilog_rejects_unknown_block() {
         "{err}"
     );
 }
+
+#[test]
+fn stats_shows_blocks_and_counters_of_the_simulated_card() {
+    let out = oxnic().args(["stats", "--frames", "40"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("id 10ee:0c5e"), "{text}");
+    for block in [
+        "device", "port", "rss", "offload", "irq", "txq", "rxq", "cq",
+    ] {
+        assert!(
+            text.contains(&format!("  {block:<8} version")),
+            "{block}: {text}"
+        );
+    }
+    assert!(text.contains("     RX_PACKETS: 40\n"), "{text}");
+    assert!(text.contains("     RX_BROADCAST: 40\n"), "{text}");
+    // RSS spread the numbered flows over more than one queue.
+    let queues = text
+        .lines()
+        .filter(|l| l.contains(".rx_packets: ") && !l.ends_with(": 0"))
+        .count();
+    assert!(queues > 1, "{text}");
+}
+
+#[test]
+fn stats_and_tap_refuse_what_they_cannot_do_with_clear_errors() {
+    let out = oxnic()
+        .args(["stats", "--backend", "vfio", "--pci", "0000:7f:1f.7"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("VFIO") && err.contains("0000:7f:1f.7") && err.contains("vfio-pci"),
+        "{err}"
+    );
+    let out = oxnic()
+        .args(["stats", "--backend", "vfio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = oxnic()
+        .args(["tap", "--addr", "10.1.2.3"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected A.B.C.D/P"));
+    let out = oxnic()
+        .args(["tap", "--addr", "10.1.2.3/33"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 32"));
+}

@@ -453,3 +453,54 @@ fn segments_to_closed_ports_get_resets() {
     let m = net.stacks[1].tcp_mib();
     assert_eq!((m.no_port, m.out_rsts), (3, 2));
 }
+
+#[test]
+fn data_on_the_cookie_ack_is_delivered() {
+    use oxnic_stack::tcp::isn::{CookieOpts, IsnGenerator};
+    use oxnic_stack::tcp::seq::Seq;
+    let mut net = net();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 2).unwrap();
+    let dst = addr("10.0.0.2", 80);
+    // Two half-open connections fill the SYN queue; the next SYN gets a cookie.
+    for i in 0..2u16 {
+        let src = addr("10.0.0.100", 2000 + i);
+        let mut syn = seg(src, dst, 77, 0, TcpFlags::SYN);
+        syn.options.mss = Some(1460);
+        inject(&mut net, src, dst, &syn, &[]);
+    }
+    net.run_for(ms(1)).unwrap();
+    let client = addr("10.0.0.101", 3000);
+    let mut syn = seg(client, dst, 5000, 0, TcpFlags::SYN);
+    syn.options.mss = Some(1460);
+    inject(&mut net, client, dst, &syn, &[]);
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[1].tcp_mib().syncookies_sent, 1);
+    // The cookie the listener chose, computed with the same key, tuple, options and time.
+    let cookie = IsnGenerator::new(TcpConfig::default().secret).cookie(
+        dst,
+        client,
+        Seq(5000),
+        CookieOpts {
+            mss: 1460,
+            wscale: None,
+            sack: false,
+        },
+        net.now(),
+    );
+    let ack = seg(
+        client,
+        dst,
+        5001,
+        cookie.0.wrapping_add(1),
+        TcpFlags::ACK | TcpFlags::PSH,
+    );
+    inject(&mut net, client, dst, &ack, b"GET / HTTP/1.0\r\n\r\n");
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[1].tcp_mib().syncookies_recv, 1);
+    let (s, peer) = net.stacks[1].tcp_accept(l).unwrap();
+    assert_eq!(peer, client);
+    let mut buf = [0u8; 64];
+    let now = net.now();
+    let n = net.stacks[1].tcp_recv(s, &mut buf, now).unwrap();
+    assert_eq!(&buf[..n], b"GET / HTTP/1.0\r\n\r\n");
+}

@@ -931,7 +931,7 @@ impl Stack {
             return;
         }
         if let Some(li) = self.tcp.listener_for(hdr.dst, seg.dst_port) {
-            self.tcp_listen_rcv(li, local, remote, &seg, payload.len(), now);
+            self.tcp_listen_rcv(li, local, remote, &seg, &payload, now);
             return;
         }
         self.tcp.mib.no_port += 1;
@@ -1004,9 +1004,10 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr,
-        payload_len: usize,
+        payload: &Payload<'_>,
         now: Instant,
     ) {
+        let payload_len = payload.len();
         let f = seg.flags;
         if f.contains(TcpFlags::RST) {
             return;
@@ -1017,7 +1018,7 @@ impl Stack {
                 self.tcp_send_bare(local, remote, &rst, now);
                 return;
             }
-            self.tcp_cookie_ack(li, local, remote, seg, payload_len, now);
+            self.tcp_cookie_ack(li, local, remote, seg, payload, now);
             return;
         }
         if !f.contains(TcpFlags::SYN) || f.contains(TcpFlags::FIN) {
@@ -1104,9 +1105,10 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr,
-        payload_len: usize,
+        payload: &Payload<'_>,
         now: Instant,
     ) {
+        let payload_len = payload.len();
         let checked = if self.tcp.cfg.syncookies {
             self.tcp
                 .isn
@@ -1148,15 +1150,13 @@ impl Stack {
         if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
             l.accept.push_back(i);
         }
-        // The ACK may carry data already.
-        self.tcp_conn_rcv_data_after_cookie(i, seg, now);
-    }
-
-    fn tcp_conn_rcv_data_after_cookie(&mut self, i: usize, seg: &TcpRepr, now: Instant) {
-        // The handshake ACK is consumed by creating the block; a FIN or data on it
-        // is rare and the peer retransmits it. Answer nothing but what is pending.
-        let _ = seg;
-        self.tcp_flush(i, now);
+        // The handshake's last ACK may already carry data or a FIN: the new block takes
+        // the segment like any other (its ACK acknowledges nothing new by now).
+        if payload_len > 0 || seg.flags.contains(TcpFlags::FIN) {
+            self.tcp_conn_rcv(i, seg, payload, now);
+        } else {
+            self.tcp_flush(i, now);
+        }
     }
 
     /// Runs connection timers.

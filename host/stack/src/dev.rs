@@ -267,7 +267,7 @@ impl Stack {
         };
         if frame.meta.gso_size != 0 && !device_segments {
             let mut segs = std::mem::take(&mut self.gso_scratch);
-            match crate::gso::segment_into(&frame, &self.pool, &mut segs) {
+            match crate::gso::segment_for_device(&frame, &self.pool, &mut segs, caps.tx_csum) {
                 Ok(_) => {
                     if let Some(iface) = self.iface_mut(ifindex) {
                         iface.stats.gso_segmented += 1;

@@ -9,7 +9,9 @@
 //!   last segment and CWR only on the first (`tcp_gso_segment`);
 //! - UDP (`UDP_SEGMENT`): every segment is a datagram of its own with its own length.
 //!
-//! L4 checksums are computed in full here, so segments leave with no offload request.
+//! L4 checksums are computed in full here, so segments leave with no offload request — unless
+//! the device inserts checksums itself ([`segment_for_device`]): then each segment carries a
+//! CHECKSUM_PARTIAL request and the payload is never summed in software.
 
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool, MAX_FRAGS};
 use crate::wire::checksum;
@@ -53,8 +55,21 @@ pub fn segment_into(
     pool: &PacketPool,
     out: &mut Vec<PacketBuf>,
 ) -> Result<usize, GsoError> {
+    segment_for_device(frame, pool, out, false)
+}
+
+/// [`segment_into`] for a device that inserts L4 checksums itself (`tx_csum`): with
+/// `csum_offload` each segment leaves with the pseudo-header sum in its checksum field and a
+/// CHECKSUM_PARTIAL request (`meta.csum`), so the payload is not summed here at all — the
+/// card does it on the way out, as Linux's GSO does for `NETIF_F_HW_CSUM` devices.
+pub fn segment_for_device(
+    frame: &PacketBuf,
+    pool: &PacketPool,
+    out: &mut Vec<PacketBuf>,
+    csum_offload: bool,
+) -> Result<usize, GsoError> {
     let base = out.len();
-    match segment_inner(frame, true, pool, out) {
+    match segment_inner(frame, true, csum_offload, pool, out) {
         Ok(()) => Ok(out.len() - base),
         Err(e) => {
             out.truncate(base);
@@ -68,13 +83,14 @@ pub fn segment_into(
 /// (`ip_finish_output_gso`).
 pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
     let mut out = Vec::new();
-    segment_inner(pkt, false, pool, &mut out)?;
+    segment_inner(pkt, false, false, pool, &mut out)?;
     Ok(out)
 }
 
 fn segment_inner(
     frame: &PacketBuf,
     ethernet: bool,
+    partial: bool,
     pool: &PacketPool,
     out: &mut Vec<PacketBuf>,
 ) -> Result<(), GsoError> {
@@ -173,7 +189,7 @@ fn segment_inner(
             Some(b) if b.tailroom() >= linear => b,
             _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
         };
-        let payload_sum = if share {
+        let payload_sum = if share && !partial {
             sum_range(chunks, hdr_len + off, chunk_len)
         } else {
             0
@@ -209,18 +225,23 @@ fn segment_inner(
         th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
         // The payload starts at an even offset (the header is whole 32-bit words), so its
         // sum adds as it is.
-        let body = if share {
-            checksum::add(checksum::sum(&th[..l4hlen]), payload_sum)
+        let pseudo = checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16);
+        let c = if partial {
+            // The device finishes it: the field holds the pseudo-header sum.
+            pseudo
         } else {
-            checksum::sum(&th[..l4len])
+            let body = if share {
+                checksum::add(checksum::sum(&th[..l4hlen]), payload_sum)
+            } else {
+                checksum::sum(&th[..l4len])
+            };
+            let c = !checksum::add(pseudo, body);
+            if c == 0 && l4proto == protocol::UDP {
+                0xffff
+            } else {
+                c
+            }
         };
-        let mut c = !checksum::add(
-            checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16),
-            body,
-        );
-        if c == 0 && l4proto == protocol::UDP {
-            c = 0xffff;
-        }
         th[check_at..check_at + 2].copy_from_slice(&c.to_be_bytes());
         seg.meta.protocol = frame.meta.protocol;
         seg.meta.hash = frame.meta.hash;
@@ -228,7 +249,14 @@ fn segment_inner(
         seg.meta.mark = frame.meta.mark;
         seg.meta.ifindex = frame.meta.ifindex;
         seg.meta.vlan_tci = frame.meta.vlan_tci;
-        seg.meta.csum = ChecksumState::None;
+        seg.meta.csum = if partial {
+            ChecksumState::Partial {
+                start: (l2 + ihl) as u16,
+                offset: check_at as u16,
+            }
+        } else {
+            ChecksumState::None
+        };
         if share {
             seg.append_shared(frame, hdr_len + off, chunk_len)
                 .map_err(|_| GsoError::Malformed)?;

@@ -66,6 +66,13 @@ enum Command {
         /// Stop after this many seconds (default: at SIGINT/SIGTERM).
         #[arg(long)]
         seconds: Option<u64>,
+        /// sim (the verilated card bridged to the TAP) or vfio (a board bound to vfio-pci,
+        /// serving on its own port; no TAP).
+        #[arg(long, default_value = "sim", value_parser = ["sim", "vfio"])]
+        backend: String,
+        /// PCI address of the board (DDDD:BB:DD.F), with --backend vfio.
+        #[arg(long, required_if_eq("backend", "vfio"))]
+        pci: Option<String>,
     },
     /// The card's identity, register blocks and every counter (like ethtool -i and -S).
     /// On the simulated card it first pushes --frames frames through it.
@@ -160,8 +167,10 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
             http_root,
             queues,
             seconds,
+            backend,
+            pci,
         } => {
-            let report = oxnic::tap::run(&oxnic::tap::Options {
+            let opts = oxnic::tap::Options {
                 ifname,
                 addr: addr.0,
                 prefix: addr.1,
@@ -169,7 +178,11 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
                 http_root,
                 queues,
                 duration: seconds.map(std::time::Duration::from_secs),
-            })
+            };
+            let report = match (backend.as_str(), pci) {
+                ("vfio", Some(pci)) => oxnic::tap::run_board(&opts, &pci),
+                _ => oxnic::tap::run(&opts),
+            }
             .map_err(|e| oxnic::Error::Check(format!("oxnic tap: {e}")))?;
             print!("{}", report.table);
             Ok(())

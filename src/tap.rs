@@ -63,6 +63,9 @@ pub enum TapError {
         /// Why.
         why: String,
     },
+    /// The board could not be opened or brought up.
+    #[error("{0}")]
+    Board(String),
     /// Installing the signal handler failed.
     #[error("signal handler: {0}")]
     Signal(String),
@@ -87,14 +90,77 @@ pub struct Report {
     pub table: String,
 }
 
+fn stop_flag() -> Result<Arc<AtomicBool>, TapError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::SeqCst))
+        .map_err(|e| TapError::Signal(e.to_string()))?;
+    Ok(stop)
+}
+
+/// `--backend vfio`: the same servers on a board bound to vfio-pci at `pci`, on its own
+/// Ethernet port (no TAP: the board's wire is real). Runs until a signal or `opts.duration`.
+pub fn run_board(opts: &Options, pci: &str) -> Result<Report, TapError> {
+    let dev: Arc<dyn oxnic_driver::device::Device> = Arc::new(
+        oxnic_driver::vfio::VfioDevice::open(pci)
+            .map_err(|e| TapError::Board(format!("VFIO: {e}")))?,
+    );
+    let stop = stop_flag()?;
+    let mut mac = [2, 0x0c, 0x5e, 0, 0, 2];
+    mac[3..].copy_from_slice(&opts.addr.octets()[1..]);
+    let nic = oxnic_driver::nic::Nic::open(
+        dev,
+        oxnic_driver::nic::NicConfig {
+            rx_queues: opts.queues,
+            tx_queues: opts.queues,
+            mode: oxnic_driver::napi::PollMode::BusyPoll,
+            mac: Some(mac),
+            mtu: Some(1500),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| TapError::Board(e.to_string()))?;
+    let start = std::time::Instant::now();
+    let t = |s: &std::time::Instant| Instant::from_nanos(s.elapsed().as_nanos() as u64);
+    let mut stack = Stack::new(oxnic_stack::StackConfig::default());
+    let caps = crate::glue::NicPort::caps(1usize << nic.config().tx_ring_log2);
+    let ifindex = stack.add_interface(oxnic_stack::IfaceConfig::new(
+        "eth0",
+        oxnic_stack::wire::ethernet::EthernetAddress(mac),
+        caps,
+    ));
+    stack
+        .add_address(ifindex, opts.addr, opts.prefix, t(&start))
+        .map_err(|e| TapError::Board(e.to_string()))?;
+    let mut port = crate::glue::NicPort::new(nic, ifindex, 4096, 2048);
+    let mut apps = Apps::open(&mut stack, opts.http_root.clone())?;
+    while !stop.load(Ordering::SeqCst) && opts.duration.is_none_or(|d| start.elapsed() < d) {
+        let now = t(&start);
+        port.receive(&mut stack);
+        stack.poll(now);
+        apps.poll(&mut stack, now);
+        stack.poll(now);
+        if port.transmit(&mut stack) == 0 {
+            std::thread::yield_now();
+        }
+    }
+    let report = Report {
+        wall: start.elapsed(),
+        http_requests: apps.http_requests,
+        table: format!(
+            "board {pci}: {} http requests\n{}",
+            apps.http_requests,
+            stack.snmp()
+        ),
+        ..Report::default()
+    };
+    port.close();
+    Ok(report)
+}
+
 /// Runs the bridge until a signal or `opts.duration`.
 pub fn run(opts: &Options) -> Result<Report, TapError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .map_err(|e| TapError::Signal(e.to_string()))?;
-    }
+    let stop = stop_flag()?;
     let mut tap = TapPort::open(&opts.ifname).map_err(TapError::Tap)?;
     let start = std::time::Instant::now();
     let now = |s: &std::time::Instant| Instant::from_nanos(s.elapsed().as_nanos() as u64);

@@ -44,6 +44,9 @@ enum Command {
         /// Capture every frame on the link to FILE (pcap, nanosecond timestamps).
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Write each card's waveform (VCD, every signal, every cycle: large) into DIR.
+        #[arg(long, value_name = "DIR")]
+        waves: Option<PathBuf>,
     },
     /// The verilated card's wire bridged to a Linux TAP device (root): the kernel as a real
     /// peer. Serves HTTP on 80 (--http-root), TCP echo on 7, discard on 9, UDP echo on 7.
@@ -129,7 +132,15 @@ fn run(cli: Cli) -> Result<(), oxnic::Error> {
             flows,
             loss,
             pcap,
+            waves,
         } => {
+            if let Some(dir) = &waves {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| oxnic::Error::Check(format!("--waves {}: {e}", dir.display())))?;
+                // The simulator harness writes a VCD per model into OXNIC_WAVES; set before
+                // any card (or thread) exists.
+                std::env::set_var("OXNIC_WAVES", dir);
+            }
             if !(0.0..1.0).contains(&loss) {
                 return Err(oxnic::Error::Check(format!(
                     "--loss {loss}: a probability below 1"

@@ -72,3 +72,41 @@ fn demo_rejects_bad_arguments() {
     assert!(!ok);
     assert!(stderr.contains("--loss"), "{stderr}");
 }
+
+#[test]
+fn demo_writes_both_cards_waveforms() {
+    let dir = std::env::temp_dir().join(format!("oxnic-waves-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxnic"))
+        .args(["demo", "--bytes", "1000", "--flows", "1", "--waves"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vcds: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vcd"))
+        .collect();
+    assert_eq!(vcds.len(), 2, "{vcds:?}");
+    for v in &vcds {
+        let bytes = std::fs::read(v).unwrap();
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(1 << 20)]);
+        assert!(text.contains("$enddefinitions"), "{}", v.display());
+        assert!(
+            text.contains("oxnic_nic") || text.contains("$scope"),
+            "{}",
+            v.display()
+        );
+        assert!(
+            bytes.len() > 1 << 20,
+            "{} has {} bytes",
+            v.display(),
+            bytes.len()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

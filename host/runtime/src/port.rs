@@ -4,8 +4,7 @@
 //! A port is owned by its poller thread; the only thing other threads hold is its [`Waker`],
 //! which a socket call rings when it queued frames the poller must push out.
 
-use oxnic_stack::device::complete_tx_checksum;
-use oxnic_stack::gso;
+use oxnic_stack::device::device_offloads;
 use oxnic_stack::pktbuf::{PacketBuf, PacketPool};
 use std::collections::VecDeque;
 use std::fmt;
@@ -113,13 +112,15 @@ impl Mailbox {
 /// One end of an in-memory Ethernet wire made by [`mem_wire`].
 ///
 /// It plays the card's part of the offload contract in software, the way the stack's
-/// `netsim` links do: TSO/USO super-packets are cut with [`gso::segment`] and partial
+/// `netsim` links do: TSO/USO super-packets are cut with [`oxnic_stack::gso::segment`] and partial
 /// checksums finished with [`complete_tx_checksum`], so the interface may advertise any
 /// `DeviceCaps`. Received frames carry no metadata (the stack verifies checksums itself).
 pub struct MemPort {
     inbox: Arc<Mailbox>,
     outbox: Arc<Mailbox>,
     pool: PacketPool,
+    /// Segments of the super-packet being cut (reused).
+    segs: Vec<PacketBuf>,
     scratch: Vec<u8>,
     stats: MemPortStats,
 }
@@ -141,6 +142,7 @@ pub fn mem_wire() -> (MemPort, MemPort) {
         inbox: Arc::clone(inbox),
         outbox: Arc::clone(outbox),
         pool: PacketPool::new(64, 2048),
+        segs: Vec::new(),
         scratch: Vec::new(),
         stats: MemPortStats::default(),
     };
@@ -186,17 +188,13 @@ impl FramePort for MemPort {
         Some(PacketBuf::from_slice(RX_HEADROOM, &bytes))
     }
 
-    fn send(&mut self, mut frame: PacketBuf) {
-        if frame.meta.gso_size != 0 {
-            match gso::segment(&frame, &self.pool) {
-                Ok(segs) => segs.iter().for_each(|s| self.transmit(s)),
-                Err(_) => self.stats.offload_errors += 1,
-            }
-        } else if complete_tx_checksum(&mut frame).is_err() {
+    fn send(&mut self, frame: PacketBuf) {
+        let mut segs = std::mem::take(&mut self.segs);
+        let pool = self.pool.clone();
+        if device_offloads(frame, &pool, &mut segs, |f| self.transmit(&f)).is_err() {
             self.stats.offload_errors += 1;
-        } else {
-            self.transmit(&frame);
         }
+        self.segs = segs;
     }
 
     fn wait(&mut self, timeout: Duration) {

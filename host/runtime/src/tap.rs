@@ -14,8 +14,7 @@
 use crate::port::{FramePort, Waker, RX_HEADROOM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use oxnic_stack::device::complete_tx_checksum;
-use oxnic_stack::gso;
+use oxnic_stack::device::device_offloads;
 use oxnic_stack::pktbuf::{PacketBuf, PacketPool};
 use std::fmt;
 use std::io;
@@ -108,6 +107,8 @@ pub struct TapPort {
     events: Events,
     waker: Arc<mio::Waker>,
     pool: PacketPool,
+    /// Segments of the super-packet being cut (reused).
+    segs: Vec<PacketBuf>,
     rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
     counters: Arc<Counters>,
@@ -169,6 +170,7 @@ impl TapPort {
             events: Events::with_capacity(4),
             waker: Arc::new(waker),
             pool: PacketPool::new(64, 2048),
+            segs: Vec::new(),
             rx_buf: vec![0; RX_BUF_LEN],
             tx_buf: Vec::new(),
             counters: Arc::default(),
@@ -230,17 +232,13 @@ impl FramePort for TapPort {
         }
     }
 
-    fn send(&mut self, mut frame: PacketBuf) {
-        if frame.meta.gso_size != 0 {
-            match gso::segment(&frame, &self.pool) {
-                Ok(segs) => segs.iter().for_each(|s| self.transmit(s)),
-                Err(_) => bump(&self.counters.offload_errors, 1),
-            }
-        } else if complete_tx_checksum(&mut frame).is_err() {
+    fn send(&mut self, frame: PacketBuf) {
+        let mut segs = std::mem::take(&mut self.segs);
+        let pool = self.pool.clone();
+        if device_offloads(frame, &pool, &mut segs, |f| self.transmit(&f)).is_err() {
             bump(&self.counters.offload_errors, 1);
-        } else {
-            self.transmit(&frame);
         }
+        self.segs = segs;
     }
 
     fn wait(&mut self, timeout: Duration) {

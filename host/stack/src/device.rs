@@ -155,6 +155,38 @@ impl NetDevice {
     }
 }
 
+/// Why [`device_offloads`] could not turn a frame into wire frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    /// The super-packet could not be cut.
+    #[error(transparent)]
+    Gso(#[from] crate::gso::GsoError),
+    /// The partial checksum could not be finished.
+    #[error(transparent)]
+    Checksum(#[from] TxChecksumError),
+}
+
+/// What a card's offload engines do to a frame the stack handed its device: a TSO/USO
+/// super-packet is cut into segments with their checksums, a `CHECKSUM_PARTIAL` request is
+/// finished; `out` gets each wire-ready frame. The device model of in-memory wires, netsim
+/// links and software ports, which may advertise any [`DeviceCaps`]. `scratch` is reused
+/// for the segments, so the data path does not allocate a vector per super-packet.
+pub fn device_offloads(
+    mut frame: PacketBuf,
+    pool: &crate::pktbuf::PacketPool,
+    scratch: &mut Vec<PacketBuf>,
+    mut out: impl FnMut(PacketBuf),
+) -> Result<(), OffloadError> {
+    if frame.meta.gso_size != 0 {
+        crate::gso::segment_into(&frame, pool, scratch)?;
+        scratch.drain(..).for_each(&mut out);
+        return Ok(());
+    }
+    complete_tx_checksum(&mut frame)?;
+    out(frame);
+    Ok(())
+}
+
 /// Why [`complete_tx_checksum`] could not finish a checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TxChecksumError {

@@ -9,8 +9,8 @@
 //! the same calls give the same run, frame for frame.
 //!
 //! The links also play the devices' part of the offload contract: a frame asking for a
-//! partial checksum gets it finished ([`complete_tx_checksum`]) and a TSO/USO super-packet is
-//! cut ([`gso::segment`]), as the card would do. Frames the device model cannot handle are
+//! partial checksum gets it finished ([`complete_tx_checksum`](crate::device::complete_tx_checksum)) and a TSO/USO super-packet is
+//! cut ([`gso::segment`](crate::gso::segment)), as the card would do. Frames the device model cannot handle are
 //! dropped and counted in [`LinkStats::offload_errors`].
 //!
 //! Time only moves when [`Net::run_until`] (or one of its relatives) jumps it to the next
@@ -42,8 +42,7 @@
 //! assert_eq!(net.links()[link].total().carried + net.links()[link].total().lost, 2);
 //! ```
 
-use crate::device::complete_tx_checksum;
-use crate::gso;
+use crate::device::device_offloads;
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketMeta, PacketPool};
 use crate::route::{IfIndex, Route};
 use crate::stack::StackError;
@@ -868,51 +867,36 @@ impl Net {
                 let Some(stack) = self.stacks.get_mut(from.0) else {
                     continue;
                 };
-                let (Some(caps), true) = (stack.device_caps(from.1), to_exists) else {
+                let (Some(_), true) = (stack.device_caps(from.1), to_exists) else {
                     continue;
                 };
                 let ideal = link.cfg.is_ideal();
                 let Some(dev) = stack.device_mut(from.1) else {
                     continue;
                 };
-                while let Some(mut f) = dev.pop_tx() {
+                while let Some(f) = dev.pop_tx() {
                     taken += 1;
-                    if ideal {
-                        if f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
-                            link.pass(dir, f, now, rx_csum, &mut self.queue);
-                        } else if f.meta.gso_size != 0 {
-                            match gso::segment_into(&f, &self.pool, &mut self.segs) {
-                                Ok(_) => {
-                                    for s in self.segs.drain(..) {
-                                        link.pass(dir, s, now, rx_csum, &mut self.queue);
-                                    }
-                                }
-                                Err(_) => link.tx[dir.index()].stats.offload_errors += 1,
-                            }
-                        } else if caps.tx_csum && complete_tx_checksum(&mut f).is_err() {
-                            link.tx[dir.index()].stats.offload_errors += 1;
-                        } else {
-                            link.pass(dir, f, now, rx_csum, &mut self.queue);
-                        }
-                        continue;
-                    }
-                    // The card's TSO engine, then its checksum insertion. The stack only hands
-                    // over super-packets the device said it can cut.
-                    if f.meta.gso_size != 0 {
-                        match gso::segment(&f, &self.pool) {
-                            Ok(segs) => {
-                                for s in &segs {
-                                    let bytes = flatten(s, &mut self.scratch);
-                                    link.transmit(dir, bytes, now, &mut self.queue);
-                                }
-                            }
-                            Err(_) => link.tx[dir.index()].stats.offload_errors += 1,
-                        }
-                    } else if caps.tx_csum && complete_tx_checksum(&mut f).is_err() {
-                        link.tx[dir.index()].stats.offload_errors += 1;
+                    let (pool, segs, scratch, queue) = (
+                        &self.pool,
+                        &mut self.segs,
+                        &mut self.scratch,
+                        &mut self.queue,
+                    );
+                    let sent = if ideal && f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
+                        link.pass(dir, f, now, rx_csum, queue);
+                        Ok(())
+                    } else if ideal {
+                        device_offloads(f, pool, segs, |s| link.pass(dir, s, now, rx_csum, queue))
                     } else {
-                        let bytes = flatten(&f, &mut self.scratch);
-                        link.transmit(dir, bytes, now, &mut self.queue);
+                        // The card's TSO engine, then its checksum insertion. The stack only
+                        // hands over super-packets the device said it can cut.
+                        device_offloads(f, pool, segs, |s| {
+                            let bytes = flatten(&s, scratch);
+                            link.transmit(dir, bytes, now, queue);
+                        })
+                    };
+                    if sent.is_err() {
+                        link.tx[dir.index()].stats.offload_errors += 1;
                     }
                 }
             }
@@ -932,6 +916,55 @@ fn flatten<'a>(f: &'a PacketBuf, scratch: &'a mut Vec<u8>) -> &'a [u8] {
         scratch.extend_from_slice(frag);
     }
     scratch
+}
+
+/// An Ethernet + IPv4 + TCP frame from `src` to `dst` with `repr` and `payload`, checksums
+/// computed: what a test hands a stack's device (`device_mut(..).push_rx`) to play a peer
+/// that is not a stack of the net (a spoofed source, a forged segment).
+pub fn tcp_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: std::net::SocketAddrV4,
+    dst: std::net::SocketAddrV4,
+    repr: &crate::wire::tcp::TcpRepr,
+    payload: &[u8],
+) -> Result<Vec<u8>, crate::wire::WireError> {
+    use crate::wire::checksum::ChecksumMode;
+    use crate::wire::ethernet::{ethertype, EthernetRepr};
+    use crate::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+    let hl = repr.header_len()?;
+    let ip = Ipv4Repr {
+        src: *src.ip(),
+        dst: *dst.ip(),
+        protocol: protocol::TCP,
+        ttl: 64,
+        dscp: 0,
+        ecn: 0,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len: hl + payload.len(),
+        options: Ipv4Options::default(),
+    };
+    let l4 = EthernetRepr::LEN + ip.header_len();
+    let mut f = vec![0; l4 + hl + payload.len()];
+    EthernetRepr {
+        dst: dst_mac,
+        src: src_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)?;
+    ip.emit(&mut f[EthernetRepr::LEN..], ChecksumMode::Software)?;
+    f[l4 + hl..].copy_from_slice(payload);
+    repr.emit(
+        &mut f[l4..],
+        payload.len(),
+        *src.ip(),
+        *dst.ip(),
+        ChecksumMode::Software,
+    )?;
+    Ok(f)
 }
 
 /// Two stacks on one link with this latency and the devices' MTU: A = stack 0 with

@@ -116,25 +116,16 @@ fn report(what: &str, nic: &Nic) -> String {
 
 /// A broadcast UDP datagram numbered `i`, so RSS spreads them by port.
 fn udp_frame(i: u32) -> Vec<u8> {
-    let payload = 64 + (i as usize * 37) % 1200;
-    let mut f = vec![0u8; 42 + payload];
-    f[..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip_len = (28 + payload) as u16;
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[10, 0, 0, 9]);
-    f[30..34].copy_from_slice(&[10, 0, 0, 255]);
-    let sum = oxnic_abi::checksum::checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&sum.to_be_bytes());
-    f[34..36].copy_from_slice(&(1024 + (i % 512) as u16).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
-    for (k, b) in f[42..].iter_mut().enumerate() {
-        *b = (k as u32 ^ i) as u8;
-    }
-    f
+    let payload: Vec<u8> = (0..64 + (i as usize * 37) % 1200)
+        .map(|k| (k as u32 ^ i) as u8)
+        .collect();
+    let mut f = oxnic_hdl::frame_gen::Ipv4Frame::udp(
+        [10, 0, 0, 9],
+        [10, 0, 0, 255],
+        1024 + (i % 512) as u16,
+        9,
+        &payload,
+    );
+    f.dst_mac = [0xff; 6];
+    f.build()
 }

@@ -6,12 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oxnic_stack::netsim::{mac, two_hosts, Net};
+use oxnic_stack::netsim::{mac, tcp_frame, two_hosts, Net};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::tcp::{Shutdown, TcpHandle};
-use oxnic_stack::wire::checksum::ChecksumMode;
-use oxnic_stack::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
-use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use oxnic_stack::DeviceCaps;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -35,46 +33,16 @@ impl<'a> Bytes<'a> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
 fn inject(net: &mut Net, src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) {
-    let Ok(hl) = repr.header_len() else {
+    let from = EthernetAddress([2, 0, 0, 0, 9, 9]);
+    let Ok(f) = tcp_frame(from, mac(1, 1), src, dst, repr, payload) else {
         return;
     };
-    let mut l4 = vec![0; hl + payload.len()];
-    l4[hl..].copy_from_slice(payload);
-    if repr
-        .emit(&mut l4, payload.len(), *src.ip(), *dst.ip(), ChecksumMode::Software)
-        .is_err()
-    {
-        return;
-    }
-    let ip = Ipv4Repr {
-        src: *src.ip(),
-        dst: *dst.ip(),
-        protocol: protocol::TCP,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 1,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        payload_len: l4.len(),
-        options: Ipv4Options::default(),
-    };
-    let mut f = vec![0; 34 + l4.len()];
-    let eth = EthernetRepr {
-        dst: mac(1, 1),
-        src: EthernetAddress([2, 0, 0, 0, 9, 9]),
-        ethertype: ethertype::IPV4,
-    };
-    if eth.emit(&mut f).is_err() || ip.emit(&mut f[14..], ChecksumMode::Software).is_err() {
-        return;
-    }
-    f[34..].copy_from_slice(&l4);
     if let Some(dev) = net.stacks[1].device_mut(1) {
         dev.push_rx(PacketBuf::from_slice(64, &f));
     }
@@ -131,7 +99,11 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let repr = TcpRepr {
                     src_port: a.port(),
-                    dst_port: if op % 8 == 2 { b.port() ^ (flags >> 12) } else { b.port() },
+                    dst_port: if op % 8 == 2 {
+                        b.port() ^ (flags >> 12)
+                    } else {
+                        b.port()
+                    },
                     seq,
                     ack,
                     flags: TcpFlags(flags & 0x1ff),

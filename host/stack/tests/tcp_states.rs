@@ -2,12 +2,10 @@
 //! on a virtual clock: simultaneous open and close, resets, listen backlog, retransmission
 //! backoff and abort, SYN floods against SYN cookies, RFC 5961 challenge ACKs.
 
-use oxnic_stack::netsim::{mac, two_hosts, LinkConfig, Net};
+use oxnic_stack::netsim::{mac, tcp_frame, two_hosts, LinkConfig, Net};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
-use oxnic_stack::wire::checksum::ChecksumMode;
-use oxnic_stack::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
-use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use oxnic_stack::DeviceCaps;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -39,41 +37,15 @@ fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
 
 /// A raw segment from `src` to B's `dst`, put straight into B's device as if from the wire.
 fn inject(net: &mut Net, src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) {
-    let hl = repr.header_len().unwrap();
-    let mut l4 = vec![0; hl + payload.len()];
-    l4[hl..].copy_from_slice(payload);
-    repr.emit(
-        &mut l4,
-        payload.len(),
-        *src.ip(),
-        *dst.ip(),
-        ChecksumMode::Software,
+    let f = tcp_frame(
+        EthernetAddress([2, 0, 0, 0, 9, 9]),
+        mac(1, 1),
+        src,
+        dst,
+        repr,
+        payload,
     )
     .unwrap();
-    let ip = Ipv4Repr {
-        src: *src.ip(),
-        dst: *dst.ip(),
-        protocol: protocol::TCP,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 1,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        payload_len: l4.len(),
-        options: Ipv4Options::default(),
-    };
-    let mut f = vec![0; 14 + 20 + l4.len()];
-    EthernetRepr {
-        dst: mac(1, 1),
-        src: EthernetAddress([2, 0, 0, 0, 9, 9]),
-        ethertype: ethertype::IPV4,
-    }
-    .emit(&mut f)
-    .unwrap();
-    ip.emit(&mut f[14..], ChecksumMode::Software).unwrap();
-    f[34..].copy_from_slice(&l4);
     net.stacks[1]
         .device_mut(1)
         .unwrap()

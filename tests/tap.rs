@@ -199,11 +199,10 @@ fn the_kernel_talks_to_the_stack_on_the_verilated_card() {
     assert_eq!(got.matches(&sha(&file)).count(), 2, "two curls: {got}");
     let o = p.exec("curl -s -o /dev/null -w '%{http_code}' http://10.79.0.2/missing");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
-    // A closed port answers with a reset at once (curl exit 7, not a timeout).
-    let t0 = Instant::now();
+    // A closed port answers with a reset: curl's "could not connect" (7); a SYN left
+    // unanswered would end in its timeout (28) instead.
     let o = p.exec("curl -s --max-time 20 http://10.79.0.2:81/");
     assert_eq!(o.status.code(), Some(7));
-    assert!(t0.elapsed() < Duration::from_secs(10));
     // TCP echo of random bytes through nc, byte-exact.
     let data: Vec<u8> = (0..4_000_000u32)
         .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)

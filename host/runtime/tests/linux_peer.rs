@@ -373,7 +373,6 @@ fn kernel_curl_to_a_closed_port_is_refused_at_once() {
     let Some(peer) = LinuxPeer::setup(&["curl"]) else {
         return;
     };
-    let start = Instant::now();
     let out = peer.exec(&[
         "curl",
         "-sS",
@@ -383,10 +382,8 @@ fn kernel_curl_to_a_closed_port_is_refused_at_once() {
         "/dev/null",
         &format!("http://{OXNIC_IP}:81/"),
     ]);
-    let secs = start.elapsed().as_secs_f64();
     // 7: "Failed to connect" — a RST, not a timeout (28).
     assert_eq!(out.status.code(), Some(7), "curl: {}", text(&out.stderr));
-    assert!(secs < 3.0, "refusal took {secs:.2} s");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! TCP between two in-memory stacks on a virtual clock: handshakes, data, closes, resets.
 
+mod common;
+
 use oxnic_stack::netsim::{two_hosts, Net};
 use oxnic_stack::tcp::{Shutdown, TcpError, TcpHandle, TcpState};
 use oxnic_stack::DeviceCaps;
@@ -12,15 +14,12 @@ fn addr(s: &str, port: u16) -> SocketAddrV4 {
 
 /// A listener on B:80 and a connection from A, accepted.
 fn connected(net: &mut Net) -> (TcpHandle, TcpHandle, TcpHandle) {
-    let now = net.now();
-    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
-    let c = net.stacks[0]
-        .tcp_connect(addr("10.0.0.2", 80), now)
-        .unwrap();
-    net.run_for(Duration::from_millis(10)).unwrap();
+    let (l, c, s) = common::tcp_connected(net, Duration::from_millis(10));
     assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
-    let (s, peer) = net.stacks[1].tcp_accept(l).unwrap();
-    assert_eq!(peer, net.stacks[0].tcp_local_addr(c).unwrap());
+    assert_eq!(
+        net.stacks[1].tcp_peer_addr(s).unwrap(),
+        net.stacks[0].tcp_local_addr(c).unwrap()
+    );
     (l, c, s)
 }
 

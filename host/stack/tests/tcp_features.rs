@@ -2,6 +2,8 @@
 //! delayed ACKs, Nagle, keepalive, zero-window probes, receive-buffer autotuning, option
 //! negotiation, TSO-sized segments and software GSO.
 
+mod common;
+
 use oxnic_stack::netsim::{two_hosts, two_hosts_with, LinkConfig, Net};
 use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
 use oxnic_stack::DeviceCaps;
@@ -17,13 +19,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
-    let now = net.now();
-    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
-    let c = net.stacks[0]
-        .tcp_connect(addr("10.0.0.2", 80), now)
-        .unwrap();
-    net.run_for(ms(100)).unwrap();
-    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let (_, c, s) = common::tcp_connected(net, ms(100));
     (c, s)
 }
 

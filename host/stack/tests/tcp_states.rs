@@ -2,6 +2,8 @@
 //! on a virtual clock: simultaneous open and close, resets, listen backlog, retransmission
 //! backoff and abort, SYN floods against SYN cookies, RFC 5961 challenge ACKs.
 
+mod common;
+
 use oxnic_stack::netsim::{mac, tcp_frame, two_hosts, LinkConfig, Net};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
@@ -25,13 +27,7 @@ fn net() -> Net {
 
 /// A listener on B:80 and an accepted connection from A.
 fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
-    let now = net.now();
-    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
-    let c = net.stacks[0]
-        .tcp_connect(addr("10.0.0.2", 80), now)
-        .unwrap();
-    net.run_for(ms(10)).unwrap();
-    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let (_, c, s) = common::tcp_connected(net, ms(10));
     (c, s)
 }
 

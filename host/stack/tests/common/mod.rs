@@ -97,3 +97,26 @@ pub fn tcp_frame(a: &Addrs, ident: u16, seq: u32, flags: u16, payload: &[u8]) ->
         .unwrap();
     ip_frame(a, &ipv4(a, protocol::TCP, ident, 64, l4.len()), &l4)
 }
+
+/// A listener on B (stack 1) port 80 and a connection to it from A (stack 0), accepted
+/// after `settle` of virtual time: (listener, A's socket, B's socket).
+pub fn tcp_connected(
+    net: &mut Net,
+    settle: std::time::Duration,
+) -> (
+    oxnic_stack::tcp::TcpHandle,
+    oxnic_stack::tcp::TcpHandle,
+    oxnic_stack::tcp::TcpHandle,
+) {
+    use std::net::SocketAddrV4;
+    let now = net.now();
+    let l = net.stacks[1]
+        .tcp_listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 16)
+        .unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(SocketAddrV4::new(ip("10.0.0.2"), 80), now)
+        .unwrap();
+    net.run_for(settle).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    (l, c, s)
+}

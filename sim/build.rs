@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 3;
+const GENERATOR_VERSION: u32 = 4;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -93,7 +93,7 @@ fn words32(width: u32) -> u32 {
     width.div_ceil(32)
 }
 
-fn gen_shim(name: &str, ports: &[Port]) -> String {
+fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
     let mut s = String::new();
     let cls = format!("V{name}");
     let st = format!("OxModel_{name}");
@@ -121,6 +121,38 @@ fn gen_shim(name: &str, ports: &[Port]) -> String {
         "void oxvl_{name}_eval(void* p) {{ (({st}*)p)->m->eval(); }}"
     )
     .unwrap();
+    // A rising clock edge. Verilator 5 finds an edge by comparing the clock with the value it
+    // saw at the previous evaluation, so an edge normally takes two evaluations (clock low,
+    // then high), and each one settles all logic fed by the inputs. Where the generated model
+    // keeps that previous value in a member we know (`__Vtrigrprev__TOP__clock`, Verilator
+    // 5.0xx), clearing it makes the one evaluation with the clock high an edge. Otherwise,
+    // two evaluations.
+    let has_clock = ports.iter().any(|p| p.input && p.cname == "clock");
+    if has_clock && root_header.contains("__Vtrigrprev__TOP__clock;") {
+        writeln!(
+            s,
+            "#include \"{cls}___024root.h\"\n\
+             void oxvl_{name}_eval_edge(void* p) {{ auto* m = (({st}*)p)->m; \
+             m->rootp->__Vtrigrprev__TOP__clock = 0; m->clock = 1; m->eval(); }}\n\
+             int oxvl_{name}_edge_evals() {{ return 1; }}"
+        )
+        .unwrap();
+    } else if has_clock {
+        writeln!(
+            s,
+            "void oxvl_{name}_eval_edge(void* p) {{ auto* m = (({st}*)p)->m; \
+             m->clock = 0; m->eval(); m->clock = 1; m->eval(); }}\n\
+             int oxvl_{name}_edge_evals() {{ return 2; }}"
+        )
+        .unwrap();
+    } else {
+        writeln!(
+            s,
+            "void oxvl_{name}_eval_edge(void* p) {{ (({st}*)p)->m->eval(); }}\n\
+             int oxvl_{name}_edge_evals() {{ return 1; }}"
+        )
+        .unwrap();
+    }
     writeln!(
         s,
         "int oxvl_{name}_trace_open(void* p, const char* path) {{ auto* s = ({st}*)p; \
@@ -183,6 +215,8 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     writeln!(w, "        fn oxvl_{name}_new() -> *mut c_void;").unwrap();
     writeln!(w, "        fn oxvl_{name}_delete(p: *mut c_void);").unwrap();
     writeln!(w, "        fn oxvl_{name}_eval(p: *mut c_void);").unwrap();
+    writeln!(w, "        fn oxvl_{name}_eval_edge(p: *mut c_void);").unwrap();
+    writeln!(w, "        fn oxvl_{name}_edge_evals() -> i32;").unwrap();
     writeln!(
         w,
         "        fn oxvl_{name}_trace_open(p: *mut c_void, path: *const std::ffi::c_char) -> i32;"
@@ -319,6 +353,20 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     .unwrap();
     writeln!(
         w,
+        "        fn eval_edge(&mut self) {{\n            \
+         // SAFETY: `ptr` is a live model owned by `self`.\n            \
+         unsafe {{ oxvl_{name}_eval_edge(self.ptr.as_ptr()) }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn edge_evals(&self) -> u32 {{\n            \
+         // SAFETY: the shim function only returns a constant.\n            \
+         unsafe {{ oxvl_{name}_edge_evals() as u32 }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
         "        fn trace_open(&mut self, path: &std::ffi::CStr) -> bool {{\n            \
          // SAFETY: `ptr` is live and `path` is a NUL-terminated string that outlives the call.\n            \
          unsafe {{ oxvl_{name}_trace_open(self.ptr.as_ptr(), path.as_ptr()) == 1 }}\n        }}"
@@ -400,7 +448,7 @@ fn cxx_build(out: &Path) -> cc::Build {
         .define("VM_TRACE_FST", "0")
         .define("VM_TRACE_VCD", "1")
         .opt_level(2)
-        .debug(false)
+        .debug(debug_info())
         .warnings(false)
         .out_dir(out);
     for f in [
@@ -417,6 +465,12 @@ fn cxx_build(out: &Path) -> cc::Build {
         b.flag_if_supported(f);
     }
     b
+}
+
+/// `OXNIC_SIM_DEBUGINFO=1` compiles the models with debug info, for line-level profiles of
+/// the generated C++ (`valgrind --tool=callgrind`; also set `CARGO_PROFILE_BENCH_STRIP=none`).
+fn debug_info() -> bool {
+    std::env::var_os("OXNIC_SIM_DEBUGINFO").is_some()
 }
 
 fn link(out: &Path, lib: &str) {
@@ -439,6 +493,7 @@ fn main() {
         .unwrap_or_else(|| out.clone());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=OXNIC_SIM_SKIP");
+    println!("cargo:rerun-if-env-changed=OXNIC_SIM_DEBUGINFO");
     let version = verilator_version();
     let mut bindings = String::from(
         "// Generated by oxnic-sim's build.rs from oxnic_hdl::catalog. Do not edit.\n\n",
@@ -450,7 +505,14 @@ fn main() {
         let dir = cache.join(name);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let mut h = DefaultHasher::new();
-        (GENERATOR_VERSION, &version, &verilog, VERILATOR_FLAGS).hash(&mut h);
+        (
+            GENERATOR_VERSION,
+            &version,
+            &verilog,
+            VERILATOR_FLAGS,
+            debug_info(),
+        )
+            .hash(&mut h);
         let stamp = format!("{:016x}\n", h.finish());
         let stamp_path = dir.join("stamp");
         let lib = format!("oxvl_{name}");
@@ -487,6 +549,8 @@ fn main() {
             let header = std::fs::read_to_string(obj.join(format!("V{name}.h")))
                 .unwrap_or_else(|e| fail(&format!("{name}: reading the model header: {e}")));
             let ports = parse_ports(&header);
+            let root_header = std::fs::read_to_string(obj.join(format!("V{name}___024root.h")))
+                .unwrap_or_else(|e| fail(&format!("{name}: reading the model's root header: {e}")));
             let mut idents: Vec<String> = ports.iter().map(|p| rust_ident(&p.name)).collect();
             idents.sort();
             idents.dedup();
@@ -494,7 +558,8 @@ fn main() {
                 fail(&format!("{name}: two ports map to the same Rust name"));
             }
             let shim = dir.join("shim.cpp");
-            std::fs::write(&shim, gen_shim(name, &ports)).unwrap_or_else(|e| fail(&e.to_string()));
+            std::fs::write(&shim, gen_shim(name, &ports, &root_header))
+                .unwrap_or_else(|e| fail(&e.to_string()));
             let mut b = cxx_build(&dir);
             b.include(&obj).file(&shim).cargo_metadata(false);
             let mut cpps: Vec<PathBuf> = std::fs::read_dir(&obj)

@@ -283,6 +283,7 @@ pub struct OxnicNic {
     v_pulse: Vec<DFF<Bit>>,
     v_hit: Vec<Signal<Local, Bit>>,
     v_fire: Vec<Signal<Local, Bit>>,
+    any_fire: Signal<Local, Bit>,
     vid: Vec<Constant<Bits<4>>>,
     ev: Signal<Local, Bit>,
     ev_vec: Signal<Local, Bits<4>>,
@@ -302,6 +303,21 @@ pub struct OxnicNic {
     rd_last_tx: DFF<Bit>,
     rd_sel_tx: Signal<Local, Bit>,
     rsp_tx: Signal<Local, Bit>,
+    // DMA read responses enter through a two-word skid buffer: `dma_rd$rsp_ready` comes
+    // from a flop, so no output of the card depends on an input of the same cycle.
+    rsp_m_valid: DFF<Bit>,
+    rsp_m_data: DFF<Bits<64>>,
+    rsp_m_keep: DFF<Bits<8>>,
+    rsp_m_tag: DFF<Bits<8>>,
+    rsp_m_last: DFF<Bit>,
+    rsp_m_error: DFF<Bit>,
+    rsp_s_valid: DFF<Bit>,
+    rsp_s_data: DFF<Bits<64>>,
+    rsp_s_keep: DFF<Bits<8>>,
+    rsp_s_tag: DFF<Bits<8>>,
+    rsp_s_last: DFF<Bit>,
+    rsp_s_error: DFF<Bit>,
+    rsp_taken: Signal<Local, Bit>,
     wr_busy: DFF<Bit>,
     wr_owner_tx: DFF<Bit>,
     wr_sel_tx: Signal<Local, Bit>,
@@ -537,6 +553,7 @@ impl OxnicNic {
             v_pulse: dffs(VECTORS),
             v_hit: locals(VECTORS),
             v_fire: locals(VECTORS),
+            any_fire: Default::default(),
             vid: (0..VECTORS as u64)
                 .map(|v| Constant::new(Bits::<4>::from(v)))
                 .collect(),
@@ -554,6 +571,19 @@ impl OxnicNic {
             rd_last_tx: Default::default(),
             rd_sel_tx: Default::default(),
             rsp_tx: Default::default(),
+            rsp_m_valid: Default::default(),
+            rsp_m_data: Default::default(),
+            rsp_m_keep: Default::default(),
+            rsp_m_tag: Default::default(),
+            rsp_m_last: Default::default(),
+            rsp_m_error: Default::default(),
+            rsp_s_valid: Default::default(),
+            rsp_s_data: Default::default(),
+            rsp_s_keep: Default::default(),
+            rsp_s_tag: Default::default(),
+            rsp_s_last: Default::default(),
+            rsp_s_error: Default::default(),
+            rsp_taken: Default::default(),
             wr_busy: Default::default(),
             wr_owner_tx: Default::default(),
             wr_sel_tx: Default::default(),
@@ -592,6 +622,18 @@ impl Logic for OxnicNic {
             keep_rd,
             resident,
             rd_last_tx,
+            rsp_m_valid,
+            rsp_m_data,
+            rsp_m_keep,
+            rsp_m_tag,
+            rsp_m_last,
+            rsp_m_error,
+            rsp_s_valid,
+            rsp_s_data,
+            rsp_s_keep,
+            rsp_s_tag,
+            rsp_s_last,
+            rsp_s_error,
             wr_busy,
             wr_owner_tx,
             rx_missed,
@@ -816,6 +858,7 @@ impl Logic for OxnicNic {
         // ---- Completion queues: arming, firing, and their read-only words.
         self.ev.next = false;
         self.ev_vec.next = 0.into();
+        self.any_fire.next = false;
         for q in 0..self.q_gate.len() {
             self.q_last_prod[q].d.next = self.q_cq_prod[q].val();
             self.q_event[q].next = self.q_cq_prod[q].val() != self.q_last_prod[q].q.val();
@@ -842,6 +885,7 @@ impl Logic for OxnicNic {
                 & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
             if self.q_fire[q].val() {
                 self.q_armed[q].d.next = false;
+                self.any_fire.next = true;
             }
         }
         for c in 0..self.cq_gate.len() {
@@ -886,9 +930,13 @@ impl Logic for OxnicNic {
             self.irq[v].next = self.v_pulse[v].q.val();
             self.irq_regs.ro[v].next = self.v_count[v].q.val();
             self.v_fire[v].next = false;
-            for q in 0..self.q_gate.len() {
-                if self.q_fire[q].val() & (self.q_vec[q].q.val() == self.vid[v].val()) {
-                    self.v_fire[v].next = true;
+            // Which vectors the firing queues raise: only looked at in a cycle where one
+            // fires (vectors × queues comparators, evaluated every simulated cycle).
+            if self.any_fire.val() {
+                for q in 0..self.q_gate.len() {
+                    if self.q_fire[q].val() & (self.q_vec[q].q.val() == self.vid[v].val()) {
+                        self.v_fire[v].next = true;
+                    }
                 }
             }
             // The completion that fired a queue is one of the frames counted.
@@ -1053,27 +1101,59 @@ impl Logic for OxnicNic {
         if self.dma_rd.req_valid.val() & self.dma_rd.req_ready.val() {
             self.rd_last_tx.d.next = self.rd_sel_tx.val();
         }
-        self.rsp_tx.next = self.dma_rd.rsp_tag.val().get_bit(7);
-        self.rx_engine.dma_rd.rsp_data.next = self.dma_rd.rsp_data.val();
-        self.rx_engine.dma_rd.rsp_keep.next = self.dma_rd.rsp_keep.val();
-        self.rx_engine.dma_rd.rsp_tag.next = self.dma_rd.rsp_tag.val() & 0x7f;
-        self.rx_engine.dma_rd.rsp_last.next = self.dma_rd.rsp_last.val();
-        self.rx_engine.dma_rd.rsp_error.next = self.dma_rd.rsp_error.val();
-        self.rx_engine.dma_rd.rsp_valid.next = self.dma_rd.rsp_valid.val() & !self.rsp_tx.val();
-        self.tx_engine.rd.rsp_data.next = self.dma_rd.rsp_data.val();
-        self.tx_engine.rd.rsp_keep.next = self.dma_rd.rsp_keep.val();
-        self.tx_engine.rd.rsp_tag.next = self.dma_rd.rsp_tag.val() & 0x7f;
-        self.tx_engine.rd.rsp_last.next = self.dma_rd.rsp_last.val();
-        self.tx_engine.rd.rsp_error.next = self.dma_rd.rsp_error.val();
-        self.tx_engine.rd.rsp_valid.next = self.dma_rd.rsp_valid.val() & self.rsp_tx.val();
-        self.dma_rd.rsp_ready.next = self.rx_engine.dma_rd.rsp_ready.val();
+        // The skid buffer: the main word feeds the engines; the spare holds the word that
+        // arrived while the main word was stalled, and while it is full the card is not ready.
+        self.dma_rd.rsp_ready.next = !self.rsp_s_valid.q.val();
+        self.rsp_tx.next = self.rsp_m_tag.q.val().get_bit(7);
+        self.rx_engine.dma_rd.rsp_data.next = self.rsp_m_data.q.val();
+        self.rx_engine.dma_rd.rsp_keep.next = self.rsp_m_keep.q.val();
+        self.rx_engine.dma_rd.rsp_tag.next = self.rsp_m_tag.q.val() & 0x7f;
+        self.rx_engine.dma_rd.rsp_last.next = self.rsp_m_last.q.val();
+        self.rx_engine.dma_rd.rsp_error.next = self.rsp_m_error.q.val();
+        self.rx_engine.dma_rd.rsp_valid.next = self.rsp_m_valid.q.val() & !self.rsp_tx.val();
+        self.tx_engine.rd.rsp_data.next = self.rsp_m_data.q.val();
+        self.tx_engine.rd.rsp_keep.next = self.rsp_m_keep.q.val();
+        self.tx_engine.rd.rsp_tag.next = self.rsp_m_tag.q.val() & 0x7f;
+        self.tx_engine.rd.rsp_last.next = self.rsp_m_last.q.val();
+        self.tx_engine.rd.rsp_error.next = self.rsp_m_error.q.val();
+        self.tx_engine.rd.rsp_valid.next = self.rsp_m_valid.q.val() & self.rsp_tx.val();
+        self.rsp_taken.next = self.rx_engine.dma_rd.rsp_ready.val();
         if self.rsp_tx.val() {
-            self.dma_rd.rsp_ready.next = self.tx_engine.rd.rsp_ready.val();
+            self.rsp_taken.next = self.tx_engine.rd.rsp_ready.val();
         }
-        if self.dma_rd.rsp_valid.val()
-            & self.dma_rd.rsp_ready.val()
-            & self.dma_rd.rsp_error.val()
-            & self.dma_rd.rsp_last.val()
+        if !self.rsp_m_valid.q.val() | self.rsp_taken.val() {
+            // The main word leaves (or there is none): refill it from the spare, else from
+            // the input.
+            if self.rsp_s_valid.q.val() {
+                self.rsp_m_valid.d.next = true;
+                self.rsp_m_data.d.next = self.rsp_s_data.q.val();
+                self.rsp_m_keep.d.next = self.rsp_s_keep.q.val();
+                self.rsp_m_tag.d.next = self.rsp_s_tag.q.val();
+                self.rsp_m_last.d.next = self.rsp_s_last.q.val();
+                self.rsp_m_error.d.next = self.rsp_s_error.q.val();
+                self.rsp_s_valid.d.next = false;
+            } else {
+                self.rsp_m_valid.d.next = self.dma_rd.rsp_valid.val();
+                if self.dma_rd.rsp_valid.val() {
+                    self.rsp_m_data.d.next = self.dma_rd.rsp_data.val();
+                    self.rsp_m_keep.d.next = self.dma_rd.rsp_keep.val();
+                    self.rsp_m_tag.d.next = self.dma_rd.rsp_tag.val();
+                    self.rsp_m_last.d.next = self.dma_rd.rsp_last.val();
+                    self.rsp_m_error.d.next = self.dma_rd.rsp_error.val();
+                }
+            }
+        } else if self.dma_rd.rsp_valid.val() & !self.rsp_s_valid.q.val() {
+            self.rsp_s_valid.d.next = true;
+            self.rsp_s_data.d.next = self.dma_rd.rsp_data.val();
+            self.rsp_s_keep.d.next = self.dma_rd.rsp_keep.val();
+            self.rsp_s_tag.d.next = self.dma_rd.rsp_tag.val();
+            self.rsp_s_last.d.next = self.dma_rd.rsp_last.val();
+            self.rsp_s_error.d.next = self.dma_rd.rsp_error.val();
+        }
+        if self.rsp_m_valid.q.val()
+            & self.rsp_taken.val()
+            & self.rsp_m_error.q.val()
+            & self.rsp_m_last.q.val()
         {
             self.dma_faults.d.next = self.dma_faults.q.val() + 1;
         }

@@ -333,29 +333,12 @@ impl Logic for RegBlock {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, wo_data_reg, read_data_reg, read_valid_reg);
-        self.read_word.next = 0.into();
-        for i in 0..self.const_addr.len() {
-            if self.bus.address.val() == self.const_addr[i].val() {
-                self.read_word.next = self.const_value[i].val();
-            }
-        }
-        for i in 0..self.ro_addr.len() {
-            if self.bus.address.val() == self.ro_addr[i].val() {
-                self.read_word.next = self.ro[i].val();
-            }
-        }
+        // Every register's flops hold by default. The address decoders run only in a cycle
+        // with an access: in the verilated card this block is evaluated every cycle, and the
+        // comparators of ~100 registers per block were most of its cost.
         for i in 0..self.ctr_lo_addr.len() {
             self.ctr_latch[i].clock.next = self.clock.val();
             self.ctr_latch[i].d.next = self.ctr_latch[i].q.val();
-            if self.bus.address.val() == self.ctr_lo_addr[i].val() {
-                self.read_word.next = self.ctr[i].val().get_bits::<32>(0);
-                if self.bus.read.val() {
-                    self.ctr_latch[i].d.next = self.ctr[i].val().get_bits::<32>(32);
-                }
-            }
-            if self.bus.address.val() == self.ctr_hi_addr[i].val() {
-                self.read_word.next = self.ctr_latch[i].q.val();
-            }
         }
         for i in 0..self.rw_addr.len() {
             self.rw_store[i].clock.next = self.clock.val();
@@ -364,21 +347,51 @@ impl Logic for RegBlock {
             self.rw_pulse[i].d.next = false;
             self.rw[i].next = self.rw_store[i].q.val() ^ self.rw_reset[i].val();
             self.rw_wr[i].next = self.rw_pulse[i].q.val();
-            if self.bus.address.val() == self.rw_addr[i].val() {
-                self.read_word.next = self.rw_store[i].q.val() ^ self.rw_reset[i].val();
-                if self.bus.write.val() {
-                    self.rw_store[i].d.next = self.bus.write_data.val() ^ self.rw_reset[i].val();
-                    self.rw_pulse[i].d.next = true;
-                }
-            }
         }
         for i in 0..self.wo_addr.len() {
             self.wo_pulse[i].clock.next = self.clock.val();
             self.wo_pulse[i].d.next = false;
             self.wo[i].next = self.wo_pulse[i].q.val();
-            if self.bus.write.val() & (self.bus.address.val() == self.wo_addr[i].val()) {
-                self.wo_pulse[i].d.next = true;
-                self.wo_data_reg.d.next = self.bus.write_data.val();
+        }
+        self.read_word.next = 0.into();
+        if self.bus.read.val() {
+            for i in 0..self.const_addr.len() {
+                if self.bus.address.val() == self.const_addr[i].val() {
+                    self.read_word.next = self.const_value[i].val();
+                }
+            }
+            for i in 0..self.ro_addr.len() {
+                if self.bus.address.val() == self.ro_addr[i].val() {
+                    self.read_word.next = self.ro[i].val();
+                }
+            }
+            for i in 0..self.ctr_lo_addr.len() {
+                if self.bus.address.val() == self.ctr_lo_addr[i].val() {
+                    self.read_word.next = self.ctr[i].val().get_bits::<32>(0);
+                    self.ctr_latch[i].d.next = self.ctr[i].val().get_bits::<32>(32);
+                }
+                if self.bus.address.val() == self.ctr_hi_addr[i].val() {
+                    self.read_word.next = self.ctr_latch[i].q.val();
+                }
+            }
+            for i in 0..self.rw_addr.len() {
+                if self.bus.address.val() == self.rw_addr[i].val() {
+                    self.read_word.next = self.rw_store[i].q.val() ^ self.rw_reset[i].val();
+                }
+            }
+        }
+        if self.bus.write.val() {
+            for i in 0..self.rw_addr.len() {
+                if self.bus.address.val() == self.rw_addr[i].val() {
+                    self.rw_store[i].d.next = self.bus.write_data.val() ^ self.rw_reset[i].val();
+                    self.rw_pulse[i].d.next = true;
+                }
+            }
+            for i in 0..self.wo_addr.len() {
+                if self.bus.address.val() == self.wo_addr[i].val() {
+                    self.wo_pulse[i].d.next = true;
+                    self.wo_data_reg.d.next = self.bus.write_data.val();
+                }
             }
         }
         self.wo_data.next = self.wo_data_reg.q.val();

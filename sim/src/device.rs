@@ -13,7 +13,7 @@
 //! [`Device::irq_wait`] and [`SimDevice::run`] — so the same calls give the same run, cycle for
 //! cycle. One cycle is [`NS_PER_CYCLE`] ns of device time (the card's 250 MHz clock).
 
-use crate::harness::{HarnessError, Sim};
+use crate::harness::{HarnessError, RawModel, Sim};
 use crate::hostmem::{Fault, HostMemory, MapError, Perm};
 use crate::models::oxnic_nic::Model;
 use crate::pcie::{DmaHost, DmaPorts, DmaStats, PcieParams, WriteHook};
@@ -114,6 +114,34 @@ struct Inner {
     irq_fired: u64,
     irq_enabled: u64,
     irq_raised: [u64; 64],
+    /// Check every cycle that the card's outputs do not depend on this cycle's inputs.
+    check_outputs: bool,
+    /// What the check found (see [`SimDevice::set_output_check`]).
+    output_check: OutputCheck,
+}
+
+/// What [`SimDevice::set_output_check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputCheck {
+    /// Cycles checked.
+    pub cycles: u64,
+    /// Cycles in which an output followed an input of the same cycle.
+    pub mismatches: u64,
+    /// The outputs that did, by name, each once.
+    pub ports: Vec<&'static str>,
+}
+
+/// Every output port's value, for [`SimDevice::set_output_check`].
+fn outputs(m: &Model) -> Vec<(&'static str, Vec<u64>)> {
+    let mut all = Vec::new();
+    for (i, p) in m.ports().iter().enumerate() {
+        if !p.input {
+            let mut v = Vec::new();
+            m.get_port(i, &mut v);
+            all.push((p.name, v));
+        }
+    }
+    all
 }
 
 impl std::fmt::Debug for Inner {
@@ -142,7 +170,26 @@ impl Inner {
         }
         m.set_phy_tx_ready(1);
         self.dma.before_eval(m);
-        self.sim.eval();
+        // One evaluation per cycle, at the rising edge. The card's outputs are a function of
+        // its registers alone (no input reaches an output without a flop between), so the
+        // values the previous edge left are this cycle's outputs: the host can take this
+        // cycle's handshakes before the edge without settling the new inputs first. That
+        // halves the evaluations; `set_output_check` verifies the premise.
+        if self.check_outputs {
+            let before = outputs(&self.sim.model);
+            self.sim.eval();
+            let after = outputs(&self.sim.model);
+            let c = &mut self.output_check;
+            c.cycles += 1;
+            if after != before {
+                c.mismatches += 1;
+                for ((name, a), (_, b)) in after.iter().zip(&before) {
+                    if a != b && !c.ports.contains(name) {
+                        c.ports.push(name);
+                    }
+                }
+            }
+        }
         let cycle = self.sim.cycle();
         let m = &mut self.sim.model;
         self.dma.after_eval(m);
@@ -176,8 +223,6 @@ impl Inner {
                 }
             }
         }
-        // Every step starts with an eval (after setting this cycle's inputs), which also
-        // settles the falling edge.
         self.sim.tick_rise();
     }
 
@@ -264,6 +309,8 @@ impl SimDevice {
                 irq_fired: 0,
                 irq_enabled: 0,
                 irq_raised: [0; 64],
+                check_outputs: false,
+                output_check: OutputCheck::default(),
             }),
         })
     }
@@ -295,6 +342,26 @@ impl SimDevice {
         if n > 0 {
             g.rx_frames += 1;
         }
+    }
+
+    /// Turns on (or off) a check, every cycle, of the premise behind one evaluation per
+    /// cycle: that the card's outputs depend on its registers only, never combinationally on
+    /// the inputs of the same cycle. When on, each cycle also settles the new inputs before
+    /// the edge and counts the cycles in which any output changed
+    /// ([`SimDevice::output_check`]). Costs an extra evaluation per cycle.
+    pub fn set_output_check(&self, on: bool) {
+        self.lock().check_outputs = on;
+    }
+
+    /// What the check of [`SimDevice::set_output_check`] found so far.
+    pub fn output_check(&self) -> OutputCheck {
+        self.lock().output_check.clone()
+    }
+
+    /// Evaluations of the verilated model per card cycle: 1 where the Verilator build lets one
+    /// evaluation make a clock edge, 2 otherwise.
+    pub fn evals_per_cycle(&self) -> u32 {
+        self.lock().sim.model.edge_evals()
     }
 
     /// Frames queued for the card that have not fully entered it yet.

@@ -31,6 +31,13 @@ pub trait RawModel {
     fn ports(&self) -> &'static [Port];
     /// Evaluates the model (combinational settle, and clocked logic on an edge).
     fn eval(&mut self);
+    /// A rising edge of the input `clock`: the clock goes low then high and the model is
+    /// evaluated; the clock is left high. One evaluation where the model allows it (see
+    /// [`RawModel::edge_evals`]), else two. For a model without a clock, [`RawModel::eval`].
+    fn eval_edge(&mut self);
+    /// Evaluations one [`RawModel::eval_edge`] costs: 1, or 2 where the verilated model's
+    /// edge detection could not be primed.
+    fn edge_evals(&self) -> u32;
     /// Opens a VCD file; false if it could not be opened.
     fn trace_open(&mut self, path: &std::ffi::CStr) -> bool;
     /// Dumps the current values at `time` (in half clock periods) if a trace is open.
@@ -182,20 +189,19 @@ impl<M: RawModel> Sim<M> {
         }
     }
 
-    /// One clock cycle for callers that set inputs and call [`Sim::eval`] every cycle anyway:
-    /// rising edge and evaluate, then lower the clock without evaluating — the caller's next
-    /// `eval` settles the falling edge and its new inputs at once. The verilated card re-runs
-    /// its input-dependent logic in every `eval`, so this saves a third of its work per cycle.
-    /// Outputs read right after it are those of [`Sim::tick`] (nothing in these designs acts on
-    /// the falling edge). With a waveform open it is a full [`Sim::tick`], so the dump at the
-    /// falling edge shows settled values.
+    /// One clock cycle as a single rising edge ([`RawModel::eval_edge`]), for callers that
+    /// set this cycle's inputs and read outputs that do not depend on them combinationally
+    /// (the previous edge left them): the clock is lowered afterwards without an evaluation.
+    /// On the verilated card one evaluation instead of two per cycle halves the work on the
+    /// logic fed by its inputs. Outputs read right after it are those of [`Sim::tick`]
+    /// (nothing in these designs acts on the falling edge). With a waveform open it is a full
+    /// [`Sim::tick`], so the dump at the falling edge shows settled values.
     #[inline]
     pub fn tick_rise(&mut self) {
         if self.tracing {
             self.tick();
         } else {
-            self.model.set_port(self.clock, &[1]);
-            self.model.eval();
+            self.model.eval_edge();
             self.model.set_port(self.clock, &[0]);
             self.cycle += 1;
         }

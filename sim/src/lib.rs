@@ -25,7 +25,7 @@ pub mod hostmem;
 pub mod pcie;
 pub mod wire;
 
-pub use device::{SimConfig, SimDevice, SimError, TxFrame, WireFrameError};
+pub use device::{OutputCheck, SimConfig, SimDevice, SimError, TxFrame, WireFrameError};
 
 /// Generated Verilator models, one module per block of `oxnic_hdl::catalog`.
 #[allow(missing_docs)]

@@ -517,6 +517,13 @@ mod tests {
         fn eval(&mut self) {
             self.drive();
         }
+        fn eval_edge(&mut self) {
+            self.drive();
+            self.edge();
+        }
+        fn edge_evals(&self) -> u32 {
+            1
+        }
         fn trace_open(&mut self, _path: &std::ffi::CStr) -> bool {
             false
         }

@@ -190,6 +190,7 @@ fn rx_10k_frames_land_byte_exact_on_their_rss_queue_with_hash_and_checksums() {
 #[test]
 fn empty_ring_drops_its_frames_as_rx_no_buffer_and_other_queues_go_on() {
     let mut c = Card::new(4);
+    c.dev.set_output_check(true);
     for q in 0..4 {
         c.setup_rx(q, 6, 2048, q != 2);
     }
@@ -229,6 +230,10 @@ fn empty_ring_drops_its_frames_as_rx_no_buffer_and_other_queues_go_on() {
     assert_eq!(got, [want[0], want[1], 0, want[3]]);
     assert_eq!(c.counter(port::RX_NO_BUFFER), want[2]);
     assert!(want[2] > 50);
+    // One evaluation per cycle is exact only if no output follows a same-cycle input.
+    let check = c.dev.output_check();
+    assert!(check.cycles > 10_000, "{check:?}");
+    assert_eq!(check.mismatches, 0, "{check:?}");
 }
 
 /// A TCP or UDP frame with a checksum request: the field holds the pseudo-header sum, as a
@@ -272,6 +277,7 @@ fn tx_frame(rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>, u16, u16) {
 #[test]
 fn tx_frames_of_1_to_8_segments_leave_byte_exact_with_fcs_and_checksums() {
     let mut c = Card::new(1);
+    c.dev.set_output_check(true);
     for q in 0..2 {
         c.setup_tx(q, 7);
     }
@@ -350,6 +356,9 @@ fn tx_frames_of_1_to_8_segments_leave_byte_exact_with_fcs_and_checksums() {
     }
     assert_eq!(c.counter(port::TX_PACKETS), n as u64);
     assert_eq!(c.counter(port::TX_ERRORS), 0);
+    let check = c.dev.output_check();
+    assert!(check.cycles > 100_000, "{check:?}");
+    assert_eq!(check.mismatches, 0, "{check:?}");
 }
 
 #[test]

@@ -150,14 +150,19 @@ macro_rules! crc32_logic {
                 for j in 0..32 {
                     self.bit[j].next = self.state.q.val().get_bit(j);
                 }
-                for n in 0..8 {
-                    if self.sink.keep.val() == self.keep_for[n].val() {
-                        for j in 0..32 {
-                            self.bit[j].next = ((self.state.q.val()
-                                & self.state_mask[32 * n + j].val())
-                            .xor())
-                                ^ ((self.sink.data.val() & self.data_mask[32 * n + j].val())
+                // The next state only for a word (the parities are the block's whole cost in a
+                // simulator that evaluates it every cycle).
+                if self.sink.valid.val() {
+                    for n in 0..8 {
+                        if self.sink.keep.val() == self.keep_for[n].val() {
+                            for j in 0..32 {
+                                self.bit[j].next = ((self.state.q.val()
+                                    & self.state_mask[32 * n + j].val())
+                                .xor())
+                                    ^ ((self.sink.data.val()
+                                        & self.data_mask[32 * n + j].val())
                                     .xor());
+                            }
                         }
                     }
                 }

@@ -489,19 +489,23 @@ impl Logic for RxEngine {
         self.cycles.d.next = self.cycles.q.val() + 1;
 
         // Metadata FIFO: records packed (see `pack_meta`).
-        self.pack.next = bit_cast::<128, 16>(self.meta_frame_len.val())
-            | (bit_cast::<128, 16>(self.meta_vlan_tci.val()) << 16)
-            | (bit_cast::<128, 16>(self.meta_csum_complete.val()) << 32)
-            | (bit_cast::<128, 2>(self.meta_ip_csum.val()) << 48)
-            | (bit_cast::<128, 2>(self.meta_l4_csum.val()) << 50)
-            | (bit_cast::<128, 2>(self.meta_hash_type.val()) << 52)
-            | (bit_cast::<128, 1>(self.meta_vlan.val().into()) << 54)
-            | (bit_cast::<128, 1>(self.meta_is_ipv4.val().into()) << 55)
-            | (bit_cast::<128, 1>(self.meta_is_fragment.val().into()) << 56)
-            | (bit_cast::<128, 1>(self.meta_is_tcp.val().into()) << 57)
-            | (bit_cast::<128, 1>(self.meta_is_udp.val().into()) << 58)
-            | (bit_cast::<128, 32>(self.meta_hash.val()) << 64)
-            | (bit_cast::<128, 8>(self.meta_rx_queue.val()) << 96);
+        // (Packed only when a record comes: wide shifts cost a simulator every cycle.)
+        self.pack.next = 0.into();
+        if self.meta_valid.val() {
+            self.pack.next = bit_cast::<128, 16>(self.meta_frame_len.val())
+                | (bit_cast::<128, 16>(self.meta_vlan_tci.val()) << 16)
+                | (bit_cast::<128, 16>(self.meta_csum_complete.val()) << 32)
+                | (bit_cast::<128, 2>(self.meta_ip_csum.val()) << 48)
+                | (bit_cast::<128, 2>(self.meta_l4_csum.val()) << 50)
+                | (bit_cast::<128, 2>(self.meta_hash_type.val()) << 52)
+                | (bit_cast::<128, 1>(self.meta_vlan.val().into()) << 54)
+                | (bit_cast::<128, 1>(self.meta_is_ipv4.val().into()) << 55)
+                | (bit_cast::<128, 1>(self.meta_is_fragment.val().into()) << 56)
+                | (bit_cast::<128, 1>(self.meta_is_tcp.val().into()) << 57)
+                | (bit_cast::<128, 1>(self.meta_is_udp.val().into()) << 58)
+                | (bit_cast::<128, 32>(self.meta_hash.val()) << 64)
+                | (bit_cast::<128, 8>(self.meta_rx_queue.val()) << 96);
+        }
         self.meta_fifo.sink.data.next = self.pack.val();
         self.meta_fifo.sink.keep.next = 0.into();
         self.meta_fifo.sink.last.next = true;

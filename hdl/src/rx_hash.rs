@@ -175,10 +175,13 @@ impl Logic for RxHash {
         self.dport_wire.next = (bit_cast::<16, 8>(self.dport.val().get_bits::<8>(0)) << 8)
             | bit_cast::<16, 8>(self.dport.val().get_bits::<8>(8));
         self.toeplitz.key.next = self.key.val();
-        self.toeplitz.tuple.next = bit_cast::<96, 32>(self.src_ip.val())
-            | (bit_cast::<96, 32>(self.dst_ip.val()) << 32)
-            | (bit_cast::<96, 16>(self.sport_wire.val()) << 64)
-            | (bit_cast::<96, 16>(self.dport_wire.val()) << 80);
+        self.toeplitz.tuple.next = 0.into();
+        if self.frame_valid.val() {
+            self.toeplitz.tuple.next = bit_cast::<96, 32>(self.src_ip.val())
+                | (bit_cast::<96, 32>(self.dst_ip.val()) << 32)
+                | (bit_cast::<96, 16>(self.sport_wire.val()) << 64)
+                | (bit_cast::<96, 16>(self.dport_wire.val()) << 80);
+        }
         self.toeplitz.four_tuple.next = self.four.val();
         self.toeplitz.tuple_valid.next = self.frame_valid.val();
         // The type rides beside the hash through the Toeplitz block's two stages.

@@ -318,6 +318,62 @@ pub struct OxnicNic {
     rsp_s_last: DFF<Bit>,
     rsp_s_error: DFF<Bit>,
     rsp_taken: Signal<Local, Bit>,
+    // Skid buffers on the outgoing streams (DMA write words `wrs`, DMA read requests `rqs`,
+    // wire words `txs`): `*_m_*` drives the port, `*_s_*` holds the word taken while the
+    // port stalled, and the logic inside sees `*_in_ready` from a flop, never the port's
+    // `ready`.
+    wrs_m_valid: DFF<Bit>,
+    wrs_m_addr: DFF<Bits<64>>,
+    wrs_m_data: DFF<Bits<64>>,
+    wrs_m_keep: DFF<Bits<8>>,
+    wrs_m_last: DFF<Bit>,
+    wrs_s_valid: DFF<Bit>,
+    wrs_s_addr: DFF<Bits<64>>,
+    wrs_s_data: DFF<Bits<64>>,
+    wrs_s_keep: DFF<Bits<8>>,
+    wrs_s_last: DFF<Bit>,
+    wrs_in_ready: Signal<Local, Bit>,
+    wrs_in_valid: Signal<Local, Bit>,
+    wrs_in_addr: Signal<Local, Bits<64>>,
+    wrs_in_data: Signal<Local, Bits<64>>,
+    wrs_in_keep: Signal<Local, Bits<8>>,
+    wrs_in_last: Signal<Local, Bit>,
+    rqs_m_valid: DFF<Bit>,
+    rqs_m_addr: DFF<Bits<64>>,
+    rqs_m_len: DFF<Bits<16>>,
+    rqs_m_tag: DFF<Bits<8>>,
+    rqs_s_valid: DFF<Bit>,
+    rqs_s_addr: DFF<Bits<64>>,
+    rqs_s_len: DFF<Bits<16>>,
+    rqs_s_tag: DFF<Bits<8>>,
+    rqs_in_ready: Signal<Local, Bit>,
+    rqs_in_valid: Signal<Local, Bit>,
+    rqs_in_addr: Signal<Local, Bits<64>>,
+    rqs_in_len: Signal<Local, Bits<16>>,
+    rqs_in_tag: Signal<Local, Bits<8>>,
+    txs_m_valid: DFF<Bit>,
+    txs_m_data: DFF<Bits<64>>,
+    txs_m_keep: DFF<Bits<8>>,
+    txs_m_last: DFF<Bit>,
+    txs_m_user: DFF<Bit>,
+    txs_s_valid: DFF<Bit>,
+    txs_s_data: DFF<Bits<64>>,
+    txs_s_keep: DFF<Bits<8>>,
+    txs_s_last: DFF<Bit>,
+    txs_s_user: DFF<Bit>,
+    txs_in_ready: Signal<Local, Bit>,
+    txs_in_valid: Signal<Local, Bit>,
+    txs_in_data: Signal<Local, Bits<64>>,
+    txs_in_keep: Signal<Local, Bits<8>>,
+    txs_in_last: Signal<Local, Bit>,
+    txs_in_user: Signal<Local, Bit>,
+    // The wire's words are registered as they enter (as at an I/O pin): nothing in the MAC
+    // is combinational from the card's inputs.
+    rxin_data: DFF<Bits<64>>,
+    rxin_keep: DFF<Bits<8>>,
+    rxin_last: DFF<Bit>,
+    rxin_user: DFF<Bit>,
+    rxin_valid: DFF<Bit>,
     wr_busy: DFF<Bit>,
     wr_owner_tx: DFF<Bit>,
     wr_sel_tx: Signal<Local, Bit>,
@@ -584,6 +640,56 @@ impl OxnicNic {
             rsp_s_last: Default::default(),
             rsp_s_error: Default::default(),
             rsp_taken: Default::default(),
+            wrs_m_valid: Default::default(),
+            wrs_m_addr: Default::default(),
+            wrs_m_data: Default::default(),
+            wrs_m_keep: Default::default(),
+            wrs_m_last: Default::default(),
+            wrs_s_valid: Default::default(),
+            wrs_s_addr: Default::default(),
+            wrs_s_data: Default::default(),
+            wrs_s_keep: Default::default(),
+            wrs_s_last: Default::default(),
+            wrs_in_ready: Default::default(),
+            wrs_in_valid: Default::default(),
+            wrs_in_addr: Default::default(),
+            wrs_in_data: Default::default(),
+            wrs_in_keep: Default::default(),
+            wrs_in_last: Default::default(),
+            rqs_m_valid: Default::default(),
+            rqs_m_addr: Default::default(),
+            rqs_m_len: Default::default(),
+            rqs_m_tag: Default::default(),
+            rqs_s_valid: Default::default(),
+            rqs_s_addr: Default::default(),
+            rqs_s_len: Default::default(),
+            rqs_s_tag: Default::default(),
+            rqs_in_ready: Default::default(),
+            rqs_in_valid: Default::default(),
+            rqs_in_addr: Default::default(),
+            rqs_in_len: Default::default(),
+            rqs_in_tag: Default::default(),
+            txs_m_valid: Default::default(),
+            txs_m_data: Default::default(),
+            txs_m_keep: Default::default(),
+            txs_m_last: Default::default(),
+            txs_m_user: Default::default(),
+            txs_s_valid: Default::default(),
+            txs_s_data: Default::default(),
+            txs_s_keep: Default::default(),
+            txs_s_last: Default::default(),
+            txs_s_user: Default::default(),
+            txs_in_ready: Default::default(),
+            txs_in_valid: Default::default(),
+            txs_in_data: Default::default(),
+            txs_in_keep: Default::default(),
+            txs_in_last: Default::default(),
+            txs_in_user: Default::default(),
+            rxin_data: Default::default(),
+            rxin_keep: Default::default(),
+            rxin_last: Default::default(),
+            rxin_user: Default::default(),
+            rxin_valid: Default::default(),
             wr_busy: Default::default(),
             wr_owner_tx: Default::default(),
             wr_sel_tx: Default::default(),
@@ -634,6 +740,39 @@ impl Logic for OxnicNic {
             rsp_s_tag,
             rsp_s_last,
             rsp_s_error,
+            wrs_m_valid,
+            wrs_m_addr,
+            wrs_m_data,
+            wrs_m_keep,
+            wrs_m_last,
+            wrs_s_valid,
+            wrs_s_addr,
+            wrs_s_data,
+            wrs_s_keep,
+            wrs_s_last,
+            rqs_m_valid,
+            rqs_m_addr,
+            rqs_m_len,
+            rqs_m_tag,
+            rqs_s_valid,
+            rqs_s_addr,
+            rqs_s_len,
+            rqs_s_tag,
+            txs_m_valid,
+            txs_m_data,
+            txs_m_keep,
+            txs_m_last,
+            txs_m_user,
+            txs_s_valid,
+            txs_s_data,
+            txs_s_keep,
+            txs_s_last,
+            txs_s_user,
+            rxin_data,
+            rxin_keep,
+            rxin_last,
+            rxin_user,
+            rxin_valid,
             wr_busy,
             wr_owner_tx,
             rx_missed,
@@ -973,11 +1112,18 @@ impl Logic for OxnicNic {
         }
 
         // ---- RX path.
-        self.mac_rx.phy.data.next = self.phy_rx.data.val();
-        self.mac_rx.phy.keep.next = self.phy_rx.keep.val();
-        self.mac_rx.phy.last.next = self.phy_rx.last.val();
-        self.mac_rx.phy.user.next = self.phy_rx.user.val();
-        self.mac_rx.phy.valid.next = self.phy_rx.valid.val();
+        self.rxin_data.d.next = self.phy_rx.data.val();
+        self.rxin_keep.d.next = self.phy_rx.keep.val();
+        self.rxin_last.d.next = self.phy_rx.last.val();
+        self.rxin_user.d.next = self.phy_rx.user.val();
+        self.rxin_valid.d.next = self.phy_rx.valid.val();
+        self.mac_rx.phy.data.next = self.rxin_data.q.val();
+        self.mac_rx.phy.keep.next = self.rxin_keep.q.val();
+        self.mac_rx.phy.last.next = self.rxin_last.q.val();
+        self.mac_rx.phy.user.next = self.rxin_user.q.val();
+        self.mac_rx.phy.valid.next = self.rxin_valid.q.val();
+        // The MAC never pushes back (`mac_rx` documents `phy$ready` as always high), so the
+        // input register needs no skid.
         self.phy_rx.ready.next = self.mac_rx.phy.ready.val();
         self.mac_rx.mtu.next = self.port_regs.rw[2].val().get_bits::<16>(0);
         self.mac_rx.mac_addr.next = bit_cast::<48, 32>(self.port_regs.rw[0].val())
@@ -1075,31 +1221,89 @@ impl Logic for OxnicNic {
         self.mac_tx.sink.user.next = self.tx_csum.source.user.val();
         self.mac_tx.sink.valid.next = self.tx_csum.source.valid.val();
         self.tx_csum.source.ready.next = self.mac_tx.sink.ready.val();
+        // The skid buffers take a word while their spare is free.
+        self.txs_in_ready.next = !self.txs_s_valid.q.val();
+        self.rqs_in_ready.next = !self.rqs_s_valid.q.val();
+        self.wrs_in_ready.next = !self.wrs_s_valid.q.val();
         self.mac_tx.tx_enable.next = self.port_regs.rw[3].val().get_bit(1);
-        self.phy_tx.data.next = self.mac_tx.phy.data.val();
-        self.phy_tx.keep.next = self.mac_tx.phy.keep.val();
-        self.phy_tx.last.next = self.mac_tx.phy.last.val();
-        self.phy_tx.user.next = self.mac_tx.phy.user.val();
-        self.phy_tx.valid.next = self.mac_tx.phy.valid.val();
-        self.mac_tx.phy.ready.next = self.phy_tx.ready.val();
+        self.txs_in_data.next = self.mac_tx.phy.data.val();
+        self.txs_in_keep.next = self.mac_tx.phy.keep.val();
+        self.txs_in_last.next = self.mac_tx.phy.last.val();
+        self.txs_in_user.next = self.mac_tx.phy.user.val();
+        self.txs_in_valid.next = self.mac_tx.phy.valid.val();
+        self.mac_tx.phy.ready.next = self.txs_in_ready.val();
+        self.phy_tx.data.next = self.txs_m_data.q.val();
+        self.phy_tx.keep.next = self.txs_m_keep.q.val();
+        self.phy_tx.last.next = self.txs_m_last.q.val();
+        self.phy_tx.user.next = self.txs_m_user.q.val();
+        self.phy_tx.valid.next = self.txs_m_valid.q.val();
+        if !self.txs_m_valid.q.val() | self.phy_tx.ready.val() {
+            if self.txs_s_valid.q.val() {
+                self.txs_m_valid.d.next = true;
+                self.txs_m_data.d.next = self.txs_s_data.q.val();
+                self.txs_m_keep.d.next = self.txs_s_keep.q.val();
+                self.txs_m_last.d.next = self.txs_s_last.q.val();
+                self.txs_m_user.d.next = self.txs_s_user.q.val();
+                self.txs_s_valid.d.next = false;
+            } else {
+                self.txs_m_valid.d.next = self.txs_in_valid.val();
+                if self.txs_in_valid.val() {
+                    self.txs_m_data.d.next = self.txs_in_data.val();
+                    self.txs_m_keep.d.next = self.txs_in_keep.val();
+                    self.txs_m_last.d.next = self.txs_in_last.val();
+                    self.txs_m_user.d.next = self.txs_in_user.val();
+                }
+            }
+        } else if self.txs_in_valid.val() & !self.txs_s_valid.q.val() {
+            self.txs_s_valid.d.next = true;
+            self.txs_s_data.d.next = self.txs_in_data.val();
+            self.txs_s_keep.d.next = self.txs_in_keep.val();
+            self.txs_s_last.d.next = self.txs_in_last.val();
+            self.txs_s_user.d.next = self.txs_in_user.val();
+        }
 
         // ---- DMA reads: alternate between the engines; steer responses by tag bit 7.
         self.rd_sel_tx.next = self.tx_engine.rd.req_valid.val()
             & (!self.rx_engine.dma_rd.req_valid.val() | !self.rd_last_tx.q.val());
-        self.dma_rd.req_addr.next = self.rx_engine.dma_rd.req_addr.val();
-        self.dma_rd.req_len.next = self.rx_engine.dma_rd.req_len.val();
-        self.dma_rd.req_tag.next = self.rx_engine.dma_rd.req_tag.val() & 0x7f;
-        self.dma_rd.req_valid.next = self.rx_engine.dma_rd.req_valid.val();
-        self.rx_engine.dma_rd.req_ready.next = self.dma_rd.req_ready.val() & !self.rd_sel_tx.val();
-        self.tx_engine.rd.req_ready.next = self.dma_rd.req_ready.val() & self.rd_sel_tx.val();
+        self.rqs_in_addr.next = self.rx_engine.dma_rd.req_addr.val();
+        self.rqs_in_len.next = self.rx_engine.dma_rd.req_len.val();
+        self.rqs_in_tag.next = self.rx_engine.dma_rd.req_tag.val() & 0x7f;
+        self.rqs_in_valid.next = self.rx_engine.dma_rd.req_valid.val();
+        self.rx_engine.dma_rd.req_ready.next = self.rqs_in_ready.val() & !self.rd_sel_tx.val();
+        self.tx_engine.rd.req_ready.next = self.rqs_in_ready.val() & self.rd_sel_tx.val();
         if self.rd_sel_tx.val() {
-            self.dma_rd.req_addr.next = self.tx_engine.rd.req_addr.val();
-            self.dma_rd.req_len.next = self.tx_engine.rd.req_len.val();
-            self.dma_rd.req_tag.next = self.tx_engine.rd.req_tag.val() | 0x80;
-            self.dma_rd.req_valid.next = true;
+            self.rqs_in_addr.next = self.tx_engine.rd.req_addr.val();
+            self.rqs_in_len.next = self.tx_engine.rd.req_len.val();
+            self.rqs_in_tag.next = self.tx_engine.rd.req_tag.val() | 0x80;
+            self.rqs_in_valid.next = true;
         }
-        if self.dma_rd.req_valid.val() & self.dma_rd.req_ready.val() {
+        if self.rqs_in_valid.val() & self.rqs_in_ready.val() {
             self.rd_last_tx.d.next = self.rd_sel_tx.val();
+        }
+        self.dma_rd.req_addr.next = self.rqs_m_addr.q.val();
+        self.dma_rd.req_len.next = self.rqs_m_len.q.val();
+        self.dma_rd.req_tag.next = self.rqs_m_tag.q.val();
+        self.dma_rd.req_valid.next = self.rqs_m_valid.q.val();
+        if !self.rqs_m_valid.q.val() | self.dma_rd.req_ready.val() {
+            if self.rqs_s_valid.q.val() {
+                self.rqs_m_valid.d.next = true;
+                self.rqs_m_addr.d.next = self.rqs_s_addr.q.val();
+                self.rqs_m_len.d.next = self.rqs_s_len.q.val();
+                self.rqs_m_tag.d.next = self.rqs_s_tag.q.val();
+                self.rqs_s_valid.d.next = false;
+            } else {
+                self.rqs_m_valid.d.next = self.rqs_in_valid.val();
+                if self.rqs_in_valid.val() {
+                    self.rqs_m_addr.d.next = self.rqs_in_addr.val();
+                    self.rqs_m_len.d.next = self.rqs_in_len.val();
+                    self.rqs_m_tag.d.next = self.rqs_in_tag.val();
+                }
+            }
+        } else if self.rqs_in_valid.val() & !self.rqs_s_valid.q.val() {
+            self.rqs_s_valid.d.next = true;
+            self.rqs_s_addr.d.next = self.rqs_in_addr.val();
+            self.rqs_s_len.d.next = self.rqs_in_len.val();
+            self.rqs_s_tag.d.next = self.rqs_in_tag.val();
         }
         // The skid buffer: the main word feeds the engines; the spare holds the word that
         // arrived while the main word was stalled, and while it is full the card is not ready.
@@ -1165,23 +1369,53 @@ impl Logic for OxnicNic {
             self.wr_sel_tx.next = self.tx_engine.wr.valid.val()
                 & (!self.rx_engine.dma_wr.valid.val() | !self.wr_owner_tx.q.val());
         }
-        self.dma_wr.addr.next = self.rx_engine.dma_wr.addr.val();
-        self.dma_wr.data.next = self.rx_engine.dma_wr.data.val();
-        self.dma_wr.keep.next = self.rx_engine.dma_wr.keep.val();
-        self.dma_wr.last.next = self.rx_engine.dma_wr.last.val();
-        self.dma_wr.valid.next = self.rx_engine.dma_wr.valid.val();
+        self.wrs_in_addr.next = self.rx_engine.dma_wr.addr.val();
+        self.wrs_in_data.next = self.rx_engine.dma_wr.data.val();
+        self.wrs_in_keep.next = self.rx_engine.dma_wr.keep.val();
+        self.wrs_in_last.next = self.rx_engine.dma_wr.last.val();
+        self.wrs_in_valid.next = self.rx_engine.dma_wr.valid.val();
         if self.wr_sel_tx.val() {
-            self.dma_wr.addr.next = self.tx_engine.wr.addr.val();
-            self.dma_wr.data.next = self.tx_engine.wr.data.val();
-            self.dma_wr.keep.next = self.tx_engine.wr.keep.val();
-            self.dma_wr.last.next = self.tx_engine.wr.last.val();
-            self.dma_wr.valid.next = self.tx_engine.wr.valid.val();
+            self.wrs_in_addr.next = self.tx_engine.wr.addr.val();
+            self.wrs_in_data.next = self.tx_engine.wr.data.val();
+            self.wrs_in_keep.next = self.tx_engine.wr.keep.val();
+            self.wrs_in_last.next = self.tx_engine.wr.last.val();
+            self.wrs_in_valid.next = self.tx_engine.wr.valid.val();
         }
-        self.rx_engine.dma_wr.ready.next = self.dma_wr.ready.val() & !self.wr_sel_tx.val();
-        self.tx_engine.wr.ready.next = self.dma_wr.ready.val() & self.wr_sel_tx.val();
-        if self.dma_wr.valid.val() & self.dma_wr.ready.val() {
+        self.rx_engine.dma_wr.ready.next = self.wrs_in_ready.val() & !self.wr_sel_tx.val();
+        self.tx_engine.wr.ready.next = self.wrs_in_ready.val() & self.wr_sel_tx.val();
+        if self.wrs_in_valid.val() & self.wrs_in_ready.val() {
             self.wr_owner_tx.d.next = self.wr_sel_tx.val();
-            self.wr_busy.d.next = !self.dma_wr.last.val();
+            self.wr_busy.d.next = !self.wrs_in_last.val();
+        }
+
+        self.dma_wr.addr.next = self.wrs_m_addr.q.val();
+        self.dma_wr.data.next = self.wrs_m_data.q.val();
+        self.dma_wr.keep.next = self.wrs_m_keep.q.val();
+        self.dma_wr.last.next = self.wrs_m_last.q.val();
+        self.dma_wr.valid.next = self.wrs_m_valid.q.val();
+        if !self.wrs_m_valid.q.val() | self.dma_wr.ready.val() {
+            if self.wrs_s_valid.q.val() {
+                self.wrs_m_valid.d.next = true;
+                self.wrs_m_addr.d.next = self.wrs_s_addr.q.val();
+                self.wrs_m_data.d.next = self.wrs_s_data.q.val();
+                self.wrs_m_keep.d.next = self.wrs_s_keep.q.val();
+                self.wrs_m_last.d.next = self.wrs_s_last.q.val();
+                self.wrs_s_valid.d.next = false;
+            } else {
+                self.wrs_m_valid.d.next = self.wrs_in_valid.val();
+                if self.wrs_in_valid.val() {
+                    self.wrs_m_addr.d.next = self.wrs_in_addr.val();
+                    self.wrs_m_data.d.next = self.wrs_in_data.val();
+                    self.wrs_m_keep.d.next = self.wrs_in_keep.val();
+                    self.wrs_m_last.d.next = self.wrs_in_last.val();
+                }
+            }
+        } else if self.wrs_in_valid.val() & !self.wrs_s_valid.q.val() {
+            self.wrs_s_valid.d.next = true;
+            self.wrs_s_addr.d.next = self.wrs_in_addr.val();
+            self.wrs_s_data.d.next = self.wrs_in_data.val();
+            self.wrs_s_keep.d.next = self.wrs_in_keep.val();
+            self.wrs_s_last.d.next = self.wrs_in_last.val();
         }
 
         // ---- Statistics counters.

@@ -104,7 +104,7 @@ pub const CYCLES_PER_US: u64 = CLOCK_KHZ as u64 / 1000;
 /// log2 of the RX FIFO depth in 64-bit words (16 KiB).
 pub const RX_FIFO_LOG2: usize = 11;
 /// Frames that may wait in the RX FIFO (below the RX engine's metadata FIFO depth).
-pub const MAX_RESIDENT: u64 = 24;
+pub const MAX_RESIDENT: u64 = 120;
 /// PCI vendor and device ID reported in `device.ID` (vendor in 15:0): the Xilinx vendor ID
 /// the board's PCIe block presents, device 0x0c5e.
 pub const PCI_ID: u32 = 0x0c5e_10ee;

@@ -94,7 +94,7 @@ pub const CACHE: usize = 32;
 /// spend a PCIe round trip each on one or two descriptors.
 pub const FETCH_MIN: usize = 8;
 /// Metadata records the engine's FIFO holds.
-pub const META_DEPTH: usize = 32;
+pub const META_DEPTH: usize = 128;
 /// Most queues an engine can have (the cache address holds 3 bits of queue number).
 pub const MAX_QUEUES: usize = 8;
 
@@ -201,7 +201,7 @@ pub struct RxEngine {
     /// Free-running cycle counter (the completion timestamp).
     pub cycle_count: Signal<Out, Bits<64>>,
 
-    meta_fifo: StreamFifo<128, 16, 5, 6>,
+    meta_fifo: StreamFifo<128, 16, 7, 8>,
     desc_addr: RAM<Bits<64>, 8>,
     desc_len: RAM<Bits<16>, 8>,
     qid: Vec<Constant<Bits<8>>>,

@@ -27,6 +27,14 @@
 //! completion) is granted whole, from its first word to its `last`, the two engines
 //! alternating — so a frame's completion still lands after its data, as the RX engine needs.
 //!
+//! # The card's edges
+//! No output depends combinationally on an input of the same cycle: the wire's words are
+//! registered as they enter, and each stream with a `ready` from outside (DMA read requests,
+//! DMA read responses, DMA writes, the wire out) passes a two-word skid buffer whose own
+//! `ready` comes from a flop. That costs a cycle each way and lets a simulator take each
+//! cycle's handshakes from the outputs the previous edge left (one evaluation per cycle; see
+//! `oxnic_sim::SimDevice::set_output_check`), and it is how a board's I/O timing wants it.
+//!
 //! # Registers
 //! Every register block of `oxnic_abi::regs` is a [`RegBlock`] on the bus; their read data are
 //! OR-ed (a block answers 0 outside itself). The top reads configuration from their outputs and

@@ -23,7 +23,7 @@ const VERILATOR_FLAGS: &[&str] = &[
     "fast",
 ];
 /// Code generation flags for the models (part of the cache key).
-const CXX_ARCH_FLAGS: &[&str] = &["-march=x86-64-v2"];
+const CXX_CODEGEN_FLAGS: &[&str] = &["-march=x86-64-v2", "-O3"];
 const VL_INCLUDE: &str = "/usr/share/verilator/include";
 
 #[derive(Debug, Clone)]
@@ -455,8 +455,8 @@ fn cxx_build(out: &Path) -> cc::Build {
         .out_dir(out);
     // x86-64-v2 (2009 on): the parity of a word — CRC, Toeplitz and checksum logic are made of
     // them — becomes one POPCNT instead of a bit-twiddling sequence. The models are built on
-    // the machine that runs them.
-    for f in CXX_ARCH_FLAGS {
+    // the machine that runs them. -O3 (after cc's -O2, so it wins): a few % more.
+    for f in CXX_CODEGEN_FLAGS {
         b.flag_if_supported(f);
     }
     for f in [
@@ -518,7 +518,7 @@ fn main() {
             &version,
             &verilog,
             VERILATOR_FLAGS,
-            CXX_ARCH_FLAGS,
+            CXX_CODEGEN_FLAGS,
             debug_info(),
         )
             .hash(&mut h);

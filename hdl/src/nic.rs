@@ -92,7 +92,7 @@ use crate::reg_bus::{Layout, RegBlock, RegBusTarget};
 use crate::rx_classify::RxClassify;
 use crate::rx_engine::RxEngine;
 use crate::stream::{StreamSink, StreamSource};
-use crate::tx_checksum::TxChecksum64;
+use crate::tx_checksum::TxChecksumJumbo;
 use crate::tx_engine::TxEngine;
 use oxnic_abi::{features, regs};
 use rust_hdl::prelude::*;
@@ -232,7 +232,7 @@ pub struct OxnicNic {
     classify: RxClassify,
     rx_engine: RxEngine,
     tx_engine: TxEngine,
-    tx_csum: TxChecksum64,
+    tx_csum: TxChecksumJumbo,
     mac_tx: MacTx,
 
     // Constants.
@@ -561,7 +561,7 @@ impl OxnicNic {
             classify: RxClassify::new(),
             rx_engine: RxEngine::new(QUEUES),
             tx_engine: TxEngine::new(QUEUES, features::MAX_SG_SEGS as usize),
-            tx_csum: TxChecksum64::new(),
+            tx_csum: TxChecksumJumbo::new(),
             mac_tx: MacTx::new(),
             dev_ro,
             cid: (0..CQS as u64)

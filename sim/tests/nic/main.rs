@@ -239,6 +239,14 @@ fn empty_ring_drops_its_frames_as_rx_no_buffer_and_other_queues_go_on() {
 /// A TCP or UDP frame with a checksum request: the field holds the pseudo-header sum, as a
 /// stack sends CHECKSUM_PARTIAL. Returns (partial frame, expected frame, csum start, offset).
 fn tx_frame(rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>, u16, u16) {
+    tx_frame_of(rng, 0..=1300)
+}
+
+/// As [`tx_frame`], with a payload length drawn from `payload`.
+fn tx_frame_of(
+    rng: &mut ChaCha8Rng,
+    payload: std::ops::RangeInclusive<usize>,
+) -> (Vec<u8>, Vec<u8>, u16, u16) {
     loop {
         let mut spec = Ipv4Frame::random(rng, 64);
         if spec.is_fragment() || matches!(spec.l4, L4::Other { .. }) {
@@ -247,7 +255,9 @@ fn tx_frame(rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>, u16, u16) {
         if let L4::Udp { no_checksum, .. } = &mut spec.l4 {
             *no_checksum = false;
         }
-        spec.payload = (0..rng.gen_range(0..=1300)).map(|_| rng.gen()).collect();
+        spec.payload = (0..rng.gen_range(payload.clone()))
+            .map(|_| rng.gen())
+            .collect();
         let full = spec.build();
         let l4 = spec.l4_offset();
         let off: u16 = if matches!(spec.l4, L4::Tcp { .. }) {
@@ -359,6 +369,47 @@ fn tx_frames_of_1_to_8_segments_leave_byte_exact_with_fcs_and_checksums() {
     let check = c.dev.output_check();
     assert!(check.cycles > 100_000, "{check:?}");
     assert_eq!(check.mismatches, 0, "{check:?}");
+}
+
+#[test]
+fn jumbo_tx_frames_get_their_checksums_inserted() {
+    // Frames up to the 9000-byte MTU: the checksum stage must hold a whole one to write the
+    // sum near its start.
+    let mut c = Card::new(1);
+    c.setup_tx(0, 7);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let n = 12;
+    let mut expect = VecDeque::new();
+    for _ in 0..n {
+        let (partial, full, start, off) = tx_frame_of(&mut rng, 7000..=8900);
+        assert!(full.len() > 7000);
+        let nseg = rng.gen_range(1..=4usize);
+        let cut = partial.len() / nseg;
+        let segs: Vec<Vec<u8>> = partial.chunks(cut).map(<[u8]>::to_vec).collect();
+        c.queue_tx(0, &segs, Some((start, off)), None);
+        expect.push_back(full);
+    }
+    c.ring_tx(0);
+    let mut wire = Vec::new();
+    while wire.len() < n {
+        c.dev.run(5000);
+        wire.extend(c.dev.take_tx_frames());
+        c.poll_tx(0);
+        assert!(c.dev.cycle() < 2_000_000, "stuck at {} of {n}", wire.len());
+    }
+    for (i, w) in wire.iter().enumerate() {
+        let f = w.frame().expect("a good frame on the wire");
+        let e = expect.pop_front().unwrap();
+        assert_eq!(f.len(), e.len(), "frame {i}");
+        let m = rx_model::classify(f);
+        assert_eq!(
+            (m.ip_csum, m.l4_csum),
+            (CsumStatus::Ok, CsumStatus::Ok),
+            "frame {i} ({} bytes): the checksum was not inserted",
+            f.len()
+        );
+    }
+    assert_eq!(c.counter(port::TX_ERRORS), 0);
 }
 
 #[test]

@@ -93,6 +93,7 @@ use crate::reg_bus::{Layout, RegBlock, RegBusTarget};
 use crate::rx_classify::RxClassify;
 use crate::rx_engine::RxEngine;
 use crate::stream::{StreamSink, StreamSource};
+use crate::stream_register::Skid;
 use crate::tx_checksum::TxChecksumJumbo;
 use crate::tx_engine::TxEngine;
 use oxnic_abi::{features, regs};
@@ -312,70 +313,29 @@ pub struct OxnicNic {
     rd_last_tx: DFF<Bit>,
     rd_sel_tx: Signal<Local, Bit>,
     rsp_tx: Signal<Local, Bit>,
-    // DMA read responses enter through a two-word skid buffer: `dma_rd$rsp_ready` comes
-    // from a flop, so no output of the card depends on an input of the same cycle.
-    rsp_m_valid: DFF<Bit>,
-    rsp_m_data: DFF<Bits<64>>,
-    rsp_m_keep: DFF<Bits<8>>,
-    rsp_m_tag: DFF<Bits<8>>,
-    rsp_m_last: DFF<Bit>,
-    rsp_m_error: DFF<Bit>,
-    rsp_s_valid: DFF<Bit>,
-    rsp_s_data: DFF<Bits<64>>,
-    rsp_s_keep: DFF<Bits<8>>,
-    rsp_s_tag: DFF<Bits<8>>,
-    rsp_s_last: DFF<Bit>,
-    rsp_s_error: DFF<Bit>,
+    // Skid buffers at the card's edges (`Skid`: `in_ready` from a flop, so nothing inside
+    // sees an outside `ready`): DMA read responses in (data | keep, tag << 8 | last, error
+    // << 1), and out DMA write words (`wrs`: addr | data | keep, last << 8), DMA read
+    // requests (`rqs`: addr | len | tag) and wire words (`txs`: data | keep | last, user << 1).
+    rsp_skid: Skid<64, 16, 2>,
     rsp_taken: Signal<Local, Bit>,
-    // Skid buffers on the outgoing streams (DMA write words `wrs`, DMA read requests `rqs`,
-    // wire words `txs`): `*_m_*` drives the port, `*_s_*` holds the word taken while the
-    // port stalled, and the logic inside sees `*_in_ready` from a flop, never the port's
-    // `ready`.
-    wrs_m_valid: DFF<Bit>,
-    wrs_m_addr: DFF<Bits<64>>,
-    wrs_m_data: DFF<Bits<64>>,
-    wrs_m_keep: DFF<Bits<8>>,
-    wrs_m_last: DFF<Bit>,
-    wrs_s_valid: DFF<Bit>,
-    wrs_s_addr: DFF<Bits<64>>,
-    wrs_s_data: DFF<Bits<64>>,
-    wrs_s_keep: DFF<Bits<8>>,
-    wrs_s_last: DFF<Bit>,
-    wrs_in_ready: Signal<Local, Bit>,
+    rsp_keep: Signal<Local, Bits<8>>,
+    rsp_tag: Signal<Local, Bits<8>>,
+    rsp_last: Signal<Local, Bit>,
+    rsp_error: Signal<Local, Bit>,
+    wrs_skid: Skid<64, 64, 9>,
+    rqs_skid: Skid<64, 16, 8>,
+    txs_skid: Skid<64, 8, 2>,
+    // What the card offers to the outgoing skid buffers.
     wrs_in_valid: Signal<Local, Bit>,
     wrs_in_addr: Signal<Local, Bits<64>>,
     wrs_in_data: Signal<Local, Bits<64>>,
     wrs_in_keep: Signal<Local, Bits<8>>,
     wrs_in_last: Signal<Local, Bit>,
-    rqs_m_valid: DFF<Bit>,
-    rqs_m_addr: DFF<Bits<64>>,
-    rqs_m_len: DFF<Bits<16>>,
-    rqs_m_tag: DFF<Bits<8>>,
-    rqs_s_valid: DFF<Bit>,
-    rqs_s_addr: DFF<Bits<64>>,
-    rqs_s_len: DFF<Bits<16>>,
-    rqs_s_tag: DFF<Bits<8>>,
-    rqs_in_ready: Signal<Local, Bit>,
     rqs_in_valid: Signal<Local, Bit>,
     rqs_in_addr: Signal<Local, Bits<64>>,
     rqs_in_len: Signal<Local, Bits<16>>,
     rqs_in_tag: Signal<Local, Bits<8>>,
-    txs_m_valid: DFF<Bit>,
-    txs_m_data: DFF<Bits<64>>,
-    txs_m_keep: DFF<Bits<8>>,
-    txs_m_last: DFF<Bit>,
-    txs_m_user: DFF<Bit>,
-    txs_s_valid: DFF<Bit>,
-    txs_s_data: DFF<Bits<64>>,
-    txs_s_keep: DFF<Bits<8>>,
-    txs_s_last: DFF<Bit>,
-    txs_s_user: DFF<Bit>,
-    txs_in_ready: Signal<Local, Bit>,
-    txs_in_valid: Signal<Local, Bit>,
-    txs_in_data: Signal<Local, Bits<64>>,
-    txs_in_keep: Signal<Local, Bits<8>>,
-    txs_in_last: Signal<Local, Bit>,
-    txs_in_user: Signal<Local, Bit>,
     // The wire's words are registered as they enter (as at an I/O pin): nothing in the MAC
     // is combinational from the card's inputs.
     rxin_data: DFF<Bits<64>>,
@@ -636,64 +596,24 @@ impl OxnicNic {
             rd_last_tx: Default::default(),
             rd_sel_tx: Default::default(),
             rsp_tx: Default::default(),
-            rsp_m_valid: Default::default(),
-            rsp_m_data: Default::default(),
-            rsp_m_keep: Default::default(),
-            rsp_m_tag: Default::default(),
-            rsp_m_last: Default::default(),
-            rsp_m_error: Default::default(),
-            rsp_s_valid: Default::default(),
-            rsp_s_data: Default::default(),
-            rsp_s_keep: Default::default(),
-            rsp_s_tag: Default::default(),
-            rsp_s_last: Default::default(),
-            rsp_s_error: Default::default(),
             rsp_taken: Default::default(),
-            wrs_m_valid: Default::default(),
-            wrs_m_addr: Default::default(),
-            wrs_m_data: Default::default(),
-            wrs_m_keep: Default::default(),
-            wrs_m_last: Default::default(),
-            wrs_s_valid: Default::default(),
-            wrs_s_addr: Default::default(),
-            wrs_s_data: Default::default(),
-            wrs_s_keep: Default::default(),
-            wrs_s_last: Default::default(),
-            wrs_in_ready: Default::default(),
+            rsp_keep: Default::default(),
+            rsp_tag: Default::default(),
+            rsp_last: Default::default(),
+            rsp_error: Default::default(),
+            rsp_skid: Default::default(),
+            wrs_skid: Default::default(),
+            rqs_skid: Default::default(),
+            txs_skid: Default::default(),
             wrs_in_valid: Default::default(),
             wrs_in_addr: Default::default(),
             wrs_in_data: Default::default(),
             wrs_in_keep: Default::default(),
             wrs_in_last: Default::default(),
-            rqs_m_valid: Default::default(),
-            rqs_m_addr: Default::default(),
-            rqs_m_len: Default::default(),
-            rqs_m_tag: Default::default(),
-            rqs_s_valid: Default::default(),
-            rqs_s_addr: Default::default(),
-            rqs_s_len: Default::default(),
-            rqs_s_tag: Default::default(),
-            rqs_in_ready: Default::default(),
             rqs_in_valid: Default::default(),
             rqs_in_addr: Default::default(),
             rqs_in_len: Default::default(),
             rqs_in_tag: Default::default(),
-            txs_m_valid: Default::default(),
-            txs_m_data: Default::default(),
-            txs_m_keep: Default::default(),
-            txs_m_last: Default::default(),
-            txs_m_user: Default::default(),
-            txs_s_valid: Default::default(),
-            txs_s_data: Default::default(),
-            txs_s_keep: Default::default(),
-            txs_s_last: Default::default(),
-            txs_s_user: Default::default(),
-            txs_in_ready: Default::default(),
-            txs_in_valid: Default::default(),
-            txs_in_data: Default::default(),
-            txs_in_keep: Default::default(),
-            txs_in_last: Default::default(),
-            txs_in_user: Default::default(),
             rxin_data: Default::default(),
             rxin_keep: Default::default(),
             rxin_last: Default::default(),
@@ -737,46 +657,6 @@ impl Logic for OxnicNic {
             keep_rd,
             resident,
             rd_last_tx,
-            rsp_m_valid,
-            rsp_m_data,
-            rsp_m_keep,
-            rsp_m_tag,
-            rsp_m_last,
-            rsp_m_error,
-            rsp_s_valid,
-            rsp_s_data,
-            rsp_s_keep,
-            rsp_s_tag,
-            rsp_s_last,
-            rsp_s_error,
-            wrs_m_valid,
-            wrs_m_addr,
-            wrs_m_data,
-            wrs_m_keep,
-            wrs_m_last,
-            wrs_s_valid,
-            wrs_s_addr,
-            wrs_s_data,
-            wrs_s_keep,
-            wrs_s_last,
-            rqs_m_valid,
-            rqs_m_addr,
-            rqs_m_len,
-            rqs_m_tag,
-            rqs_s_valid,
-            rqs_s_addr,
-            rqs_s_len,
-            rqs_s_tag,
-            txs_m_valid,
-            txs_m_data,
-            txs_m_keep,
-            txs_m_last,
-            txs_m_user,
-            txs_s_valid,
-            txs_s_data,
-            txs_s_keep,
-            txs_s_last,
-            txs_s_user,
             rxin_data,
             rxin_keep,
             rxin_last,
@@ -805,7 +685,11 @@ impl Logic for OxnicNic {
             rx_engine,
             tx_engine,
             tx_csum,
-            mac_tx
+            mac_tx,
+            rsp_skid,
+            wrs_skid,
+            rqs_skid,
+            txs_skid
         );
 
         // ---- Register bus: every block sees every access; their answers are OR-ed.
@@ -1230,46 +1114,19 @@ impl Logic for OxnicNic {
         self.mac_tx.sink.user.next = self.tx_csum.source.user.val();
         self.mac_tx.sink.valid.next = self.tx_csum.source.valid.val();
         self.tx_csum.source.ready.next = self.mac_tx.sink.ready.val();
-        // The skid buffers take a word while their spare is free.
-        self.txs_in_ready.next = !self.txs_s_valid.q.val();
-        self.rqs_in_ready.next = !self.rqs_s_valid.q.val();
-        self.wrs_in_ready.next = !self.wrs_s_valid.q.val();
         self.mac_tx.tx_enable.next = self.port_regs.rw[3].val().get_bit(1);
-        self.txs_in_data.next = self.mac_tx.phy.data.val();
-        self.txs_in_keep.next = self.mac_tx.phy.keep.val();
-        self.txs_in_last.next = self.mac_tx.phy.last.val();
-        self.txs_in_user.next = self.mac_tx.phy.user.val();
-        self.txs_in_valid.next = self.mac_tx.phy.valid.val();
-        self.mac_tx.phy.ready.next = self.txs_in_ready.val();
-        self.phy_tx.data.next = self.txs_m_data.q.val();
-        self.phy_tx.keep.next = self.txs_m_keep.q.val();
-        self.phy_tx.last.next = self.txs_m_last.q.val();
-        self.phy_tx.user.next = self.txs_m_user.q.val();
-        self.phy_tx.valid.next = self.txs_m_valid.q.val();
-        if !self.txs_m_valid.q.val() | self.phy_tx.ready.val() {
-            if self.txs_s_valid.q.val() {
-                self.txs_m_valid.d.next = true;
-                self.txs_m_data.d.next = self.txs_s_data.q.val();
-                self.txs_m_keep.d.next = self.txs_s_keep.q.val();
-                self.txs_m_last.d.next = self.txs_s_last.q.val();
-                self.txs_m_user.d.next = self.txs_s_user.q.val();
-                self.txs_s_valid.d.next = false;
-            } else {
-                self.txs_m_valid.d.next = self.txs_in_valid.val();
-                if self.txs_in_valid.val() {
-                    self.txs_m_data.d.next = self.txs_in_data.val();
-                    self.txs_m_keep.d.next = self.txs_in_keep.val();
-                    self.txs_m_last.d.next = self.txs_in_last.val();
-                    self.txs_m_user.d.next = self.txs_in_user.val();
-                }
-            }
-        } else if self.txs_in_valid.val() & !self.txs_s_valid.q.val() {
-            self.txs_s_valid.d.next = true;
-            self.txs_s_data.d.next = self.txs_in_data.val();
-            self.txs_s_keep.d.next = self.txs_in_keep.val();
-            self.txs_s_last.d.next = self.txs_in_last.val();
-            self.txs_s_user.d.next = self.txs_in_user.val();
-        }
+        self.txs_skid.in_a.next = self.mac_tx.phy.data.val();
+        self.txs_skid.in_b.next = self.mac_tx.phy.keep.val();
+        self.txs_skid.in_c.next = bit_cast::<2, 1>(self.mac_tx.phy.last.val().into())
+            | (bit_cast::<2, 1>(self.mac_tx.phy.user.val().into()) << 1);
+        self.txs_skid.in_valid.next = self.mac_tx.phy.valid.val();
+        self.mac_tx.phy.ready.next = self.txs_skid.in_ready.val();
+        self.phy_tx.data.next = self.txs_skid.out_a.val();
+        self.phy_tx.keep.next = self.txs_skid.out_b.val();
+        self.phy_tx.last.next = self.txs_skid.out_c.val().get_bit(0);
+        self.phy_tx.user.next = self.txs_skid.out_c.val().get_bit(1);
+        self.phy_tx.valid.next = self.txs_skid.out_valid.val();
+        self.txs_skid.out_ready.next = self.phy_tx.ready.val();
 
         // ---- DMA reads: alternate between the engines; steer responses by tag bit 7.
         self.rd_sel_tx.next = self.tx_engine.rd.req_valid.val()
@@ -1278,95 +1135,60 @@ impl Logic for OxnicNic {
         self.rqs_in_len.next = self.rx_engine.dma_rd.req_len.val();
         self.rqs_in_tag.next = self.rx_engine.dma_rd.req_tag.val() & 0x7f;
         self.rqs_in_valid.next = self.rx_engine.dma_rd.req_valid.val();
-        self.rx_engine.dma_rd.req_ready.next = self.rqs_in_ready.val() & !self.rd_sel_tx.val();
-        self.tx_engine.rd.req_ready.next = self.rqs_in_ready.val() & self.rd_sel_tx.val();
+        self.rx_engine.dma_rd.req_ready.next = self.rqs_skid.in_ready.val() & !self.rd_sel_tx.val();
+        self.tx_engine.rd.req_ready.next = self.rqs_skid.in_ready.val() & self.rd_sel_tx.val();
         if self.rd_sel_tx.val() {
             self.rqs_in_addr.next = self.tx_engine.rd.req_addr.val();
             self.rqs_in_len.next = self.tx_engine.rd.req_len.val();
             self.rqs_in_tag.next = self.tx_engine.rd.req_tag.val() | 0x80;
             self.rqs_in_valid.next = true;
         }
-        if self.rqs_in_valid.val() & self.rqs_in_ready.val() {
+        if self.rqs_in_valid.val() & self.rqs_skid.in_ready.val() {
             self.rd_last_tx.d.next = self.rd_sel_tx.val();
         }
-        self.dma_rd.req_addr.next = self.rqs_m_addr.q.val();
-        self.dma_rd.req_len.next = self.rqs_m_len.q.val();
-        self.dma_rd.req_tag.next = self.rqs_m_tag.q.val();
-        self.dma_rd.req_valid.next = self.rqs_m_valid.q.val();
-        if !self.rqs_m_valid.q.val() | self.dma_rd.req_ready.val() {
-            if self.rqs_s_valid.q.val() {
-                self.rqs_m_valid.d.next = true;
-                self.rqs_m_addr.d.next = self.rqs_s_addr.q.val();
-                self.rqs_m_len.d.next = self.rqs_s_len.q.val();
-                self.rqs_m_tag.d.next = self.rqs_s_tag.q.val();
-                self.rqs_s_valid.d.next = false;
-            } else {
-                self.rqs_m_valid.d.next = self.rqs_in_valid.val();
-                if self.rqs_in_valid.val() {
-                    self.rqs_m_addr.d.next = self.rqs_in_addr.val();
-                    self.rqs_m_len.d.next = self.rqs_in_len.val();
-                    self.rqs_m_tag.d.next = self.rqs_in_tag.val();
-                }
-            }
-        } else if self.rqs_in_valid.val() & !self.rqs_s_valid.q.val() {
-            self.rqs_s_valid.d.next = true;
-            self.rqs_s_addr.d.next = self.rqs_in_addr.val();
-            self.rqs_s_len.d.next = self.rqs_in_len.val();
-            self.rqs_s_tag.d.next = self.rqs_in_tag.val();
-        }
-        // The skid buffer: the main word feeds the engines; the spare holds the word that
-        // arrived while the main word was stalled, and while it is full the card is not ready.
-        self.dma_rd.rsp_ready.next = !self.rsp_s_valid.q.val();
-        self.rsp_tx.next = self.rsp_m_tag.q.val().get_bit(7);
-        self.rx_engine.dma_rd.rsp_data.next = self.rsp_m_data.q.val();
-        self.rx_engine.dma_rd.rsp_keep.next = self.rsp_m_keep.q.val();
-        self.rx_engine.dma_rd.rsp_tag.next = self.rsp_m_tag.q.val() & 0x7f;
-        self.rx_engine.dma_rd.rsp_last.next = self.rsp_m_last.q.val();
-        self.rx_engine.dma_rd.rsp_error.next = self.rsp_m_error.q.val();
-        self.rx_engine.dma_rd.rsp_valid.next = self.rsp_m_valid.q.val() & !self.rsp_tx.val();
-        self.tx_engine.rd.rsp_data.next = self.rsp_m_data.q.val();
-        self.tx_engine.rd.rsp_keep.next = self.rsp_m_keep.q.val();
-        self.tx_engine.rd.rsp_tag.next = self.rsp_m_tag.q.val() & 0x7f;
-        self.tx_engine.rd.rsp_last.next = self.rsp_m_last.q.val();
-        self.tx_engine.rd.rsp_error.next = self.rsp_m_error.q.val();
-        self.tx_engine.rd.rsp_valid.next = self.rsp_m_valid.q.val() & self.rsp_tx.val();
+        self.rqs_skid.in_a.next = self.rqs_in_addr.val();
+        self.rqs_skid.in_b.next = self.rqs_in_len.val();
+        self.rqs_skid.in_c.next = self.rqs_in_tag.val();
+        self.rqs_skid.in_valid.next = self.rqs_in_valid.val();
+        self.dma_rd.req_addr.next = self.rqs_skid.out_a.val();
+        self.dma_rd.req_len.next = self.rqs_skid.out_b.val();
+        self.dma_rd.req_tag.next = self.rqs_skid.out_c.val();
+        self.dma_rd.req_valid.next = self.rqs_skid.out_valid.val();
+        self.rqs_skid.out_ready.next = self.dma_rd.req_ready.val();
+        // Responses: the skid buffer's word feeds the engines.
+        self.rsp_skid.in_a.next = self.dma_rd.rsp_data.val();
+        self.rsp_skid.in_b.next = bit_cast::<16, 8>(self.dma_rd.rsp_keep.val())
+            | (bit_cast::<16, 8>(self.dma_rd.rsp_tag.val()) << 8);
+        self.rsp_skid.in_c.next = bit_cast::<2, 1>(self.dma_rd.rsp_last.val().into())
+            | (bit_cast::<2, 1>(self.dma_rd.rsp_error.val().into()) << 1);
+        self.rsp_skid.in_valid.next = self.dma_rd.rsp_valid.val();
+        self.dma_rd.rsp_ready.next = self.rsp_skid.in_ready.val();
+        self.rsp_keep.next = self.rsp_skid.out_b.val().get_bits::<8>(0);
+        self.rsp_tag.next = self.rsp_skid.out_b.val().get_bits::<8>(8);
+        self.rsp_last.next = self.rsp_skid.out_c.val().get_bit(0);
+        self.rsp_error.next = self.rsp_skid.out_c.val().get_bit(1);
+        self.rsp_tx.next = self.rsp_tag.val().get_bit(7);
+        self.rx_engine.dma_rd.rsp_data.next = self.rsp_skid.out_a.val();
+        self.rx_engine.dma_rd.rsp_keep.next = self.rsp_keep.val();
+        self.rx_engine.dma_rd.rsp_tag.next = self.rsp_tag.val() & 0x7f;
+        self.rx_engine.dma_rd.rsp_last.next = self.rsp_last.val();
+        self.rx_engine.dma_rd.rsp_error.next = self.rsp_error.val();
+        self.rx_engine.dma_rd.rsp_valid.next = self.rsp_skid.out_valid.val() & !self.rsp_tx.val();
+        self.tx_engine.rd.rsp_data.next = self.rsp_skid.out_a.val();
+        self.tx_engine.rd.rsp_keep.next = self.rsp_keep.val();
+        self.tx_engine.rd.rsp_tag.next = self.rsp_tag.val() & 0x7f;
+        self.tx_engine.rd.rsp_last.next = self.rsp_last.val();
+        self.tx_engine.rd.rsp_error.next = self.rsp_error.val();
+        self.tx_engine.rd.rsp_valid.next = self.rsp_skid.out_valid.val() & self.rsp_tx.val();
         self.rsp_taken.next = self.rx_engine.dma_rd.rsp_ready.val();
         if self.rsp_tx.val() {
             self.rsp_taken.next = self.tx_engine.rd.rsp_ready.val();
         }
-        if !self.rsp_m_valid.q.val() | self.rsp_taken.val() {
-            // The main word leaves (or there is none): refill it from the spare, else from
-            // the input.
-            if self.rsp_s_valid.q.val() {
-                self.rsp_m_valid.d.next = true;
-                self.rsp_m_data.d.next = self.rsp_s_data.q.val();
-                self.rsp_m_keep.d.next = self.rsp_s_keep.q.val();
-                self.rsp_m_tag.d.next = self.rsp_s_tag.q.val();
-                self.rsp_m_last.d.next = self.rsp_s_last.q.val();
-                self.rsp_m_error.d.next = self.rsp_s_error.q.val();
-                self.rsp_s_valid.d.next = false;
-            } else {
-                self.rsp_m_valid.d.next = self.dma_rd.rsp_valid.val();
-                if self.dma_rd.rsp_valid.val() {
-                    self.rsp_m_data.d.next = self.dma_rd.rsp_data.val();
-                    self.rsp_m_keep.d.next = self.dma_rd.rsp_keep.val();
-                    self.rsp_m_tag.d.next = self.dma_rd.rsp_tag.val();
-                    self.rsp_m_last.d.next = self.dma_rd.rsp_last.val();
-                    self.rsp_m_error.d.next = self.dma_rd.rsp_error.val();
-                }
-            }
-        } else if self.dma_rd.rsp_valid.val() & !self.rsp_s_valid.q.val() {
-            self.rsp_s_valid.d.next = true;
-            self.rsp_s_data.d.next = self.dma_rd.rsp_data.val();
-            self.rsp_s_keep.d.next = self.dma_rd.rsp_keep.val();
-            self.rsp_s_tag.d.next = self.dma_rd.rsp_tag.val();
-            self.rsp_s_last.d.next = self.dma_rd.rsp_last.val();
-            self.rsp_s_error.d.next = self.dma_rd.rsp_error.val();
-        }
-        if self.rsp_m_valid.q.val()
+        self.rsp_skid.out_ready.next = self.rsp_taken.val();
+        if self.rsp_skid.out_valid.val()
             & self.rsp_taken.val()
-            & self.rsp_m_error.q.val()
-            & self.rsp_m_last.q.val()
+            & self.rsp_error.val()
+            & self.rsp_last.val()
         {
             self.dma_faults.d.next = self.dma_faults.q.val() + 1;
         }
@@ -1390,42 +1212,24 @@ impl Logic for OxnicNic {
             self.wrs_in_last.next = self.tx_engine.wr.last.val();
             self.wrs_in_valid.next = self.tx_engine.wr.valid.val();
         }
-        self.rx_engine.dma_wr.ready.next = self.wrs_in_ready.val() & !self.wr_sel_tx.val();
-        self.tx_engine.wr.ready.next = self.wrs_in_ready.val() & self.wr_sel_tx.val();
-        if self.wrs_in_valid.val() & self.wrs_in_ready.val() {
+        self.rx_engine.dma_wr.ready.next = self.wrs_skid.in_ready.val() & !self.wr_sel_tx.val();
+        self.tx_engine.wr.ready.next = self.wrs_skid.in_ready.val() & self.wr_sel_tx.val();
+        if self.wrs_in_valid.val() & self.wrs_skid.in_ready.val() {
             self.wr_owner_tx.d.next = self.wr_sel_tx.val();
             self.wr_busy.d.next = !self.wrs_in_last.val();
         }
 
-        self.dma_wr.addr.next = self.wrs_m_addr.q.val();
-        self.dma_wr.data.next = self.wrs_m_data.q.val();
-        self.dma_wr.keep.next = self.wrs_m_keep.q.val();
-        self.dma_wr.last.next = self.wrs_m_last.q.val();
-        self.dma_wr.valid.next = self.wrs_m_valid.q.val();
-        if !self.wrs_m_valid.q.val() | self.dma_wr.ready.val() {
-            if self.wrs_s_valid.q.val() {
-                self.wrs_m_valid.d.next = true;
-                self.wrs_m_addr.d.next = self.wrs_s_addr.q.val();
-                self.wrs_m_data.d.next = self.wrs_s_data.q.val();
-                self.wrs_m_keep.d.next = self.wrs_s_keep.q.val();
-                self.wrs_m_last.d.next = self.wrs_s_last.q.val();
-                self.wrs_s_valid.d.next = false;
-            } else {
-                self.wrs_m_valid.d.next = self.wrs_in_valid.val();
-                if self.wrs_in_valid.val() {
-                    self.wrs_m_addr.d.next = self.wrs_in_addr.val();
-                    self.wrs_m_data.d.next = self.wrs_in_data.val();
-                    self.wrs_m_keep.d.next = self.wrs_in_keep.val();
-                    self.wrs_m_last.d.next = self.wrs_in_last.val();
-                }
-            }
-        } else if self.wrs_in_valid.val() & !self.wrs_s_valid.q.val() {
-            self.wrs_s_valid.d.next = true;
-            self.wrs_s_addr.d.next = self.wrs_in_addr.val();
-            self.wrs_s_data.d.next = self.wrs_in_data.val();
-            self.wrs_s_keep.d.next = self.wrs_in_keep.val();
-            self.wrs_s_last.d.next = self.wrs_in_last.val();
-        }
+        self.wrs_skid.in_a.next = self.wrs_in_addr.val();
+        self.wrs_skid.in_b.next = self.wrs_in_data.val();
+        self.wrs_skid.in_c.next = bit_cast::<9, 8>(self.wrs_in_keep.val())
+            | (bit_cast::<9, 1>(self.wrs_in_last.val().into()) << 8);
+        self.wrs_skid.in_valid.next = self.wrs_in_valid.val();
+        self.dma_wr.addr.next = self.wrs_skid.out_a.val();
+        self.dma_wr.data.next = self.wrs_skid.out_b.val();
+        self.dma_wr.keep.next = self.wrs_skid.out_c.val().get_bits::<8>(0);
+        self.dma_wr.last.next = self.wrs_skid.out_c.val().get_bit(8);
+        self.dma_wr.valid.next = self.wrs_skid.out_valid.val();
+        self.wrs_skid.out_ready.next = self.dma_wr.ready.val();
 
         // ---- Statistics counters.
         self.ext_src[0].next = self.mac_tx.frames.val();

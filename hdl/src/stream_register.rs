@@ -154,3 +154,79 @@ mod tests {
         assert_eq!(rep.flops, 64 + 8 + 1 + 1 + 1 + 32, "{rep:?}");
     }
 }
+
+/// A two-word skid buffer whose `in_ready` comes from a flop: nothing the sending side sees
+/// depends on `out_ready`, so it can stand at a module's edge where `out_ready` is an input.
+/// Full throughput; one cycle of latency. The payload is three fields of `A`, `B` and `C` bits
+/// (kept apart so that no field is wider than a machine word in a simulator).
+///
+/// Inputs: `clock`; `in_a`, `in_b`, `in_c`, `in_valid`; `out_ready`.
+/// Outputs: `in_ready`; `out_a`, `out_b`, `out_c`, `out_valid`.
+#[derive(LogicBlock, Default)]
+pub struct Skid<const A: usize, const B: usize, const C: usize> {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Payload in.
+    pub in_a: Signal<In, Bits<A>>,
+    /// Payload in.
+    pub in_b: Signal<In, Bits<B>>,
+    /// Payload in.
+    pub in_c: Signal<In, Bits<C>>,
+    /// A word is offered.
+    pub in_valid: Signal<In, Bit>,
+    /// The word offered is taken this cycle (the spare is free).
+    pub in_ready: Signal<Out, Bit>,
+    /// Payload out.
+    pub out_a: Signal<Out, Bits<A>>,
+    /// Payload out.
+    pub out_b: Signal<Out, Bits<B>>,
+    /// Payload out.
+    pub out_c: Signal<Out, Bits<C>>,
+    /// A word is offered downstream.
+    pub out_valid: Signal<Out, Bit>,
+    /// Downstream takes it this cycle.
+    pub out_ready: Signal<In, Bit>,
+    m_a: DFF<Bits<A>>,
+    m_b: DFF<Bits<B>>,
+    m_c: DFF<Bits<C>>,
+    m_valid: DFF<Bit>,
+    s_a: DFF<Bits<A>>,
+    s_b: DFF<Bits<B>>,
+    s_c: DFF<Bits<C>>,
+    s_valid: DFF<Bit>,
+}
+
+impl<const A: usize, const B: usize, const C: usize> Logic for Skid<A, B, C> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, m_a, m_b, m_c, m_valid, s_a, s_b, s_c, s_valid);
+        self.in_ready.next = !self.s_valid.q.val();
+        self.out_a.next = self.m_a.q.val();
+        self.out_b.next = self.m_b.q.val();
+        self.out_c.next = self.m_c.q.val();
+        self.out_valid.next = self.m_valid.q.val();
+        if !self.m_valid.q.val() | self.out_ready.val() {
+            // The main word leaves (or there is none): refill it from the spare, else from
+            // the input.
+            if self.s_valid.q.val() {
+                self.m_valid.d.next = true;
+                self.m_a.d.next = self.s_a.q.val();
+                self.m_b.d.next = self.s_b.q.val();
+                self.m_c.d.next = self.s_c.q.val();
+                self.s_valid.d.next = false;
+            } else {
+                self.m_valid.d.next = self.in_valid.val();
+                if self.in_valid.val() {
+                    self.m_a.d.next = self.in_a.val();
+                    self.m_b.d.next = self.in_b.val();
+                    self.m_c.d.next = self.in_c.val();
+                }
+            }
+        } else if self.in_valid.val() & !self.s_valid.q.val() {
+            self.s_valid.d.next = true;
+            self.s_a.d.next = self.in_a.val();
+            self.s_b.d.next = self.in_b.val();
+            self.s_c.d.next = self.in_c.val();
+        }
+    }
+}

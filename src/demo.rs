@@ -577,14 +577,11 @@ fn table(net: &TwoHosts, r: &Report, wall: Duration) -> String {
         ] {
             drops.push((name.to_lowercase(), port.counter(name).unwrap_or(0)));
         }
-        for name in [
-            "rx_drop_bad_len",
-            "rx_drop_bad_index",
-            "rx_drop_bad_queue",
-            "rx_drop_stale_phase",
-            "rx_drop_malformed",
-            "tx_cpl_bad",
-        ] {
+        let driver_drops = oxnic_driver::stats::NAMES
+            .iter()
+            .copied()
+            .filter(|n| n.starts_with("rx_drop_") || *n == "tx_cpl_bad");
+        for name in driver_drops {
             drops.push((
                 name.to_string(),
                 h.port.nic().driver_total(name).unwrap_or(0),

@@ -8,9 +8,14 @@
 //!
 //! Reads: a request (`rd$req_*`: address, length 1..=4096 bytes, tag) is accepted on
 //! `req_valid & req_ready`; its data comes back on `rd$rsp_*` in order within the request, tagged,
-//! `rsp_last` on its final word. Responses of different tags may interleave word by word; the
-//! number of requests in flight is bounded by the host (it holds `req_ready` low). A request the
-//! IOMMU refuses comes back as one word with `rsp_error` and `rsp_last` set and zero data.
+//! `rsp_last` on its final word. Responses come back in the order the requests were taken, each
+//! whole: PCIe may return the completions of different tags out of order, and the host side
+//! (the board wrapper's completion buffer, as a PCIe DMA engine has one; the simulator's host
+//! answers in order) puts them back in request order, so the card's engines can stream data
+//! as it arrives without a reorder buffer each. The tag carries the requester's own meaning
+//! (which engine, which queue, the last piece of a frame). The number of requests in flight is
+//! bounded by the host (it holds `req_ready` low). A request the IOMMU refuses comes back as
+//! one word with `rsp_error` and `rsp_last` set and zero data.
 //!
 //! Writes: a request is a run of words on `wr$*`; `wr$addr` is the byte address of the request's
 //! first byte and is read with its first word (it is ignored on the others); `last` ends the

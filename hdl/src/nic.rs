@@ -23,8 +23,8 @@
 //!
 //! # DMA
 //! Both engines share the card's read and write ports. Reads: the requesters alternate when
-//! both ask; the TX engine's requests carry tag bit 7, and responses are steered back by it
-//! (responses of the two may interleave word by word). Writes: a request (a frame, a
+//! both ask; the TX engine's requests carry tag bit 7, and responses (in request order, see
+//! [`crate::dma_if`]) are steered back by it. Writes: a request (a frame, a
 //! completion) is granted whole, from its first word to its `last`, the two engines
 //! alternating — so a frame's completion still lands after its data, as the RX engine needs.
 //!

@@ -1,34 +1,48 @@
 //! `tx_engine`: the transmit DMA engine. For each of `n` TX queues it fetches descriptors from
-//! the ring in host memory when the driver rings the doorbell, walks a frame's scatter-gather
-//! chain, reads the segments' bytes by DMA, streams the frame out (to `tx_checksum`, then
-//! `mac_tx`), and writes a completion record into the queue's completion ring.
+//! the ring in host memory when the driver rings the doorbell, walks each frame's
+//! scatter-gather chain, reads the segments' bytes by DMA, streams the frames out (to
+//! `tx_checksum`, then `mac_tx`), and writes a completion record per frame into the queue's
+//! completion ring.
 //!
 //! # Queues
 //! Queue `i`'s registers come in as ports (the register file drives them from `oxnic_abi::regs`'s
 //! `txq` block): `ring_base$i` (IOVA), `ring_log2$i` (ring entries = `2^ring_log2`), `enable$i`,
 //! `prod$i` (the doorbell: the driver's free-running 16-bit producer index). The engine's
-//! consumer index comes out on `cons$i`. Each TX queue reports to its own completion ring
-//! (`cq_base$i`, `cq_log2$i`; a `cq` number shared between queues is left to a later
-//! `cpl_writer`), whose free-running producer index comes out on `cq_prod$i`.
+//! consumer index (descriptors whose frames are complete) comes out on `cons$i`. Each TX queue
+//! reports to its own completion ring (`cq_base$i`, `cq_log2$i`), whose free-running producer
+//! index comes out on `cq_prod$i`.
 //!
-//! Queues with work (`enable & prod != cons`) are served round-robin, one frame at a time. The
-//! ring registers of a queue are sampled when it is picked; `prod` is read live.
+//! # A pipeline of four stages
+//! The engine keeps many frames in flight, so that a DMA round trip (about a microsecond on
+//! PCIe) is paid once per batch of frames rather than twice per frame:
 //!
-//! # A frame
-//! 1. Descriptors (32 bytes, `oxnic_abi::desc::TxDesc`) are read in batches of up to
-//!    [`BATCH`] — one DMA request of `n x 32` bytes, never past the ring's end nor past `prod` —
-//!    until the chain's LAST descriptor. Descriptors fetched past LAST are not consumed (they are
-//!    fetched again with the next frame).
-//! 2. Each segment is read with requests of at most 4096 bytes, one in flight; the responses'
-//!    packed bytes are realigned so that the frame leaves packed, whatever the segment lengths.
-//!    The response path is combinational to `source` (`rsp_ready` follows `source$ready`):
-//!    put a registered stage downstream (`tx_checksum` is one).
-//! 3. A completion (`oxnic_abi::desc::Cpl`) is written at `cq_base + (cq_prod mod size) * 32`:
-//!    `len` = frame bytes, `index` = ring index (mod 2^16) of the frame's last descriptor,
-//!    `queue`, `timestamp` = the engine's cycle counter, `gro_segs` = 1, `flags` = TX (| ERROR),
-//!    and the phase bit (bit 7 of byte 31) = 1 on the ring's first pass, flipping each time
-//!    `cq_prod` wraps. The record is one posted write after the frame's reads, so it lands
-//!    last; `cons$i` and `cq_prod$i` advance when its last word is taken.
+//! 1. **Prefetcher.** Queues with work (`enable & prod != fetched`, not being parsed) are
+//!    served round-robin, one doorbell's worth at a time: when a queue is picked its `prod` is
+//!    sampled, and every descriptor up to it is read in requests of up to [`BATCH`] descriptors
+//!    (never past the ring's end), up to [`BATCHES_IN_FLIGHT`] requests in flight, each only
+//!    when the descriptor buffer ([`DESC_BUFFER`] descriptors) has room for its whole answer —
+//!    so descriptor responses are always taken at once and never wait behind frame data.
+//!    The driver rings after whole frames, so a pick ends at a frame boundary.
+//! 2. **Parser.** Takes the descriptors (32 bytes, `oxnic_abi::desc::TxDesc`) in order, checks
+//!    each chain (see Errors) and queues the frame: one record (length, completion fields,
+//!    checksum request) and one record per segment.
+//! 3. **Reader.** Reads the segments in order, in requests of at most 4096 bytes, up to
+//!    [`DATA_READS_IN_FLIGHT`] in flight. The tag of a data request says whether it is the last
+//!    piece of its frame.
+//! 4. **Streamer.** Takes the data responses (which come back in request order: see
+//!    `crate::dma_if`), realigns the packed bytes so that the frame leaves packed whatever the
+//!    segment lengths, and sends the frame on `source` with its checksum request on `csum_en`,
+//!    `csum_start`, `csum_offset` (held for the whole frame). The data path is combinational
+//!    from the response port to `source` (`rsp_ready` follows `source$ready`): put a registered
+//!    stage downstream (`tx_checksum` is one).
+//!
+//! Finished frames go to a completion writer, which writes `oxnic_abi::desc::Cpl` at
+//! `cq_base + (cq_prod mod size) * 32`: `len` = frame bytes, `index` = ring index (mod 2^16) of
+//! the frame's last descriptor, `queue`, `timestamp` = the engine's cycle counter, `gro_segs` =
+//! 1, `flags` = TX (| ERROR), and the phase bit (bit 7 of byte 31) = 1 on the ring's first pass,
+//! flipping each time `cq_prod` wraps. The record is written after the frame's last word left,
+//! and `cons$i` and `cq_prod$i` advance when its last word is taken. Frames, and so
+//! completions, leave in the order they were posted, across all queues.
 //!
 //! # Errors
 //! The queue never hangs on a bad chain: the frame is dropped, `errors` counts it, and a
@@ -36,51 +50,80 @@
 //! - the first descriptor lacks FIRST: that one descriptor;
 //! - FIRST inside a chain: the chain before it (the FIRST starts the next frame);
 //! - zero length, or a length of 64 KiB or more: the chain up to and including it;
-//! - more than `max_sg` descriptors without LAST: `max_sg` descriptors;
-//! - the chain stops at `prod` without LAST (the driver rings after whole frames): the chain;
-//! - a descriptor read faults: the chain and the descriptor that could not be read;
+//! - `max_sg` descriptors without LAST: those `max_sg` descriptors;
+//! - the chain stops at the sampled `prod` without LAST: the chain;
+//! - a descriptor read faults: the chain and the descriptor that could not be read; the rest of
+//!   that pick is dropped and fetched again from the next descriptor on;
 //! - a segment read faults: the whole chain; the frame, already on `source`, ends at once with a
-//!   `last` word carrying `user` = 1 (`tx_checksum` drops such a frame).
-//!
-//! Per-frame outputs with the frame: `csum_en`, `csum_start`, `csum_offset` from the FIRST
-//! descriptor (held for the whole frame, so valid with its first word).
+//!   `last` word carrying `user` = 1 (`tx_checksum` drops such a frame), and the rest of its data
+//!   is discarded as it arrives.
 //!
 //! Counters (32-bit, wrapping): `frames`, `bytes` (good frames), `errors`.
+//!
+//! # Tags
+//! The engine's read requests carry 7-bit tags (the card uses bit 7 to tell the engines
+//! apart): bit 6 set for a descriptor read, with the queue in bits 3:0 and bit 5 set on the last
+//! request of a pick; bit 6 clear for a data read, with bit 0 set on the last piece of a frame.
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::stream::StreamSource;
+use crate::stream_fifo::StreamFifo;
 use oxnic_abi::desc::{cpl_flags, tx_flags};
 use rust_hdl::prelude::*;
 
-/// Most descriptors read in one DMA request.
-pub const BATCH: u64 = 4;
+/// Most descriptors read in one DMA request (512 bytes, one PCIe max read request).
+pub const BATCH: u64 = 16;
+/// Descriptor read requests in flight at most.
+pub const BATCHES_IN_FLIGHT: u64 = 3;
+/// Descriptors the descriptor buffer holds.
+pub const DESC_BUFFER: u64 = 64;
+/// Segment data read requests in flight at most.
+pub const DATA_READS_IN_FLIGHT: u64 = 32;
+/// Frames queued between the parser and the streamer at most.
+pub const FRAMES_QUEUED: u64 = 64;
 /// Default queue count.
 pub const QUEUES: usize = 8;
 /// Default longest scatter-gather chain.
 pub const MAX_SG: usize = 8;
 
-/// Where the engine is in a frame.
+/// The prefetcher's state.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
-pub enum TxState {
+pub enum FetchState {
     /// Looking for a queue with work.
     Idle,
-    /// Latching the picked queue's registers.
-    Pick,
-    /// Requesting a batch of descriptors.
-    DescReq,
-    /// Taking the descriptors in.
-    DescRsp,
-    /// Deciding what the batch means: more descriptors, the data, or an error completion.
-    DescDone,
-    /// Requesting a piece of a segment.
-    DataReq,
-    /// Streaming its bytes out.
-    DataRsp,
+    /// Requesting the picked queue's descriptors.
+    Issue,
+}
+
+/// The parser's state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
+pub enum ParseState {
+    /// Taking descriptor words.
+    Take,
+    /// Queuing a finished chain's records.
+    Queue,
+    /// Looking again at a FIRST descriptor that ended the chain before it.
+    Replay,
+}
+
+/// The streamer's state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
+pub enum StreamState {
+    /// Streaming frames.
+    Data,
     /// Sending the bytes left in the realignment register.
     Flush,
-    /// Writing the completion.
-    Cpl,
+    /// Dropping the rest of a frame whose segment read faulted.
+    Discard,
 }
+
+// A frame record (the frame queue, the completion queue), by bit: 31:0 frame length, 47:32 ring
+// index of its last descriptor, 51:48 queue, 55:52 descriptors consumed, 56 error, 57 checksum
+// requested, 79:64 csum_start, 95:80 csum_offset. A segment record: 63:0 address, 79:64
+// length, 80 the frame's last segment. (`update` spells the positions out: rust-hdl's Verilog
+// generator does not see Rust constants.)
+const R_ERR: usize = 56;
+const S_FINAL: usize = 80;
 
 /// The transmit DMA engine; see the module documentation.
 #[derive(LogicBlock)]
@@ -121,42 +164,58 @@ pub struct TxEngine {
     pub bytes: Signal<Out, Bits<32>>,
     /// Frames dropped for a bad chain or a DMA fault.
     pub errors: Signal<Out, Bits<32>>,
-    state: DFF<TxState>,
-    cons_q: Vec<DFF<Bits<16>>>,
-    cq_prod_q: Vec<DFF<Bits<16>>>,
     qid: Vec<Constant<Bits<16>>>,
     sg_index: Vec<Constant<Bits<4>>>,
+    // Per queue: descriptors fetched (or being fetched), parsed, completed; a pick in the parser.
+    fetched: Vec<DFF<Bits<16>>>,
+    parsed: Vec<DFF<Bits<16>>>,
+    busy: Vec<DFF<Bit>>,
+    cons_q: Vec<DFF<Bits<16>>>,
+    cq_prod_q: Vec<DFF<Bits<16>>>,
+    // Prefetcher.
+    fs: DFF<FetchState>,
     rr: DFF<Bits<16>>,
-    q: DFF<Bits<16>>,
-    base: DFF<Bits<64>>,
-    log2: DFF<Bits<4>>,
-    cqb: DFF<Bits<64>>,
-    cql: DFF<Bits<4>>,
-    cqp: DFF<Bits<16>>,
-    head: DFF<Bits<16>>,
-    // Descriptors of the chain so far, and whether the chain is complete or broken.
+    fq: DFF<Bits<16>>,
+    f_base: DFF<Bits<64>>,
+    f_log2: DFF<Bits<4>>,
+    f_idx: DFF<Bits<16>>,
+    f_end: DFF<Bits<16>>,
+    f_out: DFF<Bits<3>>,
+    descs: StreamFifo<64, 8, 8, 9>,
+    // Parser: the descriptor being read, the chain so far, the verdict being queued.
+    ps: DFF<ParseState>,
+    pq: DFF<Bits<4>>,
+    discard: DFF<Bit>,
+    wc: DFF<Bits<2>>,
+    t_addr: DFF<Bits<64>>,
+    t_word1: DFF<Bits<64>>,
+    t_word2: DFF<Bits<64>>,
     nd: DFF<Bits<4>>,
-    chain_done: DFF<Bit>,
-    err: DFF<Bit>,
-    consumed: DFF<Bits<4>>,
     flen: DFF<Bits<32>>,
     sg_addr: Vec<DFF<Bits<64>>>,
     sg_len: Vec<DFF<Bits<16>>>,
     en_q: DFF<Bit>,
     start_q: DFF<Bits<16>>,
     offset_q: DFF<Bits<16>>,
-    // Word within the descriptor being read, and its fields so far.
-    wc: DFF<Bits<2>>,
-    t_addr: DFF<Bits<64>>,
-    t_word1: DFF<Bits<64>>,
-    t_word2: DFF<Bits<64>>,
-    // Segment being read, bytes of it requested, this request's length.
-    seg: DFF<Bits<4>>,
-    off: DFF<Bits<16>>,
-    // Realignment: bytes held and their count.
+    v_err: DFF<Bit>,
+    v_consumed: DFF<Bits<4>>,
+    v_last: DFF<Bits<16>>,
+    push_k: DFF<Bits<4>>,
+    replay: DFF<Bit>,
+    held_end: DFF<Bit>,
+    frame_q: StreamFifo<128, 16, 6, 7>,
+    seg_q: StreamFifo<128, 16, 5, 6>,
+    // Reader.
+    r_off: DFF<Bits<16>>,
+    d_out: DFF<Bits<6>>,
+    desc_turn: DFF<Bit>,
+    // Streamer.
+    ss: DFF<StreamState>,
     carry: DFF<Bits<64>>,
     cc: DFF<Bits<4>>,
-    started: DFF<Bit>,
+    cpl_q: StreamFifo<128, 16, 4, 5>,
+    // Completion writer.
+    cw: DFF<Bits<2>>,
     cycle_q: DFF<Bits<64>>,
     frames_q: DFF<Bits<32>>,
     bytes_q: DFF<Bits<32>>,
@@ -165,35 +224,64 @@ pub struct TxEngine {
     pending: Vec<Signal<Local, Bit>>,
     found: Signal<Local, Bit>,
     pick: Signal<Local, Bits<16>>,
-    mask: Signal<Local, Bits<16>>,
-    idx: Signal<Local, Bits<16>>,
-    avail: Signal<Local, Bits<16>>,
-    to_wrap: Signal<Local, Bits<16>>,
-    room: Signal<Local, Bits<16>>,
-    cnt: Signal<Local, Bits<16>>,
-    prod_now: Signal<Local, Bits<16>>,
+    f_mask: Signal<Local, Bits<16>>,
+    f_wrap: Signal<Local, Bits<16>>,
+    f_left: Signal<Local, Bits<16>>,
+    f_cnt: Signal<Local, Bits<16>>,
+    f_room: Signal<Local, Bit>,
+    want_desc: Signal<Local, Bit>,
+    want_data: Signal<Local, Bit>,
+    w_q: Signal<Local, Bits<4>>,
+    sel_q: Signal<Local, Bits<4>>,
+    pp: Signal<Local, Bits<16>>,
+    eval: Signal<Local, Bit>,
+    pend: Signal<Local, Bit>,
+    done: Signal<Local, Bit>,
+    vc: Signal<Local, Bits<4>>,
     d_flags: Signal<Local, Bits<16>>,
     d_len: Signal<Local, Bits<32>>,
-    cur_addr: Signal<Local, Bits<64>>,
-    cur_len: Signal<Local, Bits<16>>,
-    remaining: Signal<Local, Bits<16>>,
-    chunk: Signal<Local, Bits<16>>,
+    seg_word: Signal<Local, Bits<128>>,
+    s_len: Signal<Local, Bits<16>>,
+    s_rem: Signal<Local, Bits<16>>,
+    s_chunk: Signal<Local, Bits<16>>,
+    is_desc: Signal<Local, Bit>,
+    c_ready: Signal<Local, Bit>,
+    fin_tag: Signal<Local, Bit>,
+    head: Signal<Local, Bits<128>>,
     n_in: Signal<Local, Bits<4>>,
     masked: Signal<Local, Bits<64>>,
     comb: Signal<Local, Bits<64>>,
     total: Signal<Local, Bits<4>>,
     final_word: Signal<Local, Bit>,
     out_keep16: Signal<Local, Bits<16>>,
+    cc_keep16: Signal<Local, Bits<16>>,
+    fault: Signal<Local, Bit>,
+    q_done: Signal<Local, Bit>,
+    seg_rec: Signal<Local, Bits<128>>,
+    pk_addr: Signal<Local, Bits<64>>,
+    pk_len: Signal<Local, Bits<16>>,
+    f_inc: Signal<Local, Bit>,
+    f_dec: Signal<Local, Bit>,
+    d_inc: Signal<Local, Bit>,
+    d_dec: Signal<Local, Bit>,
+    err_bit: Constant<Bits<128>>,
+    final_bit: Constant<Bits<128>>,
+    finish: Signal<Local, Bit>,
+    crec: Signal<Local, Bits<128>>,
+    c_q: Signal<Local, Bits<16>>,
+    c_base: Signal<Local, Bits<64>>,
+    c_log2: Signal<Local, Bits<4>>,
+    c_prod: Signal<Local, Bits<16>>,
     cq_mask: Signal<Local, Bits<16>>,
     phase: Signal<Local, Bit>,
     cq_pass: Signal<Local, Bits<16>>,
-    cc_keep16: Signal<Local, Bits<16>>,
-    last_index: Signal<Local, Bits<16>>,
     byte_masks: Vec<Constant<Bits<64>>>,
     one16: Constant<Bits<16>>,
     batch: Constant<Bits<16>>,
     max_sg: Constant<Bits<4>>,
     max_req: Constant<Bits<16>>,
+    d_limit: Constant<Bits<6>>,
+    b_limit: Constant<Bits<3>>,
     f_first: Constant<Bits<16>>,
     f_last: Constant<Bits<16>>,
     f_csum: Constant<Bits<16>>,
@@ -211,8 +299,11 @@ impl TxEngine {
         fn v<T: Default>(n: usize) -> Vec<T> {
             (0..n).map(|_| T::default()).collect()
         }
+        fn d<T: Default>() -> T {
+            T::default()
+        }
         TxEngine {
-            clock: Default::default(),
+            clock: d(),
             ring_base: v(queues),
             ring_log2: v(queues),
             enable: v(queues),
@@ -221,82 +312,123 @@ impl TxEngine {
             cq_log2: v(queues),
             cons: v(queues),
             cq_prod: v(queues),
-            rd: Default::default(),
-            wr: Default::default(),
-            source: Default::default(),
-            csum_en: Default::default(),
-            csum_start: Default::default(),
-            csum_offset: Default::default(),
-            frames: Default::default(),
-            bytes: Default::default(),
-            errors: Default::default(),
-            state: Default::default(),
-            cons_q: v(queues),
-            cq_prod_q: v(queues),
+            rd: d(),
+            wr: d(),
+            source: d(),
+            csum_en: d(),
+            csum_start: d(),
+            csum_offset: d(),
+            frames: d(),
+            bytes: d(),
+            errors: d(),
             qid: (0..queues as u64)
                 .map(|i| Constant::new(i.into()))
                 .collect(),
             sg_index: (0..max_sg as u64)
                 .map(|i| Constant::new(i.into()))
                 .collect(),
-            rr: Default::default(),
-            q: Default::default(),
-            base: Default::default(),
-            log2: Default::default(),
-            cqb: Default::default(),
-            cql: Default::default(),
-            cqp: Default::default(),
-            head: Default::default(),
-            nd: Default::default(),
-            chain_done: Default::default(),
-            err: Default::default(),
-            consumed: Default::default(),
-            flen: Default::default(),
+            fetched: v(queues),
+            parsed: v(queues),
+            busy: v(queues),
+            cons_q: v(queues),
+            cq_prod_q: v(queues),
+            fs: d(),
+            rr: d(),
+            fq: d(),
+            f_base: d(),
+            f_log2: d(),
+            f_idx: d(),
+            f_end: d(),
+            f_out: d(),
+            descs: d(),
+            ps: d(),
+            pq: d(),
+            discard: d(),
+            wc: d(),
+            t_addr: d(),
+            t_word1: d(),
+            t_word2: d(),
+            nd: d(),
+            flen: d(),
             sg_addr: v(max_sg),
             sg_len: v(max_sg),
-            en_q: Default::default(),
-            start_q: Default::default(),
-            offset_q: Default::default(),
-            wc: Default::default(),
-            t_addr: Default::default(),
-            t_word1: Default::default(),
-            t_word2: Default::default(),
-            seg: Default::default(),
-            off: Default::default(),
-            carry: Default::default(),
-            cc: Default::default(),
-            started: Default::default(),
-            cycle_q: Default::default(),
-            frames_q: Default::default(),
-            bytes_q: Default::default(),
-            errors_q: Default::default(),
+            en_q: d(),
+            start_q: d(),
+            offset_q: d(),
+            v_err: d(),
+            v_consumed: d(),
+            v_last: d(),
+            push_k: d(),
+            replay: d(),
+            held_end: d(),
+            frame_q: d(),
+            seg_q: d(),
+            r_off: d(),
+            d_out: d(),
+            desc_turn: d(),
+            ss: d(),
+            carry: d(),
+            cc: d(),
+            cpl_q: d(),
+            cw: d(),
+            cycle_q: d(),
+            frames_q: d(),
+            bytes_q: d(),
+            errors_q: d(),
             pending: v(queues),
-            found: Default::default(),
-            pick: Default::default(),
-            mask: Default::default(),
-            idx: Default::default(),
-            avail: Default::default(),
-            to_wrap: Default::default(),
-            room: Default::default(),
-            cnt: Default::default(),
-            prod_now: Default::default(),
-            d_flags: Default::default(),
-            d_len: Default::default(),
-            cur_addr: Default::default(),
-            cur_len: Default::default(),
-            remaining: Default::default(),
-            chunk: Default::default(),
-            n_in: Default::default(),
-            masked: Default::default(),
-            comb: Default::default(),
-            total: Default::default(),
-            final_word: Default::default(),
-            out_keep16: Default::default(),
-            cq_mask: Default::default(),
-            phase: Default::default(),
-            cq_pass: Default::default(),
-            cc_keep16: Default::default(),
-            last_index: Default::default(),
+            found: d(),
+            pick: d(),
+            f_mask: d(),
+            f_wrap: d(),
+            f_left: d(),
+            f_cnt: d(),
+            f_room: d(),
+            want_desc: d(),
+            want_data: d(),
+            w_q: d(),
+            sel_q: d(),
+            pp: d(),
+            eval: d(),
+            pend: d(),
+            done: d(),
+            vc: d(),
+            d_flags: d(),
+            d_len: d(),
+            seg_word: d(),
+            s_len: d(),
+            s_rem: d(),
+            s_chunk: d(),
+            is_desc: d(),
+            c_ready: d(),
+            fin_tag: d(),
+            head: d(),
+            n_in: d(),
+            masked: d(),
+            comb: d(),
+            total: d(),
+            final_word: d(),
+            out_keep16: d(),
+            cc_keep16: d(),
+            fault: d(),
+            q_done: d(),
+            seg_rec: d(),
+            pk_addr: d(),
+            pk_len: d(),
+            f_inc: d(),
+            f_dec: d(),
+            d_inc: d(),
+            d_dec: d(),
+            err_bit: Constant::new(Bits::<128>::from(1u64) << Bits::<8>::from(R_ERR as u64)),
+            final_bit: Constant::new(Bits::<128>::from(1u64) << Bits::<8>::from(S_FINAL as u64)),
+            finish: d(),
+            crec: d(),
+            c_q: d(),
+            c_base: d(),
+            c_log2: d(),
+            c_prod: d(),
+            cq_mask: d(),
+            phase: d(),
+            cq_pass: d(),
             byte_masks: (0..8)
                 .map(|k| Constant::new((0xffu64 << (8 * k)).into()))
                 .collect(),
@@ -304,6 +436,8 @@ impl TxEngine {
             batch: Constant::new(BATCH.into()),
             max_sg: Constant::new((max_sg as u64).into()),
             max_req: Constant::new(4096u64.into()),
+            d_limit: Constant::new(DATA_READS_IN_FLIGHT.into()),
+            b_limit: Constant::new(BATCHES_IN_FLIGHT.into()),
             f_first: Constant::new(u64::from(tx_flags::FIRST).into()),
             f_last: Constant::new(u64::from(tx_flags::LAST).into()),
             f_csum: Constant::new(u64::from(tx_flags::CSUM).into()),
@@ -324,11 +458,19 @@ impl Logic for TxEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rr, q, base, log2, cqb, cql, cqp, head, nd, chain_done, err,
-            consumed, flen, en_q, start_q, offset_q, wc, t_addr, t_word1, t_word2, seg, off, carry,
-            cc, started, cycle_q, frames_q, bytes_q, errors_q
+            self, clock, fs, rr, fq, f_base, f_log2, f_idx, f_end, f_out, ps, pq, discard, wc,
+            t_addr, t_word1, t_word2, nd, flen, en_q, start_q, offset_q, v_err, v_consumed, v_last,
+            push_k, replay, held_end, r_off, d_out, desc_turn, ss, carry, cc, cw, cycle_q,
+            frames_q, bytes_q, errors_q
         );
+        clock!(self, clock, descs, frame_q, seg_q, cpl_q);
         for i in 0..self.cons_q.len() {
+            self.fetched[i].clock.next = self.clock.val();
+            self.fetched[i].d.next = self.fetched[i].q.val();
+            self.parsed[i].clock.next = self.clock.val();
+            self.parsed[i].d.next = self.parsed[i].q.val();
+            self.busy[i].clock.next = self.clock.val();
+            self.busy[i].d.next = self.busy[i].q.val();
             self.cons_q[i].clock.next = self.clock.val();
             self.cons_q[i].d.next = self.cons_q[i].q.val();
             self.cq_prod_q[i].clock.next = self.clock.val();
@@ -344,14 +486,45 @@ impl Logic for TxEngine {
         }
         self.cycle_q.d.next = self.cycle_q.q.val() + 1;
 
-        // Round robin: the lowest queue with work above the last one served, else the lowest.
+        // Port defaults.
+        self.rd.req_addr.next = 0.into();
+        self.rd.req_len.next = 0.into();
+        self.rd.req_tag.next = 0.into();
+        self.rd.req_valid.next = false;
+        self.source.data.next = 0.into();
+        self.source.keep.next = 0.into();
+        self.source.last.next = false;
+        self.source.user.next = false;
+        self.source.valid.next = false;
+        self.descs.source.ready.next = false;
+        self.frame_q.sink.data.next = 0.into();
+        self.frame_q.sink.keep.next = 0.into();
+        self.frame_q.sink.last.next = true;
+        self.frame_q.sink.user.next = false;
+        self.frame_q.sink.valid.next = false;
+        self.frame_q.source.ready.next = false;
+        self.seg_q.sink.data.next = 0.into();
+        self.seg_q.sink.keep.next = 0.into();
+        self.seg_q.sink.last.next = true;
+        self.seg_q.sink.user.next = false;
+        self.seg_q.sink.valid.next = false;
+        self.seg_q.source.ready.next = false;
+        self.cpl_q.sink.keep.next = 0.into();
+        self.cpl_q.sink.last.next = true;
+        self.cpl_q.sink.user.next = false;
+        self.cpl_q.sink.valid.next = false;
+        self.cpl_q.source.ready.next = false;
+
+        // ---- Prefetcher: round robin over queues with unfetched descriptors and no pick in
+        // the parser; the lowest above the last one picked, else the lowest.
         self.found.next = false;
         self.pick.next = 0.into();
         for i in 0..self.pending.len() {
-            self.pending[i].next =
-                self.enable[i].val() & (self.prod[i].val() != self.cons_q[i].q.val());
+            self.pending[i].next = self.enable[i].val()
+                & (self.prod[i].val() != self.fetched[i].q.val())
+                & !self.busy[i].q.val();
         }
-        // Queue 0 is never above the last one served, so the search starts at 1 (a `0 > rr`
+        // Queue 0 is never above the last one picked, so the search starts at 1 (a `0 > rr`
         // comparison would be constant, and Verilator's lint rejects it).
         for i in 1..self.pending.len() {
             if self.pending[i].val() & (self.qid[i].val() > self.rr.q.val()) & !self.found.val() {
@@ -365,48 +538,292 @@ impl Logic for TxEngine {
                 self.pick.next = self.qid[i].val();
             }
         }
-        self.prod_now.next = 0.into();
-        for i in 0..self.prod.len() {
-            if self.q.q.val() == self.qid[i].val() {
-                self.prod_now.next = self.prod[i].val();
+        self.f_mask.next = (self.one16.val() << self.f_log2.q.val()) - 1;
+        self.f_wrap.next = (self.f_mask.val() + 1) - (self.f_idx.q.val() & self.f_mask.val());
+        self.f_left.next = self.f_end.q.val() - self.f_idx.q.val();
+        self.f_cnt.next = self.batch.val();
+        if self.f_left.val() < self.f_cnt.val() {
+            self.f_cnt.next = self.f_left.val();
+        }
+        if self.f_wrap.val() < self.f_cnt.val() {
+            self.f_cnt.next = self.f_wrap.val();
+        }
+        // Room for one more batch's words behind those stored and those in flight.
+        self.f_room.next = (self.f_out.q.val() < self.b_limit.val())
+            & ((bit_cast::<10, 9>(self.descs.level.val())
+                + ((bit_cast::<10, 3>(self.f_out.q.val()) + 1) << 6))
+                <= 256);
+        self.want_desc.next = (self.fs.q.val() == FetchState::Issue) & self.f_room.val();
+        if (self.fs.q.val() == FetchState::Idle) & self.found.val() {
+            for i in 0..self.ring_base.len() {
+                if self.pick.val() == self.qid[i].val() {
+                    self.f_base.d.next = self.ring_base[i].val();
+                    self.f_log2.d.next = self.ring_log2[i].val();
+                    self.f_idx.d.next = self.fetched[i].q.val();
+                    self.f_end.d.next = self.prod[i].val();
+                    self.fetched[i].d.next = self.prod[i].val();
+                    self.busy[i].d.next = true;
+                }
+            }
+            self.fq.d.next = self.pick.val();
+            self.rr.d.next = self.pick.val();
+            self.fs.d.next = FetchState::Issue;
+        }
+
+        // ---- Reader: the head segment's next piece.
+        self.seg_word.next = self.seg_q.source.data.val();
+        self.s_len.next = self.seg_word.val().get_bits::<16>(64);
+        self.s_rem.next = self.s_len.val() - self.r_off.q.val();
+        self.s_chunk.next = self.s_rem.val();
+        if self.s_rem.val() > self.max_req.val() {
+            self.s_chunk.next = self.max_req.val();
+        }
+        self.want_data.next =
+            self.seg_q.source.valid.val() & (self.d_out.q.val() < self.d_limit.val());
+
+        // One request a cycle: the two take turns when both want the port.
+        self.f_inc.next = false;
+        self.d_inc.next = false;
+        if self.want_desc.val() & (!self.want_data.val() | self.desc_turn.q.val()) {
+            self.rd.req_addr.next = self.f_base.q.val()
+                + (bit_cast::<64, 16>(self.f_idx.q.val() & self.f_mask.val()) << 5);
+            self.rd.req_len.next = self.f_cnt.val() << 5;
+            self.rd.req_tag.next = 0x40.into();
+            self.rd.req_tag.next = self.rd.req_tag.val() | self.fq.q.val().get_bits::<8>(0);
+            if self.f_cnt.val() == self.f_left.val() {
+                self.rd.req_tag.next = self.rd.req_tag.val() | 0x20;
+            }
+            self.rd.req_valid.next = true;
+            if self.rd.req_ready.val() {
+                self.f_idx.d.next = self.f_idx.q.val() + self.f_cnt.val();
+                self.f_inc.next = true;
+                self.desc_turn.d.next = false;
+                if self.f_cnt.val() == self.f_left.val() {
+                    self.fs.d.next = FetchState::Idle;
+                }
+            }
+        } else if self.want_data.val() {
+            self.rd.req_addr.next =
+                self.seg_word.val().get_bits::<64>(0) + bit_cast::<64, 16>(self.r_off.q.val());
+            self.rd.req_len.next = self.s_chunk.val();
+            if (self.s_chunk.val() == self.s_rem.val()) & self.seg_word.val().get_bit(80) {
+                self.rd.req_tag.next = 1.into();
+            }
+            self.rd.req_valid.next = true;
+            if self.rd.req_ready.val() {
+                self.d_inc.next = true;
+                self.desc_turn.d.next = true;
+                self.r_off.d.next = self.r_off.q.val() + self.s_chunk.val();
+                if self.s_chunk.val() == self.s_rem.val() {
+                    self.seg_q.source.ready.next = true;
+                    self.r_off.d.next = 0.into();
+                }
             }
         }
 
-        // Where the chain's next descriptor is and how many to fetch.
-        self.mask.next = (self.one16.val() << self.log2.q.val()) - 1;
-        self.idx.next = self.head.q.val() + bit_cast::<16, 4>(self.nd.q.val());
-        self.avail.next = self.prod_now.val() - self.idx.val();
-        self.to_wrap.next = (self.mask.val() + 1) - (self.idx.val() & self.mask.val());
-        self.room.next = bit_cast::<16, 4>(self.max_sg.val() - self.nd.q.val());
-        self.cnt.next = self.batch.val();
-        if self.avail.val() < self.cnt.val() {
-            self.cnt.next = self.avail.val();
+        // ---- Responses: descriptor words into the descriptor buffer (room was reserved),
+        // data words to the streamer.
+        self.is_desc.next = self.rd.rsp_tag.val().get_bit(6);
+        self.fin_tag.next = self.rd.rsp_tag.val().get_bit(0);
+        self.descs.sink.data.next = self.rd.rsp_data.val();
+        self.descs.sink.keep.next = self.rd.rsp_tag.val() & 0x0f;
+        self.descs.sink.last.next = self.rd.rsp_last.val() & self.rd.rsp_tag.val().get_bit(5);
+        self.descs.sink.user.next = self.rd.rsp_error.val();
+        self.descs.sink.valid.next = self.rd.rsp_valid.val() & self.is_desc.val();
+        self.f_dec.next = self.rd.rsp_valid.val()
+            & self.is_desc.val()
+            & self.rd.rsp_last.val()
+            & self.descs.sink.ready.val();
+        if self.f_inc.val() & !self.f_dec.val() {
+            self.f_out.d.next = self.f_out.q.val() + 1;
         }
-        if self.to_wrap.val() < self.cnt.val() {
-            self.cnt.next = self.to_wrap.val();
+        if !self.f_inc.val() & self.f_dec.val() {
+            self.f_out.d.next = self.f_out.q.val() - 1;
         }
-        if self.room.val() < self.cnt.val() {
-            self.cnt.next = self.room.val();
+
+        // ---- Parser.
+        self.w_q.next = self.descs.source.keep.val().get_bits::<4>(0);
+        self.sel_q.next = self.pq.q.val();
+        if self.ps.q.val() == ParseState::Take {
+            self.sel_q.next = self.w_q.val();
+        }
+        self.pp.next = 0.into();
+        for i in 0..self.parsed.len() {
+            if bit_cast::<16, 4>(self.sel_q.val()) == self.qid[i].val() {
+                self.pp.next = self.parsed[i].q.val();
+            }
         }
         self.d_flags.next = self.t_word1.q.val().get_bits::<16>(32);
         self.d_len.next = self.t_word1.q.val().get_bits::<32>(0);
-
-        // The segment being read.
-        self.cur_addr.next = 0.into();
-        self.cur_len.next = 0.into();
-        for k in 0..self.sg_addr.len() {
-            if self.seg.q.val() == self.sg_index[k].val() {
-                self.cur_addr.next = self.sg_addr[k].q.val();
-                self.cur_len.next = self.sg_len[k].q.val();
+        self.eval.next = false;
+        self.pend.next = self.held_end.q.val();
+        self.done.next = false;
+        self.vc.next = 0.into();
+        match self.ps.q.val() {
+            ParseState::Take => {
+                self.descs.source.ready.next = true;
+                self.pend.next = self.descs.source.last.val();
+                if self.descs.source.valid.val() {
+                    if self.descs.source.last.val() {
+                        // The pick's last word: the queue may be picked again.
+                        for i in 0..self.busy.len() {
+                            if bit_cast::<16, 4>(self.w_q.val()) == self.qid[i].val() {
+                                self.busy[i].d.next = false;
+                            }
+                        }
+                    }
+                    if self.discard.q.val() {
+                        if self.descs.source.last.val() {
+                            self.discard.d.next = false;
+                        }
+                    } else if self.descs.source.user.val() {
+                        // A descriptor read faulted: the chain and that descriptor are
+                        // consumed; the rest of the pick is dropped and fetched again.
+                        self.pq.d.next = self.w_q.val();
+                        self.v_err.d.next = true;
+                        self.done.next = true;
+                        self.vc.next = self.nd.q.val() + 1;
+                        for i in 0..self.fetched.len() {
+                            if bit_cast::<16, 4>(self.w_q.val()) == self.qid[i].val() {
+                                self.fetched[i].d.next =
+                                    self.pp.val() + bit_cast::<16, 4>(self.nd.q.val()) + 1;
+                            }
+                        }
+                        self.discard.d.next = !self.descs.source.last.val();
+                        self.wc.d.next = 0.into();
+                    } else {
+                        self.wc.d.next = self.wc.q.val() + 1;
+                        if self.wc.q.val() == 0 {
+                            self.pq.d.next = self.w_q.val();
+                            self.t_addr.d.next = self.descs.source.data.val();
+                        }
+                        if self.wc.q.val() == 1 {
+                            self.t_word1.d.next = self.descs.source.data.val();
+                        }
+                        if self.wc.q.val() == 2 {
+                            self.t_word2.d.next = self.descs.source.data.val();
+                        }
+                        if self.wc.q.val() == 3 {
+                            self.eval.next = true;
+                        }
+                    }
+                }
+            }
+            ParseState::Queue => {
+                // The frame record with the first segment, then a segment a cycle.
+                self.frame_q.sink.data.next = bit_cast::<128, 32>(self.flen.q.val())
+                    | (bit_cast::<128, 16>(self.v_last.q.val()) << 32)
+                    | (bit_cast::<128, 4>(self.pq.q.val()) << 48)
+                    | (bit_cast::<128, 4>(self.v_consumed.q.val()) << 52)
+                    | (bit_cast::<128, 1>(self.v_err.q.val().into()) << 56)
+                    | (bit_cast::<128, 1>(self.en_q.q.val().into()) << 57)
+                    | (bit_cast::<128, 16>(self.start_q.q.val()) << 64)
+                    | (bit_cast::<128, 16>(self.offset_q.q.val()) << 80);
+                self.pk_addr.next = 0.into();
+                self.pk_len.next = 0.into();
+                for k in 0..self.sg_addr.len() {
+                    if self.push_k.q.val() == self.sg_index[k].val() {
+                        self.pk_addr.next = self.sg_addr[k].q.val();
+                        self.pk_len.next = self.sg_len[k].q.val();
+                    }
+                }
+                self.seg_rec.next = bit_cast::<128, 64>(self.pk_addr.val())
+                    | (bit_cast::<128, 16>(self.pk_len.val()) << 64);
+                if (self.push_k.q.val() + 1) == self.nd.q.val() {
+                    self.seg_rec.next = self.seg_rec.val() | self.final_bit.val();
+                }
+                self.seg_q.sink.data.next = self.seg_rec.val();
+                self.q_done.next = false;
+                if self.push_k.q.val() == 0 {
+                    if !self.frame_q.full.val() & (self.v_err.q.val() | !self.seg_q.full.val()) {
+                        self.frame_q.sink.valid.next = true;
+                        self.seg_q.sink.valid.next = !self.v_err.q.val();
+                        self.push_k.d.next = 1.into();
+                        self.q_done.next = self.v_err.q.val() | (self.nd.q.val() == 1);
+                    }
+                } else if !self.seg_q.full.val() {
+                    self.seg_q.sink.valid.next = true;
+                    self.push_k.d.next = self.push_k.q.val() + 1;
+                    self.q_done.next = (self.push_k.q.val() + 1) == self.nd.q.val();
+                }
+                if self.q_done.val() {
+                    self.nd.d.next = 0.into();
+                    self.flen.d.next = 0.into();
+                    self.en_q.d.next = false;
+                    self.start_q.d.next = 0.into();
+                    self.offset_q.d.next = 0.into();
+                    self.ps.d.next = ParseState::Take;
+                    if self.replay.q.val() {
+                        self.ps.d.next = ParseState::Replay;
+                    }
+                }
+            }
+            ParseState::Replay => {
+                self.replay.d.next = false;
+                self.eval.next = true;
+                self.ps.d.next = ParseState::Take;
             }
         }
-        self.remaining.next = self.cur_len.val() - self.off.q.val();
-        self.chunk.next = self.remaining.val();
-        if self.remaining.val() > self.max_req.val() {
-            self.chunk.next = self.max_req.val();
+        // A whole descriptor is in: the chain's verdict.
+        if self.eval.val() {
+            if (self.nd.q.val() == 0) & ((self.d_flags.val() & self.f_first.val()) == 0) {
+                self.v_err.d.next = true;
+                self.done.next = true;
+                self.vc.next = 1.into();
+            } else if (self.nd.q.val() != 0) & ((self.d_flags.val() & self.f_first.val()) != 0) {
+                // Drop the chain before; look at this descriptor again as a new chain's first.
+                self.v_err.d.next = true;
+                self.done.next = true;
+                self.vc.next = self.nd.q.val();
+                self.replay.d.next = true;
+                self.held_end.d.next = self.pend.val();
+            } else if (self.d_len.val() == 0) | self.d_len.val().get_bits::<16>(16).any() {
+                self.v_err.d.next = true;
+                self.done.next = true;
+                self.vc.next = self.nd.q.val() + 1;
+            } else {
+                for k in 0..self.sg_addr.len() {
+                    if self.nd.q.val() == self.sg_index[k].val() {
+                        self.sg_addr[k].d.next = self.t_addr.q.val();
+                        self.sg_len[k].d.next = self.d_len.val().get_bits::<16>(0);
+                    }
+                }
+                if self.nd.q.val() == 0 {
+                    self.en_q.d.next = (self.d_flags.val() & self.f_csum.val()) != 0;
+                    self.start_q.d.next = self.t_word2.q.val().get_bits::<16>(0);
+                    self.offset_q.d.next = self.t_word2.q.val().get_bits::<16>(16);
+                }
+                self.nd.d.next = self.nd.q.val() + 1;
+                self.flen.d.next =
+                    self.flen.q.val() + bit_cast::<32, 16>(self.d_len.val().get_bits::<16>(0));
+                self.vc.next = self.nd.q.val() + 1;
+                if (self.d_flags.val() & self.f_last.val()) != 0 {
+                    self.v_err.d.next = false;
+                    self.done.next = true;
+                } else if ((self.nd.q.val() + 1) == self.max_sg.val()) | self.pend.val() {
+                    // Too long a chain, or the pick ends inside it.
+                    self.v_err.d.next = true;
+                    self.done.next = true;
+                }
+            }
+        }
+        if self.done.val() {
+            self.v_consumed.d.next = self.vc.val();
+            self.v_last.d.next = self.pp.val() + bit_cast::<16, 4>(self.vc.val()) - 1;
+            for i in 0..self.parsed.len() {
+                if bit_cast::<16, 4>(self.sel_q.val()) == self.qid[i].val() {
+                    self.parsed[i].d.next = self.pp.val() + bit_cast::<16, 4>(self.vc.val());
+                }
+            }
+            self.push_k.d.next = 0.into();
+            self.ps.d.next = ParseState::Queue;
         }
 
-        // Realignment of a response word behind the `cc` bytes held.
+        // ---- Streamer.
+        self.head.next = self.frame_q.source.data.val();
+        self.csum_en.next = self.head.val().get_bit(57);
+        self.csum_start.next = self.head.val().get_bits::<16>(64);
+        self.csum_offset.next = self.head.val().get_bits::<16>(80);
         self.n_in.next = 0.into();
         self.masked.next = 0.into();
         for k in 0..8 {
@@ -419,281 +836,176 @@ impl Logic for TxEngine {
         self.comb.next =
             self.carry.q.val() | (self.masked.val() << (bit_cast::<8, 4>(self.cc.q.val()) << 3));
         self.total.next = self.cc.q.val() + self.n_in.val();
-        self.final_word.next = self.rd.rsp_last.val()
-            & (self.off.q.val() == self.cur_len.val())
-            & ((self.seg.q.val() + 1) == self.nd.q.val());
-
-        // The completion.
-        self.cq_mask.next = (self.one16.val() << self.cql.q.val()) - 1;
-        self.cq_pass.next = self.cqp.q.val() >> self.cql.q.val();
-        self.phase.next = !self.cq_pass.val().get_bit(0);
-        self.cc_keep16.next = (self.one16.val() << self.cc.q.val()) - 1;
-        self.last_index.next = self.head.q.val() + bit_cast::<16, 4>(self.consumed.q.val()) - 1;
-
-        // Defaults for the ports.
-        self.rd.req_addr.next = 0.into();
-        self.rd.req_len.next = 0.into();
-        self.rd.req_tag.next = 0.into();
-        self.rd.req_valid.next = false;
-        self.rd.rsp_ready.next = false;
-        self.wr.addr.next =
-            self.cqb.q.val() + (bit_cast::<64, 16>(self.cqp.q.val() & self.cq_mask.val()) << 5);
-        self.wr.data.next = 0.into();
-        self.wr.keep.next = 0xff.into();
-        self.wr.last.next = false;
-        self.wr.valid.next = false;
-        self.source.data.next = 0.into();
-        self.source.keep.next = 0.into();
-        self.source.last.next = false;
-        self.source.user.next = false;
-        self.source.valid.next = false;
-        self.csum_en.next = self.en_q.q.val();
-        self.csum_start.next = self.start_q.q.val();
-        self.csum_offset.next = self.offset_q.q.val();
+        self.final_word.next = self.rd.rsp_last.val() & self.fin_tag.val();
         self.out_keep16.next = (self.one16.val() << self.total.val()) - 1;
-
-        match self.state.q.val() {
-            TxState::Idle => {
-                if self.found.val() {
-                    self.q.d.next = self.pick.val();
-                    self.state.d.next = TxState::Pick;
-                }
-            }
-            TxState::Pick => {
-                for i in 0..self.ring_base.len() {
-                    if self.q.q.val() == self.qid[i].val() {
-                        self.base.d.next = self.ring_base[i].val();
-                        self.log2.d.next = self.ring_log2[i].val();
-                        self.cqb.d.next = self.cq_base[i].val();
-                        self.cql.d.next = self.cq_log2[i].val();
-                        self.cqp.d.next = self.cq_prod_q[i].q.val();
-                        self.head.d.next = self.cons_q[i].q.val();
-                    }
-                }
-                self.nd.d.next = 0.into();
-                self.chain_done.d.next = false;
-                self.err.d.next = false;
-                self.consumed.d.next = 0.into();
-                self.flen.d.next = 0.into();
-                self.en_q.d.next = false;
-                self.seg.d.next = 0.into();
-                self.off.d.next = 0.into();
-                self.cc.d.next = 0.into();
-                self.carry.d.next = 0.into();
-                self.started.d.next = false;
-                self.state.d.next = TxState::DescReq;
-            }
-            TxState::DescReq => {
-                if self.cnt.val() == 0 {
-                    // The chain stops at `prod` without LAST.
-                    self.err.d.next = true;
-                    self.consumed.d.next = self.nd.q.val();
-                    self.state.d.next = TxState::Cpl;
-                    self.wc.d.next = 0.into();
-                } else {
-                    self.rd.req_addr.next = self.base.q.val()
-                        + (bit_cast::<64, 16>(self.idx.val() & self.mask.val()) << 5);
-                    self.rd.req_len.next = self.cnt.val() << 5;
-                    self.rd.req_valid.next = true;
-                    if self.rd.req_ready.val() {
-                        self.wc.d.next = 0.into();
-                        self.state.d.next = TxState::DescRsp;
-                    }
-                }
-            }
-            TxState::DescRsp => {
-                self.rd.rsp_ready.next = true;
-                if self.rd.rsp_valid.val() {
-                    self.wc.d.next = self.wc.q.val() + 1;
-                    if self.wc.q.val() == 0 {
-                        self.t_addr.d.next = self.rd.rsp_data.val();
-                    }
-                    if self.wc.q.val() == 1 {
-                        self.t_word1.d.next = self.rd.rsp_data.val();
-                    }
-                    if self.wc.q.val() == 2 {
-                        self.t_word2.d.next = self.rd.rsp_data.val();
-                    }
-                    if (self.wc.q.val() == 3) & !self.chain_done.q.val() & !self.rd.rsp_error.val()
-                    {
-                        if (self.nd.q.val() == 0) & ((self.d_flags.val() & self.f_first.val()) == 0)
-                        {
-                            self.err.d.next = true;
-                            self.chain_done.d.next = true;
-                            self.consumed.d.next = 1.into();
-                        } else if (self.nd.q.val() != 0)
-                            & ((self.d_flags.val() & self.f_first.val()) != 0)
-                        {
-                            self.err.d.next = true;
-                            self.chain_done.d.next = true;
-                            self.consumed.d.next = self.nd.q.val();
-                        } else if (self.d_len.val() == 0)
-                            | self.d_len.val().get_bits::<16>(16).any()
-                        {
-                            self.err.d.next = true;
-                            self.chain_done.d.next = true;
-                            self.consumed.d.next = self.nd.q.val() + 1;
-                        } else {
-                            for k in 0..self.sg_addr.len() {
-                                if self.nd.q.val() == self.sg_index[k].val() {
-                                    self.sg_addr[k].d.next = self.t_addr.q.val();
-                                    self.sg_len[k].d.next = self.d_len.val().get_bits::<16>(0);
+        self.cc_keep16.next = (self.one16.val() << self.cc.q.val()) - 1;
+        self.c_ready.next = false;
+        self.fault.next = false;
+        self.finish.next = false;
+        match self.ss.q.val() {
+            StreamState::Data => {
+                if self.frame_q.source.valid.val() & !self.cpl_q.full.val() {
+                    if self.head.val().get_bit(56) {
+                        // A chain the parser refused: no data, just its completion.
+                        self.finish.next = true;
+                    } else if self.rd.rsp_valid.val() & !self.is_desc.val() {
+                        if self.rd.rsp_error.val() {
+                            // A segment read faulted: end the frame as bad.
+                            self.source.valid.next = true;
+                            self.source.data.next = self.carry.q.val();
+                            self.source.keep.next = self.cc_keep16.val().get_bits::<8>(0) | 1;
+                            self.source.last.next = true;
+                            self.source.user.next = true;
+                            self.c_ready.next = self.source.ready.val();
+                            if self.source.ready.val() {
+                                self.cc.d.next = 0.into();
+                                self.carry.d.next = 0.into();
+                                if self.final_word.val() {
+                                    self.fault.next = true;
+                                    self.finish.next = true;
+                                } else {
+                                    self.ss.d.next = StreamState::Discard;
                                 }
                             }
-                            if self.nd.q.val() == 0 {
-                                self.en_q.d.next = (self.d_flags.val() & self.f_csum.val()) != 0;
-                                self.start_q.d.next = self.t_word2.q.val().get_bits::<16>(0);
-                                self.offset_q.d.next = self.t_word2.q.val().get_bits::<16>(16);
-                            }
-                            self.nd.d.next = self.nd.q.val() + 1;
-                            self.consumed.d.next = self.nd.q.val() + 1;
-                            self.flen.d.next = self.flen.q.val()
-                                + bit_cast::<32, 16>(self.d_len.val().get_bits::<16>(0));
-                            if (self.d_flags.val() & self.f_last.val()) != 0 {
-                                self.chain_done.d.next = true;
-                            } else if (self.nd.q.val() + 1) == self.max_sg.val() {
-                                self.err.d.next = true;
-                                self.chain_done.d.next = true;
-                            }
-                        }
-                    }
-                    if self.rd.rsp_error.val() & !self.chain_done.q.val() {
-                        self.err.d.next = true;
-                        self.chain_done.d.next = true;
-                        self.consumed.d.next = self.nd.q.val() + 1;
-                    }
-                    if self.rd.rsp_last.val() {
-                        self.state.d.next = TxState::DescDone;
-                    }
-                }
-            }
-            TxState::DescDone => {
-                // The batch's verdicts are registered now.
-                self.wc.d.next = 0.into();
-                if self.err.q.val() {
-                    self.state.d.next = TxState::Cpl;
-                } else if self.chain_done.q.val() {
-                    self.state.d.next = TxState::DataReq;
-                } else {
-                    self.state.d.next = TxState::DescReq;
-                }
-            }
-            TxState::DataReq => {
-                self.rd.req_addr.next = self.cur_addr.val() + bit_cast::<64, 16>(self.off.q.val());
-                self.rd.req_len.next = self.chunk.val();
-                self.rd.req_valid.next = true;
-                if self.rd.req_ready.val() {
-                    self.off.d.next = self.off.q.val() + self.chunk.val();
-                    self.state.d.next = TxState::DataRsp;
-                }
-            }
-            TxState::DataRsp => {
-                if self.rd.rsp_valid.val() {
-                    if self.rd.rsp_error.val() {
-                        // A segment read faulted: end the frame as bad.
-                        self.source.valid.next = true;
-                        self.source.data.next = self.carry.q.val();
-                        self.source.keep.next = self.cc_keep16.val().get_bits::<8>(0) | 1;
-                        self.source.last.next = true;
-                        self.source.user.next = true;
-                        self.rd.rsp_ready.next = self.source.ready.val();
-                        if self.source.ready.val() {
-                            self.err.d.next = true;
-                            self.wc.d.next = 0.into();
-                            self.state.d.next = TxState::Cpl;
-                        }
-                    } else if (self.total.val() >= 8) | self.final_word.val() {
-                        self.source.valid.next = true;
-                        self.source.data.next = self.comb.val();
-                        self.source.keep.next = 0xff.into();
-                        if self.total.val() < 8 {
-                            self.source.keep.next = self.out_keep16.val().get_bits::<8>(0);
-                        }
-                        self.source.last.next = self.final_word.val() & (self.total.val() <= 8);
-                        self.rd.rsp_ready.next = self.source.ready.val();
-                    } else {
-                        self.rd.rsp_ready.next = true;
-                    }
-                    if self.rd.rsp_ready.val() & !self.rd.rsp_error.val() {
-                        self.started.d.next = true;
-                        if self.total.val() >= 8 {
-                            self.cc.d.next = self.total.val() - 8;
-                            self.carry.d.next = 0.into();
-                            if self.cc.q.val() != 0 {
-                                self.carry.d.next = self.masked.val()
-                                    >> (64 - (bit_cast::<8, 4>(self.cc.q.val()) << 3));
-                            }
                         } else {
-                            self.cc.d.next = self.total.val();
-                            self.carry.d.next = self.comb.val();
-                        }
-                        if self.rd.rsp_last.val() {
-                            if self.final_word.val() {
-                                self.wc.d.next = 0.into();
-                                self.state.d.next = TxState::Cpl;
-                                if self.total.val() > 8 {
-                                    self.state.d.next = TxState::Flush;
+                            if (self.total.val() >= 8) | self.final_word.val() {
+                                self.source.valid.next = true;
+                                self.source.data.next = self.comb.val();
+                                self.source.keep.next = 0xff.into();
+                                if self.total.val() < 8 {
+                                    self.source.keep.next = self.out_keep16.val().get_bits::<8>(0);
                                 }
+                                self.source.last.next =
+                                    self.final_word.val() & (self.total.val() <= 8);
+                                self.c_ready.next = self.source.ready.val();
                             } else {
-                                self.state.d.next = TxState::DataReq;
-                                if self.off.q.val() == self.cur_len.val() {
-                                    self.seg.d.next = self.seg.q.val() + 1;
-                                    self.off.d.next = 0.into();
+                                self.c_ready.next = true;
+                            }
+                            if self.c_ready.val() {
+                                if self.total.val() >= 8 {
+                                    self.cc.d.next = self.total.val() - 8;
+                                    self.carry.d.next = 0.into();
+                                    if self.cc.q.val() != 0 {
+                                        self.carry.d.next = self.masked.val()
+                                            >> (64 - (bit_cast::<8, 4>(self.cc.q.val()) << 3));
+                                    }
+                                } else {
+                                    self.cc.d.next = self.total.val();
+                                    self.carry.d.next = self.comb.val();
+                                }
+                                if self.final_word.val() {
+                                    if self.total.val() > 8 {
+                                        self.ss.d.next = StreamState::Flush;
+                                    } else {
+                                        self.cc.d.next = 0.into();
+                                        self.carry.d.next = 0.into();
+                                        self.finish.next = true;
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-            TxState::Flush => {
+            StreamState::Flush => {
                 self.source.valid.next = true;
                 self.source.data.next = self.carry.q.val();
                 self.source.keep.next = self.cc_keep16.val().get_bits::<8>(0);
                 self.source.last.next = true;
                 if self.source.ready.val() {
-                    self.wc.d.next = 0.into();
-                    self.state.d.next = TxState::Cpl;
+                    self.cc.d.next = 0.into();
+                    self.carry.d.next = 0.into();
+                    self.finish.next = true;
+                    self.ss.d.next = StreamState::Data;
                 }
             }
-            TxState::Cpl => {
-                self.wr.valid.next = true;
-                if self.wc.q.val() == 0 {
-                    self.wr.data.next = bit_cast::<64, 32>(self.flen.q.val())
-                        | (bit_cast::<64, 16>(self.last_index.val()) << 32)
-                        | (bit_cast::<64, 16>(self.q.q.val()) << 48);
+            StreamState::Discard => {
+                self.c_ready.next = true;
+                if self.rd.rsp_valid.val() & !self.is_desc.val() & self.final_word.val() {
+                    self.fault.next = true;
+                    self.finish.next = true;
+                    self.ss.d.next = StreamState::Data;
                 }
-                if self.wc.q.val() == 2 {
-                    self.wr.data.next = self.cycle_q.q.val();
+            }
+        }
+        // The frame is done: its completion is queued (the room was there when it started).
+        self.cpl_q.sink.data.next = self.head.val();
+        if self.fault.val() {
+            self.cpl_q.sink.data.next = self.head.val() | self.err_bit.val();
+        }
+        if self.finish.val() {
+            self.cpl_q.sink.valid.next = true;
+            self.frame_q.source.ready.next = true;
+        }
+        self.rd.rsp_ready.next = self.c_ready.val();
+        if self.is_desc.val() {
+            self.rd.rsp_ready.next = self.descs.sink.ready.val();
+        }
+        self.d_dec.next = self.rd.rsp_valid.val()
+            & !self.is_desc.val()
+            & self.rd.rsp_last.val()
+            & self.rd.rsp_ready.val();
+        if self.d_inc.val() & !self.d_dec.val() {
+            self.d_out.d.next = self.d_out.q.val() + 1;
+        }
+        if !self.d_inc.val() & self.d_dec.val() {
+            self.d_out.d.next = self.d_out.q.val() - 1;
+        }
+
+        // ---- Completion writer.
+        self.crec.next = self.cpl_q.source.data.val();
+        self.c_q.next = bit_cast::<16, 4>(self.crec.val().get_bits::<4>(48));
+        self.c_base.next = 0.into();
+        self.c_log2.next = 0.into();
+        self.c_prod.next = 0.into();
+        for i in 0..self.cq_base.len() {
+            if self.c_q.val() == self.qid[i].val() {
+                self.c_base.next = self.cq_base[i].val();
+                self.c_log2.next = self.cq_log2[i].val();
+                self.c_prod.next = self.cq_prod_q[i].q.val();
+            }
+        }
+        self.cq_mask.next = (self.one16.val() << self.c_log2.val()) - 1;
+        self.cq_pass.next = self.c_prod.val() >> self.c_log2.val();
+        self.phase.next = !self.cq_pass.val().get_bit(0);
+        self.wr.addr.next =
+            self.c_base.val() + (bit_cast::<64, 16>(self.c_prod.val() & self.cq_mask.val()) << 5);
+        self.wr.data.next = 0.into();
+        self.wr.keep.next = 0xff.into();
+        self.wr.last.next = false;
+        self.wr.valid.next = self.cpl_q.source.valid.val();
+        if self.cw.q.val() == 0 {
+            self.wr.data.next = bit_cast::<64, 52>(self.crec.val().get_bits::<52>(0));
+        }
+        if self.cw.q.val() == 2 {
+            self.wr.data.next = self.cycle_q.q.val();
+        }
+        if self.cw.q.val() == 3 {
+            self.wr.last.next = true;
+            self.wr.data.next = self.cpl_tx.val();
+            if self.crec.val().get_bit(56) {
+                self.wr.data.next = self.cpl_err.val();
+            }
+            if self.phase.val() {
+                self.wr.data.next = self.wr.data.val() | self.phase_bit.val();
+            }
+        }
+        if self.cpl_q.source.valid.val() & self.wr.ready.val() {
+            self.cw.d.next = self.cw.q.val() + 1;
+            if self.cw.q.val() == 3 {
+                self.cpl_q.source.ready.next = true;
+                for i in 0..self.cons_q.len() {
+                    if self.c_q.val() == self.qid[i].val() {
+                        self.cons_q[i].d.next = self.cons_q[i].q.val()
+                            + bit_cast::<16, 4>(self.crec.val().get_bits::<4>(52));
+                        self.cq_prod_q[i].d.next = self.cq_prod_q[i].q.val() + 1;
+                    }
                 }
-                if self.wc.q.val() == 3 {
-                    self.wr.last.next = true;
-                    self.wr.data.next = self.cpl_tx.val();
-                    if self.err.q.val() {
-                        self.wr.data.next = self.cpl_err.val();
-                    }
-                    if self.phase.val() {
-                        self.wr.data.next = self.wr.data.val() | self.phase_bit.val();
-                    }
-                }
-                if self.wr.ready.val() {
-                    self.wc.d.next = self.wc.q.val() + 1;
-                    if self.wc.q.val() == 3 {
-                        for i in 0..self.cons_q.len() {
-                            if self.q.q.val() == self.qid[i].val() {
-                                self.cons_q[i].d.next = self.cons_q[i].q.val()
-                                    + bit_cast::<16, 4>(self.consumed.q.val());
-                                self.cq_prod_q[i].d.next = self.cq_prod_q[i].q.val() + 1;
-                            }
-                        }
-                        self.rr.d.next = self.q.q.val();
-                        if self.err.q.val() {
-                            self.errors_q.d.next = self.errors_q.q.val() + 1;
-                        } else {
-                            self.frames_q.d.next = self.frames_q.q.val() + 1;
-                            self.bytes_q.d.next = self.bytes_q.q.val() + self.flen.q.val();
-                        }
-                        self.state.d.next = TxState::Idle;
-                    }
+                if self.crec.val().get_bit(56) {
+                    self.errors_q.d.next = self.errors_q.q.val() + 1;
+                } else {
+                    self.frames_q.d.next = self.frames_q.q.val() + 1;
+                    self.bytes_q.d.next = self.bytes_q.q.val() + self.crec.val().get_bits::<32>(0);
                 }
             }
         }
@@ -799,6 +1111,8 @@ pub mod host {
         pub data: u64,
         /// Byte enables.
         pub keep: u64,
+        /// The request's tag.
+        pub tag: u64,
         /// Last word of its request.
         pub last: bool,
         /// The request faulted.
@@ -846,7 +1160,7 @@ pub mod host {
     }
 
     /// The DMA read responder: requests are answered in order after `latency` cycles, one
-    /// word per cycle, with random gaps.
+    /// word per cycle, with random gaps, each word carrying its request's tag.
     #[derive(Debug, Default)]
     pub struct Responder {
         queue: VecDeque<(u64, RspWord)>,
@@ -869,8 +1183,8 @@ pub mod host {
             }
         }
 
-        /// Queues the response to a request taken at `cycle`.
-        pub fn request(&mut self, mem: &Memory, cycle: u64, addr: u64, len: usize) {
+        /// Queues the response to a request (tagged `tag`) taken at `cycle`.
+        pub fn request(&mut self, mem: &Memory, cycle: u64, addr: u64, len: usize, tag: u64) {
             self.requests.push((addr, len));
             let at = cycle + self.latency;
             match mem.read(addr, len) {
@@ -884,6 +1198,7 @@ pub mod host {
                             RspWord {
                                 data: u64::from_le_bytes(w),
                                 keep: (1u64 << c.len()) - 1,
+                                tag,
                                 last: i + 1 == n,
                                 error: false,
                             },
@@ -895,6 +1210,7 @@ pub mod host {
                     RspWord {
                         data: 0,
                         keep: 0,
+                        tag,
                         last: true,
                         error: true,
                     },
@@ -915,6 +1231,11 @@ pub mod host {
         /// The offered word was taken.
         pub fn taken(&mut self) {
             self.queue.pop_front();
+        }
+
+        /// Requests not yet answered whole.
+        pub fn pending(&self) -> usize {
+            self.queue.iter().filter(|w| w.1.last).count()
         }
 
         /// Nothing left to send.
@@ -967,8 +1288,9 @@ pub mod host {
 
 /// An open-loop random host for the differential test: queue registers set on the first cycle,
 /// doorbells now and then, and on every cycle random `req_ready`, `wr$ready`, `source$ready`
-/// and response words (mostly words that read as valid FIRST|LAST descriptors of 1..=64 bytes,
-/// so frames flow, with random and faulting words mixed in so that the error paths run too).
+/// and response words with random tags (so that descriptor and data words both arrive):
+/// mostly words that read as valid FIRST|LAST descriptors of 1..=64 bytes, so frames flow,
+/// with random and faulting words mixed in so that the error paths run too.
 pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -1012,6 +1334,8 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
             ("rd$rsp_data", vec![data]),
             ("rd$rsp_keep", vec![keep]),
             ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
+            // Tags as the engine makes them: a queue number below QUEUES in bits 3:0.
+            ("rd$rsp_tag", vec![rng.gen_range(0..128u64) & !0x08]),
             ("rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 60))]),
             ("wr$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
             ("source$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
@@ -1058,19 +1382,29 @@ mod tests {
         /// Frames out: bytes, user bit, (csum_en, start, offset) with the first word.
         frames: Vec<SentFrame>,
         cycle: u64,
+        /// Chance in percent that `source$ready` is high on a cycle.
         ready_percent: u8,
+        /// The same for `rd$req_ready` and `wr$ready`.
+        host_percent: u8,
+        /// Frames posted and not completed, per queue, at most.
+        max_posted: usize,
     }
 
     impl World {
         fn new(queues: usize, seed: u64) -> Self {
+            Self::with_rings(queues, seed, 4, 3)
+        }
+
+        /// Rings of `2^log2` descriptors and `2^cq_log2` completions.
+        fn with_rings(queues: usize, seed: u64, log2: u32, cq_log2: u32) -> Self {
             let mut b = Bench::new(TxEngine::new(queues, MAX_SG)).unwrap();
             let mut qs = vec![];
             for i in 0..queues {
                 let q = Queue {
                     ring: MEM + 0x1000 * i as u64,
-                    log2: 4,
+                    log2,
                     cq: MEM + 0x8000 + 0x1000 * i as u64,
-                    cq_log2: 3,
+                    cq_log2,
                     prod: 0,
                     cq_cons: 0,
                 };
@@ -1096,6 +1430,8 @@ mod tests {
                 frames: vec![],
                 cycle: 0,
                 ready_percent: 80,
+                host_percent: 70,
+                max_posted: 6,
             }
         }
 
@@ -1113,6 +1449,7 @@ mod tests {
             let w = offered.unwrap_or(super::host::RspWord {
                 data: self.rng.gen(),
                 keep: self.rng.gen_range(0..256),
+                tag: self.rng.gen_range(0..128),
                 last: self.rng.gen(),
                 error: self.rng.gen(),
             });
@@ -1120,11 +1457,14 @@ mod tests {
                 .unwrap();
             b.set("rd$rsp_data", &[w.data]).unwrap();
             b.set("rd$rsp_keep", &[w.keep]).unwrap();
+            b.set("rd$rsp_tag", &[w.tag]).unwrap();
             b.set("rd$rsp_last", &[u64::from(w.last)]).unwrap();
             b.set("rd$rsp_error", &[u64::from(w.error)]).unwrap();
-            let req_ready = self.rng.gen_range(0..100) < 70;
+            // Like a PCIe host, at most 32 reads in flight.
+            let req_ready =
+                self.rng.gen_range(0..100) < self.host_percent && self.rsp.pending() < 32;
             b.set("rd$req_ready", &[u64::from(req_ready)]).unwrap();
-            let wr_ready = self.rng.gen_range(0..100) < 70;
+            let wr_ready = self.rng.gen_range(0..100) < self.host_percent;
             b.set("wr$ready", &[u64::from(wr_ready)]).unwrap();
             let src_ready = self.rng.gen_range(0..100) < self.ready_percent;
             b.set("source$ready", &[u64::from(src_ready)]).unwrap();
@@ -1136,7 +1476,9 @@ mod tests {
             if req_ready && g("rd$req_valid") == 1 {
                 let (a, l) = (g("rd$req_addr"), g("rd$req_len") as usize);
                 assert!((1..=4096).contains(&l), "request of {l} bytes");
-                self.rsp.request(&self.mem, self.cycle, a, l);
+                assert!(g("rd$req_tag") < 0x80, "tag bit 7 is the card's");
+                self.rsp
+                    .request(&self.mem, self.cycle, a, l, g("rd$req_tag"));
             }
             if wr_ready && g("wr$valid") == 1 {
                 if self.wr_words.is_empty() {
@@ -1234,7 +1576,9 @@ mod tests {
                 // Post whole chains only, when the ring has room for them.
                 if let Some(p) = todo[q].front() {
                     let used = w.queues[q].prod.wrapping_sub(consumed[q]);
-                    if usize::from(used) + p.descs.len() <= 16 && inflight[q].len() < 6 {
+                    let room = 1usize << w.queues[q].log2;
+                    if usize::from(used) + p.descs.len() <= room && inflight[q].len() < w.max_posted
+                    {
                         let p = todo[q].pop_front().unwrap();
                         w.queues[q].post(&mut w.mem, &p.descs);
                         inflight[q].push_back(p);
@@ -1323,6 +1667,23 @@ mod tests {
             ));
         }
         check(w, posted, 40_000);
+    }
+
+    /// Frames overlap their DMA round trips: 64 one-segment frames with a 200-cycle read
+    /// latency take about two round trips plus a few cycles a frame, where an engine with one
+    /// frame in flight needs two round trips a frame (25,600 cycles).
+    #[test]
+    fn frames_overlap_their_dma_round_trips() {
+        let mut w = World::with_rings(1, 5, 7, 7);
+        w.rsp = Responder::new(200, 0);
+        w.ready_percent = 100;
+        w.host_percent = 100;
+        w.max_posted = 64;
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let posted: Vec<Posted> = (0..64u64)
+            .map(|i| good_frame(&mut rng, &mut w.mem, MEM + 0x10000 + i * 0x100, 0, 1))
+            .collect();
+        check(w, posted, 2_000);
     }
 
     #[test]

@@ -499,8 +499,7 @@ fn rx_and_tx_byte_exact_in_adaptive_mode() {
 const SOAK: usize = 100_000;
 
 /// Short frames (up to 128 payload bytes) in one or two buffers keep the soak within the CI
-/// budget — the card sends one frame at a time, ~300 to ~800 cycles each at these sizes; the
-/// MIXED runs above cover every size and 1 to 8 buffers.
+/// budget; the MIXED runs above cover every size and 1 to 8 buffers.
 const SMALL: Profile = Profile {
     payload: 128,
     max_segs: 2,

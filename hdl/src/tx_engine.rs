@@ -62,8 +62,9 @@
 //!
 //! # Tags
 //! The engine's read requests carry 7-bit tags (the card uses bit 7 to tell the engines
-//! apart): bit 6 set for a descriptor read, with the queue in bits 3:0 and bit 5 set on the last
-//! request of a pick; bit 6 clear for a data read, with bit 0 set on the last piece of a frame.
+//! apart): bit 6 set for a descriptor read (the engine remembers each batch's queue and size in
+//! a small FIFO, since responses come back in request order); bit 6 clear for a data read, with
+//! bit 0 set on the last piece of a frame.
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::stream::StreamSource;
@@ -74,7 +75,7 @@ use rust_hdl::prelude::*;
 /// Most descriptors read in one DMA request (512 bytes, one PCIe max read request).
 pub const BATCH: u64 = 16;
 /// Descriptor read requests in flight at most.
-pub const BATCHES_IN_FLIGHT: u64 = 3;
+pub const BATCHES_IN_FLIGHT: u64 = 8;
 /// Descriptors the descriptor buffer holds.
 pub const DESC_BUFFER: u64 = 64;
 /// Segment data read requests in flight at most.
@@ -180,7 +181,9 @@ pub struct TxEngine {
     f_log2: DFF<Bits<4>>,
     f_idx: DFF<Bits<16>>,
     f_end: DFF<Bits<16>>,
-    f_out: DFF<Bits<3>>,
+    batches: StreamFifo<16, 2, 3, 4>,
+    resv: DFF<Bits<10>>,
+    arr: DFF<Bits<7>>,
     descs: StreamFifo<64, 8, 8, 9>,
     // Parser: the descriptor being read, the chain so far, the verdict being queued.
     ps: DFF<ParseState>,
@@ -260,8 +263,13 @@ pub struct TxEngine {
     seg_rec: Signal<Local, Bits<128>>,
     pk_addr: Signal<Local, Bits<64>>,
     pk_len: Signal<Local, Bits<16>>,
-    f_inc: Signal<Local, Bit>,
-    f_dec: Signal<Local, Bit>,
+    resv_add: Signal<Local, Bits<10>>,
+    resv_sub: Signal<Local, Bits<10>>,
+    desc_take: Signal<Local, Bit>,
+    b_head: Signal<Local, Bits<16>>,
+    b_rec: Signal<Local, Bits<16>>,
+    f_need: Signal<Local, Bits<10>>,
+    resv_sum: Signal<Local, Bits<10>>,
     d_inc: Signal<Local, Bit>,
     d_dec: Signal<Local, Bit>,
     err_bit: Constant<Bits<128>>,
@@ -281,7 +289,6 @@ pub struct TxEngine {
     max_sg: Constant<Bits<4>>,
     max_req: Constant<Bits<16>>,
     d_limit: Constant<Bits<6>>,
-    b_limit: Constant<Bits<3>>,
     f_first: Constant<Bits<16>>,
     f_last: Constant<Bits<16>>,
     f_csum: Constant<Bits<16>>,
@@ -339,7 +346,9 @@ impl TxEngine {
             f_log2: d(),
             f_idx: d(),
             f_end: d(),
-            f_out: d(),
+            batches: d(),
+            resv: d(),
+            arr: d(),
             descs: d(),
             ps: d(),
             pq: d(),
@@ -414,8 +423,13 @@ impl TxEngine {
             seg_rec: d(),
             pk_addr: d(),
             pk_len: d(),
-            f_inc: d(),
-            f_dec: d(),
+            resv_add: d(),
+            resv_sub: d(),
+            desc_take: d(),
+            b_head: d(),
+            b_rec: d(),
+            f_need: d(),
+            resv_sum: d(),
             d_inc: d(),
             d_dec: d(),
             err_bit: Constant::new(Bits::<128>::from(1u64) << Bits::<8>::from(R_ERR as u64)),
@@ -437,7 +451,6 @@ impl TxEngine {
             max_sg: Constant::new((max_sg as u64).into()),
             max_req: Constant::new(4096u64.into()),
             d_limit: Constant::new(DATA_READS_IN_FLIGHT.into()),
-            b_limit: Constant::new(BATCHES_IN_FLIGHT.into()),
             f_first: Constant::new(u64::from(tx_flags::FIRST).into()),
             f_last: Constant::new(u64::from(tx_flags::LAST).into()),
             f_csum: Constant::new(u64::from(tx_flags::CSUM).into()),
@@ -458,12 +471,12 @@ impl Logic for TxEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, fs, rr, fq, f_base, f_log2, f_idx, f_end, f_out, ps, pq, discard, wc,
+            self, clock, fs, rr, fq, f_base, f_log2, f_idx, f_end, resv, arr, ps, pq, discard, wc,
             t_addr, t_word1, t_word2, nd, flen, en_q, start_q, offset_q, v_err, v_consumed, v_last,
             push_k, replay, held_end, r_off, d_out, desc_turn, ss, carry, cc, cw, cycle_q,
             frames_q, bytes_q, errors_q
         );
-        clock!(self, clock, descs, frame_q, seg_q, cpl_q);
+        clock!(self, clock, batches, descs, frame_q, seg_q, cpl_q);
         for i in 0..self.cons_q.len() {
             self.fetched[i].clock.next = self.clock.val();
             self.fetched[i].d.next = self.fetched[i].q.val();
@@ -497,6 +510,12 @@ impl Logic for TxEngine {
         self.source.user.next = false;
         self.source.valid.next = false;
         self.descs.source.ready.next = false;
+        self.batches.sink.data.next = 0.into();
+        self.batches.sink.keep.next = 0.into();
+        self.batches.sink.last.next = true;
+        self.batches.sink.user.next = false;
+        self.batches.sink.valid.next = false;
+        self.batches.source.ready.next = false;
         self.frame_q.sink.data.next = 0.into();
         self.frame_q.sink.keep.next = 0.into();
         self.frame_q.sink.last.next = true;
@@ -548,11 +567,12 @@ impl Logic for TxEngine {
         if self.f_wrap.val() < self.f_cnt.val() {
             self.f_cnt.next = self.f_wrap.val();
         }
-        // Room for one more batch's words behind those stored and those in flight.
-        self.f_room.next = (self.f_out.q.val() < self.b_limit.val())
-            & ((bit_cast::<10, 9>(self.descs.level.val())
-                + ((bit_cast::<10, 3>(self.f_out.q.val()) + 1) << 6))
-                <= 256);
+        // Room for this batch's words behind those stored and those on their way.
+        // (A 10-bit local, so that both simulators add at the same width.)
+        self.f_need.next = bit_cast::<10, 9>(self.descs.level.val())
+            + self.resv.q.val()
+            + (bit_cast::<10, 16>(self.f_cnt.val()) << 2);
+        self.f_room.next = !self.batches.full.val() & (self.f_need.val() <= 256);
         self.want_desc.next = (self.fs.q.val() == FetchState::Issue) & self.f_room.val();
         if (self.fs.q.val() == FetchState::Idle) & self.found.val() {
             for i in 0..self.ring_base.len() {
@@ -582,21 +602,25 @@ impl Logic for TxEngine {
             self.seg_q.source.valid.val() & (self.d_out.q.val() < self.d_limit.val());
 
         // One request a cycle: the two take turns when both want the port.
-        self.f_inc.next = false;
+        self.resv_add.next = 0.into();
         self.d_inc.next = false;
         if self.want_desc.val() & (!self.want_data.val() | self.desc_turn.q.val()) {
             self.rd.req_addr.next = self.f_base.q.val()
                 + (bit_cast::<64, 16>(self.f_idx.q.val() & self.f_mask.val()) << 5);
             self.rd.req_len.next = self.f_cnt.val() << 5;
             self.rd.req_tag.next = 0x40.into();
-            self.rd.req_tag.next = self.rd.req_tag.val() | self.fq.q.val().get_bits::<8>(0);
-            if self.f_cnt.val() == self.f_left.val() {
-                self.rd.req_tag.next = self.rd.req_tag.val() | 0x20;
-            }
             self.rd.req_valid.next = true;
+            // The batch's queue, size and whether it ends the pick, for its response.
+            self.b_rec.next = bit_cast::<16, 4>(self.fq.q.val().get_bits::<4>(0))
+                | (bit_cast::<16, 5>(self.f_cnt.val().get_bits::<5>(0)) << 4);
+            if self.f_cnt.val() == self.f_left.val() {
+                self.b_rec.next = self.b_rec.val() | 0x200;
+            }
+            self.batches.sink.data.next = self.b_rec.val();
             if self.rd.req_ready.val() {
                 self.f_idx.d.next = self.f_idx.q.val() + self.f_cnt.val();
-                self.f_inc.next = true;
+                self.batches.sink.valid.next = true;
+                self.resv_add.next = bit_cast::<10, 16>(self.f_cnt.val()) << 2;
                 self.desc_turn.d.next = false;
                 if self.f_cnt.val() == self.f_left.val() {
                     self.fs.d.next = FetchState::Idle;
@@ -625,20 +649,33 @@ impl Logic for TxEngine {
         // data words to the streamer.
         self.is_desc.next = self.rd.rsp_tag.val().get_bit(6);
         self.fin_tag.next = self.rd.rsp_tag.val().get_bit(0);
+        self.b_head.next = self.batches.source.data.val();
         self.descs.sink.data.next = self.rd.rsp_data.val();
-        self.descs.sink.keep.next = self.rd.rsp_tag.val() & 0x0f;
-        self.descs.sink.last.next = self.rd.rsp_last.val() & self.rd.rsp_tag.val().get_bit(5);
+        self.descs.sink.keep.next = bit_cast::<8, 4>(self.b_head.val().get_bits::<4>(0));
+        self.descs.sink.last.next = self.rd.rsp_last.val() & self.b_head.val().get_bit(9);
         self.descs.sink.user.next = self.rd.rsp_error.val();
         self.descs.sink.valid.next = self.rd.rsp_valid.val() & self.is_desc.val();
-        self.f_dec.next = self.rd.rsp_valid.val()
-            & self.is_desc.val()
-            & self.rd.rsp_last.val()
-            & self.descs.sink.ready.val();
-        if self.f_inc.val() & !self.f_dec.val() {
-            self.f_out.d.next = self.f_out.q.val() + 1;
+        self.desc_take.next =
+            self.rd.rsp_valid.val() & self.is_desc.val() & self.descs.sink.ready.val();
+        self.resv_sub.next = 0.into();
+        if self.desc_take.val() {
+            self.resv_sub.next = 1.into();
+            if self.rd.rsp_error.val() {
+                // A refused read answers with one word for the whole batch.
+                self.resv_sub.next = (bit_cast::<10, 5>(self.b_head.val().get_bits::<5>(4)) << 2)
+                    - bit_cast::<10, 7>(self.arr.q.val());
+            }
+            self.arr.d.next = self.arr.q.val() + 1;
+            if self.rd.rsp_last.val() {
+                self.arr.d.next = 0.into();
+                self.batches.source.ready.next = true;
+            }
         }
-        if !self.f_inc.val() & self.f_dec.val() {
-            self.f_out.d.next = self.f_out.q.val() - 1;
+        // Words no request asked for (a misbehaving host) must not wrap the count.
+        self.resv_sum.next = self.resv.q.val() + self.resv_add.val();
+        self.resv.d.next = 0.into();
+        if self.resv_sum.val() > self.resv_sub.val() {
+            self.resv.d.next = self.resv_sum.val() - self.resv_sub.val();
         }
 
         // ---- Parser.
@@ -948,7 +985,7 @@ impl Logic for TxEngine {
         if self.d_inc.val() & !self.d_dec.val() {
             self.d_out.d.next = self.d_out.q.val() + 1;
         }
-        if !self.d_inc.val() & self.d_dec.val() {
+        if !self.d_inc.val() & self.d_dec.val() & (self.d_out.q.val() != 0) {
             self.d_out.d.next = self.d_out.q.val() - 1;
         }
 
@@ -1334,8 +1371,7 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
             ("rd$rsp_data", vec![data]),
             ("rd$rsp_keep", vec![keep]),
             ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
-            // Tags as the engine makes them: a queue number below QUEUES in bits 3:0.
-            ("rd$rsp_tag", vec![rng.gen_range(0..128u64) & !0x08]),
+            ("rd$rsp_tag", vec![rng.gen_range(0..128u64)]),
             ("rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 60))]),
             ("wr$ready", vec![u64::from(rng.gen_ratio(3, 4))]),
             ("source$ready", vec![u64::from(rng.gen_ratio(3, 4))]),

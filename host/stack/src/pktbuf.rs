@@ -30,7 +30,8 @@ struct PoolShared {
     free: Mutex<Vec<Arc<Storage>>>,
     buf_size: usize,
     count: usize,
-    /// Buffers made so far (a lazy pool makes them on first demand, up to `count`).
+    /// Buffers in existence: made and not freed (a lazy pool makes them on first demand, up to
+    /// `count`).
     created: AtomicUsize,
 }
 
@@ -185,10 +186,32 @@ impl fmt::Debug for PacketBuf {
     }
 }
 
-/// Returns a storage to its pool if this was the last reference. The count is read and the
-/// reference dropped under the pool lock, so when the last two clones drop at once on two
-/// threads exactly one of them sees itself last.
+impl Drop for Storage {
+    /// A pool buffer that is freed rather than recycled (see [`release`]) gives its place in
+    /// the pool back, so the pool makes a new one on demand instead of shrinking for good.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            // Cannot underflow: every pool storage was counted in `created` when it was made.
+            let _ = pool
+                .created
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// Returns a storage to its pool if this was the last reference.
+///
+/// Most calls drop a reference that is not the last (a fragment shared with the send queue or
+/// with other segments): those only decrement the count, without taking the pool lock — the
+/// lock and the atomics around it were a tenth of a bulk TCP transfer. When the last two
+/// references drop at the same time on two threads, both may see the other and skip the pool;
+/// the storage is then freed, its `Drop` gives its place back, and the pool makes a new buffer
+/// when it next runs short: a rare allocation, never a lost buffer. A reference that looks
+/// like the last is checked again under the lock, where no other one can appear.
 fn release(storage: Arc<Storage>) {
+    if Arc::strong_count(&storage) > 1 {
+        return;
+    }
     let Some(pool) = storage.pool.upgrade() else {
         return;
     };
@@ -753,7 +776,8 @@ impl PacketPool {
         Some(PacketBuf::from_storage(storage, headroom))
     }
 
-    /// A new buffer for a lazy pool that has not made all of its buffers yet.
+    /// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that
+    /// has not made all of them yet, or a pool one of whose buffers was freed (see [`release`]).
     fn grow(&self) -> Option<Arc<Storage>> {
         let shared = &self.shared;
         shared
@@ -1007,6 +1031,47 @@ mod tests {
         let c = pool.alloc(0).unwrap();
         assert_eq!(c.tailroom(), 512);
         assert_eq!(pool.available(), 1);
+    }
+
+    #[test]
+    fn a_freed_pool_buffer_is_made_again() {
+        let pool = PacketPool::new(2, 64);
+        let mut a = pool.alloc(0).unwrap();
+        let b = pool.alloc(0).unwrap();
+        assert!(pool.alloc(0).is_none());
+        // What two threads dropping the last two clones at once can do: the storage is freed
+        // without going back to the free list.
+        drop(a.head.take());
+        drop(a);
+        assert_eq!(pool.available(), 1, "the freed buffer's place is back");
+        let mut c = pool.alloc(8).unwrap();
+        c.put_slice(b"again").unwrap();
+        assert_eq!((c.data(), c.tailroom()), (&b"again"[..], 64 - 8 - 5));
+        assert!(pool.alloc(0).is_none(), "still no more than count buffers");
+        drop((b, c));
+        assert_eq!(pool.available(), 2);
+    }
+
+    #[test]
+    fn shared_storage_returns_to_the_pool_with_its_last_user() {
+        let pool = PacketPool::new(3, 64);
+        let mut src = pool.alloc(0).unwrap();
+        src.put_slice(b"0123456789").unwrap();
+        let segs: Vec<PacketBuf> = (0..5)
+            .map(|i| {
+                let mut s = PacketBuf::new(16, 4);
+                s.append_shared(&src, 2 * i, 2).unwrap();
+                s
+            })
+            .collect();
+        drop(src);
+        assert_eq!(pool.available(), 2, "the segments keep the storage");
+        for (i, s) in segs.into_iter().enumerate() {
+            let mut out = [0u8; 2];
+            s.copy_to(&mut out).unwrap();
+            assert_eq!(out, [b'0' + 2 * i as u8, b'1' + 2 * i as u8]);
+        }
+        assert_eq!(pool.available(), 3, "back once the last segment dropped");
     }
 
     #[test]

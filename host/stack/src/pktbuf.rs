@@ -1154,7 +1154,9 @@ mod tests {
 
     #[test]
     fn packet_buffers_stay_small_to_move() {
-        // Every queue on the data path moves buffers by value (see `PacketBuf`).
+        // Every queue on the data path moves buffers by value (see `PacketBuf`). Up to 128
+        // bytes LLVM does a move as eight 16-byte loads and stores; past that it calls memmove.
+        // Two fragment slots inline (136 bytes) cost 7 % of tcp_bulk's oxnic_mtu1500.
         assert!(core::mem::size_of::<PacketBuf>() <= 128);
     }
 

@@ -143,6 +143,11 @@ impl NetDevice {
         self.rx.pop_front()
     }
 
+    /// The frame [`Self::pop_rx`] returns after `skip` others, left in the queue.
+    pub(crate) fn peek_rx(&self, skip: usize) -> Option<&PacketBuf> {
+        self.rx.get(skip)
+    }
+
     /// Room left in the TX queue.
     pub(crate) fn tx_room(&self) -> usize {
         self.caps.tx_queue_len.saturating_sub(self.tx.len())
@@ -239,6 +244,23 @@ pub fn complete_tx_checksum(frame: &mut PacketBuf) -> Result<(), TxChecksumError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_rx_looks_ahead_without_taking() {
+        let mut dev = NetDevice::new(DeviceCaps::default());
+        for b in [b"one", b"two", b"six"] {
+            dev.push_rx(PacketBuf::from_slice(0, b));
+        }
+        assert_eq!(dev.peek_rx(0).map(PacketBuf::data), Some(&b"one"[..]));
+        assert_eq!(dev.peek_rx(2).map(PacketBuf::data), Some(&b"six"[..]));
+        assert!(dev.peek_rx(3).is_none());
+        assert_eq!(dev.rx_pending(), 3, "nothing taken");
+        assert_eq!(
+            dev.pop_rx().map(|f| f.data().to_vec()),
+            Some(b"one".to_vec())
+        );
+        assert_eq!(dev.peek_rx(1).map(PacketBuf::data), Some(&b"six"[..]));
+    }
 
     /// A TCP-like frame: 20 header bytes with the pseudo-header-less "partial" sum 0 in the
     /// field at 16, then `payload`.

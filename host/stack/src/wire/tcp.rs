@@ -160,6 +160,41 @@ impl TcpOptions {
         self.sack_blocks.iter().take_while(|b| b.is_some()).count()
     }
 
+    /// The length [`Self::write`] returns (or its error), worked out without writing: a
+    /// segment's header length is needed before the header is emitted, once per segment.
+    fn len(&self) -> Result<usize, WireError> {
+        // Bytes the SACK option takes when present: what `Writer::sack` puts.
+        let sack = if self.sack_count() > 0 {
+            2 + 8 * self.sack_blocks.iter().flatten().count()
+        } else {
+            0
+        };
+        let mss = if self.mss.is_some() { 4 } else { 0 };
+        let ts = if self.timestamps.is_some() { 10 } else { 0 };
+        let aligned =
+            mss + match (self.sack_permitted, self.timestamps.is_some()) {
+                (_, true) => 2 + ts,
+                (true, false) => 4,
+                (false, false) => 0,
+            } + if self.window_scale.is_some() { 4 } else { 0 }
+                + if sack > 0 { 2 + sack } else { 0 };
+        if aligned <= MAX_OPTIONS_LEN {
+            return Ok(aligned);
+        }
+        let packed = mss
+            + if self.window_scale.is_some() { 3 } else { 0 }
+            + if self.sack_permitted { 2 } else { 0 }
+            + ts
+            + sack;
+        let packed = packed.div_ceil(4) * 4;
+        if packed > MAX_OPTIONS_LEN {
+            return Err(WireError::Unrepresentable {
+                what: "tcp options longer than 40 bytes",
+            });
+        }
+        Ok(packed)
+    }
+
     /// Writes the options into `out` and returns their length, a multiple of 4. The layout is
     /// Linux's (NOP-aligned 32-bit words, SACK-permitted folded in front of the timestamps);
     /// when that does not fit in 40 bytes the options are packed without NOPs instead, so any
@@ -318,8 +353,7 @@ impl TcpRepr {
 
     /// Header length as [`Self::emit`] writes it, options included.
     pub fn header_len(&self) -> Result<usize, WireError> {
-        let mut scratch = [0u8; MAX_OPTIONS_LEN];
-        Ok(Self::MIN_LEN + self.options.write(&mut scratch)?)
+        Ok(Self::MIN_LEN + self.options.len()?)
     }
 
     /// Parses a segment (the whole IPv4 payload: TCP has no length field of its own) sent from
@@ -466,6 +500,42 @@ mod tests {
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
     const SW: ChecksumMode = ChecksumMode::Software;
+
+    #[test]
+    fn option_length_matches_what_is_written() {
+        let blocks = |n: usize, gap: bool| {
+            let mut b: [Option<SackBlock>; MAX_SACK_BLOCKS] = Default::default();
+            for (k, slot) in b.iter_mut().take(n).enumerate() {
+                *slot = Some(SackBlock {
+                    left: 100 * k as u32,
+                    right: 100 * k as u32 + 50,
+                });
+            }
+            if gap && n > 0 {
+                b[0] = None;
+            }
+            b
+        };
+        let mut seen_err = false;
+        for bits in 0..16u8 {
+            for n in 0..=MAX_SACK_BLOCKS {
+                for gap in [false, true] {
+                    let o = TcpOptions {
+                        mss: (bits & 1 != 0).then_some(1460),
+                        window_scale: (bits & 2 != 0).then_some(7),
+                        sack_permitted: bits & 4 != 0,
+                        timestamps: (bits & 8 != 0).then_some(TcpTimestamps { tsval: 1, tsecr: 2 }),
+                        sack_blocks: blocks(n, gap),
+                    };
+                    let mut out = [0u8; MAX_OPTIONS_LEN];
+                    let written = o.write(&mut out);
+                    assert_eq!(o.len(), written, "{o:?}");
+                    seen_err |= written.is_err();
+                }
+            }
+        }
+        assert!(seen_err, "the over-long case is covered too");
+    }
     const OFF: ChecksumMode = ChecksumMode::Offloaded;
 
     /// Linux's SYN from tests/fixtures/tcp_syn.hex (the IPv4 payload).

@@ -1722,6 +1722,62 @@ mod tests {
         check(w, posted, 2_000);
     }
 
+    /// Descriptors the IOMMU refuses: each is completed with ERROR (the read of its batch
+    /// faults, the chain so far and that descriptor are consumed, the rest fetched again), and
+    /// the queue goes on with the readable ones after it, round after round.
+    #[test]
+    fn descriptor_read_faults_are_completed_and_the_queue_goes_on() {
+        let mut w = World::with_rings(1, 7, 4, 6);
+        // Ring slots 0..8 are in host memory, 8..16 past its end.
+        let ring = MEM + 0x40000 - 0x100;
+        w.queues[0].ring = ring;
+        w.b.set("ring_base$0", &[ring]).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut sent = vec![];
+        let (mut good, mut bad) = (0u64, 0u64);
+        for round in 0..3u64 {
+            for i in 0..8u64 {
+                let p = good_frame(&mut rng, &mut w.mem, MEM + 0x10000 + i * 0x100, 0, 1);
+                assert!(w.mem.write(ring + i * 32, &p.descs[0].to_bytes()));
+                sent.push(p.bytes);
+            }
+            for (half, is_good) in [(0u16, true), (8, false)] {
+                w.queues[0].prod = w.queues[0].prod.wrapping_add(8);
+                let mut got = 0;
+                while got < 8 && w.cycle < 20_000 * (round + 1) {
+                    w.step();
+                    while let Some(c) = w.queues[0].poll(&w.mem) {
+                        let index = (round * 16) as u16 + half + got;
+                        assert_eq!(c.index, index, "round {round}");
+                        let flags = if is_good {
+                            cpl_flags::TX
+                        } else {
+                            cpl_flags::TX | cpl_flags::ERROR
+                        };
+                        assert_eq!(c.flags, flags, "descriptor {index}");
+                        got += 1;
+                    }
+                }
+                assert_eq!(got, 8, "round {round} after {} cycles", w.cycle);
+                if is_good {
+                    good += 8;
+                } else {
+                    bad += 8;
+                }
+            }
+        }
+        let frames: Vec<Vec<u8>> = w
+            .frames
+            .iter()
+            .filter(|f| !f.1)
+            .map(|f| f.0.clone())
+            .collect();
+        assert_eq!(frames, sent);
+        assert_eq!(w.get("frames"), good);
+        assert_eq!(w.get("errors"), bad);
+        assert_eq!(w.get("cons$0"), 48);
+    }
+
     #[test]
     fn malformed_chains_are_dropped_counted_and_completed() {
         let mut w = World::new(1, 3);

@@ -47,12 +47,9 @@ pub enum SynthError {
 pub enum Flow {
     /// `synth -flatten -top NAME`: generic synthesis to gates and flops (memories become flops).
     Synth,
-    /// `hierarchy -check -top NAME; proc; opt_clean; memory -nomap; check -assert`: the whole
-    /// design elaborates, every module and port resolves, every process lowers to flops and
-    /// logic without latches, memories are inferred, and no wire has two drivers. For the
-    /// whole card, whose generic synthesis does not finish in useful time here; every block
-    /// of it gets [`Flow::Synth`].
-    Elaborate,
+    /// `synth -top NAME`: the same generic synthesis, module by module without flattening
+    /// (the whole card: flattened, it does not finish in useful time here).
+    SynthHier,
 }
 
 /// Synthesizes `verilog` with top module `name` and counts its cells.
@@ -75,9 +72,7 @@ pub fn yosys(name: &str, verilog: &str, flow: Flow) -> Result<SynthReport, Synth
     let stat = dir.join("stat.txt");
     let steps = match flow {
         Flow::Synth => format!("synth -flatten -top {name}"),
-        Flow::Elaborate => {
-            format!("hierarchy -check -top {name}; proc; opt_clean; memory -nomap")
-        }
+        Flow::SynthHier => format!("synth -top {name}"),
     };
     let script = format!(
         "read_verilog {}; {steps}; check -assert; tee -q -o {} stat",

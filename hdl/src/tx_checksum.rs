@@ -36,7 +36,8 @@
 //! Parameters:
 //! - `A`: log2 of the longest frame, in 64-bit words, that gets its checksum (`8 * 2^A`
 //!   bytes); `A = 8` (2 KiB, a 1518-byte frame) in [`TxChecksum64`], `A = 11` (16 KiB, a
-//!   9018-byte jumbo frame) in [`TxChecksumJumbo`]; at most 13;
+//!   9018-byte jumbo frame) in [`TxChecksumJumbo`]; at most 12 (byte counts and positions are
+//!   16-bit: `csum_start + csum_offset` wraps at 65536, as in [`reference`]);
 //! - `AP1`: `A + 1` (rust-hdl cannot compute it), the width of a ring address.
 //!
 //! Inputs:
@@ -170,7 +171,7 @@ impl<const A: usize, const AP1: usize> TxChecksum<A, AP1> {
     /// Builds the block.
     pub fn new() -> Self {
         assert_eq!(AP1, A + 1, "AP1 must be A + 1");
-        assert!((1..=13).contains(&A), "2..=8192 words");
+        assert!((1..=12).contains(&A), "2..=4096 words");
         fn zeroed<D: Synth, const N: usize>() -> RAM<D, N> {
             let init: BTreeMap<Bits<N>, D> = (0..1u64 << N)
                 .map(|a| (Bits::<N>::from(a), D::default()))

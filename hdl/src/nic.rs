@@ -12,8 +12,9 @@
 //!   reach [`RxEngine`], which takes buffers from the RX rings and writes frames and
 //!   completions by DMA.
 //! - TX: [`TxEngine`] (doorbells, descriptor fetch, scatter-gather reads, completions) →
-//!   [`TxChecksum`] (CHECKSUM_PARTIAL insertion; two 16 KiB banks, so jumbo frames get their
-//!   checksum too) → [`MacTx`] (padding, FCS, inter-frame gap)
+//!   [`TxChecksum`] (CHECKSUM_PARTIAL insertion; a 32 KiB store-and-forward ring, so jumbo
+//!   frames get their checksum too and frames queue up ahead of the MAC) → [`MacTx`] (padding,
+//!   FCS, inter-frame gap)
 //!   → `phy_tx`.
 //!
 //! The RX engine holds [`crate::rx_engine::META_DEPTH`] metadata records, so the card never

@@ -19,11 +19,17 @@
 //!
 //! Writes: a request is a run of words on `wr$*`; `wr$addr` is the byte address of the request's
 //! first byte and is read with its first word (it is ignored on the others); `last` ends the
-//! request. Writes are posted and applied in order, so a completion written after a frame's data
+//! request. Write words are 128 bits ([`WR_BYTES`]), twice the datapath: the RX engine writes a
+//! frame at the datapath's rate in half the port's cycles, which leaves room for its 32-byte
+//! completions (two words) and the TX engine's, so the one write port is never what holds the
+//! receive path below line rate. Read words stay 64 bits. Writes are posted and applied in order, so a completion written after a frame's data
 //! lands after it, as PCIe orders posted writes. A write the IOMMU refuses is dropped whole and
 //! recorded by the host.
 
 use rust_hdl::prelude::*;
+
+/// Bytes in a write word (`wr$data` is `8 * WR_BYTES` bits, `wr$keep` `WR_BYTES` bits).
+pub const WR_BYTES: usize = 16;
 
 /// The card's side of the DMA read port.
 #[derive(LogicInterface, Clone, Debug, Default)]
@@ -92,9 +98,9 @@ pub struct DmaWriteMaster {
     /// Byte address of the request's first byte (read with its first word).
     pub addr: Signal<Out, Bits<64>>,
     /// Data word, packed from the request's first byte.
-    pub data: Signal<Out, Bits<64>>,
+    pub data: Signal<Out, Bits<128>>,
     /// Bytes of `data` to write.
-    pub keep: Signal<Out, Bits<8>>,
+    pub keep: Signal<Out, Bits<16>>,
     /// Last word of the request.
     pub last: Signal<Out, Bit>,
     /// A word is offered.
@@ -110,9 +116,9 @@ pub struct DmaWriteHost {
     /// Byte address of the request's first byte (read with its first word).
     pub addr: Signal<In, Bits<64>>,
     /// Data word, packed from the request's first byte.
-    pub data: Signal<In, Bits<64>>,
+    pub data: Signal<In, Bits<128>>,
     /// Bytes of `data` to write.
-    pub keep: Signal<In, Bits<8>>,
+    pub keep: Signal<In, Bits<16>>,
     /// Last word of the request.
     pub last: Signal<In, Bit>,
     /// A word is offered.

@@ -316,7 +316,7 @@ pub struct OxnicNic {
     rsp_tx: Signal<Local, Bit>,
     // Skid buffers at the card's edges (`Skid`: `in_ready` from a flop, so nothing inside
     // sees an outside `ready`): DMA read responses in (data | keep, tag << 8 | last, error
-    // << 1), and out DMA write words (`wrs`: addr | data | keep, last << 8), DMA read
+    // << 1), and out DMA write words (`wrs`: addr | data | keep, last << 16), DMA read
     // requests (`rqs`: addr | len | tag) and wire words (`txs`: data | keep | last, user << 1).
     rsp_skid: Skid<64, 16, 2>,
     rsp_taken: Signal<Local, Bit>,
@@ -324,14 +324,14 @@ pub struct OxnicNic {
     rsp_tag: Signal<Local, Bits<8>>,
     rsp_last: Signal<Local, Bit>,
     rsp_error: Signal<Local, Bit>,
-    wrs_skid: Skid<64, 64, 9>,
+    wrs_skid: Skid<64, 128, 17>,
     rqs_skid: Skid<64, 16, 8>,
     txs_skid: Skid<64, 8, 2>,
     // What the card offers to the outgoing skid buffers.
     wrs_in_valid: Signal<Local, Bit>,
     wrs_in_addr: Signal<Local, Bits<64>>,
-    wrs_in_data: Signal<Local, Bits<64>>,
-    wrs_in_keep: Signal<Local, Bits<8>>,
+    wrs_in_data: Signal<Local, Bits<128>>,
+    wrs_in_keep: Signal<Local, Bits<16>>,
     wrs_in_last: Signal<Local, Bit>,
     rqs_in_valid: Signal<Local, Bit>,
     rqs_in_addr: Signal<Local, Bits<64>>,
@@ -1222,13 +1222,13 @@ impl Logic for OxnicNic {
 
         self.wrs_skid.in_a.next = self.wrs_in_addr.val();
         self.wrs_skid.in_b.next = self.wrs_in_data.val();
-        self.wrs_skid.in_c.next = bit_cast::<9, 8>(self.wrs_in_keep.val())
-            | (bit_cast::<9, 1>(self.wrs_in_last.val().into()) << 8);
+        self.wrs_skid.in_c.next = bit_cast::<17, 16>(self.wrs_in_keep.val())
+            | (bit_cast::<17, 1>(self.wrs_in_last.val().into()) << 16);
         self.wrs_skid.in_valid.next = self.wrs_in_valid.val();
         self.dma_wr.addr.next = self.wrs_skid.out_a.val();
         self.dma_wr.data.next = self.wrs_skid.out_b.val();
-        self.dma_wr.keep.next = self.wrs_skid.out_c.val().get_bits::<8>(0);
-        self.dma_wr.last.next = self.wrs_skid.out_c.val().get_bit(8);
+        self.dma_wr.keep.next = self.wrs_skid.out_c.val().get_bits::<16>(0);
+        self.dma_wr.last.next = self.wrs_skid.out_c.val().get_bit(16);
         self.dma_wr.valid.next = self.wrs_skid.out_valid.val();
         self.wrs_skid.out_ready.next = self.dma_wr.ready.val();
 

@@ -218,8 +218,8 @@ pub struct TxEngine {
     carry: DFF<Bits<64>>,
     cc: DFF<Bits<4>>,
     cpl_q: StreamFifo<128, 16, 4, 5>,
-    // Completion writer.
-    cw: DFF<Bits<2>>,
+    // Completion writer: the record's second word is next.
+    cw: DFF<Bit>,
     cycle_q: DFF<Bits<64>>,
     frames_q: DFF<Bits<32>>,
     bytes_q: DFF<Bits<32>>,
@@ -284,6 +284,7 @@ pub struct TxEngine {
     c_prod: Signal<Local, Bits<16>>,
     cq_mask: Signal<Local, Bits<16>>,
     phase: Signal<Local, Bit>,
+    w3: Signal<Local, Bits<64>>,
     cq_pass: Signal<Local, Bits<16>>,
     byte_masks: Vec<Constant<Bits<64>>>,
     one16: Constant<Bits<16>>,
@@ -445,6 +446,7 @@ impl TxEngine {
             c_prod: d(),
             cq_mask: d(),
             phase: d(),
+            w3: d(),
             cq_pass: d(),
             byte_masks: (0..8)
                 .map(|k| Constant::new((0xffu64 << (8 * k)).into()))
@@ -1017,29 +1019,27 @@ impl Logic for TxEngine {
         self.phase.next = !self.cq_pass.val().get_bit(0);
         self.wr.addr.next =
             self.c_base.val() + (bit_cast::<64, 16>(self.c_prod.val() & self.cq_mask.val()) << 5);
-        self.wr.data.next = 0.into();
-        self.wr.keep.next = 0xff.into();
+        // Two 128-bit words: bytes 0..16 (length, index, queue; zero), 16..32 (timestamp,
+        // status word with the phase).
+        self.w3.next = self.cpl_tx.val();
+        if self.crec.val().get_bit(56) {
+            self.w3.next = self.cpl_err.val();
+        }
+        if self.phase.val() {
+            self.w3.next = self.w3.val() | self.phase_bit.val();
+        }
+        self.wr.data.next = bit_cast::<128, 52>(self.crec.val().get_bits::<52>(0));
+        self.wr.keep.next = 0xffff.into();
         self.wr.last.next = false;
         self.wr.valid.next = self.cpl_q.source.valid.val();
-        if self.cw.q.val() == 0 {
-            self.wr.data.next = bit_cast::<64, 52>(self.crec.val().get_bits::<52>(0));
-        }
-        if self.cw.q.val() == 2 {
-            self.wr.data.next = self.cycle_q.q.val();
-        }
-        if self.cw.q.val() == 3 {
+        if self.cw.q.val() {
             self.wr.last.next = true;
-            self.wr.data.next = self.cpl_tx.val();
-            if self.crec.val().get_bit(56) {
-                self.wr.data.next = self.cpl_err.val();
-            }
-            if self.phase.val() {
-                self.wr.data.next = self.wr.data.val() | self.phase_bit.val();
-            }
+            self.wr.data.next = bit_cast::<128, 64>(self.cycle_q.q.val())
+                | (bit_cast::<128, 64>(self.w3.val()) << 64);
         }
         if self.cpl_q.source.valid.val() & self.wr.ready.val() {
-            self.cw.d.next = self.cw.q.val() + 1;
-            if self.cw.q.val() == 3 {
+            self.cw.d.next = !self.cw.q.val();
+            if self.cw.q.val() {
                 self.cpl_q.source.ready.next = true;
                 for i in 0..self.cons_q.len() {
                     if self.c_q.val() == self.qid[i].val() {
@@ -1530,8 +1530,8 @@ mod tests {
                 if self.wr_words.is_empty() {
                     self.wr_addr = g("wr$addr");
                 }
-                assert_eq!(g("wr$keep"), 0xff);
-                self.wr_words.push(g("wr$data"));
+                assert_eq!(b.get("wr$keep").unwrap(), [0xffff]);
+                self.wr_words.extend(b.get("wr$data").unwrap());
                 if g("wr$last") == 1 {
                     let bytes: Vec<u8> =
                         self.wr_words.iter().flat_map(|w| w.to_le_bytes()).collect();

@@ -280,14 +280,15 @@ impl DmaHost {
             }
         }
         if self.up.can_send() && self.get(model, p.wr_valid) == 1 {
-            let data = self.get(model, p.wr_data);
-            let keep = self.get(model, p.wr_keep) as u8;
+            // Any word width: `keep` has a bit per byte of `data`'s 64-bit words.
+            let keep = self.get(model, p.wr_keep);
             let last = self.get(model, p.wr_last) == 1;
             if self.wr_cur.is_none() {
                 let addr = self.get(model, p.wr_addr);
                 self.wr_cur = Some((addr, Vec::new()));
             }
-            let n = (keep.trailing_ones() as usize).min(8);
+            model.get_port(p.wr_data, &mut self.buf);
+            let n = (keep.trailing_ones() as usize).min(self.buf.len() * 8);
             let mut cost = n as u64;
             if self.wr_tlp_bytes == 0 {
                 cost += u64::from(self.params.tlp_overhead);
@@ -298,7 +299,7 @@ impl DmaHost {
             }
             self.up.spend(cost);
             if let Some((_, bytes)) = &mut self.wr_cur {
-                bytes.extend_from_slice(&data.to_le_bytes()[..n]);
+                bytes.extend(self.buf.iter().flat_map(|w| w.to_le_bytes()).take(n));
             }
             if last {
                 if let Some((addr, mut bytes)) = self.wr_cur.take() {

@@ -4,8 +4,8 @@
 //! queues, descriptor read responses with random lengths and errors, backpressure on both DMA
 //! ports), every output compared on every cycle. The agreed outputs are also checked for the
 //! engine's port rules: DMA write requests are runs of words with `keep` contiguous and full on
-//! all but the last word, and every delivered frame is followed by exactly one 4-word
-//! completion.
+//! all but the last word, and every delivered frame is followed by exactly one completion of
+//! two 128-bit words.
 
 use oxnic_hdl::rx_engine;
 use oxnic_hdl::stream_stimulus::value_at;
@@ -17,7 +17,7 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
     let stim = rx_engine::random_stimulus(1201, 30_000);
     let mut requests = 0u64;
     let mut words_in_request = 0u64;
-    let mut four_word_requests = 0u64;
+    let mut two_word_requests = 0u64;
     let mut last = None;
     diff::run(
         rx_engine::RxEngine::new(rx_engine::CATALOG_QUEUES),
@@ -30,12 +30,15 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
                 let keep = s.get("dma_wr$keep");
                 let is_last = s.get("dma_wr$last") == 1;
                 assert!((keep + 1).is_power_of_two(), "cycle {c}: keep {keep:#x}");
-                assert!(keep == 0xff || is_last, "cycle {c}: partial word not last");
+                assert!(
+                    keep == 0xffff || is_last,
+                    "cycle {c}: partial word not last"
+                );
                 words_in_request += 1;
                 if is_last {
                     requests += 1;
-                    if words_in_request == 4 {
-                        four_word_requests += 1;
+                    if words_in_request == 2 && keep == 0xffff {
+                        two_word_requests += 1;
                     }
                     words_in_request = 0;
                 }
@@ -56,7 +59,7 @@ fn rx_engine_agrees_and_keeps_the_port_rules() {
     );
     // Every path was exercised.
     assert!(packets > 20 && no_buffer > 20 && too_long > 5 && rd_errors > 0);
-    // Each delivered frame is a data request then a 4-word completion request.
+    // Each delivered frame is a data request then a 32-byte completion request.
     assert!(requests >= 2 * packets && requests <= 2 * packets + 2);
-    assert!(four_word_requests >= packets);
+    assert!(two_word_requests >= packets);
 }

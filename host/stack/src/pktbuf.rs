@@ -18,10 +18,17 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 /// flushes the super-packet instead, as Linux does.
 pub const MAX_FRAGS: usize = 17;
 
+/// What [`PacketBuf::truesize`] charges per fragment beyond its bytes: about the headroom and
+/// headers of the received frame a fragment usually is, which stay allocated with it.
+pub const FRAG_TRUESIZE: usize = 256;
+
 /// The bytes of one buffer and the pool to return them to. Never dropped while in a pool.
 struct Storage {
     buf: Box<[u8]>,
     pool: Weak<PoolShared>,
+    /// From a pool of fixed size ([`PacketPool::new`]): holding it for long takes a buffer
+    /// away from, typically, a device's receive ring.
+    fixed: bool,
 }
 
 /// State shared by a pool and the buffers it handed out.
@@ -34,6 +41,8 @@ struct PoolShared {
     /// Buffers in existence: made and not freed (a lazy pool makes them on first demand, up to
     /// `count`).
     created: AtomicUsize,
+    /// Made by [`PacketPool::new`] rather than [`PacketPool::lazy`].
+    fixed: bool,
 }
 
 /// Why a buffer operation could not be done. Nothing is changed when one is returned.
@@ -325,6 +334,7 @@ impl PacketBuf {
         let storage = Arc::new(Storage {
             buf: vec![0; capacity].into_boxed_slice(),
             pool: Weak::new(),
+            fixed: false,
         });
         Self::from_storage(storage, headroom)
     }
@@ -449,6 +459,7 @@ impl PacketBuf {
             None => Arc::new(Storage {
                 buf: vec![0; old.buf.len()].into_boxed_slice(),
                 pool: Weak::new(),
+                fixed: false,
             }),
         };
         let range = self.data..self.tail;
@@ -677,42 +688,12 @@ impl PacketBuf {
         off: usize,
         len: usize,
     ) -> Result<(), PktBufError> {
-        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
-            needed: usize::MAX,
-            have: src.len(),
-        })?;
-        if end > src.len() {
-            return Err(PktBufError::TooShort {
-                needed: end,
-                have: src.len(),
-            });
-        }
-        // (storage, offset in it, length) of every part of `src`, in order.
-        let head = src
-            .head
-            .as_ref()
-            .map(|h| (h, src.data, src.head_len()))
-            .filter(|p| p.2 > 0);
-        let frags = src
-            .frag_slots()
-            .iter()
-            .flatten()
-            .map(|f| (&f.storage, f.off as usize, f.len as usize));
-        let overlapping = || {
-            let mut at = 0;
-            head.into_iter()
-                .chain(frags.clone())
-                .filter_map(move |(st, o, l)| {
-                    let (start, stop) = (at, at + l);
-                    at = stop;
-                    let (a, b) = (start.max(off), stop.min(end));
-                    (a < b).then(|| (st, o + (a - start), b - a))
-                })
-        };
-        if self.nr_frags + overlapping().count() > MAX_FRAGS {
+        let end = src.range_end(off, len)?;
+        let parts = src.parts_in(off, end);
+        if self.nr_frags + parts.clone().count() > MAX_FRAGS {
             return Err(PktBufError::TooManyFrags);
         }
-        for (storage, o, l) in overlapping() {
+        for (storage, o, l) in parts {
             self.push_frag(Frag {
                 storage: Arc::clone(storage),
                 off: o as u32,
@@ -720,6 +701,102 @@ impl PacketBuf {
             });
         }
         Ok(())
+    }
+
+    /// A buffer with no linear part whose fragments share bytes `[off, off + len)` of this
+    /// one: how a queue keeps a packet's payload without its headers and without copying
+    /// (the header buffer is not kept alive by it). Fails when the range is not held.
+    pub fn share(&self, off: usize, len: usize) -> Result<PacketBuf, PktBufError> {
+        let mut out = PacketBuf {
+            head: None,
+            data: 0,
+            tail: 0,
+            frags: None,
+            nr_frags: 0,
+            frag_len: 0,
+            meta: PacketMeta::default(),
+        };
+        out.append_shared(self, off, len)?;
+        Ok(out)
+    }
+
+    /// True when bytes `[off, off + len)` (clamped) lie in a buffer of a fixed-size pool
+    /// ([`PacketPool::new`], a device's receive ring typically): a queue that would keep them
+    /// for long copies them out instead, so the ring is not drained (drivers' `copybreak`).
+    pub fn pins_fixed_pool(&self, off: usize, len: usize) -> bool {
+        let end = off.saturating_add(len).min(self.len());
+        self.parts_in(off, end).any(|(st, _, _)| st.fixed)
+    }
+
+    /// The memory this buffer stands for (Linux `skb->truesize`): its own bookkeeping, its
+    /// head storage whole, and each fragment's bytes plus [`FRAG_TRUESIZE`] for the headroom
+    /// and headers of the frame the fragment came in, which it keeps alive beside the bytes.
+    pub fn truesize(&self) -> usize {
+        let table = if self.frags.is_some() {
+            core::mem::size_of::<FragTable>()
+        } else {
+            0
+        };
+        core::mem::size_of::<PacketBuf>()
+            + table
+            + self.capacity()
+            + self.frag_len
+            + self.nr_frags * FRAG_TRUESIZE
+    }
+
+    /// Copies bytes from offset `off` (counted over the head, then the fragments) into `out`,
+    /// as many as fit and are held; returns how many.
+    pub fn copy_range_to(&self, off: usize, out: &mut [u8]) -> usize {
+        let end = off.saturating_add(out.len()).min(self.len());
+        let mut at = 0;
+        for (storage, o, l) in self.parts_in(off, end) {
+            if let (Some(dst), Some(src)) = (out.get_mut(at..at + l), storage.buf.get(o..o + l)) {
+                dst.copy_from_slice(src);
+            }
+            at += l;
+        }
+        at
+    }
+
+    /// `off + len`, checked against the buffer's length.
+    fn range_end(&self, off: usize, len: usize) -> Result<usize, PktBufError> {
+        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
+            needed: usize::MAX,
+            have: self.len(),
+        })?;
+        if end > self.len() {
+            return Err(PktBufError::TooShort {
+                needed: end,
+                have: self.len(),
+            });
+        }
+        Ok(end)
+    }
+
+    /// (storage, offset in it, length) of every part of bytes `[off, end)`, counted over the
+    /// head, then the fragments, in order.
+    fn parts_in(
+        &self,
+        off: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (&Arc<Storage>, usize, usize)> + Clone + '_ {
+        let head = self
+            .head
+            .as_ref()
+            .map(|h| (h, self.data, self.head_len()))
+            .filter(|p| p.2 > 0);
+        let frags = self
+            .frag_slots()
+            .iter()
+            .flatten()
+            .map(|f| (&f.storage, f.off as usize, f.len as usize));
+        let mut at = 0;
+        head.into_iter().chain(frags).filter_map(move |(st, o, l)| {
+            let (start, stop) = (at, at + l);
+            at = stop;
+            let (a, b) = (start.max(off), stop.min(end));
+            (a < b).then(|| (st, o + (a - start), b - a))
+        })
     }
 
     /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
@@ -819,6 +896,7 @@ impl PacketPool {
                 free.push(Arc::new(Storage {
                     buf: vec![0; buf_size].into_boxed_slice(),
                     pool: weak.clone(),
+                    fixed: true,
                 }));
             }
             PoolShared {
@@ -826,6 +904,7 @@ impl PacketPool {
                 buf_size,
                 count,
                 created: AtomicUsize::new(count),
+                fixed: true,
             }
         });
         PacketPool { shared }
@@ -841,6 +920,7 @@ impl PacketPool {
                 buf_size,
                 count,
                 created: AtomicUsize::new(0),
+                fixed: false,
             }),
         }
     }
@@ -875,6 +955,7 @@ impl PacketPool {
         Some(Arc::new(Storage {
             buf: vec![0; shared.buf_size].into_boxed_slice(),
             pool: Arc::downgrade(shared),
+            fixed: shared.fixed,
         }))
     }
 

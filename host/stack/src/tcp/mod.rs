@@ -902,9 +902,16 @@ impl Stack {
         now: Instant,
     ) {
         let mode = l4_checksum_mode(pkt, hdr);
+        // The bytes are the packet's own (not a linearized copy) when they are its head.
+        let own = std::ptr::eq(bytes, pkt.data());
         let parsed = TcpRepr::parse(bytes, hdr.src, hdr.dst, mode).map(|(seg, head)| {
             let rest = pkt.frags().filter(|_| frags);
-            (seg, Payload::from_parts(std::iter::once(head).chain(rest)))
+            let payload = Payload::from_parts(std::iter::once(head).chain(rest));
+            let at = bytes.len() - head.len();
+            (
+                seg,
+                payload.map(|p| if own { p.in_packet(pkt, at) } else { p }),
+            )
         });
         let (seg, payload) = match parsed {
             Ok((seg, Some(payload))) => (seg, payload),

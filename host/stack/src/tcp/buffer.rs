@@ -206,6 +206,12 @@ impl SendQueue {
 /// Bytes per chunk the receive queue copies into (segments it cannot keep as they are).
 pub const RECV_CHUNK: usize = 16 * 1024;
 
+/// Segments shorter than this are copied into the receive queue's last chunk rather than kept
+/// in their own buffer (as Linux's `tcp_try_coalesce` copies a small skb into the one before):
+/// a short segment would keep a whole frame alive for a few bytes, or on an in-memory wire a
+/// whole send-queue chunk of the peer's, which the peer then cannot append to.
+pub const RECV_COPY_BELOW: usize = 1024;
+
 /// Chunks a receive queue's pool keeps beyond those its limit needs.
 const RECV_SPARE_CHUNKS: usize = 4;
 
@@ -215,9 +221,9 @@ const RECV_SPARE_CHUNKS: usize = 4;
 ///
 /// A segment's payload is kept by sharing its buffer's storage ([`PacketBuf::share`]), without
 /// its headers. Payload in a fixed-size pool's buffer (a device's receive ring) is copied into
-/// the queue's own [`RECV_CHUNK`]-byte chunks instead, as is data handed over as a slice (from
-/// the out-of-order queue), so the queue never starves a ring. Small copies fill the last
-/// chunk before a new one is taken.
+/// the queue's own [`RECV_CHUNK`]-byte chunks instead, so the queue never starves a ring, as
+/// are segments shorter than [`RECV_COPY_BELOW`] and data handed over as a slice (from the
+/// out-of-order queue). Small copies fill the last chunk before a new one is taken.
 ///
 /// The window is counted in bytes ([`Self::free`]), but kept buffers can stand for more memory
 /// than their bytes (a one-byte segment keeps a whole frame alive). The queue charges each
@@ -316,13 +322,14 @@ impl RecvQueue {
 
     /// Appends as much of bytes `[off, off + len)` of `pkt` (counted over its head, then its
     /// fragments) as fits; returns the bytes taken. The bytes are kept in `pkt`'s storage
-    /// without a copy unless they lie in a fixed-size pool's buffer.
+    /// without a copy unless they are fewer than [`RECV_COPY_BELOW`] or lie in a fixed-size
+    /// pool's buffer.
     pub fn push_shared(&mut self, pkt: &PacketBuf, off: usize, len: usize) -> usize {
         let n = len.min(self.free()).min(pkt.len().saturating_sub(off));
         if n == 0 {
             return 0;
         }
-        let shared = if pkt.pins_fixed_pool(off, n) {
+        let shared = if n < RECV_COPY_BELOW || pkt.pins_fixed_pool(off, n) {
             None
         } else {
             pkt.share(off, n).ok()
@@ -496,7 +503,7 @@ mod tests {
         let mut fed = 0;
         // Kept frames, a copied slice, and a super-packet whose payload spans head and
         // fragments, one after another.
-        for len in [1448, 3, 1448] {
+        for len in [1448, 3, 1448, 1024] {
             let f = frame(52, &data[fed..fed + len]);
             assert_eq!(q.push_shared(&f, 52, len), len);
             fed += len;
@@ -572,21 +579,46 @@ mod tests {
     }
 
     #[test]
-    fn recv_queue_collapses_small_segments_in_big_buffers() {
+    fn recv_queue_collapses_buffers_that_hold_more_memory_than_bytes() {
         let mut q = RecvQueue::new(64 << 10);
-        let mut fed = Vec::new();
-        // One-byte segments, each kept in a frame of its own: 400 of them stand for over
-        // 250 KiB of buffers and bookkeeping kept for 400 bytes.
-        for i in 0..400u32 {
-            let f = frame(40, &[i as u8]);
-            assert_eq!(q.push_shared(&f, 40, 1), 1);
-            fed.push(i as u8);
+        let data = stream(200 * 1024);
+        // Segments of 1 KiB in 16 pieces each, every piece a frame of its own: each stands
+        // for about five times its bytes.
+        let mut fed = 0;
+        for _ in 0..200 {
+            let mut seg = frame(40, &data[fed..fed + 64]);
+            for k in 1..16 {
+                let at = fed + 64 * k;
+                seg.append_frags(frame(0, &data[at..at + 64])).unwrap();
+            }
+            assert_eq!(q.push_shared(&seg, 40, 1024), 1024);
+            fed += 1024;
             assert!(q.mem() <= q.mem_limit(), "memory {} over the cap", q.mem());
+            if q.free() == 0 {
+                break;
+            }
         }
         assert!(q.collapses() > 0);
+        assert_eq!(q.len(), 64 << 10);
+        let mut out = vec![0u8; 128 << 10];
+        assert_eq!(q.read(&mut out), 64 << 10);
+        assert_eq!(out[..64 << 10], data[..64 << 10]);
+    }
+
+    #[test]
+    fn recv_queue_copies_short_segments_into_one_chunk() {
+        let mut q = RecvQueue::new(1 << 20);
+        let data = stream(400);
+        let frames: Vec<PacketBuf> = (0..400).map(|i| frame(40, &data[i..i + 1])).collect();
+        for f in &frames {
+            assert_eq!(q.push_shared(f, 40, 1), 1);
+            assert!(!f.is_shared(), "a one-byte segment does not keep its frame");
+        }
+        // One chunk and its bookkeeping, not 400 frames.
+        assert!(q.mem() < 2 * RECV_CHUNK, "memory {}", q.mem());
         let mut out = vec![0u8; 500];
         assert_eq!(q.read(&mut out), 400);
-        assert_eq!(out[..400], fed[..]);
+        assert_eq!(out[..400], data[..]);
     }
 
     #[test]

@@ -229,6 +229,11 @@ pub struct TcpInfo {
     pub snd_wnd: u32,
     /// Receive buffer limit (grows with autotuning).
     pub rcvbuf: usize,
+    /// Memory the receive queue's buffers stand for (their truesize), bytes.
+    pub rcv_mem: usize,
+    /// Times the receive queue was compacted because its buffers held too much memory for
+    /// their bytes (Linux `TCPRcvCollapsed`).
+    pub rcv_collapses: u64,
     /// Send buffer limit.
     pub sndbuf: usize,
     /// Unacknowledged bytes.
@@ -660,6 +665,8 @@ impl Conn {
         i.snd_mss = self.snd_mss_base();
         i.snd_wnd = self.snd_wnd;
         i.rcvbuf = self.rx.limit();
+        i.rcv_mem = self.rx.mem();
+        i.rcv_collapses = self.rx.collapses();
         i.sndbuf = self.tx.limit();
         i.unacked = self.snd_max.since(self.snd_una);
         i.sack = self.sack_ok;

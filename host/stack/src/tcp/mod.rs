@@ -4,7 +4,7 @@
 //!
 //! - [`seq`]: sequence-number arithmetic modulo 2³².
 //! - [`rtt`]: the RFC 6298 retransmission timer estimator.
-//! - [`buffer`]: send and receive byte rings.
+//! - [`buffer`]: the send queue and the receive queue, both of packet buffers.
 //! - [`conn`]: one connection's control block and state machine.
 //!
 //! The socket API is non-blocking: calls that cannot make progress return

@@ -1314,4 +1314,42 @@ mod tests {
         drop(seg);
         assert_eq!(pool.available(), 4, "all storage back in the pool");
     }
+
+    #[test]
+    fn share_keeps_a_range_without_the_head_and_knows_fixed_pools() {
+        let ring = PacketPool::new(2, 256);
+        let mut pkt = ring.alloc(16).unwrap();
+        pkt.put_slice(b"HDR0123").unwrap();
+        pkt.append_frags(PacketBuf::from_slice(0, b"456789"))
+            .unwrap();
+        // Bytes 3.. lie in the ring's buffer and a heap fragment; 7.. only in the heap one.
+        assert!(pkt.pins_fixed_pool(3, 4));
+        assert!(!pkt.pins_fixed_pool(7, 6));
+        let tail = pkt.share(7, 6).unwrap();
+        assert_eq!((tail.head_len(), tail.len(), tail.nr_frags()), (0, 6, 1));
+        let whole = pkt.share(3, 10).unwrap();
+        assert_eq!(whole.nr_frags(), 2);
+        let mut out = [0u8; 10];
+        assert_eq!(whole.copy_range_to(0, &mut out), 10);
+        assert_eq!(&out, b"0123456789");
+        assert_eq!(
+            whole.copy_range_to(8, &mut out),
+            2,
+            "clamped to what is held"
+        );
+        assert_eq!(&out[..2], b"89");
+        assert!(pkt.share(3, 11).is_err());
+        // A shared range counts its bytes and bookkeeping, not the ring buffer it came from.
+        assert!(tail.truesize() < pkt.truesize());
+        drop(pkt);
+        drop(whole);
+        assert_eq!(
+            ring.available(),
+            2,
+            "the tail alone does not keep the ring buffer"
+        );
+        let mut t = [0u8; 6];
+        tail.copy_to(&mut t).unwrap();
+        assert_eq!(&t, b"456789");
+    }
 }

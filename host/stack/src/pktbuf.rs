@@ -450,12 +450,16 @@ impl PacketBuf {
             return Ok(());
         }
         let new = match old.pool.upgrade() {
-            Some(pool) => pool
-                .free
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-                .ok_or(PktBufError::PoolExhausted)?,
+            Some(pool) => {
+                let free = pool
+                    .free
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop();
+                // A lazy pool makes a buffer here as its `alloc` would.
+                free.or_else(|| grow(&pool))
+                    .ok_or(PktBufError::PoolExhausted)?
+            }
             None => Arc::new(Storage {
                 buf: vec![0; old.buf.len()].into_boxed_slice(),
                 pool: Weak::new(),
@@ -937,26 +941,9 @@ impl PacketPool {
             .pop();
         let storage = match free {
             Some(s) => s,
-            None => self.grow()?,
+            None => grow(&self.shared)?,
         };
         Some(PacketBuf::from_storage(storage, headroom))
-    }
-
-    /// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that
-    /// has not made all of them yet, or a pool one of whose buffers was freed (see [`release`]).
-    fn grow(&self) -> Option<Arc<Storage>> {
-        let shared = &self.shared;
-        shared
-            .created
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < shared.count).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Arc::new(Storage {
-            buf: vec![0; shared.buf_size].into_boxed_slice(),
-            pool: Arc::downgrade(shared),
-            fixed: shared.fixed,
-        }))
     }
 
     /// Buffers ready to be handed out (for a lazy pool, counting those not made yet).
@@ -984,6 +971,22 @@ impl PacketPool {
     pub fn count(&self) -> usize {
         self.shared.count
     }
+}
+
+/// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that has
+/// not made all of them yet, or a pool one of whose buffers was freed (see [`release`]).
+fn grow(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
+    shared
+        .created
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < shared.count).then_some(n + 1)
+        })
+        .ok()?;
+    Some(Arc::new(Storage {
+        buf: vec![0; shared.buf_size].into_boxed_slice(),
+        pool: Arc::downgrade(shared),
+        fixed: shared.fixed,
+    }))
 }
 
 #[cfg(test)]
@@ -1351,5 +1354,19 @@ mod tests {
         let mut t = [0u8; 6];
         tail.copy_to(&mut t).unwrap();
         assert_eq!(&t, b"456789");
+    }
+
+    #[test]
+    fn copy_on_write_makes_a_buffer_of_a_lazy_pool() {
+        let pool = PacketPool::lazy(2, 64);
+        let mut a = pool.alloc(8).unwrap();
+        a.put_slice(b"abc").unwrap();
+        let tap = a.clone();
+        // The pool has made one buffer and has none free: the copy is its second.
+        a.data_mut().unwrap()[0] = b'X';
+        assert_eq!((a.data(), tap.data()), (&b"Xbc"[..], &b"abc"[..]));
+        assert_eq!(pool.available(), 0);
+        let mut b = a.clone();
+        assert_eq!(b.push(1).err(), Some(PktBufError::PoolExhausted));
     }
 }

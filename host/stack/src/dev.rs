@@ -267,7 +267,11 @@ impl Stack {
         };
         if frame.meta.gso_size != 0 && !device_segments {
             let mut segs = std::mem::take(&mut self.gso_scratch);
-            match crate::gso::segment_for_device(&frame, &self.pool, &mut segs, caps.tx_csum) {
+            let pools = crate::gso::GsoPools {
+                linear: &self.pool,
+                headers: &self.gso_hdr_pool,
+            };
+            match crate::gso::segment_with_pools(&frame, pools, &mut segs, caps.tx_csum) {
                 Ok(_) => {
                     if let Some(iface) = self.iface_mut(ifindex) {
                         iface.stats.gso_segmented += 1;

@@ -68,8 +68,34 @@ pub fn segment_for_device(
     out: &mut Vec<PacketBuf>,
     csum_offload: bool,
 ) -> Result<usize, GsoError> {
+    let pools = GsoPools {
+        linear: pool,
+        headers: pool,
+    };
+    segment_with_pools(frame, pools, out, csum_offload)
+}
+
+/// Where [`segment_with_pools`] takes segment buffers from.
+#[derive(Debug, Clone, Copy)]
+pub struct GsoPools<'a> {
+    /// For segments that carry their payload in their own buffer (UDP, or when sharing is
+    /// not possible).
+    pub linear: &'a PacketPool,
+    /// For TCP segments that hold only headers and share the super-packet's payload as a
+    /// fragment: small buffers suffice, and a window's worth of them in flight does not
+    /// empty `linear`.
+    pub headers: &'a PacketPool,
+}
+
+/// [`segment_for_device`] with header-only segments from a pool of their own.
+pub fn segment_with_pools(
+    frame: &PacketBuf,
+    pools: GsoPools<'_>,
+    out: &mut Vec<PacketBuf>,
+    csum_offload: bool,
+) -> Result<usize, GsoError> {
     let base = out.len();
-    match segment_inner(frame, true, csum_offload, pool, out) {
+    match segment_inner(frame, true, csum_offload, pools, out) {
         Ok(()) => Ok(out.len() - base),
         Err(e) => {
             out.truncate(base);
@@ -83,7 +109,11 @@ pub fn segment_for_device(
 /// (`ip_finish_output_gso`).
 pub fn segment_ip(pkt: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
     let mut out = Vec::new();
-    segment_inner(pkt, false, false, pool, &mut out)?;
+    let pools = GsoPools {
+        linear: pool,
+        headers: pool,
+    };
+    segment_inner(pkt, false, false, pools, &mut out)?;
     Ok(out)
 }
 
@@ -91,7 +121,7 @@ fn segment_inner(
     frame: &PacketBuf,
     ethernet: bool,
     partial: bool,
-    pool: &PacketPool,
+    pools: GsoPools<'_>,
     out: &mut Vec<PacketBuf>,
 ) -> Result<(), GsoError> {
     let mss = usize::from(frame.meta.gso_size);
@@ -169,12 +199,14 @@ fn segment_inner(
     // copying it (the receive path takes fragments: GRO chains them anyway); its checksum
     // still reads the payload once.
     let share = ethernet && l4proto == protocol::TCP;
+    let pool = if share { pools.headers } else { pools.linear };
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
         let linear = if share { hdr_len } else { hdr_len + chunk_len };
-        // Header-only segments start at a varying offset of their (2 KB) buffers, so the
-        // headers of a burst do not all fall into the same few cache sets (slab colouring).
+        // Header-only segments in big (2 KB) buffers start at a varying offset, so the
+        // headers of a burst do not all fall into the same few cache sets (slab colouring);
+        // small header buffers are spread by their size already and get no colour.
         // Only as far as the buffer could still take the payload back in, should a later
         // stage linearize the segment.
         let slack = pool

@@ -18,10 +18,17 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 /// flushes the super-packet instead, as Linux does.
 pub const MAX_FRAGS: usize = 17;
 
+/// What [`PacketBuf::truesize`] charges per fragment beyond its bytes: about the headroom and
+/// headers of the received frame a fragment usually is, which stay allocated with it.
+pub const FRAG_TRUESIZE: usize = 256;
+
 /// The bytes of one buffer and the pool to return them to. Never dropped while in a pool.
 struct Storage {
     buf: Box<[u8]>,
     pool: Weak<PoolShared>,
+    /// From a pool of fixed size ([`PacketPool::new`]): holding it for long takes a buffer
+    /// away from, typically, a device's receive ring.
+    fixed: bool,
 }
 
 /// State shared by a pool and the buffers it handed out.
@@ -34,6 +41,8 @@ struct PoolShared {
     /// Buffers in existence: made and not freed (a lazy pool makes them on first demand, up to
     /// `count`).
     created: AtomicUsize,
+    /// Made by [`PacketPool::new`] rather than [`PacketPool::lazy`].
+    fixed: bool,
 }
 
 /// Why a buffer operation could not be done. Nothing is changed when one is returned.
@@ -325,6 +334,7 @@ impl PacketBuf {
         let storage = Arc::new(Storage {
             buf: vec![0; capacity].into_boxed_slice(),
             pool: Weak::new(),
+            fixed: false,
         });
         Self::from_storage(storage, headroom)
     }
@@ -440,15 +450,20 @@ impl PacketBuf {
             return Ok(());
         }
         let new = match old.pool.upgrade() {
-            Some(pool) => pool
-                .free
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-                .ok_or(PktBufError::PoolExhausted)?,
+            Some(pool) => {
+                let free = pool
+                    .free
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop();
+                // A lazy pool makes a buffer here as its `alloc` would.
+                free.or_else(|| grow(&pool))
+                    .ok_or(PktBufError::PoolExhausted)?
+            }
             None => Arc::new(Storage {
                 buf: vec![0; old.buf.len()].into_boxed_slice(),
                 pool: Weak::new(),
+                fixed: false,
             }),
         };
         let range = self.data..self.tail;
@@ -677,42 +692,12 @@ impl PacketBuf {
         off: usize,
         len: usize,
     ) -> Result<(), PktBufError> {
-        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
-            needed: usize::MAX,
-            have: src.len(),
-        })?;
-        if end > src.len() {
-            return Err(PktBufError::TooShort {
-                needed: end,
-                have: src.len(),
-            });
-        }
-        // (storage, offset in it, length) of every part of `src`, in order.
-        let head = src
-            .head
-            .as_ref()
-            .map(|h| (h, src.data, src.head_len()))
-            .filter(|p| p.2 > 0);
-        let frags = src
-            .frag_slots()
-            .iter()
-            .flatten()
-            .map(|f| (&f.storage, f.off as usize, f.len as usize));
-        let overlapping = || {
-            let mut at = 0;
-            head.into_iter()
-                .chain(frags.clone())
-                .filter_map(move |(st, o, l)| {
-                    let (start, stop) = (at, at + l);
-                    at = stop;
-                    let (a, b) = (start.max(off), stop.min(end));
-                    (a < b).then(|| (st, o + (a - start), b - a))
-                })
-        };
-        if self.nr_frags + overlapping().count() > MAX_FRAGS {
+        let end = src.range_end(off, len)?;
+        let parts = src.parts_in(off, end);
+        if self.nr_frags + parts.clone().count() > MAX_FRAGS {
             return Err(PktBufError::TooManyFrags);
         }
-        for (storage, o, l) in overlapping() {
+        for (storage, o, l) in parts {
             self.push_frag(Frag {
                 storage: Arc::clone(storage),
                 off: o as u32,
@@ -720,6 +705,102 @@ impl PacketBuf {
             });
         }
         Ok(())
+    }
+
+    /// A buffer with no linear part whose fragments share bytes `[off, off + len)` of this
+    /// one: how a queue keeps a packet's payload without its headers and without copying
+    /// (the header buffer is not kept alive by it). Fails when the range is not held.
+    pub fn share(&self, off: usize, len: usize) -> Result<PacketBuf, PktBufError> {
+        let mut out = PacketBuf {
+            head: None,
+            data: 0,
+            tail: 0,
+            frags: None,
+            nr_frags: 0,
+            frag_len: 0,
+            meta: PacketMeta::default(),
+        };
+        out.append_shared(self, off, len)?;
+        Ok(out)
+    }
+
+    /// True when bytes `[off, off + len)` (clamped) lie in a buffer of a fixed-size pool
+    /// ([`PacketPool::new`], a device's receive ring typically): a queue that would keep them
+    /// for long copies them out instead, so the ring is not drained (drivers' `copybreak`).
+    pub fn pins_fixed_pool(&self, off: usize, len: usize) -> bool {
+        let end = off.saturating_add(len).min(self.len());
+        self.parts_in(off, end).any(|(st, _, _)| st.fixed)
+    }
+
+    /// The memory this buffer stands for (Linux `skb->truesize`): its own bookkeeping, its
+    /// head storage whole, and each fragment's bytes plus [`FRAG_TRUESIZE`] for the headroom
+    /// and headers of the frame the fragment came in, which it keeps alive beside the bytes.
+    pub fn truesize(&self) -> usize {
+        let table = if self.frags.is_some() {
+            core::mem::size_of::<FragTable>()
+        } else {
+            0
+        };
+        core::mem::size_of::<PacketBuf>()
+            + table
+            + self.capacity()
+            + self.frag_len
+            + self.nr_frags * FRAG_TRUESIZE
+    }
+
+    /// Copies bytes from offset `off` (counted over the head, then the fragments) into `out`,
+    /// as many as fit and are held; returns how many.
+    pub fn copy_range_to(&self, off: usize, out: &mut [u8]) -> usize {
+        let end = off.saturating_add(out.len()).min(self.len());
+        let mut at = 0;
+        for (storage, o, l) in self.parts_in(off, end) {
+            if let (Some(dst), Some(src)) = (out.get_mut(at..at + l), storage.buf.get(o..o + l)) {
+                dst.copy_from_slice(src);
+            }
+            at += l;
+        }
+        at
+    }
+
+    /// `off + len`, checked against the buffer's length.
+    fn range_end(&self, off: usize, len: usize) -> Result<usize, PktBufError> {
+        let end = off.checked_add(len).ok_or(PktBufError::TooShort {
+            needed: usize::MAX,
+            have: self.len(),
+        })?;
+        if end > self.len() {
+            return Err(PktBufError::TooShort {
+                needed: end,
+                have: self.len(),
+            });
+        }
+        Ok(end)
+    }
+
+    /// (storage, offset in it, length) of every part of bytes `[off, end)`, counted over the
+    /// head, then the fragments, in order.
+    fn parts_in(
+        &self,
+        off: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (&Arc<Storage>, usize, usize)> + Clone + '_ {
+        let head = self
+            .head
+            .as_ref()
+            .map(|h| (h, self.data, self.head_len()))
+            .filter(|p| p.2 > 0);
+        let frags = self
+            .frag_slots()
+            .iter()
+            .flatten()
+            .map(|f| (&f.storage, f.off as usize, f.len as usize));
+        let mut at = 0;
+        head.into_iter().chain(frags).filter_map(move |(st, o, l)| {
+            let (start, stop) = (at, at + l);
+            at = stop;
+            let (a, b) = (start.max(off), stop.min(end));
+            (a < b).then(|| (st, o + (a - start), b - a))
+        })
     }
 
     /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
@@ -819,6 +900,7 @@ impl PacketPool {
                 free.push(Arc::new(Storage {
                     buf: vec![0; buf_size].into_boxed_slice(),
                     pool: weak.clone(),
+                    fixed: true,
                 }));
             }
             PoolShared {
@@ -826,6 +908,7 @@ impl PacketPool {
                 buf_size,
                 count,
                 created: AtomicUsize::new(count),
+                fixed: true,
             }
         });
         PacketPool { shared }
@@ -841,6 +924,7 @@ impl PacketPool {
                 buf_size,
                 count,
                 created: AtomicUsize::new(0),
+                fixed: false,
             }),
         }
     }
@@ -857,25 +941,9 @@ impl PacketPool {
             .pop();
         let storage = match free {
             Some(s) => s,
-            None => self.grow()?,
+            None => grow(&self.shared)?,
         };
         Some(PacketBuf::from_storage(storage, headroom))
-    }
-
-    /// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that
-    /// has not made all of them yet, or a pool one of whose buffers was freed (see [`release`]).
-    fn grow(&self) -> Option<Arc<Storage>> {
-        let shared = &self.shared;
-        shared
-            .created
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < shared.count).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Arc::new(Storage {
-            buf: vec![0; shared.buf_size].into_boxed_slice(),
-            pool: Arc::downgrade(shared),
-        }))
     }
 
     /// Buffers ready to be handed out (for a lazy pool, counting those not made yet).
@@ -903,6 +971,22 @@ impl PacketPool {
     pub fn count(&self) -> usize {
         self.shared.count
     }
+}
+
+/// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that has
+/// not made all of them yet, or a pool one of whose buffers was freed (see [`release`]).
+fn grow(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
+    shared
+        .created
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < shared.count).then_some(n + 1)
+        })
+        .ok()?;
+    Some(Arc::new(Storage {
+        buf: vec![0; shared.buf_size].into_boxed_slice(),
+        pool: Arc::downgrade(shared),
+        fixed: shared.fixed,
+    }))
 }
 
 #[cfg(test)]
@@ -1232,5 +1316,57 @@ mod tests {
         assert_eq!(&out, b"H789abc", "the segment keeps the bytes alive");
         drop(seg);
         assert_eq!(pool.available(), 4, "all storage back in the pool");
+    }
+
+    #[test]
+    fn share_keeps_a_range_without_the_head_and_knows_fixed_pools() {
+        let ring = PacketPool::new(2, 256);
+        let mut pkt = ring.alloc(16).unwrap();
+        pkt.put_slice(b"HDR0123").unwrap();
+        pkt.append_frags(PacketBuf::from_slice(0, b"456789"))
+            .unwrap();
+        // Bytes 3.. lie in the ring's buffer and a heap fragment; 7.. only in the heap one.
+        assert!(pkt.pins_fixed_pool(3, 4));
+        assert!(!pkt.pins_fixed_pool(7, 6));
+        let tail = pkt.share(7, 6).unwrap();
+        assert_eq!((tail.head_len(), tail.len(), tail.nr_frags()), (0, 6, 1));
+        let whole = pkt.share(3, 10).unwrap();
+        assert_eq!(whole.nr_frags(), 2);
+        let mut out = [0u8; 10];
+        assert_eq!(whole.copy_range_to(0, &mut out), 10);
+        assert_eq!(&out, b"0123456789");
+        assert_eq!(
+            whole.copy_range_to(8, &mut out),
+            2,
+            "clamped to what is held"
+        );
+        assert_eq!(&out[..2], b"89");
+        assert!(pkt.share(3, 11).is_err());
+        // A shared range counts its bytes and bookkeeping, not the ring buffer it came from.
+        assert!(tail.truesize() < pkt.truesize());
+        drop(pkt);
+        drop(whole);
+        assert_eq!(
+            ring.available(),
+            2,
+            "the tail alone does not keep the ring buffer"
+        );
+        let mut t = [0u8; 6];
+        tail.copy_to(&mut t).unwrap();
+        assert_eq!(&t, b"456789");
+    }
+
+    #[test]
+    fn copy_on_write_makes_a_buffer_of_a_lazy_pool() {
+        let pool = PacketPool::lazy(2, 64);
+        let mut a = pool.alloc(8).unwrap();
+        a.put_slice(b"abc").unwrap();
+        let tap = a.clone();
+        // The pool has made one buffer and has none free: the copy is its second.
+        a.data_mut().unwrap()[0] = b'X';
+        assert_eq!((a.data(), tap.data()), (&b"Xbc"[..], &b"abc"[..]));
+        assert_eq!(pool.available(), 0);
+        let mut b = a.clone();
+        assert_eq!(b.push(1).err(), Some(PktBufError::PoolExhausted));
     }
 }

@@ -66,6 +66,14 @@ const BIG_BUF_SIZE: usize = 65_536 + MAX_HEADER;
 /// Super-packet buffers a stack keeps at most (more in use at once come from the heap).
 const BIG_POOL_COUNT: usize = 64;
 
+/// Size of a buffer for the headers of a software-GSO segment whose payload it shares as a
+/// fragment: segment headroom, Ethernet with a VLAN tag, IPv4 and TCP with full options.
+const GSO_HDR_BUF_SIZE: usize = 256;
+
+/// Header-only GSO segment buffers a stack keeps at most: a 4 MiB window in 1448-byte
+/// segments is about 2,900 in flight at once (more come from the heap).
+const GSO_HDR_POOL_COUNT: usize = 8192;
+
 /// Stack-wide settings (the `net.ipv4.*` sysctls that matter here).
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -153,6 +161,11 @@ pub struct Stack {
     /// Buffers for TCP super-packets (too big for `pool`), made on first use and recycled, so
     /// a GSO send neither allocates nor zero-fills 64 KB per packet.
     pub(crate) big_pool: PacketPool,
+    /// Buffers for the headers of software-GSO segments (their payload is a fragment of the
+    /// super-packet's), made on first use and recycled: a window's worth of segments in
+    /// flight would otherwise hold as many 2 KB buffers of `pool`, run it dry and send the
+    /// rest to the heap.
+    pub(crate) gso_hdr_pool: PacketPool,
     /// Reused by software GSO for the segments of one super-packet.
     pub(crate) gso_scratch: Vec<PacketBuf>,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
@@ -185,6 +198,7 @@ impl Stack {
             taps: Taps::default(),
             pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
             big_pool: PacketPool::lazy(BIG_POOL_COUNT, BIG_BUF_SIZE),
+            gso_hdr_pool: PacketPool::lazy(GSO_HDR_POOL_COUNT, GSO_HDR_BUF_SIZE),
             gso_scratch: Vec::new(),
             icmp_events: VecDeque::new(),
             ip_ident: 1,

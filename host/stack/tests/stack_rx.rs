@@ -309,6 +309,32 @@ fn gro_merges_a_contiguous_burst_and_gso_splits_it_back() {
 }
 
 #[test]
+fn gso_takes_header_only_segments_from_the_header_pool() {
+    let a = flow();
+    let frames = burst(&a, 10, 1000, 5000);
+    let mut gro = Gro::default();
+    gro_all(&mut gro, &frames);
+    let mut out = Vec::new();
+    gro.flush(&mut out);
+    let sp = &out[0];
+    let linear = PacketPool::new(4, 2048);
+    let headers = PacketPool::new(16, 256);
+    let pools = gso::GsoPools {
+        linear: &linear,
+        headers: &headers,
+    };
+    let mut segs = Vec::new();
+    assert_eq!(gso::segment_with_pools(sp, pools, &mut segs, false), Ok(10));
+    // Ten segments in flight hold ten small header buffers and none of the 2 KB ones.
+    assert_eq!(headers.available(), 6);
+    assert_eq!(linear.available(), 4);
+    let got: Vec<Vec<u8>> = segs.iter().map(bytes).collect();
+    assert_eq!(got, frames);
+    drop(segs);
+    assert_eq!(headers.available(), 16);
+}
+
+#[test]
 fn gro_flush_rules() {
     let a = flow();
     // A sequence gap: the held packet goes up, then the out-of-order segment, unmerged.

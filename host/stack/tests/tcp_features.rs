@@ -352,3 +352,57 @@ fn losses_are_repaired_by_fast_retransmit_not_timeouts() {
         assert_eq!(info.cc, want);
     }
 }
+
+#[test]
+fn unread_small_segments_cost_one_chunk_and_big_ones_arrive_intact() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_set_nodelay(c, true, now).unwrap();
+    // 300 one-byte segments the receiver does not read yet: copied together into one chunk
+    // of the receive queue rather than each keeping its frame alive.
+    let small: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+    for b in &small {
+        let now = net.now();
+        assert_eq!(
+            net.stacks[0].tcp_send(c, std::slice::from_ref(b), now),
+            Ok(1)
+        );
+        net.run_for(ms(3)).unwrap();
+    }
+    let info = net.stacks[1].tcp_info(s).unwrap();
+    assert_eq!(net.stacks[1].tcp_recv_queue(s).unwrap(), 300);
+    assert!(
+        info.rcv_mem < 32 * 1024,
+        "300 bytes stand for {}",
+        info.rcv_mem
+    );
+    // Then full-sized segments, kept in their buffers, read in pieces that cross them.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1000];
+    let deadline = net.now() + Duration::from_secs(10);
+    let done = net
+        .run_while(
+            |net| {
+                let now = net.now();
+                if sent < big.len() {
+                    sent += net.stacks[0].tcp_send(c, &big[sent..], now).unwrap_or(0);
+                }
+                while let Ok(k) = net.stacks[1].tcp_recv(s, &mut buf, now) {
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                got.len() < small.len() + big.len()
+            },
+            deadline,
+        )
+        .unwrap();
+    assert!(done, "received {} bytes", got.len());
+    assert_eq!(got[..300], small[..]);
+    assert_eq!(got[300..], big[..]);
+    assert_eq!(net.stacks[1].tcp_info(s).unwrap().rcv_collapses, 0);
+}

@@ -1,10 +1,11 @@
 //! A connection's send queue (bytes from `snd_una` on: unsent and unacknowledged) and its
-//! receive ring (in-order bytes the application has not read).
+//! receive queue (in-order bytes the application has not read).
 //!
-//! The send queue keeps its bytes in packet buffers ([`SendQueue`]), so an outgoing segment
-//! takes its payload as fragments that share them instead of copying (as Linux's skbs on the
-//! write queue hand their pages to the clones they transmit). The receive ring is one
-//! growable byte ring ([`RingBuf`]), allocated once per size.
+//! Both keep their bytes in packet buffers. The send queue ([`SendQueue`]) copies the
+//! application's bytes into chunks that outgoing segments take as fragments instead of copying
+//! (as Linux's skbs on the write queue hand their pages to the clones they transmit). The
+//! receive queue ([`RecvQueue`]) keeps the buffers segments arrived in, so received bytes are
+//! copied once, into the application's buffer (as Linux's `sk_receive_queue` of skbs).
 
 use crate::pktbuf::{PacketBuf, PacketPool, PktBufError};
 use std::collections::VecDeque;
@@ -202,27 +203,70 @@ impl SendQueue {
     }
 }
 
-/// A growable byte ring.
-#[derive(Debug, Default)]
-pub struct RingBuf {
-    buf: Vec<u8>,
-    head: usize,
+/// Bytes per chunk the receive queue copies into (segments it cannot keep as they are).
+pub const RECV_CHUNK: usize = 16 * 1024;
+
+/// Segments shorter than this are copied into the receive queue's last chunk rather than kept
+/// in their own buffer (as Linux's `tcp_try_coalesce` copies a small skb into the one before):
+/// a short segment would keep a whole frame alive for a few bytes, or on an in-memory wire a
+/// whole send-queue chunk of the peer's, which the peer then cannot append to.
+pub const RECV_COPY_BELOW: usize = 1024;
+
+/// Chunks a receive queue's pool keeps beyond those its limit needs.
+const RECV_SPARE_CHUNKS: usize = 4;
+
+/// A connection's receive queue (Linux `sk_receive_queue`): the in-order bytes the application
+/// has not read, kept in the packet buffers they arrived in, so [`Self::read`] copies them to
+/// the application once and nothing copies them before.
+///
+/// A segment's payload is kept by sharing its buffer's storage ([`PacketBuf::share`]), without
+/// its headers. Payload in a fixed-size pool's buffer (a device's receive ring) is copied into
+/// the queue's own [`RECV_CHUNK`]-byte chunks instead, so the queue never starves a ring, as
+/// are segments shorter than [`RECV_COPY_BELOW`] and data handed over as a slice (from the
+/// out-of-order queue). Small copies fill the last chunk before a new one is taken.
+///
+/// The window is counted in bytes ([`Self::free`]), but kept buffers can stand for more memory
+/// than their bytes (a one-byte segment keeps a whole frame alive). The queue charges each
+/// buffer its [`PacketBuf::truesize`], and when the total passes twice the limit it copies
+/// everything into compact chunks (Linux `tcp_collapse`), so memory stays bounded by the
+/// limit whatever the segment sizes.
+#[derive(Debug)]
+pub struct RecvQueue {
+    /// The buffers, oldest first; each holds only payload bytes.
+    bufs: VecDeque<PacketBuf>,
+    /// Bytes of the first buffer already read.
+    front_off: usize,
+    /// Unread bytes held.
     len: usize,
+    /// Most unread bytes the queue may hold (the receive buffer).
     limit: usize,
+    /// Sum of the held buffers' [`PacketBuf::truesize`].
+    mem: usize,
+    /// Chunks for copied bytes, made on demand and recycled.
+    pool: PacketPool,
+    /// Times the queue was compacted.
+    collapses: u64,
 }
 
-impl RingBuf {
-    /// A ring that holds at most `limit` bytes; storage is allocated as data arrives.
+impl RecvQueue {
+    /// A queue that holds at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        RingBuf {
-            buf: Vec::new(),
-            head: 0,
+        RecvQueue {
+            bufs: VecDeque::new(),
+            front_off: 0,
             len: 0,
             limit,
+            mem: 0,
+            pool: PacketPool::lazy(Self::pool_count(limit), RECV_CHUNK),
+            collapses: 0,
         }
     }
 
-    /// Bytes held.
+    fn pool_count(limit: usize) -> usize {
+        limit.div_ceil(RECV_CHUNK) + RECV_SPARE_CHUNKS
+    }
+
+    /// Unread bytes held.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -232,95 +276,208 @@ impl RingBuf {
         self.len == 0
     }
 
-    /// Most bytes the ring may hold.
+    /// Most bytes the queue may hold.
     pub fn limit(&self) -> usize {
         self.limit
     }
 
-    /// Room left under the limit.
+    /// Room left under the limit: what the window may offer.
     pub fn free(&self) -> usize {
-        self.limit - self.len
+        self.limit.saturating_sub(self.len)
+    }
+
+    /// Memory the held buffers stand for (sum of their [`PacketBuf::truesize`]).
+    pub fn mem(&self) -> usize {
+        self.mem
+    }
+
+    /// Most memory the held buffers may stand for before the queue is compacted.
+    pub fn mem_limit(&self) -> usize {
+        2 * self.limit + RECV_CHUNK
+    }
+
+    /// How many times the queue was compacted because its buffers held too much memory for
+    /// their bytes.
+    pub fn collapses(&self) -> u64 {
+        self.collapses
     }
 
     /// Changes the limit; never below what is held.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(self.len);
-    }
-
-    fn reserve(&mut self, need: usize) {
-        if need <= self.buf.len() {
-            return;
+        if Self::pool_count(self.limit) != self.pool.count() {
+            // Chunks of the old pool are freed when their last user drops them.
+            self.pool = PacketPool::lazy(Self::pool_count(self.limit), RECV_CHUNK);
         }
-        let cap = need.next_power_of_two().max(4096).min(self.limit.max(need));
-        let mut nb = vec![0u8; cap];
-        let (a, b) = self.slices(0, self.len);
-        nb[..a.len()].copy_from_slice(a);
-        nb[a.len()..a.len() + b.len()].copy_from_slice(b);
-        self.buf = nb;
-        self.head = 0;
     }
 
-    /// Appends as much of `data` as fits; returns the bytes taken.
+    /// Appends as much of `data` as fits, copying it; returns the bytes taken.
     pub fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        let n = self.copy_in(&data[..n]);
+        self.len += n;
+        self.check_mem();
+        n
+    }
+
+    /// Appends as much of bytes `[off, off + len)` of `pkt` (counted over its head, then its
+    /// fragments) as fits; returns the bytes taken. The bytes are kept in `pkt`'s storage
+    /// without a copy unless they are fewer than [`RECV_COPY_BELOW`] or lie in a fixed-size
+    /// pool's buffer.
+    pub fn push_shared(&mut self, pkt: &PacketBuf, off: usize, len: usize) -> usize {
+        let n = len.min(self.free()).min(pkt.len().saturating_sub(off));
         if n == 0 {
             return 0;
         }
-        self.reserve(self.len + n);
-        let cap = self.buf.len();
-        let tail = (self.head + self.len) % cap;
-        let first = n.min(cap - tail);
-        self.buf[tail..tail + first].copy_from_slice(&data[..first]);
-        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        let shared = if n < RECV_COPY_BELOW || pkt.pins_fixed_pool(off, n) {
+            None
+        } else {
+            pkt.share(off, n).ok()
+        };
+        let n = match shared {
+            Some(b) => {
+                self.mem += b.truesize();
+                self.bufs.push_back(b);
+                n
+            }
+            None => self.copy_from(pkt, off, n),
+        };
         self.len += n;
+        self.check_mem();
         n
     }
 
-    /// The bytes `[off, off + n)` as up to two slices (clamped to what is held).
-    pub fn slices(&self, off: usize, n: usize) -> (&[u8], &[u8]) {
-        let off = off.min(self.len);
-        let n = n.min(self.len - off);
-        if n == 0 || self.buf.is_empty() {
-            return (&[], &[]);
+    /// Copies `data` into the queue's chunks (the caller checked the room); returns how many
+    /// bytes were copied.
+    fn copy_in(&mut self, data: &[u8]) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let Some(tail) = self.writable_tail(data.len() - done) else {
+                break;
+            };
+            let take = tail.tailroom().min(data.len() - done);
+            // The tail is linear, unshared and has the room: this cannot fail.
+            if tail.put_slice(&data[done..done + take]).is_err() {
+                break;
+            }
+            done += take;
         }
-        let cap = self.buf.len();
-        let start = (self.head + off) % cap;
-        let first = n.min(cap - start);
-        (&self.buf[start..start + first], &self.buf[..n - first])
+        done
     }
 
-    /// Copies bytes from offset `off` into `out`; returns how many.
+    /// Copies bytes `[off, off + len)` of `pkt` into the queue's chunks (the caller checked
+    /// the room); returns how many bytes were copied.
+    fn copy_from(&mut self, pkt: &PacketBuf, off: usize, len: usize) -> usize {
+        let mut done = 0;
+        while done < len {
+            let Some(tail) = self.writable_tail(len - done) else {
+                break;
+            };
+            let room = tail.tailroom().min(len - done);
+            let got = match tail.put(room) {
+                Ok(dst) => pkt.copy_range_to(off + done, dst),
+                Err(_) => break,
+            };
+            done += got;
+            if got < room {
+                // Only if `pkt` holds less than it said; the unwritten room is given back.
+                let _ = tail.trim(tail.len() - (room - got));
+                break;
+            }
+        }
+        done
+    }
+
+    /// The last buffer if it is a chunk of the queue's with room left, else a new chunk
+    /// (appended) for `want` more bytes.
+    fn writable_tail(&mut self, want: usize) -> Option<&mut PacketBuf> {
+        let writable = self.bufs.back().is_some_and(|b| {
+            b.nr_frags() == 0 && !b.is_shared() && b.tailroom() > 0 && b.head_len() > 0
+        });
+        if !writable {
+            // Past the pool (many small chunks each holding a few unread bytes), a heap chunk
+            // sized to the copy.
+            let chunk = self
+                .pool
+                .alloc(0)
+                .unwrap_or_else(|| PacketBuf::new(want.clamp(2048, RECV_CHUNK), 0));
+            self.mem += chunk.truesize();
+            self.bufs.push_back(chunk);
+        }
+        self.bufs.back_mut()
+    }
+
+    /// Compacts the queue when its buffers stand for more than [`Self::mem_limit`].
+    fn check_mem(&mut self) {
+        if self.mem > self.mem_limit() {
+            self.collapse();
+        }
+    }
+
+    /// Copies every unread byte into fresh chunks and lets the old buffers go (Linux
+    /// `tcp_collapse`): afterwards the queue stands for about its bytes and no more.
+    fn collapse(&mut self) {
+        let old = std::mem::take(&mut self.bufs);
+        let mut skip = std::mem::take(&mut self.front_off);
+        self.mem = 0;
+        for b in &old {
+            let at = std::mem::take(&mut skip).min(b.len());
+            self.copy_from(b, at, b.len() - at);
+        }
+        self.collapses += 1;
+    }
+
+    /// Copies bytes from offset `off` into `out` without consuming them; returns how many.
     pub fn peek(&self, off: usize, out: &mut [u8]) -> usize {
-        let (a, b) = self.slices(off, out.len());
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..a.len() + b.len()].copy_from_slice(b);
-        a.len() + b.len()
+        let mut skip = off + self.front_off;
+        let mut done = 0;
+        for b in &self.bufs {
+            if done == out.len() {
+                break;
+            }
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            done += b.copy_range_to(skip, &mut out[done..]);
+            skip = 0;
+        }
+        done
     }
 
-    /// Drops `n` bytes from the front (clamped).
-    pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
-        if self.buf.is_empty() {
-            return;
-        }
-        self.head = (self.head + n) % self.buf.len();
-        self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
-    }
-
-    /// Reads up to `out.len()` bytes from the front.
+    /// Reads up to `out.len()` bytes from the front; returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = self.peek(0, out);
-        self.consume(n);
-        n
+        let mut done = 0;
+        while done < out.len() {
+            let Some(front) = self.bufs.front() else {
+                break;
+            };
+            let got = front.copy_range_to(self.front_off, &mut out[done..]);
+            done += got;
+            self.front_off += got;
+            if self.front_off >= front.len() {
+                self.pop_front();
+            } else if got == 0 {
+                break;
+            }
+        }
+        self.len -= done;
+        done
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(b) = self.bufs.pop_front() {
+            self.mem = self.mem.saturating_sub(b.truesize());
+        }
+        self.front_off = 0;
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.head = 0;
+        self.bufs.clear();
+        self.front_off = 0;
         self.len = 0;
+        self.mem = 0;
     }
 }
 
@@ -328,34 +485,140 @@ impl RingBuf {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wraps_and_grows_without_losing_bytes() {
-        let mut r = RingBuf::new(10_000);
-        let data: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
-        let mut out = Vec::new();
-        let mut fed = 0;
-        let mut tmp = [0u8; 777];
-        while out.len() < data.len() {
-            fed += r.push(&data[fed..(fed + 3001).min(data.len())]);
-            let n = r.read(&mut tmp);
-            out.extend_from_slice(&tmp[..n]);
-        }
-        assert_eq!(out, data);
-        assert!(r.is_empty());
+    /// A heap frame of `hdr` header bytes (0xee) then `payload`, as a received segment is.
+    fn frame(hdr: usize, payload: &[u8]) -> PacketBuf {
+        let mut bytes = vec![0xee; hdr];
+        bytes.extend_from_slice(payload);
+        PacketBuf::from_slice(64, &bytes)
+    }
+
+    fn stream(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
     }
 
     #[test]
-    fn limit_caps_push_and_peek_clamps() {
-        let mut r = RingBuf::new(8);
-        assert_eq!(r.push(b"0123456789"), 8);
-        assert_eq!(r.free(), 0);
-        let mut o = [0u8; 4];
-        assert_eq!(r.peek(6, &mut o), 2);
-        assert_eq!(&o[..2], b"67");
-        r.consume(100);
-        assert!(r.is_empty());
-        r.set_limit(2);
-        assert_eq!(r.push(b"abc"), 2);
+    fn recv_queue_reads_across_buffers_in_odd_pieces() {
+        let data = stream(10_000);
+        let mut q = RecvQueue::new(1 << 20);
+        let mut fed = 0;
+        // Kept frames, a copied slice, and a super-packet whose payload spans head and
+        // fragments, one after another.
+        for len in [1448, 3, 1448, 1024] {
+            let f = frame(52, &data[fed..fed + len]);
+            assert_eq!(q.push_shared(&f, 52, len), len);
+            fed += len;
+        }
+        assert_eq!(q.push(&data[fed..fed + 700]), 700);
+        fed += 700;
+        let mut sp = frame(40, &data[fed..fed + 100]);
+        let tail = frame(0, &data[fed + 100..fed + 2100]);
+        sp.append_frags(tail).unwrap();
+        assert_eq!(q.push_shared(&sp, 40, 2100), 2100);
+        fed += 2100;
+        assert_eq!(q.len(), fed);
+        assert_eq!(q.free(), (1 << 20) - fed);
+        let mut peeked = vec![0u8; 2000];
+        assert_eq!(q.peek(1400, &mut peeked), 2000);
+        assert_eq!(peeked, data[1400..3400]);
+        let mut out = Vec::new();
+        let mut tmp = [0u8; 7];
+        loop {
+            let n = q.read(&mut tmp);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&tmp[..n]);
+        }
+        assert_eq!(out, data[..fed]);
+        assert!(q.is_empty());
+        assert_eq!(q.mem(), 0);
+    }
+
+    #[test]
+    fn recv_queue_keeps_heap_frames_and_copies_out_of_fixed_pools() {
+        let data = stream(1448);
+        let mut q = RecvQueue::new(1 << 20);
+        // A heap frame is kept: its storage is shared with the queue until read.
+        let kept = frame(52, &data);
+        q.push_shared(&kept, 52, data.len());
+        assert!(kept.is_shared());
+        // A device ring's buffer is copied out, so the ring gets it back at once.
+        let ring = PacketPool::new(2, 2048);
+        let mut f = ring.alloc(64).unwrap();
+        f.put_slice(&[0xee; 52]).unwrap();
+        f.put_slice(&data).unwrap();
+        q.push_shared(&f, 52, data.len());
+        assert!(!f.is_shared());
+        drop(f);
+        assert_eq!(ring.available(), 2);
+        let mut out = vec![0u8; 2 * data.len()];
+        assert_eq!(q.read(&mut out), out.len());
+        assert_eq!(out[..data.len()], data[..]);
+        assert_eq!(out[data.len()..], data[..]);
+        assert!(!kept.is_shared(), "a read buffer is let go");
+    }
+
+    #[test]
+    fn recv_queue_window_counts_unread_bytes() {
+        let data = stream(12_000);
+        let mut q = RecvQueue::new(10_000);
+        assert_eq!(q.push_shared(&frame(20, &data[..6000]), 20, 6000), 6000);
+        // Only what fits under the limit is taken.
+        assert_eq!(q.push_shared(&frame(20, &data[6000..]), 20, 6000), 4000);
+        assert_eq!(q.free(), 0);
+        assert_eq!(q.push(b"x"), 0);
+        let mut out = vec![0u8; 5000];
+        assert_eq!(q.read(&mut out), 5000);
+        assert_eq!(q.free(), 5000);
+        assert_eq!(q.len(), 5000);
+        q.set_limit(100);
+        assert_eq!(q.limit(), 5000, "never below what is held");
+        q.clear();
+        assert!(q.is_empty());
+        assert_eq!(q.free(), 5000);
+    }
+
+    #[test]
+    fn recv_queue_collapses_buffers_that_hold_more_memory_than_bytes() {
+        let mut q = RecvQueue::new(64 << 10);
+        let data = stream(200 * 1024);
+        // Segments of 1 KiB in 16 pieces each, every piece a frame of its own: each stands
+        // for about five times its bytes.
+        let mut fed = 0;
+        for _ in 0..200 {
+            let mut seg = frame(40, &data[fed..fed + 64]);
+            for k in 1..16 {
+                let at = fed + 64 * k;
+                seg.append_frags(frame(0, &data[at..at + 64])).unwrap();
+            }
+            assert_eq!(q.push_shared(&seg, 40, 1024), 1024);
+            fed += 1024;
+            assert!(q.mem() <= q.mem_limit(), "memory {} over the cap", q.mem());
+            if q.free() == 0 {
+                break;
+            }
+        }
+        assert!(q.collapses() > 0);
+        assert_eq!(q.len(), 64 << 10);
+        let mut out = vec![0u8; 128 << 10];
+        assert_eq!(q.read(&mut out), 64 << 10);
+        assert_eq!(out[..64 << 10], data[..64 << 10]);
+    }
+
+    #[test]
+    fn recv_queue_copies_short_segments_into_one_chunk() {
+        let mut q = RecvQueue::new(1 << 20);
+        let data = stream(400);
+        let frames: Vec<PacketBuf> = (0..400).map(|i| frame(40, &data[i..i + 1])).collect();
+        for f in &frames {
+            assert_eq!(q.push_shared(f, 40, 1), 1);
+            assert!(!f.is_shared(), "a one-byte segment does not keep its frame");
+        }
+        // One chunk and its bookkeeping, not 400 frames.
+        assert!(q.mem() < 2 * RECV_CHUNK, "memory {}", q.mem());
+        let mut out = vec![0u8; 500];
+        assert_eq!(q.read(&mut out), 400);
+        assert_eq!(out[..400], data[..]);
     }
 
     #[test]

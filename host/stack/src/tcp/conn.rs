@@ -6,14 +6,14 @@
 //! [`OutSeg`] values (a header plus a range of the send queue) that the stack turns into
 //! packets; timers fire through [`Conn::on_timer`] and are announced by [`Conn::next_timer`].
 
-use super::buffer::{RingBuf, SendQueue};
+use super::buffer::{RecvQueue, SendQueue};
 use super::cc::{new_cc, CcAlgorithm, CongestionControl};
 use super::ooo::OooQueue;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpMib, TcpState};
-use crate::pktbuf::MAX_FRAGS;
+use crate::pktbuf::{PacketBuf, MAX_FRAGS};
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, MAX_SACK_BLOCKS};
 use std::net::SocketAddrV4;
@@ -63,12 +63,16 @@ pub struct OutSeg {
 
 /// A received segment's payload, in up to [`MAX_FRAGS`]` + 1` pieces laid end to end: a GRO
 /// super-packet's data stays in its buffer's head and fragments instead of being copied
-/// together before it reaches the receive queue.
+/// together before it reaches the receive queue. When the packet buffer the bytes lie in is
+/// known, the receive queue keeps its storage instead of copying the bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Payload<'a> {
     parts: [&'a [u8]; MAX_FRAGS + 1],
     n: usize,
     len: usize,
+    /// The buffer holding these bytes and the offset of the first (counted over its head,
+    /// then its fragments).
+    src: Option<(&'a PacketBuf, usize)>,
 }
 
 impl<'a> Payload<'a> {
@@ -78,9 +82,25 @@ impl<'a> Payload<'a> {
             parts: [&[]; MAX_FRAGS + 1],
             n: 0,
             len: 0,
+            src: None,
         };
         p.push(data);
         p
+    }
+
+    /// Names `pkt`, from offset `off` to its end, as the buffer these bytes lie in, so they
+    /// can be kept without a copy. Ignored unless that range is as long as the payload; the
+    /// caller made the pieces from that range.
+    pub(crate) fn in_packet(mut self, pkt: &'a PacketBuf, off: usize) -> Self {
+        if pkt.len().checked_sub(off) == Some(self.len) {
+            self.src = Some((pkt, off));
+        }
+        self
+    }
+
+    /// The buffer these bytes lie in and the offset of the first, when known.
+    pub fn source(&self) -> Option<(&'a PacketBuf, usize)> {
+        self.src
     }
 
     /// A payload made of `parts` in order (empty pieces are skipped); `None` when there are
@@ -125,6 +145,7 @@ impl<'a> Payload<'a> {
     pub fn slice(&self, from: usize, len: usize) -> Payload<'a> {
         let end = from.saturating_add(len).min(self.len);
         let mut out = Payload::from_slice(&[]);
+        out.src = self.src.map(|(pkt, off)| (pkt, off + from.min(self.len)));
         let mut at = 0;
         for part in self.parts() {
             let (start, stop) = (at, at + part.len());
@@ -135,6 +156,15 @@ impl<'a> Payload<'a> {
             }
         }
         out
+    }
+}
+
+/// Appends `payload` to the receive queue, keeping its buffer when it is known, else copying;
+/// returns the bytes taken.
+fn queue_payload(rx: &mut RecvQueue, payload: &Payload<'_>) -> usize {
+    match payload.source() {
+        Some((pkt, off)) => rx.push_shared(pkt, off, payload.len()),
+        None => payload.parts().map(|part| rx.push(part)).sum(),
     }
 }
 
@@ -199,6 +229,11 @@ pub struct TcpInfo {
     pub snd_wnd: u32,
     /// Receive buffer limit (grows with autotuning).
     pub rcvbuf: usize,
+    /// Memory the receive queue's buffers stand for (their truesize), bytes.
+    pub rcv_mem: usize,
+    /// Times the receive queue was compacted because its buffers held too much memory for
+    /// their bytes (Linux `TCPRcvCollapsed`).
+    pub rcv_collapses: u64,
     /// Send buffer limit.
     pub sndbuf: usize,
     /// Unacknowledged bytes.
@@ -294,7 +329,7 @@ pub struct Conn {
     ts_offset: u32,
 
     pub(crate) tx: SendQueue,
-    pub(crate) rx: RingBuf,
+    pub(crate) rx: RecvQueue,
     ooo: OooQueue,
     /// The user will write no more: a FIN follows the send queue.
     pub(crate) fin_queued: bool,
@@ -432,7 +467,7 @@ impl Conn {
             ts_recent_at: now,
             ts_offset: ts_offset_for(iss),
             tx: SendQueue::new(cfg.sndbuf),
-            rx: RingBuf::new(cfg.rcvbuf),
+            rx: RecvQueue::new(cfg.rcvbuf),
             ooo: OooQueue::new(cfg.rcvbuf_max),
             fin_queued: false,
             rx_fin: None,
@@ -630,6 +665,8 @@ impl Conn {
         i.snd_mss = self.snd_mss_base();
         i.snd_wnd = self.snd_wnd;
         i.rcvbuf = self.rx.limit();
+        i.rcv_mem = self.rx.mem();
+        i.rcv_collapses = self.rx.collapses();
         i.sndbuf = self.tx.limit();
         i.unacked = self.snd_max.since(self.snd_una);
         i.sack = self.sack_ok;
@@ -1156,9 +1193,7 @@ impl Conn {
         }
         mib.hp_hits += 1;
         self.take_timestamp(ts, payload.len(), now);
-        for part in payload.parts() {
-            self.rx.push(part);
-        }
+        queue_payload(&mut self.rx, payload);
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
         self.unacked_rx += payload.len();
@@ -1627,9 +1662,7 @@ impl Conn {
         if !data.is_empty() {
             if seq == self.rcv_nxt {
                 let n = data.len().min(self.rx.free());
-                for part in data.slice(0, n).parts() {
-                    self.rx.push(part);
-                }
+                queue_payload(&mut self.rx, &data.slice(0, n));
                 self.rcv_nxt = self.rcv_nxt + n;
                 self.info.bytes_received += n as u64;
                 self.unacked_rx += n;

@@ -4,7 +4,7 @@
 //!
 //! - [`seq`]: sequence-number arithmetic modulo 2³².
 //! - [`rtt`]: the RFC 6298 retransmission timer estimator.
-//! - [`buffer`]: send and receive byte rings.
+//! - [`buffer`]: the send queue and the receive queue, both of packet buffers.
 //! - [`conn`]: one connection's control block and state machine.
 //!
 //! The socket API is non-blocking: calls that cannot make progress return
@@ -902,9 +902,16 @@ impl Stack {
         now: Instant,
     ) {
         let mode = l4_checksum_mode(pkt, hdr);
+        // The bytes are the packet's own (not a linearized copy) when they are its head.
+        let own = std::ptr::eq(bytes, pkt.data());
         let parsed = TcpRepr::parse(bytes, hdr.src, hdr.dst, mode).map(|(seg, head)| {
             let rest = pkt.frags().filter(|_| frags);
-            (seg, Payload::from_parts(std::iter::once(head).chain(rest)))
+            let payload = Payload::from_parts(std::iter::once(head).chain(rest));
+            let at = bytes.len() - head.len();
+            (
+                seg,
+                payload.map(|p| if own { p.in_packet(pkt, at) } else { p }),
+            )
         });
         let (seg, payload) = match parsed {
             Ok((seg, Some(payload))) => (seg, payload),

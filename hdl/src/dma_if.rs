@@ -19,17 +19,20 @@
 //!
 //! Writes: a request is a run of words on `wr$*`; `wr$addr` is the byte address of the request's
 //! first byte and is read with its first word (it is ignored on the others); `last` ends the
-//! request. Write words are 128 bits ([`WR_BYTES`]), twice the datapath: the RX engine writes a
-//! frame at the datapath's rate in half the port's cycles, which leaves room for its 32-byte
-//! completions (two words) and the TX engine's, so the one write port is never what holds the
-//! receive path below line rate. Read words stay 64 bits. Writes are posted and applied in order, so a completion written after a frame's data
+//! request.
+//!
+//! Words are 128 bits ([`DMA_BYTES`]) on both ports, twice the 64-bit datapath, as a PCIe DMA
+//! engine's are wider than the MAC it feeds: a frame's bytes take half the port's cycles, which
+//! leaves room for the descriptors and completions that travel beside them (32 bytes each per
+//! TX frame, 16 + 32 per RX frame), so neither port is what holds the datapath below line
+//! rate. Writes are posted and applied in order, so a completion written after a frame's data
 //! lands after it, as PCIe orders posted writes. A write the IOMMU refuses is dropped whole and
 //! recorded by the host.
 
 use rust_hdl::prelude::*;
 
-/// Bytes in a write word (`wr$data` is `8 * WR_BYTES` bits, `wr$keep` `WR_BYTES` bits).
-pub const WR_BYTES: usize = 16;
+/// Bytes in a DMA word, both ports (`data` is `8 * DMA_BYTES` bits, `keep` `DMA_BYTES` bits).
+pub const DMA_BYTES: usize = 16;
 
 /// The card's side of the DMA read port.
 #[derive(LogicInterface, Clone, Debug, Default)]
@@ -46,9 +49,9 @@ pub struct DmaReadMaster {
     /// The host takes the request this cycle.
     pub req_ready: Signal<In, Bit>,
     /// Response word, packed from the request's first byte.
-    pub rsp_data: Signal<In, Bits<64>>,
+    pub rsp_data: Signal<In, Bits<128>>,
     /// Bytes of `rsp_data` that belong to the request.
-    pub rsp_keep: Signal<In, Bits<8>>,
+    pub rsp_keep: Signal<In, Bits<16>>,
     /// Tag of the request this word answers.
     pub rsp_tag: Signal<In, Bits<8>>,
     /// Last word of the request's response.
@@ -76,9 +79,9 @@ pub struct DmaReadHost {
     /// The host takes the request this cycle.
     pub req_ready: Signal<Out, Bit>,
     /// Response word, packed from the request's first byte.
-    pub rsp_data: Signal<Out, Bits<64>>,
+    pub rsp_data: Signal<Out, Bits<128>>,
     /// Bytes of `rsp_data` that belong to the request.
-    pub rsp_keep: Signal<Out, Bits<8>>,
+    pub rsp_keep: Signal<Out, Bits<16>>,
     /// Tag of the request this word answers.
     pub rsp_tag: Signal<Out, Bits<8>>,
     /// Last word of the request's response.

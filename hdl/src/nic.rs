@@ -315,12 +315,12 @@ pub struct OxnicNic {
     rd_sel_tx: Signal<Local, Bit>,
     rsp_tx: Signal<Local, Bit>,
     // Skid buffers at the card's edges (`Skid`: `in_ready` from a flop, so nothing inside
-    // sees an outside `ready`): DMA read responses in (data | keep, tag << 8 | last, error
+    // sees an outside `ready`): DMA read responses in (data | keep, tag << 16 | last, error
     // << 1), and out DMA write words (`wrs`: addr | data | keep, last << 16), DMA read
     // requests (`rqs`: addr | len | tag) and wire words (`txs`: data | keep | last, user << 1).
-    rsp_skid: Skid<64, 16, 2>,
+    rsp_skid: Skid<128, 24, 2>,
     rsp_taken: Signal<Local, Bit>,
-    rsp_keep: Signal<Local, Bits<8>>,
+    rsp_keep: Signal<Local, Bits<16>>,
     rsp_tag: Signal<Local, Bits<8>>,
     rsp_last: Signal<Local, Bit>,
     rsp_error: Signal<Local, Bit>,
@@ -1158,14 +1158,14 @@ impl Logic for OxnicNic {
         self.rqs_skid.out_ready.next = self.dma_rd.req_ready.val();
         // Responses: the skid buffer's word feeds the engines.
         self.rsp_skid.in_a.next = self.dma_rd.rsp_data.val();
-        self.rsp_skid.in_b.next = bit_cast::<16, 8>(self.dma_rd.rsp_keep.val())
-            | (bit_cast::<16, 8>(self.dma_rd.rsp_tag.val()) << 8);
+        self.rsp_skid.in_b.next = bit_cast::<24, 16>(self.dma_rd.rsp_keep.val())
+            | (bit_cast::<24, 8>(self.dma_rd.rsp_tag.val()) << 16);
         self.rsp_skid.in_c.next = bit_cast::<2, 1>(self.dma_rd.rsp_last.val().into())
             | (bit_cast::<2, 1>(self.dma_rd.rsp_error.val().into()) << 1);
         self.rsp_skid.in_valid.next = self.dma_rd.rsp_valid.val();
         self.dma_rd.rsp_ready.next = self.rsp_skid.in_ready.val();
-        self.rsp_keep.next = self.rsp_skid.out_b.val().get_bits::<8>(0);
-        self.rsp_tag.next = self.rsp_skid.out_b.val().get_bits::<8>(8);
+        self.rsp_keep.next = self.rsp_skid.out_b.val().get_bits::<16>(0);
+        self.rsp_tag.next = self.rsp_skid.out_b.val().get_bits::<8>(16);
         self.rsp_last.next = self.rsp_skid.out_c.val().get_bit(0);
         self.rsp_error.next = self.rsp_skid.out_c.val().get_bit(1);
         self.rsp_tx.next = self.rsp_tag.val().get_bit(7);
@@ -1408,8 +1408,8 @@ pub fn random_stimulus(seed: u64, cycles: usize, responses: bool) -> crate::test
         set.push(("dma_rd$req_ready", vec![u64::from(rng.gen_ratio(1, 2))]));
         let rsp = responses && rng.gen_ratio(1, 6);
         set.push(("dma_rd$rsp_valid", vec![u64::from(rsp)]));
-        set.push(("dma_rd$rsp_data", vec![rng.gen()]));
-        set.push(("dma_rd$rsp_keep", vec![0xff]));
+        set.push(("dma_rd$rsp_data", vec![rng.gen(), rng.gen()]));
+        set.push(("dma_rd$rsp_keep", vec![0xffff]));
         set.push(("dma_rd$rsp_tag", vec![rng.gen_range(0..2u64) << 7]));
         set.push(("dma_rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 3))]));
         set.push(("dma_rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 50))]));

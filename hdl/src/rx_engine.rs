@@ -906,14 +906,15 @@ impl Logic for RxEngine {
         }
         self.dma_rd.rsp_ready.next = self.inflight.source.valid.val();
         self.inflight.source.ready.next = false;
-        self.wr_slot.next = self.h_idx.val() + (self.r_word.q.val() >> 1);
+        // One 16-byte descriptor per 128-bit response word.
+        self.wr_slot.next = self.h_idx.val() + self.r_word.q.val();
         self.desc_addr.write_address.next =
             (self.h_q.val() << 5) | bit_cast::<8, 16>(self.wr_slot.val() & 31);
         self.desc_len.write_address.next =
             (self.h_q.val() << 5) | bit_cast::<8, 16>(self.wr_slot.val() & 31);
-        self.desc_addr.write_data.next = self.dma_rd.rsp_data.val();
-        self.desc_len.write_data.next = self.dma_rd.rsp_data.val().get_bits::<16>(0);
-        if self.dma_rd.rsp_data.val().get_bits::<16>(16).any() {
+        self.desc_addr.write_data.next = self.dma_rd.rsp_data.val().get_bits::<64>(0);
+        self.desc_len.write_data.next = self.dma_rd.rsp_data.val().get_bits::<16>(64);
+        if self.dma_rd.rsp_data.val().get_bits::<16>(80).any() {
             self.desc_len.write_data.next = 0xffff.into();
         }
         self.desc_addr.write_enable.next = false;
@@ -925,11 +926,8 @@ impl Logic for RxEngine {
             if self.dma_rd.rsp_error.val() {
                 self.r_err.d.next = true;
             } else if self.h_live.val() {
-                if self.r_word.q.val().get_bit(0) {
-                    self.desc_len.write_enable.next = true;
-                } else {
-                    self.desc_addr.write_enable.next = true;
-                }
+                self.desc_addr.write_enable.next = true;
+                self.desc_len.write_enable.next = true;
             }
             if self.dma_rd.rsp_last.val() {
                 self.inflight.source.ready.next = true;
@@ -1210,13 +1208,14 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> Stimulus {
         set.push(("dma_rd$req_ready", vec![u64::from(rng.gen_ratio(1, 3))]));
         let rsp = rng.gen_ratio(2, 3);
         set.push(("dma_rd$rsp_valid", vec![u64::from(rsp)]));
+        // A descriptor a word: address, then the length (often one a frame fits in).
         let small_len = rng.gen_ratio(1, 4);
-        let data: u64 = rng.gen();
+        let len: u64 = rng.gen();
         set.push((
             "dma_rd$rsp_data",
-            vec![if small_len { data & 0x7ff } else { data }],
+            vec![rng.gen(), if small_len { len & 0x7ff } else { len }],
         ));
-        set.push(("dma_rd$rsp_keep", vec![0xff]));
+        set.push(("dma_rd$rsp_keep", vec![0xffff]));
         set.push(("dma_rd$rsp_tag", vec![rng.gen_range(0..8)]));
         set.push(("dma_rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 6))]));
         set.push(("dma_rd$rsp_error", vec![u64::from(rng.gen_ratio(1, 200))]));
@@ -1294,7 +1293,7 @@ mod tests {
         wr_ready_pct: u8,
         /// Reads of this address range come back with an error.
         fail: Option<std::ops::Range<u64>>,
-        responses: VecDeque<(u64, u64, bool, bool, u8)>, // due, data, last, error, tag
+        responses: VecDeque<(u64, [u64; 2], bool, bool, u8)>, // due, data, last, error, tag
         write_at: Option<u64>,
         rng: ChaCha8Rng,
         reads: u64,
@@ -1321,11 +1320,11 @@ mod tests {
             match self.responses.front() {
                 Some(&(due, data, last, error, tag)) if due <= now => {
                     b.uut.dma_rd.rsp_valid.next = true;
-                    b.uut.dma_rd.rsp_data.next = data.into();
+                    b.uut.dma_rd.rsp_data.next = FromWords::from_words(&data);
                     b.uut.dma_rd.rsp_last.next = last;
                     b.uut.dma_rd.rsp_error.next = error;
                     b.uut.dma_rd.rsp_tag.next = u64::from(tag).into();
-                    b.uut.dma_rd.rsp_keep.next = 0xff.into();
+                    b.uut.dma_rd.rsp_keep.next = 0xffff.into();
                 }
                 _ => b.uut.dma_rd.rsp_valid.next = false,
             }
@@ -1342,16 +1341,18 @@ mod tests {
                 let tag = u.dma_rd.req_tag.val().to_u64() as u8;
                 let due = b.cycle() + self.latency;
                 if self.fail.as_ref().is_some_and(|r| r.contains(&addr)) {
-                    self.responses.push_back((due, 0, true, true, tag));
+                    self.responses.push_back((due, [0; 2], true, true, tag));
                 } else {
                     let bytes = &self.mem[addr as usize..addr as usize + len];
-                    let n = len.div_ceil(8);
-                    for (i, chunk) in bytes.chunks(8).enumerate() {
-                        let mut w = [0u8; 8];
+                    let n = len.div_ceil(16);
+                    for (i, chunk) in bytes.chunks(16).enumerate() {
+                        let mut w = [0u8; 16];
                         w[..chunk.len()].copy_from_slice(chunk);
+                        let half =
+                            |h: usize| u64::from_le_bytes(w[h * 8..h * 8 + 8].try_into().unwrap());
                         self.responses.push_back((
                             due + i as u64,
-                            u64::from_le_bytes(w),
+                            [half(0), half(1)],
                             i + 1 == n,
                             false,
                             tag,

@@ -185,9 +185,12 @@ pub struct TxEngine {
     batches: StreamFifo<16, 2, 3, 4>,
     resv: DFF<Bits<10>>,
     arr: DFF<Bits<7>>,
-    descs: StreamFifo<64, 8, 8, 9>,
+    // Descriptor words, 128 bits (half a descriptor) each.
+    descs: StreamFifo<128, 16, 7, 8>,
     // Parser: the descriptor being read, the chain so far, the verdict being queued.
     ps: DFF<ParseState>,
+    // The high half of the head descriptor word is next.
+    dh: DFF<Bit>,
     pq: DFF<Bits<4>>,
     discard: DFF<Bit>,
     wc: DFF<Bits<2>>,
@@ -215,6 +218,8 @@ pub struct TxEngine {
     desc_turn: DFF<Bit>,
     // Streamer.
     ss: DFF<StreamState>,
+    // The high half of the head response word is next.
+    rh: DFF<Bit>,
     carry: DFF<Bits<64>>,
     cc: DFF<Bits<4>>,
     cpl_q: StreamFifo<128, 16, 4, 5>,
@@ -270,6 +275,12 @@ pub struct TxEngine {
     b_head: Signal<Local, Bits<16>>,
     b_rec: Signal<Local, Bits<16>>,
     desc_ok: Signal<Local, Bit>,
+    d_pop: Signal<Local, Bit>,
+    d_last: Signal<Local, Bit>,
+    d_word: Signal<Local, Bits<64>>,
+    r_data: Signal<Local, Bits<64>>,
+    r_keep: Signal<Local, Bits<8>>,
+    r_end: Signal<Local, Bit>,
     f_need: Signal<Local, Bits<10>>,
     resv_sum: Signal<Local, Bits<10>>,
     d_inc: Signal<Local, Bit>,
@@ -354,6 +365,7 @@ impl TxEngine {
             arr: d(),
             descs: d(),
             ps: d(),
+            dh: d(),
             pq: d(),
             discard: d(),
             wc: d(),
@@ -379,6 +391,7 @@ impl TxEngine {
             d_out: d(),
             desc_turn: d(),
             ss: d(),
+            rh: d(),
             carry: d(),
             cc: d(),
             cpl_q: d(),
@@ -432,6 +445,12 @@ impl TxEngine {
             b_head: d(),
             b_rec: d(),
             desc_ok: d(),
+            d_pop: d(),
+            d_last: d(),
+            d_word: d(),
+            r_data: d(),
+            r_keep: d(),
+            r_end: d(),
             f_need: d(),
             resv_sum: d(),
             d_inc: d(),
@@ -476,10 +495,10 @@ impl Logic for TxEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, fs, rr, fq, f_base, f_log2, f_idx, f_end, resv, arr, ps, pq, discard, wc,
-            t_addr, t_word1, t_word2, nd, flen, en_q, start_q, offset_q, v_err, v_consumed, v_last,
-            push_k, replay, held_end, r_off, d_out, desc_turn, ss, carry, cc, cw, cycle_q,
-            frames_q, bytes_q, errors_q
+            self, clock, fs, rr, fq, f_base, f_log2, f_idx, f_end, resv, arr, ps, dh, pq, discard,
+            wc, t_addr, t_word1, t_word2, nd, flen, en_q, start_q, offset_q, v_err, v_consumed,
+            v_last, push_k, replay, held_end, r_off, d_out, desc_turn, ss, rh, carry, cc, cw,
+            cycle_q, frames_q, bytes_q, errors_q
         );
         clock!(self, clock, batches, descs, frame_q, seg_q, cpl_q);
         for i in 0..self.cons_q.len() {
@@ -579,12 +598,12 @@ impl Logic for TxEngine {
         if self.f_wrap.val() < self.f_cnt.val() {
             self.f_cnt.next = self.f_wrap.val();
         }
-        // Room for this batch's words behind those stored and those on their way.
-        // (A 10-bit local, so that both simulators add at the same width.)
-        self.f_need.next = bit_cast::<10, 9>(self.descs.level.val())
+        // Room for this batch's words (two per descriptor) behind those stored and those on
+        // their way. (A 10-bit local, so that both simulators add at the same width.)
+        self.f_need.next = bit_cast::<10, 8>(self.descs.level.val())
             + self.resv.q.val()
-            + (bit_cast::<10, 16>(self.f_cnt.val()) << 2);
-        self.f_room.next = !self.batches.full.val() & (self.f_need.val() <= 256);
+            + (bit_cast::<10, 16>(self.f_cnt.val()) << 1);
+        self.f_room.next = !self.batches.full.val() & (self.f_need.val() <= 128);
         self.want_desc.next = (self.fs.q.val() == FetchState::Issue) & self.f_room.val();
         if (self.fs.q.val() == FetchState::Idle) & self.found.val() {
             for i in 0..self.ring_base.len() {
@@ -632,7 +651,7 @@ impl Logic for TxEngine {
             if self.rd.req_ready.val() {
                 self.f_idx.d.next = self.f_idx.q.val() + self.f_cnt.val();
                 self.batches.sink.valid.next = true;
-                self.resv_add.next = bit_cast::<10, 16>(self.f_cnt.val()) << 2;
+                self.resv_add.next = bit_cast::<10, 16>(self.f_cnt.val()) << 1;
                 self.desc_turn.d.next = false;
                 if self.f_cnt.val() == self.f_left.val() {
                     self.fs.d.next = FetchState::Idle;
@@ -663,7 +682,7 @@ impl Logic for TxEngine {
         self.fin_tag.next = self.rd.rsp_tag.val().get_bit(0);
         self.b_head.next = self.batches.source.data.val();
         self.descs.sink.data.next = self.rd.rsp_data.val();
-        self.descs.sink.keep.next = bit_cast::<8, 4>(self.b_head.val().get_bits::<4>(0));
+        self.descs.sink.keep.next = bit_cast::<16, 4>(self.b_head.val().get_bits::<4>(0));
         self.descs.sink.last.next = self.rd.rsp_last.val() & self.b_head.val().get_bit(9);
         self.descs.sink.user.next = self.rd.rsp_error.val();
         // A word is taken only with its batch's record at the head of `batches` (a host that
@@ -677,7 +696,7 @@ impl Logic for TxEngine {
             self.resv_sub.next = 1.into();
             if self.rd.rsp_error.val() {
                 // A refused read answers with one word for the whole batch.
-                self.resv_sub.next = (bit_cast::<10, 5>(self.b_head.val().get_bits::<5>(4)) << 2)
+                self.resv_sub.next = (bit_cast::<10, 5>(self.b_head.val().get_bits::<5>(4)) << 1)
                     - bit_cast::<10, 7>(self.arr.q.val());
             }
             self.arr.d.next = self.arr.q.val() + 1;
@@ -711,12 +730,21 @@ impl Logic for TxEngine {
         self.pend.next = self.held_end.q.val();
         self.done.next = false;
         self.vc.next = 0.into();
+        // A descriptor word is taken after its high half (a refused read's one word, and words
+        // being discarded, at once).
+        self.d_pop.next = self.dh.q.val() | self.descs.source.user.val() | self.discard.q.val();
+        self.d_last.next = self.descs.source.last.val() & self.d_pop.val();
+        self.d_word.next = self.descs.source.data.val().get_bits::<64>(0);
+        if self.dh.q.val() {
+            self.d_word.next = self.descs.source.data.val().get_bits::<64>(64);
+        }
         match self.ps.q.val() {
             ParseState::Take => {
-                self.descs.source.ready.next = true;
-                self.pend.next = self.descs.source.last.val();
+                self.descs.source.ready.next = self.d_pop.val();
+                self.pend.next = self.d_last.val();
                 if self.descs.source.valid.val() {
-                    if self.descs.source.last.val() {
+                    self.dh.d.next = !self.d_pop.val();
+                    if self.d_last.val() {
                         // The pick's last word: the queue may be picked again.
                         for i in 0..self.busy.len() {
                             if bit_cast::<16, 4>(self.w_q.val()) == self.qid[i].val() {
@@ -725,7 +753,7 @@ impl Logic for TxEngine {
                         }
                     }
                     if self.discard.q.val() {
-                        if self.descs.source.last.val() {
+                        if self.d_last.val() {
                             self.discard.d.next = false;
                         }
                     } else if self.descs.source.user.val() {
@@ -747,13 +775,13 @@ impl Logic for TxEngine {
                         self.wc.d.next = self.wc.q.val() + 1;
                         if self.wc.q.val() == 0 {
                             self.pq.d.next = self.w_q.val();
-                            self.t_addr.d.next = self.descs.source.data.val();
+                            self.t_addr.d.next = self.d_word.val();
                         }
                         if self.wc.q.val() == 1 {
-                            self.t_word1.d.next = self.descs.source.data.val();
+                            self.t_word1.d.next = self.d_word.val();
                         }
                         if self.wc.q.val() == 2 {
-                            self.t_word2.d.next = self.descs.source.data.val();
+                            self.t_word2.d.next = self.d_word.val();
                         }
                         if self.wc.q.val() == 3 {
                             self.eval.next = true;
@@ -873,19 +901,28 @@ impl Logic for TxEngine {
         self.csum_en.next = self.head.val().get_bit(57);
         self.csum_start.next = self.head.val().get_bits::<16>(64);
         self.csum_offset.next = self.head.val().get_bits::<16>(80);
+        // A data response word goes to the realigner a 64-bit half at a time; the port's word
+        // is taken with its last half.
+        self.r_data.next = self.rd.rsp_data.val().get_bits::<64>(0);
+        self.r_keep.next = self.rd.rsp_keep.val().get_bits::<8>(0);
+        if self.rh.q.val() {
+            self.r_data.next = self.rd.rsp_data.val().get_bits::<64>(64);
+            self.r_keep.next = self.rd.rsp_keep.val().get_bits::<8>(8);
+        }
+        self.r_end.next = self.rh.q.val() | !self.rd.rsp_keep.val().get_bit(8);
         self.n_in.next = 0.into();
         self.masked.next = 0.into();
         for k in 0..8 {
-            if self.rd.rsp_keep.val().get_bit(k) {
+            if self.r_keep.val().get_bit(k) {
                 self.n_in.next = self.n_in.val() + 1;
                 self.masked.next =
-                    self.masked.val() | (self.rd.rsp_data.val() & self.byte_masks[k].val());
+                    self.masked.val() | (self.r_data.val() & self.byte_masks[k].val());
             }
         }
         self.comb.next =
             self.carry.q.val() | (self.masked.val() << (bit_cast::<8, 4>(self.cc.q.val()) << 3));
         self.total.next = self.cc.q.val() + self.n_in.val();
-        self.final_word.next = self.rd.rsp_last.val() & self.fin_tag.val();
+        self.final_word.next = self.rd.rsp_last.val() & self.r_end.val() & self.fin_tag.val();
         self.out_keep16.next = (self.one16.val() << self.total.val()) - 1;
         self.cc_keep16.next = (self.one16.val() << self.cc.q.val()) - 1;
         self.c_ready.next = false;
@@ -986,7 +1023,10 @@ impl Logic for TxEngine {
             self.cpl_q.sink.valid.next = true;
             self.frame_q.source.ready.next = true;
         }
-        self.rd.rsp_ready.next = self.c_ready.val();
+        self.rd.rsp_ready.next = self.c_ready.val() & self.r_end.val();
+        if self.rd.rsp_valid.val() & !self.is_desc.val() & self.c_ready.val() {
+            self.rh.d.next = !self.r_end.val();
+        }
         if self.is_desc.val() {
             self.rd.rsp_ready.next = self.desc_ok.val();
         }
@@ -1154,8 +1194,8 @@ pub mod host {
     /// One response word on the read port.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct RspWord {
-        /// Data.
-        pub data: u64,
+        /// Data, as 64-bit words (little-endian).
+        pub data: [u64; 2],
         /// Byte enables.
         pub keep: u64,
         /// The request's tag.
@@ -1236,14 +1276,17 @@ pub mod host {
             let at = cycle + self.latency;
             match mem.read(addr, len) {
                 Some(b) => {
-                    let n = b.len().div_ceil(8);
-                    for (i, c) in b.chunks(8).enumerate() {
-                        let mut w = [0u8; 8];
+                    let n = b.len().div_ceil(16);
+                    for (i, c) in b.chunks(16).enumerate() {
+                        let mut w = [0u8; 16];
                         w[..c.len()].copy_from_slice(c);
+                        let half = |h: usize| {
+                            u64::from_le_bytes(w[h * 8..h * 8 + 8].try_into().unwrap_or([0; 8]))
+                        };
                         self.queue.push_back((
                             at,
                             RspWord {
-                                data: u64::from_le_bytes(w),
+                                data: [half(0), half(1)],
                                 keep: (1u64 << c.len()) - 1,
                                 tag,
                                 last: i + 1 == n,
@@ -1255,7 +1298,7 @@ pub mod host {
                 None => self.queue.push_back((
                     at,
                     RspWord {
-                        data: 0,
+                        data: [0; 2],
                         keep: 0,
                         tag,
                         last: true,
@@ -1374,11 +1417,11 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
                 rng.gen_range(1..=64u64) | u64::from(flags) << 32
             }
         };
-        let keep = (1u64 << rng.gen_range(1..=8)) - 1;
+        let keep = (1u64 << rng.gen_range(1..=16)) - 1;
         set.extend([
             ("rd$req_ready", vec![u64::from(rng.gen_ratio(2, 3))]),
             ("rd$rsp_valid", vec![u64::from(rng.gen_ratio(2, 3))]),
-            ("rd$rsp_data", vec![data]),
+            ("rd$rsp_data", vec![rng.gen(), data]),
             ("rd$rsp_keep", vec![keep]),
             ("rd$rsp_last", vec![u64::from(rng.gen_ratio(1, 5))]),
             ("rd$rsp_tag", vec![rng.gen_range(0..128u64)]),
@@ -1494,14 +1537,14 @@ mod tests {
             let offered = self.rsp.offer(self.cycle, &mut self.rng);
             let w = offered.unwrap_or(super::host::RspWord {
                 data: self.rng.gen(),
-                keep: self.rng.gen_range(0..256),
+                keep: self.rng.gen_range(0..1 << 16),
                 tag: self.rng.gen_range(0..128),
                 last: self.rng.gen(),
                 error: self.rng.gen(),
             });
             b.set("rd$rsp_valid", &[u64::from(offered.is_some())])
                 .unwrap();
-            b.set("rd$rsp_data", &[w.data]).unwrap();
+            b.set("rd$rsp_data", &w.data).unwrap();
             b.set("rd$rsp_keep", &[w.keep]).unwrap();
             b.set("rd$rsp_tag", &[w.tag]).unwrap();
             b.set("rd$rsp_last", &[u64::from(w.last)]).unwrap();

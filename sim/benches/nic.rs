@@ -266,13 +266,14 @@ fn udp_frame(wire: usize, flow: usize) -> (Vec<u8>, Vec<u8>, (u16, u16)) {
     (full, partial, (l4 as u16, 6))
 }
 
-/// Cycles a frame of `wire` bytes takes at 100 % line rate on the 64-bit datapath.
-/// Cycles a `wire`-byte TX frame occupies the 64-bit DMA read port: its bytes without the FCS
-/// (the MAC appends it) in words, plus its 32-byte descriptor.
+/// Cycles a `wire`-byte TX frame occupies the 128-bit DMA read port: its bytes without the FCS
+/// (the MAC appends it) in 64-bit words, as the TX engine takes a response word's halves one a
+/// cycle, plus its 32-byte descriptor in two 128-bit words.
 fn read_port_cycles(wire: usize) -> usize {
-    (wire - 4).div_ceil(WORD_BYTES) + 32 / WORD_BYTES
+    (wire - 4).div_ceil(WORD_BYTES) + 32 / (2 * WORD_BYTES)
 }
 
+/// Cycles a frame of `wire` bytes takes at 100 % line rate on the 64-bit datapath.
 fn ideal_cycles(wire: usize) -> f64 {
     (wire + GAP) as f64 / WORD_BYTES as f64
 }
@@ -594,8 +595,8 @@ fn main() {
     }
 
     println!(
-        "(rd port: cycles a frame needs on the 64-bit DMA read port, its words plus its 4-word \
-         descriptor — TX cannot go faster)"
+        "(rd port: cycles a frame holds the 128-bit DMA read port, its 64-bit words plus its \
+         descriptor's two 128-bit words)"
     );
 
     for wire in [64, 1518] {

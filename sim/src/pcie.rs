@@ -68,6 +68,8 @@ pub struct DmaPorts {
     wr_last: usize,
     wr_valid: usize,
     wr_ready: usize,
+    /// Bytes in a read response word (the width of `<rd>$rsp_data`: 8 or 16).
+    rd_bytes: usize,
 }
 
 /// A port the DMA model needs is missing from the model.
@@ -93,13 +95,19 @@ impl DmaPorts {
                     port: p,
                 })
         };
+        let rsp_data = find(format!("{rd}$rsp_data"))?;
         Ok(DmaPorts {
+            rd_bytes: if model.ports()[rsp_data].width > 64 {
+                16
+            } else {
+                8
+            },
             rd_req_addr: find(format!("{rd}$req_addr"))?,
             rd_req_len: find(format!("{rd}$req_len"))?,
             rd_req_tag: find(format!("{rd}$req_tag"))?,
             rd_req_valid: find(format!("{rd}$req_valid"))?,
             rd_req_ready: find(format!("{rd}$req_ready"))?,
-            rd_rsp_data: find(format!("{rd}$rsp_data"))?,
+            rd_rsp_data: rsp_data,
             rd_rsp_keep: find(format!("{rd}$rsp_keep"))?,
             rd_rsp_tag: find(format!("{rd}$rsp_tag"))?,
             rd_rsp_last: find(format!("{rd}$rsp_last"))?,
@@ -120,8 +128,8 @@ impl DmaPorts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RspWord {
     at: u64,
-    data: u64,
-    keep: u8,
+    data: [u64; 2],
+    keep: u16,
     tag: u8,
     last: bool,
     error: bool,
@@ -238,7 +246,7 @@ impl DmaHost {
         match self.rsp.front() {
             Some(w) if w.at <= self.now && self.down.can_send() => {
                 model.set_port(p.rd_rsp_valid, &[1]);
-                model.set_port(p.rd_rsp_data, &[w.data]);
+                model.set_port(p.rd_rsp_data, &w.data[..p.rd_bytes / 8]);
                 model.set_port(p.rd_rsp_keep, &[u64::from(w.keep)]);
                 model.set_port(p.rd_rsp_tag, &[u64::from(w.tag)]);
                 model.set_port(p.rd_rsp_last, &[u64::from(w.last)]);
@@ -331,7 +339,7 @@ impl DmaHost {
             self.stats.read_faults += 1;
             self.rsp.push_back(RspWord {
                 at,
-                data: 0,
+                data: [0; 2],
                 keep: 0,
                 tag,
                 last: true,
@@ -340,14 +348,20 @@ impl DmaHost {
             return;
         }
         self.stats.read_bytes += len as u64;
-        let n = len.div_ceil(8);
-        for (i, c) in data.chunks(8).enumerate() {
-            let mut w = [0u8; 8];
+        let wb = self.ports.rd_bytes;
+        let n = len.div_ceil(wb);
+        for (i, c) in data.chunks(wb).enumerate() {
+            let mut w = [0u8; 16];
             w[..c.len()].copy_from_slice(c);
+            let half = |h: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&w[h * 8..h * 8 + 8]);
+                u64::from_le_bytes(b)
+            };
             self.rsp.push_back(RspWord {
                 at,
-                data: u64::from_le_bytes(w),
-                keep: ((1u16 << c.len()) - 1) as u8,
+                data: [half(0), half(1)],
+                keep: ((1u32 << c.len()) - 1) as u16,
                 tag,
                 last: i + 1 == n,
                 error: false,

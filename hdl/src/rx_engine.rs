@@ -1546,6 +1546,17 @@ mod tests {
             }
         }
 
+        /// Cycles (re-posting completed buffers) until every frame is through and at least
+        /// `min` cycles have passed; `max` cycles at most.
+        fn drain(&mut self, min: usize, max: usize) {
+            let mut c = 0;
+            while !self.idle() || c < min {
+                self.cycle(true);
+                c += 1;
+                assert!(c < max, "stuck");
+            }
+        }
+
         fn idle(&self) -> bool {
             self.sender.backlog() == 0
                 && self.metas_sent == self.metas.len()
@@ -1596,12 +1607,7 @@ mod tests {
             let f = crate::frame_gen::random_frame(&mut rng, 400);
             rig.push(f, &cfg);
         }
-        let mut c = 0;
-        while !rig.idle() || c < 200 {
-            rig.cycle(true);
-            c += 1;
-            assert!(c < 100_000, "stuck");
-        }
+        rig.drain(200, 100_000);
         for _ in 0..64 {
             rig.cycle(true);
         }
@@ -1727,12 +1733,7 @@ mod tests {
             }
             rig.push(f, &cfg);
         }
-        let mut c = 0;
-        while !rig.idle() || c < 100 {
-            rig.cycle(true);
-            c += 1;
-            assert!(c < 50_000, "stuck");
-        }
+        rig.drain(100, 50_000);
         let u = &rig.b.uut;
         assert_eq!(rig.out(&u.rx_too_long), long);
         assert_eq!(rig.out(&u.rx_packets), 60 - long);
@@ -1754,12 +1755,7 @@ mod tests {
             let f = crate::frame_gen::random_frame(&mut rng, 200);
             rig.push(f, &cfg);
         }
-        let mut c = 0;
-        while !rig.idle() || c < 100 {
-            rig.cycle(true);
-            c += 1;
-            assert!(c < 50_000, "stuck");
-        }
+        rig.drain(100, 50_000);
         let u = &rig.b.uut;
         assert!(u.rxq_fault[1].val() && !u.rxq_fault[0].val());
         assert_eq!(
@@ -1818,13 +1814,8 @@ mod tests {
             let f = crate::frame_gen::random_frame(&mut rng, 300);
             rig.push(f, &cfg);
         }
-        let mut c = 0;
-        while !rig.idle() || c < 100 {
-            // `poll` checks every frame byte-exact in its buffer of the rewritten ring.
-            rig.cycle(true);
-            c += 1;
-            assert!(c < 20_000, "stuck");
-        }
+        // `poll` checks every frame byte-exact in its buffer of the rewritten ring.
+        rig.drain(100, 20_000);
         assert_eq!(rig.drivers[0].delivered, 12);
         assert!(
             rig.host.mem[SCRATCH as usize..SCRATCH as usize + 64 * RING as usize]

@@ -1826,6 +1826,18 @@ mod tests {
     }
 
     #[test]
+    fn stated_capacities_are_the_fifos_depths() {
+        fn depth<const W: usize, const K: usize, const A: usize, const AP1: usize>(
+            _: &StreamFifo<W, K, A, AP1>,
+        ) -> usize {
+            StreamFifo::<W, K, A, AP1>::DEPTH
+        }
+        let e = RxEngine::new(1);
+        assert_eq!(depth(&e.meta_fifo), META_DEPTH);
+        assert_eq!(depth(&e.inflight), READS_IN_FLIGHT);
+    }
+
+    #[test]
     fn synthesizes_and_lints() {
         let v = verilog().unwrap();
         crate::synth::verilator_lint("oxnic_rx_engine", &v).unwrap();

@@ -1955,6 +1955,21 @@ mod tests {
     }
 
     #[test]
+    fn stated_capacities_are_the_fifos_depths() {
+        fn depth<const W: usize, const K: usize, const A: usize, const AP1: usize>(
+            _: &StreamFifo<W, K, A, AP1>,
+        ) -> u64 {
+            StreamFifo::<W, K, A, AP1>::DEPTH as u64
+        }
+        let e = TxEngine::new(1, MAX_SG);
+        // Two 128-bit words a descriptor (and the room check's literal 128 in `update`).
+        assert_eq!(depth(&e.descs), 2 * DESC_BUFFER);
+        assert_eq!(depth(&e.descs), 128);
+        assert_eq!(depth(&e.batches), BATCHES_IN_FLIGHT);
+        assert_eq!(depth(&e.frame_q), FRAMES_QUEUED);
+    }
+
+    #[test]
     fn synthesizes_with_yosys_and_lints() {
         let v = verilog().unwrap();
         crate::synth::verilator_lint("oxnic_tx_engine", &v).unwrap();

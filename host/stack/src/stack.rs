@@ -450,7 +450,10 @@ impl Stack {
         self.run_timers(now);
         for i in 0..self.ifaces.len() {
             let ifindex = self.ifaces[i].index;
-            self.qdisc_run(ifindex, now);
+            let n = self.qdisc_run(ifindex, now);
+            if n > 0 || self.ifaces.get(i).is_some_and(|f| f.qdisc.is_empty()) {
+                self.tcp_retry_refused(ifindex, now);
+            }
         }
         work
     }
@@ -473,6 +476,10 @@ impl Stack {
             take(i.neigh.next_wakeup());
             if i.dev.tx_room() > 0 {
                 take(i.qdisc.next_wakeup(now));
+            }
+            if i.qdisc.is_empty() && self.tcp_has_refused(i.index) {
+                // A connection waits for room that is there now.
+                take(Some(now));
             }
         }
         at.map(|t| t.max(now))

@@ -398,6 +398,38 @@ pub struct Conn {
     pub(crate) parent: Option<usize>,
     /// The handshake was completed through a SYN cookie.
     pub(crate) from_cookie: bool,
+    /// The output state before each segment of the last [`Self::poll_output`] batch, so
+    /// [`Self::unsend`] can take back the segments the host refused to send.
+    undo: Vec<OutputMark>,
+}
+
+/// What emitting a segment changes in a connection, saved before each one of a batch. A
+/// segment the stack could not hand to the interface (its queue was full) never left: the
+/// connection goes back to the mark before it, as Linux's `tcp_write_xmit` leaves `snd_nxt`
+/// before a segment whose transmit failed.
+#[derive(Debug, Clone, Copy)]
+struct OutputMark {
+    snd_nxt: Seq,
+    snd_max: Seq,
+    high_rxt: Seq,
+    fin_seq: Option<Seq>,
+    timed: Option<(Seq, Instant)>,
+    rto_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    force_rexmit: Option<Seq>,
+    rxt_round_end: Option<Seq>,
+    syn_pending: bool,
+    force_small: bool,
+    ack_now: bool,
+    challenge_ack: bool,
+    probe_seq: bool,
+    last_ack_sent: Seq,
+    unacked_rx: usize,
+    last_wnd: u32,
+    rcv_adv: Seq,
+    retransmits: u64,
+    challenge_acks: u64,
 }
 
 /// The window scale this side offers: the smallest shift that lets the largest receive
@@ -514,6 +546,7 @@ impl Conn {
             info: TcpInfo::default(),
             parent: None,
             from_cookie: false,
+            undo: Vec::with_capacity(OUTPUT_BATCH + 1),
             cfg: cfg.clone(),
         }
     }
@@ -1846,11 +1879,16 @@ impl Conn {
     }
 
     /// Emits what the connection has to send now into `out` (at most [`OUTPUT_BATCH`]).
+    ///
+    /// Every segment emitted counts as sent; when the stack cannot send one, it calls
+    /// [`Self::unsend`] straight after.
     pub fn poll_output(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
         let start = out.len();
+        self.undo.clear();
         match self.state {
             TcpState::Closed | TcpState::Listen => return,
             TcpState::SynSent | TcpState::SynReceived if self.syn_pending => {
+                self.mark(0);
                 self.syn_pending = false;
                 let flags = if self.state == TcpState::SynSent {
                     TcpFlags::SYN
@@ -1876,7 +1914,7 @@ impl Conn {
             _ => {}
         }
         if self.can_send_state() {
-            self.output_data(now, lim, out);
+            self.output_data(now, lim, out, start);
         }
         let sent_ack = out[start..]
             .iter()
@@ -1893,6 +1931,7 @@ impl Conn {
             } else {
                 self.snd_max
             };
+            self.mark(out.len() - start);
             if self.challenge_ack {
                 self.info.challenge_acks += 1;
             }
@@ -1912,6 +1951,76 @@ impl Conn {
         self.info.segs_out += (out.len() - start) as u64;
         if out.len() > start {
             self.last_tx = now;
+        }
+    }
+
+    /// Saves the output state as it is before the batch's segment `k` (a later mark for the
+    /// same `k` replaces it: a loop turn that emitted nothing).
+    fn mark(&mut self, k: usize) {
+        self.undo.truncate(k);
+        self.undo.push(OutputMark {
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            high_rxt: self.high_rxt,
+            fin_seq: self.fin_seq,
+            timed: self.timed,
+            rto_at: self.rto_at,
+            persist_at: self.persist_at,
+            delack_at: self.delack_at,
+            force_rexmit: self.force_rexmit,
+            rxt_round_end: self.rxt_round_end,
+            syn_pending: self.syn_pending,
+            force_small: self.force_small,
+            ack_now: self.ack_now,
+            challenge_ack: self.challenge_ack,
+            probe_seq: self.probe_seq,
+            last_ack_sent: self.last_ack_sent,
+            unacked_rx: self.unacked_rx,
+            last_wnd: self.last_wnd,
+            rcv_adv: self.rcv_adv,
+            retransmits: self.info.retransmits,
+            challenge_acks: self.info.challenge_acks,
+        });
+    }
+
+    /// Takes back segments `k..k + n` of the last [`Self::poll_output`] batch (indices into
+    /// what that call added): the host refused segment `k` locally (its interface queue was
+    /// full), so neither it nor anything after it left. The connection returns to its state
+    /// before segment `k`: `snd_nxt` stands before it, no loss or retransmission is recorded
+    /// for it, and an ACK it carried is still owed. The caller sends again later; in case
+    /// nothing else wakes the connection, a timer is left running (Linux arms its probe timer
+    /// the same way after a local drop), so a refused segment can never stall it.
+    ///
+    /// Does nothing when `k` names no segment of the last batch.
+    pub fn unsend(&mut self, k: usize, n: usize, now: Instant) {
+        let Some(m) = self.undo.get(k).copied() else {
+            return;
+        };
+        self.undo.truncate(k);
+        self.snd_nxt = m.snd_nxt;
+        self.snd_max = m.snd_max;
+        self.high_rxt = m.high_rxt;
+        self.fin_seq = m.fin_seq;
+        self.timed = m.timed;
+        self.rto_at = m.rto_at;
+        self.persist_at = m.persist_at;
+        self.delack_at = m.delack_at;
+        self.force_rexmit = m.force_rexmit;
+        self.rxt_round_end = m.rxt_round_end;
+        self.syn_pending = m.syn_pending;
+        self.force_small = m.force_small;
+        self.ack_now = m.ack_now;
+        self.challenge_ack = m.challenge_ack;
+        self.probe_seq = m.probe_seq;
+        self.last_ack_sent = m.last_ack_sent;
+        self.unacked_rx = m.unacked_rx;
+        self.last_wnd = m.last_wnd;
+        self.rcv_adv = m.rcv_adv;
+        self.info.retransmits = m.retransmits;
+        self.info.challenge_acks = m.challenge_acks;
+        self.info.segs_out = self.info.segs_out.saturating_sub(n as u64);
+        if self.rto_at.is_none() && self.wants_output() {
+            self.rto_at = Some(now + self.rtt.rto());
         }
     }
 
@@ -1966,7 +2075,9 @@ impl Conn {
         }
     }
 
-    fn output_data(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
+    /// Data, retransmissions and a FIN into `out`, whose entries from `start` on are this
+    /// batch's.
+    fn output_data(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>, start: usize) {
         let mss = self.mss_now(lim);
         let seg_max = if lim.gso {
             (GSO_MAX_BYTES / mss).max(1) * mss
@@ -1974,6 +2085,7 @@ impl Conn {
             mss
         };
         while out.len() < OUTPUT_BATCH {
+            self.mark(out.len() - start);
             // 1. The retransmission fast retransmit / a partial ACK asked for.
             if let Some(s) = self.force_rexmit.take() {
                 if s.diff(self.snd_una) >= 0 && s.diff(self.snd_max) < 0 {

@@ -287,6 +287,9 @@ pub struct TcpMib {
     pub hp_acks: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
+    /// Segments the host refused to send because the interface's queue was full. They did
+    /// not count as sent: the connection sent them again once the queue drained.
+    pub local_refused: u64,
 }
 
 #[derive(Debug)]
@@ -318,6 +321,9 @@ pub struct TcpTable {
     challenge_count: u32,
     scratch: Vec<OutSeg>,
     rx_scratch: Vec<u8>,
+    /// Connections whose last flush stopped at a segment the interface queue refused; they
+    /// are flushed again when a queue drains (the role of Linux's TSQ tasklet).
+    refused: Vec<(usize, crate::route::IfIndex)>,
     cfg: TcpConfig,
 }
 
@@ -335,6 +341,7 @@ impl TcpTable {
             challenge_count: 0,
             scratch: Vec::with_capacity(OUTPUT_BATCH),
             rx_scratch: Vec::new(),
+            refused: Vec::new(),
             cfg,
         }
     }
@@ -1207,32 +1214,79 @@ impl Stack {
                 c.poll_output(now, &lim, &mut segs);
             }
             let full = segs.len() >= OUTPUT_BATCH;
-            for seg in segs.iter() {
+            let mut refused = None;
+            for (k, seg) in segs.iter().enumerate() {
                 let Some(pkt) = self.tcp_build(i, seg, rt.src, *remote.ip(), tx_csum && !rt.local)
                 else {
                     continue;
                 };
                 let segs_n = u64::from(pkt.meta.gso_segs.max(1));
-                if seg.retransmit {
-                    self.tcp.mib.retrans_segs += segs_n;
-                } else {
-                    self.tcp.mib.out_segs += segs_n;
-                }
                 let p = IpParams {
                     protocol: protocol::TCP,
                     tos: 0,
                     ttl: self.cfg.default_ttl,
                     dont_frag: true,
                 };
-                if let Err(SendError::MessageTooBig { .. }) = self.ip_local_out(pkt, &rt, p, now) {
-                    // The PMTU shrank under us: the next flush uses the new size.
+                // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
+                // batch stay unsent, to go when the queue has drained. Any other failure
+                // counts as a loss on the way: a segment too big for a PMTU that shrank under
+                // us is resent in the next flush's size, a hook's drop like a wire's.
+                if let Err(SendError::QueueFull) = self.ip_local_out(pkt, &rt, p, now) {
+                    refused = Some(k);
+                    break;
                 }
+                if seg.retransmit {
+                    self.tcp.mib.retrans_segs += segs_n;
+                } else {
+                    self.tcp.mib.out_segs += segs_n;
+                }
+            }
+            if let Some(k) = refused {
+                let n = segs.len() - k;
+                self.tcp.mib.local_refused += 1;
+                if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                    c.unsend(k, n, now);
+                }
+                let entry = (i, rt.nh.ifindex);
+                if !self.tcp.refused.contains(&entry) {
+                    self.tcp.refused.push(entry);
+                }
+                self.tcp.scratch = segs;
+                return;
             }
             self.tcp.scratch = segs;
             if !full {
                 return;
             }
         }
+    }
+
+    /// Flushes again the connections a full queue of interface `ifindex` stopped, once that
+    /// queue has made room (called from [`Stack::poll`] after the qdiscs ran). A connection
+    /// refused again goes back on the list.
+    pub(crate) fn tcp_retry_refused(&mut self, ifindex: crate::route::IfIndex, now: Instant) {
+        if !self.tcp_has_refused(ifindex) {
+            return;
+        }
+        let mut list = std::mem::take(&mut self.tcp.refused);
+        for &(i, f) in &list {
+            if f == ifindex {
+                self.tcp_flush(i, now);
+            }
+        }
+        list.retain(|&(_, f)| f != ifindex);
+        // Flushes that were refused again registered themselves in the emptied list.
+        for e in self.tcp.refused.drain(..) {
+            if !list.contains(&e) {
+                list.push(e);
+            }
+        }
+        self.tcp.refused = list;
+    }
+
+    /// True when some connection waits for the queue of interface `ifindex` to drain.
+    pub(crate) fn tcp_has_refused(&self, ifindex: crate::route::IfIndex) -> bool {
+        self.tcp.refused.iter().any(|&(_, f)| f == ifindex)
     }
 
     fn tcp_build(
@@ -1331,17 +1385,23 @@ impl Stack {
             return;
         }
         pkt.set_transport_header();
-        if repr.flags.contains(TcpFlags::RST) {
-            self.tcp.mib.out_rsts += 1;
-        }
-        self.tcp.mib.out_segs += 1;
         let p = IpParams {
             protocol: protocol::TCP,
             tos: 0,
             ttl: self.cfg.default_ttl,
             dont_frag: true,
         };
-        let _ = self.ip_local_out(pkt, &rt, p, now);
+        // No block keeps these segments to send again: a reset the queue refused is
+        // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.
+        // A refusal is counted (here and by the qdisc) instead of counting as sent.
+        if let Err(SendError::QueueFull) = self.ip_local_out(pkt, &rt, p, now) {
+            self.tcp.mib.local_refused += 1;
+            return;
+        }
+        if repr.flags.contains(TcpFlags::RST) {
+            self.tcp.mib.out_rsts += 1;
+        }
+        self.tcp.mib.out_segs += 1;
     }
 }
 

@@ -845,6 +845,8 @@ impl Stack {
         let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
             return;
         };
+        // The slot may be reused: a new connection must not wait for this one's queue.
+        self.tcp.refused.retain(|&(j, _)| j != i);
         let key = (c.local, c.remote);
         let parent = c.parent;
         let orphan = c.orphan;
@@ -1185,13 +1187,26 @@ impl Stack {
             }
             match c.on_timer(now, mib) {
                 Outcome::Closed => self.tcp_finish(i),
-                _ => self.tcp_flush(i, now),
+                // A timer tries even while the connection waits for a full queue: it is
+                // the last resort should the queue never report room.
+                _ => self.tcp_write_xmit(i, now),
             }
         }
     }
 
-    /// Sends everything connection `i` has to send now (`tcp_write_xmit`).
+    /// Sends everything connection `i` has to send now (`tcp_write_xmit`). A connection
+    /// waiting for a full interface queue does not try again before the queue has drained
+    /// ([`Self::tcp_retry_refused`]): each ACK arriving meanwhile would only build segments
+    /// for the queue to refuse.
     pub(crate) fn tcp_flush(&mut self, i: usize, now: Instant) {
+        if self.tcp.refused.iter().any(|&(j, _)| j == i) {
+            return;
+        }
+        self.tcp_write_xmit(i, now);
+    }
+
+    /// [`Self::tcp_flush`] without the wait for a drained queue.
+    fn tcp_write_xmit(&mut self, i: usize, now: Instant) {
         for _ in 0..1024 {
             let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
                 return;
@@ -1271,7 +1286,7 @@ impl Stack {
         let mut list = std::mem::take(&mut self.tcp.refused);
         for &(i, f) in &list {
             if f == ifindex {
-                self.tcp_flush(i, now);
+                self.tcp_write_xmit(i, now);
             }
         }
         list.retain(|&(_, f)| f != ifindex);

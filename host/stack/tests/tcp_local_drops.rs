@@ -4,7 +4,7 @@
 //! to fire, every byte arrives, and the qdisc counts the refusals.
 
 use oxnic_stack::netsim::{two_hosts_with, LinkConfig, Net};
-use oxnic_stack::qdisc::PfifoFast;
+use oxnic_stack::qdisc::{PfifoFast, Tbf, TbfParams};
 use oxnic_stack::route::IfIndex;
 use oxnic_stack::tcp::{Shutdown, TcpConfig, TcpError, TcpHandle, TcpState};
 use oxnic_stack::DeviceCaps;
@@ -208,4 +208,52 @@ fn syn_and_fin_refused_by_a_full_qdisc_go_out_when_it_drains() {
         "the qdisc counted {} refusals",
         qdisc - drops
     );
+}
+
+#[test]
+fn an_ack_refused_by_a_full_qdisc_is_sent_once_it_drains() {
+    let (mut net, _) = tight_hosts(TcpConfig::default());
+    let (c, s) = connect(&mut net, 5001);
+    // The receiver sends through a slow shaper whose queue is full when the data arrives,
+    // so its ACK is refused and has to wait for the shaper to let a packet go.
+    let ib = net.stacks[1].interfaces().next().unwrap();
+    let shaper = Tbf::new(TbfParams {
+        rate: 125_000,
+        // One small frame at a time: the queue stays full while the data is on its way.
+        burst: 100,
+        limit: 2000,
+    })
+    .unwrap();
+    net.stacks[1].set_qdisc(ib, Box::new(shaper)).unwrap();
+    let now = net.now();
+    let u = net.stacks[1].udp_bind(addr("10.0.0.2", 0)).unwrap();
+    for _ in 0..100 {
+        net.stacks[1]
+            .udp_send_to(u, &[0u8; 32], addr("10.0.0.1", 9), now)
+            .unwrap();
+    }
+    let drops = net.stacks[1].interface(ib).unwrap().qdisc_stats().drops;
+    assert!(drops > 0, "the shaper's queue never filled");
+    // Several full segments: the receiver acknowledges at once rather than delaying.
+    assert_eq!(net.stacks[0].tcp_send(c, &[7u8; 6000], now), Ok(6000));
+    let ok = net
+        .run_while(
+            |n| n.stacks[0].tcp_send_queue(c) != Ok(0),
+            now + Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(ok, "the data was never acknowledged");
+    assert!(
+        net.stacks[1].tcp_mib().local_refused >= 1,
+        "no ACK was refused"
+    );
+    // The ACK went out once the shaper made room (2000 queued bytes at 125 kB/s: 16 ms),
+    // long before the sender's 200 ms retransmission timeout: it neither timed out nor
+    // resent.
+    assert!(net.now().saturating_duration_since(now) < Duration::from_millis(50));
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().timeouts, 0);
+    assert_eq!(net.stacks[0].tcp_mib().retrans_segs, 0);
+    let mut buf = [0u8; 8000];
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(6000));
 }

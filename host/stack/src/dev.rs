@@ -247,20 +247,18 @@ impl Stack {
         queued.map_err(|_| SendError::QueueFull)
     }
 
-    /// `__qdisc_run`: dequeues while the device has room. Returns the frames dequeued.
-    pub(crate) fn qdisc_run(&mut self, ifindex: IfIndex, now: Instant) -> usize {
-        let mut n = 0;
+    /// `__qdisc_run`: dequeues while the device has room.
+    pub(crate) fn qdisc_run(&mut self, ifindex: IfIndex, now: Instant) {
         loop {
             let Some(iface) = self.iface_mut(ifindex) else {
-                return n;
+                return;
             };
             if iface.dev.tx_room() == 0 {
-                return n;
+                return;
             }
             let Some(frame) = iface.qdisc.dequeue(now) else {
-                return n;
+                return;
             };
-            n += 1;
             self.validate_xmit(ifindex, frame, now);
         }
     }

@@ -450,10 +450,8 @@ impl Stack {
         self.run_timers(now);
         for i in 0..self.ifaces.len() {
             let ifindex = self.ifaces[i].index;
-            let n = self.qdisc_run(ifindex, now);
-            if n > 0 || self.ifaces.get(i).is_some_and(|f| f.qdisc.is_empty()) {
-                self.tcp_retry_refused(ifindex, now);
-            }
+            self.qdisc_run(ifindex, now);
+            self.tcp_retry_refused(ifindex, now);
         }
         work
     }
@@ -477,8 +475,8 @@ impl Stack {
             if i.dev.tx_room() > 0 {
                 take(i.qdisc.next_wakeup(now));
             }
-            if i.qdisc.is_empty() && self.tcp_has_refused(i.index) {
-                // A connection waits for room that is there now.
+            if self.tcp_retry_due(i.index, i.qdisc_stats().packets) {
+                // A connection waits for room the queue has made since.
                 take(Some(now));
             }
         }

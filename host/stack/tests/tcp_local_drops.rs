@@ -257,3 +257,50 @@ fn an_ack_refused_by_a_full_qdisc_is_sent_once_it_drains() {
     let now = net.now();
     assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(6000));
 }
+
+#[test]
+fn a_connect_whose_syn_no_queue_ever_takes_times_out() {
+    let (mut net, ia) = tight_hosts(TcpConfig::default());
+    // A first connection resolves ARP, so the SYN goes straight to the queue.
+    connect(&mut net, 5000);
+    let before = net.stacks[0].tcp_mib();
+    let drops_before = net.stacks[0].interface(ia).unwrap().qdisc_stats().drops;
+    // A shaper whose bucket is smaller than a SYN refuses it every time.
+    let shaper = Tbf::new(TbfParams {
+        rate: 1_000_000,
+        burst: 60,
+        limit: 60,
+    })
+    .unwrap();
+    net.stacks[0].set_qdisc(ia, Box::new(shaper)).unwrap();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 5001), 8).unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 5001), now)
+        .unwrap();
+    let ok = net
+        .run_while(
+            |n| n.stacks[0].tcp_state(c) == Ok(TcpState::SynSent),
+            now + Duration::from_secs(600),
+        )
+        .unwrap();
+    assert!(ok, "the connect never ended");
+    assert_eq!(net.stacks[0].tcp_error(c), Ok(Some(TcpError::TimedOut)));
+    let mib = net.stacks[0].tcp_mib();
+    assert_eq!(mib.attempt_fails, 1);
+    // The first try and one per retry timer (`tcp_syn_retries`), and more whenever the
+    // shaper let a packet (ARP) go: each refused and counted by the qdisc, none sent.
+    let tries = u64::from(TcpConfig::default().syn_retries) + 1;
+    let refused = mib.local_refused - before.local_refused;
+    assert!(refused >= tries, "{refused} tries");
+    assert_eq!(mib.out_segs, before.out_segs);
+    assert_eq!(mib.retrans_segs, before.retrans_segs);
+    let drops = net.stacks[0].interface(ia).unwrap().qdisc_stats().drops;
+    assert_eq!(drops - drops_before, refused);
+    // Backed off like SYN retransmissions (1 + 2 + … + 64 s), not retried forever.
+    let took = net.now().saturating_duration_since(now);
+    assert!(
+        took > Duration::from_secs(120) && took < Duration::from_secs(300),
+        "{took:?}"
+    );
+}

@@ -376,6 +376,12 @@ pub struct Conn {
     persist_at: Option<Instant>,
     keepalive_at: Option<Instant>,
     linger_at: Option<Instant>,
+    /// Flush again even if no queue reports room: output was refused locally and no other
+    /// timer runs (Linux's probe timer after a local drop).
+    xmit_retry_at: Option<Instant>,
+    /// Times [`Self::xmit_retry_at`] fired in a row without a batch getting out: bounded
+    /// like retransmissions, so a queue that never takes the packet ends the connection.
+    local_retries: u32,
 
     ack_now: bool,
     /// The persist timer allows one segment smaller than sender SWS avoidance wants.
@@ -530,6 +536,8 @@ impl Conn {
             persist_at: None,
             keepalive_at: None,
             linger_at: None,
+            xmit_retry_at: None,
+            local_retries: 0,
             ack_now: false,
             force_small: false,
             last_oow_ack: None,
@@ -888,6 +896,7 @@ impl Conn {
             self.persist_at,
             self.keepalive_at,
             self.linger_at,
+            self.xmit_retry_at,
         ]
         .into_iter()
         .flatten()
@@ -907,6 +916,22 @@ impl Conn {
 
     /// Runs every expired timer. Returns [`Outcome::Closed`] when the connection ends.
     pub fn on_timer(&mut self, now: Instant, mib: &mut TcpMib) -> Outcome {
+        if self.xmit_retry_at.is_some_and(|t| t <= now) {
+            // The stack flushes after the timers ran; here only the count of tries.
+            self.xmit_retry_at = None;
+            self.local_retries += 1;
+            let limit = match self.state {
+                TcpState::SynSent => self.cfg.syn_retries,
+                TcpState::SynReceived => self.cfg.synack_retries,
+                _ => self.cfg.retries2,
+            };
+            if self.local_retries > limit {
+                if self.state == TcpState::SynSent {
+                    mib.attempt_fails += 1;
+                }
+                return self.fail(TcpError::TimedOut, mib);
+            }
+        }
         if self.linger_at.is_some_and(|t| t <= now) {
             self.linger_at = None;
             if matches!(self.state, TcpState::TimeWait | TcpState::FinWait2) {
@@ -981,6 +1006,7 @@ impl Conn {
         self.persist_at = None;
         self.keepalive_at = None;
         self.linger_at = None;
+        self.xmit_retry_at = None;
     }
 
     fn retransmit_timeout(&mut self, now: Instant, mib: &mut TcpMib) -> Option<Outcome> {
@@ -1988,8 +2014,9 @@ impl Conn {
     /// full), so neither it nor anything after it left. The connection returns to its state
     /// before segment `k`: `snd_nxt` stands before it, no loss or retransmission is recorded
     /// for it, and an ACK it carried is still owed. The caller sends again later; in case
-    /// nothing else wakes the connection, a timer is left running (Linux arms its probe timer
-    /// the same way after a local drop), so a refused segment can never stall it.
+    /// nothing else wakes the connection, a retry timer is left running when no
+    /// retransmission timer does (Linux arms its probe timer after a local drop), so a
+    /// refused segment can never stall it.
     ///
     /// Does nothing when `k` names no segment of the last batch.
     pub fn unsend(&mut self, k: usize, n: usize, now: Instant) {
@@ -2020,8 +2047,22 @@ impl Conn {
         self.info.challenge_acks = m.challenge_acks;
         self.info.segs_out = self.info.segs_out.saturating_sub(n as u64);
         if self.rto_at.is_none() && self.wants_output() {
-            self.rto_at = Some(now + self.rtt.rto());
+            // Its own timer, not the RTO: an RTO armed with nothing in flight would still
+            // be running, too early, when data is next sent. It backs off like the RTO.
+            let wait = self
+                .rtt
+                .rto()
+                .saturating_mul(1 << self.local_retries.min(6))
+                .min(self.cfg.rto.max);
+            self.xmit_retry_at = Some(now + wait);
         }
+    }
+
+    /// The stack handed the whole of the last [`Self::poll_output`] batch (at least one
+    /// segment) to the interface: a pending local retry is no longer needed.
+    pub fn batch_sent(&mut self) {
+        self.xmit_retry_at = None;
+        self.local_retries = 0;
     }
 
     fn emit_data(

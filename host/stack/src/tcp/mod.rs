@@ -7,6 +7,10 @@
 //! - [`buffer`]: the send queue and the receive queue, both of packet buffers.
 //! - [`conn`]: one connection's control block and state machine.
 //!
+//! A segment the interface's queue refuses (`SendError::QueueFull`) was not sent: the
+//! connection takes it back ([`conn::Conn::unsend`]) and sends it when the queue has drained,
+//! as Linux's `tcp_write_xmit` does after `NET_XMIT_DROP`; it is never counted as a loss.
+//!
 //! The socket API is non-blocking: calls that cannot make progress return
 //! [`TcpError::WouldBlock`] and [`Stack::tcp_readiness`] says when to try again. The runtime
 //! in the root crate builds blocking `TcpStream`/`TcpListener` on top.
@@ -23,6 +27,7 @@ pub mod seq;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
@@ -287,9 +292,21 @@ pub struct TcpMib {
     pub hp_acks: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
-    /// Segments the host refused to send because the interface's queue was full. They did
-    /// not count as sent: the connection sent them again once the queue drained.
+    /// Segments (a super-packet counts once) the host refused to send because the
+    /// interface's queue was full. They did not count as sent, nor as lost: the connection
+    /// sent them again once the queue drained.
     pub local_refused: u64,
+}
+
+/// A connection waiting for an interface queue that refused its segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refused {
+    conn: usize,
+    ifindex: IfIndex,
+    /// The queue's count of packets dequeued, at the refusal: once it moved, the queue has
+    /// made room. (A queue that never lets anything go, such as a shaper refusing a packet
+    /// bigger than its bucket, is left to the connection's retry timer.)
+    dequeued: u64,
 }
 
 #[derive(Debug)]
@@ -321,9 +338,10 @@ pub struct TcpTable {
     challenge_count: u32,
     scratch: Vec<OutSeg>,
     rx_scratch: Vec<u8>,
-    /// Connections whose last flush stopped at a segment the interface queue refused; they
-    /// are flushed again when a queue drains (the role of Linux's TSQ tasklet).
-    refused: Vec<(usize, crate::route::IfIndex)>,
+    /// Connections whose last flush stopped at a segment an interface queue refused; they
+    /// are flushed again once that queue has let a packet go (the role of Linux's TSQ
+    /// tasklet).
+    refused: Vec<Refused>,
     cfg: TcpConfig,
 }
 
@@ -846,7 +864,7 @@ impl Stack {
             return;
         };
         // The slot may be reused: a new connection must not wait for this one's queue.
-        self.tcp.refused.retain(|&(j, _)| j != i);
+        self.tcp.refused.retain(|r| r.conn != i);
         let key = (c.local, c.remote);
         let parent = c.parent;
         let orphan = c.orphan;
@@ -1199,7 +1217,7 @@ impl Stack {
     /// ([`Self::tcp_retry_refused`]): each ACK arriving meanwhile would only build segments
     /// for the queue to refuse.
     pub(crate) fn tcp_flush(&mut self, i: usize, now: Instant) {
-        if self.tcp.refused.iter().any(|&(j, _)| j == i) {
+        if self.tcp.refused.iter().any(|r| r.conn == i) {
             return;
         }
         self.tcp_write_xmit(i, now);
@@ -1260,14 +1278,34 @@ impl Stack {
                 let n = segs.len() - k;
                 self.tcp.mib.local_refused += 1;
                 if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                    if k > 0 {
+                        c.batch_sent();
+                    }
                     c.unsend(k, n, now);
                 }
-                let entry = (i, rt.nh.ifindex);
-                if !self.tcp.refused.contains(&entry) {
-                    self.tcp.refused.push(entry);
+                let ifindex = rt.nh.ifindex;
+                let dequeued = self.iface(ifindex).map_or(0, |f| f.qdisc_stats().packets);
+                let waiting = Refused {
+                    conn: i,
+                    ifindex,
+                    dequeued,
+                };
+                match self
+                    .tcp
+                    .refused
+                    .iter_mut()
+                    .find(|r| r.conn == i && r.ifindex == ifindex)
+                {
+                    Some(r) => *r = waiting,
+                    None => self.tcp.refused.push(waiting),
                 }
                 self.tcp.scratch = segs;
                 return;
+            }
+            if !segs.is_empty() {
+                if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                    c.batch_sent();
+                }
             }
             self.tcp.scratch = segs;
             if !full {
@@ -1276,32 +1314,44 @@ impl Stack {
         }
     }
 
-    /// Flushes again the connections a full queue of interface `ifindex` stopped, once that
-    /// queue has made room (called from [`Stack::poll`] after the qdiscs ran). A connection
-    /// refused again goes back on the list.
-    pub(crate) fn tcp_retry_refused(&mut self, ifindex: crate::route::IfIndex, now: Instant) {
-        if !self.tcp_has_refused(ifindex) {
+    /// Flushes again the connections a full queue of interface `ifindex` stopped, if that
+    /// queue has let packets go since (called from [`Stack::poll`] after the qdiscs ran). A
+    /// connection refused again goes back on the list.
+    pub(crate) fn tcp_retry_refused(&mut self, ifindex: IfIndex, now: Instant) {
+        let Some(dequeued) = self.iface(ifindex).map(|f| f.qdisc_stats().packets) else {
+            return;
+        };
+        if !self.tcp_retry_due(ifindex, dequeued) {
             return;
         }
+        let due = |r: &Refused| r.ifindex == ifindex && r.dequeued != dequeued;
         let mut list = std::mem::take(&mut self.tcp.refused);
-        for &(i, f) in &list {
-            if f == ifindex {
-                self.tcp_write_xmit(i, now);
+        for r in &list {
+            if due(r) {
+                self.tcp_write_xmit(r.conn, now);
             }
         }
-        list.retain(|&(_, f)| f != ifindex);
-        // Flushes that were refused again registered themselves in the emptied list.
-        for e in self.tcp.refused.drain(..) {
-            if !list.contains(&e) {
-                list.push(e);
+        list.retain(|r| !due(r));
+        // Flushes refused again registered themselves in the emptied list.
+        for r in self.tcp.refused.drain(..) {
+            match list
+                .iter_mut()
+                .find(|w| w.conn == r.conn && w.ifindex == r.ifindex)
+            {
+                Some(w) => *w = r,
+                None => list.push(r),
             }
         }
         self.tcp.refused = list;
     }
 
-    /// True when some connection waits for the queue of interface `ifindex` to drain.
-    pub(crate) fn tcp_has_refused(&self, ifindex: crate::route::IfIndex) -> bool {
-        self.tcp.refused.iter().any(|&(_, f)| f == ifindex)
+    /// True when a connection waits for the queue of interface `ifindex`, and the queue,
+    /// whose dequeued-packet count is now `dequeued`, has let packets go since it refused.
+    pub(crate) fn tcp_retry_due(&self, ifindex: IfIndex, dequeued: u64) -> bool {
+        self.tcp
+            .refused
+            .iter()
+            .any(|r| r.ifindex == ifindex && r.dequeued != dequeued)
     }
 
     fn tcp_build(

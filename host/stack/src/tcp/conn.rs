@@ -2229,3 +2229,109 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIM: OutLimits = OutLimits {
+        path_mss: 1460,
+        gso: false,
+    };
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    /// A client and a server block, established by handing the handshake across by hand.
+    fn established() -> (Conn, Conn) {
+        let cfg = TcpConfig::default();
+        let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
+        let mut mib = TcpMib::default();
+        let mut client = Conn::connect(&cfg, a, b, Seq(1000), 1460, at(0));
+        let mut out = Vec::new();
+        client.poll_output(at(0), &LIM, &mut out);
+        let syn = out[0].repr;
+        let mut server = Conn::accept_syn(&cfg, b, a, Seq(9000), 1460, &syn, at(1));
+        out.clear();
+        server.poll_output(at(1), &LIM, &mut out);
+        let syn_ack = out[0].repr;
+        client.on_segment(&syn_ack, &Payload::from_slice(&[]), at(2), &mut mib);
+        out.clear();
+        client.poll_output(at(2), &LIM, &mut out);
+        server.on_segment(&out[0].repr, &Payload::from_slice(&[]), at(3), &mut mib);
+        assert_eq!(client.state(), TcpState::Established);
+        assert_eq!(server.state(), TcpState::Established);
+        (client, server)
+    }
+
+    #[test]
+    fn unsent_segments_go_again_as_new_data_not_retransmissions() {
+        let (mut c, _) = established();
+        c.nodelay = true;
+        assert_eq!(c.send(&[7u8; 10 * 1448], at(10)), Ok(10 * 1448));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &LIM, &mut out);
+        assert_eq!(out.len(), 10);
+        let first = out.clone();
+        let sent_before = c.info.segs_out;
+        // The host took three segments and refused the fourth.
+        c.unsend(3, 7, at(10));
+        assert_eq!(c.info.segs_out, sent_before - 7);
+        assert_eq!(c.snd_nxt, Seq(first[3].repr.seq));
+        assert_eq!(c.snd_max, Seq(first[3].repr.seq));
+        out.clear();
+        c.poll_output(at(11), &LIM, &mut out);
+        assert_eq!(out.len(), 7);
+        assert_eq!(out[0].repr.seq, first[3].repr.seq);
+        assert!(out.iter().all(|s| !s.retransmit));
+        assert_eq!(c.info.retransmits, 0);
+    }
+
+    #[test]
+    fn an_unsent_fin_and_ack_are_still_owed() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        // Data from the server makes the client owe an ACK; the client closes too.
+        assert_eq!(s.send(b"hello", at(10)), Ok(5));
+        let mut out = Vec::new();
+        s.poll_output(at(10), &LIM, &mut out);
+        c.on_segment(
+            &out[0].repr,
+            &Payload::from_slice(b"hello"),
+            at(11),
+            &mut mib,
+        );
+        c.shutdown_write();
+        out.clear();
+        c.poll_output(at(11), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        let fin = out[0].repr;
+        assert!(fin.flags.contains(TcpFlags::FIN) && fin.flags.contains(TcpFlags::ACK));
+        c.unsend(0, 1, at(11));
+        assert!(!c.fin_sent());
+        assert!(c.wants_output());
+        // Nothing is in flight, so no retransmission timer runs; the retry timer does.
+        assert_eq!(c.rto_at, None);
+        assert!(c.next_timer().is_some());
+        out.clear();
+        c.poll_output(at(12), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].repr.seq, fin.seq);
+        assert_eq!(out[0].repr.ack, fin.ack);
+        assert!(out[0].repr.flags.contains(TcpFlags::FIN));
+        assert!(!out[0].retransmit);
+        c.batch_sent();
+        assert_eq!(c.xmit_retry_at, None);
+    }
+
+    #[test]
+    fn unsend_out_of_range_changes_nothing() {
+        let (mut c, _) = established();
+        let snd_nxt = c.snd_nxt;
+        c.unsend(5, 1, at(10));
+        assert_eq!(c.snd_nxt, snd_nxt);
+        assert!(!c.wants_output());
+    }
+}

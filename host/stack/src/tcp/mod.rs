@@ -1213,12 +1213,17 @@ impl Stack {
     }
 
     /// Sends everything connection `i` has to send now (`tcp_write_xmit`). A connection
-    /// waiting for a full interface queue does not try again before the queue has drained
-    /// ([`Self::tcp_retry_refused`]): each ACK arriving meanwhile would only build segments
-    /// for the queue to refuse.
+    /// waiting for a full interface queue does not try again before the queue has let a
+    /// packet go ([`Self::tcp_retry_refused`] does it then, if nothing else did): each ACK
+    /// arriving meanwhile would only build segments for the queue to refuse.
     pub(crate) fn tcp_flush(&mut self, i: usize, now: Instant) {
-        if self.tcp.refused.iter().any(|r| r.conn == i) {
-            return;
+        if let Some(at) = self.tcp.refused.iter().position(|r| r.conn == i) {
+            let r = self.tcp.refused[at];
+            let dequeued = self.iface(r.ifindex).map(|f| f.qdisc_stats().packets);
+            if dequeued == Some(r.dequeued) {
+                return;
+            }
+            self.tcp.refused.swap_remove(at);
         }
         self.tcp_write_xmit(i, now);
     }
@@ -1318,6 +1323,9 @@ impl Stack {
     /// queue has let packets go since (called from [`Stack::poll`] after the qdiscs ran). A
     /// connection refused again goes back on the list.
     pub(crate) fn tcp_retry_refused(&mut self, ifindex: IfIndex, now: Instant) {
+        if self.tcp.refused.is_empty() {
+            return;
+        }
         let Some(dequeued) = self.iface(ifindex).map(|f| f.qdisc_stats().packets) else {
             return;
         };

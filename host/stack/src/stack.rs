@@ -417,7 +417,8 @@ impl Stack {
 
     /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
     /// the RX path (GRO is flushed at the end of each device's share), fires expired timers
-    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices.
+    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices
+    /// (then flushes the TCP connections a full qdisc had stopped, once it made room).
     /// Returns the number of received frames handled; call again while it equals the budget
     /// times the interfaces (more is waiting).
     pub fn poll(&mut self, now: Instant) -> usize {

@@ -73,7 +73,7 @@ pub fn send_error_kind(e: SendError) -> io::ErrorKind {
             K::InvalidInput
         }
         SendError::NoSourceAddress => K::AddrNotAvailable,
-        SendError::NoBuffers => K::OutOfMemory,
+        SendError::NoBuffers | SendError::QueueFull => K::OutOfMemory,
     }
 }
 

@@ -76,7 +76,8 @@ impl Stack {
         }
         pkt.set_network_header();
         if self.eth_header(ifindex, &mut pkt, dst, ethertype::ARP) {
-            self.dev_queue_xmit(ifindex, pkt, now);
+            // A refused request is counted by the qdisc; the neighbour timer asks again.
+            let _ = self.dev_queue_xmit(ifindex, pkt, now);
         }
     }
 
@@ -124,7 +125,9 @@ impl Stack {
                     mac, mut packet, ..
                 } => {
                     if self.eth_header(ifindex, &mut packet, mac, ethertype::IPV4) {
-                        self.dev_queue_xmit(ifindex, packet, now);
+                        // Released packets have no sender waiting on them any more: a
+                        // refusal is only counted (by the qdisc).
+                        let _ = self.dev_queue_xmit(ifindex, packet, now);
                     }
                 }
                 NeighAction::Unreachable { packet, .. } => {

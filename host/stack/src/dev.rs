@@ -5,6 +5,7 @@
 
 use crate::device::complete_tx_checksum;
 use crate::gro::GroOutcome;
+use crate::ip_output::SendError;
 use crate::packet_tap::TapPoint;
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
@@ -225,16 +226,25 @@ impl Stack {
     }
 
     /// `dev_queue_xmit`: a frame (Ethernet header on) into the interface's qdisc, then as many
-    /// frames as the device takes from the qdisc to the device.
-    pub(crate) fn dev_queue_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
+    /// frames as the device takes from the qdisc to the device. Fails with
+    /// [`SendError::QueueFull`] when the qdisc refused the frame (Linux `NET_XMIT_DROP`), so
+    /// a sender that can hold on to its data (TCP) stops and tries again later.
+    pub(crate) fn dev_queue_xmit(
+        &mut self,
+        ifindex: IfIndex,
+        frame: PacketBuf,
+        now: Instant,
+    ) -> Result<(), SendError> {
         let Some(iface) = self.iface_mut(ifindex) else {
-            return;
+            return Ok(());
         };
-        if iface.qdisc.enqueue(frame, now).is_err() {
+        let queued = iface.qdisc.enqueue(frame, now);
+        if queued.is_err() {
             iface.stats.tx_dropped += 1;
             self.snmp.link.tx_qdisc_drops += 1;
         }
         self.qdisc_run(ifindex, now);
+        queued.map_err(|_| SendError::QueueFull)
     }
 
     /// `__qdisc_run`: dequeues while the device has room.

@@ -48,6 +48,11 @@ pub enum SendError {
     /// A buffer could not be written (`ENOBUFS`).
     #[error("no buffer space")]
     NoBuffers,
+    /// The interface's queue (its qdisc) was full and refused the packet (`ENOBUFS` from
+    /// Linux's `NET_XMIT_DROP`): nothing left the host, and trying again once the queue
+    /// drains may succeed. The drop is counted in the qdisc's and the link's statistics.
+    #[error("interface queue full")]
+    QueueFull,
 }
 
 /// A route for locally generated traffic: the next hop and the source address to use.
@@ -249,8 +254,7 @@ impl Stack {
             self.pmtu.path_mtu(dst, link_mtu, now)
         };
         if pkt.meta.gso_size != 0 || pkt.len() <= mtu {
-            self.neigh_output(pkt, nh, now);
-            return Ok(());
+            return self.neigh_output(pkt, nh, now);
         }
         let Ok((hdr, _)) = Ipv4Repr::parse_quoted(pkt.data()) else {
             return Err(SendError::NoBuffers);
@@ -326,14 +330,21 @@ impl Stack {
             f.meta.mark = pkt.meta.mark;
             f.meta.hash = pkt.meta.hash;
             f.set_network_header();
-            self.neigh_output(f, nh, now);
+            // A refused fragment dooms the datagram: the rest would only fill the queue.
+            self.neigh_output(f, nh, now)?;
         }
         Ok(())
     }
 
     /// `ip_finish_output2` + `neigh_output`: the next hop's MAC from the neighbour table (or
     /// broadcast), then the qdisc. Packets to an unresolved neighbour wait in its queue.
-    pub(crate) fn neigh_output(&mut self, mut pkt: PacketBuf, nh: NextHop, now: Instant) {
+    /// Fails with [`SendError::QueueFull`] when the qdisc refused the packet.
+    pub(crate) fn neigh_output(
+        &mut self,
+        mut pkt: PacketBuf,
+        nh: NextHop,
+        now: Instant,
+    ) -> Result<(), SendError> {
         let ifindex = nh.ifindex;
         if self.is_broadcast_on(ifindex, nh.addr) {
             if self.eth_header(
@@ -342,23 +353,25 @@ impl Stack {
                 EthernetAddress::BROADCAST,
                 ethertype::IPV4,
             ) {
-                self.dev_queue_xmit(ifindex, pkt, now);
+                return self.dev_queue_xmit(ifindex, pkt, now);
             }
-            return;
+            return Ok(());
         }
         let Some(iface) = self.iface_mut(ifindex) else {
-            return;
+            return Ok(());
         };
+        let mut sent = Ok(());
         match iface.neigh.resolve(nh.addr, pkt, now) {
             Resolve::Ready(mac, mut pkt) => {
                 if self.eth_header(ifindex, &mut pkt, mac, ethertype::IPV4) {
-                    self.dev_queue_xmit(ifindex, pkt, now);
+                    sent = self.dev_queue_xmit(ifindex, pkt, now);
                 }
             }
             Resolve::Queued => {}
             Resolve::Failed(_, _) => self.snmp.ip.out_discards += 1,
         }
         self.run_neigh_actions(ifindex, now);
+        sent
     }
 }
 

@@ -417,7 +417,8 @@ impl Stack {
 
     /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
     /// the RX path (GRO is flushed at the end of each device's share), fires expired timers
-    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices.
+    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices
+    /// (then flushes the TCP connections a full qdisc had stopped, once it made room).
     /// Returns the number of received frames handled; call again while it equals the budget
     /// times the interfaces (more is waiting).
     pub fn poll(&mut self, now: Instant) -> usize {
@@ -451,6 +452,7 @@ impl Stack {
         for i in 0..self.ifaces.len() {
             let ifindex = self.ifaces[i].index;
             self.qdisc_run(ifindex, now);
+            self.tcp_retry_refused(ifindex, now);
         }
         work
     }
@@ -473,6 +475,10 @@ impl Stack {
             take(i.neigh.next_wakeup());
             if i.dev.tx_room() > 0 {
                 take(i.qdisc.next_wakeup(now));
+            }
+            if self.tcp_retry_due(i.index, i.qdisc_stats().packets) {
+                // A connection waits for room the queue has made since.
+                take(Some(now));
             }
         }
         at.map(|t| t.max(now))

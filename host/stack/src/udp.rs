@@ -445,7 +445,14 @@ impl Stack {
             ttl: ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: df,
         };
-        self.ip_local_out(pkt, &rt, p, now)?;
+        match self.ip_local_out(pkt, &rt, p, now) {
+            // A datagram the qdisc refused is lost like one lost on the wire: as Linux does
+            // for a socket without `IP_RECVERR`, the send succeeds (the qdisc counted the
+            // drop) but the datagram is not counted as sent.
+            Err(SendError::QueueFull) => return Ok(data.len()),
+            Err(e) => return Err(e.into()),
+            Ok(()) => {}
+        }
         self.snmp.udp.out_datagrams += 1;
         if let Ok(s) = self.udp.get(h) {
             s.stats.sent += 1;

@@ -376,6 +376,12 @@ pub struct Conn {
     persist_at: Option<Instant>,
     keepalive_at: Option<Instant>,
     linger_at: Option<Instant>,
+    /// Flush again even if no queue reports room: output was refused locally and no other
+    /// timer runs (Linux's probe timer after a local drop).
+    xmit_retry_at: Option<Instant>,
+    /// Times [`Self::xmit_retry_at`] fired in a row without a batch getting out: bounded
+    /// like retransmissions, so a queue that never takes the packet ends the connection.
+    local_retries: u32,
 
     ack_now: bool,
     /// The persist timer allows one segment smaller than sender SWS avoidance wants.
@@ -398,6 +404,38 @@ pub struct Conn {
     pub(crate) parent: Option<usize>,
     /// The handshake was completed through a SYN cookie.
     pub(crate) from_cookie: bool,
+    /// The output state before each segment of the last [`Self::poll_output`] batch, so
+    /// [`Self::unsend`] can take back the segments the host refused to send.
+    undo: Vec<OutputMark>,
+}
+
+/// What emitting a segment changes in a connection, saved before each one of a batch. A
+/// segment the stack could not hand to the interface (its queue was full) never left: the
+/// connection goes back to the mark before it, as Linux's `tcp_write_xmit` leaves `snd_nxt`
+/// before a segment whose transmit failed.
+#[derive(Debug, Clone, Copy)]
+struct OutputMark {
+    snd_nxt: Seq,
+    snd_max: Seq,
+    high_rxt: Seq,
+    fin_seq: Option<Seq>,
+    timed: Option<(Seq, Instant)>,
+    rto_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    force_rexmit: Option<Seq>,
+    rxt_round_end: Option<Seq>,
+    syn_pending: bool,
+    force_small: bool,
+    ack_now: bool,
+    challenge_ack: bool,
+    probe_seq: bool,
+    last_ack_sent: Seq,
+    unacked_rx: usize,
+    last_wnd: u32,
+    rcv_adv: Seq,
+    retransmits: u64,
+    challenge_acks: u64,
 }
 
 /// The window scale this side offers: the smallest shift that lets the largest receive
@@ -498,6 +536,8 @@ impl Conn {
             persist_at: None,
             keepalive_at: None,
             linger_at: None,
+            xmit_retry_at: None,
+            local_retries: 0,
             ack_now: false,
             force_small: false,
             last_oow_ack: None,
@@ -514,6 +554,7 @@ impl Conn {
             info: TcpInfo::default(),
             parent: None,
             from_cookie: false,
+            undo: Vec::with_capacity(OUTPUT_BATCH + 1),
             cfg: cfg.clone(),
         }
     }
@@ -855,6 +896,7 @@ impl Conn {
             self.persist_at,
             self.keepalive_at,
             self.linger_at,
+            self.xmit_retry_at,
         ]
         .into_iter()
         .flatten()
@@ -874,6 +916,22 @@ impl Conn {
 
     /// Runs every expired timer. Returns [`Outcome::Closed`] when the connection ends.
     pub fn on_timer(&mut self, now: Instant, mib: &mut TcpMib) -> Outcome {
+        if self.xmit_retry_at.is_some_and(|t| t <= now) {
+            // The stack flushes after the timers ran; here only the count of tries.
+            self.xmit_retry_at = None;
+            self.local_retries += 1;
+            let limit = match self.state {
+                TcpState::SynSent => self.cfg.syn_retries,
+                TcpState::SynReceived => self.cfg.synack_retries,
+                _ => self.cfg.retries2,
+            };
+            if self.local_retries > limit {
+                if self.state == TcpState::SynSent {
+                    mib.attempt_fails += 1;
+                }
+                return self.fail(TcpError::TimedOut, mib);
+            }
+        }
         if self.linger_at.is_some_and(|t| t <= now) {
             self.linger_at = None;
             if matches!(self.state, TcpState::TimeWait | TcpState::FinWait2) {
@@ -948,6 +1006,7 @@ impl Conn {
         self.persist_at = None;
         self.keepalive_at = None;
         self.linger_at = None;
+        self.xmit_retry_at = None;
     }
 
     fn retransmit_timeout(&mut self, now: Instant, mib: &mut TcpMib) -> Option<Outcome> {
@@ -1846,11 +1905,16 @@ impl Conn {
     }
 
     /// Emits what the connection has to send now into `out` (at most [`OUTPUT_BATCH`]).
+    ///
+    /// Every segment emitted counts as sent; when the stack cannot send one, it calls
+    /// [`Self::unsend`] straight after.
     pub fn poll_output(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
         let start = out.len();
+        self.undo.clear();
         match self.state {
             TcpState::Closed | TcpState::Listen => return,
             TcpState::SynSent | TcpState::SynReceived if self.syn_pending => {
+                self.mark(0);
                 self.syn_pending = false;
                 let flags = if self.state == TcpState::SynSent {
                     TcpFlags::SYN
@@ -1876,7 +1940,7 @@ impl Conn {
             _ => {}
         }
         if self.can_send_state() {
-            self.output_data(now, lim, out);
+            self.output_data(now, lim, out, start);
         }
         let sent_ack = out[start..]
             .iter()
@@ -1893,6 +1957,7 @@ impl Conn {
             } else {
                 self.snd_max
             };
+            self.mark(out.len() - start);
             if self.challenge_ack {
                 self.info.challenge_acks += 1;
             }
@@ -1913,6 +1978,91 @@ impl Conn {
         if out.len() > start {
             self.last_tx = now;
         }
+    }
+
+    /// Saves the output state as it is before the batch's segment `k` (a later mark for the
+    /// same `k` replaces it: a loop turn that emitted nothing).
+    fn mark(&mut self, k: usize) {
+        self.undo.truncate(k);
+        self.undo.push(OutputMark {
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            high_rxt: self.high_rxt,
+            fin_seq: self.fin_seq,
+            timed: self.timed,
+            rto_at: self.rto_at,
+            persist_at: self.persist_at,
+            delack_at: self.delack_at,
+            force_rexmit: self.force_rexmit,
+            rxt_round_end: self.rxt_round_end,
+            syn_pending: self.syn_pending,
+            force_small: self.force_small,
+            ack_now: self.ack_now,
+            challenge_ack: self.challenge_ack,
+            probe_seq: self.probe_seq,
+            last_ack_sent: self.last_ack_sent,
+            unacked_rx: self.unacked_rx,
+            last_wnd: self.last_wnd,
+            rcv_adv: self.rcv_adv,
+            retransmits: self.info.retransmits,
+            challenge_acks: self.info.challenge_acks,
+        });
+    }
+
+    /// Takes back segments `k..k + n` of the last [`Self::poll_output`] batch (indices into
+    /// what that call added): the host refused segment `k` locally (its interface queue was
+    /// full), so neither it nor anything after it left. The connection returns to its state
+    /// before segment `k`: `snd_nxt` stands before it, no loss or retransmission is recorded
+    /// for it, and an ACK it carried is still owed. The caller sends again later; in case
+    /// nothing else wakes the connection, a retry timer is left running when no
+    /// retransmission timer does (Linux arms its probe timer after a local drop), so a
+    /// refused segment can never stall it.
+    ///
+    /// Does nothing when `k` names no segment of the last batch.
+    pub fn unsend(&mut self, k: usize, n: usize, now: Instant) {
+        let Some(m) = self.undo.get(k).copied() else {
+            return;
+        };
+        self.undo.truncate(k);
+        self.snd_nxt = m.snd_nxt;
+        self.snd_max = m.snd_max;
+        self.high_rxt = m.high_rxt;
+        self.fin_seq = m.fin_seq;
+        self.timed = m.timed;
+        self.rto_at = m.rto_at;
+        self.persist_at = m.persist_at;
+        self.delack_at = m.delack_at;
+        self.force_rexmit = m.force_rexmit;
+        self.rxt_round_end = m.rxt_round_end;
+        self.syn_pending = m.syn_pending;
+        self.force_small = m.force_small;
+        self.ack_now = m.ack_now;
+        self.challenge_ack = m.challenge_ack;
+        self.probe_seq = m.probe_seq;
+        self.last_ack_sent = m.last_ack_sent;
+        self.unacked_rx = m.unacked_rx;
+        self.last_wnd = m.last_wnd;
+        self.rcv_adv = m.rcv_adv;
+        self.info.retransmits = m.retransmits;
+        self.info.challenge_acks = m.challenge_acks;
+        self.info.segs_out = self.info.segs_out.saturating_sub(n as u64);
+        if self.rto_at.is_none() && self.wants_output() {
+            // Its own timer, not the RTO: an RTO armed with nothing in flight would still
+            // be running, too early, when data is next sent. It backs off like the RTO.
+            let wait = self
+                .rtt
+                .rto()
+                .saturating_mul(1 << self.local_retries.min(6))
+                .min(self.cfg.rto.max);
+            self.xmit_retry_at = Some(now + wait);
+        }
+    }
+
+    /// The stack handed the whole of the last [`Self::poll_output`] batch (at least one
+    /// segment) to the interface: a pending local retry is no longer needed.
+    pub fn batch_sent(&mut self) {
+        self.xmit_retry_at = None;
+        self.local_retries = 0;
     }
 
     fn emit_data(
@@ -1966,7 +2116,9 @@ impl Conn {
         }
     }
 
-    fn output_data(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
+    /// Data, retransmissions and a FIN into `out`, whose entries from `start` on are this
+    /// batch's.
+    fn output_data(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>, start: usize) {
         let mss = self.mss_now(lim);
         let seg_max = if lim.gso {
             (GSO_MAX_BYTES / mss).max(1) * mss
@@ -1974,6 +2126,7 @@ impl Conn {
             mss
         };
         while out.len() < OUTPUT_BATCH {
+            self.mark(out.len() - start);
             // 1. The retransmission fast retransmit / a partial ACK asked for.
             if let Some(s) = self.force_rexmit.take() {
                 if s.diff(self.snd_una) >= 0 && s.diff(self.snd_max) < 0 {
@@ -2074,5 +2227,111 @@ impl Conn {
         if self.unsent() > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {
             self.persist_at = Some(now + self.rtt.rto());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIM: OutLimits = OutLimits {
+        path_mss: 1460,
+        gso: false,
+    };
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    /// A client and a server block, established by handing the handshake across by hand.
+    fn established() -> (Conn, Conn) {
+        let cfg = TcpConfig::default();
+        let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
+        let mut mib = TcpMib::default();
+        let mut client = Conn::connect(&cfg, a, b, Seq(1000), 1460, at(0));
+        let mut out = Vec::new();
+        client.poll_output(at(0), &LIM, &mut out);
+        let syn = out[0].repr;
+        let mut server = Conn::accept_syn(&cfg, b, a, Seq(9000), 1460, &syn, at(1));
+        out.clear();
+        server.poll_output(at(1), &LIM, &mut out);
+        let syn_ack = out[0].repr;
+        client.on_segment(&syn_ack, &Payload::from_slice(&[]), at(2), &mut mib);
+        out.clear();
+        client.poll_output(at(2), &LIM, &mut out);
+        server.on_segment(&out[0].repr, &Payload::from_slice(&[]), at(3), &mut mib);
+        assert_eq!(client.state(), TcpState::Established);
+        assert_eq!(server.state(), TcpState::Established);
+        (client, server)
+    }
+
+    #[test]
+    fn unsent_segments_go_again_as_new_data_not_retransmissions() {
+        let (mut c, _) = established();
+        c.nodelay = true;
+        assert_eq!(c.send(&[7u8; 10 * 1448], at(10)), Ok(10 * 1448));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &LIM, &mut out);
+        assert_eq!(out.len(), 10);
+        let first = out.clone();
+        let sent_before = c.info.segs_out;
+        // The host took three segments and refused the fourth.
+        c.unsend(3, 7, at(10));
+        assert_eq!(c.info.segs_out, sent_before - 7);
+        assert_eq!(c.snd_nxt, Seq(first[3].repr.seq));
+        assert_eq!(c.snd_max, Seq(first[3].repr.seq));
+        out.clear();
+        c.poll_output(at(11), &LIM, &mut out);
+        assert_eq!(out.len(), 7);
+        assert_eq!(out[0].repr.seq, first[3].repr.seq);
+        assert!(out.iter().all(|s| !s.retransmit));
+        assert_eq!(c.info.retransmits, 0);
+    }
+
+    #[test]
+    fn an_unsent_fin_and_ack_are_still_owed() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        // Data from the server makes the client owe an ACK; the client closes too.
+        assert_eq!(s.send(b"hello", at(10)), Ok(5));
+        let mut out = Vec::new();
+        s.poll_output(at(10), &LIM, &mut out);
+        c.on_segment(
+            &out[0].repr,
+            &Payload::from_slice(b"hello"),
+            at(11),
+            &mut mib,
+        );
+        c.shutdown_write();
+        out.clear();
+        c.poll_output(at(11), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        let fin = out[0].repr;
+        assert!(fin.flags.contains(TcpFlags::FIN) && fin.flags.contains(TcpFlags::ACK));
+        c.unsend(0, 1, at(11));
+        assert!(!c.fin_sent());
+        assert!(c.wants_output());
+        // Nothing is in flight, so no retransmission timer runs; the retry timer does.
+        assert_eq!(c.rto_at, None);
+        assert!(c.next_timer().is_some());
+        out.clear();
+        c.poll_output(at(12), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].repr.seq, fin.seq);
+        assert_eq!(out[0].repr.ack, fin.ack);
+        assert!(out[0].repr.flags.contains(TcpFlags::FIN));
+        assert!(!out[0].retransmit);
+        c.batch_sent();
+        assert_eq!(c.xmit_retry_at, None);
+    }
+
+    #[test]
+    fn unsend_out_of_range_changes_nothing() {
+        let (mut c, _) = established();
+        let snd_nxt = c.snd_nxt;
+        c.unsend(5, 1, at(10));
+        assert_eq!(c.snd_nxt, snd_nxt);
+        assert!(!c.wants_output());
     }
 }

@@ -7,6 +7,10 @@
 //! - [`buffer`]: the send queue and the receive queue, both of packet buffers.
 //! - [`conn`]: one connection's control block and state machine.
 //!
+//! A segment the interface's queue refuses (`SendError::QueueFull`) was not sent: the
+//! connection takes it back ([`conn::Conn::unsend`]) and sends it when the queue has drained,
+//! as Linux's `tcp_write_xmit` does after `NET_XMIT_DROP`; it is never counted as a loss.
+//!
 //! The socket API is non-blocking: calls that cannot make progress return
 //! [`TcpError::WouldBlock`] and [`Stack::tcp_readiness`] says when to try again. The runtime
 //! in the root crate builds blocking `TcpStream`/`TcpListener` on top.
@@ -23,6 +27,7 @@ pub mod seq;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
@@ -287,6 +292,21 @@ pub struct TcpMib {
     pub hp_acks: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
+    /// Segments (a super-packet counts once) the host refused to send because the
+    /// interface's queue was full. They did not count as sent, nor as lost: the connection
+    /// sent them again once the queue drained.
+    pub local_refused: u64,
+}
+
+/// A connection waiting for an interface queue that refused its segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refused {
+    conn: usize,
+    ifindex: IfIndex,
+    /// The queue's count of packets dequeued, at the refusal: once it moved, the queue has
+    /// made room. (A queue that never lets anything go, such as a shaper refusing a packet
+    /// bigger than its bucket, is left to the connection's retry timer.)
+    dequeued: u64,
 }
 
 #[derive(Debug)]
@@ -318,6 +338,10 @@ pub struct TcpTable {
     challenge_count: u32,
     scratch: Vec<OutSeg>,
     rx_scratch: Vec<u8>,
+    /// Connections whose last flush stopped at a segment an interface queue refused; they
+    /// are flushed again once that queue has let a packet go (the role of Linux's TSQ
+    /// tasklet).
+    refused: Vec<Refused>,
     cfg: TcpConfig,
 }
 
@@ -335,6 +359,7 @@ impl TcpTable {
             challenge_count: 0,
             scratch: Vec::with_capacity(OUTPUT_BATCH),
             rx_scratch: Vec::new(),
+            refused: Vec::new(),
             cfg,
         }
     }
@@ -838,6 +863,8 @@ impl Stack {
         let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
             return;
         };
+        // The slot may be reused: a new connection must not wait for this one's queue.
+        self.tcp.refused.retain(|r| r.conn != i);
         let key = (c.local, c.remote);
         let parent = c.parent;
         let orphan = c.orphan;
@@ -1178,13 +1205,31 @@ impl Stack {
             }
             match c.on_timer(now, mib) {
                 Outcome::Closed => self.tcp_finish(i),
-                _ => self.tcp_flush(i, now),
+                // A timer tries even while the connection waits for a full queue: it is
+                // the last resort should the queue never report room.
+                _ => self.tcp_write_xmit(i, now),
             }
         }
     }
 
-    /// Sends everything connection `i` has to send now (`tcp_write_xmit`).
+    /// Sends everything connection `i` has to send now (`tcp_write_xmit`). A connection
+    /// waiting for a full interface queue does not try again before the queue has let a
+    /// packet go ([`Self::tcp_retry_refused`] does it then, if nothing else did): each ACK
+    /// arriving meanwhile would only build segments for the queue to refuse.
     pub(crate) fn tcp_flush(&mut self, i: usize, now: Instant) {
+        if let Some(at) = self.tcp.refused.iter().position(|r| r.conn == i) {
+            let r = self.tcp.refused[at];
+            let dequeued = self.iface(r.ifindex).map(|f| f.qdisc_stats().packets);
+            if dequeued == Some(r.dequeued) {
+                return;
+            }
+            self.tcp.refused.swap_remove(at);
+        }
+        self.tcp_write_xmit(i, now);
+    }
+
+    /// [`Self::tcp_flush`] without the wait for a drained queue.
+    fn tcp_write_xmit(&mut self, i: usize, now: Instant) {
         for _ in 0..1024 {
             let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) else {
                 return;
@@ -1207,25 +1252,64 @@ impl Stack {
                 c.poll_output(now, &lim, &mut segs);
             }
             let full = segs.len() >= OUTPUT_BATCH;
-            for seg in segs.iter() {
+            let mut refused = None;
+            for (k, seg) in segs.iter().enumerate() {
                 let Some(pkt) = self.tcp_build(i, seg, rt.src, *remote.ip(), tx_csum && !rt.local)
                 else {
                     continue;
                 };
                 let segs_n = u64::from(pkt.meta.gso_segs.max(1));
-                if seg.retransmit {
-                    self.tcp.mib.retrans_segs += segs_n;
-                } else {
-                    self.tcp.mib.out_segs += segs_n;
-                }
                 let p = IpParams {
                     protocol: protocol::TCP,
                     tos: 0,
                     ttl: self.cfg.default_ttl,
                     dont_frag: true,
                 };
-                if let Err(SendError::MessageTooBig { .. }) = self.ip_local_out(pkt, &rt, p, now) {
-                    // The PMTU shrank under us: the next flush uses the new size.
+                // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
+                // batch stay unsent, to go when the queue has drained. Any other failure
+                // counts as a loss on the way: a segment too big for a PMTU that shrank under
+                // us is resent in the next flush's size, a hook's drop like a wire's.
+                if let Err(SendError::QueueFull) = self.ip_local_out(pkt, &rt, p, now) {
+                    refused = Some(k);
+                    break;
+                }
+                if seg.retransmit {
+                    self.tcp.mib.retrans_segs += segs_n;
+                } else {
+                    self.tcp.mib.out_segs += segs_n;
+                }
+            }
+            if let Some(k) = refused {
+                let n = segs.len() - k;
+                self.tcp.mib.local_refused += 1;
+                if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                    if k > 0 {
+                        c.batch_sent();
+                    }
+                    c.unsend(k, n, now);
+                }
+                let ifindex = rt.nh.ifindex;
+                let dequeued = self.iface(ifindex).map_or(0, |f| f.qdisc_stats().packets);
+                let waiting = Refused {
+                    conn: i,
+                    ifindex,
+                    dequeued,
+                };
+                match self
+                    .tcp
+                    .refused
+                    .iter_mut()
+                    .find(|r| r.conn == i && r.ifindex == ifindex)
+                {
+                    Some(r) => *r = waiting,
+                    None => self.tcp.refused.push(waiting),
+                }
+                self.tcp.scratch = segs;
+                return;
+            }
+            if !segs.is_empty() {
+                if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                    c.batch_sent();
                 }
             }
             self.tcp.scratch = segs;
@@ -1233,6 +1317,49 @@ impl Stack {
                 return;
             }
         }
+    }
+
+    /// Flushes again the connections a full queue of interface `ifindex` stopped, if that
+    /// queue has let packets go since (called from [`Stack::poll`] after the qdiscs ran). A
+    /// connection refused again goes back on the list.
+    pub(crate) fn tcp_retry_refused(&mut self, ifindex: IfIndex, now: Instant) {
+        if self.tcp.refused.is_empty() {
+            return;
+        }
+        let Some(dequeued) = self.iface(ifindex).map(|f| f.qdisc_stats().packets) else {
+            return;
+        };
+        if !self.tcp_retry_due(ifindex, dequeued) {
+            return;
+        }
+        let due = |r: &Refused| r.ifindex == ifindex && r.dequeued != dequeued;
+        let mut list = std::mem::take(&mut self.tcp.refused);
+        for r in &list {
+            if due(r) {
+                self.tcp_write_xmit(r.conn, now);
+            }
+        }
+        list.retain(|r| !due(r));
+        // Flushes refused again registered themselves in the emptied list.
+        for r in self.tcp.refused.drain(..) {
+            match list
+                .iter_mut()
+                .find(|w| w.conn == r.conn && w.ifindex == r.ifindex)
+            {
+                Some(w) => *w = r,
+                None => list.push(r),
+            }
+        }
+        self.tcp.refused = list;
+    }
+
+    /// True when a connection waits for the queue of interface `ifindex`, and the queue,
+    /// whose dequeued-packet count is now `dequeued`, has let packets go since it refused.
+    pub(crate) fn tcp_retry_due(&self, ifindex: IfIndex, dequeued: u64) -> bool {
+        self.tcp
+            .refused
+            .iter()
+            .any(|r| r.ifindex == ifindex && r.dequeued != dequeued)
     }
 
     fn tcp_build(
@@ -1331,17 +1458,23 @@ impl Stack {
             return;
         }
         pkt.set_transport_header();
-        if repr.flags.contains(TcpFlags::RST) {
-            self.tcp.mib.out_rsts += 1;
-        }
-        self.tcp.mib.out_segs += 1;
         let p = IpParams {
             protocol: protocol::TCP,
             tos: 0,
             ttl: self.cfg.default_ttl,
             dont_frag: true,
         };
-        let _ = self.ip_local_out(pkt, &rt, p, now);
+        // No block keeps these segments to send again: a reset the queue refused is
+        // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.
+        // A refusal is counted (here and by the qdisc) instead of counting as sent.
+        if let Err(SendError::QueueFull) = self.ip_local_out(pkt, &rt, p, now) {
+            self.tcp.mib.local_refused += 1;
+            return;
+        }
+        if repr.flags.contains(TcpFlags::RST) {
+            self.tcp.mib.out_rsts += 1;
+        }
+        self.tcp.mib.out_segs += 1;
     }
 }
 

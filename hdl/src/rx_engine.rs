@@ -1827,14 +1827,9 @@ mod tests {
 
     #[test]
     fn stated_capacities_are_the_fifos_depths() {
-        fn depth<const W: usize, const K: usize, const A: usize, const AP1: usize>(
-            _: &StreamFifo<W, K, A, AP1>,
-        ) -> usize {
-            StreamFifo::<W, K, A, AP1>::DEPTH
-        }
         let e = RxEngine::new(1);
-        assert_eq!(depth(&e.meta_fifo), META_DEPTH);
-        assert_eq!(depth(&e.inflight), READS_IN_FLIGHT);
+        assert_eq!(e.meta_fifo.depth(), META_DEPTH);
+        assert_eq!(e.inflight.depth(), READS_IN_FLIGHT);
     }
 
     #[test]

@@ -81,7 +81,9 @@ pub struct StreamFifo<const W: usize, const K: usize, const A: usize, const AP1:
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> StreamFifo<W, K, A, AP1> {
     /// Words the FIFO holds, `2^A`: for the blocks that state a capacity in a constant of
     /// their own (rust-hdl cannot size a FIFO from one), so their tests can tie the two.
-    pub const DEPTH: usize = 1 << A;
+    pub fn depth(&self) -> usize {
+        1 << A
+    }
 }
 
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Default

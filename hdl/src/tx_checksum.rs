@@ -740,13 +740,8 @@ mod tests {
 
     #[test]
     fn records_is_the_record_fifos_depth() {
-        fn depth<const W: usize, const K: usize, const A: usize, const AP1: usize>(
-            _: &StreamFifo<W, K, A, AP1>,
-        ) -> usize {
-            StreamFifo::<W, K, A, AP1>::DEPTH
-        }
         // (`update` admits a frame while fewer than `RECORDS - 1` = 15 records wait.)
-        assert_eq!(depth(&TxChecksum64::new().records), RECORDS);
+        assert_eq!(TxChecksum64::new().records.depth(), RECORDS);
     }
 
     #[test]

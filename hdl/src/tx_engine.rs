@@ -1956,17 +1956,12 @@ mod tests {
 
     #[test]
     fn stated_capacities_are_the_fifos_depths() {
-        fn depth<const W: usize, const K: usize, const A: usize, const AP1: usize>(
-            _: &StreamFifo<W, K, A, AP1>,
-        ) -> u64 {
-            StreamFifo::<W, K, A, AP1>::DEPTH as u64
-        }
         let e = TxEngine::new(1, MAX_SG);
         // Two 128-bit words a descriptor (and the room check's literal 128 in `update`).
-        assert_eq!(depth(&e.descs), 2 * DESC_BUFFER);
-        assert_eq!(depth(&e.descs), 128);
-        assert_eq!(depth(&e.batches), BATCHES_IN_FLIGHT);
-        assert_eq!(depth(&e.frame_q), FRAMES_QUEUED);
+        assert_eq!(e.descs.depth() as u64, 2 * DESC_BUFFER);
+        assert_eq!(e.descs.depth() as u64, 128);
+        assert_eq!(e.batches.depth() as u64, BATCHES_IN_FLIGHT);
+        assert_eq!(e.frame_q.depth() as u64, FRAMES_QUEUED);
     }
 
     #[test]

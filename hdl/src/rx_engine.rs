@@ -1346,13 +1346,9 @@ mod tests {
                     let bytes = &self.mem[addr as usize..addr as usize + len];
                     let n = len.div_ceil(16);
                     for (i, chunk) in bytes.chunks(16).enumerate() {
-                        let mut w = [0u8; 16];
-                        w[..chunk.len()].copy_from_slice(chunk);
-                        let half =
-                            |h: usize| u64::from_le_bytes(w[h * 8..h * 8 + 8].try_into().unwrap());
                         self.responses.push_back((
                             due + i as u64,
-                            [half(0), half(1)],
+                            crate::stream::bytes_to_words(chunk),
                             i + 1 == n,
                             false,
                             tag,
@@ -1366,10 +1362,13 @@ mod tests {
             if u.dma_wr.valid.val() && u.dma_wr.ready.val() {
                 let at = *self.write_at.get_or_insert(u.dma_wr.addr.val().to_u64());
                 let data = u.dma_wr.data.val();
-                let data: Vec<u8> = [data.get_bits::<64>(0), data.get_bits::<64>(64)]
-                    .iter()
-                    .flat_map(|w| w.to_u64().to_le_bytes())
-                    .collect();
+                let data = crate::stream::port_to_bytes(
+                    &[
+                        data.get_bits::<64>(0).to_u64(),
+                        data.get_bits::<64>(64).to_u64(),
+                    ],
+                    16,
+                );
                 let keep = u.dma_wr.keep.val().to_u64();
                 let n = (0..16).filter(|i| keep >> i & 1 != 0).count();
                 assert_eq!(keep, (1 << n) - 1, "keep contiguous from byte 0");

@@ -100,6 +100,16 @@ pub fn bytes_to_port(bytes: &[u8]) -> Vec<u64> {
     words
 }
 
+/// [`bytes_to_port`] for a word of at most `8 * N` bytes, without allocating: `N` port words
+/// (a DMA word of `8 * N` bytes), the bytes past the slice zero.
+pub fn bytes_to_words<const N: usize>(bytes: &[u8]) -> [u64; N] {
+    let mut words = [0u64; N];
+    for (i, b) in bytes.iter().take(8 * N).enumerate() {
+        words[i / 8] |= u64::from(*b) << (8 * (i % 8));
+    }
+    words
+}
+
 /// The first `n` bytes held by port words (the inverse of [`bytes_to_port`]).
 pub fn port_to_bytes(words: &[u64], n: usize) -> Vec<u8> {
     (0..n)
@@ -296,6 +306,19 @@ impl<B: Block + crate::testbench::SetInputs> ClosedLoop<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_words_are_the_port_words_padded() {
+        let bytes: Vec<u8> = (1..=20).collect();
+        for n in 0..=16 {
+            let mut want = bytes_to_port(&bytes[..n]);
+            want.resize(2, 0);
+            assert_eq!(bytes_to_words::<2>(&bytes[..n]).to_vec(), want, "{n} bytes");
+            assert_eq!(port_to_bytes(&want, n), &bytes[..n]);
+        }
+        // Bytes past the word's width are not taken.
+        assert_eq!(bytes_to_words::<1>(&bytes), [bytes_to_port(&bytes)[0]]);
+    }
 
     /// A wire-through: the smallest block that has both sides of the pair as ports.
     #[derive(LogicBlock, Default)]

@@ -1283,15 +1283,10 @@ pub mod host {
                 Some(b) => {
                     let n = b.len().div_ceil(16);
                     for (i, c) in b.chunks(16).enumerate() {
-                        let mut w = [0u8; 16];
-                        w[..c.len()].copy_from_slice(c);
-                        let half = |h: usize| {
-                            u64::from_le_bytes(w[h * 8..h * 8 + 8].try_into().unwrap_or([0; 8]))
-                        };
                         self.queue.push_back((
                             at,
                             RspWord {
-                                data: [half(0), half(1)],
+                                data: crate::stream::bytes_to_words(c),
                                 keep: (1u64 << c.len()) - 1,
                                 tag,
                                 last: i + 1 == n,

@@ -351,16 +351,9 @@ impl DmaHost {
         let wb = self.ports.rd_bytes;
         let n = len.div_ceil(wb);
         for (i, c) in data.chunks(wb).enumerate() {
-            let mut w = [0u8; 16];
-            w[..c.len()].copy_from_slice(c);
-            let half = |h: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&w[h * 8..h * 8 + 8]);
-                u64::from_le_bytes(b)
-            };
             self.rsp.push_back(RspWord {
                 at,
-                data: [half(0), half(1)],
+                data: oxnic_hdl::stream::bytes_to_words(c),
                 keep: ((1u32 << c.len()) - 1) as u16,
                 tag,
                 last: i + 1 == n,

@@ -131,7 +131,9 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Default
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     for StreamFifo<W, K, A, AP1>
 {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out
+    /// by hand with the same behaviour; the FIFO's differential tests and every block that
+    /// holds one run both and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(self, clock, write_ptr, read_ptr, head_valid, overflows, passed);
         self.data_ram.read_clock.next = self.clock.val();
@@ -196,6 +198,145 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
         self.overflow_count.next = self.overflows.q.val();
         self.words_passed.next = self.passed.q.val();
     }
+
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.sink.ready.connect();
+        self.source.data.connect();
+        self.source.keep.connect();
+        self.source.last.connect();
+        self.source.user.connect();
+        self.source.valid.connect();
+        self.full.connect();
+        self.empty.connect();
+        self.level.connect();
+        self.overflow_count.connect();
+        self.words_passed.connect();
+        self.count.connect();
+        self.is_full.connect();
+        self.pop.connect();
+        self.accept.connect();
+        self.push.connect();
+        self.next_read.connect();
+        for f in [&mut self.write_ptr, &mut self.read_ptr] {
+            f.d.connect();
+            f.clock.connect();
+        }
+        for f in [&mut self.overflows, &mut self.passed] {
+            f.d.connect();
+            f.clock.connect();
+        }
+        self.head_valid.d.connect();
+        self.head_valid.clock.connect();
+        self.data_ram.read_clock.connect();
+        self.data_ram.write_clock.connect();
+        self.data_ram.read_address.connect();
+        self.data_ram.write_address.connect();
+        self.data_ram.write_data.connect();
+        self.data_ram.write_enable.connect();
+        self.keep_ram.read_clock.connect();
+        self.keep_ram.write_clock.connect();
+        self.keep_ram.read_address.connect();
+        self.keep_ram.write_address.connect();
+        self.keep_ram.write_data.connect();
+        self.keep_ram.write_enable.connect();
+        self.last_ram.read_clock.connect();
+        self.last_ram.write_clock.connect();
+        self.last_ram.read_address.connect();
+        self.last_ram.write_address.connect();
+        self.last_ram.write_data.connect();
+        self.last_ram.write_enable.connect();
+        self.user_ram.read_clock.connect();
+        self.user_ram.write_clock.connect();
+        self.user_ram.read_address.connect();
+        self.user_ram.write_address.connect();
+        self.user_ram.write_data.connect();
+        self.user_ram.write_enable.connect();
+    }
+
+    /// Verilog written out by hand. rust-hdl's own would put all of `update` in one
+    /// combinational block, so `full`, `level` and `source.valid` — functions of the FIFO's
+    /// registers alone — would seem to depend on `sink.valid` and `source.ready` too. A block
+    /// that reads `full` and drives `sink.valid` then forms a combinational loop with the
+    /// FIFO, which Verilator can only settle by evaluating both again and again, several times
+    /// a cycle. Here every output is its own `assign` and the state updates in one clocked
+    /// block, so only `sink.ready` depends on an input (`source.ready`).
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: fifo_verilog(W, K, A),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The body of [`StreamFifo`]'s Verilog module: `w`-bit data, `k`-bit keep, `2^a` words.
+fn fifo_verilog(w: usize, k: usize, a: usize) -> String {
+    let n = 1usize << a;
+    let p = a + 1;
+    format!(
+        "reg [{pm}:0] write_ptr = 0;
+reg [{pm}:0] read_ptr = 0;
+reg head_valid = 0;
+reg [31:0] overflows = 0;
+reg [31:0] passed = 0;
+reg [{wm}:0] data_mem [0:{nm}];
+reg [{km}:0] keep_mem [0:{nm}];
+reg last_mem [0:{nm}];
+reg user_mem [0:{nm}];
+reg [{wm}:0] data_out = 0;
+reg [{km}:0] keep_out = 0;
+reg last_out = 0;
+reg user_out = 0;
+integer i;
+initial begin
+    for (i = 0; i < {n}; i = i + 1) begin
+        data_mem[i] = 0;
+        keep_mem[i] = 0;
+        last_mem[i] = 0;
+        user_mem[i] = 0;
+    end
+end
+wire [{pm}:0] count = write_ptr - read_ptr;
+wire is_full = count == {p}'d{n};
+wire pop = head_valid & source$ready;
+wire accept = !is_full | pop;
+wire push = sink$valid & accept;
+wire [{pm}:0] next_read = pop ? read_ptr + {p}'d1 : read_ptr;
+assign sink$ready = accept;
+assign source$data = data_out;
+assign source$keep = keep_out;
+assign source$last = last_out;
+assign source$user = user_out;
+assign source$valid = head_valid;
+assign full = is_full;
+assign empty = count == {p}'d0;
+assign level = count;
+assign overflow_count = overflows;
+assign words_passed = passed;
+always @(posedge clock) begin
+    read_ptr <= next_read;
+    head_valid <= next_read != write_ptr;
+    data_out <= data_mem[next_read[{am}:0]];
+    keep_out <= keep_mem[next_read[{am}:0]];
+    last_out <= last_mem[next_read[{am}:0]];
+    user_out <= user_mem[next_read[{am}:0]];
+    if (push) begin
+        data_mem[write_ptr[{am}:0]] <= sink$data;
+        keep_mem[write_ptr[{am}:0]] <= sink$keep;
+        last_mem[write_ptr[{am}:0]] <= sink$last;
+        user_mem[write_ptr[{am}:0]] <= sink$user;
+        write_ptr <= write_ptr + {p}'d1;
+    end
+    if (pop) passed <= passed + 32'd1;
+    if (sink$valid & !accept) overflows <= overflows + 32'd1;
+end
+",
+        pm = p - 1,
+        wm = w - 1,
+        km = k - 1,
+        nm = n - 1,
+        am = a - 1,
+    )
 }
 
 /// The card's default: 64-bit words, 16 deep.

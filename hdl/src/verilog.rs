@@ -39,7 +39,288 @@ pub fn generate_named<U: Block>(uut: &U, name: &str) -> Result<String, GenError>
     })?;
     let mut defines = ModuleDefines::default();
     uut.accept(name, &mut defines);
-    Ok(defines.defines())
+    Ok(isolate_handshakes(&defines.defines()))
+}
+
+/// Verilator's `isolate_assignments` attribute, as [`isolate_handshakes`] writes it.
+const ISOLATE: &str = " /*verilator isolate_assignments*/";
+
+/// Marks the signals of rust-hdl's combinational blocks that Verilator should compute in blocks
+/// of their own, so that handshakes between blocks are not combinational loops in simulation.
+///
+/// rust-hdl writes all of a module's `update` as one `always @(*)` block. A parent that reads a
+/// child's `ready` and drives its `valid` — and a child whose `ready` is computed in the same
+/// block that reads its `valid` — then form loops at the level of blocks, though no signal
+/// depends on itself. Verilator can only settle such a loop by evaluating every block in it
+/// again until nothing changes, several times a cycle (the card's engines ran about three
+/// times a cycle). With the attribute Verilator moves a signal's assignments, with the
+/// conditions they sit under, into a block of its own. Candidates:
+/// - in a module that instantiates logic (not only flip-flops and RAMs): every combinational
+///   signal except the flip-flops' `d` and `clock` inputs — the wiring between its children;
+/// - in every other module with a combinational block: its outputs.
+///
+/// A candidate is marked only where that keeps the block's meaning ([`Comb::can_isolate`]):
+/// the moved statements see each signal's final value rather than its value at that point of
+/// the block, and the rest of the block sees the candidate's final value. The attribute is a
+/// comment to every other tool (yosys, Icarus).
+pub fn isolate_handshakes(verilog: &str) -> String {
+    let chunks: Vec<&str> = verilog.split("\nmodule ").collect();
+    let name_of = |c: &str| c.split('(').next().unwrap_or("").trim().to_string();
+    let logic: std::collections::HashSet<String> = chunks
+        .iter()
+        .skip(1)
+        .filter(|c| c.contains("always @(*)") || c.contains("\n    assign "))
+        .map(|c| name_of(c))
+        .collect();
+    let mut out = String::with_capacity(verilog.len() + verilog.len() / 8);
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\nmodule ");
+        }
+        let comb = if i == 0 { None } else { Comb::parse(chunk) };
+        let Some(comb) = comb else {
+            out.push_str(chunk);
+            continue;
+        };
+        let hub = chunk.lines().any(|l| {
+            l.strip_prefix("    ")
+                .and_then(|l| l.strip_suffix('('))
+                .and_then(|l| l.split_once(' '))
+                .is_some_and(|(module, inst)| !inst.contains(' ') && logic.contains(module))
+        });
+        for (k, line) in chunk.split('\n').enumerate() {
+            if k > 0 {
+                out.push('\n');
+            }
+            let mark = line.strip_suffix(';').is_some_and(|decl| {
+                let output = decl.starts_with("    output reg ");
+                let local = decl.starts_with("    reg ");
+                let signal = decl.rsplit(' ').next().unwrap_or("");
+                let wiring = !signal.ends_with("$clock") && !signal.ends_with("$d");
+                !decl.contains('=')
+                    && (output || (hub && local && wiring))
+                    && comb.can_isolate(signal)
+            });
+            if mark {
+                out.push_str(&line[..line.len() - 1]);
+                out.push_str(ISOLATE);
+                out.push(';');
+            } else {
+                out.push_str(line);
+            }
+        }
+    }
+    out
+}
+
+/// One line of a combinational block, as [`Comb`] sees it.
+#[derive(Debug)]
+struct CombLine {
+    /// The signal assigned, for `x = ...;`.
+    lhs: Option<String>,
+    /// Identifiers read: the right-hand side, or a condition or case selector.
+    reads: Vec<String>,
+    /// The condition lines (indices) this line sits under, earlier branches of an
+    /// `if`/`else if` chain included.
+    under: Vec<usize>,
+    /// The branches it sits in: (`if` chain or `case`, which arm).
+    arms: Vec<(usize, usize)>,
+}
+
+/// An open `if` arm, `case` or `case` item while [`Comb::parse`] reads a block.
+#[derive(Debug, Clone)]
+struct Frame {
+    headers: Vec<usize>,
+    construct: usize,
+    /// The arm, or `None` for a `case` between its items.
+    arm: Option<usize>,
+    /// Items seen so far, for a `case`.
+    items: usize,
+}
+
+/// The statements of a module's `always @(*)` block as rust-hdl writes them: assignments,
+/// `if`/`else if`/`else` and `case` with `begin`/`end` around every body.
+#[derive(Debug)]
+struct Comb {
+    lines: Vec<CombLine>,
+    /// Per signal assigned in the block: the lines assigning it.
+    writes: std::collections::HashMap<String, Vec<usize>>,
+}
+
+fn identifiers(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+        .filter(|t| t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+        .map(str::to_string)
+        .collect()
+}
+
+impl Comb {
+    /// The module's combinational block, or `None` if it has none or holds a line of a form
+    /// this reader does not know (then nothing in the module is marked).
+    fn parse(module: &str) -> Option<Comb> {
+        const OPEN: &str = "\n    always @(*) begin\n";
+        let start = module.find(OPEN)?;
+        let body = &module[start + OPEN.len()..];
+        let mut lines = Vec::new();
+        let mut writes: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut popped: Option<Frame> = None;
+        let mut constructs = 0usize;
+        let mut label: Option<usize> = None;
+        for raw in body.lines() {
+            if raw == "    end" {
+                return stack.is_empty().then_some(Comb { lines, writes });
+            }
+            let t = raw.trim();
+            let idx = lines.len();
+            let mut line = CombLine {
+                lhs: None,
+                reads: Vec::new(),
+                under: stack
+                    .iter()
+                    .flat_map(|f| f.headers.iter().copied())
+                    .collect(),
+                arms: stack
+                    .iter()
+                    .filter_map(|f| f.arm.map(|a| (f.construct, a)))
+                    .collect(),
+            };
+            let mut push = None;
+            if t == "end" || t == "endcase" {
+                popped = Some(stack.pop()?);
+            } else if let Some(c) = t
+                .strip_prefix("if (")
+                .and_then(|c| c.strip_suffix(" begin"))
+            {
+                line.reads = identifiers(c);
+                constructs += 1;
+                push = Some(Frame {
+                    headers: vec![idx],
+                    construct: constructs,
+                    arm: Some(0),
+                    items: 0,
+                });
+            } else if t == "else begin" || t.starts_with("else if (") {
+                let prev = popped.take().filter(|f| f.arm.is_some())?;
+                if let Some(c) = t
+                    .strip_prefix("else if (")
+                    .and_then(|c| c.strip_suffix(" begin"))
+                {
+                    line.reads = identifiers(c);
+                } else if t != "else begin" {
+                    return None;
+                }
+                let mut headers = prev.headers;
+                headers.push(idx);
+                push = Some(Frame {
+                    headers,
+                    construct: prev.construct,
+                    arm: prev.arm.map(|a| a + 1),
+                    items: 0,
+                });
+            } else if let Some(c) = t.strip_prefix("case (") {
+                line.reads = identifiers(c);
+                constructs += 1;
+                push = Some(Frame {
+                    headers: vec![idx],
+                    construct: constructs,
+                    arm: None,
+                    items: 0,
+                });
+            } else if t.ends_with(':') && !t.contains(' ') {
+                line.reads = identifiers(t);
+                label = Some(idx);
+            } else if t == "begin" {
+                let case = stack.last_mut().filter(|f| f.arm.is_none())?;
+                case.items += 1;
+                push = Some(Frame {
+                    headers: label.take().into_iter().collect(),
+                    construct: case.construct,
+                    arm: Some(case.items),
+                    items: 0,
+                });
+            } else if let Some((lhs, rhs)) = t.strip_suffix(';').and_then(|a| a.split_once(" = ")) {
+                if lhs.is_empty()
+                    || !lhs
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                {
+                    return None;
+                }
+                line.reads = identifiers(rhs);
+                line.lhs = Some(lhs.to_string());
+                writes.entry(lhs.to_string()).or_default().push(idx);
+            } else if !t.is_empty() && !t.starts_with("//") {
+                return None;
+            }
+            if !(t == "end" || t == "endcase") {
+                popped = None;
+            }
+            lines.push(line);
+            if let Some(f) = push {
+                stack.push(f);
+            }
+        }
+        None
+    }
+
+    /// Whether lines `a` and `b` sit in different arms of one `if` chain or `case`, so that
+    /// never both run.
+    fn exclusive(&self, a: usize, b: usize) -> bool {
+        self.lines[a]
+            .arms
+            .iter()
+            .any(|&(c, x)| self.lines[b].arms.iter().any(|&(d, y)| c == d && x != y))
+    }
+
+    /// Whether `signal` may be assigned after line `at` has run, in the same evaluation.
+    fn written_after(&self, signal: &str, at: usize) -> bool {
+        self.writes
+            .get(signal)
+            .is_some_and(|w| w.iter().any(|&w| w >= at && !self.exclusive(w, at)))
+    }
+
+    /// Whether moving `signal`'s assignments (and the conditions over them) into a block of
+    /// their own leaves every value the same:
+    /// - the moved statements read every other signal of the block where no later assignment
+    ///   can change it, so its final value (all they can see once moved) is the value they saw;
+    /// - the rest of the block reads `signal` only where no later assignment can change it, or
+    ///   in a condition whose body assigns nothing but `signal` (that condition moves with it).
+    fn can_isolate(&self, signal: &str) -> bool {
+        let Some(own) = self.writes.get(signal) else {
+            return false;
+        };
+        let mut moved: Vec<usize> = own.clone();
+        for &w in own {
+            moved.extend(&self.lines[w].under);
+        }
+        moved.sort_unstable();
+        moved.dedup();
+        for &m in &moved {
+            for v in &self.lines[m].reads {
+                if v != signal && self.written_after(v, m) {
+                    return false;
+                }
+            }
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            if own.contains(&i)
+                || !line.reads.iter().any(|r| r == signal)
+                || !self.written_after(signal, i)
+            {
+                continue;
+            }
+            let only_own = self
+                .lines
+                .iter()
+                .filter(|l| l.under.contains(&i))
+                .all(|l| l.lhs.as_deref().is_none_or(|x| x == signal));
+            if !only_own {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +384,37 @@ mod tests {
         assert!(v.contains("module oxnic_pair("), "{v}");
         assert!(v.contains("module oxnic_pair$a("), "{v}");
         assert!(v.contains("module oxnic_pair$b("), "{v}");
+    }
+
+    #[test]
+    fn wiring_and_outputs_get_blocks_of_their_own() {
+        let mut p = Pair::default();
+        p.connect_all();
+        let v = generate_named(&p, "oxnic_pair").unwrap();
+        let decl = |module: &str, signal: &str| {
+            let body = v
+                .split("\nmodule ")
+                .find(|c| c.starts_with(&format!("{module}(")))
+                .unwrap_or_else(|| panic!("no module {module} in {v}"));
+            body.lines()
+                .find(|l| {
+                    l.trim_end_matches(';')
+                        .trim_end_matches(ISOLATE)
+                        .ends_with(&format!(" {signal}"))
+                        && l.ends_with(';')
+                })
+                .unwrap_or_else(|| panic!("no {signal} in {module}: {body}"))
+                .to_string()
+        };
+        // The pair instantiates logic: its wiring to the counters is isolated, their clocks
+        // are not.
+        assert!(decl("oxnic_pair", "a$enable").contains(ISOLATE));
+        assert!(decl("oxnic_pair", "b$enable").contains(ISOLATE));
+        assert!(decl("oxnic_pair", "sum").contains(ISOLATE));
+        assert!(!decl("oxnic_pair", "a$clock").contains(ISOLATE));
+        // A counter holds only a flip-flop: its output is isolated, the flip-flop's input is not.
+        assert!(decl("oxnic_pair$a", "count").contains(ISOLATE));
+        assert!(!decl("oxnic_pair$a", "state$d").contains(ISOLATE));
     }
 
     #[test]

@@ -1045,8 +1045,10 @@ impl Logic for OxnicNic {
 
         // Frames resident in the FIFO: in when kept, out when their last word leaves.
         self.rx_enter.next = self.rx_fifo.frame_kept.val();
+        // (The RX engine's `ready` is the FIFO's `source.ready`, assigned below: read here
+        // as the engine's, it is a value this block does not change again.)
         self.rx_leave.next = self.rx_fifo.source.valid.val()
-            & self.rx_fifo.source.ready.val()
+            & self.rx_engine.sink.ready.val()
             & self.rx_fifo.source.last.val();
         if self.rx_enter.val() & !self.rx_leave.val() {
             self.resident.d.next = self.resident.q.val() + 1;

@@ -310,11 +310,12 @@ impl Comb {
             {
                 continue;
             }
-            let only_own = self
-                .lines
-                .iter()
-                .filter(|l| l.under.contains(&i))
-                .all(|l| l.lhs.as_deref().is_none_or(|x| x == signal));
+            let only_own = line.lhs.is_none()
+                && self
+                    .lines
+                    .iter()
+                    .filter(|l| l.under.contains(&i))
+                    .all(|l| l.lhs.as_deref().is_none_or(|x| x == signal));
             if !only_own {
                 return false;
             }
@@ -415,6 +416,54 @@ mod tests {
         // A counter holds only a flip-flop: its output is isolated, the flip-flop's input is not.
         assert!(decl("oxnic_pair$a", "count").contains(ISOLATE));
         assert!(!decl("oxnic_pair$a", "state$d").contains(ISOLATE));
+    }
+
+    /// A hub module as rust-hdl writes it (one child with logic), for the safety rules.
+    fn hub(body: &str) -> String {
+        format!(
+            "// top\nmodule oxnic_t(a,b,y);\n    input wire  a;\n    input wire  b;\n    \
+             output reg  y;\n    reg  found;\n    reg  pick;\n    reg  late;\n    reg  early;\n    \
+             reg  c$x;\n    wire  c$z;\n    oxnic_t$c c(\n        .x(c$x),\n        .z(c$z)\n    );\n    \
+             always @(*) begin\n{body}    end\nendmodule // oxnic_t\n\nmodule oxnic_t$c(x,z);\n    \
+             input wire  x;\n    output reg  z;\n    always @(*) begin\n        z = x;\n    end\n\
+             endmodule // oxnic_t$c\n"
+        )
+    }
+
+    fn marked(v: &str, signal: &str) -> bool {
+        v.contains(&format!(" {signal}{ISOLATE};"))
+    }
+
+    #[test]
+    fn a_signal_read_before_its_last_assignment_is_left_in_place() {
+        // `found` is read between its assignments (a priority pick, as rust-hdl's loops write
+        // it): moved, its reads would see the final value.
+        let v = isolate_handshakes(&hub(
+            "        found = 1'b0;\n        pick = 1'b0;\n        if (a & ~found) begin\n            \
+             found = 1'b1;\n            pick = 1'b0;\n        end\n        if (b & ~found) begin\n            \
+             found = 1'b1;\n            pick = 1'b1;\n        end\n        c$x = pick;\n        y = c$z;\n",
+        ));
+        assert!(!marked(&v, "found"), "{v}");
+        assert!(!marked(&v, "pick"), "{v}");
+        assert!(marked(&v, "c$x"), "{v}");
+        assert!(marked(&v, "y"), "{v}");
+        assert!(marked(&v, "z"), "{v}");
+    }
+
+    #[test]
+    fn assignments_in_other_branches_do_not_count_as_later() {
+        // `early` is read in the `if` arm; its later assignment is in the `else` arm, which
+        // never runs in the same pass. `late` is read before an assignment that can follow it.
+        let v = isolate_handshakes(&hub(
+            "        early = 1'b0;\n        late = 1'b0;\n        if (a) begin\n            \
+             early = b;\n            y = early;\n        end\n        else begin\n            \
+             early = 1'b1;\n            y = late;\n        end\n        c$x = late;\n        \
+             late = b;\n",
+        ));
+        assert!(marked(&v, "early"), "{v}");
+        assert!(!marked(&v, "late"), "{v}");
+        // `c$x` reads `late` before its last assignment: moving it would change its value.
+        assert!(!marked(&v, "c$x"), "{v}");
     }
 
     #[test]

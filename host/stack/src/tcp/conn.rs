@@ -436,6 +436,8 @@ struct OutputMark {
     rcv_adv: Seq,
     retransmits: u64,
     challenge_acks: u64,
+    /// When the connection last sent, before this batch (segments before `k` left now).
+    last_tx: Instant,
 }
 
 /// The window scale this side offers: the smallest shift that lets the largest receive
@@ -2006,6 +2008,7 @@ impl Conn {
             rcv_adv: self.rcv_adv,
             retransmits: self.info.retransmits,
             challenge_acks: self.info.challenge_acks,
+            last_tx: self.last_tx,
         });
     }
 
@@ -2046,6 +2049,11 @@ impl Conn {
         self.info.retransmits = m.retransmits;
         self.info.challenge_acks = m.challenge_acks;
         self.info.segs_out = self.info.segs_out.saturating_sub(n as u64);
+        if k == 0 {
+            // Nothing of the batch left: the connection has been idle since it last sent
+            // (what the idle restart of RFC 5681 §4.1 measures).
+            self.last_tx = m.last_tx;
+        }
         if self.rto_at.is_none() && self.wants_output() {
             // Its own timer, not the RTO: an RTO armed with nothing in flight would still
             // be running, too early, when data is next sent. It backs off like the RTO.
@@ -2324,6 +2332,25 @@ mod tests {
         assert!(!out[0].retransmit);
         c.batch_sent();
         assert_eq!(c.xmit_retry_at, None);
+    }
+
+    #[test]
+    fn a_refused_batch_does_not_end_an_idle_period() {
+        let (mut c, _) = established();
+        let idle_since = c.last_tx;
+        assert_eq!(c.send(b"after a long pause", at(5_000)), Ok(18));
+        let mut out = Vec::new();
+        c.poll_output(at(5_000), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(c.last_tx, at(5_000));
+        c.unsend(0, 1, at(5_000));
+        assert_eq!(c.last_tx, idle_since);
+        // A batch of which a first segment left does count as sending.
+        out.clear();
+        c.poll_output(at(5_001), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        c.unsend(1, 0, at(5_001));
+        assert_eq!(c.last_tx, at(5_001));
     }
 
     #[test]

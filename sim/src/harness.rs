@@ -38,8 +38,8 @@ pub trait RawModel {
     /// Evaluations one [`RawModel::eval_edge`] costs: 1, or 2 where the verilated model's
     /// edge detection could not be primed.
     fn edge_evals(&self) -> u32;
-    /// Opens a VCD file.
-    fn trace_open(&mut self, path: &std::ffi::CStr) -> Result<(), TraceError>;
+    /// Opens a VCD file; false if it could not be opened.
+    fn trace_open(&mut self, path: &std::ffi::CStr) -> bool;
     /// Dumps the current values at `time` (in half clock periods) if a trace is open.
     fn trace_dump(&mut self, time: u64);
     /// Closes the trace, if open.
@@ -48,15 +48,6 @@ pub trait RawModel {
     fn set_port(&mut self, index: usize, words: &[u64]);
     /// Reads port `index` into `out` as little-endian 64-bit words.
     fn get_port(&self, index: usize, out: &mut Vec<u64>);
-}
-
-/// Why a waveform could not be started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TraceError {
-    /// The file could not be opened.
-    Open,
-    /// The model was verilated without waveform support (see `OXNIC_SIM_TRACE`).
-    NotBuilt,
 }
 
 /// Errors of the harness.
@@ -75,12 +66,6 @@ pub enum HarnessError {
     /// The waveform file could not be opened.
     #[error("cannot open waveform file {0}")]
     Trace(String),
-    /// The model was built without waveform support.
-    #[error(
-        "model {0} was built without waveform support: rebuild with OXNIC_SIM_TRACE=1 \
-         (the whole card is verilated without `--trace` by default, for speed)"
-    )]
-    NotTraced(&'static str),
     /// The model has no clock input.
     #[error("model {0} has no `clock` input")]
     NoClock(&'static str),
@@ -132,10 +117,8 @@ impl<M: RawModel> Sim<M> {
     pub fn trace_to(&mut self, path: &Path) -> Result<(), HarnessError> {
         let c = CString::new(path.to_string_lossy().as_bytes())
             .map_err(|_| HarnessError::Trace(path.display().to_string()))?;
-        match self.model.trace_open(&c) {
-            Ok(()) => {}
-            Err(TraceError::Open) => return Err(HarnessError::Trace(path.display().to_string())),
-            Err(TraceError::NotBuilt) => return Err(HarnessError::NotTraced(self.model.name())),
+        if !self.model.trace_open(&c) {
+            return Err(HarnessError::Trace(path.display().to_string()));
         }
         self.tracing = true;
         self.model.trace_dump(self.cycle * 2);

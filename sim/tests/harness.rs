@@ -89,30 +89,6 @@ fn waveform_is_written_as_vcd() {
 }
 
 #[test]
-fn the_whole_card_traces_only_when_built_for_it() {
-    use oxnic_sim::models::oxnic_nic;
-    let dir = std::env::temp_dir().join(format!("oxnic-card-waves-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("card.vcd");
-    let mut sim = Sim::new(oxnic_nic::Model::new()).unwrap();
-    let r = sim.trace_to(&path);
-    if oxnic_nic::TRACED {
-        r.unwrap();
-        sim.run(3);
-        sim.trace_close();
-        assert!(std::fs::read_to_string(&path)
-            .unwrap()
-            .contains("$enddefinitions"));
-    } else {
-        assert_eq!(r, Err(HarnessError::NotTraced("oxnic_nic")));
-        let msg = r.unwrap_err().to_string();
-        assert!(msg.contains("OXNIC_SIM_TRACE=1"), "{msg}");
-        assert!(!path.exists());
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
 fn differential_run_agrees_on_random_traffic() {
     let stim = random_stimulus(42, 5000);
     let mut passed = 0u64;

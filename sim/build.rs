@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 5;
+const GENERATOR_VERSION: u32 = 4;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",

@@ -171,6 +171,16 @@ pub const VERILATOR_LINT_FLAGS: &[&str] = &["--lint-only", "-Wno-WIDTH", "-Wno-U
 /// `oxnic verilog --check` call this one function, so a block cannot pass its own test and then
 /// fail the command-line check.
 pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), LintError> {
+    verilator_lint_with(name, verilog, VERILATOR_LINT_FLAGS)
+}
+
+/// As [`verilator_lint`], and a combinational loop between always-blocks (`UNOPTFLAT`) is an
+/// error too: for a design that must settle in one pass a cycle in simulation.
+pub fn verilator_lint_no_loops(name: &str, verilog: &str) -> Result<(), LintError> {
+    verilator_lint_with(name, verilog, &["--lint-only", "-Wno-WIDTH"])
+}
+
+fn verilator_lint_with(name: &str, verilog: &str, flags: &[&str]) -> Result<(), LintError> {
     let dir = std::env::temp_dir().join(format!("oxnic-lint-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|source| LintError::Io {
         path: dir.clone(),
@@ -182,7 +192,7 @@ pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), LintError> {
         source,
     })?;
     let out = Command::new("verilator")
-        .args(VERILATOR_LINT_FLAGS)
+        .args(flags)
         .args(["--top-module", name])
         .arg(&src)
         .output();

@@ -147,8 +147,13 @@ struct Comb {
     writes: std::collections::HashMap<String, Vec<usize>>,
 }
 
+/// A character of a rust-hdl signal name (`$` joins an interface's or child's fields).
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$'
+}
+
 fn identifiers(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+    text.split(|c: char| !name_char(c))
         .filter(|t| t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
         .map(str::to_string)
         .collect()
@@ -240,11 +245,7 @@ impl Comb {
                     items: 0,
                 });
             } else if let Some((lhs, rhs)) = t.strip_suffix(';').and_then(|a| a.split_once(" = ")) {
-                if lhs.is_empty()
-                    || !lhs
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-                {
+                if lhs.is_empty() || !lhs.chars().all(name_char) {
                     return None;
                 }
                 line.reads = identifiers(rhs);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 4;
+const GENERATOR_VERSION: u32 = 5;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -422,11 +422,39 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
             .unwrap();
         }
     }
+    writeln!(w, "                _ => {{}}\n            }}\n        }}").unwrap();
     writeln!(
         w,
-        "                _ => {{}}\n            }}\n        }}\n    }}"
+        "        #[allow(clippy::match_single_binding)]\n        fn set_u64(&mut self, index: usize, v: u64) {{\n            let _ = v;\n            match index {{"
     )
     .unwrap();
+    for (i, p) in ports.iter().enumerate().filter(|(_, p)| p.input) {
+        let id = rust_ident(&p.name);
+        if p.width <= 64 {
+            writeln!(w, "                {i} => self.set_{id}(v),").unwrap();
+        } else {
+            writeln!(w, "                {i} => self.set_port({i}, &[v]),").unwrap();
+        }
+    }
+    writeln!(w, "                _ => {{}}\n            }}\n        }}").unwrap();
+    writeln!(
+        w,
+        "        #[allow(clippy::match_single_binding)]\n        fn get_u64(&self, index: usize) -> u64 {{\n            match index {{"
+    )
+    .unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        let id = rust_ident(&p.name);
+        if p.width <= 64 {
+            writeln!(w, "                {i} => self.get_{id}(),").unwrap();
+        } else {
+            writeln!(
+                w,
+                "                {i} => {{ let v = self.get_{id}(); u64::from(v[0]) | u64::from(v[1]) << 32 }}"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "                _ => 0,\n            }}\n        }}\n    }}").unwrap();
     writeln!(
         w,
         "    impl Drop for Model {{\n        fn drop(&mut self) {{\n            \

@@ -104,8 +104,10 @@ pub fn bytes_to_port(bytes: &[u8]) -> Vec<u64> {
 /// (a DMA word of `8 * N` bytes), the bytes past the slice zero.
 pub fn bytes_to_words<const N: usize>(bytes: &[u8]) -> [u64; N] {
     let mut words = [0u64; N];
-    for (i, b) in bytes.iter().take(8 * N).enumerate() {
-        words[i / 8] |= u64::from(*b) << (8 * (i % 8));
+    for (w, c) in words.iter_mut().zip(bytes.chunks(8)) {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        *w = u64::from_le_bytes(b);
     }
     words
 }

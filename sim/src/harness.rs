@@ -48,6 +48,18 @@ pub trait RawModel {
     fn set_port(&mut self, index: usize, words: &[u64]);
     /// Reads port `index` into `out` as little-endian 64-bit words.
     fn get_port(&self, index: usize, out: &mut Vec<u64>);
+    /// Sets input `index` to `v`: [`RawModel::set_port`] with one word, for hot loops
+    /// (generated models store it directly).
+    fn set_u64(&mut self, index: usize, v: u64) {
+        self.set_port(index, &[v]);
+    }
+    /// Reads port `index`'s low 64 bits: [`RawModel::get_port`]'s first word, for hot loops
+    /// (generated models read it directly, without a buffer).
+    fn get_u64(&self, index: usize) -> u64 {
+        let mut out = Vec::new();
+        self.get_port(index, &mut out);
+        out.first().copied().unwrap_or(0)
+    }
 }
 
 /// Errors of the harness.

@@ -199,6 +199,8 @@ pub struct DmaHost {
     down: Budget,
     up: Budget,
     wr_cur: Option<(u64, Vec<u8>)>,
+    /// The last write's buffer, reused by the next.
+    wr_spare: Vec<u8>,
     wr_tlp_bytes: u32,
     /// What crossed the link.
     pub stats: DmaStats,
@@ -221,6 +223,7 @@ impl DmaHost {
             down: Budget::default(),
             up: Budget::default(),
             wr_cur: None,
+            wr_spare: Vec::new(),
             wr_tlp_bytes: 0,
             stats: DmaStats::default(),
             write_hook: None,
@@ -228,9 +231,8 @@ impl DmaHost {
         }
     }
 
-    fn get(&mut self, model: &dyn RawModel, port: usize) -> u64 {
-        model.get_port(port, &mut self.buf);
-        self.buf.first().copied().unwrap_or(0)
+    fn get(&self, model: &dyn RawModel, port: usize) -> u64 {
+        model.get_u64(port)
     }
 
     /// Drives the host's side of the ports for this cycle. Call with the card's inputs set,
@@ -239,22 +241,22 @@ impl DmaHost {
         let p = self.ports;
         self.down.refill(self.params.bytes_per_cycle);
         self.up.refill(self.params.bytes_per_cycle);
-        model.set_port(
+        model.set_u64(
             p.rd_req_ready,
-            &[u64::from(self.in_flight < self.params.max_reads_in_flight)],
+            u64::from(self.in_flight < self.params.max_reads_in_flight),
         );
         match self.rsp.front() {
             Some(w) if w.at <= self.now && self.down.can_send() => {
-                model.set_port(p.rd_rsp_valid, &[1]);
+                model.set_u64(p.rd_rsp_valid, 1);
                 model.set_port(p.rd_rsp_data, &w.data[..p.rd_bytes / 8]);
-                model.set_port(p.rd_rsp_keep, &[u64::from(w.keep)]);
-                model.set_port(p.rd_rsp_tag, &[u64::from(w.tag)]);
-                model.set_port(p.rd_rsp_last, &[u64::from(w.last)]);
-                model.set_port(p.rd_rsp_error, &[u64::from(w.error)]);
+                model.set_u64(p.rd_rsp_keep, u64::from(w.keep));
+                model.set_u64(p.rd_rsp_tag, u64::from(w.tag));
+                model.set_u64(p.rd_rsp_last, u64::from(w.last));
+                model.set_u64(p.rd_rsp_error, u64::from(w.error));
             }
-            _ => model.set_port(p.rd_rsp_valid, &[0]),
+            _ => model.set_u64(p.rd_rsp_valid, 0),
         }
-        model.set_port(p.wr_ready, &[u64::from(self.up.can_send())]);
+        model.set_u64(p.wr_ready, u64::from(self.up.can_send()));
     }
 
     /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
@@ -293,7 +295,10 @@ impl DmaHost {
             let last = self.get(model, p.wr_last) == 1;
             if self.wr_cur.is_none() {
                 let addr = self.get(model, p.wr_addr);
-                self.wr_cur = Some((addr, Vec::new()));
+                // The buffer of the last write, emptied, so a write costs no allocation.
+                let mut bytes = std::mem::take(&mut self.wr_spare);
+                bytes.clear();
+                self.wr_cur = Some((addr, bytes));
             }
             model.get_port(p.wr_data, &mut self.buf);
             let n = (keep.trailing_ones() as usize).min(self.buf.len() * 8);
@@ -307,7 +312,11 @@ impl DmaHost {
             }
             self.up.spend(cost);
             if let Some((_, bytes)) = &mut self.wr_cur {
-                bytes.extend(self.buf.iter().flat_map(|w| w.to_le_bytes()).take(n));
+                let at = bytes.len();
+                for w in &self.buf {
+                    bytes.extend_from_slice(&w.to_le_bytes());
+                }
+                bytes.truncate(at + n);
             }
             if last {
                 if let Some((addr, mut bytes)) = self.wr_cur.take() {
@@ -320,6 +329,7 @@ impl DmaHost {
                     } else {
                         self.stats.write_faults += 1;
                     }
+                    self.wr_spare = bytes;
                 }
             }
         }

@@ -277,8 +277,6 @@ pub struct OxnicNic {
     q_cq_prod: Vec<Signal<Local, Bits<16>>>,
     q_fire: Vec<Signal<Local, Bit>>,
     q_event: Vec<Signal<Local, Bit>>,
-    q_over: Vec<Signal<Local, Bit>>,
-    q_status: Vec<Signal<Local, Bits<32>>>,
     // Width converters (rust-hdl cannot cast an indexed signal inside a loop).
     w64: Vec<Widen<32, 64>>,
     w32: Vec<Widen<16, 32>>,
@@ -565,8 +563,6 @@ impl OxnicNic {
             q_cq_prod: locals(nq),
             q_fire: locals(nq),
             q_event: locals(nq),
-            q_over: locals(nq),
-            q_status: locals(nq),
             w64: (0..64).map(|_| Widen::default()).collect(),
             w32: (0..32).map(|_| Widen::default()).collect(),
             wext: (0..EXT).map(|_| Widen::default()).collect(),
@@ -804,12 +800,26 @@ impl Logic for OxnicNic {
             if self.txq_regs.rw_wr[q * 6 + 4].val() {
                 self.q_gate[q + 8].d.next = true;
             }
-            self.q_bind[q].next = self.rxq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-            self.q_bind_ok[q].next = !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
-            self.q_ctrl_en[q].next = self.rxq_regs.rw[q * 6 + 4].val().get_bit(0);
-            self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-            self.q_bind_ok[q + 8].next = !self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
-            self.q_ctrl_en[q + 8].next = self.txq_regs.rw[q * 6 + 4].val().get_bit(0);
+        }
+        // (The bindings are decoded only in the cycle that copies them: a simulator
+        // evaluates every assignment every cycle, and a constant costs it least.)
+        if self.wr_d2.q.val() {
+            for q in 0..QUEUES {
+                self.q_bind[q].next = self.rxq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
+                self.q_bind_ok[q].next =
+                    !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
+                self.q_ctrl_en[q].next = self.rxq_regs.rw[q * 6 + 4].val().get_bit(0);
+                self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
+                self.q_bind_ok[q + 8].next =
+                    !self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
+                self.q_ctrl_en[q + 8].next = self.txq_regs.rw[q * 6 + 4].val().get_bit(0);
+            }
+        } else {
+            for q in 0..self.q_gate.len() {
+                self.q_bind[q].next = 0.into();
+                self.q_bind_ok[q].next = false;
+                self.q_ctrl_en[q].next = false;
+            }
         }
         if self.wr_d2.q.val() {
             for q in 0..self.q_gate.len() {
@@ -900,25 +910,15 @@ impl Logic for OxnicNic {
                 self.ev_vec.next = self.q_vec[q].q.val();
             }
             self.w32[q + 16].inp.next = self.q_cq_prod[q].val();
-            self.q_over[q].next = (self.q_cq_prod[q].val() - self.q_cq_cons[q].q.val())
-                > (self.one16.val() << self.q_cq_log2[q].q.val());
-            // STATUS: bit 0 active (always, when reported), 1 overflow, 2 armed.
-            self.q_status[q].next = 1.into();
-            if self.q_over[q].val() & !self.q_armed[q].q.val() {
-                self.q_status[q].next = 3.into();
-            }
-            if !self.q_over[q].val() & self.q_armed[q].q.val() {
-                self.q_status[q].next = 5.into();
-            }
-            if self.q_over[q].val() & self.q_armed[q].q.val() {
-                self.q_status[q].next = 7.into();
-            }
-            self.q_fire[q].next = self.q_armed[q].q.val()
-                & self.q_active[q].q.val()
-                & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
-            if self.q_fire[q].val() {
-                self.q_armed[q].d.next = false;
-                self.any_fire.next = true;
+            // Only an armed queue can fire (looked at only then, as above).
+            self.q_fire[q].next = false;
+            if self.q_armed[q].q.val() {
+                self.q_fire[q].next = self.q_active[q].q.val()
+                    & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
+                if self.q_fire[q].val() {
+                    self.q_armed[q].d.next = false;
+                    self.any_fire.next = true;
+                }
             }
         }
         for c in 0..self.cq_gate.len() {
@@ -937,7 +937,22 @@ impl Logic for OxnicNic {
                 for q in 0..self.q_gate.len() {
                     if self.q_active[q].q.val() & (self.q_cq[q].q.val() == self.cid[c].val()) {
                         self.cq_regs.ro[c * 2].next = self.w32[q + 16].out.val();
-                        self.cq_regs.ro[c * 2 + 1].next = self.q_status[q].val();
+                        // STATUS: bit 0 active (always, when reported), 1 overflow, 2 armed.
+                        // (Worked out here, in a read cycle, for the queue read: only the bus
+                        // reads it.)
+                        if (self.q_cq_prod[q].val() - self.q_cq_cons[q].q.val())
+                            > (self.one16.val() << self.q_cq_log2[q].q.val())
+                        {
+                            if self.q_armed[q].q.val() {
+                                self.cq_regs.ro[c * 2 + 1].next = 7.into();
+                            } else {
+                                self.cq_regs.ro[c * 2 + 1].next = 3.into();
+                            }
+                        } else if self.q_armed[q].q.val() {
+                            self.cq_regs.ro[c * 2 + 1].next = 5.into();
+                        } else {
+                            self.cq_regs.ro[c * 2 + 1].next = 1.into();
+                        }
                     }
                 }
             }
@@ -973,9 +988,11 @@ impl Logic for OxnicNic {
                 }
             }
             // The completion that fired a queue is one of the frames counted.
-            self.v_hit[v].next = self.ev.val()
-                & (self.ev_vec.val() == self.vid[v].val())
-                & (self.v_pending[v].q.val() | self.v_fire[v].val());
+            self.v_hit[v].next = false;
+            if self.ev.val() {
+                self.v_hit[v].next = (self.ev_vec.val() == self.vid[v].val())
+                    & (self.v_pending[v].q.val() | self.v_fire[v].val());
+            }
             if self.v_fire[v].val() {
                 self.v_pending[v].d.next = true;
             }

@@ -943,6 +943,8 @@ impl Logic for RxEngine {
         }
 
         // Per-queue indices.
+        // (Each event looks for its queue only in a cycle it happens: a simulator evaluates
+        // every comparison every cycle, and one test skips them all.)
         for i in 0..self.cons.len() {
             if !self.rxq_enable[i].val() {
                 self.asked[i].d.next = 0.into();
@@ -950,24 +952,43 @@ impl Logic for RxEngine {
                 self.cons[i].d.next = 0.into();
                 self.cqp[i].d.next = 0.into();
                 self.fault[i].d.next = false;
-            } else {
-                if self.bump_cons.val() & (self.cur_q.q.val() == self.qid[i].val()) {
+            }
+        }
+        if self.bump_cons.val() {
+            for i in 0..self.cons.len() {
+                if self.rxq_enable[i].val() & (self.cur_q.q.val() == self.qid[i].val()) {
                     self.cons[i].d.next = self.cons[i].q.val() + 1;
                 }
-                if self.bump_cqp.val() & (self.cw_q.q.val() == self.qid[i].val()) {
+            }
+        }
+        if self.bump_cqp.val() {
+            for i in 0..self.cons.len() {
+                if self.rxq_enable[i].val() & (self.cw_q.q.val() == self.qid[i].val()) {
                     self.cqp[i].d.next = self.cqp[i].q.val() + 1;
                 }
-                // (Not for a read issued in an earlier epoch: it will be ignored.)
-                if self.bump_asked.val()
+            }
+        }
+        // (Not for a read issued in an earlier epoch: it will be ignored.)
+        if self.bump_asked.val() {
+            for i in 0..self.cons.len() {
+                if self.rxq_enable[i].val()
                     & (self.f_q.q.val() == self.qid[i].val())
                     & (self.f_epoch.q.val() == self.epoch[i].q.val())
                 {
                     self.asked[i].d.next = self.asked[i].q.val() + self.f_count.q.val();
                 }
-                if self.fetch_done.val() & (self.h_q.val() == self.qid[i].val()) {
+            }
+        }
+        if self.fetch_done.val() {
+            for i in 0..self.cons.len() {
+                if self.rxq_enable[i].val() & (self.h_q.val() == self.qid[i].val()) {
                     self.fetched[i].d.next = self.fetched[i].q.val() + self.h_count.val();
                 }
-                if self.fetch_fail.val() & (self.h_q.val() == self.qid[i].val()) {
+            }
+        }
+        if self.fetch_fail.val() {
+            for i in 0..self.cons.len() {
+                if self.rxq_enable[i].val() & (self.h_q.val() == self.qid[i].val()) {
                     self.fault[i].d.next = true;
                 }
             }

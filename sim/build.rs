@@ -454,7 +454,11 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
             .unwrap();
         }
     }
-    writeln!(w, "                _ => 0,\n            }}\n        }}\n    }}").unwrap();
+    writeln!(
+        w,
+        "                _ => 0,\n            }}\n        }}\n    }}"
+    )
+    .unwrap();
     writeln!(
         w,
         "    impl Drop for Model {{\n        fn drop(&mut self) {{\n            \

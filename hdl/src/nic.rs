@@ -267,7 +267,11 @@ pub struct OxnicNic {
     q_cq_log2: Vec<DFF<Bits<4>>>,
     q_cq_cons: Vec<DFF<Bits<16>>>,
     q_vec: Vec<DFF<Bits<4>>>,
-    q_last_prod: Vec<DFF<Bits<16>>>,
+    // The engines' completion events, registered: seen in the cycle the index has moved.
+    ev_rx: DFF<Bit>,
+    ev_rx_q: DFF<Bits<4>>,
+    ev_tx: DFF<Bit>,
+    ev_tx_q: DFF<Bits<4>>,
     q_armed: Vec<DFF<Bit>>,
     cq_gate: Vec<DFF<Bit>>,
     // Local per-queue values.
@@ -276,7 +280,6 @@ pub struct OxnicNic {
     q_ctrl_en: Vec<Signal<Local, Bit>>,
     q_cq_prod: Vec<Signal<Local, Bits<16>>>,
     q_fire: Vec<Signal<Local, Bit>>,
-    q_event: Vec<Signal<Local, Bit>>,
     // Width converters (rust-hdl cannot cast an indexed signal inside a loop).
     w64: Vec<Widen<32, 64>>,
     w32: Vec<Widen<16, 32>>,
@@ -290,7 +293,6 @@ pub struct OxnicNic {
     v_usecs: Vec<DFF<Bits<16>>>,
     v_count: Vec<DFF<Bits<32>>>,
     v_pulse: Vec<DFF<Bit>>,
-    v_hit: Vec<Signal<Local, Bit>>,
     v_fire: Vec<Signal<Local, Bit>>,
     any_fire: Signal<Local, Bit>,
     vid: Vec<Constant<Bits<4>>>,
@@ -554,7 +556,10 @@ impl OxnicNic {
             q_cq_log2: dffs(nq),
             q_cq_cons: dffs(nq),
             q_vec: dffs(nq),
-            q_last_prod: dffs(nq),
+            ev_rx: Default::default(),
+            ev_rx_q: Default::default(),
+            ev_tx: Default::default(),
+            ev_tx_q: Default::default(),
             q_armed: dffs(nq),
             cq_gate: dffs(CQS),
             q_bind_ok: locals(nq),
@@ -562,7 +567,6 @@ impl OxnicNic {
             q_ctrl_en: locals(nq),
             q_cq_prod: locals(nq),
             q_fire: locals(nq),
-            q_event: locals(nq),
             w64: (0..64).map(|_| Widen::default()).collect(),
             w32: (0..32).map(|_| Widen::default()).collect(),
             wext: (0..EXT).map(|_| Widen::default()).collect(),
@@ -573,7 +577,6 @@ impl OxnicNic {
             v_usecs: dffs(VECTORS),
             v_count: dffs(VECTORS),
             v_pulse: dffs(VECTORS),
-            v_hit: locals(VECTORS),
             v_fire: locals(VECTORS),
             any_fire: Default::default(),
             vid: (0..VECTORS as u64)
@@ -648,6 +651,10 @@ impl Logic for OxnicNic {
             reta_reg,
             wr_d1,
             wr_d2,
+            ev_rx,
+            ev_rx_q,
+            ev_tx,
+            ev_tx_q,
             us_div,
             keep_bits,
             keep_wr,
@@ -786,7 +793,6 @@ impl Logic for OxnicNic {
             self.q_cq_cons[q].d.next = self.q_cq_cons[q].q.val();
             self.q_vec[q].clock.next = self.clock.val();
             self.q_vec[q].d.next = self.q_vec[q].q.val();
-            self.q_last_prod[q].clock.next = self.clock.val();
             self.q_armed[q].clock.next = self.clock.val();
             self.q_armed[q].d.next = self.q_armed[q].q.val();
             if self.reset.val() {
@@ -806,8 +812,7 @@ impl Logic for OxnicNic {
         if self.wr_d2.q.val() {
             for q in 0..QUEUES {
                 self.q_bind[q].next = self.rxq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-                self.q_bind_ok[q].next =
-                    !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
+                self.q_bind_ok[q].next = !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
                 self.q_ctrl_en[q].next = self.rxq_regs.rw[q * 6 + 4].val().get_bit(0);
                 self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
                 self.q_bind_ok[q + 8].next =
@@ -899,16 +904,30 @@ impl Logic for OxnicNic {
         }
 
         // ---- Completion queues: arming, firing, and their read-only words.
-        self.ev.next = false;
+        // A completion written: its queue's vector counts a frame (of two in one cycle, the
+        // TX queue's).
+        self.ev_rx.d.next = self.rx_engine.cq_event.val();
+        self.ev_rx_q.d.next = self.rx_engine.cq_event_q.val();
+        self.ev_tx.d.next = self.tx_engine.cq_event.val();
+        self.ev_tx_q.d.next = self.tx_engine.cq_event_q.val();
+        self.ev.next = self.ev_rx.q.val() | self.ev_tx.q.val();
         self.ev_vec.next = 0.into();
+        if self.ev_rx.q.val() {
+            for q in 0..QUEUES {
+                if self.ev_rx_q.q.val() == self.cid[q].val() {
+                    self.ev_vec.next = self.q_vec[q].q.val();
+                }
+            }
+        }
+        if self.ev_tx.q.val() {
+            for q in 0..QUEUES {
+                if self.ev_tx_q.q.val() == self.cid[q].val() {
+                    self.ev_vec.next = self.q_vec[q + 8].q.val();
+                }
+            }
+        }
         self.any_fire.next = false;
         for q in 0..self.q_gate.len() {
-            self.q_last_prod[q].d.next = self.q_cq_prod[q].val();
-            self.q_event[q].next = self.q_cq_prod[q].val() != self.q_last_prod[q].q.val();
-            if self.q_event[q].val() {
-                self.ev.next = true;
-                self.ev_vec.next = self.q_vec[q].q.val();
-            }
             self.w32[q + 16].inp.next = self.q_cq_prod[q].val();
             // Only an armed queue can fire (looked at only then, as above).
             self.q_fire[q].next = false;
@@ -986,17 +1005,15 @@ impl Logic for OxnicNic {
                         self.v_fire[v].next = true;
                     }
                 }
+                if self.v_fire[v].val() {
+                    self.v_pending[v].d.next = true;
+                }
             }
             // The completion that fired a queue is one of the frames counted.
-            self.v_hit[v].next = false;
-            if self.ev.val() {
-                self.v_hit[v].next = (self.ev_vec.val() == self.vid[v].val())
-                    & (self.v_pending[v].q.val() | self.v_fire[v].val());
-            }
-            if self.v_fire[v].val() {
-                self.v_pending[v].d.next = true;
-            }
-            if self.v_hit[v].val() {
+            if self.ev.val()
+                & (self.ev_vec.val() == self.vid[v].val())
+                & (self.v_pending[v].q.val() | self.v_fire[v].val())
+            {
                 self.v_frames[v].d.next = self.v_frames[v].q.val() + 1;
             }
             if self.v_pending[v].q.val() {

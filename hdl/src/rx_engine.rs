@@ -188,6 +188,10 @@ pub struct RxEngine {
     pub rxq_cons: Vec<Signal<Out, Bits<16>>>,
     /// Per queue: completions written (completion producer index), free-running.
     pub cq_prod: Vec<Signal<Out, Bits<16>>>,
+    /// High in the cycle whose edge moves a `cq_prod` on by one (a completion written).
+    pub cq_event: Signal<Out, Bit>,
+    /// The queue of that completion (the low 4 bits of its number).
+    pub cq_event_q: Signal<Out, Bits<4>>,
     /// Per queue: halted by a descriptor read error.
     pub rxq_fault: Vec<Signal<Out, Bit>>,
     /// Frames delivered.
@@ -372,6 +376,8 @@ impl RxEngine {
             cq_size_log2: signals(queues),
             rxq_cons: signals(queues),
             cq_prod: signals(queues),
+            cq_event: Default::default(),
+            cq_event_q: Default::default(),
             rxq_fault: signals(queues),
             rx_packets: Default::default(),
             rx_bytes: Default::default(),
@@ -961,10 +967,13 @@ impl Logic for RxEngine {
                 }
             }
         }
+        self.cq_event.next = false;
+        self.cq_event_q.next = bit_cast::<4, 8>(self.cw_q.q.val());
         if self.bump_cqp.val() {
             for i in 0..self.cons.len() {
                 if self.rxq_enable[i].val() & (self.cw_q.q.val() == self.qid[i].val()) {
                     self.cqp[i].d.next = self.cqp[i].q.val() + 1;
+                    self.cq_event.next = true;
                 }
             }
         }

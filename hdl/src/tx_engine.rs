@@ -153,6 +153,10 @@ pub struct TxEngine {
     pub cons: Vec<Signal<Out, Bits<16>>>,
     /// Completion producer index per queue.
     pub cq_prod: Vec<Signal<Out, Bits<16>>>,
+    /// High in the cycle whose edge moves a `cq_prod` on by one (a completion written).
+    pub cq_event: Signal<Out, Bit>,
+    /// The queue of that completion.
+    pub cq_event_q: Signal<Out, Bits<4>>,
     /// Descriptor and segment reads.
     pub rd: DmaReadMaster,
     /// Completion writes.
@@ -338,6 +342,8 @@ impl TxEngine {
             cq_log2: v(queues),
             cons: v(queues),
             cq_prod: v(queues),
+            cq_event: Default::default(),
+            cq_event_q: Default::default(),
             rd: d(),
             wr: d(),
             source: d(),
@@ -1082,6 +1088,8 @@ impl Logic for TxEngine {
             self.wr.data.next = bit_cast::<128, 64>(self.cycle_q.q.val())
                 | (bit_cast::<128, 64>(self.w3.val()) << 64);
         }
+        self.cq_event.next = false;
+        self.cq_event_q.next = bit_cast::<4, 16>(self.c_q.val());
         if self.cpl_q.source.valid.val() & self.wr.ready.val() {
             self.cw.d.next = !self.cw.q.val();
             if self.cw.q.val() {
@@ -1091,6 +1099,7 @@ impl Logic for TxEngine {
                         self.cons_q[i].d.next = self.cons_q[i].q.val()
                             + bit_cast::<16, 4>(self.crec.val().get_bits::<4>(52));
                         self.cq_prod_q[i].d.next = self.cq_prod_q[i].q.val() + 1;
+                        self.cq_event.next = true;
                     }
                 }
                 if self.crec.val().get_bit(56) {

@@ -771,12 +771,6 @@ impl Logic for OxnicNic {
         for c in 0..self.cq_gate.len() {
             self.cq_gate[c].clock.next = self.clock.val();
             self.cq_gate[c].d.next = self.cq_gate[c].q.val();
-            if self.reset.val() {
-                self.cq_gate[c].d.next = false;
-            }
-            if self.cq_regs.rw_wr[c * 6 + 4].val() {
-                self.cq_gate[c].d.next = true;
-            }
         }
         for q in 0..self.q_gate.len() {
             self.q_gate[q].clock.next = self.clock.val();
@@ -795,16 +789,30 @@ impl Logic for OxnicNic {
             self.q_vec[q].d.next = self.q_vec[q].q.val();
             self.q_armed[q].clock.next = self.clock.val();
             self.q_armed[q].d.next = self.q_armed[q].q.val();
-            if self.reset.val() {
-                self.q_gate[q].d.next = false;
-            }
         }
-        for q in 0..QUEUES {
-            if self.rxq_regs.rw_wr[q * 6 + 4].val() {
-                self.q_gate[q].d.next = true;
+        // A reset and the registers' write strobes come in the cycle after a bus write, and
+        // only then (looked at only then).
+        if self.wr_d1.q.val() {
+            for c in 0..self.cq_gate.len() {
+                if self.reset.val() {
+                    self.cq_gate[c].d.next = false;
+                }
+                if self.cq_regs.rw_wr[c * 6 + 4].val() {
+                    self.cq_gate[c].d.next = true;
+                }
             }
-            if self.txq_regs.rw_wr[q * 6 + 4].val() {
-                self.q_gate[q + 8].d.next = true;
+            for q in 0..self.q_gate.len() {
+                if self.reset.val() {
+                    self.q_gate[q].d.next = false;
+                }
+            }
+            for q in 0..QUEUES {
+                if self.rxq_regs.rw_wr[q * 6 + 4].val() {
+                    self.q_gate[q].d.next = true;
+                }
+                if self.txq_regs.rw_wr[q * 6 + 4].val() {
+                    self.q_gate[q + 8].d.next = true;
+                }
             }
         }
         // (The bindings are decoded only in the cycle that copies them: a simulator
@@ -945,7 +953,10 @@ impl Logic for OxnicNic {
             self.w64[c + 48].inp.next = self.cq_regs.rw[c * 6 + 1].val();
             self.cq_regs.ro[c * 2].next = 0.into();
             self.cq_regs.ro[c * 2 + 1].next = 0.into();
-            if self.cq_regs.rw_wr[c * 6 + 4].val() & self.cq_regs.rw[c * 6 + 4].val().get_bit(1) {
+            if self.wr_d1.q.val()
+                & self.cq_regs.rw_wr[c * 6 + 4].val()
+                & self.cq_regs.rw[c * 6 + 4].val().get_bit(1)
+            {
                 for q in 0..self.q_gate.len() {
                     if self.q_cq[q].q.val() == self.cid[c].val() {
                         self.q_armed[q].d.next = true;

@@ -621,18 +621,21 @@ impl Logic for RxEngine {
         self.m_rx_log2.next = 0.into();
         self.m_cq_base.next = 0.into();
         self.m_cq_log2.next = 0.into();
-        for i in 0..self.cons.len() {
-            if self.cur_q.q.val() == self.qid[i].val() {
-                self.m_hit.next = true;
-                self.m_enable.next = self.rxq_enable[i].val();
-                self.m_fault.next = self.fault[i].q.val();
-                self.m_fetched.next = self.fetched[i].q.val();
-                self.m_prod.next = self.rxq_prod[i].val();
-                self.m_cons.next = self.cons[i].q.val();
-                self.m_cqp.next = self.cqp[i].q.val() + self.cw_inc.val();
-                self.m_rx_log2.next = self.rxq_size_log2[i].val();
-                self.m_cq_base.next = self.cq_base[i].val();
-                self.m_cq_log2.next = self.cq_size_log2[i].val();
+        // (Only the `Check` state reads them: looked up only then.)
+        if self.state.q.val() == RxState::Check {
+            for i in 0..self.cons.len() {
+                if self.cur_q.q.val() == self.qid[i].val() {
+                    self.m_hit.next = true;
+                    self.m_enable.next = self.rxq_enable[i].val();
+                    self.m_fault.next = self.fault[i].q.val();
+                    self.m_fetched.next = self.fetched[i].q.val();
+                    self.m_prod.next = self.rxq_prod[i].val();
+                    self.m_cons.next = self.cons[i].q.val();
+                    self.m_cqp.next = self.cqp[i].q.val() + self.cw_inc.val();
+                    self.m_rx_log2.next = self.rxq_size_log2[i].val();
+                    self.m_cq_base.next = self.cq_base[i].val();
+                    self.m_cq_log2.next = self.cq_size_log2[i].val();
+                }
             }
         }
         self.m_frame_len.next = self.cur_meta.q.val().get_bits::<16>(0);
@@ -902,12 +905,16 @@ impl Logic for RxEngine {
         self.h_idx.next = self.inflight.source.data.val().get_bits::<16>(16);
         self.h_count.next = self.inflight.source.data.val().get_bits::<16>(32);
         self.h_live.next = false;
-        for i in 0..self.cons.len() {
-            if self.h_q.val() == self.qid[i].val() {
-                self.h_live.next = self.rxq_enable[i].val()
-                    & !self.fault[i].q.val()
-                    & (self.epoch[i].q.val() == self.inflight.source.data.val().get_bits::<2>(8))
-                    & (self.fetched[i].q.val() == self.h_idx.val());
+        // (Only a response word reads it: looked up only then.)
+        if self.inflight.source.valid.val() & self.dma_rd.rsp_valid.val() {
+            for i in 0..self.cons.len() {
+                if self.h_q.val() == self.qid[i].val() {
+                    self.h_live.next = self.rxq_enable[i].val()
+                        & !self.fault[i].q.val()
+                        & (self.epoch[i].q.val()
+                            == self.inflight.source.data.val().get_bits::<2>(8))
+                        & (self.fetched[i].q.val() == self.h_idx.val());
+                }
             }
         }
         self.dma_rd.rsp_ready.next = self.inflight.source.valid.val();

@@ -1058,11 +1058,14 @@ impl Logic for TxEngine {
         self.c_base.next = 0.into();
         self.c_log2.next = 0.into();
         self.c_prod.next = 0.into();
-        for i in 0..self.cq_base.len() {
-            if self.c_q.val() == self.qid[i].val() {
-                self.c_base.next = self.cq_base[i].val();
-                self.c_log2.next = self.cq_log2[i].val();
-                self.c_prod.next = self.cq_prod_q[i].q.val();
+        // (Only a completion to write needs its queue's ring: looked up only then.)
+        if self.cpl_q.source.valid.val() {
+            for i in 0..self.cq_base.len() {
+                if self.c_q.val() == self.qid[i].val() {
+                    self.c_base.next = self.cq_base[i].val();
+                    self.c_log2.next = self.cq_log2[i].val();
+                    self.c_prod.next = self.cq_prod_q[i].q.val();
+                }
             }
         }
         self.cq_mask.next = (self.one16.val() << self.c_log2.val()) - 1;

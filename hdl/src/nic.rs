@@ -275,9 +275,7 @@ pub struct OxnicNic {
     q_armed: Vec<DFF<Bit>>,
     cq_gate: Vec<DFF<Bit>>,
     // Local per-queue values.
-    q_bind_ok: Vec<Signal<Local, Bit>>,
     q_bind: Vec<Signal<Local, Bits<4>>>,
-    q_ctrl_en: Vec<Signal<Local, Bit>>,
     q_cq_prod: Vec<Signal<Local, Bits<16>>>,
     q_fire: Vec<Signal<Local, Bit>>,
     // Width converters (rust-hdl cannot cast an indexed signal inside a loop).
@@ -562,9 +560,7 @@ impl OxnicNic {
             ev_tx_q: Default::default(),
             q_armed: dffs(nq),
             cq_gate: dffs(CQS),
-            q_bind_ok: locals(nq),
             q_bind: locals(nq),
-            q_ctrl_en: locals(nq),
             q_cq_prod: locals(nq),
             q_fire: locals(nq),
             w64: (0..64).map(|_| Widen::default()).collect(),
@@ -815,24 +811,9 @@ impl Logic for OxnicNic {
                 }
             }
         }
-        // (The bindings are decoded only in the cycle that copies them: a simulator
-        // evaluates every assignment every cycle, and a constant costs it least.)
-        if self.wr_d2.q.val() {
-            for q in 0..QUEUES {
-                self.q_bind[q].next = self.rxq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-                self.q_bind_ok[q].next = !self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
-                self.q_ctrl_en[q].next = self.rxq_regs.rw[q * 6 + 4].val().get_bit(0);
-                self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
-                self.q_bind_ok[q + 8].next =
-                    !self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any();
-                self.q_ctrl_en[q + 8].next = self.txq_regs.rw[q * 6 + 4].val().get_bit(0);
-            }
-        } else {
-            for q in 0..self.q_gate.len() {
-                self.q_bind[q].next = 0.into();
-                self.q_bind_ok[q].next = false;
-                self.q_ctrl_en[q].next = false;
-            }
+        for q in 0..QUEUES {
+            self.q_bind[q].next = self.rxq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
+            self.q_bind[q + 8].next = self.txq_regs.rw[q * 6 + 3].val().get_bits::<4>(0);
         }
         if self.wr_d2.q.val() {
             for q in 0..self.q_gate.len() {
@@ -840,9 +821,7 @@ impl Logic for OxnicNic {
                 self.q_cq[q].d.next = self.q_bind[q].val();
                 for c in 0..self.cq_gate.len() {
                     if self.q_bind[q].val() == self.cid[c].val() {
-                        self.q_active[q].d.next = self.q_bind_ok[q].val()
-                            & self.q_ctrl_en[q].val()
-                            & self.q_gate[q].q.val()
+                        self.q_active[q].d.next = self.q_gate[q].q.val()
                             & self.cq_regs.rw[c * 6 + 4].val().get_bit(0)
                             & self.cq_gate[c].q.val();
                         self.q_cq_base[q].d.next =
@@ -863,6 +842,21 @@ impl Logic for OxnicNic {
                     }
                 }
             }
+            // A binding with bits above the completion queue number, or a queue not enabled.
+            // (Decoded here, in the cycle that copies: a simulator evaluates every separate
+            // signal every cycle.)
+            for q in 0..QUEUES {
+                if self.rxq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any()
+                    | !self.rxq_regs.rw[q * 6 + 4].val().get_bit(0)
+                {
+                    self.q_active[q].d.next = false;
+                }
+                if self.txq_regs.rw[q * 6 + 3].val().get_bits::<28>(4).any()
+                    | !self.txq_regs.rw[q * 6 + 4].val().get_bit(0)
+                {
+                    self.q_active[q + 8].d.next = false;
+                }
+            }
         }
 
         // ---- RX engine queues.
@@ -879,15 +873,17 @@ impl Logic for OxnicNic {
             self.rx_engine.cq_size_log2[q].next = self.q_cq_log2[q].q.val();
             self.w32[q].inp.next = self.rx_engine.rxq_cons[q].val();
             self.rxq_regs.ro[q * 2].next = self.w32[q].out.val();
-            self.rxq_regs.ro[q * 2 + 1].next = 0.into();
-            if self.q_active[q].q.val() {
+            // STATUS: bit 0 active, bit 1 fault.
+            if self.rx_engine.rxq_fault[q].val() {
+                if self.q_active[q].q.val() {
+                    self.rxq_regs.ro[q * 2 + 1].next = 3.into();
+                } else {
+                    self.rxq_regs.ro[q * 2 + 1].next = 2.into();
+                }
+            } else if self.q_active[q].q.val() {
                 self.rxq_regs.ro[q * 2 + 1].next = 1.into();
-            }
-            if self.rx_engine.rxq_fault[q].val() & !self.q_active[q].q.val() {
-                self.rxq_regs.ro[q * 2 + 1].next = 2.into();
-            }
-            if self.rx_engine.rxq_fault[q].val() & self.q_active[q].q.val() {
-                self.rxq_regs.ro[q * 2 + 1].next = 3.into();
+            } else {
+                self.rxq_regs.ro[q * 2 + 1].next = 0.into();
             }
             self.q_cq_prod[q].next = self.rx_engine.cq_prod[q].val();
         }
@@ -904,9 +900,11 @@ impl Logic for OxnicNic {
             self.tx_engine.cq_log2[q].next = self.q_cq_log2[q + 8].q.val();
             self.w32[q + 8].inp.next = self.tx_engine.cons[q].val();
             self.txq_regs.ro[q * 2].next = self.w32[q + 8].out.val();
-            self.txq_regs.ro[q * 2 + 1].next = 0.into();
+            // STATUS: bit 0 active.
             if self.q_active[q + 8].q.val() {
                 self.txq_regs.ro[q * 2 + 1].next = 1.into();
+            } else {
+                self.txq_regs.ro[q * 2 + 1].next = 0.into();
             }
             self.q_cq_prod[q + 8].next = self.tx_engine.cq_prod[q].val();
         }
@@ -948,21 +946,24 @@ impl Logic for OxnicNic {
                 }
             }
         }
+        // Arming: a CTRL write with bit 1 (in the cycle after a bus write, and only then).
+        if self.wr_d1.q.val() {
+            for c in 0..self.cq_gate.len() {
+                if self.cq_regs.rw_wr[c * 6 + 4].val() & self.cq_regs.rw[c * 6 + 4].val().get_bit(1)
+                {
+                    for q in 0..self.q_gate.len() {
+                        if self.q_cq[q].q.val() == self.cid[c].val() {
+                            self.q_armed[q].d.next = true;
+                        }
+                    }
+                }
+            }
+        }
         for c in 0..self.cq_gate.len() {
             self.w64[c + 32].inp.next = self.cq_regs.rw[c * 6].val();
             self.w64[c + 48].inp.next = self.cq_regs.rw[c * 6 + 1].val();
             self.cq_regs.ro[c * 2].next = 0.into();
             self.cq_regs.ro[c * 2 + 1].next = 0.into();
-            if self.wr_d1.q.val()
-                & self.cq_regs.rw_wr[c * 6 + 4].val()
-                & self.cq_regs.rw[c * 6 + 4].val().get_bit(1)
-            {
-                for q in 0..self.q_gate.len() {
-                    if self.q_cq[q].q.val() == self.cid[c].val() {
-                        self.q_armed[q].d.next = true;
-                    }
-                }
-            }
             if self.bus.read.val() {
                 for q in 0..self.q_gate.len() {
                     if self.q_active[q].q.val() & (self.q_cq[q].q.val() == self.cid[c].val()) {

@@ -239,7 +239,6 @@ pub struct TxEngine {
     bytes_q: DFF<Bits<32>>,
     errors_q: DFF<Bits<32>>,
     // Locals.
-    pending: Vec<Signal<Local, Bit>>,
     found: Signal<Local, Bit>,
     pick: Signal<Local, Bits<16>>,
     f_mask: Signal<Local, Bits<16>>,
@@ -411,7 +410,6 @@ impl TxEngine {
             frames_q: d(),
             bytes_q: d(),
             errors_q: d(),
-            pending: v(queues),
             found: d(),
             pick: d(),
             f_mask: d(),
@@ -578,25 +576,33 @@ impl Logic for TxEngine {
 
         // ---- Prefetcher: round robin over queues with unfetched descriptors and no pick in
         // the parser; the lowest above the last one picked, else the lowest.
+        // A queue has work when it is enabled, has unfetched descriptors and none in the
+        // parser. (Looked at only while the fetcher is idle: the only time it picks.)
         self.found.next = false;
         self.pick.next = 0.into();
-        for i in 0..self.pending.len() {
-            self.pending[i].next = self.enable[i].val()
-                & (self.prod[i].val() != self.fetched[i].q.val())
-                & !self.busy[i].q.val();
-        }
-        // Queue 0 is never above the last one picked, so the search starts at 1 (a `0 > rr`
-        // comparison would be constant, and Verilator's lint rejects it).
-        for i in 1..self.pending.len() {
-            if self.pending[i].val() & (self.qid[i].val() > self.rr.q.val()) & !self.found.val() {
-                self.found.next = true;
-                self.pick.next = self.qid[i].val();
+        if self.fs.q.val() == FetchState::Idle {
+            // Queue 0 is never above the last one picked, so the search starts at 1 (a
+            // `0 > rr` comparison would be constant, and Verilator's lint rejects it).
+            for i in 1..self.enable.len() {
+                if self.enable[i].val()
+                    & (self.prod[i].val() != self.fetched[i].q.val())
+                    & !self.busy[i].q.val()
+                    & (self.qid[i].val() > self.rr.q.val())
+                    & !self.found.val()
+                {
+                    self.found.next = true;
+                    self.pick.next = self.qid[i].val();
+                }
             }
-        }
-        for i in 0..self.pending.len() {
-            if self.pending[i].val() & !self.found.val() {
-                self.found.next = true;
-                self.pick.next = self.qid[i].val();
+            for i in 0..self.enable.len() {
+                if self.enable[i].val()
+                    & (self.prod[i].val() != self.fetched[i].q.val())
+                    & !self.busy[i].q.val()
+                    & !self.found.val()
+                {
+                    self.found.next = true;
+                    self.pick.next = self.qid[i].val();
+                }
             }
         }
         self.f_mask.next = (self.one16.val() << self.f_log2.q.val()) - 1;

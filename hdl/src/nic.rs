@@ -1009,9 +1009,11 @@ impl Logic for OxnicNic {
             self.irq[v].next = self.v_pulse[v].q.val();
             self.irq_regs.ro[v].next = self.v_count[v].q.val();
             self.v_fire[v].next = false;
-            // Which vectors the firing queues raise: only looked at in a cycle where one
-            // fires (vectors × queues comparators, evaluated every simulated cycle).
-            if self.any_fire.val() {
+        }
+        // Which vectors the firing queues raise: only looked at in a cycle where one fires
+        // (vectors × queues comparators, evaluated every simulated cycle).
+        if self.any_fire.val() {
+            for v in 0..self.v_pending.len() {
                 for q in 0..self.q_gate.len() {
                     if self.q_fire[q].val() & (self.q_vec[q].q.val() == self.vid[v].val()) {
                         self.v_fire[v].next = true;
@@ -1021,13 +1023,18 @@ impl Logic for OxnicNic {
                     self.v_pending[v].d.next = true;
                 }
             }
-            // The completion that fired a queue is one of the frames counted.
-            if self.ev.val()
-                & (self.ev_vec.val() == self.vid[v].val())
-                & (self.v_pending[v].q.val() | self.v_fire[v].val())
-            {
-                self.v_frames[v].d.next = self.v_frames[v].q.val() + 1;
+        }
+        // The completion that fired a queue is one of the frames counted.
+        if self.ev.val() {
+            for v in 0..self.v_pending.len() {
+                if (self.ev_vec.val() == self.vid[v].val())
+                    & (self.v_pending[v].q.val() | self.v_fire[v].val())
+                {
+                    self.v_frames[v].d.next = self.v_frames[v].q.val() + 1;
+                }
             }
+        }
+        for v in 0..self.v_pending.len() {
             if self.v_pending[v].q.val() {
                 if self.us_tick.val() {
                     self.v_usecs[v].d.next = self.v_usecs[v].q.val() + 1;

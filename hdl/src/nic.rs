@@ -104,6 +104,8 @@ use rust_hdl::prelude::*;
 pub const TOP: &str = "oxnic_nic";
 /// RX queues, and TX queues.
 pub const QUEUES: usize = 8;
+// `any_armed` in `update` is written out for 2 × 8 queues.
+const _: () = assert!(2 * QUEUES == 16);
 /// Completion queues (one per RX and TX queue).
 pub const CQS: usize = 16;
 /// Interrupt vectors.
@@ -293,6 +295,7 @@ pub struct OxnicNic {
     v_pulse: Vec<DFF<Bit>>,
     v_fire: Vec<Signal<Local, Bit>>,
     any_fire: Signal<Local, Bit>,
+    any_armed: Signal<Local, Bit>,
     vid: Vec<Constant<Bits<4>>>,
     ev: Signal<Local, Bit>,
     ev_vec: Signal<Local, Bits<4>>,
@@ -575,6 +578,7 @@ impl OxnicNic {
             v_pulse: dffs(VECTORS),
             v_fire: locals(VECTORS),
             any_fire: Default::default(),
+            any_armed: Default::default(),
             vid: (0..VECTORS as u64)
                 .map(|v| Constant::new(Bits::<4>::from(v)))
                 .collect(),
@@ -935,14 +939,35 @@ impl Logic for OxnicNic {
         self.any_fire.next = false;
         for q in 0..self.q_gate.len() {
             self.w32[q + 16].inp.next = self.q_cq_prod[q].val();
-            // Only an armed queue can fire (looked at only then, as above).
             self.q_fire[q].next = false;
-            if self.q_armed[q].q.val() {
-                self.q_fire[q].next = self.q_active[q].q.val()
-                    & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
-                if self.q_fire[q].val() {
-                    self.q_armed[q].d.next = false;
-                    self.any_fire.next = true;
+        }
+        // Only an armed queue can fire: looked at only while one is (a busy driver polls with
+        // its interrupts unarmed). One OR of all 16, written out: a kernel cannot accumulate.
+        self.any_armed.next = self.q_armed[0].q.val()
+            | self.q_armed[1].q.val()
+            | self.q_armed[2].q.val()
+            | self.q_armed[3].q.val()
+            | self.q_armed[4].q.val()
+            | self.q_armed[5].q.val()
+            | self.q_armed[6].q.val()
+            | self.q_armed[7].q.val()
+            | self.q_armed[8].q.val()
+            | self.q_armed[9].q.val()
+            | self.q_armed[10].q.val()
+            | self.q_armed[11].q.val()
+            | self.q_armed[12].q.val()
+            | self.q_armed[13].q.val()
+            | self.q_armed[14].q.val()
+            | self.q_armed[15].q.val();
+        if self.any_armed.val() {
+            for q in 0..self.q_gate.len() {
+                if self.q_armed[q].q.val() {
+                    self.q_fire[q].next = self.q_active[q].q.val()
+                        & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
+                    if self.q_fire[q].val() {
+                        self.q_armed[q].d.next = false;
+                        self.any_fire.next = true;
+                    }
                 }
             }
         }

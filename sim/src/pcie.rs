@@ -231,13 +231,13 @@ impl DmaHost {
         }
     }
 
-    fn get(&self, model: &dyn RawModel, port: usize) -> u64 {
+    fn get<M: RawModel + ?Sized>(&self, model: &M, port: usize) -> u64 {
         model.get_u64(port)
     }
 
     /// Drives the host's side of the ports for this cycle. Call with the card's inputs set,
     /// before `eval`; then call [`DmaHost::after_eval`] before the clock edge.
-    pub fn before_eval(&mut self, model: &mut dyn RawModel) {
+    pub fn before_eval<M: RawModel + ?Sized>(&mut self, model: &mut M) {
         let p = self.ports;
         self.down.refill(self.params.bytes_per_cycle);
         self.up.refill(self.params.bytes_per_cycle);
@@ -261,7 +261,7 @@ impl DmaHost {
 
     /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
     /// and advances the host's clock by one cycle.
-    pub fn after_eval(&mut self, model: &dyn RawModel) {
+    pub fn after_eval<M: RawModel + ?Sized>(&mut self, model: &M) {
         let p = self.ports;
         if self.in_flight < self.params.max_reads_in_flight && self.get(model, p.rd_req_valid) == 1
         {

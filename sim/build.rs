@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 5;
+const GENERATOR_VERSION: u32 = 6;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -395,12 +395,10 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     )
     .unwrap();
     writeln!(w, "            let _ = &word;\n            match index {{").unwrap();
-    for (i, p) in ports.iter().enumerate().filter(|(_, p)| p.input) {
-        let id = rust_ident(&p.name);
-        if p.width <= 64 {
-            writeln!(w, "                {i} => self.set_{id}(word(0)),").unwrap();
-        } else {
-            let n = words32(p.width);
+    // Ports of up to 64 bits go through `set_u64`/`get_u64` below: only wide ones here.
+    for (i, p) in ports.iter().enumerate() {
+        if p.input && p.width > 64 {
+            let (id, n) = (rust_ident(&p.name), words32(p.width));
             writeln!(
                 w,
                 "                {i} => self.set_{id}(&std::array::from_fn::<u32, {n}, _>(|k| (word(k / 2) >> (32 * (k % 2))) as u32)),"
@@ -408,13 +406,15 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
             .unwrap();
         }
     }
-    writeln!(w, "                _ => {{}}\n            }}\n        }}").unwrap();
-    writeln!(w, "        fn get_port(&self, index: usize, out: &mut Vec<u64>) {{\n            out.clear();\n            match index {{").unwrap();
+    writeln!(
+        w,
+        "                _ => self.set_u64(index, word(0)),\n            }}\n        }}"
+    )
+    .unwrap();
+    writeln!(w, "        #[allow(clippy::match_single_binding)]\n        fn get_port(&self, index: usize, out: &mut Vec<u64>) {{\n            out.clear();\n            match index {{").unwrap();
     for (i, p) in ports.iter().enumerate() {
-        let id = rust_ident(&p.name);
-        if p.width <= 64 {
-            writeln!(w, "                {i} => out.push(self.get_{id}()),").unwrap();
-        } else {
+        if p.width > 64 {
+            let id = rust_ident(&p.name);
             writeln!(
                 w,
                 "                {i} => {{ let v = self.get_{id}(); out.extend(v.chunks(2).map(|c| u64::from(c[0]) | c.get(1).map_or(0, |&h| u64::from(h) << 32))); }}"
@@ -422,7 +422,11 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
             .unwrap();
         }
     }
-    writeln!(w, "                _ => {{}}\n            }}\n        }}").unwrap();
+    writeln!(
+        w,
+        "                i if i < PORTS.len() => out.push(self.get_u64(i)),\n                _ => {{}}\n            }}\n        }}"
+    )
+    .unwrap();
     writeln!(
         w,
         "        #[allow(clippy::match_single_binding)]\n        fn set_u64(&mut self, index: usize, v: u64) {{\n            let _ = v;\n            match index {{"

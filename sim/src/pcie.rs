@@ -231,10 +231,6 @@ impl DmaHost {
         }
     }
 
-    fn get<M: RawModel + ?Sized>(&self, model: &M, port: usize) -> u64 {
-        model.get_u64(port)
-    }
-
     /// Drives the host's side of the ports for this cycle. Call with the card's inputs set,
     /// before `eval`; then call [`DmaHost::after_eval`] before the clock edge.
     pub fn before_eval<M: RawModel + ?Sized>(&mut self, model: &mut M) {
@@ -263,16 +259,15 @@ impl DmaHost {
     /// and advances the host's clock by one cycle.
     pub fn after_eval<M: RawModel + ?Sized>(&mut self, model: &M) {
         let p = self.ports;
-        if self.in_flight < self.params.max_reads_in_flight && self.get(model, p.rd_req_valid) == 1
-        {
-            let addr = self.get(model, p.rd_req_addr);
-            let len = self.get(model, p.rd_req_len) as usize;
-            let tag = self.get(model, p.rd_req_tag) as u8;
+        if self.in_flight < self.params.max_reads_in_flight && model.get_u64(p.rd_req_valid) == 1 {
+            let addr = model.get_u64(p.rd_req_addr);
+            let len = model.get_u64(p.rd_req_len) as usize;
+            let tag = model.get_u64(p.rd_req_tag) as u8;
             self.accept_read(addr, len, tag);
         }
         let offered =
             matches!(self.rsp.front(), Some(w) if w.at <= self.now) && self.down.can_send();
-        if offered && self.get(model, p.rd_rsp_valid) == 1 && self.get(model, p.rd_rsp_ready) == 1 {
+        if offered && model.get_u64(p.rd_rsp_valid) == 1 && model.get_u64(p.rd_rsp_ready) == 1 {
             if let Some(w) = self.rsp.pop_front() {
                 let bytes = u32::from(w.keep.count_ones() as u8);
                 let mut cost = u64::from(bytes);
@@ -289,12 +284,12 @@ impl DmaHost {
                 }
             }
         }
-        if self.up.can_send() && self.get(model, p.wr_valid) == 1 {
+        if self.up.can_send() && model.get_u64(p.wr_valid) == 1 {
             // Any word width: `keep` has a bit per byte of `data`'s 64-bit words.
-            let keep = self.get(model, p.wr_keep);
-            let last = self.get(model, p.wr_last) == 1;
+            let keep = model.get_u64(p.wr_keep);
+            let last = model.get_u64(p.wr_last) == 1;
             if self.wr_cur.is_none() {
-                let addr = self.get(model, p.wr_addr);
+                let addr = model.get_u64(p.wr_addr);
                 // The buffer of the last write, emptied, so a write costs no allocation.
                 let mut bytes = std::mem::take(&mut self.wr_spare);
                 bytes.clear();

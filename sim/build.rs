@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 6;
+const GENERATOR_VERSION: u32 = 7;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -95,11 +95,33 @@ fn words32(width: u32) -> u32 {
     width.div_ceil(32)
 }
 
+/// Bytes of the C++ variable Verilator keeps a port of `width` bits in: `CData`, `SData`,
+/// `IData`, `QData`, or `VlWide` (32-bit words).
+fn port_bytes(width: u32) -> u32 {
+    match width {
+        0..=8 => 1,
+        9..=16 => 2,
+        17..=32 => 4,
+        33..=64 => 8,
+        _ => 4 * words32(width),
+    }
+}
+
+/// Rust type of a port of up to 64 bits, as stored in the model.
+fn port_rust_type(width: u32) -> &'static str {
+    match port_bytes(width) {
+        1 => "u8",
+        2 => "u16",
+        4 => "u32",
+        _ => "u64",
+    }
+}
+
 fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
     let mut s = String::new();
     let cls = format!("V{name}");
     let st = format!("OxModel_{name}");
-    writeln!(s, "#include \"{cls}.h\"\n#include \"verilated.h\"\n#include \"verilated_vcd_c.h\"\n#include <cstdint>").unwrap();
+    writeln!(s, "#include \"{cls}.h\"\n#include \"verilated.h\"\n#include \"verilated_vcd_c.h\"\n#include <cstdint>\n#include <type_traits>\n#include <utility>").unwrap();
     writeln!(
         s,
         "struct {st} {{ VerilatedContext* ctx; {cls}* m; VerilatedVcdC* tfp; }};"
@@ -169,39 +191,29 @@ fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
          if (s->tfp) {{ s->tfp->close(); delete s->tfp; s->tfp = nullptr; }} }}"
     )
     .unwrap();
-    for (i, p) in ports.iter().enumerate() {
-        let c = &p.cname;
-        if p.width <= 64 {
-            if p.input {
-                writeln!(
-                    s,
-                    "void oxvl_{name}_set_{i}(void* p, uint64_t v) {{ (({st}*)p)->m->{c} = v; }}"
-                )
-                .unwrap();
-            }
-            writeln!(
-                s,
-                "uint64_t oxvl_{name}_get_{i}(void* p) {{ return (uint64_t)(({st}*)p)->m->{c}; }}"
-            )
-            .unwrap();
-        } else {
-            let n = words32(p.width);
-            if p.input {
-                writeln!(
-                    s,
-                    "void oxvl_{name}_set_{i}(void* p, const uint32_t* w) {{ auto* m = (({st}*)p)->m; \
-                     for (int k = 0; k < {n}; k++) m->{c}[k] = w[k]; }}"
-                )
-                .unwrap();
-            }
-            writeln!(
-                s,
-                "void oxvl_{name}_get_{i}(void* p, uint32_t* w) {{ auto* m = (({st}*)p)->m; \
-                 for (int k = 0; k < {n}; k++) w[k] = m->{c}[k]; }}"
-            )
-            .unwrap();
-        }
+    // Every port's storage, by index: the Rust side reads and writes ports through these
+    // addresses (one load or store, inlined) instead of calling a shim function per access.
+    // The static_asserts check that each port's C++ type has the size the Rust side assumes.
+    writeln!(s, "}}").unwrap();
+    for p in ports {
+        writeln!(
+            s,
+            "static_assert(sizeof(std::remove_reference_t<decltype(std::declval<{cls}&>().{c})>) == {b}, \"port {c}: unexpected C++ type\");",
+            c = p.cname,
+            b = port_bytes(p.width)
+        )
+        .unwrap();
     }
+    writeln!(s, "extern \"C\" {{").unwrap();
+    writeln!(
+        s,
+        "void* oxvl_{name}_port_addr(void* p, int i) {{ auto* m = (({st}*)p)->m; switch (i) {{"
+    )
+    .unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        writeln!(s, "  case {i}: return (void*)&m->{};", p.cname).unwrap();
+    }
+    writeln!(s, "  default: return nullptr; }} }}").unwrap();
     writeln!(s, "}}").unwrap();
     s
 }
@@ -230,27 +242,11 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     )
     .unwrap();
     writeln!(w, "        fn oxvl_{name}_trace_close(p: *mut c_void);").unwrap();
-    for (i, p) in ports.iter().enumerate() {
-        if p.width <= 64 {
-            if p.input {
-                writeln!(w, "        fn oxvl_{name}_set_{i}(p: *mut c_void, v: u64);").unwrap();
-            }
-            writeln!(w, "        fn oxvl_{name}_get_{i}(p: *mut c_void) -> u64;").unwrap();
-        } else {
-            if p.input {
-                writeln!(
-                    w,
-                    "        fn oxvl_{name}_set_{i}(p: *mut c_void, v: *const u32);"
-                )
-                .unwrap();
-            }
-            writeln!(
-                w,
-                "        fn oxvl_{name}_get_{i}(p: *mut c_void, v: *mut u32);"
-            )
-            .unwrap();
-        }
-    }
+    writeln!(
+        w,
+        "        fn oxvl_{name}_port_addr(p: *mut c_void, i: i32) -> *mut c_void;"
+    )
+    .unwrap();
     writeln!(w, "    }}").unwrap();
     writeln!(
         w,
@@ -274,7 +270,13 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     writeln!(
         w,
         "    /// The verilated `{name}`; owns its C++ model and Verilator context.\n    \
-         #[derive(Debug)]\n    pub struct Model {{ ptr: std::ptr::NonNull<c_void> }}"
+         ///\n    \
+         /// Ports are read and written through `addr`: the address of each port's variable in\n    \
+         /// the model, of the type the shim's `static_assert`s check (`u8`, `u16`, `u32`, `u64`\n    \
+         /// by width, or 32-bit words). The model's C++ code runs only inside `eval` and\n    \
+         /// `eval_edge`, which take `&mut self`, so no access overlaps it.\n    \
+         #[derive(Debug)]\n    pub struct Model {{ ptr: std::ptr::NonNull<c_void>, addr: [*mut c_void; {n}] }}",
+        n = ports.len()
     )
     .unwrap();
     writeln!(
@@ -291,19 +293,26 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
          #[allow(clippy::new_without_default)]\n        pub fn new() -> Self {{\n            \
          // SAFETY: the shim allocates a fresh model and context and returns an owned pointer.\n            \
          let raw = unsafe {{ oxvl_{name}_new() }};\n            \
-         Model {{ ptr: std::ptr::NonNull::new(raw).expect(\"verilated model allocation failed\") }}\n        }}"
+         let ptr = std::ptr::NonNull::new(raw).expect(\"verilated model allocation failed\");\n            \
+         let addr = std::array::from_fn(|i| {{\n                \
+         // SAFETY: `ptr` is the live model just created; the shim only takes an address.\n                \
+         let a = unsafe {{ oxvl_{name}_port_addr(ptr.as_ptr(), i as i32) }};\n                \
+         assert!(!a.is_null(), \"verilated model has no port {{i}}\");\n                a\n            }});\n            \
+         Model {{ ptr, addr }}\n        }}"
     )
     .unwrap();
     for (i, p) in ports.iter().enumerate() {
         let id = rust_ident(&p.name);
         let what = if p.input { "input" } else { "output" };
         if p.width <= 64 {
+            let t = port_rust_type(p.width);
             if p.input {
                 writeln!(
                     w,
                     "        /// Sets input `{}` ({} bits).\n        #[inline]\n        pub fn set_{id}(&mut self, v: u64) {{\n            \
-                     // SAFETY: `ptr` is a live model owned by `self`; the setter only stores into it.\n            \
-                     unsafe {{ oxvl_{name}_set_{i}(self.ptr.as_ptr(), v) }}\n        }}",
+                     // SAFETY: `addr[{i}]` is this port's `{t}` inside the model `self` owns (see\n            \
+                     // [`Model`]); no model code runs during the store.\n            \
+                     unsafe {{ self.addr[{i}].cast::<{t}>().write(v as {t}) }}\n        }}",
                     p.name, p.width
                 )
                 .unwrap();
@@ -311,8 +320,9 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
             writeln!(
                 w,
                 "        /// Reads {what} `{}` ({} bits).\n        #[inline]\n        pub fn get_{id}(&self) -> u64 {{\n            \
-                 // SAFETY: `ptr` is a live model owned by `self`; the getter only reads it.\n            \
-                 unsafe {{ oxvl_{name}_get_{i}(self.ptr.as_ptr()) }}\n        }}",
+                 // SAFETY: `addr[{i}]` is this port's `{t}` inside the model `self` owns (see\n            \
+                 // [`Model`]); no model code runs during the load.\n            \
+                 u64::from(unsafe {{ self.addr[{i}].cast::<{t}>().read() }})\n        }}",
                 p.name, p.width
             )
             .unwrap();
@@ -323,8 +333,9 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
                     w,
                     "        /// Sets input `{}` ({} bits) from 32-bit words, least significant first.\n        \
                      #[inline]\n        pub fn set_{id}(&mut self, v: &[u32; {n}]) {{\n            \
-                     // SAFETY: `ptr` is live; the shim reads exactly {n} words from `v`.\n            \
-                     unsafe {{ oxvl_{name}_set_{i}(self.ptr.as_ptr(), v.as_ptr()) }}\n        }}",
+                     // SAFETY: `addr[{i}]` is this port's {n} 32-bit words inside the model `self`\n            \
+                     // owns (see [`Model`]); no model code runs during the copy.\n            \
+                     unsafe {{ self.addr[{i}].cast::<[u32; {n}]>().write_unaligned(*v) }}\n        }}",
                     p.name, p.width
                 )
                 .unwrap();
@@ -333,9 +344,9 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
                 w,
                 "        /// Reads {what} `{}` ({} bits) as 32-bit words, least significant first.\n        \
                  #[inline]\n        pub fn get_{id}(&self) -> [u32; {n}] {{\n            \
-                 let mut v = [0u32; {n}];\n            \
-                 // SAFETY: `ptr` is live; the shim writes exactly {n} words into `v`.\n            \
-                 unsafe {{ oxvl_{name}_get_{i}(self.ptr.as_ptr(), v.as_mut_ptr()) }};\n            v\n        }}",
+                 // SAFETY: `addr[{i}]` is this port's {n} 32-bit words inside the model `self`\n            \
+                 // owns (see [`Model`]); no model code runs during the copy.\n            \
+                 unsafe {{ self.addr[{i}].cast::<[u32; {n}]>().read_unaligned() }}\n        }}",
                 p.name, p.width
             )
             .unwrap();

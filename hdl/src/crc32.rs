@@ -14,7 +14,9 @@
 //! parity of a fixed subset of the 32 old register bits and the `8n` data bits. The subsets are
 //! computed in Rust when the block is built ([`advance`] applied to unit vectors) and stored as
 //! [`Constant`] masks, so the per-cycle logic is 32 AND-parity trees for each of the 8 possible
-//! byte counts, selected by `keep`. No reset input: the running register starts preset (its
+//! byte counts, selected by `keep`. For a whole word the register is first XORed into the data's
+//! low four bytes (`advance(s, d, n) == advance(0, d ^ s, n)` for `n >= 4`), which leaves one
+//! 64-input tree per bit instead of 96 inputs. No reset input: the running register starts preset (its
 //! power-up value), and every `last` word presets it again for the next frame.
 //!
 //! rust-hdl has no bit concatenation, and a `#[hdl_gen]` kernel cannot accumulate into a signal
@@ -89,6 +91,9 @@ pub struct Crc32 {
     bit: [Signal<Local, Bit>; 32],
     /// `bit` packed into a word.
     next: Signal<Local, Bits<32>>,
+    /// The data word with the register folded into its first four bytes: for a whole word,
+    /// the next register is a function of this alone (see [`Crc32::update`]).
+    mixed: Signal<Local, Bits<64>>,
     /// The CRC register's value before a frame.
     preset: Constant<Bits<32>>,
     /// `keep` for `n + 1` bytes, at index `n`.
@@ -113,6 +118,7 @@ impl Crc32 {
             done: Default::default(),
             bit: core::array::from_fn(|_| Default::default()),
             next: Default::default(),
+            mixed: Default::default(),
             preset: Constant::new(u64::from(u32::MAX).into()),
             keep_for: core::array::from_fn(|n| Constant::new(((2u64 << n) - 1).into())),
             state_mask: core::array::from_fn(|i| {
@@ -147,26 +153,47 @@ macro_rules! crc32_logic {
             fn update(&mut self) {
                 dff_setup!(self, clock, state, fcs, done);
                 self.sink.ready.next = true;
+                // The next state is only worked out for a word (the parities are the block's
+                // whole cost in a simulator that evaluates it every cycle); without one, `bit`
+                // and `next` are unused and held at zero.
+                // Shifting a byte in XORs it into the register's low byte first, so for four
+                // bytes or more, the register can be folded into the data instead:
+                // advance(s, d, n) = advance(0, d ^ s, n). A whole word (every word but a
+                // frame's last) then needs one 64-bit parity tree per bit instead of a 32- and
+                // a 64-bit one; the same in gates.
+                self.mixed.next = self.sink.data.val() ^ bit_cast::<64, 32>(self.state.q.val());
                 for j in 0..32 {
-                    self.bit[j].next = self.state.q.val().get_bit(j);
+                    self.bit[j].next = false;
                 }
-                // The next state only for a word (the parities are the block's whole cost in a
-                // simulator that evaluates it every cycle).
                 if self.sink.valid.val() {
-                    for n in 0..8 {
-                        if self.sink.keep.val() == self.keep_for[n].val() {
-                            for j in 0..32 {
-                                self.bit[j].next = ((self.state.q.val()
-                                    & self.state_mask[32 * n + j].val())
-                                .xor())
-                                    ^ ((self.sink.data.val()
-                                        & self.data_mask[32 * n + j].val())
-                                    .xor());
+                    if self.sink.keep.val() == self.keep_for[7].val() {
+                        for j in 0..32 {
+                            self.bit[j].next =
+                                (self.mixed.val() & self.data_mask[224 + j].val()).xor();
+                        }
+                    } else {
+                        // A `keep` that is no prefix adds no bytes.
+                        for j in 0..32 {
+                            self.bit[j].next = self.state.q.val().get_bit(j);
+                        }
+                        for n in 0..7 {
+                            if self.sink.keep.val() == self.keep_for[n].val() {
+                                for j in 0..32 {
+                                    self.bit[j].next = ((self.state.q.val()
+                                        & self.state_mask[32 * n + j].val())
+                                    .xor())
+                                        ^ ((self.sink.data.val()
+                                            & self.data_mask[32 * n + j].val())
+                                        .xor());
+                                }
                             }
                         }
                     }
                 }
-                self.next.next = $((bit_cast::<32, 1>(self.bit[$j].val().into()) << $j))|*;
+                self.next.next = 0.into();
+                if self.sink.valid.val() {
+                    self.next.next = $((bit_cast::<32, 1>(self.bit[$j].val().into()) << $j))|*;
+                }
                 self.done.d.next = false;
                 if self.sink.valid.val() {
                     if self.sink.last.val() {
@@ -239,6 +266,21 @@ mod tests {
             }
         }
         frames.len()
+    }
+
+    #[test]
+    fn register_folds_into_four_or_more_data_bytes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..1000 {
+            let (s, d): (u32, u64) = (rng.gen(), rng.gen());
+            for n in 4..=8 {
+                assert_eq!(
+                    advance(s, d, n),
+                    advance(0, d ^ u64::from(s), n),
+                    "{n} bytes"
+                );
+            }
+        }
     }
 
     #[test]

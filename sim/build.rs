@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 7;
+const GENERATOR_VERSION: u32 = 8;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -306,13 +306,25 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
         let what = if p.input { "input" } else { "output" };
         if p.width <= 64 {
             let t = port_rust_type(p.width);
+            // No cast or conversion where the port is already a `u64` (clippy).
+            let store = if t == "u64" {
+                "v".to_string()
+            } else {
+                format!("v as {t}")
+            };
+            let load = format!("unsafe {{ self.addr[{i}].cast::<{t}>().read() }}");
+            let load = if t == "u64" {
+                load
+            } else {
+                format!("u64::from({load})")
+            };
             if p.input {
                 writeln!(
                     w,
                     "        /// Sets input `{}` ({} bits).\n        #[inline]\n        pub fn set_{id}(&mut self, v: u64) {{\n            \
                      // SAFETY: `addr[{i}]` is this port's `{t}` inside the model `self` owns (see\n            \
                      // [`Model`]); no model code runs during the store.\n            \
-                     unsafe {{ self.addr[{i}].cast::<{t}>().write(v as {t}) }}\n        }}",
+                     unsafe {{ self.addr[{i}].cast::<{t}>().write({store}) }}\n        }}",
                     p.name, p.width
                 )
                 .unwrap();
@@ -322,7 +334,7 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
                 "        /// Reads {what} `{}` ({} bits).\n        #[inline]\n        pub fn get_{id}(&self) -> u64 {{\n            \
                  // SAFETY: `addr[{i}]` is this port's `{t}` inside the model `self` owns (see\n            \
                  // [`Model`]); no model code runs during the load.\n            \
-                 u64::from(unsafe {{ self.addr[{i}].cast::<{t}>().read() }})\n        }}",
+                 {load}\n        }}",
                 p.name, p.width
             )
             .unwrap();

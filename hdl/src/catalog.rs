@@ -67,6 +67,11 @@ pub fn all() -> Vec<Entry> {
             },
         },
         Entry {
+            name: "oxnic_skid",
+            about: "two-word skid buffer, in_ready from a flop, 128+24+2-bit payload",
+            verilog: crate::stream_register::skid_verilog128,
+        },
+        Entry {
             name: "oxnic_crc32",
             about: "Ethernet FCS (CRC-32) over a 64-bit stream, one word per cycle, latency 1",
             verilog: crate::crc32::verilog,

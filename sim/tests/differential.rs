@@ -21,6 +21,7 @@ const COVERED: &[&str] = &[
     "oxnic_reg_block_rss",
     "oxnic_reg_block_offload",
     "oxnic_stream_register64",
+    "oxnic_skid",
     "oxnic_crc32",
     "oxnic_csum",
     "oxnic_toeplitz",
@@ -201,6 +202,26 @@ fn stream_register_agrees() {
     )
     .unwrap();
     assert!(words > 5_000);
+}
+
+#[test]
+fn skid_agrees() {
+    let stim = stream_register::skid_random_stimulus(808, 20_000);
+    let mut words = 0;
+    diff::run(
+        stream_register::Skid128::default(),
+        models::oxnic_skid::Model::new(),
+        &stim,
+        |c, s| {
+            let ready = stim
+                .get(c as usize)
+                .and_then(|inputs| inputs.iter().find(|(n, _)| *n == "out_ready"))
+                .map_or(0, |(_, v)| v[0]);
+            words += s.get("out_valid") & ready;
+        },
+    )
+    .unwrap();
+    assert!(words > 8_000, "{words} words passed");
 }
 
 fn reg_block<M: oxnic_sim::harness::RawModel>(def: &'static regs::BlockDef, model: M, seed: u64) {

@@ -1353,7 +1353,11 @@ impl Logic for OxnicNic {
             if self.reset.val() {
                 self.ctr_base[i].d.next = self.ctr_raw[i].val();
             }
-            self.port_regs.ctr[i].next = self.ctr_raw[i].val() - self.ctr_base[i].q.val();
+            // Worked out in a bus read cycle: the register block takes a counter only then.
+            self.port_regs.ctr[i].next = 0.into();
+            if self.bus.read.val() {
+                self.port_regs.ctr[i].next = self.ctr_raw[i].val() - self.ctr_base[i].q.val();
+            }
         }
     }
 }

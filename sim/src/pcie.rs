@@ -234,7 +234,7 @@ impl DmaHost {
     /// Drives the host's side of the ports for this cycle. Call with the card's inputs set,
     /// before `eval`; then call [`DmaHost::after_eval`] before the clock edge.
     pub fn before_eval<M: RawModel + ?Sized>(&mut self, model: &mut M) {
-        let p = self.ports;
+        let p = &self.ports;
         self.down.refill(self.params.bytes_per_cycle);
         self.up.refill(self.params.bytes_per_cycle);
         model.set_u64(
@@ -258,13 +258,14 @@ impl DmaHost {
     /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
     /// and advances the host's clock by one cycle.
     pub fn after_eval<M: RawModel + ?Sized>(&mut self, model: &M) {
-        let p = self.ports;
+        let p = &self.ports;
         if self.in_flight < self.params.max_reads_in_flight && model.get_u64(p.rd_req_valid) == 1 {
             let addr = model.get_u64(p.rd_req_addr);
             let len = model.get_u64(p.rd_req_len) as usize;
             let tag = model.get_u64(p.rd_req_tag) as u8;
             self.accept_read(addr, len, tag);
         }
+        let p = &self.ports;
         let offered =
             matches!(self.rsp.front(), Some(w) if w.at <= self.now) && self.down.can_send();
         if offered && model.get_u64(p.rd_rsp_valid) == 1 && model.get_u64(p.rd_rsp_ready) == 1 {

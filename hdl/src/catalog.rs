@@ -72,6 +72,11 @@ pub fn all() -> Vec<Entry> {
             verilog: crate::stream_register::skid_verilog128,
         },
         Entry {
+            name: "oxnic_rss_table",
+            about: "RSS key and indirection table as vectors, written over the register bus",
+            verilog: crate::rss_table::verilog,
+        },
+        Entry {
             name: "oxnic_crc32",
             about: "Ethernet FCS (CRC-32) over a 64-bit stream, one word per cycle, latency 1",
             verilog: crate::crc32::verilog,

@@ -48,6 +48,7 @@ pub mod mac_tx;
 pub mod nic;
 pub mod packet_fifo;
 pub mod reg_bus;
+pub mod rss_table;
 pub mod rx_check_chain;
 pub mod rx_checksum;
 pub mod rx_classify;

@@ -91,6 +91,7 @@ use crate::mac_rx::MacRx;
 use crate::mac_tx::MacTx;
 use crate::packet_fifo::PacketFifo;
 use crate::reg_bus::{Layout, RegBlock, RegBusTarget};
+use crate::rss_table::RssTable;
 use crate::rx_classify::RxClassify;
 use crate::rx_engine::RxEngine;
 use crate::stream::{StreamSink, StreamSource};
@@ -244,19 +245,12 @@ pub struct OxnicNic {
     dev_ro: Vec<Constant<Bits<32>>>,
     cid: Vec<Constant<Bits<4>>>,
     qn: Vec<Constant<Bits<5>>>,
-    key_addr: Vec<Constant<Bits<16>>>,
-    reta_addr: Vec<Constant<Bits<16>>>,
-    key_mask: Vec<Constant<Bits<320>>>,
-    key_shift: Vec<Constant<Bits<16>>>,
-    reta_mask: Vec<Constant<Bits<1024>>>,
-    reta_shift: Vec<Constant<Bits<16>>>,
     us_last: Constant<Bits<8>>,
     max_resident: Constant<Bits<8>>,
     one16: Constant<Bits<16>>,
 
     // RSS configuration, kept whole (written a word at a time).
-    key_reg: DFF<Bits<320>>,
-    reta_reg: DFF<Bits<1024>>,
+    rss_table: RssTable,
 
     // Configuration copies, refreshed two cycles after a bus write.
     wr_d1: DFF<Bit>,
@@ -486,22 +480,6 @@ impl OxnicNic {
                 Constant::new(Bits::<32>::from(u64::from(v)))
             })
             .collect();
-        let word_masks = |n: usize| -> (Vec<u64>, Vec<Constant<Bits<16>>>) {
-            let shifts = (0..n)
-                .map(|i| Constant::new(Bits::<16>::from(32 * i as u64)))
-                .collect();
-            ((0..n as u64).collect(), shifts)
-        };
-        let (key_words, key_shift) = word_masks(regs::RSS_KEY_WORDS as usize);
-        let (reta_words, reta_shift) = word_masks(regs::RETA_WORDS as usize);
-        let key_mask = key_words
-            .iter()
-            .map(|&i| Constant::new(!(bit_cast::<320, 32>(Bits::<32>::mask()) << (32 * i))))
-            .collect();
-        let reta_mask = reta_words
-            .iter()
-            .map(|&i| Constant::new(!(bit_cast::<1024, 32>(Bits::<32>::mask()) << (32 * i))))
-            .collect();
         let nq = 2 * QUEUES;
         OxnicNic {
             clock: Default::default(),
@@ -533,21 +511,10 @@ impl OxnicNic {
             qn: (0..nq as u64)
                 .map(|q| Constant::new(Bits::<5>::from(q)))
                 .collect(),
-            key_addr: (0..regs::RSS_KEY_WORDS)
-                .map(|i| Constant::new(Bits::<16>::from(u64::from(regs::rss_key_word(i)))))
-                .collect(),
-            reta_addr: (0..regs::RETA_WORDS)
-                .map(|i| Constant::new(Bits::<16>::from(u64::from(regs::reta_word(i)))))
-                .collect(),
-            key_mask,
-            key_shift,
-            reta_mask,
-            reta_shift,
             us_last: Constant::new(Bits::<8>::from(CYCLES_PER_US - 1)),
             max_resident: Constant::new(Bits::<8>::from(MAX_RESIDENT)),
             one16: Constant::new(Bits::<16>::from(1u64)),
-            key_reg: Default::default(),
-            reta_reg: Default::default(),
+            rss_table: RssTable::new(),
             wr_d1: Default::default(),
             wr_d2: Default::default(),
             q_gate: dffs(nq),
@@ -647,8 +614,6 @@ impl Logic for OxnicNic {
         dff_setup!(
             self,
             clock,
-            key_reg,
-            reta_reg,
             wr_d1,
             wr_d2,
             ev_rx,
@@ -746,24 +711,12 @@ impl Logic for OxnicNic {
         // Link up: the simulated and board PHYs report no link state yet.
         self.port_regs.ro[0].next = 1.into();
 
-        // ---- RSS key and indirection table, kept whole: the word a bus write carries is
-        // merged in as the register block stores it.
-        if self.bus.write.val() {
-            for i in 0..self.key_mask.len() {
-                if self.bus.address.val() == self.key_addr[i].val() {
-                    self.key_reg.d.next = (self.key_reg.q.val() & self.key_mask[i].val())
-                        | (bit_cast::<320, 32>(self.bus.write_data.val())
-                            << self.key_shift[i].val());
-                }
-            }
-            for i in 0..self.reta_mask.len() {
-                if self.bus.address.val() == self.reta_addr[i].val() {
-                    self.reta_reg.d.next = (self.reta_reg.q.val() & self.reta_mask[i].val())
-                        | (bit_cast::<1024, 32>(self.bus.write_data.val())
-                            << self.reta_shift[i].val());
-                }
-            }
-        }
+        // ---- RSS key and indirection table, kept whole: the word a bus write carries lands
+        // there on the same edge as in the register block.
+        self.rss_table.clock.next = self.clock.val();
+        self.rss_table.write.next = self.bus.write.val();
+        self.rss_table.address.next = self.bus.address.val();
+        self.rss_table.write_data.next = self.bus.write_data.val();
 
         // ---- Configuration copies.
         self.wr_d1.d.next = self.bus.write.val();
@@ -1115,8 +1068,8 @@ impl Logic for OxnicNic {
         self.classify.sink.last.next = self.mac_rx.source.last.val();
         self.classify.sink.user.next = self.mac_rx.source.user.val();
         self.classify.sink.valid.next = self.mac_rx.source.valid.val();
-        self.classify.key.next = self.key_reg.q.val();
-        self.classify.reta.next = self.reta_reg.q.val();
+        self.classify.key.next = self.rss_table.key.val();
+        self.classify.reta.next = self.rss_table.reta.val();
         self.classify.hash_types.next = self.rss_regs.rw[0].val().get_bits::<3>(0);
         self.classify.default_queue.next = self.rss_regs.rw[1].val().get_bits::<8>(0);
         self.classify.enable.next = self.offload_regs.rw[0].val().get_bit(6);

@@ -6,7 +6,8 @@
 use oxnic_abi::{checksum, regs};
 use oxnic_hdl::stream_stimulus::{decode_frames, value_at, SINK};
 use oxnic_hdl::{
-    crc32, csum, packet_fifo, reg_bus, rx_check_chain, stream_fifo, stream_register, toeplitz,
+    crc32, csum, packet_fifo, reg_bus, rss_table, rx_check_chain, stream_fifo, stream_register,
+    toeplitz,
 };
 use oxnic_sim::diff;
 use oxnic_sim::models;
@@ -22,6 +23,7 @@ const COVERED: &[&str] = &[
     "oxnic_reg_block_offload",
     "oxnic_stream_register64",
     "oxnic_skid",
+    "oxnic_rss_table",
     "oxnic_crc32",
     "oxnic_csum",
     "oxnic_toeplitz",
@@ -222,6 +224,29 @@ fn skid_agrees() {
     )
     .unwrap();
     assert!(words > 8_000, "{words} words passed");
+}
+
+#[test]
+fn rss_table_agrees() {
+    let stim = rss_table::random_stimulus(909, 5_000);
+    let mut changes = 0;
+    let mut last = Vec::new();
+    diff::run(
+        rss_table::RssTable::new(),
+        models::oxnic_rss_table::Model::new(),
+        &stim,
+        |_, s| {
+            let now = [
+                s.words("key").unwrap_or(&[]),
+                s.words("reta").unwrap_or(&[]),
+            ]
+            .concat();
+            changes += u32::from(now != last);
+            last = now;
+        },
+    )
+    .unwrap();
+    assert!(changes > 2_000, "{changes} changes");
 }
 
 fn reg_block<M: oxnic_sim::harness::RawModel>(def: &'static regs::BlockDef, model: M, seed: u64) {

@@ -45,8 +45,9 @@
 //! - `source`: the frame without FCS, `user` set on `last` for frames to drop;
 //! - `phy$ready`: always 1;
 //! - `fcs_errors`, `runts`, `oversize`, `filtered`, `broadcast`, `multicast`, `frames_ok`,
-//!   `bytes_ok`: 32-bit wrapping counters (the register file extends them to 64), updated in
-//!   the cycle after the frame's last word (they show the change one cycle after that).
+//!   `bytes_ok`: 64-bit counters (the register file's width: a block counter that wrapped at 32
+//!   bits would need per-cycle logic there to extend it), updated in the cycle after the
+//!   frame's last word (they show the change one cycle after that).
 //!
 //! Latency: 1 cycle from a frame's last word on `phy` to its last word on `source`.
 
@@ -87,21 +88,21 @@ pub struct MacRx {
     /// Promiscuous mode: do not filter on the destination.
     pub promisc: Signal<In, Bit>,
     /// Frames dropped for a bad FCS.
-    pub fcs_errors: Signal<Out, Bits<32>>,
+    pub fcs_errors: Signal<Out, Bits<64>>,
     /// Frames dropped for being shorter than 64 bytes with FCS.
-    pub runts: Signal<Out, Bits<32>>,
+    pub runts: Signal<Out, Bits<64>>,
     /// Frames dropped for exceeding the MTU.
-    pub oversize: Signal<Out, Bits<32>>,
+    pub oversize: Signal<Out, Bits<64>>,
     /// Frames dropped by the destination filter.
-    pub filtered: Signal<Out, Bits<32>>,
+    pub filtered: Signal<Out, Bits<64>>,
     /// Good broadcast frames.
-    pub broadcast: Signal<Out, Bits<32>>,
+    pub broadcast: Signal<Out, Bits<64>>,
     /// Good multicast (not broadcast) frames.
-    pub multicast: Signal<Out, Bits<32>>,
+    pub multicast: Signal<Out, Bits<64>>,
     /// Good frames.
-    pub frames_ok: Signal<Out, Bits<32>>,
+    pub frames_ok: Signal<Out, Bits<64>>,
     /// Bytes of good frames, without FCS.
-    pub bytes_ok: Signal<Out, Bits<32>>,
+    pub bytes_ok: Signal<Out, Bits<64>>,
     fcs: Crc32,
     // The held-back word, not yet sent.
     hold_data: DFF<Bits<64>>,
@@ -120,14 +121,14 @@ pub struct MacRx {
     en_q: DFF<Bit>,
     promisc_q: DFF<Bit>,
     mtu_q: DFF<Bits<16>>,
-    fcs_errors_q: DFF<Bits<32>>,
-    runts_q: DFF<Bits<32>>,
-    oversize_q: DFF<Bits<32>>,
-    filtered_q: DFF<Bits<32>>,
-    broadcast_q: DFF<Bits<32>>,
-    multicast_q: DFF<Bits<32>>,
-    frames_q: DFF<Bits<32>>,
-    bytes_q: DFF<Bits<32>>,
+    fcs_errors_q: DFF<Bits<64>>,
+    runts_q: DFF<Bits<64>>,
+    oversize_q: DFF<Bits<64>>,
+    filtered_q: DFF<Bits<64>>,
+    broadcast_q: DFF<Bits<64>>,
+    multicast_q: DFF<Bits<64>>,
+    frames_q: DFF<Bits<64>>,
+    bytes_q: DFF<Bits<64>>,
     n_in: Signal<Local, Bits<4>>,
     cur_full: Signal<Local, Bit>,
     first: Signal<Local, Bit>,
@@ -300,7 +301,7 @@ impl Logic for MacRx {
                 } else {
                     self.frames_q.d.next = self.frames_q.q.val() + 1;
                     self.bytes_q.d.next =
-                        self.bytes_q.q.val() + bit_cast::<32, 16>(self.flen_q.q.val() - 4);
+                        self.bytes_q.q.val() + bit_cast::<64, 16>(self.flen_q.q.val() - 4);
                     if self.bcast_q.q.val() {
                         self.broadcast_q.d.next = self.broadcast_q.q.val() + 1;
                     } else if self.mcast_q.q.val() {
@@ -914,7 +915,7 @@ mod tests {
         crate::synth::verilator_lint("oxnic_mac_rx", &v).unwrap();
         let r = crate::synth::yosys_synth("oxnic_mac_rx", &v).unwrap();
         // CRC (65) + hold (64 + 8 + 1) + fin + 2 lengths (32) + 6 flags + MTU (16) + 8 counters.
-        let want = 65 + 73 + 1 + 32 + 6 + 16 + 8 * 32;
+        let want = 65 + 73 + 1 + 32 + 6 + 16 + 8 * 64;
         assert!(r.flops <= want && r.flops + 8 >= want, "{r:?}");
         eprintln!("oxnic_mac_rx: {} cells, {} flops", r.cells, r.flops);
     }

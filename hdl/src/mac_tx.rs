@@ -39,7 +39,7 @@
 //! - `phy`: the padded frame with its FCS, `keep` contiguous from byte 0, `user` always 0;
 //! - `sink$ready`;
 //! - `frames`, `bytes`: frames taken from `sink` and their bytes (without padding and FCS),
-//!   counted as their words are taken; 32-bit wrapping (the register file extends them).
+//!   counted as their words are taken; 64-bit, the register file's width.
 //!
 //! Latency: a word taken from `sink` is on `phy` in the next cycle (one register stage), when
 //! no gap is being kept. One word per cycle while sending: `sink$ready` is high whenever the
@@ -69,10 +69,10 @@ pub struct MacTx {
     pub phy: StreamSource<64, 8>,
     /// Transmit enable: when low, no word is taken from `sink`.
     pub tx_enable: Signal<In, Bit>,
-    /// Frames taken (wrapping).
-    pub frames: Signal<Out, Bits<32>>,
-    /// Bytes of frames taken, without padding and FCS (wrapping).
-    pub bytes: Signal<Out, Bits<32>>,
+    /// Frames taken.
+    pub frames: Signal<Out, Bits<64>>,
+    /// Bytes of frames taken, without padding and FCS.
+    pub bytes: Signal<Out, Bits<64>>,
     fcs: Crc32,
     // The output register: the next word for `phy`.
     r_data: DFF<Bits<64>>,
@@ -96,8 +96,8 @@ pub struct MacTx {
     gap: DFF<Bits<2>>,
     // Idle bytes owed but not yet kept as a whole cycle.
     deficit: DFF<Bits<3>>,
-    frames_q: DFF<Bits<32>>,
-    bytes_q: DFF<Bits<32>>,
+    frames_q: DFF<Bits<64>>,
+    bytes_q: DFF<Bits<64>>,
     n_in: Signal<Local, Bits<4>>,
     in_mask: Signal<Local, Bits<64>>,
     crc64: Signal<Local, Bits<64>>,
@@ -260,7 +260,7 @@ impl Logic for MacTx {
         if self.take_in.val() {
             self.load.next = true;
             self.load_data.next = self.sink.data.val() & self.in_mask.val();
-            self.bytes_q.d.next = self.bytes_q.q.val() + bit_cast::<32, 4>(self.n_in.val());
+            self.bytes_q.d.next = self.bytes_q.q.val() + bit_cast::<64, 4>(self.n_in.val());
             if self.sink.last.val() {
                 self.frames_q.d.next = self.frames_q.q.val() + 1;
                 if (self.wcount.q.val() == 8)
@@ -600,8 +600,8 @@ mod tests {
         let r = crate::synth::yosys_synth("oxnic_mac_tx", &v).unwrap();
         eprintln!("oxnic_mac_tx: {} cells, {} flops", r.cells, r.flops);
         // CRC (65) + output register (64 + 8 + 1 + 1 + 8) + wcount, pad, tail state (4 + 1 +
-        // 1 + 8 + 8 + 4) + gap, deficit (5) + 2 counters; constant bits may be trimmed.
-        let want = 65 + 82 + 26 + 5 + 64;
+        // 1 + 8 + 8 + 4) + gap, deficit (5) + 2 64-bit counters; constant bits may be trimmed.
+        let want = 65 + 82 + 26 + 5 + 128;
         assert!(r.flops <= want && r.flops + 16 >= want, "{r:?}");
     }
 }

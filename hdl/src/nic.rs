@@ -277,7 +277,6 @@ pub struct OxnicNic {
     // Width converters (rust-hdl cannot cast an indexed signal inside a loop).
     w64: Vec<Widen<32, 64>>,
     w32: Vec<Widen<16, 32>>,
-    wext: Vec<Widen<32, 64>>,
 
     // Interrupt vectors.
     us_div: DFF<Bits<8>>,
@@ -343,10 +342,7 @@ pub struct OxnicNic {
     wr_owner_tx: DFF<Bit>,
     wr_sel_tx: Signal<Local, Bit>,
 
-    // Counters: 32-bit sources widened to 64 bits, the card's own, and the reset baseline.
-    ext_src: Vec<Signal<Local, Bits<32>>>,
-    ext_prev: Vec<DFF<Bits<32>>>,
-    ext_acc: Vec<DFF<Bits<64>>>,
+    // Counters: the card's own, and the reset baseline.
     rx_missed: DFF<Bits<64>>,
     rx_vlan: DFF<Bits<64>>,
     dma_faults: DFF<Bits<64>>,
@@ -373,8 +369,6 @@ impl<const N: usize, const M: usize> Logic for Widen<N, M> {
     }
 }
 
-/// 32-bit sources widened by the card, in the order of `ext_src`.
-const EXT: usize = 9;
 /// Port counters.
 const CTRS: usize = 18;
 
@@ -535,7 +529,6 @@ impl OxnicNic {
             q_fire: locals(nq),
             w64: (0..64).map(|_| Widen::default()).collect(),
             w32: (0..32).map(|_| Widen::default()).collect(),
-            wext: (0..EXT).map(|_| Widen::default()).collect(),
             us_div: Default::default(),
             us_tick: Default::default(),
             v_pending: dffs(VECTORS),
@@ -589,9 +582,6 @@ impl OxnicNic {
             wr_busy: Default::default(),
             wr_owner_tx: Default::default(),
             wr_sel_tx: Default::default(),
-            ext_src: locals(EXT),
-            ext_prev: dffs(EXT),
-            ext_acc: dffs(EXT),
             rx_missed: Default::default(),
             rx_vlan: Default::default(),
             dma_faults: Default::default(),
@@ -1266,39 +1256,23 @@ impl Logic for OxnicNic {
         self.wrs_skid.out_ready.next = self.dma_wr.ready.val();
 
         // ---- Statistics counters.
-        self.ext_src[0].next = self.mac_tx.frames.val();
-        self.ext_src[1].next = self.mac_tx.bytes.val();
-        self.ext_src[2].next = self.mac_rx.fcs_errors.val();
-        self.ext_src[3].next = self.mac_rx.runts.val();
-        self.ext_src[4].next = self.mac_rx.oversize.val();
-        self.ext_src[5].next = self.tx_engine.errors.val();
-        self.ext_src[6].next = self.mac_rx.filtered.val();
-        self.ext_src[7].next = self.mac_rx.broadcast.val();
-        self.ext_src[8].next = self.mac_rx.multicast.val();
-        for i in 0..self.ext_src.len() {
-            self.ext_prev[i].clock.next = self.clock.val();
-            self.ext_acc[i].clock.next = self.clock.val();
-            self.ext_prev[i].d.next = self.ext_src[i].val();
-            self.wext[i].inp.next = self.ext_src[i].val() - self.ext_prev[i].q.val();
-            self.ext_acc[i].d.next = self.ext_acc[i].q.val() + self.wext[i].out.val();
-        }
         self.ctr_raw[0].next = self.rx_engine.rx_packets.val();
         self.ctr_raw[1].next = self.rx_engine.rx_bytes.val();
-        self.ctr_raw[2].next = self.ext_acc[0].q.val();
-        self.ctr_raw[3].next = self.ext_acc[1].q.val();
-        self.ctr_raw[4].next = self.ext_acc[2].q.val();
-        self.ctr_raw[5].next = self.ext_acc[3].q.val();
-        self.ctr_raw[6].next = self.ext_acc[4].q.val();
+        self.ctr_raw[2].next = self.mac_tx.frames.val();
+        self.ctr_raw[3].next = self.mac_tx.bytes.val();
+        self.ctr_raw[4].next = self.mac_rx.fcs_errors.val();
+        self.ctr_raw[5].next = self.mac_rx.runts.val();
+        self.ctr_raw[6].next = self.mac_rx.oversize.val();
         self.ctr_raw[7].next = self.rx_missed.q.val();
         self.ctr_raw[8].next = self.rx_engine.rx_no_buffer.val();
         self.ctr_raw[9].next = self.rx_engine.rx_csum_errors.val();
-        self.ctr_raw[10].next = self.ext_acc[5].q.val();
-        self.ctr_raw[11].next = self.ext_acc[6].q.val();
+        self.ctr_raw[10].next = self.tx_engine.errors.val();
+        self.ctr_raw[11].next = self.mac_rx.filtered.val();
         self.ctr_raw[12].next = self.rx_vlan.q.val();
         self.ctr_raw[13].next = 0.into();
         self.ctr_raw[14].next = 0.into();
-        self.ctr_raw[15].next = self.ext_acc[7].q.val();
-        self.ctr_raw[16].next = self.ext_acc[8].q.val();
+        self.ctr_raw[15].next = self.mac_rx.broadcast.val();
+        self.ctr_raw[16].next = self.mac_rx.multicast.val();
         self.ctr_raw[17].next = self.dma_faults.q.val();
         for i in 0..self.ctr_raw.len() {
             self.ctr_base[i].clock.next = self.clock.val();

@@ -64,7 +64,8 @@
 //!   `last` word carrying `user` = 1 (`tx_checksum` drops such a frame), and the rest of its data
 //!   is discarded as it arrives.
 //!
-//! Counters (32-bit, wrapping): `frames`, `bytes` (good frames), `errors`.
+//! Counters (wrapping): `frames`, `bytes` (good frames), 32-bit; `errors`, 64-bit (the card's
+//! register file shows it as it is).
 //!
 //! # Tags
 //! The engine's read requests carry 7-bit tags (the card uses bit 7 to tell the engines
@@ -174,7 +175,7 @@ pub struct TxEngine {
     /// Bytes of good frames.
     pub bytes: Signal<Out, Bits<32>>,
     /// Frames dropped for a bad chain or a DMA fault.
-    pub errors: Signal<Out, Bits<32>>,
+    pub errors: Signal<Out, Bits<64>>,
     qid: Vec<Constant<Bits<16>>>,
     sg_index: Vec<Constant<Bits<4>>>,
     // Per queue: descriptors fetched (or being fetched), parsed, completed; a pick in the parser.
@@ -237,7 +238,7 @@ pub struct TxEngine {
     cycle_q: DFF<Bits<64>>,
     frames_q: DFF<Bits<32>>,
     bytes_q: DFF<Bits<32>>,
-    errors_q: DFF<Bits<32>>,
+    errors_q: DFF<Bits<64>>,
     // Locals.
     found: Signal<Local, Bit>,
     pick: Signal<Local, Bits<16>>,

@@ -77,6 +77,11 @@ pub fn all() -> Vec<Entry> {
             verilog: crate::rss_table::verilog,
         },
         Entry {
+            name: "oxnic_en_reg64",
+            about: "64-bit register with a load enable",
+            verilog: crate::en_reg::verilog64,
+        },
+        Entry {
             name: "oxnic_crc32",
             about: "Ethernet FCS (CRC-32) over a 64-bit stream, one word per cycle, latency 1",
             verilog: crate::crc32::verilog,

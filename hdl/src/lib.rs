@@ -42,6 +42,7 @@ pub mod catalog;
 pub mod crc32;
 pub mod csum;
 pub mod dma_if;
+pub mod en_reg;
 pub mod frame_gen;
 pub mod mac_rx;
 pub mod mac_tx;

@@ -87,6 +87,7 @@
 //! - `irq$v`: interrupt pulses, one per vector.
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
+use crate::en_reg::EnReg;
 use crate::mac_rx::MacRx;
 use crate::mac_tx::MacTx;
 use crate::packet_fifo::PacketFifo;
@@ -258,11 +259,11 @@ pub struct OxnicNic {
     // Per queue: RX queues 0..QUEUES, TX queues QUEUES..2*QUEUES.
     q_gate: Vec<DFF<Bit>>,
     q_active: Vec<DFF<Bit>>,
-    q_cq: Vec<DFF<Bits<4>>>,
-    q_cq_base: Vec<DFF<Bits<64>>>,
-    q_cq_log2: Vec<DFF<Bits<4>>>,
-    q_cq_cons: Vec<DFF<Bits<16>>>,
-    q_vec: Vec<DFF<Bits<4>>>,
+    q_cq: Vec<EnReg<4>>,
+    q_cq_base: Vec<EnReg<64>>,
+    q_cq_log2: Vec<EnReg<4>>,
+    q_cq_cons: Vec<EnReg<16>>,
+    q_vec: Vec<EnReg<4>>,
     // The engines' completion events, registered: seen in the cycle the index has moved.
     ev_rx: DFF<Bit>,
     ev_rx_q: DFF<Bits<4>>,
@@ -347,7 +348,7 @@ pub struct OxnicNic {
     rx_vlan: DFF<Bits<64>>,
     dma_faults: DFF<Bits<64>>,
     ctr_raw: Vec<Signal<Local, Bits<64>>>,
-    ctr_base: Vec<DFF<Bits<64>>>,
+    ctr_base: Vec<EnReg<64>>,
     reset: Signal<Local, Bit>,
 }
 
@@ -513,11 +514,11 @@ impl OxnicNic {
             wr_d2: Default::default(),
             q_gate: dffs(nq),
             q_active: dffs(nq),
-            q_cq: dffs(nq),
-            q_cq_base: dffs(nq),
-            q_cq_log2: dffs(nq),
-            q_cq_cons: dffs(nq),
-            q_vec: dffs(nq),
+            q_cq: (0..nq).map(|_| EnReg::default()).collect(),
+            q_cq_base: (0..nq).map(|_| EnReg::default()).collect(),
+            q_cq_log2: (0..nq).map(|_| EnReg::default()).collect(),
+            q_cq_cons: (0..nq).map(|_| EnReg::default()).collect(),
+            q_vec: (0..nq).map(|_| EnReg::default()).collect(),
             ev_rx: Default::default(),
             ev_rx_q: Default::default(),
             ev_tx: Default::default(),
@@ -586,7 +587,7 @@ impl OxnicNic {
             rx_vlan: Default::default(),
             dma_faults: Default::default(),
             ctr_raw: locals(CTRS),
-            ctr_base: dffs(CTRS),
+            ctr_base: (0..CTRS).map(|_| EnReg::default()).collect(),
             reset: Default::default(),
         }
     }
@@ -720,16 +721,24 @@ impl Logic for OxnicNic {
             self.q_gate[q].d.next = self.q_gate[q].q.val();
             self.q_active[q].clock.next = self.clock.val();
             self.q_active[q].d.next = self.q_active[q].q.val();
+            // The completion queue settings each queue copies: loaded in the cycle below
+            // that decodes them, two cycles after a bus write, and held (at no cost to a
+            // simulator) in between.
             self.q_cq[q].clock.next = self.clock.val();
-            self.q_cq[q].d.next = self.q_cq[q].q.val();
+            self.q_cq[q].load.next = self.wr_d2.q.val();
+            self.q_cq[q].d.next = 0.into();
             self.q_cq_base[q].clock.next = self.clock.val();
-            self.q_cq_base[q].d.next = self.q_cq_base[q].q.val();
+            self.q_cq_base[q].load.next = self.wr_d2.q.val();
+            self.q_cq_base[q].d.next = 0.into();
             self.q_cq_log2[q].clock.next = self.clock.val();
-            self.q_cq_log2[q].d.next = self.q_cq_log2[q].q.val();
+            self.q_cq_log2[q].load.next = self.wr_d2.q.val();
+            self.q_cq_log2[q].d.next = 0.into();
             self.q_cq_cons[q].clock.next = self.clock.val();
-            self.q_cq_cons[q].d.next = self.q_cq_cons[q].q.val();
+            self.q_cq_cons[q].load.next = self.wr_d2.q.val();
+            self.q_cq_cons[q].d.next = 0.into();
             self.q_vec[q].clock.next = self.clock.val();
-            self.q_vec[q].d.next = self.q_vec[q].q.val();
+            self.q_vec[q].load.next = self.wr_d2.q.val();
+            self.q_vec[q].d.next = 0.into();
             self.q_armed[q].clock.next = self.clock.val();
             self.q_armed[q].d.next = self.q_armed[q].q.val();
         }
@@ -1276,10 +1285,8 @@ impl Logic for OxnicNic {
         self.ctr_raw[17].next = self.dma_faults.q.val();
         for i in 0..self.ctr_raw.len() {
             self.ctr_base[i].clock.next = self.clock.val();
-            self.ctr_base[i].d.next = self.ctr_base[i].q.val();
-            if self.reset.val() {
-                self.ctr_base[i].d.next = self.ctr_raw[i].val();
-            }
+            self.ctr_base[i].load.next = self.reset.val();
+            self.ctr_base[i].d.next = self.ctr_raw[i].val();
             // Worked out in a bus read cycle: the register block takes a counter only then.
             self.port_regs.ctr[i].next = 0.into();
             if self.bus.read.val() {

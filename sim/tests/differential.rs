@@ -6,8 +6,8 @@
 use oxnic_abi::{checksum, regs};
 use oxnic_hdl::stream_stimulus::{decode_frames, value_at, SINK};
 use oxnic_hdl::{
-    crc32, csum, packet_fifo, reg_bus, rss_table, rx_check_chain, stream_fifo, stream_register,
-    toeplitz,
+    crc32, csum, en_reg, packet_fifo, reg_bus, rss_table, rx_check_chain, stream_fifo,
+    stream_register, toeplitz,
 };
 use oxnic_sim::diff;
 use oxnic_sim::models;
@@ -24,6 +24,7 @@ const COVERED: &[&str] = &[
     "oxnic_stream_register64",
     "oxnic_skid",
     "oxnic_rss_table",
+    "oxnic_en_reg64",
     "oxnic_crc32",
     "oxnic_csum",
     "oxnic_toeplitz",
@@ -247,6 +248,24 @@ fn rss_table_agrees() {
     )
     .unwrap();
     assert!(changes > 2_000, "{changes} changes");
+}
+
+#[test]
+fn en_reg_agrees() {
+    let stim = en_reg::random_stimulus(1010, 5_000);
+    let mut changes = 0;
+    let mut last = 0;
+    diff::run(
+        en_reg::EnReg64::default(),
+        models::oxnic_en_reg64::Model::new(),
+        &stim,
+        |_, s| {
+            changes += u32::from(s.get("q") != last);
+            last = s.get("q");
+        },
+    )
+    .unwrap();
+    assert!(changes > 1_000, "{changes} changes");
 }
 
 fn reg_block<M: oxnic_sim::harness::RawModel>(def: &'static regs::BlockDef, model: M, seed: u64) {

@@ -12,21 +12,21 @@
 
 use rust_hdl::prelude::*;
 
-/// A `N`-bit register with a load enable.
+/// A register of type `T` (`Bit` or `Bits<N>`) with a load enable.
 #[derive(LogicBlock, Default)]
-pub struct EnReg<const N: usize> {
+pub struct EnReg<T: Synth> {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Take `d` at this edge.
     pub load: Signal<In, Bit>,
     /// The value to take.
-    pub d: Signal<In, Bits<N>>,
+    pub d: Signal<In, T>,
     /// The value held.
-    pub q: Signal<Out, Bits<N>>,
-    r: DFF<Bits<N>>,
+    pub q: Signal<Out, T>,
+    r: DFF<T>,
 }
 
-impl<const N: usize> Logic for EnReg<N> {
+impl<T: Synth> Logic for EnReg<T> {
     /// rust-hdl's simulation of the block; [`Logic::hdl`] is the same logic written as Verilog.
     fn update(&mut self) {
         dff_setup!(self, clock, r);
@@ -48,7 +48,7 @@ impl<const N: usize> Logic for EnReg<N> {
             code: format!(
                 "reg [{m}:0] held = 0;\nassign q = held;\nalways @(posedge clock) begin\n    \
                  if (load) held <= d;\nend\n",
-                m = N - 1
+                m = T::BITS - 1
             ),
             cores: String::new(),
         })
@@ -56,7 +56,7 @@ impl<const N: usize> Logic for EnReg<N> {
 }
 
 /// The catalogued configuration, `oxnic_en_reg64`.
-pub type EnReg64 = EnReg<64>;
+pub type EnReg64 = EnReg<Bits<64>>;
 
 crate::impl_set_inputs!(EnReg64 { clock, load, d });
 

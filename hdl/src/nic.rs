@@ -257,20 +257,20 @@ pub struct OxnicNic {
     wr_d1: DFF<Bit>,
     wr_d2: DFF<Bit>,
     // Per queue: RX queues 0..QUEUES, TX queues QUEUES..2*QUEUES.
-    q_gate: Vec<DFF<Bit>>,
-    q_active: Vec<DFF<Bit>>,
-    q_cq: Vec<EnReg<4>>,
-    q_cq_base: Vec<EnReg<64>>,
-    q_cq_log2: Vec<EnReg<4>>,
-    q_cq_cons: Vec<EnReg<16>>,
-    q_vec: Vec<EnReg<4>>,
+    q_gate: Vec<EnReg<Bit>>,
+    q_active: Vec<EnReg<Bit>>,
+    q_cq: Vec<EnReg<Bits<4>>>,
+    q_cq_base: Vec<EnReg<Bits<64>>>,
+    q_cq_log2: Vec<EnReg<Bits<4>>>,
+    q_cq_cons: Vec<EnReg<Bits<16>>>,
+    q_vec: Vec<EnReg<Bits<4>>>,
     // The engines' completion events, registered: seen in the cycle the index has moved.
     ev_rx: DFF<Bit>,
     ev_rx_q: DFF<Bits<4>>,
     ev_tx: DFF<Bit>,
     ev_tx_q: DFF<Bits<4>>,
     q_armed: Vec<DFF<Bit>>,
-    cq_gate: Vec<DFF<Bit>>,
+    cq_gate: Vec<EnReg<Bit>>,
     // Local per-queue values.
     q_bind: Vec<Signal<Local, Bits<4>>>,
     q_cq_prod: Vec<Signal<Local, Bits<16>>>,
@@ -348,7 +348,7 @@ pub struct OxnicNic {
     rx_vlan: DFF<Bits<64>>,
     dma_faults: DFF<Bits<64>>,
     ctr_raw: Vec<Signal<Local, Bits<64>>>,
-    ctr_base: Vec<EnReg<64>>,
+    ctr_base: Vec<EnReg<Bits<64>>>,
     reset: Signal<Local, Bit>,
 }
 
@@ -512,8 +512,8 @@ impl OxnicNic {
             rss_table: RssTable::new(),
             wr_d1: Default::default(),
             wr_d2: Default::default(),
-            q_gate: dffs(nq),
-            q_active: dffs(nq),
+            q_gate: (0..nq).map(|_| EnReg::default()).collect(),
+            q_active: (0..nq).map(|_| EnReg::default()).collect(),
             q_cq: (0..nq).map(|_| EnReg::default()).collect(),
             q_cq_base: (0..nq).map(|_| EnReg::default()).collect(),
             q_cq_log2: (0..nq).map(|_| EnReg::default()).collect(),
@@ -524,7 +524,7 @@ impl OxnicNic {
             ev_tx: Default::default(),
             ev_tx_q: Default::default(),
             q_armed: dffs(nq),
-            cq_gate: dffs(CQS),
+            cq_gate: (0..CQS).map(|_| EnReg::default()).collect(),
             q_bind: locals(nq),
             q_cq_prod: locals(nq),
             q_fire: locals(nq),
@@ -714,13 +714,16 @@ impl Logic for OxnicNic {
         self.wr_d2.d.next = self.wr_d1.q.val();
         for c in 0..self.cq_gate.len() {
             self.cq_gate[c].clock.next = self.clock.val();
-            self.cq_gate[c].d.next = self.cq_gate[c].q.val();
+            self.cq_gate[c].load.next = self.wr_d1.q.val();
+            self.cq_gate[c].d.next = false;
         }
         for q in 0..self.q_gate.len() {
             self.q_gate[q].clock.next = self.clock.val();
-            self.q_gate[q].d.next = self.q_gate[q].q.val();
+            self.q_gate[q].load.next = self.wr_d1.q.val();
+            self.q_gate[q].d.next = false;
             self.q_active[q].clock.next = self.clock.val();
-            self.q_active[q].d.next = self.q_active[q].q.val();
+            self.q_active[q].load.next = self.wr_d2.q.val();
+            self.q_active[q].d.next = false;
             // The completion queue settings each queue copies: loaded in the cycle below
             // that decodes them, two cycles after a bus write, and held (at no cost to a
             // simulator) in between.
@@ -744,8 +747,10 @@ impl Logic for OxnicNic {
         }
         // A reset and the registers' write strobes come in the cycle after a bus write, and
         // only then (looked at only then).
+        // (The gates are loaded in exactly those cycles: held unless changed.)
         if self.wr_d1.q.val() {
             for c in 0..self.cq_gate.len() {
+                self.cq_gate[c].d.next = self.cq_gate[c].q.val();
                 if self.reset.val() {
                     self.cq_gate[c].d.next = false;
                 }
@@ -754,6 +759,7 @@ impl Logic for OxnicNic {
                 }
             }
             for q in 0..self.q_gate.len() {
+                self.q_gate[q].d.next = self.q_gate[q].q.val();
                 if self.reset.val() {
                     self.q_gate[q].d.next = false;
                 }

@@ -377,6 +377,10 @@ fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
     (0..n).map(|_| DFF::default()).collect()
 }
 
+fn en_regs<T: Synth>(n: usize) -> Vec<EnReg<T>> {
+    (0..n).map(|_| EnReg::default()).collect()
+}
+
 fn locals<T: Synth>(n: usize) -> Vec<Signal<Local, T>> {
     (0..n).map(|_| Signal::default()).collect()
 }
@@ -512,19 +516,19 @@ impl OxnicNic {
             rss_table: RssTable::new(),
             wr_d1: Default::default(),
             wr_d2: Default::default(),
-            q_gate: (0..nq).map(|_| EnReg::default()).collect(),
-            q_active: (0..nq).map(|_| EnReg::default()).collect(),
-            q_cq: (0..nq).map(|_| EnReg::default()).collect(),
-            q_cq_base: (0..nq).map(|_| EnReg::default()).collect(),
-            q_cq_log2: (0..nq).map(|_| EnReg::default()).collect(),
-            q_cq_cons: (0..nq).map(|_| EnReg::default()).collect(),
-            q_vec: (0..nq).map(|_| EnReg::default()).collect(),
+            q_gate: en_regs(nq),
+            q_active: en_regs(nq),
+            q_cq: en_regs(nq),
+            q_cq_base: en_regs(nq),
+            q_cq_log2: en_regs(nq),
+            q_cq_cons: en_regs(nq),
+            q_vec: en_regs(nq),
             ev_rx: Default::default(),
             ev_rx_q: Default::default(),
             ev_tx: Default::default(),
             ev_tx_q: Default::default(),
             q_armed: dffs(nq),
-            cq_gate: (0..CQS).map(|_| EnReg::default()).collect(),
+            cq_gate: en_regs(CQS),
             q_bind: locals(nq),
             q_cq_prod: locals(nq),
             q_fire: locals(nq),
@@ -587,7 +591,7 @@ impl OxnicNic {
             rx_vlan: Default::default(),
             dma_faults: Default::default(),
             ctr_raw: locals(CTRS),
-            ctr_base: (0..CTRS).map(|_| EnReg::default()).collect(),
+            ctr_base: en_regs(CTRS),
             reset: Default::default(),
         }
     }

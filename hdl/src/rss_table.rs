@@ -146,20 +146,12 @@ always @(posedge clock) begin
         km = KEY_BITS - 1,
         rm = RETA_BITS - 1,
     );
-    for i in 0..regs::RSS_KEY_WORDS {
+    let key = (0..regs::RSS_KEY_WORDS).map(|i| ("key_r", i, regs::rss_key_word(i)));
+    let reta = (0..regs::RETA_WORDS).map(|i| ("reta_r", i, regs::reta_word(i)));
+    for (vector, i, address) in key.chain(reta) {
         let _ = writeln!(
             v,
-            "            16'h{:x}: key_r[{}:{}] <= write_data;",
-            regs::rss_key_word(i),
-            32 * i + 31,
-            32 * i
-        );
-    }
-    for i in 0..regs::RETA_WORDS {
-        let _ = writeln!(
-            v,
-            "            16'h{:x}: reta_r[{}:{}] <= write_data;",
-            regs::reta_word(i),
+            "            16'h{address:x}: {vector}[{}:{}] <= write_data;",
             32 * i + 31,
             32 * i
         );

@@ -118,7 +118,7 @@ impl SimHost {
 
     /// First half of host work at `now`: one NAPI round into the stack, then the stack's RX
     /// path and timers. Returns the completions processed.
-    pub(crate) fn receive(&mut self, now: Instant) -> usize {
+    pub fn receive(&mut self, now: Instant) -> usize {
         let rx = self.port.receive(&mut self.stack);
         self.stack.poll(now);
         rx
@@ -126,13 +126,13 @@ impl SimHost {
 
     /// Second half: the stack's queued packets out, then its frames onto the card. Returns the
     /// frames given to the card.
-    pub(crate) fn transmit(&mut self, now: Instant) -> usize {
+    pub fn transmit(&mut self, now: Instant) -> usize {
         self.stack.poll(now);
         self.port.transmit(&mut self.stack)
     }
 
     /// Nothing left in this host that would make a card busy.
-    pub(crate) fn idle(&mut self) -> bool {
+    pub fn idle(&mut self) -> bool {
         let ifindex = self.port.ifindex();
         let stack_queues = self
             .stack

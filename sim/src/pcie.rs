@@ -256,10 +256,16 @@ impl DmaHost {
     }
 
     /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
-    /// and advances the host's clock by one cycle.
+    /// and advances the host's clock by one cycle. A handshake is what the card saw: the
+    /// `ready` and `valid` the model holds now, never the host's state worked out again after
+    /// this cycle's work changed it (a read request spends upstream credit too, so a write
+    /// word the card saw taken would otherwise be dropped, and the rest of its write run
+    /// into the next one's address).
     pub fn after_eval<M: RawModel + ?Sized>(&mut self, model: &M) {
         let p = &self.ports;
-        if self.in_flight < self.params.max_reads_in_flight && model.get_u64(p.rd_req_valid) == 1 {
+        let req_taken = model.get_u64(p.rd_req_ready) == 1 && model.get_u64(p.rd_req_valid) == 1;
+        let word_taken = model.get_u64(p.wr_ready) == 1 && model.get_u64(p.wr_valid) == 1;
+        if req_taken {
             let addr = model.get_u64(p.rd_req_addr);
             let len = model.get_u64(p.rd_req_len) as usize;
             let tag = model.get_u64(p.rd_req_tag) as u8;
@@ -285,7 +291,7 @@ impl DmaHost {
                 }
             }
         }
-        if self.up.can_send() && model.get_u64(p.wr_valid) == 1 {
+        if word_taken {
             // Any word width: `keep` has a bit per byte of `data`'s 64-bit words.
             let keep = model.get_u64(p.wr_keep);
             let last = model.get_u64(p.wr_last) == 1;
@@ -671,6 +677,38 @@ mod tests {
             &[(4 * 7 + 3) as u8]
         );
         assert_eq!((host.stats.writes, host.stats.write_bytes), (1, 11));
+    }
+
+    #[test]
+    fn a_write_word_the_card_saw_taken_lands_when_a_read_request_spends_the_credit() {
+        // Little upstream credit: a 4 KiB read request (eight TLP headers) taken in the same
+        // cycle as a write word leaves the link in debt. The word was taken all the same.
+        let params = PcieParams {
+            bytes_per_cycle: 24,
+            ..Default::default()
+        };
+        let (mut card, mut host) = setup(params);
+        for i in 0..8 {
+            card.reads.push_back((0x10_000 + 0x1000 * (i % 2), 4096, i));
+        }
+        for i in 0..16u64 {
+            card.writes.push_back((
+                0x18_000 + 64 * i,
+                0x0101_0101_0101_0101 * (i + 1),
+                0xff,
+                true,
+            ));
+        }
+        run(&mut card, &mut host, 4000);
+        assert!(card.writes.is_empty() && card.reads.is_empty());
+        assert_eq!((host.stats.writes, host.stats.write_bytes), (16, 128));
+        for i in 0..16u64 {
+            assert_eq!(
+                host.mem.host_slice(0x18_000 + 64 * i, 8).unwrap(),
+                &[(i + 1) as u8; 8],
+                "write {i}"
+            );
+        }
     }
 
     #[test]

@@ -248,6 +248,19 @@ impl NicPort {
             .sum()
     }
 
+    /// Every TX queue's state on both sides of the ring, one line each, with the frames
+    /// waiting in its backlog: what a stall report needs.
+    pub fn tx_diagnose(&mut self) -> String {
+        let mut out = String::new();
+        for q in 0..self.nic.num_tx() {
+            let backlog = self.backlog.get(q as usize).map_or(0, VecDeque::len);
+            if let Some(t) = self.nic.tx(q) {
+                out.push_str(&format!("{} | backlog {backlog}\n", t.diagnose()));
+            }
+        }
+        out
+    }
+
     /// One NAPI round: completions from every RX queue, within the driver's budgets, into the
     /// stack's RX queue. Returns the completions processed (good and dropped).
     pub fn receive(&mut self, stack: &mut Stack) -> usize {

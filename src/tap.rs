@@ -262,6 +262,22 @@ pub fn run(opts: &Options) -> Result<Report, TapError> {
     );
     let g = host.port.stats();
     let _ = writeln!(table, "glue      {g:?}");
+    let (tx_pending, rx_pending) = host
+        .stack
+        .device_mut(host.port.ifindex())
+        .map_or((0, 0), |d| (d.tx_pending(), d.rx_pending()));
+    let _ = writeln!(
+        table,
+        "stack     {tx_pending} frames queued for the card, {rx_pending} received not yet processed"
+    );
+    let _ = write!(table, "{}", host.port.tx_diagnose());
+    for h in host.stack.tcp_sockets().collect::<Vec<_>>() {
+        if let Ok(info) = host.stack.tcp_info(h) {
+            if info.state != oxnic_stack::tcp::TcpState::Listen {
+                let _ = writeln!(table, "tcp conn  {info:?}");
+            }
+        }
+    }
     let _ = write!(table, "{}", host.stack.snmp());
     for (name, v) in host.port.nic().statistics() {
         if v != 0 {

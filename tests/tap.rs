@@ -112,6 +112,18 @@ impl Peer {
             .expect("ip netns exec runs")
     }
 
+    /// Ends the test with `what`, the statistics `oxnic tap` prints on SIGINT and the
+    /// kernel's TCP counters, so a failure shows what both sides saw.
+    fn fail(&mut self, what: &str) -> ! {
+        let kernel = self.exec("nstat -az | grep -E '^(Tcp|TcpExt)' | grep -v ' 0 '");
+        let trace = std::fs::read_to_string(self.dir.join("ss.log")).unwrap_or_default();
+        let (_, out) = self.stop();
+        panic!(
+            "{what}\n--- oxnic tap:\n{out}\n--- kernel (nstat):\n{}\n--- ss during the echo:\n{trace}",
+            String::from_utf8_lossy(&kernel.stdout)
+        );
+    }
+
     /// SIGINT to `oxnic tap`; its exit status and what it printed.
     fn stop(&mut self) -> (bool, String) {
         let child = self.child.take().expect("running");
@@ -182,7 +194,10 @@ fn the_kernel_talks_to_the_stack_on_the_verilated_card() {
     let t0 = Instant::now();
     let o = p.exec("curl -s --max-time 600 http://10.79.0.2/big.bin | sha256sum");
     let got = String::from_utf8_lossy(&o.stdout);
-    assert!(got.starts_with(&sha(&big)), "curl 16 MB: {got}");
+    if !got.starts_with(&sha(&big)) {
+        let got = got.into_owned();
+        p.fail(&format!("curl 16 MB: {got}"));
+    }
     eprintln!(
         "curl of 16 MB through the verilated card: {:.0} kB/s",
         16_000.0 / t0.elapsed().as_secs_f64()
@@ -196,7 +211,10 @@ fn the_kernel_talks_to_the_stack_on_the_verilated_card() {
           curl -s --max-time 300 http://10.79.0.2/blob.bin | sha256sum; wait; cat /tmp/oxnic-a.$$; rm -f /tmp/oxnic-a.$$)",
     );
     let got = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(got.matches(&sha(&file)).count(), 2, "two curls: {got}");
+    if got.matches(&sha(&file)).count() != 2 {
+        let got = got.into_owned();
+        p.fail(&format!("two curls: {got}"));
+    }
     let o = p.exec("curl -s -o /dev/null -w '%{http_code}' http://10.79.0.2/missing");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
     // A closed port answers with a reset: curl's "could not connect" (7); a SYN left
@@ -210,11 +228,15 @@ fn the_kernel_talks_to_the_stack_on_the_verilated_card() {
     let input = p.dir.join("echo.in");
     std::fs::write(&input, &data).unwrap();
     let o = p.exec(&format!(
-        "nc -N -w 120 10.79.0.2 7 < {} | sha256sum",
+        "(while sleep 2; do date +%T; ss -tinm 'dport = :7' | tail -n +2; done > {}/ss.log 2>&1 &
+          nc -N -w 120 10.79.0.2 7 < {} | sha256sum; kill $!)",
+        p.dir.display(),
         input.display()
     ));
-    let got = String::from_utf8_lossy(&o.stdout);
-    assert!(got.starts_with(&sha(&data)), "nc echo: {got}");
+    let got = String::from_utf8_lossy(&o.stdout).into_owned();
+    if !got.starts_with(&sha(&data)) {
+        p.fail(&format!("nc echo: {got}"));
+    }
     // UDP echo through socat.
     let o = p.exec("echo hello-oxnic | socat -t 10 - UDP:10.79.0.2:7");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "hello-oxnic");
@@ -245,11 +267,22 @@ fn the_kernel_talks_to_the_stack_on_the_verilated_card() {
     );
     let good = tshark("ip.src == 10.79.0.2 && tcp.checksum.status == \"Good\"");
     assert!(good >= from_card, "verified: {good} of {from_card}");
-    let bad = tshark(
-        "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || \
-         udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" || _ws.malformed",
-    );
-    assert_eq!(bad, 0, "bad checksums or malformed packets");
+    let bad_filter = "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || \
+         udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" || _ws.malformed";
+    let bad = tshark(bad_filter);
+    if bad != 0 {
+        let o = p.exec(&format!(
+            "tshark -n -r {pcap} -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+             -o udp.check_checksum:TRUE -Y '{bad_filter}' -V -x 2>&1 | head -c 20000"
+        ));
+        let kept = std::env::temp_dir().join("oxnic-tap-failed.pcap");
+        let _ = std::fs::copy(p.dir.join("cap.pcap"), &kept);
+        p.fail(&format!(
+            "{bad} bad checksums or malformed packets (capture kept in {}):\n{}",
+            kept.display(),
+            String::from_utf8_lossy(&o.stdout)
+        ));
+    }
     // SIGINT: a clean exit with the statistics.
     let (clean, out) = p.stop();
     assert!(clean, "oxnic tap exit status; printed:\n{out}");

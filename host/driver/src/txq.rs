@@ -25,7 +25,7 @@ use crate::rxq::wait_inactive;
 use crate::stats::QueueStats;
 use oxnic_abi::desc::{cpl_flags, tx_flags, Cpl, CplView, TxDesc};
 use oxnic_abi::features::{MAX_SG_SEGS, MAX_TSO_BYTES};
-use oxnic_abi::regs::{queue_ctrl, txq};
+use oxnic_abi::regs::{cq, queue_ctrl, txq};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -361,6 +361,26 @@ impl TxQueue {
             QueueStats::add(&self.stats.tx_doorbells, 1);
         }
         queued
+    }
+
+    /// The queue as the driver and the card see it, for a stall report: the driver's producer
+    /// and clean indices, the card's consumer index, and the completion queue's indices and
+    /// status on both sides (register reads; not for the hot path).
+    pub fn diagnose(&self) -> String {
+        let cq = self.cq.index();
+        let card = |r| self.dev.read32(r) & 0xffff;
+        format!(
+            "txq{}: prod {} clean {} in flight {} | card cons {} | cq{cq}: driver cons {} card prod {} status {:#x} new record {}",
+            self.index,
+            self.prod,
+            self.clean,
+            self.in_flight(),
+            card(txq::reg(self.index, txq::entry::CONS)),
+            self.cq.cons(),
+            card(cq::reg(cq, cq::entry::PROD)),
+            self.dev.read32(cq::reg(cq, cq::entry::STATUS)),
+            self.cq.has_work(),
+        )
     }
 
     /// Reads up to `budget` completions, returns the buffers of finished frames to their pool,

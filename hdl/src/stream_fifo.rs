@@ -13,7 +13,9 @@
 //! it was taken; after that the FIFO streams one word per cycle.
 //!
 //! The RAMs are initialised to zero so that `source.data` is the same in every simulator even
-//! while `source.valid` is low.
+//! while `source.valid` is low. The output register loads only when the head changes, so a
+//! simulator does no work for a word waiting at the head or for an empty FIFO; while
+//! `source.valid` is low the outputs hold the last word that was at the head (zero at first).
 //!
 //! Parameters:
 //! - `W`: data width in bits;
@@ -67,6 +69,13 @@ pub struct StreamFifo<const W: usize, const K: usize, const A: usize, const AP1:
     read_ptr: DFF<Bits<AP1>>,
     // The RAM's read register holds the word at `read_ptr`.
     head_valid: DFF<Bit>,
+    // The RAM's read register loaded a new head on the last edge; otherwise the outputs hold
+    // the word in the `*_held` registers (the Verilog's output register does not load).
+    fresh: DFF<Bit>,
+    data_held: DFF<Bits<W>>,
+    keep_held: DFF<Bits<K>>,
+    last_held: DFF<Bit>,
+    user_held: DFF<Bit>,
     overflows: DFF<Bits<32>>,
     passed: DFF<Bits<32>>,
     count: Signal<Local, Bits<AP1>>,
@@ -115,6 +124,11 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Default
             write_ptr: Default::default(),
             read_ptr: Default::default(),
             head_valid: Default::default(),
+            fresh: Default::default(),
+            data_held: Default::default(),
+            keep_held: Default::default(),
+            last_held: Default::default(),
+            user_held: Default::default(),
             overflows: Default::default(),
             passed: Default::default(),
             count: Default::default(),
@@ -135,7 +149,10 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     /// by hand with the same behaviour; the FIFO's differential tests and every block that
     /// holds one run both and require the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(self, clock, write_ptr, read_ptr, head_valid, overflows, passed);
+        dff_setup!(
+            self, clock, write_ptr, read_ptr, head_valid, fresh, data_held, keep_held, last_held,
+            user_held, overflows, passed
+        );
         self.data_ram.read_clock.next = self.clock.val();
         self.data_ram.write_clock.next = self.clock.val();
         self.keep_ram.read_clock.next = self.clock.val();
@@ -162,6 +179,8 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
         // written on this edge cannot be read on it (the RAM reads old contents), so the head
         // is valid next cycle only if its slot was written before this edge.
         self.head_valid.d.next = self.next_read.val() != self.write_ptr.q.val();
+        self.fresh.d.next = (self.next_read.val() != self.write_ptr.q.val())
+            & (self.pop.val() | !self.head_valid.q.val());
 
         self.data_ram.read_address.next = bit_cast::<A, AP1>(self.next_read.val());
         self.keep_ram.read_address.next = bit_cast::<A, AP1>(self.next_read.val());
@@ -187,10 +206,21 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
             self.overflows.d.next = self.overflows.q.val() + 1;
         }
 
-        self.source.data.next = self.data_ram.read_data.val();
-        self.source.keep.next = self.keep_ram.read_data.val();
-        self.source.last.next = self.last_ram.read_data.val();
-        self.source.user.next = self.user_ram.read_data.val();
+        if self.fresh.q.val() {
+            self.source.data.next = self.data_ram.read_data.val();
+            self.source.keep.next = self.keep_ram.read_data.val();
+            self.source.last.next = self.last_ram.read_data.val();
+            self.source.user.next = self.user_ram.read_data.val();
+            self.data_held.d.next = self.data_ram.read_data.val();
+            self.keep_held.d.next = self.keep_ram.read_data.val();
+            self.last_held.d.next = self.last_ram.read_data.val();
+            self.user_held.d.next = self.user_ram.read_data.val();
+        } else {
+            self.source.data.next = self.data_held.q.val();
+            self.source.keep.next = self.keep_held.q.val();
+            self.source.last.next = self.last_held.q.val();
+            self.source.user.next = self.user_held.q.val();
+        }
         self.source.valid.next = self.head_valid.q.val();
         self.full.next = self.is_full.val();
         self.empty.next = !self.count.val().any();
@@ -228,6 +258,16 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
         }
         self.head_valid.d.connect();
         self.head_valid.clock.connect();
+        self.fresh.d.connect();
+        self.fresh.clock.connect();
+        self.data_held.d.connect();
+        self.data_held.clock.connect();
+        self.keep_held.d.connect();
+        self.keep_held.clock.connect();
+        self.last_held.d.connect();
+        self.last_held.clock.connect();
+        self.user_held.d.connect();
+        self.user_held.clock.connect();
         self.data_ram.read_clock.connect();
         self.data_ram.write_clock.connect();
         self.data_ram.read_address.connect();
@@ -313,13 +353,18 @@ assign empty = count == {p}'d0;
 assign level = count;
 assign overflow_count = overflows;
 assign words_passed = passed;
+wire head_next = next_read != write_ptr;
 always @(posedge clock) begin
     read_ptr <= next_read;
-    head_valid <= next_read != write_ptr;
-    data_out <= data_mem[next_read[{am}:0]];
-    keep_out <= keep_mem[next_read[{am}:0]];
-    last_out <= last_mem[next_read[{am}:0]];
-    user_out <= user_mem[next_read[{am}:0]];
+    head_valid <= head_next;
+    // The head word is read again only when it changes: a word held at the head is not
+    // overwritten (a push to its slot needs a full FIFO, which pops it in the same cycle).
+    if (head_next & (pop | !head_valid)) begin
+        data_out <= data_mem[next_read[{am}:0]];
+        keep_out <= keep_mem[next_read[{am}:0]];
+        last_out <= last_mem[next_read[{am}:0]];
+        user_out <= user_mem[next_read[{am}:0]];
+    end
     if (push) begin
         data_mem[write_ptr[{am}:0]] <= sink$data;
         keep_mem[write_ptr[{am}:0]] <= sink$keep;

@@ -158,7 +158,7 @@ fn bursts_of_frames_all_reach_the_stack_and_come_back() {
         }
     }
     assert_eq!(host.dev.rx_backlog(), 0, "the wire drained");
-    let g = host.port.stats().clone();
+    let g = *host.port.stats();
     let stat = |name: &str| {
         host.port
             .nic()

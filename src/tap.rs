@@ -271,7 +271,7 @@ pub fn run(opts: &Options) -> Result<Report, TapError> {
         "stack     {tx_pending} frames queued for the card, {rx_pending} received not yet processed"
     );
     let _ = write!(table, "{}", host.port.tx_diagnose());
-    for h in host.stack.tcp_sockets().collect::<Vec<_>>() {
+    for h in host.stack.tcp_sockets() {
         if let Ok(info) = host.stack.tcp_info(h) {
             if info.state != oxnic_stack::tcp::TcpState::Listen {
                 let _ = writeln!(table, "tcp conn  {info:?}");

@@ -2,7 +2,10 @@
 //! it when the kernel's frames pile up: every frame must reach the stack.
 
 use oxnic::host::{HostConfig, SimHost};
+use oxnic_hdl::frame_gen::Ipv4Frame;
 use oxnic_stack::time::Instant;
+use oxnic_stack::wire::arp::{ArpOperation, ArpRepr};
+use oxnic_stack::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -11,73 +14,38 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC: [u8; 6] = [2, 0x0c, 0x5e, 0, 0, 2];
 
-fn sum16(data: &[u8], mut acc: u32) -> u32 {
-    for c in data.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
-
 /// An Ethernet/IPv4/UDP frame from 10.79.0.1:`sport` to 10.79.0.2:7.
 fn udp_frame(sport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&MAC);
-    f.extend_from_slice(&PEER_MAC);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = 20 + 8 + payload.len();
-    let mut ip = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0x40,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ];
-    ip.extend_from_slice(&[10, 79, 0, 1, 10, 79, 0, 2]);
-    let c = fold(sum16(&ip, 0));
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let ulen = (8 + payload.len()) as u16;
-    let mut udp = Vec::new();
-    udp.extend_from_slice(&sport.to_be_bytes());
-    udp.extend_from_slice(&7u16.to_be_bytes());
-    udp.extend_from_slice(&ulen.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    let pseudo = sum16(&[10, 79, 0, 1, 10, 79, 0, 2, 0, 17], u32::from(ulen));
-    let c = fold(sum16(&udp, pseudo));
-    udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-    f.extend_from_slice(&udp);
-    f
+    let mut f = Ipv4Frame::udp([10, 79, 0, 1], [10, 79, 0, 2], sport, 7, payload);
+    f.dst_mac = MAC;
+    f.src_mac = PEER_MAC;
+    f.build()
 }
 
 /// The ARP reply to a request the stack sent, if `frame` is one.
 fn arp_reply(frame: &[u8]) -> Option<Vec<u8>> {
-    if frame.len() < 42 || frame[12..14] != [0x08, 0x06] || frame[20..22] != [0, 1] {
+    let (eth, body) = EthernetRepr::parse(frame).ok()?;
+    let req = ArpRepr::parse(body).ok()?;
+    if eth.ethertype != ethertype::ARP || req.operation != ArpOperation::Request {
         return None;
     }
-    let mut r = Vec::new();
-    r.extend_from_slice(&frame[6..12]);
-    r.extend_from_slice(&PEER_MAC);
-    r.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
-    r.extend_from_slice(&PEER_MAC);
-    r.extend_from_slice(&frame[38..42]);
-    r.extend_from_slice(&frame[6..12]);
-    r.extend_from_slice(&frame[28..32]);
-    r.resize(60, 0);
+    let mut r = vec![0u8; 60];
+    EthernetRepr {
+        dst: eth.src,
+        src: EthernetAddress(PEER_MAC),
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut r)
+    .ok()?;
+    ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hw: EthernetAddress(PEER_MAC),
+        source_ip: req.target_ip,
+        target_hw: req.source_hw,
+        target_ip: req.source_ip,
+    }
+    .emit(&mut r[EthernetRepr::LEN..])
+    .ok()?;
     Some(r)
 }
 

@@ -87,6 +87,11 @@ pub fn all() -> Vec<Entry> {
             verilog: crate::crc32::verilog,
         },
         Entry {
+            name: "oxnic_irq_mod",
+            about: "interrupt vectors with frame/microsecond moderation, 16 queues, 16 vectors",
+            verilog: crate::irq_mod::verilog,
+        },
+        Entry {
             name: "oxnic_csum",
             about: "Internet checksum from a per-frame start offset, 64-bit stream, latency 1",
             verilog: crate::csum::verilog,

@@ -44,6 +44,7 @@ pub mod csum;
 pub mod dma_if;
 pub mod en_reg;
 pub mod frame_gen;
+pub mod irq_mod;
 pub mod mac_rx;
 pub mod mac_tx;
 pub mod nic;

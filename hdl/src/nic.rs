@@ -88,6 +88,7 @@
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::en_reg::EnReg;
+use crate::irq_mod::IrqModerator;
 use crate::mac_rx::MacRx;
 use crate::mac_tx::MacTx;
 use crate::packet_fifo::PacketFifo;
@@ -282,15 +283,9 @@ pub struct OxnicNic {
     // Interrupt vectors.
     us_div: DFF<Bits<8>>,
     us_tick: Signal<Local, Bit>,
-    v_pending: Vec<DFF<Bit>>,
-    v_frames: Vec<DFF<Bits<16>>>,
-    v_usecs: Vec<DFF<Bits<16>>>,
-    v_count: Vec<DFF<Bits<32>>>,
-    v_pulse: Vec<DFF<Bit>>,
-    v_fire: Vec<Signal<Local, Bit>>,
+    irq_mod: IrqModerator,
     any_fire: Signal<Local, Bit>,
     any_armed: Signal<Local, Bit>,
-    vid: Vec<Constant<Bits<4>>>,
     ev: Signal<Local, Bit>,
     ev_vec: Signal<Local, Bits<4>>,
 
@@ -536,17 +531,9 @@ impl OxnicNic {
             w32: (0..32).map(|_| Widen::default()).collect(),
             us_div: Default::default(),
             us_tick: Default::default(),
-            v_pending: dffs(VECTORS),
-            v_frames: dffs(VECTORS),
-            v_usecs: dffs(VECTORS),
-            v_count: dffs(VECTORS),
-            v_pulse: dffs(VECTORS),
-            v_fire: locals(VECTORS),
+            irq_mod: IrqModerator::new(nq, VECTORS),
             any_fire: Default::default(),
             any_armed: Default::default(),
-            vid: (0..VECTORS as u64)
-                .map(|v| Constant::new(Bits::<4>::from(v)))
-                .collect(),
             ev: Default::default(),
             ev_vec: Default::default(),
             keep_bits: Default::default(),
@@ -982,67 +969,23 @@ impl Logic for OxnicNic {
         if self.us_tick.val() {
             self.us_div.d.next = 0.into();
         }
-        for v in 0..self.v_pending.len() {
-            self.v_pending[v].clock.next = self.clock.val();
-            self.v_pending[v].d.next = self.v_pending[v].q.val();
-            self.v_frames[v].clock.next = self.clock.val();
-            self.v_frames[v].d.next = self.v_frames[v].q.val();
-            self.v_usecs[v].clock.next = self.clock.val();
-            self.v_usecs[v].d.next = self.v_usecs[v].q.val();
-            self.v_count[v].clock.next = self.clock.val();
-            self.v_count[v].d.next = self.v_count[v].q.val();
-            self.v_pulse[v].clock.next = self.clock.val();
-            self.v_pulse[v].d.next = false;
-            self.irq[v].next = self.v_pulse[v].q.val();
-            self.irq_regs.ro[v].next = self.v_count[v].q.val();
-            self.v_fire[v].next = false;
+        // The vectors and their moderation (see `irq_mod`): the queues that fire, the
+        // completions, and each vector's registers.
+        self.irq_mod.clock.next = self.clock.val();
+        self.irq_mod.any_fire.next = self.any_fire.val();
+        self.irq_mod.ev.next = self.ev.val();
+        self.irq_mod.ev_vec.next = self.ev_vec.val();
+        self.irq_mod.us_tick.next = self.us_tick.val();
+        for q in 0..self.q_gate.len() {
+            self.irq_mod.q_fire[q].next = self.q_fire[q].val();
+            self.irq_mod.q_vec[q].next = self.q_vec[q].q.val();
         }
-        // Which vectors the firing queues raise: only looked at in a cycle where one fires
-        // (vectors × queues comparators, evaluated every simulated cycle).
-        if self.any_fire.val() {
-            for v in 0..self.v_pending.len() {
-                for q in 0..self.q_gate.len() {
-                    if self.q_fire[q].val() & (self.q_vec[q].q.val() == self.vid[v].val()) {
-                        self.v_fire[v].next = true;
-                    }
-                }
-                if self.v_fire[v].val() {
-                    self.v_pending[v].d.next = true;
-                }
-            }
-        }
-        // The completion that fired a queue is one of the frames counted.
-        if self.ev.val() {
-            for v in 0..self.v_pending.len() {
-                if (self.ev_vec.val() == self.vid[v].val())
-                    & (self.v_pending[v].q.val() | self.v_fire[v].val())
-                {
-                    self.v_frames[v].d.next = self.v_frames[v].q.val() + 1;
-                }
-            }
-        }
-        for v in 0..self.v_pending.len() {
-            if self.v_pending[v].q.val() {
-                if self.us_tick.val() {
-                    self.v_usecs[v].d.next = self.v_usecs[v].q.val() + 1;
-                }
-                if !self.irq_regs.rw[v * 3 + 2].val().get_bit(0)
-                    & ((self.irq_regs.rw[v * 3 + 1].val().get_bits::<16>(0).any()
-                        & (self.v_frames[v].q.val()
-                            >= self.irq_regs.rw[v * 3 + 1].val().get_bits::<16>(0)))
-                        | (self.irq_regs.rw[v * 3].val().get_bits::<16>(0).any()
-                            & (self.v_usecs[v].q.val()
-                                >= self.irq_regs.rw[v * 3].val().get_bits::<16>(0)))
-                        | !(self.irq_regs.rw[v * 3 + 1].val().get_bits::<16>(0).any()
-                            | self.irq_regs.rw[v * 3].val().get_bits::<16>(0).any()))
-                {
-                    self.v_pending[v].d.next = self.v_fire[v].val();
-                    self.v_frames[v].d.next = 0.into();
-                    self.v_usecs[v].d.next = 0.into();
-                    self.v_pulse[v].d.next = true;
-                    self.v_count[v].d.next = self.v_count[v].q.val() + 1;
-                }
-            }
+        for v in 0..self.irq.len() {
+            self.irq_mod.usecs[v].next = self.irq_regs.rw[v * 3].val();
+            self.irq_mod.frames[v].next = self.irq_regs.rw[v * 3 + 1].val();
+            self.irq_mod.ctrl[v].next = self.irq_regs.rw[v * 3 + 2].val();
+            self.irq[v].next = self.irq_mod.irq[v].val();
+            self.irq_regs.ro[v].next = self.irq_mod.count[v].val();
         }
 
         // ---- RX path.

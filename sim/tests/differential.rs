@@ -6,7 +6,7 @@
 use oxnic_abi::{checksum, regs};
 use oxnic_hdl::stream_stimulus::{decode_frames, value_at, SINK};
 use oxnic_hdl::{
-    crc32, csum, en_reg, packet_fifo, reg_bus, rss_table, rx_check_chain, stream_fifo,
+    crc32, csum, en_reg, irq_mod, packet_fifo, reg_bus, rss_table, rx_check_chain, stream_fifo,
     stream_register, toeplitz,
 };
 use oxnic_sim::diff;
@@ -26,6 +26,7 @@ const COVERED: &[&str] = &[
     "oxnic_rss_table",
     "oxnic_en_reg64",
     "oxnic_crc32",
+    "oxnic_irq_mod",
     "oxnic_csum",
     "oxnic_toeplitz",
     "oxnic_rx_check_chain",
@@ -266,6 +267,24 @@ fn en_reg_agrees() {
     )
     .unwrap();
     assert!(changes > 1_000, "{changes} changes");
+}
+
+#[test]
+fn irq_mod_agrees() {
+    let stim = irq_mod::random_stimulus(1111, 20_000);
+    let mut raises = 0;
+    diff::run(
+        irq_mod::card(),
+        models::oxnic_irq_mod::Model::new(),
+        &stim,
+        |_, s| {
+            for j in 0..16 {
+                raises += s.get(&format!("irq${j}"));
+            }
+        },
+    )
+    .unwrap();
+    assert!(raises > 1_000, "{raises} raises");
 }
 
 fn reg_block<M: oxnic_sim::harness::RawModel>(def: &'static regs::BlockDef, model: M, seed: u64) {

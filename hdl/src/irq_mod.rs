@@ -18,8 +18,8 @@
 //! - per vector, its registers (`oxnic_abi::regs::irq`): `usecs$j` and `frames$j` (limits in
 //!   bits 15:0) and `ctrl$j` (bit 0: masked).
 //!
-//! Outputs: `irq$j`, the vector's interrupt line (high for one cycle per raise), and `count$j`,
-//! its raises so far (32 bits, wrapping).
+//! Outputs: `irq`, the interrupt lines (bit `j` for vector `j`, high for one cycle per raise),
+//! and `count$j`, vector `j`'s raises so far (32 bits, wrapping).
 //!
 //! The Verilog is written by hand ([`IrqModerator`]'s `hdl`): all of it sits in one clocked
 //! block that does nothing, beyond one test, in a cycle in which no queue fires and no vector is
@@ -56,8 +56,8 @@ pub struct IrqModerator {
     pub frames: Vec<Signal<In, Bits<32>>>,
     /// Vector `j`'s control register (bit 0: masked).
     pub ctrl: Vec<Signal<In, Bits<32>>>,
-    /// Vector `j`'s interrupt line.
-    pub irq: Vec<Signal<Out, Bit>>,
+    /// The interrupt lines, bit `j` for vector `j`.
+    pub irq: Signal<Out, Bits<16>>,
     /// Vector `j`'s raises so far.
     pub count: Vec<Signal<Out, Bits<32>>>,
     pending: Vec<DFF<Bit>>,
@@ -86,7 +86,7 @@ impl IrqModerator {
             usecs: sigs(vectors),
             frames: sigs(vectors),
             ctrl: sigs(vectors),
-            irq: sigs(vectors),
+            irq: Default::default(),
             count: sigs(vectors),
             pending: sigs(vectors),
             pulse: sigs(vectors),
@@ -125,7 +125,7 @@ impl Logic for IrqModerator {
     /// rust-hdl's simulation of the block; [`Logic::hdl`] is the same logic written as Verilog.
     fn update(&mut self) {
         let clock = self.clock.val();
-        for j in 0..self.irq.len() {
+        for j in 0..self.count.len() {
             self.pending[j].clock.next = clock;
             self.pending[j].d.next = self.pending[j].q.val();
             self.pulse[j].clock.next = clock;
@@ -136,7 +136,8 @@ impl Logic for IrqModerator {
             self.n_count[j].clock.next = clock;
             self.n_count[j].d.next = self.n_count[j].q.val();
         }
-        for j in 0..self.irq.len() {
+        let mut lines = 0u64;
+        for j in 0..self.count.len() {
             self.pulse[j].d.next = false;
             let fire = self.any_fire.val()
                 && (0..self.q_fire.len())
@@ -165,15 +166,16 @@ impl Logic for IrqModerator {
                     self.n_count[j].d.next = self.n_count[j].q.val() + 1;
                 }
             }
-            self.irq[j].next = self.pulse[j].q.val();
+            lines |= u64::from(self.pulse[j].q.val()) << j;
             self.count[j].next = self.n_count[j].q.val();
         }
+        self.irq.next = lines.into();
     }
 
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
-        for j in 0..self.irq.len() {
-            self.irq[j].connect();
+        self.irq.connect();
+        for j in 0..self.count.len() {
             self.count[j].connect();
             for d in [&mut self.pending[j], &mut self.pulse[j]] {
                 d.clock.connect();
@@ -190,7 +192,7 @@ impl Logic for IrqModerator {
 
     fn hdl(&self) -> Verilog {
         Verilog::Wrapper(Wrapper {
-            code: moderator_verilog(self.q_fire.len(), self.irq.len()),
+            code: moderator_verilog(self.q_fire.len(), self.count.len()),
             cores: String::new(),
         })
     }
@@ -201,18 +203,19 @@ fn moderator_verilog(queues: usize, vectors: usize) -> String {
     let m = vectors - 1;
     let mut v = format!(
         "reg [{m}:0] pending = 0;
-reg [{m}:0] pulse = 0;
+reg [15:0] pulse = 0;
 // Blocking temporaries of the clocked block: vectors fired, next pending, next pulses.
 reg [{m}:0] f;
 reg [{m}:0] np;
-reg [{m}:0] npulse;
+reg [15:0] npulse;
+assign irq = pulse;
 "
     );
     for j in 0..vectors {
         let _ = writeln!(
             v,
             "reg [15:0] n_frames_{j} = 0;\nreg [15:0] n_usecs_{j} = 0;\nreg [31:0] n_count_{j} = 0;\n\
-             assign irq${j} = pulse[{j}];\nassign count${j} = n_count_{j};"
+             assign count${j} = n_count_{j};"
         );
     }
     v.push_str(
@@ -272,7 +275,7 @@ end
 
 impl crate::testbench::SetInputs for IrqModerator {
     fn input_names(&self) -> &'static [&'static str] {
-        input_names(self.q_fire.len(), self.irq.len())
+        input_names(self.q_fire.len(), self.count.len())
     }
 
     fn set_input(&mut self, name: &str, words: &[u64]) -> Result<(), crate::testbench::TbError> {
@@ -287,7 +290,7 @@ impl crate::testbench::SetInputs for IrqModerator {
                 let bad = || crate::testbench::TbError::NoSuchInput(name.to_string());
                 let (p, i) = name.split_once('$').ok_or_else(bad)?;
                 let i: usize = i.parse().map_err(|_| bad())?;
-                let (nq, nv) = (self.q_fire.len(), self.irq.len());
+                let (nq, nv) = (self.q_fire.len(), self.count.len());
                 match p {
                     "q_fire" if i < nq => self.q_fire[i].next = F::from_words(words),
                     "q_vec" if i < nq => self.q_vec[i].next = F::from_words(words),
@@ -373,7 +376,7 @@ mod tests {
             setup(c, &mut b);
             b.settle().unwrap();
             b.tick().unwrap();
-            if b.get("irq$3").unwrap()[0] == 1 {
+            if b.get("irq").unwrap()[0] >> 3 & 1 == 1 {
                 out.push(c);
             }
         }

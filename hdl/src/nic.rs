@@ -60,7 +60,7 @@
 //! whose producer index differs from the driver's CONS register — a new record arrived, or
 //! records were already waiting when it was armed, so no wake-up is ever lost — fires once and
 //! disarms. Firing makes its vector pending; a pending vector raises its interrupt line
-//! (`irq$v`, a one-cycle pulse, one MSI-X message on a board) when
+//! (bit `v` of `irq`, a one-cycle pulse, one MSI-X message on a board) when
 //! - MOD_FRAMES is non-zero and that many completions arrived on the vector's completion
 //!   queues since it became pending (the one that fired included), or
 //! - MOD_USECS is non-zero and that many microseconds passed since it became pending, or
@@ -84,7 +84,7 @@
 //! - `dma_rd`, `dma_wr`: the DMA ports ([`crate::dma_if`]);
 //! - `phy_rx`: frames from the wire with FCS (never back-pressured);
 //! - `phy_tx`: frames to the wire with FCS (honours `ready`);
-//! - `irq$v`: interrupt pulses, one per vector.
+//! - `irq`: interrupt pulses, bit `v` for vector `v`.
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::en_reg::EnReg;
@@ -225,7 +225,7 @@ pub struct OxnicNic {
     /// Frames to the wire, FCS included.
     pub phy_tx: StreamSource<64, 8>,
     /// Interrupt pulses, one line per vector.
-    pub irq: Vec<Signal<Out, Bit>>,
+    pub irq: Signal<Out, Bits<VECTORS>>,
 
     device_regs: RegBlock,
     port_regs: RegBlock,
@@ -482,7 +482,7 @@ impl OxnicNic {
             dma_wr: Default::default(),
             phy_rx: Default::default(),
             phy_tx: Default::default(),
-            irq: (0..VECTORS).map(|_| Signal::default()).collect(),
+            irq: Default::default(),
             device_regs,
             port_regs,
             rss_regs,
@@ -980,13 +980,13 @@ impl Logic for OxnicNic {
             self.irq_mod.q_fire[q].next = self.q_fire[q].val();
             self.irq_mod.q_vec[q].next = self.q_vec[q].q.val();
         }
-        for v in 0..self.irq.len() {
+        for v in 0..VECTORS {
             self.irq_mod.usecs[v].next = self.irq_regs.rw[v * 3].val();
             self.irq_mod.frames[v].next = self.irq_regs.rw[v * 3 + 1].val();
             self.irq_mod.ctrl[v].next = self.irq_regs.rw[v * 3 + 2].val();
-            self.irq[v].next = self.irq_mod.irq[v].val();
             self.irq_regs.ro[v].next = self.irq_mod.count[v].val();
         }
+        self.irq.next = self.irq_mod.irq.val();
 
         // ---- RX path.
         self.rxin_data.d.next = self.phy_rx.data.val();
@@ -1412,7 +1412,7 @@ mod tests {
             "dma_rd$req_addr",
             "dma_wr$data",
             "phy_rx$data",
-            "irq$15",
+            "[15:0] irq",
         ] {
             assert!(v.contains(port), "{port}");
         }

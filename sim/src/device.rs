@@ -205,7 +205,7 @@ impl Inner {
                 });
             }
         }
-        let irqs = irq_lines(m);
+        let irqs = m.get_irq();
         if irqs != 0 {
             for v in 0..64 {
                 if irqs >> v & 1 == 1 {
@@ -257,35 +257,6 @@ impl Inner {
         self.step();
         self.sim.model.set_bus_write(0);
     }
-}
-
-fn irq_lines(m: &Model) -> u64 {
-    let lines = [
-        m.get_irq_0(),
-        m.get_irq_1(),
-        m.get_irq_2(),
-        m.get_irq_3(),
-        m.get_irq_4(),
-        m.get_irq_5(),
-        m.get_irq_6(),
-        m.get_irq_7(),
-        m.get_irq_8(),
-        m.get_irq_9(),
-        m.get_irq_10(),
-        m.get_irq_11(),
-        m.get_irq_12(),
-        m.get_irq_13(),
-        m.get_irq_14(),
-        m.get_irq_15(),
-    ];
-    // Almost every cycle raises none: one OR of them all before placing each in its bit.
-    if lines.iter().fold(0, |acc, &l| acc | l) == 0 {
-        return 0;
-    }
-    lines
-        .iter()
-        .enumerate()
-        .fold(0, |acc, (v, &l)| acc | (l & 1) << v)
 }
 
 /// The verilated card behind a simulated PCIe link, IOMMU, MSI-X and Ethernet wire.

@@ -278,9 +278,7 @@ fn irq_mod_agrees() {
         models::oxnic_irq_mod::Model::new(),
         &stim,
         |_, s| {
-            for j in 0..16 {
-                raises += s.get(&format!("irq${j}"));
-            }
+            raises += u64::from(s.get("irq").count_ones());
         },
     )
     .unwrap();

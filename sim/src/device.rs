@@ -168,7 +168,6 @@ impl Inner {
         } else {
             m.set_phy_rx_valid(0);
         }
-        m.set_phy_tx_ready(1);
         self.dma.before_eval(m);
         // One evaluation per cycle, at the rising edge. The card's outputs are a function of
         // its registers alone (no input reaches an output without a flop between), so the
@@ -268,7 +267,9 @@ pub struct SimDevice {
 impl SimDevice {
     /// A card fresh from power-up, with nothing mapped and nothing on the wire.
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
-        let sim = Sim::new(Model::new())?;
+        let mut sim = Sim::new(Model::new())?;
+        // The wire out of the card never pushes back.
+        sim.model.set_phy_tx_ready(1);
         let ports = DmaPorts::resolve(&sim.model, "dma_rd", "dma_wr")?;
         let dma = DmaHost::new(HostMemory::new(), cfg.pcie, ports);
         Ok(SimDevice {
@@ -307,13 +308,11 @@ impl SimDevice {
     pub fn send_raw(&self, bytes: &[u8]) {
         let mut g = self.lock();
         let n = bytes.len().div_ceil(8);
-        for (i, c) in bytes.chunks(8).enumerate() {
+        g.rx_words.extend(bytes.chunks(8).enumerate().map(|(i, c)| {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
-            let keep = (1u64 << c.len()) - 1;
-            g.rx_words
-                .push_back((u64::from_le_bytes(w), keep, i + 1 == n));
-        }
+            (u64::from_le_bytes(w), (1u64 << c.len()) - 1, i + 1 == n)
+        }));
         if n > 0 {
             g.rx_frames += 1;
         }

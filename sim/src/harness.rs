@@ -214,7 +214,7 @@ impl<M: RawModel> Sim<M> {
             self.tick();
         } else {
             self.model.eval_edge();
-            self.model.set_port(self.clock, &[0]);
+            self.model.set_u64(self.clock, 0);
             self.cycle += 1;
         }
     }

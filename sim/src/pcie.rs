@@ -207,6 +207,19 @@ pub struct DmaHost {
     /// Optional tap on write requests.
     pub write_hook: Option<WriteHook>,
     buf: Vec<u64>,
+    /// A read request's bytes, reused by the next.
+    scratch: Vec<u8>,
+    /// The handshake inputs as [`DmaHost::before_eval`] set them this cycle: what the card
+    /// sees (`None` before the first cycle, so the first cycle sets them all).
+    set: Option<Handshakes>,
+}
+
+/// The host's `ready`/`valid` inputs to the card in one cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Handshakes {
+    req_ready: bool,
+    rsp_valid: bool,
+    wr_ready: bool,
 }
 
 impl DmaHost {
@@ -228,6 +241,8 @@ impl DmaHost {
             stats: DmaStats::default(),
             write_hook: None,
             buf: Vec::with_capacity(2),
+            scratch: Vec::new(),
+            set: None,
         }
     }
 
@@ -237,22 +252,31 @@ impl DmaHost {
         let p = &self.ports;
         self.down.refill(self.params.bytes_per_cycle);
         self.up.refill(self.params.bytes_per_cycle);
-        model.set_u64(
-            p.rd_req_ready,
-            u64::from(self.in_flight < self.params.max_reads_in_flight),
-        );
-        match self.rsp.front() {
-            Some(w) if w.at <= self.now && self.down.can_send() => {
-                model.set_u64(p.rd_rsp_valid, 1);
-                model.set_port(p.rd_rsp_data, &w.data[..p.rd_bytes / 8]);
-                model.set_u64(p.rd_rsp_keep, u64::from(w.keep));
-                model.set_u64(p.rd_rsp_tag, u64::from(w.tag));
-                model.set_u64(p.rd_rsp_last, u64::from(w.last));
-                model.set_u64(p.rd_rsp_error, u64::from(w.error));
-            }
-            _ => model.set_u64(p.rd_rsp_valid, 0),
+        let now = Handshakes {
+            req_ready: self.in_flight < self.params.max_reads_in_flight,
+            rsp_valid: matches!(self.rsp.front(), Some(w) if w.at <= self.now)
+                && self.down.can_send(),
+            wr_ready: self.up.can_send(),
+        };
+        if let (true, Some(w)) = (now.rsp_valid, self.rsp.front()) {
+            model.set_port(p.rd_rsp_data, &w.data[..p.rd_bytes / 8]);
+            model.set_u64(p.rd_rsp_keep, u64::from(w.keep));
+            model.set_u64(p.rd_rsp_tag, u64::from(w.tag));
+            model.set_u64(p.rd_rsp_last, u64::from(w.last));
+            model.set_u64(p.rd_rsp_error, u64::from(w.error));
         }
-        model.set_u64(p.wr_ready, u64::from(self.up.can_send()));
+        // The handshake inputs hold between cycles: stored only when they change.
+        let last = self.set;
+        if last.map(|l| l.req_ready) != Some(now.req_ready) {
+            model.set_u64(p.rd_req_ready, u64::from(now.req_ready));
+        }
+        if last.map(|l| l.rsp_valid) != Some(now.rsp_valid) {
+            model.set_u64(p.rd_rsp_valid, u64::from(now.rsp_valid));
+        }
+        if last.map(|l| l.wr_ready) != Some(now.wr_ready) {
+            model.set_u64(p.wr_ready, u64::from(now.wr_ready));
+        }
+        self.set = Some(now);
     }
 
     /// Takes what the card offered this cycle (handshakes that complete at the coming edge),
@@ -263,8 +287,13 @@ impl DmaHost {
     /// into the next one's address).
     pub fn after_eval<M: RawModel + ?Sized>(&mut self, model: &M) {
         let p = &self.ports;
-        let req_taken = model.get_u64(p.rd_req_ready) == 1 && model.get_u64(p.rd_req_valid) == 1;
-        let word_taken = model.get_u64(p.wr_ready) == 1 && model.get_u64(p.wr_valid) == 1;
+        let set = self.set.unwrap_or(Handshakes {
+            req_ready: false,
+            rsp_valid: false,
+            wr_ready: false,
+        });
+        let req_taken = set.req_ready && model.get_u64(p.rd_req_valid) == 1;
+        let word_taken = set.wr_ready && model.get_u64(p.wr_valid) == 1;
         if req_taken {
             let addr = model.get_u64(p.rd_req_addr);
             let len = model.get_u64(p.rd_req_len) as usize;
@@ -272,9 +301,7 @@ impl DmaHost {
             self.accept_read(addr, len, tag);
         }
         let p = &self.ports;
-        let offered =
-            matches!(self.rsp.front(), Some(w) if w.at <= self.now) && self.down.can_send();
-        if offered && model.get_u64(p.rd_rsp_valid) == 1 && model.get_u64(p.rd_rsp_ready) == 1 {
+        if set.rsp_valid && model.get_u64(p.rd_rsp_ready) == 1 {
             if let Some(w) = self.rsp.pop_front() {
                 let bytes = u32::from(w.keep.count_ones() as u8);
                 let mut cost = u64::from(bytes);
@@ -346,7 +373,9 @@ impl DmaHost {
         let chunks = len.div_ceil(self.params.max_read_request as usize) as u64;
         self.up.spend(chunks * u64::from(self.params.tlp_overhead));
         let at = self.now + self.params.read_latency;
-        let mut data = vec![0u8; len];
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        data.resize(len, 0);
         if self.mem.dma_read(addr, &mut data).is_err() {
             self.stats.read_faults += 1;
             self.rsp.push_back(RspWord {
@@ -357,6 +386,7 @@ impl DmaHost {
                 last: true,
                 error: true,
             });
+            self.scratch = data;
             return;
         }
         self.stats.read_bytes += len as u64;
@@ -372,6 +402,7 @@ impl DmaHost {
                 error: false,
             });
         }
+        self.scratch = data;
     }
 
     /// Cycles the host has seen.

@@ -161,20 +161,31 @@ impl Logic for Csum {
         self.enable.next = self.in_range.val() & self.sink.keep.val();
         for k in 0..8 {
             self.byte[k].next = 0.into();
-            if self.enable.val().get_bit(k) {
-                self.byte[k].next = self.sink.data.val().get_bits::<8>(8 * k);
-            }
         }
-        // Even bytes are the low halves, odd bytes the high ones.
-        self.word_sum.next = bit_cast::<20, 8>(self.byte[0].val())
-            + bit_cast::<20, 8>(self.byte[2].val())
-            + bit_cast::<20, 8>(self.byte[4].val())
-            + bit_cast::<20, 8>(self.byte[6].val())
-            + ((bit_cast::<20, 8>(self.byte[1].val())
-                + bit_cast::<20, 8>(self.byte[3].val())
-                + bit_cast::<20, 8>(self.byte[5].val())
-                + bit_cast::<20, 8>(self.byte[7].val()))
-                << 8);
+        // Even bytes are the low halves, odd bytes the high ones. A whole word (nearly every
+        // one) is the sum of its 16-bit halves; byte by byte only for a partial one.
+        self.word_sum.next = 0.into();
+        if self.enable.val() == self.all_bytes.val() {
+            self.word_sum.next = bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(16))
+                + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(32))
+                + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(48));
+        } else if self.enable.val().any() {
+            for k in 0..8 {
+                if self.enable.val().get_bit(k) {
+                    self.byte[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+            }
+            self.word_sum.next = bit_cast::<20, 8>(self.byte[0].val())
+                + bit_cast::<20, 8>(self.byte[2].val())
+                + bit_cast::<20, 8>(self.byte[4].val())
+                + bit_cast::<20, 8>(self.byte[6].val())
+                + ((bit_cast::<20, 8>(self.byte[1].val())
+                    + bit_cast::<20, 8>(self.byte[3].val())
+                    + bit_cast::<20, 8>(self.byte[5].val())
+                    + bit_cast::<20, 8>(self.byte[7].val()))
+                    << 8);
+        }
         // acc <= 0x1000e and word_sum <= 0x3fffc, so the sum fits 19 bits and one fold brings it
         // back under 0x10005; a second fold reaches 16 bits.
         // (Verilog cannot part-select an expression, hence `total`.)

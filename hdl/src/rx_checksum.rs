@@ -129,6 +129,12 @@ pub struct RxChecksum {
     m_l4: Signal<Local, Bits<8>>,
     /// Masked bytes for each sum.
     ba: [Signal<Local, Bits<8>>; 8],
+    /// `m_all`, `m_hdr`, `m_l4` limited to the word's bytes.
+    e_all: Signal<Local, Bits<8>>,
+    e_hdr: Signal<Local, Bits<8>>,
+    e_l4: Signal<Local, Bits<8>>,
+    /// The whole word's sum of 16-bit halves (the sum of every byte, odd bytes high).
+    w_sum: Signal<Local, Bits<20>>,
     bh: [Signal<Local, Bits<8>>; 8],
     bl: [Signal<Local, Bits<8>>; 8],
     /// Sums before this word (zero at a frame's first word).
@@ -211,6 +217,10 @@ impl RxChecksum {
             m_hdr: Default::default(),
             m_l4: Default::default(),
             ba: Default::default(),
+            e_all: Default::default(),
+            e_hdr: Default::default(),
+            e_l4: Default::default(),
+            w_sum: Default::default(),
             bh: Default::default(),
             bl: Default::default(),
             base_all: Default::default(),
@@ -306,22 +316,6 @@ impl Logic for RxChecksum {
             self.m_hdr.next = self.below_l4.val();
             self.m_l4.next = self.above_l4.val() & self.below_end.val();
         }
-        for k in 0..8 {
-            self.ba[k].next = 0.into();
-            self.bh[k].next = 0.into();
-            self.bl[k].next = 0.into();
-            if self.sink.keep.val().get_bit(k) {
-                if self.m_all.val().get_bit(k) {
-                    self.ba[k].next = self.sink.data.val().get_bits::<8>(8 * k);
-                }
-                if self.m_hdr.val().get_bit(k) {
-                    self.bh[k].next = self.sink.data.val().get_bits::<8>(8 * k);
-                }
-                if self.m_l4.val().get_bit(k) {
-                    self.bl[k].next = self.sink.data.val().get_bits::<8>(8 * k);
-                }
-            }
-        }
         self.base_all.next = self.acc_all.q.val();
         self.base_hdr.next = self.acc_hdr.q.val();
         self.base_l4.next = self.acc_l4.q.val();
@@ -332,36 +326,80 @@ impl Logic for RxChecksum {
         }
         // Even bytes are the low halves, odd bytes the high ones; a base <= 0x1000e plus at
         // most 0x3fc * 0x101 fits 19 bits, and one fold keeps it under 0x10006.
-        self.tot_all.next = self.base_all.val()
-            + bit_cast::<20, 8>(self.ba[0].val())
-            + bit_cast::<20, 8>(self.ba[2].val())
-            + bit_cast::<20, 8>(self.ba[4].val())
-            + bit_cast::<20, 8>(self.ba[6].val())
-            + ((bit_cast::<20, 8>(self.ba[1].val())
-                + bit_cast::<20, 8>(self.ba[3].val())
-                + bit_cast::<20, 8>(self.ba[5].val())
-                + bit_cast::<20, 8>(self.ba[7].val()))
-                << 8);
-        self.tot_hdr.next = self.base_hdr.val()
-            + bit_cast::<20, 8>(self.bh[0].val())
-            + bit_cast::<20, 8>(self.bh[2].val())
-            + bit_cast::<20, 8>(self.bh[4].val())
-            + bit_cast::<20, 8>(self.bh[6].val())
-            + ((bit_cast::<20, 8>(self.bh[1].val())
-                + bit_cast::<20, 8>(self.bh[3].val())
-                + bit_cast::<20, 8>(self.bh[5].val())
-                + bit_cast::<20, 8>(self.bh[7].val()))
-                << 8);
-        self.tot_l4.next = self.base_l4.val()
-            + bit_cast::<20, 8>(self.bl[0].val())
-            + bit_cast::<20, 8>(self.bl[2].val())
-            + bit_cast::<20, 8>(self.bl[4].val())
-            + bit_cast::<20, 8>(self.bl[6].val())
-            + ((bit_cast::<20, 8>(self.bl[1].val())
-                + bit_cast::<20, 8>(self.bl[3].val())
-                + bit_cast::<20, 8>(self.bl[5].val())
-                + bit_cast::<20, 8>(self.bl[7].val()))
-                << 8);
+        // A sum takes all of the word (nearly every word of `all` and of `l4`), none of it
+        // (most words of `hdr`), or some bytes: byte by byte only in that last case.
+        self.e_all.next = self.m_all.val() & self.sink.keep.val();
+        self.e_hdr.next = self.m_hdr.val() & self.sink.keep.val();
+        self.e_l4.next = self.m_l4.val() & self.sink.keep.val();
+        self.w_sum.next = bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(32))
+            + bit_cast::<20, 16>(self.sink.data.val().get_bits::<16>(48));
+        for k in 0..8 {
+            self.ba[k].next = 0.into();
+            self.bh[k].next = 0.into();
+            self.bl[k].next = 0.into();
+        }
+        self.tot_all.next = self.base_all.val();
+        if self.e_all.val() == self.all_bytes.val() {
+            self.tot_all.next = self.base_all.val() + self.w_sum.val();
+        } else if self.e_all.val().any() {
+            for k in 0..8 {
+                if self.e_all.val().get_bit(k) {
+                    self.ba[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+            }
+            self.tot_all.next = self.base_all.val()
+                + bit_cast::<20, 8>(self.ba[0].val())
+                + bit_cast::<20, 8>(self.ba[2].val())
+                + bit_cast::<20, 8>(self.ba[4].val())
+                + bit_cast::<20, 8>(self.ba[6].val())
+                + ((bit_cast::<20, 8>(self.ba[1].val())
+                    + bit_cast::<20, 8>(self.ba[3].val())
+                    + bit_cast::<20, 8>(self.ba[5].val())
+                    + bit_cast::<20, 8>(self.ba[7].val()))
+                    << 8);
+        }
+        self.tot_hdr.next = self.base_hdr.val();
+        if self.e_hdr.val() == self.all_bytes.val() {
+            self.tot_hdr.next = self.base_hdr.val() + self.w_sum.val();
+        } else if self.e_hdr.val().any() {
+            for k in 0..8 {
+                if self.e_hdr.val().get_bit(k) {
+                    self.bh[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+            }
+            self.tot_hdr.next = self.base_hdr.val()
+                + bit_cast::<20, 8>(self.bh[0].val())
+                + bit_cast::<20, 8>(self.bh[2].val())
+                + bit_cast::<20, 8>(self.bh[4].val())
+                + bit_cast::<20, 8>(self.bh[6].val())
+                + ((bit_cast::<20, 8>(self.bh[1].val())
+                    + bit_cast::<20, 8>(self.bh[3].val())
+                    + bit_cast::<20, 8>(self.bh[5].val())
+                    + bit_cast::<20, 8>(self.bh[7].val()))
+                    << 8);
+        }
+        self.tot_l4.next = self.base_l4.val();
+        if self.e_l4.val() == self.all_bytes.val() {
+            self.tot_l4.next = self.base_l4.val() + self.w_sum.val();
+        } else if self.e_l4.val().any() {
+            for k in 0..8 {
+                if self.e_l4.val().get_bit(k) {
+                    self.bl[k].next = self.sink.data.val().get_bits::<8>(8 * k);
+                }
+            }
+            self.tot_l4.next = self.base_l4.val()
+                + bit_cast::<20, 8>(self.bl[0].val())
+                + bit_cast::<20, 8>(self.bl[2].val())
+                + bit_cast::<20, 8>(self.bl[4].val())
+                + bit_cast::<20, 8>(self.bl[6].val())
+                + ((bit_cast::<20, 8>(self.bl[1].val())
+                    + bit_cast::<20, 8>(self.bl[3].val())
+                    + bit_cast::<20, 8>(self.bl[5].val())
+                    + bit_cast::<20, 8>(self.bl[7].val()))
+                    << 8);
+        }
         self.lo14.next = 0.into();
         self.hi15.next = 0.into();
         if self.sink.keep.val().get_bit(6) {

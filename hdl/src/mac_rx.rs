@@ -246,10 +246,13 @@ impl Logic for MacRx {
         self.fcs.sink.user.next = false;
         self.fcs.sink.valid.next = self.phy.valid.val();
 
+        // The bytes of a frame's last word (only that word's count is used).
         self.n_in.next = 0.into();
-        for n in 0..8 {
-            if self.phy.keep.val().get_bit(n) {
-                self.n_in.next = self.count_for[n].val();
+        if self.phy.last.val() {
+            for n in 0..8 {
+                if self.phy.keep.val().get_bit(n) {
+                    self.n_in.next = self.count_for[n].val();
+                }
             }
         }
         // The held word belongs to the frame still arriving (in a `fin` cycle it is the
@@ -258,23 +261,31 @@ impl Logic for MacRx {
         self.first.next = self.len_q.q.val() == 0;
 
         // The verdict on the frame whose last word came in on the previous edge; the CRC
-        // block's result belongs to that same frame in this cycle.
-        self.limit.next = bit_cast::<17, 16>(self.mtu_q.q.val()) + 18;
-        if self.tagged_q.q.val() {
-            self.limit.next = bit_cast::<17, 16>(self.mtu_q.q.val()) + 22;
+        // block's result belongs to that same frame in this cycle. (Worked out only then.)
+        self.limit.next = 0.into();
+        self.runt.next = false;
+        self.bad_fcs.next = false;
+        self.over.next = false;
+        self.filt.next = false;
+        self.drop.next = false;
+        if self.fin.q.val() {
+            self.limit.next = bit_cast::<17, 16>(self.mtu_q.q.val()) + 18;
+            if self.tagged_q.q.val() {
+                self.limit.next = bit_cast::<17, 16>(self.mtu_q.q.val()) + 22;
+            }
+            self.runt.next = self.flen_q.q.val() < 64;
+            self.bad_fcs.next = self.fcs.crc.val() != self.residue.val();
+            self.over.next = bit_cast::<17, 16>(self.flen_q.q.val()) > self.limit.val();
+            self.filt.next = !(self.ours_q.q.val()
+                | self.bcast_q.q.val()
+                | self.mcast_q.q.val()
+                | self.promisc_q.q.val());
+            self.drop.next = !self.en_q.q.val()
+                | self.runt.val()
+                | self.bad_fcs.val()
+                | self.over.val()
+                | self.filt.val();
         }
-        self.runt.next = self.flen_q.q.val() < 64;
-        self.bad_fcs.next = self.fcs.crc.val() != self.residue.val();
-        self.over.next = bit_cast::<17, 16>(self.flen_q.q.val()) > self.limit.val();
-        self.filt.next = !(self.ours_q.q.val()
-            | self.bcast_q.q.val()
-            | self.mcast_q.q.val()
-            | self.promisc_q.q.val());
-        self.drop.next = !self.en_q.q.val()
-            | self.runt.val()
-            | self.bad_fcs.val()
-            | self.over.val()
-            | self.filt.val();
 
         self.source.data.next = self.hold_data.q.val();
         self.source.keep.next = self.hold_keep.q.val();

@@ -231,13 +231,19 @@ impl Logic for MacTx {
         }
 
         // Input side: words from `sink`, then padding, into the output register and the CRC.
-        self.n_in.next = 0.into();
-        for n in 0..8 {
-            if self.sink.keep.val().get_bit(n) {
-                self.n_in.next = self.count_for[n].val();
+        // A whole word (every one but a frame's last) is taken as it is: its count and mask
+        // are worked out only for a partial one.
+        self.n_in.next = self.count_for[7].val();
+        self.in_mask.next = self.ones.val();
+        if self.sink.keep.val() != 0xff {
+            self.n_in.next = 0.into();
+            for n in 0..8 {
+                if self.sink.keep.val().get_bit(n) {
+                    self.n_in.next = self.count_for[n].val();
+                }
             }
+            self.in_mask.next = self.ones.val() >> (64 - (bit_cast::<8, 4>(self.n_in.val()) << 3));
         }
-        self.in_mask.next = self.ones.val() >> (64 - (bit_cast::<8, 4>(self.n_in.val()) << 3));
         self.sink.ready.next = self.tx_enable.val() & self.can_load.val() & !self.pad.q.val();
         self.take_in.next = self.sink.valid.val() & self.sink.ready.val();
         self.load.next = false;

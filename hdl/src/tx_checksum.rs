@@ -315,10 +315,14 @@ impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
         self.can_write.next = self.room.val() & (self.rec_level.val() < 15);
         self.sink.ready.next = self.can_write.val();
         self.take.next = self.sink.valid.val() & self.can_write.val();
-        self.n_in.next = 0.into();
-        for n in 0..8 {
-            if self.sink.keep.val().get_bit(n) {
-                self.n_in.next = self.count_for[n].val();
+        // A whole word counts 8; the bytes of a partial one are counted.
+        self.n_in.next = self.count_for[7].val();
+        if self.sink.keep.val() != 0xff {
+            self.n_in.next = 0.into();
+            for n in 0..8 {
+                if self.sink.keep.val().get_bit(n) {
+                    self.n_in.next = self.count_for[n].val();
+                }
             }
         }
         self.en_now.next = self.csum_en.val();

@@ -928,13 +928,18 @@ impl Logic for TxEngine {
             self.r_keep.next = self.rd.rsp_keep.val().get_bits::<8>(8);
         }
         self.r_end.next = self.rh.q.val() | !self.rd.rsp_keep.val().get_bit(8);
-        self.n_in.next = 0.into();
-        self.masked.next = 0.into();
-        for k in 0..8 {
-            if self.r_keep.val().get_bit(k) {
-                self.n_in.next = self.n_in.val() + 1;
-                self.masked.next =
-                    self.masked.val() | (self.r_data.val() & self.byte_masks[k].val());
+        // A whole half (nearly every one) is taken as it is; byte by byte only when partial.
+        self.n_in.next = 8.into();
+        self.masked.next = self.r_data.val();
+        if self.r_keep.val() != 0xff {
+            self.n_in.next = 0.into();
+            self.masked.next = 0.into();
+            for k in 0..8 {
+                if self.r_keep.val().get_bit(k) {
+                    self.n_in.next = self.n_in.val() + 1;
+                    self.masked.next =
+                        self.masked.val() | (self.r_data.val() & self.byte_masks[k].val());
+                }
             }
         }
         self.comb.next =

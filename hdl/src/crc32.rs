@@ -75,10 +75,21 @@ pub const fn table_entry(k: usize, b: u8) -> u32 {
 /// formula of the block's Verilog (see the module documentation).
 pub fn slice_step(state: u32, data: u64, n: usize) -> u32 {
     let m = data ^ u64::from(state);
-    let rest = if n < 4 { state >> (8 * n) } else { 0 };
-    (0..n).fold(rest, |acc, i| {
-        acc ^ table_entry(n - 1 - i, (m >> (8 * i)) as u8)
+    let (shift, lookups) = slice_terms(n);
+    let rest = shift.map_or(0, |b| state >> b);
+    lookups.iter().fold(rest, |acc, &(table, byte)| {
+        acc ^ table_entry(table, (m >> (8 * byte)) as u8)
     })
+}
+
+/// The terms XORed into the next register after `n` bytes, for [`slice_step`] and the Verilog
+/// alike: the old register shifted right by this many bits (only for `n < 4`), and a look-up
+/// in table `.0` of byte `.1` of `m` for each byte.
+fn slice_terms(n: usize) -> (Option<usize>, Vec<(usize, usize)>) {
+    (
+        (n < 4).then_some(8 * n),
+        (0..n).map(|i| (n - 1 - i, i)).collect(),
+    )
 }
 
 /// Ethernet FCS of a stream of 64-bit words with byte enables.
@@ -218,13 +229,16 @@ always @(posedge clock) begin
 ",
     );
     for n in 1..=8usize {
-        let mut terms: Vec<String> = Vec::new();
-        if n < 4 {
-            terms.push(format!("(state >> {})", 8 * n));
-        }
-        for i in 0..n {
-            terms.push(format!("t{}[m[{}:{}]]", n - 1 - i, 8 * i + 7, 8 * i));
-        }
+        let (shift, lookups) = slice_terms(n);
+        let terms: Vec<String> = shift
+            .map(|b| format!("(state >> {b})"))
+            .into_iter()
+            .chain(
+                lookups
+                    .iter()
+                    .map(|&(t, i)| format!("t{t}[m[{}:{}]]", 8 * i + 7, 8 * i)),
+            )
+            .collect();
         let _ = writeln!(
             v,
             "            8'h{:02x}: nxt = {};",

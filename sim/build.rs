@@ -22,8 +22,30 @@ const VERILATOR_FLAGS: &[&str] = &[
     "--x-assign",
     "fast",
 ];
-/// Code generation flags for the models (part of the cache key).
-const CXX_CODEGEN_FLAGS: &[&str] = &["-march=x86-64-v2", "-O3"];
+/// Code generation flags for the models (part of the cache key): see [`cxx_build`].
+fn cxx_codegen_flags() -> [&'static str; 2] {
+    [march(), "-O3"]
+}
+
+/// x86-64-v3 (AVX2, BMI1/2, LZCNT, MOVBE; Haswell, 2013 on) where the machine that builds the
+/// models has it, else x86-64-v2. The models are built on the machine that runs them (this
+/// script runs on the build host and the models are never shipped). Not `-march=native`:
+/// valgrind cannot run AVX-512 code, and callgrind measures the models.
+fn march() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let v3 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("lzcnt")
+            && std::arch::is_x86_feature_detected!("movbe");
+        if v3 {
+            return "-march=x86-64-v3";
+        }
+    }
+    "-march=x86-64-v2"
+}
 const VL_INCLUDE: &str = "/usr/share/verilator/include";
 
 #[derive(Debug, Clone)]
@@ -512,10 +534,10 @@ fn cxx_build(out: &Path) -> cc::Build {
         .debug(debug_info())
         .warnings(false)
         .out_dir(out);
-    // x86-64-v2 (2009 on): the parity of a word — CRC, Toeplitz and checksum logic are made of
-    // them — becomes one POPCNT instead of a bit-twiddling sequence. The models are built on
-    // the machine that runs them. -O3 (after cc's -O2, so it wins): a few % more.
-    for f in CXX_CODEGEN_FLAGS {
+    // x86-64-v2 (2009 on) at least: the parity of a word — CRC, Toeplitz and checksum logic
+    // are made of them — becomes one POPCNT instead of a bit-twiddling sequence; v3 where the
+    // machine has it (`march`). -O3 (after cc's -O2, so it wins): a few % more.
+    for f in cxx_codegen_flags() {
         b.flag_if_supported(f);
     }
     for f in [
@@ -581,7 +603,7 @@ fn main() {
             &compiler,
             &verilog,
             VERILATOR_FLAGS,
-            CXX_CODEGEN_FLAGS,
+            cxx_codegen_flags(),
             debug_info(),
         )
             .hash(&mut h);

@@ -92,6 +92,16 @@ pub fn all() -> Vec<Entry> {
             verilog: crate::irq_mod::verilog,
         },
         Entry {
+            name: "oxnic_rx_queues",
+            about: "RX engine per-queue indices, faults, enable periods and their lookups, 6 queues",
+            verilog: crate::rx_queues::verilog,
+        },
+        Entry {
+            name: "oxnic_tx_queues",
+            about: "TX engine per-queue indices, round-robin pick and lookups, 6 queues",
+            verilog: crate::tx_queues::verilog,
+        },
+        Entry {
             name: "oxnic_csum",
             about: "Internet checksum from a per-frame start offset, 64-bit stream, latency 1",
             verilog: crate::csum::verilog,

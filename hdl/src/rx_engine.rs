@@ -93,6 +93,7 @@
 //! descriptor cache RAMs become flops in generic synthesis; on an FPGA they are LUT RAM).
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
+use crate::rx_queues::RxQueues;
 use crate::stream::StreamSink;
 use crate::stream_fifo::StreamFifo;
 use crate::testbench::{FromWords, SetInputs, Stimulus, TbError};
@@ -217,23 +218,16 @@ pub struct RxEngine {
     inflight: StreamFifo<64, 8, 3, 4>,
     desc_addr: RAM<Bits<64>, 8>,
     desc_len: RAM<Bits<16>, 8>,
-    qid: Vec<Constant<Bits<8>>>,
     last_q: Constant<Bits<8>>,
     cache_size: Constant<Bits<16>>,
     fetch_min: Constant<Bits<16>>,
     one16: Constant<Bits<16>>,
     // gro_segs = 1 and the CHECKSUM_COMPLETE-valid bit of completion word 3.
     w3_fixed: Constant<Bits<64>>,
-    // Per-queue state: descriptors asked for (read issued), landed in the cache, used.
-    asked: Vec<DFF<Bits<16>>>,
-    fetched: Vec<DFF<Bits<16>>>,
-    cons: Vec<DFF<Bits<16>>>,
-    cqp: Vec<DFF<Bits<16>>>,
-    fault: Vec<DFF<Bit>>,
-    // Enabled last cycle; enable periods counted (mod 4), so a read issued before the queue
-    // was disabled is recognised when it comes back.
-    was_on: Vec<DFF<Bit>>,
-    epoch: Vec<DFF<Bits<2>>>,
+    // Per-queue state: descriptors asked for (read issued), landed in the cache, used;
+    // completions written; faults; enable periods (mod 4), so a read issued before the queue
+    // was disabled is recognised when it comes back. And the lookups of a queue's state.
+    queues: RxQueues,
     // Main state machine.
     state: DFF<RxState>,
     cur_meta: DFF<Bits<128>>,
@@ -280,35 +274,16 @@ pub struct RxEngine {
     pack: Signal<Local, Bits<128>>,
     head: Signal<Local, Bits<128>>,
     head_q: Signal<Local, Bits<8>>,
-    head_cons: Signal<Local, Bits<16>>,
     start: Signal<Local, Bit>,
-    m_hit: Signal<Local, Bit>,
-    m_enable: Signal<Local, Bit>,
-    m_fault: Signal<Local, Bit>,
-    m_fetched: Signal<Local, Bits<16>>,
-    m_prod: Signal<Local, Bits<16>>,
     rd_slot: Signal<Local, Bits<8>>,
     urgent: Signal<Local, Bit>,
     scan_q: Signal<Local, Bits<8>>,
-    m_cons: Signal<Local, Bits<16>>,
-    m_cqp: Signal<Local, Bits<16>>,
-    m_rx_log2: Signal<Local, Bits<4>>,
-    m_cq_base: Signal<Local, Bits<64>>,
-    m_cq_log2: Signal<Local, Bits<4>>,
     m_frame_len: Signal<Local, Bits<16>>,
     bump_cons: Signal<Local, Bit>,
     bump_cqp: Signal<Local, Bit>,
     w0: Signal<Local, Bits<64>>,
     w1: Signal<Local, Bits<64>>,
     w3: Signal<Local, Bits<64>>,
-    s_enable: Signal<Local, Bit>,
-    s_fault: Signal<Local, Bit>,
-    s_prod: Signal<Local, Bits<16>>,
-    s_asked: Signal<Local, Bits<16>>,
-    s_epoch: Signal<Local, Bits<2>>,
-    s_cons: Signal<Local, Bits<16>>,
-    s_base: Signal<Local, Bits<64>>,
-    s_log2: Signal<Local, Bits<4>>,
     s_mask: Signal<Local, Bits<16>>,
     s_pos: Signal<Local, Bits<16>>,
     s_free: Signal<Local, Bits<16>>,
@@ -322,7 +297,6 @@ pub struct RxEngine {
     h_q: Signal<Local, Bits<8>>,
     h_idx: Signal<Local, Bits<16>>,
     h_count: Signal<Local, Bits<16>>,
-    h_live: Signal<Local, Bit>,
     cw_inc: Signal<Local, Bits<16>>,
     bump_asked: Signal<Local, Bit>,
 }
@@ -336,10 +310,6 @@ fn zeroed<D: Synth, const A: usize>() -> RAM<D, A> {
 
 fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
     (0..n).map(|_| Signal::default()).collect()
-}
-
-fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
-    (0..n).map(|_| DFF::default()).collect()
 }
 
 impl RxEngine {
@@ -391,21 +361,12 @@ impl RxEngine {
             inflight: Default::default(),
             desc_addr: zeroed(),
             desc_len: zeroed(),
-            qid: (0..queues)
-                .map(|i| Constant::new(Bits::<8>::from(i as u64)))
-                .collect(),
             last_q: Constant::new(Bits::<8>::from(queues as u64 - 1)),
             cache_size: Constant::new(Bits::<16>::from(CACHE as u64)),
             fetch_min: Constant::new(Bits::<16>::from(FETCH_MIN as u64)),
             one16: Constant::new(Bits::<16>::from(1u64)),
             w3_fixed: Constant::new(Bits::<64>::from(1u64 | 1 << 28)),
-            asked: dffs(queues),
-            fetched: dffs(queues),
-            cons: dffs(queues),
-            cqp: dffs(queues),
-            fault: dffs(queues),
-            was_on: dffs(queues),
-            epoch: dffs(queues),
+            queues: RxQueues::new(queues),
             state: Default::default(),
             cur_meta: Default::default(),
             cur_q: Default::default(),
@@ -444,35 +405,16 @@ impl RxEngine {
             pack: Default::default(),
             head: Default::default(),
             head_q: Default::default(),
-            head_cons: Default::default(),
             start: Default::default(),
-            m_hit: Default::default(),
-            m_enable: Default::default(),
-            m_fault: Default::default(),
-            m_fetched: Default::default(),
-            m_prod: Default::default(),
             rd_slot: Default::default(),
             urgent: Default::default(),
             scan_q: Default::default(),
-            m_cons: Default::default(),
-            m_cqp: Default::default(),
-            m_rx_log2: Default::default(),
-            m_cq_base: Default::default(),
-            m_cq_log2: Default::default(),
             m_frame_len: Default::default(),
             bump_cons: Default::default(),
             bump_cqp: Default::default(),
             w0: Default::default(),
             w1: Default::default(),
             w3: Default::default(),
-            s_enable: Default::default(),
-            s_fault: Default::default(),
-            s_prod: Default::default(),
-            s_asked: Default::default(),
-            s_epoch: Default::default(),
-            s_cons: Default::default(),
-            s_base: Default::default(),
-            s_log2: Default::default(),
             s_mask: Default::default(),
             s_pos: Default::default(),
             s_free: Default::default(),
@@ -486,7 +428,6 @@ impl RxEngine {
             h_q: Default::default(),
             h_idx: Default::default(),
             h_count: Default::default(),
-            h_live: Default::default(),
             cw_inc: Default::default(),
             bump_asked: Default::default(),
         }
@@ -494,7 +435,7 @@ impl RxEngine {
 
     /// Number of RX queues.
     pub fn queues(&self) -> usize {
-        self.qid.len()
+        self.rxq_enable.len()
     }
 }
 
@@ -540,32 +481,21 @@ impl Logic for RxEngine {
             r_err,
             rd_errors
         );
-        clock!(self, clock, meta_fifo, inflight);
+        clock!(self, clock, meta_fifo, inflight, queues);
         self.desc_addr.read_clock.next = self.clock.val();
         self.desc_addr.write_clock.next = self.clock.val();
         self.desc_len.read_clock.next = self.clock.val();
         self.desc_len.write_clock.next = self.clock.val();
-        for i in 0..self.fetched.len() {
-            self.asked[i].clock.next = self.clock.val();
-            self.fetched[i].clock.next = self.clock.val();
-            self.cons[i].clock.next = self.clock.val();
-            self.cqp[i].clock.next = self.clock.val();
-            self.fault[i].clock.next = self.clock.val();
-            self.was_on[i].clock.next = self.clock.val();
-            self.epoch[i].clock.next = self.clock.val();
-            self.was_on[i].d.next = self.rxq_enable[i].val();
-            self.epoch[i].d.next = self.epoch[i].q.val();
-            if self.rxq_enable[i].val() & !self.was_on[i].q.val() {
-                self.epoch[i].d.next = self.epoch[i].q.val() + 1;
-            }
-            self.asked[i].d.next = self.asked[i].q.val();
-            self.fetched[i].d.next = self.fetched[i].q.val();
-            self.cons[i].d.next = self.cons[i].q.val();
-            self.cqp[i].d.next = self.cqp[i].q.val();
-            self.fault[i].d.next = self.fault[i].q.val();
-            self.rxq_cons[i].next = self.cons[i].q.val();
-            self.cq_prod[i].next = self.cqp[i].q.val();
-            self.rxq_fault[i].next = self.fault[i].q.val();
+        for i in 0..self.rxq_enable.len() {
+            self.queues.enable[i].next = self.rxq_enable[i].val();
+            self.queues.prod[i].next = self.rxq_prod[i].val();
+            self.queues.base[i].next = self.rxq_base[i].val();
+            self.queues.log2[i].next = self.rxq_size_log2[i].val();
+            self.queues.cq_base[i].next = self.cq_base[i].val();
+            self.queues.cq_log2[i].next = self.cq_size_log2[i].val();
+            self.rxq_cons[i].next = self.queues.cons[i].val();
+            self.cq_prod[i].next = self.queues.cqp[i].val();
+            self.rxq_fault[i].next = self.queues.fault[i].val();
         }
         self.cycles.d.next = self.cycles.q.val() + 1;
 
@@ -599,45 +529,16 @@ impl Logic for RxEngine {
         self.head_q.next = self.head.val().get_bits::<8>(96);
 
         // The head record's queue: its consumer index addresses the cached descriptor.
-        self.head_cons.next = 0.into();
-        for i in 0..self.cons.len() {
-            if self.head_q.val() == self.qid[i].val() {
-                self.head_cons.next = self.cons[i].q.val();
-            }
-        }
+        self.queues.head_q.next = self.head_q.val();
         // The current frame's queue. A completion still being written for the same queue
         // already has its slot: the next one is one further.
         self.cw_inc.next = 0.into();
         if self.cw_busy.q.val() & (self.cw_q.q.val() == self.cur_q.q.val()) {
             self.cw_inc.next = 1.into();
         }
-        self.m_hit.next = false;
-        self.m_enable.next = false;
-        self.m_fault.next = false;
-        self.m_fetched.next = 0.into();
-        self.m_prod.next = 0.into();
-        self.m_cons.next = 0.into();
-        self.m_cqp.next = 0.into();
-        self.m_rx_log2.next = 0.into();
-        self.m_cq_base.next = 0.into();
-        self.m_cq_log2.next = 0.into();
-        // (Only the `Check` state reads them: looked up only then.)
-        if self.state.q.val() == RxState::Check {
-            for i in 0..self.cons.len() {
-                if self.cur_q.q.val() == self.qid[i].val() {
-                    self.m_hit.next = true;
-                    self.m_enable.next = self.rxq_enable[i].val();
-                    self.m_fault.next = self.fault[i].q.val();
-                    self.m_fetched.next = self.fetched[i].q.val();
-                    self.m_prod.next = self.rxq_prod[i].val();
-                    self.m_cons.next = self.cons[i].q.val();
-                    self.m_cqp.next = self.cqp[i].q.val() + self.cw_inc.val();
-                    self.m_rx_log2.next = self.rxq_size_log2[i].val();
-                    self.m_cq_base.next = self.cq_base[i].val();
-                    self.m_cq_log2.next = self.cq_size_log2[i].val();
-                }
-            }
-        }
+        // The current frame's queue, looked up (the `Check` state reads it).
+        self.queues.cur_q.next = self.cur_q.q.val();
+        self.queues.cw_inc.next = self.cw_inc.val();
         self.m_frame_len.next = self.cur_meta.q.val().get_bits::<16>(0);
 
         // Completion words (oxnic_abi::desc::cpl_field).
@@ -670,10 +571,10 @@ impl Logic for RxEngine {
         // While a frame waits in `Check`, its own descriptor; otherwise the next record's.
         if self.state.q.val() == RxState::Check {
             self.rd_slot.next =
-                (self.cur_q.q.val() << 5) | bit_cast::<8, 16>(self.m_cons.val() & 31);
+                (self.cur_q.q.val() << 5) | bit_cast::<8, 16>(self.queues.m_cons.val() & 31);
         } else {
             self.rd_slot.next =
-                (self.head_q.val() << 5) | bit_cast::<8, 16>(self.head_cons.val() & 31);
+                (self.head_q.val() << 5) | bit_cast::<8, 16>(self.queues.head_cons.val() & 31);
         }
         self.desc_addr.read_address.next = self.rd_slot.val();
         self.desc_len.read_address.next = self.rd_slot.val();
@@ -687,12 +588,14 @@ impl Logic for RxEngine {
                 self.start.next = true;
             }
             RxState::Check => {
-                if !(self.m_hit.val() & self.m_enable.val() & !self.m_fault.val())
-                    | (self.m_prod.val() == self.m_cons.val())
+                if !(self.queues.m_hit.val()
+                    & self.queues.m_enable.val()
+                    & !self.queues.m_fault.val())
+                    | (self.queues.m_prod.val() == self.queues.m_cons.val())
                 {
                     self.no_buffer.d.next = self.no_buffer.q.val() + 1;
                     self.state.d.next = RxState::Drop;
-                } else if self.m_fetched.val() == self.m_cons.val() {
+                } else if self.queues.m_fetched.val() == self.queues.m_cons.val() {
                     // Posted but not cached yet: the fetcher serves this queue next.
                     self.urgent.next = true;
                     self.waited.d.next = true;
@@ -704,13 +607,15 @@ impl Logic for RxEngine {
                     self.state.d.next = RxState::Drop;
                 } else {
                     self.buf_addr.d.next = self.desc_addr.read_data.val();
-                    self.cpl_addr.d.next = self.m_cq_base.val()
+                    self.cpl_addr.d.next = self.queues.m_cq_base.val()
                         + (bit_cast::<64, 16>(
-                            self.m_cqp.val() & ((self.one16.val() << self.m_cq_log2.val()) - 1),
+                            self.queues.m_cqp.val()
+                                & ((self.one16.val() << self.queues.m_cq_log2.val()) - 1),
                         ) << 5);
-                    self.cpl_index.d.next =
-                        self.m_cons.val() & ((self.one16.val() << self.m_rx_log2.val()) - 1);
-                    self.cpl_phase.d.next = !((self.m_cqp.val() >> self.m_cq_log2.val()) & 1).any();
+                    self.cpl_index.d.next = self.queues.m_cons.val()
+                        & ((self.one16.val() << self.queues.m_rx_log2.val()) - 1);
+                    self.cpl_phase.d.next =
+                        !((self.queues.m_cqp.val() >> self.queues.m_cq_log2.val()) & 1).any();
                     self.state.d.next = RxState::Data;
                 }
             }
@@ -810,31 +715,12 @@ impl Logic for RxEngine {
         } else {
             self.scan_q.next = self.rr.q.val();
         }
-        self.s_enable.next = false;
-        self.s_fault.next = false;
-        self.s_prod.next = 0.into();
-        self.s_asked.next = 0.into();
-        self.s_epoch.next = 0.into();
-        self.s_cons.next = 0.into();
-        self.s_base.next = 0.into();
-        self.s_log2.next = 0.into();
-        for i in 0..self.cons.len() {
-            if self.scan_q.val() == self.qid[i].val() {
-                // (Enabled since last cycle too: its epoch is the current one.)
-                self.s_enable.next = self.rxq_enable[i].val() & self.was_on[i].q.val();
-                self.s_fault.next = self.fault[i].q.val();
-                self.s_prod.next = self.rxq_prod[i].val();
-                self.s_asked.next = self.asked[i].q.val();
-                self.s_epoch.next = self.epoch[i].q.val();
-                self.s_cons.next = self.cons[i].q.val();
-                self.s_base.next = self.rxq_base[i].val();
-                self.s_log2.next = self.rxq_size_log2[i].val();
-            }
-        }
-        self.s_mask.next = (self.one16.val() << self.s_log2.val()) - 1;
-        self.s_pos.next = self.s_asked.val() & self.s_mask.val();
-        self.s_free.next = self.cache_size.val() - (self.s_asked.val() - self.s_cons.val());
-        self.s_posted.next = self.s_prod.val() - self.s_asked.val();
+        self.queues.scan_q.next = self.scan_q.val();
+        self.s_mask.next = (self.one16.val() << self.queues.s_log2.val()) - 1;
+        self.s_pos.next = self.queues.s_asked.val() & self.s_mask.val();
+        self.s_free.next =
+            self.cache_size.val() - (self.queues.s_asked.val() - self.queues.s_cons.val());
+        self.s_posted.next = self.queues.s_prod.val() - self.queues.s_asked.val();
         self.s_to_end.next = (self.s_mask.val() - self.s_pos.val()) + 1;
         if self.s_free.val() < self.s_posted.val() {
             self.s_min1.next = self.s_free.val();
@@ -861,19 +747,19 @@ impl Logic for RxEngine {
         self.bump_asked.next = false;
         match self.fstate.q.val() {
             FetchState::Scan => {
-                if self.s_enable.val()
-                    & !self.s_fault.val()
+                if self.queues.s_enable.val()
+                    & !self.queues.s_fault.val()
                     & self.s_count.val().any()
                     & ((self.s_count.val() >= self.fetch_min.val())
-                        | (self.s_asked.val() == self.s_cons.val()))
+                        | (self.queues.s_asked.val() == self.queues.s_cons.val()))
                 {
                     self.f_q.d.next = self.scan_q.val();
                     self.f_addr.d.next =
-                        self.s_base.val() + (bit_cast::<64, 16>(self.s_pos.val()) << 4);
+                        self.queues.s_base.val() + (bit_cast::<64, 16>(self.s_pos.val()) << 4);
                     self.f_len.d.next = self.s_count.val() << 4;
                     self.f_count.d.next = self.s_count.val();
-                    self.f_idx.d.next = self.s_asked.val();
-                    self.f_epoch.d.next = self.s_epoch.val();
+                    self.f_idx.d.next = self.queues.s_asked.val();
+                    self.f_epoch.d.next = self.queues.s_epoch.val();
                     self.fstate.d.next = FetchState::Request;
                 }
                 if self.rr.q.val() == self.last_q.val() {
@@ -904,19 +790,11 @@ impl Logic for RxEngine {
         self.h_q.next = self.inflight.source.data.val().get_bits::<8>(0);
         self.h_idx.next = self.inflight.source.data.val().get_bits::<16>(16);
         self.h_count.next = self.inflight.source.data.val().get_bits::<16>(32);
-        self.h_live.next = false;
-        // (Only a response word reads it: looked up only then.)
-        if self.inflight.source.valid.val() & self.dma_rd.rsp_valid.val() {
-            for i in 0..self.cons.len() {
-                if self.h_q.val() == self.qid[i].val() {
-                    self.h_live.next = self.rxq_enable[i].val()
-                        & !self.fault[i].q.val()
-                        & (self.epoch[i].q.val()
-                            == self.inflight.source.data.val().get_bits::<2>(8))
-                        & (self.fetched[i].q.val() == self.h_idx.val());
-                }
-            }
-        }
+        // (Only a response word reads `h_live`.)
+        self.queues.h_q.next = self.h_q.val();
+        self.queues.h_epoch.next = self.inflight.source.data.val().get_bits::<2>(8);
+        self.queues.h_idx.next = self.h_idx.val();
+        self.queues.h_count.next = self.h_count.val();
         self.dma_rd.rsp_ready.next = self.inflight.source.valid.val();
         self.inflight.source.ready.next = false;
         // One 16-byte descriptor per 128-bit response word.
@@ -938,7 +816,7 @@ impl Logic for RxEngine {
             self.r_word.d.next = self.r_word.q.val() + 1;
             if self.dma_rd.rsp_error.val() {
                 self.r_err.d.next = true;
-            } else if self.h_live.val() {
+            } else if self.queues.h_live.val() {
                 self.desc_addr.write_enable.next = true;
                 self.desc_len.write_enable.next = true;
             }
@@ -948,67 +826,25 @@ impl Logic for RxEngine {
                 self.r_err.d.next = false;
                 if self.r_err.q.val() | self.dma_rd.rsp_error.val() {
                     self.rd_errors.d.next = self.rd_errors.q.val() + 1;
-                    self.fetch_fail.next = self.h_live.val();
+                    self.fetch_fail.next = self.queues.h_live.val();
                 } else {
-                    self.fetch_done.next = self.h_live.val();
+                    self.fetch_done.next = self.queues.h_live.val();
                 }
             }
         }
 
         // Per-queue indices.
-        // (Each event looks for its queue only in a cycle it happens: a simulator evaluates
-        // every comparison every cycle, and one test skips them all.)
-        for i in 0..self.cons.len() {
-            if !self.rxq_enable[i].val() {
-                self.asked[i].d.next = 0.into();
-                self.fetched[i].d.next = 0.into();
-                self.cons[i].d.next = 0.into();
-                self.cqp[i].d.next = 0.into();
-                self.fault[i].d.next = false;
-            }
-        }
-        if self.bump_cons.val() {
-            for i in 0..self.cons.len() {
-                if self.rxq_enable[i].val() & (self.cur_q.q.val() == self.qid[i].val()) {
-                    self.cons[i].d.next = self.cons[i].q.val() + 1;
-                }
-            }
-        }
-        self.cq_event.next = false;
+        self.queues.bump_cons.next = self.bump_cons.val();
+        self.queues.bump_cqp.next = self.bump_cqp.val();
+        self.queues.cw_q.next = self.cw_q.q.val();
+        self.queues.bump_asked.next = self.bump_asked.val();
+        self.queues.f_q.next = self.f_q.q.val();
+        self.queues.f_epoch.next = self.f_epoch.q.val();
+        self.queues.f_count.next = self.f_count.q.val();
+        self.queues.fetch_done.next = self.fetch_done.val();
+        self.queues.fetch_fail.next = self.fetch_fail.val();
+        self.cq_event.next = self.queues.cq_event.val();
         self.cq_event_q.next = bit_cast::<4, 8>(self.cw_q.q.val());
-        if self.bump_cqp.val() {
-            for i in 0..self.cons.len() {
-                if self.rxq_enable[i].val() & (self.cw_q.q.val() == self.qid[i].val()) {
-                    self.cqp[i].d.next = self.cqp[i].q.val() + 1;
-                    self.cq_event.next = true;
-                }
-            }
-        }
-        // (Not for a read issued in an earlier epoch: it will be ignored.)
-        if self.bump_asked.val() {
-            for i in 0..self.cons.len() {
-                if self.rxq_enable[i].val()
-                    & (self.f_q.q.val() == self.qid[i].val())
-                    & (self.f_epoch.q.val() == self.epoch[i].q.val())
-                {
-                    self.asked[i].d.next = self.asked[i].q.val() + self.f_count.q.val();
-                }
-            }
-        }
-        if self.fetch_done.val() {
-            for i in 0..self.cons.len() {
-                if self.rxq_enable[i].val() & (self.h_q.val() == self.qid[i].val()) {
-                    self.fetched[i].d.next = self.fetched[i].q.val() + self.h_count.val();
-                }
-            }
-        }
-        if self.fetch_fail.val() {
-            for i in 0..self.cons.len() {
-                if self.rxq_enable[i].val() & (self.h_q.val() == self.qid[i].val()) {
-                    self.fault[i].d.next = true;
-                }
-            }
-        }
 
         self.rx_packets.next = self.packets.q.val();
         self.rx_bytes.next = self.bytes.q.val();

@@ -76,6 +76,7 @@
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
 use crate::stream::StreamSource;
 use crate::stream_fifo::StreamFifo;
+use crate::tx_queues::TxQueues;
 use oxnic_abi::desc::{cpl_flags, tx_flags};
 use rust_hdl::prelude::*;
 
@@ -176,14 +177,10 @@ pub struct TxEngine {
     pub bytes: Signal<Out, Bits<32>>,
     /// Frames dropped for a bad chain or a DMA fault.
     pub errors: Signal<Out, Bits<64>>,
-    qid: Vec<Constant<Bits<16>>>,
     sg_index: Vec<Constant<Bits<4>>>,
     // Per queue: descriptors fetched (or being fetched), parsed, completed; a pick in the parser.
-    fetched: Vec<DFF<Bits<16>>>,
-    parsed: Vec<DFF<Bits<16>>>,
-    busy: Vec<DFF<Bit>>,
-    cons_q: Vec<DFF<Bits<16>>>,
-    cq_prod_q: Vec<DFF<Bits<16>>>,
+    // (With the completion indices, the pick and the lookups: see `tx_queues`.)
+    queues: TxQueues,
     // Prefetcher.
     fs: DFF<FetchState>,
     rr: DFF<Bits<16>>,
@@ -240,8 +237,6 @@ pub struct TxEngine {
     bytes_q: DFF<Bits<32>>,
     errors_q: DFF<Bits<64>>,
     // Locals.
-    found: Signal<Local, Bit>,
-    pick: Signal<Local, Bits<16>>,
     f_mask: Signal<Local, Bits<16>>,
     f_wrap: Signal<Local, Bits<16>>,
     f_left: Signal<Local, Bits<16>>,
@@ -251,7 +246,6 @@ pub struct TxEngine {
     want_data: Signal<Local, Bit>,
     w_q: Signal<Local, Bits<4>>,
     sel_q: Signal<Local, Bits<4>>,
-    pp: Signal<Local, Bits<16>>,
     eval: Signal<Local, Bit>,
     pend: Signal<Local, Bit>,
     done: Signal<Local, Bit>,
@@ -299,9 +293,6 @@ pub struct TxEngine {
     finish: Signal<Local, Bit>,
     crec: Signal<Local, Bits<128>>,
     c_q: Signal<Local, Bits<16>>,
-    c_base: Signal<Local, Bits<64>>,
-    c_log2: Signal<Local, Bits<4>>,
-    c_prod: Signal<Local, Bits<16>>,
     cq_mask: Signal<Local, Bits<16>>,
     phase: Signal<Local, Bit>,
     w3: Signal<Local, Bits<64>>,
@@ -353,17 +344,10 @@ impl TxEngine {
             frames: d(),
             bytes: d(),
             errors: d(),
-            qid: (0..queues as u64)
-                .map(|i| Constant::new(i.into()))
-                .collect(),
             sg_index: (0..max_sg as u64)
                 .map(|i| Constant::new(i.into()))
                 .collect(),
-            fetched: v(queues),
-            parsed: v(queues),
-            busy: v(queues),
-            cons_q: v(queues),
-            cq_prod_q: v(queues),
+            queues: TxQueues::new(queues),
             fs: d(),
             rr: d(),
             fq: d(),
@@ -411,8 +395,6 @@ impl TxEngine {
             frames_q: d(),
             bytes_q: d(),
             errors_q: d(),
-            found: d(),
-            pick: d(),
             f_mask: d(),
             f_wrap: d(),
             f_left: d(),
@@ -422,7 +404,6 @@ impl TxEngine {
             want_data: d(),
             w_q: d(),
             sel_q: d(),
-            pp: d(),
             eval: d(),
             pend: d(),
             done: d(),
@@ -470,9 +451,6 @@ impl TxEngine {
             finish: d(),
             crec: d(),
             c_q: d(),
-            c_base: d(),
-            c_log2: d(),
-            c_prod: d(),
             cq_mask: d(),
             phase: d(),
             w3: d(),
@@ -511,19 +489,16 @@ impl Logic for TxEngine {
             cycle_q, frames_q, bytes_q, errors_q
         );
         clock!(self, clock, batches, descs, frame_q, seg_q, cpl_q);
-        for i in 0..self.cons_q.len() {
-            self.fetched[i].clock.next = self.clock.val();
-            self.fetched[i].d.next = self.fetched[i].q.val();
-            self.parsed[i].clock.next = self.clock.val();
-            self.parsed[i].d.next = self.parsed[i].q.val();
-            self.busy[i].clock.next = self.clock.val();
-            self.busy[i].d.next = self.busy[i].q.val();
-            self.cons_q[i].clock.next = self.clock.val();
-            self.cons_q[i].d.next = self.cons_q[i].q.val();
-            self.cq_prod_q[i].clock.next = self.clock.val();
-            self.cq_prod_q[i].d.next = self.cq_prod_q[i].q.val();
-            self.cons[i].next = self.cons_q[i].q.val();
-            self.cq_prod[i].next = self.cq_prod_q[i].q.val();
+        self.queues.clock.next = self.clock.val();
+        for i in 0..self.enable.len() {
+            self.queues.enable[i].next = self.enable[i].val();
+            self.queues.prod[i].next = self.prod[i].val();
+            self.queues.ring_base[i].next = self.ring_base[i].val();
+            self.queues.ring_log2[i].next = self.ring_log2[i].val();
+            self.queues.cq_base[i].next = self.cq_base[i].val();
+            self.queues.cq_log2[i].next = self.cq_log2[i].val();
+            self.cons[i].next = self.queues.cons[i].val();
+            self.cq_prod[i].next = self.queues.cq_prod[i].val();
         }
         for k in 0..self.sg_addr.len() {
             self.sg_addr[k].clock.next = self.clock.val();
@@ -579,33 +554,8 @@ impl Logic for TxEngine {
         // the parser; the lowest above the last one picked, else the lowest.
         // A queue has work when it is enabled, has unfetched descriptors and none in the
         // parser. (Looked at only while the fetcher is idle: the only time it picks.)
-        self.found.next = false;
-        self.pick.next = 0.into();
-        if self.fs.q.val() == FetchState::Idle {
-            // Queue 0 is never above the last one picked, so the search starts at 1 (a
-            // `0 > rr` comparison would be constant, and Verilator's lint rejects it).
-            for i in 1..self.enable.len() {
-                if self.enable[i].val()
-                    & (self.prod[i].val() != self.fetched[i].q.val())
-                    & !self.busy[i].q.val()
-                    & (self.qid[i].val() > self.rr.q.val())
-                    & !self.found.val()
-                {
-                    self.found.next = true;
-                    self.pick.next = self.qid[i].val();
-                }
-            }
-            for i in 0..self.enable.len() {
-                if self.enable[i].val()
-                    & (self.prod[i].val() != self.fetched[i].q.val())
-                    & !self.busy[i].q.val()
-                    & !self.found.val()
-                {
-                    self.found.next = true;
-                    self.pick.next = self.qid[i].val();
-                }
-            }
-        }
+        self.queues.search.next = self.fs.q.val() == FetchState::Idle;
+        self.queues.rr.next = self.rr.q.val();
         self.f_mask.next = (self.one16.val() << self.f_log2.q.val()) - 1;
         self.f_wrap.next = (self.f_mask.val() + 1) - (self.f_idx.q.val() & self.f_mask.val());
         self.f_left.next = self.f_end.q.val() - self.f_idx.q.val();
@@ -623,19 +573,15 @@ impl Logic for TxEngine {
             + (bit_cast::<10, 16>(self.f_cnt.val()) << 1);
         self.f_room.next = !self.batches.full.val() & (self.f_need.val() <= 128);
         self.want_desc.next = (self.fs.q.val() == FetchState::Issue) & self.f_room.val();
-        if (self.fs.q.val() == FetchState::Idle) & self.found.val() {
-            for i in 0..self.ring_base.len() {
-                if self.pick.val() == self.qid[i].val() {
-                    self.f_base.d.next = self.ring_base[i].val();
-                    self.f_log2.d.next = self.ring_log2[i].val();
-                    self.f_idx.d.next = self.fetched[i].q.val();
-                    self.f_end.d.next = self.prod[i].val();
-                    self.fetched[i].d.next = self.prod[i].val();
-                    self.busy[i].d.next = true;
-                }
-            }
-            self.fq.d.next = self.pick.val();
-            self.rr.d.next = self.pick.val();
+        // (`search` is high only in `Idle`: `found` is low in every other state.)
+        self.queues.take.next = self.queues.found.val();
+        if self.queues.found.val() {
+            self.f_base.d.next = self.queues.p_base.val();
+            self.f_log2.d.next = self.queues.p_log2.val();
+            self.f_idx.d.next = self.queues.p_fetched.val();
+            self.f_end.d.next = self.queues.p_prod.val();
+            self.fq.d.next = self.queues.pick.val();
+            self.rr.d.next = self.queues.pick.val();
             self.fs.d.next = FetchState::Issue;
         }
 
@@ -736,12 +682,7 @@ impl Logic for TxEngine {
         if self.ps.q.val() == ParseState::Take {
             self.sel_q.next = self.w_q.val();
         }
-        self.pp.next = 0.into();
-        for i in 0..self.parsed.len() {
-            if bit_cast::<16, 4>(self.sel_q.val()) == self.qid[i].val() {
-                self.pp.next = self.parsed[i].q.val();
-            }
-        }
+        self.queues.sel_q.next = self.sel_q.val();
         self.d_flags.next = self.t_word1.q.val().get_bits::<16>(32);
         self.d_len.next = self.t_word1.q.val().get_bits::<32>(0);
         self.eval.next = false;
@@ -756,20 +697,18 @@ impl Logic for TxEngine {
         if self.dh.q.val() {
             self.d_word.next = self.descs.source.data.val().get_bits::<64>(64);
         }
+        self.queues.w_q.next = self.w_q.val();
+        self.queues.unbusy.next = false;
+        self.queues.refetch.next = false;
+        self.queues.refetch_to.next = self.queues.pp.val() + bit_cast::<16, 4>(self.nd.q.val()) + 1;
         match self.ps.q.val() {
             ParseState::Take => {
                 self.descs.source.ready.next = self.d_pop.val();
                 self.pend.next = self.d_last.val();
                 if self.descs.source.valid.val() {
                     self.dh.d.next = !self.d_pop.val();
-                    if self.d_last.val() {
-                        // The pick's last word: the queue may be picked again.
-                        for i in 0..self.busy.len() {
-                            if bit_cast::<16, 4>(self.w_q.val()) == self.qid[i].val() {
-                                self.busy[i].d.next = false;
-                            }
-                        }
-                    }
+                    // The pick's last word: the queue may be picked again.
+                    self.queues.unbusy.next = self.d_last.val();
                     if self.discard.q.val() {
                         if self.d_last.val() {
                             self.discard.d.next = false;
@@ -781,12 +720,7 @@ impl Logic for TxEngine {
                         self.v_err.d.next = true;
                         self.done.next = true;
                         self.vc.next = self.nd.q.val() + 1;
-                        for i in 0..self.fetched.len() {
-                            if bit_cast::<16, 4>(self.w_q.val()) == self.qid[i].val() {
-                                self.fetched[i].d.next =
-                                    self.pp.val() + bit_cast::<16, 4>(self.nd.q.val()) + 1;
-                            }
-                        }
+                        self.queues.refetch.next = true;
                         self.discard.d.next = !self.descs.source.last.val();
                         self.wc.d.next = 0.into();
                     } else {
@@ -902,14 +836,11 @@ impl Logic for TxEngine {
                 }
             }
         }
+        self.queues.done.next = self.done.val();
+        self.queues.parsed_to.next = self.queues.pp.val() + bit_cast::<16, 4>(self.vc.val());
         if self.done.val() {
             self.v_consumed.d.next = self.vc.val();
-            self.v_last.d.next = self.pp.val() + bit_cast::<16, 4>(self.vc.val()) - 1;
-            for i in 0..self.parsed.len() {
-                if bit_cast::<16, 4>(self.sel_q.val()) == self.qid[i].val() {
-                    self.parsed[i].d.next = self.pp.val() + bit_cast::<16, 4>(self.vc.val());
-                }
-            }
+            self.v_last.d.next = self.queues.pp.val() + bit_cast::<16, 4>(self.vc.val()) - 1;
             self.push_k.d.next = 0.into();
             self.ps.d.next = ParseState::Queue;
         }
@@ -1067,24 +998,16 @@ impl Logic for TxEngine {
         // ---- Completion writer.
         self.crec.next = self.cpl_q.source.data.val();
         self.c_q.next = bit_cast::<16, 4>(self.crec.val().get_bits::<4>(48));
-        self.c_base.next = 0.into();
-        self.c_log2.next = 0.into();
-        self.c_prod.next = 0.into();
         // (Only a completion to write needs its queue's ring: looked up only then.)
-        if self.cpl_q.source.valid.val() {
-            for i in 0..self.cq_base.len() {
-                if self.c_q.val() == self.qid[i].val() {
-                    self.c_base.next = self.cq_base[i].val();
-                    self.c_log2.next = self.cq_log2[i].val();
-                    self.c_prod.next = self.cq_prod_q[i].q.val();
-                }
-            }
-        }
-        self.cq_mask.next = (self.one16.val() << self.c_log2.val()) - 1;
-        self.cq_pass.next = self.c_prod.val() >> self.c_log2.val();
+        self.queues.c_q.next = self.crec.val().get_bits::<4>(48);
+        self.queues.c_look.next = self.cpl_q.source.valid.val();
+        self.queues.c_segs.next = self.crec.val().get_bits::<4>(52);
+        self.queues.cpl_done.next = false;
+        self.cq_mask.next = (self.one16.val() << self.queues.c_log2.val()) - 1;
+        self.cq_pass.next = self.queues.c_prod.val() >> self.queues.c_log2.val();
         self.phase.next = !self.cq_pass.val().get_bit(0);
-        self.wr.addr.next =
-            self.c_base.val() + (bit_cast::<64, 16>(self.c_prod.val() & self.cq_mask.val()) << 5);
+        self.wr.addr.next = self.queues.c_base.val()
+            + (bit_cast::<64, 16>(self.queues.c_prod.val() & self.cq_mask.val()) << 5);
         // Two 128-bit words: bytes 0..16 (length, index, queue; zero), 16..32 (timestamp,
         // status word with the phase).
         self.w3.next = self.cpl_tx.val();
@@ -1103,20 +1026,13 @@ impl Logic for TxEngine {
             self.wr.data.next = bit_cast::<128, 64>(self.cycle_q.q.val())
                 | (bit_cast::<128, 64>(self.w3.val()) << 64);
         }
-        self.cq_event.next = false;
+        self.cq_event.next = self.queues.cq_event.val();
         self.cq_event_q.next = bit_cast::<4, 16>(self.c_q.val());
         if self.cpl_q.source.valid.val() & self.wr.ready.val() {
             self.cw.d.next = !self.cw.q.val();
             if self.cw.q.val() {
                 self.cpl_q.source.ready.next = true;
-                for i in 0..self.cons_q.len() {
-                    if self.c_q.val() == self.qid[i].val() {
-                        self.cons_q[i].d.next = self.cons_q[i].q.val()
-                            + bit_cast::<16, 4>(self.crec.val().get_bits::<4>(52));
-                        self.cq_prod_q[i].d.next = self.cq_prod_q[i].q.val() + 1;
-                        self.cq_event.next = true;
-                    }
-                }
+                self.queues.cpl_done.next = true;
                 if self.crec.val().get_bit(56) {
                     self.errors_q.d.next = self.errors_q.q.val() + 1;
                 } else {

@@ -208,6 +208,11 @@ reg [15:0] pulse = 0;
 reg [{m}:0] f;
 reg [{m}:0] np;
 reg [15:0] npulse;
+// Next frame and microsecond counts of one vector: each count register is then written at one
+// place, which spares a simulator a copy of it in every cycle (Verilator keeps a shadow copy
+// of a register written at two places).
+reg [15:0] nf;
+reg [15:0] nu;
 assign irq = pulse;
 "
     );
@@ -243,21 +248,25 @@ assign irq = pulse;
     for j in 0..vectors {
         let _ = write!(
             v,
-            "        if (ev & (ev_vec == {j}) & (pending[{j}] | f[{j}]))
-            n_frames_{j} <= n_frames_{j} + 1;
+            "        nf = n_frames_{j};
+        nu = n_usecs_{j};
+        if (ev & (ev_vec == {j}) & (pending[{j}] | f[{j}]))
+            nf = n_frames_{j} + 1;
         if (pending[{j}]) begin
-            if (us_tick) n_usecs_{j} <= n_usecs_{j} + 1;
+            if (us_tick) nu = n_usecs_{j} + 1;
             if (!ctrl${j}[0]
                 & (((frames${j}[15:0] != 0) & (n_frames_{j} >= frames${j}[15:0]))
                    | ((usecs${j}[15:0] != 0) & (n_usecs_{j} >= usecs${j}[15:0]))
                    | ((frames${j}[15:0] == 0) & (usecs${j}[15:0] == 0)))) begin
                 np[{j}] = f[{j}];
                 npulse[{j}] = 1'b1;
-                n_frames_{j} <= 0;
-                n_usecs_{j} <= 0;
+                nf = 0;
+                nu = 0;
                 n_count_{j} <= n_count_{j} + 1;
             end
         end
+        n_frames_{j} <= nf;
+        n_usecs_{j} <= nu;
 "
         );
     }

@@ -824,20 +824,23 @@ impl Logic for OxnicNic {
             self.rx_engine.rxq_prod[q].next = self.rxq_regs.rw[q * 6 + 5].val().get_bits::<16>(0);
             self.rx_engine.cq_base[q].next = self.q_cq_base[q].q.val();
             self.rx_engine.cq_size_log2[q].next = self.q_cq_log2[q].q.val();
-            self.w32[q].inp.next = self.rx_engine.rxq_cons[q].val();
-            self.rxq_regs.ro[q * 2].next = self.w32[q].out.val();
-            // STATUS: bit 0 active, bit 1 fault.
-            if self.rx_engine.rxq_fault[q].val() {
-                if self.q_active[q].q.val() {
-                    self.rxq_regs.ro[q * 2 + 1].next = 3.into();
-                } else {
-                    self.rxq_regs.ro[q * 2 + 1].next = 2.into();
+            // The read-only words are worked out only in a read cycle: only the bus reads them.
+            self.w32[q].inp.next = 0.into();
+            self.rxq_regs.ro[q * 2 + 1].next = 0.into();
+            if self.bus.read.val() {
+                self.w32[q].inp.next = self.rx_engine.rxq_cons[q].val();
+                // STATUS: bit 0 active, bit 1 fault.
+                if self.rx_engine.rxq_fault[q].val() {
+                    if self.q_active[q].q.val() {
+                        self.rxq_regs.ro[q * 2 + 1].next = 3.into();
+                    } else {
+                        self.rxq_regs.ro[q * 2 + 1].next = 2.into();
+                    }
+                } else if self.q_active[q].q.val() {
+                    self.rxq_regs.ro[q * 2 + 1].next = 1.into();
                 }
-            } else if self.q_active[q].q.val() {
-                self.rxq_regs.ro[q * 2 + 1].next = 1.into();
-            } else {
-                self.rxq_regs.ro[q * 2 + 1].next = 0.into();
             }
+            self.rxq_regs.ro[q * 2].next = self.w32[q].out.val();
             self.q_cq_prod[q].next = self.rx_engine.cq_prod[q].val();
         }
         // ---- TX engine queues.
@@ -851,14 +854,16 @@ impl Logic for OxnicNic {
             self.tx_engine.prod[q].next = self.txq_regs.rw[q * 6 + 5].val().get_bits::<16>(0);
             self.tx_engine.cq_base[q].next = self.q_cq_base[q + 8].q.val();
             self.tx_engine.cq_log2[q].next = self.q_cq_log2[q + 8].q.val();
-            self.w32[q + 8].inp.next = self.tx_engine.cons[q].val();
-            self.txq_regs.ro[q * 2].next = self.w32[q + 8].out.val();
-            // STATUS: bit 0 active.
-            if self.q_active[q + 8].q.val() {
-                self.txq_regs.ro[q * 2 + 1].next = 1.into();
-            } else {
-                self.txq_regs.ro[q * 2 + 1].next = 0.into();
+            self.w32[q + 8].inp.next = 0.into();
+            self.txq_regs.ro[q * 2 + 1].next = 0.into();
+            if self.bus.read.val() {
+                self.w32[q + 8].inp.next = self.tx_engine.cons[q].val();
+                // STATUS: bit 0 active.
+                if self.q_active[q + 8].q.val() {
+                    self.txq_regs.ro[q * 2 + 1].next = 1.into();
+                }
             }
+            self.txq_regs.ro[q * 2].next = self.w32[q + 8].out.val();
             self.q_cq_prod[q + 8].next = self.tx_engine.cq_prod[q].val();
         }
 
@@ -887,7 +892,10 @@ impl Logic for OxnicNic {
         }
         self.any_fire.next = false;
         for q in 0..self.q_gate.len() {
-            self.w32[q + 16].inp.next = self.q_cq_prod[q].val();
+            self.w32[q + 16].inp.next = 0.into();
+            if self.bus.read.val() {
+                self.w32[q + 16].inp.next = self.q_cq_prod[q].val();
+            }
             self.q_fire[q].next = false;
         }
         // Only an armed queue can fire: looked at only while one is (a busy driver polls with

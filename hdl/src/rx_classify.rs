@@ -167,21 +167,26 @@ impl Logic for RxClassify {
         self.rss.enable.next = self.enable.val();
         self.rss.reta.next = self.reta.val();
         self.rss.default_queue.next = self.default_queue.val();
-        self.pack.next = bit_cast::<64, 16>(self.check.frame_len.val())
-            | (bit_cast::<64, 16>(self.check.vlan_tci.val()) << 16)
-            | (bit_cast::<64, 16>(self.check.csum_complete.val()) << 32)
-            | (bit_cast::<64, 2>(self.check.ip_csum.val()) << 48)
-            | (bit_cast::<64, 2>(self.check.l4_csum.val()) << 50)
-            | (bit_cast::<64, 1>(self.check.vlan.val().into()) << 52)
-            | (bit_cast::<64, 1>(self.check.is_ipv4.val().into()) << 53)
-            | (bit_cast::<64, 1>(self.check.is_fragment.val().into()) << 54)
-            | (bit_cast::<64, 1>(self.check.is_tcp.val().into()) << 55)
-            | (bit_cast::<64, 1>(self.check.is_udp.val().into()) << 56);
-        // The line moves every cycle, like the hash pipeline beside it; its last stage loads
-        // only a frame, so the outputs hold between frames.
-        self.d1.d.next = self.pack.val();
+        // A stage loads only with a frame's record (the hash pipeline beside it says when the
+        // record leaves), so a simulator does no work between frames and the outputs hold.
+        self.pack.next = 0.into();
+        if self.check.meta_valid.val() {
+            self.pack.next = bit_cast::<64, 16>(self.check.frame_len.val())
+                | (bit_cast::<64, 16>(self.check.vlan_tci.val()) << 16)
+                | (bit_cast::<64, 16>(self.check.csum_complete.val()) << 32)
+                | (bit_cast::<64, 2>(self.check.ip_csum.val()) << 48)
+                | (bit_cast::<64, 2>(self.check.l4_csum.val()) << 50)
+                | (bit_cast::<64, 1>(self.check.vlan.val().into()) << 52)
+                | (bit_cast::<64, 1>(self.check.is_ipv4.val().into()) << 53)
+                | (bit_cast::<64, 1>(self.check.is_fragment.val().into()) << 54)
+                | (bit_cast::<64, 1>(self.check.is_tcp.val().into()) << 55)
+                | (bit_cast::<64, 1>(self.check.is_udp.val().into()) << 56);
+            self.d1.d.next = self.pack.val();
+        }
         self.v1.d.next = self.check.meta_valid.val();
-        self.d2.d.next = self.d1.q.val();
+        if self.v1.q.val() {
+            self.d2.d.next = self.d1.q.val();
+        }
         self.v2.d.next = self.v1.q.val();
         if self.v2.q.val() {
             self.d3.d.next = self.d2.q.val();

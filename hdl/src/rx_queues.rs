@@ -419,12 +419,6 @@ initial begin
         cqp_r[i] = 0;
     end
 end
-// Configuration, indexed by queue number.
-wire [15:0] prod_a [0:7];
-wire [63:0] base_a [0:7];
-wire [3:0] log2_a [0:7];
-wire [63:0] cq_base_a [0:7];
-wire [3:0] cq_log2_a [0:7];
 ",
     );
     let mut en = String::new();
@@ -437,22 +431,50 @@ wire [3:0] cq_log2_a [0:7];
         en.push_str(if i > 0 { ", " } else { "" });
     }
     let _ = writeln!(v, "wire [7:0] en = {{{en}}};");
-    for i in 0..MAX {
-        for (a, port, zero) in [
-            ("prod_a", "prod", "16'd0"),
-            ("base_a", "base", "64'd0"),
-            ("log2_a", "log2", "4'd0"),
-            ("cq_base_a", "cq_base", "64'd0"),
-            ("cq_log2_a", "cq_log2", "4'd0"),
-        ] {
-            let src = if i < n {
-                format!("{port}${i}")
-            } else {
-                zero.to_string()
-            };
-            let _ = writeln!(v, "assign {a}[{i}] = {src};");
-        }
+    // The configuration of the queues `cur_q` and `scan_q` name: one `case` each (a
+    // simulator tests the number's bits), rather than arrays of the ports that a simulator
+    // would copy every cycle.
+    v.push_str(
+        "reg [15:0] m_prod_c;
+reg [3:0] m_log2_c;
+reg [63:0] m_cqb_c;
+reg [3:0] m_cql_c;
+always @(*) begin
+    m_prod_c = 16'd0;
+    m_log2_c = 4'd0;
+    m_cqb_c = 64'd0;
+    m_cql_c = 4'd0;
+    case (cur_q)
+",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            v,
+            "        8'd{i}: begin m_prod_c = prod${i}; m_log2_c = log2${i}; \
+             m_cqb_c = cq_base${i}; m_cql_c = cq_log2${i}; end"
+        );
     }
+    v.push_str(
+        "        default: ;
+    endcase
+end
+reg [15:0] s_prod_c;
+reg [63:0] s_base_c;
+reg [3:0] s_log2_c;
+always @(*) begin
+    s_prod_c = 16'd0;
+    s_base_c = 64'd0;
+    s_log2_c = 4'd0;
+    case (scan_q)
+",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            v,
+            "        8'd{i}: begin s_prod_c = prod${i}; s_base_c = base${i}; s_log2_c = log2${i}; end"
+        );
+    }
+    v.push_str("        default: ;\n    endcase\nend\n");
     for i in 0..n {
         let _ = writeln!(
             v,
@@ -487,20 +509,20 @@ assign m_hit = cur_q < 8'd{n};
 assign m_enable = cu_in & en[cu];
 assign m_fault = cu_in & fault_r[cu];
 assign m_fetched = (cu_in & v_fetched[cu]) ? fetched_r[cu] : 16'd0;
-assign m_prod = cu_in ? prod_a[cu] : 16'd0;
+assign m_prod = m_prod_c;
 assign m_cons = cu_in ? cu_cons : 16'd0;
 assign m_cqp = m_hit ? cu_cqp + cw_inc : 16'd0;
-assign m_rx_log2 = cu_in ? log2_a[cu] : 4'd0;
-assign m_cq_base = cu_in ? cq_base_a[cu] : 64'd0;
-assign m_cq_log2 = cu_in ? cq_log2_a[cu] : 4'd0;
+assign m_rx_log2 = m_log2_c;
+assign m_cq_base = m_cqb_c;
+assign m_cq_log2 = m_cql_c;
 assign s_enable = sc_in & en[sc] & was_on[sc];
 assign s_fault = sc_in & fault_r[sc];
-assign s_prod = sc_in ? prod_a[sc] : 16'd0;
+assign s_prod = s_prod_c;
 assign s_asked = (sc_in & v_asked[sc]) ? asked_r[sc] : 16'd0;
 assign s_epoch = sc_in ? epoch_v[{{sc, 1'b0}} +: 2] : 2'd0;
 assign s_cons = (sc_in & v_cons[sc]) ? cons_r[sc] : 16'd0;
-assign s_base = sc_in ? base_a[sc] : 64'd0;
-assign s_log2 = sc_in ? log2_a[sc] : 4'd0;
+assign s_base = s_base_c;
+assign s_log2 = s_log2_c;
 assign h_live = hq_in & en[hq] & !fault_r[hq] & (hq_epoch == h_epoch) & (hq_fetched == h_idx);
 assign cq_event = bump_cqp & cw_in & en[cw];
 wire e_cons = bump_cons & cu_in & en[cu];

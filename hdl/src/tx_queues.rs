@@ -314,30 +314,8 @@ initial begin
         cqp_r[i] = 0;
     end
 end
-// Configuration, indexed by queue number.
-wire [15:0] prod_a [0:15];
-wire [63:0] base_a [0:15];
-wire [3:0] log2_a [0:15];
-wire [63:0] cq_base_a [0:15];
-wire [3:0] cq_log2_a [0:15];
 ",
     );
-    for i in 0..MAX {
-        for (a, port, zero) in [
-            ("prod_a", "prod", "16'd0"),
-            ("base_a", "ring_base", "64'd0"),
-            ("log2_a", "ring_log2", "4'd0"),
-            ("cq_base_a", "cq_base", "64'd0"),
-            ("cq_log2_a", "cq_log2", "4'd0"),
-        ] {
-            let src = if i < n {
-                format!("{port}${i}")
-            } else {
-                zero.to_string()
-            };
-            let _ = writeln!(v, "assign {a}[{i}] = {src};");
-        }
-    }
     for i in 0..n {
         let _ = writeln!(
             v,
@@ -371,27 +349,68 @@ always @(*) begin
             want(i)
         );
     }
-    let _ = write!(
-        v,
+    // The configuration of the queues `pick` and `c_q` name: one `case` each (a simulator tests
+    // the number's bits), rather than arrays of the ports that a simulator would copy every
+    // cycle.
+    v.push_str(
         "        end
     end
 end
-assign found = found_c;
+reg [63:0] p_base_c;
+reg [3:0] p_log2_c;
+reg [15:0] p_prod_c;
+always @(*) begin
+    p_base_c = ring_base$0;
+    p_log2_c = ring_log2$0;
+    p_prod_c = prod$0;
+    case (pick_c)
+",
+    );
+    for i in 1..n {
+        let _ = writeln!(
+            v,
+            "        4'd{i}: begin p_base_c = ring_base${i}; p_log2_c = ring_log2${i}; \
+             p_prod_c = prod${i}; end"
+        );
+    }
+    v.push_str(
+        "        default: ;
+    endcase
+end
+reg [63:0] c_base_c;
+reg [3:0] c_log2_c;
+always @(*) begin
+    c_base_c = 64'd0;
+    c_log2_c = 4'd0;
+    if (c_look) begin
+        case (c_q)
+",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            v,
+            "            4'd{i}: begin c_base_c = cq_base${i}; c_log2_c = cq_log2${i}; end"
+        );
+    }
+    v.push_str("            default: ;\n        endcase\n    end\nend\n");
+    let _ = write!(
+        v,
+        "assign found = found_c;
 assign pick = {{12'd0, pick_c}};
-assign p_base = base_a[pick_c];
-assign p_log2 = log2_a[pick_c];
+assign p_base = p_base_c;
+assign p_log2 = p_log2_c;
 assign p_fetched = fetched_r[pick_c];
-assign p_prod = prod_a[pick_c];
+assign p_prod = p_prod_c;
 assign pp = parsed_r[sel_q];
-assign c_base = c_look ? cq_base_a[c_q] : 64'd0;
-assign c_log2 = c_look ? cq_log2_a[c_q] : 4'd0;
+assign c_base = c_base_c;
+assign c_log2 = c_log2_c;
 assign c_prod = c_look ? cqp_r[c_q] : 16'd0;
 wire c_in = c_q < 4'd{n};
 assign cq_event = cpl_done & c_in;
 wire tk = take & found_c;
 wire rel = unbusy & (w_q < 4'd{n});
 always @(posedge clock) begin
-    if (tk) fetched_r[pick_c] <= prod_a[pick_c];
+    if (tk) fetched_r[pick_c] <= p_prod_c;
     if (tk | rel) busy_r <= (busy_r | ({{15'd0, tk}} << pick_c)) & ~({{15'd0, rel}} << w_q);
     if (refetch & (w_q < 4'd{n})) fetched_r[w_q] <= refetch_to;
     if (done & (sel_q < 4'd{n})) parsed_r[sel_q] <= parsed_to;

@@ -270,7 +270,12 @@ pub struct OxnicNic {
     ev_rx_q: DFF<Bits<4>>,
     ev_tx: DFF<Bit>,
     ev_tx_q: DFF<Bits<4>>,
-    q_armed: Vec<DFF<Bit>>,
+    // Armed queues, bit q for queue q (one register: a simulator copies it once a cycle).
+    q_armed: DFF<Bits<16>>,
+    // Queues armed and queues fired in this cycle, as bits (worked out only when one is).
+    arm_bits: Signal<Local, Bits<16>>,
+    fire_bits: Signal<Local, Bits<16>>,
+    q_arm: Vec<Signal<Local, Bit>>,
     cq_gate: Vec<EnReg<Bit>>,
     // Local per-queue values.
     q_bind: Vec<Signal<Local, Bits<4>>>,
@@ -367,10 +372,6 @@ impl<const N: usize, const M: usize> Logic for Widen<N, M> {
 
 /// Port counters.
 const CTRS: usize = 18;
-
-fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
-    (0..n).map(|_| DFF::default()).collect()
-}
 
 fn en_regs<T: Synth>(n: usize) -> Vec<EnReg<T>> {
     (0..n).map(|_| EnReg::default()).collect()
@@ -522,7 +523,10 @@ impl OxnicNic {
             ev_rx_q: Default::default(),
             ev_tx: Default::default(),
             ev_tx_q: Default::default(),
-            q_armed: dffs(nq),
+            q_armed: Default::default(),
+            arm_bits: Default::default(),
+            fire_bits: Default::default(),
+            q_arm: locals(nq),
             cq_gate: en_regs(CQS),
             q_bind: locals(nq),
             q_cq_prod: locals(nq),
@@ -733,8 +737,7 @@ impl Logic for OxnicNic {
             self.q_vec[q].clock.next = self.clock.val();
             self.q_vec[q].load.next = self.wr_d2.q.val();
             self.q_vec[q].d.next = 0.into();
-            self.q_armed[q].clock.next = self.clock.val();
-            self.q_armed[q].d.next = self.q_armed[q].q.val();
+            self.q_arm[q].next = false;
         }
         // A reset and the registers' write strobes come in the cycle after a bus write, and
         // only then (looked at only then).
@@ -900,29 +903,13 @@ impl Logic for OxnicNic {
         }
         // Only an armed queue can fire: looked at only while one is (a busy driver polls with
         // its interrupts unarmed). One OR of all 16, written out: a kernel cannot accumulate.
-        self.any_armed.next = self.q_armed[0].q.val()
-            | self.q_armed[1].q.val()
-            | self.q_armed[2].q.val()
-            | self.q_armed[3].q.val()
-            | self.q_armed[4].q.val()
-            | self.q_armed[5].q.val()
-            | self.q_armed[6].q.val()
-            | self.q_armed[7].q.val()
-            | self.q_armed[8].q.val()
-            | self.q_armed[9].q.val()
-            | self.q_armed[10].q.val()
-            | self.q_armed[11].q.val()
-            | self.q_armed[12].q.val()
-            | self.q_armed[13].q.val()
-            | self.q_armed[14].q.val()
-            | self.q_armed[15].q.val();
+        self.any_armed.next = self.q_armed.q.val().any();
         if self.any_armed.val() {
             for q in 0..self.q_gate.len() {
-                if self.q_armed[q].q.val() {
+                if self.q_armed.q.val().get_bit(q) {
                     self.q_fire[q].next = self.q_active[q].q.val()
                         & (self.q_cq_prod[q].val() != self.q_cq_cons[q].q.val());
                     if self.q_fire[q].val() {
-                        self.q_armed[q].d.next = false;
                         self.any_fire.next = true;
                     }
                 }
@@ -935,11 +922,53 @@ impl Logic for OxnicNic {
                 {
                     for q in 0..self.q_gate.len() {
                         if self.q_cq[q].q.val() == self.cid[c].val() {
-                            self.q_armed[q].d.next = true;
+                            self.q_arm[q].next = true;
                         }
                     }
                 }
             }
+        }
+        // A fire disarms its queue; an arming write arms it (written out: a kernel cannot
+        // accumulate the bits in a loop).
+        self.q_armed.clock.next = self.clock.val();
+        self.q_armed.d.next = self.q_armed.q.val();
+        self.fire_bits.next = 0.into();
+        self.arm_bits.next = 0.into();
+        if self.any_fire.val() | self.wr_d1.q.val() {
+            self.fire_bits.next = bit_cast::<16, 1>(self.q_fire[0].val().into())
+                | (bit_cast::<16, 1>(self.q_fire[1].val().into()) << 1)
+                | (bit_cast::<16, 1>(self.q_fire[2].val().into()) << 2)
+                | (bit_cast::<16, 1>(self.q_fire[3].val().into()) << 3)
+                | (bit_cast::<16, 1>(self.q_fire[4].val().into()) << 4)
+                | (bit_cast::<16, 1>(self.q_fire[5].val().into()) << 5)
+                | (bit_cast::<16, 1>(self.q_fire[6].val().into()) << 6)
+                | (bit_cast::<16, 1>(self.q_fire[7].val().into()) << 7)
+                | (bit_cast::<16, 1>(self.q_fire[8].val().into()) << 8)
+                | (bit_cast::<16, 1>(self.q_fire[9].val().into()) << 9)
+                | (bit_cast::<16, 1>(self.q_fire[10].val().into()) << 10)
+                | (bit_cast::<16, 1>(self.q_fire[11].val().into()) << 11)
+                | (bit_cast::<16, 1>(self.q_fire[12].val().into()) << 12)
+                | (bit_cast::<16, 1>(self.q_fire[13].val().into()) << 13)
+                | (bit_cast::<16, 1>(self.q_fire[14].val().into()) << 14)
+                | (bit_cast::<16, 1>(self.q_fire[15].val().into()) << 15);
+            self.arm_bits.next = bit_cast::<16, 1>(self.q_arm[0].val().into())
+                | (bit_cast::<16, 1>(self.q_arm[1].val().into()) << 1)
+                | (bit_cast::<16, 1>(self.q_arm[2].val().into()) << 2)
+                | (bit_cast::<16, 1>(self.q_arm[3].val().into()) << 3)
+                | (bit_cast::<16, 1>(self.q_arm[4].val().into()) << 4)
+                | (bit_cast::<16, 1>(self.q_arm[5].val().into()) << 5)
+                | (bit_cast::<16, 1>(self.q_arm[6].val().into()) << 6)
+                | (bit_cast::<16, 1>(self.q_arm[7].val().into()) << 7)
+                | (bit_cast::<16, 1>(self.q_arm[8].val().into()) << 8)
+                | (bit_cast::<16, 1>(self.q_arm[9].val().into()) << 9)
+                | (bit_cast::<16, 1>(self.q_arm[10].val().into()) << 10)
+                | (bit_cast::<16, 1>(self.q_arm[11].val().into()) << 11)
+                | (bit_cast::<16, 1>(self.q_arm[12].val().into()) << 12)
+                | (bit_cast::<16, 1>(self.q_arm[13].val().into()) << 13)
+                | (bit_cast::<16, 1>(self.q_arm[14].val().into()) << 14)
+                | (bit_cast::<16, 1>(self.q_arm[15].val().into()) << 15);
+            self.q_armed.d.next =
+                (self.q_armed.q.val() & !self.fire_bits.val()) | self.arm_bits.val();
         }
         for c in 0..self.cq_gate.len() {
             self.w64[c + 32].inp.next = self.cq_regs.rw[c * 6].val();
@@ -956,12 +985,12 @@ impl Logic for OxnicNic {
                         if (self.q_cq_prod[q].val() - self.q_cq_cons[q].q.val())
                             > (self.one16.val() << self.q_cq_log2[q].q.val())
                         {
-                            if self.q_armed[q].q.val() {
+                            if self.q_armed.q.val().get_bit(q) {
                                 self.cq_regs.ro[c * 2 + 1].next = 7.into();
                             } else {
                                 self.cq_regs.ro[c * 2 + 1].next = 3.into();
                             }
-                        } else if self.q_armed[q].q.val() {
+                        } else if self.q_armed.q.val().get_bit(q) {
                             self.cq_regs.ro[c * 2 + 1].next = 5.into();
                         } else {
                             self.cq_regs.ro[c * 2 + 1].next = 1.into();

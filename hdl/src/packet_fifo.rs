@@ -130,7 +130,9 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Default
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     for PacketFifo<W, K, A, AP1>
 {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out
+    /// by hand with the same behaviour; the FIFO's differential test and every block that holds
+    /// one run both and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(
             self, clock, write_ptr, commit_ptr, read_ptr, head_valid, dropping, dropped, passed
@@ -216,6 +218,146 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
         self.dropped_frames.next = self.dropped.q.val();
         self.frames_passed.next = self.passed.q.val();
     }
+
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.sink.ready.connect();
+        self.source.data.connect();
+        self.source.keep.connect();
+        self.source.last.connect();
+        self.source.user.connect();
+        self.source.valid.connect();
+        self.level.connect();
+        self.dropped_frames.connect();
+        self.frames_passed.connect();
+        self.frame_end.connect();
+        self.frame_kept.connect();
+        self.count.connect();
+        self.pop.connect();
+        self.fits.connect();
+        self.store.connect();
+        self.next_read.connect();
+        for f in [
+            &mut self.write_ptr,
+            &mut self.commit_ptr,
+            &mut self.read_ptr,
+        ] {
+            f.clock.connect();
+            f.d.connect();
+        }
+        for f in [&mut self.head_valid, &mut self.dropping] {
+            f.clock.connect();
+            f.d.connect();
+        }
+        for f in [&mut self.dropped, &mut self.passed] {
+            f.clock.connect();
+            f.d.connect();
+        }
+        self.data_ram.read_clock.connect();
+        self.data_ram.write_clock.connect();
+        self.data_ram.read_address.connect();
+        self.data_ram.write_address.connect();
+        self.data_ram.write_data.connect();
+        self.data_ram.write_enable.connect();
+        self.keep_ram.read_clock.connect();
+        self.keep_ram.write_clock.connect();
+        self.keep_ram.read_address.connect();
+        self.keep_ram.write_address.connect();
+        self.keep_ram.write_data.connect();
+        self.keep_ram.write_enable.connect();
+        self.last_ram.read_clock.connect();
+        self.last_ram.write_clock.connect();
+        self.last_ram.read_address.connect();
+        self.last_ram.write_address.connect();
+        self.last_ram.write_data.connect();
+        self.last_ram.write_enable.connect();
+    }
+
+    /// Verilog written out by hand: one clocked block, one memory of data words and one of
+    /// `last` and `keep` together (rust-hdl's has three RAM modules, each with its own read
+    /// register and write logic, which a simulator works through every cycle).
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: packet_fifo_verilog(W, K, A),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The body of [`PacketFifo`]'s Verilog module: `w`-bit data, `k`-bit keep, `2^a` words.
+fn packet_fifo_verilog(w: usize, k: usize, a: usize) -> String {
+    let n = 1usize << a;
+    let p = a + 1;
+    format!(
+        "reg [{pm}:0] write_ptr = 0;
+reg [{pm}:0] commit_ptr = 0;
+reg [{pm}:0] read_ptr = 0;
+reg head_valid = 0;
+reg dropping = 0;
+reg [31:0] dropped = 0;
+reg [31:0] passed = 0;
+reg [{wm}:0] data_mem [0:{nm}];
+// `last` above `keep`.
+reg [{k}:0] kl_mem [0:{nm}];
+reg [{wm}:0] data_out = 0;
+reg [{k}:0] kl_out = 0;
+integer i;
+initial begin
+    for (i = 0; i < {n}; i = i + 1) begin
+        data_mem[i] = 0;
+        kl_mem[i] = 0;
+    end
+end
+wire [{pm}:0] count = write_ptr - read_ptr;
+wire pop = head_valid & source$ready;
+wire fits = (count != {p}'d{n}) | pop;
+wire [{pm}:0] next_read = pop ? read_ptr + {p}'d1 : read_ptr;
+assign sink$ready = 1'b1;
+assign frame_end = sink$valid & sink$last;
+assign frame_kept = sink$valid & sink$last & !dropping & fits & !sink$user;
+assign source$data = data_out;
+assign source$keep = kl_out[{km}:0];
+assign source$last = kl_out[{k}];
+assign source$user = 1'b0;
+assign source$valid = head_valid;
+assign level = count;
+assign dropped_frames = dropped;
+assign frames_passed = passed;
+always @(posedge clock) begin
+    read_ptr <= next_read;
+    // A word committed on this edge was also written on it, and the memory cannot return it
+    // yet: compare with the commit pointer before the edge.
+    head_valid <= next_read != commit_ptr;
+    data_out <= data_mem[next_read[{am}:0]];
+    kl_out <= kl_mem[next_read[{am}:0]];
+    if (pop & kl_out[{k}]) passed <= passed + 32'd1;
+    if (sink$valid) begin
+        if (dropping) begin
+            if (sink$last) dropping <= 1'b0;
+        end else if (!fits) begin
+            write_ptr <= commit_ptr;
+            dropped <= dropped + 32'd1;
+            if (!sink$last) dropping <= 1'b1;
+        end else begin
+            data_mem[write_ptr[{am}:0]] <= sink$data;
+            kl_mem[write_ptr[{am}:0]] <= {{sink$last, sink$keep}};
+            if (sink$last & sink$user) begin
+                write_ptr <= commit_ptr;
+                dropped <= dropped + 32'd1;
+            end else begin
+                write_ptr <= write_ptr + {p}'d1;
+                if (sink$last) commit_ptr <= write_ptr + {p}'d1;
+            end
+        end
+    end
+end
+",
+        pm = p - 1,
+        wm = w - 1,
+        km = k - 1,
+        nm = n - 1,
+        am = a - 1,
+    )
 }
 
 impl<const W: usize, const K: usize, const A: usize, const AP1: usize> std::fmt::Debug

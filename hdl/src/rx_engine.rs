@@ -67,6 +67,9 @@
 //! never caches its old ring's descriptors. Descriptor lengths above 65535 are treated as
 //! 65535 (frames are at most 65535 bytes).
 //!
+//! The per-queue indices, faults and enable periods, and the lookups of one queue's state, are
+//! a block of their own with hand-written Verilog, [`crate::rx_queues::RxQueues`].
+//!
 //! # Timing
 //! Frame words are packed two to a 128-bit write word ([`crate::dma_if`]), so the port is
 //! busy every other cycle during a frame. A delivered frame of `w` words takes `w + 2`

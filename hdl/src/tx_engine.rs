@@ -12,6 +12,10 @@
 //! reports to its own completion ring (`cq_base$i`, `cq_log2$i`), whose free-running producer
 //! index comes out on `cq_prod$i`.
 //!
+//! The per-queue indices, the round-robin pick of a queue with work and the lookups of one
+//! queue's state are a block of their own with hand-written Verilog,
+//! [`crate::tx_queues::TxQueues`].
+//!
 //! # A pipeline of four stages
 //! The engine keeps many frames in flight, so that a DMA round trip (about a microsecond on
 //! PCIe) is paid once per batch of frames rather than twice per frame:

@@ -297,9 +297,8 @@ impl crate::testbench::SetInputs for IrqModerator {
             "us_tick" => self.us_tick.next = F::from_words(words),
             _ => {
                 let bad = || crate::testbench::TbError::NoSuchInput(name.to_string());
-                let (p, i) = name.split_once('$').ok_or_else(bad)?;
-                let i: usize = i.parse().map_err(|_| bad())?;
                 let (nq, nv) = (self.q_fire.len(), self.count.len());
+                let (p, i) = crate::testbench::indexed_input(name, nq.max(nv))?;
                 match p {
                     "q_fire" if i < nq => self.q_fire[i].next = F::from_words(words),
                     "q_vec" if i < nq => self.q_vec[i].next = F::from_words(words),

@@ -944,11 +944,7 @@ impl SetInputs for RxEngine {
             "dma_wr$ready" => self.dma_wr.ready.next = FromWords::from_words(w),
             _ => {
                 let bad = || TbError::NoSuchInput(name.to_string());
-                let (port, index) = name.split_once('$').ok_or_else(bad)?;
-                let i: usize = index.parse().map_err(|_| bad())?;
-                if i >= self.queues() {
-                    return Err(bad());
-                }
+                let (port, i) = crate::testbench::indexed_input(name, self.queues())?;
                 match port {
                     "rxq_base" => self.rxq_base[i].next = FromWords::from_words(w),
                     "rxq_size_log2" => self.rxq_size_log2[i].next = FromWords::from_words(w),

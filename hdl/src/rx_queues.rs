@@ -614,11 +614,7 @@ impl SetInputs for RxQueues {
             "fetch_fail" => self.fetch_fail.next = FromWords::from_words(w),
             _ => {
                 let bad = || TbError::NoSuchInput(name.to_string());
-                let (p, i) = name.split_once('$').ok_or_else(bad)?;
-                let i: usize = i.parse().map_err(|_| bad())?;
-                if i >= self.queues() {
-                    return Err(bad());
-                }
+                let (p, i) = crate::testbench::indexed_input(name, self.queues())?;
                 match p {
                     "enable" => self.enable[i].next = FromWords::from_words(w),
                     "prod" => self.prod[i].next = FromWords::from_words(w),

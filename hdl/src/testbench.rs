@@ -25,6 +25,19 @@ pub enum TbError {
     NoSettle(usize),
 }
 
+/// Splits a per-queue (or per-vector) input name `port$i` into `port` and `i`, for `i` below
+/// `n`; any other name is [`TbError::NoSuchInput`].
+pub fn indexed_input(name: &str, n: usize) -> Result<(&str, usize), TbError> {
+    let bad = || TbError::NoSuchInput(name.to_string());
+    let (port, i) = name.split_once('$').ok_or_else(bad)?;
+    let i: usize = i.parse().map_err(|_| bad())?;
+    if i < n {
+        Ok((port, i))
+    } else {
+        Err(bad())
+    }
+}
+
 /// Writes a block's inputs by Verilog port name.
 pub trait SetInputs {
     /// Names of the inputs, `clock` included.

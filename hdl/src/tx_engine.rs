@@ -1106,11 +1106,7 @@ impl crate::testbench::SetInputs for TxEngine {
             "source$ready" => self.source.ready.next = F::from_words(words),
             _ => {
                 let bad = || crate::testbench::TbError::NoSuchInput(name.to_string());
-                let (p, i) = name.split_once('$').ok_or_else(bad)?;
-                let i: usize = i.parse().map_err(|_| bad())?;
-                if i >= self.prod.len() {
-                    return Err(bad());
-                }
+                let (p, i) = crate::testbench::indexed_input(name, self.prod.len())?;
                 match p {
                     "ring_base" => self.ring_base[i].next = F::from_words(words),
                     "ring_log2" => self.ring_log2[i].next = F::from_words(words),

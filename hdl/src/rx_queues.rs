@@ -43,7 +43,7 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
-use crate::testbench::{FromWords, SetInputs, TbError};
+use crate::testbench::SetInputs;
 
 /// Most queues (queue numbers index the arrays with their low 3 bits).
 pub const MAX: usize = 8;
@@ -557,78 +557,7 @@ always @(posedge clock) begin
     v
 }
 
-/// The inputs that are not per queue.
-const FIXED_INPUTS: &[&str] = &[
-    "clock",
-    "head_q",
-    "cur_q",
-    "cw_inc",
-    "scan_q",
-    "h_q",
-    "h_epoch",
-    "h_idx",
-    "h_count",
-    "bump_cons",
-    "bump_cqp",
-    "cw_q",
-    "bump_asked",
-    "f_q",
-    "f_epoch",
-    "f_count",
-    "fetch_done",
-    "fetch_fail",
-];
-
-/// The per-queue inputs, `name$i`.
-const QUEUE_INPUTS: &[&str] = &["enable", "prod", "base", "log2", "cq_base", "cq_log2"];
-
-impl SetInputs for RxQueues {
-    fn input_names(&self) -> &'static [&'static str] {
-        let mut names: Vec<String> = FIXED_INPUTS.iter().map(|s| s.to_string()).collect();
-        for q in QUEUE_INPUTS {
-            names.extend((0..self.queues()).map(|i| format!("{q}${i}")));
-        }
-        crate::reg_bus::intern(names)
-    }
-
-    fn set_input(&mut self, name: &str, words: &[u64]) -> Result<(), TbError> {
-        let w = words;
-        match name {
-            "clock" => self.clock.next = FromWords::from_words(w),
-            "head_q" => self.head_q.next = FromWords::from_words(w),
-            "cur_q" => self.cur_q.next = FromWords::from_words(w),
-            "cw_inc" => self.cw_inc.next = FromWords::from_words(w),
-            "scan_q" => self.scan_q.next = FromWords::from_words(w),
-            "h_q" => self.h_q.next = FromWords::from_words(w),
-            "h_epoch" => self.h_epoch.next = FromWords::from_words(w),
-            "h_idx" => self.h_idx.next = FromWords::from_words(w),
-            "h_count" => self.h_count.next = FromWords::from_words(w),
-            "bump_cons" => self.bump_cons.next = FromWords::from_words(w),
-            "bump_cqp" => self.bump_cqp.next = FromWords::from_words(w),
-            "cw_q" => self.cw_q.next = FromWords::from_words(w),
-            "bump_asked" => self.bump_asked.next = FromWords::from_words(w),
-            "f_q" => self.f_q.next = FromWords::from_words(w),
-            "f_epoch" => self.f_epoch.next = FromWords::from_words(w),
-            "f_count" => self.f_count.next = FromWords::from_words(w),
-            "fetch_done" => self.fetch_done.next = FromWords::from_words(w),
-            "fetch_fail" => self.fetch_fail.next = FromWords::from_words(w),
-            _ => {
-                let bad = || TbError::NoSuchInput(name.to_string());
-                let (p, i) = crate::testbench::indexed_input(name, self.queues())?;
-                match p {
-                    "enable" => self.enable[i].next = FromWords::from_words(w),
-                    "prod" => self.prod[i].next = FromWords::from_words(w),
-                    "base" => self.base[i].next = FromWords::from_words(w),
-                    "log2" => self.log2[i].next = FromWords::from_words(w),
-                    "cq_base" => self.cq_base[i].next = FromWords::from_words(w),
-                    "cq_log2" => self.cq_log2[i].next = FromWords::from_words(w),
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        Ok(())
-    }
-}
+crate::impl_set_inputs!(RxQueues { clock, head_q, cur_q, cw_inc, scan_q, h_q, h_epoch, h_idx, h_count, bump_cons, bump_cqp, cw_q, bump_asked, f_q, f_epoch, f_count, fetch_done, fetch_fail } per queues { enable, prod, base, log2, cq_base, cq_log2 });
 
 /// The catalogued configuration: 6 queues, so that queue numbers 6 and 7 name array entries
 /// past the last queue and 8 and up name none.
@@ -650,6 +579,8 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = catalogued().queues();
     let names = catalogued().input_names();
+    // The fixed inputs come first, then 6 per queue.
+    let fixed = names.len() - 6 * n;
     let mut on = vec![true; n];
     let mut cfg: Vec<[u64; 5]> = (0..n).map(|_| rng.gen()).collect();
     (0..cycles)
@@ -662,7 +593,7 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
                 cfg[rng.gen_range(0..n)] = rng.gen();
             }
             let mut c: Vec<(&'static str, Vec<u64>)> = Vec::new();
-            for (k, name) in FIXED_INPUTS.iter().enumerate().skip(1) {
+            for (k, name) in names.iter().enumerate().take(fixed).skip(1) {
                 let v = match *name {
                     "head_q" | "cur_q" | "scan_q" | "h_q" | "cw_q" | "f_q" => rng.gen_range(0..10),
                     "h_epoch" | "f_epoch" => rng.gen_range(0..4),
@@ -684,7 +615,6 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
                 };
                 c.push((names[k], vec![v]));
             }
-            let fixed = FIXED_INPUTS.len();
             for i in 0..n {
                 c.push((names[fixed + i], vec![u64::from(on[i])]));
                 // prod, base, log2, cq_base, cq_log2, at their widths.

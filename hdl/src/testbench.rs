@@ -85,6 +85,42 @@ impl FromWords for Clock {
 /// allowed: `input.data` is port `input$data`).
 #[macro_export]
 macro_rules! impl_set_inputs {
+    // Fixed inputs, then per-queue inputs `name$i` for `i` below `self.$count()`, in that order.
+    ($block:ty { $($first:ident $(. $rest:ident)*),* $(,)? } per $count:ident { $($vec:ident),* $(,)? }) => {
+        impl $crate::testbench::SetInputs for $block {
+            fn input_names(&self) -> &'static [&'static str] {
+                let mut names: Vec<String> =
+                    vec![$( concat!(stringify!($first) $(, "$", stringify!($rest))*).to_string() ),*];
+                $(
+                    names.extend(
+                        (0..self.$count()).map(|i| format!(concat!(stringify!($vec), "${}"), i)),
+                    );
+                )*
+                $crate::reg_bus::intern(names)
+            }
+            fn set_input(
+                &mut self,
+                name: &str,
+                words: &[u64],
+            ) -> Result<(), $crate::testbench::TbError> {
+                $(
+                    if name == concat!(stringify!($first) $(, "$", stringify!($rest))*) {
+                        self.$first$(.$rest)*.next =
+                            $crate::testbench::FromWords::from_words(words);
+                        return Ok(());
+                    }
+                )*
+                let (port, i) = $crate::testbench::indexed_input(name, self.$count())?;
+                $(
+                    if port == stringify!($vec) {
+                        self.$vec[i].next = $crate::testbench::FromWords::from_words(words);
+                        return Ok(());
+                    }
+                )*
+                Err($crate::testbench::TbError::NoSuchInput(name.to_string()))
+            }
+        }
+    };
     ($block:ty { $($first:ident $(. $rest:ident)*),* $(,)? }) => {
         impl $crate::testbench::SetInputs for $block {
             fn input_names(&self) -> &'static [&'static str] {

@@ -35,7 +35,7 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
-use crate::testbench::{FromWords, SetInputs, TbError};
+use crate::testbench::SetInputs;
 
 /// Most queues (queue numbers are 4 bits).
 pub const MAX: usize = 16;
@@ -424,79 +424,7 @@ end
     v
 }
 
-/// The inputs that are not per queue.
-const FIXED_INPUTS: &[&str] = &[
-    "clock",
-    "search",
-    "rr",
-    "take",
-    "w_q",
-    "unbusy",
-    "refetch",
-    "refetch_to",
-    "sel_q",
-    "done",
-    "parsed_to",
-    "c_q",
-    "c_look",
-    "cpl_done",
-    "c_segs",
-];
-
-/// The per-queue inputs, `name$i`.
-const QUEUE_INPUTS: &[&str] = &[
-    "enable",
-    "prod",
-    "ring_base",
-    "ring_log2",
-    "cq_base",
-    "cq_log2",
-];
-
-impl SetInputs for TxQueues {
-    fn input_names(&self) -> &'static [&'static str] {
-        let mut names: Vec<String> = FIXED_INPUTS.iter().map(|s| s.to_string()).collect();
-        for q in QUEUE_INPUTS {
-            names.extend((0..self.queues()).map(|i| format!("{q}${i}")));
-        }
-        crate::reg_bus::intern(names)
-    }
-
-    fn set_input(&mut self, name: &str, words: &[u64]) -> Result<(), TbError> {
-        let w = words;
-        match name {
-            "clock" => self.clock.next = FromWords::from_words(w),
-            "search" => self.search.next = FromWords::from_words(w),
-            "rr" => self.rr.next = FromWords::from_words(w),
-            "take" => self.take.next = FromWords::from_words(w),
-            "w_q" => self.w_q.next = FromWords::from_words(w),
-            "unbusy" => self.unbusy.next = FromWords::from_words(w),
-            "refetch" => self.refetch.next = FromWords::from_words(w),
-            "refetch_to" => self.refetch_to.next = FromWords::from_words(w),
-            "sel_q" => self.sel_q.next = FromWords::from_words(w),
-            "done" => self.done.next = FromWords::from_words(w),
-            "parsed_to" => self.parsed_to.next = FromWords::from_words(w),
-            "c_q" => self.c_q.next = FromWords::from_words(w),
-            "c_look" => self.c_look.next = FromWords::from_words(w),
-            "cpl_done" => self.cpl_done.next = FromWords::from_words(w),
-            "c_segs" => self.c_segs.next = FromWords::from_words(w),
-            _ => {
-                let bad = || TbError::NoSuchInput(name.to_string());
-                let (p, i) = crate::testbench::indexed_input(name, self.queues())?;
-                match p {
-                    "enable" => self.enable[i].next = FromWords::from_words(w),
-                    "prod" => self.prod[i].next = FromWords::from_words(w),
-                    "ring_base" => self.ring_base[i].next = FromWords::from_words(w),
-                    "ring_log2" => self.ring_log2[i].next = FromWords::from_words(w),
-                    "cq_base" => self.cq_base[i].next = FromWords::from_words(w),
-                    "cq_log2" => self.cq_log2[i].next = FromWords::from_words(w),
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        Ok(())
-    }
-}
+crate::impl_set_inputs!(TxQueues { clock, search, rr, take, w_q, unbusy, refetch, refetch_to, sel_q, done, parsed_to, c_q, c_look, cpl_done, c_segs } per queues { enable, prod, ring_base, ring_log2, cq_base, cq_log2 });
 
 /// The catalogued configuration: 6 queues, so that queue numbers 6 to 15 name none.
 pub fn catalogued() -> TxQueues {
@@ -518,6 +446,8 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = catalogued().queues();
     let names = catalogued().input_names();
+    // The fixed inputs come first, then 6 per queue.
+    let fixed = names.len() - 6 * n;
     let mut on = vec![true; n];
     let mut prod = vec![0u64; n];
     let mut cfg: Vec<[u64; 4]> = (0..n).map(|_| rng.gen()).collect();
@@ -535,7 +465,7 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
                 cfg[rng.gen_range(0..n)] = rng.gen();
             }
             let mut c: Vec<(&'static str, Vec<u64>)> = Vec::new();
-            for (k, name) in FIXED_INPUTS.iter().enumerate().skip(1) {
+            for (k, name) in names.iter().enumerate().take(fixed).skip(1) {
                 let v = match *name {
                     "rr" => rng.gen_range(0..18),
                     "w_q" | "sel_q" | "c_q" | "c_segs" => rng.gen_range(0..16),
@@ -545,7 +475,6 @@ pub fn random_stimulus(seed: u64, cycles: usize) -> crate::testbench::Stimulus {
                 };
                 c.push((names[k], vec![v]));
             }
-            let fixed = FIXED_INPUTS.len();
             for i in 0..n {
                 c.push((names[fixed + i], vec![u64::from(on[i])]));
                 c.push((names[fixed + n + i], vec![prod[i]]));

@@ -12,16 +12,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 8;
+const GENERATOR_VERSION: u32 = 9;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
     "-Wno-fatal",
-    "--trace",
     "-O3",
     "--x-assign",
     "fast",
 ];
+/// Models the hot loops run (the whole card): built twice, without tracing (`Model::new`) and
+/// with it (`Model::new_traced`, for waveforms). Tracing makes Verilator keep and mark every
+/// signal, which cost the card about 4 % of its instructions per cycle. The traced twin is
+/// compiled without optimisation: writing a waveform is slow anyway, and it saves build time.
+/// Every other model is built once, traced.
+const TWINS: &[&str] = &["oxnic_nic"];
+/// Optimisation of the traced twins (see [`TWINS`]).
+const TWIN_TRACED_OPT: &str = "-O0";
 /// Code generation flags for the models (part of the cache key): see [`cxx_build`].
 fn cxx_codegen_flags() -> [&'static str; 2] {
     [march(), "-O3"]
@@ -139,32 +146,28 @@ fn port_rust_type(width: u32) -> &'static str {
     }
 }
 
-fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
+fn gen_shim(name: &str, ports: &[Port], root_headers: &[String], twin: bool) -> String {
     let mut s = String::new();
     let cls = format!("V{name}");
+    let traced_cls = if twin {
+        format!("V{name}_traced")
+    } else {
+        cls.clone()
+    };
     let st = format!("OxModel_{name}");
-    writeln!(s, "#include \"{cls}.h\"\n#include \"verilated.h\"\n#include \"verilated_vcd_c.h\"\n#include <cstdint>\n#include <type_traits>\n#include <utility>").unwrap();
+    writeln!(s, "#include \"{cls}.h\"\n#include \"{cls}___024root.h\"").unwrap();
+    if twin {
+        writeln!(
+            s,
+            "#include \"{traced_cls}.h\"\n#include \"{traced_cls}___024root.h\""
+        )
+        .unwrap();
+    }
+    writeln!(s, "#include \"verilated.h\"\n#include \"verilated_vcd_c.h\"\n#include <cstdint>\n#include <type_traits>\n#include <utility>").unwrap();
+    // `f`: the model without tracing (twins only); `t`: the traced one. Exactly one is set.
     writeln!(
         s,
-        "struct {st} {{ VerilatedContext* ctx; {cls}* m; VerilatedVcdC* tfp; }};"
-    )
-    .unwrap();
-    writeln!(s, "extern \"C\" {{").unwrap();
-    writeln!(
-        s,
-        "void* oxvl_{name}_new() {{ auto* s = new {st}; s->ctx = new VerilatedContext; \
-         s->ctx->traceEverOn(true); s->m = new {cls}{{s->ctx, \"{name}\"}}; s->tfp = nullptr; return s; }}"
-    )
-    .unwrap();
-    writeln!(
-        s,
-        "void oxvl_{name}_delete(void* p) {{ auto* s = ({st}*)p; if (s->tfp) {{ s->tfp->close(); delete s->tfp; }} \
-         s->m->final(); delete s->m; delete s->ctx; delete s; }}"
-    )
-    .unwrap();
-    writeln!(
-        s,
-        "void oxvl_{name}_eval(void* p) {{ (({st}*)p)->m->eval(); }}"
+        "struct {st} {{ VerilatedContext* ctx; {cls}* f; {traced_cls}* t; VerilatedVcdC* tfp; }};"
     )
     .unwrap();
     // A rising clock edge. Verilator 5 finds an edge by comparing the clock with the value it
@@ -174,36 +177,89 @@ fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
     // 5.0xx), clearing it makes the one evaluation with the clock high an edge. Otherwise,
     // two evaluations.
     let has_clock = ports.iter().any(|p| p.input && p.cname == "clock");
-    if has_clock && root_header.contains("__Vtrigrprev__TOP__clock;") {
-        writeln!(
-            s,
-            "#include \"{cls}___024root.h\"\n\
-             void oxvl_{name}_eval_edge(void* p) {{ auto* m = (({st}*)p)->m; \
-             m->rootp->__Vtrigrprev__TOP__clock = 0; m->clock = 1; m->eval(); }}\n\
-             int oxvl_{name}_edge_evals() {{ return 1; }}"
+    let one_eval_edge = has_clock
+        && root_headers
+            .iter()
+            .all(|h| h.contains("__Vtrigrprev__TOP__clock;"));
+    let (edge, evals) = if one_eval_edge {
+        (
+            "m->rootp->__Vtrigrprev__TOP__clock = 0; m->clock = 1; m->eval();",
+            1,
         )
-        .unwrap();
     } else if has_clock {
-        writeln!(
-            s,
-            "void oxvl_{name}_eval_edge(void* p) {{ auto* m = (({st}*)p)->m; \
-             m->clock = 0; m->eval(); m->clock = 1; m->eval(); }}\n\
-             int oxvl_{name}_edge_evals() {{ return 2; }}"
-        )
-        .unwrap();
+        ("m->clock = 0; m->eval(); m->clock = 1; m->eval();", 2)
     } else {
-        writeln!(
-            s,
-            "void oxvl_{name}_eval_edge(void* p) {{ (({st}*)p)->m->eval(); }}\n\
-             int oxvl_{name}_edge_evals() {{ return 1; }}"
-        )
-        .unwrap();
+        ("m->eval();", 1)
+    };
+    writeln!(
+        s,
+        "template <class M> static void ox_edge(M* m) {{ {edge} }}"
+    )
+    .unwrap();
+    // Every port's storage, by index: the Rust side reads and writes ports through these
+    // addresses (one load or store, inlined) instead of calling a shim function per access.
+    // The static_asserts check that each port's C++ type has the size the Rust side assumes.
+    for c in [&cls, &traced_cls] {
+        for p in ports {
+            writeln!(
+                s,
+                "static_assert(sizeof(std::remove_reference_t<decltype(std::declval<{c}&>().{pc})>) == {b}, \"port {pc}: unexpected C++ type\");",
+                pc = p.cname,
+                b = port_bytes(p.width)
+            )
+            .unwrap();
+        }
     }
     writeln!(
         s,
-        "int oxvl_{name}_trace_open(void* p, const char* path) {{ auto* s = ({st}*)p; \
+        "template <class M> static void* ox_port(M* m, int i) {{ switch (i) {{"
+    )
+    .unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        writeln!(s, "  case {i}: return (void*)&m->{};", p.cname).unwrap();
+    }
+    writeln!(s, "  default: return nullptr; }} }}").unwrap();
+    writeln!(s, "extern \"C\" {{").unwrap();
+    let make_fast = if twin {
+        "if (!traced) { s->f = new "
+    } else {
+        "if (false) { s->f = new "
+    };
+    writeln!(
+        s,
+        "void* oxvl_{name}_new(int traced) {{ auto* s = new {st}{{}}; s->ctx = new VerilatedContext; \
+         {make_fast}{cls}{{s->ctx, \"{name}\"}}; }} \
+         else {{ s->ctx->traceEverOn(true); s->t = new {traced_cls}{{s->ctx, \"{name}\"}}; }} return s; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "int oxvl_{name}_traced(void* p) {{ return (({st}*)p)->t != nullptr ? 1 : 0; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_delete(void* p) {{ auto* s = ({st}*)p; if (s->tfp) {{ s->tfp->close(); delete s->tfp; }} \
+         if (s->f) {{ s->f->final(); delete s->f; }} if (s->t) {{ s->t->final(); delete s->t; }} \
+         delete s->ctx; delete s; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_eval(void* p) {{ auto* s = ({st}*)p; if (s->f) s->f->eval(); else s->t->eval(); }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "void oxvl_{name}_eval_edge(void* p) {{ auto* s = ({st}*)p; if (s->f) ox_edge(s->f); else ox_edge(s->t); }}\n\
+         int oxvl_{name}_edge_evals() {{ return {evals}; }}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "int oxvl_{name}_trace_open(void* p, const char* path) {{ auto* s = ({st}*)p; if (!s->t) return 0; \
          if (s->tfp) {{ s->tfp->close(); delete s->tfp; }} s->tfp = new VerilatedVcdC; \
-         s->m->trace(s->tfp, 99); s->tfp->open(path); return s->tfp->isOpen() ? 1 : 0; }}"
+         s->t->trace(s->tfp, 99); s->tfp->open(path); return s->tfp->isOpen() ? 1 : 0; }}"
     )
     .unwrap();
     writeln!(s, "void oxvl_{name}_trace_dump(void* p, uint64_t t) {{ auto* s = ({st}*)p; if (s->tfp) s->tfp->dump(t); }}").unwrap();
@@ -213,34 +269,16 @@ fn gen_shim(name: &str, ports: &[Port], root_header: &str) -> String {
          if (s->tfp) {{ s->tfp->close(); delete s->tfp; s->tfp = nullptr; }} }}"
     )
     .unwrap();
-    // Every port's storage, by index: the Rust side reads and writes ports through these
-    // addresses (one load or store, inlined) instead of calling a shim function per access.
-    // The static_asserts check that each port's C++ type has the size the Rust side assumes.
-    writeln!(s, "}}").unwrap();
-    for p in ports {
-        writeln!(
-            s,
-            "static_assert(sizeof(std::remove_reference_t<decltype(std::declval<{cls}&>().{c})>) == {b}, \"port {c}: unexpected C++ type\");",
-            c = p.cname,
-            b = port_bytes(p.width)
-        )
-        .unwrap();
-    }
-    writeln!(s, "extern \"C\" {{").unwrap();
     writeln!(
         s,
-        "void* oxvl_{name}_port_addr(void* p, int i) {{ auto* m = (({st}*)p)->m; switch (i) {{"
+        "void* oxvl_{name}_port_addr(void* p, int i) {{ auto* s = ({st}*)p; return s->f ? ox_port(s->f, i) : ox_port(s->t, i); }}"
     )
     .unwrap();
-    for (i, p) in ports.iter().enumerate() {
-        writeln!(s, "  case {i}: return (void*)&m->{};", p.cname).unwrap();
-    }
-    writeln!(s, "  default: return nullptr; }} }}").unwrap();
     writeln!(s, "}}").unwrap();
     s
 }
 
-fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
+fn gen_rust(name: &str, about: &str, ports: &[Port], twin: bool) -> String {
     let mut s = String::new();
     let w = &mut s;
     writeln!(w, "/// Verilator model of `{name}`: {about}.").unwrap();
@@ -248,7 +286,8 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     writeln!(w, "    use std::ffi::c_void;").unwrap();
     writeln!(w, "    use crate::harness::{{Port, RawModel}};").unwrap();
     writeln!(w, "    extern \"C\" {{").unwrap();
-    writeln!(w, "        fn oxvl_{name}_new() -> *mut c_void;").unwrap();
+    writeln!(w, "        fn oxvl_{name}_new(traced: i32) -> *mut c_void;").unwrap();
+    writeln!(w, "        fn oxvl_{name}_traced(p: *mut c_void) -> i32;").unwrap();
     writeln!(w, "        fn oxvl_{name}_delete(p: *mut c_void);").unwrap();
     writeln!(w, "        fn oxvl_{name}_eval(p: *mut c_void);").unwrap();
     writeln!(w, "        fn oxvl_{name}_eval_edge(p: *mut c_void);").unwrap();
@@ -309,12 +348,20 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     )
     .unwrap();
     writeln!(w, "    impl Model {{").unwrap();
+    let new_doc = if twin {
+        "Creates the model, built without waveform support (faster; see [`Model::new_traced`])."
+    } else {
+        "Creates the model (with waveform support)."
+    };
     writeln!(
         w,
-        "        /// Creates the model. Inputs start at zero; nothing is evaluated yet.\n        \
-         #[allow(clippy::new_without_default)]\n        pub fn new() -> Self {{\n            \
+        "        /// {new_doc} Inputs start at zero; nothing is evaluated yet.\n        \
+         #[allow(clippy::new_without_default)]\n        pub fn new() -> Self {{\n            Self::create(0)\n        }}\n        \
+         /// Creates the model with waveform support ([`crate::harness::Sim::trace_to`]).\n        \
+         pub fn new_traced() -> Self {{\n            Self::create(1)\n        }}\n        \
+         fn create(traced: i32) -> Self {{\n            \
          // SAFETY: the shim allocates a fresh model and context and returns an owned pointer.\n            \
-         let raw = unsafe {{ oxvl_{name}_new() }};\n            \
+         let raw = unsafe {{ oxvl_{name}_new(traced) }};\n            \
          let ptr = std::ptr::NonNull::new(raw).expect(\"verilated model allocation failed\");\n            \
          let addr = std::array::from_fn(|i| {{\n                \
          // SAFETY: `ptr` is the live model just created; the shim only takes an address.\n                \
@@ -410,6 +457,13 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
         "        fn edge_evals(&self) -> u32 {{\n            \
          // SAFETY: the shim function only returns a constant.\n            \
          unsafe {{ oxvl_{name}_edge_evals() as u32 }}\n        }}"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "        fn traceable(&self) -> bool {{\n            \
+         // SAFETY: `ptr` is a live model owned by `self`; the shim only reads a pointer.\n            \
+         unsafe {{ oxvl_{name}_traced(self.ptr.as_ptr()) == 1 }}\n        }}"
     )
     .unwrap();
     writeln!(
@@ -519,7 +573,8 @@ fn gen_rust(name: &str, about: &str, ports: &[Port]) -> String {
     s
 }
 
-fn cxx_build(out: &Path) -> cc::Build {
+/// A C++ build for the models: `fast` with [`cxx_codegen_flags`], else at [`TWIN_TRACED_OPT`].
+fn cxx_build(out: &Path, fast: bool) -> cc::Build {
     let mut b = cc::Build::new();
     b.cpp(true)
         .std("gnu++17")
@@ -537,8 +592,12 @@ fn cxx_build(out: &Path) -> cc::Build {
     // x86-64-v2 (2009 on) at least: the parity of a word — CRC, Toeplitz and checksum logic
     // are made of them — becomes one POPCNT instead of a bit-twiddling sequence; v3 where the
     // machine has it (`march`). -O3 (after cc's -O2, so it wins): a few % more.
-    for f in cxx_codegen_flags() {
-        b.flag_if_supported(f);
+    if fast {
+        for f in cxx_codegen_flags() {
+            b.flag_if_supported(f);
+        }
+    } else {
+        b.flag_if_supported(TWIN_TRACED_OPT);
     }
     for f in [
         "-faligned-new",
@@ -567,6 +626,37 @@ fn link(out: &Path, lib: &str) {
     println!("cargo:rustc-link-lib=static={lib}");
 }
 
+/// Runs `verilator --cc` on `vfile` into `obj` (emptied first), classes prefixed `prefix`.
+fn verilate(name: &str, vfile: &Path, obj: &Path, prefix: &str, traced: bool) {
+    let _ = std::fs::remove_dir_all(obj);
+    let st = Command::new("verilator")
+        .arg("--cc")
+        .args(VERILATOR_FLAGS)
+        .args(traced.then_some("--trace"))
+        .args(["--top-module", name, "--prefix", prefix, "--Mdir"])
+        .arg(obj)
+        .arg(vfile)
+        .status()
+        .unwrap_or_else(|e| fail(&format!("running verilator: {e}")));
+    if !st.success() {
+        fail(&format!(
+            "verilator failed on {name} ({st}); Verilog is in {}",
+            vfile.display()
+        ));
+    }
+}
+
+/// The C++ files Verilator wrote into `obj`, sorted.
+fn cpp_files(obj: &Path) -> Vec<PathBuf> {
+    let mut cpps: Vec<PathBuf> = std::fs::read_dir(obj)
+        .unwrap_or_else(|e| fail(&e.to_string()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+        .collect();
+    cpps.sort();
+    cpps
+}
+
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     // Verilated models are cached beside the profiles (`target/oxnic-vl-cache`), not in this
@@ -589,12 +679,13 @@ fn main() {
     );
     let mut names = Vec::new();
     // The C++ compiler is part of each entry's key too (`CXX=clang++` builds other models).
-    let compiler = cxx_build(&out).get_compiler().path().to_path_buf();
+    let compiler = cxx_build(&out, true).get_compiler().path().to_path_buf();
     println!("cargo:rerun-if-env-changed=CXX");
     for entry in oxnic_hdl::catalog::all() {
         let name = entry.name;
         let verilog = (entry.verilog)().unwrap_or_else(|e| fail(&format!("{name}: {e}")));
         let dir = cache.join(name);
+        let twin = TWINS.contains(&name);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let mut h = DefaultHasher::new();
         (
@@ -605,6 +696,8 @@ fn main() {
             VERILATOR_FLAGS,
             cxx_codegen_flags(),
             debug_info(),
+            twin,
+            TWIN_TRACED_OPT,
         )
             .hash(&mut h);
         let stamp = format!("{:016x}\n", h.finish());
@@ -613,38 +706,29 @@ fn main() {
         let rs_path = dir.join("bindings.rs");
         let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
             && rs_path.exists()
-            && dir.join(format!("lib{lib}.a")).exists();
+            && dir.join(format!("lib{lib}.a")).exists()
+            && (!twin || dir.join(format!("lib{lib}_traced.a")).exists());
         if !fresh {
             let vfile = dir.join(format!("{name}.v"));
             std::fs::write(&vfile, &verilog)
                 .unwrap_or_else(|e| fail(&format!("{}: {e}", vfile.display())));
             let obj = dir.join("obj");
-            let _ = std::fs::remove_dir_all(&obj);
-            let st = Command::new("verilator")
-                .arg("--cc")
-                .args(VERILATOR_FLAGS)
-                .args([
-                    "--top-module",
-                    name,
-                    "--prefix",
-                    &format!("V{name}"),
-                    "--Mdir",
-                ])
-                .arg(&obj)
-                .arg(&vfile)
-                .status()
-                .unwrap_or_else(|e| fail(&format!("running verilator: {e}")));
-            if !st.success() {
-                fail(&format!(
-                    "verilator failed on {name} ({st}); Verilog is in {}",
-                    vfile.display()
-                ));
-            }
+            verilate(name, &vfile, &obj, &format!("V{name}"), !twin);
             let header = std::fs::read_to_string(obj.join(format!("V{name}.h")))
                 .unwrap_or_else(|e| fail(&format!("{name}: reading the model header: {e}")));
             let ports = parse_ports(&header);
-            let root_header = std::fs::read_to_string(obj.join(format!("V{name}___024root.h")))
-                .unwrap_or_else(|e| fail(&format!("{name}: reading the model's root header: {e}")));
+            let read_root = |obj: &Path, cls: &str| {
+                std::fs::read_to_string(obj.join(format!("{cls}___024root.h"))).unwrap_or_else(
+                    |e| fail(&format!("{name}: reading the model's root header: {e}")),
+                )
+            };
+            let mut roots = vec![read_root(&obj, &format!("V{name}"))];
+            let obj_traced = dir.join("obj_traced");
+            if twin {
+                let cls = format!("V{name}_traced");
+                verilate(name, &vfile, &obj_traced, &cls, true);
+                roots.push(read_root(&obj_traced, &cls));
+            }
             let mut idents: Vec<String> = ports.iter().map(|p| rust_ident(&p.name)).collect();
             idents.sort();
             idents.dedup();
@@ -652,23 +736,29 @@ fn main() {
                 fail(&format!("{name}: two ports map to the same Rust name"));
             }
             let shim = dir.join("shim.cpp");
-            std::fs::write(&shim, gen_shim(name, &ports, &root_header))
+            std::fs::write(&shim, gen_shim(name, &ports, &roots, twin))
                 .unwrap_or_else(|e| fail(&e.to_string()));
-            let mut b = cxx_build(&dir);
+            let mut b = cxx_build(&dir, true);
             b.include(&obj).file(&shim).cargo_metadata(false);
-            let mut cpps: Vec<PathBuf> = std::fs::read_dir(&obj)
-                .unwrap_or_else(|e| fail(&e.to_string()))
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
-                .collect();
-            cpps.sort();
-            b.files(cpps);
+            if twin {
+                b.include(&obj_traced);
+            }
+            b.files(cpp_files(&obj));
             b.compile(&lib);
-            std::fs::write(&rs_path, gen_rust(name, entry.about, &ports))
+            if twin {
+                let mut b = cxx_build(&dir, false);
+                b.include(&obj_traced).cargo_metadata(false);
+                b.files(cpp_files(&obj_traced));
+                b.compile(&format!("{lib}_traced"));
+            }
+            std::fs::write(&rs_path, gen_rust(name, entry.about, &ports, twin))
                 .unwrap_or_else(|e| fail(&e.to_string()));
             std::fs::write(&stamp_path, &stamp).unwrap_or_else(|e| fail(&e.to_string()));
         }
         link(&dir, &lib);
+        if twin {
+            link(&dir, &format!("{lib}_traced"));
+        }
         let rs = std::fs::read_to_string(&rs_path).unwrap_or_else(|e| fail(&e.to_string()));
         bindings.push_str(&rs);
         names.push(name);
@@ -681,7 +771,7 @@ fn main() {
     if std::fs::read_to_string(&rt_stamp).ok().as_deref() != Some(version.as_str())
         || !rt_dir.join("liboxvl_runtime.a").exists()
     {
-        let mut b = cxx_build(&rt_dir);
+        let mut b = cxx_build(&rt_dir, true);
         b.cargo_metadata(false);
         for f in [
             "verilated.cpp",

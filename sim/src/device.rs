@@ -267,7 +267,13 @@ pub struct SimDevice {
 impl SimDevice {
     /// A card fresh from power-up, with nothing mapped and nothing on the wire.
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
-        let mut sim = Sim::new(Model::new())?;
+        // Waveforms need the card's traced build, which runs slower.
+        let model = if crate::harness::waves_requested() {
+            Model::new_traced()
+        } else {
+            Model::new()
+        };
+        let mut sim = Sim::new(model)?;
         // The wire out of the card never pushes back.
         sim.model.set_phy_tx_ready(1);
         let ports = DmaPorts::resolve(&sim.model, "dma_rd", "dma_wr")?;

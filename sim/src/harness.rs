@@ -38,7 +38,10 @@ pub trait RawModel {
     /// Evaluations one [`RawModel::eval_edge`] costs: 1, or 2 where the verilated model's
     /// edge detection could not be primed.
     fn edge_evals(&self) -> u32;
-    /// Opens a VCD file; false if it could not be opened.
+    /// Whether the model can write waveforms (was verilated with `--trace`): a model the hot
+    /// loops run may be built without (see `Model::new_traced`).
+    fn traceable(&self) -> bool;
+    /// Opens a VCD file; false if it could not be opened (or the model is not traceable).
     fn trace_open(&mut self, path: &std::ffi::CStr) -> bool;
     /// Dumps the current values at `time` (in half clock periods) if a trace is open.
     fn trace_dump(&mut self, time: u64);
@@ -78,12 +81,23 @@ pub enum HarnessError {
     /// The waveform file could not be opened.
     #[error("cannot open waveform file {0}")]
     Trace(String),
+    /// The model was built without tracing.
+    #[error(
+        "model {0} was created without waveform support: create it with `Model::new_traced()`"
+    )]
+    NotTraced(&'static str),
     /// The model has no clock input.
     #[error("model {0} has no `clock` input")]
     NoClock(&'static str),
 }
 
 static TRACE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `OXNIC_WAVES` asks for waveforms: then a model with an untraced build
+/// (`Model::new`) must be created with `Model::new_traced` for [`Sim::new`] to succeed.
+pub fn waves_requested() -> bool {
+    std::env::var_os("OXNIC_WAVES").is_some()
+}
 
 /// A verilated model with a clock: stepping, reset, by-name access, waveforms.
 #[derive(Debug)]
@@ -127,6 +141,9 @@ impl<M: RawModel> Sim<M> {
 
     /// Starts writing a VCD waveform to `path`.
     pub fn trace_to(&mut self, path: &Path) -> Result<(), HarnessError> {
+        if !self.model.traceable() {
+            return Err(HarnessError::NotTraced(self.model.name()));
+        }
         let c = CString::new(path.to_string_lossy().as_bytes())
             .map_err(|_| HarnessError::Trace(path.display().to_string()))?;
         if !self.model.trace_open(&c) {

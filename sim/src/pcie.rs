@@ -575,6 +575,9 @@ mod tests {
         fn edge_evals(&self) -> u32 {
             1
         }
+        fn traceable(&self) -> bool {
+            false
+        }
         fn trace_open(&mut self, _path: &std::ffi::CStr) -> bool {
             false
         }

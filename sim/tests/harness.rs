@@ -181,3 +181,76 @@ fn raw_model_reads_wide_ports_as_words() {
     m.get_port(data, &mut out);
     assert_eq!(out, vec![0x0123_4567_89ab_cdef]);
 }
+
+#[test]
+fn the_card_runs_untraced_and_its_traced_twin_writes_waves() {
+    use oxnic_sim::models::oxnic_nic;
+    let mut fast = Sim::new(oxnic_nic::Model::new()).unwrap();
+    assert!(!fast.model.traceable());
+    let dir = std::env::temp_dir().join(format!("oxnic-twin-waves-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("card.vcd");
+    let err = fast.trace_to(&path).unwrap_err();
+    assert_eq!(err, HarnessError::NotTraced("oxnic_nic"));
+    assert!(err.to_string().contains("new_traced"), "{err}");
+    assert!(!path.exists(), "an untraced model wrote a waveform");
+    let mut traced = Sim::new(oxnic_nic::Model::new_traced()).unwrap();
+    assert!(traced.model.traceable());
+    traced.trace_to(&path).unwrap();
+    // The two builds are the same card: the same random inputs, the same outputs every cycle.
+    let (inputs, outputs): (Vec<usize>, Vec<usize>) = (0..oxnic_nic::PORTS.len())
+        .filter(|&i| oxnic_nic::PORTS[i].name != "clock")
+        .partition(|&i| oxnic_nic::PORTS[i].input);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut changed = 0;
+    let mut last = Vec::new();
+    for cycle in 0..2000 {
+        for &i in &inputs {
+            let width = oxnic_nic::PORTS[i].width;
+            let words: Vec<u64> = (0..width.div_ceil(64))
+                .map(|k| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let left = width - 64 * k;
+                    if left >= 64 {
+                        seed
+                    } else {
+                        seed & ((1u64 << left) - 1)
+                    }
+                })
+                .collect();
+            fast.model.set_port(i, &words);
+            traced.model.set_port(i, &words);
+        }
+        fast.tick();
+        traced.tick();
+        for &i in &outputs {
+            fast.model.get_port(i, &mut a);
+            traced.model.get_port(i, &mut b);
+            assert_eq!(a, b, "port {} at cycle {cycle}", oxnic_nic::PORTS[i].name);
+        }
+        let now: Vec<Vec<u64>> = outputs
+            .iter()
+            .map(|&i| {
+                fast.model.get_port(i, &mut a);
+                a.clone()
+            })
+            .collect();
+        changed += usize::from(now != last);
+        last = now;
+    }
+    assert!(
+        changed > 100,
+        "the outputs changed in only {changed} cycles"
+    );
+    traced.trace_close();
+    let vcd = std::fs::read_to_string(&path).unwrap();
+    assert!(vcd.contains("$enddefinitions"), "not a VCD file");
+    assert!(
+        vcd.contains("rx_engine"),
+        "the card's inner blocks are not traced"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

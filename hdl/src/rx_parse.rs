@@ -284,7 +284,9 @@ impl Default for RxParse {
 }
 
 impl Logic for RxParse {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
+    /// hand with the same behaviour; `rx_parse_agrees_and_matches_the_model` (oxnic-sim's
+    /// `diff_rx`) runs both on the same frames and requires the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(
             self, clock, mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q,
@@ -533,7 +535,279 @@ impl Logic for RxParse {
         self.live_l4_offset.next = self.l4_q.q.val();
         self.live_l3_end.next = self.l3_end_q.q.val();
     }
+
+    fn connect(&mut self) {
+        self.connect_driven();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: RX_PARSE_VERILOG.to_string(),
+            cores: String::new(),
+        })
+    }
 }
+
+impl RxParse {
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect_driven(&mut self) {
+        self.sink.ready.connect();
+        for o in [
+            &mut self.meta_valid,
+            &mut self.vlan,
+            &mut self.is_ipv4,
+            &mut self.is_fragment,
+            &mut self.is_tcp,
+            &mut self.is_udp,
+            &mut self.udp_csum_zero,
+            &mut self.live_vlan,
+        ] {
+            o.connect();
+        }
+        for o in [
+            &mut self.frame_len,
+            &mut self.vlan_tci,
+            &mut self.ip_total_len,
+            &mut self.sport,
+            &mut self.dport,
+        ] {
+            o.connect();
+        }
+        self.l3_offset.connect();
+        self.proto.connect();
+        self.live_l4_offset.connect();
+        self.ihl.connect();
+        self.src_ip.connect();
+        self.dst_ip.connect();
+        self.live_word.connect();
+        self.live_l3_end.connect();
+        macro_rules! dffs {
+            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
+        }
+        dffs!(
+            mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q, len_q,
+            done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto, o_frag,
+            o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
+        );
+        self.word_now.connect();
+        for b in &mut self.byte {
+            b.connect();
+        }
+        self.data_m.connect();
+        self.nbytes.connect();
+        self.l4_p3.connect();
+        self.l4_p6.connect();
+        self.port_word.connect();
+        self.ucsum_word.connect();
+        self.f_l3.connect();
+        self.f_etype.connect();
+        self.f_vihl.connect();
+        self.f_tlen.connect();
+        self.f_fragw.connect();
+        self.f_proto.connect();
+        self.f_src.connect();
+        self.f_dst.connect();
+        self.f_hlen.connect();
+        self.f_hlen_tcp.connect();
+        self.f_hlen_udp.connect();
+        self.f_end.connect();
+        self.f_len17.connect();
+        self.f_ipv4.connect();
+        self.f_frag.connect();
+        self.f_tcp.connect();
+        self.f_udp.connect();
+    }
+}
+
+/// [`RxParse`]'s Verilog, written by hand: all state in one clocked block, each register
+/// written only in the cycles that change it (a word at its index, a frame's end), and the
+/// finished frame's fields worked out inside `if (done)`. rust-hdl's Verilog of `update` set
+/// every register's next value, every local and every field in every cycle, which a simulator
+/// such as Verilator evaluates statement by statement.
+const RX_PARSE_VERILOG: &str = "
+reg mid = 0;
+reg [12:0] word_q = 0;
+reg [63:0] w1 = 0;
+reg [63:0] w2 = 0;
+reg [63:0] w3 = 0;
+reg [63:0] w4 = 0;
+reg [63:0] prev = 0;
+reg vlan_q = 0;
+reg [7:0] l4_q = 0;
+reg [16:0] l3_end_q = 0;
+reg [31:0] ports_q = 0;
+reg [15:0] ucsum_q = 0;
+reg [15:0] len_q = 0;
+reg done = 0;
+reg o_valid = 0;
+reg [15:0] o_len = 0;
+reg o_vlan = 0;
+reg [15:0] o_tci = 0;
+reg [7:0] o_l3 = 0;
+reg o_ipv4 = 0;
+reg [3:0] o_ihl = 0;
+reg [15:0] o_tlen = 0;
+reg [7:0] o_proto = 0;
+reg o_frag = 0;
+reg [31:0] o_src = 0;
+reg [31:0] o_dst = 0;
+reg o_tcp = 0;
+reg o_udp = 0;
+reg [15:0] o_sport = 0;
+reg [15:0] o_dport = 0;
+reg o_uzero = 0;
+// Values worked out inside the clocked block (blocking; no state).
+reg [63:0] data_m;
+reg [7:0] l4_p3;
+reg [7:0] l4_p6;
+reg [7:0] f_l3;
+reg [15:0] f_etype;
+reg [7:0] f_vihl;
+reg [15:0] f_tlen;
+reg [15:0] f_fragw;
+reg [7:0] f_proto;
+reg [31:0] f_src;
+reg [31:0] f_dst;
+reg [15:0] f_hlen;
+reg [16:0] f_end;
+reg f_ipv4;
+reg f_frag;
+reg f_tcp;
+reg f_udp;
+wire [12:0] word_now = mid ? word_q : 13'd0;
+assign sink$ready = 1'b1;
+assign meta_valid = o_valid;
+assign frame_len = o_len;
+assign vlan = o_vlan;
+assign vlan_tci = o_tci;
+assign l3_offset = o_l3;
+assign is_ipv4 = o_ipv4;
+assign ihl = o_ihl;
+assign ip_total_len = o_tlen;
+assign proto = o_proto;
+assign is_fragment = o_frag;
+assign src_ip = o_src;
+assign dst_ip = o_dst;
+assign is_tcp = o_tcp;
+assign is_udp = o_udp;
+assign sport = o_sport;
+assign dport = o_dport;
+assign udp_csum_zero = o_uzero;
+assign live_word = word_now;
+assign live_vlan = vlan_q;
+assign live_l4_offset = l4_q;
+assign live_l3_end = l3_end_q;
+always @(posedge clock) begin
+    o_valid <= done;
+    done <= 1'b0;
+    if (sink$valid) begin
+        // Bytes past `keep` carry junk; zeroing them makes a short frame read zero-padded.
+        data_m = sink$data;
+        if (sink$keep != 8'hff) begin
+            if (!sink$keep[0]) data_m[7:0] = 8'h00;
+            if (!sink$keep[1]) data_m[15:8] = 8'h00;
+            if (!sink$keep[2]) data_m[23:16] = 8'h00;
+            if (!sink$keep[3]) data_m[31:24] = 8'h00;
+            if (!sink$keep[4]) data_m[39:32] = 8'h00;
+            if (!sink$keep[5]) data_m[47:40] = 8'h00;
+            if (!sink$keep[6]) data_m[55:48] = 8'h00;
+            if (!sink$keep[7]) data_m[63:56] = 8'h00;
+        end
+        prev <= data_m;
+        if (word_now == 13'd0) begin
+            w1 <= 64'h0;
+            w2 <= 64'h0;
+            w3 <= 64'h0;
+            w4 <= 64'h0;
+            vlan_q <= 1'b0;
+        end
+        if (word_now == 13'd1) begin
+            w1 <= data_m;
+            vlan_q <= data_m[47:32] == 16'h0081;
+            // Untagged guess; a tagged frame overwrites it with word 2.
+            l4_q <= {2'b00, data_m[51:48], 2'b00} + 8'd14;
+        end
+        if (word_now == 13'd2) begin
+            w2 <= data_m;
+            if (vlan_q) begin
+                l4_q <= {2'b00, data_m[19:16], 2'b00} + 8'd18;
+                l3_end_q <= {1'b0, data_m[39:32], data_m[47:40]} + 17'd18;
+            end else begin
+                l3_end_q <= {1'b0, data_m[7:0], data_m[15:8]} + 17'd14;
+            end
+        end
+        if (word_now == 13'd3) w3 <= data_m;
+        if (word_now == 13'd4) w4 <= data_m;
+        // The port bytes end in word (l4 + 3) / 8, the UDP checksum in (l4 + 6) / 8.
+        l4_p3 = l4_q + 8'd3;
+        l4_p6 = l4_q + 8'd6;
+        if (word_now == {8'h00, l4_p3[7:3]}) begin
+            if (l4_q[2]) ports_q <= {data_m[15:0], prev[63:48]};
+            else ports_q <= data_m[47:16];
+        end
+        if (word_now == {8'h00, l4_p6[7:3]}) begin
+            if (l4_q[2]) ucsum_q <= data_m[47:32];
+            else ucsum_q <= data_m[15:0];
+        end
+        if (sink$last) begin
+            mid <= 1'b0;
+            done <= 1'b1;
+            len_q <= {word_now, 3'b000} + {15'h0000, sink$keep[0]} + {15'h0000, sink$keep[1]}
+                + {15'h0000, sink$keep[2]} + {15'h0000, sink$keep[3]} + {15'h0000, sink$keep[4]}
+                + {15'h0000, sink$keep[5]} + {15'h0000, sink$keep[6]} + {15'h0000, sink$keep[7]};
+        end else begin
+            mid <= 1'b1;
+            word_q <= word_now == 13'h1fff ? word_now : word_now + 13'd1;
+        end
+    end
+    // The finished frame, from its registered words (tagged layout = untagged + 4 bytes).
+    if (done) begin
+        if (vlan_q) begin
+            f_l3 = 8'd18;
+            f_etype = {w2[7:0], w2[15:8]};
+            f_vihl = w2[23:16];
+            f_tlen = {w2[39:32], w2[47:40]};
+            f_fragw = {w3[7:0], w3[15:8]};
+            f_proto = w3[31:24];
+            f_src = {w4[15:0], w3[63:48]};
+            f_dst = w4[47:16];
+        end else begin
+            f_l3 = 8'd14;
+            f_etype = {w1[39:32], w1[47:40]};
+            f_vihl = w1[55:48];
+            f_tlen = {w2[7:0], w2[15:8]};
+            f_fragw = {w2[39:32], w2[47:40]};
+            f_proto = w2[63:56];
+            f_src = w3[47:16];
+            f_dst = {w4[15:0], w3[63:48]};
+        end
+        f_hlen = {10'h000, f_vihl[3:0], 2'b00};
+        f_end = {1'b0, f_tlen} + {9'h000, f_l3};
+        f_ipv4 = f_etype == 16'h0800 && f_vihl[7:4] == 4'd4 && f_vihl[3:0] >= 4'd5
+            && f_tlen >= f_hlen && f_end <= {1'b0, len_q};
+        // DF (bit 14) and the reserved bit do not make a fragment.
+        f_frag = f_fragw[13] || f_fragw[12:0] != 13'h0000;
+        f_tcp = f_ipv4 && !f_frag && f_proto == 8'd6 && f_tlen >= f_hlen + 16'd20;
+        f_udp = f_ipv4 && !f_frag && f_proto == 8'd17 && f_tlen >= f_hlen + 16'd8;
+        o_len <= len_q;
+        o_vlan <= vlan_q;
+        o_tci <= vlan_q ? {w1[55:48], w1[63:56]} : 16'h0000;
+        o_l3 <= f_l3;
+        o_ipv4 <= f_ipv4;
+        o_ihl <= f_ipv4 ? f_vihl[3:0] : 4'h0;
+        o_tlen <= f_ipv4 ? f_tlen : 16'h0000;
+        o_proto <= f_ipv4 ? f_proto : 8'h00;
+        o_frag <= f_ipv4 & f_frag;
+        o_src <= f_ipv4 ? f_src : 32'h0;
+        o_dst <= f_ipv4 ? f_dst : 32'h0;
+        o_tcp <= f_tcp;
+        o_udp <= f_udp;
+        o_sport <= f_tcp | f_udp ? {ports_q[7:0], ports_q[15:8]} : 16'h0000;
+        o_dport <= f_tcp | f_udp ? {ports_q[23:16], ports_q[31:24]} : 16'h0000;
+        o_uzero <= f_udp && ucsum_q == 16'h0000;
+    end
+end
+";
 
 crate::impl_set_inputs!(RxParse {
     clock,

@@ -172,7 +172,9 @@ impl Default for MacTx {
 }
 
 impl Logic for MacTx {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
+    /// hand with the same behaviour ([`MAC_TX_VERILOG`]); the MAC's differential tests run
+    /// both and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(
             self, clock, r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep,
@@ -308,7 +310,211 @@ impl Logic for MacTx {
         self.frames.next = self.frames_q.q.val();
         self.bytes.next = self.bytes_q.q.val();
     }
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.phy.data.connect();
+        self.phy.keep.connect();
+        self.phy.last.connect();
+        self.phy.user.connect();
+        self.phy.valid.connect();
+        self.sink.ready.connect();
+        self.frames.connect();
+        self.bytes.connect();
+        self.fcs.clock.connect();
+        self.fcs.sink.data.connect();
+        self.fcs.sink.keep.connect();
+        self.fcs.sink.last.connect();
+        self.fcs.sink.user.connect();
+        self.fcs.sink.valid.connect();
+        macro_rules! dffs {
+            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
+        }
+        dffs!(
+            r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep, tail_shift,
+            tail_bytes, gap, deficit, frames_q, bytes_q
+        );
+        self.n_in.connect();
+        self.in_mask.connect();
+        self.crc64.connect();
+        self.send_r.connect();
+        self.r_take.connect();
+        self.can_load.connect();
+        self.take_in.connect();
+        self.load.connect();
+        self.load_data.connect();
+        self.load_keep.connect();
+        self.load_final.connect();
+        self.load_shift.connect();
+        self.done.connect();
+        self.last_bytes.connect();
+        self.owed.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: MAC_TX_VERILOG.to_string(),
+            cores: String::new(),
+        })
+    }
 }
+
+/// [`MacTx`]'s Verilog, written by hand: the registers in one clocked block, each written
+/// only in the cycles that change it, and the end-of-frame and gap arithmetic worked out only
+/// in those cycles. The words for the output register and the CRC are combinational (the CRC
+/// block, the child `fcs`, registers them on the same edge). rust-hdl's Verilog of `update`
+/// set every register's next value and every local in every cycle.
+const MAC_TX_VERILOG: &str = "
+reg [63:0] r_data = 0;
+reg [7:0] r_keep = 0;
+reg r_full = 0;
+reg r_final = 0;
+reg [7:0] r_shift = 0;
+reg [3:0] wcount = 0;
+reg pad = 0;
+reg tail = 0;
+reg [7:0] tail_keep = 0;
+reg [7:0] tail_shift = 0;
+reg [3:0] tail_bytes = 0;
+reg [1:0] gap = 0;
+reg [2:0] deficit = 0;
+reg [63:0] frames_q = 0;
+reg [63:0] bytes_q = 0;
+wire [31:0] fcs_crc;
+wire fcs_crc_valid;
+wire fcs_ready;
+reg [3:0] n_in;
+reg [63:0] in_mask;
+reg load;
+reg [63:0] load_data;
+reg [7:0] load_keep;
+reg load_final;
+reg [7:0] load_shift;
+reg done;
+reg [3:0] last_bytes;
+reg [4:0] owed;
+wire [63:0] crc64 = {32'h0, fcs_crc};
+wire send_r = r_full & !tail & (gap == 2'd0);
+wire r_take = send_r & phy$ready;
+wire can_load = !r_full | r_take;
+wire in_ready = tx_enable & can_load & !pad;
+wire take_in = sink$valid & in_ready;
+assign sink$ready = in_ready;
+assign phy$valid = send_r | tail;
+assign phy$user = 1'b0;
+assign phy$data = tail ? crc64 >> tail_shift : r_final ? r_data | (crc64 << r_shift) : r_data;
+assign phy$keep = tail ? tail_keep : r_final ? {r_keep[3:0], 4'hf} : r_keep;
+assign phy$last = tail | (r_final & !r_keep[4]);
+assign frames = frames_q;
+assign bytes = bytes_q;
+@CHILD(fcs) fcs(
+    .clock(clock),
+    .sink$data(load_data),
+    .sink$keep(load_keep),
+    .sink$last(load_final),
+    .sink$user(1'b0),
+    .sink$valid(load),
+    .sink$ready(fcs_ready),
+    .crc(fcs_crc),
+    .crc_valid(fcs_crc_valid)
+);
+// The word loaded into the output register (and the CRC): a word from `sink`, or padding.
+always @(*) begin
+    n_in = 4'd8;
+    in_mask = 64'hffffffffffffffff;
+    load = pad & can_load;
+    load_data = 64'h0;
+    load_keep = 8'hff;
+    load_final = 1'b0;
+    load_shift = 8'd32;
+    if (pad & can_load & (wcount == 4'd7)) begin
+        // Bytes 56..60 of the padded frame; the FCS fills the rest of the word.
+        load_keep = 8'h0f;
+        load_final = 1'b1;
+    end
+    if (take_in) begin
+        // A whole word is taken as it is: count and mask only for a partial one.
+        if (sink$keep != 8'hff) begin
+            n_in = sink$keep[7] ? 4'd8 : sink$keep[6] ? 4'd7 : sink$keep[5] ? 4'd6
+                : sink$keep[4] ? 4'd5 : sink$keep[3] ? 4'd4 : sink$keep[2] ? 4'd3
+                : sink$keep[1] ? 4'd2 : sink$keep[0] ? 4'd1 : 4'd0;
+            in_mask = 64'hffffffffffffffff >> (8'd64 - {1'b0, n_in, 3'b000});
+        end
+        load = 1'b1;
+        load_data = sink$data & in_mask;
+        if (sink$last) begin
+            if ((wcount == 4'd8) | ((wcount == 4'd7) & sink$keep[3])) begin
+                // At least 60 bytes: no padding, the FCS follows the data.
+                load_keep = sink$keep;
+                load_final = 1'b1;
+                load_shift = {1'b0, n_in, 3'b000};
+            end else if (wcount == 4'd7) begin
+                // 57 to 59 bytes: pad within this word up to byte 60.
+                load_keep = 8'h0f;
+                load_final = 1'b1;
+            end
+        end
+    end
+end
+always @(posedge clock) begin
+    // End of a frame on the wire: count the idle bytes it still owes.
+    done = 1'b0;
+    last_bytes = 4'd0;
+    if (r_take & r_final) begin
+        if (r_keep[4]) begin
+            tail <= 1'b1;
+            tail_keep <= r_keep >> 4;
+            tail_shift <= 8'd64 - r_shift;
+            tail_bytes <= r_shift[6:3] - 4'd4;
+        end else begin
+            done = 1'b1;
+            last_bytes = r_shift[6:3] + 4'd4;
+        end
+    end
+    if (tail & phy$ready) begin
+        tail <= 1'b0;
+        done = 1'b1;
+        last_bytes = tail_bytes;
+    end
+    if (done) begin
+        owed = {2'b00, deficit} + {1'b0, last_bytes} + 5'd12;
+        gap <= owed[4:3];
+        deficit <= owed[2:0];
+    end else if (gap != 2'd0) begin
+        gap <= gap - 2'd1;
+    end
+    if (pad & can_load) begin
+        if (wcount == 4'd7) begin
+            pad <= 1'b0;
+            wcount <= 4'd0;
+        end else begin
+            wcount <= wcount + 4'd1;
+        end
+    end
+    if (take_in) begin
+        bytes_q <= bytes_q + {60'h0, n_in};
+        if (sink$last) begin
+            frames_q <= frames_q + 64'd1;
+            if ((wcount == 4'd8) | (wcount == 4'd7)) begin
+                wcount <= 4'd0;
+            end else begin
+                pad <= 1'b1;
+                wcount <= wcount + 4'd1;
+            end
+        end else if (wcount != 4'd8) begin
+            wcount <= wcount + 4'd1;
+        end
+    end
+    if (load) begin
+        r_data <= load_data;
+        r_keep <= load_keep;
+        r_final <= load_final;
+        r_shift <= load_shift;
+        r_full <= 1'b1;
+    end else if (r_take) begin
+        r_full <= 1'b0;
+    end
+end
+";
 
 crate::impl_set_inputs!(MacTx {
     clock,

@@ -39,7 +39,40 @@ pub fn generate_named<U: Block>(uut: &U, name: &str) -> Result<String, GenError>
     })?;
     let mut defines = ModuleDefines::default();
     uut.accept(name, &mut defines);
-    Ok(isolate_handshakes(&defines.defines()))
+    Ok(isolate_handshakes(&resolve_children(&defines.defines())))
+}
+
+/// Placeholder for a child's module name in hand-written Verilog (`Verilog::Wrapper`):
+/// `@CHILD(fcs)` in module `m` becomes `m$fcs`, the name rust-hdl gives the module of field
+/// `fcs`. rust-hdl emits a wrapped block's children as modules but does not instantiate them;
+/// the hand-written body instantiates the ones it uses by this name, which depends on where
+/// the block sits in the design.
+pub const CHILD: &str = "@CHILD(";
+
+/// Replaces every [`CHILD`] placeholder with the child's module name.
+pub fn resolve_children(verilog: &str) -> String {
+    if !verilog.contains(CHILD) {
+        return verilog.to_string();
+    }
+    let mut out = String::with_capacity(verilog.len());
+    for (i, chunk) in verilog.split("\nmodule ").enumerate() {
+        if i > 0 {
+            out.push_str("\nmodule ");
+        }
+        let module = chunk.split('(').next().unwrap_or("").trim();
+        let mut rest = chunk;
+        while let Some(at) = rest.find(CHILD) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + CHILD.len()..];
+            let end = after.find(')').unwrap_or(after.len());
+            out.push_str(module);
+            out.push('$');
+            out.push_str(&after[..end]);
+            rest = after.get(end + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 /// Verilator's `isolate_assignments` attribute, as [`isolate_handshakes`] writes it.
@@ -328,6 +361,22 @@ impl Comb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn child_placeholders_take_their_modules_name() {
+        let v = "\nmodule top(a);\n@CHILD(fcs) fcs(.x(a));\nendmodule\n\nmodule top$mac(b);\n@CHILD(fcs) fcs(.x(b)); @CHILD(other) o();\nendmodule\n";
+        let r = resolve_children(v);
+        assert!(r.contains("top$fcs fcs(.x(a));"), "{r}");
+        assert!(
+            r.contains("top$mac$fcs fcs(.x(b)); top$mac$other o();"),
+            "{r}"
+        );
+        assert!(!r.contains(CHILD), "{r}");
+        assert_eq!(
+            resolve_children("module a(); endmodule"),
+            "module a(); endmodule"
+        );
+    }
 
     /// A counter, the smallest block with state: enough to check naming and the checks.
     #[derive(LogicBlock, Default)]

@@ -211,7 +211,9 @@ impl Default for MacRx {
 }
 
 impl Logic for MacRx {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
+    /// hand with the same behaviour ([`mac_rx_verilog`]); the MAC's differential tests run
+    /// both and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(
             self,
@@ -378,6 +380,202 @@ impl Logic for MacRx {
         self.frames_ok.next = self.frames_q.q.val();
         self.bytes_ok.next = self.bytes_q.q.val();
     }
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.phy.ready.connect();
+        self.source.data.connect();
+        self.source.keep.connect();
+        self.source.last.connect();
+        self.source.user.connect();
+        self.source.valid.connect();
+        for o in [
+            &mut self.fcs_errors,
+            &mut self.runts,
+            &mut self.oversize,
+            &mut self.filtered,
+            &mut self.broadcast,
+            &mut self.multicast,
+            &mut self.frames_ok,
+            &mut self.bytes_ok,
+        ] {
+            o.connect();
+        }
+        self.fcs.clock.connect();
+        self.fcs.sink.data.connect();
+        self.fcs.sink.keep.connect();
+        self.fcs.sink.last.connect();
+        self.fcs.sink.user.connect();
+        self.fcs.sink.valid.connect();
+        macro_rules! dffs {
+            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
+        }
+        dffs!(
+            hold_data,
+            hold_keep,
+            hold_full,
+            fin,
+            len_q,
+            flen_q,
+            tagged_q,
+            bcast_q,
+            mcast_q,
+            ours_q,
+            en_q,
+            promisc_q,
+            mtu_q,
+            fcs_errors_q,
+            runts_q,
+            oversize_q,
+            filtered_q,
+            broadcast_q,
+            multicast_q,
+            frames_q,
+            bytes_q
+        );
+        self.n_in.connect();
+        self.cur_full.connect();
+        self.first.connect();
+        self.limit.connect();
+        self.runt.connect();
+        self.bad_fcs.connect();
+        self.over.connect();
+        self.filt.connect();
+        self.drop.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: mac_rx_verilog(),
+            cores: String::new(),
+        })
+    }
+}
+
+/// [`MacRx`]'s Verilog, written by hand: the registers in one clocked block, each written
+/// only in the cycles that change it (a word in, a frame's end), and the verdict's arithmetic
+/// worked out only in the cycle after a frame's last word. rust-hdl's Verilog of `update` set
+/// every register's next value and every local in every cycle.
+fn mac_rx_verilog() -> String {
+    format!(
+        "
+reg [63:0] hold_data = 0;
+reg [7:0] hold_keep = 0;
+reg hold_full = 0;
+reg fin = 0;
+reg [15:0] len_q = 0;
+reg [15:0] flen_q = 0;
+reg tagged_q = 0;
+reg bcast_q = 0;
+reg mcast_q = 0;
+reg ours_q = 0;
+reg en_q = 0;
+reg promisc_q = 0;
+reg [15:0] mtu_q = 0;
+reg [63:0] fcs_errors_q = 0;
+reg [63:0] runts_q = 0;
+reg [63:0] oversize_q = 0;
+reg [63:0] filtered_q = 0;
+reg [63:0] broadcast_q = 0;
+reg [63:0] multicast_q = 0;
+reg [63:0] frames_q = 0;
+reg [63:0] bytes_q = 0;
+wire [31:0] fcs_crc;
+wire fcs_crc_valid;
+wire fcs_ready;
+@CHILD(fcs) fcs(
+    .clock(clock),
+    .sink$data(phy$data),
+    .sink$keep(phy$keep),
+    .sink$last(phy$last),
+    .sink$user(1'b0),
+    .sink$valid(phy$valid),
+    .sink$ready(fcs_ready),
+    .crc(fcs_crc),
+    .crc_valid(fcs_crc_valid)
+);
+// The held word belongs to the frame still arriving (in a `fin` cycle it is the previous
+// frame's final word, leaving now).
+wire cur_full = hold_full & !fin;
+// The verdict on the frame whose last word came in on the previous edge (used only then).
+wire [16:0] limit = {{1'b0, mtu_q}} + (tagged_q ? 17'd22 : 17'd18);
+wire runt = flen_q < 16'd64;
+wire bad_fcs = fcs_crc != 32'h{residue:08x};
+wire over = {{1'b0, flen_q}} > limit;
+wire filt = !(ours_q | bcast_q | mcast_q | promisc_q);
+wire drop = !en_q | runt | bad_fcs | over | filt;
+assign phy$ready = 1'b1;
+assign source$data = hold_data;
+assign source$keep = hold_keep;
+assign source$last = fin & hold_full;
+assign source$user = fin & hold_full & drop;
+assign source$valid = (fin & hold_full) | (phy$valid & cur_full & (!phy$last | phy$keep[4]));
+assign fcs_errors = fcs_errors_q;
+assign runts = runts_q;
+assign oversize = oversize_q;
+assign filtered = filtered_q;
+assign broadcast = broadcast_q;
+assign multicast = multicast_q;
+assign frames_ok = frames_q;
+assign bytes_ok = bytes_q;
+always @(posedge clock) begin
+    fin <= 1'b0;
+    if (fin) begin
+        hold_full <= 1'b0;
+        if (en_q) begin
+            if (runt) runts_q <= runts_q + 64'd1;
+            else if (bad_fcs) fcs_errors_q <= fcs_errors_q + 64'd1;
+            else if (over) oversize_q <= oversize_q + 64'd1;
+            else if (filt) filtered_q <= filtered_q + 64'd1;
+            else begin
+                frames_q <= frames_q + 64'd1;
+                bytes_q <= bytes_q + {{48'h0, flen_q - 16'd4}};
+                if (bcast_q) broadcast_q <= broadcast_q + 64'd1;
+                else if (mcast_q) multicast_q <= multicast_q + 64'd1;
+            end
+        end
+    end
+    if (phy$valid) begin
+        if (len_q == 16'd0) begin
+            en_q <= rx_enable;
+            promisc_q <= promisc;
+            mtu_q <= mtu;
+            bcast_q <= &phy$data[47:0];
+            mcast_q <= phy$data[0];
+            ours_q <= phy$data[47:0] == mac_addr;
+            tagged_q <= 1'b0;
+        end
+        if (len_q == 16'd8) tagged_q <= phy$data[47:32] == 16'h0081;
+        if (phy$last) begin
+            fin <= 1'b1;
+            len_q <= 16'd0;
+            flen_q <= len_q + (phy$keep[7] ? 16'd8 : phy$keep[6] ? 16'd7 : phy$keep[5] ? 16'd6
+                : phy$keep[4] ? 16'd5 : phy$keep[3] ? 16'd4 : phy$keep[2] ? 16'd3
+                : phy$keep[1] ? 16'd2 : phy$keep[0] ? 16'd1 : 16'd0);
+            if (phy$keep[4]) begin
+                // More than 4 bytes: this word keeps some frame bytes. The held word (if any)
+                // leaves now; this one, trimmed of its FCS, is the final word.
+                hold_data <= phy$data;
+                hold_keep <= {{4'h0, phy$keep[7:4]}};
+                hold_full <= 1'b1;
+            end else if (cur_full) begin
+                // The FCS ends in this word and starts in the held one, which becomes the final
+                // word with its last 4 - n bytes cut.
+                hold_keep <= {{phy$keep[3:0], 4'hf}};
+                hold_full <= 1'b1;
+            end else begin
+                hold_full <= 1'b0;
+            end
+        end else begin
+            if (len_q < 16'hfff0) len_q <= len_q + 16'd8;
+            hold_data <= phy$data;
+            hold_keep <= phy$keep;
+            hold_full <= 1'b1;
+        end
+    end
+end
+",
+        residue = crc32::RESIDUE
+    )
 }
 
 crate::impl_set_inputs!(MacRx {

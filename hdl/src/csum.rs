@@ -138,7 +138,9 @@ impl Default for Csum {
 }
 
 impl Logic for Csum {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
+    /// hand with the same behaviour ([`CSUM_VERILOG`]); the block's differential tests run both
+    /// and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(self, clock, mid, start_q, word_q, acc_q, sum_q, done);
         self.sink.ready.next = true;
@@ -219,7 +221,103 @@ impl Logic for Csum {
         self.csum.next = self.sum_q.q.val();
         self.csum_valid.next = self.done.q.val();
     }
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.sink.ready.connect();
+        self.csum.connect();
+        self.csum_valid.connect();
+        macro_rules! dffs {
+            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
+        }
+        dffs!(mid, start_q, word_q, acc_q, sum_q, done);
+        self.start_now.connect();
+        self.word_now.connect();
+        self.acc_now.connect();
+        self.in_range.connect();
+        self.enable.connect();
+        for b in &mut self.byte {
+            b.connect();
+        }
+        self.word_sum.connect();
+        self.total.connect();
+        self.acc_next.connect();
+        self.folded.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: CSUM_VERILOG.to_string(),
+            cores: String::new(),
+        })
+    }
 }
+
+/// [`Csum`]'s Verilog, written by hand: the word's sum and the fold worked out inside the
+/// clocked block, only in a cycle with a word, and each register written only when it
+/// changes. rust-hdl's Verilog of `update` worked out every local in every cycle.
+const CSUM_VERILOG: &str = "
+reg mid = 0;
+reg [15:0] start_q = 0;
+reg [12:0] word_q = 0;
+reg [19:0] acc_q = 0;
+reg [15:0] sum_q = 0;
+reg done = 0;
+// Values worked out inside the clocked block (blocking; no state).
+reg [15:0] start_now;
+reg [12:0] word_now;
+reg [19:0] acc_now;
+reg [7:0] in_range;
+reg [7:0] enable;
+reg [19:0] word_sum;
+reg [19:0] total;
+reg [19:0] acc_next;
+reg [19:0] folded;
+assign sink$ready = 1'b1;
+assign csum = sum_q;
+assign csum_valid = done;
+always @(posedge clock) begin
+    done <= 1'b0;
+    if (sink$valid) begin
+        // The first word of a frame brings its own start offset and begins at word 0, sum 0.
+        start_now = mid ? start_q : start;
+        word_now = mid ? word_q : 13'd0;
+        acc_now = mid ? acc_q : 20'd0;
+        in_range = 8'h00;
+        if (word_now > start_now[15:3]) in_range = 8'hff;
+        if (word_now == start_now[15:3]) in_range = 8'hff << start_now[2:0];
+        enable = in_range & sink$keep;
+        // Even bytes are the low halves, odd bytes the high ones.
+        if (enable == 8'hff) begin
+            word_sum = {4'h0, sink$data[15:0]} + {4'h0, sink$data[31:16]}
+                + {4'h0, sink$data[47:32]} + {4'h0, sink$data[63:48]};
+        end else begin
+            word_sum = (enable[0] ? {12'h000, sink$data[7:0]} : 20'h0)
+                + (enable[2] ? {12'h000, sink$data[23:16]} : 20'h0)
+                + (enable[4] ? {12'h000, sink$data[39:32]} : 20'h0)
+                + (enable[6] ? {12'h000, sink$data[55:48]} : 20'h0)
+                + (((enable[1] ? {12'h000, sink$data[15:8]} : 20'h0)
+                    + (enable[3] ? {12'h000, sink$data[31:24]} : 20'h0)
+                    + (enable[5] ? {12'h000, sink$data[47:40]} : 20'h0)
+                    + (enable[7] ? {12'h000, sink$data[63:56]} : 20'h0)) << 8);
+        end
+        // acc <= 0x1000e and word_sum <= 0x3fffc: one fold brings the sum under 0x10005, a
+        // second reaches 16 bits.
+        total = acc_now + word_sum;
+        acc_next = {4'h0, total[15:0]} + {16'h0000, total[19:16]};
+        folded = {4'h0, acc_next[15:0]} + {16'h0000, acc_next[19:16]};
+        if (sink$last) begin
+            mid <= 1'b0;
+            done <= 1'b1;
+            sum_q <= start_now[0] ? folded[15:0] : {folded[7:0], folded[15:8]};
+        end else begin
+            mid <= 1'b1;
+            start_q <= start_now;
+            acc_q <= acc_next;
+            word_q <= word_now == 13'h1fff ? word_now : word_now + 13'd1;
+        end
+    end
+end
+";
 
 crate::impl_set_inputs!(Csum {
     clock,

@@ -258,7 +258,9 @@ impl Default for RxChecksum {
 }
 
 impl Logic for RxChecksum {
-    #[hdl_gen]
+    /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
+    /// hand with the same behaviour ([`RX_CHECKSUM_VERILOG`]); the block's differential tests
+    /// run both and require the same outputs every cycle.
     fn update(&mut self) {
         dff_setup!(self, clock, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
         clock!(self, clock, parse);
@@ -499,7 +501,292 @@ impl Logic for RxChecksum {
         self.dport.next = self.parse.dport.val();
         self.udp_csum_zero.next = self.parse.udp_csum_zero.val();
     }
+    /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+    fn connect(&mut self) {
+        self.sink.ready.connect();
+        self.parse.clock.connect();
+        self.parse.sink.data.connect();
+        self.parse.sink.keep.connect();
+        self.parse.sink.last.connect();
+        self.parse.sink.user.connect();
+        self.parse.sink.valid.connect();
+        macro_rules! dffs {
+            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
+        }
+        dffs!(acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
+        for k in 0..8 {
+            self.ba[k].connect();
+            self.bh[k].connect();
+            self.bl[k].connect();
+        }
+        self.meta_valid.connect();
+        self.frame_len.connect();
+        self.vlan.connect();
+        self.vlan_tci.connect();
+        self.l3_offset.connect();
+        self.is_ipv4.connect();
+        self.ihl.connect();
+        self.ip_total_len.connect();
+        self.proto.connect();
+        self.is_fragment.connect();
+        self.src_ip.connect();
+        self.dst_ip.connect();
+        self.is_tcp.connect();
+        self.is_udp.connect();
+        self.sport.connect();
+        self.dport.connect();
+        self.udp_csum_zero.connect();
+        self.ip_csum.connect();
+        self.l4_csum.connect();
+        self.csum_complete.connect();
+        self.l4_word.connect();
+        self.end_word.connect();
+        self.word14.connect();
+        self.sh_l4.connect();
+        self.sh_end.connect();
+        self.below_l4.connect();
+        self.above_l4.connect();
+        self.below_end.connect();
+        self.m_all.connect();
+        self.m_hdr.connect();
+        self.m_l4.connect();
+        self.e_all.connect();
+        self.e_hdr.connect();
+        self.e_l4.connect();
+        self.w_sum.connect();
+        self.base_all.connect();
+        self.base_hdr.connect();
+        self.base_l4.connect();
+        self.tot_all.connect();
+        self.tot_hdr.connect();
+        self.tot_l4.connect();
+        self.lo14.connect();
+        self.hi15.connect();
+        self.extra.connect();
+        self.fin_all.connect();
+        self.fin_hdr.connect();
+        self.f1_all.connect();
+        self.f1_hdr.connect();
+        self.f1_l4.connect();
+        self.f2_all.connect();
+        self.f2_hdr.connect();
+        self.f2_l4.connect();
+        self.hlen.connect();
+        self.l4_len.connect();
+        self.p_tot.connect();
+        self.p1.connect();
+        self.p2.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Wrapper(Wrapper {
+            code: RX_CHECKSUM_VERILOG.to_string(),
+            cores: String::new(),
+        })
+    }
 }
+
+/// [`RxChecksum`]'s Verilog, written by hand: the three running sums, their byte masks and the
+/// end-of-frame folds worked out inside the clocked block, only in a cycle with a word or a
+/// frame's end, and each register written only when it changes. The results (`ip_csum`,
+/// `l4_csum`, `csum_complete`) stay combinational, from the snapshots and the parser's
+/// registered fields, as in `update`. The parser is the child `parse`.
+const RX_CHECKSUM_VERILOG: &str = "
+reg [19:0] acc_all = 0;
+reg [19:0] acc_hdr = 0;
+reg [19:0] acc_l4 = 0;
+reg [15:0] b1415 = 0;
+reg done = 0;
+reg [15:0] snap_all = 0;
+reg [15:0] snap_hdr = 0;
+reg [15:0] snap_l4 = 0;
+wire parse_ready;
+wire p_meta_valid;
+wire [15:0] p_frame_len;
+wire p_vlan;
+wire [15:0] p_vlan_tci;
+wire [7:0] p_l3_offset;
+wire p_is_ipv4;
+wire [3:0] p_ihl;
+wire [15:0] p_ip_total_len;
+wire [7:0] p_proto;
+wire p_is_fragment;
+wire [31:0] p_src_ip;
+wire [31:0] p_dst_ip;
+wire p_is_tcp;
+wire p_is_udp;
+wire [15:0] p_sport;
+wire [15:0] p_dport;
+wire p_udp_csum_zero;
+wire [12:0] live_word;
+wire live_vlan;
+wire [7:0] live_l4_offset;
+wire [16:0] live_l3_end;
+@CHILD(parse) parse(
+    .clock(clock),
+    .sink$data(sink$data),
+    .sink$keep(sink$keep),
+    .sink$last(sink$last),
+    .sink$user(sink$user),
+    .sink$valid(sink$valid),
+    .sink$ready(parse_ready),
+    .meta_valid(p_meta_valid),
+    .frame_len(p_frame_len),
+    .vlan(p_vlan),
+    .vlan_tci(p_vlan_tci),
+    .l3_offset(p_l3_offset),
+    .is_ipv4(p_is_ipv4),
+    .ihl(p_ihl),
+    .ip_total_len(p_ip_total_len),
+    .proto(p_proto),
+    .is_fragment(p_is_fragment),
+    .src_ip(p_src_ip),
+    .dst_ip(p_dst_ip),
+    .is_tcp(p_is_tcp),
+    .is_udp(p_is_udp),
+    .sport(p_sport),
+    .dport(p_dport),
+    .udp_csum_zero(p_udp_csum_zero),
+    .live_word(live_word),
+    .live_vlan(live_vlan),
+    .live_l4_offset(live_l4_offset),
+    .live_l3_end(live_l3_end)
+);
+// Values worked out inside the clocked block (blocking; no state).
+reg [12:0] l4_word;
+reg [13:0] end_word;
+reg [7:0] sh_l4;
+reg [7:0] sh_end;
+reg [7:0] below_l4;
+reg [7:0] above_l4;
+reg [7:0] below_end;
+reg [7:0] m_all;
+reg [7:0] m_hdr;
+reg [7:0] m_l4;
+reg [7:0] e_all;
+reg [7:0] e_hdr;
+reg [7:0] e_l4;
+reg [19:0] w_sum;
+reg [19:0] tot_all;
+reg [19:0] tot_hdr;
+reg [19:0] tot_l4;
+reg [19:0] extra;
+reg [19:0] fin_all;
+reg [19:0] fin_hdr;
+reg [19:0] f1_all;
+reg [19:0] f1_hdr;
+reg [19:0] f1_l4;
+reg [19:0] f2_all;
+reg [19:0] f2_hdr;
+reg [19:0] f2_l4;
+// The bytes of the word that `e` selects: even bytes the low halves, odd bytes the high ones.
+function [19:0] bytes_sum(input [63:0] d, input [7:0] e);
+    bytes_sum = (e[0] ? {12'h000, d[7:0]} : 20'h0) + (e[2] ? {12'h000, d[23:16]} : 20'h0)
+        + (e[4] ? {12'h000, d[39:32]} : 20'h0) + (e[6] ? {12'h000, d[55:48]} : 20'h0)
+        + (((e[1] ? {12'h000, d[15:8]} : 20'h0) + (e[3] ? {12'h000, d[31:24]} : 20'h0)
+            + (e[5] ? {12'h000, d[47:40]} : 20'h0) + (e[7] ? {12'h000, d[63:56]} : 20'h0)) << 8);
+endfunction
+// A sum with all of the word (nearly every word of `all` and of `l4`), none of it (most words
+// of `hdr`), or some bytes.
+function [19:0] add_word(input [19:0] base, input [63:0] d, input [7:0] e, input [19:0] whole);
+    add_word = e == 8'hff ? base + whole : e != 8'h00 ? base + bytes_sum(d, e) : base;
+endfunction
+function [19:0] fold(input [19:0] x);
+    fold = {4'h0, x[15:0]} + {16'h0000, x[19:16]};
+endfunction
+// From here on the parser's outputs and the snapshots describe the same frame.
+wire [15:0] hlen = {10'h000, p_ihl, 2'b00};
+wire [15:0] l4_len = p_ip_total_len - hlen;
+// Pseudo-header in the byte-swapped domain: an address's halves are its wire bytes as they
+// stand, the protocol is the high byte, the length swapped.
+wire [19:0] p_tot = {4'h0, snap_l4} + {4'h0, p_src_ip[15:0]} + {4'h0, p_src_ip[31:16]}
+    + {4'h0, p_dst_ip[15:0]} + {4'h0, p_dst_ip[31:16]} + {4'h0, p_proto, 8'h00}
+    + {4'h0, l4_len[7:0], 8'h00} + {12'h000, l4_len[15:8]};
+wire [19:0] p1 = fold(p_tot);
+wire [19:0] p2 = fold(p1);
+assign sink$ready = 1'b1;
+assign ip_csum = p_is_ipv4 ? (snap_hdr == 16'hffff ? 2'd1 : 2'd2) : 2'd0;
+assign l4_csum = p_is_tcp | (p_is_udp & !p_udp_csum_zero) ? (p2[15:0] == 16'hffff ? 2'd1 : 2'd2) : 2'd0;
+assign csum_complete = {snap_all[7:0], snap_all[15:8]};
+assign meta_valid = p_meta_valid;
+assign frame_len = p_frame_len;
+assign vlan = p_vlan;
+assign vlan_tci = p_vlan_tci;
+assign l3_offset = p_l3_offset;
+assign is_ipv4 = p_is_ipv4;
+assign ihl = p_ihl;
+assign ip_total_len = p_ip_total_len;
+assign proto = p_proto;
+assign is_fragment = p_is_fragment;
+assign src_ip = p_src_ip;
+assign dst_ip = p_dst_ip;
+assign is_tcp = p_is_tcp;
+assign is_udp = p_is_udp;
+assign sport = p_sport;
+assign dport = p_dport;
+assign udp_csum_zero = p_udp_csum_zero;
+always @(posedge clock) begin
+    done <= sink$valid & sink$last;
+    if (sink$valid) begin
+        // Where the ranges begin and end relative to this word.
+        l4_word = {8'h00, live_l4_offset[7:3]};
+        end_word = live_l3_end[16:3];
+        sh_l4 = 8'hff << live_l4_offset[2:0];
+        sh_end = 8'hff << live_l3_end[2:0];
+        below_l4 = live_word < l4_word ? 8'hff : live_word == l4_word ? ~sh_l4 : 8'h00;
+        above_l4 = live_word > l4_word ? 8'hff : live_word == l4_word ? sh_l4 : 8'h00;
+        below_end = {1'b0, live_word} < end_word ? 8'hff
+            : {1'b0, live_word} == end_word ? ~sh_end : 8'h00;
+        // Words 0 and 1 hold no summed byte but 14 and 15 (kept aside); word 2 starts the
+        // header at byte 16 or 18; the transport header cannot start before word 4.
+        m_all = 8'h00;
+        m_hdr = 8'h00;
+        m_l4 = 8'h00;
+        if (live_word == 13'd2) begin
+            m_all = live_vlan ? 8'hfc : 8'hff;
+            m_hdr = m_all;
+        end
+        if (live_word == 13'd3) begin
+            m_all = 8'hff;
+            m_hdr = 8'hff;
+        end
+        if (live_word >= 13'd4) begin
+            m_all = 8'hff;
+            m_hdr = below_l4;
+            m_l4 = above_l4 & below_end;
+        end
+        e_all = m_all & sink$keep;
+        e_hdr = m_hdr & sink$keep;
+        e_l4 = m_l4 & sink$keep;
+        w_sum = {4'h0, sink$data[15:0]} + {4'h0, sink$data[31:16]}
+            + {4'h0, sink$data[47:32]} + {4'h0, sink$data[63:48]};
+        tot_all = add_word(live_word == 13'd0 ? 20'h0 : acc_all, sink$data, e_all, w_sum);
+        tot_hdr = add_word(live_word == 13'd0 ? 20'h0 : acc_hdr, sink$data, e_hdr, w_sum);
+        tot_l4 = add_word(live_word == 13'd0 ? 20'h0 : acc_l4, sink$data, e_l4, w_sum);
+        acc_all <= fold(tot_all);
+        acc_hdr <= fold(tot_hdr);
+        acc_l4 <= fold(tot_l4);
+        if (live_word == 13'd0) b1415 <= 16'h0000;
+        if (live_word == 13'd1)
+            b1415 <= {sink$keep[7] ? sink$data[63:56] : 8'h00, sink$keep[6] ? sink$data[55:48] : 8'h00};
+    end
+    // The cycle after the last word: the parser's `live_vlan` still describes the frame.
+    if (done) begin
+        extra = live_vlan ? 20'h0 : {4'h0, b1415};
+        fin_all = acc_all + extra;
+        fin_hdr = acc_hdr + extra;
+        f1_all = fold(fin_all);
+        f1_hdr = fold(fin_hdr);
+        f1_l4 = fold(acc_l4);
+        f2_all = fold(f1_all);
+        f2_hdr = fold(f1_hdr);
+        f2_l4 = fold(f1_l4);
+        snap_all <= f2_all[15:0];
+        snap_hdr <= f2_hdr[15:0];
+        snap_l4 <= f2_l4[15:0];
+    end
+end
+";
 
 crate::impl_set_inputs!(RxChecksum {
     clock,

@@ -686,11 +686,6 @@ function [19:0] bytes_sum(input [63:0] d, input [7:0] e);
         + (((e[1] ? {12'h000, d[15:8]} : 20'h0) + (e[3] ? {12'h000, d[31:24]} : 20'h0)
             + (e[5] ? {12'h000, d[47:40]} : 20'h0) + (e[7] ? {12'h000, d[63:56]} : 20'h0)) << 8);
 endfunction
-// A sum with all of the word (nearly every word of `all` and of `l4`), none of it (most words
-// of `hdr`), or some bytes.
-function [19:0] add_word(input [19:0] base, input [63:0] d, input [7:0] e, input [19:0] whole);
-    add_word = e == 8'hff ? base + whole : e != 8'h00 ? base + bytes_sum(d, e) : base;
-endfunction
 function [19:0] fold(input [19:0] x);
     fold = {4'h0, x[15:0]} + {16'h0000, x[19:16]};
 endfunction
@@ -760,9 +755,17 @@ always @(posedge clock) begin
         e_l4 = m_l4 & sink$keep;
         w_sum = {4'h0, sink$data[15:0]} + {4'h0, sink$data[31:16]}
             + {4'h0, sink$data[47:32]} + {4'h0, sink$data[63:48]};
-        tot_all = add_word(live_word == 13'd0 ? 20'h0 : acc_all, sink$data, e_all, w_sum);
-        tot_hdr = add_word(live_word == 13'd0 ? 20'h0 : acc_hdr, sink$data, e_hdr, w_sum);
-        tot_l4 = add_word(live_word == 13'd0 ? 20'h0 : acc_l4, sink$data, e_l4, w_sum);
+        // A sum takes all of the word (nearly every word of `all` and of `l4`), none of it
+        // (most words of `hdr`), or some bytes: byte by byte only in that last case.
+        tot_all = live_word == 13'd0 ? 20'h0 : acc_all;
+        tot_hdr = live_word == 13'd0 ? 20'h0 : acc_hdr;
+        tot_l4 = live_word == 13'd0 ? 20'h0 : acc_l4;
+        if (e_all == 8'hff) tot_all = tot_all + w_sum;
+        else if (e_all != 8'h00) tot_all = tot_all + bytes_sum(sink$data, e_all);
+        if (e_hdr == 8'hff) tot_hdr = tot_hdr + w_sum;
+        else if (e_hdr != 8'h00) tot_hdr = tot_hdr + bytes_sum(sink$data, e_hdr);
+        if (e_l4 == 8'hff) tot_l4 = tot_l4 + w_sum;
+        else if (e_l4 != 8'h00) tot_l4 = tot_l4 + bytes_sum(sink$data, e_l4);
         acc_all <= fold(tot_all);
         acc_hdr <= fold(tot_hdr);
         acc_l4 <= fold(tot_l4);

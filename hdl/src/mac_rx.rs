@@ -547,10 +547,11 @@ always @(posedge clock) begin
         if (len_q == 16'd8) tagged_q <= phy$data[47:32] == 16'h0081;
         if (phy$last) begin
             fin <= 1'b1;
-            len_q <= 16'd0;
+            // (Read before written: else Verilator keeps a shadow copy of `len_q`.)
             flen_q <= len_q + (phy$keep[7] ? 16'd8 : phy$keep[6] ? 16'd7 : phy$keep[5] ? 16'd6
                 : phy$keep[4] ? 16'd5 : phy$keep[3] ? 16'd4 : phy$keep[2] ? 16'd3
                 : phy$keep[1] ? 16'd2 : phy$keep[0] ? 16'd1 : 16'd0);
+            len_q <= 16'd0;
             if (phy$keep[4]) begin
                 // More than 4 bytes: this word keeps some frame bytes. The held word (if any)
                 // leaves now; this one, trimmed of its FCS, is the final word.

@@ -392,6 +392,9 @@ reg [7:0] load_shift;
 reg done;
 reg [3:0] last_bytes;
 reg [4:0] owed;
+reg w7;
+reg w8;
+reg [3:0] w_inc;
 wire [63:0] crc64 = {32'h0, fcs_crc};
 wire send_r = r_full & !tail & (gap == 2'd0);
 wire r_take = send_r & phy$ready;
@@ -456,52 +459,55 @@ always @(*) begin
     end
 end
 always @(posedge clock) begin
+    // In this block a register is read before it is written (else Verilator keeps a shadow
+    // copy of it, copied twice every cycle).
+    w7 = wcount == 4'd7;
+    w8 = wcount == 4'd8;
+    w_inc = wcount + 4'd1;
     // End of a frame on the wire: count the idle bytes it still owes.
     done = 1'b0;
     last_bytes = 4'd0;
-    if (r_take & r_final) begin
-        if (r_keep[4]) begin
-            tail <= 1'b1;
-            tail_keep <= r_keep >> 4;
-            tail_shift <= 8'd64 - r_shift;
-            tail_bytes <= r_shift[6:3] - 4'd4;
-        end else begin
-            done = 1'b1;
-            last_bytes = r_shift[6:3] + 4'd4;
-        end
-    end
     if (tail & phy$ready) begin
-        tail <= 1'b0;
         done = 1'b1;
         last_bytes = tail_bytes;
     end
+    if (r_take & r_final & !r_keep[4]) begin
+        done = 1'b1;
+        last_bytes = r_shift[6:3] + 4'd4;
+    end
+    if (!done & (gap != 2'd0)) gap <= gap - 2'd1;
     if (done) begin
         owed = {2'b00, deficit} + {1'b0, last_bytes} + 5'd12;
         gap <= owed[4:3];
         deficit <= owed[2:0];
-    end else if (gap != 2'd0) begin
-        gap <= gap - 2'd1;
+    end
+    if (tail & phy$ready) tail <= 1'b0;
+    if (r_take & r_final & r_keep[4]) begin
+        tail <= 1'b1;
+        tail_keep <= r_keep >> 4;
+        tail_shift <= 8'd64 - r_shift;
+        tail_bytes <= r_shift[6:3] - 4'd4;
     end
     if (pad & can_load) begin
-        if (wcount == 4'd7) begin
+        if (w7) begin
             pad <= 1'b0;
             wcount <= 4'd0;
         end else begin
-            wcount <= wcount + 4'd1;
+            wcount <= w_inc;
         end
     end
     if (take_in) begin
         bytes_q <= bytes_q + {60'h0, n_in};
         if (sink$last) begin
             frames_q <= frames_q + 64'd1;
-            if ((wcount == 4'd8) | (wcount == 4'd7)) begin
+            if (w8 | w7) begin
                 wcount <= 4'd0;
             end else begin
                 pad <= 1'b1;
-                wcount <= wcount + 4'd1;
+                wcount <= w_inc;
             end
-        end else if (wcount != 4'd8) begin
-            wcount <= wcount + 4'd1;
+        end else if (!w8) begin
+            wcount <= w_inc;
         end
     end
     if (load) begin

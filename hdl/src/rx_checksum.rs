@@ -721,7 +721,23 @@ assign sport = p_sport;
 assign dport = p_dport;
 assign udp_csum_zero = p_udp_csum_zero;
 always @(posedge clock) begin
-    done <= sink$valid & sink$last;
+    // In this block a register is read before it is written (else Verilator keeps a shadow
+    // copy of it, copied twice every cycle): the end of a frame first.
+    // The cycle after the last word: the parser's `live_vlan` still describes the frame.
+    if (done) begin
+        extra = live_vlan ? 20'h0 : {4'h0, b1415};
+        fin_all = acc_all + extra;
+        fin_hdr = acc_hdr + extra;
+        f1_all = fold(fin_all);
+        f1_hdr = fold(fin_hdr);
+        f1_l4 = fold(acc_l4);
+        f2_all = fold(f1_all);
+        f2_hdr = fold(f1_hdr);
+        f2_l4 = fold(f1_l4);
+        snap_all <= f2_all[15:0];
+        snap_hdr <= f2_hdr[15:0];
+        snap_l4 <= f2_l4[15:0];
+    end
     if (sink$valid) begin
         // Where the ranges begin and end relative to this word.
         l4_word = {8'h00, live_l4_offset[7:3]};
@@ -773,21 +789,7 @@ always @(posedge clock) begin
         if (live_word == 13'd1)
             b1415 <= {sink$keep[7] ? sink$data[63:56] : 8'h00, sink$keep[6] ? sink$data[55:48] : 8'h00};
     end
-    // The cycle after the last word: the parser's `live_vlan` still describes the frame.
-    if (done) begin
-        extra = live_vlan ? 20'h0 : {4'h0, b1415};
-        fin_all = acc_all + extra;
-        fin_hdr = acc_hdr + extra;
-        f1_all = fold(fin_all);
-        f1_hdr = fold(fin_hdr);
-        f1_l4 = fold(acc_l4);
-        f2_all = fold(f1_all);
-        f2_hdr = fold(f1_hdr);
-        f2_l4 = fold(f1_l4);
-        snap_all <= f2_all[15:0];
-        snap_hdr <= f2_hdr[15:0];
-        snap_l4 <= f2_l4[15:0];
-    end
+    done <= sink$valid & sink$last;
 end
 ";
 

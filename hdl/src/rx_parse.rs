@@ -700,66 +700,6 @@ assign live_l3_end = l3_end_q;
 always @(posedge clock) begin
     o_valid <= done;
     done <= 1'b0;
-    if (sink$valid) begin
-        // Bytes past `keep` carry junk; zeroing them makes a short frame read zero-padded.
-        data_m = sink$data;
-        if (sink$keep != 8'hff) begin
-            if (!sink$keep[0]) data_m[7:0] = 8'h00;
-            if (!sink$keep[1]) data_m[15:8] = 8'h00;
-            if (!sink$keep[2]) data_m[23:16] = 8'h00;
-            if (!sink$keep[3]) data_m[31:24] = 8'h00;
-            if (!sink$keep[4]) data_m[39:32] = 8'h00;
-            if (!sink$keep[5]) data_m[47:40] = 8'h00;
-            if (!sink$keep[6]) data_m[55:48] = 8'h00;
-            if (!sink$keep[7]) data_m[63:56] = 8'h00;
-        end
-        prev <= data_m;
-        if (word_now == 13'd0) begin
-            w1 <= 64'h0;
-            w2 <= 64'h0;
-            w3 <= 64'h0;
-            w4 <= 64'h0;
-            vlan_q <= 1'b0;
-        end
-        if (word_now == 13'd1) begin
-            w1 <= data_m;
-            vlan_q <= data_m[47:32] == 16'h0081;
-            // Untagged guess; a tagged frame overwrites it with word 2.
-            l4_q <= {2'b00, data_m[51:48], 2'b00} + 8'd14;
-        end
-        if (word_now == 13'd2) begin
-            w2 <= data_m;
-            if (vlan_q) begin
-                l4_q <= {2'b00, data_m[19:16], 2'b00} + 8'd18;
-                l3_end_q <= {1'b0, data_m[39:32], data_m[47:40]} + 17'd18;
-            end else begin
-                l3_end_q <= {1'b0, data_m[7:0], data_m[15:8]} + 17'd14;
-            end
-        end
-        if (word_now == 13'd3) w3 <= data_m;
-        if (word_now == 13'd4) w4 <= data_m;
-        // The port bytes end in word (l4 + 3) / 8, the UDP checksum in (l4 + 6) / 8.
-        l4_p3 = l4_q + 8'd3;
-        l4_p6 = l4_q + 8'd6;
-        if (word_now == {8'h00, l4_p3[7:3]}) begin
-            if (l4_q[2]) ports_q <= {data_m[15:0], prev[63:48]};
-            else ports_q <= data_m[47:16];
-        end
-        if (word_now == {8'h00, l4_p6[7:3]}) begin
-            if (l4_q[2]) ucsum_q <= data_m[47:32];
-            else ucsum_q <= data_m[15:0];
-        end
-        if (sink$last) begin
-            mid <= 1'b0;
-            done <= 1'b1;
-            len_q <= {word_now, 3'b000} + {15'h0000, sink$keep[0]} + {15'h0000, sink$keep[1]}
-                + {15'h0000, sink$keep[2]} + {15'h0000, sink$keep[3]} + {15'h0000, sink$keep[4]}
-                + {15'h0000, sink$keep[5]} + {15'h0000, sink$keep[6]} + {15'h0000, sink$keep[7]};
-        end else begin
-            mid <= 1'b1;
-            word_q <= word_now == 13'h1fff ? word_now : word_now + 13'd1;
-        end
-    end
     // The finished frame, from its registered words (tagged layout = untagged + 4 bytes).
     if (done) begin
         if (vlan_q) begin
@@ -805,6 +745,68 @@ always @(posedge clock) begin
         o_sport <= f_tcp | f_udp ? {ports_q[7:0], ports_q[15:8]} : 16'h0000;
         o_dport <= f_tcp | f_udp ? {ports_q[23:16], ports_q[31:24]} : 16'h0000;
         o_uzero <= f_udp && ucsum_q == 16'h0000;
+    end
+    if (sink$valid) begin
+        // Bytes past `keep` carry junk; zeroing them makes a short frame read zero-padded.
+        data_m = sink$data;
+        if (sink$keep != 8'hff) begin
+            if (!sink$keep[0]) data_m[7:0] = 8'h00;
+            if (!sink$keep[1]) data_m[15:8] = 8'h00;
+            if (!sink$keep[2]) data_m[23:16] = 8'h00;
+            if (!sink$keep[3]) data_m[31:24] = 8'h00;
+            if (!sink$keep[4]) data_m[39:32] = 8'h00;
+            if (!sink$keep[5]) data_m[47:40] = 8'h00;
+            if (!sink$keep[6]) data_m[55:48] = 8'h00;
+            if (!sink$keep[7]) data_m[63:56] = 8'h00;
+        end
+        // In this block a register is read before it is written (else Verilator keeps a
+        // shadow copy of it, copied twice every cycle).
+        // The port bytes end in word (l4 + 3) / 8, the UDP checksum in (l4 + 6) / 8.
+        l4_p3 = l4_q + 8'd3;
+        l4_p6 = l4_q + 8'd6;
+        if (word_now == {8'h00, l4_p3[7:3]}) begin
+            if (l4_q[2]) ports_q <= {data_m[15:0], prev[63:48]};
+            else ports_q <= data_m[47:16];
+        end
+        if (word_now == {8'h00, l4_p6[7:3]}) begin
+            if (l4_q[2]) ucsum_q <= data_m[47:32];
+            else ucsum_q <= data_m[15:0];
+        end
+        if (word_now == 13'd2) begin
+            w2 <= data_m;
+            if (vlan_q) begin
+                l4_q <= {2'b00, data_m[19:16], 2'b00} + 8'd18;
+                l3_end_q <= {1'b0, data_m[39:32], data_m[47:40]} + 17'd18;
+            end else begin
+                l3_end_q <= {1'b0, data_m[7:0], data_m[15:8]} + 17'd14;
+            end
+        end
+        if (word_now == 13'd0) begin
+            w1 <= 64'h0;
+            w2 <= 64'h0;
+            w3 <= 64'h0;
+            w4 <= 64'h0;
+            vlan_q <= 1'b0;
+        end
+        if (word_now == 13'd1) begin
+            w1 <= data_m;
+            vlan_q <= data_m[47:32] == 16'h0081;
+            // Untagged guess; a tagged frame overwrites it with word 2.
+            l4_q <= {2'b00, data_m[51:48], 2'b00} + 8'd14;
+        end
+        if (word_now == 13'd3) w3 <= data_m;
+        if (word_now == 13'd4) w4 <= data_m;
+        if (sink$last) begin
+            mid <= 1'b0;
+            done <= 1'b1;
+            len_q <= {word_now, 3'b000} + {15'h0000, sink$keep[0]} + {15'h0000, sink$keep[1]}
+                + {15'h0000, sink$keep[2]} + {15'h0000, sink$keep[3]} + {15'h0000, sink$keep[4]}
+                + {15'h0000, sink$keep[5]} + {15'h0000, sink$keep[6]} + {15'h0000, sink$keep[7]};
+        end else begin
+            mid <= 1'b1;
+            word_q <= word_now == 13'h1fff ? word_now : word_now + 13'd1;
+        end
+        prev <= data_m;
     end
 end
 ";

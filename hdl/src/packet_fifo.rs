@@ -323,6 +323,9 @@ assign source$valid = head_valid;
 assign level = count;
 assign dropped_frames = dropped;
 assign frames_passed = passed;
+reg [{pm}:0] wp;
+reg [{pm}:0] cp;
+reg [31:0] dr;
 always @(posedge clock) begin
     read_ptr <= next_read;
     // A word committed on this edge was also written on it, and the memory cannot return it
@@ -331,22 +334,27 @@ always @(posedge clock) begin
     data_out <= data_mem[next_read[{am}:0]];
     kl_out <= kl_mem[next_read[{am}:0]];
     if (pop & kl_out[{k}]) passed <= passed + 32'd1;
+    // The pointers and the count as they stand before this edge, read once here: in this
+    // block a register read after a write to it makes Verilator keep a shadow copy of it.
+    wp = write_ptr;
+    cp = commit_ptr;
+    dr = dropped;
     if (sink$valid) begin
         if (dropping) begin
             if (sink$last) dropping <= 1'b0;
         end else if (!fits) begin
-            write_ptr <= commit_ptr;
-            dropped <= dropped + 32'd1;
+            write_ptr <= cp;
+            dropped <= dr + 32'd1;
             if (!sink$last) dropping <= 1'b1;
         end else begin
-            data_mem[write_ptr[{am}:0]] <= sink$data;
-            kl_mem[write_ptr[{am}:0]] <= {{sink$last, sink$keep}};
+            data_mem[wp[{am}:0]] <= sink$data;
+            kl_mem[wp[{am}:0]] <= {{sink$last, sink$keep}};
             if (sink$last & sink$user) begin
-                write_ptr <= commit_ptr;
-                dropped <= dropped + 32'd1;
+                write_ptr <= cp;
+                dropped <= dr + 32'd1;
             end else begin
-                write_ptr <= write_ptr + {p}'d1;
-                if (sink$last) commit_ptr <= write_ptr + {p}'d1;
+                write_ptr <= wp + {p}'d1;
+                if (sink$last) commit_ptr <= wp + {p}'d1;
             end
         end
     end

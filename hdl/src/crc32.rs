@@ -197,6 +197,27 @@ impl Logic for Crc32 {
     }
 }
 
+/// The instance of a [`Crc32`] field `fcs` in the hand-written Verilog of the block that holds
+/// it (see [`crate::verilog::CHILD`]), fed by the expressions `data`, `keep`, `last` and
+/// `valid`; its outputs go to the wires `fcs_crc`, `fcs_crc_valid` and `fcs_ready`, which the
+/// block declares.
+pub fn instance_verilog(data: &str, keep: &str, last: &str, valid: &str) -> String {
+    format!(
+        "@CHILD(fcs) fcs(
+    .clock(clock),
+    .sink$data({data}),
+    .sink$keep({keep}),
+    .sink$last({last}),
+    .sink$user(1'b0),
+    .sink$valid({valid}),
+    .sink$ready(fcs_ready),
+    .crc(fcs_crc),
+    .crc_valid(fcs_crc_valid)
+);
+"
+    )
+}
+
 /// The body of [`Crc32`]'s Verilog module.
 fn crc_verilog() -> String {
     let mut v = String::from(

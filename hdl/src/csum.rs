@@ -226,10 +226,7 @@ impl Logic for Csum {
         self.sink.ready.connect();
         self.csum.connect();
         self.csum_valid.connect();
-        macro_rules! dffs {
-            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
-        }
-        dffs!(mid, start_q, word_q, acc_q, sum_q, done);
+        crate::connect_dffs!(self, mid, start_q, word_q, acc_q, sum_q, done);
         self.start_now.connect();
         self.word_now.connect();
         self.acc_now.connect();

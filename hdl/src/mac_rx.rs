@@ -406,10 +406,8 @@ impl Logic for MacRx {
         self.fcs.sink.last.connect();
         self.fcs.sink.user.connect();
         self.fcs.sink.valid.connect();
-        macro_rules! dffs {
-            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
-        }
-        dffs!(
+        crate::connect_dffs!(
+            self,
             hold_data,
             hold_keep,
             hold_full,
@@ -445,7 +443,11 @@ impl Logic for MacRx {
 
     fn hdl(&self) -> Verilog {
         Verilog::Wrapper(Wrapper {
-            code: mac_rx_verilog(),
+            code: format!(
+                "{}{}",
+                mac_rx_verilog(),
+                crate::crc32::instance_verilog("phy$data", "phy$keep", "phy$last", "phy$valid")
+            ),
             cores: String::new(),
         })
     }
@@ -482,17 +484,6 @@ reg [63:0] bytes_q = 0;
 wire [31:0] fcs_crc;
 wire fcs_crc_valid;
 wire fcs_ready;
-@CHILD(fcs) fcs(
-    .clock(clock),
-    .sink$data(phy$data),
-    .sink$keep(phy$keep),
-    .sink$last(phy$last),
-    .sink$user(1'b0),
-    .sink$valid(phy$valid),
-    .sink$ready(fcs_ready),
-    .crc(fcs_crc),
-    .crc_valid(fcs_crc_valid)
-);
 // The held word belongs to the frame still arriving (in a `fin` cycle it is the previous
 // frame's final word, leaving now).
 wire cur_full = hold_full & !fin;

@@ -326,12 +326,9 @@ impl Logic for MacTx {
         self.fcs.sink.last.connect();
         self.fcs.sink.user.connect();
         self.fcs.sink.valid.connect();
-        macro_rules! dffs {
-            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
-        }
-        dffs!(
-            r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep, tail_shift,
-            tail_bytes, gap, deficit, frames_q, bytes_q
+        crate::connect_dffs!(
+            self, r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep,
+            tail_shift, tail_bytes, gap, deficit, frames_q, bytes_q
         );
         self.n_in.connect();
         self.in_mask.connect();
@@ -352,7 +349,10 @@ impl Logic for MacTx {
 
     fn hdl(&self) -> Verilog {
         Verilog::Wrapper(Wrapper {
-            code: MAC_TX_VERILOG.to_string(),
+            code: format!(
+                "{MAC_TX_VERILOG}{}",
+                crate::crc32::instance_verilog("load_data", "load_keep", "load_final", "load")
+            ),
             cores: String::new(),
         })
     }
@@ -409,17 +409,6 @@ assign phy$keep = tail ? tail_keep : r_final ? {r_keep[3:0], 4'hf} : r_keep;
 assign phy$last = tail | (r_final & !r_keep[4]);
 assign frames = frames_q;
 assign bytes = bytes_q;
-@CHILD(fcs) fcs(
-    .clock(clock),
-    .sink$data(load_data),
-    .sink$keep(load_keep),
-    .sink$last(load_final),
-    .sink$user(1'b0),
-    .sink$valid(load),
-    .sink$ready(fcs_ready),
-    .crc(fcs_crc),
-    .crc_valid(fcs_crc_valid)
-);
 // The word loaded into the output register (and the CRC): a word from `sink`, or padding.
 always @(*) begin
     n_in = 4'd8;

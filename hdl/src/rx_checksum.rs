@@ -510,10 +510,9 @@ impl Logic for RxChecksum {
         self.parse.sink.last.connect();
         self.parse.sink.user.connect();
         self.parse.sink.valid.connect();
-        macro_rules! dffs {
-            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
-        }
-        dffs!(acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
+        crate::connect_dffs!(
+            self, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4
+        );
         for k in 0..8 {
             self.ba[k].connect();
             self.bh[k].connect();

@@ -581,13 +581,10 @@ impl RxParse {
         self.dst_ip.connect();
         self.live_word.connect();
         self.live_l3_end.connect();
-        macro_rules! dffs {
-            ($($f:ident),*) => { $( self.$f.d.connect(); self.$f.clock.connect(); )* };
-        }
-        dffs!(
-            mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q, len_q,
-            done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto, o_frag,
-            o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
+        crate::connect_dffs!(
+            self, mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q,
+            len_q, done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto,
+            o_frag, o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
         );
         self.word_now.connect();
         for b in &mut self.byte {

@@ -42,6 +42,15 @@ pub fn generate_named<U: Block>(uut: &U, name: &str) -> Result<String, GenError>
     Ok(isolate_handshakes(&resolve_children(&defines.defines())))
 }
 
+/// For a block whose Verilog is written by hand: marks its flip-flops' `d` and `clock` as
+/// driven in its `connect` (what `#[hdl_gen]` derives from `dff_setup!`).
+#[macro_export]
+macro_rules! connect_dffs {
+    ($self:ident, $($f:ident),* $(,)?) => {
+        $( $self.$f.d.connect(); $self.$f.clock.connect(); )*
+    };
+}
+
 /// Placeholder for a child's module name in hand-written Verilog (`Verilog::Wrapper`):
 /// `@CHILD(fcs)` in module `m` becomes `m$fcs`, the name rust-hdl gives the module of field
 /// `fcs`. rust-hdl emits a wrapped block's children as modules but does not instantiate them;

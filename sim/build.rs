@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the shim or binding generator changes, so cached models are rebuilt.
-const GENERATOR_VERSION: u32 = 12;
+const GENERATOR_VERSION: u32 = 13;
 const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-WIDTH",
     "-Wno-UNOPTFLAT",
@@ -258,16 +258,17 @@ fn gen_shim(
     }
     writeln!(s, "  default: return nullptr; }} }}").unwrap();
     writeln!(s, "extern \"C\" {{").unwrap();
+    // A model built once is always the traced one; a twin builds the untraced one unless
+    // asked for the traced.
     let make_fast = if twin {
-        "if (!traced) { s->f = new "
+        format!("if (!traced) {{ s->f = new {cls}{{s->ctx, \"{name}\"}}; return s; }} ")
     } else {
-        "if (false) { s->f = new "
+        String::new()
     };
     writeln!(
         s,
         "void* oxvl_{name}_new(int traced) {{ auto* s = new {st}{{}}; s->ctx = new VerilatedContext; \
-         {make_fast}{cls}{{s->ctx, \"{name}\"}}; }} \
-         else {{ s->ctx->traceEverOn(true); s->t = new {traced_cls}{{s->ctx, \"{name}\"}}; }} return s; }}"
+         {make_fast}s->ctx->traceEverOn(true); s->t = new {traced_cls}{{s->ctx, \"{name}\"}}; return s; }}"
     )
     .unwrap();
     writeln!(

@@ -10,7 +10,7 @@ use oxnic_sim::models;
 #[test]
 fn tx_checksum_agrees() {
     let stim = tx_checksum::random_stimulus(1101, 12_000);
-    let (mut frames, mut inserted, mut bad, mut dropped) = (0, 0, 0, 0);
+    let (mut frames, mut inserted, mut bad, mut dropped, mut oversize) = (0, 0, 0, 0, 0);
     diff::run(
         tx_checksum::TxChecksum64::new(),
         models::oxnic_tx_checksum::Model::new(),
@@ -20,12 +20,14 @@ fn tx_checksum_agrees() {
             inserted = s.get("csum_inserted");
             bad = s.get("csum_bad_offset");
             dropped = s.get("dropped");
+            oversize = s.get("csum_oversize");
         },
     )
     .unwrap();
     assert!(
-        frames > 20 && inserted > 5 && bad > 0 && dropped > 0,
-        "frames {frames}, inserted {inserted}, bad offset {bad}, dropped {dropped}"
+        frames > 20 && inserted > 5 && bad > 0 && dropped > 0 && oversize > 0,
+        "frames {frames}, inserted {inserted}, bad offset {bad}, dropped {dropped}, \
+         oversize {oversize}"
     );
 }
 

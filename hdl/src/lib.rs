@@ -50,6 +50,7 @@ pub mod mac_tx;
 pub mod nic;
 pub mod packet_fifo;
 pub mod reg_bus;
+pub mod reg_file;
 pub mod rss_table;
 pub mod rx_check_chain;
 pub mod rx_checksum;

@@ -78,6 +78,7 @@
 //! bit 0 set on the last piece of a frame.
 
 use crate::dma_if::{DmaReadMaster, DmaWriteMaster};
+use crate::reg_file::RegFile;
 use crate::stream::StreamSource;
 use crate::stream_fifo::StreamFifo;
 use crate::tx_queues::TxQueues;
@@ -181,7 +182,6 @@ pub struct TxEngine {
     pub bytes: Signal<Out, Bits<32>>,
     /// Frames dropped for a bad chain or a DMA fault.
     pub errors: Signal<Out, Bits<64>>,
-    sg_index: Vec<Constant<Bits<4>>>,
     // Per queue: descriptors fetched (or being fetched), parsed, completed; a pick in the parser.
     // (With the completion indices, the pick and the lookups: see `tx_queues`.)
     queues: TxQueues,
@@ -210,8 +210,9 @@ pub struct TxEngine {
     t_word2: DFF<Bits<64>>,
     nd: DFF<Bits<4>>,
     flen: DFF<Bits<32>>,
-    sg_addr: Vec<DFF<Bits<64>>>,
-    sg_len: Vec<DFF<Bits<16>>>,
+    // The chain's segments: address and length of descriptor `nd`, read at `push_k`.
+    sg_addr: RegFile<64>,
+    sg_len: RegFile<16>,
     en_q: DFF<Bit>,
     start_q: DFF<Bits<16>>,
     offset_q: DFF<Bits<16>>,
@@ -348,9 +349,6 @@ impl TxEngine {
             frames: d(),
             bytes: d(),
             errors: d(),
-            sg_index: (0..max_sg as u64)
-                .map(|i| Constant::new(i.into()))
-                .collect(),
             queues: TxQueues::new(queues),
             fs: d(),
             rr: d(),
@@ -373,8 +371,8 @@ impl TxEngine {
             t_word2: d(),
             nd: d(),
             flen: d(),
-            sg_addr: v(max_sg),
-            sg_len: v(max_sg),
+            sg_addr: RegFile::new(max_sg),
+            sg_len: RegFile::new(max_sg),
             en_q: d(),
             start_q: d(),
             offset_q: d(),
@@ -504,12 +502,14 @@ impl Logic for TxEngine {
             self.cons[i].next = self.queues.cons[i].val();
             self.cq_prod[i].next = self.queues.cq_prod[i].val();
         }
-        for k in 0..self.sg_addr.len() {
-            self.sg_addr[k].clock.next = self.clock.val();
-            self.sg_addr[k].d.next = self.sg_addr[k].q.val();
-            self.sg_len[k].clock.next = self.clock.val();
-            self.sg_len[k].d.next = self.sg_len[k].q.val();
-        }
+        self.sg_addr.clock.next = self.clock.val();
+        self.sg_len.clock.next = self.clock.val();
+        self.sg_addr.write.next = false;
+        self.sg_len.write.next = false;
+        self.sg_addr.windex.next = self.nd.q.val();
+        self.sg_len.windex.next = self.nd.q.val();
+        self.sg_addr.rindex.next = self.push_k.q.val();
+        self.sg_len.rindex.next = self.push_k.q.val();
         self.cycle_q.d.next = self.cycle_q.q.val() + 1;
 
         // Defaults for locals set only on some paths (no latches in the Verilog).
@@ -689,6 +689,8 @@ impl Logic for TxEngine {
         self.queues.sel_q.next = self.sel_q.val();
         self.d_flags.next = self.t_word1.q.val().get_bits::<16>(32);
         self.d_len.next = self.t_word1.q.val().get_bits::<32>(0);
+        self.sg_addr.wdata.next = self.t_addr.q.val();
+        self.sg_len.wdata.next = self.d_len.val().get_bits::<16>(0);
         self.eval.next = false;
         self.pend.next = self.held_end.q.val();
         self.done.next = false;
@@ -755,12 +757,8 @@ impl Logic for TxEngine {
                     | (bit_cast::<128, 1>(self.en_q.q.val().into()) << 57)
                     | (bit_cast::<128, 16>(self.start_q.q.val()) << 64)
                     | (bit_cast::<128, 16>(self.offset_q.q.val()) << 80);
-                for k in 0..self.sg_addr.len() {
-                    if self.push_k.q.val() == self.sg_index[k].val() {
-                        self.pk_addr.next = self.sg_addr[k].q.val();
-                        self.pk_len.next = self.sg_len[k].q.val();
-                    }
-                }
+                self.pk_addr.next = self.sg_addr.rdata.val();
+                self.pk_len.next = self.sg_len.rdata.val();
                 self.seg_rec.next = bit_cast::<128, 64>(self.pk_addr.val())
                     | (bit_cast::<128, 16>(self.pk_len.val()) << 64);
                 if (self.push_k.q.val() + 1) == self.nd.q.val() {
@@ -815,12 +813,8 @@ impl Logic for TxEngine {
                 self.done.next = true;
                 self.vc.next = self.nd.q.val() + 1;
             } else {
-                for k in 0..self.sg_addr.len() {
-                    if self.nd.q.val() == self.sg_index[k].val() {
-                        self.sg_addr[k].d.next = self.t_addr.q.val();
-                        self.sg_len[k].d.next = self.d_len.val().get_bits::<16>(0);
-                    }
-                }
+                self.sg_addr.write.next = true;
+                self.sg_len.write.next = true;
                 if self.nd.q.val() == 0 {
                     self.en_q.d.next = (self.d_flags.val() & self.f_csum.val()) != 0;
                     self.start_q.d.next = self.t_word2.q.val().get_bits::<16>(0);

@@ -141,7 +141,8 @@ impl Default for Toeplitz {
 macro_rules! toeplitz_logic {
     ($($j:tt)*) => {
         impl Logic for Toeplitz {
-            #[hdl_gen]
+            /// rust-hdl's simulation of the block; [`Logic::hdl`] is the same function written
+            /// as Verilog.
             fn update(&mut self) {
                 dff_setup!(self, clock, part_high, part_low, valid_1, hash_q, valid_2);
                 self.hashed.next = self.tuple.val() & self.addresses.val();
@@ -188,9 +189,74 @@ macro_rules! toeplitz_logic {
                 self.hash.next = self.hash_q.q.val();
                 self.hash_valid.next = self.valid_2.q.val();
             }
+
+            /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
+            fn connect(&mut self) {
+                self.hash.connect();
+                self.hash_valid.connect();
+                crate::connect_dffs!(self, part_high, part_low, valid_1, hash_q, valid_2);
+                self.hashed.connect();
+                self.window.connect();
+                for b in self.high_bit.iter_mut().chain(self.low_bit.iter_mut()) {
+                    b.connect();
+                }
+                self.high_word.connect();
+                self.low_word.connect();
+            }
+
+            fn hdl(&self) -> Verilog {
+                Verilog::Wrapper(Wrapper {
+                    code: TOEPLITZ_VERILOG.to_string(),
+                    cores: String::new(),
+                })
+            }
         }
     };
 }
+
+/// [`Toeplitz`]'s Verilog, written by hand: the hash worked out inside the clocked block, only
+/// on an edge that takes a tuple, as the textbook XOR of a 32-bit key window per set input bit.
+/// (`update`'s parity trees, their masks and the packing of 64 parity bits were worked out by a
+/// simulator in every cycle.) Stage 1 holds the hash of the address bytes and that of the port
+/// bytes rather than `update`'s two parity halves, so each stage still has half the XOR depth;
+/// the outputs are the same.
+const TOEPLITZ_VERILOG: &str = "
+reg [31:0] part_a = 0;
+reg [31:0] part_p = 0;
+reg valid_1 = 0;
+reg [31:0] hash_q = 0;
+reg valid_2 = 0;
+// Worked out inside the clocked block (blocking; no state).
+reg [39:0] k40;
+reg [31:0] h;
+integer b;
+integer s;
+assign hash = hash_q;
+assign hash_valid = valid_2;
+always @(posedge clock) begin
+    valid_2 <= valid_1;
+    if (valid_1) hash_q <= part_a ^ part_p;
+    valid_1 <= tuple_valid;
+    if (tuple_valid) begin
+        // Input bit 8b + s (most significant first) is bit 7 - s of byte b; its key window is
+        // the 32 key bits from bit s of key byte b on, inside key bytes b..b+4.
+        h = 32'h0;
+        for (b = 0; b < 12; b = b + 1) begin
+            k40 = {key[8 * b +: 8], key[8 * b + 8 +: 8], key[8 * b + 16 +: 8],
+                key[8 * b + 24 +: 8], key[8 * b + 32 +: 8]};
+            for (s = 0; s < 8; s = s + 1) begin
+                h = h ^ (k40[39 - s -: 32] & {32{tuple[8 * b + 7 - s]}});
+            end
+            // Bytes 0..7 are the addresses, 8..11 the ports (hashed only for a 4-tuple).
+            if (b == 7) begin
+                part_a <= h;
+                h = 32'h0;
+            end
+        end
+        part_p <= four_tuple ? h : 32'h0;
+    end
+end
+";
 
 toeplitz_logic!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
@@ -392,8 +458,8 @@ mod tests {
     fn synthesizes_with_yosys() {
         let v = verilog().unwrap();
         let r = crate::synth::yosys_synth("oxnic_toeplitz", &v).unwrap();
-        // Two 32-bit parity words, the hash and two valid bits; the low-part parities of hash
-        // bits 31, 23, 15 and 7 (s = 0: no `c < s` bits) are constant zero and optimised away.
-        assert_eq!(r.flops, 32 + 32 - 4 + 32 + 2, "{r:?}");
+        // Stage 1's two 32-bit words (the address bytes' hash and the port bytes'), the hash
+        // and two valid bits.
+        assert_eq!(r.flops, 32 + 32 + 32 + 2, "{r:?}");
     }
 }

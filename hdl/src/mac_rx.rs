@@ -383,11 +383,7 @@ impl Logic for MacRx {
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
         self.phy.ready.connect();
-        self.source.data.connect();
-        self.source.keep.connect();
-        self.source.last.connect();
-        self.source.user.connect();
-        self.source.valid.connect();
+        self.source.connect_outputs();
         for o in [
             &mut self.fcs_errors,
             &mut self.runts,
@@ -401,11 +397,7 @@ impl Logic for MacRx {
             o.connect();
         }
         self.fcs.clock.connect();
-        self.fcs.sink.data.connect();
-        self.fcs.sink.keep.connect();
-        self.fcs.sink.last.connect();
-        self.fcs.sink.user.connect();
-        self.fcs.sink.valid.connect();
+        self.fcs.sink.connect_inputs();
         crate::connect_dffs!(
             self,
             hold_data,

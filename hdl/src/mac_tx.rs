@@ -312,20 +312,12 @@ impl Logic for MacTx {
     }
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
-        self.phy.data.connect();
-        self.phy.keep.connect();
-        self.phy.last.connect();
-        self.phy.user.connect();
-        self.phy.valid.connect();
+        self.phy.connect_outputs();
         self.sink.ready.connect();
         self.frames.connect();
         self.bytes.connect();
         self.fcs.clock.connect();
-        self.fcs.sink.data.connect();
-        self.fcs.sink.keep.connect();
-        self.fcs.sink.last.connect();
-        self.fcs.sink.user.connect();
-        self.fcs.sink.valid.connect();
+        self.fcs.sink.connect_inputs();
         crate::connect_dffs!(
             self, r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep,
             tail_shift, tail_bytes, gap, deficit, frames_q, bytes_q

@@ -222,11 +222,7 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
         self.sink.ready.connect();
-        self.source.data.connect();
-        self.source.keep.connect();
-        self.source.last.connect();
-        self.source.user.connect();
-        self.source.valid.connect();
+        self.source.connect_outputs();
         self.level.connect();
         self.dropped_frames.connect();
         self.frames_passed.connect();
@@ -253,24 +249,7 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
             f.clock.connect();
             f.d.connect();
         }
-        self.data_ram.read_clock.connect();
-        self.data_ram.write_clock.connect();
-        self.data_ram.read_address.connect();
-        self.data_ram.write_address.connect();
-        self.data_ram.write_data.connect();
-        self.data_ram.write_enable.connect();
-        self.keep_ram.read_clock.connect();
-        self.keep_ram.write_clock.connect();
-        self.keep_ram.read_address.connect();
-        self.keep_ram.write_address.connect();
-        self.keep_ram.write_data.connect();
-        self.keep_ram.write_enable.connect();
-        self.last_ram.read_clock.connect();
-        self.last_ram.write_clock.connect();
-        self.last_ram.read_address.connect();
-        self.last_ram.write_address.connect();
-        self.last_ram.write_data.connect();
-        self.last_ram.write_enable.connect();
+        crate::connect_rams!(self, data_ram, keep_ram, last_ram);
     }
 
     /// Verilog written out by hand: one clocked block, one memory of data words and one of

@@ -505,11 +505,7 @@ impl Logic for RxChecksum {
     fn connect(&mut self) {
         self.sink.ready.connect();
         self.parse.clock.connect();
-        self.parse.sink.data.connect();
-        self.parse.sink.keep.connect();
-        self.parse.sink.last.connect();
-        self.parse.sink.user.connect();
-        self.parse.sink.valid.connect();
+        self.parse.sink.connect_inputs();
         crate::connect_dffs!(
             self, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4
         );

@@ -48,6 +48,30 @@ pub struct StreamSink<const W: usize, const K: usize> {
     pub ready: Signal<Out, Bit>,
 }
 
+impl<const W: usize, const K: usize> StreamSource<W, K> {
+    /// Marks the port's outputs driven, for a block whose `connect` is written out (a
+    /// hand-written block's own output port).
+    pub fn connect_outputs(&mut self) {
+        self.data.connect();
+        self.keep.connect();
+        self.last.connect();
+        self.user.connect();
+        self.valid.connect();
+    }
+}
+
+impl<const W: usize, const K: usize> StreamSink<W, K> {
+    /// Marks the port's inputs driven, for a block whose `connect` is written out and that
+    /// drives this sink of a child.
+    pub fn connect_inputs(&mut self) {
+        self.data.connect();
+        self.keep.connect();
+        self.last.connect();
+        self.user.connect();
+        self.valid.connect();
+    }
+}
+
 /// One word of a stream as test benches and reference models see it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Word {

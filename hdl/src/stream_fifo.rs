@@ -232,11 +232,7 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
         self.sink.ready.connect();
-        self.source.data.connect();
-        self.source.keep.connect();
-        self.source.last.connect();
-        self.source.user.connect();
-        self.source.valid.connect();
+        self.source.connect_outputs();
         self.full.connect();
         self.empty.connect();
         self.level.connect();

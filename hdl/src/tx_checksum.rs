@@ -494,41 +494,19 @@ impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
     /// Marks what `update` drives (what `#[hdl_gen]` would derive from it).
     fn connect(&mut self) {
         self.sink.ready.connect();
-        self.source.data.connect();
-        self.source.keep.connect();
-        self.source.last.connect();
-        self.source.user.connect();
-        self.source.valid.connect();
+        self.source.connect_outputs();
         self.frames.connect();
         self.csum_inserted.connect();
         self.csum_oversize.connect();
         self.csum_bad_offset.connect();
         self.dropped.connect();
         self.sum.clock.connect();
-        self.sum.sink.data.connect();
-        self.sum.sink.keep.connect();
-        self.sum.sink.last.connect();
-        self.sum.sink.user.connect();
-        self.sum.sink.valid.connect();
+        self.sum.sink.connect_inputs();
         self.sum.start.connect();
         self.records.clock.connect();
-        self.records.sink.data.connect();
-        self.records.sink.keep.connect();
-        self.records.sink.last.connect();
-        self.records.sink.user.connect();
-        self.records.sink.valid.connect();
+        self.records.sink.connect_inputs();
         self.records.source.ready.connect();
-        macro_rules! connect_rams {
-            ($($ram:ident),*) => {$(
-                self.$ram.read_clock.connect();
-                self.$ram.write_clock.connect();
-                self.$ram.read_address.connect();
-                self.$ram.write_address.connect();
-                self.$ram.write_data.connect();
-                self.$ram.write_enable.connect();
-            )*};
-        }
-        connect_rams!(data_ram, keep_ram, last_ram, user_ram);
+        crate::connect_rams!(self, data_ram, keep_ram, last_ram, user_ram);
         crate::connect_dffs!(
             self,
             waddr,

@@ -51,6 +51,22 @@ macro_rules! connect_dffs {
     };
 }
 
+/// For a block whose Verilog is written by hand and whose rust-hdl model keeps `RAM`s: marks
+/// every input of each RAM as driven in its `connect`.
+#[macro_export]
+macro_rules! connect_rams {
+    ($self:ident, $($ram:ident),* $(,)?) => {
+        $(
+            $self.$ram.read_clock.connect();
+            $self.$ram.write_clock.connect();
+            $self.$ram.read_address.connect();
+            $self.$ram.write_address.connect();
+            $self.$ram.write_data.connect();
+            $self.$ram.write_enable.connect();
+        )*
+    };
+}
+
 /// Placeholder for a child's module name in hand-written Verilog (`Verilog::Wrapper`):
 /// `@CHILD(fcs)` in module `m` becomes `m$fcs`, the name rust-hdl gives the module of field
 /// `fcs`. rust-hdl emits a wrapped block's children as modules but does not instantiate them;

@@ -111,8 +111,14 @@ pub struct LinkConfig {
     /// Extra delay drawn uniformly from `0..=jitter` for each frame; frames closer together
     /// than the jitter may overtake each other.
     pub jitter: Duration,
-    /// Probability that a frame is lost.
+    /// Probability that a frame is lost (the long-run fraction lost).
     pub loss: f64,
+    /// Mean length of a run of lost frames. At 1 (or below, or NaN) each frame is lost on its
+    /// own draw; above 1 losses come in bursts, as from a congested queue or a fading radio
+    /// link: a two-state (Gilbert) model in which every frame is lost while in the loss state,
+    /// which is left with probability `1 / loss_burst` after each frame and entered with the
+    /// probability that makes the long-run fraction lost `loss`.
+    pub loss_burst: f64,
     /// Probability that a frame arrives twice.
     pub duplicate: f64,
     /// Probability that a frame is held back by [`Self::reorder_delay`], letting later frames
@@ -138,6 +144,7 @@ impl Default for LinkConfig {
             queue_bytes: None,
             jitter: Duration::ZERO,
             loss: 0.0,
+            loss_burst: 1.0,
             duplicate: 0.0,
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
@@ -190,6 +197,12 @@ impl LinkConfig {
     /// Sets the loss probability.
     pub fn loss(mut self, p: f64) -> Self {
         self.loss = p;
+        self
+    }
+
+    /// Sets the mean length of a run of lost frames ([`Self::loss_burst`]).
+    pub fn loss_burst(mut self, mean_frames: f64) -> Self {
+        self.loss_burst = mean_frames;
         self
     }
 
@@ -312,6 +325,8 @@ struct Transmitter {
     /// Frames waiting for the wire: when each starts being sent, and its length.
     waiting: VecDeque<(Instant, usize)>,
     waiting_bytes: usize,
+    /// In a burst of losses (only with [`LinkConfig::loss_burst`] above 1).
+    in_burst: bool,
 }
 
 /// A point-to-point link between two interfaces.
@@ -362,6 +377,25 @@ impl Link {
     /// positive, so an impairment left off does not shift the random stream.
     fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && (p >= 1.0 || self.rng.gen::<f64>() < p)
+    }
+
+    /// Whether the frame now going out in direction `dir` is lost: one draw per frame, either
+    /// on its own or through the burst state (see [`LinkConfig::loss_burst`]).
+    fn lose(&mut self, dir: usize, cfg: &LinkConfig) -> bool {
+        let burst = cfg.loss_burst;
+        let loss = if cfg.loss.is_nan() { 0.0 } else { cfg.loss };
+        if burst.is_nan() || burst <= 1.0 || loss <= 0.0 || loss >= 1.0 {
+            return self.chance(cfg.loss);
+        }
+        let leave = 1.0 / burst;
+        let lost = if self.tx[dir].in_burst {
+            !self.chance(leave)
+        } else {
+            // Entered with p such that p / (p + leave) = loss.
+            self.chance(loss * leave / (1.0 - loss))
+        };
+        self.tx[dir].in_burst = lost;
+        lost
     }
 
     /// Hands a frame over on an ideal link without copying it: the buffer itself travels, its
@@ -430,7 +464,7 @@ impl Link {
         let sent = tx.busy_until;
         let dir = dir.index();
 
-        if self.chance(cfg.loss) {
+        if self.lose(dir, &cfg) {
             self.tx[dir].stats.lost += 1;
             return;
         }
@@ -1115,6 +1149,32 @@ mod tests {
         );
         assert!((850..=1150).contains(&lost), "lost {lost} of 10000 at 10 %");
         assert_eq!(net.stacks[0].snmp().udp.out_datagrams, 10_001);
+    }
+
+    #[test]
+    fn bursty_loss_keeps_the_rate_and_loses_frames_in_runs() {
+        // The same long-run rate as above, in runs of 5 on average: the datagrams missing
+        // between two delivered ones come in gaps averaging about 5, where independent losses
+        // at 10 % leave gaps averaging about 1.1.
+        let gaps = |cfg: LinkConfig| {
+            let (mut net, srv, cli) = udp_net(2, cfg);
+            let before = a_to_b(&net);
+            let ids = paced(&mut net, srv, cli, 10_000);
+            let lost = a_to_b(&net).lost - before.lost;
+            assert_eq!(ids.len() as u64 + lost, 10_000);
+            let runs: Vec<u32> = ids
+                .windows(2)
+                .map(|w| w[1] - w[0] - 1)
+                .filter(|&g| g > 0)
+                .collect();
+            let mean = f64::from(runs.iter().sum::<u32>()) / runs.len() as f64;
+            (lost, mean)
+        };
+        let (lost, mean) = gaps(LinkConfig::new(LAT, 1500).loss(0.1).loss_burst(5.0));
+        assert!((700..=1300).contains(&lost), "lost {lost} of 10000 at 10 %");
+        assert!((4.0..=6.0).contains(&mean), "mean run {mean:.2}");
+        let (_, single) = gaps(LinkConfig::new(LAT, 1500).loss(0.1));
+        assert!(single < 1.3, "mean run {single:.2} without bursts");
     }
 
     #[test]

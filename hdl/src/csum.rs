@@ -18,6 +18,7 @@
 //!
 //! No reset input: the block powers up between frames, and every `last` word ends the frame.
 
+use crate::connect_dffs;
 use crate::stream::StreamSink;
 use crate::stream_stimulus::Scramble;
 use crate::testbench::Stimulus;
@@ -137,12 +138,20 @@ impl Default for Csum {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!($($head)* mid, start_q, word_q, acc_q, sum_q, done)
+    };
+}
+
 impl Logic for Csum {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
     /// hand with the same behaviour ([`CSUM_VERILOG`]); the block's differential tests run both
     /// and require the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(self, clock, mid, start_q, word_q, acc_q, sum_q, done);
+        with_dffs!(dff_setup!(self, clock,));
         self.sink.ready.next = true;
         // The first word of a frame brings its own start offset and begins at word 0, sum 0.
         self.start_now.next = self.start.val();
@@ -226,7 +235,7 @@ impl Logic for Csum {
         self.sink.ready.connect();
         self.csum.connect();
         self.csum_valid.connect();
-        crate::connect_dffs!(self, mid, start_q, word_q, acc_q, sum_q, done);
+        with_dffs!(connect_dffs!(self,));
         self.start_now.connect();
         self.word_now.connect();
         self.acc_now.connect();

@@ -51,6 +51,7 @@
 //!
 //! Latency: 1 cycle from a frame's last word on `phy` to its last word on `source`.
 
+use crate::connect_dffs;
 use crate::crc32::{self, Crc32};
 use crate::stream::{StreamSink, StreamSource};
 use crate::stream_stimulus::{Scramble, StreamPorts};
@@ -210,36 +211,25 @@ impl Default for MacRx {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!(
+            $($head)*
+            hold_data, hold_keep, hold_full, fin, len_q, flen_q, tagged_q, bcast_q, mcast_q, ours_q,
+            en_q, promisc_q, mtu_q, fcs_errors_q, runts_q, oversize_q, filtered_q, broadcast_q,
+            multicast_q, frames_q, bytes_q
+        )
+    };
+}
+
 impl Logic for MacRx {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
     /// hand with the same behaviour ([`mac_rx_verilog`]); the MAC's differential tests run
     /// both and require the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            hold_data,
-            hold_keep,
-            hold_full,
-            fin,
-            len_q,
-            flen_q,
-            tagged_q,
-            bcast_q,
-            mcast_q,
-            ours_q,
-            en_q,
-            promisc_q,
-            mtu_q,
-            fcs_errors_q,
-            runts_q,
-            oversize_q,
-            filtered_q,
-            broadcast_q,
-            multicast_q,
-            frames_q,
-            bytes_q
-        );
+        with_dffs!(dff_setup!(self, clock,));
         self.phy.ready.next = true;
         self.fcs.clock.next = self.clock.val();
         self.fcs.sink.data.next = self.phy.data.val();
@@ -398,30 +388,7 @@ impl Logic for MacRx {
         }
         self.fcs.clock.connect();
         self.fcs.sink.connect_inputs();
-        crate::connect_dffs!(
-            self,
-            hold_data,
-            hold_keep,
-            hold_full,
-            fin,
-            len_q,
-            flen_q,
-            tagged_q,
-            bcast_q,
-            mcast_q,
-            ours_q,
-            en_q,
-            promisc_q,
-            mtu_q,
-            fcs_errors_q,
-            runts_q,
-            oversize_q,
-            filtered_q,
-            broadcast_q,
-            multicast_q,
-            frames_q,
-            bytes_q
-        );
+        with_dffs!(connect_dffs!(self,));
         self.n_in.connect();
         self.cur_full.connect();
         self.first.connect();

@@ -45,6 +45,7 @@
 //! no gap is being kept. One word per cycle while sending: `sink$ready` is high whenever the
 //! output register is empty or its word is taken in the same cycle.
 
+use crate::connect_dffs;
 use crate::crc32::Crc32;
 use crate::stream::{StreamSink, StreamSource};
 use crate::testbench::Stimulus;
@@ -171,15 +172,24 @@ impl Default for MacTx {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!(
+            $($head)*
+            r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep, tail_shift,
+            tail_bytes, gap, deficit, frames_q, bytes_q
+        )
+    };
+}
+
 impl Logic for MacTx {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
     /// hand with the same behaviour ([`MAC_TX_VERILOG`]); the MAC's differential tests run
     /// both and require the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(
-            self, clock, r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep,
-            tail_shift, tail_bytes, gap, deficit, frames_q, bytes_q
-        );
+        with_dffs!(dff_setup!(self, clock,));
         self.fcs.clock.next = self.clock.val();
         self.crc64.next = bit_cast::<64, 32>(self.fcs.crc.val());
 
@@ -318,10 +328,7 @@ impl Logic for MacTx {
         self.bytes.connect();
         self.fcs.clock.connect();
         self.fcs.sink.connect_inputs();
-        crate::connect_dffs!(
-            self, r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep,
-            tail_shift, tail_bytes, gap, deficit, frames_q, bytes_q
-        );
+        with_dffs!(connect_dffs!(self,));
         self.n_in.connect();
         self.in_mask.connect();
         self.crc64.connect();

@@ -29,6 +29,7 @@
 //! The cycle after the last word folds the three sums into registers; the pseudo-header and the
 //! comparisons are combinational from those and the parser's registered fields.
 
+use crate::connect_dffs;
 use crate::rx_parse::RxParse;
 use crate::stream::StreamSink;
 use crate::testbench::Stimulus;
@@ -257,12 +258,20 @@ impl Default for RxChecksum {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!($($head)* acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4)
+    };
+}
+
 impl Logic for RxChecksum {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
     /// hand with the same behaviour ([`RX_CHECKSUM_VERILOG`]); the block's differential tests
     /// run both and require the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(self, clock, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
+        with_dffs!(dff_setup!(self, clock,));
         clock!(self, clock, parse);
         self.parse.sink.data.next = self.sink.data.val();
         self.parse.sink.keep.next = self.sink.keep.val();
@@ -506,9 +515,7 @@ impl Logic for RxChecksum {
         self.sink.ready.connect();
         self.parse.clock.connect();
         self.parse.sink.connect_inputs();
-        crate::connect_dffs!(
-            self, acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4
-        );
+        with_dffs!(connect_dffs!(self,));
         for k in 0..8 {
             self.ba[k].connect();
             self.bh[k].connect();

@@ -19,6 +19,7 @@
 //! 2..6 of one word or bytes 6..8 of one word and 0..2 of the next, so the previous word is kept
 //! too. The UDP checksum field never straddles.
 
+use crate::connect_dffs;
 use crate::stream::StreamSink;
 use crate::stream_stimulus::{random_gaps, stream_plan, StreamFrame, SINK};
 use crate::testbench::Stimulus;
@@ -283,16 +284,25 @@ impl Default for RxParse {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!(
+            $($head)*
+            mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q, len_q,
+            done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto, o_frag,
+            o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
+        )
+    };
+}
+
 impl Logic for RxParse {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
     /// hand with the same behaviour; `rx_parse_agrees_and_matches_the_model` (oxnic-sim's
     /// `diff_rx`) runs both on the same frames and requires the same outputs every cycle.
     fn update(&mut self) {
-        dff_setup!(
-            self, clock, mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q,
-            ucsum_q, len_q, done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen,
-            o_proto, o_frag, o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
-        );
+        with_dffs!(dff_setup!(self, clock,));
         self.sink.ready.next = true;
         self.word_now.next = 0.into();
         if self.mid.q.val() {
@@ -581,11 +591,7 @@ impl RxParse {
         self.dst_ip.connect();
         self.live_word.connect();
         self.live_l3_end.connect();
-        crate::connect_dffs!(
-            self, mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q,
-            len_q, done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto,
-            o_frag, o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
-        );
+        with_dffs!(connect_dffs!(self,));
         self.word_now.connect();
         for b in &mut self.byte {
             b.connect();

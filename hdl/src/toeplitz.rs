@@ -27,6 +27,7 @@
 //! packed into words by an OR of shifted bits written out by a macro, because rust-hdl has no
 //! concatenation and a kernel cannot accumulate into a signal in a loop.
 
+use crate::connect_dffs;
 use crate::testbench::{FromWords, Stimulus};
 use rust_hdl::prelude::*;
 
@@ -137,6 +138,14 @@ impl Default for Toeplitz {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!($($head)* part_high, part_low, valid_1, hash_q, valid_2)
+    };
+}
+
 /// The kernel of [`Toeplitz`], with the packing of the parity bits written out for bits `$j`.
 macro_rules! toeplitz_logic {
     ($($j:tt)*) => {
@@ -144,7 +153,7 @@ macro_rules! toeplitz_logic {
             /// rust-hdl's simulation of the block; [`Logic::hdl`] is the same function written
             /// as Verilog.
             fn update(&mut self) {
-                dff_setup!(self, clock, part_high, part_low, valid_1, hash_q, valid_2);
+                with_dffs!(dff_setup!(self, clock,));
                 self.hashed.next = self.tuple.val() & self.addresses.val();
                 if self.four_tuple.val() {
                     self.hashed.next = self.tuple.val();
@@ -194,7 +203,7 @@ macro_rules! toeplitz_logic {
             fn connect(&mut self) {
                 self.hash.connect();
                 self.hash_valid.connect();
-                crate::connect_dffs!(self, part_high, part_low, valid_1, hash_q, valid_2);
+                with_dffs!(connect_dffs!(self,));
                 self.hashed.connect();
                 self.window.connect();
                 for b in self.high_bit.iter_mut().chain(self.low_bit.iter_mut()) {

@@ -55,6 +55,7 @@
 //!   checksums written; `csum_oversize`, `csum_bad_offset`: requests ignored, as above;
 //!   `dropped`: error frames dropped. All 32-bit, wrapping.
 
+use crate::connect_dffs;
 use crate::csum::Csum;
 use crate::stream::{StreamSink, StreamSource};
 use crate::stream_fifo::StreamFifo;
@@ -263,32 +264,21 @@ impl<const A: usize, const AP1: usize> Default for TxChecksum<A, AP1> {
     }
 }
 
+/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
+/// `connect_dffs!`.
+macro_rules! with_dffs {
+    ($m:ident!($($head:tt)*)) => {
+        $m!(
+            $($head)*
+            waddr, fstart, wn, mid, wcont, used, en_q, pos_q, len_q, pend, pend_rec, cur_valid, cur,
+            rptr, rvalid, frames_q, inserted_q, oversize_q, bad_offset_q, dropped_q
+        )
+    };
+}
+
 impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            waddr,
-            fstart,
-            wn,
-            mid,
-            wcont,
-            used,
-            en_q,
-            pos_q,
-            len_q,
-            pend,
-            pend_rec,
-            cur_valid,
-            cur,
-            rptr,
-            rvalid,
-            frames_q,
-            inserted_q,
-            oversize_q,
-            bad_offset_q,
-            dropped_q
-        );
+        with_dffs!(dff_setup!(self, clock,));
         clock!(self, clock, sum, records);
         self.data_ram.read_clock.next = self.clock.val();
         self.data_ram.write_clock.next = self.clock.val();
@@ -507,29 +497,7 @@ impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
         self.records.sink.connect_inputs();
         self.records.source.ready.connect();
         crate::connect_rams!(self, data_ram, keep_ram, last_ram, user_ram);
-        crate::connect_dffs!(
-            self,
-            waddr,
-            fstart,
-            wn,
-            mid,
-            wcont,
-            used,
-            en_q,
-            pos_q,
-            len_q,
-            pend,
-            pend_rec,
-            cur_valid,
-            cur,
-            rptr,
-            rvalid,
-            frames_q,
-            inserted_q,
-            oversize_q,
-            bad_offset_q,
-            dropped_q
-        );
+        with_dffs!(connect_dffs!(self,));
         self.room.connect();
         self.rec_level.connect();
         self.can_write.connect();

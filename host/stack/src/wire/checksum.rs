@@ -27,6 +27,71 @@ pub enum ChecksumMode {
 /// One's-complement sum of `data` (RFC 1071), folded to 16 bits, as a network-order word value
 /// (not complemented: that is [`checksum`]). An odd final byte is padded with a zero byte.
 pub fn sum(data: &[u8]) -> u16 {
+    let total = if data.len() < WIDE_MIN {
+        sum_words(data)
+    } else {
+        sum_long(data)
+    };
+    u16::from_be(fold64(total))
+}
+
+/// Bytes per block of [`sum_blocks`].
+const WIDE_BLOCK: usize = 64;
+
+/// Shortest data [`sum`] hands to [`sum_long`]: below it, the dispatch and the lane fold cost
+/// more than the vector loop saves.
+const WIDE_MIN: usize = 128;
+
+/// Blocks summed into the 32-bit lanes before they are folded into the 64-bit total: each block
+/// adds at most 2 × 0xffff to a lane, so 16,384 blocks stay below 2^32.
+const LANE_BLOCKS: usize = 16_384;
+
+/// Native-order partial sum of long data. `multiversion` builds this again for AVX2 and
+/// AVX-512 and picks the best the CPU has at run time. With either, whole 64-byte blocks go
+/// through [`sum_blocks`], whose 32-bit lanes the compiler turns into vector adds (28 against
+/// 44 ns for a 1448-byte payload with AVX-512 here). The baseline x86-64 build has only SSE2,
+/// where the widening costs more than [`sum_words`]' add-with-carry chains, so it keeps those.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2"))]
+fn sum_long(data: &[u8]) -> u64 {
+    multiversion::target::match_target! {
+        "x86_64+avx2" => {
+            let whole = data.len() / WIDE_BLOCK * WIDE_BLOCK;
+            // The tail starts at a multiple of 64: its 16-bit words line up with the blocks'.
+            add64(sum_blocks(&data[..whole]), sum_words(&data[whole..]))
+        }
+        _ => sum_words(data),
+    }
+}
+
+/// Native-order partial sum of `data`, whose length is a multiple of [`WIDE_BLOCK`]: sixteen
+/// 32-bit lanes, each adding the two 16-bit halves of one 32-bit word of every block. Inlined
+/// into each build of [`sum_long`], so it is compiled for that build's vector unit.
+#[inline(always)]
+fn sum_blocks(data: &[u8]) -> u64 {
+    let mut total: u64 = 0;
+    for piece in data.chunks(WIDE_BLOCK * LANE_BLOCKS) {
+        let mut lanes = [0u32; WIDE_BLOCK / 4];
+        for block in piece.chunks_exact(WIDE_BLOCK) {
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                let w = u32::from_ne_bytes([
+                    block[4 * k],
+                    block[4 * k + 1],
+                    block[4 * k + 2],
+                    block[4 * k + 3],
+                ]);
+                *lane += (w & 0xffff) + (w >> 16);
+            }
+        }
+        for lane in lanes {
+            total = add64(total, u64::from(lane));
+        }
+    }
+    total
+}
+
+/// Native-order one's-complement partial sum of `data` (not folded to 16 bits) for short data
+/// and the tail of long data.
+fn sum_words(data: &[u8]) -> u64 {
     // Four 128-bit accumulators of 64-bit words: each add is one add and one add-with-carry,
     // the carries pile up in the high halves instead of being folded back in the loop, and the
     // four chains are independent, so the adders stay busy.
@@ -76,7 +141,7 @@ pub fn sum(data: &[u8]) -> u16 {
     if let [last] = rest {
         total += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    u16::from_be(fold64(total))
+    total
 }
 
 /// End-around-carry addition of two 64-bit partial sums.
@@ -203,9 +268,28 @@ mod tests {
                 assert_eq!(sum(d), rfc1071_sum(d), "start {start} len {len}");
             }
         }
-        // All-ones data exercises the carries hardest.
-        let ff = vec![0xffu8; 70_000];
-        assert_eq!(sum(&ff), rfc1071_sum(&ff));
+        // All-ones data exercises the carries hardest; over 1 MiB, the lanes fold mid-way.
+        for len in [70_000, WIDE_BLOCK * LANE_BLOCKS * 2 + 130] {
+            let ff = vec![0xffu8; len];
+            assert_eq!(sum(&ff), rfc1071_sum(&ff), "len {len}");
+        }
+    }
+
+    #[test]
+    fn block_lanes_match_reference_in_every_build() {
+        // `sum` takes the lanes only on a CPU with AVX2: check them directly too, as compiled
+        // for the baseline target.
+        let data = bytes(0x5eed, WIDE_BLOCK * 40);
+        for blocks in 0..40 {
+            let d = &data[..blocks * WIDE_BLOCK];
+            assert_eq!(
+                u16::from_be(fold64(sum_blocks(d))),
+                rfc1071_sum(d),
+                "{blocks} blocks"
+            );
+        }
+        let ff = vec![0xffu8; WIDE_BLOCK * (LANE_BLOCKS + 3)];
+        assert_eq!(u16::from_be(fold64(sum_blocks(&ff))), rfc1071_sum(&ff));
     }
 
     #[test]

@@ -20,9 +20,10 @@
 //!
 //!   The oxnic entries run on the bench thread; [`Net`] only moves its virtual clock when
 //!   nothing is left to do at the current instant, so on this wire the clock stands still
-//!   unless a timer (delayed ACK, RTO) is the only thing pending. Each frame crossing the
-//!   wire is copied into a fresh buffer by [`Net`], a cost the smoltcp entry's recycled
-//!   buffers do not pay.
+//!   unless a timer (delayed ACK, RTO) is the only thing pending. A frame crosses this ideal
+//!   wire as it is: the receiver gets the sender's buffer, whose payload is still a fragment
+//!   of the sender's send queue, so the bytes are not copied on the wire (smoltcp copies each
+//!   payload into a frame buffer on the way out and into its receive ring on the way in).
 //! - `linux_loopback`: the kernel's TCP over 127.0.0.1, default socket buffers. This is *not*
 //!   one core: the kernel's softirq work and a receiver thread run beside the bench thread, so
 //!   the figure is a ceiling to aim at rather than a like-for-like comparison.

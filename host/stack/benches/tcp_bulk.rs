@@ -3,7 +3,9 @@
 //! Every entry moves [`CHUNK`] bytes per measured iteration from a sender to a receiver over one
 //! TCP connection that was set up beforehand, and checks that every byte arrived in order
 //! (the stream is a repeating 251-byte pattern compared against on receipt). Criterion reports
-//! bytes per second.
+//! bytes per second. The smoltcp and oxnic receivers compare the bytes where the stack holds
+//! them (smoltcp's `recv` closure, oxnic's `tcp_recv_with`); the Linux receiver reads them into
+//! a buffer first, as a socket must.
 //!
 //! - `smoltcp_mtu1500`: two smoltcp interfaces on one core, each with its own in-memory
 //!   Ethernet device, joined by a lossless wire (IP MTU 1500, software checksums both ways),
@@ -67,8 +69,6 @@ const STALL_LIMIT: SmolDuration = SmolDuration::from_secs(10);
 /// takes the whole 4 MiB chunk at once was slower on this wire, which has no latency to cover:
 /// the chunk is copied in before any of it is sent, and no longer in cache when it is.)
 const OXNIC_SOCKET_BUF: usize = SOCKET_BUF;
-/// Read buffer of the oxnic receiver.
-const OXNIC_READ_BUF: usize = 256 << 10;
 /// Virtual time an oxnic transfer may take before it counts as stalled. The wire has no
 /// latency, so any time spent at all is timers firing (delayed ACKs, retransmissions).
 const OXNIC_STALL_LIMIT: Duration = Duration::from_secs(10);
@@ -398,7 +398,6 @@ struct OxnicPair {
     /// Stream offset of the next byte stack 1 reads.
     received: u64,
     pattern: Pattern,
-    buf: Vec<u8>,
 }
 
 impl OxnicPair {
@@ -456,8 +455,7 @@ impl OxnicPair {
             rx,
             sent: 0,
             received: 0,
-            pattern: Pattern::new(CHUNK.max(OXNIC_READ_BUF)),
-            buf: vec![0; OXNIC_READ_BUF],
+            pattern: Pattern::new(CHUNK),
         }
     }
 
@@ -473,15 +471,18 @@ impl OxnicPair {
 }
 
 /// The application side of an [`OxnicPair`] transfer, run by [`Net::run_while`] after every
-/// round: tops up the sender's buffer up to stream offset `until`, then reads and checks all
-/// the receiver has. Returns whether bytes before `until` are still missing.
+/// round: tops up the sender's buffer up to stream offset `until`, then checks all the
+/// receiver has where it lies, as the smoltcp entry does ([`Stack::tcp_recv_with`], the
+/// counterpart of smoltcp's `recv` closure). Returns whether bytes before `until` are still
+/// missing.
+///
+/// [`Stack::tcp_recv_with`]: oxnic_stack::Stack::tcp_recv_with
 struct OxnicApp<'a> {
     tx: TcpHandle,
     rx: TcpHandle,
     sent: &'a mut u64,
     received: &'a mut u64,
     pattern: &'a Pattern,
-    buf: &'a mut [u8],
     until: u64,
 }
 
@@ -498,16 +499,23 @@ impl OxnicApp<'_> {
             }
         }
         loop {
-            match net.stacks[1].tcp_recv(self.rx, self.buf, now) {
-                Ok(0) => panic!("oxnic receiver saw end of stream"),
-                Ok(n) => {
-                    let offset = *self.received;
+            let (received, pattern) = (&mut *self.received, self.pattern);
+            let read = net.stacks[1].tcp_recv_with(
+                self.rx,
+                |bytes| {
+                    let offset = *received;
                     assert!(
-                        self.buf[..n] == *self.pattern.at(offset, n),
+                        bytes == pattern.at(offset, bytes.len()),
                         "oxnic delivered wrong bytes at stream offset {offset}"
                     );
-                    *self.received += n as u64;
-                }
+                    *received += bytes.len() as u64;
+                    bytes.len()
+                },
+                now,
+            );
+            match read {
+                Ok(0) => panic!("oxnic receiver saw end of stream"),
+                Ok(_) => {}
                 Err(TcpError::WouldBlock) => break,
                 Err(e) => panic!("oxnic recv failed: {e}"),
             }
@@ -527,7 +535,6 @@ impl BulkLink for OxnicPair {
             sent: &mut self.sent,
             received: &mut self.received,
             pattern: &self.pattern,
-            buf: &mut self.buf,
             until,
         };
         let finished = self.net.run_while(|net| app.pump(net), deadline);

@@ -762,6 +762,15 @@ impl PacketBuf {
         at
     }
 
+    /// The bytes from `off` to the end as the contiguous slices they are stored in (the rest
+    /// of the head, then each fragment), without copying: how a reader takes the bytes in
+    /// place ([`crate::tcp::buffer::RecvQueue::read_with`]).
+    pub fn slices_from(&self, off: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let end = self.len();
+        self.parts_in(off.min(end), end)
+            .filter_map(|(storage, o, l)| storage.buf.get(o..o + l))
+    }
+
     /// `off + len`, checked against the buffer's length.
     fn range_end(&self, off: usize, len: usize) -> Result<usize, PktBufError> {
         let end = off.checked_add(len).ok_or(PktBufError::TooShort {

@@ -91,3 +91,64 @@ fn half_close_keeps_the_other_direction() {
     assert_eq!(net.stacks[0].tcp_recv(c, &mut buf, now).unwrap(), 0);
     assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
 }
+
+#[test]
+fn reading_in_place_reopens_the_window_and_sees_end_of_stream() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let (_l, c, s) = connected(&mut net);
+    // A 16 KiB receive buffer: the 200 KB only get through if each read in place reopens the
+    // window as a copying read does (waiting for zero-window probes would take seconds).
+    net.stacks[1].tcp_set_rcvbuf(s, 16 << 10).unwrap();
+    let data: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut calls = 0;
+    let deadline = net.now() + Duration::from_secs(1);
+    while got.len() < data.len() {
+        assert!(
+            net.now() < deadline,
+            "stalled at {} of {} bytes",
+            got.len(),
+            data.len()
+        );
+        let now = net.now();
+        if sent < data.len() {
+            match net.stacks[0].tcp_send(c, &data[sent..], now) {
+                Ok(n) => sent += n,
+                Err(TcpError::WouldBlock) => {}
+                Err(e) => panic!("send failed: {e}"),
+            }
+        }
+        net.run_for(Duration::from_millis(1)).unwrap();
+        let now = net.now();
+        loop {
+            // At most 1000 bytes of each slice: the rest stays for the next read.
+            let r = net.stacks[1].tcp_recv_with(
+                s,
+                |b| {
+                    calls += 1;
+                    let take = b.len().min(1000);
+                    got.extend_from_slice(&b[..take]);
+                    take
+                },
+                now,
+            );
+            match r {
+                Ok(0) => panic!("end of stream before the data"),
+                Ok(_) => {}
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("recv failed: {e}"),
+            }
+        }
+    }
+    assert!(
+        got == data,
+        "the bytes read in place differ from those sent"
+    );
+    assert!(calls >= data.len() / 1000, "{calls} slices handed over");
+    let now = net.now();
+    net.stacks[0].tcp_close(c, now).unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv_with(s, |b| b.len(), now), Ok(0));
+}

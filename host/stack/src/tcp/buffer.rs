@@ -465,6 +465,34 @@ impl RecvQueue {
         done
     }
 
+    /// Hands the bytes at the front to `reader` in place, as the contiguous slices they are
+    /// held in, oldest first, without copying them out (Linux `tcp_read_sock`'s actor,
+    /// smoltcp's `recv` closure). `reader` returns how many bytes of the slice it consumed; the
+    /// reading stops at a slice it did not consume whole. Returns the bytes consumed.
+    pub fn read_with(&mut self, mut reader: impl FnMut(&[u8]) -> usize) -> usize {
+        let mut done = 0;
+        'bufs: while let Some(front) = self.bufs.front() {
+            let mut off = self.front_off;
+            for piece in front.slices_from(off) {
+                let took = reader(piece).min(piece.len());
+                off += took;
+                done += took;
+                if took < piece.len() {
+                    self.front_off = off;
+                    break 'bufs;
+                }
+            }
+            if off >= front.len() {
+                self.pop_front();
+            } else {
+                self.front_off = off;
+                break;
+            }
+        }
+        self.len -= done;
+        done
+    }
+
     fn pop_front(&mut self) {
         if let Some(b) = self.bufs.pop_front() {
             self.mem = self.mem.saturating_sub(b.truesize());
@@ -494,6 +522,79 @@ mod tests {
 
     fn stream(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// A queue holding kept frames, a copied slice, and a super-packet whose payload spans
+    /// head and fragments, one after another, with the first bytes of `data`; returns it and
+    /// how many bytes it holds.
+    fn mixed_queue(data: &[u8]) -> (RecvQueue, usize) {
+        let mut q = RecvQueue::new(1 << 20);
+        let mut fed = 0;
+        for len in [1448, 3, 1448, 1024] {
+            let f = frame(52, &data[fed..fed + len]);
+            assert_eq!(q.push_shared(&f, 52, len), len);
+            fed += len;
+        }
+        assert_eq!(q.push(&data[fed..fed + 700]), 700);
+        fed += 700;
+        let mut sp = frame(40, &data[fed..fed + 100]);
+        let tail = frame(0, &data[fed + 100..fed + 2100]);
+        sp.append_frags(tail).unwrap();
+        assert_eq!(q.push_shared(&sp, 40, 2100), 2100);
+        fed += 2100;
+        (q, fed)
+    }
+
+    #[test]
+    fn recv_queue_hands_bytes_in_place_and_stops_where_the_reader_does() {
+        let data = stream(10_000);
+        let (mut q, fed) = mixed_queue(&data);
+        // A reader that takes at most 7 bytes of each slice stops each read at the first slice
+        // longer than that; reads resume where it stopped.
+        let mut out = Vec::new();
+        let mut slices = 0;
+        loop {
+            let n = q.read_with(|s| {
+                slices += 1;
+                let take = s.len().min(7);
+                out.extend_from_slice(&s[..take]);
+                take
+            });
+            if n == 0 {
+                break;
+            }
+            assert_eq!(q.len(), fed - out.len());
+        }
+        assert_eq!(out, data[..fed]);
+        assert!(slices > fed / 7, "{slices} slices");
+        assert!(q.is_empty());
+        assert_eq!(q.mem(), 0);
+
+        // A reader that takes everything gets each stored slice whole: one per kept frame, the
+        // copied bytes, then the super-packet's head and fragment.
+        let (mut q, fed) = mixed_queue(&data);
+        let mut lens = Vec::new();
+        let mut out = Vec::new();
+        assert_eq!(
+            q.read_with(|s| {
+                lens.push(s.len());
+                out.extend_from_slice(s);
+                s.len()
+            }),
+            fed
+        );
+        assert_eq!(out, data[..fed]);
+        assert_eq!(lens.iter().sum::<usize>(), fed);
+        assert!(lens.len() >= 6, "{lens:?}");
+        assert!(q.is_empty());
+
+        // A reader that takes nothing leaves the queue as it was.
+        let (mut q, fed) = mixed_queue(&data);
+        assert_eq!(q.read_with(|_| 0), 0);
+        assert_eq!(q.len(), fed);
+        let mut first = [0u8; 10];
+        assert_eq!(q.read(&mut first), 10);
+        assert_eq!(first, data[..10]);
     }
 
     #[test]

@@ -752,6 +752,23 @@ impl Conn {
     /// Reads in-order bytes; `Ok(0)` is end of stream.
     pub fn recv(&mut self, out: &mut [u8], now: Instant) -> Result<usize, TcpError> {
         let n = self.rx.read(out);
+        self.after_recv(n, now)
+    }
+
+    /// [`Self::recv`] handing the bytes to `reader` in place instead of copying them out
+    /// ([`RecvQueue::read_with`]).
+    pub fn recv_with(
+        &mut self,
+        reader: impl FnMut(&[u8]) -> usize,
+        now: Instant,
+    ) -> Result<usize, TcpError> {
+        let n = self.rx.read_with(reader);
+        self.after_recv(n, now)
+    }
+
+    /// The result of a read that took `n` bytes: `n`, or end of stream, the connection's
+    /// error, or would-block when nothing was there.
+    fn after_recv(&mut self, n: usize, now: Instant) -> Result<usize, TcpError> {
         if n > 0 {
             self.after_read(n, now);
             return Ok(n);

@@ -627,6 +627,26 @@ impl Stack {
         r
     }
 
+    /// [`Self::tcp_recv`] without the copy: hands the received bytes to `reader` in place, as
+    /// the slices they are held in, oldest first (Linux `tcp_read_sock`, smoltcp's `recv`
+    /// closure). `reader` returns how many bytes of each slice it consumed; reading stops at
+    /// a slice it did not take whole, and the rest stays queued for the next read. Returns the
+    /// bytes consumed, with [`Self::tcp_recv`]'s end-of-stream and error results when none
+    /// were; the window reopens as after a copying read.
+    pub fn tcp_recv_with(
+        &mut self,
+        h: TcpHandle,
+        reader: impl FnMut(&[u8]) -> usize,
+        now: Instant,
+    ) -> Result<usize, TcpError> {
+        let c = self.tcp.conn(h)?;
+        let r = c.recv_with(reader, now);
+        if c.wants_output() {
+            self.tcp_flush(h.0, now);
+        }
+        r
+    }
+
     /// Bytes waiting to be read.
     pub fn tcp_recv_queue(&self, h: TcpHandle) -> Result<usize, TcpError> {
         Ok(self.tcp.conn_ref(h)?.rx.len())

@@ -600,22 +600,7 @@ mod tests {
     #[test]
     fn recv_queue_reads_across_buffers_in_odd_pieces() {
         let data = stream(10_000);
-        let mut q = RecvQueue::new(1 << 20);
-        let mut fed = 0;
-        // Kept frames, a copied slice, and a super-packet whose payload spans head and
-        // fragments, one after another.
-        for len in [1448, 3, 1448, 1024] {
-            let f = frame(52, &data[fed..fed + len]);
-            assert_eq!(q.push_shared(&f, 52, len), len);
-            fed += len;
-        }
-        assert_eq!(q.push(&data[fed..fed + 700]), 700);
-        fed += 700;
-        let mut sp = frame(40, &data[fed..fed + 100]);
-        let tail = frame(0, &data[fed + 100..fed + 2100]);
-        sp.append_frags(tail).unwrap();
-        assert_eq!(q.push_shared(&sp, 40, 2100), 2100);
-        fed += 2100;
+        let (mut q, fed) = mixed_queue(&data);
         assert_eq!(q.len(), fed);
         assert_eq!(q.free(), (1 << 20) - fed);
         let mut peeked = vec![0u8; 2000];

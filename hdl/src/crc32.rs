@@ -190,10 +190,7 @@ impl Logic for Crc32 {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: crc_verilog(),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(crc_verilog())
     }
 }
 

@@ -138,13 +138,8 @@ impl Default for Csum {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!($($head)* mid, start_q, word_q, acc_q, sum_q, done)
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!($ mid, start_q, word_q, acc_q, sum_q, done);
 
 impl Logic for Csum {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
@@ -251,10 +246,7 @@ impl Logic for Csum {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: CSUM_VERILOG.to_string(),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(CSUM_VERILOG)
     }
 }
 

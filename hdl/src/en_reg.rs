@@ -44,14 +44,11 @@ impl<T: Synth> Logic for EnReg<T> {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: format!(
-                "reg [{m}:0] held = 0;\nassign q = held;\nalways @(posedge clock) begin\n    \
+        crate::verilog::hand_written(format!(
+            "reg [{m}:0] held = 0;\nassign q = held;\nalways @(posedge clock) begin\n    \
                  if (load) held <= d;\nend\n",
-                m = T::BITS - 1
-            ),
-            cores: String::new(),
-        })
+            m = T::BITS - 1
+        ))
     }
 }
 

@@ -191,10 +191,7 @@ impl Logic for IrqModerator {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: moderator_verilog(self.q_fire.len(), self.count.len()),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(moderator_verilog(self.q_fire.len(), self.count.len()))
     }
 }
 

@@ -211,18 +211,13 @@ impl Default for MacRx {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!(
-            $($head)*
-            hold_data, hold_keep, hold_full, fin, len_q, flen_q, tagged_q, bcast_q, mcast_q, ours_q,
-            en_q, promisc_q, mtu_q, fcs_errors_q, runts_q, oversize_q, filtered_q, broadcast_q,
-            multicast_q, frames_q, bytes_q
-        )
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!(
+    $
+    hold_data, hold_keep, hold_full, fin, len_q, flen_q, tagged_q, bcast_q, mcast_q, ours_q,
+    en_q, promisc_q, mtu_q, fcs_errors_q, runts_q, oversize_q, filtered_q, broadcast_q,
+    multicast_q, frames_q, bytes_q
+);
 
 impl Logic for MacRx {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
@@ -401,14 +396,11 @@ impl Logic for MacRx {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: format!(
-                "{}{}",
-                mac_rx_verilog(),
-                crate::crc32::instance_verilog("phy$data", "phy$keep", "phy$last", "phy$valid")
-            ),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(format!(
+            "{}{}",
+            mac_rx_verilog(),
+            crate::crc32::instance_verilog("phy$data", "phy$keep", "phy$last", "phy$valid")
+        ))
     }
 }
 

@@ -172,17 +172,12 @@ impl Default for MacTx {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!(
-            $($head)*
-            r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep, tail_shift,
-            tail_bytes, gap, deficit, frames_q, bytes_q
-        )
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!(
+    $
+    r_data, r_keep, r_full, r_final, r_shift, wcount, pad, tail, tail_keep, tail_shift,
+    tail_bytes, gap, deficit, frames_q, bytes_q
+);
 
 impl Logic for MacTx {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
@@ -347,13 +342,10 @@ impl Logic for MacTx {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: format!(
-                "{MAC_TX_VERILOG}{}",
-                crate::crc32::instance_verilog("load_data", "load_keep", "load_final", "load")
-            ),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(format!(
+            "{MAC_TX_VERILOG}{}",
+            crate::crc32::instance_verilog("load_data", "load_keep", "load_final", "load")
+        ))
     }
 }
 

@@ -256,10 +256,7 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     /// `last` and `keep` together (rust-hdl's has three RAM modules, each with its own read
     /// register and write logic, which a simulator works through every cycle).
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: packet_fifo_verilog(W, K, A),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(packet_fifo_verilog(W, K, A))
     }
 }
 

@@ -443,10 +443,7 @@ impl Logic for RegBlock {
     /// every cycle, most of a simulated card's work while its bus is idle; here an idle cycle
     /// costs a few statements per block.
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: block_verilog(&self._layout),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(block_verilog(&self._layout))
     }
 }
 

@@ -76,9 +76,8 @@ impl<const W: usize> Logic for RegFile<W> {
 
     /// A 16-entry memory whose entries past the last are never written, so they read 0.
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: format!(
-                "reg [{m}:0] mem [0:15];
+        crate::verilog::hand_written(format!(
+            "reg [{m}:0] mem [0:15];
 integer i;
 initial begin
     for (i = 0; i < 16; i = i + 1) mem[i] = 0;
@@ -88,11 +87,9 @@ always @(posedge clock) begin
     if (write & (windex < 4'd{n})) mem[windex] <= wdata;
 end
 ",
-                m = W - 1,
-                n = self.entries.len(),
-            ),
-            cores: String::new(),
-        })
+            m = W - 1,
+            n = self.entries.len(),
+        ))
     }
 }
 

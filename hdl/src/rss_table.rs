@@ -125,10 +125,7 @@ impl Logic for RssTable {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: table_verilog(),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(table_verilog())
     }
 }
 

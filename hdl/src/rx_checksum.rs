@@ -258,13 +258,8 @@ impl Default for RxChecksum {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!($($head)* acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4)
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!($ acc_all, acc_hdr, acc_l4, b1415, done, snap_all, snap_hdr, snap_l4);
 
 impl Logic for RxChecksum {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
@@ -581,10 +576,7 @@ impl Logic for RxChecksum {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: RX_CHECKSUM_VERILOG.to_string(),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(RX_CHECKSUM_VERILOG)
     }
 }
 

@@ -284,18 +284,13 @@ impl Default for RxParse {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!(
-            $($head)*
-            mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q, len_q,
-            done, o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto, o_frag,
-            o_src, o_dst, o_tcp, o_udp, o_sport, o_dport, o_uzero
-        )
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!(
+    $
+    mid, word_q, w1, w2, w3, w4, prev, vlan_q, l4_q, l3_end_q, ports_q, ucsum_q, len_q, done,
+    o_valid, o_len, o_vlan, o_tci, o_l3, o_ipv4, o_ihl, o_tlen, o_proto, o_frag, o_src, o_dst,
+    o_tcp, o_udp, o_sport, o_dport, o_uzero
+);
 
 impl Logic for RxParse {
     /// The behaviour, for rust-hdl's simulator. The Verilog ([`Logic::hdl`]) is written out by
@@ -551,10 +546,7 @@ impl Logic for RxParse {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: RX_PARSE_VERILOG.to_string(),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(RX_PARSE_VERILOG)
     }
 }
 

@@ -376,10 +376,7 @@ impl Logic for RxQueues {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: queues_verilog(self.queues()),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(queues_verilog(self.queues()))
     }
 }
 

@@ -298,10 +298,7 @@ impl<const W: usize, const K: usize, const A: usize, const AP1: usize> Logic
     /// a cycle. Here every output is its own `assign` and the state updates in one clocked
     /// block, so only `sink.ready` depends on an input (`source.ready`).
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: fifo_verilog(W, K, A),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(fifo_verilog(W, K, A))
     }
 }
 

@@ -259,10 +259,7 @@ impl<const A: usize, const B: usize, const C: usize> Logic for Skid<A, B, C> {
     /// copy of itself that a simulator such as Verilator works out every cycle, whether or not
     /// a word moves; the card has four of these buffers on its busiest paths.
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: skid_verilog(A, B, C),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(skid_verilog(A, B, C))
     }
 }
 

@@ -138,13 +138,8 @@ impl Default for Toeplitz {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!($($head)* part_high, part_low, valid_1, hash_q, valid_2)
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!($ part_high, part_low, valid_1, hash_q, valid_2);
 
 /// The kernel of [`Toeplitz`], with the packing of the parity bits written out for bits `$j`.
 macro_rules! toeplitz_logic {
@@ -214,10 +209,7 @@ macro_rules! toeplitz_logic {
             }
 
             fn hdl(&self) -> Verilog {
-                Verilog::Wrapper(Wrapper {
-                    code: TOEPLITZ_VERILOG.to_string(),
-                    cores: String::new(),
-                })
+                crate::verilog::hand_written(TOEPLITZ_VERILOG)
             }
         }
     };

@@ -264,17 +264,12 @@ impl<const A: usize, const AP1: usize> Default for TxChecksum<A, AP1> {
     }
 }
 
-/// The block's flip-flops, listed once for `update`'s `dff_setup!` and `connect`'s
-/// `connect_dffs!`.
-macro_rules! with_dffs {
-    ($m:ident!($($head:tt)*)) => {
-        $m!(
-            $($head)*
-            waddr, fstart, wn, mid, wcont, used, en_q, pos_q, len_q, pend, pend_rec, cur_valid, cur,
-            rptr, rvalid, frames_q, inserted_q, oversize_q, bad_offset_q, dropped_q
-        )
-    };
-}
+// The flip-flops, listed once for `update` and `connect`.
+crate::dff_list!(
+    $
+    waddr, fstart, wn, mid, wcont, used, en_q, pos_q, len_q, pend, pend_rec, cur_valid, cur,
+    rptr, rvalid, frames_q, inserted_q, oversize_q, bad_offset_q, dropped_q
+);
 
 impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
     fn update(&mut self) {
@@ -531,10 +526,7 @@ impl<const A: usize, const AP1: usize> Logic for TxChecksum<A, AP1> {
 
     /// Verilog written out by hand, see [`tx_checksum_verilog`].
     fn hdl(&self) -> Verilog {
-        Verilog::Wrapper(Wrapper {
-            code: tx_checksum_verilog(A),
-            cores: String::new(),
-        })
+        crate::verilog::hand_written(tx_checksum_verilog(A))
     }
 }
 

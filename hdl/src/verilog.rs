@@ -42,12 +42,36 @@ pub fn generate_named<U: Block>(uut: &U, name: &str) -> Result<String, GenError>
     Ok(isolate_handshakes(&resolve_children(&defines.defines())))
 }
 
+/// The `hdl()` of a block whose Verilog is written by hand (module body `code`, no extra cores).
+pub fn hand_written(code: impl Into<String>) -> Verilog {
+    Verilog::Wrapper(Wrapper {
+        code: code.into(),
+        cores: String::new(),
+    })
+}
+
 /// For a block whose Verilog is written by hand: marks its flip-flops' `d` and `clock` as
 /// driven in its `connect` (what `#[hdl_gen]` derives from `dff_setup!`).
 #[macro_export]
 macro_rules! connect_dffs {
     ($self:ident, $($f:ident),* $(,)?) => {
         $( $self.$f.d.connect(); $self.$f.clock.connect(); )*
+    };
+}
+
+/// Defines `with_dffs!` for a block whose Verilog is written by hand: its flip-flop fields,
+/// listed once, fed both to `update`'s `dff_setup!` (`with_dffs!(dff_setup!(self, clock,))`)
+/// and to `connect`'s [`connect_dffs!`] (`with_dffs!(connect_dffs!(self,))`). Called as
+/// `dff_list!($ a, b, c)`: the leading `$` is passed in because a macro cannot write the `$`
+/// of a macro it defines.
+#[macro_export]
+macro_rules! dff_list {
+    ($d:tt $($dff:ident),+ $(,)?) => {
+        macro_rules! with_dffs {
+            ($d m:ident!($d($d head:tt)*)) => {
+                $d m!($d($d head)* $($dff),+)
+            };
+        }
     };
 }
 

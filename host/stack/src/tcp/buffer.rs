@@ -448,21 +448,12 @@ impl RecvQueue {
     /// Reads up to `out.len()` bytes from the front; returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let mut done = 0;
-        while done < out.len() {
-            let Some(front) = self.bufs.front() else {
-                break;
-            };
-            let got = front.copy_range_to(self.front_off, &mut out[done..]);
-            done += got;
-            self.front_off += got;
-            if self.front_off >= front.len() {
-                self.pop_front();
-            } else if got == 0 {
-                break;
-            }
-        }
-        self.len -= done;
-        done
+        self.read_with(|piece| {
+            let take = piece.len().min(out.len() - done);
+            out[done..done + take].copy_from_slice(&piece[..take]);
+            done += take;
+            take
+        })
     }
 
     /// Hands the bytes at the front to `reader` in place, as the contiguous slices they are

@@ -619,12 +619,7 @@ impl Stack {
         buf: &mut [u8],
         now: Instant,
     ) -> Result<usize, TcpError> {
-        let c = self.tcp.conn(h)?;
-        let r = c.recv(buf, now);
-        if c.wants_output() {
-            self.tcp_flush(h.0, now);
-        }
-        r
+        self.tcp_read(h, now, |c| c.recv(buf, now))
     }
 
     /// [`Self::tcp_recv`] without the copy: hands the received bytes to `reader` in place, as
@@ -639,8 +634,18 @@ impl Stack {
         reader: impl FnMut(&[u8]) -> usize,
         now: Instant,
     ) -> Result<usize, TcpError> {
+        self.tcp_read(h, now, |c| c.recv_with(reader, now))
+    }
+
+    /// A read (`read`) on connection `h`, then the window update or ACK it may call for.
+    fn tcp_read(
+        &mut self,
+        h: TcpHandle,
+        now: Instant,
+        read: impl FnOnce(&mut Conn) -> Result<usize, TcpError>,
+    ) -> Result<usize, TcpError> {
         let c = self.tcp.conn(h)?;
-        let r = c.recv_with(reader, now);
+        let r = read(c);
         if c.wants_output() {
             self.tcp_flush(h.0, now);
         }

@@ -73,8 +73,8 @@ fn read(w: &Written) -> Result<String, Error> {
 }
 
 /// The yosys flow a block gets: flattened generic synthesis for every block, and for the whole
-/// card `synth -top oxnic_nic` module by module ([`Flow::SynthHier`]: flattened, it runs for
-/// longer than CI has; hierarchical, several minutes).
+/// card `synth -top oxnic_nic` module by module with its memories kept as RAM cells
+/// ([`Flow::SynthHier`]: flattened, it runs for longer than CI has; this way, a few minutes).
 pub fn flow_of(name: &str) -> Flow {
     if name == oxnic_hdl::nic::TOP {
         Flow::SynthHier
@@ -105,8 +105,11 @@ pub fn run(dir: &Path, only: &[String], check: bool) -> Result<(), Error> {
         verilator_lint(w)?;
         let r = synth(w)?;
         let what = match flow_of(w.name) {
-            Flow::Synth => "ok / ok",
-            Flow::SynthHier => "ok / ok (synth -top, not flattened)",
+            Flow::Synth => "ok / ok".to_string(),
+            Flow::SynthHier => format!(
+                "ok / ok (synth -top, not flattened, {} memories kept)",
+                r.memories
+            ),
         };
         println!(
             "{:<28} {:>8} {:>8}  {what}  ({})",

@@ -96,8 +96,8 @@ fn verilog_writes_lints_and_synthesizes_blocks() {
 
 #[test]
 fn whole_card_lints_and_synthesizes_with_yosys_synth_top() {
-    // `verilator --lint-only` and `yosys synth -top oxnic_nic` (module by module; about ten
-    // minutes and 3 GB here).
+    // `verilator --lint-only` and `yosys synth -top oxnic_nic` (module by module, memories kept
+    // as RAM cells; about four minutes and 0.8 GB here).
     let (dir, stdout) = verilog_check("card", &[oxnic_hdl::nic::TOP]);
     let v = std::fs::read_to_string(dir.join("oxnic_nic.v")).unwrap();
     assert!(v.contains("module oxnic_nic("));
@@ -108,7 +108,16 @@ fn whole_card_lints_and_synthesizes_with_yosys_synth_top() {
     assert!(card.contains("synth -top, not flattened"), "{card}");
     let cells: u64 = card.split_whitespace().nth(1).unwrap().parse().unwrap();
     let flops: u64 = card.split_whitespace().nth(2).unwrap().parse().unwrap();
-    assert!(flops > 100_000 && cells > flops, "{card}");
+    // About 164,000 cells and 22,000 flops beside 61 RAMs: the registers of every block, with
+    // the rings, FIFOs and descriptor caches in the RAMs rather than in the flop count.
+    assert!(flops > 15_000 && cells > 5 * flops, "{card}");
+    let memories: u64 = card
+        .split("not flattened, ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no memory count: {card}"));
+    assert!(memories >= 30, "{card}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -29,6 +29,12 @@
 //! - `linux_loopback`: the kernel's TCP over 127.0.0.1, default socket buffers. This is *not*
 //!   one core: the kernel's softirq work and a receiver thread run beside the bench thread, so
 //!   the figure is a ceiling to aim at rather than a like-for-like comparison.
+//! - `linux_veth_mtu1500_nogso` and `linux_veth_mtu1500`: the kernel's TCP between two
+//!   network namespaces over a veth pair at IP MTU 1500, on one CPU (sender thread, receiver
+//!   thread and the kernel's softirq work for both ends), with every offload off and checksums
+//!   in software: the kernel's counterparts of the two oxnic entries of the same names, the
+//!   first with every frame through the stack, the second with software GSO and GRO on. They
+//!   need root, `ip` and `ethtool`; without them they are left out with a message.
 //!
 //! Another stack joins the table by implementing [`BulkLink`] for a connected pair and adding
 //! one `measure` line in [`tcp_bulk`].
@@ -37,6 +43,8 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use nix::sched::{sched_getaffinity, sched_setaffinity, setns, CloneFlags, CpuSet};
+use nix::unistd::Pid;
 use oxnic_stack::netsim::{two_hosts_with, LinkConfig, Net};
 use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
 use oxnic_stack::DeviceCaps;
@@ -46,8 +54,10 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
 use smoltcp::wire::{EthernetAddress, EthernetFrame, IpAddress, IpCidr};
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -552,32 +562,47 @@ impl BulkLink for OxnicPair {
     }
 }
 
-/// The kernel's TCP over 127.0.0.1: the bench thread writes, a receiver thread reads, checks the
-/// bytes and answers one status byte per chunk.
-struct LinuxLoopback {
+/// The kernel's TCP on a connection the caller set up: the bench thread writes, a receiver
+/// thread reads, checks the bytes and answers one status byte per chunk.
+struct KernelTcp {
     stream: TcpStream,
     receiver: Option<JoinHandle<io::Result<()>>>,
     sent: u64,
     pattern: Arc<Pattern>,
 }
 
-impl LinuxLoopback {
-    fn connected(chunk: usize) -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let stream = TcpStream::connect(listener.local_addr()?)?;
-        let (peer, _) = listener.accept()?;
+impl KernelTcp {
+    /// Starts the receiver on `peer`, the accepted end of `stream`'s connection; the receiver
+    /// thread runs `setup` first (to pin itself to a CPU).
+    fn start(
+        stream: TcpStream,
+        peer: TcpStream,
+        chunk: usize,
+        setup: impl FnOnce() -> io::Result<()> + Send + 'static,
+    ) -> io::Result<Self> {
         // The chunk's last segment and the status byte are short; Nagle must not hold them.
         stream.set_nodelay(true)?;
         peer.set_nodelay(true)?;
         let pattern = Arc::new(Pattern::new(chunk.max(LINUX_READ_BUF)));
         let theirs = Arc::clone(&pattern);
-        let receiver = thread::spawn(move || drain(peer, &theirs, chunk));
-        Ok(LinuxLoopback {
+        let receiver = thread::spawn(move || {
+            setup()?;
+            drain(peer, &theirs, chunk)
+        });
+        Ok(KernelTcp {
             stream,
             receiver: Some(receiver),
             sent: 0,
             pattern,
         })
+    }
+
+    /// Over 127.0.0.1 in the bench's own namespace, on whatever CPUs the kernel picks.
+    fn loopback(chunk: usize) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let stream = TcpStream::connect(listener.local_addr()?)?;
+        let (peer, _) = listener.accept()?;
+        Self::start(stream, peer, chunk, || Ok(()))
     }
 }
 
@@ -603,11 +628,11 @@ fn drain(mut stream: TcpStream, pattern: &Pattern, chunk: usize) -> io::Result<(
     }
 }
 
-impl BulkLink for LinuxLoopback {
+impl BulkLink for KernelTcp {
     fn transfer(&mut self, len: usize) -> u64 {
         self.stream
             .write_all(self.pattern.at(self.sent, len))
-            .expect("loopback write");
+            .expect("kernel TCP write");
         self.sent += len as u64;
         let mut status = [0u8];
         self.stream
@@ -618,7 +643,7 @@ impl BulkLink for LinuxLoopback {
     }
 }
 
-impl Drop for LinuxLoopback {
+impl Drop for KernelTcp {
     fn drop(&mut self) {
         // End of stream stops the receiver; its result no longer matters once measuring is done.
         let _ = self.stream.shutdown(Shutdown::Write);
@@ -627,6 +652,157 @@ impl Drop for LinuxLoopback {
         }
     }
 }
+
+/// Addresses of the two ends of [`Veth`].
+const VETH_ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 88, 0, 1), Ipv4Addr::new(10, 88, 0, 2)];
+
+/// Runs `cmd args`; a spawn failure or a non-zero exit is the error, with the command's stderr.
+fn run_cmd(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("`{cmd}` could not run: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmd} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Two throw-away network namespaces joined by a veth pair at IP MTU 1500, each end with the
+/// `ethtool -K` features given: the kernel's TCP over a real device path (qdisc, veth
+/// transmit, NAPI, GRO when on, `ip_rcv`, netfilter hooks) instead of loopback's shortcut.
+/// Deleted on drop, which deletes the veth pair with them.
+struct Veth {
+    /// The namespaces' names: the sender's, then the receiver's.
+    ns: [String; 2],
+}
+
+impl Veth {
+    fn new(features: &[&str]) -> Result<Self, String> {
+        let id = std::process::id();
+        let veth = Veth {
+            ns: [format!("oxbench{id}a"), format!("oxbench{id}b")],
+        };
+        let devs = [format!("oxbv{id}a"), format!("oxbv{id}b")];
+        for ns in &veth.ns {
+            run_cmd("ip", &["netns", "add", ns])?;
+        }
+        #[rustfmt::skip]
+        run_cmd("ip", &[
+            "link", "add", &devs[0], "netns", &veth.ns[0], "type", "veth",
+            "peer", "name", &devs[1], "netns", &veth.ns[1],
+        ])?;
+        let mtu = IP_MTU.to_string();
+        for ((ns, dev), addr) in veth.ns.iter().zip(&devs).zip(VETH_ADDRS) {
+            let cidr = format!("{addr}/24");
+            run_cmd("ip", &["-n", ns, "addr", "add", &cidr, "dev", dev])?;
+            run_cmd("ip", &["-n", ns, "link", "set", dev, "mtu", &mtu, "up"])?;
+            let mut args = vec!["netns", "exec", ns, "ethtool", "-K", dev];
+            args.extend_from_slice(features);
+            run_cmd("ip", &args)?;
+        }
+        Ok(veth)
+    }
+
+    /// Runs `f` on this thread inside namespace `i` (0 sender, 1 receiver), then returns the
+    /// thread to the namespace it was in. Sockets made by `f` stay in namespace `i`.
+    fn within<T>(&self, i: usize, f: impl FnOnce() -> io::Result<T>) -> Result<T, String> {
+        let enter = |path: &str| -> Result<(), String> {
+            let fd = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+            setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {path}: {e}"))
+        };
+        let home = "/proc/thread-self/ns/net";
+        let home_fd = File::open(home).map_err(|e| format!("{home}: {e}"))?;
+        enter(&format!("/run/netns/{}", self.ns[i]))?;
+        let out = f().map_err(|e| format!("in namespace {}: {e}", self.ns[i]));
+        setns(home_fd, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns back: {e}"))?;
+        out
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            if let Err(e) = run_cmd("ip", &["netns", "del", ns]) {
+                eprintln!("tcp_bulk: {e}");
+            }
+        }
+    }
+}
+
+/// The kernel's TCP between the two namespaces of a [`Veth`], on one CPU: the bench thread
+/// (sender), the receiver thread and, with them, the kernel's softirq work for both ends
+/// (veth hands a frame to the peer's backlog on the sending CPU) all run on the CPU the bench
+/// thread was first allowed, like the oxnic and smoltcp entries. The bench thread gets its
+/// CPUs back on drop.
+struct LinuxVeth {
+    // Field order is drop order: the connection before its namespaces.
+    tcp: KernelTcp,
+    _veth: Veth,
+    cpus: CpuSet,
+}
+
+impl LinuxVeth {
+    fn connected(chunk: usize, features: &[&str]) -> Result<Self, String> {
+        let veth = Veth::new(features)?;
+        let me = Pid::from_raw(0);
+        let cpus = sched_getaffinity(me).map_err(|e| format!("sched_getaffinity: {e}"))?;
+        let cpu = (0..CpuSet::count())
+            .find(|&c| cpus.is_set(c).unwrap_or(false))
+            .ok_or("the bench thread may run on no CPU")?;
+        let mut one = CpuSet::new();
+        one.set(cpu).map_err(|e| format!("CPU {cpu}: {e}"))?;
+        let server = SocketAddrV4::new(VETH_ADDRS[1], PORT);
+        let listener = veth.within(1, || TcpListener::bind(server))?;
+        let stream = veth.within(0, || TcpStream::connect(server))?;
+        let (peer, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        sched_setaffinity(me, &one).map_err(|e| format!("sched_setaffinity: {e}"))?;
+        let pin = move || sched_setaffinity(me, &one).map_err(io::Error::from);
+        let tcp = KernelTcp::start(stream, peer, chunk, pin);
+        let tcp = match tcp {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                let _ = sched_setaffinity(me, &cpus);
+                return Err(format!("receiver: {e}"));
+            }
+        };
+        Ok(LinuxVeth {
+            tcp,
+            _veth: veth,
+            cpus,
+        })
+    }
+}
+
+impl BulkLink for LinuxVeth {
+    fn transfer(&mut self, len: usize) -> u64 {
+        self.tcp.transfer(len)
+    }
+}
+
+impl Drop for LinuxVeth {
+    fn drop(&mut self) {
+        let _ = sched_setaffinity(Pid::from_raw(0), &self.cpus);
+    }
+}
+
+/// `ethtool -K` features of both veth ends for `linux_veth_mtu1500_nogso`: no offload at all,
+/// not even the checksums veth would otherwise skip.
+const VETH_NO_OFFLOADS: [&str; 12] = [
+    "tso", "off", "gso", "off", "gro", "off", "sg", "off", "tx", "off", "rx", "off",
+];
+/// The same for `linux_veth_mtu1500`: software GSO on the sending end and GRO on the
+/// receiving one, checksums still in software.
+const VETH_SOFTWARE_GSO: [&str; 12] = [
+    "tso", "off", "gso", "on", "gro", "on", "sg", "on", "tx", "off", "rx", "off",
+];
 
 /// Registers `link` under `id`, one [`CHUNK`] per iteration, and hands it back.
 fn measure<L: BulkLink>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, mut link: L) -> L {
@@ -676,8 +852,20 @@ fn tcp_bulk(c: &mut Criterion) {
     measure(
         &mut g,
         "linux_loopback",
-        LinuxLoopback::connected(CHUNK).expect("loopback TCP connection"),
+        KernelTcp::loopback(CHUNK).expect("loopback TCP connection"),
     );
+    // The kernel's software paths at MTU 1500, as the oxnic entries of the same names: every
+    // frame through the stack with checksums in software, then with software GSO and GRO.
+    let veth = [
+        ("linux_veth_mtu1500_nogso", &VETH_NO_OFFLOADS[..]),
+        ("linux_veth_mtu1500", &VETH_SOFTWARE_GSO[..]),
+    ];
+    for (id, features) in veth {
+        match LinuxVeth::connected(CHUNK, features) {
+            Ok(link) => drop(measure(&mut g, id, link)),
+            Err(e) => eprintln!("tcp_bulk: skipping {id} (needs root, ip and ethtool): {e}"),
+        }
+    }
     g.finish();
 }
 

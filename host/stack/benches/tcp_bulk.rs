@@ -680,20 +680,20 @@ fn run_cmd(cmd: &str, args: &[&str]) -> Result<(), String> {
 /// transmit, NAPI, GRO when on, `ip_rcv`, netfilter hooks) instead of loopback's shortcut.
 /// Deleted on drop, which deletes the veth pair with them.
 struct Veth {
-    /// The namespaces' names: the sender's, then the receiver's.
-    ns: [String; 2],
+    /// The namespaces' names, the sender's first, as far as they were made.
+    ns: Vec<String>,
 }
 
 impl Veth {
     fn new(features: &[&str]) -> Result<Self, String> {
         let id = std::process::id();
-        let veth = Veth {
-            ns: [format!("oxbench{id}a"), format!("oxbench{id}b")],
-        };
-        let devs = [format!("oxbv{id}a"), format!("oxbv{id}b")];
-        for ns in &veth.ns {
-            run_cmd("ip", &["netns", "add", ns])?;
+        let mut veth = Veth { ns: Vec::new() };
+        for end in ['a', 'b'] {
+            let ns = format!("oxbench{id}{end}");
+            run_cmd("ip", &["netns", "add", &ns])?;
+            veth.ns.push(ns);
         }
+        let devs = [format!("oxbv{id}a"), format!("oxbv{id}b")];
         #[rustfmt::skip]
         run_cmd("ip", &[
             "link", "add", &devs[0], "netns", &veth.ns[0], "type", "veth",

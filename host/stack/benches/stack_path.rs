@@ -11,6 +11,7 @@ use common::{ip, mac, tcp_frame, two_hosts, Addrs};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oxnic_stack::gro::Gro;
 use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::time::Instant;
 use oxnic_stack::DeviceCaps;
 use std::hint::black_box;
 use std::net::SocketAddrV4;
@@ -83,7 +84,7 @@ fn gro_merge(c: &mut Criterion) {
         let mut out = Vec::with_capacity(BATCH);
         b.iter(|| {
             for f in &frames {
-                gro.receive(f.clone(), &mut out);
+                gro.receive(f.clone(), Instant::ZERO, &mut out);
             }
             gro.flush(&mut out);
             let n = out.len();

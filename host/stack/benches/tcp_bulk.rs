@@ -810,8 +810,9 @@ fn measure<L: BulkLink>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, mut link
     link
 }
 
-/// Prints what the sender of an oxnic entry counted over warm-up and measurement: on this
-/// lossless wire every retransmission is one too many.
+/// Prints what the sender of an oxnic entry counted over warm-up and measurement (on this
+/// lossless wire every retransmission is one too many) and how many segments the receiver's
+/// software GRO chained per super-packet (what its per-packet work is spread over).
 fn report(id: &str, link: &OxnicPair) {
     let mib = link.net.stacks[0].tcp_mib();
     let qdisc = link.net.stacks[0]
@@ -823,6 +824,18 @@ fn report(id: &str, link: &OxnicPair) {
         "{id}: sender sent {} segments, retransmitted {}, qdisc drops {qdisc}, bytes {}",
         mib.out_segs, mib.retrans_segs, link.sent
     );
+    let receiver = &link.net.stacks[1];
+    let (merged, flushed) = receiver
+        .interfaces()
+        .filter_map(|i| receiver.interface(i))
+        .map(|i| i.gro_stats())
+        .fold((0, 0), |(m, f), g| (m + g.merged, f + g.flushed));
+    if flushed > 0 {
+        eprintln!(
+            "{id}: receiver GRO made {flushed} super-packets of {:.1} segments on average",
+            (merged + flushed) as f64 / flushed as f64
+        );
+    }
 }
 
 fn tcp_bulk(c: &mut Criterion) {

@@ -69,7 +69,7 @@ impl Stack {
         };
         if iface.gro_enabled && !iface.dev.caps().gro_hw {
             let mut out = std::mem::take(&mut iface.gro.out);
-            let outcome = iface.gro.receive(frame, &mut out);
+            let outcome = iface.gro.receive(frame, now, &mut out);
             if outcome == GroOutcome::Merged {
                 iface.stats.gro_merged += 1;
             }
@@ -84,14 +84,19 @@ impl Stack {
         }
     }
 
-    /// Delivers every super-packet GRO holds for `ifindex` (`napi_gro_flush`, at the end of
-    /// each poll).
-    pub(crate) fn gro_flush(&mut self, ifindex: IfIndex, now: Instant) {
+    /// Delivers the super-packets GRO holds for `ifindex` at the end of a poll
+    /// (`napi_gro_flush`): all of them when the poll emptied the device's queue (`complete`),
+    /// else only those held for [`GRO_MAX_AGE`](crate::gro::GRO_MAX_AGE) or longer.
+    pub(crate) fn gro_flush(&mut self, ifindex: IfIndex, now: Instant, complete: bool) {
         let Some(iface) = self.iface_mut(ifindex) else {
             return;
         };
         let mut out = std::mem::take(&mut iface.gro.out);
-        iface.gro.flush(&mut out);
+        if complete {
+            iface.gro.flush(&mut out);
+        } else {
+            iface.gro.flush_older(now, &mut out);
+        }
         for f in out.drain(..) {
             self.netif_receive_core(ifindex, f, now);
         }

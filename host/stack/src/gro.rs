@@ -18,12 +18,21 @@
 //! - a super-packet never exceeds 64 KB (IPv4 total length) or [`MAX_FRAGS`] fragments: the
 //!   held one is delivered and the segment starts a new one;
 //! - at most [`MAX_GRO_FLOWS`] flows are held; a new one delivers the oldest first;
-//! - everything held is delivered at the end of each poll ([`Gro::flush`]).
+//! - everything held is delivered at the end of a poll that emptied the device's queue
+//!   ([`Gro::flush`], `napi_complete_done`); a poll that ran out of budget with frames still
+//!   waiting delivers only what has been held for [`GRO_MAX_AGE`] or longer
+//!   ([`Gro::flush_older`]), as Linux's `napi_poll` does at HZ ≥ 1000, so a super-packet
+//!   keeps growing over the next poll instead of being cut at every budget.
 
 use crate::pktbuf::{ChecksumState, PacketBuf, MAX_FRAGS};
+use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ethernet::ethertype;
 use crate::wire::ipv4::protocol;
+
+/// How long a super-packet may be held across polls that ran out of budget (one jiffy at
+/// Linux's HZ = 1000).
+pub const GRO_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Flows held at once (Linux `MAX_GRO_SKBS`).
 pub const MAX_GRO_FLOWS: usize = 8;
@@ -90,6 +99,8 @@ struct Flow {
     ip_total: usize,
     segs: u16,
     or_flags: u8,
+    /// When its first segment arrived.
+    since: Instant,
 }
 
 /// The GRO state of one receive queue.
@@ -112,10 +123,15 @@ impl Gro {
         self.flows.len()
     }
 
-    /// Offers one frame (data at the Ethernet header). Frames ready to go up the stack — held
-    /// super-packets that had to be delivered, and the frame itself when not held — are
-    /// appended to `out` in the order they must be delivered.
-    pub fn receive(&mut self, mut frame: PacketBuf, out: &mut Vec<PacketBuf>) -> GroOutcome {
+    /// Offers one frame (data at the Ethernet header), received at `now`. Frames ready to go
+    /// up the stack — held super-packets that had to be delivered, and the frame itself when
+    /// not held — are appended to `out` in the order they must be delivered.
+    pub fn receive(
+        &mut self,
+        mut frame: PacketBuf,
+        now: Instant,
+        out: &mut Vec<PacketBuf>,
+    ) -> GroOutcome {
         let Some(seg) = candidate(&mut frame) else {
             self.stats.passed += 1;
             out.push(frame);
@@ -184,6 +200,7 @@ impl Gro {
             ip_total: seg.ip_total,
             segs: 1,
             or_flags: 0,
+            since: now,
         });
         GroOutcome::Held
     }
@@ -191,6 +208,19 @@ impl Gro {
     /// Delivers every held super-packet, oldest first (`napi_gro_flush`).
     pub fn flush(&mut self, out: &mut Vec<PacketBuf>) {
         while !self.flows.is_empty() {
+            self.deliver(0, out);
+        }
+    }
+
+    /// Delivers, oldest first, the super-packets held for [`GRO_MAX_AGE`] or longer at `now`
+    /// (`napi_gro_flush(napi, true)`); younger ones stay to grow in the next poll.
+    pub fn flush_older(&mut self, now: Instant, out: &mut Vec<PacketBuf>) {
+        // Flows are held in arrival order, so the old ones are a prefix.
+        while self
+            .flows
+            .first()
+            .is_some_and(|f| now.saturating_duration_since(f.since) >= GRO_MAX_AGE)
+        {
             self.deliver(0, out);
         }
     }

@@ -14,9 +14,11 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-/// Most fragments one buffer carries (Linux `MAX_SKB_FRAGS`). A GRO merge that would need more
-/// flushes the super-packet instead, as Linux does.
-pub const MAX_FRAGS: usize = 17;
+/// Most fragments one buffer carries (Linux `MAX_SKB_FRAGS`): 45, the largest value Linux's
+/// `CONFIG_MAX_SKB_FRAGS` allows, so that GRO can chain a full 64 KB of 1448-byte segments
+/// (Linux's default of 17 gets there by hanging further buffers on `frag_list`, which oxnic
+/// does not have). A GRO merge that would need more flushes the super-packet instead.
+pub const MAX_FRAGS: usize = 45;
 
 /// What [`PacketBuf::truesize`] charges per fragment beyond its bytes: about the headroom and
 /// headers of the received frame a fragment usually is, which stay allocated with it.

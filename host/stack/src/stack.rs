@@ -416,7 +416,9 @@ impl Stack {
     }
 
     /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
-    /// the RX path (GRO is flushed at the end of each device's share), fires expired timers
+    /// the RX path (GRO delivers what it holds at the end of each device's share, or only what
+    /// it has held for [`GRO_MAX_AGE`](crate::gro::GRO_MAX_AGE) when frames are left waiting),
+    /// fires expired timers
     /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices
     /// (then flushes the TCP connections a full qdisc had stopped, once it made room).
     /// Returns the number of received frames handled; call again while it equals the budget
@@ -445,7 +447,10 @@ impl Stack {
                 n += 1;
                 self.netif_receive(ifindex, frame, now);
             }
-            self.gro_flush(ifindex, now);
+            // NAPI: a poll that emptied the queue completes and delivers all GRO holds; one
+            // that ran out of budget keeps the young ones growing for the next poll.
+            let complete = n < self.cfg.rx_budget || self.ifaces[i].dev.rx_pending() == 0;
+            self.gro_flush(ifindex, now, complete);
             work += n;
         }
         self.run_timers(now);

@@ -9,7 +9,8 @@ use oxnic_stack::gso;
 use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
 use oxnic_stack::icmp::{IcmpEvent, PingOptions};
 use oxnic_stack::packet_tap::TapPoint;
-use oxnic_stack::pktbuf::{PacketBuf, PacketPool};
+use oxnic_stack::pktbuf::{PacketBuf, PacketPool, MAX_FRAGS};
+use oxnic_stack::time::Instant;
 use oxnic_stack::wire::checksum;
 use oxnic_stack::xdp::XdpAction;
 use oxnic_stack::{DeviceCaps, StackConfig};
@@ -252,7 +253,7 @@ fn burst(a: &Addrs, n: usize, mss: usize, seq0: u32) -> Vec<Vec<u8>> {
 fn gro_all(gro: &mut Gro, frames: &[Vec<u8>]) -> Vec<PacketBuf> {
     let mut out = Vec::new();
     for f in frames {
-        gro.receive(PacketBuf::from_slice(0, f), &mut out);
+        gro.receive(PacketBuf::from_slice(0, f), Instant::ZERO, &mut out);
     }
     out
 }
@@ -396,13 +397,16 @@ fn gro_flush_rules() {
     );
     assert!(out.iter().all(|p| p.len() - 14 <= 65_535));
 
-    // At most 17 fragments: 20 small segments make a super-packet of 18 and one of 2.
+    // At most MAX_FRAGS fragments: the first segment's payload stays in the head and each
+    // later one adds a fragment, so MAX_FRAGS + 3 small segments make a super-packet of
+    // MAX_FRAGS + 1 and one of 2.
     let mut gro = Gro::default();
-    let mut out = gro_all(&mut gro, &burst(&a, 20, 100, 0));
+    let n = MAX_FRAGS + 3;
+    let mut out = gro_all(&mut gro, &burst(&a, n, 100, 0));
     gro.flush(&mut out);
     assert_eq!(
         out.iter().map(|p| p.meta.gso_segs).collect::<Vec<_>>(),
-        vec![18, 2]
+        vec![MAX_FRAGS as u16 + 1, 2]
     );
 
     // At most 8 flows: a ninth delivers the oldest.
@@ -420,6 +424,33 @@ fn gro_flush_rules() {
     assert_eq!(out.len(), 1);
     assert_eq!(&bytes(&out[0])[26..30], &[10, 0, 1, 10]);
     assert_eq!(gro.held(), 8);
+}
+
+#[test]
+fn gro_flush_older_delivers_only_what_was_held_for_a_millisecond() {
+    let a = flow();
+    let b = Addrs {
+        src: ip("10.0.1.11"),
+        ..a
+    };
+    let mut gro = Gro::default();
+    let mut out = Vec::new();
+    let first = |x: &Addrs| PacketBuf::from_slice(0, &burst(x, 1, 1000, 0)[0]);
+    gro.receive(first(&a), Instant::ZERO, &mut out);
+    gro.receive(first(&b), Instant::from_micros(600), &mut out);
+    assert!(out.is_empty());
+    gro.flush_older(Instant::from_micros(999), &mut out);
+    assert!(out.is_empty(), "nothing has been held for 1 ms yet");
+    gro.flush_older(Instant::from_micros(1000), &mut out);
+    assert_eq!((out.len(), gro.held()), (1, 1));
+    assert_eq!(
+        bytes(&out[0])[26..30],
+        a.src.octets(),
+        "the older flow first"
+    );
+    gro.flush_older(Instant::from_micros(1600), &mut out);
+    assert_eq!((out.len(), gro.held()), (2, 0));
+    assert_eq!(bytes(&out[1])[26..30], b.src.octets());
 }
 
 #[test]
@@ -474,6 +505,50 @@ fn gro_in_the_stack_then_gso_at_a_router_without_tso() {
     // to TCP once (no socket: one reset).
     assert_eq!(net.stacks[2].interface(1).unwrap().stats().gro_merged, 9);
     assert_eq!(net.stacks[2].snmp().tcp.no_port, 1);
+}
+
+#[test]
+fn gro_keeps_growing_a_super_packet_over_a_poll_that_ran_out_of_budget() {
+    let mut net = three_hosts(1500);
+    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let s2 = seen.clone();
+    net.stacks[1].hooks_mut().register(
+        HookPoint::PreRouting,
+        0,
+        "segs",
+        move |p: &mut PacketBuf, _: &HookContext| {
+            s2.lock().unwrap().push(p.meta.gso_segs);
+            Verdict::Accept
+        },
+    );
+    let budget = StackConfig::default().rx_budget;
+    let n = budget + 6;
+    let full = MAX_FRAGS + 1;
+    assert!(
+        n - full <= full && full < budget,
+        "the test needs two super-packets"
+    );
+    for f in &burst(&flow(), n, 100, 1) {
+        net.stacks[1]
+            .device_mut(1)
+            .unwrap()
+            .push_rx(PacketBuf::from_slice(0, f));
+    }
+    let now = net.now();
+    // The first poll takes a budget of frames: the first MAX_FRAGS + 1 make a full
+    // super-packet, which goes up at once; the next ones are held, since frames are still
+    // waiting (NAPI does not complete, and nothing held is a millisecond old).
+    assert_eq!(net.stacks[1].poll(now), budget);
+    assert_eq!(*seen.lock().unwrap(), vec![full as u16]);
+    // The second poll empties the queue: the held super-packet takes the last six frames too
+    // and goes up whole.
+    assert_eq!(net.stacks[1].poll(now), 6);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![full as u16, (n - full) as u16],
+        "without holding over the poll: {:?}",
+        [full, budget - full, 6]
+    );
 }
 
 #[test]

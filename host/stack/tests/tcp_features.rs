@@ -310,11 +310,13 @@ fn header_prediction_takes_the_bulk_of_a_transfer() {
     let tx = net.stacks[0].tcp_mib();
     // Software GRO merges what arrives in one poll; each merged train is one segment to TCP.
     // In-order data nearly always takes the fast path; ACKs do unless they come during a
-    // recovery or only update the window.
+    // recovery or only update the window. Here the application reads after every train, so
+    // the receiver follows nearly every ACK of data with a window update (receiver SWS
+    // avoidance), which acknowledges nothing new: close to half of the ACKs.
     let data_segs = net.stacks[1].tcp_info(s).unwrap().segs_in;
     assert!(rx.hp_hits * 10 >= data_segs * 9, "{rx:?}");
     let acks = net.stacks[0].tcp_info(c).unwrap().segs_in;
-    assert!(tx.hp_acks * 2 >= acks, "{tx:?}");
+    assert!(tx.hp_acks * 5 >= acks * 2, "{tx:?}");
 }
 
 #[test]

@@ -15,6 +15,9 @@ use std::time::Duration;
 const RING: usize = 4;
 /// Packets the sender's pfifo_fast holds.
 const QDISC_LIMIT: usize = 8;
+/// Packets the qdisc holds for a sender with GSO: TCP hands it super-packets of up to 64 KB,
+/// a few per flush, so a queue that refuses them must be shorter.
+const GSO_QDISC_LIMIT: usize = 2;
 /// Period of the byte pattern the stream carries (prime, so no segment size lines up).
 const PERIOD: usize = 251;
 
@@ -25,6 +28,11 @@ fn addr(s: &str, port: u16) -> SocketAddrV4 {
 /// Two hosts on a 100 µs wire; host 0 has a [`RING`]-frame TX ring and a
 /// [`QDISC_LIMIT`]-packet qdisc, so a bulk sender fills both within one flush.
 fn tight_hosts(tcp: TcpConfig) -> (Net, IfIndex) {
+    tight_hosts_with(tcp, QDISC_LIMIT)
+}
+
+/// [`tight_hosts`] with a qdisc of `limit` packets.
+fn tight_hosts_with(tcp: TcpConfig, limit: usize) -> (Net, IfIndex) {
     let caps = DeviceCaps {
         tx_queue_len: RING,
         ..DeviceCaps::default()
@@ -34,7 +42,7 @@ fn tight_hosts(tcp: TcpConfig) -> (Net, IfIndex) {
     for s in &mut net.stacks {
         s.set_tcp_config(tcp.clone());
     }
-    let q = PfifoFast::new(QDISC_LIMIT).unwrap();
+    let q = PfifoFast::new(limit).unwrap();
     net.stacks[0].set_qdisc(ia, Box::new(q)).unwrap();
     (net, ia)
 }
@@ -112,10 +120,12 @@ fn bulk(net: &mut Net, c: TcpHandle, s: TcpHandle, total: usize) -> Duration {
 #[test]
 fn bulk_transfer_through_a_full_qdisc_retransmits_nothing() {
     for gso in [false, true] {
-        let (mut net, ia) = tight_hosts(TcpConfig {
+        let limit = if gso { GSO_QDISC_LIMIT } else { QDISC_LIMIT };
+        let tcp = TcpConfig {
             gso,
             ..TcpConfig::default()
-        });
+        };
+        let (mut net, ia) = tight_hosts_with(tcp, limit);
         let (c, s) = connect(&mut net, 5001);
         let took = bulk(&mut net, c, s, 4 << 20);
         let mib = net.stacks[0].tcp_mib();

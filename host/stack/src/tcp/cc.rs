@@ -28,9 +28,6 @@ pub const MAX_CWND: u32 = 1 << 30;
 /// The largest MSS taken: the MSS option is 16 bits (RFC 9293 §3.2).
 const MAX_MSS: u32 = u16::MAX as u32;
 
-/// RFC 3465 limit L on the bytes one ACK may count in slow start, in MSS.
-const ABC_LIMIT: u64 = 2;
-
 /// RFC 9438 §5 constant C (segments / s³).
 const CUBIC_C: f64 = 0.4;
 /// RFC 9438 multiplicative decrease factor β_cubic, as a fraction for exact integer windows.
@@ -147,11 +144,13 @@ fn clamp_cwnd(bytes: u64) -> u32 {
     bytes.min(u64::from(MAX_CWND)) as u32
 }
 
-/// One slow-start step (RFC 5681 §3.1, RFC 3465): grow by the bytes acknowledged, at most
-/// L·MSS, not past ssthresh. Returns the new window and the bytes left for congestion avoidance
-/// when the step crossed ssthresh (Linux `tcp_slow_start`).
-fn slow_start(cwnd: u64, ssthresh: u64, acked: u64, mss: u64) -> (u64, u64) {
-    let inc = acked.min(ABC_LIMIT * mss);
+/// One slow-start step (RFC 5681 §3.1, RFC 3465 byte counting): grow by all the bytes
+/// acknowledged, not past ssthresh. Returns the new window and the bytes left for congestion
+/// avoidance when the step crossed ssthresh (Linux `tcp_slow_start`). RFC 3465's limit L of
+/// 2 MSS per ACK is not applied, as Linux does not: with GRO on the receiver one ACK covers a
+/// whole super-packet (tens of segments), and L would let the window grow by 2 of them.
+fn slow_start(cwnd: u64, ssthresh: u64, acked: u64) -> (u64, u64) {
+    let inc = acked;
     let room = ssthresh.saturating_sub(cwnd);
     if inc <= room {
         (cwnd + inc, 0)
@@ -227,7 +226,7 @@ impl CongestionControl for NewReno {
         let mut cwnd = u64::from(self.cwnd);
         let mut acked = u64::from(acked);
         if cwnd < u64::from(self.ssthresh) {
-            (cwnd, acked) = slow_start(cwnd, u64::from(self.ssthresh), acked, mss);
+            (cwnd, acked) = slow_start(cwnd, u64::from(self.ssthresh), acked);
         }
         if acked > 0 {
             // Congestion avoidance by byte counting: one MSS per cwnd of data acknowledged.
@@ -476,10 +475,9 @@ impl CongestionControl for Cubic {
             }
         }
 
-        let mss = u64::from(self.mss);
         let mut acked = u64::from(acked);
         if self.cwnd < f64::from(self.ssthresh) {
-            let (cwnd, rest) = slow_start(self.cwnd as u64, u64::from(self.ssthresh), acked, mss);
+            let (cwnd, rest) = slow_start(self.cwnd as u64, u64::from(self.ssthresh), acked);
             self.cwnd = sanitize(cwnd as f64, self.cwnd);
             acked = rest;
         }
@@ -624,13 +622,15 @@ mod tests {
     }
 
     #[test]
-    fn slow_start_counts_at_most_two_mss_per_ack() {
+    fn slow_start_counts_every_byte_a_stretch_ack_covers() {
+        // One ACK for a GRO super-packet of 30 segments grows the window by 30 MSS, as
+        // Linux's `tcp_slow_start` does (RFC 3465's L = 2 would give 2).
         for mut cc in both(MSS) {
             let iw = cc.cwnd();
-            cc.on_ack(5 * MSS, None, iw, false, Instant::from_secs(1));
-            assert_eq!(cc.cwnd(), iw + 2 * MSS, "{:?}", cc.algorithm());
+            cc.on_ack(30 * MSS, None, iw, false, Instant::from_secs(1));
+            assert_eq!(cc.cwnd(), iw + 30 * MSS, "{:?}", cc.algorithm());
             cc.on_ack(MSS / 2, None, iw, false, Instant::from_secs(1));
-            assert_eq!(cc.cwnd(), iw + 2 * MSS + MSS / 2);
+            assert_eq!(cc.cwnd(), iw + 30 * MSS + MSS / 2);
         }
     }
 

@@ -199,6 +199,17 @@ fn segment_inner(
     // copying it (the receive path takes fragments: GRO chains them anyway); its checksum
     // still reads the payload once.
     let share = ethernet && l4proto == protocol::TCP;
+    // The header sums are taken once here with the fields that differ per segment zeroed
+    // (IPv4 total length and identification; TCP sequence number and the flags word), and
+    // each segment adds its own values back: the one's-complement sum is a sum of 16-bit
+    // words, so that gives the full sum (RFC 1071 §2) without reading the headers again.
+    let ip_base = sum_without(&ip[..ihl], &[2, 4, 10]);
+    let tcp_base = if share {
+        sum_without(&l4[..l4hlen], &[4, 6, 12, 16])
+    } else {
+        0
+    };
+    let pseudo_base = checksum::pseudo_header_v4(src, dst, l4proto, 0);
     let pool = if share { pools.headers } else { pools.linear };
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
@@ -233,10 +244,10 @@ fn segment_inner(
         }
         let iph = &mut d[l2..l2 + ihl];
         let ip_total = (ihl + l4hlen + chunk_len) as u16;
+        let seg_ident = ident.wrapping_add(i as u16);
         iph[2..4].copy_from_slice(&ip_total.to_be_bytes());
-        iph[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
-        iph[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(iph);
+        iph[4..6].copy_from_slice(&seg_ident.to_be_bytes());
+        let c = !checksum::add(checksum::add(ip_base, ip_total), seg_ident);
         iph[10..12].copy_from_slice(&c.to_be_bytes());
         let l4len = l4hlen + chunk_len;
         let th = &mut d[l2 + ihl..];
@@ -257,13 +268,17 @@ fn segment_inner(
         th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
         // The payload starts at an even offset (the header is whole 32-bit words), so its
         // sum adds as it is.
-        let pseudo = checksum::pseudo_header_v4(src, dst, l4proto, l4len as u16);
+        let pseudo = checksum::add(pseudo_base, l4len as u16);
         let c = if partial {
             // The device finishes it: the field holds the pseudo-header sum.
             pseudo
         } else {
             let body = if share {
-                checksum::add(checksum::sum(&th[..l4hlen]), payload_sum)
+                let word = |at: usize| u16::from_be_bytes([th[at], th[at + 1]]);
+                let header = [word(4), word(6), word(12)]
+                    .into_iter()
+                    .fold(tcp_base, checksum::add);
+                checksum::add(header, payload_sum)
             } else {
                 checksum::sum(&th[..l4len])
             };
@@ -301,6 +316,20 @@ fn segment_inner(
         out.push(seg);
     }
     Ok(())
+}
+
+/// One's-complement sum of `header` (whole 16-bit words) as if the words at the byte offsets
+/// `skip` were zero.
+fn sum_without(header: &[u8], skip: &[usize]) -> u16 {
+    let mut h = [0u8; 60];
+    let h = &mut h[..header.len().min(60)];
+    h.copy_from_slice(&header[..h.len()]);
+    for &at in skip {
+        if let Some(w) = h.get_mut(at..at + 2) {
+            w.copy_from_slice(&[0, 0]);
+        }
+    }
+    checksum::sum(h)
 }
 
 /// Copies `out.len()` bytes starting at byte `off` of the concatenation of `chunks` into

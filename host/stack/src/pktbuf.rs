@@ -790,28 +790,19 @@ impl PacketBuf {
 
     /// (storage, offset in it, length) of every part of bytes `[off, end)`, counted over the
     /// head, then the fragments, in order.
-    fn parts_in(
-        &self,
-        off: usize,
-        end: usize,
-    ) -> impl Iterator<Item = (&Arc<Storage>, usize, usize)> + Clone + '_ {
+    fn parts_in(&self, off: usize, end: usize) -> Parts<'_> {
         let head = self
             .head
             .as_ref()
             .map(|h| (h, self.data, self.head_len()))
             .filter(|p| p.2 > 0);
-        let frags = self
-            .frag_slots()
-            .iter()
-            .flatten()
-            .map(|f| (&f.storage, f.off as usize, f.len as usize));
-        let mut at = 0;
-        head.into_iter().chain(frags).filter_map(move |(st, o, l)| {
-            let (start, stop) = (at, at + l);
-            at = stop;
-            let (a, b) = (start.max(off), stop.min(end));
-            (a < b).then(|| (st, o + (a - start), b - a))
-        })
+        Parts {
+            head,
+            frags: self.frag_slots().iter(),
+            at: 0,
+            off,
+            end,
+        }
     }
 
     /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
@@ -881,6 +872,43 @@ impl PacketBuf {
     /// The linear bytes from the transport header on.
     pub fn transport_header(&self) -> Option<&[u8]> {
         self.bytes_from(self.meta.transport_header)
+    }
+}
+
+/// The parts of a byte range of a [`PacketBuf`] ([`PacketBuf::parts_in`]): walks the head and
+/// then the fragment slots, skipping parts before the range and stopping at its end, so a
+/// range near the front of a big super-packet costs no more than its own parts.
+#[derive(Clone)]
+struct Parts<'a> {
+    /// The head, while not yet walked (and only when it holds bytes).
+    head: Option<(&'a Arc<Storage>, usize, usize)>,
+    frags: core::slice::Iter<'a, Option<Frag>>,
+    /// Packet offset of the next part.
+    at: usize,
+    off: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = (&'a Arc<Storage>, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.at < self.end {
+            let (st, o, l) = match self.head.take() {
+                Some(h) => h,
+                None => {
+                    let f = self.frags.next()?.as_ref()?;
+                    (&f.storage, f.off as usize, f.len as usize)
+                }
+            };
+            let (start, stop) = (self.at, self.at + l);
+            self.at = stop;
+            let (a, b) = (start.max(self.off), stop.min(self.end));
+            if a < b {
+                return Some((st, o + (a - start), b - a));
+            }
+        }
+        None
     }
 }
 

@@ -695,11 +695,19 @@ impl PacketBuf {
         len: usize,
     ) -> Result<(), PktBufError> {
         let end = src.range_end(off, len)?;
-        let parts = src.parts_in(off, end);
-        if self.nr_frags + parts.clone().count() > MAX_FRAGS {
-            return Err(PktBufError::TooManyFrags);
-        }
-        for (storage, o, l) in parts {
+        let (nr_before, len_before) = (self.nr_frags, self.frag_len);
+        for (storage, o, l) in src.parts_in(off, end) {
+            if self.nr_frags == MAX_FRAGS {
+                // Out of slots: take back what this call added (one pass over the range
+                // instead of counting it first; running out is rare).
+                for slot in self.frag_slots_mut().iter_mut().skip(nr_before) {
+                    if let Some(f) = slot.take() {
+                        release(f.storage);
+                    }
+                }
+                (self.nr_frags, self.frag_len) = (nr_before, len_before);
+                return Err(PktBufError::TooManyFrags);
+            }
             self.push_frag(Frag {
                 storage: Arc::clone(storage),
                 off: o as u32,
@@ -1355,6 +1363,38 @@ mod tests {
         assert_eq!(&out, b"H789abc", "the segment keeps the bytes alive");
         drop(seg);
         assert_eq!(pool.available(), 4, "all storage back in the pool");
+    }
+
+    #[test]
+    fn append_shared_out_of_slots_changes_nothing() {
+        let pool = PacketPool::new(4, 64);
+        let mut src = pool.alloc(0).unwrap();
+        src.put_slice(b"0123456789").unwrap();
+        let mut tail = pool.alloc(0).unwrap();
+        tail.put_slice(b"abcdef").unwrap();
+        src.append_frags(tail).unwrap();
+        let mut seg = PacketBuf::new(16, 0);
+        for _ in 0..MAX_FRAGS - 1 {
+            seg.append_shared(&src, 0, 1).unwrap();
+        }
+        // Bytes 8..12 lie in two parts (the head's end, the fragment's start); one slot is
+        // left, so the first part is added and then taken back.
+        assert_eq!(
+            seg.append_shared(&src, 8, 4),
+            Err(PktBufError::TooManyFrags)
+        );
+        assert_eq!((seg.nr_frags(), seg.len()), (MAX_FRAGS - 1, MAX_FRAGS - 1));
+        seg.append_shared(&src, 10, 2).unwrap();
+        let mut out = vec![0u8; seg.len()];
+        seg.copy_to(&mut out).unwrap();
+        assert_eq!(&out[MAX_FRAGS - 2..], b"0ab");
+        drop(src);
+        drop(seg);
+        assert_eq!(
+            pool.available(),
+            4,
+            "the references taken back were released"
+        );
     }
 
     #[test]

@@ -830,7 +830,7 @@ fn report(id: &str, link: &OxnicPair) {
         .filter_map(|i| receiver.interface(i))
         .map(|i| i.gro_stats())
         .fold((0, 0), |(m, f), g| (m + g.merged, f + g.flushed));
-    if flushed > 0 {
+    if merged > 0 {
         eprintln!(
             "{id}: receiver GRO made {flushed} super-packets of {:.1} segments on average",
             (merged + flushed) as f64 / flushed as f64

@@ -1332,14 +1332,20 @@ mod tests {
         assert_eq!(pool.available(), 3, "back once the last segment dropped");
     }
 
-    #[test]
-    fn append_shared_references_a_range_without_copying() {
-        let pool = PacketPool::new(4, 64);
+    /// A buffer of `pool`'s holding "0123456789" in its head and "abcdef" in one fragment.
+    fn ten_then_six(pool: &PacketPool) -> PacketBuf {
         let mut src = pool.alloc(0).unwrap();
         src.put_slice(b"0123456789").unwrap();
         let mut tail = pool.alloc(0).unwrap();
         tail.put_slice(b"abcdef").unwrap();
         src.append_frags(tail).unwrap();
+        src
+    }
+
+    #[test]
+    fn append_shared_references_a_range_without_copying() {
+        let pool = PacketPool::new(4, 64);
+        let src = ten_then_six(&pool);
         let mut seg = pool.alloc(8).unwrap();
         seg.put_slice(b"H").unwrap();
         // Spans the head's end and the first fragment.
@@ -1368,11 +1374,7 @@ mod tests {
     #[test]
     fn append_shared_out_of_slots_changes_nothing() {
         let pool = PacketPool::new(4, 64);
-        let mut src = pool.alloc(0).unwrap();
-        src.put_slice(b"0123456789").unwrap();
-        let mut tail = pool.alloc(0).unwrap();
-        tail.put_slice(b"abcdef").unwrap();
-        src.append_frags(tail).unwrap();
+        let src = ten_then_six(&pool);
         let mut seg = PacketBuf::new(16, 0);
         for _ in 0..MAX_FRAGS - 1 {
             seg.append_shared(&src, 0, 1).unwrap();

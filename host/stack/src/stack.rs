@@ -418,9 +418,9 @@ impl Stack {
     /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
     /// the RX path (GRO delivers what it holds at the end of each device's share, or only what
     /// it has held for [`GRO_MAX_AGE`](crate::gro::GRO_MAX_AGE) when frames are left waiting),
-    /// fires expired timers
-    /// (neighbour, reassembly, PMTU), and moves queued packets from the qdiscs to the devices
-    /// (then flushes the TCP connections a full qdisc had stopped, once it made room).
+    /// fires expired timers (neighbour, reassembly, PMTU), and moves queued packets from the
+    /// qdiscs to the devices (then flushes the TCP connections a full qdisc had stopped, once
+    /// it made room).
     /// Returns the number of received frames handled; call again while it equals the budget
     /// times the interfaces (more is waiting).
     pub fn poll(&mut self, now: Instant) -> usize {

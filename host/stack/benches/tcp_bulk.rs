@@ -763,16 +763,11 @@ impl LinuxVeth {
         let listener = veth.within(1, || TcpListener::bind(server))?;
         let stream = veth.within(0, || TcpStream::connect(server))?;
         let (peer, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
-        sched_setaffinity(me, &one).map_err(|e| format!("sched_setaffinity: {e}"))?;
         let pin = move || sched_setaffinity(me, &one).map_err(io::Error::from);
-        let tcp = KernelTcp::start(stream, peer, chunk, pin);
-        let tcp = match tcp {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                let _ = sched_setaffinity(me, &cpus);
-                return Err(format!("receiver: {e}"));
-            }
-        };
+        let tcp =
+            KernelTcp::start(stream, peer, chunk, pin).map_err(|e| format!("receiver: {e}"))?;
+        // The bench thread last, so that from here on the guard gives its CPUs back.
+        sched_setaffinity(me, &one).map_err(|e| format!("sched_setaffinity: {e}"))?;
         Ok(LinuxVeth {
             tcp,
             _veth: veth,

@@ -449,7 +449,7 @@ impl Stack {
             }
             // NAPI: a poll that emptied the queue completes and delivers all GRO holds; one
             // that ran out of budget keeps the young ones growing for the next poll.
-            let complete = n < self.cfg.rx_budget || self.ifaces[i].dev.rx_pending() == 0;
+            let complete = self.ifaces[i].dev.rx_pending() == 0;
             self.gro_flush(ifindex, now, complete);
             work += n;
         }

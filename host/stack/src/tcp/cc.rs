@@ -150,12 +150,11 @@ fn clamp_cwnd(bytes: u64) -> u32 {
 /// 2 MSS per ACK is not applied, as Linux does not: with GRO on the receiver one ACK covers a
 /// whole super-packet (tens of segments), and L would let the window grow by 2 of them.
 fn slow_start(cwnd: u64, ssthresh: u64, acked: u64) -> (u64, u64) {
-    let inc = acked;
     let room = ssthresh.saturating_sub(cwnd);
-    if inc <= room {
-        (cwnd + inc, 0)
+    if acked <= room {
+        (cwnd + acked, 0)
     } else {
-        (cwnd + room, inc - room)
+        (cwnd + room, acked - room)
     }
 }
 

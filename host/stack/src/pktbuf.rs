@@ -45,6 +45,8 @@ struct PoolShared {
     created: AtomicUsize,
     /// Made by [`PacketPool::new`] rather than [`PacketPool::lazy`].
     fixed: bool,
+    /// Most buffers of this pool one thread keeps in its [`Magazine`]; 0 for a fixed pool.
+    magazine_size: usize,
 }
 
 /// Why a buffer operation could not be done. Nothing is changed when one is returned.
@@ -170,8 +172,35 @@ impl Frag {
     }
 }
 
-/// The fragment slots of a buffer that has fragments.
+/// The fragment slots of a buffer with more than one fragment.
 type FragTable = [Option<Frag>; MAX_FRAGS];
+
+/// Where a buffer's fragment slots are: one slot inline, which is all a software-GSO segment
+/// or a queued payload slice usually needs, or a table of [`MAX_FRAGS`] (a GRO super-packet's).
+/// A window of segments in flight then carries no 720-byte table each: with a table per
+/// segment, a 1 MiB window spread its headers over half a megabyte more.
+enum FragSlots {
+    Inline([Option<Frag>; 1]),
+    Table(Box<FragTable>),
+}
+
+impl FragSlots {
+    const EMPTY: FragSlots = FragSlots::Inline([None]);
+
+    fn slots(&self) -> &[Option<Frag>] {
+        match self {
+            FragSlots::Inline(one) => one,
+            FragSlots::Table(t) => &t[..],
+        }
+    }
+
+    fn slots_mut(&mut self) -> &mut [Option<Frag>] {
+        match self {
+            FragSlots::Inline(one) => one,
+            FragSlots::Table(t) => &mut t[..],
+        }
+    }
+}
 
 /// Most empty fragment tables a thread keeps for reuse.
 const SPARE_TABLES: usize = 4096;
@@ -208,18 +237,17 @@ fn give_table(table: Box<FragTable>) {
 
 /// A packet buffer: head bytes `[data, tail)` of a storage, then up to [`MAX_FRAGS`] fragments.
 ///
-/// The fragment slots live in a table of their own that only a buffer with fragments has
-/// (taken from a per-thread free list, so it costs no allocation once warm): every queue on
-/// the data path moves packet buffers by value, and with the slots inline a buffer was 368
-/// bytes; without, 104.
+/// One fragment slot is inline; a buffer with more has a table of its own (taken from a
+/// per-thread free list, so it costs no allocation once warm): every queue on the data path
+/// moves packet buffers by value, and with all the slots inline a buffer was 368 bytes; with
+/// one, 120.
 pub struct PacketBuf {
     /// `None` only after the head was given away to another buffer as a fragment.
     head: Option<Arc<Storage>>,
     data: usize,
     tail: usize,
-    /// Slots `[0, nr_frags)` hold the fragments; the rest are `None`. `None` while the buffer
-    /// has never had a fragment.
-    frags: Option<Box<FragTable>>,
+    /// Slots `[0, nr_frags)` hold the fragments; the rest are `None`.
+    frags: FragSlots,
     nr_frags: usize,
     /// Bytes held in fragments.
     frag_len: usize,
@@ -257,16 +285,26 @@ impl Drop for Storage {
 /// Returns a storage to its pool if this was the last reference.
 ///
 /// Most calls drop a reference that is not the last (a fragment shared with the send queue or
-/// with other segments): those only decrement the count, without taking the pool lock — the
-/// lock and the atomics around it were a tenth of a bulk TCP transfer. When the last two
-/// references drop at the same time on two threads, both may see the other and skip the pool;
-/// the storage is then freed, its `Drop` gives its place back, and the pool makes a new buffer
-/// when it next runs short: a rare allocation, never a lost buffer. A reference that looks
-/// like the last is checked again under the lock, where no other one can appear.
+/// with other segments): those only decrement the count. The last reference of a lazy pool's
+/// buffer goes into this thread's [`Magazine`] for the pool when the thread has one, with no
+/// atomic operation and no lock; otherwise to the pool's free list, under its lock. When the
+/// last two references drop at the same time on two threads, both may see the other and skip
+/// the pool; the storage is then freed, its `Drop` gives its place back, and the pool makes a
+/// new buffer when it next runs short: a rare allocation, never a lost buffer. A reference
+/// that looks like the last is checked again under the lock, where no other one can appear.
 fn release(storage: Arc<Storage>) {
     if Arc::strong_count(&storage) > 1 {
         return;
     }
+    // The count is 1 and this is that reference: no other thread can take a new one now.
+    let storage = if storage.fixed {
+        storage
+    } else {
+        match magazine_put(storage) {
+            Ok(()) => return,
+            Err(storage) => storage,
+        }
+    };
     let Some(pool) = storage.pool.upgrade() else {
         return;
     };
@@ -278,17 +316,120 @@ fn release(storage: Arc<Storage>) {
     }
 }
 
+/// Most pools one thread keeps a [`Magazine`] for.
+const MAGAZINES_PER_THREAD: usize = 8;
+
+/// Bytes of buffers one magazine holds at most: 1,024 GSO header buffers (a window of
+/// segments in flight, whose headers a sender allocates before any comes back), or 16
+/// send-queue chunks.
+const MAGAZINE_BYTES: usize = 256 * 1024;
+
+/// Most buffers one magazine holds, whatever their size.
+const MAGAZINE_MAX: usize = 1024;
+
+/// Buffers of one lazy pool that this thread released, kept for its own next allocations
+/// (Linux's per-CPU caches in front of a shared allocator, `napi_alloc_cache` or a page pool's
+/// direct-recycling cache): a buffer allocated and released on the same thread, like the
+/// header of each software-GSO segment, then costs no lock and no atomic operation. A thread
+/// gets one when it allocates from the pool, so a thread that only releases (a reader of
+/// another thread's packets) returns them to the shared list where the allocating thread
+/// finds them. Fixed pools (device rings) have none: their buffers must stay visible to every
+/// thread.
+struct Magazine {
+    pool: Weak<PoolShared>,
+    bufs: Vec<Arc<Storage>>,
+}
+
+impl Drop for Magazine {
+    /// Gives the buffers back to the pool's shared list (when the thread exits, or the
+    /// magazine is evicted); a dead pool's buffers are freed.
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let mut free = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
+        for storage in self.bufs.drain(..) {
+            if free.len() < pool.count {
+                free.push(storage);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's magazines, most recently made last.
+    static MAGAZINES: RefCell<Vec<Magazine>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Puts the last reference to a lazy pool's buffer into this thread's magazine for that pool;
+/// gives it back when there is no such magazine or it is full.
+fn magazine_put(storage: Arc<Storage>) -> Result<(), Arc<Storage>> {
+    let mut storage = Some(storage);
+    // During thread teardown the magazines may be gone: the buffer then goes to the pool.
+    let _ = MAGAZINES.try_with(|mags| {
+        let Ok(mut mags) = mags.try_borrow_mut() else {
+            return;
+        };
+        let Some(s) = storage.as_ref() else {
+            return;
+        };
+        if let Some(m) = mags.iter_mut().find(|m| Weak::ptr_eq(&m.pool, &s.pool)) {
+            if m.bufs.len() < m.bufs.capacity() {
+                m.bufs.extend(storage.take());
+            }
+        }
+    });
+    storage.map_or(Ok(()), Err)
+}
+
+/// A buffer from this thread's magazine for `shared`, making the magazine when the thread has
+/// none (evicting its oldest, and any of a pool that is gone, when it has too many).
+fn magazine_take(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
+    MAGAZINES
+        .try_with(|mags| {
+            let mut mags = mags.try_borrow_mut().ok()?;
+            let ptr = Arc::as_ptr(shared);
+            if let Some(m) = mags.iter_mut().find(|m| m.pool.as_ptr() == ptr) {
+                return m.bufs.pop();
+            }
+            mags.retain(|m| m.pool.strong_count() > 0);
+            if mags.len() == MAGAZINES_PER_THREAD {
+                mags.remove(0);
+            }
+            mags.push(Magazine {
+                pool: Arc::downgrade(shared),
+                bufs: Vec::with_capacity(shared.magazine_size),
+            });
+            None
+        })
+        .ok()
+        .flatten()
+}
+
+/// Buffers of `shared` in this thread's magazine.
+fn magazine_len(shared: &Arc<PoolShared>) -> usize {
+    let ptr = Arc::as_ptr(shared);
+    MAGAZINES
+        .try_with(|mags| {
+            mags.try_borrow().ok().map_or(0, |mags| {
+                mags.iter()
+                    .find(|m| m.pool.as_ptr() == ptr)
+                    .map_or(0, |m| m.bufs.len())
+            })
+        })
+        .unwrap_or(0)
+}
 impl Drop for PacketBuf {
     fn drop(&mut self) {
         if let Some(h) = self.head.take() {
             release(h);
         }
-        if let Some(mut table) = self.frags.take() {
-            for f in table.iter_mut().take(self.nr_frags) {
-                if let Some(f) = f.take() {
-                    release(f.storage);
-                }
+        for f in self.frag_slots_mut() {
+            if let Some(f) = f.take() {
+                release(f.storage);
             }
+        }
+        if let FragSlots::Table(table) = core::mem::replace(&mut self.frags, FragSlots::EMPTY) {
             give_table(table);
         }
     }
@@ -302,11 +443,14 @@ impl Clone for PacketBuf {
             head: self.head.clone(),
             data: self.data,
             tail: self.tail,
-            frags: self.frags.as_ref().map(|t| {
-                let mut table = take_table();
-                table.clone_from(t);
-                table
-            }),
+            frags: match &self.frags {
+                FragSlots::Inline(one) => FragSlots::Inline(one.clone()),
+                FragSlots::Table(t) => {
+                    let mut table = take_table();
+                    table.clone_from(t);
+                    FragSlots::Table(table)
+                }
+            },
             nr_frags: self.nr_frags,
             frag_len: self.frag_len,
             meta: self.meta,
@@ -323,7 +467,7 @@ impl PacketBuf {
             head: Some(storage),
             data: headroom,
             tail: headroom,
-            frags: None,
+            frags: FragSlots::EMPTY,
             nr_frags: 0,
             frag_len: 0,
             meta: PacketMeta::default(),
@@ -418,24 +562,26 @@ impl PacketBuf {
 
     /// The used fragment slots.
     fn frag_slots(&self) -> &[Option<Frag>] {
-        match &self.frags {
-            Some(t) => t.get(..self.nr_frags).unwrap_or(&[]),
-            None => &[],
-        }
+        self.frags.slots().get(..self.nr_frags).unwrap_or(&[])
     }
 
     /// The used fragment slots, writable.
     fn frag_slots_mut(&mut self) -> &mut [Option<Frag>] {
-        match &mut self.frags {
-            Some(t) => t.get_mut(..self.nr_frags).unwrap_or(&mut []),
-            None => &mut [],
-        }
+        let n = self.nr_frags;
+        self.frags.slots_mut().get_mut(..n).unwrap_or(&mut [])
     }
 
     /// Adds `f` after the last fragment; the caller has checked that a slot is free.
     fn push_frag(&mut self, f: Frag) {
-        let table = self.frags.get_or_insert_with(take_table);
-        if let Some(slot) = table.get_mut(self.nr_frags) {
+        if let FragSlots::Inline([one]) = &mut self.frags {
+            if self.nr_frags > 0 {
+                // A second fragment: the inline one moves to the front of a table.
+                let mut table = take_table();
+                table[0] = one.take();
+                self.frags = FragSlots::Table(table);
+            }
+        }
+        if let Some(slot) = self.frags.slots_mut().get_mut(self.nr_frags) {
             self.frag_len += f.len as usize;
             *slot = Some(f);
             self.nr_frags += 1;
@@ -674,11 +820,9 @@ impl PacketBuf {
         }
         let n = other.nr_frags;
         other.nr_frags = 0;
-        if let Some(theirs) = other.frags.as_mut() {
-            for f in theirs.iter_mut().take(n) {
-                if let Some(f) = f.take() {
-                    self.push_frag(f);
-                }
+        for f in other.frags.slots_mut().iter_mut().take(n) {
+            if let Some(f) = f.take() {
+                self.push_frag(f);
             }
         }
         Ok(())
@@ -725,7 +869,7 @@ impl PacketBuf {
             head: None,
             data: 0,
             tail: 0,
-            frags: None,
+            frags: FragSlots::EMPTY,
             nr_frags: 0,
             frag_len: 0,
             meta: PacketMeta::default(),
@@ -746,10 +890,9 @@ impl PacketBuf {
     /// head storage whole, and each fragment's bytes plus [`FRAG_TRUESIZE`] for the headroom
     /// and headers of the frame the fragment came in, which it keeps alive beside the bytes.
     pub fn truesize(&self) -> usize {
-        let table = if self.frags.is_some() {
-            core::mem::size_of::<FragTable>()
-        } else {
-            0
+        let table = match self.frags {
+            FragSlots::Table(_) => core::mem::size_of::<FragTable>(),
+            FragSlots::Inline(_) => 0,
         };
         core::mem::size_of::<PacketBuf>()
             + table
@@ -956,6 +1099,7 @@ impl PacketPool {
                 count,
                 created: AtomicUsize::new(count),
                 fixed: true,
+                magazine_size: 0,
             }
         });
         PacketPool { shared }
@@ -972,6 +1116,7 @@ impl PacketPool {
                 count,
                 created: AtomicUsize::new(0),
                 fixed: false,
+                magazine_size: (MAGAZINE_BYTES / buf_size.max(1)).clamp(1, MAGAZINE_MAX),
             }),
         }
     }
@@ -980,20 +1125,32 @@ impl PacketPool {
     /// metadata, or `None` when every buffer is in use: the caller drops the packet and counts
     /// it, like a NIC out of RX buffers.
     pub fn alloc(&self, headroom: usize) -> Option<PacketBuf> {
-        let free = self
-            .shared
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let storage = match free {
+        let cached = if self.shared.fixed {
+            None
+        } else {
+            magazine_take(&self.shared)
+        };
+        let storage = match cached {
             Some(s) => s,
-            None => grow(&self.shared)?,
+            None => {
+                let free = self
+                    .shared
+                    .free
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop();
+                match free {
+                    Some(s) => s,
+                    None => grow(&self.shared)?,
+                }
+            }
         };
         Some(PacketBuf::from_storage(storage, headroom))
     }
 
-    /// Buffers ready to be handed out (for a lazy pool, counting those not made yet).
+    /// Buffers ready to be handed out (for a lazy pool, counting those not made yet, and
+    /// those in this thread's magazine but not in other threads': they are this thread's to
+    /// allocate, and come back to the pool when the thread exits).
     pub fn available(&self) -> usize {
         let free = self
             .shared
@@ -1001,7 +1158,12 @@ impl PacketPool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        free + self.shared.count
+        let cached = if self.shared.fixed {
+            0
+        } else {
+            magazine_len(&self.shared)
+        };
+        free + cached + self.shared.count
             - self
                 .shared
                 .created
@@ -1233,6 +1395,96 @@ mod tests {
         assert_eq!(pool.available(), 64);
     }
 
+    /// Buffers on `pool`'s shared free list.
+    fn shared_free(pool: &PacketPool) -> usize {
+        pool.shared.free.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_lazy_pool_buffer_goes_into_the_releasing_threads_magazine() {
+        let lazy = PacketPool::lazy(4, 64);
+        let fixed = PacketPool::new(4, 64);
+        drop(lazy.alloc(0).unwrap());
+        drop(fixed.alloc(0).unwrap());
+        assert_eq!((lazy.available(), shared_free(&lazy)), (4, 0));
+        let elsewhere = std::thread::scope(|s| {
+            s.spawn(|| (lazy.available(), fixed.available()))
+                .join()
+                .unwrap()
+        });
+        assert_eq!(
+            elsewhere,
+            (3, 4),
+            "another thread sees neither this thread's magazine nor a fixed pool's gap"
+        );
+        let again = lazy.alloc(0).unwrap();
+        assert_eq!(shared_free(&lazy), 0, "taken from the magazine");
+        assert_eq!(
+            lazy.shared.created.load(Ordering::Relaxed),
+            1,
+            "not made anew"
+        );
+        drop(again);
+    }
+
+    #[test]
+    fn a_thread_that_only_releases_gives_buffers_to_the_shared_list() {
+        let pool = PacketPool::lazy(4, 64);
+        let b = pool.alloc(0).unwrap();
+        std::thread::scope(|s| s.spawn(move || drop(b)).join().unwrap());
+        assert_eq!(shared_free(&pool), 1);
+        assert_eq!(pool.available(), 4);
+    }
+
+    #[test]
+    fn a_magazine_goes_back_to_its_pool_when_the_thread_exits() {
+        let pool = PacketPool::lazy(4, 64);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let (a, b) = (pool.alloc(0).unwrap(), pool.alloc(0).unwrap());
+                drop((a, b));
+                assert_eq!(shared_free(&pool), 0, "both in this thread's magazine");
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(shared_free(&pool), 2, "returned, not freed");
+        assert_eq!(pool.shared.created.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_thread_keeps_magazines_for_a_few_pools_and_gives_the_oldest_back() {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let pools: Vec<PacketPool> = (0..=MAGAZINES_PER_THREAD)
+                    .map(|_| PacketPool::lazy(2, 64))
+                    .collect();
+                for p in &pools {
+                    drop(p.alloc(0).unwrap());
+                }
+                assert_eq!(
+                    shared_free(&pools[0]),
+                    1,
+                    "the oldest magazine was given back"
+                );
+                assert!(pools[1..].iter().all(|p| shared_free(p) == 0));
+            })
+            .join()
+            .unwrap()
+        });
+    }
+
+    #[test]
+    fn a_full_magazine_sends_the_rest_to_the_shared_list() {
+        let pool = PacketPool::lazy(MAGAZINE_MAX + 2, 64);
+        let bufs: Vec<PacketBuf> = (0..MAGAZINE_MAX + 2)
+            .map(|_| pool.alloc(0).unwrap())
+            .collect();
+        drop(bufs);
+        assert_eq!(shared_free(&pool), 2);
+        assert_eq!(pool.available(), MAGAZINE_MAX + 2);
+    }
+
     #[test]
     fn lazy_pool_makes_buffers_on_demand_and_recycles_them() {
         let pool = PacketPool::lazy(2, 512);
@@ -1250,16 +1502,23 @@ mod tests {
         assert_eq!(pool.available(), 1);
     }
 
+    /// The table of a buffer with more than one fragment.
+    fn table_of(b: &PacketBuf) -> Option<&FragTable> {
+        match &b.frags {
+            FragSlots::Table(t) => Some(t),
+            FragSlots::Inline(_) => None,
+        }
+    }
+
     #[test]
     fn fragment_tables_come_back_empty_and_are_reused() {
         let pool = PacketPool::new(8, 64);
         let mut head = pool.alloc(0).unwrap();
         head.put_slice(b"H").unwrap();
-        assert!(head.frags.is_none(), "no table without fragments");
         for part in [&b"ab"[..], b"cd", b"ef"] {
             head.append_frags(PacketBuf::from_slice(0, part)).unwrap();
         }
-        let table: *const FragTable = &**head.frags.as_ref().unwrap();
+        let table: *const FragTable = table_of(&head).unwrap();
         let tap = head.clone();
         // Trimmed and pulled down to the head, then dropped: the table must come back with
         // every slot empty, or its next user would see (and release) stale fragments.
@@ -1269,18 +1528,50 @@ mod tests {
         drop(head);
         let mut next = pool.alloc(0).unwrap();
         next.append_frags(PacketBuf::from_slice(0, b"xy")).unwrap();
-        let reused: *const FragTable = &**next.frags.as_ref().unwrap();
+        next.append_frags(PacketBuf::from_slice(0, b"z!")).unwrap();
+        let reused: *const FragTable = table_of(&next).unwrap();
         assert_eq!(
             reused, table,
             "the dropped buffer's table is the next one handed out"
         );
-        assert_eq!(next.frags().collect::<Vec<_>>(), vec![&b"xy"[..]]);
-        assert!(next.frags.as_ref().unwrap()[1..]
-            .iter()
-            .all(Option::is_none));
+        assert_eq!(next.frags().collect::<Vec<_>>(), vec![&b"xy"[..], b"z!"]);
+        assert!(table_of(&next).unwrap()[2..].iter().all(Option::is_none));
         let mut out = [0u8; 7];
         assert_eq!(tap.copy_to(&mut out), Ok(7));
         assert_eq!(&out, b"Habcdef", "the clone has a table of its own");
+    }
+
+    #[test]
+    fn one_fragment_is_kept_inline_and_a_second_moves_it_to_a_table() {
+        let pool = PacketPool::new(4, 64);
+        let mut seg = pool.alloc(0).unwrap();
+        seg.put_slice(b"HDR").unwrap();
+        seg.append_frags(PacketBuf::from_slice(0, b"one")).unwrap();
+        assert!(table_of(&seg).is_none(), "one fragment needs no table");
+        assert_eq!(
+            seg.truesize(),
+            size_of::<PacketBuf>() + 64 + 3 + FRAG_TRUESIZE
+        );
+        let tap = seg.clone();
+        seg.append_frags(PacketBuf::from_slice(0, b"two")).unwrap();
+        assert!(table_of(&seg).is_some());
+        assert_eq!(seg.frags().collect::<Vec<_>>(), vec![&b"one"[..], b"two"]);
+        assert_eq!(
+            seg.truesize(),
+            size_of::<PacketBuf>() + size_of::<FragTable>() + 64 + 6 + 2 * FRAG_TRUESIZE
+        );
+        let mut out = [0u8; 9];
+        assert_eq!(seg.copy_to(&mut out), Ok(9));
+        assert_eq!(&out, b"HDRonetwo");
+        let mut out = [0u8; 6];
+        assert_eq!(
+            tap.copy_to(&mut out),
+            Ok(6),
+            "the clone kept its one fragment"
+        );
+        assert_eq!(&out, b"HDRone");
+        drop((seg, tap));
+        assert_eq!(pool.available(), 4);
     }
 
     #[test]

@@ -571,8 +571,13 @@ impl PacketBuf {
         self.frags.slots_mut().get_mut(..n).unwrap_or(&mut [])
     }
 
-    /// Adds `f` after the last fragment; the caller has checked that a slot is free.
+    /// Adds `f` after the last fragment, or extends the last fragment when `f` continues it
+    /// ([`Self::coalesce`]); the caller has checked that a slot is free.
     fn push_frag(&mut self, f: Frag) {
+        if self.coalesce(&f.storage, f.off, f.len) {
+            release(f.storage);
+            return;
+        }
         if let FragSlots::Inline([one]) = &mut self.frags {
             if self.nr_frags > 0 {
                 // A second fragment: the inline one moves to the front of a table.
@@ -586,6 +591,24 @@ impl PacketBuf {
             *slot = Some(f);
             self.nr_frags += 1;
         }
+    }
+
+    /// Extends the last fragment by bytes `[off, off + len)` of `storage` when they directly
+    /// follow it in the same storage (Linux `skb_can_coalesce`); returns whether it did. Over
+    /// the in-memory wire a sender's segments are slices of one send-queue chunk, so a GRO
+    /// super-packet holds one fragment per chunk instead of one per segment, and the receive
+    /// queue takes a reference per chunk.
+    fn coalesce(&mut self, storage: &Arc<Storage>, off: u32, len: u32) -> bool {
+        match self.frag_slots_mut().last_mut() {
+            Some(Some(last))
+                if Arc::ptr_eq(&last.storage, storage) && last.off + last.len == off =>
+            {
+                last.len += len;
+            }
+            _ => return false,
+        }
+        self.frag_len += len as usize;
+        true
     }
 
     /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_unshare`
@@ -840,16 +863,31 @@ impl PacketBuf {
     ) -> Result<(), PktBufError> {
         let end = src.range_end(off, len)?;
         let (nr_before, len_before) = (self.nr_frags, self.frag_len);
+        let last_len_before = self
+            .frag_slots()
+            .last()
+            .and_then(Option::as_ref)
+            .map(|f| f.len);
         for (storage, o, l) in src.parts_in(off, end) {
+            // A part that continues the last fragment extends it: no slot, no new reference.
+            if self.coalesce(storage, o as u32, l as u32) {
+                continue;
+            }
             if self.nr_frags == MAX_FRAGS {
                 // Out of slots: take back what this call added (one pass over the range
-                // instead of counting it first; running out is rare).
+                // instead of counting it first; running out is rare), including what it
+                // added to the fragment that was last.
                 for slot in self.frag_slots_mut().iter_mut().skip(nr_before) {
                     if let Some(f) = slot.take() {
                         release(f.storage);
                     }
                 }
                 (self.nr_frags, self.frag_len) = (nr_before, len_before);
+                if let (Some(len), Some(Some(last))) =
+                    (last_len_before, self.frag_slots_mut().last_mut())
+                {
+                    last.len = len;
+                }
                 return Err(PktBufError::TooManyFrags);
             }
             self.push_frag(Frag {
@@ -1688,6 +1726,69 @@ mod tests {
             4,
             "the references taken back were released"
         );
+    }
+
+    #[test]
+    fn ranges_that_continue_the_last_fragment_extend_it() {
+        let pool = PacketPool::new(6, 64);
+        let src = ten_then_six(&pool);
+        let mut pkt = PacketBuf::new(8, 0);
+        pkt.append_shared(&src, 2, 3).unwrap();
+        pkt.append_shared(&src, 5, 2).unwrap();
+        assert_eq!(
+            pkt.nr_frags(),
+            1,
+            "2..5 and 5..7 of one storage are one fragment"
+        );
+        // Two segments of that storage, as GSO cuts them: GRO's chaining coalesces too.
+        let seg = |off, len| {
+            let mut s = pool.alloc(0).unwrap();
+            s.append_shared(&src, off, len).unwrap();
+            s
+        };
+        pkt.append_frags(seg(7, 3)).unwrap();
+        assert_eq!(pkt.nr_frags(), 1);
+        // The head's end and the next storage are not contiguous: a new fragment.
+        pkt.append_frags(seg(10, 2)).unwrap();
+        // A gap in the same storage: a new fragment.
+        pkt.append_frags(seg(13, 3)).unwrap();
+        assert_eq!(pkt.nr_frags(), 3);
+        let mut out = [0u8; 13];
+        assert_eq!(pkt.copy_to(&mut out), Ok(13));
+        assert_eq!(&out, b"23456789abdef");
+        drop((src, pkt));
+        assert_eq!(
+            pool.available(),
+            6,
+            "every reference, merged or not, released"
+        );
+    }
+
+    #[test]
+    fn append_shared_out_of_slots_takes_back_what_it_coalesced() {
+        let pool = PacketPool::new(4, 64);
+        let src = ten_then_six(&pool);
+        let mut pkt = PacketBuf::new(16, 0);
+        for _ in 0..MAX_FRAGS - 1 {
+            pkt.append_shared(&src, 0, 1).unwrap();
+        }
+        pkt.append_shared(&src, 7, 1).unwrap();
+        assert_eq!(pkt.nr_frags(), MAX_FRAGS);
+        // 8..10 continue the last fragment (7..8); 10..12 need a slot there is not.
+        assert_eq!(
+            pkt.append_shared(&src, 8, 4),
+            Err(PktBufError::TooManyFrags)
+        );
+        assert_eq!((pkt.nr_frags(), pkt.len()), (MAX_FRAGS, MAX_FRAGS));
+        let mut out = vec![0u8; pkt.len()];
+        assert_eq!(pkt.copy_to(&mut out), Ok(MAX_FRAGS));
+        assert_eq!(
+            &out[MAX_FRAGS - 2..],
+            b"07",
+            "the last fragment is one byte again"
+        );
+        drop((src, pkt));
+        assert_eq!(pool.available(), 4);
     }
 
     #[test]

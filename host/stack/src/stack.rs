@@ -97,7 +97,8 @@ pub struct StackConfig {
     pub tcp: crate::tcp::TcpConfig,
     /// ICMP messages (echo replies, errors) kept for [`Stack::icmp_events`].
     pub icmp_event_queue: usize,
-    /// Buffers in the stack's packet pool and their size.
+    /// Most buffers in the stack's packet pool (made as they are first needed; past them the
+    /// stack allocates from the heap).
     pub pool_count: usize,
     /// Size of each pool buffer.
     pub pool_buf_size: usize,
@@ -157,6 +158,10 @@ pub struct Stack {
     pub(crate) udp: UdpTable,
     pub(crate) tcp: crate::tcp::TcpTable,
     pub(crate) taps: Taps,
+    /// Buffers for the packets the stack builds (headers of TCP segments, ACKs, UDP
+    /// datagrams), made on first use and recycled: a lazy pool, so a thread that builds and
+    /// frees them takes them from its magazine without the pool's lock (without GSO, one per
+    /// segment sent). Not a device ring: a queue may keep them like any buffer.
     pub(crate) pool: PacketPool,
     /// Buffers for TCP super-packets (too big for `pool`), made on first use and recycled, so
     /// a GSO send neither allocates nor zero-fills 64 KB per packet.
@@ -196,7 +201,7 @@ impl Stack {
             udp: UdpTable::default(),
             tcp: crate::tcp::TcpTable::new(cfg.tcp.clone()),
             taps: Taps::default(),
-            pool: PacketPool::new(cfg.pool_count, cfg.pool_buf_size),
+            pool: PacketPool::lazy(cfg.pool_count, cfg.pool_buf_size),
             big_pool: PacketPool::lazy(BIG_POOL_COUNT, BIG_BUF_SIZE),
             gso_hdr_pool: PacketPool::lazy(GSO_HDR_POOL_COUNT, GSO_HDR_BUF_SIZE),
             gso_scratch: Vec::new(),
@@ -568,6 +573,27 @@ mod tests {
     fn stack_is_send() {
         fn send<T: Send>() {}
         send::<Stack>();
+    }
+
+    #[test]
+    fn the_stacks_pool_makes_buffers_on_demand_and_is_no_device_ring() {
+        let stack = Stack::new(StackConfig::default());
+        let cfg = StackConfig::default();
+        assert_eq!(stack.pool.available(), cfg.pool_count);
+        let mut b = stack.alloc(100);
+        b.put_slice(b"payload").unwrap();
+        assert!(
+            !b.pins_fixed_pool(0, 7),
+            "a receive queue may keep a looped-back packet's buffer"
+        );
+        drop(b);
+        let seen_elsewhere =
+            std::thread::scope(|s| s.spawn(|| stack.pool.available()).join().unwrap());
+        assert_eq!(
+            seen_elsewhere,
+            cfg.pool_count - 1,
+            "the freed buffer waits in this thread's magazine"
+        );
     }
 
     #[test]

@@ -337,14 +337,20 @@ const MAGAZINE_MAX: usize = 1024;
 /// thread.
 struct Magazine {
     pool: Weak<PoolShared>,
+    /// Most buffers kept ([`PoolShared::magazine_size`]).
+    limit: usize,
     bufs: Vec<Arc<Storage>>,
 }
 
-impl Drop for Magazine {
+impl Magazine {
     /// Gives the buffers back to the pool's shared list (when the thread exits, or the
     /// magazine is evicted); a dead pool's buffers are freed.
-    fn drop(&mut self) {
+    fn give_back(&mut self) {
+        if self.bufs.is_empty() {
+            return;
+        }
         let Some(pool) = self.pool.upgrade() else {
+            self.bufs.clear();
             return;
         };
         let mut free = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
@@ -353,6 +359,12 @@ impl Drop for Magazine {
                 free.push(storage);
             }
         }
+    }
+}
+
+impl Drop for Magazine {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 
@@ -374,7 +386,7 @@ fn magazine_put(storage: Arc<Storage>) -> Result<(), Arc<Storage>> {
             return;
         };
         if let Some(m) = mags.iter_mut().find(|m| Weak::ptr_eq(&m.pool, &s.pool)) {
-            if m.bufs.len() < m.bufs.capacity() {
+            if m.bufs.len() < m.limit {
                 m.bufs.extend(storage.take());
             }
         }
@@ -393,12 +405,20 @@ fn magazine_take(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
                 return m.bufs.pop();
             }
             mags.retain(|m| m.pool.strong_count() > 0);
-            if mags.len() == MAGAZINES_PER_THREAD {
-                mags.remove(0);
-            }
+            // The oldest magazine's buffers go back to its pool and its vector serves the new
+            // one: a thread that works with more pools than it keeps magazines for (a poller
+            // of many connections, each with a send queue) does not allocate for each change.
+            let bufs = if mags.len() == MAGAZINES_PER_THREAD {
+                let mut old = mags.remove(0);
+                old.give_back();
+                core::mem::take(&mut old.bufs)
+            } else {
+                Vec::with_capacity(shared.magazine_size)
+            };
             mags.push(Magazine {
                 pool: Arc::downgrade(shared),
-                bufs: Vec::with_capacity(shared.magazine_size),
+                limit: shared.magazine_size,
+                bufs,
             });
             None
         })
@@ -1154,7 +1174,9 @@ impl PacketPool {
                 count,
                 created: AtomicUsize::new(0),
                 fixed: false,
-                magazine_size: (MAGAZINE_BYTES / buf_size.max(1)).clamp(1, MAGAZINE_MAX),
+                magazine_size: (MAGAZINE_BYTES / buf_size.max(1))
+                    .clamp(1, MAGAZINE_MAX)
+                    .min(count),
             }),
         }
     }

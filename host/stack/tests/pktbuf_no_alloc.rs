@@ -101,6 +101,34 @@ fn one_packet(pool: &PacketPool, i: u32) -> usize {
 fn main() {
     pktbuf_data_path_does_not_allocate();
     println!("pktbuf_data_path_does_not_allocate: ok");
+    many_lazy_pools_on_one_thread_do_not_allocate();
+    println!("many_lazy_pools_on_one_thread_do_not_allocate: ok");
+}
+
+/// A thread that takes buffers from more lazy pools than it keeps magazines for (a poller
+/// with many connections, each with its own send-queue pool) turns its magazines over all the
+/// time: once warm, that reuses the magazines' vectors and the pools' buffers, and allocates
+/// nothing.
+fn many_lazy_pools_on_one_thread_do_not_allocate() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let pools: Vec<PacketPool> = (0..20).map(|_| PacketPool::lazy(4, 256)).collect();
+    let round = |n: u8| {
+        for p in &pools {
+            let mut b = p.alloc(0).expect("pool buffer");
+            b.put_slice(&[n; 8]).unwrap();
+            drop(b);
+        }
+    };
+    for n in 0..3 {
+        round(n);
+    }
+    let before = dhat::HeapStats::get();
+    for n in 0..100 {
+        round(n);
+    }
+    let after = dhat::HeapStats::get();
+    dhat::assert_eq!(after.total_blocks - before.total_blocks, 0);
+    assert!(pools.iter().all(|p| p.available() == 4));
 }
 
 fn pktbuf_data_path_does_not_allocate() {

@@ -42,7 +42,7 @@
 //! assert_eq!(net.links()[link].total().carried + net.links()[link].total().lost, 2);
 //! ```
 
-use crate::device::device_offloads;
+use crate::device::{device_offloads, NetDevice};
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketMeta, PacketPool};
 use crate::route::{IfIndex, Route};
 use crate::stack::StackError;
@@ -406,7 +406,7 @@ impl Link {
         mut f: PacketBuf,
         now: Instant,
         rx_csum: bool,
-        q: &mut EventQueue,
+        carry: &mut Carry<'_>,
     ) {
         let to = self.ends(dir).1;
         let len = f.len();
@@ -427,7 +427,13 @@ impl Link {
         }
         tx.stats.carried += u64::from(segs);
         tx.stats.bytes += len as u64;
-        q.push(now + self.cfg.latency, to, f);
+        match carry {
+            Carry::Queue(q) => q.push(now + self.cfg.latency, to, f),
+            Carry::Direct(dev, delivered) => {
+                dev.push_rx(f);
+                **delivered += 1;
+            }
+        }
     }
 
     /// Puts one wire-ready frame (`bytes`) on the link at `now`, or drops it.
@@ -601,6 +607,35 @@ impl EventQueue {
     }
 }
 
+/// Where a frame that crosses an ideal link goes.
+enum Carry<'a> {
+    /// Onto the event queue, to arrive when the link's latency has passed.
+    Queue(&'a mut EventQueue),
+    /// Straight into the receiving device, counted: on a zero-latency link the frame arrives
+    /// at the instant it left, so it skips the queue (the next round's poll takes it, as it
+    /// would after the queue's delivery).
+    Direct(&'a mut NetDevice, &'a mut usize),
+}
+
+/// Mutable references to two different elements of `v`; `None` when `a == b` or either is
+/// out of range.
+fn pair_mut<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
+    if a.max(b) >= v.len() {
+        return None;
+    }
+    match a.cmp(&b) {
+        Ordering::Less => {
+            let (x, y) = v.split_at_mut(b);
+            Some((x.get_mut(a)?, y.first_mut()?))
+        }
+        Ordering::Greater => {
+            let (x, y) = v.split_at_mut(a);
+            Some((y.first_mut()?, x.get_mut(b)?))
+        }
+        Ordering::Equal => None,
+    }
+}
+
 /// Why a [`Net`] call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetError {
@@ -644,6 +679,9 @@ pub struct Net {
     scratch: Vec<u8>,
     /// Reused for the TSO model's segments of one super-packet.
     segs: Vec<PacketBuf>,
+    /// Frames put straight into a device by a zero-latency link and not yet counted as
+    /// delivered.
+    direct_delivered: usize,
 }
 
 impl Default for Net {
@@ -670,6 +708,7 @@ impl Net {
             pool: PacketPool::new(64, 2048),
             scratch: Vec::new(),
             segs: Vec::new(),
+            direct_delivered: 0,
         }
     }
 
@@ -821,6 +860,7 @@ impl Net {
             if self.collect_tx() > 0 {
                 progress = true;
             }
+            delivered += core::mem::take(&mut self.direct_delivered);
             match self.next_event(progress) {
                 Some(t) if t <= deadline => {
                     if t > self.now {
@@ -845,7 +885,8 @@ impl Net {
     }
 
     /// One round at `now`: deliver the frames due, poll every stack, put what they sent on the
-    /// links. Returns the frames delivered and whether anything at all happened.
+    /// links (a zero-latency ideal link delivers them at once). Returns the frames delivered
+    /// and whether anything at all happened.
     fn step(&mut self) -> (usize, bool) {
         let now = self.now;
         let mut delivered = 0;
@@ -864,6 +905,7 @@ impl Net {
             work += s.poll(now);
         }
         let sent = self.collect_tx();
+        delivered += core::mem::take(&mut self.direct_delivered);
         (delivered, delivered + work + sent > 0)
     }
 
@@ -883,7 +925,8 @@ impl Net {
     }
 
     /// Takes every frame the devices have to send, plays the card's offloads on it and puts it
-    /// on its link. Returns the frames taken.
+    /// on its link, or, on a zero-latency ideal link, straight into the receiving device
+    /// (counted in `direct_delivered`). Returns the frames taken.
     fn collect_tx(&mut self) -> usize {
         let now = self.now;
         let mut taken = 0;
@@ -898,39 +941,55 @@ impl Net {
                     && self.stacks[to.0]
                         .device_caps(to.1)
                         .is_some_and(|c| c.rx_csum);
-                let Some(stack) = self.stacks.get_mut(from.0) else {
+                if !to_exists {
                     continue;
-                };
-                let (Some(_), true) = (stack.device_caps(from.1), to_exists) else {
-                    continue;
-                };
+                }
                 let ideal = link.cfg.is_ideal();
+                // A zero-latency ideal link hands frames to the other device at once.
+                let direct = ideal && link.cfg.latency.is_zero();
+                let (stack, dst) = match pair_mut(&mut self.stacks, from.0, to.0) {
+                    Some((s, d)) if direct => (s, d.device_mut(to.1)),
+                    _ => match self.stacks.get_mut(from.0) {
+                        Some(s) => (s, None),
+                        None => continue,
+                    },
+                };
                 let Some(dev) = stack.device_mut(from.1) else {
                     continue;
                 };
-                while let Some(f) = dev.pop_tx() {
-                    taken += 1;
-                    let (pool, segs, scratch, queue) = (
-                        &self.pool,
-                        &mut self.segs,
-                        &mut self.scratch,
-                        &mut self.queue,
-                    );
-                    let sent = if ideal && f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
-                        link.pass(dir, f, now, rx_csum, queue);
-                        Ok(())
-                    } else if ideal {
-                        device_offloads(f, pool, segs, |s| link.pass(dir, s, now, rx_csum, queue))
-                    } else {
+                let (pool, segs) = (&self.pool, &mut self.segs);
+                if ideal {
+                    let mut carry = match dst {
+                        Some(d) => Carry::Direct(d, &mut self.direct_delivered),
+                        None => Carry::Queue(&mut self.queue),
+                    };
+                    while let Some(f) = dev.pop_tx() {
+                        taken += 1;
+                        let sent = if f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
+                            link.pass(dir, f, now, rx_csum, &mut carry);
+                            Ok(())
+                        } else {
+                            device_offloads(f, pool, segs, |s| {
+                                link.pass(dir, s, now, rx_csum, &mut carry)
+                            })
+                        };
+                        if sent.is_err() {
+                            link.tx[dir.index()].stats.offload_errors += 1;
+                        }
+                    }
+                } else {
+                    let (scratch, queue) = (&mut self.scratch, &mut self.queue);
+                    while let Some(f) = dev.pop_tx() {
+                        taken += 1;
                         // The card's TSO engine, then its checksum insertion. The stack only
                         // hands over super-packets the device said it can cut.
-                        device_offloads(f, pool, segs, |s| {
+                        let sent = device_offloads(f, pool, segs, |s| {
                             let bytes = flatten(&s, scratch);
                             link.transmit(dir, bytes, now, queue);
-                        })
-                    };
-                    if sent.is_err() {
-                        link.tx[dir.index()].stats.offload_errors += 1;
+                        });
+                        if sent.is_err() {
+                            link.tx[dir.index()].stats.offload_errors += 1;
+                        }
                     }
                 }
             }
@@ -1331,6 +1390,25 @@ mod tests {
         let quiet = net.now();
         assert_eq!(net.run_for(Duration::from_secs(3600)), Ok(0));
         assert_eq!(net.now(), quiet + Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_zero_latency_link_hands_frames_straight_to_the_device_and_counts_them() {
+        let (mut net, srv, cli) = udp_net(1, LinkConfig::new(Duration::ZERO, 1500));
+        send(&mut net, cli, 7);
+        net.collect_tx();
+        assert_eq!(net.in_flight(), 0, "not queued on the link");
+        let rx = net.stacks[1].interface(1).map(|i| i.device().rx_pending());
+        assert_eq!(rx, Some(1), "already in B's receive queue");
+        assert_eq!(net.run_for(Duration::from_millis(1)), Ok(1));
+        assert_eq!(received(&mut net, srv), vec![7]);
+        // With latency the frame waits on the link, and the count is the same.
+        net.set_link_config(0, LinkConfig::new(LAT, 1500)).unwrap();
+        send(&mut net, cli, 8);
+        net.collect_tx();
+        assert_eq!(net.in_flight(), 1);
+        assert_eq!(net.run_for(Duration::from_millis(1)), Ok(1));
+        assert_eq!(received(&mut net, srv), vec![8]);
     }
 
     #[test]

@@ -598,6 +598,12 @@ impl PacketBuf {
             release(f.storage);
             return;
         }
+        self.push_slot(f);
+    }
+
+    /// Puts `f` into the next slot (the caller has checked that one is free and that `f` does
+    /// not continue the last fragment).
+    fn push_slot(&mut self, f: Frag) {
         if let FragSlots::Inline([one]) = &mut self.frags {
             if self.nr_frags > 0 {
                 // A second fragment: the inline one moves to the front of a table.
@@ -910,7 +916,7 @@ impl PacketBuf {
                 }
                 return Err(PktBufError::TooManyFrags);
             }
-            self.push_frag(Frag {
+            self.push_slot(Frag {
                 storage: Arc::clone(storage),
                 off: o as u32,
                 len: l as u32,

@@ -251,15 +251,25 @@ fn segment_inner(
         iph[10..12].copy_from_slice(&c.to_be_bytes());
         let l4len = l4hlen + chunk_len;
         let th = &mut d[l2 + ihl..];
+        // The words of the TCP header that differ per segment, computed here rather than read
+        // back from the buffer just written: sequence number and the offset/flags word.
+        let mut tcp_words = [0u16; 3];
         let check_at = if l4proto == protocol::TCP {
             let seq = seq0.wrapping_add((i * mss) as u32);
             th[4..8].copy_from_slice(&seq.to_be_bytes());
+            let mut flags = l4[13];
             if i + 1 < n {
-                th[13] &= !0x09; // FIN, PSH: last segment only
+                flags &= !0x09; // FIN, PSH: last segment only
             }
             if i > 0 {
-                th[13] &= !0x80; // CWR: first segment only
+                flags &= !0x80; // CWR: first segment only
             }
+            th[13] = flags;
+            tcp_words = [
+                (seq >> 16) as u16,
+                seq as u16,
+                u16::from_be_bytes([l4[12], flags]),
+            ];
             16
         } else {
             th[4..6].copy_from_slice(&(l4len as u16).to_be_bytes());
@@ -274,10 +284,7 @@ fn segment_inner(
             pseudo
         } else {
             let body = if share {
-                let word = |at: usize| u16::from_be_bytes([th[at], th[at + 1]]);
-                let header = [word(4), word(6), word(12)]
-                    .into_iter()
-                    .fold(tcp_base, checksum::add);
+                let header = tcp_words.into_iter().fold(tcp_base, checksum::add);
                 checksum::add(header, payload_sum)
             } else {
                 checksum::sum(&th[..l4len])

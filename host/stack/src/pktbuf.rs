@@ -1728,14 +1728,21 @@ mod tests {
         assert_eq!(pool.available(), 4, "all storage back in the pool");
     }
 
+    /// A buffer of [`MAX_FRAGS`]` - 1` fragments, each byte 0 of `src` (never contiguous with
+    /// the one before, so none coalesce): one slot left.
+    fn first_byte_again_and_again(src: &PacketBuf) -> PacketBuf {
+        let mut pkt = PacketBuf::new(16, 0);
+        for _ in 0..MAX_FRAGS - 1 {
+            pkt.append_shared(src, 0, 1).unwrap();
+        }
+        pkt
+    }
+
     #[test]
     fn append_shared_out_of_slots_changes_nothing() {
         let pool = PacketPool::new(4, 64);
         let src = ten_then_six(&pool);
-        let mut seg = PacketBuf::new(16, 0);
-        for _ in 0..MAX_FRAGS - 1 {
-            seg.append_shared(&src, 0, 1).unwrap();
-        }
+        let mut seg = first_byte_again_and_again(&src);
         // Bytes 8..12 lie in two parts (the head's end, the fragment's start); one slot is
         // left, so the first part is added and then taken back.
         assert_eq!(
@@ -1796,10 +1803,7 @@ mod tests {
     fn append_shared_out_of_slots_takes_back_what_it_coalesced() {
         let pool = PacketPool::new(4, 64);
         let src = ten_then_six(&pool);
-        let mut pkt = PacketBuf::new(16, 0);
-        for _ in 0..MAX_FRAGS - 1 {
-            pkt.append_shared(&src, 0, 1).unwrap();
-        }
+        let mut pkt = first_byte_again_and_again(&src);
         pkt.append_shared(&src, 7, 1).unwrap();
         assert_eq!(pkt.nr_frags(), MAX_FRAGS);
         // 8..10 continue the last fragment (7..8); 10..12 need a slot there is not.

@@ -386,7 +386,9 @@ fn magazine_put(storage: Arc<Storage>) -> Result<(), Arc<Storage>> {
             return;
         };
         if let Some(m) = mags.iter_mut().find(|m| Weak::ptr_eq(&m.pool, &s.pool)) {
-            if m.bufs.len() < m.limit {
+            // A pool that is gone (a send queue resized, a stack dropped) gets nothing back:
+            // its buffer is freed now rather than kept until the magazine is cleared.
+            if m.bufs.len() < m.limit && m.pool.strong_count() > 0 {
                 m.bufs.extend(storage.take());
             }
         }
@@ -1538,6 +1540,23 @@ mod tests {
             .join()
             .unwrap()
         });
+    }
+
+    #[test]
+    fn a_dropped_pools_buffers_are_freed_not_kept_in_a_magazine() {
+        let pool = PacketPool::lazy(4, 64);
+        let b = pool.alloc(0).unwrap();
+        let weak = Arc::downgrade(&pool.shared);
+        drop(pool);
+        drop(b);
+        let kept = MAGAZINES.with(|m| {
+            m.borrow()
+                .iter()
+                .filter(|m| Weak::ptr_eq(&m.pool, &weak))
+                .map(|m| m.bufs.len())
+                .sum::<usize>()
+        });
+        assert_eq!(kept, 0);
     }
 
     #[test]

@@ -947,9 +947,14 @@ impl Net {
                 let ideal = link.cfg.is_ideal();
                 // A zero-latency ideal link hands frames to the other device at once.
                 let direct = ideal && link.cfg.latency.is_zero();
-                let (stack, dst) = match pair_mut(&mut self.stacks, from.0, to.0) {
-                    Some((s, d)) if direct => (s, d.device_mut(to.1)),
-                    _ => match self.stacks.get_mut(from.0) {
+                let pair = if direct {
+                    pair_mut(&mut self.stacks, from.0, to.0)
+                } else {
+                    None
+                };
+                let (stack, dst) = match pair {
+                    Some((s, d)) => (s, d.device_mut(to.1)),
+                    None => match self.stacks.get_mut(from.0) {
                         Some(s) => (s, None),
                         None => continue,
                     },

@@ -343,6 +343,12 @@ struct Magazine {
 }
 
 impl Magazine {
+    /// True when this magazine holds buffers of the pool at `pool` (compared by address: the
+    /// magazine's weak reference keeps that address from being reused).
+    fn serves(&self, pool: *const PoolShared) -> bool {
+        self.pool.as_ptr() == pool
+    }
+
     /// Gives the buffers back to the pool's shared list (when the thread exits, or the
     /// magazine is evicted); a dead pool's buffers are freed.
     fn give_back(&mut self) {
@@ -385,7 +391,7 @@ fn magazine_put(storage: Arc<Storage>) -> Result<(), Arc<Storage>> {
         let Some(s) = storage.as_ref() else {
             return;
         };
-        if let Some(m) = mags.iter_mut().find(|m| Weak::ptr_eq(&m.pool, &s.pool)) {
+        if let Some(m) = mags.iter_mut().find(|m| m.serves(s.pool.as_ptr())) {
             // A pool that is gone (a send queue resized, a stack dropped) gets nothing back:
             // its buffer is freed now rather than kept until the magazine is cleared.
             if m.bufs.len() < m.limit && m.pool.strong_count() > 0 {
@@ -403,7 +409,7 @@ fn magazine_take(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
         .try_with(|mags| {
             let mut mags = mags.try_borrow_mut().ok()?;
             let ptr = Arc::as_ptr(shared);
-            if let Some(m) = mags.iter_mut().find(|m| m.pool.as_ptr() == ptr) {
+            if let Some(m) = mags.iter_mut().find(|m| m.serves(ptr)) {
                 return m.bufs.pop();
             }
             mags.retain(|m| m.pool.strong_count() > 0);
@@ -435,7 +441,7 @@ fn magazine_len(shared: &Arc<PoolShared>) -> usize {
         .try_with(|mags| {
             mags.try_borrow().ok().map_or(0, |mags| {
                 mags.iter()
-                    .find(|m| m.pool.as_ptr() == ptr)
+                    .find(|m| m.serves(ptr))
                     .map_or(0, |m| m.bufs.len())
             })
         })
@@ -649,16 +655,7 @@ impl PacketBuf {
             return Ok(());
         }
         let new = match old.pool.upgrade() {
-            Some(pool) => {
-                let free = pool
-                    .free
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop();
-                // A lazy pool makes a buffer here as its `alloc` would.
-                free.or_else(|| grow(&pool))
-                    .ok_or(PktBufError::PoolExhausted)?
-            }
+            Some(pool) => take_storage(&pool).ok_or(PktBufError::PoolExhausted)?,
             None => Arc::new(Storage {
                 buf: vec![0; old.buf.len()].into_boxed_slice(),
                 pool: Weak::new(),
@@ -1193,26 +1190,7 @@ impl PacketPool {
     /// metadata, or `None` when every buffer is in use: the caller drops the packet and counts
     /// it, like a NIC out of RX buffers.
     pub fn alloc(&self, headroom: usize) -> Option<PacketBuf> {
-        let cached = if self.shared.fixed {
-            None
-        } else {
-            magazine_take(&self.shared)
-        };
-        let storage = match cached {
-            Some(s) => s,
-            None => {
-                let free = self
-                    .shared
-                    .free
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop();
-                match free {
-                    Some(s) => s,
-                    None => grow(&self.shared)?,
-                }
-            }
-        };
+        let storage = take_storage(&self.shared)?;
         Some(PacketBuf::from_storage(storage, headroom))
     }
 
@@ -1226,12 +1204,7 @@ impl PacketPool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        let cached = if self.shared.fixed {
-            0
-        } else {
-            magazine_len(&self.shared)
-        };
-        free + cached + self.shared.count
+        free + magazine_len(&self.shared) + self.shared.count
             - self
                 .shared
                 .created
@@ -1248,6 +1221,26 @@ impl PacketPool {
     pub fn count(&self) -> usize {
         self.shared.count
     }
+}
+
+/// A buffer of `shared` for a new user (`alloc`, or a copy on write): from this thread's
+/// magazine (lazy pools), else the shared free list, else made anew while the pool has fewer
+/// than `count`.
+fn take_storage(shared: &Arc<PoolShared>) -> Option<Arc<Storage>> {
+    let cached = if shared.fixed {
+        None
+    } else {
+        magazine_take(shared)
+    };
+    if cached.is_some() {
+        return cached;
+    }
+    let free = shared
+        .free
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    free.or_else(|| grow(shared))
 }
 
 /// A new buffer for a pool with fewer than `count` buffers in existence: a lazy pool that has

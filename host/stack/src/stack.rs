@@ -577,8 +577,8 @@ mod tests {
 
     #[test]
     fn the_stacks_pool_makes_buffers_on_demand_and_is_no_device_ring() {
-        let stack = Stack::new(StackConfig::default());
         let cfg = StackConfig::default();
+        let stack = Stack::new(cfg.clone());
         assert_eq!(stack.pool.available(), cfg.pool_count);
         let mut b = stack.alloc(100);
         b.put_slice(b"payload").unwrap();

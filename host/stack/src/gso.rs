@@ -228,9 +228,14 @@ fn segment_inner(
         } else {
             SEG_HEADROOM
         };
-        let mut seg = match pool.alloc(headroom) {
+        // Built where it ends up, in `out`: a packet buffer is 120 bytes, and moving one
+        // that was just written field by field stalls on the copy.
+        out.push(match pool.alloc(headroom) {
             Some(b) if b.tailroom() >= linear => b,
             _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
+        });
+        let Some(seg) = out.last_mut() else {
+            return Err(GsoError::Malformed);
         };
         let payload_sum = if share && !partial {
             sum_range(chunks, hdr_len + off, chunk_len)
@@ -320,7 +325,6 @@ fn segment_inner(
         } else {
             seg.set_network_header();
         }
-        out.push(seg);
     }
     Ok(())
 }

@@ -86,9 +86,11 @@ fn sum_blocks(data: &[u8]) -> u64 {
                 *lane += (w & 0xffff) + (w >> 16);
             }
         }
-        for lane in lanes {
-            total = add64(total, u64::from(lane));
-        }
+        // Sixteen values below 2^32 cannot overflow 64 bits: a plain sum, which the compiler
+        // does in vector registers, rather than a chain of end-around carries (that chain was
+        // a third of the time of summing a 1448-byte payload).
+        let piece_total: u64 = lanes.iter().map(|&l| u64::from(l)).sum();
+        total = add64(total, piece_total);
     }
     total
 }

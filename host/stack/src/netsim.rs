@@ -887,9 +887,9 @@ impl Net {
         }
     }
 
-    /// One round at `now`: deliver the frames due, poll every stack, put what they sent on the
-    /// links (a zero-latency ideal link delivers them at once). Returns the frames delivered
-    /// and whether anything at all happened.
+    /// One round at `now`: deliver the frames due, poll every stack until its devices are
+    /// drained, put what they sent on the links (a zero-latency ideal link delivers them at
+    /// once). Returns the frames delivered and whether anything at all happened.
     fn step(&mut self) -> (usize, bool) {
         let now = self.now;
         let mut delivered = 0;

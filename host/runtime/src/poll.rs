@@ -265,6 +265,8 @@ fn collect(st: &mut Stack, regs: &HashMap<SocketKind, (Token, Interest)>, out: &
                 Ok(n) => Readiness {
                     readable: n > 0,
                     writable: true,
+                    // A pending ICMP error: the next recv reports it (EPOLLERR).
+                    error: st.udp_error_pending(h).unwrap_or(false),
                     ..Readiness::default()
                 },
                 Err(UdpError::BadHandle) => gone(),

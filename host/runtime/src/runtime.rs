@@ -75,9 +75,19 @@ impl Shared {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         let mut st = self.lock();
         let now = self.now();
+        let before = st.ip_in_receives();
         let r = f(&mut st, now);
         self.kick_pending(&mut st);
+        self.notify_if_looped(&st, before);
         r
+    }
+
+    /// A call that delivered datagrams through the loopback path (to a socket of this same
+    /// runtime) changed other sockets' readiness with no poller involved: wake the waiters.
+    fn notify_if_looped(&self, st: &Stack, before: u64) {
+        if st.ip_in_receives() != before {
+            self.notify();
+        }
     }
 
     /// Runs `f` with the stack locked until it returns `Ok(Some(_))` or an error, sleeping on
@@ -93,8 +103,10 @@ impl Shared {
         let mut st = self.lock();
         loop {
             let now = self.now();
+            let before = st.ip_in_receives();
             let r = f(&mut st, now);
             self.kick_pending(&mut st);
+            self.notify_if_looped(&st, before);
             match r {
                 Ok(Some(v)) => return Ok(v),
                 Err(e) => return Err(e),

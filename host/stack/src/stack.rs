@@ -370,6 +370,12 @@ impl Stack {
         Ok(())
     }
 
+    /// IP datagrams received so far (`InReceives`), cheaply: a caller sees whether a call
+    /// looped datagrams back into input (and so may have changed other sockets).
+    pub fn ip_in_receives(&self) -> u64 {
+        self.snmp.ip.in_receives
+    }
+
     /// Counters like `/proc/net/snmp`.
     pub fn snmp(&self) -> Snmp {
         let mut s = self.snmp;

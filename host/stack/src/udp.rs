@@ -271,6 +271,11 @@ impl Stack {
         Ok(self.udp.get(h)?.rx.len())
     }
 
+    /// The pending error reported by ICMP, without taking it (for readiness).
+    pub fn udp_error_pending(&mut self, h: UdpHandle) -> Result<bool, UdpError> {
+        Ok(self.udp.get(h)?.error.is_some())
+    }
+
     /// Takes the pending error reported by ICMP (`SO_ERROR`).
     pub fn udp_take_error(&mut self, h: UdpHandle) -> Result<Option<UdpError>, UdpError> {
         Ok(self.udp.get(h)?.error.take())

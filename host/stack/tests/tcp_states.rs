@@ -6,7 +6,7 @@ mod common;
 
 use oxnic_stack::netsim::{mac, tcp_frame, two_hosts, LinkConfig, Net};
 use oxnic_stack::pktbuf::PacketBuf;
-use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::tcp::{Shutdown, TcpConfig, TcpError, TcpHandle, TcpState};
 use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use oxnic_stack::DeviceCaps;
@@ -471,4 +471,106 @@ fn data_on_the_cookie_ack_is_delivered() {
     let now = net.now();
     let n = net.stacks[1].tcp_recv(s, &mut buf, now).unwrap();
     assert_eq!(&buf[..n], b"GET / HTTP/1.0\r\n\r\n");
+}
+
+/// Fills a backlog-2 listener's SYN queue with two half-open connections from hosts that
+/// never complete the handshake. Returns the listener.
+fn two_half_open(net: &mut Net) -> TcpHandle {
+    net.stacks[1].set_tcp_config(TcpConfig {
+        syncookies: false,
+        ..TcpConfig::default()
+    });
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 2).unwrap();
+    let dst = addr("10.0.0.2", 80);
+    for i in 0..2u16 {
+        let src = addr("10.0.0.100", 2000 + i);
+        inject(net, src, dst, &seg(src, dst, 77, 0, TcpFlags::SYN), &[]);
+    }
+    net.run_for(ms(1)).unwrap();
+    l
+}
+
+/// A half-open child that is reset leaves the SYN queue: the listener takes new clients.
+#[test]
+fn reset_half_open_connections_leave_the_syn_queue() {
+    let mut net = net();
+    let l = two_half_open(&mut net);
+    let dst = addr("10.0.0.2", 80);
+    for i in 0..2u16 {
+        let src = addr("10.0.0.100", 2000 + i);
+        inject(
+            &mut net,
+            src,
+            dst,
+            &seg(src, dst, 78, 0, TcpFlags::RST),
+            &[],
+        );
+    }
+    net.run_for(ms(1)).unwrap();
+    let now = net.now();
+    let c = net.stacks[0].tcp_connect(dst, now).unwrap();
+    net.run_for(ms(50)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_state(c).unwrap(),
+        TcpState::Established,
+        "{:?}",
+        net.stacks[1].tcp_mib()
+    );
+    assert!(net.stacks[1].tcp_accept(l).is_ok());
+}
+
+/// A half-open child whose SYN-ACK retries ran out leaves the SYN queue too.
+#[test]
+fn timed_out_half_open_connections_leave_the_syn_queue() {
+    let mut net = net();
+    let l = two_half_open(&mut net);
+    // tcp_synack_retries = 5 with a 1 s initial RTO: about 63 s.
+    net.run_for(Duration::from_secs(120)).unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(50)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_state(c).unwrap(),
+        TcpState::Established,
+        "{:?}",
+        net.stacks[1].tcp_mib()
+    );
+    assert!(net.stacks[1].tcp_accept(l).is_ok());
+}
+
+/// RFC 1122 §4.2.2.13: "if new data is received after CLOSE is called, its TCP SHOULD send
+/// a RST to show that data was lost" (Linux: TCPAbortOnData). B closes (nothing unread), A
+/// keeps sending: A must learn that nobody reads.
+#[test]
+fn data_arriving_after_close_is_answered_with_a_reset() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    let now = net.now();
+    net.stacks[0]
+        .tcp_send(c, b"nobody reads this", now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ConnectionReset),
+        "B accepted data after close: state {:?}",
+        net.stacks[0].tcp_state(c)
+    );
+}
+
+/// shutdown(Read): a read returns 0 at once, so the socket is readable.
+#[test]
+fn shutdown_read_makes_the_socket_readable() {
+    let mut net = net();
+    let (c, _s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Read, now).unwrap();
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut [0; 4], now), Ok(0));
+    assert!(net.stacks[0].tcp_readiness(c).unwrap().readable);
 }

@@ -498,6 +498,9 @@ impl CongestionControl for Cubic {
             self.reduce();
         }
         self.in_loss = true;
+        // RFC 9438 §4.8: the first congestion avoidance stage after a timeout starts the
+        // curve at its own window (K = 0, W_max = cwnd_epoch), as Linux `bictcp_reset` does.
+        self.w_max = 0.0;
         self.epoch = None;
         self.app_limited_since = None;
         self.cwnd = f64::from(self.mss);
@@ -799,6 +802,38 @@ mod tests {
         // ... and convex after it: the growth per RTT rises again, past W_max.
         assert!(growth[24] < growth[30] && growth[30] < growth[39]);
         assert!(segs(&c) > 120.0, "{}", segs(&c));
+    }
+
+    #[test]
+    fn cubic_first_avoidance_after_rto_starts_the_curve_at_its_own_window() {
+        // RFC 9438 §4.8: in the first congestion avoidance stage after a timeout, K = 0 and
+        // W_max (and W_est) are the window at the start of that stage — not the pre-timeout
+        // window, which would make the flow race concavely back towards it.
+        let rtt = Duration::from_millis(100);
+        let t0 = Instant::from_secs(10);
+        let mut c = Cubic::new(MSS);
+        c.fresh = false;
+        c.cwnd = f64::from(100 * MSS);
+        c.on_rto(100 * MSS, t0);
+        assert_eq!((c.cwnd(), c.ssthresh()), (MSS, 70 * MSS));
+        let mut now = t0;
+        while c.cwnd() < c.ssthresh() {
+            now = round(&mut c, now, rtt, MSS);
+        }
+        // The ACK that reached ssthresh opened the epoch with cwnd_epoch = 70 segments.
+        let e = c.epoch.expect("congestion avoidance started");
+        assert_eq!(e.k, 0.0, "K after a timeout");
+        assert!((e.origin - 70_000.0).abs() < 1_000.0, "W_max {}", e.origin);
+        // One second on: W_cubic(t) = 70 + 0.4·t³ ≈ 70.5 segments, the Reno-friendly
+        // estimate ≈ 70 + 0.53·10 — nowhere near the 88 of a curve aimed at the old 100.
+        for _ in 0..10 {
+            now = round(&mut c, now, rtt, MSS);
+        }
+        assert!(
+            segs(&c) < 77.0,
+            "{} segments 1 s after the timeout",
+            segs(&c)
+        );
     }
 
     #[test]

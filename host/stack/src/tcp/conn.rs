@@ -343,6 +343,9 @@ pub struct Conn {
     pub(crate) orphan: bool,
     /// The user will read no more (shutdown read): arriving data is dropped.
     pub(crate) rx_shut: bool,
+    /// Ended by a reset or a timeout: once the error is taken, reads see end of stream and
+    /// writes `BrokenPipe` (Linux sets `sk_shutdown = SHUTDOWN_MASK` in `tcp_done`).
+    aborted: bool,
 
     rtt: RttEstimator,
     timed: Option<(Seq, Instant)>,
@@ -357,9 +360,9 @@ pub struct Conn {
     /// After a timeout, until `snd_una` passes this point: go-back-N in slow start.
     loss_point: Option<Seq>,
     high_rxt: Seq,
-    /// `snd_max` when the current round of retransmissions began: once data sent after it
-    /// is SACKed while holes below stay, those retransmissions were lost too (Linux
-    /// `tcp_mark_lost_retrans`) and the holes go out again.
+    /// `snd_max` at the latest retransmission: once data sent after it is SACKed while
+    /// holes below stay, the retransmissions were lost too (Linux `tcp_mark_lost_retrans`)
+    /// and the holes go out again.
     rxt_round_end: Option<Seq>,
     force_rexmit: Option<Seq>,
     /// HyStart++ (RFC 9406) round tracking: the round ends when `snd_una` passes this.
@@ -392,6 +395,7 @@ pub struct Conn {
     unacked_rx: usize,
     quickack: u32,
     last_rx: Instant,
+    /// When the connection last sent data (or a FIN): the start of an idle period.
     last_tx: Instant,
 
     space_copied: usize,
@@ -515,6 +519,7 @@ impl Conn {
             rx_eof: false,
             orphan: false,
             rx_shut: false,
+            aborted: false,
             rtt: RttEstimator::new(cfg.rto),
             timed: None,
             cc: new_cc(cfg.congestion, 536),
@@ -729,6 +734,9 @@ impl Conn {
         if let Some(e) = self.error {
             return Err(e);
         }
+        if self.fin_queued || self.aborted {
+            return Err(TcpError::BrokenPipe);
+        }
         match self.state {
             TcpState::Established | TcpState::CloseWait => {}
             TcpState::SynSent | TcpState::SynReceived => return Err(TcpError::WouldBlock),
@@ -779,6 +787,9 @@ impl Conn {
         if let Some(e) = self.error {
             return Err(e);
         }
+        if self.aborted {
+            return Ok(0);
+        }
         match self.state {
             TcpState::Closed | TcpState::Listen => Err(TcpError::NotConnected),
             _ => Err(TcpError::WouldBlock),
@@ -819,7 +830,7 @@ impl Conn {
 
     /// Readable: data, end of stream, or an error.
     pub fn readable(&self) -> bool {
-        !self.rx.is_empty() || self.rx_eof || self.error.is_some()
+        !self.rx.is_empty() || self.rx_eof || self.rx_shut || self.error.is_some()
     }
 
     /// Writable: connected and room in the send queue.
@@ -1014,6 +1025,7 @@ impl Conn {
             mib.estab_resets += 1;
         }
         self.error = Some(e);
+        self.aborted = true;
         self.state = TcpState::Closed;
         self.clear_timers();
         Outcome::Closed
@@ -1133,7 +1145,18 @@ impl Conn {
             }
         }
         if !self.acceptable(seq, payload.len(), f) {
-            if !f.contains(TcpFlags::RST) {
+            if self.rx_eof
+                && f.contains(TcpFlags::FIN)
+                && !f.contains(TcpFlags::RST)
+                && seq + payload.len() + 1u32 == self.rcv_nxt
+            {
+                // A retransmission of the peer's FIN: our ACK was lost. Acknowledge it and,
+                // in TIME-WAIT, restart the 2 MSL timeout (RFC 9293 §3.10.7.4).
+                self.ack_now = true;
+                if self.state == TcpState::TimeWait {
+                    self.linger_at = Some(now + self.cfg.time_wait);
+                }
+            } else if !f.contains(TcpFlags::RST) {
                 self.oow_ack(now);
             }
             return Outcome::None;
@@ -1152,7 +1175,7 @@ impl Conn {
         // Timestamps: remember the peer's latest (for segments at the left edge), and learn
         // the receiver RTT from our echo.
         if seq.diff(self.last_ack_sent) <= 0 {
-            self.take_timestamp(seg.options.timestamps, payload.len(), now);
+            self.take_timestamp(seq, seg.options.timestamps, payload.len(), now);
         }
         let mut outcome = Outcome::None;
         if self.state == TcpState::SynReceived {
@@ -1190,6 +1213,17 @@ impl Conn {
                 return Outcome::Closed;
             }
             _ => {}
+        }
+        // RFC 1122 §4.2.2.13: new data after the user's CLOSE is answered with a reset
+        // (Linux `TCPAbortOnData`): nobody will ever read it.
+        if self.orphan
+            && matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2)
+            && !payload.is_empty()
+            && (seq + payload.len()).diff(self.rcv_nxt) > 0
+        {
+            self.state = TcpState::Closed;
+            self.clear_timers();
+            return Outcome::SendReset;
         }
         match self.state {
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
@@ -1249,7 +1283,7 @@ impl Conn {
                 return false;
             }
             mib.hp_acks += 1;
-            self.take_timestamp(ts, payload.len(), now);
+            self.take_timestamp(Seq(seg.seq), ts, payload.len(), now);
             let flight = self.in_flight(self.snd_mss_base());
             // An ACK of new data at rcv_nxt always passes the window-update test.
             let wnd = u32::from(seg.window) << self.snd_wscale;
@@ -1270,7 +1304,7 @@ impl Conn {
             return false;
         }
         mib.hp_hits += 1;
-        self.take_timestamp(ts, payload.len(), now);
+        self.take_timestamp(Seq(seg.seq), ts, payload.len(), now);
         queue_payload(&mut self.rx, payload);
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
@@ -1281,11 +1315,18 @@ impl Conn {
 
     /// Remembers the peer's timestamp (RFC 7323 §4.3) and measures the receiver RTT from
     /// the echo of ours, which paces receive-buffer autotuning.
-    fn take_timestamp(&mut self, ts: Option<TcpTimestamps>, payload_len: usize, now: Instant) {
+    fn take_timestamp(
+        &mut self,
+        seq: Seq,
+        ts: Option<TcpTimestamps>,
+        payload_len: usize,
+        now: Instant,
+    ) {
         let Some(t) = ts.filter(|_| self.ts_ok) else {
             return;
         };
-        if (t.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+        // RFC 7323 §4.3 (2): only a segment at or before Last.ACK.sent updates TS.Recent.
+        if seq.diff(self.last_ack_sent) <= 0 && (t.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
             self.ts_recent = t.tsval;
             self.ts_recent_at = now;
         }
@@ -1336,7 +1377,8 @@ impl Conn {
         if self.snd_nxt.diff(ack) < 0 {
             self.snd_nxt = ack;
         }
-        self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+        // The window in a SYN is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = Seq(seg.seq);
         self.snd_wl2 = ack;
@@ -1366,6 +1408,7 @@ impl Conn {
             if f.contains(TcpFlags::ACK) {
                 mib.attempt_fails += 1;
                 self.error = Some(TcpError::ConnectionRefused);
+                self.aborted = true;
                 self.state = TcpState::Closed;
                 self.clear_timers();
                 return Outcome::Closed;
@@ -1379,7 +1422,8 @@ impl Conn {
         self.ack_now = true;
         if f.contains(TcpFlags::ACK) {
             self.snd_una = ack;
-            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+            // The window in a SYN-ACK is never scaled (RFC 7323 §2.2).
+            self.snd_wnd = u32::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl2 = ack;
             if let Some((_, at)) = self.timed.take() {
@@ -1455,6 +1499,7 @@ impl Conn {
             }
             _ => None,
         };
+        self.aborted = e.is_some();
         self.error = e;
         self.state = TcpState::Closed;
         self.clear_timers();
@@ -1504,7 +1549,7 @@ impl Conn {
             self.oow_ack(now);
             return Some(Outcome::None);
         }
-        let max_wnd = self.max_snd_wnd.max(65_535);
+        let max_wnd = self.max_snd_wnd;
         if ack.diff(self.snd_una - max_wnd) < 0 {
             // RFC 5961 §5.2: far too old — challenge, drop.
             self.challenge(mib);
@@ -1604,11 +1649,11 @@ impl Conn {
                 }
             }
         }
+        // Karn's algorithm (RFC 6298 §5): an ACK without a valid sample keeps the backed-off
+        // RTO; only a new measurement collapses it (Linux `tcp_ack_update_rtt`).
         if let Some(s) = sample {
             self.rtt.sample(s);
             self.hystart(s, ack);
-        } else {
-            self.rtt.reset_backoff();
         }
         self.retries = 0;
         if let Some(lp) = self.loss_point {
@@ -1994,7 +2039,12 @@ impl Conn {
         self.challenge_ack = false;
         self.probe_seq = false;
         self.info.segs_out += (out.len() - start) as u64;
-        if out.len() > start {
+        // RFC 5681 §4.1 idles on data: a pure ACK does not end an idle period (Linux
+        // `lsndtime`, set in `tcp_event_data_sent`).
+        if out[start..]
+            .iter()
+            .any(|s| s.len > 0 || s.repr.flags.contains(TcpFlags::FIN))
+        {
             self.last_tx = now;
         }
     }
@@ -2126,9 +2176,9 @@ impl Conn {
         let seg_end = end + u32::from(flags & TcpFlags::FIN != 0);
         if retransmit {
             self.info.retransmits += u64::from(len.div_ceil(mss).max(1));
-            if self.rxt_round_end.is_none() {
-                self.rxt_round_end = Some(self.snd_max);
-            }
+            // Only data sent after the latest retransmission proves it lost: one sent
+            // before new data that is now SACKed may still be on its way.
+            self.rxt_round_end = Some(self.snd_max);
         }
         if self.timed.is_none() && !retransmit && self.snd_max == seq {
             self.timed = Some((seq, now));
@@ -2270,7 +2320,10 @@ mod tests {
 
     /// A client and a server block, established by handing the handshake across by hand.
     fn established() -> (Conn, Conn) {
-        let cfg = TcpConfig::default();
+        established_with(TcpConfig::default())
+    }
+
+    fn established_with(cfg: TcpConfig) -> (Conn, Conn) {
         let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
         let b: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
         let mut mib = TcpMib::default();
@@ -2370,6 +2423,187 @@ mod tests {
         assert_eq!(c.last_tx, at(5_001));
     }
 
+    /// Hands every segment `from` has to send at `now` to `to` (payload as zeros); returns
+    /// the segments.
+    fn deliver(from: &mut Conn, to: &mut Conn, now: Instant) -> Vec<OutSeg> {
+        let mut mib = TcpMib::default();
+        let mut out = Vec::new();
+        from.poll_output(now, &LIM, &mut out);
+        for o in &out {
+            let data = vec![0u8; o.len];
+            to.on_segment(&o.repr, &Payload::from_slice(&data), now, &mut mib);
+        }
+        out
+    }
+
+    #[test]
+    fn pure_acks_do_not_end_an_idle_period() {
+        // RFC 5681 §4.1: cwnd goes back to the restart window when the TCP "has not sent
+        // data in an interval exceeding the retransmission timeout" — ACKs for data it
+        // receives are not data (Linux measures from `lsndtime`, set only by data).
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        let mut buf = vec![0u8; 1 << 16];
+        // A bulk transfer grows the client's window past the initial one.
+        let data = vec![1u8; 400_000];
+        let (mut sent, mut t) = (0, 10);
+        while sent < data.len() || !c.tx.is_empty() {
+            sent += c.send(&data[sent..], at(t)).unwrap_or(0);
+            deliver(&mut c, &mut s, at(t));
+            while s.recv(&mut buf, at(t)).is_ok_and(|n| n > 0) {}
+            s.on_timer(at(t), &mut mib);
+            deliver(&mut s, &mut c, at(t));
+            t += 1;
+        }
+        let iw = super::super::cc::initial_window(c.snd_mss_base());
+        assert!(
+            c.cc.cwnd() > iw + 5 * c.snd_mss_base(),
+            "cwnd {}",
+            c.cc.cwnd()
+        );
+        // Two seconds, many RTOs, in which the client sends no data, only ACKs for what the
+        // server sends it.
+        s.nodelay = true;
+        let quiet_from = t;
+        while t < quiet_from + 2_000 {
+            s.send(&[2u8; 100], at(t)).unwrap();
+            deliver(&mut s, &mut c, at(t));
+            while c.recv(&mut buf, at(t)).is_ok_and(|n| n > 0) {}
+            c.on_timer(at(t), &mut mib);
+            deliver(&mut c, &mut s, at(t));
+            t += 20;
+        }
+        assert!(c.rtt.rto() < Duration::from_secs(1), "{:?}", c.rtt);
+        assert_eq!(c.send(&data, at(t)), Ok(data.len()));
+        assert!(
+            c.cc.cwnd() <= iw,
+            "cwnd {} after 2 s without sending data (restart window {iw})",
+            c.cc.cwnd()
+        );
+    }
+
+    #[test]
+    fn backed_off_rto_is_kept_until_a_new_rtt_sample() {
+        // RFC 6298 §5 and Karn's algorithm: an ACK for retransmitted data yields no sample,
+        // so the backed-off RTO stays until new data is timed; only "a new RTT measurement"
+        // collapses it. Without timestamps, a path whose RTT rose above the RTO otherwise
+        // times out on every segment for ever: each timeout discards the one sample that
+        // could have fixed the RTO, and each ACK of the retransmission undoes the backoff.
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, mut s) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        let mut buf = vec![0u8; 4096];
+        // The handshake measured ~2 ms: RTO 200 ms. Now the path takes 150 ms each way.
+        assert_eq!(c.rtt.rto(), Duration::from_millis(200));
+        let one_way = 150;
+        // (arrival time, to the server?, segment, payload length)
+        let mut wire: Vec<(u64, bool, TcpRepr, usize)> = Vec::new();
+        for t in 10..6_000u64 {
+            // A request every second.
+            if t % 1_000 == 10 {
+                c.send(&[5u8; 100], at(t)).unwrap();
+            }
+            c.on_timer(at(t), &mut mib);
+            s.on_timer(at(t), &mut mib);
+            for (from, to_server) in [(&mut c, true), (&mut s, false)] {
+                let mut out = Vec::new();
+                from.poll_output(at(t), &LIM, &mut out);
+                for o in out {
+                    wire.push((t + one_way, to_server, o.repr, o.len));
+                }
+            }
+            let (due, later): (Vec<_>, Vec<_>) = wire.drain(..).partition(|w| w.0 <= t);
+            wire = later;
+            for (_, to_server, repr, len) in due {
+                let data = vec![5u8; len];
+                let to = if to_server { &mut s } else { &mut c };
+                to.on_segment(&repr, &Payload::from_slice(&data), at(t), &mut mib);
+            }
+            while s.recv(&mut buf, at(t)).is_ok_and(|n| n > 0) {}
+        }
+        assert!(
+            c.info().timeouts <= 2,
+            "{} timeouts for 6 requests; {:?}",
+            c.info().timeouts,
+            c.rtt
+        );
+    }
+
+    #[test]
+    fn a_retransmission_sent_after_the_sacked_data_is_not_declared_lost() {
+        // The lost-retransmission rule (Linux `tcp_mark_lost_retrans`) may only declare lost
+        // a retransmission sent *before* the new data now SACKed: one sent after it cannot
+        // have arrived yet. Holes A (segment 0) and B (segment 5); A is resent, then new
+        // segment 10, then B; the SACK of segment 10 must not send B a third time.
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, _) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        let mss = c.snd_mss_base();
+        assert_eq!(mss, 1460);
+        let base = c.snd_una;
+        let seg = |i: u32| base + i * mss;
+        let ack = |c: &Conn, una: u32, sacks: &[(u32, u32)]| {
+            let mut options = TcpOptions::default();
+            for (slot, &(l, r)) in options.sack_blocks.iter_mut().zip(sacks) {
+                *slot = Some(SackBlock {
+                    left: seg(l).0,
+                    right: seg(r).0,
+                });
+            }
+            TcpRepr {
+                src_port: c.remote.port(),
+                dst_port: c.local.port(),
+                seq: c.rcv_nxt.0,
+                ack: seg(una).0,
+                flags: TcpFlags(TcpFlags::ACK),
+                window: 1000,
+                urgent: 0,
+                options,
+            }
+        };
+        let mut log: Vec<(u32, bool)> = Vec::new();
+        let mut step =
+            |log: &mut Vec<(u32, bool)>, c: &mut Conn, t: u64, una: u32, sacks: &[(u32, u32)]| {
+                if una != u32::MAX {
+                    let a = ack(c, una, sacks);
+                    c.on_segment(&a, &Payload::from_slice(&[]), at(t), &mut mib);
+                }
+                let mut out = Vec::new();
+                c.poll_output(at(t), &LIM, &mut out);
+                for o in &out {
+                    log.push((Seq(o.repr.seq).since(base) / mss, o.retransmit));
+                }
+            };
+        c.send(&vec![1u8; 40 * mss as usize], at(10)).unwrap();
+        step(&mut log, &mut c, 10, u32::MAX, &[]);
+        // Segments 0 and 5 lost. 1-4 arrive: A (0) is lost and resent.
+        step(&mut log, &mut c, 20, 0, &[(1, 4)]);
+        step(&mut log, &mut c, 21, 0, &[(1, 5)]);
+        // 6, 7, 8 arrive: B (5) is lost and resent, after new segments went out.
+        step(&mut log, &mut c, 22, 0, &[(6, 7), (1, 5)]);
+        step(&mut log, &mut c, 23, 0, &[(6, 8), (1, 5)]);
+        step(&mut log, &mut c, 24, 0, &[(6, 9), (1, 5)]);
+        step(&mut log, &mut c, 25, 0, &[(6, 10), (1, 5)]);
+        let at_a = log.iter().position(|&e| e == (0, true)).expect("A resent");
+        let at_n = log.iter().position(|&e| e == (10, false)).expect("10 sent");
+        let at_b = log.iter().position(|&e| e == (5, true)).expect("B resent");
+        assert!(at_a < at_n && at_n < at_b, "{log:?}");
+        // The resent A arrives, then segment 10 (sent before B was resent).
+        step(&mut log, &mut c, 40, 5, &[(6, 10)]);
+        step(&mut log, &mut c, 41, 5, &[(6, 11)]);
+        let b_sent = log.iter().filter(|&&e| e == (5, true)).count();
+        assert_eq!(
+            b_sent, 1,
+            "B resent again before its retransmission could arrive: {log:?}"
+        );
+    }
+
     #[test]
     fn unsend_out_of_range_changes_nothing() {
         let (mut c, _) = established();
@@ -2377,5 +2611,170 @@ mod tests {
         c.unsend(5, 1, at(10));
         assert_eq!(c.snd_nxt, snd_nxt);
         assert!(!c.wants_output());
+    }
+
+    fn from_peer(c: &Conn, seq: u32, ack: u32, flags: u16, window: u16) -> TcpRepr {
+        let (src_port, dst_port) = (c.remote.port(), c.local.port());
+        let (flags, urgent, options) = (TcpFlags(flags), 0, TcpOptions::default());
+        TcpRepr {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window,
+            urgent,
+            options,
+        }
+    }
+
+    fn syn_sent(cfg: &TcpConfig) -> Conn {
+        let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
+        let mut c = Conn::connect(cfg, a, b, Seq(1000), 1460, at(0));
+        c.poll_output(at(0), &LIM, &mut Vec::new());
+        c
+    }
+
+    const NONE: Payload<'static> = Payload {
+        parts: [&[]; MAX_FRAGS + 1],
+        n: 0,
+        len: 0,
+        src: None,
+    };
+
+    /// RFC 7323 §2.2: the window of a SYN-ACK is never scaled.
+    #[test]
+    fn syn_ack_window_is_not_scaled() {
+        let mut c = syn_sent(&TcpConfig::default());
+        let mut syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 1000);
+        syn_ack.options.window_scale = Some(7);
+        c.on_segment(&syn_ack, &NONE, at(1), &mut TcpMib::default());
+        assert_eq!(c.state(), TcpState::Established);
+        assert_eq!(c.info().snd_wnd, 1000, "SYN-ACK window must not be scaled");
+    }
+
+    /// The same in a simultaneous open (SYN-SENT -> SYN-RECEIVED -> SYN-ACK arrives).
+    #[test]
+    fn simultaneous_open_syn_ack_window_is_not_scaled() {
+        let mut mib = TcpMib::default();
+        let mut c = syn_sent(&TcpConfig::default());
+        let mut syn = from_peer(&c, 5000, 0, TcpFlags::SYN, 1000);
+        syn.options.window_scale = Some(7);
+        c.on_segment(&syn, &NONE, at(1), &mut mib);
+        assert_eq!(c.state(), TcpState::SynReceived);
+        c.poll_output(at(1), &LIM, &mut Vec::new());
+        let mut syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 1000);
+        syn_ack.options = syn.options;
+        c.on_segment(&syn_ack, &NONE, at(2), &mut mib);
+        assert_eq!(c.state(), TcpState::Established);
+        assert_eq!(c.info().snd_wnd, 1000, "SYN-ACK window must not be scaled");
+    }
+
+    /// RFC 7323 §4.3 (2): TS.Recent <- SEG.TSval only if SEG.SEQ <= Last.ACK.sent, so a
+    /// delayed ACK echoes the earliest unacknowledged segment's TSval. Header prediction too.
+    #[test]
+    fn ts_recent_follows_last_ack_sent_on_the_fast_path() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        s.nodelay = true;
+        let mut segs = Vec::new();
+        for (i, data) in [b"zzzz", b"aaaa", b"bbbb"].into_iter().enumerate() {
+            let mut out = Vec::new();
+            s.send(data, at(10 + i as u64)).unwrap();
+            s.poll_output(at(10 + i as u64), &LIM, &mut out);
+            segs.push(out[0].repr);
+        }
+        // The first exchange gives the client the server's scaled window; then ACKs delay.
+        c.on_segment(&segs[0], &Payload::from_slice(b"zzzz"), at(20), &mut mib);
+        c.poll_output(at(20), &LIM, &mut Vec::new());
+        c.quickack = 0;
+        let t1 = c.ts_recent.wrapping_add(10);
+        for (k, seg) in segs[1..].iter_mut().enumerate() {
+            let tsval = t1.wrapping_add(10 * k as u32);
+            seg.options.timestamps = seg.options.timestamps.map(|t| TcpTimestamps { tsval, ..t });
+            c.on_segment(seg, &Payload::from_slice(b"xxxx"), at(21), &mut mib);
+        }
+        assert_eq!(mib.hp_hits, 2, "both took header prediction");
+        assert!(!c.wants_output(), "the ACK is delayed");
+        c.on_timer(at(100), &mut mib);
+        let mut out = Vec::new();
+        c.poll_output(at(100), &LIM, &mut out);
+        assert_eq!(out[0].repr.ack, segs[2].seq + 4);
+        assert_eq!(
+            out[0].repr.options.timestamps.unwrap().tsecr,
+            t1,
+            "must echo TSval of seg 1"
+        );
+    }
+
+    /// RFC 9293 §3.10.7.4 (TIME-WAIT, FIN): a retransmitted FIN is acknowledged and restarts
+    /// the 2 MSL timeout.
+    #[test]
+    fn retransmitted_fin_restarts_time_wait() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        let mut out = Vec::new();
+        c.shutdown_write();
+        c.poll_output(at(10), &LIM, &mut out);
+        s.on_segment(&out[0].repr, &NONE, at(11), &mut mib);
+        s.shutdown_write();
+        out.clear();
+        s.poll_output(at(11), &LIM, &mut out);
+        let mut fin = out[0].repr;
+        c.on_segment(&fin, &NONE, at(12), &mut mib);
+        assert_eq!(c.state(), TcpState::TimeWait);
+        c.poll_output(at(12), &LIM, &mut Vec::new());
+        // That ACK is lost: 30 s later the peer sends its FIN again.
+        fin.options.timestamps = fin.options.timestamps.map(|t| TcpTimestamps {
+            tsval: t.tsval.wrapping_add(30_000),
+            ..t
+        });
+        c.on_segment(&fin, &NONE, at(30_012), &mut mib);
+        out.clear();
+        c.poll_output(at(30_012), &LIM, &mut out);
+        assert_eq!(out.len(), 1, "the retransmitted FIN is acknowledged");
+        assert_eq!(
+            c.linger_at,
+            Some(at(30_012) + c.cfg.time_wait),
+            "2 MSL restarts"
+        );
+    }
+
+    /// RFC 5961 §5.2: a segment with SEG.ACK < SND.UNA - MAX.SND.WND MUST be discarded
+    /// (and an ACK sent): its data must not be taken.
+    #[test]
+    fn ack_older_than_max_snd_wnd_is_discarded() {
+        let mut mib = TcpMib::default();
+        let mut c = syn_sent(&TcpConfig {
+            window_scaling: false,
+            ..TcpConfig::default()
+        });
+        c.nodelay = true;
+        // The peer's window is 4000 bytes and never grows.
+        let syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 4000);
+        c.on_segment(&syn_ack, &NONE, at(1), &mut mib);
+        for t in 2..5 {
+            let mut out = Vec::new();
+            c.send(&[1u8; 3000], at(t)).unwrap();
+            c.poll_output(at(t), &LIM, &mut out);
+            let end = out.iter().map(|o| o.repr.seq + o.len as u32).max().unwrap();
+            c.on_segment(
+                &from_peer(&c, 5001, end, TcpFlags::ACK, 4000),
+                &NONE,
+                at(t),
+                &mut mib,
+            );
+        }
+        assert_eq!((c.snd_una, c.max_snd_wnd), (Seq(10_001), 4000));
+        // A data segment in the receive window whose ACK is 5000 bytes old.
+        let bad = from_peer(&c, 5001, 10_001 - 5000, TcpFlags::ACK | TcpFlags::PSH, 4000);
+        c.on_segment(&bad, &Payload::from_slice(b"injected"), at(5), &mut mib);
+        assert_eq!(
+            c.info().bytes_received,
+            0,
+            "data with an unacceptable ACK was taken"
+        );
+        assert!(c.wants_output(), "an ACK answers it");
     }
 }

@@ -893,7 +893,6 @@ impl Stack {
         let key = (c.local, c.remote);
         let parent = c.parent;
         let orphan = c.orphan;
-        let was_syn_recv = c.state == TcpState::SynReceived;
         if self.tcp.conns.get(&key) == Some(&i) {
             self.tcp.conns.remove(&key);
         }
@@ -902,7 +901,9 @@ impl Stack {
             if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
                 let before = l.accept.len();
                 l.accept.retain(|&x| x != i);
-                if l.accept.len() == before && was_syn_recv {
+                // A child not yet in the accept queue still counts in the SYN queue, even
+                // though the reset or timeout that ended it already moved it to CLOSED.
+                if l.accept.len() == before {
                     l.syn_queue = l.syn_queue.saturating_sub(1);
                 }
             }
@@ -1046,6 +1047,12 @@ impl Stack {
             Outcome::SendReset => {
                 let rst = reset_for(seg, payload.len());
                 self.tcp_send_bare(local, remote, &rst, now);
+                // An orphan that got data after close is aborted by that reset.
+                if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
+                    if c.state == TcpState::Closed {
+                        self.tcp_finish(i);
+                    }
+                }
                 return;
             }
             Outcome::Closed => {

@@ -507,16 +507,7 @@ fn reset_half_open_connections_leave_the_syn_queue() {
         );
     }
     net.run_for(ms(1)).unwrap();
-    let now = net.now();
-    let c = net.stacks[0].tcp_connect(dst, now).unwrap();
-    net.run_for(ms(50)).unwrap();
-    assert_eq!(
-        net.stacks[0].tcp_state(c).unwrap(),
-        TcpState::Established,
-        "{:?}",
-        net.stacks[1].tcp_mib()
-    );
-    assert!(net.stacks[1].tcp_accept(l).is_ok());
+    assert_listener_takes_a_client(&mut net, l);
 }
 
 /// A half-open child whose SYN-ACK retries ran out leaves the SYN queue too.
@@ -526,6 +517,11 @@ fn timed_out_half_open_connections_leave_the_syn_queue() {
     let l = two_half_open(&mut net);
     // tcp_synack_retries = 5 with a 1 s initial RTO: about 63 s.
     net.run_for(Duration::from_secs(120)).unwrap();
+    assert_listener_takes_a_client(&mut net, l);
+}
+
+/// A connects to B:80; the handshake must complete and listener `l` hand the child over.
+fn assert_listener_takes_a_client(net: &mut Net, l: TcpHandle) {
     let now = net.now();
     let c = net.stacks[0]
         .tcp_connect(addr("10.0.0.2", 80), now)

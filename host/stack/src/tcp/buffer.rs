@@ -314,7 +314,15 @@ impl RecvQueue {
     /// Appends as much of `data` as fits, copying it; returns the bytes taken.
     pub fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        let n = self.copy_in(&data[..n]);
+        self.push_over_limit(&data[..n])
+    }
+
+    /// Appends all of `data`, copying it, even past the limit; returns the bytes taken. For
+    /// bytes the window already accepted, which are acknowledged once queued: Linux's
+    /// `tcp_ofo_queue` moves out-of-order data to the receive queue without checking
+    /// `sk_rcvbuf`, which `SO_RCVBUF` may have lowered since the data arrived.
+    pub fn push_over_limit(&mut self, data: &[u8]) -> usize {
+        let n = self.copy_in(data);
         self.len += n;
         self.check_mem();
         n

@@ -1793,7 +1793,9 @@ impl Conn {
                     let rx = &mut self.rx;
                     let mut got = 0usize;
                     let nxt = self.ooo.drain_contiguous(self.rcv_nxt, &mut |c: &[u8]| {
-                        got += rx.push(c);
+                        // Bytes the window took: queued whole even when SO_RCVBUF was
+                        // lowered since, as rcv_nxt moves past them.
+                        got += rx.push_over_limit(c);
                     });
                     self.info.bytes_received += got as u64;
                     self.rcv_nxt = nxt;
@@ -2776,5 +2778,39 @@ mod tests {
             "data with an unacceptable ACK was taken"
         );
         assert!(c.wants_output(), "an ACK answers it");
+    }
+
+    #[test]
+    fn shrinking_rcvbuf_under_queued_ooo_data_loses_nothing_acknowledged() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        let data: Vec<u8> = (0..8 * 1448).map(|i| (i % 251) as u8).collect();
+        assert_eq!(c.send(&data, at(10)), Ok(data.len()));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &LIM, &mut out);
+        assert_eq!(out.len(), 8);
+        let payload = |o: &OutSeg| {
+            let mut b = vec![0u8; o.len];
+            c.send_queue().peek(o.data_off, &mut b);
+            b
+        };
+        let segs: Vec<(TcpRepr, Vec<u8>)> = out.iter().map(|o| (o.repr, payload(o))).collect();
+        // The first segment is lost; the other seven wait in the out-of-order queue.
+        for (repr, p) in &segs[1..] {
+            s.on_segment(repr, &Payload::from_slice(p), at(11), &mut mib);
+        }
+        assert_eq!(s.info.ooo_drops, 0);
+        // The application lowers SO_RCVBUF below what is already queued.
+        s.set_rcvbuf(4096);
+        let (repr, p) = &segs[0];
+        s.on_segment(repr, &Payload::from_slice(p), at(12), &mut mib);
+        // Every byte acknowledged (rcv_nxt) can be read.
+        let acked = Seq(s.info().rcv_nxt).since(Seq(segs[0].0.seq)) as usize;
+        let mut got = vec![0u8; data.len() + 1];
+        let n = s.recv(&mut got, at(13)).unwrap();
+        assert_eq!(acked, data.len());
+        assert_eq!(n, acked);
+        assert_eq!(&got[..n], &data[..]);
     }
 }

@@ -333,9 +333,11 @@ fn forged_cookie_acks_are_refused() {
     );
     net.run_for(ms(5)).unwrap();
     let m = net.stacks[1].tcp_mib();
+    // No cookie went out, so the ACK is reset without a cookie check (not counted as a
+    // failed cookie, as Linux); a wrong MAC after an overflow is tested below.
     assert_eq!(
         (m.syncookies_failed, m.out_rsts, m.passive_opens),
-        (1, 1, 0)
+        (0, 1, 0)
     );
 }
 
@@ -471,6 +473,76 @@ fn data_on_the_cookie_ack_is_delivered() {
     let now = net.now();
     let n = net.stacks[1].tcp_recv(s, &mut buf, now).unwrap();
     assert_eq!(&buf[..n], b"GET / HTTP/1.0\r\n\r\n");
+}
+
+#[test]
+fn cookie_acks_are_checked_only_within_two_minutes_of_an_overflow() {
+    use oxnic_stack::tcp::isn::{CookieOpts, IsnGenerator};
+    use oxnic_stack::tcp::seq::Seq;
+    let mut net = net();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 2).unwrap();
+    let dst = addr("10.0.0.2", 80);
+    let opts = CookieOpts {
+        mss: 1460,
+        wscale: None,
+        sack: false,
+    };
+    let gen = IsnGenerator::new(TcpConfig::default().secret);
+    // The final ACK of a handshake whose SYN-ACK carried the cookie for `client`'s ISN 5000,
+    // made now: what a blind forger who guessed the MAC would send.
+    let cookie_ack = |net: &mut Net, client: SocketAddrV4| {
+        let cookie = gen.cookie(dst, client, Seq(5000), opts, net.now());
+        let ack = seg(client, dst, 5001, cookie.0.wrapping_add(1), TcpFlags::ACK);
+        inject(net, client, dst, &ack, &[]);
+        net.run_for(ms(1)).unwrap();
+    };
+    // No SYN queue has overflowed: a MAC-valid cookie ACK is not even checked; it gets a
+    // reset (Linux `tcp_synq_no_recent_overflow`).
+    cookie_ack(&mut net, addr("10.0.0.101", 3000));
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!((m.syncookies_recv, m.passive_opens, m.out_rsts), (0, 0, 1));
+    // Two half-open connections fill the SYN queue; the next SYN gets a cookie.
+    for i in 0..2u16 {
+        let src = addr("10.0.0.100", 2000 + i);
+        let mut syn = seg(src, dst, 77, 0, TcpFlags::SYN);
+        syn.options.mss = Some(1460);
+        inject(&mut net, src, dst, &syn, &[]);
+    }
+    net.run_for(ms(1)).unwrap();
+    let client = addr("10.0.0.101", 3001);
+    let mut syn = seg(client, dst, 5000, 0, TcpFlags::SYN);
+    syn.options.mss = Some(1460);
+    inject(&mut net, client, dst, &syn, &[]);
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[1].tcp_mib().syncookies_sent, 1);
+    // Shortly after the overflow, the client's ACK completes the handshake.
+    cookie_ack(&mut net, client);
+    assert_eq!(net.stacks[1].tcp_mib().syncookies_recv, 1);
+    assert_eq!(net.stacks[1].tcp_accept(l).unwrap().1, client);
+    // A wrong MAC is counted as a failed cookie and reset.
+    let rsts = net.stacks[1].tcp_mib().out_rsts;
+    let forged = addr("10.0.0.101", 3002);
+    inject(
+        &mut net,
+        forged,
+        dst,
+        &seg(forged, dst, 1000, 123_456, TcpFlags::ACK),
+        &[],
+    );
+    net.run_for(ms(1)).unwrap();
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!((m.syncookies_failed, m.out_rsts), (1, rsts + 1));
+    // Over two minutes without an overflow: a cookie valid for the current period is
+    // refused again, unchecked.
+    net.run_for(Duration::from_secs(121)).unwrap();
+    let rsts = net.stacks[1].tcp_mib().out_rsts;
+    cookie_ack(&mut net, addr("10.0.0.101", 3003));
+    let m = net.stacks[1].tcp_mib();
+    assert_eq!(
+        (m.syncookies_recv, m.syncookies_failed, m.out_rsts),
+        (1, 1, rsts + 1)
+    );
+    assert!(net.stacks[1].tcp_accept(l).is_err());
 }
 
 /// Fills a backlog-2 listener's SYN queue with two half-open connections from hosts that

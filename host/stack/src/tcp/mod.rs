@@ -46,6 +46,10 @@ use std::time::Duration;
 /// Ephemeral ports for active opens (Linux `ip_local_port_range`).
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
+/// How long after a listener last sent a SYN cookie an ACK is checked as one (Linux
+/// `TCP_SYNCOOKIE_VALID`); later, a bare ACK gets a reset without a check.
+const SYNCOOKIE_VALID: Duration = Duration::from_secs(120);
+
 /// Connection states (RFC 9293 §3.3.2), all eleven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum TcpState {
@@ -315,6 +319,8 @@ struct Listener {
     backlog: usize,
     /// Half-open children (SYN-RECEIVED).
     syn_queue: usize,
+    /// When the SYN queue last overflowed and a cookie went out (Linux `last_overflow`).
+    last_overflow: Option<Instant>,
     /// Established children waiting for accept.
     accept: VecDeque<usize>,
 }
@@ -529,6 +535,7 @@ impl Stack {
             local,
             backlog: backlog.max(1),
             syn_queue: 0,
+            last_overflow: None,
             accept: VecDeque::new(),
         }));
         self.tcp.listeners.entry(local.port()).or_default().push(i);
@@ -1105,6 +1112,9 @@ impl Stack {
                 self.tcp.mib.listen_drops += 1;
                 return;
             }
+            if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
+                l.last_overflow = Some(now);
+            }
             self.tcp_send_cookie(local, remote, seg, mss, now);
             return;
         }
@@ -1175,7 +1185,14 @@ impl Stack {
         now: Instant,
     ) {
         let payload_len = payload.len();
-        let checked = if self.tcp.cfg.syncookies {
+        // Only within TCP_SYNCOOKIE_VALID of the last overflow, as Linux's
+        // `tcp_synq_no_recent_overflow`: no window for blind forgery while no cookie is out.
+        let recent = matches!(
+            self.tcp.socks.get(li),
+            Some(Some(Sock::Listener(l))) if l.last_overflow
+                .is_some_and(|t| now.saturating_duration_since(t) <= SYNCOOKIE_VALID)
+        );
+        let checked = if self.tcp.cfg.syncookies && recent {
             self.tcp
                 .isn
                 .check_cookie(local, remote, Seq(seg.seq), Seq(seg.ack), now)
@@ -1183,7 +1200,7 @@ impl Stack {
             None
         };
         let Some(opts) = checked else {
-            if self.tcp.cfg.syncookies {
+            if self.tcp.cfg.syncookies && recent {
                 self.tcp.mib.syncookies_failed += 1;
             }
             let rst = reset_for(seg, payload_len);

@@ -189,3 +189,25 @@ fn poll_reports_readable_listener_and_times_out_when_idle() {
         ErrorKind::InvalidInput
     );
 }
+
+#[test]
+fn poll_reports_hangup_once_both_directions_are_shut() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:8082").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:8082").unwrap();
+    let (_s, _) = listener.accept().unwrap();
+    let mut poll = Poll::new(&a);
+    poll.register(&c, Token(1), Interest::READABLE).unwrap();
+    let mut events = Events::with_capacity(4);
+    assert_eq!(
+        poll.wait(&mut events, Some(Duration::from_millis(50)))
+            .unwrap(),
+        0
+    );
+    // Linux `tcp_poll`: shutdown(Both) sets SHUTDOWN_MASK, so EPOLLHUP.
+    c.shutdown(Shutdown::Both).unwrap();
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let ev = events.iter().next().unwrap();
+    assert_eq!(ev.token(), Token(1));
+    assert!(ev.is_hangup());
+}

@@ -642,3 +642,44 @@ fn shutdown_read_makes_the_socket_readable() {
     assert_eq!(net.stacks[0].tcp_recv(c, &mut [0; 4], now), Ok(0));
     assert!(net.stacks[0].tcp_readiness(c).unwrap().readable);
 }
+
+/// EPOLLHUP as Linux's `tcp_poll`: both directions shut (`sk_shutdown == SHUTDOWN_MASK`),
+/// each by our shutdown or, for reading, by the peer's FIN; or the connection closed.
+#[test]
+fn hangup_is_reported_once_both_directions_are_shut() {
+    let hup = |net: &Net, h: TcpHandle| net.stacks[0].tcp_readiness(h).unwrap().hangup;
+    // shutdown(Both) while the peer still sends.
+    let mut net = net();
+    let (c, _) = connected(&mut net);
+    assert!(!hup(&net, c));
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Both, now).unwrap();
+    assert!(hup(&net, c), "shutdown(Both)");
+    // shutdown(Read), then shutdown(Write).
+    let mut net = self::net();
+    let (c, _) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Read, now).unwrap();
+    assert!(!hup(&net, c), "only reading is shut");
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    assert!(hup(&net, c), "shutdown(Read) then shutdown(Write)");
+    // shutdown(Read), then the peer's FIN: reading is shut twice over, writing is not.
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Read, now).unwrap();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    assert!(!hup(&net, c), "shutdown(Read) and the peer's FIN");
+    // The peer's FIN, then shutdown(Write).
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert!(!hup(&net, c), "only the peer's FIN");
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    assert!(hup(&net, c), "the peer's FIN then shutdown(Write)");
+}

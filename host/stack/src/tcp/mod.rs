@@ -142,7 +142,8 @@ pub struct Readiness {
     pub writable: bool,
     /// An error is pending.
     pub error: bool,
-    /// The connection is closed both ways.
+    /// The connection is closed both ways: reading shut (the peer's FIN or shutdown(Read))
+    /// and writing shut, or the connection is closed.
     pub hangup: bool,
 }
 
@@ -797,8 +798,10 @@ impl Stack {
                     readable: c.readable(),
                     writable: c.writable(),
                     error: c.error.is_some(),
+                    // Linux `tcp_poll`: EPOLLHUP once `sk_shutdown == SHUTDOWN_MASK`, reading
+                    // shut (by the peer's FIN or shutdown(Read)) and writing shut.
                     hangup: c.state == TcpState::Closed
-                        || (c.rx_eof && (c.fin_queued || c.rx_shut)),
+                        || ((c.rx_eof || c.rx_shut) && c.fin_queued),
                 })
             }
         }

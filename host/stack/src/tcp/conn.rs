@@ -1470,7 +1470,10 @@ impl Conn {
         match (seg_len, wnd) {
             (0, 0) => seq == self.rcv_nxt,
             (0, _) => in_wnd(seq),
-            (_, 0) => false,
+            // RFC 9293 §3.10.7.4: no data fits a zero window, "but special allowance should
+            // be made to accept valid ACKs": as in Linux `tcp_sequence`, a segment reaching
+            // rcv_nxt passes, its ACK and window are taken and `on_data` drops its data.
+            (_, 0) => seq.diff(self.rcv_nxt) <= 0 && (seq + seg_len).diff(self.rcv_nxt) > 0,
             _ => in_wnd(seq) || in_wnd(seq + (seg_len - 1)),
         }
     }
@@ -1785,6 +1788,11 @@ impl Conn {
         if !data.is_empty() {
             if seq == self.rcv_nxt {
                 let n = data.len().min(self.rx.free());
+                if n < data.len() {
+                    // No room (a zero window): what does not fit is dropped and an ACK
+                    // repeats the window at once (Linux `tcp_data_queue`, out_of_window).
+                    self.ack_now = true;
+                }
                 queue_payload(&mut self.rx, &data.slice(0, n));
                 self.rcv_nxt = self.rcv_nxt + n;
                 self.info.bytes_received += n as u64;
@@ -2812,5 +2820,45 @@ mod tests {
         assert_eq!(acked, data.len());
         assert_eq!(n, acked);
         assert_eq!(&got[..n], &data[..]);
+    }
+
+    /// RFC 9293 §3.10.7.4: with a zero receive window no data is acceptable, "but special
+    /// allowance should be made to accept valid ACKs". Data flows both ways; the client's
+    /// receive buffer is full and nobody reads it, and the server's next data segment (a
+    /// zero-window probe carrying a byte of new data, RFC 1122 §4.2.2.17) acknowledges the
+    /// client's data: the client must take that ACK, or its own sending stalls.
+    #[test]
+    fn a_full_receive_buffer_still_takes_the_ack_on_data_segments() {
+        let cfg = TcpConfig {
+            rcvbuf: 4096,
+            autotune: false,
+            window_scaling: false,
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, mut s) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        s.nodelay = true;
+        assert_eq!(s.send(&[1u8; 4096], at(10)), Ok(4096));
+        for t in 10..14 {
+            deliver(&mut s, &mut c, at(t));
+            deliver(&mut c, &mut s, at(t));
+        }
+        assert_eq!((c.rcv_wnd(), c.info().bytes_received), (0, 4096));
+        // The client's data, carrying its ACK and zero window, reaches the server.
+        assert_eq!(c.send(&[2u8; 1000], at(20)), Ok(1000));
+        deliver(&mut c, &mut s, at(20));
+        let (una, max) = (c.snd_una, c.snd_max);
+        assert_eq!(max, una + 1000u32);
+        let probe = from_peer(&c, c.rcv_nxt.0, max.0, TcpFlags::ACK | TcpFlags::PSH, 8000);
+        c.on_segment(&probe, &Payload::from_slice(b"x"), at(21), &mut mib);
+        assert_eq!(c.snd_una, max, "the ACK on a data segment was ignored");
+        assert_eq!(c.snd_wnd, 8000, "its window update too");
+        assert_eq!(c.info().bytes_received, 4096, "no data is taken");
+        let mut out = Vec::new();
+        c.poll_output(at(21), &LIM, &mut out);
+        assert_eq!(out.len(), 1, "the probe is answered");
+        assert_eq!((out[0].repr.ack, out[0].repr.window), (c.rcv_nxt.0, 0));
     }
 }

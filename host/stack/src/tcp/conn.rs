@@ -1139,7 +1139,7 @@ impl Conn {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < -1 && !stale {
                     self.info.paws_drops += 1;
                     mib.paws_drops += 1;
-                    self.oow_ack(now);
+                    self.oow_ack(now, f, payload.len());
                     return Outcome::None;
                 }
             }
@@ -1157,7 +1157,7 @@ impl Conn {
                     self.linger_at = Some(now + self.cfg.time_wait);
                 }
             } else if !f.contains(TcpFlags::RST) {
-                self.oow_ack(now);
+                self.oow_ack(now, f, payload.len());
             }
             return Outcome::None;
         }
@@ -1450,9 +1450,13 @@ impl Conn {
 
     /// The duplicate ACK an out-of-window, PAWS-failing or too-far-ahead segment gets, at most
     /// one per 500 ms (Linux `tcp_oow_rate_limited`, `tcp_invalid_ratelimit`): two ends that
-    /// disagree about the sequence space would otherwise trade ACKs forever.
-    fn oow_ack(&mut self, now: Instant) {
-        if self
+    /// disagree about the sequence space would otherwise trade ACKs forever. Not limited for
+    /// a segment occupying sequence space without a SYN: such data is not likely part of an
+    /// ACK loop, and its sender needs the ACK (a spurious retransmission, a lost ACK).
+    fn oow_ack(&mut self, now: Instant, f: TcpFlags, payload_len: usize) {
+        if (payload_len > 0 || f.contains(TcpFlags::FIN)) && !f.contains(TcpFlags::SYN) {
+            self.ack_now = true;
+        } else if self
             .last_oow_ack
             .is_none_or(|t| now.saturating_duration_since(t) >= OOW_ACK_INTERVAL)
         {
@@ -1549,7 +1553,7 @@ impl Conn {
         let seq = Seq(seg.seq);
         if ack.diff(self.snd_max) > 0 {
             // Acknowledges what was never sent.
-            self.oow_ack(now);
+            self.oow_ack(now, seg.flags, payload_len);
             return Some(Outcome::None);
         }
         let max_wnd = self.max_snd_wnd;
@@ -2860,5 +2864,30 @@ mod tests {
         c.poll_output(at(21), &LIM, &mut out);
         assert_eq!(out.len(), 1, "the probe is answered");
         assert_eq!((out[0].repr.ack, out[0].repr.window), (c.rcv_nxt.0, 0));
+    }
+
+    /// Linux `tcp_oow_rate_limited`: "Data packets without SYNs are not likely part of an
+    /// ACK loop", so the duplicate ACK answering an old data segment is never rate-limited:
+    /// each spurious retransmission tells the peer at once that the data arrived.
+    #[test]
+    fn every_old_data_segment_gets_its_duplicate_ack() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        s.nodelay = true;
+        assert_eq!(s.send(b"hello", at(10)), Ok(5));
+        let sent = deliver(&mut s, &mut c, at(10));
+        deliver(&mut c, &mut s, at(10));
+        for t in [100, 200] {
+            c.on_segment(
+                &sent[0].repr,
+                &Payload::from_slice(b"hello"),
+                at(t),
+                &mut mib,
+            );
+            let mut out = Vec::new();
+            c.poll_output(at(t), &LIM, &mut out);
+            assert_eq!(out.len(), 1, "no ACK for the retransmission at {t} ms");
+            assert_eq!(out[0].repr.ack, sent[0].repr.seq + 5);
+        }
     }
 }

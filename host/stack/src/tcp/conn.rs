@@ -1566,7 +1566,12 @@ impl Conn {
         let flight_before = self.in_flight(mss);
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let wnd_changed = wnd != self.snd_wnd;
-        if self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0) {
+        // RFC 9293 §3.10.7.4: only an ACK with SND.UNA =< SEG.ACK may update the window, then
+        // by the WL1/WL2 rule (Linux `tcp_ack` takes older ones to `old_ack`, past
+        // `tcp_ack_update_window`); WL1 alone passes a delayed segment whose ACK is old.
+        if ack.diff(self.snd_una) >= 0
+            && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
+        {
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seq;
@@ -2889,5 +2894,40 @@ mod tests {
             assert_eq!(out.len(), 1, "no ACK for the retransmission at {t} ms");
             assert_eq!(out[0].repr.ack, sent[0].repr.seq + 5);
         }
+    }
+
+    /// RFC 9293 §3.10.7.4: the send window is updated only "if SND.UNA =< SEG.ACK =<
+    /// SND.NXT" (Linux `tcp_ack` leaves through `old_ack` before `tcp_ack_update_window`).
+    /// The WL1/WL2 rule alone lets an old ACK through: P2 arrives out of order and sets
+    /// WL1; P1, resent later with a newer ACK, fills the hole below WL1; P3, sent before
+    /// that resend and delayed, has SEG.SEQ > WL1 but an ACK below SND.UNA.
+    #[test]
+    fn an_old_ack_does_not_change_the_send_window() {
+        let cfg = TcpConfig {
+            window_scaling: false,
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, _) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        assert_eq!(c.send(&[1u8; 3000], at(10)), Ok(3000));
+        c.poll_output(at(10), &LIM, &mut Vec::new());
+        let (u, r) = (c.snd_una.0, c.rcv_nxt.0);
+        let data = [2u8; 100];
+        let mut seg = |c: &mut Conn, seq: u32, ack: u32, window: u16| {
+            let repr = from_peer(c, seq, ack, TcpFlags::ACK, window);
+            c.on_segment(&repr, &Payload::from_slice(&data), at(20), &mut mib);
+        };
+        seg(&mut c, r + 100, u + 1000, 4000);
+        assert_eq!((c.snd_una.0, c.snd_wnd), (u + 1000, 4000));
+        seg(&mut c, r, u + 3000, 5000);
+        assert_eq!((c.snd_una.0, c.snd_wnd), (u + 3000, 4000));
+        seg(&mut c, r + 200, u + 1000, 10);
+        assert_eq!(c.info().bytes_received, 300, "its data is taken");
+        assert_eq!(
+            c.snd_wnd, 4000,
+            "an ACK below SND.UNA changed the send window"
+        );
     }
 }

@@ -1774,10 +1774,12 @@ impl Conn {
         }
         if !data.is_empty() {
             if self.rx_shut {
-                // Nobody will read: take it off the window and drop it.
+                // Nobody will read: take it off the window and drop it. Only in-order data
+                // (and what it joins up with in the out-of-order queue) moves rcv_nxt; data
+                // beyond a hole is just dropped, or the ACK would cover bytes never received.
                 let end = seq + data.len();
-                if end.diff(self.rcv_nxt) > 0 {
-                    self.rcv_nxt = end;
+                if seq.diff(self.rcv_nxt) <= 0 && end.diff(self.rcv_nxt) > 0 {
+                    self.rcv_nxt = self.ooo.drain_contiguous(end, &mut |_: &[u8]| {});
                 }
                 self.ack_now = true;
                 data = Payload::from_slice(&[]);
@@ -2929,5 +2931,38 @@ mod tests {
             c.snd_wnd, 4000,
             "an ACK below SND.UNA changed the send window"
         );
+    }
+
+    /// After shutdown(Read) arriving data is dropped, but only in-order data may move
+    /// rcv_nxt: an out-of-order segment must not make the ACK cover the hole before it.
+    #[test]
+    fn after_shutdown_read_the_ack_never_covers_a_gap() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        c.rx_shut = true;
+        s.nodelay = true;
+        let r = c.rcv_nxt.0;
+        assert_eq!(s.send(&[3u8; 3000], at(10)), Ok(3000));
+        let mut out = Vec::new();
+        s.poll_output(at(10), &LIM, &mut out);
+        assert!(out.len() >= 2);
+        // The first segment is lost; the rest arrive.
+        for o in &out[1..] {
+            let data = vec![3u8; o.len];
+            c.on_segment(&o.repr, &Payload::from_slice(&data), at(11), &mut mib);
+        }
+        let mut acks = Vec::new();
+        c.poll_output(at(11), &LIM, &mut acks);
+        assert_eq!(acks.len(), 1);
+        assert_eq!(
+            acks[0].repr.ack, r,
+            "the ACK covers bytes that never arrived"
+        );
+        // The first arrives: rcv_nxt moves over it, not over what was dropped.
+        let first = vec![3u8; out[0].len];
+        c.on_segment(&out[0].repr, &Payload::from_slice(&first), at(12), &mut mib);
+        acks.clear();
+        c.poll_output(at(12), &LIM, &mut acks);
+        assert_eq!(acks[0].repr.ack, r + out[0].len as u32);
     }
 }

@@ -683,3 +683,33 @@ fn hangup_is_reported_once_both_directions_are_shut() {
     net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
     assert!(hup(&net, c), "the peer's FIN then shutdown(Write)");
 }
+
+/// Linux `tcp_keepalive_timer` probes in every synchronized state when SO_KEEPALIVE is on,
+/// not only in ESTABLISHED: a CLOSE-WAIT connection (the peer sent its FIN, this side
+/// still holds its half open) whose peer vanishes times out instead of living for ever.
+#[test]
+fn keepalive_times_out_a_close_wait_connection_whose_peer_vanished() {
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        keepalive_time: Duration::from_secs(10),
+        keepalive_intvl: Duration::from_secs(2),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, now).unwrap();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    // The peer vanishes: probes at 10, 12 and 14 s go unanswered, the timeout comes at 16 s.
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    net.run_for(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut),
+        "state {:?}",
+        net.stacks[0].tcp_state(c)
+    );
+}

@@ -1002,7 +1002,7 @@ impl Conn {
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
             self.keepalive_at = None;
-            if self.keepalive && self.state == TcpState::Established {
+            if self.keepalive && self.keepalive_state() {
                 let idle = now.saturating_duration_since(self.last_rx);
                 if idle >= self.cfg.keepalive_time {
                     if self.probes >= self.cfg.keepalive_probes {
@@ -1018,6 +1018,21 @@ impl Conn {
             }
         }
         Outcome::None
+    }
+
+    /// States keepalive probes run in: every synchronized one, not only ESTABLISHED, so a
+    /// half-closed connection whose peer vanished ends too (Linux `tcp_keepalive_timer`
+    /// skips only CLOSE and SYN-SENT; TIME-WAIT is a separate socket there).
+    fn keepalive_state(&self) -> bool {
+        matches!(
+            self.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck
+        )
     }
 
     fn fail(&mut self, e: TcpError, mib: &mut TcpMib) -> Outcome {
@@ -1114,7 +1129,7 @@ impl Conn {
         self.info.segs_in += 1;
         self.last_rx = now;
         self.probes = 0;
-        if self.keepalive && self.state == TcpState::Established {
+        if self.keepalive && self.keepalive_state() {
             self.keepalive_at = Some(now + self.cfg.keepalive_time);
         }
         if self.fast_path(seg, payload, now, mib) {

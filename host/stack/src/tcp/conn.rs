@@ -864,12 +864,22 @@ impl Conn {
         self.state = TcpState::Closed;
     }
 
-    /// The reset an abort sends (`tcp_send_active_reset`).
+    /// The reset an abort sends (`tcp_send_active_reset`), numbered as Linux's
+    /// `tcp_acceptable_seq`: the highest sequence sent, not `snd_nxt`, which a timeout rewinds
+    /// for go-back-N below what the peer may hold (a reset there is out of its window and
+    /// dropped); but no further than the peer's window reaches, give or take the rounding of
+    /// its scaled window field.
     pub fn reset_repr(&self) -> TcpRepr {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let seq = if self.snd_max.diff(wnd_end) < 1 << self.snd_wscale {
+            self.snd_max
+        } else {
+            wnd_end
+        };
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
-            seq: self.snd_nxt.0,
+            seq: seq.0,
             ack: self.rcv_nxt.0,
             flags: TcpFlags(TcpFlags::RST | TcpFlags::ACK),
             window: 0,
@@ -2979,5 +2989,30 @@ mod tests {
         acks.clear();
         c.poll_output(at(12), &LIM, &mut acks);
         assert_eq!(acks[0].repr.ack, r + out[0].len as u32);
+    }
+
+    /// An abort during go-back-N after a timeout: `snd_nxt` is rewound to `snd_una`, but the
+    /// peer holds (and its rcv_nxt stands after) everything up to `snd_max`. The reset must
+    /// carry the sequence the peer expects (Linux `tcp_acceptable_seq`), or it falls below the
+    /// peer's window and is dropped.
+    #[test]
+    fn a_reset_during_go_back_n_is_accepted_by_the_peer_at_once() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        assert_eq!(c.send(&[4u8; 8000], at(10)), Ok(8000));
+        deliver(&mut c, &mut s, at(10));
+        assert_eq!(s.rcv_nxt, c.snd_max);
+        // Every ACK from the server is lost: the timeout resends from snd_una.
+        let rto = c.next_timer().unwrap();
+        c.on_timer(rto, &mut mib);
+        let mut out = Vec::new();
+        c.poll_output(rto, &LIM, &mut out);
+        assert!(out[0].retransmit && c.snd_nxt.diff(c.snd_max) < 0);
+        let rst = c.reset_repr();
+        let o = s.on_segment(&rst, &NONE, rto, &mut mib);
+        assert!(!s.challenge_pending(), "the reset was challenged");
+        assert_eq!(o, Outcome::Closed, "the reset was dropped");
+        assert_eq!(s.error, Some(TcpError::ConnectionReset));
     }
 }

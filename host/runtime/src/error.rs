@@ -87,6 +87,7 @@ pub fn udp_error_kind(e: UdpError) -> io::ErrorKind {
         UdpError::NotConnected => K::NotConnected,
         UdpError::BadHandle | UdpError::TooLong | UdpError::CorkedElsewhere => K::InvalidInput,
         UdpError::ConnectionRefused => K::ConnectionRefused,
+        UdpError::BroadcastDenied => K::PermissionDenied,
         UdpError::Unreachable(DstUnreachable::NetUnreachable) => K::NetworkUnreachable,
         UdpError::Unreachable(_) | UdpError::TimeExceeded => K::HostUnreachable,
         UdpError::Send(s) => send_error_kind(s),

@@ -193,6 +193,21 @@ impl UdpSocket {
         Ok(())
     }
 
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`). Without it such a send fails
+    /// with `PermissionDenied`, as on Linux (`EACCES`).
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.rt()
+            .with(|st, _| st.udp_set_broadcast(self.h(), on))
+            .map_err(udp_error)
+    }
+
+    /// Whether sending to broadcast addresses is allowed (`SO_BROADCAST`).
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.rt()
+            .with(|st, _| st.udp_broadcast(self.h()))
+            .map_err(udp_error)
+    }
+
     /// Takes the pending error reported by ICMP (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.rt()

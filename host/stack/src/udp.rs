@@ -66,6 +66,9 @@ pub enum UdpError {
     /// ICMP time exceeded came back.
     #[error("time exceeded")]
     TimeExceeded,
+    /// A send to a broadcast address on a socket without `SO_BROADCAST` (`EACCES`).
+    #[error("broadcast not permitted on this socket")]
+    BroadcastDenied,
     /// IP output refused the datagram.
     #[error(transparent)]
     Send(#[from] SendError),
@@ -100,6 +103,8 @@ struct UdpSocket {
     corked: bool,
     cork: Option<Cork>,
     dont_frag: bool,
+    /// `SO_BROADCAST`.
+    broadcast: bool,
     ttl: Option<u8>,
     tos: u8,
     error: Option<UdpError>,
@@ -192,6 +197,7 @@ impl Stack {
             corked: false,
             cork: None,
             dont_frag: false,
+            broadcast: false,
             ttl: None,
             tos: 0,
             error: None,
@@ -246,6 +252,33 @@ impl Stack {
     /// MTU is then an error instead of fragments.
     pub fn udp_set_dont_fragment(&mut self, h: UdpHandle, on: bool) -> Result<(), UdpError> {
         self.udp.get(h)?.dont_frag = on;
+        Ok(())
+    }
+
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`, off by default).
+    pub fn udp_set_broadcast(&mut self, h: UdpHandle, on: bool) -> Result<(), UdpError> {
+        self.udp.get(h)?.broadcast = on;
+        Ok(())
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn udp_broadcast(&mut self, h: UdpHandle) -> Result<bool, UdpError> {
+        Ok(self.udp.get(h)?.broadcast)
+    }
+
+    /// Linux `udp_sendmsg`: a destination whose route is `RTCF_BROADCAST` (the limited
+    /// broadcast or the directed broadcast of a local prefix) needs `SO_BROADCAST`, else
+    /// `EACCES`. Checked on every send, corked or not, as Linux does.
+    fn udp_check_broadcast(&mut self, h: UdpHandle, dst: Ipv4Addr) -> Result<(), UdpError> {
+        let allowed = self.udp.get(h)?.broadcast;
+        let bcast = dst.is_broadcast()
+            || self
+                .ifaces
+                .iter()
+                .any(|i| self.is_broadcast_on(i.index, dst));
+        if bcast && !allowed {
+            return Err(UdpError::BroadcastDenied);
+        }
         Ok(())
     }
 
@@ -304,6 +337,7 @@ impl Stack {
         dst: SocketAddrV4,
         now: Instant,
     ) -> Result<usize, UdpError> {
+        self.udp_check_broadcast(h, *dst.ip())?;
         let s = self.udp.get(h)?;
         if s.corked {
             let c = s.cork.get_or_insert_with(|| Cork {
@@ -374,6 +408,7 @@ impl Stack {
         if segment == 0 || data.len().div_ceil(segment) > MAX_GSO_SEGMENTS {
             return Err(UdpError::TooLong);
         }
+        self.udp_check_broadcast(h, *dst.ip())?;
         if data.len() <= segment {
             return self.udp_push(h, dst, data, now);
         }

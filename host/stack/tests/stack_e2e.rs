@@ -1040,6 +1040,12 @@ fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
     let now = net.now();
+    assert_eq!(
+        net.stacks[0].udp_send_to(cli, b"all", SocketAddrV4::new(ip("10.0.0.255"), 9), now),
+        Err(UdpError::BroadcastDenied),
+        "EACCES without SO_BROADCAST"
+    );
+    net.stacks[0].udp_set_broadcast(cli, true).unwrap();
     for port in [9, 10] {
         net.stacks[0]
             .udp_send_to(cli, b"all", SocketAddrV4::new(ip("10.0.0.255"), port), now)

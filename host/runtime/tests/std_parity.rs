@@ -1,0 +1,32 @@
+//! What code ported from std::net relies on, checked against std's documented behaviour on
+//! Linux (only the cases that differed; see the commit messages).
+
+mod common;
+
+use common::{pair, PATIENCE};
+use oxnic_runtime::UdpSocket;
+use std::io::ErrorKind;
+
+/// Linux `udp_sendmsg`: a broadcast destination without `SO_BROADCAST` is EACCES (std:
+/// `PermissionDenied`); with it set, the datagram goes out as a link-layer broadcast.
+#[test]
+fn udp_broadcast_needs_so_broadcast() {
+    let (a, b) = pair();
+    let rx = UdpSocket::bind(&a, "0.0.0.0:7315").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let tx = UdpSocket::bind(&b, "10.0.0.2:0").unwrap();
+    for dst in ["255.255.255.255:7315", "10.0.0.255:7315"] {
+        let e = tx.send_to(b"all", dst).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{dst}");
+    }
+    assert!(!tx.broadcast().unwrap());
+    tx.set_broadcast(true).unwrap();
+    assert!(tx.broadcast().unwrap());
+    // The directed broadcast of the local prefix goes out as an Ethernet broadcast. (The
+    // limited broadcast needs a route the stack does not make, unlike Linux's "out of the
+    // bound source's device"; not covered here.)
+    tx.send_to(b"all", "10.0.0.255:7315").unwrap();
+    let mut buf = [0; 8];
+    let (n, from) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"all"[..], tx.local_addr().unwrap()));
+}

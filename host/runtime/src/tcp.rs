@@ -330,10 +330,19 @@ impl TcpStream {
             .unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// The peer's address.
+    /// The peer's address; `NotConnected` once the connection is closed (reset, or the
+    /// close handshake done).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.rt()
-            .with(|st, _| st.tcp_peer_addr(self.h()))
+            .with(|st, _| {
+                // Linux inet_getname: getpeername in TCP_CLOSE is ENOTCONN. The user's socket
+                // is never in TIME-WAIT there (tcp_time_wait hands that to a timewait sock
+                // and closes it), so that counts as closed too.
+                match st.tcp_state(self.h())? {
+                    TcpState::Closed | TcpState::TimeWait => Err(TcpError::NotConnected),
+                    _ => st.tcp_peer_addr(self.h()),
+                }
+            })
             .map(SocketAddr::V4)
             .map_err(tcp_error)
     }

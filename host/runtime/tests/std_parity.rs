@@ -4,8 +4,8 @@
 mod common;
 
 use common::{pair, PATIENCE};
-use oxnic_runtime::UdpSocket;
-use std::io::ErrorKind;
+use oxnic_runtime::{TcpListener, TcpStream, UdpSocket};
+use std::io::{ErrorKind, Read};
 
 /// Linux `udp_sendmsg`: a broadcast destination without `SO_BROADCAST` is EACCES (std:
 /// `PermissionDenied`); with it set, the datagram goes out as a link-layer broadcast.
@@ -29,4 +29,24 @@ fn udp_broadcast_needs_so_broadcast() {
     let mut buf = [0; 8];
     let (n, from) = rx.recv_from(&mut buf).unwrap();
     assert_eq!((&buf[..n], from), (&b"all"[..], tx.local_addr().unwrap()));
+}
+
+/// Linux `inet_getname`: getpeername on a socket in TCP_CLOSE (after a reset) is ENOTCONN
+/// (std: `NotConnected`); getsockname still gives the local address.
+#[test]
+fn peer_addr_after_a_reset_is_not_connected() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7307").unwrap();
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7307").unwrap();
+    let local = c.local_addr().unwrap();
+    assert_eq!(c.peer_addr().unwrap(), "10.0.0.2:7307".parse().unwrap());
+    let (s, _) = listener.accept().unwrap();
+    s.abort().unwrap();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(
+        c.read(&mut [0; 4]).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    assert_eq!(c.local_addr().unwrap(), local);
+    assert_eq!(c.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
 }

@@ -84,12 +84,12 @@ impl Event {
     }
 
     /// Ready to read (or accept, on a listener). Also set with an error or end of stream, so
-    /// that the read reports it.
+    /// that the read reports it. Only reported to a registration with [`Interest::READABLE`].
     pub fn is_readable(&self) -> bool {
         self.readiness.readable
     }
 
-    /// Ready to write.
+    /// Ready to write. Only reported to a registration with [`Interest::WRITABLE`].
     pub fn is_writable(&self) -> bool {
         self.readiness.writable
     }
@@ -278,6 +278,14 @@ fn collect(st: &mut Stack, regs: &HashMap<SocketKind, (Token, Interest)>, out: &
             || readiness.error
             || readiness.hangup;
         if wanted {
+            // As epoll (and mio: "Poll will only return readiness events for operations
+            // specified by this argument"), an event carries only the registered readiness;
+            // error and hang-up are always reported.
+            let readiness = Readiness {
+                readable: readiness.readable && interest.is_readable(),
+                writable: readiness.writable && interest.is_writable(),
+                ..readiness
+            };
             out.push(Event { token, readiness });
         }
     }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{pair, PATIENCE};
-use oxnic_runtime::{TcpListener, TcpStream, UdpSocket};
-use std::io::{ErrorKind, Read};
+use oxnic_runtime::{Events, Interest, Poll, TcpListener, TcpStream, Token, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
 
 /// Linux `udp_sendmsg`: a broadcast destination without `SO_BROADCAST` is EACCES (std:
 /// `PermissionDenied`); with it set, the datagram goes out as a link-layer broadcast.
@@ -49,4 +50,36 @@ fn peer_addr_after_a_reset_is_not_connected() {
     );
     assert_eq!(c.local_addr().unwrap(), local);
     assert_eq!(c.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+}
+
+/// epoll/mio ("Poll will only return readiness events for operations specified by this
+/// argument"): an event carries only the readiness registered for, plus error and hang-up.
+/// After re-registering a writable stream for READABLE only, its events must not claim
+/// writability; after deregister, none come.
+#[test]
+fn reregistered_interest_is_what_events_report() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7312").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:7312").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    let mut poll = Poll::new(&a);
+    let mut events = Events::with_capacity(4);
+    poll.register(&c, Token(1), Interest::WRITABLE).unwrap();
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let e = *events.iter().next().unwrap();
+    assert!(e.is_writable() && !e.is_readable(), "{e:?}");
+    poll.reregister(&c, Token(2), Interest::READABLE).unwrap();
+    let idle = Some(Duration::from_millis(100));
+    assert_eq!(poll.wait(&mut events, idle).unwrap(), 0);
+    s.write_all(b"x").unwrap();
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let e = *events.iter().next().unwrap();
+    assert_eq!(e.token(), Token(2));
+    assert!(e.is_readable(), "{e:?}");
+    assert!(
+        !e.is_writable(),
+        "READABLE-only registration reported writable: {e:?}"
+    );
+    poll.deregister(&c).unwrap();
+    assert_eq!(poll.wait(&mut events, idle).unwrap(), 0);
 }

@@ -200,13 +200,22 @@ struct StreamInner {
     rt: Arc<Shared>,
     h: TcpHandle,
     opts: Mutex<Opts>,
+    /// Set by [`TcpStream::abort`], which released `h` in the stack (SO_LINGER 0 + close):
+    /// the number may already name another socket. Written and read only with the stack
+    /// locked, so no call can slip between the check and its use of `h`.
+    aborted: AtomicBool,
 }
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
         // Graceful close (a reset when unread data is left), as close(2) does. The handle is
-        // live until here, so this cannot fail.
-        let _ = self.rt.with(|st, now| st.tcp_close(self.h, now));
+        // live until here (unless aborted: released already), so this cannot fail.
+        let _ = self.rt.with(|st, now| {
+            if self.aborted.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            st.tcp_close(self.h, now)
+        });
         self.rt.notify();
     }
 }
@@ -239,6 +248,7 @@ impl TcpStream {
                 rt,
                 h,
                 opts: Mutex::new(Opts::default()),
+                aborted: AtomicBool::new(false),
             }),
         }
     }
@@ -306,8 +316,13 @@ impl TcpStream {
         }
     }
 
-    fn h(&self) -> TcpHandle {
-        self.inner.h
+    /// The stack handle, or `BadHandle` after [`Self::abort`] released it (as a call on a
+    /// closed fd fails with EBADF). Call it with the stack locked.
+    fn h(&self) -> Result<TcpHandle, TcpError> {
+        if self.inner.aborted.load(Ordering::Relaxed) {
+            return Err(TcpError::BadHandle);
+        }
+        Ok(self.inner.h)
     }
 
     fn rt(&self) -> &Shared {
@@ -338,9 +353,9 @@ impl TcpStream {
                 // Linux inet_getname: getpeername in TCP_CLOSE is ENOTCONN. The user's socket
                 // is never in TIME-WAIT there (tcp_time_wait hands that to a timewait sock
                 // and closes it), so that counts as closed too.
-                match st.tcp_state(self.h())? {
+                match st.tcp_state(self.h()?)? {
                     TcpState::Closed | TcpState::TimeWait => Err(TcpError::NotConnected),
-                    _ => st.tcp_peer_addr(self.h()),
+                    _ => st.tcp_peer_addr(self.h()?),
                 }
             })
             .map(SocketAddr::V4)
@@ -350,7 +365,7 @@ impl TcpStream {
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.rt()
-            .with(|st, _| st.tcp_local_addr(self.h()))
+            .with(|st, _| st.tcp_local_addr(self.h()?))
             .map(SocketAddr::V4)
             .map_err(tcp_error)
     }
@@ -365,7 +380,7 @@ impl TcpStream {
         };
         let r = self
             .rt()
-            .with(|st, now| st.tcp_shutdown(self.h(), how, now));
+            .with(|st, now| st.tcp_shutdown(self.h()?, how, now));
         self.rt().notify();
         r.map_err(tcp_error)
     }
@@ -373,7 +388,7 @@ impl TcpStream {
     /// Turns Nagle's algorithm off (`true`) or on (`TCP_NODELAY`).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.rt()
-            .with(|st, now| st.tcp_set_nodelay(self.h(), nodelay, now))
+            .with(|st, now| st.tcp_set_nodelay(self.h()?, nodelay, now))
             .map_err(tcp_error)?;
         self.set_opts(|o| o.nodelay = Some(nodelay));
         Ok(())
@@ -422,7 +437,7 @@ impl TcpStream {
     /// Takes the pending socket error (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.rt()
-            .with(|st, _| st.tcp_take_error(self.h()))
+            .with(|st, _| st.tcp_take_error(self.h()?))
             .map(|e| e.map(tcp_error))
             .map_err(tcp_error)
     }
@@ -435,21 +450,26 @@ impl TcpStream {
     /// The connection's state.
     pub fn state(&self) -> io::Result<TcpState> {
         self.rt()
-            .with(|st, _| st.tcp_state(self.h()))
+            .with(|st, _| st.tcp_state(self.h()?))
             .map_err(tcp_error)
     }
 
     /// Counters and state (`TCP_INFO`).
     pub fn info(&self) -> io::Result<TcpInfo> {
         self.rt()
-            .with(|st, _| st.tcp_info(self.h()))
+            .with(|st, _| st.tcp_info(self.h()?))
             .map_err(tcp_error)
     }
 
     /// Resets the connection at once (`SO_LINGER` 0 + close): the peer sees
     /// `ConnectionReset`; later calls on this stream fail.
     pub fn abort(&self) -> io::Result<()> {
-        let r = self.rt().with(|st, now| st.tcp_abort(self.h(), now));
+        let r = self.rt().with(|st, now| {
+            st.tcp_abort(self.h()?, now)?;
+            // The stack released the handle: from now on this stream must not use it.
+            self.inner.aborted.store(true, Ordering::Relaxed);
+            Ok(())
+        });
         self.rt().notify();
         r.map_err(tcp_error)
     }
@@ -459,9 +479,9 @@ impl TcpStream {
             return Ok(0);
         }
         let o = self.opts();
-        let h = self.h();
         self.rt()
             .block_on(o.nonblocking, deadline(o.read_timeout), |st, now| {
+                let h = self.h().map_err(tcp_error)?;
                 match st.tcp_recv(h, buf, now) {
                     Ok(n) => Ok(Some(n)),
                     Err(TcpError::WouldBlock) => Ok(None),
@@ -479,16 +499,16 @@ impl TcpStream {
             return Ok(0);
         }
         let o = self.opts();
-        let h = self.h();
         self.rt()
-            .block_on(o.nonblocking, deadline(o.write_timeout), |st, now| match st
-                .tcp_send(h, buf, now)
-            {
-                Ok(n) => Ok(Some(n)),
-                Err(TcpError::WouldBlock) => Ok(None),
-                Err(e) => {
-                    let _ = st.tcp_take_error(h);
-                    Err(tcp_error(e))
+            .block_on(o.nonblocking, deadline(o.write_timeout), |st, now| {
+                let h = self.h().map_err(tcp_error)?;
+                match st.tcp_send(h, buf, now) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(TcpError::WouldBlock) => Ok(None),
+                    Err(e) => {
+                        let _ = st.tcp_take_error(h);
+                        Err(tcp_error(e))
+                    }
                 }
             })
     }

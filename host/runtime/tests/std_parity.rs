@@ -83,3 +83,30 @@ fn reregistered_interest_is_what_events_report() {
     poll.deregister(&c).unwrap();
     assert_eq!(poll.wait(&mut events, idle).unwrap(), 0);
 }
+
+/// `abort` is SO_LINGER 0 + close: the stack releases the handle at once and the next
+/// socket reuses its number. Later calls on the aborted stream (and its drop) must fail
+/// instead of acting on that unrelated connection.
+#[test]
+fn aborted_stream_leaves_the_connection_reusing_its_handle_alone() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7320").unwrap();
+    let c1 = TcpStream::connect(&a, "10.0.0.2:7320").unwrap();
+    let (_s1, _) = listener.accept().unwrap();
+    c1.abort().unwrap();
+    let mut c2 = TcpStream::connect(&a, "10.0.0.2:7320").unwrap();
+    let (mut s2, _) = listener.accept().unwrap();
+    let c2_local = c2.local_addr().unwrap();
+    let stale = c1.local_addr();
+    assert!(
+        stale.is_err(),
+        "aborted stream answered for {stale:?} (c2 is {c2_local})"
+    );
+    assert!(c1.state().is_err());
+    drop(c1);
+    c2.write_all(b"hi").unwrap();
+    let mut buf = [0; 2];
+    s2.set_read_timeout(Some(PATIENCE)).unwrap();
+    s2.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hi");
+}

@@ -372,6 +372,9 @@ pub struct Conn {
     hs_samples: u32,
     retries: u32,
     probes: u32,
+    /// Zero-window probes sent since the window was last open: the persist timer's own
+    /// backoff (Linux `icsk_backoff` in `tcp_probe0_when`), kept apart from the RTO's.
+    persist_backoff: u32,
     syn_pending: bool,
 
     rto_at: Option<Instant>,
@@ -537,6 +540,7 @@ impl Conn {
             hs_samples: 0,
             retries: 0,
             probes: 0,
+            persist_backoff: 0,
             syn_pending: false,
             rto_at: None,
             delack_at: None,
@@ -1006,8 +1010,11 @@ impl Conn {
                 self.info.zero_window_probes += 1;
                 self.ack_now = true;
                 self.probe_seq = true;
-                self.rtt.backoff();
-                self.persist_at = Some(now + self.rtt.rto());
+                // Probes back off from the RTO up to its maximum, but on a count of their
+                // own: the RTO itself is untouched, so the data sent once the window opens
+                // is timed as usual (Linux `tcp_send_probe0`, `tcp_probe0_when`).
+                self.persist_backoff = self.persist_backoff.saturating_add(1);
+                self.persist_at = Some(now + self.persist_interval());
             }
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
@@ -1028,6 +1035,16 @@ impl Conn {
             }
         }
         Outcome::None
+    }
+
+    /// The persist timer's interval: the RTO doubled per probe sent, at most the largest
+    /// RTO (Linux `tcp_probe0_when`).
+    fn persist_interval(&self) -> Duration {
+        let max = self.cfg.rto.max;
+        self.rtt
+            .rto()
+            .checked_mul(1 << self.persist_backoff.min(16))
+            .map_or(max, |d| d.min(max))
     }
 
     /// States keepalive probes run in: every synchronized one, not only ESTABLISHED, so a
@@ -1316,6 +1333,7 @@ impl Conn {
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             if wnd > 0 {
                 self.persist_at = None;
+                self.persist_backoff = 0;
             }
             self.snd_wl1 = Seq(seg.seq);
             self.snd_wl2 = ack;
@@ -1603,6 +1621,7 @@ impl Conn {
             self.snd_wl2 = ack;
             if wnd > 0 {
                 self.persist_at = None;
+                self.persist_backoff = 0;
             }
         }
         let mut blocks = [SackBlock::default(); MAX_SACK_BLOCKS];
@@ -2346,7 +2365,7 @@ impl Conn {
         // Data waiting, nothing in flight, and the window (zero, or too small for a segment)
         // let nothing go: the persist timer probes, so a lost window update cannot stall us.
         if self.unsent() > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {
-            self.persist_at = Some(now + self.rtt.rto());
+            self.persist_at = Some(now + self.persist_interval());
         }
     }
 }
@@ -3014,5 +3033,72 @@ mod tests {
         assert!(!s.challenge_pending(), "the reset was challenged");
         assert_eq!(o, Outcome::Closed, "the reset was dropped");
         assert_eq!(s.error, Some(TcpError::ConnectionReset));
+    }
+
+    /// RFC 1122 §4.2.2.17 / RFC 9293 §3.8.6.1: a receiver that keeps answering the probes
+    /// with a zero window keeps the connection open indefinitely; the probes back off to the
+    /// largest RTO; and once the window opens the data goes out at once, with the ordinary
+    /// RTO, not one the probing inflated (Linux backs probes off with `icsk_backoff` alone,
+    /// which `tcp_ack_probe` clears when the window opens, never touching `icsk_rto`).
+    #[test]
+    fn zero_window_probing_lasts_while_answered_and_does_not_inflate_the_rto() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            window_scaling: false,
+            ..TcpConfig::default()
+        };
+        for lost_update in [false, true] {
+            let (mut c, _) = established_with(cfg.clone());
+            let mut mib = TcpMib::default();
+            let peer_seq = c.rcv_nxt.0;
+            let closed = from_peer(&c, peer_seq, c.snd_una.0, TcpFlags::ACK, 0);
+            c.on_segment(&closed, &NONE, at(10), &mut mib);
+            assert_eq!(c.snd_wnd, 0);
+            let base_rto = c.rtt.rto();
+            assert_eq!(c.send(&[5u8; 1000], at(10)), Ok(1000));
+            let mut out = Vec::new();
+            c.poll_output(at(10), &LIM, &mut out);
+            assert!(out.is_empty(), "nothing fits a zero window");
+            let (mut now, mut last_gap) = (at(10), Duration::ZERO);
+            // Three hours of probes, every one answered with a zero window.
+            while now < at(3 * 3600 * 1000) {
+                let t = c.next_timer().expect("the persist timer runs");
+                let gap = t.saturating_duration_since(now);
+                assert!(gap >= last_gap && gap <= cfg.rto.max, "probe gap {gap:?}");
+                (now, last_gap) = (t, gap);
+                assert_eq!(c.on_timer(now, &mut mib), Outcome::None, "aborted");
+                out.clear();
+                c.poll_output(now, &LIM, &mut out);
+                assert_eq!(out.len(), 1, "one probe");
+                assert_eq!(out[0].repr.seq, c.snd_una.0 - 1);
+                c.on_segment(&closed, &NONE, now, &mut mib);
+            }
+            assert_eq!(last_gap, cfg.rto.max, "probes back off to the largest RTO");
+            assert_eq!(c.state(), TcpState::Established);
+            // The window opens: by a window update, or (that update lost) by the ACK of the
+            // next probe.
+            let open = from_peer(&c, peer_seq, c.snd_una.0, TcpFlags::ACK, 65_535);
+            if lost_update {
+                now = c.next_timer().unwrap();
+                c.on_timer(now, &mut mib);
+                out.clear();
+                c.poll_output(now, &LIM, &mut out);
+                assert_eq!(out.len(), 1, "one probe");
+            }
+            c.on_segment(&open, &NONE, now, &mut mib);
+            assert!(c.wants_output());
+            out.clear();
+            c.poll_output(now, &LIM, &mut out);
+            assert_eq!(
+                out.iter().map(|o| o.len).sum::<usize>(),
+                1000,
+                "sent at once"
+            );
+            assert_eq!(
+                c.rto_at,
+                Some(now + base_rto),
+                "the data's RTO is the ordinary one"
+            );
+        }
     }
 }

@@ -713,3 +713,61 @@ fn keepalive_times_out_a_close_wait_connection_whose_peer_vanished() {
         net.stacks[0].tcp_state(c)
     );
 }
+
+/// RFC 6191 / Linux `tcp_timewait_state_process`: the server closed first and sits in
+/// TIME-WAIT; the client, its side long closed, connects again from the same port. A SYN
+/// whose ISN lies beyond the TIME-WAIT's rcv_nxt (or, with timestamps, whose TSval is newer
+/// than TS.Recent) starts the new connection at once; an old duplicate SYN does not.
+#[test]
+fn a_client_reusing_its_port_recycles_the_servers_time_wait() {
+    let mut net = net();
+    let cfg = TcpConfig {
+        timestamps: false,
+        ..TcpConfig::default()
+    };
+    net.stacks[0].set_tcp_config(cfg.clone());
+    net.stacks[1].set_tcp_config(cfg);
+    let (l, c, s) = common::tcp_connected(&mut net, ms(10));
+    let ca = net.stacks[0].tcp_local_addr(c).unwrap();
+    let sa = addr("10.0.0.2", 80);
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"request", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    let mut buf = [0; 16];
+    assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(7));
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_close(c, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_mib().curr_estab, 0);
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::TimeWait);
+    // An old duplicate SYN (sequence below the TIME-WAIT's rcv_nxt) opens nothing. (The
+    // ACK answering it is lost: the client's reset would end the TIME-WAIT, RFC 1337.)
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let rcv_nxt = net.stacks[1].tcp_info(s).unwrap().rcv_nxt;
+    let old = seg(ca, sa, rcv_nxt.wrapping_sub(1000), 0, TcpFlags::SYN);
+    inject(&mut net, ca, sa, &old, &[]);
+    net.run_for(ms(10)).unwrap();
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500))
+        .unwrap();
+    assert_eq!(net.stacks[1].tcp_accept(l), Err(TcpError::WouldBlock));
+    assert_eq!(net.stacks[1].tcp_mib().passive_opens, 1);
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::TimeWait);
+    // The client comes back from the same port: connected at the first SYN, not after a
+    // challenge ACK, a reset and a SYN retransmission a second later.
+    let now = net.now();
+    let c2 = net.stacks[0].tcp_connect_from(ca, sa, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c2).unwrap(), TcpState::Established);
+    let (s2, peer) = net.stacks[1].tcp_accept(l).unwrap();
+    assert_eq!(peer, ca);
+    assert_eq!(net.stacks[0].tcp_mib().retrans_segs, 0);
+    let now = net.now();
+    net.stacks[0].tcp_send(c2, b"again", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv(s2, &mut buf, now), Ok(5));
+}

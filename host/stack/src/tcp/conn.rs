@@ -1561,6 +1561,36 @@ impl Conn {
         mib.challenge_acks_wanted += 1;
     }
 
+    /// In TIME-WAIT, a SYN that may start a new incarnation of the connection (RFC 6191,
+    /// Linux `tcp_timewait_state_process`): no ACK or RST, not an old duplicate by PAWS, and
+    /// either its ISN beyond `rcv_nxt` or its TSval newer than TS.Recent. Returns the ISN
+    /// for the new connection, beyond anything this one sent (Linux: `tw_snd_nxt + 65537`).
+    pub(crate) fn time_wait_new_syn(&self, seg: &TcpRepr, now: Instant) -> Option<Seq> {
+        let f = seg.flags;
+        if self.state != TcpState::TimeWait
+            || !f.contains(TcpFlags::SYN)
+            || f.contains(TcpFlags::ACK)
+            || f.contains(TcpFlags::RST)
+        {
+            return None;
+        }
+        let ts = seg.options.timestamps.filter(|_| self.ts_ok);
+        let ts_delta = ts.map(|t| t.tsval.wrapping_sub(self.ts_recent) as i32);
+        let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
+        if ts_delta.is_some_and(|d| d < 0) && !stale {
+            // PAWS, with no window of slack in TIME-WAIT (`tcp_paws_reject(.., 0)`).
+            return None;
+        }
+        let new = Seq(seg.seq).diff(self.rcv_nxt) > 0 || ts_delta.is_some_and(|d| d > 0);
+        new.then(|| self.snd_max + 65_537u32)
+    }
+
+    /// Ends a TIME-WAIT a new SYN recycled.
+    pub(crate) fn end_time_wait(&mut self) {
+        self.state = TcpState::Closed;
+        self.clear_timers();
+    }
+
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = TcpState::TimeWait;
         self.rto_at = None;
@@ -3100,5 +3130,44 @@ mod tests {
                 "the data's RTO is the ordinary one"
             );
         }
+    }
+
+    /// RFC 6191: in TIME-WAIT with timestamps, a SYN with a newer TSval starts a new
+    /// connection even when its ISN is not beyond rcv_nxt; one with an older TSval (an old
+    /// duplicate by PAWS) does not even with a larger ISN.
+    #[test]
+    fn time_wait_takes_a_syn_by_timestamp_first() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        let mut out = Vec::new();
+        c.shutdown_write();
+        c.poll_output(at(10), &LIM, &mut out);
+        s.on_segment(&out[0].repr, &NONE, at(11), &mut mib);
+        s.shutdown_write();
+        out.clear();
+        s.poll_output(at(11), &LIM, &mut out);
+        c.on_segment(&out[0].repr, &NONE, at(12), &mut mib);
+        assert_eq!(c.state(), TcpState::TimeWait);
+        let syn = |seq: u32, tsval: u32| {
+            let mut r = from_peer(&c, seq, 0, TcpFlags::SYN, 65_535);
+            r.options.timestamps = Some(TcpTimestamps { tsval, tsecr: 0 });
+            r
+        };
+        let (nxt, recent) = (c.rcv_nxt.0, c.ts_recent);
+        let iss = c.time_wait_new_syn(&syn(nxt - 100, recent + 1), at(20));
+        assert_eq!(iss, Some(c.snd_max + 65_537u32));
+        assert_eq!(
+            c.time_wait_new_syn(&syn(nxt + 100, recent - 1), at(20)),
+            None
+        );
+        assert_eq!(c.time_wait_new_syn(&syn(nxt - 100, recent), at(20)), None);
+        let mut no_ts = syn(nxt + 100, 0);
+        no_ts.options.timestamps = None;
+        assert!(c.time_wait_new_syn(&no_ts, at(20)).is_some());
+        no_ts.seq = nxt;
+        assert_eq!(c.time_wait_new_syn(&no_ts, at(20)), None);
+        no_ts.flags = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
+        no_ts.seq = nxt + 100;
+        assert_eq!(c.time_wait_new_syn(&no_ts, at(20)), None);
     }
 }

@@ -997,11 +997,24 @@ impl Stack {
             return;
         }
         if let Some(&i) = self.tcp.conns.get(&(local, remote)) {
+            // A new SYN for a 4-tuple in TIME-WAIT ends the TIME-WAIT and goes to the
+            // listener, if there is one (Linux `tcp_timewait_state_process` TCP_TW_SYN).
+            let iss = match self.tcp.socks.get(i) {
+                Some(Some(Sock::Conn(c))) => c.time_wait_new_syn(&seg, now),
+                _ => None,
+            };
+            let li = iss.and(self.tcp.listener_for(hdr.dst, seg.dst_port));
+            if let (Some(li), Some(Some(Sock::Conn(c)))) = (li, self.tcp.socks.get_mut(i)) {
+                c.end_time_wait();
+                self.tcp_finish(i);
+                self.tcp_listen_rcv(li, local, remote, &seg, &payload, iss, now);
+                return;
+            }
             self.tcp_conn_rcv(i, &seg, &payload, now);
             return;
         }
         if let Some(li) = self.tcp.listener_for(hdr.dst, seg.dst_port) {
-            self.tcp_listen_rcv(li, local, remote, &seg, &payload, now);
+            self.tcp_listen_rcv(li, local, remote, &seg, &payload, None, now);
             return;
         }
         self.tcp.mib.no_port += 1;
@@ -1074,6 +1087,9 @@ impl Stack {
         self.tcp_flush(i, now);
     }
 
+    /// A segment for listener `li`; `iss`, when given, is the ISN a SYN that recycled a
+    /// TIME-WAIT gets.
+    #[allow(clippy::too_many_arguments)]
     fn tcp_listen_rcv(
         &mut self,
         li: usize,
@@ -1081,6 +1097,7 @@ impl Stack {
         remote: SocketAddrV4,
         seg: &TcpRepr,
         payload: &Payload<'_>,
+        iss: Option<Seq>,
         now: Instant,
     ) {
         let payload_len = payload.len();
@@ -1121,7 +1138,7 @@ impl Stack {
             self.tcp_send_cookie(local, remote, seg, mss, now);
             return;
         }
-        let iss = self.tcp.isn.isn(local, remote, now);
+        let iss = iss.unwrap_or_else(|| self.tcp.isn.isn(local, remote, now));
         let mut c = Conn::accept_syn(&self.tcp.cfg, local, remote, iss, mss, seg, now);
         c.parent = Some(li);
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));

@@ -1978,9 +1978,15 @@ impl Conn {
         if w > free || w.saturating_add(mss) <= free {
             w = if free >= mss { free - free % mss } else { free };
         }
-        let w = w.max(self.rcv_adv.since(self.rcv_nxt));
+        let cur = self.rcv_adv.since(self.rcv_nxt);
+        let w = w.max(cur);
         self.last_wnd = w;
-        let field = (w >> self.rcv_wscale).min(65_535);
+        // Scaled, the field truncates: the window already advertised is rounded up instead,
+        // or the right edge would move left by up to a scale unit (Linux `tcp_select_window`:
+        // `ALIGN(cur_win, 1 << rcv_wscale)`).
+        let field = (w >> self.rcv_wscale)
+            .max(cur.div_ceil(1 << self.rcv_wscale))
+            .min(65_535);
         self.rcv_adv = self.rcv_nxt + (field << self.rcv_wscale);
         field as u16
     }
@@ -3169,5 +3175,47 @@ mod tests {
         no_ts.flags = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
         no_ts.seq = nxt + 100;
         assert_eq!(c.time_wait_new_syn(&no_ts, at(20)), None);
+    }
+
+    /// RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4: the right edge of the advertised window never
+    /// moves left, also when the window is scaled and `rcv_adv - rcv_nxt` is not a multiple
+    /// of the scale (Linux `tcp_select_window` rounds the current window up with `ALIGN`).
+    #[test]
+    fn the_advertised_right_edge_never_moves_left_under_window_scaling() {
+        let (mut c, mut s) = established();
+        s.nodelay = true;
+        assert!(c.rcv_wscale > 0);
+        let mut mib = TcpMib::default();
+        let mut edge: Option<Seq> = None;
+        for k in 0..200u64 {
+            // Odd-sized segments the application never reads.
+            if s.send(&[1u8; 1000], at(10 + k)).is_err() {
+                break;
+            }
+            let mut out = Vec::new();
+            s.poll_output(at(10 + k), &LIM, &mut out);
+            for o in &out {
+                c.on_segment(
+                    &o.repr,
+                    &Payload::from_slice(&vec![1u8; o.len]),
+                    at(10 + k),
+                    &mut mib,
+                );
+            }
+            c.ack_now = true;
+            let acks = deliver(&mut c, &mut s, at(10 + k));
+            for a in &acks {
+                let e = Seq(a.repr.ack) + (u32::from(a.repr.window) << c.rcv_wscale);
+                if let Some(prev) = edge {
+                    assert!(
+                        e.diff(prev) >= 0,
+                        "right edge moved left by {}",
+                        prev.diff(e)
+                    );
+                }
+                edge = Some(e);
+            }
+        }
+        assert!(c.rx.free() < 1000, "the buffer filled");
     }
 }

@@ -1973,7 +1973,10 @@ impl Conn {
         // else round the free space down to whole segments; never pull the right edge back.
         // A steady window is also what lets the sender's header prediction hold.
         let free = self.rx.free().min(u32::MAX as usize / 2) as u32;
-        let mss = self.snd_mss_base().max(1);
+        // The step is min(RCV.BUFF / 2, MSS) (RFC 1122 §4.2.3.3): a buffer smaller than two
+        // segments must still open (Linux caps the MSS at the full space likewise).
+        let half_buf = (self.rx.limit() / 2).clamp(1, u32::MAX as usize) as u32;
+        let mss = self.snd_mss_base().clamp(1, half_buf);
         let mut w = self.last_wnd;
         if w > free || w.saturating_add(mss) <= free {
             w = if free >= mss { free - free % mss } else { free };
@@ -3217,5 +3220,33 @@ mod tests {
             }
         }
         assert!(c.rx.free() < 1000, "the buffer filled");
+    }
+
+    /// RFC 1122 §4.2.3.3: the window opens in steps of min(RCV.BUFF / 2, MSS). A receive
+    /// buffer smaller than one segment must still open a window (Linux `__tcp_select_window`
+    /// caps the MSS at the full space), or the connection deadlocks on probes.
+    #[test]
+    fn a_receive_buffer_smaller_than_a_segment_still_opens_its_window() {
+        let (mut c, mut s) = established_with(TcpConfig {
+            rcvbuf: 1000,
+            autotune: false,
+            ..TcpConfig::default()
+        });
+        let mut mib = TcpMib::default();
+        assert_eq!(s.send(&[9u8; 3000], at(10)), Ok(3000));
+        let (mut got, mut buf) = (0, [0u8; 4096]);
+        let mut now = at(10);
+        while now < at(5_000) && got < 3000 {
+            deliver(&mut s, &mut c, now);
+            if let Ok(n) = c.recv(&mut buf, now) {
+                got += n;
+            }
+            deliver(&mut c, &mut s, now);
+            now += Duration::from_millis(10);
+            s.on_timer(now, &mut mib);
+            c.on_timer(now, &mut mib);
+        }
+        assert_eq!(got, 3000, "window advertised: {}", s.snd_wnd);
+        assert!(s.info.zero_window_probes <= 1);
     }
 }

@@ -1287,7 +1287,8 @@ impl Conn {
 
     /// Header prediction (Van Jacobson's fast path, Linux `tcp_rcv_established`): in
     /// ESTABLISHED, a segment with only ACK (and PSH) set, exactly at `rcv_nxt`, with the
-    /// window unchanged, a timestamp that passes PAWS, no SACK blocks, and either no payload
+    /// window unchanged, a timestamp that passes PAWS, no SACK blocks, nothing (data or FIN)
+    /// waiting beyond `rcv_nxt`, and either no payload
     /// and an ACK of new data, or in-order payload that fits and an ACK of nothing new. Such
     /// segments are most of a bulk transfer; they skip the general checks. Returns whether
     /// the segment was handled here.
@@ -1306,6 +1307,9 @@ impl Conn {
             || self.recovery.is_some()
             || self.loss_point.is_some()
             || !self.ooo.is_empty()
+            // A FIN seen beyond rcv_nxt waits for the data before it: the slow path
+            // consumes it (Linux queues it out of order, which turns prediction off).
+            || self.rx_fin.is_some()
             || self.rx_shut
             || seg.options.sack_blocks[0].is_some()
         {
@@ -3248,5 +3252,35 @@ mod tests {
         }
         assert_eq!(got, 3000, "window advertised: {}", s.snd_wnd);
         assert!(s.info.zero_window_probes <= 1);
+    }
+
+    /// Header prediction must not take a segment while the peer's FIN waits beyond rcv_nxt
+    /// (Linux keeps that FIN in the out-of-order queue, which turns the fast path off): the
+    /// in-order data that reaches the FIN must also consume it.
+    #[test]
+    fn data_reaching_a_fin_that_came_early_consumes_it() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        s.nodelay = true;
+        assert_eq!(s.send(&[6u8; 100], at(10)), Ok(100));
+        let mut data = Vec::new();
+        s.poll_output(at(10), &LIM, &mut data);
+        s.shutdown_write();
+        let mut fin = Vec::new();
+        s.poll_output(at(11), &LIM, &mut fin);
+        assert_eq!((data.len(), fin.len()), (1, 1));
+        assert!(fin[0].repr.flags.contains(TcpFlags::FIN) && fin[0].len == 0);
+        // The FIN overtakes the data.
+        c.on_segment(&fin[0].repr, &NONE, at(12), &mut mib);
+        assert_eq!(c.state(), TcpState::Established);
+        c.on_segment(
+            &data[0].repr,
+            &Payload::from_slice(&[6u8; 100]),
+            at(13),
+            &mut mib,
+        );
+        assert_eq!(c.info().bytes_received, 100);
+        assert_eq!(c.state(), TcpState::CloseWait, "the FIN was left pending");
+        assert_eq!(c.rcv_nxt, Seq(fin[0].repr.seq) + 1u32);
     }
 }

@@ -1132,7 +1132,10 @@ impl Conn {
                 self.rxt_round_end = None;
                 self.snd_nxt = self.snd_una;
                 self.high_rxt = self.snd_una;
-                self.force_rexmit = None;
+                // Under a zero window the first unacknowledged segment still goes, as the
+                // probe (Linux `tcp_retransmit_timer` retransmits the head regardless of the
+                // window); go-back-N alone would send nothing, and draw no answer.
+                self.force_rexmit = (self.snd_wnd == 0).then_some(self.snd_una);
                 self.dupacks = 0;
                 self.timed = None;
                 self.sb.clear();
@@ -3282,5 +3285,56 @@ mod tests {
         assert_eq!(c.info().bytes_received, 100);
         assert_eq!(c.state(), TcpState::CloseWait, "the FIN was left pending");
         assert_eq!(c.rcv_nxt, Seq(fin[0].repr.seq) + 1u32);
+    }
+
+    /// A receiver that shrinks its window to zero under data in flight: the retransmission
+    /// timeouts send the first unacknowledged segment as a window probe (Linux
+    /// `tcp_retransmit_timer`, "receiver dastardly shrinks window"), and while the receiver
+    /// answers them the connection lives on.
+    #[test]
+    fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            window_scaling: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, _) = established_with(cfg.clone());
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        let peer_seq = c.rcv_nxt.0;
+        assert_eq!(c.send(&[5u8; 3000], at(10)), Ok(3000));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &LIM, &mut out);
+        assert_eq!(out.iter().map(|o| o.len).sum::<usize>(), 3000);
+        let first = c.snd_una.0;
+        // The first 1000 bytes are acknowledged with a zero window; the rest stay in flight.
+        let shrunk = from_peer(&c, peer_seq, first + 1000, TcpFlags::ACK, 0);
+        c.on_segment(&shrunk, &NONE, at(20), &mut mib);
+        assert_eq!((c.snd_wnd, c.snd_una.0), (0, first + 1000));
+        let mut now = at(20);
+        let mut probes = 0;
+        while now < at(30 * 60 * 1000) {
+            now = c.next_timer().expect("a timer runs");
+            assert_eq!(
+                c.on_timer(now, &mut mib),
+                Outcome::None,
+                "aborted at {now:?}"
+            );
+            out.clear();
+            c.poll_output(now, &LIM, &mut out);
+            if !out.is_empty() {
+                probes += 1;
+                let answer = from_peer(&c, peer_seq, first + 1000, TcpFlags::ACK, 0);
+                c.on_segment(&answer, &NONE, now, &mut mib);
+            }
+        }
+        assert!(probes > 10, "{probes} probes");
+        // The window opens: the data goes again from snd_una (in slow start, after the
+        // timeouts).
+        let open = from_peer(&c, peer_seq, first + 1000, TcpFlags::ACK, 65_535);
+        c.on_segment(&open, &NONE, now, &mut mib);
+        out.clear();
+        c.poll_output(now, &LIM, &mut out);
+        assert!(!out.is_empty() && out[0].repr.seq == first + 1000 && out[0].len > 0);
     }
 }

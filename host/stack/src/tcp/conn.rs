@@ -32,6 +32,10 @@ pub const GSO_MAX_BYTES: u32 = 65_535 - 20 - 60;
 /// Least time between two ACKs answering invalid segments.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Unanswered zero-window probes an orphaned connection sends before it is aborted (Linux
+/// `tcp_orphan_retries` when the sysctl is 0 and the backoff is still short).
+const ORPHAN_PROBES: u32 = 8;
+
 /// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -1003,8 +1007,19 @@ impl Conn {
                 // §3.8.6.2.1's override timeout; Linux `tcp_write_wakeup`).
                 self.force_small = true;
             } else if self.snd_wnd == 0 && self.unsent() > 0 {
+                // Only unanswered probes end a connection (any segment resets the count),
+                // except an orphan's: nobody waits for it, so it ends once the probes have
+                // backed off to the largest RTO (Linux `tcp_probe_timer` with
+                // `tcp_orphan_retries` = 0: 8 probes while the backoff is short, then none).
                 self.probes += 1;
-                if self.probes > self.cfg.retries2 {
+                let limit = if self.orphan {
+                    ORPHAN_PROBES
+                } else {
+                    self.cfg.retries2
+                };
+                if self.probes > limit
+                    || (self.orphan && self.persist_interval() >= self.cfg.rto.max)
+                {
                     return self.fail(TcpError::TimedOut, mib);
                 }
                 self.info.zero_window_probes += 1;
@@ -3336,5 +3351,50 @@ mod tests {
         out.clear();
         c.poll_output(now, &LIM, &mut out);
         assert!(!out.is_empty() && out[0].repr.seq == first + 1000 && out[0].len > 0);
+    }
+
+    /// Linux `tcp_probe_timer`: an orphan (closed by the user) is not kept forever by a
+    /// receiver that answers every probe with a zero window: once the probe interval has
+    /// backed off to the largest RTO, it is aborted. A socket still owned lives on.
+    #[test]
+    fn an_orphan_stuck_behind_a_zero_window_is_aborted() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            window_scaling: false,
+            ..TcpConfig::default()
+        };
+        for orphan in [false, true] {
+            let (mut c, _) = established_with(cfg.clone());
+            let mut mib = TcpMib::default();
+            let peer_seq = c.rcv_nxt.0;
+            let closed = from_peer(&c, peer_seq, c.snd_una.0, TcpFlags::ACK, 0);
+            c.on_segment(&closed, &NONE, at(10), &mut mib);
+            assert_eq!(c.send(&[5u8; 1000], at(10)), Ok(1000));
+            c.orphan = orphan;
+            c.shutdown_write();
+            let mut out = Vec::new();
+            c.poll_output(at(10), &LIM, &mut out);
+            let mut now = at(10);
+            let mut ended = None;
+            while now < at(3600 * 1000) {
+                now = c.next_timer().expect("a timer runs");
+                if c.on_timer(now, &mut mib) == Outcome::Closed {
+                    ended = Some(now);
+                    break;
+                }
+                out.clear();
+                c.poll_output(now, &LIM, &mut out);
+                let ack = from_peer(&c, peer_seq, c.snd_una.0, TcpFlags::ACK, 0);
+                c.on_segment(&ack, &NONE, now, &mut mib);
+            }
+            if orphan {
+                let t = ended.expect("the orphan lives on");
+                assert!(t < at(600 * 1000), "aborted only at {t:?}");
+                assert_eq!(c.error, Some(TcpError::TimedOut));
+            } else {
+                assert_eq!(ended, None);
+                assert_eq!(c.state(), TcpState::FinWait1);
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! ICMPv4 (Linux `net/ipv4/icmp.c`): `icmp_rcv` answers echo requests, learns path MTUs from
-//! fragmentation-needed, and reports errors to the UDP socket they concern and to the stack's
-//! ICMP event queue (what ping sockets and traceroute read); `icmp_send` builds errors about a
+//! fragmentation-needed, and reports errors to the UDP or TCP socket they concern and to the
+//! stack's ICMP event queue (what ping sockets and traceroute read); `icmp_send` builds errors about a
 //! packet, following RFC 1122's never-answer rules and the rate limiter.
 
 use crate::frag::ReassemblyTimedOut;
@@ -238,6 +238,9 @@ impl Stack {
                 }
                 let ports = quoted_ports(&header, data);
                 self.udp_err(&header, ports, IcmpError::DstUnreachable(reason));
+                if header.protocol == protocol::TCP {
+                    self.tcp_err(&header, data, IcmpError::DstUnreachable(reason));
+                }
                 let e = IcmpEvent::DstUnreachable {
                     from: hdr.src,
                     reason,
@@ -247,8 +250,15 @@ impl Stack {
                 };
                 self.push_icmp_event(e);
             }
-            IcmpRepr::TimeExceeded { reason, header, .. } => {
+            IcmpRepr::TimeExceeded {
+                reason,
+                header,
+                data,
+            } => {
                 self.snmp.icmp.in_time_excds += 1;
+                if header.protocol == protocol::TCP {
+                    self.tcp_err(&header, data, IcmpError::TimeExceeded(reason));
+                }
                 let e = IcmpEvent::TimeExceeded {
                     from: hdr.src,
                     reason,
@@ -297,6 +307,9 @@ impl Stack {
             // Our own packet: the error goes straight to whoever sent it.
             let ports = quoted_ports(&ohdr, quoted);
             self.udp_err(&ohdr, ports, err);
+            if ohdr.protocol == protocol::TCP {
+                self.tcp_err(&ohdr, quoted, err);
+            }
             let from = ohdr.src;
             let e = match err {
                 IcmpError::DstUnreachable(reason) => IcmpEvent::DstUnreachable {

@@ -242,6 +242,9 @@ fn connect_times_out_after_syn_retries() {
         syn_retries: 2,
         ..TcpConfig::default()
     });
+    // B's MAC known first, so the SYNs are lost on the wire. (Were ARP to fail, the local
+    // host-unreachable error would name the timeout instead, as Linux's EHOSTUNREACH.)
+    connected(&mut net);
     net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
         .unwrap();
     let now = net.now();
@@ -770,4 +773,186 @@ fn a_client_reusing_its_port_recycles_the_servers_time_wait() {
     net.run_for(ms(10)).unwrap();
     let now = net.now();
     assert_eq!(net.stacks[1].tcp_recv(s2, &mut buf, now), Ok(5));
+}
+
+/// An ICMP error from `from` to A (stack 0) about a TCP segment A sent from `local` to
+/// `remote` with sequence number `seq`, quoting the first 8 bytes of its header (RFC 792).
+fn icmp_to_a(
+    net: &mut Net,
+    from: &str,
+    err: IcmpError,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seq: u32,
+) {
+    use oxnic_stack::wire::checksum::ChecksumMode;
+    use oxnic_stack::wire::ethernet::{ethertype, EthernetRepr};
+    use oxnic_stack::wire::icmpv4::IcmpRepr;
+    use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+    let ip = |src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize| Ipv4Repr {
+        src,
+        dst,
+        protocol: proto,
+        ttl: 64,
+        dscp: 0,
+        ecn: 0,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len,
+        options: Ipv4Options::default(),
+    };
+    let header = ip(*local.ip(), *remote.ip(), protocol::TCP, 20);
+    let mut quoted = [0u8; 8];
+    quoted[..2].copy_from_slice(&local.port().to_be_bytes());
+    quoted[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    quoted[4..].copy_from_slice(&seq.to_be_bytes());
+    let msg = match err {
+        IcmpError::Unreach(reason) => IcmpRepr::DstUnreachable {
+            reason,
+            next_hop_mtu: 0,
+            header,
+            data: &quoted,
+        },
+    };
+    let mut icmp = vec![0; msg.buffer_len()];
+    msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
+    let outer = ip(
+        from.parse().unwrap(),
+        *local.ip(),
+        protocol::ICMP,
+        icmp.len(),
+    );
+    let mut f = vec![0; EthernetRepr::LEN + outer.header_len() + icmp.len()];
+    EthernetRepr {
+        dst: mac(0, 1),
+        src: EthernetAddress([2, 0, 0, 0, 9, 9]),
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    let hl = outer
+        .emit(&mut f[EthernetRepr::LEN..], ChecksumMode::Software)
+        .unwrap();
+    f[EthernetRepr::LEN + hl..].copy_from_slice(&icmp);
+    net.stacks[0]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(64, &f));
+}
+
+#[derive(Clone, Copy)]
+enum IcmpError {
+    Unreach(oxnic_stack::wire::icmpv4::DstUnreachable),
+}
+
+/// A connected pair to warm ARP, then a dead link and a connect from A to B:81 whose SYNs
+/// are lost: (A's socket, its local address, its ISS).
+fn lost_connect(net: &mut Net) -> (TcpHandle, SocketAddrV4, u32) {
+    connected(net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 81), now)
+        .unwrap();
+    net.run_for(ms(5)).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let iss = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    (c, local, iss)
+}
+
+#[test]
+fn icmp_port_unreachable_quoting_the_syn_refuses_the_connect() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    let (c, local, iss) = lost_connect(&mut net);
+    let b = addr("10.0.0.2", 81);
+    let port = IcmpError::Unreach(DstUnreachable::PortUnreachable);
+    // A sequence number A never sent: ignored (RFC 5927 §4.1).
+    icmp_to_a(&mut net, "10.0.0.2", port, local, b, iss.wrapping_add(1000));
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
+    // Another port of ours, with no socket: ignored, no panic.
+    icmp_to_a(&mut net, "10.0.0.2", port, addr("10.0.0.1", 9), b, iss);
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
+    // The SYN: a hard error, the connect fails (RFC 1122 4.2.3.9, Linux ECONNREFUSED).
+    let fails = net.stacks[0].tcp_mib().attempt_fails;
+    icmp_to_a(&mut net, "10.0.0.2", port, local, b, iss);
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ConnectionRefused)
+    );
+    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
+}
+
+#[test]
+fn icmp_host_unreachable_in_syn_sent_is_soft_and_named_at_the_timeout() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        syn_retries: 2,
+        ..TcpConfig::default()
+    });
+    let (c, local, iss) = lost_connect(&mut net);
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 81), iss);
+    net.run_for(ms(10)).unwrap();
+    // RFC 1122 4.2.3.9: MUST NOT abort; the SYN keeps being retransmitted.
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
+    assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
+    net.run_for(Duration::from_secs(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    // The timeout reports the soft error (Linux `tcp_write_err`: sk_err_soft ?: ETIMEDOUT).
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::Unreachable)
+    );
+}
+
+#[test]
+fn icmp_errors_never_abort_an_established_connection() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        retries2: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    net.run_for(ms(2)).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    let b = addr("10.0.0.2", 80);
+    // Soft in a synchronized state, even port unreachable (RFC 5927 §7, Linux).
+    for reason in [
+        DstUnreachable::PortUnreachable,
+        DstUnreachable::HostUnreachable,
+    ] {
+        icmp_to_a(
+            &mut net,
+            "10.0.0.2",
+            IcmpError::Unreach(reason),
+            local,
+            b,
+            una,
+        );
+        net.run_for(ms(2)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
+    }
+    net.run_for(Duration::from_secs(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::Unreachable),
+        "the last soft error, not a bare timeout"
+    );
 }

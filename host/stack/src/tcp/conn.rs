@@ -410,6 +410,9 @@ pub struct Conn {
     rcv_rtt: Option<Duration>,
 
     pub(crate) error: Option<TcpError>,
+    /// The last soft ICMP error (Linux `sk_err_soft`): reported instead of a bare timeout
+    /// should the connection time out, forgotten once an ACK shows the path works.
+    err_soft: Option<TcpError>,
     pub(crate) info: TcpInfo,
     /// The listener this connection came from, while it waits to be accepted.
     pub(crate) parent: Option<usize>,
@@ -566,6 +569,7 @@ impl Conn {
             space_at: now,
             rcv_rtt: None,
             error: None,
+            err_soft: None,
             info: TcpInfo::default(),
             parent: None,
             from_cookie: false,
@@ -1077,10 +1081,39 @@ impl Conn {
         )
     }
 
+    /// True when an ICMP error quoting sequence number `seq` can be about a segment of this
+    /// connection still in flight: SND.UNA =< seq =< SND.NXT (RFC 5927 §4.1, Linux
+    /// `tcp_v4_err`'s `between(seq, snd_una, snd_nxt)`), the highest sequence sent standing
+    /// for SND.NXT. Anything else is stale or forged and is ignored.
+    pub(crate) fn icmp_seq_ok(&self, seq: Seq) -> bool {
+        seq.diff(self.snd_una) >= 0 && seq.diff(self.snd_max) <= 0
+    }
+
+    /// An ICMP error `e` about one of our segments (its sequence checked). A `hard` one
+    /// (protocol or port unreachable, RFC 1122 4.2.3.9) aborts a connect in SYN-SENT
+    /// (Linux ECONNREFUSED). Everything else, and any error in a synchronized state (RFC 5927
+    /// §7; Linux keeps `sk_err_soft` there), is soft: kept to name a later timeout.
+    pub(crate) fn icmp_error(&mut self, e: TcpError, hard: bool, mib: &mut TcpMib) -> Outcome {
+        if hard && self.state == TcpState::SynSent {
+            mib.attempt_fails += 1;
+            return self.fail(e, mib);
+        }
+        if !matches!(self.state, TcpState::Closed | TcpState::TimeWait) {
+            self.err_soft = Some(e);
+        }
+        Outcome::None
+    }
+
     fn fail(&mut self, e: TcpError, mib: &mut TcpMib) -> Outcome {
         if matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             mib.estab_resets += 1;
         }
+        // A timeout names the soft error seen meanwhile (Linux `tcp_write_err`:
+        // `sk_err_soft ? : ETIMEDOUT`; RFC 1122 4.2.3.9 makes it available to the user).
+        let e = match (e, self.err_soft) {
+            (TcpError::TimedOut, Some(soft)) => soft,
+            _ => e,
+        };
         self.error = Some(e);
         self.aborted = true;
         self.state = TcpState::Closed;
@@ -1495,6 +1528,7 @@ impl Conn {
                 self.rtt.sample(now.saturating_duration_since(at));
             }
             self.retries = 0;
+            self.err_soft = None;
             self.rto_at = None;
             self.recover = self.snd_una;
             self.high_rxt = self.snd_una;
@@ -1764,6 +1798,7 @@ impl Conn {
             self.hystart(s, ack);
         }
         self.retries = 0;
+        self.err_soft = None;
         if let Some(lp) = self.loss_point {
             if ack.diff(lp) >= 0 {
                 self.loss_point = None;

@@ -24,6 +24,7 @@ pub mod rtt;
 pub mod scoreboard;
 pub mod seq;
 
+use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
@@ -31,6 +32,7 @@ use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
+use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 pub use cc::CcAlgorithm;
@@ -924,6 +926,42 @@ impl Stack {
             self.tcp.socks[i] = None;
         } else if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
             c.state = TcpState::Closed;
+        }
+    }
+
+    /// `tcp_v4_err`: an ICMP error `err` about a segment we sent from `header.src` to
+    /// `header.dst`, whose first bytes (ports and sequence number, RFC 792's 8) are `quoted`.
+    /// Ignored without a connection for it, or when the quoted sequence is not in flight.
+    pub(crate) fn tcp_err(&mut self, header: &Ipv4Repr, quoted: &[u8], err: IcmpError) {
+        let Some(q) = quoted.get(..8) else {
+            return;
+        };
+        let local = SocketAddrV4::new(header.src, u16::from_be_bytes([q[0], q[1]]));
+        let remote = SocketAddrV4::new(header.dst, u16::from_be_bytes([q[2], q[3]]));
+        let seq = Seq(u32::from_be_bytes([q[4], q[5], q[6], q[7]]));
+        let Some(&i) = self.tcp.conns.get(&(local, remote)) else {
+            return;
+        };
+        let (e, hard) = match err {
+            IcmpError::DstUnreachable(
+                DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable,
+            ) => (TcpError::ConnectionRefused, true),
+            IcmpError::DstUnreachable(DstUnreachable::FragRequired) | IcmpError::FragNeeded(_) => {
+                return
+            }
+            IcmpError::DstUnreachable(_) | IcmpError::TimeExceeded(_) => {
+                (TcpError::Unreachable, false)
+            }
+        };
+        let TcpTable { socks, mib, .. } = &mut self.tcp;
+        let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
+            return;
+        };
+        if !c.icmp_seq_ok(seq) {
+            return;
+        }
+        if let Outcome::Closed = c.icmp_error(e, hard, mib) {
+            self.tcp_finish(i);
         }
     }
 

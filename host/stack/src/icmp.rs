@@ -121,6 +121,25 @@ impl Stack {
         self.ip_local_out(pkt, &rt, p, now)
     }
 
+    /// Fragmentation needed said the path to `dst` carries `mtu` bytes: the PMTU cache learns
+    /// it against the link towards `dst`. Returns the path MTU before and after.
+    pub(crate) fn pmtu_learn(
+        &mut self,
+        dst: Ipv4Addr,
+        mtu: u16,
+        now: Instant,
+    ) -> Option<(usize, usize)> {
+        let link = self
+            .fib
+            .lookup(dst)
+            .ok()
+            .and_then(|nh| self.iface(nh.ifindex))
+            .map(|i| i.mtu())?;
+        let before = self.pmtu.path_mtu(dst, link, now);
+        let after = self.pmtu.learn(dst, usize::from(mtu), link, now);
+        Some((before, after))
+    }
+
     /// Takes the ICMP events received so far, oldest first.
     pub fn icmp_events(&mut self) -> Vec<IcmpEvent> {
         self.icmp_events.drain(..).collect()
@@ -224,23 +243,20 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_dest_unreachs += 1;
-                if reason == DstUnreachable::FragRequired {
-                    if let Some(link) = self
-                        .fib
-                        .lookup(header.dst)
-                        .ok()
-                        .and_then(|nh| self.iface(nh.ifindex))
-                        .map(|i| i.mtu())
-                    {
-                        self.pmtu
-                            .learn(header.dst, usize::from(next_hop_mtu), link, now);
-                    }
+                let err = if reason == DstUnreachable::FragRequired {
+                    IcmpError::FragNeeded(next_hop_mtu)
+                } else {
+                    IcmpError::DstUnreachable(reason)
+                };
+                // About TCP, the connection checks the quoted sequence before the PMTU is
+                // learnt (Linux `tcp_v4_err`); a forged error cannot shrink it.
+                if header.protocol == protocol::TCP {
+                    self.tcp_err(&header, data, err, now);
+                } else if let IcmpError::FragNeeded(mtu) = err {
+                    self.pmtu_learn(header.dst, mtu, now);
                 }
                 let ports = quoted_ports(&header, data);
                 self.udp_err(&header, ports, IcmpError::DstUnreachable(reason));
-                if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, IcmpError::DstUnreachable(reason));
-                }
                 let e = IcmpEvent::DstUnreachable {
                     from: hdr.src,
                     reason,
@@ -257,7 +273,7 @@ impl Stack {
             } => {
                 self.snmp.icmp.in_time_excds += 1;
                 if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, IcmpError::TimeExceeded(reason));
+                    self.tcp_err(&header, data, IcmpError::TimeExceeded(reason), now);
                 }
                 let e = IcmpEvent::TimeExceeded {
                     from: hdr.src,
@@ -308,7 +324,7 @@ impl Stack {
             let ports = quoted_ports(&ohdr, quoted);
             self.udp_err(&ohdr, ports, err);
             if ohdr.protocol == protocol::TCP {
-                self.tcp_err(&ohdr, quoted, err);
+                self.tcp_err(&ohdr, quoted, err, now);
             }
             let from = ohdr.src;
             let e = match err {

@@ -815,6 +815,12 @@ fn icmp_to_a(
             header,
             data: &quoted,
         },
+        IcmpError::FragNeeded(mtu) => IcmpRepr::DstUnreachable {
+            reason: oxnic_stack::wire::icmpv4::DstUnreachable::FragRequired,
+            next_hop_mtu: mtu,
+            header,
+            data: &quoted,
+        },
     };
     let mut icmp = vec![0; msg.buffer_len()];
     msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
@@ -845,6 +851,7 @@ fn icmp_to_a(
 #[derive(Clone, Copy)]
 enum IcmpError {
     Unreach(oxnic_stack::wire::icmpv4::DstUnreachable),
+    FragNeeded(u16),
 }
 
 /// A connected pair to warm ARP, then a dead link and a connect from A to B:81 whose SYNs
@@ -955,4 +962,149 @@ fn icmp_errors_never_abort_an_established_connection() {
         Some(TcpError::Unreachable),
         "the last soft error, not a bare timeout"
     );
+}
+
+/// A — R — C with a narrow middle: A = 10.0.1.1 and C = 10.0.2.1 on 1500-byte devices, so
+/// both offer an MSS of 1460, R forwarding between them over a link and an interface of 1000
+/// bytes on C's side: only R's fragmentation-needed tells A what the path carries.
+fn narrow_middle() -> Net {
+    use oxnic_stack::route::Route;
+    use oxnic_stack::StackConfig;
+    let mut net = oxnic_stack::netsim::Net::new();
+    let a = net.add_stack(StackConfig::default());
+    let r = net.add_stack(StackConfig {
+        forwarding: true,
+        ..StackConfig::default()
+    });
+    let c = net.add_stack(StackConfig::default());
+    let caps = DeviceCaps::default();
+    let narrow = DeviceCaps { mtu: 1000, ..caps };
+    let ia = net.add_iface(a, "10.0.1.1/24", caps).unwrap();
+    let r1 = net.add_iface(r, "10.0.1.254/24", caps).unwrap();
+    let r2 = net.add_iface(r, "10.0.2.254/24", narrow).unwrap();
+    let ic = net.add_iface(c, "10.0.2.1/24", caps).unwrap();
+    net.stacks[a]
+        .routes_mut()
+        .add(Route::default_via(Ipv4Addr::new(10, 0, 1, 254), ia))
+        .unwrap();
+    net.stacks[c]
+        .routes_mut()
+        .add(Route::default_via(Ipv4Addr::new(10, 0, 2, 254), ic))
+        .unwrap();
+    let hop = Duration::from_micros(100);
+    net.connect((a, ia), (r, r1), LinkConfig::new(hop, 1500));
+    net.connect((r, r2), (c, ic), LinkConfig::new(hop, 1000));
+    net
+}
+
+#[test]
+fn pmtud_sends_the_flight_again_at_the_new_size_at_once() {
+    let mut net = narrow_middle();
+    let now = net.now();
+    let l = net.stacks[2].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[2].tcp_accept(l).unwrap();
+    let data: Vec<u8> = (0..30_000u32).map(|i| i as u8).collect();
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_send(c, &data, now).unwrap(), data.len());
+    // RTTs are under a millisecond, the RTO at least 200 ms: the first flight, too big for R,
+    // must go again on the ICMP, not on the timer (RFC 1191, Linux `tcp_v4_mtu_reduced`).
+    net.run_for(ms(20)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[0].path_mtu(ip4("10.0.2.1"), now), Some(1000));
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    while let Ok(n) = net.stacks[2].tcp_recv(s, &mut buf, now) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), data.len(), "all delivered before any RTO");
+    assert_eq!(got, data);
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.timeouts, 0);
+    assert_eq!(
+        info.recoveries, 0,
+        "no congestion response to an MTU change"
+    );
+}
+
+#[test]
+fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
+    let mut net = net();
+    let (c, _s) = connected(&mut net);
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let b = addr("10.0.0.2", 80);
+    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    let pmtu = |net: &Net| net.stacks[0].path_mtu(ip4("10.0.0.2"), net.now()).unwrap();
+    // Out of the window (RFC 5927 §4.1, Linux `tcp_v4_err`): stale or forged, ignored.
+    let far = una.wrapping_add(100_000);
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(1000),
+        local,
+        b,
+        far,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(pmtu(&net), 1500);
+    // About a port with no connection: ignored too.
+    let nobody = addr("10.0.0.1", 9);
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(1000),
+        nobody,
+        b,
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(pmtu(&net), 1500);
+    // In the window: taken.
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(1200),
+        local,
+        b,
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(pmtu(&net), 1200);
+    // A larger MTU than the current one is no reason to grow (RFC 1191 §6.3).
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(1400),
+        local,
+        b,
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(pmtu(&net), 1200);
+    // Nor to go under the floor (Linux `min_pmtu`, 552).
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(100),
+        local,
+        b,
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(pmtu(&net), 552);
+    // The connection still works, in segments that fit.
+    let now = net.now();
+    net.stacks[0].tcp_send(c, &[7; 5000], now).unwrap();
+    net.run_for(ms(20)).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().unacked, 0);
+}
+
+fn ip4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
 }

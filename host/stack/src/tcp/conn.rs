@@ -1104,6 +1104,20 @@ impl Conn {
         Outcome::None
     }
 
+    /// The path MTU shrank under segments in flight: they were too big and are lost. Go back
+    /// to SND.UNA so the next flush sends them again at once in the new, smaller size,
+    /// without a congestion response: an MTU is no sign of congestion (Linux
+    /// `tcp_simple_retransmit`).
+    pub(crate) fn mtu_reduced(&mut self) {
+        if !self.can_send_state() || self.snd_una == self.snd_max {
+            return;
+        }
+        self.snd_nxt = self.snd_una;
+        self.high_rxt = self.snd_una;
+        self.loss_point = Some(self.snd_max);
+        self.timed = None;
+    }
+
     fn fail(&mut self, e: TcpError, mib: &mut TcpMib) -> Outcome {
         if matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             mib.estab_resets += 1;

@@ -932,7 +932,13 @@ impl Stack {
     /// `tcp_v4_err`: an ICMP error `err` about a segment we sent from `header.src` to
     /// `header.dst`, whose first bytes (ports and sequence number, RFC 792's 8) are `quoted`.
     /// Ignored without a connection for it, or when the quoted sequence is not in flight.
-    pub(crate) fn tcp_err(&mut self, header: &Ipv4Repr, quoted: &[u8], err: IcmpError) {
+    pub(crate) fn tcp_err(
+        &mut self,
+        header: &Ipv4Repr,
+        quoted: &[u8],
+        err: IcmpError,
+        now: Instant,
+    ) {
         let Some(q) = quoted.get(..8) else {
             return;
         };
@@ -942,17 +948,6 @@ impl Stack {
         let Some(&i) = self.tcp.conns.get(&(local, remote)) else {
             return;
         };
-        let (e, hard) = match err {
-            IcmpError::DstUnreachable(
-                DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable,
-            ) => (TcpError::ConnectionRefused, true),
-            IcmpError::DstUnreachable(DstUnreachable::FragRequired) | IcmpError::FragNeeded(_) => {
-                return
-            }
-            IcmpError::DstUnreachable(_) | IcmpError::TimeExceeded(_) => {
-                (TcpError::Unreachable, false)
-            }
-        };
         let TcpTable { socks, mib, .. } = &mut self.tcp;
         let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
             return;
@@ -960,6 +955,31 @@ impl Stack {
         if !c.icmp_seq_ok(seq) {
             return;
         }
+        let (e, hard) = match err {
+            IcmpError::FragNeeded(mtu) => {
+                // PMTUD (RFC 1191, Linux `tcp_v4_mtu_reduced`): a smaller path MTU (the cache
+                // ignores larger ones and keeps its floor) means the flight was dropped for
+                // its size: it goes again now, cut to the new MSS, rather than after an RTO.
+                if let Some((before, after)) = self.pmtu_learn(header.dst, mtu, now) {
+                    if after < before {
+                        if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                            c.mtu_reduced();
+                        }
+                        self.tcp_flush(i, now);
+                    }
+                }
+                return;
+            }
+            // A fragmentation-needed without its MTU (`icmp_send`'s local path never makes
+            // one for TCP): nothing to learn.
+            IcmpError::DstUnreachable(DstUnreachable::FragRequired) => return,
+            IcmpError::DstUnreachable(
+                DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable,
+            ) => (TcpError::ConnectionRefused, true),
+            IcmpError::DstUnreachable(_) | IcmpError::TimeExceeded(_) => {
+                (TcpError::Unreachable, false)
+            }
+        };
         if let Outcome::Closed = c.icmp_error(e, hard, mib) {
             self.tcp_finish(i);
         }

@@ -1108,3 +1108,30 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
 fn ip4(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
+
+#[test]
+fn connect_to_a_broadcast_or_multicast_address_fails_at_once() {
+    use oxnic_stack::route::Route;
+    let mut net = net();
+    // A default route, which would otherwise take multicast and foreign broadcasts too.
+    net.stacks[0]
+        .routes_mut()
+        .add(Route::default_via(Ipv4Addr::new(10, 0, 0, 2), 1))
+        .unwrap();
+    let now = net.now();
+    // Linux `tcp_v4_connect`: ENETUNREACH for a broadcast or multicast route.
+    for d in [
+        "10.0.0.255",
+        "255.255.255.255",
+        "224.0.0.1",
+        "239.1.2.3",
+        "0.0.0.0",
+    ] {
+        assert_eq!(
+            net.stacks[0].tcp_connect(addr(d, 80), now),
+            Err(TcpError::Unreachable),
+            "{d}"
+        );
+    }
+    assert_eq!(net.stacks[0].tcp_sockets().count(), 0);
+}

@@ -572,6 +572,12 @@ impl Stack {
         let rt = self
             .ip_route_output(*remote.ip(), src)
             .map_err(|_| TcpError::Unreachable)?;
+        // No connection to a broadcast or multicast address (RFC 1122 4.2.3.10), nor to the
+        // unspecified one: Linux `tcp_v4_connect` gives ENETUNREACH for such a route.
+        let dst = *remote.ip();
+        if dst.is_multicast() || dst.is_unspecified() || self.is_broadcast_on(rt.nh.ifindex, dst) {
+            return Err(TcpError::Unreachable);
+        }
         let mut local = SocketAddrV4::new(rt.src, local.port());
         if local.port() == 0 {
             let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;

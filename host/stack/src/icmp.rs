@@ -1,7 +1,7 @@
 //! ICMPv4 (Linux `net/ipv4/icmp.c`): `icmp_rcv` answers echo requests, learns path MTUs from
 //! fragmentation-needed, and reports errors to the UDP or TCP socket they concern and to the
-//! stack's ICMP event queue (what ping sockets and traceroute read); `icmp_send` builds errors about a
-//! packet, following RFC 1122's never-answer rules and the rate limiter.
+//! stack's ICMP event queue (what ping sockets and traceroute read); `icmp_send` builds errors
+//! about a packet, following RFC 1122's never-answer rules and the rate limiter.
 
 use crate::frag::ReassemblyTimedOut;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};

@@ -294,8 +294,21 @@ impl Reassembler {
             data = &data[..data.len() & !7];
         }
         let end = frag.offset.saturating_add(data.len());
-        if end.saturating_add(hlen) > MAX_DATAGRAM {
-            return Err(self.fail(&key, DefragError::Oversize(end.saturating_add(hlen))));
+        // The whole datagram carries the first fragment's header, which can be longer than
+        // the others (only copied options are repeated): size it with that header once known,
+        // else with the 20-byte minimum (Linux `ip_frag_reasm`: `ip_hdrlen(head) + q.len`).
+        let held = self.queues.get(&key);
+        let first_hlen = if frag.offset == 0 {
+            hlen
+        } else {
+            held.and_then(|q| q.first_header.as_ref())
+                .map_or(20, Vec::len)
+        };
+        let size = held
+            .map_or(end, |q| q.max_end.max(end))
+            .saturating_add(first_hlen);
+        if size > MAX_DATAGRAM {
+            return Err(self.fail(&key, DefragError::Oversize(size)));
         }
         if data.is_empty() {
             return Err(self.fail(&key, DefragError::Empty));
@@ -922,6 +935,45 @@ mod tests {
         );
         assert_eq!(r.stats().oversize, 1);
         assert_eq!(r.pending(), 0);
+    }
+
+    /// The reassembled datagram carries the *first* fragment's header: with 40 bytes of
+    /// options there, 65500 payload bytes make 65540, over the limit, even though every
+    /// fragment (20-byte headers after the first) fits on its own (Linux `ip_frag_reasm`:
+    /// `ip_hdrlen(head) + q.len > 65535` → out_oversize).
+    #[test]
+    fn oversize_counts_the_first_fragments_header() {
+        let mut r = Reassembler::default();
+        let whole = data(65_500);
+        let mut first_hdr = vec![0x4f; 60];
+        first_hdr[59] = 0;
+        let mut offset = 0;
+        let mut results = Vec::new();
+        while offset < whole.len() {
+            let hl = if offset == 0 { 60 } else { 20 };
+            let len = (1500 - hl) & !7;
+            let len = len.min(whole.len() - offset);
+            let f = Frag {
+                key: KEY,
+                offset,
+                mf: offset + len < whole.len(),
+                header: if offset == 0 {
+                    first_hdr.clone()
+                } else {
+                    hdr(1)
+                },
+                payload: whole[offset..offset + len].to_vec(),
+            };
+            results.push(r.process(&f.desc(), t(0)));
+            offset += len;
+        }
+        assert!(
+            results.iter().all(|x| !matches!(x, Ok(Some(_)))),
+            "a 65560-byte datagram was reassembled"
+        );
+        assert!(results.contains(&Err(DefragError::Oversize(65_560))));
+        assert_eq!(r.stats().oversize, 1);
+        assert_eq!(r.stats().oks, 0);
     }
 
     #[test]

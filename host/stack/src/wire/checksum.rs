@@ -392,6 +392,95 @@ mod tests {
         }
     }
 
+    /// RFC 1624 eqn. 3 against recomputation: random packets, rewritten at random 16- and
+    /// 32-bit positions with values biased towards 0x0000/0xffff, chained updates, and the
+    /// result compared exactly (not just "verifies") with a fresh checksum. Also UDP: a
+    /// "none" 0 stays 0 when untouched, a computed 0 is sent as 0xffff (CSUM_MANGLED_0).
+    #[test]
+    fn incremental_update_is_exact_against_recompute() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x1624);
+        let edge16 = |rng: &mut rand_chacha::ChaCha8Rng| -> u16 {
+            match rng.gen_range(0..6) {
+                0 => 0,
+                1 => 0xffff,
+                2 => rng.gen::<u16>() | 0xff00,
+                _ => rng.gen(),
+            }
+        };
+        let mut mangled = 0;
+        for round in 0..200_000 {
+            let len = 2 * rng.gen_range(4..40);
+            let mut d: Vec<u8> = match round % 4 {
+                0 => (0..len)
+                    .map(|_| if rng.gen_bool(0.9) { 0xff } else { 0 })
+                    .collect(),
+                1 => (0..len)
+                    .map(|_| if rng.gen_bool(0.9) { 0 } else { 0xff })
+                    .collect(),
+                _ => (0..len).map(|_| rng.gen()).collect(),
+            };
+            let ck = 2 * rng.gen_range(0..len / 2);
+            d[ck] = 0;
+            d[ck + 1] = 0;
+            let mut c = checksum(&d);
+            for _ in 0..rng.gen_range(1..4) {
+                let at = loop {
+                    let at = 2 * rng.gen_range(0..len / 2 - 1);
+                    if at + 4 <= ck || at >= ck + 2 {
+                        break at;
+                    }
+                };
+                if rng.gen_bool(0.5) {
+                    let old = u16::from_be_bytes([d[at], d[at + 1]]);
+                    let new = edge16(&mut rng);
+                    d[at..at + 2].copy_from_slice(&new.to_be_bytes());
+                    c = update16(c, old, new);
+                } else {
+                    let o = u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+                    let n = (u32::from(edge16(&mut rng)) << 16) | u32::from(edge16(&mut rng));
+                    d[at..at + 4].copy_from_slice(&n.to_be_bytes());
+                    c = update32(c, o, n);
+                }
+                // All-zero data is the one case without a canonical answer (+0 vs -0).
+                if d.iter().all(|&b| b == 0) {
+                    break;
+                }
+                assert_eq!(c, checksum(&d), "round {round} data {d:02x?}");
+                let mut full = d.clone();
+                full[ck..ck + 2].copy_from_slice(&c.to_be_bytes());
+                assert!(verify(&full), "round {round}");
+                if c == 0 {
+                    mangled += 1;
+                }
+            }
+        }
+        assert!(mangled > 0, "a result of 0x0000 was exercised");
+        // The field itself at 0xffff / 0x0000: a UDP checksum sent as 0xffff for a computed 0.
+        for _ in 0..100_000 {
+            let old: u16 = edge16(&mut rng);
+            let new: u16 = edge16(&mut rng);
+            // A word w with checksum([w, old, field 0]) == 0: sent as 0xffff (CSUM_MANGLED_0).
+            let w = !old;
+            let mut d = [w.to_be_bytes(), old.to_be_bytes(), [0, 0]].concat();
+            if d.iter().all(|&b| b == 0) {
+                continue;
+            }
+            assert_eq!(checksum(&d), 0);
+            let c = update16(0xffff, old, new);
+            d[2..4].copy_from_slice(&new.to_be_bytes());
+            let mut fresh = checksum(&d);
+            let mut inc = c;
+            // Both are "the checksum is zero" in one's complement; UDP sends either as 0xffff.
+            for x in [&mut fresh, &mut inc] {
+                if *x == 0 {
+                    *x = 0xffff;
+                }
+            }
+            assert_eq!(inc, fresh, "old {old:04x} new {new:04x}");
+        }
+    }
+
     #[test]
     fn pseudo_header_matches_bytes() {
         let src = Ipv4Addr::new(10, 99, 0, 1);

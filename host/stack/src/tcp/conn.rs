@@ -522,7 +522,8 @@ impl Conn {
             ts_offset: ts_offset_for(iss),
             tx: SendQueue::new(cfg.sndbuf),
             rx: RecvQueue::new(cfg.rcvbuf),
-            ooo: OooQueue::new(cfg.rcvbuf_max),
+            // Sized to the receive buffer and resized with it (`fit_ooo`).
+            ooo: OooQueue::new(cfg.rcvbuf),
             fin_queued: false,
             rx_fin: None,
             fin_seq: None,
@@ -835,6 +836,7 @@ impl Conn {
         if self.space_copied * 2 > self.rx.limit() && self.rx.limit() < self.cfg.rcvbuf_max {
             let l = (self.rx.limit() * 2).min(self.cfg.rcvbuf_max);
             self.rx.set_limit(l);
+            self.fit_ooo();
         }
         self.space_copied = 0;
         self.space_at = now;
@@ -931,6 +933,20 @@ impl Conn {
         self.rcvbuf_locked = true;
         self.rx
             .set_limit(bytes.clamp(2048, self.cfg.rcvbuf_max.max(2048)));
+        self.fit_ooo();
+    }
+
+    /// Sizes the out-of-order queue's ring to the receive buffer. It holds nothing past
+    /// `rx.free()` anyway; a ring of `rcvbuf_max` would make one out-of-order byte cost
+    /// `tcp_rmem[2]`, where Linux charges out-of-order skbs to `sk_rmem_alloc` against
+    /// `sk_rcvbuf` (`tcp_try_rmem_schedule`, `tcp_prune_ofo_queue`). Never below the span
+    /// already held: that data was SACKed, and dropping it would be reneging.
+    fn fit_ooo(&mut self) {
+        let held = self
+            .ooo
+            .highest()
+            .map_or(0, |h| h.since(self.rcv_nxt) as usize);
+        self.ooo.set_limit(self.rx.limit().max(held));
     }
 
     /// Sets the send buffer size (`SO_SNDBUF`).
@@ -1963,6 +1979,11 @@ impl Conn {
                     });
                     self.info.bytes_received += got as u64;
                     self.rcv_nxt = nxt;
+                    if self.ooo.is_empty() && self.ooo.limit() > self.rx.limit() {
+                        // Kept larger while SACKed data spanned more than a lowered
+                        // SO_RCVBUF; empty now, so shrinking costs no copy.
+                        self.fit_ooo();
+                    }
                     // Filling a hole is acknowledged at once (RFC 5681 §4.2).
                     self.ack_now = true;
                 }
@@ -2985,6 +3006,47 @@ mod tests {
         assert_eq!(acked, data.len());
         assert_eq!(n, acked);
         assert_eq!(&got[..n], &data[..]);
+    }
+
+    /// Out-of-order data counts against the receive buffer (Linux charges each out-of-order
+    /// skb's truesize to `sk_rmem_alloc` and `tcp_prune_ofo_queue` keeps it under
+    /// `sk_rcvbuf`): one-byte segments each with a hole before it must not make the
+    /// connection hold more than a small multiple of its receive buffer, whatever
+    /// `tcp_rmem[2]` is. What does not fit is dropped and counted, and once the peer resends
+    /// in order the stream comes out exact.
+    #[test]
+    fn one_byte_segments_with_holes_hold_memory_bounded_by_the_receive_buffer() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        assert!(cfg.rcvbuf_max >= 16 * cfg.rcvbuf);
+        let (_, mut s) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        let (base, ack) = (s.rcv_nxt, s.snd_una.0);
+        let byte = |k: u32| (k % 251) as u8;
+        let n = 20_000u32;
+        let held = |s: &Conn| s.rx.mem() + s.ooo.mem();
+        for k in (1..n).step_by(2) {
+            let seg = from_peer(&s, (base + k).0, ack, TcpFlags::ACK, 8000);
+            s.on_segment(&seg, &Payload::from_slice(&[byte(k)]), at(10), &mut mib);
+            assert!(
+                held(&s) <= 4 * s.rx.limit(),
+                "{} bytes held for a {}-byte receive buffer",
+                held(&s),
+                s.rx.limit()
+            );
+        }
+        assert!(s.info.ooo_drops > 0);
+        for k in 0..n {
+            let seg = from_peer(&s, (base + k).0, ack, TcpFlags::ACK, 8000);
+            s.on_segment(&seg, &Payload::from_slice(&[byte(k)]), at(11), &mut mib);
+            assert!(held(&s) <= 4 * s.rx.limit(), "{} bytes held", held(&s));
+        }
+        assert_eq!(Seq(s.info().rcv_nxt), base + n);
+        let mut got = vec![0u8; n as usize + 1];
+        assert_eq!(s.recv(&mut got, at(12)), Ok(n as usize));
+        assert!((0..n).all(|k| got[k as usize] == byte(k)));
     }
 
     /// RFC 9293 §3.10.7.4: with a zero receive window no data is acceptable, "but special

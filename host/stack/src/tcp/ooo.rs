@@ -278,6 +278,11 @@ impl OooQueue {
         self.ranges.is_empty()
     }
 
+    /// Memory the queue holds: its ring and its list of ranges.
+    pub fn mem(&self) -> usize {
+        self.ring.capacity() + self.ranges.capacity() * core::mem::size_of::<Range>()
+    }
+
     /// How many separate ranges are held.
     pub fn range_count(&self) -> usize {
         self.ranges.len()

@@ -1797,6 +1797,13 @@ impl Conn {
         self.tx.consume(data);
         self.info.bytes_acked += data as u64;
         self.snd_una = ack;
+        if !self.sb.is_empty() {
+            // SACK marks go with the data the cumulative ACK covers, whether or not this ACK
+            // carries blocks and on the fast path too (Linux frees the acknowledged skbs with
+            // their marks in `tcp_clean_rtx_queue`). Left below snd_una, a range would count
+            // as SACKed data ahead once the stream moves 2³¹ on.
+            self.sb.on_ack(ack, self.snd_max, &[]);
+        }
         if self.snd_nxt.diff(ack) < 0 {
             self.snd_nxt = ack;
         }
@@ -3047,6 +3054,39 @@ mod tests {
         let mut got = vec![0u8; n as usize + 1];
         assert_eq!(s.recv(&mut got, at(12)), Ok(n as usize));
         assert!((0..n).all(|k| got[k as usize] == byte(k)));
+    }
+
+    /// RFC 6675 §5: the scoreboard holds SACKed data above SND.UNA, so every ACK that moves
+    /// SND.UNA trims it, with SACK blocks or without, on the fast path too (Linux frees the
+    /// acknowledged skbs, SACK marks and all, in `tcp_clean_rtx_queue` on every ACK). A range
+    /// left below SND.UNA would read as SACKed data ahead once the stream moves 2³¹ on.
+    #[test]
+    fn an_ack_without_sack_blocks_trims_the_scoreboard() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, _) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        c.nodelay = true;
+        assert_eq!(c.send(&[1u8; 4 * 1448], at(10)), Ok(4 * 1448));
+        c.poll_output(at(10), &LIM, &mut Vec::new());
+        let una = c.snd_una;
+        let mut sack = from_peer(&c, c.rcv_nxt.0, una.0, TcpFlags::ACK, 8000);
+        sack.options.sack_blocks[0] = Some(SackBlock {
+            left: (una + 1448u32).0,
+            right: (una + 2896u32).0,
+        });
+        c.on_segment(&sack, &NONE, at(11), &mut mib);
+        assert_eq!(c.sb.len(), 1);
+        // Past the SACKed range, then everything: plain ACKs.
+        for to in [una + 3000u32, c.snd_max] {
+            let ack = from_peer(&c, c.rcv_nxt.0, to.0, TcpFlags::ACK, 8000);
+            c.on_segment(&ack, &NONE, at(12), &mut mib);
+            assert_eq!(c.snd_una, to);
+            assert!(c.sb.is_empty(), "{:?} below snd_una {:?}", c.sb, c.snd_una);
+            assert_eq!(c.sb.sacked_bytes(), 0);
+        }
     }
 
     /// RFC 9293 §3.10.7.4: with a zero receive window no data is acceptable, "but special

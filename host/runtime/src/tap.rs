@@ -250,10 +250,15 @@ impl FramePort for TapPort {
     }
 
     fn waker(&self) -> Waker {
-        let w = Arc::clone(&self.waker);
+        // Weak: sockets may outlive the runtime (whose shared state keeps this waker), and
+        // they must not keep the port's eventfd open after the port is gone. Once the port
+        // dropped nobody waits, so a wake-up then has nothing to do.
+        let w = Arc::downgrade(&self.waker);
         Waker::new(move || {
-            // Fails only if the eventfd counter is saturated, i.e. a wake-up is pending.
-            let _ = w.wake();
+            if let Some(w) = w.upgrade() {
+                // Fails only if the eventfd counter is saturated, i.e. a wake-up is pending.
+                let _ = w.wake();
+            }
         })
     }
 }

@@ -419,3 +419,52 @@ fn dropped_runtimes_leave_no_threads_or_descriptors_behind() {
         assert!(fds1 <= fds0, "file descriptors {fds0} -> {fds1}");
     });
 }
+
+/// A runtime on a fresh TAP device called `name`, or `None` (after saying why) where TAP
+/// devices cannot be made (no root, no /dev/net/tun).
+#[cfg(target_os = "linux")]
+fn tap_runtime(name: &str) -> Option<Runtime> {
+    let port = match oxnic_runtime::TapPort::open(name) {
+        Ok(p) => p,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            return None;
+        }
+    };
+    let rt = Runtime::builder()
+        .interface("tap0", mac(1), DeviceCaps::default(), "10.78.0.1/24", port)
+        .start()
+        .unwrap();
+    Some(rt)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn dropping_a_tap_runtime_closes_every_descriptor_of_its_port_even_with_live_sockets() {
+    let _g = serial();
+    let name = format!("oxrd{}", std::process::id() % 100_000);
+    let Some(rt) = tap_runtime(&name) else { return };
+    drop(rt);
+    let fds0 = fds();
+    let mut kept = Vec::new();
+    for _ in 0..50 {
+        let rt = tap_runtime(&name).unwrap();
+        assert!(std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
+        // Sockets may outlive their runtime (their calls then fail).
+        kept.push(TcpListener::bind(&rt, "10.78.0.1:7400").unwrap());
+        drop(rt);
+        // The device went with the port: a TAP that is not persistent disappears when its
+        // last descriptor closes.
+        assert!(
+            !std::path::Path::new(&format!("/sys/class/net/{name}")).exists(),
+            "TAP device still there after its runtime dropped"
+        );
+    }
+    let fds1 = fds();
+    assert!(
+        fds1 <= fds0,
+        "file descriptors {fds0} -> {fds1} after 50 dropped runtimes"
+    );
+    drop(kept);
+}

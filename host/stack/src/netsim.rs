@@ -1102,6 +1102,13 @@ pub fn two_hosts_with(caps: DeviceCaps, link: LinkConfig, seed: u64) -> (Net, If
 /// 10.0.2.254/24, forwarding, C = 10.0.2.1/24 (gateway R). Links of 100 µs; `mtu_rc` is the MTU
 /// of the R—C link (link 1) and of its interfaces.
 pub fn three_hosts(mtu_rc: usize) -> Net {
+    three_hosts_mtus(mtu_rc, mtu_rc)
+}
+
+/// [`three_hosts`] with C's interface at `mtu_c` while the R—C link and R's interface on it
+/// carry `mtu_rc`: with `mtu_c` larger, C offers an MSS the path cannot carry, and only R's
+/// fragmentation-needed tells A (path MTU discovery).
+pub fn three_hosts_mtus(mtu_rc: usize, mtu_c: usize) -> Net {
     let mut net = Net::new();
     let a = net.add_stack(StackConfig::default());
     let r = net.add_stack(StackConfig {
@@ -1117,7 +1124,7 @@ pub fn three_hosts(mtu_rc: usize) -> Net {
     let ia = net.fixed_iface(a, [10, 0, 1, 1], 24, caps);
     let r1 = net.fixed_iface(r, [10, 0, 1, 254], 24, caps);
     let r2 = net.fixed_iface(r, [10, 0, 2, 254], 24, narrow);
-    let ic = net.fixed_iface(c, [10, 0, 2, 1], 24, narrow);
+    let ic = net.fixed_iface(c, [10, 0, 2, 1], 24, DeviceCaps { mtu: mtu_c, ..caps });
     // Default routes on fresh stacks whose connected routes cover the gateways: these are
     // accepted, and a refusal would show up as unreachable traffic in the test using them.
     let _ = net.stacks[a]

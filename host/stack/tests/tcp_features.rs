@@ -104,12 +104,7 @@ fn nagle_holds_small_writes_while_data_is_unacknowledged() {
 #[test]
 fn keepalive_probes_keep_a_live_peer_and_drop_a_dead_one() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
-    net.stacks[0].set_tcp_config(TcpConfig {
-        keepalive_time: Duration::from_secs(10),
-        keepalive_intvl: Duration::from_secs(2),
-        keepalive_probes: 3,
-        ..TcpConfig::default()
-    });
+    net.stacks[0].set_tcp_config(common::keepalive_10s_2s_3());
     let (c, s) = connected(&mut net);
     let now = net.now();
     net.stacks[0].tcp_set_keepalive(c, true, now).unwrap();

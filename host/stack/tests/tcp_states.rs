@@ -427,6 +427,22 @@ fn segments_to_closed_ports_get_resets() {
     assert_eq!((m.no_port, m.out_rsts), (3, 2));
 }
 
+/// Two half-open connections from 10.0.0.100 fill the SYN queue of a backlog-2 listener at
+/// `dst`; then `client`'s SYN (ISN 5000, MSS 1460) overflows it and is answered with a cookie.
+fn overflow_then_syn(net: &mut Net, dst: SocketAddrV4, client: SocketAddrV4) {
+    for i in 0..2u16 {
+        let src = addr("10.0.0.100", 2000 + i);
+        let mut syn = seg(src, dst, 77, 0, TcpFlags::SYN);
+        syn.options.mss = Some(1460);
+        inject(net, src, dst, &syn, &[]);
+    }
+    net.run_for(ms(1)).unwrap();
+    let mut syn = seg(client, dst, 5000, 0, TcpFlags::SYN);
+    syn.options.mss = Some(1460);
+    inject(net, client, dst, &syn, &[]);
+    net.run_for(ms(1)).unwrap();
+}
+
 #[test]
 fn data_on_the_cookie_ack_is_delivered() {
     use oxnic_stack::tcp::isn::{CookieOpts, IsnGenerator};
@@ -434,19 +450,8 @@ fn data_on_the_cookie_ack_is_delivered() {
     let mut net = net();
     let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 2).unwrap();
     let dst = addr("10.0.0.2", 80);
-    // Two half-open connections fill the SYN queue; the next SYN gets a cookie.
-    for i in 0..2u16 {
-        let src = addr("10.0.0.100", 2000 + i);
-        let mut syn = seg(src, dst, 77, 0, TcpFlags::SYN);
-        syn.options.mss = Some(1460);
-        inject(&mut net, src, dst, &syn, &[]);
-    }
-    net.run_for(ms(1)).unwrap();
     let client = addr("10.0.0.101", 3000);
-    let mut syn = seg(client, dst, 5000, 0, TcpFlags::SYN);
-    syn.options.mss = Some(1460);
-    inject(&mut net, client, dst, &syn, &[]);
-    net.run_for(ms(1)).unwrap();
+    overflow_then_syn(&mut net, dst, client);
     assert_eq!(net.stacks[1].tcp_mib().syncookies_sent, 1);
     // The cookie the listener chose, computed with the same key, tuple, options and time.
     let cookie = IsnGenerator::new(TcpConfig::default().secret).cookie(
@@ -504,19 +509,8 @@ fn cookie_acks_are_checked_only_within_two_minutes_of_an_overflow() {
     cookie_ack(&mut net, addr("10.0.0.101", 3000));
     let m = net.stacks[1].tcp_mib();
     assert_eq!((m.syncookies_recv, m.passive_opens, m.out_rsts), (0, 0, 1));
-    // Two half-open connections fill the SYN queue; the next SYN gets a cookie.
-    for i in 0..2u16 {
-        let src = addr("10.0.0.100", 2000 + i);
-        let mut syn = seg(src, dst, 77, 0, TcpFlags::SYN);
-        syn.options.mss = Some(1460);
-        inject(&mut net, src, dst, &syn, &[]);
-    }
-    net.run_for(ms(1)).unwrap();
     let client = addr("10.0.0.101", 3001);
-    let mut syn = seg(client, dst, 5000, 0, TcpFlags::SYN);
-    syn.options.mss = Some(1460);
-    inject(&mut net, client, dst, &syn, &[]);
-    net.run_for(ms(1)).unwrap();
+    overflow_then_syn(&mut net, dst, client);
     assert_eq!(net.stacks[1].tcp_mib().syncookies_sent, 1);
     // Shortly after the overflow, the client's ACK completes the handshake.
     cookie_ack(&mut net, client);
@@ -693,12 +687,7 @@ fn hangup_is_reported_once_both_directions_are_shut() {
 #[test]
 fn keepalive_times_out_a_close_wait_connection_whose_peer_vanished() {
     let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        keepalive_time: Duration::from_secs(10),
-        keepalive_intvl: Duration::from_secs(2),
-        keepalive_probes: 3,
-        ..TcpConfig::default()
-    });
+    net.stacks[0].set_tcp_config(common::keepalive_10s_2s_3());
     let (c, s) = connected(&mut net);
     let now = net.now();
     net.stacks[0].tcp_set_keepalive(c, true, now).unwrap();
@@ -788,20 +777,15 @@ fn icmp_to_a(
     use oxnic_stack::wire::checksum::ChecksumMode;
     use oxnic_stack::wire::ethernet::{ethertype, EthernetRepr};
     use oxnic_stack::wire::icmpv4::IcmpRepr;
-    use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
-    let ip = |src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize| Ipv4Repr {
-        src,
-        dst,
-        protocol: proto,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 1,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        payload_len,
-        options: Ipv4Options::default(),
+    use oxnic_stack::wire::ipv4::protocol;
+    let ip = |src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize| {
+        let a = common::Addrs {
+            src_mac: EthernetAddress([2, 0, 0, 0, 9, 9]),
+            dst_mac: mac(0, 1),
+            src,
+            dst,
+        };
+        common::ipv4(&a, proto, 1, 64, payload_len)
     };
     let header = ip(*local.ip(), *remote.ip(), protocol::TCP, 20);
     let mut quoted = [0u8; 8];
@@ -968,33 +952,7 @@ fn icmp_errors_never_abort_an_established_connection() {
 /// both offer an MSS of 1460, R forwarding between them over a link and an interface of 1000
 /// bytes on C's side: only R's fragmentation-needed tells A what the path carries.
 fn narrow_middle() -> Net {
-    use oxnic_stack::route::Route;
-    use oxnic_stack::StackConfig;
-    let mut net = oxnic_stack::netsim::Net::new();
-    let a = net.add_stack(StackConfig::default());
-    let r = net.add_stack(StackConfig {
-        forwarding: true,
-        ..StackConfig::default()
-    });
-    let c = net.add_stack(StackConfig::default());
-    let caps = DeviceCaps::default();
-    let narrow = DeviceCaps { mtu: 1000, ..caps };
-    let ia = net.add_iface(a, "10.0.1.1/24", caps).unwrap();
-    let r1 = net.add_iface(r, "10.0.1.254/24", caps).unwrap();
-    let r2 = net.add_iface(r, "10.0.2.254/24", narrow).unwrap();
-    let ic = net.add_iface(c, "10.0.2.1/24", caps).unwrap();
-    net.stacks[a]
-        .routes_mut()
-        .add(Route::default_via(Ipv4Addr::new(10, 0, 1, 254), ia))
-        .unwrap();
-    net.stacks[c]
-        .routes_mut()
-        .add(Route::default_via(Ipv4Addr::new(10, 0, 2, 254), ic))
-        .unwrap();
-    let hop = Duration::from_micros(100);
-    net.connect((a, ia), (r, r1), LinkConfig::new(hop, 1500));
-    net.connect((r, r2), (c, ic), LinkConfig::new(hop, 1000));
-    net
+    oxnic_stack::netsim::three_hosts_mtus(1000, 1500)
 }
 
 #[test]
@@ -1041,63 +999,36 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
     let b = addr("10.0.0.2", 80);
     let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
     let pmtu = |net: &Net| net.stacks[0].path_mtu(ip4("10.0.0.2"), net.now()).unwrap();
-    // Out of the window (RFC 5927 §4.1, Linux `tcp_v4_err`): stale or forged, ignored.
-    let far = una.wrapping_add(100_000);
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::FragNeeded(1000),
-        local,
-        b,
-        far,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(pmtu(&net), 1500);
-    // About a port with no connection: ignored too.
     let nobody = addr("10.0.0.1", 9);
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::FragNeeded(1000),
-        nobody,
-        b,
-        una,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(pmtu(&net), 1500);
-    // In the window: taken.
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::FragNeeded(1200),
-        local,
-        b,
-        una,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(pmtu(&net), 1200);
-    // A larger MTU than the current one is no reason to grow (RFC 1191 §6.3).
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::FragNeeded(1400),
-        local,
-        b,
-        una,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(pmtu(&net), 1200);
-    // Nor to go under the floor (Linux `min_pmtu`, 552).
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::FragNeeded(100),
-        local,
-        b,
-        una,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(pmtu(&net), 552);
+    // (next-hop MTU, quoted local address, quoted sequence, path MTU after it, why)
+    let steps = [
+        // Out of the window (RFC 5927 §4.1, Linux `tcp_v4_err`): stale or forged, ignored.
+        (
+            1000,
+            local,
+            una.wrapping_add(100_000),
+            1500,
+            "out of the window",
+        ),
+        (1000, nobody, una, 1500, "about a port with no connection"),
+        (1200, local, una, 1200, "in the window: taken"),
+        // A larger MTU than the current one is no reason to grow (RFC 1191 §6.3).
+        (1400, local, una, 1200, "larger than the current one"),
+        // Nor to go under the floor (Linux `min_pmtu`, 552).
+        (100, local, una, 552, "under the floor"),
+    ];
+    for (mtu, from, seq, expect, why) in steps {
+        icmp_to_a(
+            &mut net,
+            "10.0.0.2",
+            IcmpError::FragNeeded(mtu),
+            from,
+            b,
+            seq,
+        );
+        net.run_for(ms(2)).unwrap();
+        assert_eq!(pmtu(&net), expect, "{why}");
+    }
     // The connection still works, in segments that fit.
     let now = net.now();
     net.stacks[0].tcp_send(c, &[7; 5000], now).unwrap();

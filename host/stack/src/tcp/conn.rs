@@ -2911,10 +2911,8 @@ mod tests {
         );
     }
 
-    /// RFC 9293 §3.10.7.4 (TIME-WAIT, FIN): a retransmitted FIN is acknowledged and restarts
-    /// the 2 MSL timeout.
-    #[test]
-    fn retransmitted_fin_restarts_time_wait() {
+    /// A client that closed first, now in TIME-WAIT, and the server's FIN that put it there.
+    fn client_in_time_wait() -> (Conn, TcpRepr) {
         let (mut c, mut s) = established();
         let mut mib = TcpMib::default();
         let mut out = Vec::new();
@@ -2924,9 +2922,19 @@ mod tests {
         s.shutdown_write();
         out.clear();
         s.poll_output(at(11), &LIM, &mut out);
-        let mut fin = out[0].repr;
+        let fin = out[0].repr;
         c.on_segment(&fin, &NONE, at(12), &mut mib);
         assert_eq!(c.state(), TcpState::TimeWait);
+        (c, fin)
+    }
+
+    /// RFC 9293 §3.10.7.4 (TIME-WAIT, FIN): a retransmitted FIN is acknowledged and restarts
+    /// the 2 MSL timeout.
+    #[test]
+    fn retransmitted_fin_restarts_time_wait() {
+        let (mut c, mut fin) = client_in_time_wait();
+        let mut mib = TcpMib::default();
+        let mut out = Vec::new();
         c.poll_output(at(12), &LIM, &mut Vec::new());
         // That ACK is lost: 30 s later the peer sends its FIN again.
         fin.options.timestamps = fin.options.timestamps.map(|t| TcpTimestamps {
@@ -3319,17 +3327,7 @@ mod tests {
     /// duplicate by PAWS) does not even with a larger ISN.
     #[test]
     fn time_wait_takes_a_syn_by_timestamp_first() {
-        let (mut c, mut s) = established();
-        let mut mib = TcpMib::default();
-        let mut out = Vec::new();
-        c.shutdown_write();
-        c.poll_output(at(10), &LIM, &mut out);
-        s.on_segment(&out[0].repr, &NONE, at(11), &mut mib);
-        s.shutdown_write();
-        out.clear();
-        s.poll_output(at(11), &LIM, &mut out);
-        c.on_segment(&out[0].repr, &NONE, at(12), &mut mib);
-        assert_eq!(c.state(), TcpState::TimeWait);
+        let (c, _) = client_in_time_wait();
         let syn = |seq: u32, tsval: u32| {
             let mut r = from_peer(&c, seq, 0, TcpFlags::SYN, 65_535);
             r.options.timestamps = Some(TcpTimestamps { tsval, tsecr: 0 });

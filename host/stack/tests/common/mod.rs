@@ -120,3 +120,13 @@ pub fn tcp_connected(
     let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
     (l, c, s)
 }
+
+/// TCP settings with keepalive after 10 s idle, probes every 2 s, 3 of them.
+pub fn keepalive_10s_2s_3() -> oxnic_stack::tcp::TcpConfig {
+    oxnic_stack::tcp::TcpConfig {
+        keepalive_time: std::time::Duration::from_secs(10),
+        keepalive_intvl: std::time::Duration::from_secs(2),
+        keepalive_probes: 3,
+        ..oxnic_stack::tcp::TcpConfig::default()
+    }
+}

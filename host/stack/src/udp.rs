@@ -512,6 +512,18 @@ impl Stack {
             self.snmp.udp.in_errors += 1;
             return;
         }
+        // Linux `udp_rcv` trims the packet to the UDP length (`pskb_trim_rcsum`) before
+        // `udp4_csum_init`: a device's complete sum over bytes past that length says nothing
+        // about the datagram, so verify it in software instead.
+        let ulen = pkt
+            .data()
+            .get(4..6)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        if ulen.is_some_and(|l| l < pkt.len()) {
+            if let ChecksumState::Complete { .. } = pkt.meta.csum {
+                pkt.meta.csum = ChecksumState::None;
+            }
+        }
         let mode = l4_checksum_mode(&pkt, hdr);
         let (repr, payload_len) = match UdpRepr::parse(pkt.data(), hdr.src, hdr.dst, mode) {
             Ok((r, p)) => (r, p.len()),

@@ -259,3 +259,39 @@ fn random_corruption_never_panics_and_the_stack_keeps_working() {
         .iter()
         .any(|e| matches!(e, oxnic_stack::icmp::IcmpEvent::EchoReply { .. })));
 }
+
+/// Linux `udp_rcv` trims the packet to the UDP length before `udp4_csum_init`, so a device's
+/// complete sum is checked over the datagram alone: bytes past the UDP length (and the IP
+/// payload length in the pseudo-header) cannot make a bad checksum pass.
+#[test]
+fn a_complete_sum_over_bytes_past_the_udp_length_does_not_validate_it() {
+    use oxnic_stack::pktbuf::ChecksumState;
+    let (mut net, a) = setup();
+    let sock = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    // UDP length 10 ("hi"), 4 more bytes in the IP payload; the checksum field is chosen so
+    // that the sum over the whole IP payload (with its length in the pseudo-header) checks
+    // out, which the sum over the 10-byte datagram does not.
+    let mut l4 = udp_frame(&a, 1000, 9, b"hi")[34..].to_vec();
+    l4.extend_from_slice(b"junk");
+    l4[6..8].copy_from_slice(&[0, 0]);
+    let whole = checksum::add(
+        checksum::pseudo_header_v4(a.src, a.dst, 17, l4.len() as u16),
+        checksum::sum(&l4),
+    );
+    let c = !whole;
+    assert_ne!(c, 0);
+    l4[6..8].copy_from_slice(&c.to_be_bytes());
+    let f = ip_frame(&a, &ipv4(&a, 17, 9, 64, l4.len()), &l4);
+    let mut p = PacketBuf::from_slice(0, &f);
+    p.meta.csum = ChecksumState::Complete {
+        sum: checksum::sum(&f[14..]),
+    };
+    net.stacks[1].device_mut(1).unwrap().push_rx(p);
+    let now = net.now();
+    net.stacks[1].poll(now);
+    let s = net.stacks[1].snmp();
+    assert_eq!((s.udp.in_datagrams, s.udp.in_csum_errors), (0, 1));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(sock).unwrap(), 0);
+}

@@ -100,7 +100,7 @@ impl UdpSocket {
 
     /// Receives one datagram into `buf` (a longer one is cut) and returns its length and
     /// sender. A pending ICMP error (a connected socket's `ConnectionRefused`) is returned
-    /// instead when no datagram waits.
+    /// first, before queued datagrams, as Linux does.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let o = self.opts();
         let h = self.h();
@@ -108,11 +108,8 @@ impl UdpSocket {
             .block_on(o.nonblocking, deadline(o.read_timeout), |st, _| {
                 match st.udp_recv_from(h, buf) {
                     Ok((n, from)) => Ok(Some((n, SocketAddr::V4(from)))),
-                    Err(UdpError::WouldBlock) => match st.udp_take_error(h) {
-                        Ok(Some(e)) => Err(udp_error(e)),
-                        Ok(None) => Ok(None),
-                        Err(e) => Err(udp_error(e)),
-                    },
+                    // The stack's recv returns a pending error before the queue.
+                    Err(UdpError::WouldBlock) => Ok(None),
                     Err(e) => Err(udp_error(e)),
                 }
             })

@@ -363,13 +363,18 @@ impl Stack {
     }
 
     /// Receives one datagram into `buf` (`recvfrom`): returns the bytes copied (a longer
-    /// datagram is cut, as without `MSG_TRUNC`) and the sender.
+    /// datagram is cut, as without `MSG_TRUNC`) and the sender. A pending ICMP error is
+    /// taken and returned first, before any queued datagram.
     pub fn udp_recv_from(
         &mut self,
         h: UdpHandle,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), UdpError> {
         let s = self.udp.get(h)?;
+        // Linux `__skb_recv_udp` checks `sock_error` (taking `sk_err`) before the queue.
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
         let d = s.rx.pop_front().ok_or(UdpError::WouldBlock)?;
         let mut n = 0;
         for chunk in std::iter::once(d.pkt.data()).chain(d.pkt.frags()) {

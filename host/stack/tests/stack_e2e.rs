@@ -1069,3 +1069,37 @@ fn directed_broadcast_reaches_wildcard_sockets_without_arp_or_icmp_errors() {
         0
     );
 }
+
+/// Linux `__skb_recv_udp` checks `sock_error` before the queue: a pending ICMP error is
+/// reported by the next recv even when datagrams wait, and they are read after it.
+#[test]
+fn a_pending_udp_error_is_reported_before_queued_datagrams() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 4444))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let local = net.stacks[0].udp_local_addr(cli).unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    net.stacks[0].udp_connect(cli, to).unwrap();
+    let now = net.now();
+    let back = SocketAddrV4::new(ip("10.0.0.1"), local.port());
+    net.stacks[1]
+        .udp_send_to(srv, b"queued", back, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(net.stacks[0].udp_recv_queue_len(cli).unwrap(), 1);
+    net.stacks[1].udp_close(srv).unwrap();
+    let now = net.now();
+    net.stacks[0].udp_send(cli, b"anyone?", now).unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let mut buf = [0; 16];
+    assert_eq!(
+        net.stacks[0].udp_recv_from(cli, &mut buf),
+        Err(UdpError::ConnectionRefused)
+    );
+    assert_eq!(net.stacks[0].udp_take_error(cli).unwrap(), None);
+    assert_eq!(net.stacks[0].udp_recv_from(cli, &mut buf), Ok((6, to)));
+}

@@ -1268,18 +1268,16 @@ impl Conn {
             }
         }
         if !self.acceptable(seq, payload.len(), f) {
-            if self.rx_eof
-                && f.contains(TcpFlags::FIN)
-                && !f.contains(TcpFlags::RST)
-                && seq + payload.len() + 1u32 == self.rcv_nxt
-            {
-                // A retransmission of the peer's FIN: our ACK was lost. Acknowledge it and,
-                // in TIME-WAIT, restart the 2 MSL timeout (RFC 9293 §3.10.7.4).
-                self.ack_now = true;
-                if self.state == TcpState::TimeWait {
+            if !f.contains(TcpFlags::RST) {
+                // A retransmission of the peer's FIN (our ACK was lost) is acknowledged like
+                // any old FIN, and in TIME-WAIT restarts the 2 MSL timeout (RFC 9293
+                // §3.10.7.4).
+                if self.state == TcpState::TimeWait
+                    && f.contains(TcpFlags::FIN)
+                    && seq + payload.len() + 1u32 == self.rcv_nxt
+                {
                     self.linger_at = Some(now + self.cfg.time_wait);
                 }
-            } else if !f.contains(TcpFlags::RST) {
                 self.oow_ack(now, f, payload.len());
             }
             return Outcome::None;

@@ -71,10 +71,7 @@ impl Stack {
         }
         if pkt.len() > total {
             // Ethernet padding. A device sum over the padding no longer matches.
-            let _ = pkt.trim(total);
-            if let ChecksumState::Complete { .. } = pkt.meta.csum {
-                pkt.meta.csum = ChecksumState::None;
-            }
+            let _ = pkt.trim_rcsum(total);
         }
         if hdr.src.is_multicast() || hdr.src.is_broadcast() {
             self.snmp.ip.in_addr_errors += 1;

@@ -814,6 +814,17 @@ impl PacketBuf {
         Ok(())
     }
 
+    /// [`trim`](Self::trim) for a received packet (`pskb_trim_rcsum`): a device's complete
+    /// sum covered the bytes cut off, so it no longer describes the packet and is dropped
+    /// (the checksum is then verified in software).
+    pub fn trim_rcsum(&mut self, len: usize) -> Result<(), PktBufError> {
+        self.trim(len)?;
+        if let ChecksumState::Complete { .. } = self.meta.csum {
+            self.meta.csum = ChecksumState::None;
+        }
+        Ok(())
+    }
+
     /// Cuts the packet to `len` bytes, from the fragments first (`pskb_trim`): how IPv4 input
     /// drops Ethernet padding.
     pub fn trim(&mut self, len: usize) -> Result<(), PktBufError> {

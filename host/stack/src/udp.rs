@@ -519,15 +519,13 @@ impl Stack {
         }
         // Linux `udp_rcv` trims the packet to the UDP length (`pskb_trim_rcsum`) before
         // `udp4_csum_init`: a device's complete sum over bytes past that length says nothing
-        // about the datagram, so verify it in software instead.
+        // about the datagram. A length under the header is left for the parser to refuse.
         let ulen = pkt
             .data()
             .get(4..6)
             .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-        if ulen.is_some_and(|l| l < pkt.len()) {
-            if let ChecksumState::Complete { .. } = pkt.meta.csum {
-                pkt.meta.csum = ChecksumState::None;
-            }
+        if let Some(l) = ulen.filter(|&l| l >= 8 && l < pkt.len()) {
+            let _ = pkt.trim_rcsum(l);
         }
         let mode = l4_checksum_mode(&pkt, hdr);
         let (repr, payload_len) = match UdpRepr::parse(pkt.data(), hdr.src, hdr.dst, mode) {

@@ -426,7 +426,13 @@ fn oxnic_client_echoes_4_mb_through_a_kernel_socat_listener() {
 /// Runs `tshark -r pcap -Y filter` with checksum validation on and counts the matching
 /// packets.
 fn tshark_count(peer: &LinuxPeer, pcap: &str, filter: &str) -> usize {
-    let out = peer.exec(&[
+    tshark_show(peer, pcap, filter, false).lines().count()
+}
+
+/// The packets of `pcap` that match `filter`, one summary line each, or with `verbose` every
+/// layer of each dissected (`tshark -V`), checksum validation on.
+fn tshark_show(peer: &LinuxPeer, pcap: &str, filter: &str, verbose: bool) -> String {
+    let mut args = vec![
         "tshark",
         "-n",
         "-r",
@@ -439,9 +445,13 @@ fn tshark_count(peer: &LinuxPeer, pcap: &str, filter: &str) -> usize {
         "udp.check_checksum:TRUE",
         "-Y",
         filter,
-    ]);
+    ];
+    if verbose {
+        args.push("-V");
+    }
+    let out = peer.exec(&args);
     check(&format!("tshark -Y '{filter}'"), &out);
-    text(&out.stdout).lines().count()
+    text(&out.stdout)
 }
 
 #[test]
@@ -575,11 +585,31 @@ fn kernel_side_capture_has_no_bad_checksums_or_malformed_packets() {
     );
     assert!(arp >= 1, "oxnic answered ARP");
     // Both directions are checked (see the ethtool check above).
-    let bad = tshark_count(
-        &peer,
-        &pcap,
-        "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || \
-         udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" || _ws.malformed",
+    // One exception, for the kernel's packets only: a TCP checksum whose value works out to
+    // zero is written by Linux as 0xffff (`skb_checksum_help` stores `csum_fold(..) ?:
+    // CSUM_MANGLED_0`, the UDP rule, for every protocol), which any receiver accepts (the
+    // two are the same number in one's complement) but tshark marks "Bad" with a note on
+    // RFC 1624. It is one checksum value in 65,535, so a capture of about a thousand kernel
+    // packets shows it now and then. Oxnic's own TCP must write 0x0000.
+    let bad_filter = format!(
+        "ip.checksum.status == \"Bad\" || \
+         (tcp.checksum.status == \"Bad\" && !(ip.src == {KERNEL_IP} && tcp.checksum.ffff)) || \
+         udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" || _ws.malformed"
     );
-    assert_eq!(bad, 0, "bad checksums or malformed packets in {pcap}");
+    let bad = tshark_count(&peer, &pcap, &bad_filter);
+    if bad > 0 {
+        // Keep the evidence: the capture outlives the namespace, and the offending packets
+        // are dissected in full in the failure message.
+        let keep = std::env::temp_dir().join("oxnic-linux-peer-bad.pcap");
+        let kept = std::fs::copy(&pcap, &keep).map_or_else(
+            |e| format!("(could not keep the capture: {e})"),
+            |_| format!("capture kept at {}", keep.display()),
+        );
+        let detail: String = tshark_show(&peer, &pcap, &bad_filter, true)
+            .lines()
+            .take(400)
+            .collect::<Vec<_>>()
+            .join("\n");
+        panic!("{bad} bad checksums or malformed packets; {kept}:\n{detail}");
+    }
 }

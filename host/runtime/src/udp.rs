@@ -115,7 +115,10 @@ impl UdpSocket {
             })
     }
 
-    /// Sets the default destination for [`Self::send`] and receives only from `addr`.
+    /// Sets the default destination for [`Self::send`] and receives only from `addr`. As on
+    /// Linux, a socket bound to `0.0.0.0` takes the route's source as its local address, an
+    /// unroutable peer is `NetworkUnreachable` and a broadcast one without
+    /// [`Self::set_broadcast`] is `PermissionDenied`.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let dst = v4_addrs(addr)?[0];
         self.rt()

@@ -6,6 +6,7 @@ mod common;
 use common::{pair, PATIENCE};
 use oxnic_runtime::{Events, Interest, Poll, TcpListener, TcpStream, Token, UdpSocket};
 use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Linux `udp_sendmsg`: a broadcast destination without `SO_BROADCAST` is EACCES (std:
@@ -109,4 +110,29 @@ fn aborted_stream_leaves_the_connection_reusing_its_handle_alone() {
     s2.set_read_timeout(Some(PATIENCE)).unwrap();
     s2.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hi");
+}
+
+/// Linux `ip4_datagram_connect`: connecting a socket bound to 0.0.0.0 fixes its local address
+/// to the route's source (std: `local_addr` reports it); an unroutable peer is ENETUNREACH
+/// (`NetworkUnreachable`) and a broadcast one without `SO_BROADCAST` is EACCES
+/// (`PermissionDenied`), and neither connects.
+#[test]
+fn udp_connect_fixes_the_local_address_and_refuses_what_linux_refuses() {
+    let (a, b) = pair();
+    let peer = UdpSocket::bind(&b, "10.0.0.2:7330").unwrap();
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    let s = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    let e = s.connect("192.168.7.1:9").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NetworkUnreachable, "{e:?}");
+    let e = s.connect("10.0.0.255:9").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:?}");
+    assert_eq!(s.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(s.local_addr().unwrap(), ([0, 0, 0, 0], port).into());
+    s.connect("10.0.0.2:7330").unwrap();
+    let local = SocketAddr::from(([10, 0, 0, 1], port));
+    assert_eq!(s.local_addr().unwrap(), local);
+    s.send(b"hi").unwrap();
+    let mut buf = [0; 4];
+    assert_eq!(peer.recv_from(&mut buf).unwrap(), (2, local));
 }

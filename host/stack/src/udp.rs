@@ -223,9 +223,21 @@ impl Stack {
     }
 
     /// Connects a socket: `udp_send` goes to `remote`, only datagrams from it are received,
-    /// and ICMP errors about it are reported.
+    /// and ICMP errors about it are reported. As Linux `__ip4_datagram_connect` does, the
+    /// peer must be routable (else the route's error, counted as `OutNoRoutes`), a broadcast
+    /// peer needs `SO_BROADCAST` (else [`UdpError::BroadcastDenied`]), and a socket bound to
+    /// 0.0.0.0 takes the route's source as its local address: it sends from it and receives
+    /// only what is addressed to it. A failed connect changes nothing.
     pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
-        self.udp.get(h)?.remote = Some(remote);
+        let local = self.udp.get(h)?.local;
+        let src = (!local.ip().is_unspecified()).then_some(*local.ip());
+        let rt = self.ip_route_output(*remote.ip(), src)?;
+        self.udp_check_broadcast(h, *remote.ip())?;
+        let s = self.udp.get(h)?;
+        if s.local.ip().is_unspecified() {
+            s.local.set_ip(rt.src);
+        }
+        s.remote = Some(remote);
         Ok(())
     }
 

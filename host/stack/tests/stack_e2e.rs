@@ -1103,3 +1103,90 @@ fn a_pending_udp_error_is_reported_before_queued_datagrams() {
     assert_eq!(net.stacks[0].udp_take_error(cli).unwrap(), None);
     assert_eq!(net.stacks[0].udp_recv_from(cli, &mut buf), Ok((6, to)));
 }
+
+/// Linux `ip4_datagram_connect`: connecting a socket bound to 0.0.0.0 routes to the peer and
+/// fixes the local address to the route's source. `getsockname` reports it, datagrams go
+/// out from it, and one addressed to another local address is no longer the socket's.
+#[test]
+fn connecting_a_wildcard_socket_fixes_its_local_address_to_the_route_source() {
+    let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let now = net.now();
+    net.stacks[1]
+        .add_address(ib, ip("10.0.0.3"), 24, now)
+        .unwrap();
+    let peer = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let s = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    net.stacks[1]
+        .udp_connect(s, SocketAddrV4::new(ip("10.0.0.1"), 9))
+        .unwrap();
+    let local = SocketAddrV4::new(ip("10.0.0.2"), 5000);
+    assert_eq!(net.stacks[1].udp_local_addr(s).unwrap(), local);
+    let now = net.now();
+    for (to, msg) in [("10.0.0.3", &b"other"[..]), ("10.0.0.2", b"mine")] {
+        net.stacks[0]
+            .udp_send_to(peer, msg, SocketAddrV4::new(ip(to), 5000), now)
+            .unwrap();
+    }
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let mut buf = [0; 16];
+    let (n, from) = net.stacks[1].udp_recv_from(s, &mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"mine"[..], SocketAddrV4::new(ip("10.0.0.1"), 9))
+    );
+    assert_eq!(
+        net.stacks[1].udp_recv_from(s, &mut buf),
+        Err(UdpError::WouldBlock),
+        "the datagram to 10.0.0.3 is not for a socket connected from 10.0.0.2"
+    );
+    assert_eq!(net.stacks[1].snmp().udp.no_ports, 1);
+    let now = net.now();
+    net.stacks[1].udp_send(s, b"back", now).unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(
+        net.stacks[0].udp_recv_from(peer, &mut buf),
+        Ok((4, local)),
+        "sent from the fixed address"
+    );
+}
+
+/// Linux `__ip4_datagram_connect`: no route is ENETUNREACH (counted as OutNoRoutes) and a
+/// broadcast destination without `SO_BROADCAST` is EACCES; neither connects the socket.
+#[test]
+fn udp_connect_needs_a_route_and_so_broadcast_for_a_broadcast_peer() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let s = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let port = net.stacks[0].udp_local_addr(s).unwrap().port();
+    assert_eq!(
+        net.stacks[0].udp_connect(s, SocketAddrV4::new(ip("192.168.7.1"), 9)),
+        Err(UdpError::Send(SendError::NetUnreachable))
+    );
+    assert_eq!(net.stacks[0].snmp().ip.out_no_routes, 1);
+    let bcast = SocketAddrV4::new(ip("10.0.0.255"), 9);
+    assert_eq!(
+        net.stacks[0].udp_connect(s, bcast),
+        Err(UdpError::BroadcastDenied)
+    );
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].udp_send(s, b"x", now),
+        Err(UdpError::NotConnected)
+    );
+    assert_eq!(
+        net.stacks[0].udp_local_addr(s).unwrap(),
+        SocketAddrV4::new(ip("0.0.0.0"), port),
+        "a failed connect leaves the socket as it was"
+    );
+    net.stacks[0].udp_set_broadcast(s, true).unwrap();
+    net.stacks[0].udp_connect(s, bcast).unwrap();
+    assert_eq!(
+        net.stacks[0].udp_local_addr(s).unwrap(),
+        SocketAddrV4::new(ip("10.0.0.1"), port)
+    );
+}

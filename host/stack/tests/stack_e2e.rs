@@ -1190,3 +1190,33 @@ fn udp_connect_needs_a_route_and_so_broadcast_for_a_broadcast_peer() {
         SocketAddrV4::new(ip("10.0.0.1"), port)
     );
 }
+
+/// Linux `__udp_enqueue_schedule_skb` compares the memory already queued with the limit, so
+/// an empty queue takes one datagram whatever `SO_RCVBUF` is; the next waits for a read.
+#[test]
+fn a_zero_receive_limit_still_takes_one_datagram_into_an_empty_queue() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("10.0.0.2"), 9))
+        .unwrap();
+    net.stacks[1].udp_set_rcvbuf(srv, 0).unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let mut buf = [0; 4];
+    for round in 0..2u8 {
+        for i in 0..3u8 {
+            let now = net.now();
+            net.stacks[0]
+                .udp_send_to(cli, &[round * 10 + i], to, now)
+                .unwrap();
+            net.run_for(Duration::from_millis(1)).unwrap();
+        }
+        assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 1);
+        assert_eq!(net.stacks[1].udp_recv_from(srv, &mut buf).unwrap().0, 1);
+        assert_eq!(buf[0], round * 10, "the first of each round was kept");
+    }
+    let stats = net.stacks[1].udp_socket_stats(srv).unwrap();
+    assert_eq!((stats.received, stats.drops), (2, 4));
+}

@@ -1,7 +1,9 @@
 //! UDP (Linux `net/ipv4/udp.c`): sockets with bind/connect/send_to/recv_from, socket lookup
 //! by score (`__udp4_lib_lookup`: a connected socket beats a bound address beats a wildcard),
-//! bounded receive queues (a full one drops and counts `RcvbufErrors`), ICMP port unreachable
-//! when nobody listens, checksums (a zero checksum means none and is accepted), corking
+//! broadcasts copied to every matching socket (`__udp4_lib_mcast_deliver`; sockets share a
+//! port with `SO_REUSEADDR`), bounded receive queues (a full one drops and counts
+//! `RcvbufErrors`), ICMP port unreachable when nobody listens, checksums (a zero checksum
+//! means none and is accepted), corking
 //! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and errors from
 //! ICMP reported on connected sockets (`SO_ERROR`).
 
@@ -10,6 +12,7 @@ use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
+use crate::snmp::UdpMib;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
@@ -74,6 +77,16 @@ pub enum UdpError {
     Send(#[from] SendError),
 }
 
+/// What a socket is given before it binds ([`Stack::udp_bind_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpBindOptions {
+    /// `SO_REUSEADDR`: the socket may share its port with sockets whose addresses overlap
+    /// (both on 0.0.0.0, or one on 0.0.0.0 and one on a specific address) when every one of
+    /// them set it. Broadcasts then reach each of them; a unicast datagram still goes to the
+    /// single best match.
+    pub reuse_addr: bool,
+}
+
 /// Per-socket counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UdpSocketStats {
@@ -100,6 +113,8 @@ struct UdpSocket {
     remote: Option<SocketAddrV4>,
     rx: VecDeque<Datagram>,
     rcvbuf: usize,
+    /// `SO_REUSEADDR`.
+    reuse_addr: bool,
     corked: bool,
     cork: Option<Cork>,
     dont_frag: bool,
@@ -127,37 +142,32 @@ impl UdpTable {
             .ok_or(UdpError::BadHandle)
     }
 
-    fn conflicts(&self, local: SocketAddrV4) -> bool {
+    /// Linux `udp_lib_lport_inuse`: another socket on the port whose address overlaps
+    /// `local`'s, unless both set `SO_REUSEADDR`.
+    fn conflicts(&self, local: SocketAddrV4, reuse_addr: bool) -> bool {
         self.by_port.get(&local.port()).is_some_and(|v| {
             v.iter().filter_map(|&i| self.socks[i].as_ref()).any(|s| {
-                s.local.ip().is_unspecified()
+                (s.local.ip().is_unspecified()
                     || local.ip().is_unspecified()
-                    || s.local.ip() == local.ip()
+                    || s.local.ip() == local.ip())
+                    && !(s.reuse_addr && reuse_addr)
             })
         })
     }
 
-    /// `__udp4_lib_lookup`: the best-scoring socket for a datagram.
+    /// `__udp4_lib_lookup`: the best-scoring socket for a datagram. Among equals (sockets
+    /// sharing the port with `SO_REUSEADDR`) the last bound wins, as Linux adds each to the
+    /// head of its hash chain and keeps the first best.
     fn lookup(&self, saddr: Ipv4Addr, sport: u16, daddr: Ipv4Addr, dport: u16) -> Option<usize> {
         let mut best: Option<(u32, usize)> = None;
         for &i in self.by_port.get(&dport)? {
-            let Some(s) = self.socks[i].as_ref() else {
+            let Some(score) = self.socks[i]
+                .as_ref()
+                .and_then(|s| s.score(saddr, sport, daddr))
+            else {
                 continue;
             };
-            let mut score = 1;
-            if !s.local.ip().is_unspecified() {
-                if *s.local.ip() != daddr {
-                    continue;
-                }
-                score += 2;
-            }
-            if let Some(r) = s.remote {
-                if *r.ip() != saddr || r.port() != sport {
-                    continue;
-                }
-                score += 4;
-            }
-            if best.is_none_or(|(b, _)| score > b) {
+            if best.is_none_or(|(b, _)| score >= b) {
                 best = Some((score, i));
             }
         }
@@ -165,10 +175,57 @@ impl UdpTable {
     }
 }
 
+impl UdpSocket {
+    /// How well the socket matches a datagram from `(saddr, sport)` to `daddr` on its port
+    /// (`compute_score`; `None`: not at all): a connected socket beats a bound address beats
+    /// a wildcard.
+    fn score(&self, saddr: Ipv4Addr, sport: u16, daddr: Ipv4Addr) -> Option<u32> {
+        let mut score = 1;
+        if !self.local.ip().is_unspecified() {
+            if *self.local.ip() != daddr {
+                return None;
+            }
+            score += 2;
+        }
+        if let Some(r) = self.remote {
+            if *r.ip() != saddr || r.port() != sport {
+                return None;
+            }
+            score += 4;
+        }
+        Some(score)
+    }
+
+    /// `__udp_enqueue_schedule_skb`: queues `pkt` (the payload) for the reader, or drops and
+    /// counts it when the queue is over its bound.
+    fn enqueue(&mut self, mib: &mut UdpMib, from: SocketAddrV4, pkt: PacketBuf) {
+        // Linux drops when what is already queued is over the limit, so an empty queue takes
+        // a datagram even with `SO_RCVBUF` at its least.
+        if !self.rx.is_empty() && self.rx.len() >= self.rcvbuf {
+            self.stats.drops += 1;
+            mib.rcvbuf_errors += 1;
+            mib.in_errors += 1;
+            return;
+        }
+        self.stats.received += 1;
+        self.rx.push_back(Datagram { from, pkt });
+        mib.in_datagrams += 1;
+    }
+}
+
 impl Stack {
     /// Opens a UDP socket bound to `local` (`socket` + `bind`). Port 0 picks a free
     /// ephemeral port; address 0.0.0.0 receives on every address.
     pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpHandle, UdpError> {
+        self.udp_bind_with(local, UdpBindOptions::default())
+    }
+
+    /// [`Self::udp_bind`] with options set between `socket` and `bind` (`SO_REUSEADDR`).
+    pub fn udp_bind_with(
+        &mut self,
+        local: SocketAddrV4,
+        opts: UdpBindOptions,
+    ) -> Result<UdpHandle, UdpError> {
         if !local.ip().is_unspecified() && !self.is_local_addr(*local.ip()) {
             return Err(UdpError::AddrNotAvailable);
         }
@@ -179,14 +236,17 @@ impl Stack {
             for k in 0..span {
                 let off = (u32::from(self.udp.next_port) + k) % span;
                 let port = EPHEMERAL.start() + off as u16;
-                if !self.udp.conflicts(SocketAddrV4::new(*local.ip(), port)) {
+                if !self
+                    .udp
+                    .conflicts(SocketAddrV4::new(*local.ip(), port), opts.reuse_addr)
+                {
                     self.udp.next_port = (off as u16).wrapping_add(1);
                     found = Some(port);
                     break;
                 }
             }
             local.set_port(found.ok_or(UdpError::NoFreePort)?);
-        } else if self.udp.conflicts(local) {
+        } else if self.udp.conflicts(local, opts.reuse_addr) {
             return Err(UdpError::AddrInUse);
         }
         let sock = UdpSocket {
@@ -194,6 +254,7 @@ impl Stack {
             remote: None,
             rx: VecDeque::new(),
             rcvbuf: self.cfg.udp_rcvbuf,
+            reuse_addr: opts.reuse_addr,
             corked: false,
             cork: None,
             dont_frag: false,
@@ -566,27 +627,28 @@ impl Stack {
             }
             return;
         };
-        let Some(s) = self.udp.socks[i].as_mut() else {
-            return;
-        };
-        // Linux `__udp_enqueue_schedule_skb` drops when what is already queued is over the
-        // limit, so an empty queue takes a datagram even with `SO_RCVBUF` at its least.
-        if !s.rx.is_empty() && s.rx.len() >= s.rcvbuf {
-            s.stats.drops += 1;
-            self.snmp.udp.rcvbuf_errors += 1;
-            self.snmp.udp.in_errors += 1;
-            return;
-        }
         if pkt.pull(UdpRepr::HEADER_LEN).is_err() || pkt.trim(payload_len).is_err() {
             self.snmp.udp.in_errors += 1;
             return;
         }
-        s.stats.received += 1;
-        s.rx.push_back(Datagram {
-            from: SocketAddrV4::new(hdr.src, repr.src_port),
-            pkt,
-        });
-        self.snmp.udp.in_datagrams += 1;
+        let from = SocketAddrV4::new(hdr.src, repr.src_port);
+        let to_many = hdr.dst.is_multicast() || self.is_broadcast_on(ifindex, hdr.dst);
+        let mib = &mut self.snmp.udp;
+        if to_many {
+            // `__udp4_lib_mcast_deliver`: a copy (sharing the bytes) for every matching socket.
+            let UdpTable { socks, by_port, .. } = &mut self.udp;
+            for &j in by_port.get(&repr.dst_port).into_iter().flatten() {
+                if let Some(s) = socks[j].as_mut() {
+                    if s.score(hdr.src, repr.src_port, hdr.dst).is_some() {
+                        s.enqueue(mib, from, pkt.clone());
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(s) = self.udp.socks[i].as_mut() {
+            s.enqueue(mib, from, pkt);
+        }
     }
 
     /// `__udp4_lib_err`: an ICMP error about a datagram we sent from `(header.src, sport)` to

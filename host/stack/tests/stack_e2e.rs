@@ -130,7 +130,7 @@ use oxnic_stack::ip_output::SendError;
 use oxnic_stack::packet_tap::TapPoint;
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::{Prefix, Route, RouteKind};
-use oxnic_stack::udp::UdpError;
+use oxnic_stack::udp::{UdpBindOptions, UdpError};
 use oxnic_stack::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use std::sync::{Arc, Mutex};
 
@@ -1219,4 +1219,68 @@ fn a_zero_receive_limit_still_takes_one_datagram_into_an_empty_queue() {
     }
     let stats = net.stacks[1].udp_socket_stats(srv).unwrap();
     assert_eq!((stats.received, stats.drops), (2, 4));
+}
+
+/// Linux `__udp4_lib_mcast_deliver`: a broadcast datagram is copied to every socket it
+/// matches, not just the best one. Sharing the port takes `SO_REUSEADDR` on every socket
+/// (`udp_lib_lport_inuse`); a unicast datagram still goes to the single best match.
+#[test]
+fn a_broadcast_reaches_every_socket_sharing_the_port_and_a_unicast_only_the_best() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let reuse = UdpBindOptions { reuse_addr: true };
+    let any9 = SocketAddrV4::new(ip("0.0.0.0"), 9);
+    let b = &mut net.stacks[1];
+    let w1 = b.udp_bind_with(any9, reuse).unwrap();
+    assert_eq!(
+        b.udp_bind(any9),
+        Err(UdpError::AddrInUse),
+        "needs it on both"
+    );
+    let w2 = b.udp_bind_with(any9, reuse).unwrap();
+    let bound = b
+        .udp_bind_with(SocketAddrV4::new(ip("10.0.0.2"), 9), reuse)
+        .unwrap();
+    // A route for the limited broadcast, as Linux finds one through the default route.
+    net.stacks[0]
+        .routes_mut()
+        .add(Route::connected(Prefix::host(ip("255.255.255.255")), ia))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    net.stacks[0].udp_set_broadcast(cli, true).unwrap();
+    let now = net.now();
+    for (to, msg) in [
+        ("10.0.0.255", &b"directed"[..]),
+        ("255.255.255.255", b"limited"),
+        ("10.0.0.2", b"unicast"),
+    ] {
+        net.stacks[0]
+            .udp_send_to(cli, msg, SocketAddrV4::new(ip(to), 9), now)
+            .unwrap();
+    }
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let mut read = |s| {
+        let mut got = Vec::new();
+        let mut buf = [0; 16];
+        while let Ok((n, _)) = net.stacks[1].udp_recv_from(s, &mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    };
+    for w in [w1, w2] {
+        assert_eq!(read(w), ["directed", "limited"]);
+    }
+    assert_eq!(read(bound), ["unicast"]);
+    let snmp = net.stacks[1].snmp();
+    assert_eq!((snmp.udp.in_datagrams, snmp.udp.no_ports), (5, 0));
+    // Between equal matches, Linux's lookup keeps the first of its chain: the last bound.
+    net.stacks[1].udp_close(bound).unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .udp_send_to(cli, b"tie", SocketAddrV4::new(ip("10.0.0.2"), 9), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(net.stacks[1].udp_recv_queue_len(w1).unwrap(), 0);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(w2).unwrap(), 1);
 }

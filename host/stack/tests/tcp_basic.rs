@@ -152,3 +152,168 @@ fn reading_in_place_reopens_the_window_and_sees_end_of_stream() {
     let now = net.now();
     assert_eq!(net.stacks[1].tcp_recv_with(s, |b| b.len(), now), Ok(0));
 }
+
+/// Linux `__inet_hash_connect` passes over a port a bind() holds, whatever its address:
+/// connect's source port is never a listener's, even one on another local address.
+#[test]
+fn connect_never_takes_a_port_a_listener_holds() {
+    let (mut net, a_if, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let now = net.now();
+    net.stacks[0]
+        .add_address(a_if, "10.0.0.11".parse().unwrap(), 24, now)
+        .unwrap();
+    // A fresh stack's picker starts at the bottom of the ephemeral range: hold its first ports.
+    let held = [
+        addr("10.0.0.1", 32768),
+        addr("0.0.0.0", 32769),
+        addr("10.0.0.11", 32770),
+    ];
+    for a in held {
+        net.stacks[0].tcp_listen(a, 4).unwrap();
+    }
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    assert!(held.iter().all(|h| h.port() != local.port()), "{local}");
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+}
+
+/// A connection that bound its port (connect from a chosen port) keeps it from connect's
+/// picker as a listener does (Linux: its bind bucket has `fastreuse >= 0`), even for another
+/// destination where the 4-tuple alone would be unique.
+#[test]
+fn connect_never_takes_a_port_an_explicitly_bound_connection_holds() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let now = net.now();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 81), 4).unwrap();
+    let bound = addr("10.0.0.1", 32768);
+    net.stacks[0]
+        .tcp_connect_from(bound, addr("10.0.0.2", 80), now)
+        .unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 81), now)
+        .unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    assert_ne!(local.port(), bound.port());
+}
+
+/// Accepted connections share their listener's bound port, and keep holding it after the
+/// listener closes (Linux: they are owners of its bind bucket): connect does not take it.
+#[test]
+fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let now = net.now();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
+    net.stacks[0].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 32768), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(l, now).unwrap();
+    let c = net.stacks[1]
+        .tcp_connect(addr("10.0.0.1", 80), now)
+        .unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Established);
+    assert_ne!(net.stacks[1].tcp_local_addr(c).unwrap().port(), 32768);
+}
+
+/// Connecting from a chosen port is bind() + connect(): Linux's bind gives EADDRINUSE for a
+/// port a listener holds on the same address or where either is the wildcard, even with
+/// `SO_REUSEADDR` (`inet_bind_conflict` never shares a LISTEN socket's port); a listener on
+/// another specific address leaves the port free. A wildcard bind conflicts with a listener
+/// on any address, though the route then picks a source address other than the listener's.
+#[test]
+fn connect_from_a_listeners_port_is_addr_in_use() {
+    let (mut net, a_if, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let now = net.now();
+    net.stacks[0]
+        .add_address(a_if, "10.0.0.11".parse().unwrap(), 24, now)
+        .unwrap();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[0].tcp_listen(addr("0.0.0.0", 5000), 4).unwrap();
+    net.stacks[0].tcp_listen(addr("10.0.0.1", 5001), 4).unwrap();
+    net.stacks[0]
+        .tcp_listen(addr("10.0.0.11", 5002), 4)
+        .unwrap();
+    let server = addr("10.0.0.2", 80);
+    let held = [
+        addr("10.0.0.1", 5000),
+        addr("10.0.0.1", 5001),
+        addr("0.0.0.0", 5002),
+    ];
+    for local in held {
+        assert_eq!(
+            net.stacks[0].tcp_connect_from(local, server, now),
+            Err(TcpError::AddrInUse),
+            "{local}"
+        );
+    }
+    let c = net.stacks[0]
+        .tcp_connect_from(addr("10.0.0.11", 5001), server, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+}
+
+/// A port connect() picked is bound without `SO_REUSEADDR` (Linux: an owner of the port's
+/// bind bucket with `sk_reuse` 0), so binding it again on a matching address is EADDRINUSE
+/// (`inet_bind_conflict`), even for a connection to another destination.
+#[test]
+fn connect_from_an_ephemeral_connections_port_is_addr_in_use() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let (_l, c, _s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 81), 4).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_connect_from(local, addr("10.0.0.2", 81), now),
+        Err(TcpError::AddrInUse)
+    );
+}
+
+/// Linux `inet_csk_get_port` at bind()/listen(): a port an ephemeral connection holds (no
+/// `SO_REUSEADDR`) is EADDRINUSE on a matching address until the connection is gone, its
+/// TIME-WAIT included. A port held by sockets that bound it with `SO_REUSEADDR` (std sets it
+/// on listeners; their accepted connections inherit it) can be listened on again once no
+/// listener holds it: the server restart case. A refused connection's port is free at once,
+/// though its handle is still open (Linux `tcp_set_state` releases it on TCP_CLOSE).
+#[test]
+fn listen_on_an_ephemeral_connections_port_is_addr_in_use_until_it_is_gone() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let (l, c, s) = connected(&mut net);
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    for a in [local, addr("0.0.0.0", local.port())] {
+        assert_eq!(
+            net.stacks[0].tcp_listen(a, 4),
+            Err(TcpError::AddrInUse),
+            "{a}"
+        );
+    }
+    let now = net.now();
+    let refused = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 81), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(refused).unwrap(), TcpState::Closed);
+    let port = net.stacks[0].tcp_local_addr(refused).unwrap().port();
+    net.stacks[0].tcp_listen(addr("0.0.0.0", port), 4).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(l, now).unwrap();
+    let l2 = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[0].tcp_close(c, now).unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_sockets().collect::<Vec<_>>(), [l2]);
+    // A's TIME-WAIT still holds the port; 2×MSL later it is free.
+    assert_eq!(net.stacks[0].tcp_listen(local, 4), Err(TcpError::AddrInUse));
+    net.run_for(Duration::from_secs(61)).unwrap();
+    net.stacks[0].tcp_listen(local, 4).unwrap();
+}

@@ -416,6 +416,9 @@ pub struct Conn {
     pub(crate) info: TcpInfo,
     /// The listener this connection came from, while it waits to be accepted.
     pub(crate) parent: Option<usize>,
+    /// The local port was bound (chosen by the user, or its listener's) rather than picked
+    /// by connect: Linux's bind bucket for it has `fastreuse >= 0`, not connect's -1.
+    pub(crate) port_bound: bool,
     /// The handshake was completed through a SYN cookie.
     pub(crate) from_cookie: bool,
     /// The output state before each segment of the last [`Self::poll_output`] batch, so
@@ -573,6 +576,7 @@ impl Conn {
             err_soft: None,
             info: TcpInfo::default(),
             parent: None,
+            port_bound: false,
             from_cookie: false,
             undo: Vec::with_capacity(OUTPUT_BATCH + 1),
             cfg: cfg.clone(),
@@ -613,6 +617,7 @@ impl Conn {
         c.adv_mss = adv_mss;
         c.take_syn(syn, now);
         c.syn_pending = true;
+        c.port_bound = true;
         c
     }
 
@@ -650,6 +655,7 @@ impl Conn {
         c.snd_wl2 = Seq(ack.ack);
         c.state = TcpState::Established;
         c.from_cookie = true;
+        c.port_bound = true;
         c
     }
 

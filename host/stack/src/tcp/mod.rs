@@ -418,6 +418,45 @@ impl TcpTable {
         best
     }
 
+    /// Whether binding `local` (a listener, or a connection from a chosen port) conflicts
+    /// with a socket holding its port, by Linux's `inet_csk_bind_conflict`: an owner on the
+    /// same address, or where either address is the wildcard, conflicts unless both have
+    /// `SO_REUSEADDR` and the owner is not listening.
+    ///
+    /// The stack has no `SO_REUSEADDR` switch; it takes std's: listeners have it (std sets it
+    /// in `TcpListener::bind`), and so do the connections they accept (Linux `sk_clone`
+    /// copies it); connections from a chosen port act as if they had it (they share the port
+    /// with each other, 4-tuples permitting); connect's ephemeral ports are bound without it
+    /// (`TcpStream::connect`). So listeners and ephemeral connections conflict, while a bound
+    /// connection leaves its port to a new listener (a restarted server). An ephemeral
+    /// connection holds its port until it is gone, TIME-WAIT included, but not once CLOSED
+    /// (Linux `tcp_set_state` then releases a port that bind() did not lock).
+    fn bind_conflict(&self, local: SocketAddrV4) -> bool {
+        let overlaps =
+            |a: &Ipv4Addr| a == local.ip() || a.is_unspecified() || local.ip().is_unspecified();
+        self.socks.iter().flatten().any(|s| match s {
+            Sock::Listener(l) => l.local.port() == local.port() && overlaps(l.local.ip()),
+            Sock::Conn(c) => {
+                !c.port_bound
+                    && c.state != TcpState::Closed
+                    && c.local.port() == local.port()
+                    && overlaps(c.local.ip())
+            }
+        })
+    }
+
+    /// Whether connect's port picker passes over `port` because a bind holds it, whatever
+    /// the address: Linux `__inet_hash_connect` skips a bind bucket with `fastreuse >= 0`
+    /// without looking at addresses, and shares only ports connect itself picked.
+    fn port_bound(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port)
+            || self
+                .socks
+                .iter()
+                .flatten()
+                .any(|s| matches!(s, Sock::Conn(c) if c.port_bound && c.local.port() == port))
+    }
+
     fn allow_challenge(&mut self, now: Instant) -> bool {
         if now.saturating_duration_since(self.challenge_window) >= Duration::from_secs(1) {
             self.challenge_window = now;
@@ -522,17 +561,8 @@ impl Stack {
         if local.port() == 0 {
             return Err(TcpError::AddrNotAvailable);
         }
-        if let Some(v) = self.tcp.listeners.get(&local.port()) {
-            for &i in v {
-                if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(i) {
-                    if l.local.ip() == local.ip()
-                        || l.local.ip().is_unspecified()
-                        || local.ip().is_unspecified()
-                    {
-                        return Err(TcpError::AddrInUse);
-                    }
-                }
-            }
+        if self.tcp.bind_conflict(local) {
+            return Err(TcpError::AddrInUse);
         }
         let i = self.tcp.insert(Sock::Listener(Listener {
             local,
@@ -578,6 +608,7 @@ impl Stack {
         if dst.is_multicast() || dst.is_unspecified() || self.is_broadcast_on(rt.nh.ifindex, dst) {
             return Err(TcpError::Unreachable);
         }
+        let bind = local;
         let mut local = SocketAddrV4::new(rt.src, local.port());
         if local.port() == 0 {
             let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
@@ -586,19 +617,22 @@ impl Stack {
                 let off = (u32::from(self.tcp.next_port) + k) % span;
                 let port = EPHEMERAL.start() + off as u16;
                 let cand = SocketAddrV4::new(rt.src, port);
-                if !self.tcp.conns.contains_key(&(cand, remote)) {
+                if !self.tcp.conns.contains_key(&(cand, remote)) && !self.tcp.port_bound(port) {
                     self.tcp.next_port = (off as u16).wrapping_add(1);
                     found = Some(port);
                     break;
                 }
             }
             local.set_port(found.ok_or(TcpError::NoFreePort)?);
-        } else if self.tcp.conns.contains_key(&(local, remote)) {
+        } else if self.tcp.conns.contains_key(&(local, remote)) || self.tcp.bind_conflict(bind) {
+            // The bind is of the address asked for: a wildcard one conflicts with a listener
+            // on any address, as bind() before connect() would.
             return Err(TcpError::AddrInUse);
         }
         let iss = self.tcp.isn.isn(local, remote, now);
         let mss = self.adv_mss_for(*remote.ip());
-        let c = Conn::connect(&self.tcp.cfg, local, remote, iss, mss, now);
+        let mut c = Conn::connect(&self.tcp.cfg, local, remote, iss, mss, now);
+        c.port_bound = bind.port() != 0;
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
         self.tcp.conns.insert((local, remote), i);
         self.tcp.mib.active_opens += 1;

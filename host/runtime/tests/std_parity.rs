@@ -136,3 +136,34 @@ fn udp_connect_fixes_the_local_address_and_refuses_what_linux_refuses() {
     let mut buf = [0; 4];
     assert_eq!(peer.recv_from(&mut buf).unwrap(), (2, local));
 }
+
+/// Linux `__inet_hash_connect` never gives connect() a port a bind() holds: a stream's
+/// source port is not that of a listener bound to port 0, though it got an ephemeral port.
+#[test]
+fn connect_never_takes_the_port_of_a_listener_bound_to_port_zero() {
+    let (a, b) = pair();
+    let held = TcpListener::bind(&a, "10.0.0.1:0").unwrap();
+    let _server = TcpListener::bind(&b, "10.0.0.2:7316").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:7316").unwrap();
+    assert_ne!(
+        c.local_addr().unwrap().port(),
+        held.local_addr().unwrap().port()
+    );
+}
+
+/// Linux `inet_csk_get_port`: a connected stream's source port (picked by connect, so bound
+/// without `SO_REUSEADDR`) is EADDRINUSE for a listener's bind (std: `AddrInUse`), and a
+/// bind to port 0 passes it over.
+#[test]
+fn listener_bind_refuses_and_port_zero_skips_a_connected_streams_port() {
+    let (a, b) = pair();
+    let _server = TcpListener::bind(&b, "10.0.0.2:7317").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:7317").unwrap();
+    let port = c.local_addr().unwrap().port();
+    for ip in ["10.0.0.1", "0.0.0.0"] {
+        let e = TcpListener::bind(&a, (ip, port)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrInUse, "{ip}");
+    }
+    let any = TcpListener::bind(&a, "0.0.0.0:0").unwrap();
+    assert_ne!(any.local_addr().unwrap().port(), port);
+}

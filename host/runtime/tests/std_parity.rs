@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{pair, PATIENCE};
+use common::{pair, within, PATIENCE};
 use oxnic_runtime::{Events, Interest, Poll, TcpListener, TcpStream, Token, UdpSocket};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -166,4 +166,33 @@ fn listener_bind_refuses_and_port_zero_skips_a_connected_streams_port() {
     }
     let any = TcpListener::bind(&a, "0.0.0.0:0").unwrap();
     assert_ne!(any.local_addr().unwrap().port(), port);
+}
+
+/// Linux `tcp_close`: data received and never read makes close(2) a reset (RFC 2525
+/// §2.17), and SHUT_RD does not count as reading it (the data stays queued there). A server
+/// that shuts its read side and then drops the stream while the client still sends must
+/// reset it, not end it with a FIN the client takes for a clean end.
+#[test]
+fn dropping_a_stream_after_shutdown_read_with_data_unread_resets_the_peer() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7321").unwrap();
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7321").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.shutdown(std::net::Shutdown::Read).unwrap();
+    c.write_all(b"never read").unwrap();
+    // Wait until the data was acknowledged: it reached the shut read side.
+    within(PATIENCE, {
+        let c = c.try_clone().unwrap();
+        move || {
+            while c.info().unwrap().bytes_acked < 10 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    drop(s);
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(
+        c.read(&mut [0; 16]).map_err(|e| e.kind()),
+        Err(ErrorKind::ConnectionReset)
+    );
 }

@@ -629,6 +629,38 @@ fn data_arriving_after_close_is_answered_with_a_reset() {
     );
 }
 
+/// RFC 1122 4.2.2.13 / RFC 2525 §2.17, as Linux `tcp_close` (`data_was_unread`): data the
+/// user never read makes close a reset, also when a read shutdown threw it away, whether it
+/// was queued at the shutdown or arrived after it (Linux keeps both queued until close).
+#[test]
+fn closing_after_shutdown_read_left_data_unread_resets() {
+    for data_first in [true, false] {
+        let mut net = net();
+        let (c, s) = connected(&mut net);
+        let now = net.now();
+        if data_first {
+            net.stacks[0].tcp_send(c, b"unread", now).unwrap();
+            net.run_for(ms(10)).unwrap();
+        }
+        let now = net.now();
+        net.stacks[1].tcp_shutdown(s, Shutdown::Read, now).unwrap();
+        if !data_first {
+            net.stacks[0].tcp_send(c, b"unread", now).unwrap();
+            net.run_for(ms(10)).unwrap();
+        }
+        let now = net.now();
+        net.stacks[1].tcp_close(s, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_error(c).unwrap(),
+            Some(TcpError::ConnectionReset),
+            "data sent {} the shutdown: peer in {:?}",
+            if data_first { "before" } else { "after" },
+            net.stacks[0].tcp_state(c)
+        );
+    }
+}
+
 /// shutdown(Read): a read returns 0 at once, so the socket is readable.
 #[test]
 fn shutdown_read_makes_the_socket_readable() {

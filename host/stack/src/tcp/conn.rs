@@ -347,6 +347,10 @@ pub struct Conn {
     pub(crate) orphan: bool,
     /// The user will read no more (shutdown read): arriving data is dropped.
     pub(crate) rx_shut: bool,
+    /// Received data was thrown away unread because of `rx_shut` (queued at the shutdown or
+    /// arriving after it). Linux keeps such data queued, and `tcp_close` resets a connection
+    /// that holds any (`data_was_unread`); this makes closing here do the same.
+    pub(crate) rx_discarded: bool,
     /// Ended by a reset or a timeout: once the error is taken, reads see end of stream and
     /// writes `BrokenPipe` (Linux sets `sk_shutdown = SHUTDOWN_MASK` in `tcp_done`).
     aborted: bool,
@@ -533,6 +537,7 @@ impl Conn {
             rx_eof: false,
             orphan: false,
             rx_shut: false,
+            rx_discarded: false,
             aborted: false,
             rtt: RttEstimator::new(cfg.rto),
             timed: None,
@@ -923,9 +928,11 @@ impl Conn {
         self.linger_at = Some(at);
     }
 
-    /// True when the block holds unread received data (closing it then resets, RFC 2525).
+    /// True when the block holds unread received data, or dropped some unread after a read
+    /// shutdown (closing it then resets, RFC 2525 §2.17; Linux `tcp_close` counts what
+    /// `SHUT_RD` left queued).
     pub fn has_unread(&self) -> bool {
-        !self.rx.is_empty()
+        !self.rx.is_empty() || self.rx_discarded
     }
 
     /// Enables keepalive probes after `cfg.keepalive_time` idle.
@@ -1950,6 +1957,9 @@ impl Conn {
                 // (and what it joins up with in the out-of-order queue) moves rcv_nxt; data
                 // beyond a hole is just dropped, or the ACK would cover bytes never received.
                 let end = seq + data.len();
+                if end.diff(self.rcv_nxt) > 0 {
+                    self.rx_discarded = true;
+                }
                 if seq.diff(self.rcv_nxt) <= 0 && end.diff(self.rcv_nxt) > 0 {
                     self.rcv_nxt = self.ooo.drain_contiguous(end, &mut |_: &[u8]| {});
                 }

@@ -722,6 +722,9 @@ impl Stack {
         let c = self.tcp.conn(h)?;
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             c.rx_shut = true;
+            if !c.rx.is_empty() {
+                c.rx_discarded = true;
+            }
             c.rx.clear();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {

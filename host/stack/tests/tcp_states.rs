@@ -661,6 +661,33 @@ fn closing_after_shutdown_read_left_data_unread_resets() {
     }
 }
 
+/// Linux `tcp_rcv_state_process` resets on new data in FIN-WAIT-1/2 when RCV_SHUTDOWN is
+/// set (`TCPAbortOnData`), which shutdown(Both) sets as close does: the peer learns at once
+/// that nobody reads, and the socket still held reports the reset.
+#[test]
+fn data_arriving_after_shutdown_both_is_answered_with_a_reset() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Both, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"nobody reads", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ConnectionReset),
+        "B took data after shutdown(Both): A in {:?}",
+        net.stacks[0].tcp_state(c)
+    );
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[1].tcp_take_error(s).unwrap(),
+        Some(TcpError::ConnectionReset)
+    );
+}
+
 /// shutdown(Read): a read returns 0 at once, so the socket is readable.
 #[test]
 fn shutdown_read_makes_the_socket_readable() {

@@ -1349,12 +1349,18 @@ impl Conn {
             _ => {}
         }
         // RFC 1122 §4.2.2.13: new data after the user's CLOSE is answered with a reset
-        // (Linux `TCPAbortOnData`): nobody will ever read it.
-        if self.orphan
+        // (Linux `TCPAbortOnData`): nobody will ever read it. Linux tests RCV_SHUTDOWN, so
+        // the same holds after shutdown(Both) on a socket the user still holds; that one
+        // learns of it as after a reset (`tcp_reset` in FIN-WAIT: ECONNRESET).
+        if (self.orphan || self.rx_shut)
             && matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2)
             && !payload.is_empty()
             && (seq + payload.len()).diff(self.rcv_nxt) > 0
         {
+            if !self.orphan {
+                self.error = Some(TcpError::ConnectionReset);
+                self.aborted = true;
+            }
             self.state = TcpState::Closed;
             self.clear_timers();
             return Outcome::SendReset;

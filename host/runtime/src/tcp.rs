@@ -371,7 +371,8 @@ impl TcpStream {
     }
 
     /// Closes the read half, the write half (a FIN follows queued data; the peer reads end
-    /// of stream) or both. Blocked readers of clones wake up.
+    /// of stream) or both. Blocked readers of clones wake up. `NotConnected` once the
+    /// connection is closed (reset, or the close handshake done), as on Linux.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let how = match how {
             Shutdown::Read => TcpShutdown::Read,

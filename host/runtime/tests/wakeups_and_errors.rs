@@ -185,3 +185,24 @@ fn poll_reports_a_pending_udp_error() {
         "Poll never reported the socket whose recv fails at once"
     );
 }
+
+/// Linux `inet_shutdown` on a socket the peer reset (TCP_CLOSE) is ENOTCONN for every
+/// direction (std: `NotConnected`), as it is for a write shutdown.
+#[test]
+fn shutdown_after_a_reset_is_not_connected() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7105").unwrap();
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7105").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.abort().unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let e = c.read(&mut [0; 8]).expect_err("reset");
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+    for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+        assert_eq!(
+            c.shutdown(how).map_err(|e| e.kind()),
+            Err(ErrorKind::NotConnected),
+            "{how:?}"
+        );
+    }
+}

@@ -688,6 +688,42 @@ fn data_arriving_after_shutdown_both_is_answered_with_a_reset() {
     );
 }
 
+/// Linux `inet_shutdown`: shutdown of a socket in TCP_CLOSE is ENOTCONN, whichever
+/// direction: after a reset, and after the close handshake (the user's socket is closed
+/// once TIME-WAIT begins; the timewait sock is separate there).
+#[test]
+fn shutdown_of_a_closed_connection_is_not_connected() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+        let now = net.now();
+        assert_eq!(
+            net.stacks[0].tcp_shutdown(c, how, now),
+            Err(TcpError::NotConnected),
+            "{how:?} after a reset"
+        );
+    }
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+        let now = net.now();
+        assert_eq!(
+            net.stacks[0].tcp_shutdown(c, how, now),
+            Err(TcpError::NotConnected),
+            "{how:?} in TIME-WAIT"
+        );
+    }
+}
+
 /// shutdown(Read): a read returns 0 at once, so the socket is readable.
 #[test]
 fn shutdown_read_makes_the_socket_readable() {

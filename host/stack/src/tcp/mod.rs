@@ -720,6 +720,12 @@ impl Stack {
         now: Instant,
     ) -> Result<(), TcpError> {
         let c = self.tcp.conn(h)?;
+        // Linux `inet_shutdown`: ENOTCONN on a socket in TCP_CLOSE, which the user's socket
+        // is after a reset, a timeout or the close handshake (TIME-WAIT lives on in a
+        // separate timewait sock there).
+        if matches!(c.state, TcpState::Closed | TcpState::TimeWait) {
+            return Err(TcpError::NotConnected);
+        }
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             c.rx_shut = true;
             if !c.rx.is_empty() {
@@ -728,9 +734,6 @@ impl Stack {
             c.rx.clear();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            if matches!(c.state, TcpState::Closed) {
-                return Err(TcpError::NotConnected);
-            }
             c.shutdown_write();
             if c.state == TcpState::Closed {
                 self.tcp_finish(h.0);

@@ -67,10 +67,16 @@ pub(crate) fn deadline(d: Option<Duration>) -> Option<std::time::Instant> {
 }
 
 /// A TCP socket listening for connections, like `std::net::TcpListener`. Dropping it closes
-/// it (pending connections are reset).
+/// it (pending connections are reset); clones from [`Self::try_clone`] share it, and it
+/// closes when the last one drops.
 pub struct TcpListener {
+    inner: Arc<ListenerInner>,
+}
+
+struct ListenerInner {
     rt: Arc<Shared>,
     h: TcpHandle,
+    /// Shared by clones, as `O_NONBLOCK` is by descriptors `dup`ed from one another.
     nonblocking: AtomicBool,
 }
 
@@ -103,9 +109,11 @@ impl TcpListener {
             match shared.with(|st, _| listen(st, a, backlog)) {
                 Ok(h) => {
                     return Ok(TcpListener {
-                        rt: shared,
-                        h,
-                        nonblocking: AtomicBool::new(false),
+                        inner: Arc::new(ListenerInner {
+                            rt: shared,
+                            h,
+                            nonblocking: AtomicBool::new(false),
+                        }),
                     })
                 }
                 Err(e) => last = Some(e),
@@ -117,16 +125,15 @@ impl TcpListener {
     /// Waits for a connection and returns it with the peer's address. In non-blocking mode,
     /// `WouldBlock` when none is waiting.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let nb = self.nonblocking.load(Ordering::Relaxed);
-        let (h, peer) = self
-            .rt
-            .block_on(nb, None, |st, _| match st.tcp_accept(self.h) {
-                Ok(v) => Ok(Some(v)),
-                Err(TcpError::WouldBlock) => Ok(None),
-                Err(e) => Err(tcp_error(e)),
-            })?;
+        let l = &*self.inner;
+        let nb = l.nonblocking.load(Ordering::Relaxed);
+        let (h, peer) = l.rt.block_on(nb, None, |st, _| match st.tcp_accept(l.h) {
+            Ok(v) => Ok(Some(v)),
+            Err(TcpError::WouldBlock) => Ok(None),
+            Err(e) => Err(tcp_error(e)),
+        })?;
         Ok((
-            TcpStream::from_handle(Arc::clone(&self.rt), h),
+            TcpStream::from_handle(Arc::clone(&l.rt), h),
             SocketAddr::V4(peer),
         ))
     }
@@ -138,20 +145,30 @@ impl TcpListener {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.rt
-            .with(|st, _| st.tcp_local_addr(self.h))
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_local_addr(self.inner.h))
             .map(SocketAddr::V4)
             .map_err(tcp_error)
     }
 
-    /// Makes [`Self::accept`] return `WouldBlock` instead of waiting.
+    /// Makes [`Self::accept`] return `WouldBlock` instead of waiting (for every clone, as
+    /// the flag is shared).
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        self.inner.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Another handle to the same listener: either accepts from its queue, and it closes
+    /// when the last one drops.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Arc::clone(&self.inner),
+        })
     }
 }
 
-impl Drop for TcpListener {
+impl Drop for ListenerInner {
     fn drop(&mut self) {
         // Closing a live handle cannot fail; a runtime already gone has nothing to close.
         let _ = self.rt.with(|st, now| st.tcp_close(self.h, now));
@@ -162,8 +179,8 @@ impl Drop for TcpListener {
 impl Source for TcpListener {
     fn socket_id(&self) -> SocketId {
         SocketId {
-            runtime: self.rt.id,
-            kind: SocketKind::Tcp(self.h),
+            runtime: self.inner.rt.id,
+            kind: SocketKind::Tcp(self.inner.h),
         }
     }
 }
@@ -488,6 +505,28 @@ impl TcpStream {
                     Err(TcpError::WouldBlock) => Ok(None),
                     Err(e) => {
                         // The error is reported now; leave no stale SO_ERROR behind.
+                        let _ = st.tcp_take_error(h);
+                        Err(tcp_error(e))
+                    }
+                }
+            })
+    }
+
+    /// Receives into `buf` without taking the bytes off the queue (`MSG_PEEK`): the next
+    /// read or peek gets them again. Blocks, ends and fails as a read does.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let o = self.opts();
+        self.rt()
+            .block_on(o.nonblocking, deadline(o.read_timeout), |st, _| {
+                let h = self.h().map_err(tcp_error)?;
+                match st.tcp_peek(h, buf) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(TcpError::WouldBlock) => Ok(None),
+                    Err(e) => {
+                        // Linux's MSG_PEEK takes sk_err as a read does (sock_error).
                         let _ = st.tcp_take_error(h);
                         Err(tcp_error(e))
                     }

@@ -102,11 +102,31 @@ impl UdpSocket {
     /// sender. A pending ICMP error (a connected socket's `ConnectionRefused`) is returned
     /// first, before queued datagrams, as Linux does.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.receive(buf, false)
+    }
+
+    /// [`Self::recv_from`] leaving the datagram queued (`MSG_PEEK`): the next receive gets
+    /// it again.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.receive(buf, true)
+    }
+
+    /// [`Self::recv`] leaving the datagram queued (`MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.peek_from(buf).map(|(n, _)| n)
+    }
+
+    fn receive(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
         let o = self.opts();
         let h = self.h();
         self.rt()
             .block_on(o.nonblocking, deadline(o.read_timeout), |st, _| {
-                match st.udp_recv_from(h, buf) {
+                let r = if peek {
+                    st.udp_peek_from(h, buf)
+                } else {
+                    st.udp_recv_from(h, buf)
+                };
+                match r {
                     Ok((n, from)) => Ok(Some((n, SocketAddr::V4(from)))),
                     // The stack's recv returns a pending error before the queue.
                     Err(UdpError::WouldBlock) => Ok(None),
@@ -205,6 +225,32 @@ impl UdpSocket {
     pub fn broadcast(&self) -> io::Result<bool> {
         self.rt()
             .with(|st, _| st.udp_broadcast(self.h()))
+            .map_err(udp_error)
+    }
+
+    /// Sets the TTL of sent datagrams (`IP_TTL`): 1 to 255, or `u32::MAX` (the -1 std
+    /// passes on) for the default; anything else is `InvalidInput`, as Linux's EINVAL.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = match ttl {
+            u32::MAX => None,
+            1..=255 => Some(ttl as u8),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TTL must be 1 to 255",
+                ))
+            }
+        };
+        self.rt()
+            .with(|st, _| st.udp_set_ttl(self.h(), ttl))
+            .map_err(udp_error)
+    }
+
+    /// The TTL of sent datagrams (`IP_TTL`): the one set, else the stack's default.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.rt()
+            .with(|st, _| st.udp_ttl(self.h()))
+            .map(u32::from)
             .map_err(udp_error)
     }
 

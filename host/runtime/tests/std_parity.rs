@@ -196,3 +196,134 @@ fn dropping_a_stream_after_shutdown_read_with_data_unread_resets_the_peer() {
         Err(ErrorKind::ConnectionReset)
     );
 }
+
+/// std `TcpStream::peek` (recv with MSG_PEEK): waits for data like a read, returns it
+/// without consuming it, and gives 0 at the end of stream.
+#[test]
+fn tcp_peek_leaves_the_bytes_for_the_next_read() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7322").unwrap();
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7322").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    c.write_all(b"hello").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut buf = [0; 16];
+    let n = s.peek(&mut buf).unwrap();
+    assert!(n > 0 && b"hello".starts_with(&buf[..n]), "{:?}", &buf[..n]);
+    // Everything has arrived once the FIN has: peek sees it all, again and again.
+    within(PATIENCE, {
+        let s = s.try_clone().unwrap();
+        move || {
+            while !matches!(s.state().unwrap(), oxnic_stack::tcp::TcpState::CloseWait) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    for _ in 0..2 {
+        let n = s.peek(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+    }
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"hello", "the peeks consumed bytes");
+    assert_eq!(s.peek(&mut buf).unwrap(), 0, "end of stream");
+}
+
+/// std `UdpSocket::peek_from`/`peek` (MSG_PEEK): the datagram and its sender, left queued
+/// for the next receive.
+#[test]
+fn udp_peek_leaves_the_datagram_queued() {
+    let (a, b) = pair();
+    let rx = UdpSocket::bind(&a, "10.0.0.1:7323").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let tx = UdpSocket::bind(&b, "10.0.0.2:7324").unwrap();
+    tx.send_to(b"first", "10.0.0.1:7323").unwrap();
+    tx.send_to(b"second", "10.0.0.1:7323").unwrap();
+    let from = tx.local_addr().unwrap();
+    let mut buf = [0; 16];
+    for _ in 0..2 {
+        let (n, f) = rx.peek_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], f), (&b"first"[..], from));
+    }
+    // A short buffer cuts the peeked copy, not the queued datagram.
+    assert_eq!(rx.peek(&mut buf[..3]).unwrap(), 3);
+    let (n, f) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], f), (&b"first"[..], from));
+    rx.connect(from).unwrap();
+    let n = rx.peek(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"second");
+    let n = rx.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"second");
+    rx.set_nonblocking(true).unwrap();
+    assert_eq!(rx.peek(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+/// std `UdpSocket::set_ttl`/`ttl` (IP_TTL): the value shows in the IPv4 header of sent
+/// datagrams; 0 and values over 255 are EINVAL; -1 (`u32::MAX` through std) restores the
+/// default.
+#[test]
+fn udp_ttl_is_the_ttl_of_sent_datagrams() {
+    use oxnic_stack::packet_tap::TapPoint;
+    let (a, b) = pair();
+    let rx = UdpSocket::bind(&a, "10.0.0.1:7325").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let tx = UdpSocket::bind(&b, "10.0.0.2:7326").unwrap();
+    assert_eq!(tx.ttl().unwrap(), 64);
+    for bad in [0, 256] {
+        assert_eq!(
+            tx.set_ttl(bad).unwrap_err().kind(),
+            ErrorKind::InvalidInput,
+            "{bad}"
+        );
+    }
+    tx.set_ttl(7).unwrap();
+    assert_eq!(tx.ttl().unwrap(), 7);
+    let tap = a.with_stack(|st, _| st.add_tap(TapPoint::WireRx, None, 64));
+    tx.send_to(b"ttl", "10.0.0.1:7325").unwrap();
+    let mut buf = [0; 8];
+    assert_eq!(rx.recv(&mut buf).unwrap(), 3);
+    let frames = a.with_stack(|st, _| st.tap_take(tap).unwrap());
+    // Ethernet (14) + IPv4 without options (20) + UDP (8) + "ttl"; TTL is IPv4 byte 8.
+    let ttls: Vec<u8> = frames
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|f| f.len() >= 45 && f[12..14] == [8, 0] && f[23] == 17 && &f[42..45] == b"ttl")
+        .map(|f| f[22])
+        .collect();
+    assert_eq!(ttls, [7]);
+    tx.set_ttl(u32::MAX).unwrap();
+    assert_eq!(tx.ttl().unwrap(), 64);
+}
+
+/// std `TcpListener::try_clone` (dup): the clones share the listener, its accept queue and
+/// its non-blocking flag, and it stays open until the last one is dropped.
+#[test]
+fn tcp_listener_clones_share_the_listener() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7327").unwrap();
+    let clone = listener.try_clone().unwrap();
+    assert_eq!(clone.local_addr().unwrap(), listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        clone.accept().map(|_| ()).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    clone.set_nonblocking(false).unwrap();
+    drop(listener);
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7327").unwrap();
+    let (mut s, from) = clone.accept().unwrap();
+    assert_eq!(from, c.local_addr().unwrap());
+    c.write_all(b"via the clone").unwrap();
+    let mut buf = [0; 13];
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"via the clone");
+    drop(clone);
+    let e = TcpStream::connect(&a, "10.0.0.2:7327").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::ConnectionRefused,
+        "closed with the last clone"
+    );
+}

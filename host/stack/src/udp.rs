@@ -103,6 +103,19 @@ struct Datagram {
     pkt: PacketBuf,
 }
 
+impl Datagram {
+    /// Copies the payload into `buf`, cut to its length; returns the bytes copied.
+    fn copy_to(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        for chunk in std::iter::once(self.pkt.data()).chain(self.pkt.frags()) {
+            let take = chunk.len().min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&chunk[..take]);
+            n += take;
+        }
+        n
+    }
+}
+
 struct Cork {
     dst: SocketAddrV4,
     data: Vec<u8>,
@@ -362,6 +375,12 @@ impl Stack {
         Ok(())
     }
 
+    /// The TTL of sent datagrams (`IP_TTL`): the one set, else the stack's default.
+    pub fn udp_ttl(&mut self, h: UdpHandle) -> Result<u8, UdpError> {
+        let ttl = self.udp.get(h)?.ttl;
+        Ok(ttl.unwrap_or(self.cfg.default_ttl))
+    }
+
     /// Sets the TOS byte of sent datagrams (`IP_TOS`).
     pub fn udp_set_tos(&mut self, h: UdpHandle, tos: u8) -> Result<(), UdpError> {
         self.udp.get(h)?.tos = tos;
@@ -450,13 +469,23 @@ impl Stack {
             return Err(e);
         }
         let d = s.rx.pop_front().ok_or(UdpError::WouldBlock)?;
-        let mut n = 0;
-        for chunk in std::iter::once(d.pkt.data()).chain(d.pkt.frags()) {
-            let take = chunk.len().min(buf.len() - n);
-            buf[n..n + take].copy_from_slice(&chunk[..take]);
-            n += take;
+        Ok((d.copy_to(buf), d.from))
+    }
+
+    /// [`Self::udp_recv_from`] leaving the datagram queued (`MSG_PEEK`): the next receive
+    /// gets it again. A pending ICMP error is taken and returned first, as Linux's
+    /// `__skb_recv_udp` does with `MSG_PEEK` too.
+    pub fn udp_peek_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), UdpError> {
+        let s = self.udp.get(h)?;
+        if let Some(e) = s.error.take() {
+            return Err(e);
         }
-        Ok((n, d.from))
+        let d = s.rx.front().ok_or(UdpError::WouldBlock)?;
+        Ok((d.copy_to(buf), d.from))
     }
 
     /// `udp_sendmsg` → `udp_send_skb`: builds the datagram and hands it to IP output. The

@@ -798,6 +798,15 @@ impl Conn {
         self.after_recv(n, now)
     }
 
+    /// Copies in-order bytes without consuming them (`MSG_PEEK`): the same results as
+    /// [`Self::recv`], and the next read gets the same bytes again.
+    pub fn peek(&self, out: &mut [u8]) -> Result<usize, TcpError> {
+        match self.rx.peek(0, out) {
+            0 => self.nothing_read(),
+            n => Ok(n),
+        }
+    }
+
     /// The result of a read that took `n` bytes: `n`, or end of stream, the connection's
     /// error, or would-block when nothing was there.
     fn after_recv(&mut self, n: usize, now: Instant) -> Result<usize, TcpError> {
@@ -805,6 +814,12 @@ impl Conn {
             self.after_read(n, now);
             return Ok(n);
         }
+        self.nothing_read()
+    }
+
+    /// What a read that found no bytes returns: end of stream, the connection's error, or
+    /// would-block.
+    fn nothing_read(&self) -> Result<usize, TcpError> {
         if self.rx_eof || self.rx_shut {
             return Ok(0);
         }

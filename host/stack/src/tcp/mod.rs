@@ -672,6 +672,12 @@ impl Stack {
         self.tcp_read(h, now, |c| c.recv(buf, now))
     }
 
+    /// [`Self::tcp_recv`] without consuming (`MSG_PEEK`): copies the oldest received bytes
+    /// into `buf` and leaves them queued; end of stream, errors and would-block as a read.
+    pub fn tcp_peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
+        self.tcp.conn_ref(h)?.peek(buf)
+    }
+
     /// [`Self::tcp_recv`] without the copy: hands the received bytes to `reader` in place, as
     /// the slices they are held in, oldest first (Linux `tcp_read_sock`, smoltcp's `recv`
     /// closure). `reader` returns how many bytes of each slice it consumed; reading stops at

@@ -621,12 +621,18 @@ fn data_arriving_after_close_is_answered_with_a_reset() {
         .tcp_send(c, b"nobody reads this", now)
         .unwrap();
     net.run_for(ms(10)).unwrap();
+    // The reset reaches A in CLOSE-WAIT, where Linux `tcp_reset` reports EPIPE, not
+    // ECONNRESET: A's peer had closed, and it is A's writes that went nowhere.
     assert_eq!(
         net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::ConnectionReset),
+        Some(TcpError::BrokenPipe),
         "B accepted data after close: state {:?}",
         net.stacks[0].tcp_state(c)
     );
+    // The FIN that came before still ends A's stream.
+    let mut buf = [0; 8];
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut buf, now), Ok(0));
 }
 
 /// RFC 1122 4.2.2.13 / RFC 2525 §2.17, as Linux `tcp_close` (`data_was_unread`): data the
@@ -675,9 +681,10 @@ fn data_arriving_after_shutdown_both_is_answered_with_a_reset() {
     let now = net.now();
     net.stacks[0].tcp_send(c, b"nobody reads", now).unwrap();
     net.run_for(ms(10)).unwrap();
+    // A is in CLOSE-WAIT when the reset comes: EPIPE there (Linux `tcp_reset`).
     assert_eq!(
         net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::ConnectionReset),
+        Some(TcpError::BrokenPipe),
         "B took data after shutdown(Both): A in {:?}",
         net.stacks[0].tcp_state(c)
     );

@@ -1658,12 +1658,16 @@ impl Conn {
         let e = match self.state {
             TcpState::SynReceived if self.parent.is_some() => None,
             TcpState::SynReceived => Some(TcpError::ConnectionRefused),
-            TcpState::Established
-            | TcpState::FinWait1
-            | TcpState::FinWait2
-            | TcpState::CloseWait => {
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
                 mib.estab_resets += 1;
                 Some(TcpError::ConnectionReset)
+            }
+            // Linux `tcp_reset`: EPIPE in CLOSE-WAIT. The peer had already closed its side,
+            // so what the user learns is that its own writes went nowhere (reads still end
+            // the stream with the FIN that came before).
+            TcpState::CloseWait => {
+                mib.estab_resets += 1;
+                Some(TcpError::BrokenPipe)
             }
             _ => None,
         };

@@ -1799,15 +1799,31 @@ impl Conn {
         let acked = ack.since(self.snd_una);
         if acked > 0 {
             self.on_new_ack(ack, acked, seg, flight_before, now);
-        } else if ack == self.snd_una
-            && self.snd_una != self.snd_max
-            && ((payload_len == 0
-                && !seg.flags.contains(TcpFlags::FIN)
-                && !seg.flags.contains(TcpFlags::SYN)
-                && !wnd_changed)
-                || newly_sacked > 0)
-        {
-            self.on_dupack(now, mib);
+            // RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK "regardless of its
+            // status as a cumulative acknowledgment". DupAcks restarted from zero with the
+            // cumulative ACK; this one may already show HighACK + 1 lost (three segments
+            // SACKed above it), and with nothing more to send no later ACK would (Linux
+            // `tcp_fastretrans_alert` runs on any ACK with FLAG_DATA_SACKED).
+            if newly_sacked > 0 && self.recovery.is_none() && self.snd_una != self.snd_max {
+                self.on_dupack(now, mib);
+            }
+        } else if ack == self.snd_una && self.snd_una != self.snd_max {
+            // With SACK blocks, a duplicate ACK is one that SACKs new data (RFC 6675 §2): a
+            // D-SACK (RFC 2883) for a segment that arrived twice, or SACK information
+            // repeated, tells of no loss (Linux counts SACKed segments, which these do not
+            // add to). Without blocks, RFC 5681 §2's definition — also on a SACK connection,
+            // in case a middlebox strips the options.
+            let dup = if self.sack_ok && nb > 0 {
+                newly_sacked > 0
+            } else {
+                payload_len == 0
+                    && !seg.flags.contains(TcpFlags::FIN)
+                    && !seg.flags.contains(TcpFlags::SYN)
+                    && !wnd_changed
+            };
+            if dup {
+                self.on_dupack(now, mib);
+            }
         }
         None
     }
@@ -3584,5 +3600,111 @@ mod tests {
                 assert_eq!(c.state(), TcpState::FinWait1);
             }
         }
+    }
+
+    /// A sender for loss-recovery tests: a SACK connection without timestamps that has sent
+    /// `segments` full-sized segments, numbered from 0. ACKs and SACK blocks name segment
+    /// boundaries; `ack` hands one to the sender and returns what it sends at once, as
+    /// (segment number, retransmission).
+    struct Recovering {
+        c: Conn,
+        base: Seq,
+        mss: u32,
+        mib: TcpMib,
+    }
+
+    impl Recovering {
+        fn new(segments: u32) -> Self {
+            let cfg = TcpConfig {
+                timestamps: false,
+                ..TcpConfig::default()
+            };
+            let (mut c, _) = established_with(cfg);
+            assert!(c.sack_ok);
+            let mss = c.snd_mss_base();
+            let base = c.snd_una;
+            let n = (segments * mss) as usize;
+            assert_eq!(c.send(&vec![1u8; n], at(10)), Ok(n));
+            let mut out = Vec::new();
+            c.poll_output(at(10), &LIM, &mut out);
+            assert_eq!(c.snd_max, base + segments * mss, "all sent at once");
+            Recovering {
+                c,
+                base,
+                mss,
+                mib: TcpMib::default(),
+            }
+        }
+
+        fn seg(&self, i: u32) -> Seq {
+            self.base + i * self.mss
+        }
+
+        /// One ACK of everything below segment `una`, with SACK blocks `[l, r)` in segments
+        /// (a block below `una` is a D-SACK).
+        fn ack(&mut self, t: u64, una: u32, sacks: &[(u32, u32)]) -> Vec<(u32, bool)> {
+            let mut a = from_peer(
+                &self.c,
+                self.c.rcv_nxt.0,
+                self.seg(una).0,
+                TcpFlags::ACK,
+                65_535,
+            );
+            for (slot, &(l, r)) in a.options.sack_blocks.iter_mut().zip(sacks) {
+                *slot = Some(SackBlock {
+                    left: self.seg(l).0,
+                    right: self.seg(r).0,
+                });
+            }
+            self.c.on_segment(&a, &NONE, at(t), &mut self.mib);
+            let mut out = Vec::new();
+            self.c.poll_output(at(t), &LIM, &mut out);
+            out.iter()
+                .filter(|o| o.len > 0)
+                .map(|o| (Seq(o.repr.seq).since(self.base) / self.mss, o.retransmit))
+                .collect()
+        }
+    }
+
+    /// RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK "regardless of its status
+    /// as a cumulative acknowledgment", and loss recovery starts when IsLost(HighACK + 1).
+    /// Here one ACK both moves SND.UNA and SACKs three segments above the next hole (the
+    /// receiver's ACKs were thinned, or it coalesced the segments, as GRO does): the hole
+    /// goes out at once. Nothing else is left to send, so no later ACK would come to start
+    /// recovery and the connection would wait for the timer.
+    #[test]
+    fn a_cumulative_ack_whose_sack_blocks_show_a_loss_starts_recovery_at_once() {
+        let mut r = Recovering::new(6);
+        // Segment 0 arrived, 1 was lost, 2..5 arrived.
+        let sent = r.ack(20, 1, &[(2, 6)]);
+        assert_eq!(sent, vec![(1, true)], "{:?}", r.c.info());
+        assert_eq!(r.c.info().recoveries, 1);
+        assert!(r.c.cc.ssthresh() < u32::MAX);
+    }
+
+    /// RFC 6675 §2: with SACK, a duplicate ACK is one that SACKs data not SACKed before. The
+    /// receiver answers a segment it already holds (duplicated by the network, or resent
+    /// needlessly) with a D-SACK (RFC 2883) for it: that says nothing was lost, and three of
+    /// them must not start a fast retransmit and halve the window (Linux counts SACKed
+    /// segments, which a D-SACK does not add to).
+    #[test]
+    fn duplicate_acks_carrying_only_d_sacks_do_not_start_a_fast_retransmit() {
+        let mut r = Recovering::new(10);
+        assert!(r.ack(20, 5, &[]).is_empty());
+        // Segments 2, 3 and 4 arrive a second time: D-SACKs below the cumulative ACK.
+        for k in 2..5 {
+            let sent = r.ack(21 + u64::from(k), 5, &[(k, k + 1)]);
+            assert!(sent.is_empty(), "D-SACK of {k}: sent {sent:?}");
+        }
+        // Segment 7 arrives (one real duplicate ACK), then twice more: a D-SACK inside the
+        // SACKed range, reported as the first block, the range itself second.
+        assert!(r.ack(30, 5, &[(7, 8)]).is_empty());
+        for t in 31..33 {
+            let sent = r.ack(t, 5, &[(7, 8), (7, 8)]);
+            assert!(sent.is_empty(), "D-SACK of 7: sent {sent:?}");
+        }
+        assert_eq!(r.c.info().recoveries, 0);
+        assert_eq!(r.c.info().retransmits, 0);
+        assert_eq!(r.c.cc.ssthresh(), u32::MAX, "no congestion event");
     }
 }

@@ -368,6 +368,10 @@ pub struct Conn {
     /// After a timeout, until `snd_una` passes this point: go-back-N in slow start.
     loss_point: Option<Seq>,
     high_rxt: Seq,
+    /// RFC 6675 `RescueRxt`, as one past the octet: the end of recovery's first
+    /// retransmission until it is sent and acknowledged, then the recovery point once the
+    /// rescue retransmission went. `None` before recovery's first retransmission.
+    rescue_rxt: Option<Seq>,
     /// `snd_max` at the latest retransmission: once data sent after it is SACKed while
     /// holes below stay, the retransmissions were lost too (Linux `tcp_mark_lost_retrans`)
     /// and the holes go out again.
@@ -439,6 +443,7 @@ struct OutputMark {
     snd_nxt: Seq,
     snd_max: Seq,
     high_rxt: Seq,
+    rescue_rxt: Option<Seq>,
     fin_seq: Option<Seq>,
     timed: Option<(Seq, Instant)>,
     rto_at: Option<Instant>,
@@ -548,6 +553,7 @@ impl Conn {
             recover: iss,
             loss_point: None,
             high_rxt: iss,
+            rescue_rxt: None,
             rxt_round_end: None,
             force_rexmit: None,
             hs_round_end: iss,
@@ -1970,6 +1976,7 @@ impl Conn {
         self.recovery = Some(self.snd_max);
         self.recover = self.snd_max;
         self.high_rxt = self.snd_una;
+        self.rescue_rxt = None;
         self.force_rexmit = Some(self.snd_una);
         self.timed = None;
         self.info.recoveries += 1;
@@ -2315,6 +2322,7 @@ impl Conn {
             snd_nxt: self.snd_nxt,
             snd_max: self.snd_max,
             high_rxt: self.high_rxt,
+            rescue_rxt: self.rescue_rxt,
             fin_seq: self.fin_seq,
             timed: self.timed,
             rto_at: self.rto_at,
@@ -2355,6 +2363,7 @@ impl Conn {
         self.snd_nxt = m.snd_nxt;
         self.snd_max = m.snd_max;
         self.high_rxt = m.high_rxt;
+        self.rescue_rxt = m.rescue_rxt;
         self.fin_seq = m.fin_seq;
         self.timed = m.timed;
         self.rto_at = m.rto_at;
@@ -2470,6 +2479,10 @@ impl Conn {
                     if self.high_rxt.diff(end) < 0 {
                         self.high_rxt = end;
                     }
+                    if self.recovery.is_some() && self.rescue_rxt.is_none() {
+                        // RFC 6675 §5 step (4.3): no rescue before this is acknowledged.
+                        self.rescue_rxt = Some(end);
+                    }
                     continue;
                 }
             }
@@ -2544,7 +2557,29 @@ impl Conn {
                     continue;
                 }
             }
-            // 5. A FIN with no data left to carry it.
+            // 5. SACK recovery, NextSeg rule 4: once per recovery, after its first
+            // retransmission was acknowledged, the segment holding the highest unSACKed octet.
+            // A lost tail has no SACKed data above it to show it lost (rule 1) or to lie
+            // below (rule 3), and no ACK would come for it but the timer's.
+            if let (Some(rp), Some(rescue)) = (self.recovery, self.rescue_rxt) {
+                if self.sack_ok && room >= mss.min(cwnd) && self.snd_una.diff(rescue) > 0 {
+                    if let Some((s, top)) =
+                        self.sb.highest_unsacked(self.snd_una, self.snd_max, mss)
+                    {
+                        let data_end = self.snd_una + self.tx.len() as u32;
+                        let end = if top.diff(data_end) > 0 {
+                            data_end
+                        } else {
+                            top
+                        };
+                        // HighRxt stays: the rescued octets are not counted in pipe.
+                        self.rescue_rxt = Some(rp);
+                        self.emit_data(s, end.since(s), mss, now, true, out);
+                        continue;
+                    }
+                }
+            }
+            // 6. A FIN with no data left to carry it.
             if self.fin_queued && unsent == 0 && self.snd_nxt == self.snd_una + self.tx.len() as u32
             {
                 let s = self.snd_nxt;
@@ -3706,5 +3741,31 @@ mod tests {
         assert_eq!(r.c.info().recoveries, 0);
         assert_eq!(r.c.info().retransmits, 0);
         assert_eq!(r.c.cc.ssthresh(), u32::MAX, "no congestion event");
+    }
+
+    /// RFC 6675 §4 NextSeg rule (4), the rescue retransmission: when rules 1-3 have nothing
+    /// and the first retransmission has been cumulatively acknowledged, one segment holding
+    /// the highest outstanding unSACKed octet goes out, once per recovery. Segments 0 and 9
+    /// (the last) are lost; 0 is resent and acknowledged, and the partial ACK shows 9 still
+    /// missing — no SACK lies above it to make it lost, and no new data follows it. Without
+    /// the rescue the connection would wait for the retransmission timer.
+    #[test]
+    fn a_lost_last_segment_is_rescued_once_recovery_repairs_the_holes_below_it() {
+        let mut r = Recovering::new(10);
+        let mut sent = Vec::new();
+        for (t, top) in (20..).zip(2..10) {
+            sent.extend(r.ack(t, 0, &[(1, top)]));
+        }
+        assert_eq!(sent, vec![(0, true)], "fast retransmit of 0 only");
+        assert_eq!(r.c.info().recoveries, 1);
+        // The retransmission of 0 arrives: a partial ACK, 9 still outstanding.
+        assert_eq!(r.ack(40, 9, &[]), vec![(9, true)]);
+        // Only once per recovery.
+        assert!(r.ack(41, 9, &[]).is_empty());
+        assert_eq!(r.c.info().timeouts, 0);
+        // The rescued segment arrives: recovery ends.
+        assert!(r.ack(60, 10, &[]).is_empty());
+        assert!(r.c.recovery.is_none());
+        assert_eq!(r.c.snd_una, r.c.snd_max);
     }
 }

@@ -241,6 +241,28 @@ impl Scoreboard {
         None
     }
 
+    /// The segment RFC 6675 NextSeg rule 4 (rescue retransmission) returns: at most `mss`
+    /// unSACKed octets in `[snd_una, snd_nxt)` ending with the highest unSACKed one, as
+    /// `(start, end)`, never covering SACKed data; `None` when everything is SACKed.
+    pub fn highest_unsacked(&self, snd_una: Seq, snd_nxt: Seq, mss: u32) -> Option<(Seq, Seq)> {
+        let wnd = snd_nxt.since(snd_una);
+        let mut top = wnd;
+        let mut bottom = 0;
+        for (lo, hi) in self.clipped(snd_una, wnd).rev() {
+            if hi == top {
+                top = lo;
+            } else {
+                bottom = hi;
+                break;
+            }
+        }
+        if top == 0 {
+            return None;
+        }
+        let start = top.saturating_sub(mss.max(1)).max(bottom);
+        Some((snd_una + start, snd_una + top))
+    }
+
     /// Number of ranges.
     pub fn len(&self) -> usize {
         self.ranges.len()
@@ -648,6 +670,15 @@ mod tests {
                 .count();
             Some((s, len as u32))
         }
+        fn highest_unsacked(&self, mss: u32) -> Option<(Seq, Seq)> {
+            let top = self.sacked.iter().rposition(|&b| !b)? + 1;
+            let bottom = self.sacked[..top]
+                .iter()
+                .rposition(|&b| b)
+                .map_or(0, |i| i + 1);
+            let start = top.saturating_sub(mss as usize).max(bottom);
+            Some((self.una + start, self.una + top))
+        }
     }
 
     #[test]
@@ -711,6 +742,11 @@ mod tests {
                 assert_eq!(
                     sb.pipe(una, nxt, high_rxt, mss, dt),
                     naive.pipe(high_rxt, mss, dt),
+                    "seed {seed} step {step}"
+                );
+                assert_eq!(
+                    sb.highest_unsacked(una, nxt, mss),
+                    naive.highest_unsacked(mss),
                     "seed {seed} step {step}"
                 );
                 for rule3 in [false, true] {

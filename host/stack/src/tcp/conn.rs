@@ -1739,7 +1739,21 @@ impl Conn {
             let retrans = self.high_rxt.since(self.snd_una).min(mss);
             return out.saturating_sub(self.dupacks.saturating_mul(mss)) + retrans;
         }
-        self.snd_nxt.since(self.snd_una)
+        let out = self.snd_nxt.since(self.snd_una);
+        if !self.sack_ok {
+            return out;
+        }
+        let sacked = self.sb.sacked_below(self.snd_una, self.snd_nxt);
+        if self.loss_point.is_some() {
+            // After a timeout everything from `snd_nxt` on counts as lost, and what the
+            // receiver SACKed below it has left the network (Linux `tcp_packets_in_flight`
+            // in loss state).
+            return out - sacked;
+        }
+        // Limited Transmit (RFC 3042, a SHOULD of RFC 5681 §3.2): SACKed data has left the
+        // network, so before recovery each SACK lets a new segment go, up to two beyond the
+        // window — what a small window needs to draw the duplicate ACKs that show a loss.
+        out - sacked.min(2 * mss)
     }
 
     /// ACK processing (`tcp_ack`). Returns an outcome when the segment must go no further.
@@ -2504,7 +2518,18 @@ impl Conn {
                     continue;
                 }
             }
-            // 3. New data (or, after a timeout, go-back-N resends below snd_max).
+            // 3. New data (or, after a timeout, go-back-N resends below snd_max, skipping
+            // what the receiver SACKed since: RFC 6675 §5.1, Linux's loss state).
+            if self.snd_nxt.diff(self.snd_max) < 0 {
+                if let Some(end) = self.sb.sacked_end(self.snd_nxt) {
+                    self.snd_nxt = if end.diff(self.snd_max) < 0 {
+                        end
+                    } else {
+                        self.snd_max
+                    };
+                    continue;
+                }
+            }
             let unsent = self.unsent();
             let wnd_end = self.snd_una + self.snd_wnd;
             let usable = wnd_end.since(self.snd_nxt);
@@ -2534,6 +2559,9 @@ impl Conn {
                 let resend = s.diff(self.snd_max) < 0;
                 if resend {
                     len = len.min(self.snd_max.since(s)).min(mss.max(len));
+                    if let Some(n) = self.sb.next_sacked(s) {
+                        len = len.min(n.since(s));
+                    }
                 }
                 self.emit_data(s, len, mss, now, resend, out);
                 let fin = out
@@ -3650,6 +3678,12 @@ mod tests {
 
     impl Recovering {
         fn new(segments: u32) -> Self {
+            Recovering::with_window(segments, None)
+        }
+
+        /// As [`Self::new`], but with cwnd cut to `cwnd` segments first (by a congestion
+        /// event long over), and `queued` segments given to send.
+        fn with_window(queued: u32, cwnd: Option<u32>) -> Self {
             let cfg = TcpConfig {
                 timestamps: false,
                 ..TcpConfig::default()
@@ -3658,11 +3692,18 @@ mod tests {
             assert!(c.sack_ok);
             let mss = c.snd_mss_base();
             let base = c.snd_una;
-            let n = (segments * mss) as usize;
+            let mut segments = queued;
+            if let Some(w) = cwnd {
+                c.set_congestion(CcAlgorithm::NewReno);
+                c.cc.on_congestion_event(2 * w * mss, at(5));
+                assert_eq!(c.cc.cwnd(), w * mss);
+                segments = w;
+            }
+            let n = (queued * mss) as usize;
             assert_eq!(c.send(&vec![1u8; n], at(10)), Ok(n));
             let mut out = Vec::new();
             c.poll_output(at(10), &LIM, &mut out);
-            assert_eq!(c.snd_max, base + segments * mss, "all sent at once");
+            assert_eq!(c.snd_max, base + segments * mss, "a window sent at once");
             Recovering {
                 c,
                 base,
@@ -3767,5 +3808,42 @@ mod tests {
         assert!(r.ack(60, 10, &[]).is_empty());
         assert!(r.c.recovery.is_none());
         assert_eq!(r.c.snd_una, r.c.snd_max);
+    }
+
+    /// RFC 6675 §5.1: after a timeout the SACK information the receiver sends "SHOULD"
+    /// still be used, and Linux's loss state retransmits only segments not SACKed. The
+    /// scoreboard is forgotten on the timeout (RFC 2018 §8), but go-back-N must not resend
+    /// what the receiver SACKs afterwards. Segments 0 and 5 are lost and every ACK too, so
+    /// the timer fires; the ACK for the resent 0 SACKs 6-9: only 5 is missing.
+    #[test]
+    fn go_back_n_after_a_timeout_skips_data_sacked_since() {
+        let mut r = Recovering::new(10);
+        let rto = r.c.next_timer().expect("the RTO runs");
+        assert_eq!(r.c.on_timer(rto, &mut r.mib), Outcome::None);
+        let mut out = Vec::new();
+        r.c.poll_output(rto, &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].repr.seq, r.seg(0).0);
+        let t = rto.saturating_duration_since(Instant::ZERO).as_millis() as u64 + 10;
+        assert_eq!(r.ack(t, 5, &[(6, 10)]), vec![(5, true)]);
+        assert_eq!(r.ack(t + 10, 10, &[]), vec![]);
+        assert_eq!(r.c.info().retransmits, 2);
+    }
+
+    /// RFC 3042 (Limited Transmit, a SHOULD of RFC 5681 §3.2) and RFC 6675's pipe: SACKed
+    /// data has left the network, so before recovery each SACK lets a new segment go. A
+    /// window of three segments that loses one otherwise gets only two duplicate ACKs and
+    /// waits for the timer; Linux counts SACKed segments out of the flight in every state.
+    #[test]
+    fn sacks_before_recovery_let_new_segments_go_so_a_small_window_recovers_without_a_timeout() {
+        let mut r = Recovering::with_window(10, Some(3));
+        // Segment 0 lost; 1 and 2 arrive: each SACK lets one new segment out.
+        assert_eq!(r.ack(20, 0, &[(1, 2)]), vec![(3, false)]);
+        assert_eq!(r.ack(21, 0, &[(1, 3)]), vec![(4, false)]);
+        // Segment 3 arrives: three segments SACKed above the hole, fast retransmit.
+        let sent = r.ack(22, 0, &[(1, 4)]);
+        assert_eq!(sent.first(), Some(&(0, true)), "{sent:?}");
+        assert_eq!(r.c.info().recoveries, 1);
+        assert_eq!(r.c.info().timeouts, 0);
     }
 }

@@ -140,6 +140,28 @@ impl Scoreboard {
         self.ranges.get(k).is_some_and(|&(s, _)| off(s) <= at)
     }
 
+    /// The end of the SACKed range holding `seq`, if one does.
+    pub fn sacked_end(&self, seq: Seq) -> Option<Seq> {
+        self.ranges
+            .iter()
+            .find(|&&(s, e)| s.diff(seq) <= 0 && e.diff(seq) > 0)
+            .map(|&(_, e)| e)
+    }
+
+    /// The start of the lowest SACKed range above `seq`, if any.
+    pub fn next_sacked(&self, seq: Seq) -> Option<Seq> {
+        self.ranges
+            .iter()
+            .find(|&&(s, _)| s.diff(seq) > 0)
+            .map(|&(s, _)| s)
+    }
+
+    /// Bytes SACKed in `[snd_una, seq)`.
+    pub fn sacked_below(&self, snd_una: Seq, seq: Seq) -> u32 {
+        let lim = seq.diff(snd_una).max(0) as u32;
+        self.clipped(snd_una, lim).map(|(lo, hi)| hi - lo).sum()
+    }
+
     /// Highest SACKed sequence (end of the highest block), if any.
     pub fn highest_sacked(&self) -> Option<Seq> {
         self.ranges.last().map(|&(_, e)| e)
@@ -744,6 +766,28 @@ mod tests {
                     naive.pipe(high_rxt, mss, dt),
                     "seed {seed} step {step}"
                 );
+                let probe = una + (rng.below(u64::from(wnd) + 1) as u32);
+                let below = (0..probe.since(una) as usize)
+                    .filter(|&i| naive.sacked[i])
+                    .count() as u32;
+                assert_eq!(
+                    sb.sacked_below(una, probe),
+                    below,
+                    "seed {seed} step {step}"
+                );
+                let run_end = |from: usize, v: bool| {
+                    una + (from..naive.sacked.len())
+                        .find(|&i| naive.sacked[i] != v)
+                        .unwrap_or(naive.sacked.len())
+                };
+                let i = probe.since(una) as usize;
+                let want_end =
+                    (i < naive.sacked.len() && naive.sacked[i]).then(|| run_end(i, true));
+                assert_eq!(sb.sacked_end(probe), want_end, "seed {seed} step {step}");
+                let next = (i + 1..naive.sacked.len())
+                    .find(|&j| naive.sacked[j] && !naive.sacked[j - 1])
+                    .map(|j| una + j);
+                assert_eq!(sb.next_sacked(probe), next, "seed {seed} step {step}");
                 assert_eq!(
                     sb.highest_unsacked(una, nxt, mss),
                     naive.highest_unsacked(mss),

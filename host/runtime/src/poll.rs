@@ -61,6 +61,9 @@ pub(crate) enum SocketKind {
 pub struct SocketId {
     pub(crate) runtime: u64,
     pub(crate) kind: SocketKind,
+    /// Never reused within the runtime, unlike the stack's handle in `kind`: a registration
+    /// follows this socket, not the next one given the same handle.
+    pub(crate) serial: u64,
 }
 
 /// A socket a [`Poll`] can watch: [`crate::TcpListener`], [`crate::TcpStream`],
@@ -158,7 +161,7 @@ impl<'a> IntoIterator for &'a Events {
 /// socket is reported on every `wait` while it stays ready).
 pub struct Poll {
     rt: Arc<Shared>,
-    regs: HashMap<SocketKind, (Token, Interest)>,
+    regs: HashMap<SocketId, (Token, Interest)>,
 }
 
 impl fmt::Debug for Poll {
@@ -178,7 +181,7 @@ impl Poll {
         }
     }
 
-    fn check(&self, src: &dyn Source) -> io::Result<SocketKind> {
+    fn check(&self, src: &dyn Source) -> io::Result<SocketId> {
         let id = src.socket_id();
         if id.runtime != self.rt.id {
             return Err(io::Error::new(
@@ -186,7 +189,7 @@ impl Poll {
                 "socket belongs to another runtime",
             ));
         }
-        Ok(id.kind)
+        Ok(id)
     }
 
     /// Watches `src` for `interest`, reporting it as `token`. `AlreadyExists` if it is
@@ -225,8 +228,11 @@ impl Poll {
         }
     }
 
-    /// Stops watching `src`. Deregister a socket before dropping it: its handle may be reused
-    /// by a new socket.
+    /// Stops watching `src`. A socket dropped while registered is reported gone (error and
+    /// hang-up) by the next [`Self::wait`], which then forgets it, as epoll forgets a closed
+    /// descriptor; an aborted stream ([`crate::TcpStream::abort`]) is reported gone until it
+    /// is deregistered. A new socket never inherits their registrations, even when the stack
+    /// gives it the same handle.
     pub fn deregister(&mut self, src: &impl Source) -> io::Result<()> {
         let k = self.check(src)?;
         self.regs
@@ -239,9 +245,10 @@ impl Poll {
     /// (`None`: until one is) for the first. Returns the number of events; 0 on timeout.
     pub fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         events.clear();
-        let regs = &self.regs;
+        let regs = &mut self.regs;
+        let rt = &*self.rt;
         let r = self.rt.block_on(false, deadline(timeout), |st, _| {
-            collect(st, regs, &mut events.list);
+            collect(st, rt, regs, &mut events.list);
             Ok((!events.list.is_empty()).then_some(events.list.len()))
         });
         match r {
@@ -252,16 +259,31 @@ impl Poll {
     }
 }
 
-fn collect(st: &mut Stack, regs: &HashMap<SocketKind, (Token, Interest)>, out: &mut Vec<Event>) {
+/// Fills `out` with the events of `regs`, with the stack locked. A registration of a socket
+/// that was dropped is reported (gone) and removed.
+fn collect(
+    st: &mut Stack,
+    rt: &Shared,
+    regs: &mut HashMap<SocketId, (Token, Interest)>,
+    out: &mut Vec<Event>,
+) {
     out.clear();
-    for (kind, &(token, interest)) in regs {
-        let readiness = match *kind {
-            SocketKind::Tcp(h) => match st.tcp_readiness(h) {
+    let sockets = rt.sockets();
+    let mut dropped = Vec::new();
+    for (id, &(token, interest)) in regs.iter() {
+        let readiness = match (sockets.get(&id.serial), id.kind) {
+            // Dropped, or aborted (the handle may already name another socket).
+            (None, _) => {
+                dropped.push(*id);
+                gone()
+            }
+            (Some(false), _) => gone(),
+            (Some(true), SocketKind::Tcp(h)) => match st.tcp_readiness(h) {
                 Ok(r) => r,
                 Err(TcpError::BadHandle) => gone(),
                 Err(_) => Readiness::default(),
             },
-            SocketKind::Udp(h) => match st.udp_recv_queue_len(h) {
+            (Some(true), SocketKind::Udp(h)) => match st.udp_recv_queue_len(h) {
                 Ok(n) => Readiness {
                     readable: n > 0,
                     writable: true,
@@ -288,6 +310,12 @@ fn collect(st: &mut Stack, regs: &HashMap<SocketKind, (Token, Interest)>, out: &
             };
             out.push(Event { token, readiness });
         }
+    }
+    drop(sockets);
+    // Reported by this round (gone is always wanted, so `wait` returns these events) and
+    // beyond deregistering: forget them.
+    for id in dropped {
+        regs.remove(&id);
     }
     // Stable order for callers and tests.
     out.sort_by_key(|e| e.token);

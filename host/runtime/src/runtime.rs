@@ -8,6 +8,7 @@ use oxnic_stack::time::Instant;
 use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::{DeviceCaps, IfaceConfig, Stack, StackConfig};
 use rand::RngCore;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
@@ -37,6 +38,13 @@ pub(crate) struct Shared {
     epoch: std::time::Instant,
     wakers: Vec<(IfIndex, Waker)>,
     shutdown: AtomicBool,
+    /// The sockets of this runtime that exist, by serial number: whether each still holds its
+    /// stack handle (`false` once [`crate::TcpStream::abort`] released it). The stack reuses
+    /// handle numbers at once; serials are never reused, so a [`crate::Poll`] registration
+    /// names one socket object, not whichever socket holds its handle number now. A socket's
+    /// entry is released or removed with the stack locked, as its handle is.
+    sockets: Mutex<HashMap<u64, bool>>,
+    next_serial: AtomicU64,
 }
 
 impl Shared {
@@ -47,6 +55,30 @@ impl Shared {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Stack> {
         self.stack.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A serial number for a socket just created, which holds its handle.
+    pub(crate) fn new_socket(&self) -> u64 {
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        self.sockets().insert(serial, true);
+        serial
+    }
+
+    /// The socket `serial` released its handle but lives on (an aborted stream).
+    pub(crate) fn socket_released(&self, serial: u64) {
+        if let Some(holds) = self.sockets().get_mut(&serial) {
+            *holds = false;
+        }
+    }
+
+    /// The socket `serial` was dropped.
+    pub(crate) fn socket_dropped(&self, serial: u64) {
+        self.sockets().remove(&serial);
+    }
+
+    /// The live sockets (see [`Shared::sockets`]). Taken after the stack lock, never before.
+    pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<u64, bool>> {
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
@@ -358,6 +390,8 @@ impl RuntimeBuilder {
             epoch,
             wakers,
             shutdown: AtomicBool::new(false),
+            sockets: Mutex::new(HashMap::new()),
+            next_serial: AtomicU64::new(1),
         });
         let mut rt = Runtime {
             shared: Arc::clone(&shared),

@@ -76,6 +76,8 @@ pub struct TcpListener {
 struct ListenerInner {
     rt: Arc<Shared>,
     h: TcpHandle,
+    /// This socket's number for [`crate::Poll`] (see `Shared::new_socket`).
+    serial: u64,
     /// Shared by clones, as `O_NONBLOCK` is by descriptors `dup`ed from one another.
     nonblocking: AtomicBool,
 }
@@ -110,6 +112,7 @@ impl TcpListener {
                 Ok(h) => {
                     return Ok(TcpListener {
                         inner: Arc::new(ListenerInner {
+                            serial: shared.new_socket(),
                             rt: shared,
                             h,
                             nonblocking: AtomicBool::new(false),
@@ -171,7 +174,10 @@ impl TcpListener {
 impl Drop for ListenerInner {
     fn drop(&mut self) {
         // Closing a live handle cannot fail; a runtime already gone has nothing to close.
-        let _ = self.rt.with(|st, now| st.tcp_close(self.h, now));
+        let _ = self.rt.with(|st, now| {
+            self.rt.socket_dropped(self.serial);
+            st.tcp_close(self.h, now)
+        });
         self.rt.notify();
     }
 }
@@ -181,6 +187,7 @@ impl Source for TcpListener {
         SocketId {
             runtime: self.inner.rt.id,
             kind: SocketKind::Tcp(self.inner.h),
+            serial: self.inner.serial,
         }
     }
 }
@@ -216,6 +223,8 @@ impl Iterator for Incoming<'_> {
 struct StreamInner {
     rt: Arc<Shared>,
     h: TcpHandle,
+    /// This socket's number for [`crate::Poll`] (see `Shared::new_socket`).
+    serial: u64,
     opts: Mutex<Opts>,
     /// Set by [`TcpStream::abort`], which released `h` in the stack (SO_LINGER 0 + close):
     /// the number may already name another socket. Written and read only with the stack
@@ -228,6 +237,7 @@ impl Drop for StreamInner {
         // Graceful close (a reset when unread data is left), as close(2) does. The handle is
         // live until here (unless aborted: released already), so this cannot fail.
         let _ = self.rt.with(|st, now| {
+            self.rt.socket_dropped(self.serial);
             if self.aborted.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -262,6 +272,7 @@ impl TcpStream {
     fn from_handle(rt: Arc<Shared>, h: TcpHandle) -> TcpStream {
         TcpStream {
             inner: Arc::new(StreamInner {
+                serial: rt.new_socket(),
                 rt,
                 h,
                 opts: Mutex::new(Opts::default()),
@@ -486,6 +497,7 @@ impl TcpStream {
             st.tcp_abort(self.h()?, now)?;
             // The stack released the handle: from now on this stream must not use it.
             self.inner.aborted.store(true, Ordering::Relaxed);
+            self.rt().socket_released(self.inner.serial);
             Ok(())
         });
         self.rt().notify();
@@ -592,6 +604,7 @@ impl Source for TcpStream {
         SocketId {
             runtime: self.inner.rt.id,
             kind: SocketKind::Tcp(self.inner.h),
+            serial: self.inner.serial,
         }
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 struct UdpInner {
     rt: Arc<Shared>,
     h: UdpHandle,
+    /// This socket's number for [`crate::Poll`] (see `Shared::new_socket`).
+    serial: u64,
     opts: Mutex<Opts>,
     peer: Mutex<Option<SocketAddrV4>>,
 }
@@ -21,7 +23,12 @@ struct UdpInner {
 impl Drop for UdpInner {
     fn drop(&mut self) {
         // The handle is live until here; closing it cannot fail.
-        let _ = self.rt.with(|st, _| st.udp_close(self.h));
+        let _ = self.rt.with(|st, _| {
+            self.rt.socket_dropped(self.serial);
+            st.udp_close(self.h)
+        });
+        // A Poll waiting on it reports it gone, as for a TCP socket.
+        self.rt.notify();
     }
 }
 
@@ -53,6 +60,7 @@ impl UdpSocket {
                 Ok(h) => {
                     return Ok(UdpSocket {
                         inner: Arc::new(UdpInner {
+                            serial: shared.new_socket(),
                             rt: shared,
                             h,
                             opts: Mutex::new(Opts::default()),
@@ -280,6 +288,7 @@ impl Source for UdpSocket {
         SocketId {
             runtime: self.inner.rt.id,
             kind: SocketKind::Udp(self.inner.h),
+            serial: self.inner.serial,
         }
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{pair, within, PATIENCE};
-use oxnic_runtime::{Events, Interest, Poll, TcpListener, TcpStream, Token};
+use oxnic_runtime::{Event, Events, Interest, Poll, TcpListener, TcpStream, Token, UdpSocket};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -210,4 +210,106 @@ fn poll_reports_hangup_once_both_directions_are_shut() {
     let ev = events.iter().next().unwrap();
     assert_eq!(ev.token(), Token(1));
     assert!(ev.is_hangup());
+}
+
+/// Waits (up to `PATIENCE`) until an event for `token` comes; returns it with the events of
+/// that same wait.
+fn wait_for(poll: &mut Poll, token: Token) -> (Event, Vec<Event>) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut events = Events::with_capacity(8);
+    while std::time::Instant::now() < deadline {
+        poll.wait(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        let all: Vec<Event> = events.iter().copied().collect();
+        if let Some(e) = all.iter().find(|e| e.token() == token) {
+            return (*e, all);
+        }
+    }
+    panic!("no event for {token:?} within {PATIENCE:?}");
+}
+
+/// `abort` releases the stream's handle in the stack while the stream (and its
+/// registration) lives on, and the next connection takes the same handle number. That new
+/// stream must register under its own token, its readiness must not be reported under the
+/// aborted stream's token, and deregistering the aborted stream must not remove it.
+#[test]
+fn an_aborted_streams_registration_does_not_capture_the_stream_reusing_its_handle() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:8083").unwrap();
+    let c1 = TcpStream::connect(&a, "10.0.0.2:8083").unwrap();
+    let (_s1, _) = listener.accept().unwrap();
+    let mut poll = Poll::new(&a);
+    poll.register(&c1, Token(1), Interest::READABLE).unwrap();
+    c1.abort().unwrap();
+    let c2 = TcpStream::connect(&a, "10.0.0.2:8083").unwrap();
+    let (mut s2, _) = listener.accept().unwrap();
+    poll.register(&c2, Token(2), Interest::READABLE)
+        .expect("the new stream is not registered yet");
+    s2.write_all(b"x").unwrap();
+    let (e2, all) = wait_for(&mut poll, Token(2));
+    assert!(e2.is_readable() && !e2.is_hangup(), "{e2:?}");
+    // The aborted stream is gone: error and hang-up, never the new stream's data alone.
+    for e in all.iter().filter(|e| e.token() == Token(1)) {
+        assert!(
+            e.is_error() && e.is_hangup(),
+            "aborted stream reported {e:?}"
+        );
+    }
+    poll.deregister(&c1).unwrap();
+    let (e2, all) = wait_for(&mut poll, Token(2));
+    assert!(e2.is_readable(), "{e2:?}");
+    assert!(all.iter().all(|e| e.token() == Token(2)), "{all:?}");
+    poll.deregister(&c2)
+        .expect("deregistering the aborted stream left the new one registered");
+}
+
+/// A UDP socket dropped while registered frees its handle at once, and the next bound socket
+/// takes the same number: the old registration must report the dropped socket as gone (it
+/// is), not the new socket's datagrams, and the new socket must register under its own
+/// token.
+#[test]
+fn a_dropped_sockets_registration_does_not_capture_the_socket_reusing_its_handle() {
+    let (a, b) = pair();
+    let mut poll = Poll::new(&a);
+    let old = UdpSocket::bind(&a, "10.0.0.1:5000").unwrap();
+    poll.register(&old, Token(1), Interest::READABLE).unwrap();
+    drop(old);
+    let new = UdpSocket::bind(&a, "10.0.0.1:5001").unwrap();
+    poll.register(&new, Token(2), Interest::READABLE)
+        .expect("the new socket is not registered yet");
+    let peer = UdpSocket::bind(&b, "10.0.0.2:0").unwrap();
+    peer.send_to(b"x", "10.0.0.1:5001").unwrap();
+    let (e2, all) = wait_for(&mut poll, Token(2));
+    assert!(e2.is_readable() && !e2.is_hangup(), "{e2:?}");
+    for e in all.iter().filter(|e| e.token() == Token(1)) {
+        assert!(
+            e.is_error() && e.is_hangup(),
+            "dropped socket reported {e:?}"
+        );
+    }
+}
+
+/// A socket dropped while registered cannot be deregistered any more (`deregister` needs
+/// it). Its registration is reported gone (error and hang-up) once, so the owner notices,
+/// and then removed, as epoll forgets a closed descriptor: it must not come back on every
+/// later wait and make the event loop spin.
+#[test]
+fn a_dropped_sockets_registration_is_reported_once_then_removed() {
+    let (a, _b) = pair();
+    let mut poll = Poll::new(&a);
+    let s = UdpSocket::bind(&a, "10.0.0.1:5003").unwrap();
+    poll.register(&s, Token(1), Interest::READABLE).unwrap();
+    drop(s);
+    let mut events = Events::with_capacity(4);
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let e = *events.iter().next().unwrap();
+    assert_eq!(e.token(), Token(1));
+    assert!(e.is_error() && e.is_hangup(), "{e:?}");
+    let again = poll
+        .wait(&mut events, Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(
+        again, 0,
+        "the dropped socket was reported again: {events:?}"
+    );
 }

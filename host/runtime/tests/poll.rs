@@ -313,3 +313,37 @@ fn a_dropped_sockets_registration_is_reported_once_then_removed() {
         "the dropped socket was reported again: {events:?}"
     );
 }
+
+/// `Event::is_readable` promises readable with end of stream. Once a reset was reported by a
+/// read, the next reads see end of stream at once (Linux `tcp_done` sets `SHUTDOWN_MASK`, and
+/// `tcp_poll` then reports `EPOLLIN` with `EPOLLHUP`): the socket must still be readable, or
+/// a loop that reads on readable spins on events that say nothing is there to read.
+#[test]
+fn a_reset_stream_stays_readable_after_a_read_reported_the_reset() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:8084").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:8084").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    let mut poll = Poll::new(&a);
+    poll.register(&c, Token(1), Interest::READABLE).unwrap();
+    s.abort().unwrap();
+    let mut events = Events::with_capacity(4);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !events.iter().any(|e| e.is_error()) {
+        assert!(std::time::Instant::now() < deadline, "reset not reported");
+        poll.wait(&mut events, Some(PATIENCE)).unwrap();
+    }
+    assert_eq!(
+        (&c).read(&mut [0; 8]).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let e = *events.iter().next().unwrap();
+    assert!(e.is_hangup(), "{e:?}");
+    assert!(
+        e.is_readable(),
+        "read gives end of stream at once, yet: {e:?}"
+    );
+    assert_eq!((&c).read(&mut [0; 8]).unwrap(), 0);
+}

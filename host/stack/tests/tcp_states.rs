@@ -742,6 +742,30 @@ fn shutdown_read_makes_the_socket_readable() {
     assert!(net.stacks[0].tcp_readiness(c).unwrap().readable);
 }
 
+/// After a reset, once the error is taken (as the runtime's read does when it reports it),
+/// reads return 0 at once (Linux `tcp_done` sets `SHUTDOWN_MASK`): the socket stays readable
+/// (`tcp_poll`: `EPOLLIN` with `EPOLLHUP`).
+#[test]
+fn a_reset_connection_stays_readable_after_its_error_is_taken() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_recv(c, &mut [0; 4], now),
+        Err(TcpError::ConnectionReset)
+    );
+    assert_eq!(
+        net.stacks[0].tcp_take_error(c),
+        Ok(Some(TcpError::ConnectionReset))
+    );
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut [0; 4], now), Ok(0));
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(r.readable && r.hangup && !r.error, "{r:?}");
+}
+
 /// EPOLLHUP as Linux's `tcp_poll`: both directions shut (`sk_shutdown == SHUTDOWN_MASK`),
 /// each by our shutdown or, for reading, by the peer's FIN; or the connection closed.
 #[test]

@@ -874,9 +874,11 @@ impl Conn {
         self.space_at = now;
     }
 
-    /// Readable: data, end of stream, or an error.
+    /// Readable: data, end of stream, or an error. A connection ended by a reset or a
+    /// timeout stays readable once its error is taken: reads see end of stream (Linux
+    /// `tcp_poll` reports `EPOLLIN` for the `RCV_SHUTDOWN` that `tcp_done` sets).
     pub fn readable(&self) -> bool {
-        !self.rx.is_empty() || self.rx_eof || self.rx_shut || self.error.is_some()
+        !self.rx.is_empty() || self.rx_eof || self.rx_shut || self.error.is_some() || self.aborted
     }
 
     /// Writable: connected and room in the send queue.

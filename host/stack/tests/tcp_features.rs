@@ -102,6 +102,50 @@ fn nagle_holds_small_writes_while_data_is_unacknowledged() {
 }
 
 #[test]
+fn a_write_of_one_and_a_half_segments_is_not_stalled_by_nagle_and_delayed_ack() {
+    // Nagle with Minshall's variant (Linux `tcp_nagle_check`, `tcp_minshall_check`): a short
+    // tail is held only while an earlier short segment is unacknowledged. A full segment in
+    // flight does not hold it: the receiver delays the ACK of that lone segment by 40 ms, so
+    // classic Nagle would stall every write of 1.5 segments that long. (Segments built one
+    // by one: with GSO the write would leave as one super-packet anyway.)
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    net.stacks[0].set_tcp_config(TcpConfig {
+        gso: false,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    // Past the quick-ACK start of the connection: the receiver delays ACKs.
+    pump(&mut net, 0, c, s, 4_000_000);
+    net.run_for(ms(100)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_send(c, &[5u8; 2000], now), Ok(2000));
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_recv_queue(s).unwrap(),
+        2000,
+        "the 552-byte tail went with the full segment"
+    );
+    // A short segment outstanding still holds the next short one (plain Nagle).
+    let mut buf = vec![0u8; 4096];
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(2000));
+    net.run_for(ms(100)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"a", now).unwrap();
+    net.run_for(ms(1)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"b", now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_recv_queue(s).unwrap(),
+        1,
+        "b waits for a's ACK"
+    );
+    net.run_for(ms(50)).unwrap();
+    assert_eq!(net.stacks[1].tcp_recv_queue(s).unwrap(), 2);
+}
+
+#[test]
 fn keepalive_probes_keep_a_live_peer_and_drop_a_dead_one() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
     net.stacks[0].set_tcp_config(common::keepalive_10s_2s_3());

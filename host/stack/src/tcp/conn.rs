@@ -372,6 +372,10 @@ pub struct Conn {
     /// retransmission until it is sent and acknowledged, then the recovery point once the
     /// rescue retransmission went. `None` before recovery's first retransmission.
     rescue_rxt: Option<Seq>,
+    /// End of the latest short segment (less than a full segment of new data) sent: while it
+    /// is unacknowledged, Nagle holds the next short one (Minshall's variant, Linux
+    /// `snd_sml`, `tcp_minshall_check`).
+    snd_sml: Seq,
     /// `snd_max` at the latest retransmission: once data sent after it is SACKed while
     /// holes below stay, the retransmissions were lost too (Linux `tcp_mark_lost_retrans`)
     /// and the holes go out again.
@@ -444,6 +448,7 @@ struct OutputMark {
     snd_max: Seq,
     high_rxt: Seq,
     rescue_rxt: Option<Seq>,
+    snd_sml: Seq,
     fin_seq: Option<Seq>,
     timed: Option<(Seq, Instant)>,
     rto_at: Option<Instant>,
@@ -554,6 +559,7 @@ impl Conn {
             loss_point: None,
             high_rxt: iss,
             rescue_rxt: None,
+            snd_sml: iss,
             rxt_round_end: None,
             force_rexmit: None,
             hs_round_end: iss,
@@ -2339,6 +2345,7 @@ impl Conn {
             snd_max: self.snd_max,
             high_rxt: self.high_rxt,
             rescue_rxt: self.rescue_rxt,
+            snd_sml: self.snd_sml,
             fin_seq: self.fin_seq,
             timed: self.timed,
             rto_at: self.rto_at,
@@ -2380,6 +2387,7 @@ impl Conn {
         self.snd_max = m.snd_max;
         self.high_rxt = m.high_rxt;
         self.rescue_rxt = m.rescue_rxt;
+        self.snd_sml = m.snd_sml;
         self.fin_seq = m.fin_seq;
         self.timed = m.timed;
         self.rto_at = m.rto_at;
@@ -2463,6 +2471,10 @@ impl Conn {
             // before new data that is now SACKed may still be on its way.
             self.rxt_round_end = Some(self.snd_max);
         }
+        if !retransmit && len % mss != 0 {
+            // A short segment, or a super-packet ending in one (Linux `tcp_minshall_update`).
+            self.snd_sml = end;
+        }
         if self.timed.is_none() && !retransmit && self.snd_max == seq {
             self.timed = Some((seq, now));
         }
@@ -2538,23 +2550,28 @@ impl Conn {
             let can = unsent.min(usable).min(room);
             if can > 0 {
                 let mut len = can.min(seg_max);
+                // Nagle (RFC 896, RFC 1122 §4.2.3.4) in Minshall's variant, as Linux's
+                // `tcp_nagle_check`: the short tail of what is queued waits only while a
+                // short segment sent earlier is unacknowledged; full segments in flight do
+                // not hold it (else a write of 1.5 segments would wait for the delayed ACK
+                // of its first). No-delay and a FIN following the tail send it at once.
+                let small_out =
+                    self.snd_sml.diff(self.snd_una) > 0 && self.snd_sml.diff(self.snd_nxt) <= 0;
+                let nagle_ok = self.nodelay || self.fin_queued || !small_out;
                 if len < mss {
-                    // Nagle (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1): a
-                    // short segment only when it is the tail of what is queued and nothing
-                    // is outstanding (or no-delay), or when it fills half the peer's window.
+                    // Nagle and sender SWS avoidance (RFC 9293 §3.8.6.2.1): a short segment
+                    // only when it is the tail of what is queued and Nagle lets it go, or
+                    // when it fills half the peer's window.
                     let tail = len == unsent;
-                    let idle = self.snd_nxt == self.snd_una;
                     let half = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
                     let resend = self.snd_nxt.diff(self.snd_max) < 0;
                     let forced = std::mem::take(&mut self.force_small);
-                    if !(resend
-                        || half
-                        || forced
-                        || (tail && (self.nodelay || idle || self.fin_queued)))
-                    {
+                    if !(resend || half || forced || (tail && nagle_ok)) {
                         break;
                     }
-                } else if len > mss && len % mss != 0 && len < unsent {
+                } else if len > mss && len % mss != 0 && (len < unsent || !nagle_ok) {
+                    // Full segments only: the rest is not the tail, or Nagle holds the tail
+                    // (Linux `tcp_mss_split_point`).
                     len -= len % mss;
                 }
                 let s = self.snd_nxt;
@@ -3260,6 +3277,69 @@ mod tests {
     /// Linux `tcp_oow_rate_limited`: "Data packets without SYNs are not likely part of an
     /// ACK loop", so the duplicate ACK answering an old data segment is never rate-limited:
     /// each spurious retransmission tells the peer at once that the data arrived.
+    /// Nagle with Minshall's variant (Linux `tcp_nagle_check`): the short tail of a write
+    /// leaves as soon as the window allows unless a short segment is unacknowledged, with
+    /// super-packets too. Classic Nagle holds it until everything is acknowledged: the
+    /// receiver delays the ACK of the last, odd, full segment, and the tail waits 40 ms.
+    #[test]
+    fn a_short_tail_waits_only_for_an_unacknowledged_short_segment() {
+        const GSO: OutLimits = OutLimits {
+            path_mss: 1460,
+            gso: true,
+        };
+        let (mut c, _) = established();
+        let mut mib = TcpMib::default();
+        let mss = c.mss_now(&GSO);
+        let una = c.snd_una.0;
+        let wnd = (c.last_wnd >> c.rcv_wscale) as u16;
+        let iw = c.cc.cwnd() / mss;
+        let total = (iw * mss + 552) as usize;
+        assert_eq!(c.send(&vec![1u8; total], at(10)), Ok(total));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &GSO, &mut out);
+        let sent: usize = out.iter().map(|o| o.len).sum();
+        assert_eq!(
+            sent,
+            (iw * mss) as usize,
+            "the initial window, full segments"
+        );
+        // The receiver acknowledges all but the last (odd) segment, whose ACK it delays.
+        let ack = una + (iw - 1) * mss;
+        let mut seg = from_peer(&c, c.rcv_nxt.0, ack, TcpFlags::ACK, wnd);
+        seg.options.timestamps = Some(TcpTimestamps {
+            tsval: c.ts_recent.wrapping_add(1),
+            tsecr: ts_value(c.iss, at(10)),
+        });
+        c.on_segment(&seg, &NONE, at(20), &mut mib);
+        out.clear();
+        c.poll_output(at(20), &GSO, &mut out);
+        assert_eq!(
+            out.iter().map(|o| o.len).collect::<Vec<_>>(),
+            [552],
+            "the tail goes while only a full segment is in flight"
+        );
+        // Now a short segment is unacknowledged: the short tail of the next write, even
+        // inside a super-packet, waits for its ACK.
+        assert_eq!(c.send(&vec![2u8; 3000], at(21)), Ok(3000));
+        out.clear();
+        c.poll_output(at(21), &GSO, &mut out);
+        let sent: usize = out.iter().map(|o| o.len).sum();
+        assert_eq!(sent, 2 * mss as usize, "full segments only");
+        let mut seg = from_peer(&c, c.rcv_nxt.0, c.snd_nxt.0 - 2 * mss, TcpFlags::ACK, wnd);
+        seg.options.timestamps = Some(TcpTimestamps {
+            tsval: c.ts_recent.wrapping_add(2),
+            tsecr: ts_value(c.iss, at(21)),
+        });
+        c.on_segment(&seg, &NONE, at(30), &mut mib);
+        out.clear();
+        c.poll_output(at(30), &GSO, &mut out);
+        assert_eq!(
+            out.iter().map(|o| o.len).collect::<Vec<_>>(),
+            [3000 - 2 * mss as usize],
+            "its ACK releases the tail"
+        );
+    }
+
     #[test]
     fn every_old_data_segment_gets_its_duplicate_ack() {
         let (mut c, mut s) = established();

@@ -36,6 +36,15 @@ const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// `tcp_orphan_retries` when the sysctl is 0 and the backoff is still short).
 const ORPHAN_PROBES: u32 = 8;
 
+/// The receive MSS estimate before a segment was measured, and the size a short segment
+/// must reach to count as full-sized even with PSH set (Linux `TCP_MSS_DEFAULT`,
+/// `tcp_initialize_rcv_mss`).
+const RCV_MSS_DEFAULT: u32 = 536;
+
+/// Least payload a segment without PSH must carry to be taken as full-sized (Linux
+/// `TCP_MIN_MSS`).
+const RCV_MSS_MIN: u32 = 88;
+
 /// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -412,6 +421,11 @@ pub struct Conn {
     challenge_ack: bool,
     probe_seq: bool,
     unacked_rx: usize,
+    /// Estimated payload of the peer's full-sized segments, as they arrive (Linux
+    /// `icsk_ack.rcv_mss`): the delayed-ACK rule counts segments of this size.
+    rcv_mss: u32,
+    /// Payload of the latest short segment that looked full-sized (Linux `last_seg_size`).
+    last_seg_size: u32,
     quickack: u32,
     last_rx: Instant,
     /// When the connection last sent data (or a FIN): the start of an idle period.
@@ -583,6 +597,8 @@ impl Conn {
             challenge_ack: false,
             probe_seq: false,
             unacked_rx: 0,
+            rcv_mss: RCV_MSS_DEFAULT,
+            last_seg_size: 0,
             quickack: 16,
             last_rx: now,
             last_tx: now,
@@ -1479,6 +1495,7 @@ impl Conn {
         }
         mib.hp_hits += 1;
         self.take_timestamp(Seq(seg.seq), ts, payload.len(), now);
+        self.measure_rcv_mss(payload.len(), seg.flags);
         queue_payload(&mut self.rx, payload);
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
@@ -1518,12 +1535,39 @@ impl Conn {
         }
     }
 
-    /// In-order data arrived: acknowledge every second full-sized segment at once (RFC 9293
-    /// §3.8.6.3; full-sized is the MSS less the timestamp option), or during quick-ACK mode,
-    /// else within the delayed-ACK time.
+    /// Learns the size of the peer's full-sized segments from a data segment of `len` bytes
+    /// (Linux `tcp_measure_rcv_mss`): the largest seen (no more than the MSS we announced),
+    /// or a smaller size two segments in a row had, if they look full-sized (large enough,
+    /// or without PSH and the like). A path whose MTU is below the announced MSS, or a
+    /// sender that cuts smaller segments, is thus counted in its own segments.
+    fn measure_rcv_mss(&mut self, len: usize, f: TcpFlags) {
+        let len = len.min(u32::MAX as usize) as u32;
+        let last = std::mem::take(&mut self.last_seg_size);
+        if len >= self.rcv_mss {
+            self.rcv_mss = len.min(u32::from(self.adv_mss)).max(1);
+            return;
+        }
+        // Linux compares the segment with its TCP header (timestamps included) to these.
+        let opt = if self.ts_ok { 12 } else { 0 };
+        let remnant = f.contains(TcpFlags::PSH)
+            || f.contains(TcpFlags::FIN)
+            || f.contains(TcpFlags::URG)
+            || f.contains(TcpFlags::SYN);
+        if len + opt >= RCV_MSS_DEFAULT || (len + opt >= RCV_MSS_MIN && !remnant) {
+            self.last_seg_size = len;
+            if len == last {
+                self.rcv_mss = len;
+            }
+        }
+    }
+
+    /// In-order data arrived: acknowledge at once when more than one full-sized segment is
+    /// unacknowledged, i.e. at least every second one (RFC 5681 §4.2, RFC 9293 §3.8.6.3;
+    /// full-sized as measured, Linux `__tcp_ack_snd_check`), or during quick-ACK mode, else
+    /// within the delayed-ACK time.
     fn schedule_ack(&mut self, now: Instant) {
-        let mss = (self.snd_mss_base() - if self.ts_ok { 12 } else { 0 }) as usize;
-        if self.unacked_rx >= 2 * mss || self.quickack > 0 {
+        let rcv_mss = self.rcv_mss.min(u32::from(self.adv_mss)) as usize;
+        if self.unacked_rx > rcv_mss || self.quickack > 0 {
             self.quickack = self.quickack.saturating_sub(1);
             self.ack_now = true;
         } else if self.delack_at.is_none() {
@@ -2050,6 +2094,7 @@ impl Conn {
         }
         if !data.is_empty() {
             if seq == self.rcv_nxt {
+                self.measure_rcv_mss(payload.len(), f);
                 let n = data.len().min(self.rx.free());
                 if n < data.len() {
                     // No room (a zero window): what does not fit is dropped and an ACK
@@ -3338,6 +3383,58 @@ mod tests {
             [3000 - 2 * mss as usize],
             "its ACK releases the tail"
         );
+    }
+
+    /// RFC 5681 §4.2: an ACK for at least every second full-sized segment, full-sized as
+    /// the segments actually arrive (Linux `tcp_measure_rcv_mss`): a path whose MTU is below
+    /// the MSS both ends announced carries smaller segments, and every second one of them is
+    /// acknowledged at once, not every third.
+    #[test]
+    fn every_second_segment_is_acknowledged_when_the_path_carries_less_than_the_mss() {
+        const NARROW: OutLimits = OutLimits {
+            path_mss: 1360,
+            gso: false,
+        };
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        // Past quick-ACK mode.
+        s.quickack = 0;
+        c.nodelay = true;
+        assert_eq!(c.send(&[3u8; 6 * 1348], at(10)), Ok(6 * 1348));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &NARROW, &mut out);
+        assert_eq!(out.len(), 6);
+        let mut acks = 0;
+        for (k, o) in out.iter().enumerate() {
+            assert_eq!(o.len, 1348, "a segment the path carries");
+            s.on_segment(
+                &o.repr,
+                &Payload::from_slice(&[3u8; 1348]),
+                at(11),
+                &mut mib,
+            );
+            let mut ack = Vec::new();
+            s.poll_output(at(11), &LIM, &mut ack);
+            if k % 2 == 1 {
+                assert_eq!(ack.len(), 1, "segment {k} is the second unacknowledged one");
+                acks += 1;
+            } else {
+                assert!(ack.is_empty(), "segment {k}: the ACK is delayed");
+            }
+        }
+        assert_eq!(acks, 3);
+        // A lone short segment still waits for the delayed-ACK timer.
+        assert_eq!(c.send(&[4u8; 100], at(20)), Ok(100));
+        out.clear();
+        c.poll_output(at(20), &NARROW, &mut out);
+        s.on_segment(
+            &out[0].repr,
+            &Payload::from_slice(&[4u8; 100]),
+            at(21),
+            &mut mib,
+        );
+        assert!(!s.wants_output());
+        assert_eq!(s.next_timer(), Some(at(21) + s.cfg.delayed_ack));
     }
 
     #[test]

@@ -145,6 +145,77 @@ fn a_write_of_one_and_a_half_segments_is_not_stalled_by_nagle_and_delayed_ack() 
     assert_eq!(net.stacks[1].tcp_recv_queue(s).unwrap(), 2);
 }
 
+/// Client `c` sends a request of `writes`, server `s` reads until it has all of it and
+/// answers with 100 bytes, which the client reads. Returns how long the request took to
+/// arrive whole, and the segments the server sent from the first write to the answer's
+/// arrival.
+fn exchange(net: &mut Net, c: TcpHandle, s: TcpHandle, writes: &[&[u8]]) -> (Duration, u64) {
+    let total: usize = writes.iter().map(|w| w.len()).sum();
+    let start = net.now();
+    let segs = net.stacks[1].tcp_info(s).unwrap().segs_out;
+    for w in writes {
+        assert_eq!(net.stacks[0].tcp_send(c, w, start), Ok(w.len()));
+    }
+    let mut buf = vec![0u8; 4096];
+    let mut got = 0;
+    let done = net
+        .run_while(
+            |net| {
+                let now = net.now();
+                while let Ok(k) = net.stacks[1].tcp_recv(s, &mut buf, now) {
+                    if k == 0 {
+                        break;
+                    }
+                    got += k;
+                }
+                got < total
+            },
+            start + Duration::from_secs(1),
+        )
+        .unwrap();
+    assert!(done, "request arrived");
+    let took = net.now() - start;
+    let now = net.now();
+    assert_eq!(net.stacks[1].tcp_send(s, &[7u8; 100], now), Ok(100));
+    let mut answer = 0;
+    let deadline = now + Duration::from_secs(1);
+    net.run_while(
+        |net| {
+            let now = net.now();
+            answer += net.stacks[0].tcp_recv(c, &mut buf, now).unwrap_or(0);
+            answer < 100
+        },
+        deadline,
+    )
+    .unwrap();
+    assert_eq!(answer, 100);
+    let segs = net.stacks[1].tcp_info(s).unwrap().segs_out - segs;
+    (took, segs)
+}
+
+#[test]
+fn a_read_that_drains_a_pushed_short_segment_is_acknowledged_unless_an_answer_is_due() {
+    // Linux `__tcp_cleanup_rbuf`: a read that empties the receive queue after a short (pushed)
+    // segment sends the delayed ACK at once, unless the connection is interactive (ping-pong:
+    // it answered data within the delayed-ACK time, so the answer carries the ACK). A client
+    // whose second short write waits for Nagle is then not held 40 ms by the server's delayed
+    // ACK.
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    // Past the quick-ACK start of the connection: the server delays ACKs.
+    pump(&mut net, 0, c, s, 4_000_000);
+    net.run_for(ms(100)).unwrap();
+    // Write, write, read: the body waits for the header's ACK, which the reading server sends.
+    let (took, _) = exchange(&mut net, c, s, &[&[1u8; 100], &[2u8; 100]]);
+    assert!(took < ms(10), "request took {took:?}");
+    // The server answered at once: interactive now. A request in one write is acknowledged
+    // by the answer alone, not by a pure ACK before it.
+    net.run_for(ms(100)).unwrap();
+    let (took, segs) = exchange(&mut net, c, s, &[&[3u8; 200]]);
+    assert!(took < ms(5), "request took {took:?}");
+    assert_eq!(segs, 1, "the answer carries the ACK");
+}
+
 #[test]
 fn keepalive_probes_keep_a_live_peer_and_drop_a_dead_one() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));

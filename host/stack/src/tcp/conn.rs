@@ -45,6 +45,11 @@ const RCV_MSS_DEFAULT: u32 = 536;
 /// `TCP_MIN_MSS`).
 const RCV_MSS_MIN: u32 = 88;
 
+/// A short or pushed segment arrived since the last ACK.
+const ACK_PUSHED: u8 = 1;
+/// Two of them did.
+const ACK_PUSHED2: u8 = 2;
+
 /// Timestamps older than this are not trusted for PAWS (RFC 7323 §5.5: 24 days).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -426,6 +431,15 @@ pub struct Conn {
     rcv_mss: u32,
     /// Payload of the latest short segment that looked full-sized (Linux `last_seg_size`).
     last_seg_size: u32,
+    /// [`ACK_PUSHED`] and [`ACK_PUSHED2`]: short (or pushed) segments arrived since the
+    /// last ACK (Linux `icsk_ack.pending`'s `ICSK_ACK_PUSHED`, `ICSK_ACK_PUSHED2`).
+    ack_pushed: u8,
+    /// Interactive: this side sent data within the delayed-ACK time of receiving some, so
+    /// an answer is likely to carry the ACK (Linux's ping-pong mode). Left when the
+    /// delayed-ACK timer has to send an ACK after all.
+    pingpong: bool,
+    /// When in-order data last arrived (Linux `icsk_ack.lrcvtime`).
+    last_data_rx: Option<Instant>,
     quickack: u32,
     last_rx: Instant,
     /// When the connection last sent data (or a FIN): the start of an idle period.
@@ -477,6 +491,7 @@ struct OutputMark {
     probe_seq: bool,
     last_ack_sent: Seq,
     unacked_rx: usize,
+    ack_pushed: u8,
     last_wnd: u32,
     rcv_adv: Seq,
     retransmits: u64,
@@ -599,6 +614,9 @@ impl Conn {
             unacked_rx: 0,
             rcv_mss: RCV_MSS_DEFAULT,
             last_seg_size: 0,
+            ack_pushed: 0,
+            pingpong: false,
+            last_data_rx: None,
             quickack: 16,
             last_rx: now,
             last_tx: now,
@@ -874,6 +892,18 @@ impl Conn {
         if now_free >= advertised + (2 * mss).min(self.rx.limit() / 2) {
             self.ack_now = true;
         }
+        // A delayed ACK is sent at once when this read emptied the queue after a short or
+        // pushed segment (Linux `__tcp_cleanup_rbuf`): the sender may wait for it (Nagle
+        // holding its next short write, or a full window), and the reader has taken all
+        // there is. Not on an interactive connection, whose answer will carry the ACK,
+        // unless two such segments wait.
+        if self.unacked_rx > 0
+            && self.rx.is_empty()
+            && (self.ack_pushed & ACK_PUSHED2 != 0
+                || (self.ack_pushed & ACK_PUSHED != 0 && !self.pingpong))
+        {
+            self.ack_now = true;
+        }
     }
 
     /// Dynamic right-sizing of the receive buffer (Linux `tcp_rcv_space_adjust`): once per
@@ -1069,6 +1099,9 @@ impl Conn {
             self.delack_at = None;
             if self.unacked_rx > 0 {
                 self.ack_now = true;
+                // No answer carried the ACK in time: not interactive after all (Linux
+                // `tcp_delack_timer_handler` leaves ping-pong mode).
+                self.pingpong = false;
             }
         }
         if self.rto_at.is_some_and(|t| t <= now) {
@@ -1495,7 +1528,7 @@ impl Conn {
         }
         mib.hp_hits += 1;
         self.take_timestamp(Seq(seg.seq), ts, payload.len(), now);
-        self.measure_rcv_mss(payload.len(), seg.flags);
+        self.measure_rcv_mss(payload.len(), seg.flags, now);
         queue_payload(&mut self.rx, payload);
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
@@ -1540,11 +1573,19 @@ impl Conn {
     /// or a smaller size two segments in a row had, if they look full-sized (large enough,
     /// or without PSH and the like). A path whose MTU is below the announced MSS, or a
     /// sender that cuts smaller segments, is thus counted in its own segments.
-    fn measure_rcv_mss(&mut self, len: usize, f: TcpFlags) {
+    ///
+    /// Also notes when data arrived, and whether the segment was short or pushed, for the
+    /// ACK a read may send ([`Self::after_read`]).
+    fn measure_rcv_mss(&mut self, len: usize, f: TcpFlags, now: Instant) {
+        self.last_data_rx = Some(now);
         let len = len.min(u32::MAX as usize) as u32;
         let last = std::mem::take(&mut self.last_seg_size);
         if len >= self.rcv_mss {
             self.rcv_mss = len.min(u32::from(self.adv_mss)).max(1);
+            // A full segment with PSH likely ends a write: more may not come soon.
+            if f.contains(TcpFlags::PSH) {
+                self.ack_pushed |= ACK_PUSHED;
+            }
             return;
         }
         // Linux compares the segment with its TCP header (timestamps included) to these.
@@ -1557,8 +1598,13 @@ impl Conn {
             self.last_seg_size = len;
             if len == last {
                 self.rcv_mss = len;
+                return;
             }
         }
+        if self.ack_pushed & ACK_PUSHED != 0 {
+            self.ack_pushed |= ACK_PUSHED2;
+        }
+        self.ack_pushed |= ACK_PUSHED;
     }
 
     /// In-order data arrived: acknowledge at once when more than one full-sized segment is
@@ -2094,7 +2140,7 @@ impl Conn {
         }
         if !data.is_empty() {
             if seq == self.rcv_nxt {
-                self.measure_rcv_mss(payload.len(), f);
+                self.measure_rcv_mss(payload.len(), f, now);
                 let n = data.len().min(self.rx.free());
                 if n < data.len() {
                     // No room (a zero window): what does not fit is dropped and an ACK
@@ -2269,6 +2315,7 @@ impl Conn {
         if flags & TcpFlags::ACK != 0 {
             self.last_ack_sent = self.rcv_nxt;
             self.unacked_rx = 0;
+            self.ack_pushed = 0;
             self.delack_at = None;
             self.ack_now = false;
         }
@@ -2405,6 +2452,7 @@ impl Conn {
             probe_seq: self.probe_seq,
             last_ack_sent: self.last_ack_sent,
             unacked_rx: self.unacked_rx,
+            ack_pushed: self.ack_pushed,
             last_wnd: self.last_wnd,
             rcv_adv: self.rcv_adv,
             retransmits: self.info.retransmits,
@@ -2447,6 +2495,7 @@ impl Conn {
         self.probe_seq = m.probe_seq;
         self.last_ack_sent = m.last_ack_sent;
         self.unacked_rx = m.unacked_rx;
+        self.ack_pushed = m.ack_pushed;
         self.last_wnd = m.last_wnd;
         self.rcv_adv = m.rcv_adv;
         self.info.retransmits = m.retransmits;
@@ -2496,6 +2545,15 @@ impl Conn {
         }
         if len == 0 && flags & TcpFlags::FIN == 0 {
             return;
+        }
+        if len > 0
+            && self
+                .last_data_rx
+                .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delayed_ack)
+        {
+            // Data sent within the delayed-ACK time of data received: an interactive
+            // exchange (Linux `tcp_event_data_sent`).
+            self.pingpong = true;
         }
         let repr = self.header(seq, flags, now, false);
         let gso_size = if len > mss { mss as u16 } else { 0 };

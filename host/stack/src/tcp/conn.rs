@@ -2260,10 +2260,19 @@ impl Conn {
         self.last_wnd = w;
         // Scaled, the field truncates: the window already advertised is rounded up instead,
         // or the right edge would move left by up to a scale unit (Linux `tcp_select_window`:
-        // `ALIGN(cur_win, 1 << rcv_wscale)`).
-        let field = (w >> self.rcv_wscale)
-            .max(cur.div_ceil(1 << self.rcv_wscale))
-            .min(65_535);
+        // `ALIGN(cur_win, 1 << rcv_wscale)`). The new window is rounded up too when the free
+        // space has room for it: truncated, a window of whole segments loses part of its
+        // last one (one segment of 1460 becomes 1408 with a scale of 7, less than the
+        // sender's full segment, which its SWS avoidance then waits for). Linux aligns the
+        // free space up to the unit likewise (`__tcp_select_window`).
+        let unit = 1u32 << self.rcv_wscale;
+        let up = w.div_ceil(unit);
+        let wf = if up.saturating_mul(unit) <= free {
+            up
+        } else {
+            w >> self.rcv_wscale
+        };
+        let field = wf.max(cur.div_ceil(unit)).min(65_535);
         self.rcv_adv = self.rcv_nxt + (field << self.rcv_wscale);
         field as u16
     }
@@ -3493,6 +3502,54 @@ mod tests {
         );
         assert!(!s.wants_output());
         assert_eq!(s.next_timer(), Some(at(21) + s.cfg.delayed_ack));
+    }
+
+    /// A zero window that reopens is announced by the read that opens it (RFC 1122
+    /// §4.2.3.3), once the window can grow by the SWS-avoidance step, and the window
+    /// announced holds a full segment: rounded to whole segments and then cut to the window
+    /// scale's unit, it used to fall below one (1460 -> 1408 with a scale of 7), and the
+    /// sender, whose own SWS avoidance waits for a full segment, then sat until its
+    /// override timer.
+    #[test]
+    fn a_reopened_zero_window_is_announced_with_room_for_a_full_segment() {
+        let cfg = TcpConfig {
+            rcvbuf: 4096,
+            autotune: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, mut s) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        assert_eq!(c.rcv_wscale, 7);
+        s.nodelay = true;
+        assert_eq!(s.send(&[1u8; 8192], at(10)), Ok(8192));
+        // The last bytes that fit go when the sender's SWS override timer fires.
+        let mut t = 10;
+        while s.snd_wnd > 0 || t == 10 {
+            s.on_timer(at(t), &mut mib);
+            c.on_timer(at(t), &mut mib);
+            deliver(&mut s, &mut c, at(t));
+            deliver(&mut c, &mut s, at(t));
+            t += 10;
+            assert!(t < 10_000, "the window never closed");
+        }
+        // Zero as advertised (the few bytes left are less than a window-scale unit).
+        assert!(c.rx.free() < 1 << c.rcv_wscale);
+        assert!(!c.wants_output());
+        // A read too small to matter stays quiet (receiver SWS avoidance)...
+        let mut buf = [0u8; 4096];
+        assert_eq!(c.recv(&mut buf[..100], at(t)), Ok(100));
+        assert!(!c.wants_output());
+        // ...one that frees half the buffer is announced at once, and the sender goes on.
+        assert_eq!(c.recv(&mut buf[..2000], at(t)), Ok(2000));
+        let out = deliver(&mut c, &mut s, at(t));
+        assert_eq!(out.len(), 1, "a window update");
+        let mss = s.mss_now(&LIM);
+        assert!(s.snd_wnd >= mss, "window {} < segment {mss}", s.snd_wnd);
+        assert!(s.snd_wnd as usize <= c.rx.free());
+        let mut out = Vec::new();
+        s.poll_output(at(t), &LIM, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].len, mss as usize, "a full segment at once");
     }
 
     #[test]

@@ -3504,6 +3504,35 @@ mod tests {
         assert_eq!(s.next_timer(), Some(at(21) + s.cfg.delayed_ack));
     }
 
+    /// Urgent data is taken inline (RFC 6093 §6, as `SO_OOBINLINE`): the urgent pointer is
+    /// ignored and the bytes stay in the stream, in order, none lost or doubled.
+    #[test]
+    fn urgent_data_stays_inline_in_the_stream() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (mut c, _) = established_with(cfg);
+        let mut mib = TcpMib::default();
+        let una = c.snd_una.0;
+        let wnd = (c.last_wnd >> c.rcv_wscale) as u16;
+        let mut seq = c.rcv_nxt.0;
+        for (data, urg) in [(&b"ab"[..], 0u16), (b"c!d", 2), (b"ef", 0)] {
+            let mut f = TcpFlags::ACK | TcpFlags::PSH;
+            if urg > 0 {
+                f |= TcpFlags::URG;
+            }
+            let mut seg = from_peer(&c, seq, una, f, wnd);
+            seg.urgent = urg;
+            c.on_segment(&seg, &Payload::from_slice(data), at(10), &mut mib);
+            seq += data.len() as u32;
+        }
+        let mut buf = [0u8; 16];
+        assert_eq!(c.recv(&mut buf, at(11)), Ok(7));
+        assert_eq!(&buf[..7], b"abc!def");
+        assert_eq!(c.rcv_nxt.0, seq);
+    }
+
     /// A zero window that reopens is announced by the read that opens it (RFC 1122
     /// §4.2.3.3), once the window can grow by the SWS-avoidance step, and the window
     /// announced holds a full segment: rounded to whole segments and then cut to the window

@@ -463,13 +463,7 @@ impl Stack {
         h: UdpHandle,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), UdpError> {
-        let s = self.udp.get(h)?;
-        // Linux `__skb_recv_udp` checks `sock_error` (taking `sk_err`) before the queue.
-        if let Some(e) = s.error.take() {
-            return Err(e);
-        }
-        let d = s.rx.pop_front().ok_or(UdpError::WouldBlock)?;
-        Ok((d.copy_to(buf), d.from))
+        self.udp_take(h, buf, false)
     }
 
     /// [`Self::udp_recv_from`] leaving the datagram queued (`MSG_PEEK`): the next receive
@@ -480,12 +474,28 @@ impl Stack {
         h: UdpHandle,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), UdpError> {
+        self.udp_take(h, buf, true)
+    }
+
+    /// The oldest datagram, copied into `buf`, and dequeued unless `peek`. Linux
+    /// `__skb_recv_udp` checks `sock_error` (taking `sk_err`) before the queue, with or
+    /// without `MSG_PEEK`.
+    fn udp_take(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<(usize, SocketAddrV4), UdpError> {
         let s = self.udp.get(h)?;
         if let Some(e) = s.error.take() {
             return Err(e);
         }
         let d = s.rx.front().ok_or(UdpError::WouldBlock)?;
-        Ok((d.copy_to(buf), d.from))
+        let got = (d.copy_to(buf), d.from);
+        if !peek {
+            s.rx.pop_front();
+        }
+        Ok(got)
     }
 
     /// `udp_sendmsg` → `udp_send_skb`: builds the datagram and hands it to IP output. The

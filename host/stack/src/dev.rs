@@ -7,7 +7,7 @@ use crate::device::complete_tx_checksum;
 use crate::gro::GroOutcome;
 use crate::ip_output::SendError;
 use crate::packet_tap::TapPoint;
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -169,6 +169,11 @@ impl Stack {
         frame.meta.protocol = proto;
         frame.set_network_header();
         let unicast = eth.dst == mac;
+        frame.meta.pkt_type = if unicast {
+            PacketType::Host
+        } else {
+            PacketType::LinkBroadcast
+        };
         match proto {
             ethertype::ARP => self.arp_rcv(ifindex, frame, unicast, now),
             ethertype::IPV4 => self.ip_rcv(ifindex, frame, now),

@@ -308,6 +308,7 @@ fn segment_inner(
         seg.meta.mark = frame.meta.mark;
         seg.meta.ifindex = frame.meta.ifindex;
         seg.meta.vlan_tci = frame.meta.vlan_tci;
+        seg.meta.pkt_type = frame.meta.pkt_type;
         seg.meta.csum = if partial {
             ChecksumState::Partial {
                 start: (l2 + ihl) as u16,

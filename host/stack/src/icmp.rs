@@ -6,7 +6,7 @@
 use crate::frag::ReassemblyTimedOut;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
-use crate::pktbuf::PacketBuf;
+use crate::pktbuf::{PacketBuf, PacketType};
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -162,13 +162,7 @@ impl Stack {
     }
 
     /// `icmp_rcv`: `pkt` starts at the ICMP header.
-    pub(crate) fn icmp_rcv(
-        &mut self,
-        ifindex: IfIndex,
-        mut pkt: PacketBuf,
-        hdr: &Ipv4Repr,
-        now: Instant,
-    ) {
+    pub(crate) fn icmp_rcv(&mut self, mut pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
         self.snmp.icmp.in_msgs += 1;
         if pkt.nr_frags() > 0 && pkt.linearize().is_err() {
             self.snmp.icmp.in_errors += 1;
@@ -192,7 +186,7 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_echos += 1;
-                let to_broadcast = self.is_broadcast_on(ifindex, hdr.dst);
+                let to_broadcast = self.is_broadcast_addr(hdr.dst);
                 if to_broadcast && !self.cfg.icmp_echo_broadcasts {
                     return;
                 }
@@ -287,8 +281,9 @@ impl Stack {
     }
 
     /// `icmp_send`: reports `err` about `orig` (whose network header is recorded) to its
-    /// source. Never about an ICMP error, a non-first fragment, or a packet from or to a
-    /// broadcast/multicast/unspecified address (RFC 1122 3.2.2); errors about our own packets
+    /// source. Never about an ICMP error, a non-first fragment, a packet that came in a
+    /// link-layer broadcast, or a packet from or to a broadcast/multicast/unspecified address
+    /// (RFC 1122 3.2.2); errors about our own packets
     /// are reported locally; the rest pass the rate limiter.
     pub(crate) fn icmp_send(
         &mut self,
@@ -302,11 +297,12 @@ impl Stack {
             return;
         };
         if ohdr.frag_offset != 0
+            || orig.meta.pkt_type == PacketType::LinkBroadcast
             || ohdr.src.is_unspecified()
             || ohdr.src.is_broadcast()
             || ohdr.src.is_multicast()
             || ohdr.dst.is_multicast()
-            || in_if.is_some_and(|i| self.is_broadcast_on(i, ohdr.dst))
+            || self.is_broadcast_addr(ohdr.dst)
         {
             return;
         }

@@ -5,7 +5,7 @@
 
 use crate::hooks::{HookContext, Verdict};
 use crate::icmp::IcmpError;
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::{IfIndex, LookupError};
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -22,6 +22,11 @@ impl Stack {
         hdr: Ipv4Repr,
         now: Instant,
     ) {
+        // A unicast datagram in a link-layer broadcast is not for a router to pass on (RFC 1812
+        // §5.3.4, RFC 1122 §3.3.6); like Linux, the drop is not counted in the IP MIB.
+        if pkt.meta.pkt_type != PacketType::Host {
+            return;
+        }
         let nh = match self.fib.lookup(hdr.dst) {
             Ok(nh) => nh,
             Err(e) => {

@@ -10,7 +10,7 @@ use crate::frag::{FragKey, FragmentDesc};
 use crate::hooks::{HookContext, HookPoint, Verdict};
 use crate::icmp::IcmpError;
 use crate::packet_tap::TapPoint;
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -19,6 +19,7 @@ use crate::wire::ethernet::ethertype;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::WireError;
+use std::net::Ipv4Addr;
 
 impl Stack {
     /// Runs the hooks of `ctx.hook` (after showing the packet to taps at that point).
@@ -105,12 +106,55 @@ impl Stack {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };
-        if self.is_local_addr(hdr.dst) || self.is_broadcast_on(ifindex, hdr.dst) {
-            self.ip_local_deliver(ifindex, pkt, hdr, now);
-        } else if hdr.dst.is_multicast() || !self.cfg.forwarding {
-            self.snmp.ip.in_addr_errors += 1;
+        match self.ip_route_input(&pkt, &hdr) {
+            InputRoute::Local => self.ip_local_deliver(ifindex, pkt, hdr, now),
+            InputRoute::Forward => self.ip_forward(ifindex, pkt, hdr, now),
+            InputRoute::Drop => self.snmp.ip.in_addr_errors += 1,
+        }
+    }
+
+    /// `ip_route_input_slow`'s decision, in its order: martian sources and destinations are
+    /// dropped (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7); the limited broadcast, our addresses and
+    /// the directed broadcast of any of our prefixes are received here; anything else is
+    /// forwarded when forwarding is on. A source must be a unicast address that is not ours
+    /// (`fib_validate_source` without reverse-path filtering). Packets we looped back to
+    /// ourselves carry our own addresses and skip the martian checks, as Linux's do (they
+    /// come with their output route).
+    fn ip_route_input(&self, pkt: &PacketBuf, hdr: &Ipv4Repr) -> InputRoute {
+        let (src, dst) = (hdr.src, hdr.dst);
+        let local = self.is_local_addr(dst) || self.is_broadcast_addr(dst);
+        if pkt.meta.pkt_type == PacketType::Loopback {
+            return if local {
+                InputRoute::Local
+            } else {
+                InputRoute::Drop
+            };
+        }
+        let zeronet = |a: Ipv4Addr| a.octets()[0] == 0;
+        let valid_source = || !self.is_local_addr(src) && !self.is_broadcast_addr(src);
+        if src.is_multicast() || src.is_broadcast() {
+            return InputRoute::Drop;
+        }
+        if dst.is_broadcast() || (src.is_unspecified() && dst.is_unspecified()) {
+            // `brd_input`: a DHCP client sends from 0.0.0.0 before it has an address.
+            return if zeronet(src) || valid_source() {
+                InputRoute::Local
+            } else {
+                InputRoute::Drop
+            };
+        }
+        if zeronet(src) || zeronet(dst) || src.is_loopback() || dst.is_loopback() {
+            return InputRoute::Drop;
+        }
+        if !valid_source() {
+            return InputRoute::Drop;
+        }
+        if local {
+            InputRoute::Local
+        } else if dst.is_multicast() || !self.cfg.forwarding {
+            InputRoute::Drop
         } else {
-            self.ip_forward(ifindex, pkt, hdr, now);
+            InputRoute::Forward
         }
     }
 
@@ -182,6 +226,7 @@ impl Stack {
         out.meta.ifindex = ifindex;
         out.meta.protocol = ethertype::IPV4;
         out.meta.mark = pkt.meta.mark;
+        out.meta.pkt_type = pkt.meta.pkt_type;
         out.set_network_header();
         Some(out)
     }
@@ -205,7 +250,7 @@ impl Stack {
         pkt.set_transport_header();
         self.snmp.ip.in_delivers += 1;
         match hdr.protocol {
-            protocol::ICMP => self.icmp_rcv(ifindex, pkt, &hdr, now),
+            protocol::ICMP => self.icmp_rcv(pkt, &hdr, now),
             protocol::UDP => self.udp_rcv(ifindex, pkt, &hdr, now),
             protocol::TCP => self.tcp_v4_rcv(pkt, &hdr, now),
             _ => {
@@ -220,6 +265,16 @@ impl Stack {
             }
         }
     }
+}
+
+/// Where input routing sends a datagram.
+enum InputRoute {
+    /// Received by this host.
+    Local,
+    /// Forwarded.
+    Forward,
+    /// Dropped as a martian, or not ours with forwarding off (`InAddrErrors`).
+    Drop,
 }
 
 /// How the transport layer should treat its checksum, from what the device reported

@@ -9,7 +9,7 @@ use crate::device::complete_tx_checksum;
 use crate::frag::{fragment_plan, FragmentError, FragmentRequest};
 use crate::hooks::{HookContext, Verdict};
 use crate::neigh::Resolve;
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::{IfIndex, LookupError, NextHop};
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -208,6 +208,7 @@ impl Stack {
         }
         pkt.meta.csum = ChecksumState::Unnecessary;
         pkt.meta.ifindex = ifindex;
+        pkt.meta.pkt_type = PacketType::Loopback;
         self.ip_rcv(ifindex, pkt, now);
         Ok(())
     }

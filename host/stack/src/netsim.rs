@@ -1469,18 +1469,31 @@ mod tests {
                 .unwrap();
         }
         net.set_max_steps_per_instant(20);
-        let cli = net.stacks[0]
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .unwrap();
-        let now = net.now();
+        // A datagram from a third host on the link: one from A or B itself would be a
+        // martian source when it came back to its sender, and the loop would stop there.
+        let repr = crate::wire::tcp::TcpRepr {
+            src_port: 1000,
+            dst_port: 9,
+            seq: 1,
+            ack: 0,
+            flags: crate::wire::tcp::TcpFlags(crate::wire::tcp::TcpFlags::SYN),
+            window: 1000,
+            urgent: 0,
+            options: crate::wire::tcp::TcpOptions::default(),
+        };
+        let frame = tcp_frame(
+            mac(9, 1),
+            mac(0, ia),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 7), 1000),
+            SocketAddrV4::new(Ipv4Addr::new(8, 8, 8, 8), 9),
+            &repr,
+            b"round",
+        )
+        .unwrap();
         net.stacks[0]
-            .udp_send_to(
-                cli,
-                b"round",
-                SocketAddrV4::new(Ipv4Addr::new(8, 8, 8, 8), 9),
-                now,
-            )
-            .unwrap();
+            .device_mut(ia)
+            .unwrap()
+            .push_rx(PacketBuf::from_slice(0, &frame));
         assert!(matches!(
             net.run_for(Duration::from_millis(1)),
             Err(NetError::Livelock { steps: 20, .. })

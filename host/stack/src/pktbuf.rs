@@ -128,6 +128,21 @@ pub enum HashType {
     L4,
 }
 
+/// How a received frame was addressed at the link layer (Linux `skb->pkt_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PacketType {
+    /// To this interface's MAC (`PACKET_HOST`); also every packet the stack makes itself.
+    #[default]
+    Host,
+    /// To the broadcast or a multicast MAC (`PACKET_BROADCAST`, `PACKET_MULTICAST`): never
+    /// forwarded, never answered with an ICMP error (RFC 1122 §3.2.2, §3.3.6).
+    LinkBroadcast,
+    /// Looped back into input from this host's own output (what Linux's `lo` carries with the
+    /// output route attached): its addresses are ours by construction, so input does not
+    /// check them for martians.
+    Loopback,
+}
+
 /// Per-packet metadata, reset when a buffer comes out of the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PacketMeta {
@@ -149,6 +164,8 @@ pub struct PacketMeta {
     pub ifindex: u32,
     /// VLAN tag control information, when the tag was stripped (by the device or software).
     pub vlan_tci: Option<u16>,
+    /// How the frame was addressed at the link layer, set on receive.
+    pub pkt_type: PacketType,
     mac_header: Option<u32>,
     network_header: Option<u32>,
     transport_header: Option<u32>,

@@ -426,6 +426,17 @@ impl Stack {
             })
     }
 
+    /// True when `addr` is the limited broadcast or the directed broadcast of a prefix on any
+    /// interface: Linux's local table holds an `RTN_BROADCAST` route for each, so a datagram
+    /// to one is received (`brd_input`), never forwarded, and never answered with an error.
+    pub(crate) fn is_broadcast_addr(&self, addr: Ipv4Addr) -> bool {
+        addr.is_broadcast()
+            || self
+                .ifaces
+                .iter()
+                .any(|i| self.is_broadcast_on(i.index, addr))
+    }
+
     /// Runs one round of work at `now`: takes up to `rx_budget` frames from each device through
     /// the RX path (GRO delivers what it holds at the end of each device's share, or only what
     /// it has held for [`GRO_MAX_AGE`](crate::gro::GRO_MAX_AGE) when frames are left waiting),

@@ -358,11 +358,7 @@ impl Stack {
     /// `EACCES`. Checked on every send, corked or not, as Linux does.
     fn udp_check_broadcast(&mut self, h: UdpHandle, dst: Ipv4Addr) -> Result<(), UdpError> {
         let allowed = self.udp.get(h)?.broadcast;
-        let bcast = dst.is_broadcast()
-            || self
-                .ifaces
-                .iter()
-                .any(|i| self.is_broadcast_on(i.index, dst));
+        let bcast = self.is_broadcast_addr(dst);
         if bcast && !allowed {
             return Err(UdpError::BroadcastDenied);
         }
@@ -656,7 +652,7 @@ impl Stack {
             .lookup(hdr.src, repr.src_port, hdr.dst, repr.dst_port)
         else {
             self.snmp.udp.no_ports += 1;
-            if !self.is_broadcast_on(ifindex, hdr.dst) {
+            if !self.is_broadcast_addr(hdr.dst) {
                 self.icmp_send(
                     &pkt,
                     IcmpError::DstUnreachable(DstUnreachable::PortUnreachable),
@@ -671,7 +667,7 @@ impl Stack {
             return;
         }
         let from = SocketAddrV4::new(hdr.src, repr.src_port);
-        let to_many = hdr.dst.is_multicast() || self.is_broadcast_on(ifindex, hdr.dst);
+        let to_many = hdr.dst.is_multicast() || self.is_broadcast_addr(hdr.dst);
         let mib = &mut self.snmp.udp;
         if to_many {
             // `__udp4_lib_mcast_deliver`: a copy (sharing the bytes) for every matching socket.

@@ -1284,3 +1284,143 @@ fn a_broadcast_reaches_every_socket_sharing_the_port_and_a_unicast_only_the_best
     assert_eq!(net.stacks[1].udp_recv_queue_len(w1).unwrap(), 0);
     assert_eq!(net.stacks[1].udp_recv_queue_len(w2).unwrap(), 1);
 }
+
+/// Feeds `frame` to stack `s` on `ifindex` as if it had come off the wire, and runs the net.
+fn inject(net: &mut Net, s: usize, ifindex: u32, frame: &[u8]) {
+    net.stacks[s]
+        .device_mut(ifindex)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(0, frame));
+    net.run_for(Duration::from_millis(5)).unwrap();
+}
+
+/// R (stack 1) of [`three_hosts`] with a default route through C, so that any destination
+/// would be forwarded; a frame from A to R's MAC with `src`/`dst`.
+fn router_with_default(src: &str, dst: &str) -> (Net, common::Addrs) {
+    let mut net = three_hosts(1500);
+    net.stacks[1]
+        .routes_mut()
+        .add(Route::default_via(ip("10.0.2.1"), 2))
+        .unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip(src),
+        dst: ip(dst),
+    };
+    (net, a)
+}
+
+/// RFC 1812 §5.3.7, Linux `ip_route_input_slow` (`martian_destination`, `martian_source`):
+/// a router does not forward datagrams to 0/8 or 127/8, nor from martian sources, whatever
+/// its routes say; it drops them without an ICMP error.
+#[test]
+fn a_router_does_not_forward_martian_destinations_or_sources() {
+    for (src, dst) in [
+        ("10.0.1.1", "127.0.0.1"),
+        ("10.0.1.1", "0.0.0.0"),
+        ("10.0.1.1", "0.1.2.3"),
+        ("127.0.0.1", "10.0.2.1"),
+        ("0.0.0.0", "10.0.2.1"),
+        ("10.0.1.255", "10.0.2.1"),
+    ] {
+        let (mut net, a) = router_with_default(src, dst);
+        let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
+        inject(&mut net, 1, 1, &common::udp_frame(&a, 1000, 9, b"x"));
+        let r = net.stacks[1].snmp();
+        assert_eq!(
+            (r.ip.forw_datagrams, r.icmp.out_msgs, r.ip.in_addr_errors),
+            (0, 0, 1),
+            "{src} -> {dst}"
+        );
+        let ipv4_at_c = net.stacks[2]
+            .tap_take(tap)
+            .unwrap()
+            .iter()
+            .filter(|c| c.packet.data()[12..14] == [0x08, 0x00])
+            .count();
+        assert_eq!(ipv4_at_c, 0);
+    }
+    // The control: an ordinary datagram through the same router is forwarded.
+    let (mut net, a) = router_with_default("10.0.1.1", "10.0.2.1");
+    inject(&mut net, 1, 1, &common::udp_frame(&a, 1000, 9, b"x"));
+    assert_eq!(net.stacks[2].snmp().udp.no_ports, 1, "reached C");
+}
+
+/// Linux (`RTN_BROADCAST` routes in the local table, `bc_forwarding` off) and RFC 2644: the
+/// directed broadcast of a router's other subnet is received by the router, not forwarded
+/// and broadcast on that subnet.
+#[test]
+fn a_router_keeps_a_directed_broadcast_of_its_other_subnet() {
+    let mut net = three_hosts(1500);
+    let at_r = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let at_c = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .udp_send_to(cli, b"smurf", SocketAddrV4::new(ip("10.0.2.255"), 9), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[2].udp_recv_queue_len(at_c).unwrap(), 0);
+    assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, 0);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(at_r).unwrap(), 1);
+}
+
+/// RFC 1812 §5.3.4 / RFC 1122 §3.3.6, Linux `ip_forward` (`pkt_type != PACKET_HOST`): a
+/// unicast datagram that arrived in a link-layer broadcast is not forwarded, and gets no
+/// ICMP error (here TTL 1 would otherwise draw time exceeded).
+#[test]
+fn a_router_does_not_forward_a_link_layer_broadcast() {
+    for ttl in [64, 1] {
+        let (mut net, a) = router_with_default("10.0.1.1", "10.0.2.1");
+        let a = common::Addrs {
+            dst_mac: oxnic_stack::wire::ethernet::EthernetAddress::BROADCAST,
+            ..a
+        };
+        let mut l4 = common::udp_frame(&a, 1000, 9, b"x");
+        l4[14 + 8] = ttl;
+        l4[24..26].copy_from_slice(&[0, 0]);
+        let c = oxnic_stack::wire::checksum::checksum(&l4[14..34]);
+        l4[24..26].copy_from_slice(&c.to_be_bytes());
+        let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
+        inject(&mut net, 1, 1, &l4);
+        let r = net.stacks[1].snmp();
+        assert_eq!((r.ip.forw_datagrams, r.icmp.out_msgs), (0, 0), "ttl {ttl}");
+        let ipv4_at_c = net.stacks[2]
+            .tap_take(tap)
+            .unwrap()
+            .iter()
+            .filter(|c| c.packet.data()[12..14] == [0x08, 0x00])
+            .count();
+        assert_eq!(ipv4_at_c, 0);
+    }
+}
+
+/// RFC 1122 §3.2.2 (no ICMP error about a datagram to a broadcast address) and Linux
+/// `ip_expire` (only for `RTN_LOCAL`): a fragmented broadcast that never completes times out
+/// silently.
+#[test]
+fn a_timed_out_reassembly_of_a_broadcast_sends_no_time_exceeded() {
+    for dst in ["10.0.0.255", "255.255.255.255"] {
+        let (mut net, _, ib) = two_hosts(DeviceCaps::default(), LAT);
+        let a = common::Addrs {
+            src_mac: common::mac(0, 1),
+            dst_mac: oxnic_stack::wire::ethernet::EthernetAddress::BROADCAST,
+            src: ip("10.0.0.1"),
+            dst: ip(dst),
+        };
+        let mut h = common::ipv4(&a, 17, 4242, 64, 64);
+        h.more_frags = true;
+        inject(&mut net, 1, ib, &common::ip_frame(&a, &h, &[1; 64]));
+        net.run_for(Duration::from_secs(31)).unwrap();
+        assert_eq!(net.stacks[1].snmp().ip.reasm_timeout, 1, "{dst}");
+        assert_eq!(net.stacks[1].snmp().icmp.out_msgs, 0, "{dst}");
+        assert!(net.stacks[0].icmp_events().is_empty(), "{dst}");
+    }
+}

@@ -295,3 +295,54 @@ fn a_complete_sum_over_bytes_past_the_udp_length_does_not_validate_it() {
     assert_eq!((s.udp.in_datagrams, s.udp.in_csum_errors), (0, 1));
     assert_eq!(net.stacks[1].udp_recv_queue_len(sock).unwrap(), 0);
 }
+
+/// Linux `ip_route_input_slow` (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7): a datagram from the wire
+/// whose source is 0.0.0.0 (towards anything but the limited broadcast), in 127/8, one of our
+/// own addresses, or the broadcast address of our subnet is a martian and is dropped.
+#[test]
+fn martian_sources_from_the_wire_are_dropped_before_delivery() {
+    let (mut net, a) = setup();
+    let srv = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let before = net.stacks[1].snmp().ip.in_addr_errors;
+    for src in ["0.0.0.0", "127.0.0.1", "10.0.0.2", "10.0.0.255", "0.1.2.3"] {
+        let f = udp_frame(&Addrs { src: ip(src), ..a }, 1000, 9, b"martian");
+        let snmp = feed(&mut net, &f);
+        assert_eq!(snmp.udp.in_datagrams, 0, "from {src}");
+    }
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 0);
+    assert_eq!(net.stacks[1].snmp().ip.in_addr_errors - before, 5);
+    // A DHCP client has no address yet: 0.0.0.0 to the limited broadcast is taken.
+    let dhcp = Addrs {
+        src: ip("0.0.0.0"),
+        dst: ip("255.255.255.255"),
+        dst_mac: oxnic_stack::wire::ethernet::EthernetAddress::BROADCAST,
+        ..a
+    };
+    feed(&mut net, &udp_frame(&dhcp, 68, 9, b"discover"));
+    // And an ordinary neighbour still gets through.
+    let snmp = feed(&mut net, &udp_frame(&a, 1000, 9, b"fine"));
+    assert_eq!(snmp.udp.in_datagrams, 2);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(srv).unwrap(), 2);
+}
+
+/// RFC 1122 §3.2.2: no ICMP error about a datagram sent as a link-layer broadcast, even to
+/// our unicast address (Linux `icmp_send`: `skb->pkt_type != PACKET_HOST`).
+#[test]
+fn a_link_layer_broadcast_to_a_closed_port_gets_no_port_unreachable() {
+    let (mut net, a) = setup();
+    let bcast = Addrs {
+        dst_mac: oxnic_stack::wire::ethernet::EthernetAddress::BROADCAST,
+        ..a
+    };
+    let snmp = feed(&mut net, &udp_frame(&bcast, 1000, 9, b"anyone?"));
+    assert_eq!(
+        (snmp.udp.no_ports, snmp.icmp.out_dest_unreachs),
+        (1, 0),
+        "delivered, no one listening, and silent"
+    );
+    // The same datagram to B's MAC is answered.
+    let snmp = feed(&mut net, &udp_frame(&a, 1000, 9, b"anyone?"));
+    assert_eq!((snmp.udp.no_ports, snmp.icmp.out_dest_unreachs), (2, 1));
+}

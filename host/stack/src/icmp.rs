@@ -11,9 +11,15 @@ use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
-use crate::wire::icmpv4::{msg_type, DstUnreachable, IcmpRepr, TimeExceeded, QUOTED_PAYLOAD_LEN};
+use crate::wire::icmpv4::{
+    self, msg_type, DstUnreachable, IcmpRepr, TimeExceeded, QUOTED_PAYLOAD_LEN,
+};
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use std::net::Ipv4Addr;
+
+/// Largest ICMP error datagram, header included: what every host must accept (RFC 791),
+/// and the cap Linux `icmp_send` puts on the quote.
+const ICMP_ERROR_MAX_LEN: usize = 576;
 
 /// TOS of ICMP errors (`IPTOS_PREC_INTERNETCONTROL`), so they leave in the first qdisc band.
 const ICMP_ERROR_TOS: u8 = 0xc0;
@@ -314,7 +320,10 @@ impl Stack {
                 return;
             }
         }
-        let quoted = &opayload[..opayload.len().min(QUOTED_PAYLOAD_LEN)];
+        // As much of the datagram as fits in a 576-byte error (RFC 1812 4.3.2.3, Linux
+        // `icmp_send`); never less than RFC 792's 8 bytes.
+        let room = ICMP_ERROR_MAX_LEN - Ipv4Repr::MIN_LEN - icmpv4::HEADER_LEN - ohdr.header_len();
+        let quoted = &opayload[..opayload.len().min(room.max(QUOTED_PAYLOAD_LEN))];
         if self.is_local_addr(ohdr.src) {
             // Our own packet: the error goes straight to whoever sent it.
             let ports = quoted_ports(&ohdr, quoted);

@@ -1424,3 +1424,42 @@ fn a_timed_out_reassembly_of_a_broadcast_sends_no_time_exceeded() {
         assert!(net.stacks[0].icmp_events().is_empty(), "{dst}");
     }
 }
+
+/// RFC 1812 §4.3.2.3 and Linux `icmp_send`: an error quotes as much of the offending
+/// datagram as fits in a 576-byte ICMP datagram (RFC 1122 §3.2.2's 8 bytes are a minimum),
+/// and all of a shorter one.
+#[test]
+fn icmp_errors_quote_the_datagram_up_to_576_bytes() {
+    for (payload, wire_len) in [(1000, 14 + 576), (100, 14 + 20 + 8 + 20 + 8 + 100)] {
+        let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+        let tap = net.stacks[0].add_tap(TapPoint::WireRx, Some(ia), 100);
+        let cli = net.stacks[0]
+            .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+            .unwrap();
+        let now = net.now();
+        net.stacks[0]
+            .udp_send_to(
+                cli,
+                &vec![7; payload],
+                SocketAddrV4::new(ip("10.0.0.2"), 4444),
+                now,
+            )
+            .unwrap();
+        net.run_for(Duration::from_millis(5)).unwrap();
+        let icmp: Vec<usize> = net.stacks[0]
+            .tap_take(tap)
+            .unwrap()
+            .iter()
+            .filter(|c| c.packet.data()[12..14] == [0x08, 0x00] && c.packet.data()[23] == 1)
+            .map(|c| c.packet.len())
+            .collect();
+        assert_eq!(icmp, vec![wire_len], "payload {payload}");
+        assert!(matches!(
+            net.stacks[0].icmp_events()[..],
+            [IcmpEvent::DstUnreachable {
+                reason: DstUnreachable::PortUnreachable,
+                ..
+            }]
+        ));
+    }
+}

@@ -346,3 +346,65 @@ fn a_link_layer_broadcast_to_a_closed_port_gets_no_port_unreachable() {
     let snmp = feed(&mut net, &udp_frame(&a, 1000, 9, b"anyone?"));
     assert_eq!((snmp.udp.no_ports, snmp.icmp.out_dest_unreachs), (2, 1));
 }
+
+/// RFC 1122 §4.2.3.10, Linux `tcp_v4_rcv` and `tcp_v4_conn_request`: TCP is unicast. A
+/// segment that came as a link-layer broadcast, or to an IP broadcast address, draws no
+/// reset and opens no connection, even at a wildcard listener; it is counted.
+#[test]
+fn tcp_segments_sent_to_a_broadcast_draw_no_reset_and_open_nothing() {
+    use oxnic_stack::wire::checksum::ChecksumMode;
+    use oxnic_stack::wire::ipv4::protocol;
+    use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+    let (mut net, a) = setup();
+    let syn = |a: &Addrs, port: u16| {
+        let repr = TcpRepr {
+            src_port: 40000,
+            dst_port: port,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN),
+            window: 65_535,
+            urgent: 0,
+            options: TcpOptions::default(),
+        };
+        let mut l4 = vec![0; repr.header_len().unwrap()];
+        repr.emit(&mut l4, 0, a.src, a.dst, ChecksumMode::Software)
+            .unwrap();
+        ip_frame(a, &ipv4(a, protocol::TCP, 1, 64, l4.len()), &l4)
+    };
+    let link_bcast = Addrs {
+        dst_mac: oxnic_stack::wire::ethernet::EthernetAddress::BROADCAST,
+        ..a
+    };
+    let ip_bcast = Addrs {
+        dst: ip("10.0.0.255"),
+        ..a
+    };
+    let l = net.stacks[1]
+        .tcp_listen(SocketAddrV4::new(ip("0.0.0.0"), 80), 8)
+        .unwrap();
+    for (what, to) in [("link-layer", &link_bcast), ("IP", &ip_bcast)] {
+        // To a closed port: no reset.
+        let snmp = feed(&mut net, &common::tcp_frame(to, 1, 1, 0, b"hello"));
+        assert_eq!(
+            (snmp.tcp.out_rsts, snmp.tcp.no_port),
+            (0, 0),
+            "{what} broadcast"
+        );
+        // To the listener: no SYN-ACK, nothing half-open.
+        let snmp = feed(&mut net, &syn(to, 80));
+        assert_eq!(snmp.tcp.out_segs, 0, "{what} broadcast SYN answered");
+    }
+    let snmp = net.stacks[1].snmp();
+    assert_eq!((snmp.tcp.not_unicast, snmp.tcp.in_segs), (4, 0));
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_accept(l).map(|_| ()),
+        Err(oxnic_stack::tcp::TcpError::WouldBlock)
+    );
+    // The same to B's own address and MAC: a reset, and a SYN-ACK.
+    let snmp = feed(&mut net, &common::tcp_frame(&a, 1, 1, 0, b"hello"));
+    assert_eq!((snmp.tcp.out_rsts, snmp.tcp.no_port), (1, 1));
+    let snmp = feed(&mut net, &syn(&a, 80));
+    assert_eq!(snmp.tcp.out_segs, 2, "the reset and the SYN-ACK");
+}

@@ -27,7 +27,7 @@ pub mod seq;
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
-use crate::pktbuf::{ChecksumState, PacketBuf};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -299,6 +299,10 @@ pub struct TcpMib {
     pub hp_acks: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
+    /// Segments dropped, without a reset, because they were not sent to this host alone:
+    /// as a link-layer broadcast or multicast, or to an IP broadcast or multicast address
+    /// (RFC 1122 §4.2.3.10; Linux drops them in `tcp_v4_rcv` and `tcp_v4_conn_request`).
+    pub not_unicast: u64,
     /// Segments (a super-packet counts once) the host refused to send because the
     /// interface's queue was full. They did not count as sent, nor as lost: the connection
     /// sent them again once the queue drained.
@@ -1039,6 +1043,17 @@ impl Stack {
 
     /// `tcp_v4_rcv`: `pkt` starts at the TCP header.
     pub(crate) fn tcp_v4_rcv(&mut self, pkt: PacketBuf, hdr: &Ipv4Repr, now: Instant) {
+        // TCP is unicast: a segment that reached us as a broadcast or multicast opens no
+        // connection and draws no reset (RFC 1122 §4.2.3.10 for SYNs; Linux `tcp_v4_rcv`
+        // drops `pkt_type != PACKET_HOST` before counting it, and answers no segment whose
+        // route is not local).
+        if pkt.meta.pkt_type == PacketType::LinkBroadcast
+            || hdr.dst.is_multicast()
+            || self.is_broadcast_addr(hdr.dst)
+        {
+            self.tcp.mib.not_unicast += 1;
+            return;
+        }
         self.tcp.mib.in_segs += u64::from(pkt.meta.gso_segs.max(1));
         if pkt.nr_frags() == 0 {
             self.tcp_v4_rcv_parts(&pkt, pkt.data(), false, hdr, now);

@@ -1344,13 +1344,16 @@ impl Conn {
         if self.state == TcpState::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
             return self.syn_again(seg, now);
         }
-        // PAWS (RFC 7323 §5).
+        // PAWS (RFC 7323 §5). Not for a reset (§5.3 R1, Linux `tcp_validate_incoming`),
+        // and not for a segment without TSopt: RFC 7323 §3.2 says such a non-RST segment
+        // SHOULD be dropped once timestamps are on; Linux accepts it (it only skips the
+        // timestamp steps) and so does this stack, so a middlebox that strips the option
+        // from some segments does not stall the connection.
         if self.ts_ok && !f.contains(TcpFlags::RST) {
             if let Some(ts) = seg.options.timestamps {
-                let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
                 // One tick of slack, as Linux's TCP_PAWS_WINDOW: reordering within a
                 // millisecond is not an old duplicate.
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < -1 && !stale {
+                if !self.paws_ok(ts.tsval, 1, now) {
                     self.info.paws_drops += 1;
                     mib.paws_drops += 1;
                     self.oow_ack(now, f, payload.len());
@@ -1537,6 +1540,16 @@ impl Conn {
         true
     }
 
+    /// The PAWS test (RFC 7323 §5.3 R1, Linux `tcp_paws_check`): `tsval` is at most `win`
+    /// ticks older than TS.Recent, or TS.Recent is not valid — older than 24 days (§5.5),
+    /// or 0, which Linux takes as never set by a real clock (some stacks send TSval 0 in
+    /// the SYN and their clock afterwards).
+    fn paws_ok(&self, tsval: u32, win: i32, now: Instant) -> bool {
+        (self.ts_recent.wrapping_sub(tsval) as i32) <= win
+            || now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE
+            || self.ts_recent == 0
+    }
+
     /// Remembers the peer's timestamp (RFC 7323 §4.3) and measures the receiver RTT from
     /// the echo of ours, which paces receive-buffer autotuning.
     fn take_timestamp(
@@ -1549,8 +1562,12 @@ impl Conn {
         let Some(t) = ts.filter(|_| self.ts_ok) else {
             return;
         };
-        // RFC 7323 §4.3 (2): only a segment at or before Last.ACK.sent updates TS.Recent.
-        if seq.diff(self.last_ack_sent) <= 0 && (t.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+        // RFC 7323 §4.3 (2): only a segment at or before Last.ACK.sent updates TS.Recent,
+        // and only with a TSval not older than it — unless TS.Recent is no longer valid
+        // (Linux `tcp_replace_ts_recent`): after 24 days idle the peer's clock may have
+        // moved 2³¹ ticks on, and a TS.Recent never replaced would keep PAWS off and the
+        // echo stale for good.
+        if seq.diff(self.last_ack_sent) <= 0 && self.paws_ok(t.tsval, 0, now) {
             self.ts_recent = t.tsval;
             self.ts_recent_at = now;
         }
@@ -1802,8 +1819,7 @@ impl Conn {
         }
         let ts = seg.options.timestamps.filter(|_| self.ts_ok);
         let ts_delta = ts.map(|t| t.tsval.wrapping_sub(self.ts_recent) as i32);
-        let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
-        if ts_delta.is_some_and(|d| d < 0) && !stale {
+        if ts.is_some_and(|t| !self.paws_ok(t.tsval, 0, now)) {
             // PAWS, with no window of slack in TIME-WAIT (`tcp_paws_reject(.., 0)`).
             return None;
         }
@@ -3790,6 +3806,75 @@ mod tests {
         no_ts.flags = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
         no_ts.seq = nxt + 100;
         assert_eq!(c.time_wait_new_syn(&no_ts, at(20)), None);
+    }
+
+    /// Linux `tcp_paws_check`: a TS.Recent of 0 is not a clock reading (some stacks send
+    /// TSval 0 in the SYN or SYN-ACK and their real clock after), so PAWS does not hold a
+    /// later TSval against it, and the first TSval at the left edge replaces it.
+    #[test]
+    fn paws_does_not_hold_a_zero_ts_recent_against_the_peer() {
+        let mut mib = TcpMib::default();
+        let mut c = syn_sent(&TcpConfig::default());
+        let mut syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 65_535);
+        syn_ack.options.timestamps = Some(TcpTimestamps {
+            tsval: 0,
+            tsecr: ts_value(c.iss, at(0)),
+        });
+        c.on_segment(&syn_ack, &NONE, at(1), &mut mib);
+        assert_eq!(c.state(), TcpState::Established);
+        assert!(c.ts_ok);
+        c.poll_output(at(1), &LIM, &mut Vec::new());
+        // The peer's clock proper starts far from 0: "older" than 0 in sequence arithmetic.
+        let tsval = 0x9000_0000;
+        let mut data = from_peer(&c, 5001, 1001, TcpFlags::ACK | TcpFlags::PSH, 65_535);
+        data.options.timestamps = Some(TcpTimestamps {
+            tsval,
+            tsecr: ts_value(c.iss, at(1)),
+        });
+        c.on_segment(&data, &Payload::from_slice(b"hello"), at(2), &mut mib);
+        assert_eq!(mib.paws_drops, 0, "not an old duplicate");
+        assert_eq!(c.rcv_nxt, Seq(5006), "the data is taken");
+        let mut out = Vec::new();
+        c.poll_output(at(2), &LIM, &mut out);
+        assert_eq!(out[0].repr.ack, 5006);
+        assert_eq!(out[0].repr.options.timestamps.unwrap().tsecr, tsval);
+    }
+
+    /// RFC 7323 §5.5: after more than 24 days idle TS.Recent is no longer valid: the next
+    /// segment passes PAWS whatever its TSval, and its TSval becomes TS.Recent (Linux
+    /// `tcp_replace_ts_recent` stores it when `tcp_paws_check` passes by age) — after
+    /// 2³¹ ms of the peer's clock it looks older than the one remembered. From then on PAWS
+    /// holds again.
+    #[test]
+    fn ts_recent_is_taken_anew_after_more_than_24_days_idle() {
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        s.nodelay = true;
+        let idle = at(30 * 24 * 3600 * 1000);
+        s.send(b"hello", idle).unwrap();
+        let mut out = Vec::new();
+        s.poll_output(idle, &LIM, &mut out);
+        let seg = out[0].repr;
+        let tsval = seg.options.timestamps.unwrap().tsval;
+        assert!(
+            (tsval.wrapping_sub(c.ts_recent) as i32) < 0,
+            "the clock wrapped"
+        );
+        c.on_segment(&seg, &Payload::from_slice(b"hello"), idle, &mut mib);
+        assert_eq!(c.rcv_nxt, Seq(seg.seq) + 5u32);
+        out.clear();
+        c.poll_output(idle, &LIM, &mut out);
+        assert_eq!(out[0].repr.options.timestamps.unwrap().tsecr, tsval);
+        // An old duplicate from before the idle period is refused by PAWS again.
+        let mut old = seg;
+        old.seq = c.rcv_nxt.0;
+        old.options.timestamps = Some(TcpTimestamps {
+            tsval: tsval.wrapping_sub(1_000_000),
+            tsecr: 0,
+        });
+        c.on_segment(&old, &Payload::from_slice(b"stale"), idle, &mut mib);
+        assert_eq!(mib.paws_drops, 1);
+        assert_eq!(c.rcv_nxt, Seq(seg.seq) + 5u32);
     }
 
     /// RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4: the right edge of the advertised window never

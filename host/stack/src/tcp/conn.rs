@@ -213,10 +213,11 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
-    /// What a SYN's options offer.
+    /// What a SYN's options offer. Without an MSS option the peer's MSS is 536 (RFC 9293
+    /// §3.7.1); an MSS option of 0 counts as none (Linux `tcp_parse_options`).
     pub fn from_syn(o: &TcpOptions) -> Negotiated {
         Negotiated {
-            mss: o.mss.unwrap_or(536),
+            mss: o.mss.filter(|&m| m != 0).unwrap_or(536),
             wscale: o.window_scale.map(|s| s.min(14)),
             sack: o.sack_permitted,
             ts: o.timestamps.map(|t| t.tsval),
@@ -3120,6 +3121,26 @@ mod tests {
         c.on_segment(&syn_ack, &NONE, at(1), &mut TcpMib::default());
         assert_eq!(c.state(), TcpState::Established);
         assert_eq!(c.info().snd_wnd, 1000, "SYN-ACK window must not be scaled");
+    }
+
+    /// RFC 9293 §3.7.1 (MUST-15): without an MSS option the send MSS is 536. Linux
+    /// `tcp_parse_options` ignores an MSS option of 0 the same way (and the SYN-cookie path
+    /// here already maps it to 536, the smallest table entry), instead of sending segments
+    /// of the 64-byte floor.
+    #[test]
+    fn a_syn_ack_without_a_usable_mss_gets_the_default_536() {
+        for mss in [None, Some(0)] {
+            let mut c = syn_sent(&TcpConfig {
+                timestamps: false,
+                ..TcpConfig::default()
+            });
+            let mut syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 65_535);
+            syn_ack.options.mss = mss;
+            c.on_segment(&syn_ack, &NONE, at(1), &mut TcpMib::default());
+            assert_eq!(c.state(), TcpState::Established);
+            assert_eq!(c.info().snd_mss, 536, "MSS option {mss:?}");
+            assert_eq!(c.mss_now(&LIM), 536, "MSS option {mss:?}");
+        }
     }
 
     /// The same in a simultaneous open (SYN-SENT -> SYN-RECEIVED -> SYN-ACK arrives).

@@ -890,6 +890,51 @@ fn a_client_reusing_its_port_recycles_the_servers_time_wait() {
     assert_eq!(net.stacks[1].tcp_recv(s2, &mut buf, now), Ok(5));
 }
 
+/// The same with timestamps on (RFC 6191, RFC 7323 §7.1): the client's TSval clock runs on
+/// across incarnations of a 4-tuple (its offset is a keyed hash of the addresses, as Linux's
+/// `secure_tcp_ts_off`, not of the ISN, which carries the ISN timer), so the new SYN's TSval
+/// is newer than the server's TS.Recent and PAWS does not take it for an old duplicate — for
+/// every port, not by luck of the offset.
+#[test]
+fn a_client_reusing_its_port_recycles_the_servers_time_wait_with_timestamps() {
+    let mut net = net();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let sa = addr("10.0.0.2", 80);
+    for port in 7000..7008 {
+        let ca = addr("10.0.0.1", port);
+        let now = net.now();
+        let c = net.stacks[0].tcp_connect_from(ca, sa, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+        assert!(net.stacks[1].tcp_info(s).unwrap().timestamps);
+        // The server closes first and is left in TIME-WAIT.
+        let now = net.now();
+        net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        let now = net.now();
+        net.stacks[0].tcp_close(c, now).unwrap();
+        // The client comes back a while later, well within the 60 s TIME-WAIT.
+        net.run_for(ms(300 * u64::from(port - 6999))).unwrap();
+        assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::TimeWait);
+        let retrans = net.stacks[0].tcp_mib().retrans_segs;
+        let now = net.now();
+        let c2 = net.stacks[0].tcp_connect_from(ca, sa, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_state(c2).unwrap(),
+            TcpState::Established,
+            "port {port}: the first SYN is taken"
+        );
+        assert_eq!(net.stacks[0].tcp_mib().retrans_segs, retrans, "port {port}");
+        assert_eq!(net.stacks[1].tcp_accept(l).unwrap().1, ca);
+        // Reset: the next round starts with nothing left of this one.
+        let now = net.now();
+        net.stacks[0].tcp_abort(c2, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        assert_eq!(net.stacks[1].tcp_mib().curr_estab, 0);
+    }
+}
+
 /// An ICMP error from `from` to A (stack 0) about a TCP segment A sent from `local` to
 /// `remote` with sequence number `seq`, quoting the first 8 bytes of its header (RFC 792).
 fn icmp_to_a(

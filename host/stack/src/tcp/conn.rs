@@ -8,6 +8,7 @@
 
 use super::buffer::{RecvQueue, SendQueue};
 use super::cc::{new_cc, CcAlgorithm, CongestionControl};
+use super::isn::IsnGenerator;
 use super::ooo::OooQueue;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
@@ -514,15 +515,10 @@ pub fn rcv_wscale_for(cfg: &TcpConfig) -> u8 {
     s
 }
 
-/// The TSval a connection with initial sequence `iss` sends at `now`: a millisecond clock
-/// with a per-connection offset (so TSvals do not reveal uptime), derived from the ISN so a
-/// SYN-cookie SYN-ACK and the block created later agree.
-pub fn ts_value(iss: Seq, now: Instant) -> u32 {
-    ts_now(now).wrapping_add(ts_offset_for(iss))
-}
-
-fn ts_offset_for(iss: Seq) -> u32 {
-    iss.0.rotate_left(13)
+/// The TSval sent at `now` by a connection whose clock offset is `offset`
+/// ([`IsnGenerator::ts_offset`]): a millisecond clock (RFC 7323 §5.4: 1 ms to 1 s a tick).
+pub fn ts_value(offset: u32, now: Instant) -> u32 {
+    ts_now(now).wrapping_add(offset)
 }
 
 fn ts_now(now: Instant) -> u32 {
@@ -566,7 +562,7 @@ impl Conn {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: ts_offset_for(iss),
+            ts_offset: IsnGenerator::new(cfg.secret).ts_offset(local, remote),
             tx: SendQueue::new(cfg.sndbuf),
             rx: RecvQueue::new(cfg.rcvbuf),
             // Sized to the receive buffer and resized with it (`fit_ooo`).
@@ -3457,7 +3453,7 @@ mod tests {
         let mut seg = from_peer(&c, c.rcv_nxt.0, ack, TcpFlags::ACK, wnd);
         seg.options.timestamps = Some(TcpTimestamps {
             tsval: c.ts_recent.wrapping_add(1),
-            tsecr: ts_value(c.iss, at(10)),
+            tsecr: ts_value(c.ts_offset, at(10)),
         });
         c.on_segment(&seg, &NONE, at(20), &mut mib);
         out.clear();
@@ -3477,7 +3473,7 @@ mod tests {
         let mut seg = from_peer(&c, c.rcv_nxt.0, c.snd_nxt.0 - 2 * mss, TcpFlags::ACK, wnd);
         seg.options.timestamps = Some(TcpTimestamps {
             tsval: c.ts_recent.wrapping_add(2),
-            tsecr: ts_value(c.iss, at(21)),
+            tsecr: ts_value(c.ts_offset, at(21)),
         });
         c.on_segment(&seg, &NONE, at(30), &mut mib);
         out.clear();
@@ -3839,7 +3835,7 @@ mod tests {
         let mut syn_ack = from_peer(&c, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 65_535);
         syn_ack.options.timestamps = Some(TcpTimestamps {
             tsval: 0,
-            tsecr: ts_value(c.iss, at(0)),
+            tsecr: ts_value(c.ts_offset, at(0)),
         });
         c.on_segment(&syn_ack, &NONE, at(1), &mut mib);
         assert_eq!(c.state(), TcpState::Established);
@@ -3850,7 +3846,7 @@ mod tests {
         let mut data = from_peer(&c, 5001, 1001, TcpFlags::ACK | TcpFlags::PSH, 65_535);
         data.options.timestamps = Some(TcpTimestamps {
             tsval,
-            tsecr: ts_value(c.iss, at(1)),
+            tsecr: ts_value(c.ts_offset, at(1)),
         });
         c.on_segment(&data, &Payload::from_slice(b"hello"), at(2), &mut mib);
         assert_eq!(mib.paws_drops, 0, "not an old duplicate");

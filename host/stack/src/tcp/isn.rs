@@ -1,4 +1,5 @@
-//! Initial sequence numbers (RFC 6528) and SYN cookies (RFC 4987 §3.6), keyed by one secret.
+//! Initial sequence numbers (RFC 6528), SYN cookies (RFC 4987 §3.6) and TSval offsets
+//! (RFC 7323 §7.1), keyed by one secret.
 //!
 //! **ISNs.** RFC 6528 §3: `ISN = M + F(localip, localport, remoteip, remoteport, secretkey)`,
 //! with `M` a timer ticking every 4 µs (250 kHz, the RFC 9293 §3.4.1 ISN clock) and `F` a keyed
@@ -57,6 +58,7 @@ const ISN_TICK_NANOS: u64 = 4_000;
 const TAG_ISN: u8 = 1;
 const TAG_COOKIE_OFFSET: u8 = 2;
 const TAG_COOKIE_MAC: u8 = 3;
+const TAG_TS_OFFSET: u8 = 4;
 
 const PARITY_SHIFT: u32 = 31;
 const MSS_SHIFT: u32 = 29;
@@ -132,6 +134,20 @@ impl IsnGenerator {
         // M wraps with the sequence space: truncation is intended.
         let m = (now.as_nanos() / ISN_TICK_NANOS) as u32;
         Seq(m.wrapping_add(f))
+    }
+
+    /// The offset added to the millisecond clock for the TSvals of connections between
+    /// `local` and `remote` (RFC 7323 §7.1): a keyed hash of the 4-tuple without the ISN
+    /// timer, so TSvals do not reveal uptime, differ between connections, and yet run on
+    /// across incarnations of one 4-tuple — a new SYN then has a TSval newer than the old
+    /// incarnation's, which is what lets a peer in TIME-WAIT take it (RFC 6191). Linux's
+    /// `secure_tcp_ts_off` hashes the two addresses alone. Cookie SYN-ACKs and the block a
+    /// cookie later creates agree on it.
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        let mut buf = [0; 13];
+        buf[0] = TAG_TS_OFFSET;
+        buf[1..].copy_from_slice(&tuple_bytes(local, remote));
+        self.hasher.hash(&buf) as u32
     }
 
     /// A SYN cookie ISN for a SYN from `remote` to `local` with client ISN `peer_isn` and MSS `mss`
@@ -290,6 +306,24 @@ mod tests {
         // The timer wraps with the sequence space (2³² ticks of 4 µs ≈ 4.77 h).
         let wrap = Duration::from_nanos(4_000 << 32);
         assert_eq!(g.isn(local(), remote(), t + wrap), isn);
+    }
+
+    #[test]
+    fn ts_offset_is_a_function_of_key_and_tuple_alone() {
+        let g = IsnGenerator::new(KEY);
+        let off = g.ts_offset(local(), remote());
+        assert_eq!(IsnGenerator::new(KEY).ts_offset(local(), remote()), off);
+        assert_ne!(
+            off,
+            g.isn(local(), remote(), Instant::ZERO).0,
+            "not the ISN's hash"
+        );
+        for (l, r) in other_tuples() {
+            assert_ne!(g.ts_offset(l, r), off, "{l} {r}");
+        }
+        let mut key = KEY;
+        key[3] ^= 4;
+        assert_ne!(IsnGenerator::new(key).ts_offset(local(), remote()), off);
     }
 
     #[test]

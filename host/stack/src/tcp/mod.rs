@@ -163,7 +163,7 @@ impl TcpHandle {
 /// Stack-wide TCP settings (the `net.ipv4.tcp_*` sysctls).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Key of the ISN and SYN-cookie hash. The runtime seeds it from the OS's randomness;
+    /// Key of the ISN, SYN-cookie and TSval-offset hashes. The runtime seeds it from the OS's randomness;
     /// the default is fixed so tests are deterministic.
     pub secret: [u8; 16],
     /// Initial receive buffer per connection (`tcp_rmem[1]`).
@@ -1302,7 +1302,7 @@ impl Stack {
         o.sack_permitted = opts.sack;
         if let (Some(ts), true) = (syn.options.timestamps, cfg.timestamps) {
             o.timestamps = Some(TcpTimestamps {
-                tsval: conn::ts_value(cookie, now),
+                tsval: conn::ts_value(self.tcp.isn.ts_offset(local, remote), now),
                 tsecr: ts.tsval,
             });
         }

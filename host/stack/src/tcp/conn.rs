@@ -2673,6 +2673,8 @@ impl Conn {
             let wnd_end = self.snd_una + self.snd_wnd;
             let usable = wnd_end.since(self.snd_nxt);
             let can = unsent.min(usable).min(room);
+            // Nagle or sender SWS avoidance holding new data skips only this rule: the
+            // retransmissions of NextSeg rules 3 and 4 below still go (RFC 6675 §4).
             if can > 0 {
                 let mut len = can.min(seg_max);
                 // Nagle (RFC 896, RFC 1122 §4.2.3.4) in Minshall's variant, as Linux's
@@ -2683,6 +2685,7 @@ impl Conn {
                 let small_out =
                     self.snd_sml.diff(self.snd_una) > 0 && self.snd_sml.diff(self.snd_nxt) <= 0;
                 let nagle_ok = self.nodelay || self.fin_queued || !small_out;
+                let mut held = false;
                 if len < mss {
                     // Nagle and sender SWS avoidance (RFC 9293 §3.8.6.2.1): a short segment
                     // only when it is the tail of what is queued and Nagle lets it go, or
@@ -2691,28 +2694,28 @@ impl Conn {
                     let half = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
                     let resend = self.snd_nxt.diff(self.snd_max) < 0;
                     let forced = std::mem::take(&mut self.force_small);
-                    if !(resend || half || forced || (tail && nagle_ok)) {
-                        break;
-                    }
+                    held = !(resend || half || forced || (tail && nagle_ok));
                 } else if len > mss && len % mss != 0 && (len < unsent || !nagle_ok) {
                     // Full segments only: the rest is not the tail, or Nagle holds the tail
                     // (Linux `tcp_mss_split_point`).
                     len -= len % mss;
                 }
-                let s = self.snd_nxt;
-                let resend = s.diff(self.snd_max) < 0;
-                if resend {
-                    len = len.min(self.snd_max.since(s)).min(mss.max(len));
-                    if let Some(n) = self.sb.next_sacked(s) {
-                        len = len.min(n.since(s));
+                if !held {
+                    let s = self.snd_nxt;
+                    let resend = s.diff(self.snd_max) < 0;
+                    if resend {
+                        len = len.min(self.snd_max.since(s)).min(mss.max(len));
+                        if let Some(n) = self.sb.next_sacked(s) {
+                            len = len.min(n.since(s));
+                        }
                     }
+                    self.emit_data(s, len, mss, now, resend, out);
+                    let fin = out
+                        .last()
+                        .is_some_and(|o| o.repr.flags.contains(TcpFlags::FIN));
+                    self.snd_nxt = s + len + u32::from(fin);
+                    continue;
                 }
-                self.emit_data(s, len, mss, now, resend, out);
-                let fin = out
-                    .last()
-                    .is_some_and(|o| o.repr.flags.contains(TcpFlags::FIN));
-                self.snd_nxt = s + len + u32::from(fin);
-                continue;
             }
             // 4. SACK recovery, NextSeg rule 3.
             if self.recovery.is_some() && self.sack_ok && room >= mss.min(cwnd) {
@@ -4233,6 +4236,48 @@ mod tests {
         assert!(r.ack(60, 10, &[]).is_empty());
         assert!(r.c.recovery.is_none());
         assert_eq!(r.c.snd_una, r.c.snd_max);
+    }
+
+    /// The rescue retransmission (NextSeg rule 4) and rule 3 come after new data in the
+    /// output loop; Nagle holding a short unsent tail must not end the loop before them.
+    /// Here the lost last segment is the short one (so Minshall's rule holds any new short
+    /// write while it is unacknowledged), and the application writes a little more during
+    /// recovery: the partial ACK must still rescue the lost tail rather than wait for the
+    /// retransmission timer.
+    #[test]
+    fn nagle_holding_a_short_write_does_not_stop_the_rescue_retransmission() {
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let (c, _) = established_with(cfg);
+        let mss = c.snd_mss_base();
+        let mut r = Recovering {
+            base: c.snd_una,
+            c,
+            mss,
+            mib: TcpMib::default(),
+        };
+        // Nine full segments and a short tenth (500 bytes).
+        let n = (9 * mss + 500) as usize;
+        assert_eq!(r.c.send(&vec![1u8; n], at(10)), Ok(n));
+        let mut out = Vec::new();
+        r.c.poll_output(at(10), &LIM, &mut out);
+        assert_eq!(r.c.snd_max, r.seg(9) + 500u32, "all sent at once");
+        // Segments 0 and the short 9 are lost; 1..9 arrive.
+        let mut sent = Vec::new();
+        for (t, top) in (20..).zip(2..10) {
+            sent.extend(r.ack(t, 0, &[(1, top)]));
+        }
+        assert_eq!(sent, vec![(0, true)], "fast retransmit of 0 only");
+        // The application writes a little more: a short tail Nagle may hold.
+        assert_eq!(r.c.send(&[2u8; 100], at(35)), Ok(100));
+        // The retransmission of 0 arrives: a partial ACK, the short 9 still outstanding.
+        assert_eq!(
+            r.ack(40, 9, &[]),
+            vec![(9, true)],
+            "the rescue retransmission"
+        );
     }
 
     /// RFC 6675 §5.1: after a timeout the SACK information the receiver sends "SHOULD"

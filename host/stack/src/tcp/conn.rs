@@ -3422,9 +3422,6 @@ mod tests {
         assert_eq!((out[0].repr.ack, out[0].repr.window), (c.rcv_nxt.0, 0));
     }
 
-    /// Linux `tcp_oow_rate_limited`: "Data packets without SYNs are not likely part of an
-    /// ACK loop", so the duplicate ACK answering an old data segment is never rate-limited:
-    /// each spurious retransmission tells the peer at once that the data arrived.
     /// Nagle with Minshall's variant (Linux `tcp_nagle_check`): the short tail of a write
     /// leaves as soon as the window allows unless a short segment is unacknowledged, with
     /// super-packets too. Classic Nagle holds it until everything is acknowledged: the
@@ -3617,6 +3614,9 @@ mod tests {
         assert_eq!(out[0].len, mss as usize, "a full segment at once");
     }
 
+    /// Linux `tcp_oow_rate_limited`: "Data packets without SYNs are not likely part of an
+    /// ACK loop", so the duplicate ACK answering an old data segment is never rate-limited:
+    /// each spurious retransmission tells the peer at once that the data arrived.
     #[test]
     fn every_old_data_segment_gets_its_duplicate_ack() {
         let (mut c, mut s) = established();

@@ -157,8 +157,10 @@ impl<'a> IntoIterator for &'a Events {
     }
 }
 
-/// Waits for readiness of many sockets of one runtime (epoll/mio `Poll`, level-triggered: a
-/// socket is reported on every `wait` while it stays ready).
+/// Waits for readiness of many sockets of one runtime, with mio's names (`Poll`, `Token`,
+/// `Interest`, `Events`) but epoll's default, level-triggered semantics: a socket is reported
+/// on every `wait` while it stays ready (mio is edge-triggered; a loop written for it works
+/// here too, it only sees more events).
 pub struct Poll {
     rt: Arc<Shared>,
     regs: HashMap<SocketId, (Token, Interest)>,

@@ -122,6 +122,15 @@ impl<'a> Payload<'a> {
         self.src
     }
 
+    /// The size of the segments these bytes arrived in: a GRO super-packet's segment size,
+    /// else the length (Linux `tcp_measure_rcv_mss`: `gso_size ?: skb->len`).
+    fn segment_len(&self) -> usize {
+        match self.src {
+            Some((p, _)) if p.meta.gso_size > 0 => usize::from(p.meta.gso_size).min(self.len),
+            _ => self.len,
+        }
+    }
+
     /// A payload made of `parts` in order (empty pieces are skipped); `None` when there are
     /// more than [`MAX_FRAGS`]` + 1` non-empty pieces.
     pub fn from_parts<I: IntoIterator<Item = &'a [u8]>>(parts: I) -> Option<Self> {
@@ -1528,7 +1537,7 @@ impl Conn {
         }
         mib.hp_hits += 1;
         self.take_timestamp(Seq(seg.seq), ts, payload.len(), now);
-        self.measure_rcv_mss(payload.len(), seg.flags, now);
+        self.measure_rcv_mss(payload.segment_len(), seg.flags, now);
         queue_payload(&mut self.rx, payload);
         self.rcv_nxt = self.rcv_nxt + payload.len();
         self.info.bytes_received += payload.len() as u64;
@@ -2153,7 +2162,7 @@ impl Conn {
         }
         if !data.is_empty() {
             if seq == self.rcv_nxt {
-                self.measure_rcv_mss(payload.len(), f, now);
+                self.measure_rcv_mss(payload.segment_len(), f, now);
                 let n = data.len().min(self.rx.free());
                 if n < data.len() {
                     // No room (a zero window): what does not fit is dropped and an ACK
@@ -3535,6 +3544,48 @@ mod tests {
         );
         assert!(!s.wants_output());
         assert_eq!(s.next_timer(), Some(at(21) + s.cfg.delayed_ack));
+    }
+
+    /// Linux `tcp_measure_rcv_mss` measures a GRO super-packet by its segment size
+    /// (`gso_size`), not its length: on a path narrower than the announced MSS the peer's
+    /// segments are learnt from the first train already, and a lone segment of that size
+    /// after it counts as full-sized (its ACK is delayed, not sent by the read).
+    #[test]
+    fn a_gro_train_teaches_the_receive_mss_by_its_segment_size() {
+        const NARROW: OutLimits = OutLimits {
+            path_mss: 1360,
+            gso: false,
+        };
+        let (mut c, mut s) = established();
+        let mut mib = TcpMib::default();
+        s.quickack = 0;
+        c.nodelay = true;
+        // Six segments: the last carries PSH, the first five do not.
+        assert_eq!(c.send(&[5u8; 6 * 1348], at(10)), Ok(6 * 1348));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &NARROW, &mut out);
+        assert_eq!(out.len(), 6);
+        assert!(!out[4].repr.flags.contains(TcpFlags::PSH));
+        // The first four arrive merged by GRO, as one super-packet of 1348-byte segments.
+        let mut train = PacketBuf::from_slice(0, &[5u8; 4 * 1348]);
+        train.meta.gso_size = 1348;
+        train.meta.gso_segs = 4;
+        let payload = Payload::from_slice(&[5u8; 4 * 1348]).in_packet(&train, 0);
+        s.on_segment(&out[0].repr, &payload, at(11), &mut mib);
+        assert_eq!(s.rcv_mss, 1348, "measured by the segments, not the train");
+        let mut buf = vec![0u8; 4 * 1348];
+        assert_eq!(s.recv(&mut buf, at(11)), Ok(4 * 1348));
+        s.poll_output(at(11), &LIM, &mut Vec::new());
+        // The fifth alone, read at once: a full-sized segment, so its ACK stays delayed.
+        s.on_segment(
+            &out[4].repr,
+            &Payload::from_slice(&[5u8; 1348]),
+            at(12),
+            &mut mib,
+        );
+        assert_eq!(s.recv(&mut buf, at(12)), Ok(1348));
+        assert!(!s.wants_output(), "the read does not force the ACK");
+        assert_eq!(s.next_timer(), Some(at(12) + s.cfg.delayed_ack));
     }
 
     /// Urgent data is taken inline (RFC 6093 §6, as `SO_OOBINLINE`): the urgent pointer is

@@ -3494,25 +3494,33 @@ mod tests {
         );
     }
 
+    /// A path whose MTU carries 1348-byte segments, below the 1460 both ends announce.
+    const NARROW: OutLimits = OutLimits {
+        path_mss: 1360,
+        gso: false,
+    };
+
+    /// An established pair past quick-ACK mode, and six 1348-byte segments of `byte` that
+    /// the sender (no-delay) put out over a [`NARROW`] path, not yet given to the receiver.
+    fn narrow_path_segments(byte: u8) -> (Conn, Conn, Vec<OutSeg>) {
+        let (mut c, mut s) = established();
+        s.quickack = 0;
+        c.nodelay = true;
+        assert_eq!(c.send(&[byte; 6 * 1348], at(10)), Ok(6 * 1348));
+        let mut out = Vec::new();
+        c.poll_output(at(10), &NARROW, &mut out);
+        assert_eq!(out.len(), 6);
+        (c, s, out)
+    }
+
     /// RFC 5681 §4.2: an ACK for at least every second full-sized segment, full-sized as
     /// the segments actually arrive (Linux `tcp_measure_rcv_mss`): a path whose MTU is below
     /// the MSS both ends announced carries smaller segments, and every second one of them is
     /// acknowledged at once, not every third.
     #[test]
     fn every_second_segment_is_acknowledged_when_the_path_carries_less_than_the_mss() {
-        const NARROW: OutLimits = OutLimits {
-            path_mss: 1360,
-            gso: false,
-        };
-        let (mut c, mut s) = established();
+        let (mut c, mut s, out) = narrow_path_segments(3);
         let mut mib = TcpMib::default();
-        // Past quick-ACK mode.
-        s.quickack = 0;
-        c.nodelay = true;
-        assert_eq!(c.send(&[3u8; 6 * 1348], at(10)), Ok(6 * 1348));
-        let mut out = Vec::new();
-        c.poll_output(at(10), &NARROW, &mut out);
-        assert_eq!(out.len(), 6);
         let mut acks = 0;
         for (k, o) in out.iter().enumerate() {
             assert_eq!(o.len, 1348, "a segment the path carries");
@@ -3534,7 +3542,7 @@ mod tests {
         assert_eq!(acks, 3);
         // A lone short segment still waits for the delayed-ACK timer.
         assert_eq!(c.send(&[4u8; 100], at(20)), Ok(100));
-        out.clear();
+        let mut out = Vec::new();
         c.poll_output(at(20), &NARROW, &mut out);
         s.on_segment(
             &out[0].repr,
@@ -3552,19 +3560,9 @@ mod tests {
     /// after it counts as full-sized (its ACK is delayed, not sent by the read).
     #[test]
     fn a_gro_train_teaches_the_receive_mss_by_its_segment_size() {
-        const NARROW: OutLimits = OutLimits {
-            path_mss: 1360,
-            gso: false,
-        };
-        let (mut c, mut s) = established();
+        let (_, mut s, out) = narrow_path_segments(5);
         let mut mib = TcpMib::default();
-        s.quickack = 0;
-        c.nodelay = true;
-        // Six segments: the last carries PSH, the first five do not.
-        assert_eq!(c.send(&[5u8; 6 * 1348], at(10)), Ok(6 * 1348));
-        let mut out = Vec::new();
-        c.poll_output(at(10), &NARROW, &mut out);
-        assert_eq!(out.len(), 6);
+        // The last of the six carries PSH, the first five do not.
         assert!(!out[4].repr.flags.contains(TcpFlags::PSH));
         // The first four arrive merged by GRO, as one super-packet of 1348-byte segments.
         let mut train = PacketBuf::from_slice(0, &[5u8; 4 * 1348]);

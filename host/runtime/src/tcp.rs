@@ -504,7 +504,9 @@ impl TcpStream {
         r.map_err(tcp_error)
     }
 
-    fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads into `buf`, or with `peek` copies without taking the bytes off the queue
+    /// (`MSG_PEEK`); blocking, end of stream and errors are the same either way.
+    fn read_impl(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -512,11 +514,17 @@ impl TcpStream {
         self.rt()
             .block_on(o.nonblocking, deadline(o.read_timeout), |st, now| {
                 let h = self.h().map_err(tcp_error)?;
-                match st.tcp_recv(h, buf, now) {
+                let r = if peek {
+                    st.tcp_peek(h, buf)
+                } else {
+                    st.tcp_recv(h, buf, now)
+                };
+                match r {
                     Ok(n) => Ok(Some(n)),
                     Err(TcpError::WouldBlock) => Ok(None),
                     Err(e) => {
-                        // The error is reported now; leave no stale SO_ERROR behind.
+                        // The error is reported now; leave no stale SO_ERROR behind (Linux's
+                        // MSG_PEEK takes sk_err as a read does, `sock_error`).
                         let _ = st.tcp_take_error(h);
                         Err(tcp_error(e))
                     }
@@ -527,23 +535,7 @@ impl TcpStream {
     /// Receives into `buf` without taking the bytes off the queue (`MSG_PEEK`): the next
     /// read or peek gets them again. Blocks, ends and fails as a read does.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let o = self.opts();
-        self.rt()
-            .block_on(o.nonblocking, deadline(o.read_timeout), |st, _| {
-                let h = self.h().map_err(tcp_error)?;
-                match st.tcp_peek(h, buf) {
-                    Ok(n) => Ok(Some(n)),
-                    Err(TcpError::WouldBlock) => Ok(None),
-                    Err(e) => {
-                        // Linux's MSG_PEEK takes sk_err as a read does (sock_error).
-                        let _ = st.tcp_take_error(h);
-                        Err(tcp_error(e))
-                    }
-                }
-            })
+        self.read_impl(buf, true)
     }
 
     fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
@@ -568,13 +560,13 @@ impl TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_impl(buf)
+        self.read_impl(buf, false)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_impl(buf)
+        self.read_impl(buf, false)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::tcp::{check_timeout, deadline, v4_addrs, Opts};
 use oxnic_stack::udp::{UdpError, UdpHandle, UdpSocketStats};
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +17,6 @@ struct UdpInner {
     /// This socket's number for [`crate::Poll`] (see `Shared::new_socket`).
     serial: u64,
     opts: Mutex<Opts>,
-    peer: Mutex<Option<SocketAddrV4>>,
 }
 
 impl Drop for UdpInner {
@@ -64,7 +63,6 @@ impl UdpSocket {
                             rt: shared,
                             h,
                             opts: Mutex::new(Opts::default()),
-                            peer: Mutex::new(None),
                         }),
                     })
                 }
@@ -151,13 +149,7 @@ impl UdpSocket {
         let dst = v4_addrs(addr)?[0];
         self.rt()
             .with(|st, _| st.udp_connect(self.h(), dst))
-            .map_err(udp_error)?;
-        *self
-            .inner
-            .peer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(dst);
-        Ok(())
+            .map_err(udp_error)
     }
 
     /// Sends `buf` to the connected peer (`NotConnected` before [`Self::connect`]).
@@ -174,12 +166,10 @@ impl UdpSocket {
 
     /// The connected peer (`NotConnected` before [`Self::connect`]).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner
-            .peer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.rt()
+            .with(|st, _| st.udp_peer_addr(self.h()))
             .map(SocketAddr::V4)
-            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+            .map_err(udp_error)
     }
 
     /// The bound address.

@@ -41,6 +41,7 @@ fn connected_udp_send_recv_and_timeout() {
     let sb = UdpSocket::bind(&b, "10.0.0.2:6000").unwrap();
     let sa = UdpSocket::bind(&a, "10.0.0.1:6000").unwrap();
     assert_eq!(sa.send(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(sa.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
     sa.connect("10.0.0.2:6000").unwrap();
     sb.connect("10.0.0.1:6000").unwrap();
     assert_eq!(sa.peer_addr().unwrap(), "10.0.0.2:6000".parse().unwrap());

@@ -296,6 +296,12 @@ impl Stack {
         Ok(self.udp.get(h)?.local)
     }
 
+    /// The peer a socket is connected to (`getpeername`); [`UdpError::NotConnected`] before
+    /// [`Self::udp_connect`].
+    pub fn udp_peer_addr(&mut self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
+        self.udp.get(h)?.remote.ok_or(UdpError::NotConnected)
+    }
+
     /// Connects a socket: `udp_send` goes to `remote`, only datagrams from it are received,
     /// and ICMP errors about it are reported. As Linux `__ip4_datagram_connect` does, the
     /// peer must be routable (else the route's error, counted as `OutNoRoutes`), a broadcast

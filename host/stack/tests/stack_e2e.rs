@@ -1183,12 +1183,21 @@ fn udp_connect_needs_a_route_and_so_broadcast_for_a_broadcast_peer() {
         SocketAddrV4::new(ip("0.0.0.0"), port),
         "a failed connect leaves the socket as it was"
     );
+    assert_eq!(net.stacks[0].udp_peer_addr(s), Err(UdpError::NotConnected));
     net.stacks[0].udp_set_broadcast(s, true).unwrap();
     net.stacks[0].udp_connect(s, bcast).unwrap();
     assert_eq!(
         net.stacks[0].udp_local_addr(s).unwrap(),
         SocketAddrV4::new(ip("10.0.0.1"), port)
     );
+    assert_eq!(net.stacks[0].udp_peer_addr(s), Ok(bcast));
+    // A failed connect keeps the peer the last one set (`__ip4_datagram_connect` changes
+    // nothing before the route is found).
+    assert_eq!(
+        net.stacks[0].udp_connect(s, SocketAddrV4::new(ip("192.168.7.1"), 9)),
+        Err(UdpError::Send(SendError::NetUnreachable))
+    );
+    assert_eq!(net.stacks[0].udp_peer_addr(s), Ok(bcast));
 }
 
 /// Linux `__udp_enqueue_schedule_skb` compares the memory already queued with the limit, so

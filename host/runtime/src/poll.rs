@@ -92,7 +92,9 @@ impl Event {
         self.readiness.readable
     }
 
-    /// Ready to write. Only reported to a registration with [`Interest::WRITABLE`].
+    /// Ready to write: a write would not block, because there is room, or because it fails at
+    /// once (writing shut, the connection reset or closed), as epoll's `EPOLLOUT`. Only
+    /// reported to a registration with [`Interest::WRITABLE`].
     pub fn is_writable(&self) -> bool {
         self.readiness.writable
     }

@@ -347,3 +347,23 @@ fn a_reset_stream_stays_readable_after_a_read_reported_the_reset() {
     );
     assert_eq!((&c).read(&mut [0; 8]).unwrap(), 0);
 }
+
+/// Linux `tcp_poll` reports `EPOLLOUT` once writing is shut (`SEND_SHUTDOWN`): the write
+/// would not block, it fails at once with `EPIPE` (std: `BrokenPipe`). A loop that waits for
+/// writable to write after shutdown(Write) must be woken to learn that, not wait for ever.
+#[test]
+fn poll_reports_a_stream_writable_after_shutdown_write() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:8085").unwrap();
+    let c = TcpStream::connect(&a, "10.0.0.2:8085").unwrap();
+    let (_s, _) = listener.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut poll = Poll::new(&a);
+    poll.register(&c, Token(1), Interest::WRITABLE).unwrap();
+    let mut events = Events::with_capacity(4);
+    assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+    let e = *events.iter().next().unwrap();
+    assert!(e.is_writable(), "{e:?}");
+    assert_eq!((&c).write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}

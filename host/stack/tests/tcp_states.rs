@@ -807,6 +807,133 @@ fn hangup_is_reported_once_both_directions_are_shut() {
     assert!(hup(&net, c), "the peer's FIN then shutdown(Write)");
 }
 
+/// Linux `tcp_poll` reports `EPOLLOUT` once writing is shut (`SEND_SHUTDOWN`): a write
+/// would not block, it fails at once with `EPIPE`. A poll loop waiting to write after
+/// shutdown(Write), or in any state after it (FIN-WAIT, CLOSING, LAST-ACK, TIME-WAIT, CLOSED),
+/// must be woken to learn that, not left waiting for room that will never come.
+#[test]
+fn writing_shut_makes_the_socket_writable() {
+    let w = |net: &Net, h: TcpHandle| net.stacks[0].tcp_readiness(h).unwrap().writable;
+    // shutdown(Write) by us first: FIN-WAIT-1, FIN-WAIT-2, then TIME-WAIT.
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    assert!(w(&net, c), "established with room");
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::FinWait1);
+    assert!(w(&net, c), "FIN-WAIT-1");
+    assert_eq!(
+        net.stacks[0].tcp_send(c, b"x", now),
+        Err(TcpError::BrokenPipe)
+    );
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::FinWait2);
+    assert!(w(&net, c), "FIN-WAIT-2");
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    assert!(w(&net, c), "TIME-WAIT");
+    // The peer's FIN first: CLOSE-WAIT is writable with room; then LAST-ACK and CLOSED.
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    assert!(w(&net, c), "CLOSE-WAIT with room");
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::LastAck);
+    assert!(w(&net, c), "LAST-ACK");
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert!(w(&net, c), "CLOSED after LAST-ACK");
+    let now = net.now();
+    assert!(net.stacks[0].tcp_send(c, b"x", now).is_err());
+}
+
+/// Linux `tcp_done` sets `SHUTDOWN_MASK` on a connection ended by a reset (or a refused
+/// connect, or a timeout), so `tcp_poll` reports `EPOLLOUT` with `EPOLLERR` and `EPOLLHUP`:
+/// the classic non-blocking connect waits for writable and then reads `SO_ERROR`, and must
+/// be woken when the connect fails, not only when it succeeds. Writable stays once the
+/// error is taken (a write fails at once with `EPIPE`).
+#[test]
+fn a_failed_connection_is_writable_with_its_error() {
+    // A connect refused by a reset.
+    let mut net = net();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 81), now)
+        .unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(!r.writable && !r.error, "SYN-SENT: {r:?}");
+    net.run_for(ms(10)).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ConnectionRefused)
+    );
+    assert!(r.writable && r.error && r.hangup, "refused connect: {r:?}");
+    // An established connection reset by the peer.
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(
+        r.writable && r.error && r.hangup && r.readable,
+        "reset: {r:?}"
+    );
+    assert_eq!(
+        net.stacks[0].tcp_take_error(c),
+        Ok(Some(TcpError::ConnectionReset))
+    );
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(r.writable && !r.error, "reset, error taken: {r:?}");
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_send(c, b"x", now),
+        Err(TcpError::BrokenPipe)
+    );
+}
+
+/// Linux `tcp_poll` reports `EPOLLOUT` only when `__sk_stream_is_writeable`: the free send
+/// space is at least half of what is queued (a third of the buffer free when it is full),
+/// and `sk_stream_write_space` wakes writers at that mark. Reporting writable for a single
+/// free byte wakes a poll loop for every ACK to write a sliver each time.
+#[test]
+fn writable_needs_a_third_of_the_send_buffer_free() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    net.stacks[0].tcp_set_sndbuf(c, 60_000).unwrap();
+    let now = net.now();
+    // 45 000 queued, 15 000 free: less than half of the queued bytes.
+    assert_eq!(net.stacks[0].tcp_send(c, &[7; 45_000], now), Ok(45_000));
+    assert_eq!(net.stacks[0].tcp_send_queue(c), Ok(45_000));
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(
+        !r.writable,
+        "15 000 free of 60 000 with 45 000 queued: {r:?}"
+    );
+    // 40 000 queued, 20 000 free: exactly half, writable again.
+    let mut c2_net = self::net();
+    let (c2, _) = connected(&mut c2_net);
+    c2_net.stacks[0].tcp_set_sndbuf(c2, 60_000).unwrap();
+    let now = c2_net.now();
+    c2_net.stacks[0].tcp_send(c2, &[7; 40_000], now).unwrap();
+    assert!(c2_net.stacks[0].tcp_readiness(c2).unwrap().writable);
+    // The peer acknowledges: the queue drains and the socket is writable.
+    net.run_for(ms(50)).unwrap();
+    let mut buf = vec![0; 64 * 1024];
+    let now = net.now();
+    let _ = net.stacks[1].tcp_recv(s, &mut buf, now);
+    net.run_for(ms(50)).unwrap();
+    assert!(net.stacks[0].tcp_send_queue(c).unwrap() < 30_000);
+    assert!(net.stacks[0].tcp_readiness(c).unwrap().writable);
+}
+
 /// Linux `tcp_keepalive_timer` probes in every synchronized state when SO_KEEPALIVE is on,
 /// not only in ESTABLISHED: a CLOSE-WAIT connection (the peer sent its FIN, this side
 /// still holds its half open) whose peer vanishes times out instead of living for ever.

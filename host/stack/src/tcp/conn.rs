@@ -939,12 +939,21 @@ impl Conn {
         !self.rx.is_empty() || self.rx_eof || self.rx_shut || self.error.is_some() || self.aborted
     }
 
-    /// Writable: connected and room in the send queue.
+    /// Writable as Linux `tcp_poll` reports `EPOLLOUT`: a write would not block. Never
+    /// during the handshake. Once writing is shut (`SEND_SHUTDOWN`: shutdown(Write), close,
+    /// or `tcp_done` after a reset or timeout) or the connection is closed, always: the
+    /// write fails at once (`EPIPE`, or the pending error). Otherwise when the free send
+    /// space is at least half of what is queued (`__sk_stream_is_writeable`: a full buffer
+    /// must drain by a third before writers are woken, so they are not woken per ACK for a
+    /// sliver of room).
     pub fn writable(&self) -> bool {
-        matches!(self.state, TcpState::Established | TcpState::CloseWait)
-            && !self.fin_queued
-            && self.tx.free() > 0
-            && self.error.is_none()
+        match self.state {
+            TcpState::SynSent | TcpState::SynReceived => false,
+            TcpState::Established | TcpState::CloseWait if !self.fin_queued && !self.aborted => {
+                self.tx.free() >= self.tx.len() / 2
+            }
+            _ => true,
+        }
     }
 
     /// Closes the sending side (`shutdown(SHUT_WR)`): a FIN follows the queued data.

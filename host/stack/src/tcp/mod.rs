@@ -140,7 +140,9 @@ pub enum Shutdown {
 pub struct Readiness {
     /// Data, end of stream, a pending connection (listener) or an error to read.
     pub readable: bool,
-    /// Room to write.
+    /// A write would not block: room in the send buffer (at least half as much free as is
+    /// queued), or writing is shut or the connection closed, so that a write fails at once
+    /// (Linux `tcp_poll`'s `EPOLLOUT`). Never during the handshake.
     pub writable: bool,
     /// An error is pending.
     pub error: bool,

@@ -192,18 +192,11 @@ impl Source for TcpListener {
     }
 }
 
+/// `bind` + `listen`; port 0 is left to the stack's picker, which passes over every port a
+/// bind conflict check without `SO_REUSEADDR` sharing would refuse (Linux
+/// `inet_csk_find_open_port`).
 fn listen(st: &mut Stack, a: SocketAddrV4, backlog: usize) -> io::Result<TcpHandle> {
-    if a.port() != 0 {
-        return st.tcp_listen(a, backlog).map_err(tcp_error);
-    }
-    // Port 0: the first free ephemeral port, as the kernel's inet_csk_get_port does.
-    for port in 32768..=60999u16 {
-        match st.tcp_listen(SocketAddrV4::new(*a.ip(), port), backlog) {
-            Err(TcpError::AddrInUse) => continue,
-            r => return r.map_err(tcp_error),
-        }
-    }
-    Err(tcp_error(TcpError::NoFreePort))
+    st.tcp_listen(a, backlog).map_err(tcp_error)
 }
 
 /// Iterator of [`TcpListener::incoming`].

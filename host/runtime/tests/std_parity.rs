@@ -168,6 +168,25 @@ fn listener_bind_refuses_and_port_zero_skips_a_connected_streams_port() {
     assert_ne!(any.local_addr().unwrap().port(), port);
 }
 
+/// Linux `inet_csk_get_port` for a bind to port 0 (`inet_csk_find_open_port`) checks each
+/// candidate without the `SO_REUSEADDR` relaxation: a port any socket holds on an
+/// overlapping address is passed over. A connection accepted from a listener that has
+/// since closed still holds the listener's port (it shares `SO_REUSEADDR` with it, so an
+/// explicit bind of that port would succeed, the server restart case), and a listener bound
+/// to port 0 must not be given it: its connections would collide with the accepted one's.
+#[test]
+fn listener_bound_to_port_zero_skips_the_port_of_an_accepted_stream() {
+    let (a, b) = pair();
+    // 32768 is the bottom of the ephemeral range, where port 0's search starts.
+    let server = TcpListener::bind(&b, "10.0.0.2:32768").unwrap();
+    let _c = TcpStream::connect(&a, "10.0.0.2:32768").unwrap();
+    let (s, _) = server.accept().unwrap();
+    drop(server);
+    let any = TcpListener::bind(&b, "0.0.0.0:0").unwrap();
+    assert_eq!(s.local_addr().unwrap().port(), 32768);
+    assert_ne!(any.local_addr().unwrap().port(), 32768);
+}
+
 /// Linux `tcp_close`: data received and never read makes close(2) a reset (RFC 2525
 /// §2.17), and SHUT_RD does not count as reading it (the data stays queued there). A server
 /// that shuts its read side and then drops the stream while the client still sends must

@@ -223,6 +223,45 @@ fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
     assert_ne!(net.stacks[1].tcp_local_addr(c).unwrap().port(), 32768);
 }
 
+/// Linux `inet_csk_get_port` for a bind to port 0 (`inet_csk_find_open_port`) checks each
+/// candidate port with `relax` false: the `SO_REUSEADDR` sharing an explicit bind allows does
+/// not count, so a port any socket holds on an overlapping address is passed over. Accepted
+/// connections (they share their listener's port, and keep it when it closes) and connections
+/// from a chosen port let an explicit bind have their port (the server restart case), but a
+/// listener asking for any port must not get it.
+#[test]
+fn listen_on_port_zero_skips_ports_of_accepted_and_bound_connections() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let now = net.now();
+    // The picker of a fresh stack starts at the bottom of the ephemeral range.
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
+    net.stacks[0].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 32768), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(l, now).unwrap();
+    let bound = net.stacks[1]
+        .tcp_connect_from(addr("10.0.0.2", 32769), addr("10.0.0.1", 80), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Established);
+    assert_eq!(
+        net.stacks[1].tcp_state(bound).unwrap(),
+        TcpState::Established
+    );
+    for ip in ["0.0.0.0", "10.0.0.2"] {
+        let any = net.stacks[1].tcp_listen(addr(ip, 0), 4).unwrap();
+        let port = net.stacks[1].tcp_local_addr(any).unwrap().port();
+        assert!(![32768, 32769].contains(&port), "{ip}: got {port}");
+        assert!((32768..=60999).contains(&port), "{ip}: got {port}");
+    }
+    // An explicit bind may still share the accepted connection's port (SO_REUSEADDR).
+    net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
+}
+
 /// Connecting from a chosen port is bind() + connect(): Linux's bind gives EADDRINUSE for a
 /// port a listener holds on the same address or where either is the wildcard, even with
 /// `SO_REUSEADDR` (`inet_bind_conflict` never shares a LISTEN socket's port); a listener on

@@ -348,6 +348,8 @@ pub struct TcpTable {
     listeners: HashMap<u16, Vec<usize>>,
     isn: IsnGenerator,
     next_port: u16,
+    /// Where the next bind to port 0 starts looking (an offset into [`EPHEMERAL`]).
+    next_bind_port: u16,
     pub(crate) mib: TcpMib,
     challenge_window: Instant,
     challenge_count: u32,
@@ -369,6 +371,7 @@ impl TcpTable {
             listeners: HashMap::new(),
             isn: IsnGenerator::new(cfg.secret),
             next_port: 0,
+            next_bind_port: 0,
             mib: TcpMib::default(),
             challenge_window: Instant::ZERO,
             challenge_count: 0,
@@ -437,16 +440,23 @@ impl TcpTable {
     /// connection leaves its port to a new listener (a restarted server). An ephemeral
     /// connection holds its port until it is gone, TIME-WAIT included, but not once CLOSED
     /// (Linux `tcp_set_state` then releases a port that bind() did not lock).
-    fn bind_conflict(&self, local: SocketAddrV4) -> bool {
+    ///
+    /// `relax` false is the check of a bind to port 0 (`inet_csk_find_open_port` passes
+    /// `relax = false`): `SO_REUSEADDR` shares nothing there, so every owner on an
+    /// overlapping address conflicts, bound connections too (for as long as they live: bind()
+    /// locked their port).
+    fn bind_conflict(&self, local: SocketAddrV4, relax: bool) -> bool {
         let overlaps =
             |a: &Ipv4Addr| a == local.ip() || a.is_unspecified() || local.ip().is_unspecified();
         self.socks.iter().flatten().any(|s| match s {
             Sock::Listener(l) => l.local.port() == local.port() && overlaps(l.local.ip()),
             Sock::Conn(c) => {
-                !c.port_bound
-                    && c.state != TcpState::Closed
-                    && c.local.port() == local.port()
-                    && overlaps(c.local.ip())
+                let holds = if c.port_bound {
+                    !relax
+                } else {
+                    c.state != TcpState::Closed
+                };
+                holds && c.local.port() == local.port() && overlaps(c.local.ip())
             }
         })
     }
@@ -555,7 +565,9 @@ impl Stack {
     }
 
     /// Opens a listening socket on `local` with room for `backlog` connections waiting to be
-    /// accepted (`socket` + `bind` + `listen`).
+    /// accepted (`socket` + `bind` + `listen`). Port 0 picks a free ephemeral port, one no
+    /// socket holds on an overlapping address (Linux `inet_csk_find_open_port`: no
+    /// `SO_REUSEADDR` sharing for it); [`TcpError::NoFreePort`] when there is none.
     pub fn tcp_listen(
         &mut self,
         local: SocketAddrV4,
@@ -564,10 +576,24 @@ impl Stack {
         if !local.ip().is_unspecified() && !self.is_local_addr(*local.ip()) {
             return Err(TcpError::AddrNotAvailable);
         }
+        let mut local = local;
         if local.port() == 0 {
-            return Err(TcpError::AddrNotAvailable);
-        }
-        if self.tcp.bind_conflict(local) {
+            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+            let mut found = None;
+            for k in 0..span {
+                let off = (u32::from(self.tcp.next_bind_port) + k) % span;
+                let port = EPHEMERAL.start() + off as u16;
+                if !self
+                    .tcp
+                    .bind_conflict(SocketAddrV4::new(*local.ip(), port), false)
+                {
+                    self.tcp.next_bind_port = (off as u16).wrapping_add(1);
+                    found = Some(port);
+                    break;
+                }
+            }
+            local.set_port(found.ok_or(TcpError::NoFreePort)?);
+        } else if self.tcp.bind_conflict(local, true) {
             return Err(TcpError::AddrInUse);
         }
         let i = self.tcp.insert(Sock::Listener(Listener {
@@ -630,7 +656,9 @@ impl Stack {
                 }
             }
             local.set_port(found.ok_or(TcpError::NoFreePort)?);
-        } else if self.tcp.conns.contains_key(&(local, remote)) || self.tcp.bind_conflict(bind) {
+        } else if self.tcp.conns.contains_key(&(local, remote))
+            || self.tcp.bind_conflict(bind, true)
+        {
             // The bind is of the address asked for: a wildcard one conflicts with a listener
             // on any address, as bind() before connect() would.
             return Err(TcpError::AddrInUse);

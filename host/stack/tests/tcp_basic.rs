@@ -262,6 +262,79 @@ fn listen_on_port_zero_skips_ports_of_accepted_and_bound_connections() {
     net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
 }
 
+/// A port is held from the first socket's bind to the last holder's end, and no longer: a
+/// listener, the connections it accepted (after it closed), a connection from the chosen
+/// port, each in turn, the last one through its TIME-WAIT. With every other ephemeral port
+/// taken, a listen on port 0 can only be given the port under test, or fail with
+/// `NoFreePort`: it asks the strictest bind check there is (no `SO_REUSEADDR` sharing), so
+/// the port is reported busy while any socket on it lives and free the moment none does. A
+/// port index (Linux's bind hash) that missed a socket, or kept one gone, fails this.
+#[test]
+fn a_port_is_free_exactly_when_its_last_holder_is_gone() {
+    const PORT: u16 = 40_000;
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let b = 1;
+    let any = addr("0.0.0.0", 0);
+    // Whether a listen on port 0 gets PORT (then closed again) rather than no port at all.
+    let free = |net: &mut Net| match net.stacks[b].tcp_listen(any, 4) {
+        Ok(h) => {
+            let port = net.stacks[b].tcp_local_addr(h).unwrap().port();
+            let now = net.now();
+            net.stacks[b].tcp_close(h, now).unwrap();
+            assert_eq!(port, PORT);
+            true
+        }
+        Err(e) => {
+            assert_eq!(e, TcpError::NoFreePort);
+            false
+        }
+    };
+    let l = net.stacks[b].tcp_listen(addr("0.0.0.0", PORT), 8).unwrap();
+    net.stacks[0].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    for port in 32768..=60999 {
+        if port != PORT {
+            net.stacks[b].tcp_listen(addr("0.0.0.0", port), 1).unwrap();
+        }
+    }
+    assert!(!free(&mut net), "the listener holds it");
+    let now = net.now();
+    let c1 = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", PORT), now)
+        .unwrap();
+    let c2 = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", PORT), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let (s1, _) = net.stacks[b].tcp_accept(l).unwrap();
+    let (s2, _) = net.stacks[b].tcp_accept(l).unwrap();
+    let now = net.now();
+    net.stacks[b].tcp_close(l, now).unwrap();
+    assert!(!free(&mut net), "two accepted connections hold it");
+    let bound = net.stacks[b]
+        .tcp_connect_from(addr("10.0.0.2", PORT), addr("10.0.0.1", 80), now)
+        .unwrap();
+    net.stacks[b].tcp_abort(s1, now).unwrap();
+    assert!(
+        !free(&mut net),
+        "an accepted and a bound connection hold it"
+    );
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let now = net.now();
+    net.stacks[b].tcp_abort(bound, now).unwrap();
+    assert!(!free(&mut net), "an accepted connection holds it");
+    // B closes first, so its side goes through TIME-WAIT.
+    net.stacks[b].tcp_close(s2, now).unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_close(c2, now).unwrap();
+    net.stacks[0].tcp_close(c1, now).unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert!(!free(&mut net), "the TIME-WAIT holds it");
+    net.run_for(Duration::from_secs(61)).unwrap();
+    assert!(free(&mut net), "nothing holds it");
+    assert!(free(&mut net), "the probe's listener released it");
+}
+
 /// Connecting from a chosen port is bind() + connect(): Linux's bind gives EADDRINUSE for a
 /// port a listener holds on the same address or where either is the wildcard, even with
 /// `SO_REUSEADDR` (`inet_bind_conflict` never shares a LISTEN socket's port); a listener on

@@ -41,7 +41,8 @@ use conn::{Conn, Negotiated, OutLimits, OutSeg, Outcome, Payload, OUTPUT_BATCH};
 use isn::{CookieOpts, IsnGenerator};
 use rtt::RtoParams;
 use seq::Seq;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -346,6 +347,14 @@ pub struct TcpTable {
     socks: Vec<Option<Sock>>,
     conns: HashMap<(SocketAddrV4, SocketAddrV4), usize>,
     listeners: HashMap<u16, Vec<usize>>,
+    /// Every live socket, listener or connection, by its local port (Linux's bind hash of
+    /// `inet_bind_bucket`s): the bind conflict checks and the port pickers look at the
+    /// sockets on one port instead of scanning the table, so opening N sockets is not
+    /// O(N²). A slot is in it from [`Self::insert`] to [`Self::remove`], whatever its state.
+    bhash: HashMap<u16, Vec<usize>>,
+    /// Empty slots of `socks`, lowest first: a new socket takes the lowest free slot without
+    /// a scan.
+    vacant: BinaryHeap<Reverse<usize>>,
     isn: IsnGenerator,
     next_port: u16,
     /// Where the next bind to port 0 starts looking (an offset into [`EPHEMERAL`]).
@@ -369,6 +378,8 @@ impl TcpTable {
             socks: Vec::new(),
             conns: HashMap::new(),
             listeners: HashMap::new(),
+            bhash: HashMap::new(),
+            vacant: BinaryHeap::new(),
             isn: IsnGenerator::new(cfg.secret),
             next_port: 0,
             next_bind_port: 0,
@@ -398,17 +409,54 @@ impl TcpTable {
         }
     }
 
+    /// Puts `s` in the lowest free slot and in the bind hash under its local port.
     fn insert(&mut self, s: Sock) -> usize {
-        match self.socks.iter().position(Option::is_none) {
-            Some(i) => {
+        let port = match &s {
+            Sock::Listener(l) => l.local.port(),
+            Sock::Conn(c) => c.local.port(),
+        };
+        let i = match self.vacant.pop() {
+            Some(Reverse(i)) if self.socks.get(i).is_some_and(Option::is_none) => {
                 self.socks[i] = Some(s);
                 i
             }
-            None => {
+            _ => {
                 self.socks.push(Some(s));
                 self.socks.len() - 1
             }
+        };
+        self.bhash.entry(port).or_default().push(i);
+        i
+    }
+
+    /// Frees slot `i`: out of the bind hash, its port released once no other socket holds
+    /// it.
+    fn remove(&mut self, i: usize) {
+        let Some(s) = self.socks.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let port = match &s {
+            Sock::Listener(l) => l.local.port(),
+            Sock::Conn(c) => c.local.port(),
+        };
+        if let Some(v) = self.bhash.get_mut(&port) {
+            if let Some(at) = v.iter().position(|&x| x == i) {
+                v.swap_remove(at);
+            }
+            if v.is_empty() {
+                self.bhash.remove(&port);
+            }
         }
+        self.vacant.push(Reverse(i));
+    }
+
+    /// The live sockets whose local port is `port`.
+    fn on_port(&self, port: u16) -> impl Iterator<Item = &Sock> {
+        self.bhash
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.socks.get(i).and_then(Option::as_ref))
     }
 
     fn listener_for(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
@@ -448,7 +496,7 @@ impl TcpTable {
     fn bind_conflict(&self, local: SocketAddrV4, relax: bool) -> bool {
         let overlaps =
             |a: &Ipv4Addr| a == local.ip() || a.is_unspecified() || local.ip().is_unspecified();
-        self.socks.iter().flatten().any(|s| match s {
+        self.on_port(local.port()).any(|s| match s {
             Sock::Listener(l) => l.local.port() == local.port() && overlaps(l.local.ip()),
             Sock::Conn(c) => {
                 let holds = if c.port_bound {
@@ -467,9 +515,7 @@ impl TcpTable {
     fn port_bound(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self
-                .socks
-                .iter()
-                .flatten()
+                .on_port(port)
                 .any(|s| matches!(s, Sock::Conn(c) if c.port_bound && c.local.port() == port))
     }
 
@@ -798,7 +844,7 @@ impl Stack {
                         self.tcp.listeners.remove(&port);
                     }
                 }
-                self.tcp.socks[h.0] = None;
+                self.tcp.remove(h.0);
                 // Children still in the handshake or never accepted are reset.
                 let children: Vec<usize> = self
                     .tcp
@@ -1009,7 +1055,7 @@ impl Stack {
             free = true;
         }
         if free {
-            self.tcp.socks[i] = None;
+            self.tcp.remove(i);
         } else if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
             c.state = TcpState::Closed;
         }

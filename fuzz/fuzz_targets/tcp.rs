@@ -1,7 +1,8 @@
 //! TCP: the first 8 bytes are the pseudo-header's source and destination addresses, the rest
 //! the segment. Any bytes parse or fail cleanly; a parsed segment (options normalised: unknown
-//! ones dropped, duplicates merged) emits with a computed checksum and re-parses, verified, to
-//! the same header and payload.
+//! and malformed ones dropped, the list cut where a length cannot be stepped over, duplicates
+//! merged) emits with a computed checksum and re-parses, verified, to the same header and
+//! payload.
 #![no_main]
 
 use core::net::Ipv4Addr;

@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
                     flags: TcpFlags(flags & 0x1ff),
                     window,
                     urgent: 0,
-                    options: TcpOptions::parse(opts).unwrap_or_default(),
+                    options: TcpOptions::parse(opts),
                 };
                 inject(&mut net, a, b, &repr, payload);
             }

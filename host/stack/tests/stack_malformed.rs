@@ -1,4 +1,5 @@
-//! Malformed and truncated packets of every format are dropped and counted, never a panic.
+//! Malformed and truncated packets of every format are dropped and counted, never a panic;
+//! except a TCP segment with malformed options, which Linux processes (the options ignored).
 
 mod common;
 
@@ -407,4 +408,94 @@ fn tcp_segments_sent_to_a_broadcast_draw_no_reset_and_open_nothing() {
     assert_eq!((snmp.tcp.out_rsts, snmp.tcp.no_port), (1, 1));
     let snmp = feed(&mut net, &syn(&a, 80));
     assert_eq!(snmp.tcp.out_segs, 2, "the reset and the SYN-ACK");
+}
+
+/// A TCP segment from A (`a`) with the raw option bytes `opts` (a multiple of 4), checksums
+/// computed: options no `TcpRepr` can hold.
+fn tcp_frame_with_options(
+    a: &Addrs,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    opts: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    use oxnic_stack::wire::checksum::ChecksumMode;
+    use oxnic_stack::wire::ipv4::protocol;
+    use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+    assert_eq!(opts.len() % 4, 0);
+    let repr = TcpRepr {
+        src_port: ports.0,
+        dst_port: ports.1,
+        seq,
+        ack,
+        flags: TcpFlags(TcpFlags::ACK | TcpFlags::PSH),
+        window: 1000,
+        urgent: 0,
+        options: TcpOptions::default(),
+    };
+    let hl = 20 + opts.len();
+    let mut l4 = vec![0; hl + payload.len()];
+    repr.emit(&mut l4, 0, a.src, a.dst, ChecksumMode::Software)
+        .unwrap();
+    l4[12] = ((hl / 4) as u8) << 4 | (l4[12] & 0x0f);
+    l4[20..hl].copy_from_slice(opts);
+    l4[hl..].copy_from_slice(payload);
+    l4[16..18].copy_from_slice(&[0, 0]);
+    let len = u16::try_from(l4.len()).unwrap();
+    let sum = checksum::add(
+        checksum::pseudo_header_v4(a.src, a.dst, protocol::TCP, len),
+        checksum::sum(&l4),
+    );
+    l4[16..18].copy_from_slice(&(!sum).to_be_bytes());
+    ip_frame(a, &ipv4(a, protocol::TCP, 1, 64, l4.len()), &l4)
+}
+
+/// Linux `tcp_parse_options` never drops a segment for its options: an option of a known
+/// kind with the wrong length is ignored, a length that cannot be (below 2, past the header)
+/// ends the option list, and the segment's data and ACK are processed as usual. A peer or a
+/// middlebox that mangles one option must not stall the connection: each segment below
+/// delivers its data and acknowledges what B sent, and none counts as an input error.
+#[test]
+fn tcp_segments_with_malformed_options_are_still_processed() {
+    let (mut net, a) = setup();
+    let (_, c, s) = common::tcp_connected(&mut net, Duration::from_millis(10));
+    let ports = (net.stacks[0].tcp_local_addr(c).unwrap().port(), 80);
+    let mut buf = [0u8; 64];
+    for (k, bad) in [
+        [2u8, 3, 5, 1], // MSS with length 3
+        [3, 4, 7, 1],   // window scale with length 4
+        [5, 2, 1, 1],   // SACK with no blocks
+        [5, 3, 0, 1],   // SACK not a multiple of 8
+        [8, 4, 0, 0],   // timestamps with length 4
+        [30, 0, 1, 1],  // length 0
+        [30, 1, 1, 1],  // length below 2
+        [1, 3, 9, 7],   // window scale running past the header
+        [1, 1, 1, 2],   // MSS with no length byte
+    ]
+    .iter()
+    .enumerate()
+    {
+        // B has data in flight for the segment to acknowledge.
+        let now = net.now();
+        net.stacks[1].tcp_send(s, b"from B", now).unwrap();
+        let info = net.stacks[1].tcp_info(s).unwrap();
+        assert_eq!(info.unacked, 6, "{bad:?}");
+        let data = format!("chunk {k}");
+        let f = tcp_frame_with_options(&a, ports, info.rcv_nxt, info.snd_nxt, bad, data.as_bytes());
+        let before = net.stacks[1].snmp().tcp;
+        let after = feed(&mut net, &f).tcp;
+        assert_eq!(
+            (after.in_segs, after.in_errs),
+            (before.in_segs + 1, before.in_errs),
+            "{bad:?}"
+        );
+        let now = net.now();
+        let n = net.stacks[1].tcp_recv(s, &mut buf, now).unwrap();
+        assert_eq!(&buf[..n], data.as_bytes(), "{bad:?}");
+        let info = net.stacks[1].tcp_info(s).unwrap();
+        assert_eq!(info.snd_una, info.snd_nxt, "{bad:?}: the ACK was taken");
+        // What B sent on the wire (and A's answers) is not part of this test.
+        net.run_for(Duration::from_millis(10)).unwrap();
+    }
 }

@@ -65,7 +65,7 @@ pub enum WireError {
         what: &'static str,
     },
     /// An option has a length below 2, runs past the option area, or has the wrong length for
-    /// its kind.
+    /// its kind (IPv4; TCP options never fail a parse, as in Linux).
     #[error("{what}: malformed option kind {kind}")]
     BadOption {
         /// Which header.

@@ -1,8 +1,9 @@
 //! TCP header (RFC 9293) with every option Linux sends or reads: MSS, window scale and
 //! timestamps (RFC 7323), SACK-permitted and SACK blocks (RFC 2018), NOP/EOL. Unknown options
-//! are skipped by their length; an option whose length is impossible, or wrong for its kind,
-//! makes the segment malformed (Linux `tcp_parse_options` stops there; here the segment is
-//! refused so it can be counted).
+//! are skipped by their length. As in Linux `tcp_parse_options`, options never make a segment
+//! malformed: a known option with the wrong length for its kind is ignored, and a length that
+//! cannot be stepped over (below 2, or past the header) ends the option list; the segment is
+//! processed with the options read before it (see [`TcpOptions::parse`]).
 
 use super::checksum::{self, ChecksumMode};
 use super::ipv4::protocol;
@@ -100,9 +101,18 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
-    /// Parses an option area, checking every length.
+    /// Parses an option area as Linux `tcp_parse_options` does. Never fails: options are
+    /// advisory, and Linux processes a segment's data and ACK whatever its options hold.
+    /// - An option of a known kind with the wrong length for it ("silly options": MSS not 4
+    ///   bytes, SACK blocks not a whole number of 8 bytes, ...) is ignored, and parsing goes
+    ///   on with the next option by the length byte.
+    /// - A kind with no room for its length byte, a length below 2, or a length running past
+    ///   the area ends the list there (a length of 0 or 1 cannot be stepped over; a partial
+    ///   option is not parsed). What was read before stays.
+    /// - Unknown kinds are skipped by their length; EOL ends the list; a repeated option
+    ///   overrides the earlier one.
     #[inline]
-    pub fn parse(mut o: &[u8]) -> Result<TcpOptions, WireError> {
+    pub fn parse(mut o: &[u8]) -> TcpOptions {
         let mut out = TcpOptions::default();
         while let Some((&kind, after)) = o.split_first() {
             match kind {
@@ -113,26 +123,26 @@ impl TcpOptions {
                 }
                 _ => {}
             }
-            let bad = WireError::BadOption { what: "tcp", kind };
-            let len = usize::from(*after.first().ok_or(bad)?);
-            if len < 2 || len > o.len() {
-                return Err(bad);
-            }
-            let body = &o[2..len];
+            let Some(&len) = after.first() else {
+                break;
+            };
+            let len = usize::from(len);
+            let Some(body) = o.get(2..len) else {
+                // Below 2 (`get` refuses a range that ends before it starts) or past the end.
+                break;
+            };
             let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            match (kind, len) {
-                (option_kind::MSS, 4) => out.mss = Some(u16::from_be_bytes([body[0], body[1]])),
-                (option_kind::WINDOW_SCALE, 3) => out.window_scale = Some(body[0]),
-                (option_kind::SACK_PERMITTED, 2) => out.sack_permitted = true,
-                (option_kind::TIMESTAMPS, 10) => {
+            match (kind, body.len()) {
+                (option_kind::MSS, 2) => out.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+                (option_kind::WINDOW_SCALE, 1) => out.window_scale = Some(body[0]),
+                (option_kind::SACK_PERMITTED, 0) => out.sack_permitted = true,
+                (option_kind::TIMESTAMPS, 8) => {
                     out.timestamps = Some(TcpTimestamps {
                         tsval: be32(&body[..4]),
                         tsecr: be32(&body[4..]),
                     })
                 }
-                (option_kind::SACK, _)
-                    if body.len() % 8 == 0 && (8..=8 * MAX_SACK_BLOCKS).contains(&body.len()) =>
-                {
+                (option_kind::SACK, n) if n % 8 == 0 && (8..=8 * MAX_SACK_BLOCKS).contains(&n) => {
                     out.sack_blocks = Default::default();
                     for (slot, b) in out.sack_blocks.iter_mut().zip(body.chunks_exact(8)) {
                         *slot = Some(SackBlock {
@@ -141,19 +151,12 @@ impl TcpOptions {
                         });
                     }
                 }
-                (
-                    option_kind::MSS
-                    | option_kind::WINDOW_SCALE
-                    | option_kind::SACK_PERMITTED
-                    | option_kind::TIMESTAMPS
-                    | option_kind::SACK,
-                    _,
-                ) => return Err(bad),
-                _ => {} // unknown kind: skipped by its length
+                // A known kind with a wrong length, or an unknown kind: skipped by its length.
+                _ => {}
             }
             o = &o[len..];
         }
-        Ok(out)
+        out
     }
 
     fn sack_count(&self) -> usize {
@@ -357,8 +360,9 @@ impl TcpRepr {
     }
 
     /// Parses a segment (the whole IPv4 payload: TCP has no length field of its own) sent from
-    /// `src` to `dst`: data offset at least 5 and within the segment, every option well-formed,
-    /// checksum verified unless `mode` says the device did. Returns the header and the payload.
+    /// `src` to `dst`: data offset at least 5 and within the segment, checksum verified unless
+    /// `mode` says the device did; the options as [`TcpOptions::parse`] reads them, malformed
+    /// ones ignored. Returns the header and the payload.
     #[inline]
     pub fn parse(
         seg: &[u8],
@@ -390,7 +394,7 @@ impl TcpRepr {
         if mode == ChecksumMode::Software && segment_sum(seg, src, dst) != 0xffff {
             return Err(WireError::BadChecksum { what });
         }
-        let options = TcpOptions::parse(&seg[Self::MIN_LEN..hlen])?;
+        let options = TcpOptions::parse(&seg[Self::MIN_LEN..hlen]);
         let repr = TcpRepr {
             src_port,
             dst_port,
@@ -690,41 +694,70 @@ mod tests {
         );
     }
 
+    /// Linux `tcp_parse_options`: an option of a known kind with the wrong length for it
+    /// ("silly options") is ignored and parsing goes on with the next one, by its length
+    /// byte; a length byte missing, below 2 or running past the header ends the list, and
+    /// what was read before it stays. The segment itself is never refused for its options:
+    /// Linux goes on to process its data and ACK.
     #[test]
-    fn parse_malformed_options() {
-        for (opts, kind) in [
-            (&[1u8, 2, 4, 5][..], 2),           // MSS cut by the end of the header
-            (&[2, 3, 5, 1][..], 2),             // MSS with length 3
-            (&[3, 4, 7, 1][..], 3),             // window scale with length 4
-            (&[4, 3, 0, 1][..], 4),             // SACK-permitted with length 3
-            (&[8, 8, 0, 0, 0, 0, 0, 0][..], 8), // timestamps with length 8
-            (&[5, 2, 1, 1][..], 5),             // SACK with no blocks
-            (&[5, 9, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1][..], 5), // SACK not a multiple of 8
-            (&[1, 1, 1, 30][..], 30),           // length byte missing
-            (&[30, 1, 1, 1][..], 30),           // length below 2
-            (&[30, 0, 1, 1][..], 30),           // length 0 (would loop forever)
-            (&[30, 9, 1, 1][..], 30),           // runs past the option area
+    fn parse_malformed_options_are_ignored_or_end_the_list() {
+        const TS: [u8; 10] = [8, 10, 0, 0, 0, 5, 0, 0, 0, 6];
+        const AFTER: [u8; 7] = [2, 4, 0x05, 0xb4, 3, 3, 7]; // MSS 1460, window scale 7
+        let ts = Some(TcpTimestamps { tsval: 5, tsecr: 6 });
+        let kept = TcpOptions {
+            timestamps: ts,
+            ..Default::default()
+        };
+        let skipped = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            ..kept
+        };
+        for (bad, want) in [
+            (&[2u8, 3, 5][..], skipped),                 // MSS with length 3
+            (&[3, 4, 7, 1][..], skipped),                // window scale with length 4
+            (&[3, 2][..], skipped),                      // window scale with length 2
+            (&[4, 3, 0][..], skipped),                   // SACK-permitted with length 3
+            (&[8, 8, 0, 0, 0, 9, 0, 0][..], skipped),    // timestamps with length 8
+            (&[5, 2][..], skipped),                      // SACK with no blocks
+            (&[5, 9, 0, 0, 0, 0, 0, 0, 0][..], skipped), // SACK not a multiple of 8
+            (&[30, 1][..], kept),                        // length below 2
+            (&[30, 0][..], kept),                        // length 0 (would loop forever)
+            (&[30, 40][..], kept),                       // runs past the option area
+            (&[2, 20, 5, 0xb4][..], kept),               // MSS running past the area
         ] {
-            let mut padded = opts.to_vec();
+            let mut opts = TS.to_vec();
+            opts.extend_from_slice(bad);
+            opts.extend_from_slice(&AFTER);
             // NOP-pad to a 32-bit boundary.
-            padded.resize(opts.len().div_ceil(4) * 4, 1);
-            let s = with_options(&padded);
-            assert_eq!(
-                TcpRepr::parse(&s, SRC, DST, OFF),
-                Err(WireError::BadOption { what: "tcp", kind }),
-                "{opts:?}"
-            );
+            opts.resize(opts.len().div_ceil(4) * 4, 1);
+            let mut s = with_options(&opts);
+            s.extend_from_slice(b"data");
+            let parsed = TcpRepr::parse(&s, SRC, DST, OFF).map(|(t, p)| (t.options, p.to_vec()));
+            assert_eq!(parsed, Ok((want, b"data".to_vec())), "{bad:?}");
         }
-        // Five SACK blocks need 42 bytes, more than any option area: refused by length, never
-        // written past the 4-slot block array.
+        // The last byte of the area is a kind with no room for its length byte; an MSS cut by
+        // the end of the header: both end the list.
+        for tail in [&[1u8, 30][..], &[1, 1, 1, 2, 4, 5][..]] {
+            let mut opts = TS.to_vec();
+            opts.extend_from_slice(tail);
+            let parsed =
+                TcpRepr::parse(&with_options(&opts), SRC, DST, OFF).map(|(t, _)| t.options);
+            assert_eq!(parsed, Ok(kept), "{tail:?}");
+        }
+        // Five SACK blocks need 42 bytes, more than any option area: the list ends there,
+        // never written past the 4-slot block array.
         let mut five = vec![5u8, 42];
         five.resize(MAX_OPTIONS_LEN, 0);
+        let parsed = TcpRepr::parse(&with_options(&five), SRC, DST, OFF).map(|(t, _)| t.options);
+        assert_eq!(parsed, Ok(TcpOptions::default()));
+        // A malformed SACK option leaves the blocks of a well-formed one before it.
+        let mut opts = vec![5u8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 2];
+        opts.resize(opts.len().div_ceil(4) * 4, 1);
+        let (t, _) = TcpRepr::parse(&with_options(&opts), SRC, DST, OFF).unwrap();
         assert_eq!(
-            TcpRepr::parse(&with_options(&five), SRC, DST, OFF),
-            Err(WireError::BadOption {
-                what: "tcp",
-                kind: 5
-            })
+            t.options.sack_blocks[..2],
+            [Some(SackBlock { left: 1, right: 2 }), None]
         );
     }
 

@@ -211,7 +211,16 @@ fn sack_recovery_beats_newreno_without_sack_on_a_long_fat_lossy_path() {
         .queue_bytes(1024 * 1024)
         .loss(0.01);
     let (sack, reno) = sack_vs_newreno(link, None, 10_000_000);
-    assert!(sack.goodput_mbps > 1.1 * reno.goodput_mbps);
+    // Isolated losses leave NewReno little to lose: Limited Transmit (RFC 3042) draws the
+    // third duplicate ACK from a small window with or without SACK, so the gap is narrow
+    // (3.0 against 2.9 Mbit/s for this seed; 2.5 with 4 timeouts when NewReno lacked Limited
+    // Transmit). The bursts below are where SACK pulls ahead.
+    assert!(
+        sack.goodput_mbps > reno.goodput_mbps,
+        "SACK {:.1} vs NewReno {:.1}",
+        sack.goodput_mbps,
+        reno.goodput_mbps
+    );
     assert!(sack.timeouts < reno.timeouts);
     // Real loss comes in bursts (a congested queue, a fading link): the same 1 %, in runs of
     // 4 frames on average. NewReno without SACK learns of one lost segment per round trip and

@@ -1870,7 +1870,13 @@ impl Conn {
         }
         let out = self.snd_nxt.since(self.snd_una);
         if !self.sack_ok {
-            return out;
+            if self.loss_point.is_some() {
+                return out;
+            }
+            // Limited Transmit (RFC 3042) without SACK: each duplicate ACK says a segment
+            // has left the network (Linux counts them as SACKed in Reno mode,
+            // `tcp_add_reno_sack`), so the first two each let a new segment go.
+            return out.saturating_sub(self.dupacks.min(2).saturating_mul(mss));
         }
         let sacked = self.sb.sacked_below(self.snd_una, self.snd_nxt);
         if self.loss_point.is_some() {
@@ -4151,10 +4157,10 @@ mod tests {
         }
     }
 
-    /// A sender for loss-recovery tests: a SACK connection without timestamps that has sent
-    /// `segments` full-sized segments, numbered from 0. ACKs and SACK blocks name segment
-    /// boundaries; `ack` hands one to the sender and returns what it sends at once, as
-    /// (segment number, retransmission).
+    /// A sender for loss-recovery tests: a SACK connection (or, by [`Self::with`], one
+    /// without) and without timestamps that has sent `segments` full-sized segments, numbered
+    /// from 0. ACKs and SACK blocks name segment boundaries; `ack` hands one to the sender
+    /// and returns what it sends at once, as (segment number, retransmission).
     struct Recovering {
         c: Conn,
         base: Seq,
@@ -4170,12 +4176,18 @@ mod tests {
         /// As [`Self::new`], but with cwnd cut to `cwnd` segments first (by a congestion
         /// event long over), and `queued` segments given to send.
         fn with_window(queued: u32, cwnd: Option<u32>) -> Self {
+            Recovering::with(true, queued, cwnd)
+        }
+
+        /// As [`Self::with_window`], with SACK negotiated or not.
+        fn with(sack: bool, queued: u32, cwnd: Option<u32>) -> Self {
             let cfg = TcpConfig {
                 timestamps: false,
+                sack,
                 ..TcpConfig::default()
             };
             let (mut c, _) = established_with(cfg);
-            assert!(c.sack_ok);
+            assert_eq!(c.sack_ok, sack);
             let mss = c.snd_mss_base();
             let base = c.snd_una;
             let mut segments = queued;
@@ -4372,6 +4384,32 @@ mod tests {
         let sent = r.ack(22, 0, &[(1, 4)]);
         assert_eq!(sent.first(), Some(&(0, true)), "{sent:?}");
         assert_eq!(r.c.info().recoveries, 1);
+        assert_eq!(r.c.info().timeouts, 0);
+    }
+
+    /// RFC 3042 (Limited Transmit) is for any sender, not only a SACK one: without SACK the
+    /// first and second duplicate ACKs each let one new segment go, cwnd unchanged (Linux
+    /// counts duplicate ACKs as SACKed segments in Reno mode, `tcp_add_reno_sack`, and takes
+    /// them out of `tcp_packets_in_flight`). A NewReno window of three segments that loses
+    /// one otherwise draws only two duplicate ACKs and waits for the timer.
+    #[test]
+    fn dupacks_before_recovery_let_new_segments_go_without_sack_too() {
+        let mut r = Recovering::with(false, 10, Some(3));
+        // The peer's window, scaled now, moves: that ACK is a window update, no duplicate.
+        assert_eq!(r.ack(19, 0, &[]), vec![]);
+        let cwnd = r.c.cc.cwnd();
+        // Segment 0 lost; 1 and 2 arrive: each duplicate ACK lets one new segment out.
+        assert_eq!(r.ack(20, 0, &[]), vec![(3, false)]);
+        assert_eq!(r.ack(21, 0, &[]), vec![(4, false)]);
+        assert_eq!(r.c.cc.cwnd(), cwnd, "Limited Transmit leaves cwnd alone");
+        // Segment 3 arrives: the third duplicate ACK, fast retransmit.
+        let sent = r.ack(22, 0, &[]);
+        assert_eq!(sent.first(), Some(&(0, true)), "{sent:?}");
+        assert_eq!(r.c.info().recoveries, 1);
+        // The retransmission fills the hole: everything sent is acknowledged, recovery
+        // ends, and new data follows, all without a timeout.
+        assert_eq!(r.ack(30, 5, &[]).first(), Some(&(5, false)));
+        assert_eq!(r.c.recovery, None);
         assert_eq!(r.c.info().timeouts, 0);
     }
 }

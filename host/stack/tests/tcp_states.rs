@@ -1334,6 +1334,87 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
     assert_eq!(net.stacks[0].tcp_info(c).unwrap().unacked, 0);
 }
 
+/// Linux `tcp_connect_init` and `tcp_v4_syn_recv_sock` size a new connection by the route's
+/// MTU, a cached path MTU included (`tcp_sync_mss` with `dst_mtu`; the MSS offered in the SYN
+/// is `ipv4_default_advmss`, from the same MTU). A learnt a 1000-byte path to C from a first
+/// connection; a second one sends segments that fit it from the start, offers C an MSS that
+/// fits it, and its congestion window is counted in those segments: the initial window is ten
+/// of them, not ten 1460-byte ones the path cannot carry.
+#[test]
+fn a_new_connection_takes_its_mss_from_a_cached_path_mtu() {
+    let mut net = narrow_middle();
+    let now = net.now();
+    let l = net.stacks[2].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let first = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(first, &[1; 5000], now).unwrap();
+    net.run_for(ms(20)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[0].path_mtu(ip4("10.0.2.1"), now), Some(1000));
+
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let _ = net.stacks[2].tcp_accept(l).unwrap();
+    let (s, _) = net.stacks[2].tcp_accept(l).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.state, TcpState::Established);
+    assert_eq!(info.snd_mss, 960, "1000 minus the IPv4 and TCP headers");
+    assert_eq!(
+        info.cwnd,
+        10 * 960,
+        "the initial window in segments that fit"
+    );
+    assert_eq!(
+        net.stacks[2].tcp_info(s).unwrap().snd_mss,
+        960,
+        "C was offered an MSS that fits the path"
+    );
+    // And everything goes through in one go: no segment too big, none resent.
+    let data: Vec<u8> = (0..30_000u32).map(|i| i as u8).collect();
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_send(c, &data, now).unwrap(), data.len());
+    net.run_for(ms(20)).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!((info.unacked, info.retransmits), (0, 0));
+}
+
+/// Linux `tcp_v4_mtu_reduced` calls `tcp_sync_mss` with the new path MTU: the connection's
+/// MSS drops with it, and since Linux counts cwnd in segments of that MSS, so does every
+/// window computed from it. After a timeout the window is one segment, one that the path
+/// carries (960 bytes), not one of the 1460 the handshake agreed.
+#[test]
+fn pmtud_lowers_the_mss_the_congestion_window_is_counted_in() {
+    let mut net = narrow_middle();
+    let now = net.now();
+    let l = net.stacks[2].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let _ = net.stacks[2].tcp_accept(l).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().snd_mss, 1460);
+    let now = net.now();
+    net.stacks[0].tcp_send(c, &[1; 30_000], now).unwrap();
+    net.run_for(ms(20)).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.unacked, 0);
+    assert_eq!(info.snd_mss, 960, "the MSS follows the path MTU down");
+    // Every frame from A is lost from now on: the timer fires and cwnd is one segment.
+    let lossy = LinkConfig::new(Duration::from_micros(100), 1500).loss(1.0);
+    net.set_link_config(0, lossy).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, &[2; 10_000], now).unwrap();
+    net.run_for(ms(1000)).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert!(info.timeouts >= 1, "{info:?}");
+    assert_eq!(info.cwnd, 960, "one segment of the path's size");
+}
+
 fn ip4(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }

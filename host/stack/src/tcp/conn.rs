@@ -351,6 +351,9 @@ pub struct Conn {
     last_ack_sent: Seq,
     peer_mss: u32,
     adv_mss: u16,
+    /// Path MTU minus the IPv4 and TCP fixed headers, as last given by the route (Linux
+    /// `icsk_pmtu_cookie`, through `tcp_mtu_to_mss`): the send MSS never exceeds it.
+    path_mss: u32,
     sack_ok: bool,
     ts_ok: bool,
     ts_recent: u32,
@@ -567,6 +570,7 @@ impl Conn {
             last_ack_sent: Seq(0),
             peer_mss: 536,
             adv_mss: 536,
+            path_mss: u32::from(u16::MAX),
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
@@ -727,7 +731,7 @@ impl Conn {
         }
         self.sack_ok = neg.sack && self.cfg.sack;
         self.ts_ok = ts && self.cfg.timestamps;
-        self.cc.set_mss(self.peer_mss.min(u32::from(self.adv_mss)));
+        self.cc.set_mss(self.snd_mss_base());
     }
 
     fn take_syn(&mut self, syn: &TcpRepr, now: Instant) {
@@ -772,8 +776,31 @@ impl Conn {
         self.cc = new_cc(algo, mss);
     }
 
+    /// The send MSS before options: the peer's MSS, ours, and the path's, whichever is least
+    /// (Linux `tcp_sync_mss`). Congestion control counts in it.
     fn snd_mss_base(&self) -> u32 {
-        self.peer_mss.min(u32::from(self.adv_mss)).max(64)
+        self.peer_mss
+            .min(u32::from(self.adv_mss))
+            .min(self.path_mss)
+            .max(64)
+    }
+
+    /// Takes the route's path MTU (as `path_mss`, the MTU minus 40) into the send MSS, as
+    /// Linux `tcp_sync_mss` does at connect, for the SYN-ACK, on fragmentation-needed
+    /// (`tcp_v4_mtu_reduced`) and before sending whenever the route's MTU changed
+    /// (`tcp_current_mss`): down when the path MTU shrinks, back up when the cached one
+    /// expires. Congestion control takes the new MSS too, so its window arithmetic and the
+    /// segments sent agree.
+    pub(crate) fn sync_mss(&mut self, path_mss: u32) {
+        if path_mss == self.path_mss {
+            return;
+        }
+        let before = self.snd_mss_base();
+        self.path_mss = path_mss;
+        let after = self.snd_mss_base();
+        if after != before {
+            self.cc.set_mss(after);
+        }
     }
 
     /// Counters and state.
@@ -1226,11 +1253,13 @@ impl Conn {
         Outcome::None
     }
 
-    /// The path MTU shrank under segments in flight: they were too big and are lost. Go back
-    /// to SND.UNA so the next flush sends them again at once in the new, smaller size,
-    /// without a congestion response: an MTU is no sign of congestion (Linux
+    /// The path MTU shrank (to `path_mss` + 40): the send MSS follows it (Linux
+    /// `tcp_v4_mtu_reduced` calls `tcp_sync_mss`), and segments in flight were too big and
+    /// are lost. Go back to SND.UNA so the next flush sends them again at once in the new,
+    /// smaller size, without a congestion response: an MTU is no sign of congestion (Linux
     /// `tcp_simple_retransmit`).
-    pub(crate) fn mtu_reduced(&mut self) {
+    pub(crate) fn mtu_reduced(&mut self, path_mss: u32) {
+        self.sync_mss(path_mss);
         if !self.can_send_state() || self.snd_una == self.snd_max {
             return;
         }
@@ -2399,6 +2428,7 @@ impl Conn {
     /// [`Self::unsend`] straight after.
     pub fn poll_output(&mut self, now: Instant, lim: &OutLimits, out: &mut Vec<OutSeg>) {
         let start = out.len();
+        self.sync_mss(lim.path_mss);
         self.undo.clear();
         match self.state {
             TcpState::Closed | TcpState::Listen => return,

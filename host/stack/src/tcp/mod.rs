@@ -559,6 +559,12 @@ impl TcpTable {
     }
 }
 
+/// The most payload one segment can carry on a path of `mtu` bytes before TCP options
+/// (Linux `tcp_mtu_to_mss`: the MTU minus the IPv4 and TCP fixed headers, 48 at least).
+fn path_mss(mtu: usize) -> u32 {
+    mtu.saturating_sub(40).max(48) as u32
+}
+
 /// A reset answering `seg` (RFC 9293 §3.10.7.1): with its ACK number as our sequence when it
 /// carried an ACK, else sequence 0 acknowledging everything it occupied.
 fn reset_for(seg: &TcpRepr, payload_len: usize) -> TcpRepr {
@@ -600,13 +606,16 @@ impl Stack {
         self.tcp.cfg = cfg;
     }
 
-    fn adv_mss_for(&self, dst: Ipv4Addr) -> u16 {
-        let mtu: usize = self
+    /// The MSS to offer `dst`: its route's MTU, a smaller path MTU cached for it included,
+    /// minus the IPv4 and TCP headers (Linux `ipv4_default_advmss` on `ipv4_mtu(dst)`).
+    fn adv_mss_for(&self, dst: Ipv4Addr, now: Instant) -> u16 {
+        let link: usize = self
             .fib
             .lookup(dst)
             .ok()
             .and_then(|nh| self.iface(nh.ifindex))
             .map_or(1500, |i| i.mtu());
+        let mtu = self.pmtu.path_mtu(dst, link, now);
         (mtu.saturating_sub(40)).clamp(88, 65_495) as u16
     }
 
@@ -710,7 +719,7 @@ impl Stack {
             return Err(TcpError::AddrInUse);
         }
         let iss = self.tcp.isn.isn(local, remote, now);
-        let mss = self.adv_mss_for(*remote.ip());
+        let mss = self.adv_mss_for(*remote.ip(), now);
         let mut c = Conn::connect(&self.tcp.cfg, local, remote, iss, mss, now);
         c.port_bound = bind.port() != 0;
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
@@ -1095,7 +1104,7 @@ impl Stack {
                 if let Some((before, after)) = self.pmtu_learn(header.dst, mtu, now) {
                     if after < before {
                         if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
-                            c.mtu_reduced();
+                            c.mtu_reduced(path_mss(after));
                         }
                         self.tcp_flush(i, now);
                     }
@@ -1327,7 +1336,7 @@ impl Stack {
             return;
         }
         let syn_limit = l.backlog.min(self.tcp.cfg.max_syn_backlog).max(1);
-        let mss = self.adv_mss_for(*remote.ip());
+        let mss = self.adv_mss_for(*remote.ip(), now);
         if l.syn_queue >= syn_limit {
             if !self.tcp.cfg.syncookies {
                 self.tcp.mib.listen_drops += 1;
@@ -1443,7 +1452,7 @@ impl Stack {
             sack: opts.sack,
             ts: seg.options.timestamps.map(|t| t.tsval),
         };
-        let mss = self.adv_mss_for(*remote.ip());
+        let mss = self.adv_mss_for(*remote.ip(), now);
         let iss = Seq(seg.ack) - 1;
         let mut c = Conn::from_cookie(&self.tcp.cfg, local, remote, iss, mss, neg, seg, now);
         c.parent = Some(li);
@@ -1513,7 +1522,7 @@ impl Stack {
                 .map_or((1500, false), |f| (f.mtu(), f.dev.caps().tx_csum));
             let path_mtu = self.pmtu.path_mtu(*remote.ip(), link_mtu, now);
             let lim = OutLimits {
-                path_mss: (path_mtu.saturating_sub(40)).max(48) as u32,
+                path_mss: path_mss(path_mtu),
                 gso: self.tcp.cfg.gso && !rt.local,
             };
             let mut segs = std::mem::take(&mut self.tcp.scratch);

@@ -121,6 +121,7 @@ impl Stack {
             tos: 0,
             ttl: opts.ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: opts.dont_frag,
+            ident: None,
         };
         self.snmp.icmp.out_msgs += 1;
         self.snmp.icmp.out_echos += 1;
@@ -215,6 +216,7 @@ impl Stack {
                     tos: hdr.tos(),
                     ttl: self.cfg.default_ttl,
                     dont_frag: false,
+                    ident: None,
                 };
                 self.snmp.icmp.out_msgs += 1;
                 self.snmp.icmp.out_echo_reps += 1;
@@ -394,6 +396,7 @@ impl Stack {
                 tos: ICMP_ERROR_TOS,
                 ttl: self.cfg.default_ttl,
                 dont_frag: false,
+                ident: None,
             };
             self.ip_local_out(pkt, &rt, p, now)
         });

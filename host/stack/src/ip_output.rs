@@ -75,7 +75,13 @@ pub(crate) struct IpParams {
     pub tos: u8,
     pub ttl: u8,
     pub dont_frag: bool,
+    /// The identification a connected socket numbers its datagrams with (Linux `inet_id`);
+    /// `None`: [`Stack::select_ident`] picks it.
+    pub ident: Option<u16>,
 }
+
+/// Identification counters for datagrams no socket numbers (Linux `IP_IDENTS_SZ`).
+pub(crate) const IP_IDENTS: usize = 2048;
 
 impl Stack {
     /// `ip_route_output`: the route towards `dst` and the source address, `src` when the
@@ -133,6 +139,33 @@ impl Stack {
         })
     }
 
+    /// Linux `ip_select_ident_segs` for a datagram no connected socket numbers, `segs` the
+    /// datagrams it becomes after segmentation (each takes the next value):
+    /// - with DF set it gets 0: an atomic datagram's identification means nothing (RFC 6864
+    ///   §4.1) and is never reassembled, and a counter would tell an observer how much this
+    ///   host sends (RFC 7739 §5.1, the "idle scan");
+    /// - otherwise it takes the next values of one of [`IP_IDENTS`] counters, chosen by a
+    ///   keyed hash of source, destination and protocol and offset by it
+    ///   (`ip_idents_reserve`): consecutive datagrams to one destination differ, as
+    ///   reassembly needs, and what this host sends to one destination does not show in the
+    ///   IDs another sees.
+    pub(crate) fn select_ident(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        p: IpParams,
+        segs: u16,
+    ) -> u16 {
+        if p.dont_frag {
+            return 0;
+        }
+        let h = self.tcp.isn.ip_idents_hash(src, dst, p.protocol);
+        let counter = &mut self.ip_idents[h as usize % IP_IDENTS];
+        let id = counter.wrapping_add((h >> 16) as u16);
+        *counter = counter.wrapping_add(segs);
+        id
+    }
+
     /// `ip_local_out`: puts the IPv4 header in front of `pkt` (data at the transport header),
     /// runs OUTPUT, and sends it on (or loops it back).
     pub(crate) fn ip_local_out(
@@ -149,7 +182,10 @@ impl Stack {
             ttl: p.ttl,
             dscp: p.tos >> 2,
             ecn: p.tos & 3,
-            ident: self.next_ident(),
+            ident: match p.ident {
+                Some(id) => id,
+                None => self.select_ident(rt.src, rt.dst, p, pkt.meta.gso_segs.max(1)),
+            },
             dont_frag: p.dont_frag,
             more_frags: false,
             frag_offset: 0,

@@ -174,7 +174,8 @@ pub struct Stack {
     /// Reused by software GSO for the segments of one super-packet.
     pub(crate) gso_scratch: Vec<PacketBuf>,
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
-    pub(crate) ip_ident: u16,
+    /// Identification counters of datagrams no socket numbers ([`Stack::select_ident`]).
+    pub(crate) ip_idents: Box<[u16; crate::ip_output::IP_IDENTS]>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -206,7 +207,7 @@ impl Stack {
             gso_hdr_pool: PacketPool::lazy(GSO_HDR_POOL_COUNT, GSO_HDR_BUF_SIZE),
             gso_scratch: Vec::new(),
             icmp_events: VecDeque::new(),
-            ip_ident: 1,
+            ip_idents: Box::new([0; crate::ip_output::IP_IDENTS]),
             ifaces: Vec::new(),
             cfg,
         }
@@ -522,13 +523,6 @@ impl Stack {
         }
         self.pmtu.poll(now);
         self.tcp_timers(now);
-    }
-
-    /// The next IPv4 identification value.
-    pub(crate) fn next_ident(&mut self) -> u16 {
-        let id = self.ip_ident;
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        id
     }
 
     /// [`Self::alloc`] for a small packet (headers whose payload lies in fragments) that

@@ -124,6 +124,9 @@ struct Cork {
 struct UdpSocket {
     local: SocketAddrV4,
     remote: Option<SocketAddrV4>,
+    /// The IPv4 identification of the next datagram while connected (Linux `inet_id`),
+    /// seeded by `udp_connect`.
+    ip_id: u16,
     rx: VecDeque<Datagram>,
     rcvbuf: usize,
     /// `SO_REUSEADDR`.
@@ -265,6 +268,7 @@ impl Stack {
         let sock = UdpSocket {
             local,
             remote: None,
+            ip_id: 0,
             rx: VecDeque::new(),
             rcvbuf: self.cfg.udp_rcvbuf,
             reuse_addr: opts.reuse_addr,
@@ -318,6 +322,11 @@ impl Stack {
             s.local.set_ip(rt.src);
         }
         s.remote = Some(remote);
+        let local = s.local;
+        let ip_id = self.tcp.isn.ip_id_start(local, remote);
+        if let Ok(s) = self.udp.get(h) {
+            s.ip_id = ip_id;
+        }
         Ok(())
     }
 
@@ -599,11 +608,22 @@ impl Stack {
             pkt.meta.gso_segs = data.len().div_ceil(segment) as u16;
         }
         pkt.set_transport_header();
+        // A connected socket numbers its datagrams itself, whatever their destination (Linux
+        // `ip_select_ident_segs` takes `inet_id` whenever the socket has a peer).
+        let ident = match self.udp.get(h) {
+            Ok(s) if s.remote.is_some() => {
+                let id = s.ip_id;
+                s.ip_id = id.wrapping_add(pkt.meta.gso_segs.max(1));
+                Some(id)
+            }
+            _ => None,
+        };
         let p = IpParams {
             protocol: protocol::UDP,
             tos,
             ttl: ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: df,
+            ident,
         };
         match self.ip_local_out(pkt, &rt, p, now) {
             // A datagram the qdisc refused is lost like one lost on the wire: as Linux does

@@ -1472,3 +1472,184 @@ fn icmp_errors_quote_the_datagram_up_to_576_bytes() {
         ));
     }
 }
+
+/// IPv4 identification, source port and DF flag of every UDP or TCP datagram a tap saw
+/// (Ethernet frames, no VLAN tag).
+fn ip_ids(seen: &[oxnic_stack::packet_tap::Captured], proto: u8) -> Vec<(u16, u16, bool)> {
+    seen.iter()
+        .map(|c| c.packet.data())
+        .filter(|d| d.len() >= 38 && d[12..14] == [0x08, 0x00] && d[23] == proto)
+        .map(|d| {
+            (
+                u16::from_be_bytes([d[18], d[19]]),
+                u16::from_be_bytes([d[34], d[35]]),
+                d[20] & 0x40 != 0,
+            )
+        })
+        .collect()
+}
+
+/// Each TCP connection numbers its datagrams from a counter of its own (Linux `inet_id`),
+/// advanced by the number of segments a super-packet becomes: the frames software GSO cuts
+/// from consecutive super-packets carry consecutive, distinct IDs, and another connection's
+/// traffic in between leaves no gap. With one counter for the whole stack, each super-packet
+/// took one value and its segments the ones after it, so consecutive super-packets reused
+/// each other's IDs, and a connection's IDs showed how much the host sent to anyone else.
+#[test]
+fn each_connection_numbers_its_segments_with_its_own_consecutive_ids() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 10_000);
+    let now = net.now();
+    let lis = net.stacks[1]
+        .tcp_listen(SocketAddrV4::new(ip("10.0.0.2"), 80), 8)
+        .unwrap();
+    let server = SocketAddrV4::new(ip("10.0.0.2"), 80);
+    let a = net.stacks[0].tcp_connect(server, now).unwrap();
+    let b = net.stacks[0].tcp_connect(server, now).unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let mut accepted = Vec::new();
+    while let Ok((h, _)) = net.stacks[1].tcp_accept(lis) {
+        accepted.push(h);
+    }
+    assert_eq!(accepted.len(), 2);
+    let port_a = net.stacks[0].tcp_local_addr(a).unwrap().port();
+    let data = vec![0x5a; 150_000];
+    for round in 0..4 {
+        let now = net.now();
+        let (h, n) = if round % 2 == 0 {
+            (a, data.len())
+        } else {
+            (b, 3000)
+        };
+        let mut sent = 0;
+        while sent < n {
+            sent += net.stacks[0].tcp_send(h, &data[sent..n], now).unwrap();
+            net.run_for(Duration::from_millis(2)).unwrap();
+            let mut sink = vec![0; 1 << 20];
+            let now = net.now();
+            for &s in &accepted {
+                while net.stacks[1]
+                    .tcp_recv(s, &mut sink, now)
+                    .is_ok_and(|r| r > 0)
+                {}
+            }
+        }
+    }
+    net.run_for(Duration::from_millis(50)).unwrap();
+    let seen = net.stacks[1].tap_take(tap).unwrap();
+    let ids: Vec<u16> = ip_ids(&seen, 6)
+        .into_iter()
+        .filter(|&(_, port, _)| port == port_a)
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(ids.len() > 200, "only {} frames of connection a", ids.len());
+    let gaps: Vec<(usize, u16, u16)> = ids
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1] != w[0].wrapping_add(1))
+        .map(|(k, w)| (k, w[0], w[1]))
+        .collect();
+    assert!(gaps.is_empty(), "IDs of connection a jump: {gaps:?}");
+}
+
+/// A datagram with DF set that no connected socket numbers (here a reset to a closed port)
+/// carries identification 0, as Linux sends it: the field means nothing in an atomic
+/// datagram (RFC 6864 §4.1), and a counter would tell an observer how much the host sends
+/// (the "idle scan", RFC 7739 §5.1).
+#[test]
+fn an_atomic_datagram_no_socket_numbers_carries_id_zero() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let tap = net.stacks[0].add_tap(TapPoint::WireRx, None, 100);
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(SocketAddrV4::new(ip("10.0.0.2"), 4444), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_state(c),
+        Ok(oxnic_stack::tcp::TcpState::Closed)
+    );
+    let seen = net.stacks[0].tap_take(tap).unwrap();
+    let rsts = ip_ids(&seen, 6);
+    assert_eq!(rsts.len(), 1, "the SYN is answered by one reset");
+    assert_eq!(rsts[0].0, 0, "the reset's identification");
+    assert!(rsts[0].2, "the reset has DF set");
+}
+
+/// Datagrams that may be fragmented and come from no connected socket take their
+/// identification from one of 2048 counters picked by a keyed hash of source, destination and
+/// protocol (Linux `ip_idents_reserve`): datagrams to one destination are numbered
+/// consecutively, as reassembly needs, and what the host sends elsewhere in between does not
+/// show in them. With one counter for the whole stack, every datagram to anyone left a gap.
+#[test]
+fn datagrams_to_one_destination_are_numbered_apart_from_the_rest() {
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), LAT);
+    let now = net.now();
+    net.stacks[0]
+        .routes_mut()
+        .add(Route::default_via(ip("10.0.0.2"), ia))
+        .unwrap();
+    let rx = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("10.0.0.2"), 9))
+        .unwrap();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    let here = SocketAddrV4::new(ip("10.0.0.2"), 9);
+    let elsewhere = SocketAddrV4::new(ip("192.168.9.7"), 9);
+    // Resolve the next hop first, so that no datagram waits in (or overflows) the
+    // neighbour queue.
+    net.stacks[0].udp_send_to(tx, b"x", here, now).unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let mut buf = [0; 8];
+    assert_eq!(net.stacks[1].udp_recv_from(rx, &mut buf).unwrap().0, 1);
+    let now = net.now();
+    let tap = net.stacks[1].add_tap(TapPoint::WireRx, None, 100);
+    for to in [here, here, elsewhere, elsewhere, here, elsewhere, here] {
+        net.stacks[0].udp_send_to(tx, b"x", to, now).unwrap();
+    }
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let seen = net.stacks[1].tap_take(tap).unwrap();
+    let to_here: Vec<u16> = seen
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|d| d.len() >= 38 && d[23] == 17 && d[30..34] == [10, 0, 0, 2])
+        .map(|d| u16::from_be_bytes([d[18], d[19]]))
+        .collect();
+    assert_eq!(to_here.len(), 4);
+    let first = to_here[0];
+    assert_eq!(
+        to_here,
+        (0..4).map(|k| first.wrapping_add(k)).collect::<Vec<u16>>(),
+        "datagrams to 10.0.0.2 are numbered one after the other"
+    );
+    assert_eq!(net.stacks[1].udp_socket_stats(rx).unwrap().received, 5);
+    // A connected socket numbers its datagrams itself (`inet_id`): the unconnected socket's
+    // datagrams to the same destination in between leave no gap in its IDs.
+    let conn = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5001))
+        .unwrap();
+    net.stacks[0].udp_connect(conn, here).unwrap();
+    let now = net.now();
+    for connected in [true, false, true, false, false, true] {
+        if connected {
+            net.stacks[0].udp_send(conn, b"c", now).unwrap();
+        } else {
+            net.stacks[0].udp_send_to(tx, b"u", here, now).unwrap();
+        }
+    }
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let seen = net.stacks[1].tap_take(tap).unwrap();
+    let from_conn: Vec<u16> = ip_ids(&seen, 17)
+        .into_iter()
+        .filter(|&(_, port, _)| port == 5001)
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(from_conn.len(), 3);
+    let first = from_conn[0];
+    assert_eq!(
+        from_conn,
+        (0..3).map(|k| first.wrapping_add(k)).collect::<Vec<u16>>(),
+        "the connected socket's datagrams are numbered one after the other"
+    );
+}

@@ -359,6 +359,9 @@ pub struct Conn {
     ts_recent: u32,
     ts_recent_at: Instant,
     ts_offset: u32,
+    /// The IPv4 identification of this connection's next datagram (Linux `inet_id`), from
+    /// [`IsnGenerator::ip_id_start`].
+    ip_id: u16,
 
     pub(crate) tx: SendQueue,
     pub(crate) rx: RecvQueue,
@@ -546,6 +549,7 @@ impl Conn {
         now: Instant,
     ) -> Conn {
         let rcv_wscale = rcv_wscale_for(cfg);
+        let keyed = IsnGenerator::new(cfg.secret);
         Conn {
             state: TcpState::Closed,
             local,
@@ -575,7 +579,8 @@ impl Conn {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: IsnGenerator::new(cfg.secret).ts_offset(local, remote),
+            ts_offset: keyed.ts_offset(local, remote),
+            ip_id: keyed.ip_id_start(local, remote),
             tx: SendQueue::new(cfg.sndbuf),
             rx: RecvQueue::new(cfg.rcvbuf),
             // Sized to the receive buffer and resized with it (`fit_ooo`).
@@ -768,6 +773,14 @@ impl Conn {
     /// Bytes of the send queue from `snd_una` on, for copying payload out.
     pub fn send_queue(&self) -> &SendQueue {
         &self.tx
+    }
+
+    /// The IPv4 identification for this connection's next datagram, which becomes `segs`
+    /// segments (each takes the next value; Linux `ip_select_ident_segs` on `inet_id`).
+    pub fn take_ip_ids(&mut self, segs: u16) -> u16 {
+        let id = self.ip_id;
+        self.ip_id = id.wrapping_add(segs);
+        id
     }
 
     /// Switches the congestion control algorithm (keeps cwnd/ssthresh semantics fresh).

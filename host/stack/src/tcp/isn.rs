@@ -37,7 +37,7 @@
 //! final ACK carrying a TSopt *is* the "timestamps ok" bit.
 
 use core::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use siphasher::sip::SipHasher24;
 
@@ -59,6 +59,8 @@ const TAG_ISN: u8 = 1;
 const TAG_COOKIE_OFFSET: u8 = 2;
 const TAG_COOKIE_MAC: u8 = 3;
 const TAG_TS_OFFSET: u8 = 4;
+const TAG_IP_ID: u8 = 5;
+const TAG_IP_IDENTS: u8 = 6;
 
 const PARITY_SHIFT: u32 = 31;
 const MSS_SHIFT: u32 = 29;
@@ -147,6 +149,28 @@ impl IsnGenerator {
         let mut buf = [0; 13];
         buf[0] = TAG_TS_OFFSET;
         buf[1..].copy_from_slice(&tuple_bytes(local, remote));
+        self.hasher.hash(&buf) as u32
+    }
+
+    /// Where the IPv4 identification counter of the connection between `local` and `remote`
+    /// starts (Linux seeds a connection's `inet_id` at random when it is made): a keyed hash
+    /// of the 4-tuple, so that the IDs of one connection say nothing about any other's.
+    pub fn ip_id_start(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u16 {
+        let mut buf = [0; 13];
+        buf[0] = TAG_IP_ID;
+        buf[1..].copy_from_slice(&tuple_bytes(local, remote));
+        self.hasher.hash(&buf) as u16
+    }
+
+    /// A keyed hash of a datagram's source, destination and protocol, for the
+    /// identification counters of datagrams no socket numbers (Linux `ip_idents_hashrnd`):
+    /// its low bits pick the counter, its high half offsets the value.
+    pub fn ip_idents_hash(&self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u32 {
+        let mut buf = [0; 10];
+        buf[0] = TAG_IP_IDENTS;
+        buf[1..5].copy_from_slice(&src.octets());
+        buf[5..9].copy_from_slice(&dst.octets());
+        buf[9] = protocol;
         self.hasher.hash(&buf) as u32
     }
 

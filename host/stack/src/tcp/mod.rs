@@ -355,7 +355,7 @@ pub struct TcpTable {
     /// Empty slots of `socks`, lowest first: a new socket takes the lowest free slot without
     /// a scan.
     vacant: BinaryHeap<Reverse<usize>>,
-    isn: IsnGenerator,
+    pub(crate) isn: IsnGenerator,
     next_port: u16,
     /// Where the next bind to port 0 starts looking (an offset into [`EPHEMERAL`]).
     next_bind_port: u16,
@@ -1538,11 +1538,16 @@ impl Stack {
                     continue;
                 };
                 let segs_n = u64::from(pkt.meta.gso_segs.max(1));
+                let ident = match self.tcp.socks.get_mut(i) {
+                    Some(Some(Sock::Conn(c))) => Some(c.take_ip_ids(pkt.meta.gso_segs.max(1))),
+                    _ => None,
+                };
                 let p = IpParams {
                     protocol: protocol::TCP,
                     tos: 0,
                     ttl: self.cfg.default_ttl,
                     dont_frag: true,
+                    ident,
                 };
                 // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
                 // batch stay unsent, to go when the queue has drained. Any other failure
@@ -1742,6 +1747,7 @@ impl Stack {
             tos: 0,
             ttl: self.cfg.default_ttl,
             dont_frag: true,
+            ident: None,
         };
         // No block keeps these segments to send again: a reset the queue refused is
         // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.

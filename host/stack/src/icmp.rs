@@ -71,6 +71,9 @@ pub enum IcmpError {
     FragNeeded(u16),
     /// Time exceeded.
     TimeExceeded(TimeExceeded),
+    /// Parameter problem (code 0) with the offset of the offending header byte
+    /// (`ip_options_compile`).
+    ParamProblem(u8),
 }
 
 impl IcmpError {
@@ -82,6 +85,7 @@ impl IcmpError {
                 DstUnreachable::FragRequired.code(),
             ),
             IcmpError::TimeExceeded(r) => (msg_type::TIME_EXCEEDED, r as u8),
+            IcmpError::ParamProblem(_) => (msg_type::PARAM_PROBLEM, 0),
         }
     }
 }
@@ -327,6 +331,11 @@ impl Stack {
         let room = ICMP_ERROR_MAX_LEN - Ipv4Repr::MIN_LEN - icmpv4::HEADER_LEN - ohdr.header_len();
         let quoted = &opayload[..opayload.len().min(room.max(QUOTED_PAYLOAD_LEN))];
         if self.is_local_addr(ohdr.src) {
+            if let IcmpError::ParamProblem(_) = err {
+                // The stack sends no IP options, so its own packets never fail their check;
+                // and Linux reports a parameter problem to no socket but raw ones.
+                return;
+            }
             // Our own packet: the error goes straight to whoever sent it.
             let ports = quoted_ports(&ohdr, quoted);
             self.udp_err(&ohdr, ports, err);
@@ -354,6 +363,7 @@ impl Stack {
                     reason,
                     original_dst: ohdr.dst,
                 },
+                IcmpError::ParamProblem(_) => return,
             };
             self.push_icmp_event(e);
             return;
@@ -388,6 +398,11 @@ impl Stack {
                 header: ohdr,
                 data: quoted,
             },
+            IcmpError::ParamProblem(pointer) => IcmpRepr::ParamProblem {
+                pointer,
+                header: ohdr,
+                data: quoted,
+            },
         };
         let sent = self.icmp_build(&msg).and_then(|pkt| {
             let rt = self.ip_route_output(ohdr.src, src)?;
@@ -405,6 +420,7 @@ impl Stack {
                 self.snmp.icmp.out_msgs += 1;
                 match err {
                     IcmpError::TimeExceeded(_) => self.snmp.icmp.out_time_excds += 1,
+                    IcmpError::ParamProblem(_) => self.snmp.icmp.out_parm_probs += 1,
                     _ => self.snmp.icmp.out_dest_unreachs += 1,
                 }
             }

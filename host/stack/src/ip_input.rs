@@ -17,7 +17,7 @@ use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ethernet::ethertype;
 use crate::wire::icmpv4::DstUnreachable;
-use crate::wire::ipv4::{protocol, Ipv4Repr};
+use crate::wire::ipv4::{check_options, protocol, Ipv4Repr, OptionsInfo};
 use crate::wire::WireError;
 use std::net::Ipv4Addr;
 
@@ -100,16 +100,47 @@ impl Stack {
     }
 
     /// `ip_rcv_finish` + `ip_route_input`: local delivery, forwarding, or a counted drop. The
-    /// header is parsed again since a PREROUTING hook may have rewritten it.
+    /// header is parsed again since a PREROUTING hook may have rewritten it. As in Linux, the
+    /// options are looked at once the datagram has a route (`ip_rcv_options`).
     fn ip_rcv_finish(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
         let Some(hdr) = self.reparse(HookPoint::PreRouting, &pkt, hdr) else {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };
-        match self.ip_route_input(&pkt, &hdr) {
+        let route = self.ip_route_input(&pkt, &hdr);
+        if matches!(route, InputRoute::Drop) {
+            self.snmp.ip.in_addr_errors += 1;
+            return;
+        }
+        if !hdr.options.is_empty() && self.ip_rcv_options(ifindex, &pkt, &hdr, now).is_none() {
+            return;
+        }
+        match route {
             InputRoute::Local => self.ip_local_deliver(ifindex, pkt, hdr, now),
             InputRoute::Forward => self.ip_forward(ifindex, pkt, hdr, now),
-            InputRoute::Drop => self.snmp.ip.in_addr_errors += 1,
+            InputRoute::Drop => {}
+        }
+    }
+
+    /// `ip_rcv_options`: checks the options like `ip_options_compile`. Malformed ones drop the
+    /// datagram as a header error (`InHdrErrors`) and are answered with a parameter problem
+    /// pointing at the offending byte, under `icmp_send`'s usual rules (nothing about an ICMP
+    /// error, a later fragment or a broadcast).
+    fn ip_rcv_options(
+        &mut self,
+        ifindex: IfIndex,
+        pkt: &PacketBuf,
+        hdr: &Ipv4Repr,
+        now: Instant,
+    ) -> Option<OptionsInfo> {
+        match check_options(hdr.options.as_bytes()) {
+            Ok(info) => Some(info),
+            Err(bad) => {
+                self.snmp.ip.in_hdr_errors += 1;
+                let err = IcmpError::ParamProblem(bad.pointer);
+                self.icmp_send(pkt, err, Some(ifindex), now);
+                None
+            }
         }
     }
 

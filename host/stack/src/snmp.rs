@@ -9,8 +9,8 @@ use core::fmt;
 pub struct IpMib {
     /// Datagrams received from interfaces, including those in error (`InReceives`).
     pub in_receives: u64,
-    /// Dropped for header errors: bad version, IHL, length, checksum, TTL expired on forward
-    /// (`InHdrErrors`).
+    /// Dropped for header errors: bad version, IHL, length, checksum, malformed options, TTL
+    /// expired on forward (`InHdrErrors`).
     pub in_hdr_errors: u64,
     /// Dropped because the destination is not ours and forwarding is off, or has no route
     /// (`InAddrErrors`).
@@ -82,6 +82,8 @@ pub struct IcmpMib {
     pub out_dest_unreachs: u64,
     /// Time exceeded sent (`OutTimeExcds`).
     pub out_time_excds: u64,
+    /// Parameter problems sent (`OutParmProbs`).
+    pub out_parm_probs: u64,
     /// Echo requests sent (`OutEchos`).
     pub out_echos: u64,
     /// Echo replies sent (`OutEchoReps`).
@@ -202,6 +204,7 @@ impl fmt::Display for Snmp {
                 ("OutRateLimit", ic.out_rate_limited),
                 ("OutDestUnreachs", ic.out_dest_unreachs),
                 ("OutTimeExcds", ic.out_time_excds),
+                ("OutParmProbs", ic.out_parm_probs),
                 ("OutEchos", ic.out_echos),
                 ("OutEchoReps", ic.out_echo_reps),
             ],

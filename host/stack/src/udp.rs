@@ -734,6 +734,8 @@ impl Stack {
             IcmpError::DstUnreachable(r) => UdpError::Unreachable(r),
             IcmpError::FragNeeded(_) => UdpError::Unreachable(DstUnreachable::FragRequired),
             IcmpError::TimeExceeded(_) => UdpError::TimeExceeded,
+            // `icmp_send` reports no parameter problem about our own packets (see there).
+            IcmpError::ParamProblem(_) => return,
         });
     }
 }

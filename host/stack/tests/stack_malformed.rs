@@ -5,6 +5,7 @@ mod common;
 
 use common::{ip, ip_frame, ipv4, mac, udp_frame, Addrs, LinkConfig, Net};
 use oxnic_stack::icmp::PingOptions;
+use oxnic_stack::packet_tap::TapPoint;
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::snmp::Snmp;
 use oxnic_stack::wire::checksum;
@@ -122,10 +123,11 @@ fn malformed_frames_are_counted_drops() {
     let mut f = ip_frame(&a, &h, &good[34..]);
     f[14 + 21] = 0;
     fix_ip_checksum(&mut f);
+    let s = feed(&mut net, &f);
+    assert_eq!(s.ip.in_hdr_errors, before + 6, "bad option length");
     assert_eq!(
-        feed(&mut net, &f).ip.in_hdr_errors,
-        before + 6,
-        "bad option length"
+        s.icmp.out_parm_probs, 1,
+        "answered with a parameter problem"
     );
 
     // Not for us, and forwarding is off; or from a broadcast source.
@@ -183,13 +185,14 @@ fn malformed_frames_are_counted_drops() {
     assert_eq!(s.icmp.out_echo_reps, 0);
 
     // TCP: a segment shorter than its header is an input error, answered with nothing.
+    let sent = net.stacks[1].snmp().icmp.out_msgs;
     let h = ipv4(&a, 6, 9, 64, 7);
     let s = feed(&mut net, &ip_frame(&a, &h, &[0; 7]));
     assert_eq!(
         (s.tcp.in_errs, s.tcp.out_rsts, s.ip.in_unknown_protos),
         (1, 0, 0)
     );
-    assert_eq!(s.icmp.out_msgs, 0);
+    assert_eq!(s.icmp.out_msgs, sent);
     // An unknown protocol gets protocol unreachable.
     let h = ipv4(&a, 99, 9, 64, 4);
     let s = feed(&mut net, &ip_frame(&a, &h, &[1, 2, 3, 4]));
@@ -498,4 +501,134 @@ fn tcp_segments_with_malformed_options_are_still_processed() {
         // What B sent on the wire (and A's answers) is not part of this test.
         net.run_for(Duration::from_millis(10)).unwrap();
     }
+}
+
+/// `frame` (Ethernet + IPv4 without options) with the raw option bytes `opts` (a multiple of 4
+/// long, well-formed or not) spliced in after the fixed header; IHL, total length and the
+/// header checksum are fixed up. The UDP or ICMP checksum does not cover IP options.
+fn with_raw_options(frame: &[u8], opts: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(opts);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_ip_checksum(&mut f);
+    f
+}
+
+/// Feeds `frame` to B, lets the net run so that B's answers reach A, and returns the ICMP
+/// messages A's wire saw as (type, code, pointer byte of a parameter problem). A second of
+/// virtual time passes, so that B's ICMP rate limiter has a token for the next call.
+fn icmp_seen_by_a(net: &mut Net, frame: &[u8]) -> Vec<(u8, u8, u8)> {
+    let tap = net.stacks[0].add_tap(TapPoint::WireRx, None, 100);
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(0, frame));
+    net.run_for(Duration::from_secs(1)).unwrap();
+    let seen = net.stacks[0]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .map(|c| c.packet.data().to_vec())
+        .filter(|d| d[12..14] == [0x08, 0x00] && d[23] == 1)
+        .map(|d| {
+            let l4 = 14 + usize::from(d[14] & 0x0f) * 4;
+            (d[l4], d[l4 + 1], d[l4 + 4])
+        })
+        .collect();
+    net.stacks[0].remove_tap(tap).unwrap();
+    seen
+}
+
+/// Linux `ip_options_compile` (called from `ip_rcv_options`): a datagram whose options are
+/// malformed is dropped, counted in `InHdrErrors`, and answered with ICMP parameter problem
+/// (type 12, code 0) whose pointer is the offset of the offending byte from the start of the
+/// IP header. Each case names the rule: option lengths (below 2, past the option area), the
+/// record-route and timestamp pointers (below their minimum, or pointing at a slot that does
+/// not fit), a full timestamp whose overflow counter is already 15, a second record route, and
+/// a source route with a pointer below 4.
+#[test]
+fn malformed_ip_options_are_answered_with_a_parameter_problem_at_the_bad_byte() {
+    let (mut net, a) = setup();
+    let sock = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let good = udp_frame(&a, 1000, 9, b"payload!");
+    for (opts, pointer) in [
+        (&[130, 1, 0, 0][..], 20),               // length below 2
+        (&[1, 68, 12, 5][..], 21),               // length past the option area
+        (&[7, 7, 3, 0, 0, 0, 0, 0][..], 22),     // record-route pointer below 4
+        (&[7, 6, 4, 0, 0, 0, 0, 0][..], 22),     // record-route slot cut short
+        (&[68, 8, 4, 0, 0, 0, 0, 0][..], 22),    // timestamp pointer below 5
+        (&[68, 8, 9, 0xf0, 0, 0, 0, 0][..], 23), // full, overflow already 15
+        (&[68, 8, 5, 1, 0, 0, 0, 0][..], 22),    // address + time needs 8 bytes
+        (&[137, 7, 3, 10, 0, 0, 9, 0][..], 22),  // strict source route pointer
+        (
+            &[7, 7, 4, 0, 0, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0, 0][..],
+            27, // a second record route
+        ),
+    ] {
+        let before = net.stacks[1].snmp();
+        let seen = icmp_seen_by_a(&mut net, &with_raw_options(&good, opts));
+        let after = net.stacks[1].snmp();
+        assert_eq!(seen, vec![(12, 0, pointer)], "{opts:?}");
+        assert_eq!(
+            after.ip.in_hdr_errors,
+            before.ip.in_hdr_errors + 1,
+            "{opts:?}"
+        );
+        assert_eq!(after.udp.in_datagrams, before.udp.in_datagrams, "{opts:?}");
+    }
+    assert_eq!(net.stacks[0].snmp().icmp.in_parm_probs, 9);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(sock).unwrap(), 0);
+
+    // Never an error about an error, a non-first fragment or a broadcast: dropped and
+    // counted all the same.
+    let bad = [7, 6, 4, 0, 0, 0, 0, 0];
+    let bcast = Addrs {
+        dst: ip("10.0.0.255"),
+        ..a
+    };
+    let unreach = {
+        let mut quote = udp_frame(
+            &Addrs {
+                src: a.dst,
+                dst: a.src,
+                ..a
+            },
+            9,
+            1000,
+            b"x",
+        )[14..]
+            .to_vec();
+        quote.truncate(28);
+        let mut l4 = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        l4.extend_from_slice(&quote);
+        let c = checksum::checksum(&l4);
+        l4[2..4].copy_from_slice(&c.to_be_bytes());
+        ip_frame(&a, &ipv4(&a, 1, 5, 64, l4.len()), &l4)
+    };
+    let later_fragment = {
+        let mut h = ipv4(&a, 17, 6, 64, 16);
+        h.frag_offset = 8;
+        ip_frame(&a, &h, &[1; 16])
+    };
+    for (what, frame) in [
+        ("broadcast", udp_frame(&bcast, 1000, 9, b"payload!")),
+        ("icmp error", unreach),
+        ("later fragment", later_fragment),
+    ] {
+        let before = net.stacks[1].snmp().ip.in_hdr_errors;
+        let seen = icmp_seen_by_a(&mut net, &with_raw_options(&frame, &bad));
+        assert_eq!(seen, vec![], "{what}");
+        assert_eq!(net.stacks[1].snmp().ip.in_hdr_errors, before + 1, "{what}");
+    }
+    // Well-formed options pass: a record route with room, NOPs, a router alert.
+    let opts = [1, 7, 7, 4, 0, 0, 0, 0, 148, 4, 0, 0];
+    let seen = icmp_seen_by_a(&mut net, &with_raw_options(&good, &opts));
+    assert_eq!(seen, vec![]);
+    assert_eq!(net.stacks[1].udp_recv_queue_len(sock).unwrap(), 1);
 }

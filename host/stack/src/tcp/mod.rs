@@ -1120,6 +1120,8 @@ impl Stack {
             IcmpError::DstUnreachable(_) | IcmpError::TimeExceeded(_) => {
                 (TcpError::Unreachable, false)
             }
+            // `icmp_send` reports no parameter problem about our own packets (see there).
+            IcmpError::ParamProblem(_) => return,
         };
         if let Outcome::Closed = c.icmp_error(e, hard, mib) {
             self.tcp_finish(i);

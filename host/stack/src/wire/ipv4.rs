@@ -1,6 +1,7 @@
-//! IPv4 header (RFC 791): what `ip_rcv` validates and `ip_output` writes. Options are checked
-//! for well-formed lengths, kept as raw bytes (so forwarding and ICMP quoting reproduce them
-//! exactly) and read through an iterator.
+//! IPv4 header (RFC 791): what `ip_rcv` validates and `ip_output` writes. Options are kept as
+//! raw bytes (so forwarding and ICMP quoting reproduce them exactly) and read through an
+//! iterator; [`compile_options`] is Linux's `ip_options_compile`, the receive path's check and
+//! update of them.
 
 use super::checksum::{self, ChecksumMode};
 use super::WireError;
@@ -29,8 +30,22 @@ pub mod option_kind {
     pub const RECORD_ROUTE: u8 = 7;
     /// Internet timestamp.
     pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
     /// Router alert (RFC 2113).
     pub const ROUTER_ALERT: u8 = 148;
+}
+
+/// Timestamp option flags (low nibble of the option's fourth byte, RFC 791).
+pub mod timestamp_flag {
+    /// Time stamps only.
+    pub const TS_ONLY: u8 = 0;
+    /// Each stamp is preceded by the address of the host that made it.
+    pub const TS_AND_ADDR: u8 = 1;
+    /// The addresses are prespecified; a host stamps only its own.
+    pub const PRESPEC: u8 = 3;
 }
 
 /// Largest option area: a 60-byte header minus the 20 fixed bytes.
@@ -129,6 +144,21 @@ impl Ipv4Options {
         Ok(o)
     }
 
+    /// Keeps `raw` (at most 40 bytes) without looking inside: what a header that arrived
+    /// carries before `ip_options_compile` has judged it, or what an ICMP error quotes. The
+    /// iterator stops at the first option whose length does not fit.
+    pub fn raw(raw: &[u8]) -> Result<Self, WireError> {
+        if raw.len() > MAX_OPTIONS_LEN {
+            return Err(WireError::Unrepresentable {
+                what: "ipv4 options longer than 40 bytes",
+            });
+        }
+        let mut o = Ipv4Options::default();
+        o.bytes[..raw.len()].copy_from_slice(raw);
+        o.len = raw.len() as u8;
+        Ok(o)
+    }
+
     /// The raw option bytes, padding included.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
@@ -157,7 +187,7 @@ impl<'a> Iterator for Ipv4OptionIter<'a> {
     type Item = Ipv4Option<'a>;
 
     fn next(&mut self) -> Option<Ipv4Option<'a>> {
-        // Lengths were checked by `Ipv4Options::new`; `get` keeps this panic-free regardless.
+        // `get` keeps this panic-free whether or not `Ipv4Options::new` checked the lengths.
         let (&kind, after) = self.rest.split_first()?;
         match kind {
             option_kind::EOL => {
@@ -185,6 +215,217 @@ impl<'a> Iterator for Ipv4OptionIter<'a> {
             }
         }
     }
+}
+
+/// What [`compile_options`] found: where the options the stack acts on start, as offsets from
+/// the first byte of the IPv4 header (Linux's `struct ip_options`), and which slots the
+/// receiving host filled for forwarding to overwrite with its outgoing address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OptionsInfo {
+    /// A loose or strict source route.
+    pub srr: Option<u8>,
+    /// The source route is strict (SSRR).
+    pub strict_route: bool,
+    /// A record route.
+    pub rr: Option<u8>,
+    /// The record route had a free slot, filled on receive (`rr_needaddr`).
+    pub rr_needaddr: bool,
+    /// A timestamp.
+    pub ts: Option<u8>,
+    /// An address-and-time stamp was made on receive (`ts_needaddr`).
+    pub ts_needaddr: bool,
+    /// A router alert asking routers to examine the packet (value 0).
+    pub router_alert: Option<u8>,
+}
+
+/// An option area `ip_options_compile` refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadOption {
+    /// Offset of the offending byte from the first byte of the IPv4 header: the pointer of
+    /// the ICMP parameter problem that answers it.
+    pub pointer: u8,
+}
+
+/// What a receiving host writes into record-route and timestamp options (`ip_options_compile`
+/// with a route attached).
+pub struct OptionStamp<F: Fn(Ipv4Addr) -> bool> {
+    /// The address recorded (Linux `fib_compute_spec_dst`).
+    pub addr: Ipv4Addr,
+    /// The timestamp written (in network order).
+    pub time: u32,
+    /// Whether an address is one of ours, for prespecified timestamps.
+    pub is_local: F,
+}
+
+/// Linux `__ip_options_compile` over the option area `opts` of a received header (at most
+/// 40 bytes): checks every option Linux checks, in its order, and returns where the
+/// offending byte is when one is wrong. With `stamp`, also does what Linux does on receive:
+/// fills the next record-route slot and timestamp, advances their pointers, counts a full
+/// timestamp's overflow, and clears the bytes after end-of-list. Without it, `opts` is only
+/// read. Kinds with no meaning here (security, CIPSO, anything unknown) are skipped by length.
+pub fn compile_options<F: Fn(Ipv4Addr) -> bool>(
+    opts: &mut [u8],
+    stamp: Option<&OptionStamp<F>>,
+) -> Result<OptionsInfo, BadOption> {
+    let at = |i: usize| BadOption {
+        pointer: (Ipv4Repr::MIN_LEN + i).min(usize::from(u8::MAX)) as u8,
+    };
+    let mut info = OptionsInfo::default();
+    let mut i = 0;
+    while i < opts.len() {
+        let kind = opts[i];
+        match kind {
+            option_kind::EOL => {
+                if stamp.is_some() {
+                    opts[i..].fill(0);
+                }
+                break;
+            }
+            option_kind::NOP => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = opts.get(i + 1) else {
+            return Err(at(i));
+        };
+        let len = usize::from(len);
+        let Some(o) = opts.get_mut(i..i + len).filter(|_| len >= 2) else {
+            return Err(at(i));
+        };
+        match kind {
+            option_kind::LSRR | option_kind::SSRR => {
+                if len < 3 {
+                    return Err(at(i + 1));
+                }
+                if o[2] < 4 {
+                    return Err(at(i + 2));
+                }
+                // Only one source route (RFC 1812 §5.2.4.1).
+                if info.srr.is_some() {
+                    return Err(at(i));
+                }
+                info.strict_route = kind == option_kind::SSRR;
+                info.srr = Some(at(i).pointer);
+            }
+            option_kind::RECORD_ROUTE => {
+                if info.rr.is_some() {
+                    return Err(at(i));
+                }
+                if len < 3 {
+                    return Err(at(i + 1));
+                }
+                let p = usize::from(o[2]);
+                if p < 4 {
+                    return Err(at(i + 2));
+                }
+                if p <= len {
+                    if p + 3 > len {
+                        return Err(at(i + 2));
+                    }
+                    if let Some(s) = stamp {
+                        o[p - 1..p + 3].copy_from_slice(&s.addr.octets());
+                        o[2] += 4;
+                    }
+                    info.rr_needaddr = true;
+                }
+                info.rr = Some(at(i).pointer);
+            }
+            option_kind::TIMESTAMP => {
+                if info.ts.is_some() {
+                    return Err(at(i));
+                }
+                if len < 4 {
+                    return Err(at(i + 1));
+                }
+                let p = usize::from(o[2]);
+                if p < 5 {
+                    return Err(at(i + 2));
+                }
+                let flag = o[3] & 0x0f;
+                if p <= len {
+                    if p + 3 > len {
+                        return Err(at(i + 2));
+                    }
+                    match flag {
+                        timestamp_flag::TS_ONLY => {
+                            if let Some(s) = stamp {
+                                o[p - 1..p + 3].copy_from_slice(&s.time.to_be_bytes());
+                                o[2] += 4;
+                            }
+                        }
+                        timestamp_flag::TS_AND_ADDR => {
+                            if p + 7 > len {
+                                return Err(at(i + 2));
+                            }
+                            if let Some(s) = stamp {
+                                o[p - 1..p + 3].copy_from_slice(&s.addr.octets());
+                                o[p + 3..p + 7].copy_from_slice(&s.time.to_be_bytes());
+                                o[2] += 8;
+                            }
+                            info.ts_needaddr = true;
+                        }
+                        timestamp_flag::PRESPEC => {
+                            if p + 7 > len {
+                                return Err(at(i + 2));
+                            }
+                            if let Some(s) = stamp {
+                                let a = Ipv4Addr::new(o[p - 1], o[p], o[p + 1], o[p + 2]);
+                                if (s.is_local)(a) {
+                                    o[p + 3..p + 7].copy_from_slice(&s.time.to_be_bytes());
+                                    o[2] += 8;
+                                }
+                            }
+                        }
+                        // Other flags are let through untouched on receive.
+                        _ => {}
+                    }
+                } else if flag != timestamp_flag::PRESPEC {
+                    let overflow = o[3] >> 4;
+                    if overflow == 15 {
+                        return Err(at(i + 3));
+                    }
+                    if stamp.is_some() {
+                        o[3] = flag | ((overflow + 1) << 4);
+                    }
+                }
+                info.ts = Some(at(i).pointer);
+            }
+            option_kind::ROUTER_ALERT => {
+                if len < 4 {
+                    return Err(at(i + 1));
+                }
+                if o[2] == 0 && o[3] == 0 {
+                    info.router_alert = Some(at(i).pointer);
+                }
+            }
+            _ => {}
+        }
+        i += len;
+    }
+    Ok(info)
+}
+
+impl<F: Fn(Ipv4Addr) -> bool> core::fmt::Debug for OptionStamp<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OptionStamp")
+            .field("addr", &self.addr)
+            .field("time", &self.time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`compile_options`] without a stamp: only checks `opts`.
+pub fn check_options(opts: &[u8]) -> Result<OptionsInfo, BadOption> {
+    let mut copy = [0u8; MAX_OPTIONS_LEN];
+    let Some(c) = copy.get_mut(..opts.len()) else {
+        return Err(BadOption {
+            pointer: Ipv4Repr::MIN_LEN as u8,
+        });
+    };
+    c.copy_from_slice(opts);
+    compile_options::<fn(Ipv4Addr) -> bool>(c, None)
 }
 
 /// An IPv4 header as a plain value.
@@ -272,7 +513,10 @@ impl Ipv4Repr {
 
     /// Parses the header quoted in an ICMP error: the original datagram was cut after its first
     /// bytes, so the total length may exceed what is here and the checksum is not checked.
-    /// Returns the header and the quoted payload bytes.
+    /// The options are kept as they are ([`Ipv4Options::raw`]): a header quoted in a parameter
+    /// problem is the one whose options were wrong, and `ip_rcv` parses with this too, leaving
+    /// the options to [`compile_options`] after routing, as Linux does. Returns the header and
+    /// the quoted payload bytes.
     pub fn parse_quoted(data: &[u8]) -> Result<(Ipv4Repr, &[u8]), WireError> {
         Self::parse_inner(data, ChecksumMode::Offloaded, true)
     }
@@ -327,7 +571,11 @@ impl Ipv4Repr {
         if mode == ChecksumMode::Software && !checksum::verify(&data[..hlen]) {
             return Err(WireError::BadChecksum { what });
         }
-        let options = Ipv4Options::new(opts)?;
+        let options = if quoted {
+            Ipv4Options::raw(opts)?
+        } else {
+            Ipv4Options::new(opts)?
+        };
         let repr = Ipv4Repr {
             src: Ipv4Addr::new(src[0], src[1], src[2], src[3]),
             dst: Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]),
@@ -551,6 +799,46 @@ mod tests {
         // Bytes after EOL are padding and not checked.
         let p = with_options(&[0, 99, 99, 99]);
         assert!(Ipv4Repr::parse(&p, ChecksumMode::Software).is_ok());
+    }
+
+    /// `ip_rcv` and ICMP quoting parse a header whatever its options hold (`ip_rcv_core`
+    /// does not look at them); [`check_options`] judges them afterwards, like Linux
+    /// `ip_options_compile`, and names the offending byte as a header offset.
+    #[test]
+    fn parse_quoted_keeps_malformed_options_for_check_options() {
+        for (opts, pointer) in [
+            (&[7u8, 1, 0, 0][..], 20),               // length below 2
+            (&[1, 1, 1, 68][..], 23),                // length byte missing
+            (&[68, 8, 5, 0][..], 20),                // runs past the option area
+            (&[148, 3, 0, 0][..], 21),               // router alert shorter than 4
+            (&[7, 3, 3, 0][..], 22),                 // record-route pointer below 4
+            (&[7, 8, 8, 0, 0, 0, 0, 0][..], 22),     // pointer at a cut slot
+            (&[68, 4, 4, 0][..], 22),                // timestamp pointer below 5
+            (&[68, 4, 5, 0xf0][..], 23),             // full, overflow at 15
+            (&[131, 4, 4, 0, 137, 4, 4, 0][..], 24), // a second source route
+            (&[68, 4, 5, 0, 68, 4, 5, 0][..], 24),   // a second timestamp
+        ] {
+            let p = with_options(opts);
+            let (h, _) = Ipv4Repr::parse_quoted(&p).unwrap();
+            assert_eq!(h.options.as_bytes(), opts);
+            assert_eq!(check_options(opts), Err(BadOption { pointer }), "{opts:?}");
+        }
+        let ok = [
+            1, 148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 68, 4, 5, 0x10, 131, 3, 4, 0,
+        ];
+        let info = check_options(&ok).unwrap();
+        assert_eq!(
+            info,
+            OptionsInfo {
+                srr: Some(36),
+                strict_route: false,
+                rr: Some(25),
+                rr_needaddr: true,
+                ts: Some(32),
+                ts_needaddr: false,
+                router_alert: Some(21),
+            }
+        );
     }
 
     #[test]

@@ -125,7 +125,10 @@ impl Stack {
     /// `ip_rcv_options`: checks the options like `ip_options_compile`. Malformed ones drop the
     /// datagram as a header error (`InHdrErrors`) and are answered with a parameter problem
     /// pointing at the offending byte, under `icmp_send`'s usual rules (nothing about an ICMP
-    /// error, a later fragment or a broadcast).
+    /// error, a later fragment or a broadcast). A loose or strict source route is dropped
+    /// without an answer, whether the datagram is for us or would be forwarded: this stack
+    /// does not accept source routing, which is Linux's default (`accept_source_route` is off
+    /// in `conf/all`, and each interface's setting is ANDed with it).
     fn ip_rcv_options(
         &mut self,
         ifindex: IfIndex,
@@ -134,6 +137,10 @@ impl Stack {
         now: Instant,
     ) -> Option<OptionsInfo> {
         match check_options(hdr.options.as_bytes()) {
+            Ok(info) if info.srr.is_some() => {
+                self.snmp.ip.in_src_route_drops += 1;
+                None
+            }
             Ok(info) => Some(info),
             Err(bad) => {
                 self.snmp.ip.in_hdr_errors += 1;

@@ -50,6 +50,10 @@ pub struct IpMib {
     /// Datagrams for a checksum error in the IP header (`InCsumErrors`; also in
     /// `in_hdr_errors`).
     pub in_csum_errors: u64,
+    /// Datagrams with a source-route option dropped because source routing is not accepted.
+    /// Linux counts these in no MIB (it logs them as martians and drops with reason
+    /// `IP_INHDR`), so this column is not in the `Ip:` line.
+    pub in_src_route_drops: u64,
 }
 
 /// The `Icmp:` line (only the columns a stack of this size sends or receives).

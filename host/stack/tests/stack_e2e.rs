@@ -1653,3 +1653,56 @@ fn datagrams_to_one_destination_are_numbered_apart_from_the_rest() {
         "the connected socket's datagrams are numbered one after the other"
     );
 }
+
+/// A frame from A to R's MAC (stacks 0 and 1 of [`three_hosts`]) carrying a UDP datagram to
+/// `dst` port 9 whose IPv4 header has the raw options `opts` (a multiple of 4 bytes).
+fn udp_with_options(dst: &str, opts: &[u8]) -> Vec<u8> {
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.1.1"),
+        dst: ip(dst),
+    };
+    let plain = common::udp_frame(&a, 1000, 9, b"opt");
+    let mut h = common::ipv4(&a, 17, 99, 64, plain.len() - 34);
+    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(opts).unwrap();
+    common::ip_frame(&a, &h, &plain[34..])
+}
+
+/// Linux `ip_rcv_options` with `accept_source_route` off (the default of
+/// `net.ipv4.conf.all`, which every interface's setting is ANDed with): a datagram carrying a
+/// loose (131) or strict (137) source route is dropped, whether it is addressed to this host
+/// or would be forwarded; the same datagram without the option is delivered or forwarded.
+#[test]
+fn source_routed_datagrams_are_dropped() {
+    let mut net = three_hosts(1500);
+    let at_r = net.stacks[1]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let at_c = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    // To R, asking to be routed on to C; to C through R with an exhausted strict route.
+    inject(
+        &mut net,
+        1,
+        1,
+        &udp_with_options("10.0.1.254", &[131, 7, 4, 10, 0, 2, 1, 0]),
+    );
+    inject(
+        &mut net,
+        1,
+        1,
+        &udp_with_options("10.0.2.1", &[137, 7, 8, 10, 0, 1, 254, 0]),
+    );
+    assert_eq!(net.stacks[1].udp_recv_queue_len(at_r).unwrap(), 0);
+    assert_eq!(net.stacks[2].udp_recv_queue_len(at_c).unwrap(), 0);
+    let r = net.stacks[1].snmp();
+    assert_eq!((r.ip.forw_datagrams, r.icmp.out_msgs), (0, 0));
+    assert_eq!((r.ip.in_src_route_drops, r.ip.in_hdr_errors), (2, 0));
+    // The control: the same datagrams without the option.
+    inject(&mut net, 1, 1, &udp_with_options("10.0.1.254", &[]));
+    inject(&mut net, 1, 1, &udp_with_options("10.0.2.1", &[]));
+    assert_eq!(net.stacks[1].udp_recv_queue_len(at_r).unwrap(), 1);
+    assert_eq!(net.stacks[2].udp_recv_queue_len(at_c).unwrap(), 1);
+}

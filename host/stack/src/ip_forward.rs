@@ -11,15 +11,18 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
-use crate::wire::ipv4::{protocol, Ipv4Repr};
+use crate::wire::ipv4::{protocol, Ipv4Repr, OptionsInfo};
+use std::net::Ipv4Addr;
 
 impl Stack {
-    /// `ip_forward`: `pkt` starts at the IPv4 header, `hdr` is its parsed header.
+    /// `ip_forward`: `pkt` starts at the IPv4 header, `hdr` is its parsed header and `opts`
+    /// what `ip_rcv_options` found in its options.
     pub(crate) fn ip_forward(
         &mut self,
         in_if: IfIndex,
         mut pkt: PacketBuf,
         hdr: Ipv4Repr,
+        opts: OptionsInfo,
         now: Instant,
     ) {
         // A unicast datagram in a link-layer broadcast is not for a router to pass on (RFC 1812
@@ -84,7 +87,7 @@ impl Stack {
                 return;
             };
             for seg in segs {
-                self.ip_forward(in_if, seg, hdr, now);
+                self.ip_forward(in_if, seg, hdr, opts, now);
             }
             return;
         }
@@ -107,7 +110,54 @@ impl Stack {
             }
             Verdict::Stolen => return,
         }
+        if opts.rr_needaddr || opts.ts_needaddr {
+            // `ip_forward_finish` → `ip_forward_options` (`ip_rt_get_source`): the address
+            // this router sends from towards the next hop replaces the one receive recorded.
+            let out_addr = self.iface(nh.ifindex).and_then(|i| i.select_addr(nh.addr));
+            let Some(out_addr) = out_addr else {
+                self.snmp.ip.in_discards += 1;
+                return;
+            };
+            let Ok(d) = pkt.data_mut() else {
+                self.snmp.ip.in_discards += 1;
+                return;
+            };
+            ip_forward_options(d, &opts, out_addr);
+        }
         self.snmp.ip.forw_datagrams += 1;
         let _ = self.ip_output(pkt, nh, Some(in_if), now);
+    }
+}
+
+/// `ip_forward_options` for record route and timestamp: `header` (the IPv4 header and what
+/// follows) had its slots filled on receive (`rr_needaddr`, `ts_needaddr`, pointers already
+/// past them); `addr` overwrites the address in each, and the header checksum is recomputed.
+fn ip_forward_options(header: &mut [u8], opts: &OptionsInfo, addr: Ipv4Addr) {
+    let mut write = |at: Option<u8>, back: usize| {
+        let Some(o) = at.map(usize::from) else {
+            return;
+        };
+        let Some(&ptr) = header.get(o + 2) else {
+            return;
+        };
+        let slot = (o + usize::from(ptr)).checked_sub(back);
+        if let Some(s) = slot.and_then(|s| header.get_mut(s..s + 4)) {
+            s.copy_from_slice(&addr.octets());
+        }
+    };
+    if opts.rr_needaddr {
+        write(opts.rr, 5);
+    }
+    if opts.ts_needaddr {
+        write(opts.ts, 9);
+    }
+    let hl = header.first().map_or(0, |v| usize::from(v & 0x0f) * 4);
+    if let Some(h) = header
+        .get_mut(..hl)
+        .filter(|h| h.len() >= Ipv4Repr::MIN_LEN)
+    {
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
     }
 }

@@ -17,7 +17,9 @@ use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ethernet::ethertype;
 use crate::wire::icmpv4::DstUnreachable;
-use crate::wire::ipv4::{check_options, protocol, Ipv4Repr, OptionsInfo};
+use crate::wire::ipv4::{
+    compile_options, protocol, Ipv4Options, Ipv4Repr, OptionStamp, OptionsInfo, MAX_OPTIONS_LEN,
+};
 use crate::wire::WireError;
 use std::net::Ipv4Addr;
 
@@ -102,8 +104,8 @@ impl Stack {
     /// `ip_rcv_finish` + `ip_route_input`: local delivery, forwarding, or a counted drop. The
     /// header is parsed again since a PREROUTING hook may have rewritten it. As in Linux, the
     /// options are looked at once the datagram has a route (`ip_rcv_options`).
-    fn ip_rcv_finish(&mut self, ifindex: IfIndex, pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
-        let Some(hdr) = self.reparse(HookPoint::PreRouting, &pkt, hdr) else {
+    fn ip_rcv_finish(&mut self, ifindex: IfIndex, mut pkt: PacketBuf, hdr: Ipv4Repr, now: Instant) {
+        let Some(mut hdr) = self.reparse(HookPoint::PreRouting, &pkt, hdr) else {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };
@@ -112,12 +114,17 @@ impl Stack {
             self.snmp.ip.in_addr_errors += 1;
             return;
         }
-        if !hdr.options.is_empty() && self.ip_rcv_options(ifindex, &pkt, &hdr, now).is_none() {
-            return;
-        }
+        let opts = if hdr.options.is_empty() {
+            OptionsInfo::default()
+        } else {
+            match self.ip_rcv_options(ifindex, &mut pkt, &mut hdr, now) {
+                Some(o) => o,
+                None => return,
+            }
+        };
         match route {
             InputRoute::Local => self.ip_local_deliver(ifindex, pkt, hdr, now),
-            InputRoute::Forward => self.ip_forward(ifindex, pkt, hdr, now),
+            InputRoute::Forward => self.ip_forward(ifindex, pkt, hdr, opts, now),
             InputRoute::Drop => {}
         }
     }
@@ -129,26 +136,78 @@ impl Stack {
     /// without an answer, whether the datagram is for us or would be forwarded: this stack
     /// does not accept source routing, which is Linux's default (`accept_source_route` is off
     /// in `conf/all`, and each interface's setting is ANDed with it).
+    ///
+    /// Well-formed options are updated as Linux updates them on receive, for local delivery
+    /// and forwarding alike: our address (`fib_compute_spec_dst`) goes into the next free
+    /// record-route slot and address-and-time stamp, a stamp into the timestamp option, a full
+    /// timestamp's overflow count goes up; the header checksum is made right again, and `hdr`
+    /// follows. Forwarding then overwrites the addresses with its outgoing one
+    /// (`ip_forward_options`).
     fn ip_rcv_options(
         &mut self,
         ifindex: IfIndex,
-        pkt: &PacketBuf,
-        hdr: &Ipv4Repr,
+        pkt: &mut PacketBuf,
+        hdr: &mut Ipv4Repr,
         now: Instant,
     ) -> Option<OptionsInfo> {
-        match check_options(hdr.options.as_bytes()) {
+        let raw = hdr.options.as_bytes();
+        let n = raw.len();
+        let mut area = [0u8; MAX_OPTIONS_LEN];
+        area[..n].copy_from_slice(raw);
+        let stamp = OptionStamp {
+            addr: self.spec_dst(ifindex, hdr),
+            time: option_timestamp(now),
+            // Linux stamps a prespecified address unless `inet_addr_type` calls it unicast,
+            // i.e. not local, broadcast or multicast.
+            is_local: |a: Ipv4Addr| {
+                self.is_local_addr(a) || self.is_broadcast_addr(a) || a.is_multicast()
+            },
+        };
+        let compiled = compile_options(&mut area[..n], Some(&stamp));
+        let info = match compiled {
             Ok(info) if info.srr.is_some() => {
                 self.snmp.ip.in_src_route_drops += 1;
-                None
+                return None;
             }
-            Ok(info) => Some(info),
+            Ok(info) => info,
             Err(bad) => {
                 self.snmp.ip.in_hdr_errors += 1;
                 let err = IcmpError::ParamProblem(bad.pointer);
                 self.icmp_send(pkt, err, Some(ifindex), now);
-                None
+                return None;
             }
+        };
+        if area[..n] != *hdr.options.as_bytes() {
+            let Ok(d) = pkt.data_mut() else {
+                self.snmp.ip.in_discards += 1;
+                return None;
+            };
+            let Some(h) = d.get_mut(..Ipv4Repr::MIN_LEN + n) else {
+                self.snmp.ip.in_hdr_errors += 1;
+                return None;
+            };
+            h[Ipv4Repr::MIN_LEN..].copy_from_slice(&area[..n]);
+            h[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum::checksum(h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            hdr.options = Ipv4Options::raw(&area[..n]).unwrap_or(hdr.options);
         }
+        Some(info)
+    }
+
+    /// `fib_compute_spec_dst`: the address a host records about itself in a datagram's
+    /// options: the destination when it is one of ours, else the source address this host
+    /// would use to answer the sender.
+    fn spec_dst(&self, ifindex: IfIndex, hdr: &Ipv4Repr) -> Ipv4Addr {
+        if self.is_local_addr(hdr.dst) {
+            return hdr.dst;
+        }
+        self.fib
+            .lookup(hdr.src)
+            .ok()
+            .and_then(|nh| self.iface(nh.ifindex)?.select_addr(nh.addr))
+            .or_else(|| self.iface(ifindex)?.select_addr(hdr.src))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
     /// `ip_route_input_slow`'s decision, in its order: martian sources and destinations are
@@ -303,6 +362,15 @@ impl Stack {
             }
         }
     }
+}
+
+/// The time a host writes into a timestamp option. Linux writes milliseconds since midnight
+/// UTC (`inet_current_timestamp`); a sans-IO stack has no wall clock, so this is the stack's
+/// own milliseconds with the high-order bit set, which RFC 791 reserves for exactly that: a
+/// time that is not milliseconds since midnight UT.
+fn option_timestamp(now: Instant) -> u32 {
+    let ms = now.as_nanos() / 1_000_000;
+    0x8000_0000 | (ms & 0x7fff_ffff) as u32
 }
 
 /// Where input routing sends a datagram.

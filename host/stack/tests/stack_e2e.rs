@@ -1706,3 +1706,84 @@ fn source_routed_datagrams_are_dropped() {
     assert_eq!(net.stacks[1].udp_recv_queue_len(at_r).unwrap(), 1);
     assert_eq!(net.stacks[2].udp_recv_queue_len(at_c).unwrap(), 1);
 }
+
+/// Linux `ip_options_compile` on receive and `ip_forward_options` on forward (RFC 791): a
+/// router records the address it forwards from (R's 10.0.2.254 towards C) in the next free
+/// record-route slot and advances the pointer, and stamps timestamp options (only-time,
+/// address-and-time, and the prespecified form when the address is its own); a full record
+/// route, a prespecified address that is someone else's, or anything else is left alone, and a
+/// full timestamp has its overflow count raised. The header checksum is right afterwards.
+/// Linux writes milliseconds since midnight UTC; a sans-IO stack has no wall clock, so it
+/// writes its own milliseconds with the high-order bit set, RFC 791's mark for a
+/// non-standard time.
+#[test]
+fn a_router_updates_record_route_and_timestamp_options() {
+    let mut net = three_hosts(1500);
+    let at_c = net.stacks[2]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
+        .unwrap();
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
+    let z4 = [0u8; 4];
+    let r2 = [10, 0, 2, 254];
+    // (options sent, options expected at C; `T` marks a 4-byte timestamp slot)
+    const T: u8 = 0xee;
+    let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (
+            [&[7, 11, 4][..], &z4, &z4, &[0]].concat(),
+            [&[7, 11, 8][..], &r2, &z4, &[0]].concat(),
+        ),
+        (vec![7, 7, 8, 1, 2, 3, 4, 0], vec![7, 7, 8, 1, 2, 3, 4, 0]),
+        (
+            [&[68, 12, 5, 0][..], &z4, &z4].concat(),
+            [&[68, 12, 9, 0][..], &[T; 4], &z4].concat(),
+        ),
+        (
+            [&[68, 20, 5, 1][..], &z4, &z4, &z4, &z4].concat(),
+            [&[68, 20, 13, 1][..], &r2, &[T; 4], &z4, &z4].concat(),
+        ),
+        (
+            [&[68, 20, 5, 3][..], &r2, &z4, &[9, 9, 9, 9], &z4].concat(),
+            [&[68, 20, 13, 3][..], &r2, &[T; 4], &[9, 9, 9, 9], &z4].concat(),
+        ),
+        (
+            [&[68, 12, 5, 3][..], &[9, 9, 9, 9], &z4].concat(),
+            [&[68, 12, 5, 3][..], &[9, 9, 9, 9], &z4].concat(),
+        ),
+        (
+            vec![68, 8, 9, 0x21, 1, 2, 3, 4],
+            vec![68, 8, 9, 0x31, 1, 2, 3, 4],
+        ),
+    ];
+    for (sent, want) in &cases {
+        net.stacks[2].tap_take(tap).unwrap();
+        inject(&mut net, 1, 1, &udp_with_options("10.0.2.1", sent));
+        let got: Vec<Vec<u8>> = net.stacks[2]
+            .tap_take(tap)
+            .unwrap()
+            .iter()
+            .map(|c| c.packet.data().to_vec())
+            .filter(|d| d[12..14] == [0x08, 0x00])
+            .collect();
+        assert_eq!(got.len(), 1, "{sent:?}");
+        let ip_hdr = &got[0][14..14 + 20 + sent.len()];
+        assert!(oxnic_stack::wire::checksum::verify(ip_hdr), "{sent:?}");
+        assert_eq!(ip_hdr[8], 63, "{sent:?}");
+        let opts = &ip_hdr[20..];
+        for (i, (&g, &w)) in opts.iter().zip(want.iter()).enumerate() {
+            if w == T {
+                // The first byte of a stamp carries the non-standard-time bit.
+                if i == 0 || want[i - 1] != T {
+                    assert!(g & 0x80 != 0, "{sent:?} -> {opts:?}");
+                }
+            } else {
+                assert_eq!(g, w, "{sent:?} -> {opts:?} byte {i}");
+            }
+        }
+    }
+    assert_eq!(
+        net.stacks[2].udp_recv_queue_len(at_c).unwrap(),
+        cases.len(),
+        "all delivered"
+    );
+    assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, cases.len() as u64);
+}

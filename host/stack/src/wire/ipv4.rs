@@ -841,6 +841,48 @@ mod tests {
         );
     }
 
+    /// What Linux `ip_options_compile` writes on receive: the host's address in the free
+    /// record-route slot, address and time in an address-and-time stamp, time only for a
+    /// prespecified address of its own, one more overflow for a full timestamp, zeros after
+    /// end-of-list; and nothing at all without a stamp.
+    #[test]
+    fn compile_options_stamps_on_receive() {
+        let me = Ipv4Addr::new(10, 0, 0, 2);
+        let stamp = OptionStamp {
+            addr: me,
+            time: 0x8000_1234,
+            is_local: |a: Ipv4Addr| a == me,
+        };
+        let t = 0x8000_1234u32.to_be_bytes();
+        let z = [0u8; 4];
+        for (sent, want) in [
+            (
+                [&[7, 11, 4][..], &z, &z, &[0]].concat(),
+                [&[7, 11, 8][..], &me.octets(), &z, &[0]].concat(),
+            ),
+            (
+                [&[68, 12, 5, 1][..], &z, &z].concat(),
+                [&[68, 12, 13, 1][..], &me.octets(), &t].concat(),
+            ),
+            (
+                [&[68, 12, 5, 3][..], &me.octets(), &z].concat(),
+                [&[68, 12, 13, 3][..], &me.octets(), &t].concat(),
+            ),
+            (
+                vec![68, 8, 9, 0x40, 1, 2, 3, 4],
+                vec![68, 8, 9, 0x50, 1, 2, 3, 4],
+            ),
+            (vec![1, 0, 5, 5], vec![1, 0, 0, 0]),
+        ] {
+            let mut o = sent.clone();
+            compile_options(&mut o, Some(&stamp)).unwrap();
+            assert_eq!(o, want, "{sent:?}");
+            let mut o = sent.clone();
+            compile_options::<fn(Ipv4Addr) -> bool>(&mut o, None).unwrap();
+            assert_eq!(o, sent);
+        }
+    }
+
     #[test]
     fn emit_round_trip() {
         let (h, _) = Ipv4Repr::parse(&UDP_PACKET, ChecksumMode::Software).unwrap();

@@ -23,6 +23,7 @@ pub mod ooo;
 pub mod rtt;
 pub mod scoreboard;
 pub mod seq;
+mod slots;
 
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
@@ -41,6 +42,7 @@ use conn::{Conn, Negotiated, OutLimits, OutSeg, Outcome, Payload, OUTPUT_BATCH};
 use isn::{CookieOpts, IsnGenerator};
 use rtt::RtoParams;
 use seq::Seq;
+use slots::Slots;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -344,7 +346,7 @@ enum Sock {
 /// All TCP sockets of a stack and the demux tables (`tcp_hashinfo`).
 #[derive(Debug)]
 pub struct TcpTable {
-    socks: Vec<Option<Sock>>,
+    socks: Slots,
     conns: HashMap<(SocketAddrV4, SocketAddrV4), usize>,
     listeners: HashMap<u16, Vec<usize>>,
     /// Every live socket, listener or connection, by its local port (Linux's bind hash of
@@ -375,7 +377,7 @@ impl TcpTable {
     /// An empty table with `cfg`.
     pub fn new(cfg: TcpConfig) -> Self {
         TcpTable {
-            socks: Vec::new(),
+            socks: Slots::default(),
             conns: HashMap::new(),
             listeners: HashMap::new(),
             bhash: HashMap::new(),
@@ -548,14 +550,7 @@ impl TcpTable {
 
     /// The earliest timer of any connection.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.socks
-            .iter()
-            .flatten()
-            .filter_map(|s| match s {
-                Sock::Conn(c) => c.next_timer(),
-                Sock::Listener(_) => None,
-            })
-            .min()
+        self.socks.next_timer()
     }
 }
 
@@ -1476,7 +1471,14 @@ impl Stack {
 
     /// Runs connection timers.
     pub(crate) fn tcp_timers(&mut self, now: Instant) {
-        for i in 0..self.tcp.socks.len() {
+        // The connections whose timers are due, in slot order, as a scan of every slot would
+        // take them: one whose timer comes due at `now` while an earlier slot's timers run
+        // is taken in this pass too if its slot is later.
+        self.tcp.socks.rearm();
+        let mut due = self.tcp.socks.due(now);
+        let mut k = 0;
+        while let Some(&i) = due.get(k) {
+            k += 1;
             let TcpTable { socks, mib, .. } = &mut self.tcp;
             let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
                 continue;
@@ -1489,6 +1491,14 @@ impl Stack {
                 // A timer tries even while the connection waits for a full queue: it is
                 // the last resort should the queue never report room.
                 _ => self.tcp_write_xmit(i, now),
+            }
+            self.tcp.socks.rearm();
+            for j in self.tcp.socks.due(now) {
+                if j > i {
+                    if let Err(at) = due[k..].binary_search(&j) {
+                        due.insert(k + at, j);
+                    }
+                }
             }
         }
     }

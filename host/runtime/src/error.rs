@@ -54,6 +54,13 @@ pub fn tcp_error_kind(e: TcpError) -> io::ErrorKind {
         TcpError::BrokenPipe => K::BrokenPipe,
         TcpError::BadHandle | TcpError::NotListening => K::InvalidInput,
         TcpError::Unreachable => K::HostUnreachable,
+        TcpError::NetUnreachable => K::NetworkUnreachable,
+        // EHOSTDOWN, ENONET, ENOPROTOOPT and EOPNOTSUPP have no kind of their own in std
+        // (it calls them `Uncategorized`, which cannot be built outside it).
+        TcpError::HostDown
+        | TcpError::NoNetwork
+        | TcpError::ProtocolUnavailable
+        | TcpError::NotSupported => K::Other,
     }
 }
 

@@ -97,6 +97,52 @@ fn connect_to_a_closed_port_is_refused() {
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
 }
 
+/// A connect through a router that has no route onward fails as soon as the router's ICMP
+/// net unreachable comes back, with `NetworkUnreachable` (ENETUNREACH, Linux `tcp_v4_err`
+/// in SYN-SENT), not after the SYN retries with `TimedOut`.
+#[test]
+fn connect_through_a_router_without_a_route_is_network_unreachable() {
+    use oxnic_runtime::{mem_wire, Runtime};
+    use oxnic_stack::stack::StackConfig;
+    use oxnic_stack::wire::ethernet::EthernetAddress;
+    within(PATIENCE, || {
+        let (pa, pb) = mem_wire();
+        let a = Runtime::builder()
+            .interface(
+                "eth0",
+                EthernetAddress([2, 0, 0, 0, 0, 1]),
+                DeviceCaps::default(),
+                "10.0.0.1/24",
+                pa,
+            )
+            .route("10.9.0.0/16", "10.0.0.2".parse().unwrap())
+            .start()
+            .unwrap();
+        // B forwards, and knows no 10.9/16.
+        let b = Runtime::builder()
+            .config(StackConfig {
+                forwarding: true,
+                ..StackConfig::default()
+            })
+            .interface(
+                "eth0",
+                EthernetAddress([2, 0, 0, 0, 0, 2]),
+                DeviceCaps::default(),
+                "10.0.0.2/24",
+                pb,
+            )
+            .start()
+            .unwrap();
+        let to: SocketAddr = "10.9.0.1:80".parse().unwrap();
+        let t0 = Instant::now();
+        let e = TcpStream::connect_timeout(&a, &to, Duration::from_secs(5))
+            .expect_err("no route beyond B");
+        assert_eq!(e.kind(), ErrorKind::NetworkUnreachable, "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "before the timeout");
+        drop((a, b));
+    });
+}
+
 #[test]
 fn connect_timeout_to_a_silent_host_times_out() {
     let (a, _b) = pair();

@@ -1103,6 +1103,11 @@ fn icmp_to_a(
             header,
             data: &quoted,
         },
+        IcmpError::TimeExceeded => IcmpRepr::TimeExceeded {
+            reason: oxnic_stack::wire::icmpv4::TimeExceeded::TtlExpired,
+            header,
+            data: &quoted,
+        },
     };
     let mut icmp = vec![0; msg.buffer_len()];
     msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
@@ -1134,6 +1139,7 @@ fn icmp_to_a(
 enum IcmpError {
     Unreach(oxnic_stack::wire::icmpv4::DstUnreachable),
     FragNeeded(u16),
+    TimeExceeded,
 }
 
 /// A connected pair to warm ARP, then a dead link and a connect from A to B:81 whose SYNs
@@ -1179,28 +1185,189 @@ fn icmp_port_unreachable_quoting_the_syn_refuses_the_connect() {
     assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
 }
 
+/// Linux `tcp_v4_err`: while a connection is opening, any destination unreachable (but
+/// fragmentation needed) and a time exceeded about its SYN end the connect at once, with the
+/// errno of `icmp_err_convert`. RFC 1122 4.2.3.9 would keep the soft ones (host, net
+/// unreachable) and retransmit; oxnic follows Linux, where an unreachable connect fails in
+/// milliseconds rather than after the SYN retries.
 #[test]
-fn icmp_host_unreachable_in_syn_sent_is_soft_and_named_at_the_timeout() {
+fn every_icmp_unreachable_about_the_syn_fails_the_connect_with_its_errno() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable as U;
+    let cases = [
+        (
+            IcmpError::Unreach(U::NetUnreachable),
+            TcpError::NetUnreachable,
+        ),
+        (
+            IcmpError::Unreach(U::HostUnreachable),
+            TcpError::Unreachable,
+        ),
+        (
+            IcmpError::Unreach(U::ProtoUnreachable),
+            TcpError::ProtocolUnavailable,
+        ),
+        (
+            IcmpError::Unreach(U::PortUnreachable),
+            TcpError::ConnectionRefused,
+        ),
+        (
+            IcmpError::Unreach(U::SrcRouteFailed),
+            TcpError::NotSupported,
+        ),
+        (
+            IcmpError::Unreach(U::DstNetUnknown),
+            TcpError::NetUnreachable,
+        ),
+        (IcmpError::Unreach(U::DstHostUnknown), TcpError::HostDown),
+        (IcmpError::Unreach(U::SrcHostIsolated), TcpError::NoNetwork),
+        (
+            IcmpError::Unreach(U::NetProhibited),
+            TcpError::NetUnreachable,
+        ),
+        (IcmpError::Unreach(U::HostProhibited), TcpError::Unreachable),
+        (
+            IcmpError::Unreach(U::NetUnreachToS),
+            TcpError::NetUnreachable,
+        ),
+        (IcmpError::Unreach(U::HostUnreachToS), TcpError::Unreachable),
+        (IcmpError::Unreach(U::CommProhibited), TcpError::Unreachable),
+        (IcmpError::Unreach(U::HostPrecedViol), TcpError::Unreachable),
+        (IcmpError::Unreach(U::PrecedCutoff), TcpError::Unreachable),
+        (IcmpError::TimeExceeded, TcpError::Unreachable),
+    ];
+    for (err, want) in cases {
+        let mut net = net();
+        let (c, local, iss) = lost_connect(&mut net);
+        let fails = net.stacks[0].tcp_mib().attempt_fails;
+        icmp_to_a(&mut net, "10.0.0.2", err, local, addr("10.0.0.2", 81), iss);
+        net.run_for(ms(2)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_state(c).unwrap(),
+            TcpState::Closed,
+            "{want:?}"
+        );
+        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), Some(want));
+        assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1, "{want:?}");
+    }
+}
+
+/// End to end: A connects through R to a network R has no route for, to a prefix R holds
+/// an unreachable route for, and to one R prohibits. R's ICMP answers the first SYN (net
+/// unreachable, host unreachable, communication prohibited) and each connect fails at once
+/// with ENETUNREACH or EHOSTUNREACH, as a Linux client's would, without a SYN retransmitted.
+#[test]
+fn a_router_s_unreachable_fails_a_connect_at_once() {
+    use oxnic_stack::route::{Prefix, Route, RouteKind};
+    let mut net = oxnic_stack::netsim::three_hosts(1500);
+    for (p, kind) in [
+        ("10.0.3.0", RouteKind::Unreachable),
+        ("10.0.4.0", RouteKind::Prohibit),
+    ] {
+        net.stacks[1]
+            .routes_mut()
+            .add(Route::reject(Prefix::new(ip4(p), 24).unwrap(), kind))
+            .unwrap();
+    }
+    let now = net.now();
+    let dests = [
+        ("10.9.9.9", TcpError::NetUnreachable),
+        ("10.0.3.1", TcpError::Unreachable),
+        ("10.0.4.1", TcpError::Unreachable),
+    ];
+    let socks: Vec<_> = dests
+        .iter()
+        .map(|(d, _)| net.stacks[0].tcp_connect(addr(d, 80), now).unwrap())
+        .collect();
+    net.run_for(ms(50)).unwrap();
+    for (&c, (d, want)) in socks.iter().zip(dests) {
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed, "{d}");
+        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), Some(want), "{d}");
+    }
+    let mib = net.stacks[0].tcp_mib();
+    assert_eq!(mib.attempt_fails, 3);
+    assert_eq!(mib.retrans_segs, 0, "failed on the first SYN's answer");
+}
+
+/// A raw segment from `src` to A's `dst`, put straight into A's device as if from the wire.
+fn inject_to_a(net: &mut Net, src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr) {
+    let f = tcp_frame(
+        EthernetAddress([2, 0, 0, 0, 9, 9]),
+        mac(0, 1),
+        src,
+        dst,
+        repr,
+        &[],
+    )
+    .unwrap();
+    net.stacks[0]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(64, &f));
+}
+
+/// A simultaneous open stuck in SYN-RECEIVED (its SYN-ACK lost) is still opening: Linux
+/// `tcp_v4_err` aborts it like SYN-SENT, here with EHOSTUNREACH for a host unreachable.
+#[test]
+fn icmp_unreachable_aborts_a_simultaneous_open_in_syn_received() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
     let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        syn_retries: 2,
-        ..TcpConfig::default()
-    });
     let (c, local, iss) = lost_connect(&mut net);
+    let b = addr("10.0.0.2", 81);
+    // B's own SYN crosses A's: A answers with a SYN-ACK (lost on the dead link).
+    inject_to_a(&mut net, b, local, &seg(b, local, 5000, 0, TcpFlags::SYN));
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynReceived);
+    let fails = net.stacks[0].tcp_mib().attempt_fails;
     let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
-    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 81), iss);
-    net.run_for(ms(10)).unwrap();
-    // RFC 1122 4.2.3.9: MUST NOT abort; the SYN keeps being retransmitted.
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
-    assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
-    net.run_for(Duration::from_secs(10)).unwrap();
+    icmp_to_a(&mut net, "10.0.0.2", host, local, b, iss);
+    net.run_for(ms(2)).unwrap();
     assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
-    // The timeout reports the soft error (Linux `tcp_write_err`: sk_err_soft ?: ETIMEDOUT).
     assert_eq!(
         net.stacks[0].tcp_error(c).unwrap(),
         Some(TcpError::Unreachable)
     );
+    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
+}
+
+/// A listener's child in SYN-RECEIVED is a request nobody holds (Linux `tcp_req_err`): a
+/// net or host unreachable (or time exceeded) quoting its SYN-ACK drops it silently,
+/// counted in ListenDrops; other codes (port unreachable here) leave it to its SYN-ACK
+/// retries.
+#[test]
+fn icmp_unreachable_drops_a_listener_s_half_open_child() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    connected(&mut net);
+    let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 90), 4).unwrap();
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let a = addr("10.0.0.1", 90);
+    let peer = addr("10.0.0.2", 4444);
+    inject_to_a(&mut net, peer, a, &seg(peer, a, 7000, 0, TcpFlags::SYN));
+    net.run_for(ms(2)).unwrap();
+    let child = net.stacks[0]
+        .tcp_sockets()
+        .find(|&h| net.stacks[0].tcp_local_addr(h) == Ok(a) && h != l)
+        .expect("a child in SYN-RECEIVED");
+    assert_eq!(
+        net.stacks[0].tcp_state(child).unwrap(),
+        TcpState::SynReceived
+    );
+    let iss = net.stacks[0].tcp_info(child).unwrap().snd_una;
+    let drops = net.stacks[0].tcp_mib().listen_drops;
+    let port = IcmpError::Unreach(DstUnreachable::PortUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", port, a, peer, iss);
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_state(child).unwrap(),
+        TcpState::SynReceived
+    );
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", host, a, peer, iss);
+    net.run_for(ms(2)).unwrap();
+    assert!(net.stacks[0].tcp_state(child).is_err(), "the child is gone");
+    assert_eq!(net.stacks[0].tcp_mib().listen_drops, drops + 1);
+    assert_eq!(net.stacks[0].tcp_accept(l), Err(TcpError::WouldBlock));
 }
 
 #[test]

@@ -1251,19 +1251,45 @@ impl Conn {
         seq.diff(self.snd_una) >= 0 && seq.diff(self.snd_max) <= 0
     }
 
-    /// An ICMP error `e` about one of our segments (its sequence checked). A `hard` one
-    /// (protocol or port unreachable, RFC 1122 4.2.3.9) aborts a connect in SYN-SENT
-    /// (Linux ECONNREFUSED). Everything else, and any error in a synchronized state (RFC 5927
-    /// §7; Linux keeps `sk_err_soft` there), is soft: kept to name a later timeout.
-    pub(crate) fn icmp_error(&mut self, e: TcpError, hard: bool, mib: &mut TcpMib) -> Outcome {
-        if hard && self.state == TcpState::SynSent {
-            mib.attempt_fails += 1;
-            return self.fail(e, mib);
+    /// An ICMP error `e` about our segment with sequence number `seq` (already checked to be
+    /// in flight), as Linux `tcp_v4_err` takes it:
+    /// - while the connection is opening (SYN-SENT, or SYN-RECEIVED of a simultaneous open)
+    ///   every error aborts it at once, host and net unreachable included. RFC 1122 4.2.3.9
+    ///   would have those soft there (retransmit the SYN until the timeout); oxnic follows
+    ///   Linux where the two differ, so a connect to an unreachable place fails in an RTT;
+    /// - a listener's child in SYN-RECEIVED is a request nobody holds yet (Linux `tcp_req_err`):
+    ///   when `drops_request` and the error quotes its SYN-ACK it is dropped silently (POSIX
+    ///   wants no network errors from accept), counted in ListenDrops; otherwise ignored. oxnic
+    ///   has no TCP Fast Open, so no child is accepted while still in SYN-RECEIVED;
+    /// - in a synchronized state everything is soft (RFC 5927 §7; Linux keeps `sk_err_soft`
+    ///   without `IP_RECVERR`): kept to name a later timeout.
+    pub(crate) fn icmp_error(
+        &mut self,
+        e: TcpError,
+        seq: Seq,
+        drops_request: bool,
+        mib: &mut TcpMib,
+    ) -> Outcome {
+        match self.state {
+            TcpState::SynReceived if self.parent.is_some() => {
+                if !drops_request || seq != self.snd_una {
+                    return Outcome::None;
+                }
+                mib.listen_drops += 1;
+                self.state = TcpState::Closed;
+                self.clear_timers();
+                Outcome::Closed
+            }
+            TcpState::SynSent | TcpState::SynReceived => {
+                mib.attempt_fails += 1;
+                self.fail(e, mib)
+            }
+            TcpState::Closed | TcpState::TimeWait => Outcome::None,
+            _ => {
+                self.err_soft = Some(e);
+                Outcome::None
+            }
         }
-        if !matches!(self.state, TcpState::Closed | TcpState::TimeWait) {
-            self.err_soft = Some(e);
-        }
-        Outcome::None
     }
 
     /// The path MTU shrank (to `path_mss` + 40): the send MSS follows it (Linux

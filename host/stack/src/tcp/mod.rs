@@ -83,6 +83,30 @@ pub enum TcpState {
     TimeWait,
 }
 
+/// The errno of a destination unreachable about a TCP segment, as Linux's
+/// `icmp_err_convert` table gives it (fragmentation needed is path MTU discovery, never an
+/// error; it has EMSGSIZE there).
+fn icmp_unreach_errno(r: DstUnreachable) -> TcpError {
+    use DstUnreachable as U;
+    match r {
+        U::NetUnreachable | U::DstNetUnknown | U::NetProhibited | U::NetUnreachToS => {
+            TcpError::NetUnreachable
+        }
+        U::HostUnreachable
+        | U::HostProhibited
+        | U::HostUnreachToS
+        | U::CommProhibited
+        | U::HostPrecedViol
+        | U::PrecedCutoff
+        | U::FragRequired => TcpError::Unreachable,
+        U::ProtoUnreachable => TcpError::ProtocolUnavailable,
+        U::PortUnreachable => TcpError::ConnectionRefused,
+        U::SrcRouteFailed => TcpError::NotSupported,
+        U::DstHostUnknown => TcpError::HostDown,
+        U::SrcHostIsolated => TcpError::NoNetwork,
+    }
+}
+
 /// Why a TCP call failed. Matches the `errno` values a BSD-socket user expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TcpError {
@@ -125,6 +149,23 @@ pub enum TcpError {
     /// No route to the destination (`EHOSTUNREACH`/`ENETUNREACH`).
     #[error("no route to host")]
     Unreachable,
+    /// An ICMP network unreachable (or network unknown, prohibited, unreachable for the type
+    /// of service) about the connection (`ENETUNREACH`).
+    #[error("network is unreachable")]
+    NetUnreachable,
+    /// An ICMP destination host unknown about the connection (`EHOSTDOWN`).
+    #[error("host is down")]
+    HostDown,
+    /// An ICMP source host isolated about the connection (`ENONET`).
+    #[error("machine is not on the network")]
+    NoNetwork,
+    /// An ICMP protocol unreachable about the connection: the peer runs no TCP
+    /// (`ENOPROTOOPT`).
+    #[error("protocol not available")]
+    ProtocolUnavailable,
+    /// An ICMP source route failed about the connection (`EOPNOTSUPP`).
+    #[error("operation not supported")]
+    NotSupported,
 }
 
 /// Which direction(s) [`Stack::tcp_shutdown`] closes.
@@ -1091,7 +1132,7 @@ impl Stack {
         if !c.icmp_seq_ok(seq) {
             return;
         }
-        let (e, hard) = match err {
+        let e = match err {
             IcmpError::FragNeeded(mtu) => {
                 // PMTUD (RFC 1191, Linux `tcp_v4_mtu_reduced`): a smaller path MTU (the cache
                 // ignores larger ones and keeps its floor) means the flight was dropped for
@@ -1109,16 +1150,22 @@ impl Stack {
             // A fragmentation-needed without its MTU (`icmp_send`'s local path never makes
             // one for TCP): nothing to learn.
             IcmpError::DstUnreachable(DstUnreachable::FragRequired) => return,
-            IcmpError::DstUnreachable(
-                DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable,
-            ) => (TcpError::ConnectionRefused, true),
-            IcmpError::DstUnreachable(_) | IcmpError::TimeExceeded(_) => {
-                (TcpError::Unreachable, false)
-            }
+            IcmpError::DstUnreachable(r) => icmp_unreach_errno(r),
+            IcmpError::TimeExceeded(_) => TcpError::Unreachable,
             // `icmp_send` reports no parameter problem about our own packets (see there).
             IcmpError::ParamProblem(_) => return,
         };
-        if let Outcome::Closed = c.icmp_error(e, hard, mib) {
+        // What ends a listener's half-open child (Linux `tcp_v4_err` on a request socket:
+        // time exceeded, net or host unreachable; parameter problem too, which oxnic does
+        // not pass to TCP).
+        let drops_request = matches!(
+            err,
+            IcmpError::TimeExceeded(_)
+                | IcmpError::DstUnreachable(
+                    DstUnreachable::NetUnreachable | DstUnreachable::HostUnreachable
+                )
+        );
+        if let Outcome::Closed = c.icmp_error(e, seq, drops_request, mib) {
             self.tcp_finish(i);
         }
     }

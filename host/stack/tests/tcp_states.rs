@@ -635,6 +635,82 @@ fn data_arriving_after_close_is_answered_with_a_reset() {
     assert_eq!(net.stacks[0].tcp_recv(c, &mut buf, now), Ok(0));
 }
 
+/// Linux `tcp_reset` reports ECONNRESET in every state but SYN-SENT (ECONNREFUSED) and
+/// CLOSE-WAIT (EPIPE), LAST-ACK and CLOSING included: a user who shut writing but still
+/// holds the socket learns of the reset. Its write fails with ECONNRESET (`sk_stream_error`
+/// gives the pending error before EPIPE), then EPIPE once the error is taken; its read still
+/// ends the stream with the peer's FIN that came first (`SOCK_DONE` is checked before
+/// `sk_err`).
+#[test]
+fn a_reset_in_last_ack_or_closing_reports_connreset_to_a_socket_still_held() {
+    // LAST-ACK: the peer's FIN, our shutdown(Write), and the peer's reset crossing our FIN.
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::LastAck);
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    // CLOSING: our shutdown(Write) (its FIN lost), then the peer's FIN, then its reset.
+    let mut net2 = self::net();
+    let (c2, _s2) = connected(&mut net2);
+    let local = net2.stacks[0].tcp_local_addr(c2).unwrap();
+    let b = addr("10.0.0.2", 80);
+    net2.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net2.now();
+    net2.stacks[0]
+        .tcp_shutdown(c2, Shutdown::Write, now)
+        .unwrap();
+    net2.run_for(ms(2)).unwrap();
+    let info = net2.stacks[0].tcp_info(c2).unwrap();
+    let fin = seg(
+        b,
+        local,
+        info.rcv_nxt,
+        info.snd_una,
+        TcpFlags::FIN | TcpFlags::ACK,
+    );
+    inject_to_a(&mut net2, b, local, &fin);
+    net2.run_for(ms(2)).unwrap();
+    assert_eq!(net2.stacks[0].tcp_state(c2).unwrap(), TcpState::Closing);
+    let rst = seg(b, local, info.rcv_nxt.wrapping_add(1), 0, TcpFlags::RST);
+    inject_to_a(&mut net2, b, local, &rst);
+    for (net, c, state) in [(&mut net, c, "LAST-ACK"), (&mut net2, c2, "CLOSING")] {
+        net.run_for(ms(10)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_state(c).unwrap(),
+            TcpState::Closed,
+            "{state}"
+        );
+        let r = net.stacks[0].tcp_readiness(c).unwrap();
+        assert!(r.error && r.hangup, "{state}: {r:?}");
+        let now = net.now();
+        assert_eq!(
+            net.stacks[0].tcp_send(c, b"x", now),
+            Err(TcpError::ConnectionReset),
+            "{state}"
+        );
+        assert_eq!(
+            net.stacks[0].tcp_recv(c, &mut [0; 8], now),
+            Ok(0),
+            "{state}"
+        );
+        assert_eq!(
+            net.stacks[0].tcp_take_error(c),
+            Ok(Some(TcpError::ConnectionReset)),
+            "{state}"
+        );
+        assert_eq!(
+            net.stacks[0].tcp_send(c, b"x", now),
+            Err(TcpError::BrokenPipe),
+            "{state}"
+        );
+    }
+}
+
 /// RFC 1122 4.2.2.13 / RFC 2525 §2.17, as Linux `tcp_close` (`data_was_unread`): data the
 /// user never read makes close a reset, also when a read shutdown threw it away, whether it
 /// was queued at the shutdown or arrived after it (Linux keeps both queued until close).

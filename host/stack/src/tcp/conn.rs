@@ -1873,6 +1873,12 @@ impl Conn {
                 mib.estab_resets += 1;
                 Some(TcpError::BrokenPipe)
             }
+            // ECONNRESET too once both sides sent their FIN (Linux `tcp_reset`'s default): a
+            // user who only shut writing still holds the socket, and its next write fails
+            // with the reset before EPIPE (reads end with the FIN that came first). An
+            // orphan, closed by its user, is freed with the error unseen, as Linux reports
+            // nothing to a dead socket.
+            TcpState::Closing | TcpState::LastAck => Some(TcpError::ConnectionReset),
             _ => None,
         };
         self.aborted = e.is_some();

@@ -109,6 +109,25 @@ impl Event {
         self.readiness.hangup
     }
 
+    /// The read side is closed: the peer shut its side (its FIN came), reading was shut
+    /// here, or the connection is closed. Data sent before the FIN may still be waiting,
+    /// so a reader drains it and then sees end of stream. As mio on epoll: `EPOLLHUP`, or
+    /// `EPOLLIN` with `EPOLLRDHUP` (only for a registration with [`Interest::READABLE`],
+    /// for which mio asks `EPOLLRDHUP`).
+    pub fn is_read_closed(&self) -> bool {
+        let r = &self.readiness;
+        r.hangup || (r.readable && r.read_hangup)
+    }
+
+    /// The write side is closed: the connection is closed both ways, or an error is pending
+    /// with the socket writable (the write would fail at once) or alone. As mio on epoll:
+    /// `EPOLLHUP`, or `EPOLLOUT` with `EPOLLERR`, or `EPOLLERR` alone.
+    pub fn is_write_closed(&self) -> bool {
+        let r = &self.readiness;
+        let error_alone = r.error && !r.readable && !r.writable && !r.read_hangup;
+        r.hangup || (r.writable && r.error) || error_alone
+    }
+
     /// The stack's full readiness record.
     pub fn readiness(&self) -> Readiness {
         self.readiness
@@ -310,6 +329,8 @@ fn collect(
             let readiness = Readiness {
                 readable: readiness.readable && interest.is_readable(),
                 writable: readiness.writable && interest.is_writable(),
+                // mio registers EPOLLRDHUP with a readable interest only.
+                read_hangup: readiness.read_hangup && interest.is_readable(),
                 ..readiness
             };
             out.push(Event { token, readiness });
@@ -332,5 +353,6 @@ fn gone() -> Readiness {
         writable: false,
         error: true,
         hangup: true,
+        read_hangup: true,
     }
 }

@@ -367,3 +367,48 @@ fn poll_reports_a_stream_writable_after_shutdown_write() {
     assert!(e.is_writable(), "{e:?}");
     assert_eq!((&c).write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
 }
+
+/// mio's `is_read_closed` (epoll: `EPOLLHUP`, or `EPOLLIN` with `EPOLLRDHUP`): the peer's
+/// shutdown(Write) shows in the event while the data it sent before still waits, so a poll
+/// loop tells "peer closed its side" from "data to read" without reading. Writing is still
+/// open (`is_write_closed` false) until the peer resets, when both are closed.
+#[test]
+fn poll_reports_read_closed_while_data_is_still_readable() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:8086").unwrap();
+    let mut c = TcpStream::connect(&a, "10.0.0.2:8086").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    let mut poll = Poll::new(&a);
+    poll.register(&c, Token(1), Interest::READABLE | Interest::WRITABLE)
+        .unwrap();
+    s.write_all(b"bye").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let e = loop {
+        let (e, _) = wait_for(&mut poll, Token(1));
+        if e.is_read_closed() || std::time::Instant::now() > deadline {
+            break e;
+        }
+    };
+    assert!(
+        e.is_readable() && e.is_read_closed() && !e.is_write_closed(),
+        "{e:?}"
+    );
+    let mut buf = [0; 8];
+    assert_eq!(c.read(&mut buf).unwrap(), 3, "the data is still there");
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    // The peer resets: closed both ways.
+    s.abort().unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let e = loop {
+        let (e, _) = wait_for(&mut poll, Token(1));
+        if e.is_write_closed() || std::time::Instant::now() > deadline {
+            break e;
+        }
+    };
+    assert!(
+        e.is_read_closed() && e.is_write_closed() && e.is_error(),
+        "{e:?}"
+    );
+}

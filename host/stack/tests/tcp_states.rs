@@ -883,6 +883,48 @@ fn hangup_is_reported_once_both_directions_are_shut() {
     assert!(hup(&net, c), "the peer's FIN then shutdown(Write)");
 }
 
+/// Linux `tcp_poll` reports `EPOLLRDHUP` with `EPOLLIN` once reading is shut
+/// (`RCV_SHUTDOWN`: the peer's FIN, shutdown(Read), or `tcp_done` after a reset). A poller
+/// tells "the peer closed its side" from "data waiting" without reading: the flag is up
+/// while the data sent before the FIN still waits, and not before the FIN.
+#[test]
+fn readiness_reports_read_hangup_once_the_peer_shuts_writing() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_send(s, b"last words", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(r.readable && !r.read_hangup, "data only: {r:?}");
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(
+        r.readable && r.read_hangup && !r.hangup,
+        "data, then FIN: {r:?}"
+    );
+    let mut buf = [0; 32];
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut buf, now), Ok(10));
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut buf, now), Ok(0));
+    assert!(net.stacks[0].tcp_readiness(c).unwrap().read_hangup);
+    // Our own shutdown(Read) shuts reading too; a reset ends both ways.
+    let mut net = self::net();
+    let (c, _) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Read, now).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(r.read_hangup && !r.hangup, "shutdown(Read): {r:?}");
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let r = net.stacks[0].tcp_readiness(c).unwrap();
+    assert!(r.read_hangup && r.hangup && r.error, "reset: {r:?}");
+}
+
 /// Linux `tcp_poll` reports `EPOLLOUT` once writing is shut (`SEND_SHUTDOWN`): a write
 /// would not block, it fails at once with `EPIPE`. A poll loop waiting to write after
 /// shutdown(Write), or in any state after it (FIN-WAIT, CLOSING, LAST-ACK, TIME-WAIT, CLOSED),

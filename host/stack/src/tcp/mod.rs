@@ -179,7 +179,7 @@ pub enum Shutdown {
     Both,
 }
 
-/// What a socket is ready for (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, `EPOLLHUP`).
+/// What a socket is ready for (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, `EPOLLHUP`, `EPOLLRDHUP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Readiness {
     /// Data, end of stream, a pending connection (listener) or an error to read.
@@ -193,6 +193,10 @@ pub struct Readiness {
     /// The connection is closed both ways: reading shut (the peer's FIN or shutdown(Read))
     /// and writing shut, or the connection is closed.
     pub hangup: bool,
+    /// Reading is shut (`EPOLLRDHUP`): the peer's FIN came (its shutdown(Write) or close),
+    /// the user shut reading, or the connection is closed. Data that came before the FIN may
+    /// still wait to be read; once it is taken, reads return end of stream.
+    pub read_hangup: bool,
 }
 
 /// A TCP socket handle.
@@ -981,6 +985,9 @@ impl Stack {
                     // shut (by the peer's FIN or shutdown(Read)) and writing shut.
                     hangup: c.state == TcpState::Closed
                         || ((c.rx_eof || c.rx_shut) && c.fin_queued),
+                    // Linux `tcp_poll`: EPOLLRDHUP (with EPOLLIN) while `RCV_SHUTDOWN` is
+                    // set, which `tcp_done` sets too when a reset or timeout ends it.
+                    read_hangup: c.rx_eof || c.rx_shut || c.state == TcpState::Closed,
                 })
             }
         }

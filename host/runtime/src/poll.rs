@@ -134,18 +134,27 @@ impl Event {
     }
 }
 
-/// The events of one [`Poll::wait`].
-#[derive(Debug, Clone, Default)]
+/// The events of one [`Poll::wait`], at most [`Self::capacity`] of them.
+#[derive(Debug, Clone)]
 pub struct Events {
     list: Vec<Event>,
+    cap: usize,
 }
 
 impl Events {
-    /// An empty list with room for `n` events.
+    /// An empty list with room for `n` events: a [`Poll::wait`] into it returns at most `n`
+    /// (epoll_wait's `maxevents`, mio's `Events::with_capacity`); sockets still ready beyond
+    /// them are reported by the next waits.
     pub fn with_capacity(n: usize) -> Events {
         Events {
             list: Vec::with_capacity(n),
+            cap: n,
         }
+    }
+
+    /// The most events one [`Poll::wait`] puts here.
+    pub fn capacity(&self) -> usize {
+        self.cap
     }
 
     /// The events.
@@ -185,6 +194,22 @@ impl<'a> IntoIterator for &'a Events {
 pub struct Poll {
     rt: Arc<Shared>,
     regs: HashMap<SocketId, (Token, Interest)>,
+    /// The last registration reported by a wait that had more ready than room: the next
+    /// wait starts after it, so none is starved by those ahead of it.
+    cursor: Option<RegKey>,
+    /// Ready registrations of one wait, kept to reuse its allocation.
+    ready: Vec<Ready>,
+}
+
+/// A registration's place in the scan order: its token, then its socket's serial.
+type RegKey = (Token, u64);
+
+/// One ready registration found by a scan.
+struct Ready {
+    key: RegKey,
+    event: Event,
+    /// The socket was dropped: forget the registration once this event is reported.
+    dropped: Option<SocketId>,
 }
 
 impl fmt::Debug for Poll {
@@ -201,6 +226,8 @@ impl Poll {
         Poll {
             rt: Arc::clone(rt.shared()),
             regs: HashMap::new(),
+            cursor: None,
+            ready: Vec::new(),
         }
     }
 
@@ -264,14 +291,30 @@ impl Poll {
             .ok_or_else(|| io::ErrorKind::NotFound.into())
     }
 
-    /// Fills `events` with the registered sockets that are ready, waiting up to `timeout`
-    /// (`None`: until one is) for the first. Returns the number of events; 0 on timeout.
+    /// Fills `events` with the registered sockets that are ready, at most
+    /// [`Events::capacity`] of them, waiting up to `timeout` (`None`: until one is) for the
+    /// first. Returns the number of events; 0 on timeout. When more are ready than fit, the
+    /// next wait goes on after the last one reported (epoll moves a reported level-triggered
+    /// entry to the back of its ready list), so every ready socket is reported in turn.
+    /// `InvalidInput` for an `events` of capacity 0 (epoll_wait's EINVAL).
     pub fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         events.clear();
-        let regs = &mut self.regs;
-        let rt = &*self.rt;
-        let r = self.rt.block_on(false, deadline(timeout), |st, _| {
-            collect(st, rt, regs, &mut events.list);
+        if events.cap == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "events of capacity 0",
+            ));
+        }
+        let Poll {
+            rt,
+            regs,
+            cursor,
+            ready,
+        } = self;
+        let shared = &**rt;
+        let r = shared.block_on(false, deadline(timeout), |st, _| {
+            collect(st, shared, regs, ready);
+            select(regs, cursor, ready, events);
             Ok((!events.list.is_empty()).then_some(events.list.len()))
         });
         match r {
@@ -282,22 +325,22 @@ impl Poll {
     }
 }
 
-/// Fills `out` with the events of `regs`, with the stack locked. A registration of a socket
-/// that was dropped is reported (gone) and removed.
+/// Fills `out` with the ready registrations of `regs`, with the stack locked, in scan
+/// order. A registration of a socket that was dropped is ready (gone).
 fn collect(
     st: &mut Stack,
     rt: &Shared,
-    regs: &mut HashMap<SocketId, (Token, Interest)>,
-    out: &mut Vec<Event>,
+    regs: &HashMap<SocketId, (Token, Interest)>,
+    out: &mut Vec<Ready>,
 ) {
     out.clear();
     let sockets = rt.sockets();
-    let mut dropped = Vec::new();
     for (id, &(token, interest)) in regs.iter() {
+        let mut dropped = None;
         let readiness = match (sockets.get(&id.serial), id.kind) {
             // Dropped, or aborted (the handle may already name another socket).
             (None, _) => {
-                dropped.push(*id);
+                dropped = Some(*id);
                 gone()
             }
             (Some(false), _) => gone(),
@@ -333,17 +376,44 @@ fn collect(
                 read_hangup: readiness.read_hangup && interest.is_readable(),
                 ..readiness
             };
-            out.push(Event { token, readiness });
+            out.push(Ready {
+                key: (token, id.serial),
+                event: Event { token, readiness },
+                dropped,
+            });
         }
     }
-    drop(sockets);
-    // Reported by this round (gone is always wanted, so `wait` returns these events) and
-    // beyond deregistering: forget them.
-    for id in dropped {
-        regs.remove(&id);
+    out.sort_unstable_by_key(|r| r.key);
+}
+
+/// Moves into `events` as many of the `ready` registrations (in scan order) as it has room
+/// for, starting after `cursor` when they do not all fit, and leaves `cursor` at the last
+/// one taken. A dropped socket's registration is forgotten once reported (gone is always
+/// wanted, so the owner hears of it; beyond deregistering, as epoll forgets a closed
+/// descriptor), and only then: one that did not fit is reported by a later wait.
+fn select(
+    regs: &mut HashMap<SocketId, (Token, Interest)>,
+    cursor: &mut Option<RegKey>,
+    ready: &mut Vec<Ready>,
+    events: &mut Events,
+) {
+    events.list.clear();
+    if ready.len() > events.cap {
+        let start = cursor
+            .and_then(|c| ready.iter().position(|r| r.key > c))
+            .unwrap_or(0);
+        ready.rotate_left(start);
+        ready.truncate(events.cap);
+        *cursor = ready.last().map(|r| r.key);
+        // Stable order for callers and tests.
+        ready.sort_unstable_by_key(|r| r.key);
     }
-    // Stable order for callers and tests.
-    out.sort_by_key(|e| e.token);
+    for r in ready.drain(..) {
+        if let Some(id) = r.dropped {
+            regs.remove(&id);
+        }
+        events.list.push(r.event);
+    }
 }
 
 /// The readiness of a socket that no longer exists: everything, so the owner notices.

@@ -412,3 +412,61 @@ fn poll_reports_read_closed_while_data_is_still_readable() {
         "{e:?}"
     );
 }
+
+/// mio's `Events::with_capacity(n)` bounds what one poll returns (epoll_wait's
+/// `maxevents`): at most n events, the rest stay ready and, level-triggered, come in a later
+/// poll. Fairly: five always-writable sockets polled with room for two are all reported
+/// within three polls, none starved by the ones ahead of it. Capacity 0 is refused.
+#[test]
+fn a_poll_returns_at_most_the_events_capacity_and_reports_the_rest_later() {
+    let (a, _b) = pair();
+    let mut poll = Poll::new(&a);
+    let socks: Vec<UdpSocket> = (0..5)
+        .map(|i| UdpSocket::bind(&a, format!("10.0.0.1:{}", 5100 + i)).unwrap())
+        .collect();
+    for (i, s) in socks.iter().enumerate() {
+        poll.register(s, Token(i), Interest::WRITABLE).unwrap();
+    }
+    let mut events = Events::with_capacity(2);
+    assert_eq!(events.capacity(), 2);
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let n = poll.wait(&mut events, Some(PATIENCE)).unwrap();
+        assert_eq!(n, events.len());
+        assert!((1..=2).contains(&n), "round {round}: {events:?}");
+        seen.extend(events.iter().map(|e| e.token().0));
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    // No room at all is epoll_wait's EINVAL, not a wait that can never return an event.
+    let e = poll
+        .wait(&mut Events::with_capacity(0), Some(PATIENCE))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+/// A dropped socket's one "gone" report is not lost when it does not fit in the events:
+/// the registration is forgotten only once it was reported.
+#[test]
+fn a_dropped_socket_beyond_the_events_capacity_is_reported_later() {
+    let (a, _b) = pair();
+    let mut poll = Poll::new(&a);
+    for i in 0..3 {
+        let s = UdpSocket::bind(&a, format!("10.0.0.1:{}", 5200 + i)).unwrap();
+        poll.register(&s, Token(i), Interest::READABLE).unwrap();
+    }
+    let mut events = Events::with_capacity(1);
+    let mut gone = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(poll.wait(&mut events, Some(PATIENCE)).unwrap(), 1);
+        let e = *events.iter().next().unwrap();
+        assert!(e.is_error() && e.is_hangup(), "{e:?}");
+        gone.push(e.token().0);
+    }
+    gone.sort();
+    assert_eq!(gone, vec![0, 1, 2]);
+    assert_eq!(
+        poll.wait(&mut events, Some(Duration::from_millis(50)))
+            .unwrap(),
+        0
+    );
+}

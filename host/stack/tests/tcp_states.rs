@@ -1724,9 +1724,38 @@ fn connect_to_a_broadcast_or_multicast_address_fails_at_once() {
     ] {
         assert_eq!(
             net.stacks[0].tcp_connect(addr(d, 80), now),
-            Err(TcpError::Unreachable),
+            Err(TcpError::NetUnreachable),
             "{d}"
         );
     }
+    assert_eq!(net.stacks[0].tcp_sockets().count(), 0);
+}
+
+/// A connect fails with its route's own error, as Linux `tcp_v4_connect` returns
+/// `ip_route_connect`'s: ENETUNREACH when no route matches, EHOSTUNREACH for an unreachable
+/// route. Both were "host unreachable" before, so a std user saw `HostUnreachable` for a
+/// network with no route at all.
+#[test]
+fn connect_fails_with_the_routes_own_error() {
+    use oxnic_stack::route::{Prefix, Route, RouteKind};
+    let mut net = net();
+    net.stacks[0]
+        .routes_mut()
+        .add(Route::reject(
+            Prefix::new(ip4("192.168.5.0"), 24).unwrap(),
+            RouteKind::Unreachable,
+        ))
+        .unwrap();
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_connect(addr("172.16.0.1", 80), now),
+        Err(TcpError::NetUnreachable),
+        "no route matches"
+    );
+    assert_eq!(
+        net.stacks[0].tcp_connect(addr("192.168.5.1", 80), now),
+        Err(TcpError::Unreachable),
+        "an unreachable route"
+    );
     assert_eq!(net.stacks[0].tcp_sockets().count(), 0);
 }

@@ -146,11 +146,14 @@ pub enum TcpError {
     /// The socket is listening: data calls make no sense on it.
     #[error("socket is listening")]
     IsListening,
-    /// No route to the destination (`EHOSTUNREACH`/`ENETUNREACH`).
+    /// The destination host is unreachable (`EHOSTUNREACH`): an unreachable, prohibit or
+    /// blackhole route matched at connect, the neighbour never answered, or an ICMP host
+    /// unreachable (or one of its kin) came back about the connection.
     #[error("no route to host")]
     Unreachable,
-    /// An ICMP network unreachable (or network unknown, prohibited, unreachable for the type
-    /// of service) about the connection (`ENETUNREACH`).
+    /// The network is unreachable (`ENETUNREACH`): no route at connect, a broadcast,
+    /// multicast or unspecified destination, or an ICMP network unreachable (or network
+    /// unknown, prohibited, unreachable for the type of service) about the connection.
     #[error("network is unreachable")]
     NetUnreachable,
     /// An ICMP destination host unknown about the connection (`EHOSTDOWN`).
@@ -726,14 +729,20 @@ impl Stack {
                 return Err(TcpError::AddrNotAvailable);
             }
         }
+        // The route's own error, as Linux `tcp_v4_connect` returns `ip_route_connect`'s:
+        // ENETUNREACH without a route, EHOSTUNREACH for an unreachable one.
         let rt = self
             .ip_route_output(*remote.ip(), src)
-            .map_err(|_| TcpError::Unreachable)?;
+            .map_err(|e| match e {
+                SendError::NetUnreachable => TcpError::NetUnreachable,
+                SendError::NoSourceAddress => TcpError::AddrNotAvailable,
+                _ => TcpError::Unreachable,
+            })?;
         // No connection to a broadcast or multicast address (RFC 1122 4.2.3.10), nor to the
         // unspecified one: Linux `tcp_v4_connect` gives ENETUNREACH for such a route.
         let dst = *remote.ip();
         if dst.is_multicast() || dst.is_unspecified() || self.is_broadcast_on(rt.nh.ifindex, dst) {
-            return Err(TcpError::Unreachable);
+            return Err(TcpError::NetUnreachable);
         }
         let bind = local;
         let mut local = SocketAddrV4::new(rt.src, local.port());

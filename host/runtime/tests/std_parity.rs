@@ -177,14 +177,21 @@ fn listener_bind_refuses_and_port_zero_skips_a_connected_streams_port() {
 #[test]
 fn listener_bound_to_port_zero_skips_the_port_of_an_accepted_stream() {
     let (a, b) = pair();
-    // 32768 is the bottom of the ephemeral range, where port 0's search starts.
     let server = TcpListener::bind(&b, "10.0.0.2:32768").unwrap();
     let _c = TcpStream::connect(&a, "10.0.0.2:32768").unwrap();
     let (s, _) = server.accept().unwrap();
     drop(server);
+    // Every other ephemeral port (Linux `ip_local_port_range`, 32768..=60999) but one is
+    // held, so port 0's search, wherever it starts, has the accepted stream's port and that
+    // one to choose from.
+    let other = 47_001;
+    let _held: Vec<TcpListener> = (32769..=60999)
+        .filter(|&p| p != other)
+        .map(|p| TcpListener::bind(&b, SocketAddr::from(([0, 0, 0, 0], p))).unwrap())
+        .collect();
     let any = TcpListener::bind(&b, "0.0.0.0:0").unwrap();
     assert_eq!(s.local_addr().unwrap().port(), 32768);
-    assert_ne!(any.local_addr().unwrap().port(), 32768);
+    assert_eq!(any.local_addr().unwrap().port(), other);
 }
 
 /// Linux `tcp_close`: data received and never read makes close(2) a reset (RFC 2525

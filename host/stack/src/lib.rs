@@ -28,6 +28,7 @@
 //!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
 //!   checksums when the device lacks them) → device.
 //! - [`snmp`]: the `/proc/net/snmp` counters.
+//! - `ephemeral`: the orders TCP and UDP try ephemeral ports in (RFC 6056, as Linux).
 //!
 //! For tests and benches:
 //!
@@ -39,6 +40,7 @@
 pub mod arp;
 pub mod dev;
 pub mod device;
+mod ephemeral;
 pub mod frag;
 pub mod gro;
 pub mod gso;

@@ -7,6 +7,7 @@
 //! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and errors from
 //! ICMP reported on connected sockets (`SO_ERROR`).
 
+use crate::ephemeral;
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
@@ -27,7 +28,6 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 /// Most segments one [`Stack::udp_send_to_segmented`] call may carry (Linux
 /// `UDP_MAX_SEGMENTS`).
 pub const MAX_GSO_SEGMENTS: usize = 64;
-const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// Identifies a UDP socket of one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,7 +147,9 @@ struct UdpSocket {
 pub(crate) struct UdpTable {
     socks: Vec<Option<UdpSocket>>,
     by_port: HashMap<u16, Vec<usize>>,
-    next_port: u16,
+    /// How many random draws the port picker made: the index of the next one in the keyed
+    /// sequence (`IsnGenerator::port_random`).
+    port_draws: u64,
 }
 
 impl UdpTable {
@@ -231,7 +233,8 @@ impl UdpSocket {
 
 impl Stack {
     /// Opens a UDP socket bound to `local` (`socket` + `bind`). Port 0 picks a free
-    /// ephemeral port; address 0.0.0.0 receives on every address.
+    /// ephemeral port, searching from a random one (RFC 6056, Linux `udp_lib_get_port`);
+    /// address 0.0.0.0 receives on every address.
     pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpHandle, UdpError> {
         self.udp_bind_with(local, UdpBindOptions::default())
     }
@@ -247,21 +250,16 @@ impl Stack {
         }
         let mut local = local;
         if local.port() == 0 {
-            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-            let mut found = None;
-            for k in 0..span {
-                let off = (u32::from(self.udp.next_port) + k) % span;
-                let port = EPHEMERAL.start() + off as u16;
-                if !self
-                    .udp
-                    .conflicts(SocketAddrV4::new(*local.ip(), port), opts.reuse_addr)
-                {
-                    self.udp.next_port = (off as u16).wrapping_add(1);
-                    found = Some(port);
-                    break;
-                }
-            }
-            local.set_port(found.ok_or(UdpError::NoFreePort)?);
+            let draw = self.tcp.isn.port_random(protocol::UDP, self.udp.port_draws);
+            self.udp.port_draws = self.udp.port_draws.wrapping_add(1);
+            let port = ephemeral::udp_ports(draw)
+                .find(|&p| {
+                    !self
+                        .udp
+                        .conflicts(SocketAddrV4::new(*local.ip(), p), opts.reuse_addr)
+                })
+                .ok_or(UdpError::NoFreePort)?;
+            local.set_port(port);
         } else if self.udp.conflicts(local, opts.reuse_addr) {
             return Err(UdpError::AddrInUse);
         }

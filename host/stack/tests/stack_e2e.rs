@@ -1787,3 +1787,46 @@ fn a_router_updates_record_route_and_timestamp_options() {
     );
     assert_eq!(net.stacks[1].snmp().ip.forw_datagrams, cases.len() as u64);
 }
+
+/// The local ports of 20 UDP sockets bound to port 0 on A.
+fn udp_bind_ports(net: &mut Net) -> Vec<u16> {
+    (0..20)
+        .map(|_| {
+            let s = net.stacks[0]
+                .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+                .unwrap();
+            net.stacks[0].udp_local_addr(s).unwrap().port()
+        })
+        .collect()
+}
+
+/// RFC 6056 (Linux `udp_lib_get_port`): a UDP bind to port 0 starts its search at a random
+/// port, so the port of one socket says nothing of the next one's (a blind attacker must
+/// not guess where a DNS query's answer goes). The stack draws its randomness from its
+/// secret: another secret, other ports.
+#[test]
+fn udp_bind_to_port_zero_ports_are_not_a_sequence() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let ports = udp_bind_ports(&mut net);
+    assert!(
+        ports.iter().all(|p| (32768..=60999).contains(p)),
+        "{ports:?}"
+    );
+    let step = i32::from(ports[1]) - i32::from(ports[0]);
+    assert!(
+        !ports
+            .windows(2)
+            .all(|w| i32::from(w[1]) - i32::from(w[0]) == step),
+        "{ports:?}"
+    );
+    let (lo, hi) = (ports.iter().min().unwrap(), ports.iter().max().unwrap());
+    assert!(hi - lo > 64, "all within 64 of each other: {ports:?}");
+
+    let (mut other, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let mut cfg = other.stacks[0].tcp_config().clone();
+    cfg.secret = *b"another secret!!";
+    other.stacks[0].set_tcp_config(cfg);
+    let keyed = udp_bind_ports(&mut other);
+    let same = ports.iter().zip(&keyed).filter(|(a, b)| a == b).count();
+    assert!(same <= 2, "{ports:?} vs {keyed:?}");
+}

@@ -153,6 +153,18 @@ fn reading_in_place_reopens_the_window_and_sees_end_of_stream() {
     assert_eq!(net.stacks[1].tcp_recv_with(s, |b| b.len(), now), Ok(0));
 }
 
+/// Listens on stack `s` on every ephemeral port but `free`, on the addresses of `on` in
+/// turn, so that the port pickers' walks, wherever they start, can only end on a port of
+/// `free` or on one of these.
+fn hold_ephemeral_ports_but(net: &mut Net, s: usize, free: &[u16], on: &[&str]) {
+    let held = EPHEMERAL.filter(|p| !free.contains(p));
+    for (k, port) in held.enumerate() {
+        net.stacks[s]
+            .tcp_listen(addr(on[k % on.len()], port), 1)
+            .unwrap();
+    }
+}
+
 /// Linux `__inet_hash_connect` passes over a port a bind() holds, whatever its address:
 /// connect's source port is never a listener's, even one on another local address.
 #[test]
@@ -162,21 +174,16 @@ fn connect_never_takes_a_port_a_listener_holds() {
     net.stacks[0]
         .add_address(a_if, "10.0.0.11".parse().unwrap(), 24, now)
         .unwrap();
-    // A fresh stack's picker starts at the bottom of the ephemeral range: hold its first ports.
-    let held = [
-        addr("10.0.0.1", 32768),
-        addr("0.0.0.0", 32769),
-        addr("10.0.0.11", 32770),
-    ];
-    for a in held {
-        net.stacks[0].tcp_listen(a, 4).unwrap();
-    }
+    // Listeners on the route's source address, the wildcard and another local address,
+    // a third of the range each: only the free ports are left.
+    let free = [33_001, 45_000, 58_002];
+    hold_ephemeral_ports_but(&mut net, 0, &free, &["10.0.0.1", "0.0.0.0", "10.0.0.11"]);
     net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
     let c = net.stacks[0]
         .tcp_connect(addr("10.0.0.2", 80), now)
         .unwrap();
     let local = net.stacks[0].tcp_local_addr(c).unwrap();
-    assert!(held.iter().all(|h| h.port() != local.port()), "{local}");
+    assert!(free.contains(&local.port()), "{local}");
     net.run_for(Duration::from_millis(10)).unwrap();
     assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
 }
@@ -191,6 +198,9 @@ fn connect_never_takes_a_port_an_explicitly_bound_connection_holds() {
     net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
     net.stacks[1].tcp_listen(addr("0.0.0.0", 81), 4).unwrap();
     let bound = addr("10.0.0.1", 32768);
+    // Only the bound connection's port and one other are left to connect's picker.
+    let other = 47_001;
+    hold_ephemeral_ports_but(&mut net, 0, &[bound.port(), other], &["0.0.0.0"]);
     net.stacks[0]
         .tcp_connect_from(bound, addr("10.0.0.2", 80), now)
         .unwrap();
@@ -198,7 +208,7 @@ fn connect_never_takes_a_port_an_explicitly_bound_connection_holds() {
         .tcp_connect(addr("10.0.0.2", 81), now)
         .unwrap();
     let local = net.stacks[0].tcp_local_addr(c).unwrap();
-    assert_ne!(local.port(), bound.port());
+    assert_eq!(local.port(), other);
 }
 
 /// Accepted connections share their listener's bound port, and keep holding it after the
@@ -216,11 +226,14 @@ fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
     let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
     let now = net.now();
     net.stacks[1].tcp_close(l, now).unwrap();
+    // Only the accepted connection's port and one other are left to connect's picker.
+    let other = 47_001;
+    hold_ephemeral_ports_but(&mut net, 1, &[32768, other], &["0.0.0.0"]);
     let c = net.stacks[1]
         .tcp_connect(addr("10.0.0.1", 80), now)
         .unwrap();
     assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Established);
-    assert_ne!(net.stacks[1].tcp_local_addr(c).unwrap().port(), 32768);
+    assert_eq!(net.stacks[1].tcp_local_addr(c).unwrap().port(), other);
 }
 
 /// Linux `inet_csk_get_port` for a bind to port 0 (`inet_csk_find_open_port`) checks each
@@ -233,7 +246,6 @@ fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
 fn listen_on_port_zero_skips_ports_of_accepted_and_bound_connections() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
     let now = net.now();
-    // The picker of a fresh stack starts at the bottom of the ephemeral range.
     let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
     net.stacks[0].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
     net.stacks[0]
@@ -252,11 +264,18 @@ fn listen_on_port_zero_skips_ports_of_accepted_and_bound_connections() {
         net.stacks[1].tcp_state(bound).unwrap(),
         TcpState::Established
     );
+    // Only the two connections' ports and two others are left to the picker.
+    let others = [41_001, 52_000];
+    hold_ephemeral_ports_but(
+        &mut net,
+        1,
+        &[32768, 32769, others[0], others[1]],
+        &["0.0.0.0"],
+    );
     for ip in ["0.0.0.0", "10.0.0.2"] {
         let any = net.stacks[1].tcp_listen(addr(ip, 0), 4).unwrap();
         let port = net.stacks[1].tcp_local_addr(any).unwrap().port();
-        assert!(![32768, 32769].contains(&port), "{ip}: got {port}");
-        assert!((32768..=60999).contains(&port), "{ip}: got {port}");
+        assert!(others.contains(&port), "{ip}: got {port}");
     }
     // An explicit bind may still share the accepted connection's port (SO_REUSEADDR).
     net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
@@ -428,4 +447,125 @@ fn listen_on_an_ephemeral_connections_port_is_addr_in_use_until_it_is_gone() {
     assert_eq!(net.stacks[0].tcp_listen(local, 4), Err(TcpError::AddrInUse));
     net.run_for(Duration::from_secs(61)).unwrap();
     net.stacks[0].tcp_listen(local, 4).unwrap();
+}
+
+/// The ephemeral range (Linux `ip_local_port_range`).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Whether `ports` step by one fixed amount, which would let an observer of one port predict
+/// the next.
+fn arithmetic(ports: &[u16]) -> bool {
+    let d = |w: &[u16]| i32::from(w[1]) - i32::from(w[0]);
+    ports.windows(2).all(|w| d(w) == d(&ports[..2]))
+}
+
+/// The local ports of connects from A to B's ports 1000..1020, all made at once.
+fn connect_ports(net: &mut Net) -> Vec<u16> {
+    let now = net.now();
+    (1000..1020)
+        .map(|p| {
+            let c = net.stacks[0].tcp_connect(addr("10.0.0.2", p), now).unwrap();
+            net.stacks[0].tcp_local_addr(c).unwrap().port()
+        })
+        .collect()
+}
+
+/// RFC 6056 (Linux `__inet_hash_connect`): connect's port starts at a keyed hash of the
+/// addresses and the remote port, so the ports of successive connections to different remote
+/// ports are not a sequence an off-path attacker can continue (§1: blind resets and data
+/// injection need it). They are spread over the range, and another secret gives others.
+#[test]
+fn connect_ports_are_keyed_hashes_not_a_sequence() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let ports = connect_ports(&mut net);
+    assert!(ports.iter().all(|p| EPHEMERAL.contains(p)), "{ports:?}");
+    assert!(!arithmetic(&ports), "{ports:?}");
+    let (lo, hi) = (ports.iter().min().unwrap(), ports.iter().max().unwrap());
+    assert!(hi - lo > 64, "all within 64 of each other: {ports:?}");
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+
+    let (mut other, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let mut cfg = other.stacks[0].tcp_config().clone();
+    cfg.secret = *b"another secret!!";
+    other.stacks[0].set_tcp_config(cfg);
+    let keyed = connect_ports(&mut other);
+    let same = ports.iter().zip(&keyed).filter(|(a, b)| a == b).count();
+    assert!(same <= 2, "{ports:?} vs {keyed:?}");
+}
+
+/// Linux ≥ 5.18 (`__inet_hash_connect` scans ports of the range's low parity first,
+/// `inet_csk_find_open_port` the other parity): connect takes even ports, bind to port 0 odd
+/// ones, so that servers binding port 0 do not eat connect's ports. Neither loses the other
+/// half: with every even port held, connect still gets an odd one, and with every odd port
+/// held a listen on port 0 gets an even one.
+#[test]
+fn connect_prefers_even_ports_and_listen_on_port_zero_odd_ones() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let ports = connect_ports(&mut net);
+    assert!(ports.iter().all(|p| p % 2 == 0), "{ports:?}");
+    let any = addr("0.0.0.0", 0);
+    let listened: Vec<u16> = (0..20)
+        .map(|_| {
+            let l = net.stacks[0].tcp_listen(any, 4).unwrap();
+            net.stacks[0].tcp_local_addr(l).unwrap().port()
+        })
+        .collect();
+    assert!(
+        listened.iter().all(|p| p % 2 == 1 && EPHEMERAL.contains(p)),
+        "{listened:?}"
+    );
+
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    for port in EPHEMERAL.filter(|p| p % 2 == 0) {
+        net.stacks[0].tcp_listen(addr("0.0.0.0", port), 1).unwrap();
+    }
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 1000), now)
+        .unwrap();
+    let port = net.stacks[0].tcp_local_addr(c).unwrap().port();
+    assert!(port % 2 == 1 && EPHEMERAL.contains(&port), "got {port}");
+
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    for port in EPHEMERAL.filter(|p| p % 2 == 1) {
+        net.stacks[0].tcp_listen(addr("0.0.0.0", port), 1).unwrap();
+    }
+    let l = net.stacks[0].tcp_listen(any, 4).unwrap();
+    let port = net.stacks[0].tcp_local_addr(l).unwrap().port();
+    assert!(port % 2 == 0 && EPHEMERAL.contains(&port), "got {port}");
+}
+
+/// Linux `__inet_hash_connect` moves the per-destination counter (`table_perturb`) on past
+/// each port it hands out, so reconnecting to a server right after a connection to it
+/// closed takes another port of connect's parity: the server, which closed first, still
+/// holds the old 4-tuple in TIME-WAIT, and the new SYN must not land on it.
+#[test]
+fn reconnecting_to_the_same_server_takes_another_port() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 16).unwrap();
+    let server = addr("10.0.0.2", 80);
+    let mut used = Vec::new();
+    for _ in 0..5 {
+        let now = net.now();
+        let c = net.stacks[0].tcp_connect(server, now).unwrap();
+        let port = net.stacks[0].tcp_local_addr(c).unwrap().port();
+        assert!(!used.contains(&port), "{port} again after {used:?}");
+        assert!(port % 2 == 0 && EPHEMERAL.contains(&port), "got {port}");
+        used.push(port);
+        net.run_for(Duration::from_millis(10)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+        let (s, peer) = net.stacks[1].tcp_accept(l).unwrap();
+        assert_eq!(peer.port(), port);
+        // The server closes first: its side of this 4-tuple ends in TIME-WAIT.
+        let now = net.now();
+        net.stacks[1].tcp_close(s, now).unwrap();
+        net.run_for(Duration::from_millis(10)).unwrap();
+        let now = net.now();
+        net.stacks[0].tcp_close(c, now).unwrap();
+        net.run_for(Duration::from_millis(10)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c), Err(TcpError::BadHandle));
+    }
 }

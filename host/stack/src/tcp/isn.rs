@@ -1,5 +1,6 @@
 //! Initial sequence numbers (RFC 6528), SYN cookies (RFC 4987 §3.6) and TSval offsets
-//! (RFC 7323 §7.1), keyed by one secret.
+//! (RFC 7323 §7.1), keyed by one secret; the same key seeds IPv4 identification counters
+//! and the ephemeral port pickers' hashes and draws (RFC 6056, see `crate::ephemeral`).
 //!
 //! **ISNs.** RFC 6528 §3: `ISN = M + F(localip, localport, remoteip, remoteport, secretkey)`,
 //! with `M` a timer ticking every 4 µs (250 kHz, the RFC 9293 §3.4.1 ISN clock) and `F` a keyed
@@ -54,13 +55,15 @@ pub const COOKIE_PERIOD_SECS: u64 = 64;
 /// Nanoseconds per tick of the RFC 6528 ISN timer `M`.
 const ISN_TICK_NANOS: u64 = 4_000;
 
-/// Domain-separation tags so the three uses of the one key never hash the same input.
+/// Domain-separation tags so the uses of the one key never hash the same input.
 const TAG_ISN: u8 = 1;
 const TAG_COOKIE_OFFSET: u8 = 2;
 const TAG_COOKIE_MAC: u8 = 3;
 const TAG_TS_OFFSET: u8 = 4;
 const TAG_IP_ID: u8 = 5;
 const TAG_IP_IDENTS: u8 = 6;
+const TAG_PORT_OFFSET: u8 = 7;
+const TAG_PORT_RANDOM: u8 = 8;
 
 const PARITY_SHIFT: u32 = 31;
 const MSS_SHIFT: u32 = 29;
@@ -171,6 +174,31 @@ impl IsnGenerator {
         buf[1..5].copy_from_slice(&src.octets());
         buf[5..9].copy_from_slice(&dst.octets());
         buf[9] = protocol;
+        self.hasher.hash(&buf) as u32
+    }
+
+    /// The keyed hash connect's port picker starts from (Linux
+    /// `secure_ipv4_port_ephemeral`, RFC 6056 §3.3.4 `F`): of the local address and the
+    /// remote address and port, not the local port it is to choose. Its low bits pick the
+    /// destination's counter, its high half offsets the start.
+    pub fn port_offset(&self, local: Ipv4Addr, remote: SocketAddrV4) -> u64 {
+        let mut buf = [0; 11];
+        buf[0] = TAG_PORT_OFFSET;
+        buf[1..5].copy_from_slice(&local.octets());
+        buf[5..9].copy_from_slice(&remote.ip().octets());
+        buf[9..11].copy_from_slice(&remote.port().to_be_bytes());
+        self.hasher.hash(&buf)
+    }
+
+    /// The `n`th number of a keyed pseudorandom sequence, one per `protocol`, for the port
+    /// pickers' random draws (Linux draws them from `get_random_u32`): a counter through
+    /// SipHash, so a sans-IO stack draws without OS randomness and yet nobody without the
+    /// key can tell the next draw from the previous ones.
+    pub fn port_random(&self, protocol: u8, n: u64) -> u32 {
+        let mut buf = [0; 10];
+        buf[0] = TAG_PORT_RANDOM;
+        buf[1] = protocol;
+        buf[2..10].copy_from_slice(&n.to_be_bytes());
         self.hasher.hash(&buf) as u32
     }
 

@@ -25,6 +25,7 @@ pub mod scoreboard;
 pub mod seq;
 mod slots;
 
+use crate::ephemeral::{self, Perturb};
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
@@ -47,9 +48,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
-
-/// Ephemeral ports for active opens (Linux `ip_local_port_range`).
-const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// How long after a listener last sent a SYN cookie an ACK is checked as one (Linux
 /// `TCP_SYNCOOKIE_VALID`); later, a bare ACK gets a reset without a check.
@@ -216,7 +214,8 @@ impl TcpHandle {
 /// Stack-wide TCP settings (the `net.ipv4.tcp_*` sysctls).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Key of the ISN, SYN-cookie and TSval-offset hashes. The runtime seeds it from the OS's randomness;
+    /// Key of the ISN, SYN-cookie and TSval-offset hashes and of the ephemeral port pickers'
+    /// hashes and draws. The runtime seeds it from the OS's randomness;
     /// the default is fixed so tests are deterministic.
     pub secret: [u8; 16],
     /// Initial receive buffer per connection (`tcp_rmem[1]`).
@@ -406,9 +405,11 @@ pub struct TcpTable {
     /// a scan.
     vacant: BinaryHeap<Reverse<usize>>,
     pub(crate) isn: IsnGenerator,
-    next_port: u16,
-    /// Where the next bind to port 0 starts looking (an offset into [`EPHEMERAL`]).
-    next_bind_port: u16,
+    /// Connect's per-destination port counters (Linux `table_perturb`).
+    perturb: Perturb,
+    /// How many random draws the port pickers made: the index of the next one in the keyed
+    /// sequence ([`IsnGenerator::port_random`]).
+    port_draws: u64,
     pub(crate) mib: TcpMib,
     challenge_window: Instant,
     challenge_count: u32,
@@ -431,8 +432,8 @@ impl TcpTable {
             bhash: HashMap::new(),
             vacant: BinaryHeap::new(),
             isn: IsnGenerator::new(cfg.secret),
-            next_port: 0,
-            next_bind_port: 0,
+            perturb: Perturb::default(),
+            port_draws: 0,
             mib: TcpMib::default(),
             challenge_window: Instant::ZERO,
             challenge_count: 0,
@@ -569,6 +570,13 @@ impl TcpTable {
                 .any(|s| matches!(s, Sock::Conn(c) if c.port_bound && c.local.port() == port))
     }
 
+    /// The next random draw of the port pickers.
+    fn port_draw(&mut self) -> u32 {
+        let n = self.port_draws;
+        self.port_draws = n.wrapping_add(1);
+        self.isn.port_random(protocol::TCP, n)
+    }
+
     fn allow_challenge(&mut self, now: Instant) -> bool {
         if now.saturating_duration_since(self.challenge_window) >= Duration::from_secs(1) {
             self.challenge_window = now;
@@ -665,7 +673,9 @@ impl Stack {
     /// Opens a listening socket on `local` with room for `backlog` connections waiting to be
     /// accepted (`socket` + `bind` + `listen`). Port 0 picks a free ephemeral port, one no
     /// socket holds on an overlapping address (Linux `inet_csk_find_open_port`: no
-    /// `SO_REUSEADDR` sharing for it); [`TcpError::NoFreePort`] when there is none.
+    /// `SO_REUSEADDR` sharing for it); [`TcpError::NoFreePort`] when there is none. The
+    /// search starts at a random port (RFC 6056) and tries odd ports first, those of the
+    /// lower half of the range before the upper half (a listener has `SO_REUSEADDR`).
     pub fn tcp_listen(
         &mut self,
         local: SocketAddrV4,
@@ -676,21 +686,16 @@ impl Stack {
         }
         let mut local = local;
         if local.port() == 0 {
-            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-            let mut found = None;
-            for k in 0..span {
-                let off = (u32::from(self.tcp.next_bind_port) + k) % span;
-                let port = EPHEMERAL.start() + off as u16;
-                if !self
-                    .tcp
-                    .bind_conflict(SocketAddrV4::new(*local.ip(), port), false)
-                {
-                    self.tcp.next_bind_port = (off as u16).wrapping_add(1);
-                    found = Some(port);
-                    break;
-                }
-            }
-            local.set_port(found.ok_or(TcpError::NoFreePort)?);
+            // Listeners have SO_REUSEADDR (see `bind_conflict`): the lower half first.
+            let draws = [self.tcp.port_draw(), self.tcp.port_draw()];
+            let port = ephemeral::bind_ports(draws, true)
+                .find(|&p| {
+                    !self
+                        .tcp
+                        .bind_conflict(SocketAddrV4::new(*local.ip(), p), false)
+                })
+                .ok_or(TcpError::NoFreePort)?;
+            local.set_port(port);
         } else if self.tcp.bind_conflict(local, true) {
             return Err(TcpError::AddrInUse);
         }
@@ -707,7 +712,9 @@ impl Stack {
 
     /// Starts a connection to `remote` from an address the route picks and an ephemeral
     /// port (`connect` on a non-blocking socket): the handle is in SYN-SENT; it becomes
-    /// writable when established, or reports the error.
+    /// writable when established, or reports the error. The port is found as Linux's
+    /// `__inet_hash_connect` does (RFC 6056 algorithm 4): from a keyed hash of the addresses
+    /// and the remote port plus a per-destination counter, even ports first.
     pub fn tcp_connect(
         &mut self,
         remote: SocketAddrV4,
@@ -747,18 +754,16 @@ impl Stack {
         let bind = local;
         let mut local = SocketAddrV4::new(rt.src, local.port());
         if local.port() == 0 {
-            let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-            let mut found = None;
-            for k in 0..span {
-                let off = (u32::from(self.tcp.next_port) + k) % span;
-                let port = EPHEMERAL.start() + off as u16;
-                let cand = SocketAddrV4::new(rt.src, port);
-                if !self.tcp.conns.contains_key(&(cand, remote)) && !self.tcp.port_bound(port) {
-                    self.tcp.next_port = (off as u16).wrapping_add(1);
-                    found = Some(port);
-                    break;
-                }
-            }
+            let port_offset = self.tcp.isn.port_offset(rt.src, remote);
+            let jitter = self.tcp.port_draw();
+            // Out of the table while the walk reads the table's sockets.
+            let mut perturb = core::mem::take(&mut self.tcp.perturb);
+            let tcp = &self.tcp;
+            let found = ephemeral::connect_port(&mut perturb, port_offset, jitter, |p| {
+                let cand = SocketAddrV4::new(rt.src, p);
+                !tcp.conns.contains_key(&(cand, remote)) && !tcp.port_bound(p)
+            });
+            self.tcp.perturb = perturb;
             local.set_port(found.ok_or(TcpError::NoFreePort)?);
         } else if self.tcp.conns.contains_key(&(local, remote))
             || self.tcp.bind_conflict(bind, true)

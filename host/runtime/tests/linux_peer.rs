@@ -198,6 +198,29 @@ fn kernel_ping_1472_bytes_fills_the_mtu() {
     ping(1472);
 }
 
+/// `ping -R` (record route) against oxnic: the kernel's request leaves with the kernel's
+/// address in the option, oxnic records itself on receive and again in its reply
+/// (`ip_options_echo`), and the kernel records itself on receive, so ping prints the route
+/// out and back: 10.77.0.1, oxnic twice, 10.77.0.1.
+#[test]
+fn kernel_ping_record_route_shows_oxnic_both_ways() {
+    let Some(peer) = LinuxPeer::setup(&["ping"]) else {
+        return;
+    };
+    let out = peer.exec(&["ping", "-R", "-c", "1", "-W", "5", OXNIC_IP]);
+    check("ping -R", &out);
+    let report = text(&out.stdout);
+    let route: Vec<&str> = report
+        .split_once("RR:")
+        .map(|(_, rest)| rest.split_whitespace().take(4).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        route,
+        ["10.77.0.1", OXNIC_IP, OXNIC_IP, "10.77.0.1"],
+        "ping -R:\n{report}"
+    );
+}
+
 #[test]
 fn kernel_ping_4000_bytes_is_fragmented_both_ways() {
     ping(4000);

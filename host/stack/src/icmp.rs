@@ -126,6 +126,7 @@ impl Stack {
             ttl: opts.ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: opts.dont_frag,
             ident: None,
+            options: crate::wire::ipv4::Ipv4Options::default(),
         };
         self.snmp.icmp.out_msgs += 1;
         self.snmp.icmp.out_echos += 1;
@@ -215,12 +216,24 @@ impl Stack {
                     self.snmp.icmp.out_errors += 1;
                     return;
                 };
+                // The request's record route and timestamp go back with this host in them
+                // again (`ip_options_echo`): what `ping -R` shows.
+                let options = if hdr.options.is_empty() {
+                    crate::wire::ipv4::Ipv4Options::default()
+                } else {
+                    let time = crate::ip_input::option_timestamp(now);
+                    match crate::wire::ipv4::echo_options(&hdr.options, rt.src, time) {
+                        Some(o) => o,
+                        None => return,
+                    }
+                };
                 let p = IpParams {
                     protocol: protocol::ICMP,
                     tos: hdr.tos(),
                     ttl: self.cfg.default_ttl,
                     dont_frag: false,
                     ident: None,
+                    options,
                 };
                 self.snmp.icmp.out_msgs += 1;
                 self.snmp.icmp.out_echo_reps += 1;
@@ -412,6 +425,7 @@ impl Stack {
                 ttl: self.cfg.default_ttl,
                 dont_frag: false,
                 ident: None,
+                options: crate::wire::ipv4::Ipv4Options::default(),
             };
             self.ip_local_out(pkt, &rt, p, now)
         });

@@ -368,7 +368,7 @@ impl Stack {
 /// UTC (`inet_current_timestamp`); a sans-IO stack has no wall clock, so this is the stack's
 /// own milliseconds with the high-order bit set, which RFC 791 reserves for exactly that: a
 /// time that is not milliseconds since midnight UT.
-fn option_timestamp(now: Instant) -> u32 {
+pub(crate) fn option_timestamp(now: Instant) -> u32 {
     let ms = now.as_nanos() / 1_000_000;
     0x8000_0000 | (ms & 0x7fff_ffff) as u32
 }

@@ -78,6 +78,9 @@ pub(crate) struct IpParams {
     /// The identification a connected socket numbers its datagrams with (Linux `inet_id`);
     /// `None`: [`Stack::select_ident`] picks it.
     pub ident: Option<u16>,
+    /// IPv4 options to send (padded to a multiple of 4 bytes); empty for almost every
+    /// datagram (an echo reply carries the request's record-route and timestamp back).
+    pub options: Ipv4Options,
 }
 
 /// Identification counters for datagrams no socket numbers (Linux `IP_IDENTS_SZ`).
@@ -190,19 +193,20 @@ impl Stack {
             more_frags: false,
             frag_offset: 0,
             payload_len: pkt.len(),
-            options: Ipv4Options::default(),
+            options: p.options,
         };
-        if Ipv4Repr::MIN_LEN + pkt.len() > crate::frag::MAX_DATAGRAM {
+        let hlen = repr.header_len();
+        if hlen + pkt.len() > crate::frag::MAX_DATAGRAM {
             return Err(SendError::TooLong);
         }
-        let Ok(h) = pkt.push(Ipv4Repr::MIN_LEN) else {
+        let Ok(h) = pkt.push(hlen) else {
             return Err(SendError::NoBuffers);
         };
         repr.emit(h, ChecksumMode::Software)
             .map_err(|_| SendError::NoBuffers)?;
         if let ChecksumState::Partial { start, offset } = pkt.meta.csum {
             pkt.meta.csum = ChecksumState::Partial {
-                start: start + Ipv4Repr::MIN_LEN as u16,
+                start: start + hlen as u16,
                 offset,
             };
         }

@@ -622,6 +622,7 @@ impl Stack {
             ttl: ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: df,
             ident,
+            options: crate::wire::ipv4::Ipv4Options::default(),
         };
         match self.ip_local_out(pkt, &rt, p, now) {
             // A datagram the qdisc refused is lost like one lost on the wire: as Linux does

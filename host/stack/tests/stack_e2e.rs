@@ -5,7 +5,7 @@ mod common;
 use common::{ip, three_hosts, two_hosts, LinkConfig, Net};
 use oxnic_stack::icmp::{IcmpEvent, PingOptions};
 use oxnic_stack::DeviceCaps;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 const LAT: Duration = Duration::from_micros(50);
@@ -1829,4 +1829,66 @@ fn udp_bind_to_port_zero_ports_are_not_a_sequence() {
     let keyed = udp_bind_ports(&mut other);
     let same = ports.iter().zip(&keyed).filter(|(a, b)| a == b).count();
     assert!(same <= 2, "{ports:?} vs {keyed:?}");
+}
+
+/// `ping -R` through a router (Linux `ip_options_echo`): an echo request from A to C with an
+/// empty record-route option is recorded by R as it forwards it (its outgoing address) and by
+/// C as it receives it, C's reply carries the option back with C recorded once more (the
+/// reply's source), and R records itself again on the way back. Before, C answered without
+/// any option, so `ping -R` showed no route.
+#[test]
+fn an_echo_reply_carries_the_requests_record_route_back() {
+    let mut net = three_hosts(1500);
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.1.1"),
+        dst: ip("10.0.2.1"),
+    };
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    icmp.extend_from_slice(b"record me");
+    let c = oxnic_stack::wire::checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut h = common::ipv4(&a, 1, 77, 64, icmp.len());
+    // Nine empty slots, as `ping -R` sends (here without the sender's own first entry).
+    let mut rr = vec![7, 39, 4];
+    rr.resize(39, 0);
+    rr.push(0);
+    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(&rr).unwrap();
+    // A's ARP entry for R, so that the reply is not held waiting for one.
+    let now = net.now();
+    net.stacks[0]
+        .ping(ip("10.0.2.1"), ping_opts(1), b"warm", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(10)).unwrap();
+    assert_eq!(echo_replies(&mut net, 0).len(), 1);
+    let tap = net.stacks[0].add_tap(TapPoint::WireRx, None, 10);
+    inject(&mut net, 1, 1, &common::ip_frame(&a, &h, &icmp));
+    net.run_for(Duration::from_millis(10)).unwrap();
+    let seen = net.stacks[0].tap_take(tap).unwrap();
+    let reply = seen
+        .iter()
+        .map(|c| c.packet.data().to_vec())
+        .find(|d| d.len() > 34 && d[23] == 1 && d[14] & 0x0f > 5)
+        .expect("an echo reply with options");
+    let ihl = usize::from(reply[14] & 0x0f) * 4;
+    assert_eq!(ihl, 60, "the 40 option bytes came back");
+    let opt = &reply[34..14 + ihl];
+    assert_eq!(reply[14 + ihl], 0, "an echo reply");
+    assert_eq!(&opt[..2], &[7, 39]);
+    assert_eq!(opt[2], 4 + 4 * 4, "four addresses recorded");
+    let recorded: Vec<Ipv4Addr> = opt[3..19]
+        .chunks(4)
+        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ip("10.0.2.254"),
+            ip("10.0.2.1"),
+            ip("10.0.2.1"),
+            ip("10.0.1.254")
+        ]
+    );
+    assert!(opt[19..].iter().all(|&b| b == 0), "the rest still free");
 }

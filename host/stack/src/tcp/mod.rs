@@ -1628,6 +1628,7 @@ impl Stack {
                     ttl: self.cfg.default_ttl,
                     dont_frag: true,
                     ident,
+                    options: crate::wire::ipv4::Ipv4Options::default(),
                 };
                 // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
                 // batch stay unsent, to go when the queue has drained. Any other failure
@@ -1828,6 +1829,7 @@ impl Stack {
             ttl: self.cfg.default_ttl,
             dont_frag: true,
             ident: None,
+            options: crate::wire::ipv4::Ipv4Options::default(),
         };
         // No block keeps these segments to send again: a reset the queue refused is
         // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.

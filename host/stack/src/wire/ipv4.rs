@@ -217,6 +217,65 @@ impl<'a> Iterator for Ipv4OptionIter<'a> {
     }
 }
 
+/// The options an echo reply carries back (Linux `ip_options_echo` for the reply, then
+/// `ip_options_build` on its way out), from the request's options as this host's receive
+/// processing left them ([`compile_options`]): its record route and timestamp, with this host
+/// recorded once more where a slot is free — `src`, the reply's source, in the record route;
+/// `time` (after `src` for an address-and-time option) in the timestamp, whose prespecified
+/// form goes back as it came. No other option is echoed (source routes never get this far:
+/// they are dropped). `None` when a free slot is cut short by the option's end, where Linux
+/// sends no reply; options that did not parse give `None` too.
+pub fn echo_options(received: &Ipv4Options, src: Ipv4Addr, time: u32) -> Option<Ipv4Options> {
+    let raw = received.as_bytes();
+    let mut out = [0u8; MAX_OPTIONS_LEN];
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(&kind) = raw.get(i) {
+        match kind {
+            option_kind::EOL => break,
+            option_kind::NOP => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = usize::from(*raw.get(i + 1)?);
+        if len < 2 {
+            return None;
+        }
+        let opt = raw.get(i..i + len)?;
+        i += len;
+        if !matches!(kind, option_kind::RECORD_ROUTE | option_kind::TIMESTAMP) || len < 4 {
+            continue;
+        }
+        let d = out.get_mut(n..n + len)?;
+        d.copy_from_slice(opt);
+        n += len;
+        let ptr = usize::from(d[2]);
+        if ptr > len || ptr < 4 {
+            // Full (or never had a slot): echoed as it is.
+            continue;
+        }
+        let stamp: &[[u8; 4]] = match (kind, d[3] & 0x0f) {
+            (option_kind::RECORD_ROUTE, _) => &[src.octets()],
+            (_, timestamp_flag::TS_ONLY) => &[time.to_be_bytes()],
+            (_, timestamp_flag::TS_AND_ADDR) => &[src.octets(), time.to_be_bytes()],
+            _ => &[],
+        };
+        let need = 4 * stamp.len();
+        if need == 0 {
+            continue;
+        }
+        let slots = d.get_mut(ptr - 1..ptr - 1 + need)?;
+        for (slot, bytes) in slots.chunks_exact_mut(4).zip(stamp) {
+            slot.copy_from_slice(bytes);
+        }
+        d[2] = (ptr + need) as u8;
+    }
+    // Padded with end-of-list bytes to a whole number of 32-bit words.
+    Ipv4Options::raw(out.get(..n.div_ceil(4) * 4)?).ok()
+}
+
 /// What [`compile_options`] found: where the options the stack acts on start, as offsets from
 /// the first byte of the IPv4 header (Linux's `struct ip_options`), and which slots the
 /// receiving host filled for forwarding to overwrite with its outgoing address.
@@ -845,6 +904,47 @@ mod tests {
     /// record-route slot, address and time in an address-and-time stamp, time only for a
     /// prespecified address of its own, one more overflow for a full timestamp, zeros after
     /// end-of-list; and nothing at all without a stamp.
+    #[test]
+    fn echo_options_record_the_replier_once_more_and_echo_nothing_else() {
+        let me = Ipv4Addr::new(10, 0, 0, 2);
+        let t = 0x8000_1234u32;
+        let echo = |raw: &[u8]| {
+            echo_options(&Ipv4Options::raw(raw).unwrap(), me, t).map(|o| o.as_bytes().to_vec())
+        };
+        // Record route with one address in and room for two more: the next slot is ours.
+        let rr = [7, 11, 8, 10, 0, 0, 1, 0, 0, 0, 0, 0];
+        assert_eq!(
+            echo(&rr),
+            Some(vec![7, 11, 12, 10, 0, 0, 1, 10, 0, 0, 2, 0])
+        );
+        // Full: echoed as it is. A slot cut short by the option's end: no reply (Linux).
+        let full = [7, 7, 8, 10, 0, 0, 1, 0];
+        assert_eq!(echo(&full), Some(full.to_vec()));
+        assert_eq!(echo(&[7, 9, 8, 10, 0, 0, 1, 9, 9, 0, 0, 0]), None);
+        // Timestamps only, and address and timestamp.
+        let ts = [68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut want = ts.to_vec();
+        want[2] = 9;
+        want[4..8].copy_from_slice(&t.to_be_bytes());
+        assert_eq!(echo(&ts), Some(want));
+        let tsa = [68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut want = tsa.to_vec();
+        want[2] = 13;
+        want[4..8].copy_from_slice(&me.octets());
+        want[8..12].copy_from_slice(&t.to_be_bytes());
+        assert_eq!(echo(&tsa), Some(want));
+        // Prespecified addresses go back as they came.
+        let pre = [68, 12, 5, 3, 10, 0, 0, 9, 0, 0, 0, 0];
+        assert_eq!(echo(&pre), Some(pre.to_vec()));
+        // A router alert and NOPs are not echoed; what is left is padded to 32 bits.
+        let mixed = [148, 4, 0, 0, 1, 7, 7, 4, 0, 0, 0, 0];
+        assert_eq!(echo(&mixed), Some(vec![7, 7, 8, 10, 0, 0, 2, 0]));
+        assert_eq!(echo(&[148, 4, 0, 0]), Some(vec![]));
+        // Lengths that do not parse give no reply rather than a panic.
+        assert_eq!(echo(&[7, 1, 0, 0]), None);
+        assert_eq!(echo(&[7, 40, 4, 0]), None);
+    }
+
     #[test]
     fn compile_options_stamps_on_receive() {
         let me = Ipv4Addr::new(10, 0, 0, 2);

@@ -82,7 +82,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use error::RuntimeError;
-pub use poll::{Event, Events, Interest, Poll, Source, Token};
+pub use poll::{Event, Events, Interest, Poll, PollStats, Source, Token};
 pub use port::{mem_wire, FramePort, MemPort, Waker};
 pub use runtime::{Runtime, RuntimeBuilder};
 #[cfg(target_os = "linux")]

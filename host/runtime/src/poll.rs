@@ -5,6 +5,7 @@
 
 use crate::runtime::{Runtime, Shared};
 use crate::tcp::deadline;
+use oxnic_stack::changes::ChangeGen;
 use oxnic_stack::tcp::{Readiness, TcpError, TcpHandle};
 use oxnic_stack::udp::{UdpError, UdpHandle};
 use oxnic_stack::Stack;
@@ -191,14 +192,77 @@ impl<'a> IntoIterator for &'a Events {
 /// `Interest`, `Events`) but epoll's default, level-triggered semantics: a socket is reported
 /// on every `wait` while it stays ready (mio is edge-triggered; a loop written for it works
 /// here too, it only sees more events).
+///
+/// As with epoll, a wait costs what the ready sockets cost, not what the registered ones do:
+/// it re-checks only the sockets the stack logged as changed since the last check
+/// ([`Stack::tcp_changes`], [`Stack::udp_changes`]), the ones it found ready last time (they
+/// are reported again while they stay ready) and the ones registered or re-registered since.
+/// Only when the stack's bounded log no longer reaches back to the last check does it
+/// re-check every registration. [`Poll::stats`] counts both.
 pub struct Poll {
     rt: Arc<Shared>,
-    regs: HashMap<SocketId, (Token, Interest)>,
+    regs: Registry,
+    /// The stack's change logs, as of the last check.
+    tcp_gen: ChangeGen,
+    udp_gen: ChangeGen,
     /// The last registration reported by a wait that had more ready than room: the next
     /// wait starts after it, so none is starved by those ahead of it.
     cursor: Option<RegKey>,
     /// Ready registrations of one wait, kept to reuse its allocation.
     ready: Vec<Ready>,
+    /// Handles the stack logged changed, kept to reuse their allocations.
+    tcp_changed: Vec<TcpHandle>,
+    udp_changed: Vec<UdpHandle>,
+    /// Registrations one check looks at, kept to reuse its allocation.
+    check: Vec<SocketId>,
+    stats: PollStats,
+}
+
+/// What a [`Poll`]'s waits did so far: how much work the registered sockets cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PollStats {
+    /// Readiness checks of one registration each. A wait checks the registrations whose
+    /// sockets changed, those found ready by the previous check and those (re-)registered
+    /// since, each once per time it is woken; idle, unready sockets cost nothing.
+    pub evaluated: u64,
+    /// Checks of every registration, because the stack's change log no longer reached back to
+    /// the previous check (also the first check of a poll).
+    pub rescans: u64,
+}
+
+/// The registrations of a [`Poll`].
+#[derive(Default)]
+struct Registry {
+    regs: HashMap<SocketId, (Token, Interest)>,
+    /// The registrations per stack handle: the ones a change the stack logged for that handle
+    /// may concern (an aborted stream and the socket reusing its handle share one).
+    by_handle: HashMap<SocketKind, Vec<SocketId>>,
+    /// Registrations to check whatever the stack logged: those ready at the last check
+    /// (level-triggered: epoll keeps them on its ready list) and those (re-)registered since.
+    /// May hold duplicates and deregistered ones; checking skips them.
+    watch: Vec<SocketId>,
+}
+
+impl Registry {
+    fn insert(&mut self, id: SocketId, token: Token, interest: Interest) {
+        self.regs.insert(id, (token, interest));
+        self.by_handle.entry(id.kind).or_default().push(id);
+        self.watch.push(id);
+    }
+
+    fn remove(&mut self, id: &SocketId) -> bool {
+        if self.regs.remove(id).is_none() {
+            return false;
+        }
+        if let Some(v) = self.by_handle.get_mut(&id.kind) {
+            v.retain(|r| r != id);
+            if v.is_empty() {
+                self.by_handle.remove(&id.kind);
+            }
+        }
+        true
+    }
 }
 
 /// A registration's place in the scan order: its token, then its socket's serial.
@@ -215,7 +279,8 @@ struct Ready {
 impl fmt::Debug for Poll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Poll")
-            .field("registered", &self.regs.len())
+            .field("registered", &self.regs.regs.len())
+            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -225,10 +290,21 @@ impl Poll {
     pub fn new(rt: &Runtime) -> Poll {
         Poll {
             rt: Arc::clone(rt.shared()),
-            regs: HashMap::new(),
+            regs: Registry::default(),
+            tcp_gen: ChangeGen::default(),
+            udp_gen: ChangeGen::default(),
             cursor: None,
             ready: Vec::new(),
+            tcp_changed: Vec::new(),
+            udp_changed: Vec::new(),
+            check: Vec::new(),
+            stats: PollStats::default(),
         }
+    }
+
+    /// What the waits so far cost.
+    pub fn stats(&self) -> PollStats {
+        self.stats
     }
 
     fn check(&self, src: &dyn Source) -> io::Result<SocketId> {
@@ -251,13 +327,13 @@ impl Poll {
         interest: Interest,
     ) -> io::Result<()> {
         let k = self.check(src)?;
-        if self.regs.contains_key(&k) {
+        if self.regs.regs.contains_key(&k) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "socket already registered",
             ));
         }
-        self.regs.insert(k, (token, interest));
+        self.regs.insert(k, token, interest);
         Ok(())
     }
 
@@ -269,9 +345,11 @@ impl Poll {
         interest: Interest,
     ) -> io::Result<()> {
         let k = self.check(src)?;
-        match self.regs.get_mut(&k) {
+        match self.regs.regs.get_mut(&k) {
             Some(r) => {
                 *r = (token, interest);
+                // Ready or not for the new interest: the next wait finds out.
+                self.regs.watch.push(k);
                 Ok(())
             }
             None => Err(io::ErrorKind::NotFound.into()),
@@ -285,10 +363,11 @@ impl Poll {
     /// gives it the same handle.
     pub fn deregister(&mut self, src: &impl Source) -> io::Result<()> {
         let k = self.check(src)?;
-        self.regs
-            .remove(&k)
-            .map(|_| ())
-            .ok_or_else(|| io::ErrorKind::NotFound.into())
+        if self.regs.remove(&k) {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::NotFound.into())
+        }
     }
 
     /// Fills `events` with the registered sockets that are ready, at most
@@ -305,16 +384,10 @@ impl Poll {
                 "events of capacity 0",
             ));
         }
-        let Poll {
-            rt,
-            regs,
-            cursor,
-            ready,
-        } = self;
-        let shared = &**rt;
-        let r = shared.block_on(false, deadline(timeout), |st, _| {
-            collect(st, shared, regs, ready);
-            select(regs, cursor, ready, events);
+        let rt = Arc::clone(&self.rt);
+        let r = rt.block_on(false, deadline(timeout), |st, _| {
+            self.collect(st, &rt);
+            select(&mut self.regs, &mut self.cursor, &mut self.ready, events);
             Ok((!events.list.is_empty()).then_some(events.list.len()))
         });
         match r {
@@ -323,67 +396,99 @@ impl Poll {
             Err(e) => Err(e),
         }
     }
-}
 
-/// Fills `out` with the ready registrations of `regs`, with the stack locked, in scan
-/// order. A registration of a socket that was dropped is ready (gone).
-fn collect(
-    st: &mut Stack,
-    rt: &Shared,
-    regs: &HashMap<SocketId, (Token, Interest)>,
-    out: &mut Vec<Ready>,
-) {
-    out.clear();
-    let sockets = rt.sockets();
-    for (id, &(token, interest)) in regs.iter() {
-        let mut dropped = None;
-        let readiness = match (sockets.get(&id.serial), id.kind) {
-            // Dropped, or aborted (the handle may already name another socket).
-            (None, _) => {
-                dropped = Some(*id);
-                gone()
+    /// Fills `self.ready` with the ready registrations, with the stack locked, in scan order,
+    /// checking only those that may be ready (see [`Poll`]); `watch` becomes the ready ones.
+    /// A registration of a socket that was dropped is ready (gone).
+    fn collect(&mut self, st: &mut Stack, rt: &Shared) {
+        self.ready.clear();
+        self.tcp_changed.clear();
+        self.udp_changed.clear();
+        let t = st.tcp_changes(self.tcp_gen, &mut self.tcp_changed);
+        let u = st.udp_changes(self.udp_gen, &mut self.udp_changed);
+        self.tcp_gen = t.next;
+        self.udp_gen = u.next;
+        let Registry {
+            regs,
+            by_handle,
+            watch,
+        } = &mut self.regs;
+        let check = &mut self.check;
+        check.clear();
+        if t.complete && u.complete {
+            check.append(watch);
+            let tcp = self.tcp_changed.iter().map(|&h| SocketKind::Tcp(h));
+            let udp = self.udp_changed.iter().map(|&h| SocketKind::Udp(h));
+            for kind in tcp.chain(udp) {
+                if let Some(ids) = by_handle.get(&kind) {
+                    check.extend_from_slice(ids);
+                }
             }
-            (Some(false), _) => gone(),
-            (Some(true), SocketKind::Tcp(h)) => match st.tcp_readiness(h) {
-                Ok(r) => r,
-                Err(TcpError::BadHandle) => gone(),
-                Err(_) => Readiness::default(),
-            },
-            (Some(true), SocketKind::Udp(h)) => match st.udp_recv_queue_len(h) {
-                Ok(n) => Readiness {
-                    readable: n > 0,
-                    writable: true,
-                    // A pending ICMP error: the next recv reports it (EPOLLERR).
-                    error: st.udp_error_pending(h).unwrap_or(false),
-                    ..Readiness::default()
-                },
-                Err(UdpError::BadHandle) => gone(),
-                Err(_) => Readiness::default(),
-            },
-        };
-        let wanted = (interest.is_readable() && readiness.readable)
-            || (interest.is_writable() && readiness.writable)
-            || readiness.error
-            || readiness.hangup;
-        if wanted {
-            // As epoll (and mio: "Poll will only return readiness events for operations
-            // specified by this argument"), an event carries only the registered readiness;
-            // error and hang-up are always reported.
-            let readiness = Readiness {
-                readable: readiness.readable && interest.is_readable(),
-                writable: readiness.writable && interest.is_writable(),
-                // mio registers EPOLLRDHUP with a readable interest only.
-                read_hangup: readiness.read_hangup && interest.is_readable(),
-                ..readiness
-            };
-            out.push(Ready {
-                key: (token, id.serial),
-                event: Event { token, readiness },
-                dropped,
-            });
+            // Serials name sockets: one check per registration.
+            check.sort_unstable_by_key(|id| id.serial);
+            check.dedup_by_key(|id| id.serial);
+        } else {
+            watch.clear();
+            check.extend(regs.keys().copied());
+            self.stats.rescans += 1;
         }
+        let sockets = rt.sockets();
+        for id in check.iter() {
+            let Some(&(token, interest)) = regs.get(id) else {
+                continue;
+            };
+            self.stats.evaluated += 1;
+            let mut dropped = None;
+            let readiness = match (sockets.get(&id.serial), id.kind) {
+                // Dropped, or aborted (the handle may already name another socket).
+                (None, _) => {
+                    dropped = Some(*id);
+                    gone()
+                }
+                (Some(false), _) => gone(),
+                (Some(true), SocketKind::Tcp(h)) => match st.tcp_readiness(h) {
+                    Ok(r) => r,
+                    Err(TcpError::BadHandle) => gone(),
+                    Err(_) => Readiness::default(),
+                },
+                (Some(true), SocketKind::Udp(h)) => match st.udp_recv_queue_len(h) {
+                    Ok(n) => Readiness {
+                        readable: n > 0,
+                        writable: true,
+                        // A pending ICMP error: the next recv reports it (EPOLLERR).
+                        error: st.udp_error_pending(h).unwrap_or(false),
+                        ..Readiness::default()
+                    },
+                    Err(UdpError::BadHandle) => gone(),
+                    Err(_) => Readiness::default(),
+                },
+            };
+            let wanted = (interest.is_readable() && readiness.readable)
+                || (interest.is_writable() && readiness.writable)
+                || readiness.error
+                || readiness.hangup;
+            if wanted {
+                // Checked again next time, changed or not, while it stays ready.
+                watch.push(*id);
+                // As epoll (and mio: "Poll will only return readiness events for operations
+                // specified by this argument"), an event carries only the registered
+                // readiness; error and hang-up are always reported.
+                let readiness = Readiness {
+                    readable: readiness.readable && interest.is_readable(),
+                    writable: readiness.writable && interest.is_writable(),
+                    // mio registers EPOLLRDHUP with a readable interest only.
+                    read_hangup: readiness.read_hangup && interest.is_readable(),
+                    ..readiness
+                };
+                self.ready.push(Ready {
+                    key: (token, id.serial),
+                    event: Event { token, readiness },
+                    dropped,
+                });
+            }
+        }
+        self.ready.sort_unstable_by_key(|r| r.key);
     }
-    out.sort_unstable_by_key(|r| r.key);
 }
 
 /// Moves into `events` as many of the `ready` registrations (in scan order) as it has room
@@ -392,7 +497,7 @@ fn collect(
 /// wanted, so the owner hears of it; beyond deregistering, as epoll forgets a closed
 /// descriptor), and only then: one that did not fit is reported by a later wait.
 fn select(
-    regs: &mut HashMap<SocketId, (Token, Interest)>,
+    regs: &mut Registry,
     cursor: &mut Option<RegKey>,
     ready: &mut Vec<Ready>,
     events: &mut Events,

@@ -29,6 +29,7 @@
 //!   checksums when the device lacks them) → device.
 //! - [`snmp`]: the `/proc/net/snmp` counters.
 //! - `ephemeral`: the orders TCP and UDP try ephemeral ports in (RFC 6056, as Linux).
+//! - [`changes`]: which sockets changed since a poller last asked (epoll's ready list).
 //!
 //! For tests and benches:
 //!
@@ -38,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arp;
+pub mod changes;
 pub mod dev;
 pub mod device;
 mod ephemeral;

@@ -7,6 +7,7 @@
 //! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and errors from
 //! ICMP reported on connected sockets (`SO_ERROR`).
 
+use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::ephemeral;
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
@@ -150,14 +151,32 @@ pub(crate) struct UdpTable {
     /// How many random draws the port picker made: the index of the next one in the keyed
     /// sequence (`IsnGenerator::port_random`).
     port_draws: u64,
+    /// The slots taken mutably, for pollers (see [`Stack::udp_changes`]).
+    changes: ChangeLog,
 }
 
 impl UdpTable {
+    /// Socket `h`, writable; logs it changed (its readiness may move).
     fn get(&mut self, h: UdpHandle) -> Result<&mut UdpSocket, UdpError> {
-        self.socks
-            .get_mut(h.0)
+        self.slot_mut(h.0)
             .and_then(Option::as_mut)
             .ok_or(UdpError::BadHandle)
+    }
+
+    /// Socket `h`, read-only: reading readiness must not log the socket changed.
+    fn get_ref(&self, h: UdpHandle) -> Result<&UdpSocket, UdpError> {
+        self.socks
+            .get(h.0)
+            .and_then(Option::as_ref)
+            .ok_or(UdpError::BadHandle)
+    }
+
+    /// Slot `i`, writable; logs it changed. Every mutable access to a socket goes through
+    /// here, so [`Stack::udp_changes`] misses none.
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Option<UdpSocket>> {
+        let slot = self.socks.get_mut(i)?;
+        self.changes.touch(i);
+        Some(slot)
     }
 
     /// Linux `udp_lib_lport_inuse`: another socket on the port whose address overlaps
@@ -281,12 +300,16 @@ impl Stack {
         };
         let i = match self.udp.socks.iter().position(Option::is_none) {
             Some(i) => {
-                self.udp.socks[i] = Some(sock);
+                if let Some(slot) = self.udp.slot_mut(i) {
+                    *slot = Some(sock);
+                }
                 i
             }
             None => {
                 self.udp.socks.push(Some(sock));
-                self.udp.socks.len() - 1
+                let i = self.udp.socks.len() - 1;
+                self.udp.changes.touch(i);
+                i
             }
         };
         self.udp.by_port.entry(local.port()).or_default().push(i);
@@ -294,14 +317,14 @@ impl Stack {
     }
 
     /// The address a socket is bound to.
-    pub fn udp_local_addr(&mut self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
-        Ok(self.udp.get(h)?.local)
+    pub fn udp_local_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
+        Ok(self.udp.get_ref(h)?.local)
     }
 
     /// The peer a socket is connected to (`getpeername`); [`UdpError::NotConnected`] before
     /// [`Self::udp_connect`].
-    pub fn udp_peer_addr(&mut self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
-        self.udp.get(h)?.remote.ok_or(UdpError::NotConnected)
+    pub fn udp_peer_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
+        self.udp.get_ref(h)?.remote.ok_or(UdpError::NotConnected)
     }
 
     /// Connects a socket: `udp_send` goes to `remote`, only datagrams from it are received,
@@ -331,7 +354,9 @@ impl Stack {
     /// Closes a socket; queued datagrams are dropped.
     pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
         let port = self.udp.get(h)?.local.port();
-        self.udp.socks[h.0] = None;
+        if let Some(slot) = self.udp.slot_mut(h.0) {
+            *slot = None;
+        }
         if let Some(v) = self.udp.by_port.get_mut(&port) {
             v.retain(|&i| i != h.0);
             if v.is_empty() {
@@ -402,13 +427,21 @@ impl Stack {
     }
 
     /// Datagrams waiting to be read.
-    pub fn udp_recv_queue_len(&mut self, h: UdpHandle) -> Result<usize, UdpError> {
-        Ok(self.udp.get(h)?.rx.len())
+    pub fn udp_recv_queue_len(&self, h: UdpHandle) -> Result<usize, UdpError> {
+        Ok(self.udp.get_ref(h)?.rx.len())
     }
 
     /// The pending error reported by ICMP, without taking it (for readiness).
-    pub fn udp_error_pending(&mut self, h: UdpHandle) -> Result<bool, UdpError> {
-        Ok(self.udp.get(h)?.error.is_some())
+    pub fn udp_error_pending(&self, h: UdpHandle) -> Result<bool, UdpError> {
+        Ok(self.udp.get_ref(h)?.error.is_some())
+    }
+
+    /// Appends to `out` the handles of the UDP sockets whose receive queue or pending error
+    /// may have changed since `since`, as [`Stack::tcp_changes`] does for TCP: every mutable
+    /// access to a socket is logged. When [`Changes::complete`] is false the log no longer
+    /// reaches back to `since`: nothing is listed and every socket must be re-checked.
+    pub fn udp_changes(&mut self, since: ChangeGen, out: &mut Vec<UdpHandle>) -> Changes {
+        self.udp.changes.since(since, |i| out.push(UdpHandle(i)))
     }
 
     /// Takes the pending error reported by ICMP (`SO_ERROR`).
@@ -696,17 +729,23 @@ impl Stack {
         let mib = &mut self.snmp.udp;
         if to_many {
             // `__udp4_lib_mcast_deliver`: a copy (sharing the bytes) for every matching socket.
-            let UdpTable { socks, by_port, .. } = &mut self.udp;
+            let UdpTable {
+                socks,
+                by_port,
+                changes,
+                ..
+            } = &mut self.udp;
             for &j in by_port.get(&repr.dst_port).into_iter().flatten() {
-                if let Some(s) = socks[j].as_mut() {
+                if let Some(s) = socks.get_mut(j).and_then(Option::as_mut) {
                     if s.score(hdr.src, repr.src_port, hdr.dst).is_some() {
+                        changes.touch(j);
                         s.enqueue(mib, from, pkt.clone());
                     }
                 }
             }
             return;
         }
-        if let Some(s) = self.udp.socks[i].as_mut() {
+        if let Some(s) = self.udp.slot_mut(i).and_then(Option::as_mut) {
             s.enqueue(mib, from, pkt);
         }
     }
@@ -720,7 +759,7 @@ impl Stack {
         let Some(i) = self.udp.lookup(header.dst, dport, header.src, sport) else {
             return;
         };
-        let Some(s) = self.udp.socks[i].as_mut() else {
+        let Some(s) = self.udp.slot_mut(i).and_then(Option::as_mut) else {
             return;
         };
         if s.remote.is_none() {

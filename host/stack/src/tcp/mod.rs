@@ -25,6 +25,7 @@ pub mod scoreboard;
 pub mod seq;
 mod slots;
 
+use crate::changes::{ChangeGen, Changes};
 use crate::ephemeral::{self, Perturb};
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
@@ -1005,6 +1006,19 @@ impl Stack {
                 })
             }
         }
+    }
+
+    /// Appends to `out` the handles of the TCP sockets whose [`Self::tcp_readiness`] may have
+    /// changed since `since` (the `next` of the previous answer; a handle may come more than
+    /// once, and one may name a socket closed and even reused since), so that a poller
+    /// re-checks only those, as epoll re-checks only the sockets on its ready list. Readiness
+    /// derives from the socket's own state only, and every change to that state is logged.
+    /// When [`Changes::complete`] is false the log no longer reaches back to `since`:
+    /// nothing is listed and every socket must be re-checked.
+    pub fn tcp_changes(&mut self, since: ChangeGen, out: &mut Vec<TcpHandle>) -> Changes {
+        self.tcp
+            .socks
+            .changes_since(since, |i| out.push(TcpHandle(i)))
     }
 
     /// Takes the pending error (`SO_ERROR`).

@@ -9,8 +9,12 @@
 //! files the changed slots' deadlines again; until then [`Slots::next_timer`] asks them
 //! directly, so the answer is always the earliest timer of any connection, exactly as the
 //! scan gave it.
+//!
+//! The same marking logs the slot in a [`ChangeLog`]: a socket's readiness derives from its
+//! slot alone, so a poller re-checks only the slots logged since it last asked.
 
 use super::Sock;
+use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::time::Instant;
 use std::collections::BTreeSet;
 use std::ops::{Deref, Index, IndexMut};
@@ -26,6 +30,8 @@ pub(super) struct Slots {
     changed_list: Vec<usize>,
     /// (deadline, slot) of every connection with a timer, as last filed.
     timers: BTreeSet<(Instant, usize)>,
+    /// Every slot taken mutably, for pollers (see [`Slots::changes_since`]).
+    changes: ChangeLog,
 }
 
 impl Deref for Slots {
@@ -75,12 +81,18 @@ impl Slots {
     }
 
     fn touch(&mut self, i: usize) {
+        self.changes.touch(i);
         if let Some(c) = self.changed.get_mut(i) {
             if !*c {
                 *c = true;
                 self.changed_list.push(i);
             }
         }
+    }
+
+    /// Calls `f` with every slot taken mutably since `since` (see [`ChangeLog::since`]).
+    pub(super) fn changes_since(&mut self, since: ChangeGen, f: impl FnMut(usize)) -> Changes {
+        self.changes.since(since, f)
     }
 
     /// Files the deadlines of the slots changed since the last call.
@@ -134,7 +146,7 @@ impl Slots {
 mod tests {
     use super::*;
     use crate::netsim::{two_hosts, LinkConfig};
-    use crate::tcp::{Shutdown, TcpHandle};
+    use crate::tcp::{Shutdown, TcpError, TcpHandle};
     use crate::{DeviceCaps, Stack};
     use std::net::SocketAddrV4;
     use std::time::Duration;
@@ -221,5 +233,97 @@ mod tests {
         let mib = net.stacks[0].tcp.mib;
         assert!(mib.retrans_segs > 0, "{mib:?}");
         assert!(net.stacks[0].tcp.socks.timers.len() + net.stacks[1].tcp.socks.timers.len() > 0);
+    }
+
+    /// Readiness never changes unseen: over the same life as above (handshakes, data both
+    /// ways over a lossy link, keepalive, shutdown, close, abort and slot reuse, timers),
+    /// every socket whose [`Stack::tcp_readiness`] differs from when it was last looked at is
+    /// among those [`Stack::tcp_changes`] lists, checked after the API calls and after each
+    /// poll. A poller that re-checks only the listed sockets therefore misses nothing.
+    #[test]
+    fn every_readiness_change_is_in_the_change_log() {
+        let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(2));
+        let lossy = LinkConfig::new(Duration::from_millis(2), 1500)
+            .loss(0.05)
+            .jitter(Duration::from_micros(300));
+        net.set_link_config(0, lossy).unwrap();
+        let server = SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 80);
+        let any = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 80);
+        let lis = net.stacks[1].tcp_listen(any, 64).unwrap();
+        let mut clients: Vec<TcpHandle> = Vec::new();
+        let mut servers: Vec<TcpHandle> = Vec::new();
+        let data = vec![7u8; 20_000];
+        let mut buf = vec![0u8; 65536];
+        // Per stack: the readiness each slot had when last looked at, and the log's place.
+        let mut seen: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
+        let mut gens = [crate::changes::ChangeGen::default(); 2];
+        let mut listed_total = 0;
+        let mut check = |stacks: &mut [Stack], when: &str| {
+            for (k, s) in stacks.iter_mut().enumerate() {
+                let mut listed = Vec::new();
+                let c = s.tcp_changes(gens[k], &mut listed);
+                gens[k] = c.next;
+                let n = s.tcp.socks.len() + 1;
+                let now: Vec<_> = (0..n).map(|i| s.tcp_readiness(TcpHandle(i))).collect();
+                if c.complete {
+                    listed_total += listed.len();
+                    for (i, r) in now.iter().enumerate() {
+                        let before = seen[k].get(i).copied().unwrap_or(Err(TcpError::BadHandle));
+                        assert!(
+                            before == *r || listed.contains(&TcpHandle(i)),
+                            "stack {k}, {when}: slot {i} went from {before:?} to {r:?} unlisted"
+                        );
+                    }
+                }
+                seen[k] = now;
+            }
+        };
+        check(&mut net.stacks, "start");
+        for round in 0..300u32 {
+            let now = net.now();
+            match round % 40 {
+                0..=2 => clients.push(net.stacks[0].tcp_connect(server, now).unwrap()),
+                5 | 15 | 25 => {
+                    for &c in &clients {
+                        let _ = net.stacks[0].tcp_send(c, &data, now);
+                    }
+                }
+                8 => {
+                    for &c in &servers {
+                        let _ = net.stacks[1].tcp_set_keepalive(c, true, now);
+                        let _ = net.stacks[1].tcp_send(c, &data[..3000], now);
+                    }
+                }
+                20 => {
+                    if let Some(c) = clients.first().copied() {
+                        let _ = net.stacks[0].tcp_shutdown(c, Shutdown::Write, now);
+                    }
+                }
+                30 if !clients.is_empty() => {
+                    let c = clients.remove(0);
+                    let _ = net.stacks[0].tcp_close(c, now);
+                }
+                35 if !servers.is_empty() => {
+                    let c = servers.remove(0);
+                    let _ = net.stacks[1].tcp_abort(c, now);
+                }
+                _ => {}
+            }
+            while let Ok((h, _)) = net.stacks[1].tcp_accept(lis) {
+                servers.push(h);
+            }
+            if round % 3 == 0 {
+                for &c in &servers {
+                    let _ = net.stacks[1].tcp_recv(c, &mut buf, now);
+                }
+                for &c in &clients {
+                    let _ = net.stacks[0].tcp_recv(c, &mut buf, now);
+                }
+            }
+            check(&mut net.stacks, &format!("round {round}, before the poll"));
+            net.run_for(Duration::from_millis(3)).unwrap();
+            check(&mut net.stacks, &format!("round {round}, after the poll"));
+        }
+        assert!(listed_total > 0);
     }
 }

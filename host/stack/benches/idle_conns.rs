@@ -3,12 +3,16 @@
 //! keepalive). A poller calls both on every turn, so this is the floor of every turn's cost;
 //! it should not grow with connections that have no timer due.
 //!
+//! `timers_due_at_once`: one poll at the instant the keepalive timers of N connections, all
+//! switched on together, come due: every connection's timer runs (a probe each), so the poll
+//! is O(N) at best; the timer index must not make it worse than that.
+//!
 //! `cargo bench -p oxnic-stack --bench idle_conns -- --quick`
 //!
 //! [`Stack::poll`]: oxnic_stack::Stack::poll
 //! [`Stack::poll_at`]: oxnic_stack::Stack::poll_at
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use oxnic_stack::netsim::{two_hosts, Net};
 use oxnic_stack::DeviceCaps;
 use std::hint::black_box;
@@ -54,5 +58,33 @@ fn idle_poll(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, idle_poll);
+fn timers_due_at_once(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timers_due_at_once");
+    g.sample_size(10);
+    for n in [100, 2000] {
+        g.bench_with_input(BenchmarkId::new("poll", n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    let mut net = with_connections(n);
+                    let now = net.now();
+                    let s = &mut net.stacks[0];
+                    let handles: Vec<_> = s.tcp_sockets().collect();
+                    for h in handles {
+                        s.tcp_set_keepalive(h, true, now).expect("open");
+                    }
+                    // The default `tcp_keepalive_time`: every connection's first probe is due.
+                    (net, now + Duration::from_secs(7200))
+                },
+                |(mut net, due)| {
+                    black_box(net.stacks[0].poll(due));
+                    net
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, idle_poll, timers_due_at_once);
 criterion_main!(benches);

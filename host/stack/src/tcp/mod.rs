@@ -1556,11 +1556,17 @@ impl Stack {
         // The connections whose timers are due, in slot order, as a scan of every slot would
         // take them: one whose timer comes due at `now` while an earlier slot's timers run
         // is taken in this pass too if its slot is later.
+        // Only the slots a connection's timers touched are looked at again after it ran, so
+        // a pass over D due connections costs O(D log D), not a rescan of the due ones each.
         self.tcp.socks.rearm();
-        let mut due = self.tcp.socks.due(now);
-        let mut k = 0;
-        while let Some(&i) = due.get(k) {
-            k += 1;
+        let mut due: BinaryHeap<Reverse<usize>> =
+            self.tcp.socks.due(now).into_iter().map(Reverse).collect();
+        let mut last = None;
+        while let Some(Reverse(i)) = due.pop() {
+            if last.is_some_and(|l| i <= l) {
+                continue;
+            }
+            last = Some(i);
             let TcpTable { socks, mib, .. } = &mut self.tcp;
             let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
                 continue;
@@ -1574,14 +1580,11 @@ impl Stack {
                 // the last resort should the queue never report room.
                 _ => self.tcp_write_xmit(i, now),
             }
-            self.tcp.socks.rearm();
-            for j in self.tcp.socks.due(now) {
+            self.tcp.socks.rearm_due(Some(now), |j| {
                 if j > i {
-                    if let Err(at) = due[k..].binary_search(&j) {
-                        due.insert(k + at, j);
-                    }
+                    due.push(Reverse(j));
                 }
-            }
+            });
         }
     }
 

@@ -97,6 +97,12 @@ impl Slots {
 
     /// Files the deadlines of the slots changed since the last call.
     pub(super) fn rearm(&mut self) {
+        self.rearm_due(None, |_| {});
+    }
+
+    /// [`Self::rearm`], calling `due` with every changed slot whose deadline is at or before
+    /// `now`: the work is in the changed slots only, however many deadlines are filed.
+    pub(super) fn rearm_due(&mut self, now: Option<Instant>, mut due: impl FnMut(usize)) {
         for i in self.changed_list.drain(..) {
             self.changed[i] = false;
             let t = deadline(self.slots.get(i));
@@ -108,6 +114,9 @@ impl Slots {
                     self.timers.insert((t, i));
                 }
                 self.filed[i] = t;
+            }
+            if t.zip(now).is_some_and(|(t, now)| t <= now) {
+                due(i);
             }
         }
     }

@@ -52,7 +52,8 @@ pub fn tcp_error_kind(e: TcpError) -> io::ErrorKind {
         TcpError::TimedOut => K::TimedOut,
         TcpError::NotConnected | TcpError::IsListening => K::NotConnected,
         TcpError::BrokenPipe => K::BrokenPipe,
-        TcpError::BadHandle | TcpError::NotListening => K::InvalidInput,
+        TcpError::BadHandle | TcpError::NotListening | TcpError::Blackhole => K::InvalidInput,
+        TcpError::Prohibited => K::PermissionDenied,
         TcpError::Unreachable => K::HostUnreachable,
         TcpError::NetUnreachable => K::NetworkUnreachable,
         // EHOSTDOWN, ENONET, ENOPROTOOPT and EOPNOTSUPP have no kind of their own in std

@@ -28,7 +28,8 @@ pub struct Interest(u8);
 impl Interest {
     /// Data, end of stream, an error or (on a listener) a connection to accept.
     pub const READABLE: Interest = Interest(1);
-    /// Room to write.
+    /// A write would not block: room in the send buffer (a third of it free), or a write
+    /// that fails at once (writing shut, an error), as epoll's `EPOLLOUT`.
     pub const WRITABLE: Interest = Interest(2);
 
     /// True when it includes readable.

@@ -276,7 +276,8 @@ impl TcpStream {
 
     /// Connects to `addr`, trying each IPv4 address it resolves to, and blocks until the
     /// connection is established or fails (`ConnectionRefused` on a reset, `TimedOut` when
-    /// the SYN retries run out, `HostUnreachable` without a route, and at once with the
+    /// the SYN retries run out, `NetworkUnreachable` without a route (`HostUnreachable` for an
+    /// unreachable one, `PermissionDenied` for a prohibit one), and at once with the
     /// errno of an ICMP error about the SYN, `NetworkUnreachable`, `HostUnreachable` or
     /// `ConnectionRefused` mostly, as Linux).
     pub fn connect(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {

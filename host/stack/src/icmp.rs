@@ -222,7 +222,10 @@ impl Stack {
                     crate::wire::ipv4::Ipv4Options::default()
                 } else {
                     let time = crate::ip_input::option_timestamp(now);
-                    match crate::wire::ipv4::echo_options(&hdr.options, rt.src, time) {
+                    let is_local = |a: Ipv4Addr| {
+                        self.is_local_addr(a) || self.is_broadcast_addr(a) || a.is_multicast()
+                    };
+                    match crate::wire::ipv4::echo_options(&hdr.options, rt.src, time, is_local) {
                         Some(o) => o,
                         None => return,
                     }

@@ -11,7 +11,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
-use crate::wire::ipv4::{protocol, Ipv4Repr, OptionsInfo};
+use crate::wire::ipv4::{fill_header_checksum, protocol, Ipv4Repr, OptionsInfo};
 use std::net::Ipv4Addr;
 
 impl Stack {
@@ -156,8 +156,6 @@ fn ip_forward_options(header: &mut [u8], opts: &OptionsInfo, addr: Ipv4Addr) {
         .get_mut(..hl)
         .filter(|h| h.len() >= Ipv4Repr::MIN_LEN)
     {
-        h[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        fill_header_checksum(h);
     }
 }

@@ -18,7 +18,8 @@ use crate::wire::checksum::{self, ChecksumMode};
 use crate::wire::ethernet::ethertype;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{
-    compile_options, protocol, Ipv4Options, Ipv4Repr, OptionStamp, OptionsInfo, MAX_OPTIONS_LEN,
+    compile_options, fill_header_checksum, protocol, Ipv4Options, Ipv4Repr, OptionStamp,
+    OptionsInfo, MAX_OPTIONS_LEN,
 };
 use crate::wire::WireError;
 use std::net::Ipv4Addr;
@@ -187,9 +188,7 @@ impl Stack {
                 return None;
             };
             h[Ipv4Repr::MIN_LEN..].copy_from_slice(&area[..n]);
-            h[10..12].copy_from_slice(&[0, 0]);
-            let c = checksum::checksum(h);
-            h[10..12].copy_from_slice(&c.to_be_bytes());
+            fill_header_checksum(h);
             hdr.options = Ipv4Options::raw(&area[..n]).unwrap_or(hdr.options);
         }
         Some(info)
@@ -317,9 +316,7 @@ impl Stack {
         h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
         h[6] &= 0x40; // keep DF, clear MF and the offset
         h[7] = 0;
-        h[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        fill_header_checksum(h);
         out.meta.ifindex = ifindex;
         out.meta.protocol = ethertype::IPV4;
         out.meta.mark = pkt.meta.mark;

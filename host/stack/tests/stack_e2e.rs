@@ -1574,6 +1574,24 @@ fn an_atomic_datagram_no_socket_numbers_carries_id_zero() {
     assert_eq!(rsts.len(), 1, "the SYN is answered by one reset");
     assert_eq!(rsts[0].0, 0, "the reset's identification");
     assert!(rsts[0].2, "the reset has DF set");
+    // A listener's SYN-ACK goes out from no connected socket too (Linux
+    // `ip_build_and_send_pkt`): 0, and the accepted connection's own counter does not show.
+    net.stacks[1]
+        .tcp_listen(SocketAddrV4::new(ip("10.0.0.2"), 4445), 4)
+        .unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .tcp_connect(SocketAddrV4::new(ip("10.0.0.2"), 4445), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let seen = net.stacks[0].tap_take(tap).unwrap();
+    let synack: Vec<(u16, bool)> = seen
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|d| d.len() >= 54 && d[23] == 6 && d[47] == 0x12)
+        .map(|d| (u16::from_be_bytes([d[18], d[19]]), d[20] & 0x40 != 0))
+        .collect();
+    assert_eq!(synack, [(0, true)], "the SYN-ACK's identification and DF");
 }
 
 /// Datagrams that may be fragmented and come from no connected socket take their

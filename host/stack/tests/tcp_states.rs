@@ -1733,7 +1733,7 @@ fn connect_to_a_broadcast_or_multicast_address_fails_at_once() {
 
 /// A connect fails with its route's own error, as Linux `tcp_v4_connect` returns
 /// `ip_route_connect`'s: ENETUNREACH when no route matches, EHOSTUNREACH for an unreachable
-/// route. Both were "host unreachable" before, so a std user saw `HostUnreachable` for a
+/// route, EACCES for a prohibit route and EINVAL for a blackhole. Both were "host unreachable" before, so a std user saw `HostUnreachable` for a
 /// network with no route at all.
 #[test]
 fn connect_fails_with_the_routes_own_error() {
@@ -1757,5 +1757,16 @@ fn connect_fails_with_the_routes_own_error() {
         Err(TcpError::Unreachable),
         "an unreachable route"
     );
+    for (net_addr, kind, err) in [
+        ("192.168.6.0", RouteKind::Prohibit, TcpError::Prohibited),
+        ("192.168.7.0", RouteKind::Blackhole, TcpError::Blackhole),
+    ] {
+        net.stacks[0]
+            .routes_mut()
+            .add(Route::reject(Prefix::new(ip4(net_addr), 24).unwrap(), kind))
+            .unwrap();
+        let to = addr(&net_addr.replace(".0", ".1"), 80);
+        assert_eq!(net.stacks[0].tcp_connect(to, now), Err(err), "{kind:?}");
+    }
     assert_eq!(net.stacks[0].tcp_sockets().count(), 0);
 }

@@ -145,14 +145,22 @@ pub enum TcpError {
     /// The socket is listening: data calls make no sense on it.
     #[error("socket is listening")]
     IsListening,
-    /// The destination host is unreachable (`EHOSTUNREACH`): an unreachable, prohibit or
-    /// blackhole route matched at connect, the neighbour never answered, or an ICMP host
-    /// unreachable (or one of its kin) came back about the connection.
+    /// The destination host is unreachable (`EHOSTUNREACH`): an unreachable route matched
+    /// at connect, the neighbour never answered, or an ICMP host unreachable (or one of its
+    /// kin) came back about the connection.
     #[error("no route to host")]
     Unreachable,
+    /// A prohibit route matched at connect (`EACCES`, Linux `fib_props[RTN_PROHIBIT]`), or an
+    /// OUTPUT hook refused the SYN.
+    #[error("permission denied")]
+    Prohibited,
+    /// A blackhole route matched at connect (`EINVAL`, Linux `fib_props[RTN_BLACKHOLE]`).
+    #[error("invalid argument: blackhole route")]
+    Blackhole,
     /// The network is unreachable (`ENETUNREACH`): no route at connect, a broadcast,
-    /// multicast or unspecified destination, or an ICMP network unreachable (or network
-    /// unknown, prohibited, unreachable for the type of service) about the connection.
+    /// multicast or (unlike Linux, which connects to itself) unspecified destination, or an
+    /// ICMP network unreachable (or network unknown, prohibited, unreachable for the type of
+    /// service) about the connection.
     #[error("network is unreachable")]
     NetUnreachable,
     /// An ICMP destination host unknown about the connection (`EHOSTDOWN`).
@@ -744,10 +752,14 @@ impl Stack {
             .map_err(|e| match e {
                 SendError::NetUnreachable => TcpError::NetUnreachable,
                 SendError::NoSourceAddress => TcpError::AddrNotAvailable,
+                SendError::Prohibited => TcpError::Prohibited,
+                SendError::Blackhole => TcpError::Blackhole,
                 _ => TcpError::Unreachable,
             })?;
         // No connection to a broadcast or multicast address (RFC 1122 4.2.3.10), nor to the
-        // unspecified one: Linux `tcp_v4_connect` gives ENETUNREACH for such a route.
+        // unspecified one. Linux `tcp_v4_connect` gives ENETUNREACH for a broadcast or
+        // multicast route; 0.0.0.0 it takes as this host (its route is local) and connects
+        // there, where oxnic refuses it the same way.
         let dst = *remote.ip();
         if dst.is_multicast() || dst.is_unspecified() || self.is_broadcast_on(rt.nh.ifindex, dst) {
             return Err(TcpError::NetUnreachable);
@@ -1635,8 +1647,16 @@ impl Stack {
                     continue;
                 };
                 let segs_n = u64::from(pkt.meta.gso_segs.max(1));
+                // A listener's SYN-ACK and what TIME-WAIT answers go out, on Linux, from no
+                // connected socket (`ip_build_and_send_pkt`, `ip_send_unicast_reply`): DF set,
+                // identification 0. Everything else takes the connection's own counter.
                 let ident = match self.tcp.socks.get_mut(i) {
-                    Some(Some(Sock::Conn(c))) => Some(c.take_ip_ids(pkt.meta.gso_segs.max(1))),
+                    Some(Some(Sock::Conn(c)))
+                        if !(c.state == TcpState::TimeWait
+                            || (c.state == TcpState::SynReceived && c.parent.is_some())) =>
+                    {
+                        Some(c.take_ip_ids(pkt.meta.gso_segs.max(1)))
+                    }
                     _ => None,
                 };
                 let p = IpParams {

@@ -128,7 +128,8 @@ impl Ipv4Options {
                     }
                     let ok = match kind {
                         option_kind::RECORD_ROUTE => len >= 3 && raw[i + 2] >= 4,
-                        option_kind::ROUTER_ALERT => len == 4,
+                        // Linux `ip_options_compile`: four bytes or more.
+                        option_kind::ROUTER_ALERT => len >= 4,
                         _ => true,
                     };
                     if !ok {
@@ -217,18 +218,36 @@ impl<'a> Iterator for Ipv4OptionIter<'a> {
     }
 }
 
+/// Writes the header checksum of the IPv4 header `h` (all of it, options included) after a
+/// field changed: zeroes the field, sums, stores the complement.
+pub fn fill_header_checksum(h: &mut [u8]) {
+    if let Some(c) = h.get_mut(10..12) {
+        c.copy_from_slice(&[0, 0]);
+    } else {
+        return;
+    }
+    let c = checksum::checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// The options an echo reply carries back (Linux `ip_options_echo` for the reply, then
 /// `ip_options_build` on its way out), from the request's options as this host's receive
-/// processing left them ([`compile_options`]): its record route and timestamp, with this host
-/// recorded once more where a slot is free — `src`, the reply's source, in the record route;
-/// `time` (after `src` for an address-and-time option) in the timestamp, whose prespecified
-/// form goes back as it came. No other option is echoed (source routes never get this far:
-/// they are dropped). `None` when a free slot is cut short by the option's end, where Linux
-/// sends no reply; options that did not parse give `None` too.
-pub fn echo_options(received: &Ipv4Options, src: Ipv4Addr, time: u32) -> Option<Ipv4Options> {
+/// processing left them ([`compile_options`]): its record route, then its timestamp (Linux's
+/// order, whatever the request's), with this host recorded once more where a slot is free —
+/// `src`, the reply's source, in the record route; `time` (after `src` for an
+/// address-and-time option) in the timestamp; in a prespecified timestamp, `time` against the
+/// next address when this host stamped the one before it on receive and `is_local` says the
+/// next one is ours too. No other option is echoed (source routes never get this far: they
+/// are dropped). `None` when a free slot is cut short by the option's end, where Linux sends
+/// no reply; options that did not parse give `None` too.
+pub fn echo_options(
+    received: &Ipv4Options,
+    src: Ipv4Addr,
+    time: u32,
+    is_local: impl Fn(Ipv4Addr) -> bool,
+) -> Option<Ipv4Options> {
     let raw = received.as_bytes();
-    let mut out = [0u8; MAX_OPTIONS_LEN];
-    let mut n = 0;
+    let (mut rr, mut ts) = (None, None);
     let mut i = 0;
     while let Some(&kind) = raw.get(i) {
         match kind {
@@ -245,9 +264,20 @@ pub fn echo_options(received: &Ipv4Options, src: Ipv4Addr, time: u32) -> Option<
         }
         let opt = raw.get(i..i + len)?;
         i += len;
-        if !matches!(kind, option_kind::RECORD_ROUTE | option_kind::TIMESTAMP) || len < 4 {
-            continue;
+        match kind {
+            option_kind::RECORD_ROUTE if len >= 3 => rr = rr.or(Some(opt)),
+            option_kind::TIMESTAMP if len >= 4 => ts = ts.or(Some(opt)),
+            _ => {}
         }
+    }
+    let addr_at = |d: &[u8], at: usize| {
+        d.get(at..at + 4)
+            .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    };
+    let mut out = [0u8; MAX_OPTIONS_LEN];
+    let mut n = 0;
+    for opt in [rr, ts].into_iter().flatten() {
+        let len = opt.len();
         let d = out.get_mut(n..n + len)?;
         d.copy_from_slice(opt);
         n += len;
@@ -256,21 +286,29 @@ pub fn echo_options(received: &Ipv4Options, src: Ipv4Addr, time: u32) -> Option<
             // Full (or never had a slot): echoed as it is.
             continue;
         }
-        let stamp: &[[u8; 4]] = match (kind, d[3] & 0x0f) {
-            (option_kind::RECORD_ROUTE, _) => &[src.octets()],
-            (_, timestamp_flag::TS_ONLY) => &[time.to_be_bytes()],
-            (_, timestamp_flag::TS_AND_ADDR) => &[src.octets(), time.to_be_bytes()],
-            _ => &[],
+        // (offset of the first byte written, the values): pointer and offsets 1-based.
+        let (at, stamp): (usize, &[[u8; 4]]) = match (d[0], d.get(3).map(|f| f & 0x0f)) {
+            (option_kind::RECORD_ROUTE, _) => (ptr, &[src.octets()]),
+            (_, Some(timestamp_flag::TS_ONLY)) => (ptr, &[time.to_be_bytes()]),
+            (_, Some(timestamp_flag::TS_AND_ADDR)) => (ptr, &[src.octets(), time.to_be_bytes()]),
+            // Prespecified: stamped on receive (our address just before the pointer), and the
+            // next prespecified address ours too: its time slot, the pointer past the pair.
+            (_, Some(timestamp_flag::PRESPEC))
+                if ptr >= 13
+                    && addr_at(d, ptr - 9).is_some_and(&is_local)
+                    && ptr + 7 <= len
+                    && addr_at(d, ptr - 1).is_some_and(&is_local) =>
+            {
+                (ptr + 4, &[time.to_be_bytes()])
+            }
+            _ => continue,
         };
         let need = 4 * stamp.len();
-        if need == 0 {
-            continue;
-        }
-        let slots = d.get_mut(ptr - 1..ptr - 1 + need)?;
+        let slots = d.get_mut(at - 1..at - 1 + need)?;
         for (slot, bytes) in slots.chunks_exact_mut(4).zip(stamp) {
             slot.copy_from_slice(bytes);
         }
-        d[2] = (ptr + need) as u8;
+        d[2] = (at + need) as u8;
     }
     // Padded with end-of-list bytes to a whole number of 32-bit words.
     Ipv4Options::raw(out.get(..n.div_ceil(4) * 4)?).ok()
@@ -909,7 +947,8 @@ mod tests {
         let me = Ipv4Addr::new(10, 0, 0, 2);
         let t = 0x8000_1234u32;
         let echo = |raw: &[u8]| {
-            echo_options(&Ipv4Options::raw(raw).unwrap(), me, t).map(|o| o.as_bytes().to_vec())
+            echo_options(&Ipv4Options::raw(raw).unwrap(), me, t, |a| a == me)
+                .map(|o| o.as_bytes().to_vec())
         };
         // Record route with one address in and room for two more: the next slot is ours.
         let rr = [7, 11, 8, 10, 0, 0, 1, 0, 0, 0, 0, 0];
@@ -933,12 +972,28 @@ mod tests {
         want[4..8].copy_from_slice(&me.octets());
         want[8..12].copy_from_slice(&t.to_be_bytes());
         assert_eq!(echo(&tsa), Some(want));
-        // Prespecified addresses go back as they came.
+        // Prespecified: another host's next address goes back as it came; when this host
+        // stamped its own on receive and the next is ours too, that one is stamped now.
         let pre = [68, 12, 5, 3, 10, 0, 0, 9, 0, 0, 0, 0];
         assert_eq!(echo(&pre), Some(pre.to_vec()));
-        // A router alert and NOPs are not echoed; what is left is padded to 32 bits.
-        let mixed = [148, 4, 0, 0, 1, 7, 7, 4, 0, 0, 0, 0];
-        assert_eq!(echo(&mixed), Some(vec![7, 7, 8, 10, 0, 0, 2, 0]));
+        let mine = [
+            68, 20, 13, 3, 10, 0, 0, 2, 0, 0, 0, 7, 10, 0, 0, 2, 0, 0, 0, 0,
+        ];
+        let mut want = mine.to_vec();
+        want[2] = 21;
+        want[16..20].copy_from_slice(&t.to_be_bytes());
+        assert_eq!(echo(&mine), Some(want));
+        // A router alert and NOPs are not echoed; what is left is padded to 32 bits, and the
+        // record route comes first, as Linux writes them.
+        let mixed = [
+            148, 4, 0, 0, 68, 8, 5, 0, 0, 0, 0, 0, 1, 7, 7, 4, 0, 0, 0, 0,
+        ];
+        let mut want = vec![7, 7, 8, 10, 0, 0, 2, 68, 8, 9, 0];
+        want.extend_from_slice(&t.to_be_bytes());
+        want.push(0);
+        assert_eq!(echo(&mixed), Some(want));
+        // A record route of three bytes (no slot) is echoed too.
+        assert_eq!(echo(&[7, 3, 4, 0]), Some(vec![7, 3, 4, 0]));
         assert_eq!(echo(&[148, 4, 0, 0]), Some(vec![]));
         // Lengths that do not parse give no reply rather than a panic.
         assert_eq!(echo(&[7, 1, 0, 0]), None);

@@ -154,7 +154,7 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netsim::{two_hosts, LinkConfig};
+    use crate::netsim::{two_hosts, LinkConfig, Net};
     use crate::tcp::{Shutdown, TcpError, TcpHandle};
     use crate::{DeviceCaps, Stack};
     use std::net::SocketAddrV4;
@@ -175,14 +175,13 @@ mod tests {
         }
     }
 
-    /// The filed deadlines always give the earliest timer the connections hold, whatever
-    /// happened to them: handshakes, data both ways over a lossy link (retransmission and
-    /// delayed-ACK timers), keepalive switched on, shutdown, close (FIN-WAIT, TIME-WAIT),
-    /// abort (slot freed and reused by the next connection). Each instant of virtual time
-    /// is stepped through and checked twice: right after the API calls (slots changed, not
-    /// filed yet) and after the poll that filed them.
-    #[test]
-    fn filed_timers_always_match_a_scan_of_every_connection() {
+    /// Two stacks through a busy life: handshakes, data both ways over a lossy link
+    /// (retransmission and delayed-ACK timers), keepalive switched on, shutdown, close
+    /// (FIN-WAIT, TIME-WAIT), abort (a slot freed and reused by the next connection), reads
+    /// every `read_every` rounds. `check` sees the stacks in each of `rounds` rounds twice:
+    /// right after the round's API calls (slots changed, not filed yet) and after the 3 ms
+    /// of virtual time (polls) that follow.
+    fn busy_life(rounds: u32, read_every: u32, mut check: impl FnMut(&mut [Stack], &str)) -> Net {
         let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(2));
         let lossy = LinkConfig::new(Duration::from_millis(2), 1500)
             .loss(0.05)
@@ -195,7 +194,8 @@ mod tests {
         let mut servers: Vec<TcpHandle> = Vec::new();
         let data = vec![7u8; 20_000];
         let mut buf = vec![0u8; 65536];
-        for round in 0..400u32 {
+        check(&mut net.stacks, "start");
+        for round in 0..rounds {
             let now = net.now();
             match round % 40 {
                 0..=2 => clients.push(net.stacks[0].tcp_connect(server, now).unwrap()),
@@ -228,46 +228,43 @@ mod tests {
             while let Ok((h, _)) = net.stacks[1].tcp_accept(lis) {
                 servers.push(h);
             }
-            for &c in &servers {
-                let _ = net.stacks[1].tcp_recv(c, &mut buf, now);
+            if round % read_every == 0 {
+                for &c in &servers {
+                    let _ = net.stacks[1].tcp_recv(c, &mut buf, now);
+                }
+                for &c in &clients {
+                    let _ = net.stacks[0].tcp_recv(c, &mut buf, now);
+                }
             }
-            for &c in &clients {
-                let _ = net.stacks[0].tcp_recv(c, &mut buf, now);
-            }
-            check(&net.stacks, &format!("round {round}, before the poll"));
+            check(&mut net.stacks, &format!("round {round}, before the poll"));
             net.run_for(Duration::from_millis(3)).unwrap();
-            check(&net.stacks, &format!("round {round}, after the poll"));
+            check(&mut net.stacks, &format!("round {round}, after the poll"));
         }
+        net
+    }
+
+    /// The filed deadlines always give the earliest timer the connections hold, whatever
+    /// happened to them ([`busy_life`]), before and after the polls that file them.
+    #[test]
+    fn filed_timers_always_match_a_scan_of_every_connection() {
+        let net = busy_life(400, 1, |stacks, when| check(stacks, when));
         // The run really had timers of every kind to file.
         let mib = net.stacks[0].tcp.mib;
         assert!(mib.retrans_segs > 0, "{mib:?}");
         assert!(net.stacks[0].tcp.socks.timers.len() + net.stacks[1].tcp.socks.timers.len() > 0);
     }
 
-    /// Readiness never changes unseen: over the same life as above (handshakes, data both
-    /// ways over a lossy link, keepalive, shutdown, close, abort and slot reuse, timers),
-    /// every socket whose [`Stack::tcp_readiness`] differs from when it was last looked at is
-    /// among those [`Stack::tcp_changes`] lists, checked after the API calls and after each
-    /// poll. A poller that re-checks only the listed sockets therefore misses nothing.
+    /// Readiness never changes unseen: over the same life ([`busy_life`]), every socket whose
+    /// [`Stack::tcp_readiness`] differs from when it was last looked at is among those
+    /// [`Stack::tcp_changes`] lists, checked after the API calls and after each poll. A
+    /// poller that re-checks only the listed sockets therefore misses nothing.
     #[test]
     fn every_readiness_change_is_in_the_change_log() {
-        let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(2));
-        let lossy = LinkConfig::new(Duration::from_millis(2), 1500)
-            .loss(0.05)
-            .jitter(Duration::from_micros(300));
-        net.set_link_config(0, lossy).unwrap();
-        let server = SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 80);
-        let any = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 80);
-        let lis = net.stacks[1].tcp_listen(any, 64).unwrap();
-        let mut clients: Vec<TcpHandle> = Vec::new();
-        let mut servers: Vec<TcpHandle> = Vec::new();
-        let data = vec![7u8; 20_000];
-        let mut buf = vec![0u8; 65536];
         // Per stack: the readiness each slot had when last looked at, and the log's place.
         let mut seen: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
         let mut gens = [crate::changes::ChangeGen::default(); 2];
         let mut listed_total = 0;
-        let mut check = |stacks: &mut [Stack], when: &str| {
+        busy_life(300, 3, |stacks, when| {
             for (k, s) in stacks.iter_mut().enumerate() {
                 let mut listed = Vec::new();
                 let c = s.tcp_changes(gens[k], &mut listed);
@@ -286,53 +283,7 @@ mod tests {
                 }
                 seen[k] = now;
             }
-        };
-        check(&mut net.stacks, "start");
-        for round in 0..300u32 {
-            let now = net.now();
-            match round % 40 {
-                0..=2 => clients.push(net.stacks[0].tcp_connect(server, now).unwrap()),
-                5 | 15 | 25 => {
-                    for &c in &clients {
-                        let _ = net.stacks[0].tcp_send(c, &data, now);
-                    }
-                }
-                8 => {
-                    for &c in &servers {
-                        let _ = net.stacks[1].tcp_set_keepalive(c, true, now);
-                        let _ = net.stacks[1].tcp_send(c, &data[..3000], now);
-                    }
-                }
-                20 => {
-                    if let Some(c) = clients.first().copied() {
-                        let _ = net.stacks[0].tcp_shutdown(c, Shutdown::Write, now);
-                    }
-                }
-                30 if !clients.is_empty() => {
-                    let c = clients.remove(0);
-                    let _ = net.stacks[0].tcp_close(c, now);
-                }
-                35 if !servers.is_empty() => {
-                    let c = servers.remove(0);
-                    let _ = net.stacks[1].tcp_abort(c, now);
-                }
-                _ => {}
-            }
-            while let Ok((h, _)) = net.stacks[1].tcp_accept(lis) {
-                servers.push(h);
-            }
-            if round % 3 == 0 {
-                for &c in &servers {
-                    let _ = net.stacks[1].tcp_recv(c, &mut buf, now);
-                }
-                for &c in &clients {
-                    let _ = net.stacks[0].tcp_recv(c, &mut buf, now);
-                }
-            }
-            check(&mut net.stacks, &format!("round {round}, before the poll"));
-            net.run_for(Duration::from_millis(3)).unwrap();
-            check(&mut net.stacks, &format!("round {round}, after the poll"));
-        }
+        });
         assert!(listed_total > 0);
     }
 }

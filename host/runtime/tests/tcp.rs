@@ -134,11 +134,11 @@ fn connect_through_a_router_without_a_route_is_network_unreachable() {
             .start()
             .unwrap();
         let to: SocketAddr = "10.9.0.1:80".parse().unwrap();
-        let t0 = Instant::now();
+        // A connect that waited out its timeout would fail with `TimedOut`/`WouldBlock`:
+        // the kind alone shows it ended on B's ICMP error, without timing the call.
         let e = TcpStream::connect_timeout(&a, &to, Duration::from_secs(5))
             .expect_err("no route beyond B");
         assert_eq!(e.kind(), ErrorKind::NetworkUnreachable, "{e}");
-        assert!(t0.elapsed() < Duration::from_secs(5), "before the timeout");
         drop((a, b));
     });
 }

@@ -211,10 +211,9 @@ fn connect_never_takes_a_port_an_explicitly_bound_connection_holds() {
     assert_eq!(local.port(), other);
 }
 
-/// Accepted connections share their listener's bound port, and keep holding it after the
-/// listener closes (Linux: they are owners of its bind bucket): connect does not take it.
-#[test]
-fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
+/// Stack 1 with a connection accepted on port 32768 (from stack 0, which listens on 80) whose
+/// listener has closed: the accepted connection alone holds the port.
+fn accepted_on_32768_after_its_listener_closed() -> (Net, TcpHandle) {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
     let now = net.now();
     let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
@@ -226,6 +225,15 @@ fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
     let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
     let now = net.now();
     net.stacks[1].tcp_close(l, now).unwrap();
+    (net, s)
+}
+
+/// Accepted connections share their listener's bound port, and keep holding it after the
+/// listener closes (Linux: they are owners of its bind bucket): connect does not take it.
+#[test]
+fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
+    let (mut net, s) = accepted_on_32768_after_its_listener_closed();
+    let now = net.now();
     // Only the accepted connection's port and one other are left to connect's picker.
     let other = 47_001;
     hold_ephemeral_ports_but(&mut net, 1, &[32768, other], &["0.0.0.0"]);
@@ -244,17 +252,8 @@ fn connect_never_takes_the_port_of_a_closed_listeners_accepted_connection() {
 /// listener asking for any port must not get it.
 #[test]
 fn listen_on_port_zero_skips_ports_of_accepted_and_bound_connections() {
-    let (mut net, _, _) = two_hosts(DeviceCaps::default(), Duration::from_millis(1));
+    let (mut net, s) = accepted_on_32768_after_its_listener_closed();
     let now = net.now();
-    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 32768), 4).unwrap();
-    net.stacks[0].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
-    net.stacks[0]
-        .tcp_connect(addr("10.0.0.2", 32768), now)
-        .unwrap();
-    net.run_for(Duration::from_millis(10)).unwrap();
-    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
-    let now = net.now();
-    net.stacks[1].tcp_close(l, now).unwrap();
     let bound = net.stacks[1]
         .tcp_connect_from(addr("10.0.0.2", 32769), addr("10.0.0.1", 80), now)
         .unwrap();

@@ -1,6 +1,6 @@
-//! Port bookkeeping figures: the time to open several thousand TCP sockets on one stack,
-//! where every open checks its port against the sockets already there (connect's ephemeral
-//! port picker, bind conflicts). With the port index each check looks only at the sockets on
+//! Port bookkeeping figures: the time to open several thousand TCP or UDP sockets on one
+//! stack, where every open checks its port against the sockets already there (connect's and
+//! bind's ephemeral port pickers, bind conflicts) and takes a free slot. With the port index each check looks only at the sockets on
 //! that port, so the time per open stays flat as the table grows; a scan of every socket
 //! makes opening N sockets cost O(N²).
 //!
@@ -62,6 +62,21 @@ fn open_many(c: &mut Criterion) {
                 for i in 0..N {
                     let local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 10_000 + i);
                     black_box(net.stacks[0].tcp_listen(local, 16).unwrap());
+                }
+                net
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // UDP bind to port 0, N times: the picker checks each candidate port, and the socket
+    // takes a free slot.
+    g.bench_function("udp_bind_4000_ephemeral", |b| {
+        b.iter_batched(
+            fresh,
+            |mut net| {
+                let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+                for _ in 0..N {
+                    black_box(net.stacks[0].udp_bind(any).unwrap());
                 }
                 net
             },

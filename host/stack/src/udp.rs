@@ -21,7 +21,8 @@ use crate::wire::checksum::ChecksumMode;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::udp::UdpRepr;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Largest UDP payload over IPv4.
@@ -148,6 +149,8 @@ struct UdpSocket {
 pub(crate) struct UdpTable {
     socks: Vec<Option<UdpSocket>>,
     by_port: HashMap<u16, Vec<usize>>,
+    /// Empty slots of `socks`, lowest first: a bind takes the lowest free slot without a scan.
+    vacant: BinaryHeap<Reverse<usize>>,
     /// How many random draws the port picker made: the index of the next one in the keyed
     /// sequence (`IsnGenerator::port_random`).
     port_draws: u64,
@@ -298,14 +301,14 @@ impl Stack {
             error: None,
             stats: UdpSocketStats::default(),
         };
-        let i = match self.udp.socks.iter().position(Option::is_none) {
-            Some(i) => {
+        let i = match self.udp.vacant.pop() {
+            Some(Reverse(i)) if self.udp.socks.get(i).is_some_and(Option::is_none) => {
                 if let Some(slot) = self.udp.slot_mut(i) {
                     *slot = Some(sock);
                 }
                 i
             }
-            None => {
+            _ => {
                 self.udp.socks.push(Some(sock));
                 let i = self.udp.socks.len() - 1;
                 self.udp.changes.touch(i);
@@ -356,6 +359,7 @@ impl Stack {
         let port = self.udp.get(h)?.local.port();
         if let Some(slot) = self.udp.slot_mut(h.0) {
             *slot = None;
+            self.udp.vacant.push(Reverse(h.0));
         }
         if let Some(v) = self.udp.by_port.get_mut(&port) {
             v.retain(|&i| i != h.0);

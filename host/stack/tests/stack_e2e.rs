@@ -1910,3 +1910,21 @@ fn an_echo_reply_carries_the_requests_record_route_back() {
     );
     assert!(opt[19..].iter().all(|&b| b == 0), "the rest still free");
 }
+
+/// A UDP socket takes the lowest free slot, as a file descriptor does: closed sockets' slots
+/// are reused lowest first (kept in a heap rather than found by a scan of the table), and a
+/// bind with none free takes a new one.
+#[test]
+fn udp_binds_reuse_the_lowest_closed_slot_first() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let any = SocketAddrV4::new(ip("0.0.0.0"), 0);
+    let s = &mut net.stacks[0];
+    let h: Vec<_> = (0..4).map(|_| s.udp_bind(any).unwrap()).collect();
+    s.udp_close(h[3]).unwrap();
+    s.udp_close(h[1]).unwrap();
+    assert_eq!(s.udp_bind(any).unwrap(), h[1]);
+    assert_eq!(s.udp_bind(any).unwrap(), h[3]);
+    let fresh = s.udp_bind(any).unwrap();
+    assert!(!h.contains(&fresh), "{fresh:?} reused a live socket's slot");
+    assert!(s.udp_local_addr(h[0]).is_ok() && s.udp_local_addr(h[2]).is_ok());
+}

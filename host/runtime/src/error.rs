@@ -52,7 +52,10 @@ pub fn tcp_error_kind(e: TcpError) -> io::ErrorKind {
         TcpError::TimedOut => K::TimedOut,
         TcpError::NotConnected | TcpError::IsListening => K::NotConnected,
         TcpError::BrokenPipe => K::BrokenPipe,
-        TcpError::BadHandle | TcpError::NotListening | TcpError::Blackhole => K::InvalidInput,
+        TcpError::BadHandle
+        | TcpError::NotListening
+        | TcpError::Blackhole
+        | TcpError::InvalidArgument => K::InvalidInput,
         TcpError::Prohibited => K::PermissionDenied,
         TcpError::Unreachable => K::HostUnreachable,
         TcpError::NetUnreachable => K::NetworkUnreachable,
@@ -62,6 +65,19 @@ pub fn tcp_error_kind(e: TcpError) -> io::ErrorKind {
         | TcpError::NoNetwork
         | TcpError::ProtocolUnavailable
         | TcpError::NotSupported => K::Other,
+    }
+}
+
+/// An `IP_TTL` value as std passes it: 1 to 255, or `u32::MAX` (the -1 std passes on) for
+/// the stack's default (`None`); anything else is `InvalidInput`, as Linux's EINVAL.
+pub(crate) fn ttl_arg(ttl: u32) -> io::Result<Option<u8>> {
+    match ttl {
+        u32::MAX => Ok(None),
+        1..=255 => Ok(Some(ttl as u8)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TTL must be 1 to 255",
+        )),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Each call locks the stack for one non-blocking attempt; when that would block it sleeps on
 //! the runtime's condvar until a poller reports progress, then tries again.
 
-use crate::error::tcp_error;
+use crate::error::{tcp_error, ttl_arg};
 use crate::poll::{SocketId, SocketKind, Source};
 use crate::runtime::{Runtime, Shared};
 use oxnic_stack::tcp::conn::TcpInfo;
@@ -152,6 +152,25 @@ impl TcpListener {
             .rt
             .with(|st, _| st.tcp_local_addr(self.inner.h))
             .map(SocketAddr::V4)
+            .map_err(tcp_error)
+    }
+
+    /// Sets the TTL of the listener's SYN-ACKs (`IP_TTL`), which the connections it accepts
+    /// inherit: 1 to 255, or `u32::MAX` for the default; anything else is `InvalidInput`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = ttl_arg(ttl)?;
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_set_ttl(self.inner.h, ttl))
+            .map_err(tcp_error)
+    }
+
+    /// The listener's TTL: the one set, else the stack's default.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_ttl(self.inner.h))
+            .map(u32::from)
             .map_err(tcp_error)
     }
 
@@ -408,6 +427,24 @@ impl TcpStream {
             .with(|st, now| st.tcp_shutdown(self.h()?, how, now));
         self.rt().notify();
         r.map_err(tcp_error)
+    }
+
+    /// Sets the TTL of the connection's datagrams (`IP_TTL`): 1 to 255, or `u32::MAX` for
+    /// the default; anything else is `InvalidInput`. An accepted stream starts with its
+    /// listener's.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = ttl_arg(ttl)?;
+        self.rt()
+            .with(|st, _| st.tcp_set_ttl(self.h()?, ttl))
+            .map_err(tcp_error)
+    }
+
+    /// The connection's TTL: the one set (or inherited), else the stack's default.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.rt()
+            .with(|st, _| st.tcp_ttl(self.h()?))
+            .map(u32::from)
+            .map_err(tcp_error)
     }
 
     /// Turns Nagle's algorithm off (`true`) or on (`TCP_NODELAY`).

@@ -1,6 +1,6 @@
 //! A blocking UDP socket mirroring `std::net::UdpSocket`.
 
-use crate::error::udp_error;
+use crate::error::{ttl_arg, udp_error};
 use crate::poll::{SocketId, SocketKind, Source};
 use crate::runtime::{Runtime, Shared};
 use crate::tcp::{check_timeout, deadline, v4_addrs, Opts};
@@ -229,16 +229,7 @@ impl UdpSocket {
     /// Sets the TTL of sent datagrams (`IP_TTL`): 1 to 255, or `u32::MAX` (the -1 std
     /// passes on) for the default; anything else is `InvalidInput`, as Linux's EINVAL.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let ttl = match ttl {
-            u32::MAX => None,
-            1..=255 => Some(ttl as u8),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "TTL must be 1 to 255",
-                ))
-            }
-        };
+        let ttl = ttl_arg(ttl)?;
         self.rt()
             .with(|st, _| st.udp_set_ttl(self.h(), ttl))
             .map_err(udp_error)

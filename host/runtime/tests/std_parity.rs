@@ -353,3 +353,63 @@ fn tcp_listener_clones_share_the_listener() {
         "closed with the last clone"
     );
 }
+
+/// std `TcpListener::set_ttl` and `TcpStream::set_ttl`/`ttl` (IP_TTL): an accepted stream
+/// starts with its listener's TTL (Linux clones the listener's settings into the child),
+/// the value shows in the IPv4 header of the stream's segments, 0 and values over 255 are
+/// EINVAL, and -1 (`u32::MAX` through std) restores the default.
+#[test]
+fn tcp_ttl_is_inherited_from_the_listener_and_set_per_stream() {
+    use oxnic_stack::packet_tap::TapPoint;
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7330").unwrap();
+    assert_eq!(listener.ttl().unwrap(), 64);
+    listener.set_ttl(21).unwrap();
+    assert_eq!(listener.ttl().unwrap(), 21);
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7330").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    assert_eq!(s.ttl().unwrap(), 21, "inherited");
+    for bad in [0, 256] {
+        assert_eq!(
+            s.set_ttl(bad).unwrap_err().kind(),
+            ErrorKind::InvalidInput,
+            "{bad}"
+        );
+        assert_eq!(
+            listener.set_ttl(bad).unwrap_err().kind(),
+            ErrorKind::InvalidInput,
+            "{bad}"
+        );
+    }
+    c.set_ttl(5).unwrap();
+    assert_eq!(c.ttl().unwrap(), 5);
+    let tap_a = a.with_stack(|st, _| st.add_tap(TapPoint::WireRx, None, 64));
+    let tap_b = b.with_stack(|st, _| st.add_tap(TapPoint::WireRx, None, 64));
+    c.write_all(b"ping").unwrap();
+    let mut buf = [0; 4];
+    s.read_exact(&mut buf).unwrap();
+    s.write_all(b"pong").unwrap();
+    c.read_exact(&mut buf).unwrap();
+    // The TTL (IPv4 byte 8) of the TCP segments with a payload of 4 bytes each way.
+    let data_ttls = |frames: Vec<oxnic_stack::packet_tap::Captured>| -> Vec<u8> {
+        frames
+            .iter()
+            .map(|c| c.packet.data())
+            .filter(|f| f.len() >= 58 && f[12..14] == [8, 0] && f[23] == 6)
+            .filter(|f| u16::from_be_bytes([f[16], f[17]]) == 20 + 32 + 4)
+            .map(|f| f[22])
+            .collect()
+    };
+    assert_eq!(
+        data_ttls(b.with_stack(|st, _| st.tap_take(tap_b).unwrap())),
+        [5],
+        "A's ping"
+    );
+    assert_eq!(
+        data_ttls(a.with_stack(|st, _| st.tap_take(tap_a).unwrap())),
+        [21],
+        "B's pong"
+    );
+    s.set_ttl(u32::MAX).unwrap();
+    assert_eq!(s.ttl().unwrap(), 64);
+}

@@ -1770,3 +1770,124 @@ fn connect_fails_with_the_routes_own_error() {
     }
     assert_eq!(net.stacks[0].tcp_sockets().count(), 0);
 }
+
+/// (TTL, TOS, TCP flags, source port) of every TCP datagram a stack sent, from a
+/// `Hook(PostRouting)` tap (data at the IPv4 header, 20 bytes long here).
+fn sent_ttl_tos(
+    net: &mut Net,
+    s: usize,
+    tap: oxnic_stack::packet_tap::TapId,
+) -> Vec<(u8, u8, u8, u16)> {
+    net.stacks[s]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|d| d.len() >= 40 && d[9] == 6)
+        .map(|d| (d[8], d[1], d[33], u16::from_be_bytes([d[20], d[21]])))
+        .collect()
+}
+
+/// `IP_TTL` and `IP_TOS` on TCP sockets, as Linux keeps them: a connection's datagrams carry
+/// its own; a listener's SYN-ACKs (cookie ones too) carry the listener's, and the
+/// connections it accepts inherit them; the ECN bits of the TOS are not the user's;
+/// TIME-WAIT answers with the default TTL and the connection's TOS; a TTL of 0 is refused.
+/// Before, every TCP datagram had the stack's default TTL and TOS 0.
+#[test]
+fn ttl_and_tos_are_per_socket_and_inherited_from_the_listener() {
+    use oxnic_stack::hooks::HookPoint;
+    use oxnic_stack::packet_tap::TapPoint;
+    let mut net = net();
+    let out = TapPoint::Hook(HookPoint::PostRouting);
+    let (tap_a, tap_b) = (
+        net.stacks[0].add_tap(out, None, 1000),
+        net.stacks[1].add_tap(out, None, 1000),
+    );
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[1].tcp_set_ttl(l, Some(9)).unwrap();
+    net.stacks[1].tcp_set_tos(l, 0x10 | 0x03).unwrap();
+    assert_eq!(net.stacks[1].tcp_tos(l), Ok(0x10), "ECN bits cleared");
+    assert_eq!(
+        net.stacks[1].tcp_set_ttl(l, Some(0)),
+        Err(TcpError::InvalidArgument)
+    );
+    assert_eq!(net.stacks[1].tcp_ttl(l), Ok(9));
+
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.stacks[0].tcp_set_ttl(c, Some(33)).unwrap();
+    net.stacks[0].tcp_set_tos(c, 0x28).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_ttl(s),
+        Ok(9),
+        "inherited from the listener"
+    );
+    assert_eq!(net.stacks[1].tcp_tos(s), Ok(0x10));
+    let now = net.now();
+    net.stacks[1].tcp_send(s, b"hello", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let b_sent = sent_ttl_tos(&mut net, 1, tap_b);
+    let syn_ack = 0x12;
+    assert_eq!(b_sent[0], (9, 0x10, syn_ack, 80), "the SYN-ACK: {b_sent:?}");
+    assert!(
+        b_sent
+            .iter()
+            .all(|&(ttl, tos, _, _)| (ttl, tos) == (9, 0x10)),
+        "{b_sent:?}"
+    );
+    // The SYN left with `tcp_connect`, before the options were set (as with std's
+    // `TcpStream::connect` then `set_ttl`); everything after carries them.
+    let a_sent = sent_ttl_tos(&mut net, 0, tap_a);
+    assert!(a_sent.len() >= 3, "SYN, ACK and the data's ACK: {a_sent:?}");
+    assert_eq!(
+        (a_sent[0].0, a_sent[0].1, a_sent[0].2),
+        (64, 0, 0x02),
+        "the SYN"
+    );
+    assert!(
+        a_sent[1..]
+            .iter()
+            .all(|&(ttl, tos, _, _)| (ttl, tos) == (33, 0x28)),
+        "{a_sent:?}"
+    );
+
+    // B closes first: its FIN carries its TTL; in TIME-WAIT, the ACK of A's FIN goes out
+    // with the default TTL and the kept TOS.
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::TimeWait));
+    let b_sent = sent_ttl_tos(&mut net, 1, tap_b);
+    let fin = |f: u8| f & 0x01 != 0;
+    assert!(
+        b_sent.len() == 2 && fin(b_sent[0].2) && !fin(b_sent[1].2),
+        "FIN, then ACK: {b_sent:?}"
+    );
+    assert_eq!((b_sent[0].0, b_sent[0].1), (9, 0x10), "the FIN");
+    assert_eq!((b_sent[1].0, b_sent[1].1), (64, 0x10), "TIME-WAIT's ACK");
+    net.stacks[1].tcp_set_ttl(s, None).unwrap();
+    assert_eq!(net.stacks[1].tcp_ttl(s), Ok(64), "back to the default");
+
+    // A cookie SYN-ACK comes from the listener too.
+    let l2 = net.stacks[1].tcp_listen(addr("0.0.0.0", 81), 2).unwrap();
+    net.stacks[1].tcp_set_ttl(l2, Some(17)).unwrap();
+    net.stacks[1].tcp_set_tos(l2, 0x04).unwrap();
+    overflow_then_syn(&mut net, addr("10.0.0.2", 81), addr("10.0.0.101", 3000));
+    assert_eq!(net.stacks[1].tcp_mib().syncookies_sent, 1);
+    let b_sent = sent_ttl_tos(&mut net, 1, tap_b);
+    let cookie: Vec<_> = b_sent.iter().filter(|t| t.3 == 81).collect();
+    assert_eq!(cookie.len(), 3, "two SYN-ACKs and a cookie: {b_sent:?}");
+    assert!(
+        cookie
+            .iter()
+            .all(|&&(ttl, tos, f, _)| (ttl, tos, f) == (17, 0x04, syn_ack)),
+        "{b_sent:?}"
+    );
+}

@@ -13,7 +13,7 @@ use super::ooo::OooQueue;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::seq::Seq;
-use super::{TcpConfig, TcpError, TcpMib, TcpState};
+use super::{SockIp, TcpConfig, TcpError, TcpMib, TcpState};
 use crate::pktbuf::{PacketBuf, MAX_FRAGS};
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps, MAX_SACK_BLOCKS};
@@ -362,6 +362,8 @@ pub struct Conn {
     /// The IPv4 identification of this connection's next datagram (Linux `inet_id`), from
     /// [`IsnGenerator::ip_id_start`].
     ip_id: u16,
+    /// The socket's IP header settings (`IP_TTL`, `IP_TOS`).
+    pub(crate) ip: SockIp,
 
     pub(crate) tx: SendQueue,
     pub(crate) rx: RecvQueue,
@@ -581,6 +583,7 @@ impl Conn {
             ts_recent_at: now,
             ts_offset: keyed.ts_offset(local, remote),
             ip_id: keyed.ip_id_start(local, remote),
+            ip: SockIp::default(),
             tx: SendQueue::new(cfg.sndbuf),
             rx: RecvQueue::new(cfg.rcvbuf),
             // Sized to the receive buffer and resized with it (`fit_ooo`).

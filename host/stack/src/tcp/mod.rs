@@ -176,6 +176,9 @@ pub enum TcpError {
     /// An ICMP source route failed about the connection (`EOPNOTSUPP`).
     #[error("operation not supported")]
     NotSupported,
+    /// A socket option value out of range (`EINVAL`), such as a TTL of 0.
+    #[error("invalid argument")]
+    InvalidArgument,
 }
 
 /// Which direction(s) [`Stack::tcp_shutdown`] closes.
@@ -381,9 +384,25 @@ struct Refused {
     dequeued: u64,
 }
 
+/// The ECN field of the TOS byte (RFC 3168), which TCP does not let the user set.
+const ECN_MASK: u8 = 0x03;
+
+/// A socket's own IP header settings (`IP_TTL`, `IP_TOS`), kept by connections and
+/// listeners; the connections a listener accepts inherit its settings (Linux copies the
+/// listener's `inet_sock` into each child, `inet_csk_clone_lock`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SockIp {
+    /// TTL of the socket's datagrams; `None`: the stack's default.
+    pub(crate) ttl: Option<u8>,
+    /// TOS byte of the socket's datagrams, ECN bits clear.
+    pub(crate) tos: u8,
+}
+
 #[derive(Debug)]
 struct Listener {
     local: SocketAddrV4,
+    /// IP header settings, inherited by the listener's children and used for its SYN-ACKs.
+    ip: SockIp,
     backlog: usize,
     /// Half-open children (SYN-RECEIVED).
     syn_queue: usize,
@@ -508,6 +527,32 @@ impl TcpTable {
             }
         }
         self.vacant.push(Reverse(i));
+    }
+
+    /// The IP header settings of socket `h`, connection or listener.
+    fn sock_ip_mut(&mut self, h: TcpHandle) -> Result<&mut SockIp, TcpError> {
+        match self.socks.get_mut(h.0) {
+            Some(Some(Sock::Conn(c))) if !c.orphan => Ok(&mut c.ip),
+            Some(Some(Sock::Listener(l))) => Ok(&mut l.ip),
+            _ => Err(TcpError::BadHandle),
+        }
+    }
+
+    /// See [`Self::sock_ip_mut`]; read-only.
+    fn sock_ip(&self, h: TcpHandle) -> Result<SockIp, TcpError> {
+        match self.socks.get(h.0) {
+            Some(Some(Sock::Conn(c))) if !c.orphan => Ok(c.ip),
+            Some(Some(Sock::Listener(l))) => Ok(l.ip),
+            _ => Err(TcpError::BadHandle),
+        }
+    }
+
+    /// The IP header settings of listener `li` (defaults if it is gone).
+    fn listener_ip(&self, li: usize) -> SockIp {
+        match self.socks.get(li) {
+            Some(Some(Sock::Listener(l))) => l.ip,
+            _ => SockIp::default(),
+        }
     }
 
     /// The live sockets whose local port is `port`.
@@ -710,6 +755,7 @@ impl Stack {
         }
         let i = self.tcp.insert(Sock::Listener(Listener {
             local,
+            ip: SockIp::default(),
             backlog: backlog.max(1),
             syn_queue: 0,
             last_overflow: None,
@@ -982,7 +1028,7 @@ impl Stack {
         c.abort();
         c.orphan = true;
         if send_rst {
-            self.tcp_send_bare(local, remote, &rst, now);
+            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
         }
         self.tcp_finish(i);
     }
@@ -1059,6 +1105,37 @@ impl Stack {
     /// Counters and state (`TCP_INFO`).
     pub fn tcp_info(&self, h: TcpHandle) -> Result<TcpInfo, TcpError> {
         Ok(self.tcp.conn_ref(h)?.info())
+    }
+
+    /// Sets the TTL of the socket's datagrams (`IP_TTL`); `None` goes back to the stack's
+    /// default. On a listener it is the TTL of its SYN-ACKs (cookie ones too), and the
+    /// connections it accepts inherit it. Segments sent from TIME-WAIT, and resets for
+    /// segments no socket takes, use the default, as on Linux. A TTL of 0 is
+    /// [`TcpError::InvalidArgument`].
+    pub fn tcp_set_ttl(&mut self, h: TcpHandle, ttl: Option<u8>) -> Result<(), TcpError> {
+        if ttl == Some(0) {
+            return Err(TcpError::InvalidArgument);
+        }
+        self.tcp.sock_ip_mut(h)?.ttl = ttl;
+        Ok(())
+    }
+
+    /// The TTL of the socket's datagrams: the one set, else the stack's default.
+    pub fn tcp_ttl(&self, h: TcpHandle) -> Result<u8, TcpError> {
+        Ok(self.tcp.sock_ip(h)?.ttl.unwrap_or(self.cfg.default_ttl))
+    }
+
+    /// Sets the TOS byte of the socket's datagrams (`IP_TOS`). As on Linux for a stream
+    /// socket, the two ECN bits are not the user's: they are cleared. Inherited like
+    /// [`Self::tcp_set_ttl`]'s setting; TIME-WAIT keeps it.
+    pub fn tcp_set_tos(&mut self, h: TcpHandle, tos: u8) -> Result<(), TcpError> {
+        self.tcp.sock_ip_mut(h)?.tos = tos & !ECN_MASK;
+        Ok(())
+    }
+
+    /// The TOS byte of the socket's datagrams.
+    pub fn tcp_tos(&self, h: TcpHandle) -> Result<u8, TcpError> {
+        Ok(self.tcp.sock_ip(h)?.tos)
     }
 
     /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
@@ -1321,7 +1398,7 @@ impl Stack {
         self.tcp.mib.no_port += 1;
         if !seg.flags.contains(TcpFlags::RST) {
             let rst = reset_for(&seg, payload.len());
-            self.tcp_send_bare(local, remote, &rst, now);
+            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
         }
     }
 
@@ -1370,7 +1447,7 @@ impl Stack {
             }
             Outcome::SendReset => {
                 let rst = reset_for(seg, payload.len());
-                self.tcp_send_bare(local, remote, &rst, now);
+                self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
                 // An orphan that got data after close is aborted by that reset.
                 if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
                     if c.state == TcpState::Closed {
@@ -1409,7 +1486,7 @@ impl Stack {
         if f.contains(TcpFlags::ACK) {
             if f.contains(TcpFlags::SYN) {
                 let rst = reset_for(seg, payload_len);
-                self.tcp_send_bare(local, remote, &rst, now);
+                self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
                 return;
             }
             self.tcp_cookie_ack(li, local, remote, seg, payload, now);
@@ -1436,12 +1513,14 @@ impl Stack {
             if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
                 l.last_overflow = Some(now);
             }
-            self.tcp_send_cookie(local, remote, seg, mss, now);
+            let ip = self.tcp.listener_ip(li);
+            self.tcp_send_cookie(local, remote, seg, mss, ip, now);
             return;
         }
         let iss = iss.unwrap_or_else(|| self.tcp.isn.isn(local, remote, now));
         let mut c = Conn::accept_syn(&self.tcp.cfg, local, remote, iss, mss, seg, now);
         c.parent = Some(li);
+        c.ip = self.tcp.listener_ip(li);
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
         self.tcp.conns.insert((local, remote), i);
         if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(li) {
@@ -1457,6 +1536,7 @@ impl Stack {
         remote: SocketAddrV4,
         syn: &TcpRepr,
         mss: u16,
+        ip: SockIp,
         now: Instant,
     ) {
         let cfg = &self.tcp.cfg;
@@ -1493,7 +1573,8 @@ impl Stack {
             options: o,
         };
         self.tcp.mib.syncookies_sent += 1;
-        self.tcp_send_bare(local, remote, &repr, now);
+        // From the listener, as a SYN-ACK with a request block would be: its TTL and TOS.
+        self.tcp_send_bare(local, remote, &repr, ip, now);
     }
 
     fn tcp_cookie_ack(
@@ -1525,7 +1606,7 @@ impl Stack {
                 self.tcp.mib.syncookies_failed += 1;
             }
             let rst = reset_for(seg, payload_len);
-            self.tcp_send_bare(local, remote, &rst, now);
+            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
             return;
         };
         let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(li) else {
@@ -1547,6 +1628,7 @@ impl Stack {
         let iss = Seq(seg.ack) - 1;
         let mut c = Conn::from_cookie(&self.tcp.cfg, local, remote, iss, mss, neg, seg, now);
         c.parent = Some(li);
+        c.ip = self.tcp.listener_ip(li);
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
         self.tcp.conns.insert((local, remote), i);
         self.tcp.mib.handshakes += 1;
@@ -1650,19 +1732,30 @@ impl Stack {
                 // A listener's SYN-ACK and what TIME-WAIT answers go out, on Linux, from no
                 // connected socket (`ip_build_and_send_pkt`, `ip_send_unicast_reply`): DF set,
                 // identification 0. Everything else takes the connection's own counter.
-                let ident = match self.tcp.socks.get_mut(i) {
+                // TIME-WAIT answers as Linux's `tcp_v4_send_ack` does for a timewait sock,
+                // from its control socket: the default TTL, the connection's TOS (`tw_tos`).
+                let (ident, ip) = match self.tcp.socks.get_mut(i) {
+                    Some(Some(Sock::Conn(c))) if c.state == TcpState::TimeWait => (
+                        None,
+                        SockIp {
+                            ttl: None,
+                            tos: c.ip.tos,
+                        },
+                    ),
                     Some(Some(Sock::Conn(c)))
-                        if !(c.state == TcpState::TimeWait
-                            || (c.state == TcpState::SynReceived && c.parent.is_some())) =>
+                        if c.state == TcpState::SynReceived && c.parent.is_some() =>
                     {
-                        Some(c.take_ip_ids(pkt.meta.gso_segs.max(1)))
+                        (None, c.ip)
                     }
-                    _ => None,
+                    Some(Some(Sock::Conn(c))) => {
+                        (Some(c.take_ip_ids(pkt.meta.gso_segs.max(1))), c.ip)
+                    }
+                    _ => (None, SockIp::default()),
                 };
                 let p = IpParams {
                     protocol: protocol::TCP,
-                    tos: 0,
-                    ttl: self.cfg.default_ttl,
+                    tos: ip.tos,
+                    ttl: ip.ttl.unwrap_or(self.cfg.default_ttl),
                     dont_frag: true,
                     ident,
                     options: crate::wire::ipv4::Ipv4Options::default(),
@@ -1838,6 +1931,7 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         repr: &TcpRepr,
+        ip: SockIp,
         now: Instant,
     ) {
         let Ok(rt) = self.ip_route_output(*remote.ip(), Some(*local.ip())) else {
@@ -1862,8 +1956,8 @@ impl Stack {
         pkt.set_transport_header();
         let p = IpParams {
             protocol: protocol::TCP,
-            tos: 0,
-            ttl: self.cfg.default_ttl,
+            tos: ip.tos,
+            ttl: ip.ttl.unwrap_or(self.cfg.default_ttl),
             dont_frag: true,
             ident: None,
             options: crate::wire::ipv4::Ipv4Options::default(),

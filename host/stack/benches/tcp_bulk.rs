@@ -32,6 +32,12 @@
 //!   socket's 1 MiB. About 128 KiB is then in flight instead of 1 MiB, so every stage finds the
 //!   bytes the one before it touched still in the cache: smoltcp, which copies each payload
 //!   twice more than oxnic, gains the most from that.
+//! - `smoltcp_mtu1500_b256k` and `oxnic_mtu1500_b256k`: `smoltcp_mtu1500` and `oxnic_mtu1500`
+//!   with 256 KiB socket buffers instead of 1 MiB on both sides. With 1 MiB, the bytes in
+//!   flight, the socket buffers and the up to 1 MiB of pattern the application copies from
+//!   and compares against overflow a 2 MiB L2 cache, and smoltcp, which keeps a copy of the
+//!   stream in each of its three rings, pays for that most; with 256 KiB both stacks work from
+//!   the cache, so these two compare the stacks' work per segment.
 //! - `linux_loopback`: the kernel's TCP over 127.0.0.1, default socket buffers. This is *not*
 //!   one core: the kernel's softirq work and a receiver thread run beside the bench thread, so
 //!   the figure is a ceiling to aim at rather than a like-for-like comparison.
@@ -80,14 +86,14 @@ const PERIOD: usize = 251;
 const IP_MTU: usize = 1500;
 /// Send and receive buffer of every smoltcp socket (window scaling gives a 1 MiB window).
 const SOCKET_BUF: usize = 1 << 20;
+/// Send and receive buffer of both stacks' sockets in the `_b256k` entries: small enough that
+/// what is in flight, the socket buffers and the pattern the application copies from all stay
+/// in a 2 MiB L2 cache.
+const SMALL_SOCKET_BUF: usize = 256 << 10;
 /// Read buffer of the Linux receiver thread.
 const LINUX_READ_BUF: usize = 256 << 10;
 /// Virtual time a smoltcp transfer may spend idle before it counts as stalled.
 const STALL_LIMIT: SmolDuration = SmolDuration::from_secs(10);
-/// Send and receive buffer of both oxnic sockets: the smoltcp sockets' size. (A buffer that
-/// takes the whole 4 MiB chunk at once was slower on this wire, which has no latency to cover:
-/// the chunk is copied in before any of it is sent, and no longer in cache when it is.)
-const OXNIC_SOCKET_BUF: usize = SOCKET_BUF;
 /// Virtual time an oxnic transfer may take before it counts as stalled. The wire has no
 /// latency, so any time spent at all is timers firing (delayed ACKs, retransmissions).
 const OXNIC_STALL_LIMIT: Duration = Duration::from_secs(10);
@@ -224,7 +230,7 @@ struct SmolHost {
 
 impl SmolHost {
     /// Host number `n` at 02:00:00:00:00:0n, 10.0.0.n/24.
-    fn new(n: u8, now: SmolInstant) -> Self {
+    fn new(n: u8, now: SmolInstant, socket_buf: usize) -> Self {
         let mut port = WirePort::default();
         let mut config = Config::new(EthernetAddress([2, 0, 0, 0, 0, n]).into());
         config.random_seed = u64::from(n);
@@ -235,8 +241,8 @@ impl SmolHost {
                 .expect("an interface holds at least one address");
         });
         let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
-            tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
+            tcp::SocketBuffer::new(vec![0; socket_buf]),
+            tcp::SocketBuffer::new(vec![0; socket_buf]),
         );
         let mut sockets = SocketSet::new(Vec::new());
         let tcp = sockets.add(socket);
@@ -277,16 +283,17 @@ struct SmoltcpPair {
 }
 
 impl SmoltcpPair {
-    /// Builds both hosts, resolves ARP and completes the handshake.
-    fn connected() -> Self {
+    /// Builds both hosts with send and receive buffers of `socket_buf` bytes, resolves ARP and
+    /// completes the handshake.
+    fn connected(socket_buf: usize) -> Self {
         let now = SmolInstant::ZERO;
         let mut pair = SmoltcpPair {
-            a: SmolHost::new(1, now),
-            b: SmolHost::new(2, now),
+            a: SmolHost::new(1, now, socket_buf),
+            b: SmolHost::new(2, now, socket_buf),
             now,
             sent: 0,
             received: 0,
-            pattern: Pattern::new(SOCKET_BUF.max(CHUNK)),
+            pattern: Pattern::new(socket_buf.max(CHUNK)),
             write_max: usize::MAX,
         };
         pair.b
@@ -427,8 +434,11 @@ struct OxnicPair {
 impl OxnicPair {
     /// Builds both stacks with devices of `caps` and TCP settings `tcp` on a zero-latency,
     /// unlimited MTU-1500 wire, resolves ARP, completes the handshake and sets
-    /// [`OXNIC_SOCKET_BUF`] on both sockets.
-    fn connected(caps: DeviceCaps, tcp: TcpConfig) -> Self {
+    /// `socket_buf` as both sockets' send and receive buffer (the smoltcp entries' size: a
+    /// buffer that takes the whole 4 MiB chunk at once was slower on this wire, which has no
+    /// latency to cover: the chunk is copied in before any of it is sent, and no longer in
+    /// cache when it is).
+    fn connected(caps: DeviceCaps, tcp: TcpConfig, socket_buf: usize) -> Self {
         // With the card's offloads on, the two cards do TSO and hardware GRO: super-packets
         // cross whole (as over Linux's loopback); without, every frame is MTU-sized.
         let link = LinkConfig::new(Duration::ZERO, IP_MTU).lro(caps.tso && caps.rx_csum);
@@ -468,10 +478,8 @@ impl OxnicPair {
         };
         for (stack, h) in [(0, tx), (1, rx)] {
             let s = &mut net.stacks[stack];
-            s.tcp_set_sndbuf(h, OXNIC_SOCKET_BUF)
-                .expect("the socket is open");
-            s.tcp_set_rcvbuf(h, OXNIC_SOCKET_BUF)
-                .expect("the socket is open");
+            s.tcp_set_sndbuf(h, socket_buf).expect("the socket is open");
+            s.tcp_set_rcvbuf(h, socket_buf).expect("the socket is open");
         }
         OxnicPair {
             net,
@@ -860,7 +868,11 @@ fn tcp_bulk(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(3));
-    measure(&mut g, "smoltcp_mtu1500", SmoltcpPair::connected());
+    measure(
+        &mut g,
+        "smoltcp_mtu1500",
+        SmoltcpPair::connected(SOCKET_BUF),
+    );
     let no_gso = TcpConfig {
         gso: false,
         ..TcpConfig::default()
@@ -875,7 +887,7 @@ fn tcp_bulk(c: &mut Criterion) {
         ),
     ];
     for (id, caps, tcp) in oxnic {
-        let link = measure(&mut g, id, OxnicPair::connected(caps, tcp));
+        let link = measure(&mut g, id, OxnicPair::connected(caps, tcp, SOCKET_BUF));
         report(id, &link);
     }
     // The same two MTU-1500 transfers with an application that writes 128 KiB at a time
@@ -883,16 +895,32 @@ fn tcp_bulk(c: &mut Criterion) {
     // when each stage reads them.
     let smoltcp = SmoltcpPair {
         write_max: APP_WRITE,
-        ..SmoltcpPair::connected()
+        ..SmoltcpPair::connected(SOCKET_BUF)
     };
     measure(&mut g, "smoltcp_mtu1500_w128k", smoltcp);
     let oxnic = OxnicPair {
         write_max: APP_WRITE,
-        ..OxnicPair::connected(DeviceCaps::default(), TcpConfig::default())
+        ..OxnicPair::connected(DeviceCaps::default(), TcpConfig::default(), SOCKET_BUF)
     };
     report(
         "oxnic_mtu1500_w128k",
         &measure(&mut g, "oxnic_mtu1500_w128k", oxnic),
+    );
+    // And with 256 KiB socket buffers on both sides: everything the transfer touches fits in
+    // the cache, so what is left is each stack's work per segment.
+    measure(
+        &mut g,
+        "smoltcp_mtu1500_b256k",
+        SmoltcpPair::connected(SMALL_SOCKET_BUF),
+    );
+    let oxnic = OxnicPair::connected(
+        DeviceCaps::default(),
+        TcpConfig::default(),
+        SMALL_SOCKET_BUF,
+    );
+    report(
+        "oxnic_mtu1500_b256k",
+        &measure(&mut g, "oxnic_mtu1500_b256k", oxnic),
     );
     measure(
         &mut g,

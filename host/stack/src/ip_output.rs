@@ -15,7 +15,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
 use crate::wire::ethernet::{ethertype, EthernetAddress};
-use crate::wire::ipv4::{Ipv4Options, Ipv4Repr};
+use crate::wire::ipv4::{copied_options, Ipv4Options, Ipv4Repr};
 use std::net::Ipv4Addr;
 
 /// Why a locally generated datagram was not sent.
@@ -413,48 +413,5 @@ impl Stack {
         }
         self.run_neigh_actions(ifindex, now);
         sent
-    }
-}
-
-/// The options a fragment after the first repeats: those with the "copied" flag (bit 7 of
-/// the type), padded to a multiple of 4 (`ip_options_fragment`).
-fn copied_options(raw: &[u8]) -> Ipv4Options {
-    let mut out = [0u8; crate::wire::ipv4::MAX_OPTIONS_LEN];
-    let mut n = 0;
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let len = usize::from(raw.get(i + 1).copied().unwrap_or(0));
-                let Some(opt) = raw.get(i..i + len).filter(|_| len >= 2) else {
-                    break;
-                };
-                if kind & 0x80 != 0 {
-                    out[n..n + len].copy_from_slice(opt);
-                    n += len;
-                }
-                i += len;
-            }
-        }
-    }
-    Ipv4Options::new(&out[..n.div_ceil(4) * 4]).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::copied_options;
-
-    #[test]
-    fn only_copied_options_repeat_in_later_fragments() {
-        // Record route (7, not copied), NOP, router alert (148, copied), EOL padding.
-        let raw = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
-        assert_eq!(copied_options(&raw).as_bytes(), &[148, 4, 0, 0]);
-        assert!(copied_options(&[7, 3, 4, 0]).is_empty());
-        assert!(copied_options(&[]).is_empty());
-        // Security (130, copied) of 11 bytes is padded to 12.
-        let sec = [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(copied_options(&sec).as_bytes().len(), 12);
     }
 }

@@ -1,11 +1,13 @@
 //! IPv4 header (RFC 791): what `ip_rcv` validates and `ip_output` writes. Options are kept as
-//! raw bytes (so forwarding and ICMP quoting reproduce them exactly) and read through an
-//! iterator; [`compile_options`] is Linux's `ip_options_compile`, the receive path's check and
-//! update of them.
+//! raw bytes (so forwarding and ICMP quoting reproduce them exactly) and read through one walk,
+//! [`walk_options`], which the parser's check, the typed iterator, [`compile_options`] (Linux's
+//! `ip_options_compile`, the receive path's check and update of them), [`echo_options`] and
+//! [`copied_options`] all share.
 
 use super::checksum::{self, ChecksumMode};
 use super::WireError;
 use core::net::Ipv4Addr;
+use core::ops::Range;
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u8};
 use nom::IResult;
@@ -36,6 +38,8 @@ pub mod option_kind {
     pub const SSRR: u8 = 137;
     /// Router alert (RFC 2113).
     pub const ROUTER_ALERT: u8 = 148;
+    /// The "copied" flag of a kind byte: the option is repeated in every fragment.
+    pub const COPIED: u8 = 0x80;
 }
 
 /// Timestamp option flags (low nibble of the option's fourth byte, RFC 791).
@@ -114,29 +118,22 @@ impl Ipv4Options {
                 what: "ipv4 options longer than 40 bytes",
             });
         }
-        let mut i = 0;
-        while i < raw.len() {
-            let kind = raw[i];
-            match kind {
-                option_kind::EOL => break,
-                option_kind::NOP => i += 1,
-                _ => {
-                    let bad = WireError::BadOption { what: "ipv4", kind };
-                    let len = usize::from(*raw.get(i + 1).ok_or(bad)?);
-                    if len < 2 || i + len > raw.len() {
-                        return Err(bad);
-                    }
-                    let ok = match kind {
-                        option_kind::RECORD_ROUTE => len >= 3 && raw[i + 2] >= 4,
-                        // Linux `ip_options_compile`: four bytes or more.
-                        option_kind::ROUTER_ALERT => len >= 4,
-                        _ => true,
-                    };
-                    if !ok {
-                        return Err(bad);
-                    }
-                    i += len;
-                }
+        for opt in walk_options(raw) {
+            let opt = opt.map_err(|m| WireError::BadOption {
+                what: "ipv4",
+                kind: m.kind,
+            })?;
+            let ok = match opt.kind {
+                option_kind::RECORD_ROUTE => opt.bytes.get(2).is_some_and(|&p| p >= 4),
+                // Linux `ip_options_compile`: four bytes or more.
+                option_kind::ROUTER_ALERT => opt.bytes.len() >= 4,
+                _ => true,
+            };
+            if !ok {
+                return Err(WireError::BadOption {
+                    what: "ipv4",
+                    kind: opt.kind,
+                });
             }
         }
         let mut o = Ipv4Options::default();
@@ -173,7 +170,7 @@ impl Ipv4Options {
     /// The options in order, stopping at end-of-list.
     pub fn iter(&self) -> Ipv4OptionIter<'_> {
         Ipv4OptionIter {
-            rest: self.as_bytes(),
+            walk: walk_options(self.as_bytes()),
         }
     }
 }
@@ -181,40 +178,123 @@ impl Ipv4Options {
 /// Iterator over the options of an [`Ipv4Options`].
 #[derive(Debug, Clone)]
 pub struct Ipv4OptionIter<'a> {
-    rest: &'a [u8],
+    walk: OptionWalk<'a>,
 }
 
 impl<'a> Iterator for Ipv4OptionIter<'a> {
     type Item = Ipv4Option<'a>;
 
     fn next(&mut self) -> Option<Ipv4Option<'a>> {
-        // `get` keeps this panic-free whether or not `Ipv4Options::new` checked the lengths.
-        let (&kind, after) = self.rest.split_first()?;
-        match kind {
-            option_kind::EOL => {
-                self.rest = &[];
-                None
+        // Ends at the first option whose length does not fit, whether or not
+        // `Ipv4Options::new` checked the lengths.
+        let opt = self.walk.next()?.ok()?;
+        let body = opt.bytes.get(2..).unwrap_or_default();
+        Some(match opt.kind {
+            option_kind::EOL => return None,
+            option_kind::NOP => Ipv4Option::Nop,
+            option_kind::RECORD_ROUTE => {
+                let (&pointer, route) = body.split_first()?;
+                Ipv4Option::RecordRoute { pointer, route }
             }
-            option_kind::NOP => {
-                self.rest = after;
-                Some(Ipv4Option::Nop)
+            option_kind::ROUTER_ALERT => {
+                Ipv4Option::RouterAlert(u16::from_be_bytes([*body.first()?, *body.get(1)?]))
             }
-            _ => {
-                let len = usize::from(*after.first()?);
-                let body = self.rest.get(2..len)?;
-                self.rest = self.rest.get(len..)?;
-                Some(match kind {
-                    option_kind::RECORD_ROUTE => Ipv4Option::RecordRoute {
-                        pointer: *body.first()?,
-                        route: &body[1..],
-                    },
-                    option_kind::ROUTER_ALERT => {
-                        Ipv4Option::RouterAlert(u16::from_be_bytes([*body.first()?, *body.get(1)?]))
-                    }
-                    kind => Ipv4Option::Other { kind, data: body },
-                })
-            }
+            kind => Ipv4Option::Other { kind, data: body },
+        })
+    }
+}
+
+/// One option of an option area, as [`walk_options`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawOption<'a> {
+    /// Offset of the option's kind byte from the first byte of the option area.
+    pub offset: usize,
+    /// The kind byte (see [`option_kind`]).
+    pub kind: u8,
+    /// The whole option, kind byte first (`[kind, length, data...]`): one byte for a NOP;
+    /// for an end-of-list, it and the padding after it.
+    pub bytes: &'a [u8],
+}
+
+/// An option whose length byte is missing, below 2, or runs past the option area: where
+/// [`walk_options`] stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedOption {
+    /// Offset of the option's kind byte from the first byte of the option area (where Linux
+    /// `ip_options_compile` points its parameter problem for a bad length).
+    pub offset: usize,
+    /// The kind byte.
+    pub kind: u8,
+}
+
+/// The one walk over an IPv4 option area (RFC 791 §3.1) that everything reading options
+/// shares: an end-of-list ends the list (the padding after it is not looked at), a NOP is one
+/// byte, and every other option is `[kind, length, data...]` with a length of at least 2
+/// that fits in what is left of the area. Yields the options in order, end-of-list included,
+/// or a [`MalformedOption`] for the first option whose length does not fit, and then ends.
+/// What each kind's data must hold is left to the caller ([`Ipv4Options::new`],
+/// [`compile_options`], ...).
+pub fn walk_options(area: &[u8]) -> OptionWalk<'_> {
+    OptionWalk {
+        area,
+        cursor: OptionCursor::default(),
+    }
+}
+
+/// The iterator [`walk_options`] returns.
+#[derive(Debug, Clone)]
+pub struct OptionWalk<'a> {
+    area: &'a [u8],
+    cursor: OptionCursor,
+}
+
+impl<'a> Iterator for OptionWalk<'a> {
+    type Item = Result<RawOption<'a>, MalformedOption>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let step = self.cursor.step(self.area)?;
+        Some(step.map(|(kind, range)| RawOption {
+            offset: range.start,
+            kind,
+            bytes: &self.area[range],
+        }))
+    }
+}
+
+impl core::iter::FusedIterator for OptionWalk<'_> {}
+
+/// The position of [`walk_options`], kept apart from the bytes so that [`compile_options`]
+/// can rewrite an option between two steps of the same walk.
+#[derive(Debug, Clone, Copy, Default)]
+struct OptionCursor {
+    at: usize,
+    done: bool,
+}
+
+impl OptionCursor {
+    /// The next option of `area`: its kind and where it lies in `area`.
+    fn step(&mut self, area: &[u8]) -> Option<Result<(u8, Range<usize>), MalformedOption>> {
+        if self.done {
+            return None;
         }
+        let offset = self.at;
+        let (&kind, rest) = area.get(offset..)?.split_first()?;
+        let len = match kind {
+            option_kind::EOL => {
+                self.done = true;
+                1 + rest.len()
+            }
+            option_kind::NOP => 1,
+            _ => match rest.first().map(|&l| usize::from(l)) {
+                Some(len) if len >= 2 && len <= 1 + rest.len() => len,
+                _ => {
+                    self.done = true;
+                    return Some(Err(MalformedOption { offset, kind }));
+                }
+            },
+        };
+        self.at += len;
+        Some(Ok((kind, offset..offset + len)))
     }
 }
 
@@ -246,27 +326,12 @@ pub fn echo_options(
     time: u32,
     is_local: impl Fn(Ipv4Addr) -> bool,
 ) -> Option<Ipv4Options> {
-    let raw = received.as_bytes();
     let (mut rr, mut ts) = (None, None);
-    let mut i = 0;
-    while let Some(&kind) = raw.get(i) {
-        match kind {
-            option_kind::EOL => break,
-            option_kind::NOP => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let len = usize::from(*raw.get(i + 1)?);
-        if len < 2 {
-            return None;
-        }
-        let opt = raw.get(i..i + len)?;
-        i += len;
-        match kind {
-            option_kind::RECORD_ROUTE if len >= 3 => rr = rr.or(Some(opt)),
-            option_kind::TIMESTAMP if len >= 4 => ts = ts.or(Some(opt)),
+    for opt in walk_options(received.as_bytes()) {
+        let opt = opt.ok()?;
+        match (opt.kind, opt.bytes.len()) {
+            (option_kind::RECORD_ROUTE, 3..) => rr = rr.or(Some(opt.bytes)),
+            (option_kind::TIMESTAMP, 4..) => ts = ts.or(Some(opt.bytes)),
             _ => {}
         }
     }
@@ -312,6 +377,27 @@ pub fn echo_options(
     }
     // Padded with end-of-list bytes to a whole number of 32-bit words.
     Ipv4Options::raw(out.get(..n.div_ceil(4) * 4)?).ok()
+}
+
+/// The options a fragment after the first repeats: those with the "copied" flag
+/// ([`option_kind::COPIED`]), padded with end-of-list bytes to a multiple of 4
+/// (`ip_options_fragment`; Linux overwrites the others with NOPs in place, this leaves them
+/// out). The copy ends at the first option whose length does not fit, and is empty when
+/// what was copied would not pass [`Ipv4Options::new`].
+pub fn copied_options(raw: &[u8]) -> Ipv4Options {
+    let mut out = [0u8; MAX_OPTIONS_LEN];
+    let mut n = 0;
+    for opt in walk_options(raw).map_while(Result::ok) {
+        if opt.kind & option_kind::COPIED == 0 {
+            continue;
+        }
+        let Some(d) = out.get_mut(n..n + opt.bytes.len()) else {
+            break;
+        };
+        d.copy_from_slice(opt.bytes);
+        n += opt.bytes.len();
+    }
+    Ipv4Options::new(&out[..n.div_ceil(4) * 4]).unwrap_or_default()
 }
 
 /// What [`compile_options`] found: where the options the stack acts on start, as offsets from
@@ -368,30 +454,14 @@ pub fn compile_options<F: Fn(Ipv4Addr) -> bool>(
         pointer: (Ipv4Repr::MIN_LEN + i).min(usize::from(u8::MAX)) as u8,
     };
     let mut info = OptionsInfo::default();
-    let mut i = 0;
-    while i < opts.len() {
-        let kind = opts[i];
+    let mut walk = OptionCursor::default();
+    while let Some(step) = walk.step(opts) {
+        let (kind, range) = step.map_err(|m| at(m.offset))?;
+        let (i, len) = (range.start, range.len());
+        let o = &mut opts[range];
         match kind {
-            option_kind::EOL => {
-                if stamp.is_some() {
-                    opts[i..].fill(0);
-                }
-                break;
-            }
-            option_kind::NOP => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(&len) = opts.get(i + 1) else {
-            return Err(at(i));
-        };
-        let len = usize::from(len);
-        let Some(o) = opts.get_mut(i..i + len).filter(|_| len >= 2) else {
-            return Err(at(i));
-        };
-        match kind {
+            // Linux rewrites the padding after end-of-list as end-of-list bytes.
+            option_kind::EOL if stamp.is_some() => o.fill(option_kind::EOL),
             option_kind::LSRR | option_kind::SSRR => {
                 if len < 3 {
                     return Err(at(i + 1));
@@ -499,7 +569,6 @@ pub fn compile_options<F: Fn(Ipv4Addr) -> bool>(
             }
             _ => {}
         }
-        i += len;
     }
     Ok(info)
 }
@@ -898,6 +967,68 @@ mod tests {
         assert!(Ipv4Repr::parse(&p, ChecksumMode::Software).is_ok());
     }
 
+    /// The one walk: offsets and whole options in order, end-of-list with its padding, and
+    /// the first length that does not fit named by the offset of its kind byte.
+    #[test]
+    fn walk_options_yields_each_option_and_stops_at_the_first_bad_length() {
+        let walk = |area: &[u8]| {
+            walk_options(area)
+                .map(|o| o.map(|o| (o.offset, o.kind, o.bytes.to_vec())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(walk(&[]), vec![]);
+        assert_eq!(
+            walk(&[1, 148, 4, 0, 0, 0, 9, 9]),
+            vec![
+                Ok((0, 1, vec![1])),
+                Ok((1, 148, vec![148, 4, 0, 0])),
+                Ok((5, 0, vec![0, 9, 9])),
+            ]
+        );
+        for (area, offset, kind) in [
+            (&[1, 1, 1, 68][..], 3, 68), // length byte missing
+            (&[7, 1, 0, 0][..], 0, 7),   // length below 2
+            (&[1, 68, 8, 5][..], 1, 68), // runs past the area
+        ] {
+            let got = walk(area);
+            assert_eq!(
+                got.last(),
+                Some(&Err(MalformedOption { offset, kind })),
+                "{area:?}"
+            );
+            assert_eq!(got.len(), offset + 1, "{area:?}");
+        }
+    }
+
+    /// Whatever the receive path ([`check_options`], Linux `ip_options_compile`) accepts,
+    /// [`Ipv4Repr::parse`] accepts too: every rule the parser has (lengths, a record route's
+    /// pointer of at least 4, a router alert of at least 4 bytes) is one the receive path
+    /// applies the same way. Timestamp pointers are judged on receive only, as in Linux,
+    /// where `ip_rcv_core` does not look at options. Every area of up to 4 bytes over the
+    /// bytes that matter, and timestamps at each pointer and flag.
+    #[test]
+    fn parse_accepts_every_option_area_the_receive_path_accepts() {
+        const BYTES: [u8; 12] = [0, 1, 2, 3, 4, 5, 7, 8, 68, 131, 148, 0xf1];
+        let accepted_by_both = |area: &[u8]| {
+            if check_options(area).is_ok() {
+                assert!(Ipv4Options::new(area).is_ok(), "{area:?}");
+            }
+        };
+        for n in 0..=4u32 {
+            for k in 0..BYTES.len().pow(n) {
+                let area: Vec<u8> = (0..n)
+                    .map(|d| BYTES[k / BYTES.len().pow(d) % BYTES.len()])
+                    .collect();
+                accepted_by_both(&area);
+            }
+        }
+        for ptr in 0..=16 {
+            for flags in [0x00, 0x01, 0x03, 0x02, 0xf0, 0xf3] {
+                accepted_by_both(&[68, 12, ptr, flags, 0, 0, 0, 0, 0, 0, 0, 0]);
+            }
+        }
+    }
+
     /// `ip_rcv` and ICMP quoting parse a header whatever its options hold (`ip_rcv_core`
     /// does not look at them); [`check_options`] judges them afterwards, like Linux
     /// `ip_options_compile`, and names the offending byte as a header offset.
@@ -998,6 +1129,40 @@ mod tests {
         // Lengths that do not parse give no reply rather than a panic.
         assert_eq!(echo(&[7, 1, 0, 0]), None);
         assert_eq!(echo(&[7, 40, 4, 0]), None);
+    }
+
+    /// Like Linux `ip_options_echo`, the echo can hand back options that the requester's
+    /// `ip_options_compile` refuses: a record route whose pointer this host moved onto a slot
+    /// cut short by the option's end, or a full timestamp whose overflow count reached 15 on
+    /// receive. (The fuzz target `ipv4_options` allows exactly these two.)
+    #[test]
+    fn echo_options_may_not_compile_again_where_linux_s_do_not() {
+        let me = Ipv4Addr::new(10, 0, 0, 2);
+        let echo = |raw: &[u8]| {
+            echo_options(&Ipv4Options::raw(raw).unwrap(), me, 7, |_| false)
+                .map(|o| o.as_bytes().to_vec())
+        };
+        // Two slots and a spare byte, the first filled on receive.
+        let rr = [7, 12, 8, 10, 0, 0, 2, 0, 0, 0, 0, 0];
+        assert!(check_options(&rr).is_ok());
+        let back = echo(&rr).unwrap();
+        assert_eq!(back, [7, 12, 12, 10, 0, 0, 2, 10, 0, 0, 2, 0]);
+        assert_eq!(check_options(&back), Err(BadOption { pointer: 22 }));
+        let ts = [68, 8, 9, 0xf0, 1, 2, 3, 4];
+        assert_eq!(echo(&ts).unwrap(), ts);
+        assert_eq!(check_options(&ts), Err(BadOption { pointer: 23 }));
+    }
+
+    #[test]
+    fn only_copied_options_repeat_in_later_fragments() {
+        // Record route (7, not copied), NOP, router alert (148, copied), EOL padding.
+        let raw = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
+        assert_eq!(copied_options(&raw).as_bytes(), &[148, 4, 0, 0]);
+        assert!(copied_options(&[7, 3, 4, 0]).is_empty());
+        assert!(copied_options(&[]).is_empty());
+        // Security (130, copied) of 11 bytes is padded to 12.
+        let sec = [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(copied_options(&sec).as_bytes().len(), 12);
     }
 
     #[test]

@@ -72,9 +72,18 @@ fn test() -> Result<(), String> {
     fuzz(&["--seconds".to_string(), "5".to_string()])
 }
 
-/// The cargo-fuzz targets in fuzz/, one per wire-format parser of host/stack.
-const FUZZ_TARGETS: [&str; 8] = [
-    "ethernet", "vlan", "arp", "ipv4", "icmpv4", "udp", "tcp", "tcp_conn",
+/// The cargo-fuzz targets in fuzz/: one per wire-format parser of host/stack, the TCP state
+/// machine, and the IPv4 option rewriting (receive stamp, echo, copy for fragments).
+const FUZZ_TARGETS: [&str; 9] = [
+    "ethernet",
+    "vlan",
+    "arp",
+    "ipv4",
+    "ipv4_options",
+    "icmpv4",
+    "udp",
+    "tcp",
+    "tcp_conn",
 ];
 
 /// `cargo xtask fuzz [--seconds N] [--sanitizer address|none]`: installs cargo-fuzz if missing,

@@ -7,6 +7,7 @@ mod common;
 use oxnic_stack::netsim::{mac, tcp_frame, two_hosts, LinkConfig, Net};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::tcp::{Shutdown, TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::time::Instant;
 use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use oxnic_stack::DeviceCaps;
@@ -1529,6 +1530,199 @@ fn icmp_errors_never_abort_an_established_connection() {
         Some(TcpError::Unreachable),
         "the last soft error, not a bare timeout"
     );
+}
+
+/// A connection to a silent peer after its third retransmission timeout: (A's socket, its
+/// local address, the sequence number it waits to have acknowledged, the instant of that
+/// third timeout, the RTO then, three times backed off).
+fn backed_off_three_times(net: &mut Net) -> (TcpHandle, SocketAddrV4, u32, Instant, Duration) {
+    let (c, _s) = connected(net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let timeouts = |net: &Net| net.stacks[0].tcp_info(c).unwrap().timeouts;
+    let deadline = now + Duration::from_secs(10);
+    assert!(net.run_while(|n| timeouts(n) < 3, deadline).unwrap());
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    (c, local, info.snd_una, net.now(), info.rto)
+}
+
+/// When the retransmission timeout after `t3` (the third) fires.
+fn fourth_timeout(net: &mut Net, c: TcpHandle, t3: Instant) -> Instant {
+    let deadline = t3 + Duration::from_secs(10);
+    let timeouts = |net: &Net| net.stacks[0].tcp_info(c).unwrap().timeouts;
+    assert!(net.run_while(|n| timeouts(n) < 4, deadline).unwrap());
+    net.now()
+}
+
+/// RFC 6069 (Linux `tcp_ld_RTO_revert`): a net or host unreachable quoting SND.UNA while the
+/// retransmission timer is backed off says the retransmissions are lost to a broken route,
+/// not to congestion. One backoff step is undone and the timer runs from the head
+/// segment's last transmission, so the connection retries sooner once the route is back.
+/// Any other code, or an ICMP quoting another sequence number in flight, leaves the timer
+/// alone. Every one of them is still kept as the soft error that names the final timeout.
+#[test]
+fn icmp_unreachable_quoting_snd_una_undoes_one_rto_backoff() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable as U;
+    let b = addr("10.0.0.2", 80);
+    // (error, quoted sequence past SND.UNA, reverted, soft error, why)
+    let cases = [
+        (
+            IcmpError::Unreach(U::HostUnreachable),
+            0,
+            true,
+            TcpError::Unreachable,
+            "host unreachable",
+        ),
+        (
+            IcmpError::Unreach(U::NetUnreachable),
+            0,
+            true,
+            TcpError::NetUnreachable,
+            "net unreachable",
+        ),
+        (
+            IcmpError::Unreach(U::HostUnreachable),
+            5,
+            false,
+            TcpError::Unreachable,
+            "quoting SND.UNA + 5",
+        ),
+        (
+            IcmpError::Unreach(U::PortUnreachable),
+            0,
+            false,
+            TcpError::ConnectionRefused,
+            "port unreachable",
+        ),
+        (
+            IcmpError::Unreach(U::HostProhibited),
+            0,
+            false,
+            TcpError::Unreachable,
+            "host prohibited",
+        ),
+        (
+            IcmpError::Unreach(U::HostUnreachToS),
+            0,
+            false,
+            TcpError::Unreachable,
+            "host unreachable for ToS",
+        ),
+        (
+            IcmpError::TimeExceeded,
+            0,
+            false,
+            TcpError::Unreachable,
+            "time exceeded",
+        ),
+    ];
+    for (err, past, reverted, soft, why) in cases {
+        let mut net = net();
+        net.stacks[0].set_tcp_config(TcpConfig {
+            retries2: 4,
+            ..TcpConfig::default()
+        });
+        let (c, local, una, t3, rto3) = backed_off_three_times(&mut net);
+        net.run_for(rto3 / 4).unwrap();
+        icmp_to_a(&mut net, "10.0.0.2", err, local, b, una.wrapping_add(past));
+        net.run_for(ms(1)).unwrap();
+        let rto = net.stacks[0].tcp_info(c).unwrap().rto;
+        let t4 = fourth_timeout(&mut net, c, t3);
+        if reverted {
+            assert_eq!(rto, rto3 / 2, "{why}: one backoff step undone");
+            assert_eq!(t4, t3 + rto3 / 2, "{why}: from the last retransmission");
+        } else {
+            assert_eq!(rto, rto3, "{why}");
+            assert_eq!(t4, t3 + rto3, "{why}: the timer untouched");
+        }
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None, "{why}: soft");
+        // The fifth timeout is one retry too many.
+        net.run_for(Duration::from_secs(10)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), Some(soft), "{why}");
+    }
+}
+
+/// The reverted timer would already have fired: the retransmission goes at once (Linux runs
+/// `tcp_retransmit_timer` from `tcp_ld_RTO_revert`), backing the timer off again.
+#[test]
+fn icmp_unreachable_past_the_reverted_timeout_retransmits_at_once() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    let (c, local, una, t3, rto3) = backed_off_three_times(&mut net);
+    // Past t3 + rto3 / 2, where the reverted timer would have fired.
+    net.run_for(rto3 * 3 / 4).unwrap();
+    let retrans = net.stacks[0].tcp_mib().retrans_segs;
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 80), una);
+    net.run_for(ms(1)).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.timeouts, 4, "retransmitted on the ICMP");
+    assert_eq!(net.stacks[0].tcp_mib().retrans_segs, retrans + 1);
+    assert_eq!(info.rto, rto3, "backed off again by the timeout it ran");
+    // The timer runs again from that retransmission, the backoff restored.
+    let t5 = t3 + rto3 * 3 / 4;
+    let deadline = t5 + Duration::from_secs(10);
+    let timeouts = |net: &Net| net.stacks[0].tcp_info(c).unwrap().timeouts;
+    assert!(net.run_while(|n| timeouts(n) < 5, deadline).unwrap());
+    assert_eq!(net.now(), t5 + rto3, "the next one a full RTO after");
+}
+
+/// The timeout an ICMP runs counts like any other: the last retry spent, the connection ends
+/// timed out. The error is the soft one from before this ICMP (none here), as Linux's
+/// `tcp_write_err` runs inside `tcp_ld_RTO_revert`, before `tcp_v4_err` keeps the new one.
+#[test]
+fn a_timeout_run_by_an_icmp_can_be_the_last() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        retries2: 3,
+        ..TcpConfig::default()
+    });
+    let (c, local, una, _t3, rto3) = backed_off_three_times(&mut net);
+    net.run_for(rto3 * 3 / 4).unwrap();
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 80), una);
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+}
+
+/// Before the first timeout there is no backoff to undo: an unreachable quoting SND.UNA
+/// leaves the timer where it was.
+#[test]
+fn icmp_unreachable_before_any_timeout_changes_no_timer() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let t0 = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", t0).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    net.run_for(ms(50)).unwrap();
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        host,
+        local,
+        addr("10.0.0.2", 80),
+        info.snd_una,
+    );
+    let timeouts = |net: &Net| net.stacks[0].tcp_info(c).unwrap().timeouts;
+    assert!(net
+        .run_while(|n| timeouts(n) < 1, t0 + Duration::from_secs(10))
+        .unwrap());
+    assert_eq!(net.now(), t0 + info.rto);
 }
 
 /// A — R — C with a narrow middle: A = 10.0.1.1 and C = 10.0.2.1 on 1500-byte devices, so

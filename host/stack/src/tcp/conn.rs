@@ -414,6 +414,11 @@ pub struct Conn {
     /// and the holes go out again.
     rxt_round_end: Option<Seq>,
     force_rexmit: Option<Seq>,
+    /// The end of the segment that holds SND.UNA and when that segment was last sent (Linux
+    /// `tcp_skb_timestamp` of the retransmission queue's head): where a backoff undone by
+    /// RFC 6069 runs the timer from. `None` once SND.UNA passes that end, until the segment
+    /// after it is sent again.
+    head_tx: Option<(Seq, Instant)>,
     /// HyStart++ (RFC 9406) round tracking: the round ends when `snd_una` passes this.
     hs_round_end: Seq,
     hs_last_min: Option<Duration>,
@@ -502,6 +507,7 @@ struct OutputMark {
     persist_at: Option<Instant>,
     delack_at: Option<Instant>,
     force_rexmit: Option<Seq>,
+    head_tx: Option<(Seq, Instant)>,
     rxt_round_end: Option<Seq>,
     syn_pending: bool,
     force_small: bool,
@@ -609,6 +615,7 @@ impl Conn {
             snd_sml: iss,
             rxt_round_end: None,
             force_rexmit: None,
+            head_tx: None,
             hs_round_end: iss,
             hs_last_min: None,
             hs_cur_min: None,
@@ -1265,7 +1272,8 @@ impl Conn {
     ///   wants no network errors from accept), counted in ListenDrops; otherwise ignored. oxnic
     ///   has no TCP Fast Open, so no child is accepted while still in SYN-RECEIVED;
     /// - in a synchronized state everything is soft (RFC 5927 §7; Linux keeps `sk_err_soft`
-    ///   without `IP_RECVERR`): kept to name a later timeout.
+    ///   without `IP_RECVERR`): kept to name a later timeout. A net or host unreachable may
+    ///   first have undone a backoff step ([`Self::rto_revert`]).
     pub(crate) fn icmp_error(
         &mut self,
         e: TcpError,
@@ -1293,6 +1301,39 @@ impl Conn {
                 Outcome::None
             }
         }
+    }
+
+    /// RFC 6069 (TCP-LD; Linux `tcp_ld_RTO_revert`), for an ICMP net or host unreachable
+    /// quoting sequence number `seq`: while the retransmission timer is backed off, one
+    /// quoting SND.UNA says the retransmission died at a broken route rather than of
+    /// congestion, so the last doubling is taken back and the timer runs from when the head
+    /// segment was last sent. Should that moment be past, the timeout runs now and
+    /// retransmits (returning [`Outcome::Closed`] if that was the last retry). Only in
+    /// synchronized states with data or a FIN in flight, after a timeout since the last ACK
+    /// of new data (Linux `icsk_retransmits`: a backoff that only an ACK without an RTT
+    /// sample left standing is not undone). Linux also skips a socket its user holds,
+    /// which has no counterpart in a sans-IO stack.
+    pub(crate) fn rto_revert(&mut self, seq: Seq, now: Instant, mib: &mut TcpMib) -> Outcome {
+        if !self.can_send_state()
+            || seq != self.snd_una
+            || self.retries == 0
+            || self.rtt.backoffs() == 0
+        {
+            return Outcome::None;
+        }
+        let Some((_, sent)) = self.head_tx else {
+            // Acknowledged past the segment whose time was kept, and the timeout since did
+            // not get the new head out (a full queue, no route): no time to run from.
+            return Outcome::None;
+        };
+        self.rtt.undo_backoff();
+        let at = sent + self.rtt.rto();
+        if at > now {
+            self.rto_at = Some(at);
+            return Outcome::None;
+        }
+        self.rto_at = None;
+        self.retransmit_timeout(now, mib).unwrap_or(Outcome::None)
     }
 
     /// The path MTU shrank (to `path_mss` + 40): the send MSS follows it (Linux
@@ -2081,6 +2122,11 @@ impl Conn {
         self.tx.consume(data);
         self.info.bytes_acked += data as u64;
         self.snd_una = ack;
+        if self.head_tx.is_some_and(|(end, _)| ack.diff(end) >= 0) {
+            // When the new head went is not kept. It is not needed: undoing a backoff
+            // takes a timeout after this ACK, and that timeout sends the head again.
+            self.head_tx = None;
+        }
         if !self.sb.is_empty() {
             // SACK marks go with the data the cumulative ACK covers, whether or not this ACK
             // carries blocks and on the fast path too (Linux frees the acknowledged skbs with
@@ -2568,6 +2614,7 @@ impl Conn {
             persist_at: self.persist_at,
             delack_at: self.delack_at,
             force_rexmit: self.force_rexmit,
+            head_tx: self.head_tx,
             rxt_round_end: self.rxt_round_end,
             syn_pending: self.syn_pending,
             force_small: self.force_small,
@@ -2611,6 +2658,7 @@ impl Conn {
         self.persist_at = m.persist_at;
         self.delack_at = m.delack_at;
         self.force_rexmit = m.force_rexmit;
+        self.head_tx = m.head_tx;
         self.rxt_round_end = m.rxt_round_end;
         self.syn_pending = m.syn_pending;
         self.force_small = m.force_small;
@@ -2692,6 +2740,9 @@ impl Conn {
             self.fin_seq = Some(end);
         }
         let seg_end = end + u32::from(flags & TcpFlags::FIN != 0);
+        if seq.diff(self.snd_una) <= 0 && seg_end.diff(self.snd_una) > 0 {
+            self.head_tx = Some((seg_end, now));
+        }
         if retransmit {
             self.info.retransmits += u64::from(len.div_ceil(mss).max(1));
             // Only data sent after the latest retransmission proves it lost: one sent

@@ -1256,6 +1256,7 @@ impl Stack {
         if !c.icmp_seq_ok(seq) {
             return;
         }
+        let mut flush = false;
         let e = match err {
             IcmpError::FragNeeded(mtu) => {
                 // PMTUD (RFC 1191, Linux `tcp_v4_mtu_reduced`): a smaller path MTU (the cache
@@ -1274,7 +1275,22 @@ impl Stack {
             // A fragmentation-needed without its MTU (`icmp_send`'s local path never makes
             // one for TCP): nothing to learn.
             IcmpError::DstUnreachable(DstUnreachable::FragRequired) => return,
-            IcmpError::DstUnreachable(r) => icmp_unreach_errno(r),
+            IcmpError::DstUnreachable(r) => {
+                // RFC 6069: only these two codes speak of a route that may come back.
+                if matches!(
+                    r,
+                    DstUnreachable::NetUnreachable | DstUnreachable::HostUnreachable
+                ) {
+                    match c.rto_revert(seq, now, mib) {
+                        Outcome::Closed => {
+                            self.tcp_finish(i);
+                            return;
+                        }
+                        _ => flush = c.wants_output(),
+                    }
+                }
+                icmp_unreach_errno(r)
+            }
             IcmpError::TimeExceeded(_) => TcpError::Unreachable,
             // `icmp_send` reports no parameter problem about our own packets (see there).
             IcmpError::ParamProblem(_) => return,
@@ -1291,6 +1307,8 @@ impl Stack {
         );
         if let Outcome::Closed = c.icmp_error(e, seq, drops_request, mib) {
             self.tcp_finish(i);
+        } else if flush {
+            self.tcp_flush(i, now);
         }
     }
 

@@ -88,6 +88,12 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// Takes back one doubling (RFC 6069 §3: the retransmission was lost to a broken route,
+    /// not to congestion). Nothing to take back without a backoff.
+    pub fn undo_backoff(&mut self) {
+        self.backoff = self.backoff.saturating_sub(1);
+    }
+
     /// How many times the timer has backed off since the last sample.
     pub fn backoffs(&self) -> u32 {
         self.backoff
@@ -159,5 +165,29 @@ mod tests {
         e.sample(ms(1));
         assert_eq!(e.backoffs(), 0);
         assert_eq!(e.rto(), ms(200));
+    }
+
+    #[test]
+    fn undoing_a_backoff_halves_the_timeout_down_to_the_base() {
+        let mut e = RttEstimator::new(RtoParams::default());
+        e.sample(ms(1));
+        for _ in 0..3 {
+            e.backoff();
+        }
+        assert_eq!(e.rto(), ms(1600));
+        e.undo_backoff();
+        assert_eq!(e.backoffs(), 2);
+        assert_eq!(e.rto(), ms(800));
+        e.undo_backoff();
+        e.undo_backoff();
+        e.undo_backoff();
+        assert_eq!(e.backoffs(), 0, "never below none");
+        assert_eq!(e.rto(), ms(200));
+        // Backed off past the cap: one step back is still at the cap.
+        for _ in 0..12 {
+            e.backoff();
+        }
+        e.undo_backoff();
+        assert_eq!(e.rto(), Duration::from_secs(120));
     }
 }

@@ -59,12 +59,13 @@ pub fn tcp_error_kind(e: TcpError) -> io::ErrorKind {
         TcpError::Prohibited => K::PermissionDenied,
         TcpError::Unreachable => K::HostUnreachable,
         TcpError::NetUnreachable => K::NetworkUnreachable,
-        // EHOSTDOWN, ENONET, ENOPROTOOPT and EOPNOTSUPP have no kind of their own in std
-        // (it calls them `Uncategorized`, which cannot be built outside it).
+        // EHOSTDOWN, ENONET, ENOPROTOOPT, EOPNOTSUPP and EPROTO have no kind of their own
+        // in std (it calls them `Uncategorized`, which cannot be built outside it).
         TcpError::HostDown
         | TcpError::NoNetwork
         | TcpError::ProtocolUnavailable
-        | TcpError::NotSupported => K::Other,
+        | TcpError::NotSupported
+        | TcpError::ProtocolError => K::Other,
     }
 }
 
@@ -114,6 +115,8 @@ pub fn udp_error_kind(e: UdpError) -> io::ErrorKind {
         UdpError::BroadcastDenied => K::PermissionDenied,
         UdpError::Unreachable(DstUnreachable::NetUnreachable) => K::NetworkUnreachable,
         UdpError::Unreachable(_) | UdpError::TimeExceeded => K::HostUnreachable,
+        // EPROTO: `Uncategorized` in std, as for TCP.
+        UdpError::ProtocolError => K::Other,
         UdpError::Send(s) => send_error_kind(s),
     }
 }
@@ -155,6 +158,11 @@ mod tests {
             tcp_error_kind(TcpError::BrokenPipe),
             io::ErrorKind::BrokenPipe
         );
+        // EPROTO from an ICMP parameter problem: std has no kind for it.
+        assert_eq!(
+            tcp_error_kind(TcpError::ProtocolError),
+            io::ErrorKind::Other
+        );
         let e = tcp_error(TcpError::ConnectionReset);
         assert_eq!(
             e.get_ref().and_then(|i| i.downcast_ref::<TcpError>()),
@@ -171,6 +179,10 @@ mod tests {
         assert_eq!(
             udp_error_kind(UdpError::Send(SendError::NetUnreachable)),
             io::ErrorKind::NetworkUnreachable
+        );
+        assert_eq!(
+            udp_error_kind(UdpError::ProtocolError),
+            io::ErrorKind::Other
         );
     }
 }

@@ -304,7 +304,21 @@ impl Stack {
                 };
                 self.push_icmp_event(e);
             }
-            IcmpRepr::ParamProblem { .. } => self.snmp.icmp.in_parm_probs += 1,
+            IcmpRepr::ParamProblem {
+                pointer,
+                header,
+                data,
+            } => {
+                self.snmp.icmp.in_parm_probs += 1;
+                // `icmp_unreach` hands a parameter problem to the quoted protocol's error
+                // handler like an unreachable: EPROTO for TCP and connected UDP sockets.
+                let err = IcmpError::ParamProblem(pointer);
+                if header.protocol == protocol::TCP {
+                    self.tcp_err(&header, data, err, now);
+                }
+                let ports = quoted_ports(&header, data);
+                self.udp_err(&header, ports, err);
+            }
         }
     }
 
@@ -348,8 +362,8 @@ impl Stack {
         let quoted = &opayload[..opayload.len().min(room.max(QUOTED_PAYLOAD_LEN))];
         if self.is_local_addr(ohdr.src) {
             if let IcmpError::ParamProblem(_) = err {
-                // The stack sends no IP options, so its own packets never fail their check;
-                // and Linux reports a parameter problem to no socket but raw ones.
+                // The stack sends no IP options, so its own packets never fail their check:
+                // nothing to report.
                 return;
             }
             // Our own packet: the error goes straight to whoever sent it.

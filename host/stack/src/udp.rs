@@ -71,6 +71,10 @@ pub enum UdpError {
     /// ICMP time exceeded came back.
     #[error("time exceeded")]
     TimeExceeded,
+    /// ICMP parameter problem came back: a router or the peer found a bad header in one of
+    /// our datagrams (`EPROTO`).
+    #[error("protocol error")]
+    ProtocolError,
     /// A send to a broadcast address on a socket without `SO_BROADCAST` (`EACCES`).
     #[error("broadcast not permitted on this socket")]
     BroadcastDenied,
@@ -776,8 +780,7 @@ impl Stack {
             IcmpError::DstUnreachable(r) => UdpError::Unreachable(r),
             IcmpError::FragNeeded(_) => UdpError::Unreachable(DstUnreachable::FragRequired),
             IcmpError::TimeExceeded(_) => UdpError::TimeExceeded,
-            // `icmp_send` reports no parameter problem about our own packets (see there).
-            IcmpError::ParamProblem(_) => return,
+            IcmpError::ParamProblem(_) => UdpError::ProtocolError,
         });
     }
 }

@@ -322,6 +322,64 @@ fn unreachable_routes_answer_icmp_unreachable() {
     assert_eq!(lonely.stacks[s].snmp().ip.out_no_routes, 1);
 }
 
+/// Linux `__udp4_lib_err`: a parameter problem (a router or the peer found a bad header in
+/// our datagram) is a hard error, EPROTO, reported on a connected socket even without
+/// `IP_RECVERR`. A socket that is not connected hears nothing of it.
+#[test]
+fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
+    use oxnic_stack::wire::checksum::ChecksumMode;
+    use oxnic_stack::wire::icmpv4::IcmpRepr;
+    use oxnic_stack::wire::ipv4::protocol;
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let peer = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    let connected = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    net.stacks[0].udp_connect(connected, peer).unwrap();
+    let unconnected = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5001))
+        .unwrap();
+    for sport in [5000u16, 5001] {
+        // B's answer about a datagram from A:sport to B:4444, pointing at its byte 20.
+        let a = common::Addrs {
+            src_mac: common::mac(1, 1),
+            dst_mac: common::mac(0, 1),
+            src: ip("10.0.0.1"),
+            dst: ip("10.0.0.2"),
+        };
+        let header = common::ipv4(&a, protocol::UDP, 1, 64, 8 + 5);
+        let mut quoted = [0u8; 8];
+        quoted[..2].copy_from_slice(&sport.to_be_bytes());
+        quoted[2..4].copy_from_slice(&4444u16.to_be_bytes());
+        quoted[4..6].copy_from_slice(&13u16.to_be_bytes());
+        let msg = IcmpRepr::ParamProblem {
+            pointer: 20,
+            header,
+            data: &quoted,
+        };
+        let mut icmp = vec![0; msg.buffer_len()];
+        msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
+        let back = common::Addrs {
+            src: ip("10.0.0.2"),
+            dst: ip("10.0.0.1"),
+            ..a
+        };
+        let outer = common::ipv4(&back, protocol::ICMP, 2, 64, icmp.len());
+        let f = common::ip_frame(&back, &outer, &icmp);
+        net.stacks[0]
+            .device_mut(1)
+            .unwrap()
+            .push_rx(PacketBuf::from_slice(64, &f));
+        net.run_for(Duration::from_millis(1)).unwrap();
+    }
+    assert_eq!(net.stacks[0].snmp().icmp.in_parm_probs, 2);
+    assert_eq!(
+        net.stacks[0].udp_take_error(connected).unwrap(),
+        Some(UdpError::ProtocolError)
+    );
+    assert_eq!(net.stacks[0].udp_take_error(unconnected).unwrap(), None);
+}
+
 #[test]
 fn udp_to_a_closed_port_gets_port_unreachable() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);

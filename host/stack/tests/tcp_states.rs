@@ -1227,6 +1227,11 @@ fn icmp_to_a(
             header,
             data: &quoted,
         },
+        IcmpError::ParamProblem(pointer) => IcmpRepr::ParamProblem {
+            pointer,
+            header,
+            data: &quoted,
+        },
     };
     let mut icmp = vec![0; msg.buffer_len()];
     msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
@@ -1259,6 +1264,7 @@ enum IcmpError {
     Unreach(oxnic_stack::wire::icmpv4::DstUnreachable),
     FragNeeded(u16),
     TimeExceeded,
+    ParamProblem(u8),
 }
 
 /// A connected pair to warm ARP, then a dead link and a connect from A to B:81 whose SYNs
@@ -1529,6 +1535,107 @@ fn icmp_errors_never_abort_an_established_connection() {
         net.stacks[0].tcp_error(c).unwrap(),
         Some(TcpError::Unreachable),
         "the last soft error, not a bare timeout"
+    );
+}
+
+/// An ICMP parameter problem about our segment: a router or the peer found a bad header
+/// in it. Linux `tcp_v4_err` gives it EPROTO: the connect fails (hard while opening,
+/// counted in AttemptFails), and an out-of-window one is ignored like any other ICMP.
+#[test]
+fn icmp_parameter_problem_about_the_syn_fails_the_connect_with_eproto() {
+    let mut net = net();
+    let (c, local, iss) = lost_connect(&mut net);
+    let b = addr("10.0.0.2", 81);
+    let problem = IcmpError::ParamProblem(20);
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        problem,
+        local,
+        b,
+        iss.wrapping_add(1000),
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
+    let fails = net.stacks[0].tcp_mib().attempt_fails;
+    icmp_to_a(&mut net, "10.0.0.2", problem, local, b, iss);
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ProtocolError)
+    );
+    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
+}
+
+/// A parameter problem quoting a listener child's SYN-ACK drops the child, as a host
+/// unreachable does (Linux `tcp_req_err` with `type == ICMP_PARAMETERPROB`).
+#[test]
+fn icmp_parameter_problem_drops_a_listener_s_half_open_child() {
+    let mut net = net();
+    connected(&mut net);
+    let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 90), 4).unwrap();
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let a = addr("10.0.0.1", 90);
+    let peer = addr("10.0.0.2", 4444);
+    inject_to_a(&mut net, peer, a, &seg(peer, a, 7000, 0, TcpFlags::SYN));
+    net.run_for(ms(2)).unwrap();
+    let child = net.stacks[0]
+        .tcp_sockets()
+        .find(|&h| net.stacks[0].tcp_local_addr(h) == Ok(a) && h != l)
+        .expect("a child in SYN-RECEIVED");
+    let iss = net.stacks[0].tcp_info(child).unwrap().snd_una;
+    let drops = net.stacks[0].tcp_mib().listen_drops;
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::ParamProblem(0),
+        a,
+        peer,
+        iss,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert!(net.stacks[0].tcp_state(child).is_err(), "the child is gone");
+    assert_eq!(net.stacks[0].tcp_mib().listen_drops, drops + 1);
+    assert_eq!(net.stacks[0].tcp_accept(l), Err(TcpError::WouldBlock));
+}
+
+/// Once synchronized, a parameter problem is soft like every ICMP error: the connection
+/// goes on, and should it time out, EPROTO names why.
+#[test]
+fn icmp_parameter_problem_is_soft_on_an_established_connection() {
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        retries2: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    net.run_for(ms(2)).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    let b = addr("10.0.0.2", 80);
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::ParamProblem(20),
+        local,
+        b,
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
+    net.run_for(Duration::from_secs(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::ProtocolError),
+        "the soft error, not a bare timeout"
     );
 }
 

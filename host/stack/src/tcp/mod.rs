@@ -179,6 +179,10 @@ pub enum TcpError {
     /// A socket option value out of range (`EINVAL`), such as a TTL of 0.
     #[error("invalid argument")]
     InvalidArgument,
+    /// An ICMP parameter problem about the connection: a router or the peer found a bad
+    /// header in one of our segments (`EPROTO`).
+    #[error("protocol error")]
+    ProtocolError,
 }
 
 /// Which direction(s) [`Stack::tcp_shutdown`] closes.
@@ -1292,15 +1296,14 @@ impl Stack {
                 icmp_unreach_errno(r)
             }
             IcmpError::TimeExceeded(_) => TcpError::Unreachable,
-            // `icmp_send` reports no parameter problem about our own packets (see there).
-            IcmpError::ParamProblem(_) => return,
+            IcmpError::ParamProblem(_) => TcpError::ProtocolError,
         };
         // What ends a listener's half-open child (Linux `tcp_v4_err` on a request socket:
-        // time exceeded, net or host unreachable; parameter problem too, which oxnic does
-        // not pass to TCP).
+        // parameter problem, time exceeded, net or host unreachable).
         let drops_request = matches!(
             err,
-            IcmpError::TimeExceeded(_)
+            IcmpError::ParamProblem(_)
+                | IcmpError::TimeExceeded(_)
                 | IcmpError::DstUnreachable(
                     DstUnreachable::NetUnreachable | DstUnreachable::HostUnreachable
                 )

@@ -1779,26 +1779,99 @@ fn icmp_unreachable_past_the_reverted_timeout_retransmits_at_once() {
     assert_eq!(net.now(), t5 + rto3, "the next one a full RTO after");
 }
 
-/// The timeout an ICMP runs counts like any other: the last retry spent, the connection ends
-/// timed out. The error is the soft one from before this ICMP (none here), as Linux's
-/// `tcp_write_err` runs inside `tcp_ld_RTO_revert`, before `tcp_v4_err` keeps the new one.
+/// Reverting does not shorten how long a connection holds on: with `retries2` = 3 the
+/// retransmissions give up no sooner than three backoffs from the least RTO take (Linux
+/// `retransmits_timed_out`). The timeout an ICMP runs past that count is not the last; the
+/// next one, past the time too, is, and its error is the unreachable kept meanwhile.
 #[test]
-fn a_timeout_run_by_an_icmp_can_be_the_last() {
+fn a_reverted_rto_ends_the_connection_no_sooner() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let retries2_3 = |net: &mut Net| {
+        net.stacks[0].set_tcp_config(TcpConfig {
+            retries2: 3,
+            ..TcpConfig::default()
+        })
+    };
+    let closed = |net: &Net, c| net.stacks[0].tcp_state(c).unwrap() == TcpState::Closed;
+    // Without an ICMP: the fourth timeout is one retry too many.
+    let mut quiet = net();
+    retries2_3(&mut quiet);
+    let (c, _, _, t3, rto3) = backed_off_three_times(&mut quiet);
+    let deadline = t3 + Duration::from_secs(10);
+    assert!(quiet.run_while(|n| !closed(n, c), deadline).unwrap());
+    assert_eq!(quiet.now(), t3 + rto3);
+    assert_eq!(
+        quiet.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+    // With one, past where the reverted timer would have fired: the timeout runs at once,
+    // a fourth retry, and the connection goes on.
+    let mut net = net();
+    retries2_3(&mut net);
+    let (c, local, una, t3, rto3) = backed_off_three_times(&mut net);
+    net.run_for(rto3 * 3 / 4).unwrap();
+    let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
+    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 80), una);
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().timeouts, 4);
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    assert!(net.run_while(|n| !closed(n, c), deadline).unwrap());
+    assert_eq!(
+        net.now(),
+        t3 + rto3 * 3 / 4 + rto3,
+        "the next timeout ends it"
+    );
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::Unreachable)
+    );
+}
+
+/// RFC 6069's case: every retransmission draws a host unreachable (a router that lost its
+/// route). Each undoes the backoff the timeout added, so the retransmissions keep the
+/// least RTO, ready to get through the moment the route is back; and the connection
+/// still holds on as long as `retries2` backed-off retries would take, not for
+/// `retries2` fast ones.
+#[test]
+fn an_unreachable_for_every_retransmission_keeps_the_rto_short() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
     let mut net = net();
     net.stacks[0].set_tcp_config(TcpConfig {
         retries2: 3,
         ..TcpConfig::default()
     });
-    let (c, local, una, _t3, rto3) = backed_off_three_times(&mut net);
-    net.run_for(rto3 * 3 / 4).unwrap();
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let t0 = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", t0).unwrap();
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    let (rto, una) = (info.rto, info.snd_una);
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
     let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
-    icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 80), una);
-    net.run_for(ms(1)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    let deadline = t0 + Duration::from_secs(60);
+    let mut k = 0;
+    while net.stacks[0].tcp_state(c).unwrap() != TcpState::Closed {
+        k += 1;
+        let state_or_timeouts = |n: &mut Net| {
+            n.stacks[0].tcp_state(c).unwrap() != TcpState::Closed
+                && n.stacks[0].tcp_info(c).unwrap().timeouts < k
+        };
+        assert!(net.run_while(state_or_timeouts, deadline).unwrap());
+        assert_eq!(
+            net.now(),
+            t0 + rto * k as u32,
+            "timeout {k} one RTO after the last"
+        );
+        icmp_to_a(&mut net, "10.0.0.2", host, local, addr("10.0.0.2", 80), una);
+        net.run_for(ms(1)).unwrap();
+    }
+    // 200 + 400 + 800 + 1600 ms: what three backed-off retries would have taken.
+    assert_eq!(rto, ms(200));
+    assert_eq!(k, 15, "ended at the timeout 3 s after the data was sent");
     assert_eq!(
         net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::TimedOut)
+        Some(TcpError::Unreachable)
     );
 }
 

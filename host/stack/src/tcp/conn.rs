@@ -425,6 +425,9 @@ pub struct Conn {
     hs_cur_min: Option<Duration>,
     hs_samples: u32,
     retries: u32,
+    /// When the timer that first expired since the last ACK of new data was armed (Linux
+    /// `retrans_stamp`): the retransmission timeouts' time budget counts from it.
+    rexmit_since: Option<Instant>,
     probes: u32,
     /// Zero-window probes sent since the window was last open: the persist timer's own
     /// backoff (Linux `icsk_backoff` in `tcp_probe0_when`), kept apart from the RTO's.
@@ -621,6 +624,7 @@ impl Conn {
             hs_cur_min: None,
             hs_samples: 0,
             retries: 0,
+            rexmit_since: None,
             probes: 0,
             persist_backoff: 0,
             syn_pending: false,
@@ -1228,6 +1232,31 @@ impl Conn {
         Outcome::None
     }
 
+    /// Whether the retransmission timeouts have used up their time: as long as `retries2`
+    /// of them take backing off from the least RTO (Linux `retransmits_timed_out` with
+    /// `tcp_model_timeout`). Without a reverted RTO the retries always take at least that
+    /// long, so the count alone decides; with RFC 6069 reverts the retries come faster, and
+    /// without this a router answering each retransmission with an unreachable would end
+    /// the connection in seconds instead of the quarter of an hour `tcp_retries2` = 15
+    /// stands for.
+    fn retries_timed_out(&self, now: Instant) -> bool {
+        let (base, max) = (self.cfg.rto.min, self.cfg.rto.max);
+        // Doublings until the cap, then the cap for each retry left.
+        let mut doublings = 0;
+        while doublings < 30 && base.saturating_mul(2 << doublings) <= max {
+            doublings += 1;
+        }
+        let n = self.cfg.retries2;
+        let budget = if n <= doublings {
+            base.saturating_mul((2 << n) - 1)
+        } else {
+            base.saturating_mul((2 << doublings) - 1)
+                .saturating_add(max.saturating_mul(n - doublings))
+        };
+        self.rexmit_since
+            .is_none_or(|t| now.saturating_duration_since(t) >= budget)
+    }
+
     /// The persist timer's interval: the RTO doubled per probe sent, at most the largest
     /// RTO (Linux `tcp_probe0_when`).
     fn persist_interval(&self) -> Duration {
@@ -1413,9 +1442,12 @@ impl Conn {
                     }
                     self.info.zero_window_probes += 1;
                 } else {
+                    if self.retries == 0 {
+                        self.rexmit_since = Some(now.checked_sub(self.rtt.rto()).unwrap_or(now));
+                    }
                     self.retries += 1;
                 }
-                if self.retries > self.cfg.retries2 {
+                if self.retries > self.cfg.retries2 && self.retries_timed_out(now) {
                     return Some(self.fail(TcpError::TimedOut, mib));
                 }
                 self.info.timeouts += 1;
@@ -2165,6 +2197,7 @@ impl Conn {
             self.hystart(s, ack);
         }
         self.retries = 0;
+        self.rexmit_since = None;
         self.err_soft = None;
         if let Some(lp) = self.loss_point {
             if ack.diff(lp) >= 0 {

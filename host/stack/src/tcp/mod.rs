@@ -249,7 +249,10 @@ pub struct TcpConfig {
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped (`tcp_synack_retries`).
     pub synack_retries: u32,
-    /// Retransmissions of data before the connection is aborted (`tcp_retries2`).
+    /// Retransmissions of data before the connection is aborted (`tcp_retries2`), and no
+    /// sooner than these many would take backing off from the least RTO (Linux
+    /// `retransmits_timed_out`): an RTO reverted by an ICMP (RFC 6069) does not shorten
+    /// how long the connection holds on.
     pub retries2: u32,
     /// Delayed ACK timeout (Linux's 40 ms `TCP_DELACK_MIN`).
     pub delayed_ack: Duration,

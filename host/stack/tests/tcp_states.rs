@@ -1875,6 +1875,71 @@ fn an_unreachable_for_every_retransmission_keeps_the_rto_short() {
     );
 }
 
+/// A — R — C, connected, then R loses its route to C: a host route of `kind` covers C.
+/// A sends; `repair` later R's route is back. Returns how long after the repair C had the
+/// data, and the destination unreachables A received.
+fn broken_then_repaired_router(
+    kind: oxnic_stack::route::RouteKind,
+    repair: Duration,
+) -> (Duration, u64) {
+    use oxnic_stack::route::{Prefix, Route};
+    let mut net = oxnic_stack::netsim::three_hosts(1500);
+    let l = net.stacks[2].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[2].tcp_accept(l).unwrap();
+    let c_host = Prefix::host(ip4("10.0.2.1"));
+    net.stacks[1]
+        .routes_mut()
+        .add(Route::reject(c_host, kind))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"through R", now).unwrap();
+    net.run_for(repair).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    net.stacks[1].routes_mut().remove(c_host, None).unwrap();
+    let repaired = net.now();
+    let mut got = Vec::new();
+    let waiting = |n: &mut Net| {
+        let (now, mut buf) = (n.now(), [0; 16]);
+        let k = n.stacks[2].tcp_recv(s, &mut buf, now).unwrap_or(0);
+        got.extend_from_slice(&buf[..k]);
+        k == 0
+    };
+    assert!(net
+        .run_while(waiting, repaired + Duration::from_secs(60))
+        .unwrap());
+    assert_eq!(got, b"through R");
+    let unreachables = net.stacks[0].snmp().icmp.in_dest_unreachs;
+    (net.now().saturating_duration_since(repaired), unreachables)
+}
+
+/// RFC 6069's point, end to end: while R answers A's retransmissions with host
+/// unreachables, A's RTO stays short, and once R's route is back the data gets through
+/// within two seconds. (Past its burst, R's ICMP rate limit of one a second per
+/// destination leaves some retransmissions unanswered, each a doubling that stays, until
+/// they are more than a second apart and every one is answered and undone: here they
+/// settle 1.6 s apart.) A router dropping silently (a blackhole route) gives A nothing to
+/// go on: over the 30 s its RTO doubled to 25.6 s, and the data waits 21 s for the next
+/// retransmission.
+#[test]
+fn a_connection_recovers_sooner_from_a_router_that_sent_unreachables() {
+    use oxnic_stack::route::RouteKind;
+    let repair = Duration::from_secs(30);
+    let (told, unreachables) = broken_then_repaired_router(RouteKind::Unreachable, repair);
+    let (silent, none) = broken_then_repaired_router(RouteKind::Blackhole, repair);
+    assert!(unreachables > 6, "{unreachables} unreachables");
+    assert_eq!(none, 0);
+    assert!(told < Duration::from_secs(2), "{told:?} after the repair");
+    assert!(
+        silent > Duration::from_secs(20),
+        "{silent:?} after the repair"
+    );
+}
+
 /// Before the first timeout there is no backoff to undo: an unreachable quoting SND.UNA
 /// leaves the timer where it was.
 #[test]

@@ -496,7 +496,9 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
+    /// Takes the pending socket error (`SO_ERROR`): that of a reset, a timeout or a failed
+    /// connect no read or write has reported yet, else the last ICMP error the connection
+    /// shrugged off (Linux's soft error), read and cleared either way.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.rt()
             .with(|st, _| st.tcp_take_error(self.h()?))
@@ -552,15 +554,12 @@ impl TcpStream {
                 } else {
                     st.tcp_recv(h, buf, now)
                 };
+                // The stack reports a pending error once and clears it, as Linux's
+                // `sock_error` (a peek too): no stale SO_ERROR is left behind.
                 match r {
                     Ok(n) => Ok(Some(n)),
                     Err(TcpError::WouldBlock) => Ok(None),
-                    Err(e) => {
-                        // The error is reported now; leave no stale SO_ERROR behind (Linux's
-                        // MSG_PEEK takes sk_err as a read does, `sock_error`).
-                        let _ = st.tcp_take_error(h);
-                        Err(tcp_error(e))
-                    }
+                    Err(e) => Err(tcp_error(e)),
                 }
             })
     }
@@ -582,10 +581,7 @@ impl TcpStream {
                 match st.tcp_send(h, buf, now) {
                     Ok(n) => Ok(Some(n)),
                     Err(TcpError::WouldBlock) => Ok(None),
-                    Err(e) => {
-                        let _ = st.tcp_take_error(h);
-                        Err(tcp_error(e))
-                    }
+                    Err(e) => Err(tcp_error(e)),
                 }
             })
     }

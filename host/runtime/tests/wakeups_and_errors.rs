@@ -56,7 +56,7 @@ fn reader_blocked_on_a_loopback_connection_wakes_when_data_arrives() {
 }
 
 /// After the peer's reset was reported once, std/Linux read gives end of stream (0) and
-/// write gives EPIPE; neither "not connected".
+/// write gives EPIPE; neither "not connected". Reporting it cleared it: `SO_ERROR` is empty.
 #[test]
 fn after_a_reported_reset_read_is_eof_and_write_is_broken_pipe() {
     let (a, b) = pair();
@@ -72,6 +72,7 @@ fn after_a_reported_reset_read_is_eof_and_write_is_broken_pipe() {
     let again = c.read(&mut [0; 8]).map_err(|e| e.kind());
     let w = c.write(b"x").map_err(|e| e.kind());
     assert_eq!((again, w), (Ok(0), Err(ErrorKind::BrokenPipe)));
+    assert!(c.take_error().unwrap().is_none());
 }
 
 /// shutdown(Read) makes the socket readable at once (a read returns 0 without blocking):

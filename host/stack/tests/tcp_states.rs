@@ -701,8 +701,8 @@ fn a_reset_in_last_ack_or_closing_reports_connreset_to_a_socket_still_held() {
         );
         assert_eq!(
             net.stacks[0].tcp_take_error(c),
-            Ok(Some(TcpError::ConnectionReset)),
-            "{state}"
+            Ok(None),
+            "{state}: the write reported the reset"
         );
         assert_eq!(
             net.stacks[0].tcp_send(c, b"x", now),
@@ -819,7 +819,7 @@ fn shutdown_read_makes_the_socket_readable() {
     assert!(net.stacks[0].tcp_readiness(c).unwrap().readable);
 }
 
-/// After a reset, once the error is taken (as the runtime's read does when it reports it),
+/// After a reset, once a read reported the error (and so cleared it, Linux `sock_error`),
 /// reads return 0 at once (Linux `tcp_done` sets `SHUTDOWN_MASK`): the socket stays readable
 /// (`tcp_poll`: `EPOLLIN` with `EPOLLHUP`).
 #[test]
@@ -834,10 +834,7 @@ fn a_reset_connection_stays_readable_after_its_error_is_taken() {
         net.stacks[0].tcp_recv(c, &mut [0; 4], now),
         Err(TcpError::ConnectionReset)
     );
-    assert_eq!(
-        net.stacks[0].tcp_take_error(c),
-        Ok(Some(TcpError::ConnectionReset))
-    );
+    assert_eq!(net.stacks[0].tcp_take_error(c), Ok(None));
     assert_eq!(net.stacks[0].tcp_recv(c, &mut [0; 4], now), Ok(0));
     let r = net.stacks[0].tcp_readiness(c).unwrap();
     assert!(r.readable && r.hangup && !r.error, "{r:?}");
@@ -2328,5 +2325,197 @@ fn ttl_and_tos_are_per_socket_and_inherited_from_the_listener() {
             .iter()
             .all(|&&(ttl, tos, f, _)| (ttl, tos, f) == (17, 0x04, syn_ack)),
         "{b_sent:?}"
+    );
+}
+
+// ------------------------------------------------------------------ pending socket errors
+
+/// Linux `sock_error` reads and clears `sk_err` at once: after a reset the first read
+/// reports ECONNRESET, the next ones end of stream (`tcp_done` set `RCV_SHUTDOWN`), and
+/// writes fail with EPIPE (`SEND_SHUTDOWN`). `EPOLLERR` lasts only while the error is
+/// pending; `EPOLLHUP` and `EPOLLIN` stay, the connection being closed.
+#[test]
+fn a_reset_is_reported_by_the_first_read_only() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let a = &mut net.stacks[0];
+    let r = a.tcp_readiness(c).unwrap();
+    assert!(r.error && r.hangup && r.readable, "{r:?}");
+    assert_eq!(
+        a.tcp_recv(c, &mut [0; 4], now),
+        Err(TcpError::ConnectionReset)
+    );
+    let r = a.tcp_readiness(c).unwrap();
+    assert!(!r.error && r.hangup && r.readable, "reported: {r:?}");
+    assert_eq!(a.tcp_error(c), Ok(None));
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+    assert_eq!(a.tcp_take_error(c), Ok(None));
+}
+
+/// The same through a write (`tcp_sendmsg_locked`: `sk_err` before `SEND_SHUTDOWN`, taken
+/// by `sk_stream_error`), and through a peek (`MSG_PEEK` takes `sk_err` too).
+#[test]
+fn a_reset_is_reported_by_the_first_write_or_peek_only() {
+    for first in ["write", "peek"] {
+        let mut net = net();
+        let (c, s) = connected(&mut net);
+        let now = net.now();
+        net.stacks[1].tcp_abort(s, now).unwrap();
+        net.run_for(ms(10)).unwrap();
+        let a = &mut net.stacks[0];
+        let got = if first == "write" {
+            a.tcp_send(c, b"x", now)
+        } else {
+            a.tcp_peek(c, &mut [0; 4])
+        };
+        assert_eq!(got, Err(TcpError::ConnectionReset), "{first}");
+        assert!(!a.tcp_readiness(c).unwrap().error, "{first}");
+        assert_eq!(a.tcp_peek(c, &mut [0; 4]), Ok(0), "{first}");
+        assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0), "{first}");
+        assert_eq!(
+            a.tcp_send(c, b"x", now),
+            Err(TcpError::BrokenPipe),
+            "{first}"
+        );
+    }
+}
+
+/// Data that came before the reset is read first (Linux keeps the receive queue; only the
+/// write queue is purged); the error comes with the first read that finds nothing.
+#[test]
+fn data_before_a_reset_is_read_before_the_error() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_send(s, b"last words", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let a = &mut net.stacks[0];
+    let mut buf = [0; 64];
+    assert_eq!(a.tcp_recv(c, &mut buf, now), Ok(10));
+    assert_eq!(&buf[..10], b"last words");
+    assert_eq!(a.tcp_recv(c, &mut buf, now), Err(TcpError::ConnectionReset));
+    assert_eq!(a.tcp_recv(c, &mut buf, now), Ok(0));
+}
+
+/// `tcp_recvmsg_locked`'s order with nothing queued: `SOCK_DONE` (the peer's FIN), then
+/// `sk_err`, then `RCV_SHUTDOWN`. After the user's shutdown(Read) a reset is still
+/// reported by the next read; after the peer's FIN the read sees end of stream and leaves
+/// the error (EPIPE, from a reset in CLOSE-WAIT) to the next write.
+#[test]
+fn a_read_reports_the_error_before_a_read_shutdown_but_after_the_peers_fin() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Read, now).unwrap();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let a = &mut net.stacks[0];
+    assert_eq!(
+        a.tcp_recv(c, &mut [0; 4], now),
+        Err(TcpError::ConnectionReset),
+        "read shut by the user"
+    );
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
+
+    let mut net = self::net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::CloseWait);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let a = &mut net.stacks[0];
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0), "after the FIN");
+    assert_eq!(a.tcp_error(c), Ok(Some(TcpError::BrokenPipe)));
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+    assert_eq!(a.tcp_error(c), Ok(None), "the write took it");
+    assert!(!a.tcp_readiness(c).unwrap().error);
+}
+
+/// A refused connect and a timeout are reported once too; then reads end and writes fail
+/// with EPIPE, as after a reset (`tcp_done` on every path).
+#[test]
+fn a_refused_or_timed_out_connection_reports_its_error_once() {
+    let mut net = net();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 81), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let a = &mut net.stacks[0];
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::ConnectionRefused));
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
+
+    let mut net = self::net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        retries2: 2,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    net.run_for(Duration::from_secs(30)).unwrap();
+    let now = net.now();
+    let a = &mut net.stacks[0];
+    assert_eq!(a.tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Err(TcpError::TimedOut));
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+}
+
+/// `SO_ERROR` (Linux `sk_getsockopt`): `sock_error`, else the soft error, each read and
+/// cleared. A soft ICMP error on an established connection is no `EPOLLERR` and fails no
+/// call, but `SO_ERROR` shows it once; a timeout after that is a bare ETIMEDOUT.
+#[test]
+fn so_error_reports_a_soft_icmp_error_once() {
+    use oxnic_stack::wire::icmpv4::DstUnreachable;
+    let mut net = net();
+    net.stacks[0].set_tcp_config(TcpConfig {
+        retries2: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    net.run_for(ms(2)).unwrap();
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::Unreach(DstUnreachable::HostUnreachable),
+        local,
+        addr("10.0.0.2", 80),
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
+    assert!(!net.stacks[0].tcp_readiness(c).unwrap().error);
+    assert_eq!(
+        net.stacks[0].tcp_take_error(c),
+        Ok(Some(TcpError::Unreachable))
+    );
+    assert_eq!(net.stacks[0].tcp_take_error(c), Ok(None));
+    net.run_for(Duration::from_secs(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(
+        net.stacks[0].tcp_take_error(c),
+        Ok(Some(TcpError::TimedOut)),
+        "the soft error was taken"
     );
 }

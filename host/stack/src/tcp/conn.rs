@@ -384,8 +384,9 @@ pub struct Conn {
     /// arriving after it). Linux keeps such data queued, and `tcp_close` resets a connection
     /// that holds any (`data_was_unread`); this makes closing here do the same.
     pub(crate) rx_discarded: bool,
-    /// Ended by a reset or a timeout: once the error is taken, reads see end of stream and
-    /// writes `BrokenPipe` (Linux sets `sk_shutdown = SHUTDOWN_MASK` in `tcp_done`).
+    /// Ended by a reset, a timeout or an ICMP error: once the error is reported, reads see
+    /// end of stream and writes `BrokenPipe` (Linux sets `sk_shutdown = SHUTDOWN_MASK` in
+    /// `tcp_done`).
     aborted: bool,
 
     rtt: RttEstimator,
@@ -476,6 +477,8 @@ pub struct Conn {
     space_at: Instant,
     rcv_rtt: Option<Duration>,
 
+    /// The pending error (Linux `sk_err`): reported once, by the first call that fails with
+    /// it ([`Self::take_error`], Linux `sock_error`), then cleared.
     pub(crate) error: Option<TcpError>,
     /// The last soft ICMP error (Linux `sk_err_soft`): reported instead of a bare timeout
     /// should the connection time out, forgotten once an ACK shows the path works.
@@ -859,9 +862,11 @@ impl Conn {
 
     // ------------------------------------------------------------------ user side
 
-    /// Appends to the send queue; returns the bytes taken.
+    /// Appends to the send queue; returns the bytes taken. A pending error comes first and
+    /// is reported once (Linux `tcp_sendmsg_locked`: `sk_err` before `SEND_SHUTDOWN`, taken
+    /// by `sk_stream_error`); then writing is shut and fails with `BrokenPipe`.
     pub fn send(&mut self, data: &[u8], now: Instant) -> Result<usize, TcpError> {
-        if let Some(e) = self.error {
+        if let Some(e) = self.take_error() {
             return Err(e);
         }
         if self.fin_queued || self.aborted {
@@ -905,8 +910,9 @@ impl Conn {
     }
 
     /// Copies in-order bytes without consuming them (`MSG_PEEK`): the same results as
-    /// [`Self::recv`], and the next read gets the same bytes again.
-    pub fn peek(&self, out: &mut [u8]) -> Result<usize, TcpError> {
+    /// [`Self::recv`], and the next read gets the same bytes again. A pending error is
+    /// reported and cleared as by a read (Linux's `MSG_PEEK` path calls `sock_error` too).
+    pub fn peek(&mut self, out: &mut [u8]) -> Result<usize, TcpError> {
         match self.rx.peek(0, out) {
             0 => self.nothing_read(),
             n => Ok(n),
@@ -923,16 +929,19 @@ impl Conn {
         self.nothing_read()
     }
 
-    /// What a read that found no bytes returns: end of stream, the connection's error, or
+    /// What a read that found no bytes returns, in Linux `tcp_recvmsg_locked`'s order: end
+    /// of stream after the peer's FIN (`SOCK_DONE`), else the pending error, reported once
+    /// (`sock_error`), else end of stream once reading is shut (`RCV_SHUTDOWN`: the user's
+    /// shutdown, or the reset or timeout that ended the connection), else not connected or
     /// would-block.
-    fn nothing_read(&self) -> Result<usize, TcpError> {
-        if self.rx_eof || self.rx_shut {
+    fn nothing_read(&mut self) -> Result<usize, TcpError> {
+        if self.rx_eof {
             return Ok(0);
         }
-        if let Some(e) = self.error {
+        if let Some(e) = self.take_error() {
             return Err(e);
         }
-        if self.aborted {
+        if self.rx_shut || self.aborted {
             return Ok(0);
         }
         match self.state {
@@ -987,7 +996,7 @@ impl Conn {
     }
 
     /// Readable: data, end of stream, or an error. A connection ended by a reset or a
-    /// timeout stays readable once its error is taken: reads see end of stream (Linux
+    /// timeout stays readable once its error is reported: reads see end of stream (Linux
     /// `tcp_poll` reports `EPOLLIN` for the `RCV_SHUTDOWN` that `tcp_done` sets).
     pub fn readable(&self) -> bool {
         !self.rx.is_empty() || self.rx_eof || self.rx_shut || self.error.is_some() || self.aborted
@@ -1026,6 +1035,18 @@ impl Conn {
             }
             _ => {}
         }
+    }
+
+    /// Takes the pending error (Linux `sock_error`: read and cleared at once), so that only
+    /// one call reports it.
+    pub fn take_error(&mut self) -> Option<TcpError> {
+        self.error.take()
+    }
+
+    /// `SO_ERROR` (Linux `sk_getsockopt`): the pending error, else the last soft ICMP error,
+    /// whichever it is read and cleared.
+    pub fn so_error(&mut self) -> Option<TcpError> {
+        self.take_error().or_else(|| self.err_soft.take())
     }
 
     /// Aborts: the caller sends a reset from [`Self::reset_repr`] and frees the block.

@@ -205,7 +205,8 @@ pub struct Readiness {
     /// queued), or writing is shut or the connection closed, so that a write fails at once
     /// (Linux `tcp_poll`'s `EPOLLOUT`). Never during the handshake.
     pub writable: bool,
-    /// An error is pending.
+    /// An error is pending (`EPOLLERR`): until a read, a write or `SO_ERROR` reports it,
+    /// which clears it.
     pub error: bool,
     /// The connection is closed both ways: reading shut (the peer's FIN or shutdown(Read))
     /// and writing shut, or the connection is closed.
@@ -864,14 +865,19 @@ impl Stack {
     }
 
     /// Queues `data` for sending; returns the bytes taken (fewer when the send buffer fills;
-    /// [`TcpError::WouldBlock`] when none fit).
+    /// [`TcpError::WouldBlock`] when none fit). A pending error (a reset, a timeout, a
+    /// refused connect) fails the call and is cleared, as Linux's `sock_error` does: the
+    /// next write fails with [`TcpError::BrokenPipe`].
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8], now: Instant) -> Result<usize, TcpError> {
         let n = self.tcp.conn(h)?.send(data, now)?;
         self.tcp_flush(h.0, now);
         Ok(n)
     }
 
-    /// Reads received bytes; `Ok(0)` means the peer closed (end of stream).
+    /// Reads received bytes; `Ok(0)` means end of stream (the peer's FIN, a read shutdown,
+    /// or a connection ended by an error already reported). Bytes that came before a reset
+    /// are read first; then the pending error fails one read and is cleared (Linux
+    /// `sock_error`), and reads after it return end of stream.
     pub fn tcp_recv(
         &mut self,
         h: TcpHandle,
@@ -883,8 +889,8 @@ impl Stack {
 
     /// [`Self::tcp_recv`] without consuming (`MSG_PEEK`): copies the oldest received bytes
     /// into `buf` and leaves them queued; end of stream, errors and would-block as a read.
-    pub fn tcp_peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
-        self.tcp.conn_ref(h)?.peek(buf)
+    pub fn tcp_peek(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
+        self.tcp.conn(h)?.peek(buf)
     }
 
     /// [`Self::tcp_recv`] without the copy: hands the received bytes to `reader` in place, as
@@ -1086,12 +1092,14 @@ impl Stack {
             .changes_since(since, |i| out.push(TcpHandle(i)))
     }
 
-    /// Takes the pending error (`SO_ERROR`).
+    /// Takes the pending error (`SO_ERROR`): the error a reset, a timeout or a failed
+    /// connect left, else the last soft ICMP error, read and cleared as Linux's
+    /// `sk_getsockopt` does. Once taken, no call reports it again.
     pub fn tcp_take_error(&mut self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
-        Ok(self.tcp.conn(h)?.error.take())
+        Ok(self.tcp.conn(h)?.so_error())
     }
 
-    /// The pending error without clearing it.
+    /// The pending error without clearing it (what [`Readiness::error`] shows).
     pub fn tcp_error(&self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
         Ok(self.tcp.conn_ref(h)?.error)
     }

@@ -2519,3 +2519,86 @@ fn so_error_reports_a_soft_icmp_error_once() {
         "the soft error was taken"
     );
 }
+
+// ------------------------------------------------------------------ EstabResets
+
+/// Linux `tcp_set_state` counts `TCP_MIB_ESTABRESETS` when a connection goes to CLOSE from
+/// ESTABLISHED or CLOSE-WAIT, and from nowhere else: not for a reset in FIN-WAIT-1/2,
+/// CLOSING or LAST-ACK, but also for a reset this side sends (abort, close with unread
+/// data, a closed listener's accepted-but-never-taken children).
+#[test]
+fn estab_resets_counts_closes_from_established_or_close_wait_only() {
+    // A reset received in FIN-WAIT-2: not counted.
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::FinWait2);
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(net.stacks[0].tcp_mib().estab_resets, 0, "FIN-WAIT-2");
+    assert_eq!(
+        net.stacks[1].tcp_mib().estab_resets,
+        1,
+        "B aborted in CLOSE-WAIT"
+    );
+
+    // A reset received in FIN-WAIT-1 (A's FIN lost on the wire): not counted.
+    let mut net = self::net();
+    let (c, _s) = connected(&mut net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::FinWait1);
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let rcv_nxt = net.stacks[0].tcp_info(c).unwrap().rcv_nxt;
+    let rst = seg(addr("10.0.0.2", 80), local, rcv_nxt, 0, TcpFlags::RST);
+    inject_to_a(&mut net, addr("10.0.0.2", 80), local, &rst);
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(net.stacks[0].tcp_mib().estab_resets, 0, "FIN-WAIT-1");
+
+    // Resets sent from ESTABLISHED: an abort, a close with unread data, and a listener
+    // closed with a connection waiting to be accepted.
+    let mut net = self::net();
+    let (l, c, s) = common::tcp_connected(&mut net, ms(10));
+    let now = net.now();
+    net.stacks[0].tcp_abort(c, now).unwrap();
+    assert_eq!(net.stacks[0].tcp_mib().estab_resets, 1, "abort");
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s).unwrap(), TcpState::Closed);
+    assert_eq!(net.stacks[1].tcp_mib().estab_resets, 1, "reset received");
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"unread", now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(s, now).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_mib().estab_resets,
+        2,
+        "close with unread data"
+    );
+    let now = net.now();
+    net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_close(l, now).unwrap();
+    assert_eq!(
+        net.stacks[1].tcp_mib().estab_resets,
+        3,
+        "closed listener's child"
+    );
+}

@@ -1050,8 +1050,19 @@ impl Conn {
     }
 
     /// Aborts: the caller sends a reset from [`Self::reset_repr`] and frees the block.
-    pub fn abort(&mut self) {
+    pub fn abort(&mut self, mib: &mut TcpMib) {
+        self.count_estab_reset(mib);
         self.state = TcpState::Closed;
+    }
+
+    /// Linux `tcp_set_state(sk, TCP_CLOSE)` counts `TCP_MIB_ESTABRESETS` for a connection
+    /// that leaves ESTABLISHED or CLOSE-WAIT for CLOSED, whatever ends it: a reset received
+    /// or sent (an abort, a close with unread data), a timeout. One that closes from
+    /// FIN-WAIT, CLOSING or LAST-ACK is not counted. Call it before the state changes.
+    fn count_estab_reset(&self, mib: &mut TcpMib) {
+        if matches!(self.state, TcpState::Established | TcpState::CloseWait) {
+            mib.estab_resets += 1;
+        }
     }
 
     /// The reset an abort sends (`tcp_send_active_reset`), numbered as Linux's
@@ -1403,9 +1414,7 @@ impl Conn {
     }
 
     fn fail(&mut self, e: TcpError, mib: &mut TcpMib) -> Outcome {
-        if matches!(self.state, TcpState::Established | TcpState::CloseWait) {
-            mib.estab_resets += 1;
-        }
+        self.count_estab_reset(mib);
         // A timeout names the soft error seen meanwhile (Linux `tcp_write_err`:
         // `sk_err_soft ? : ETIMEDOUT`; RFC 1122 4.2.3.9 makes it available to the user).
         let e = match (e, self.err_soft) {
@@ -1960,16 +1969,12 @@ impl Conn {
             TcpState::SynReceived if self.parent.is_some() => None,
             TcpState::SynReceived => Some(TcpError::ConnectionRefused),
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
-                mib.estab_resets += 1;
                 Some(TcpError::ConnectionReset)
             }
             // Linux `tcp_reset`: EPIPE in CLOSE-WAIT. The peer had already closed its side,
             // so what the user learns is that its own writes went nowhere (reads still end
             // the stream with the FIN that came before).
-            TcpState::CloseWait => {
-                mib.estab_resets += 1;
-                Some(TcpError::BrokenPipe)
-            }
+            TcpState::CloseWait => Some(TcpError::BrokenPipe),
             // ECONNRESET too once both sides sent their FIN (Linux `tcp_reset`'s default): a
             // user who only shut writing still holds the socket, and its next write fails
             // with the reset before EPIPE (reads end with the FIN that came first). An
@@ -1978,6 +1983,7 @@ impl Conn {
             TcpState::Closing | TcpState::LastAck => Some(TcpError::ConnectionReset),
             _ => None,
         };
+        self.count_estab_reset(mib);
         self.aborted = e.is_some();
         self.error = e;
         self.state = TcpState::Closed;

@@ -327,7 +327,8 @@ pub struct TcpMib {
     pub passive_opens: u64,
     /// Connects that failed (`AttemptFails`).
     pub attempt_fails: u64,
-    /// Established connections reset or timed out (`EstabResets`).
+    /// Connections that went to CLOSED from ESTABLISHED or CLOSE-WAIT: reset (either way)
+    /// or timed out (`EstabResets`, counted in Linux `tcp_set_state`).
     pub estab_resets: u64,
     /// Connections in ESTABLISHED or CLOSE-WAIT now (`CurrEstab`).
     pub curr_estab: u64,
@@ -1032,13 +1033,14 @@ impl Stack {
         let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) else {
             return;
         };
+        let mib = &mut self.tcp.mib;
         let send_rst = !matches!(
             c.state,
             TcpState::Closed | TcpState::SynSent | TcpState::TimeWait | TcpState::Listen
         );
         let rst = c.reset_repr();
         let (local, remote) = (c.local, c.remote);
-        c.abort();
+        c.abort(mib);
         c.orphan = true;
         if send_rst {
             self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);

@@ -413,3 +413,30 @@ fn tcp_ttl_is_inherited_from_the_listener_and_set_per_stream() {
     s.set_ttl(u32::MAX).unwrap();
     assert_eq!(s.ttl().unwrap(), 64);
 }
+
+/// Linux `ip_route_connect`: a connect or a `send_to` to 0.0.0.0 is to this host (std on
+/// Linux reaches 127.0.0.1 that way). oxnic has no 127.0.0.1: the runtime's own address
+/// stands in for it, and `peer_addr` shows it.
+#[test]
+fn connect_and_send_to_0_0_0_0_reach_this_host() {
+    let (a, _b) = pair();
+    let l = TcpListener::bind(&a, "0.0.0.0:7340").unwrap();
+    let mut c = TcpStream::connect(&a, "0.0.0.0:7340").unwrap();
+    assert_eq!(c.peer_addr().unwrap(), "10.0.0.1:7340".parse().unwrap());
+    let (mut s, from) = l.accept().unwrap();
+    assert_eq!(from, c.local_addr().unwrap());
+    c.write_all(b"me").unwrap();
+    let mut buf = [0; 2];
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"me");
+
+    let rx = UdpSocket::bind(&a, "0.0.0.0:7341").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let tx = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    tx.send_to(b"me", "0.0.0.0:7341").unwrap();
+    let (n, from) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from.ip()), (&b"me"[..], [10, 0, 0, 1].into()));
+    tx.connect("0.0.0.0:7341").unwrap();
+    assert_eq!(tx.peer_addr().unwrap(), "10.0.0.1:7341".parse().unwrap());
+}

@@ -60,7 +60,8 @@ pub enum SendError {
 pub struct OutRoute {
     /// Where to send.
     pub nh: NextHop,
-    /// The destination.
+    /// The destination: the one asked for, or for 0.0.0.0 the address of this host it
+    /// became.
     pub dst: Ipv4Addr,
     /// The source address.
     pub src: Ipv4Addr,
@@ -89,12 +90,36 @@ pub(crate) const IP_IDENTS: usize = 2048;
 impl Stack {
     /// `ip_route_output`: the route towards `dst` and the source address, `src` when the
     /// caller bound one (it must be ours), else one of the output interface's.
+    ///
+    /// No destination (0.0.0.0) means this host, as in Linux `ip_route_output_key_hash_rcu`:
+    /// the destination becomes the source asked for, or without one the loopback address,
+    /// and the route is local; [`OutRoute::dst`] is the address it became, which a connect
+    /// takes as its peer. oxnic has no loopback interface and no 127.0.0.1: the host's first
+    /// address stands in for it (the first interface's first address), and without any
+    /// address there is no route.
     pub(crate) fn ip_route_output(
         &mut self,
         dst: Ipv4Addr,
         src: Option<Ipv4Addr>,
     ) -> Result<OutRoute, SendError> {
         let src = src.filter(|s| !s.is_unspecified());
+        let dst = if dst.is_unspecified() {
+            let this_host = src.filter(|&s| self.is_local_addr(s)).or_else(|| {
+                self.ifaces
+                    .iter()
+                    .find_map(|i| i.addrs.first())
+                    .map(|a| a.0)
+            });
+            match this_host {
+                Some(a) => a,
+                None => {
+                    self.snmp.ip.out_no_routes += 1;
+                    return Err(SendError::NetUnreachable);
+                }
+            }
+        } else {
+            dst
+        };
         if self.is_local_addr(dst) {
             let ifindex = self
                 .ifaces

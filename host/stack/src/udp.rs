@@ -339,11 +339,15 @@ impl Stack {
     /// peer must be routable (else the route's error, counted as `OutNoRoutes`), a broadcast
     /// peer needs `SO_BROADCAST` (else [`UdpError::BroadcastDenied`]), and a socket bound to
     /// 0.0.0.0 takes the route's source as its local address: it sends from it and receives
-    /// only what is addressed to it. A failed connect changes nothing.
+    /// only what is addressed to it. A connect to 0.0.0.0 is to this host (Linux
+    /// `ip_route_connect`): the peer becomes the bound address, else the host's first one
+    /// (Linux's 127.0.0.1). A failed connect changes nothing.
     pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
         let local = self.udp.get(h)?.local;
         let src = (!local.ip().is_unspecified()).then_some(*local.ip());
         let rt = self.ip_route_output(*remote.ip(), src)?;
+        // 0.0.0.0 is this host (Linux `ip_route_connect`): the peer is the address it became.
+        let remote = SocketAddrV4::new(rt.dst, remote.port());
         self.udp_check_broadcast(h, *remote.ip())?;
         let s = self.udp.get(h)?;
         if s.local.ip().is_unspecified() {
@@ -472,7 +476,8 @@ impl Stack {
     }
 
     /// Sends `data` to `dst` (`sendto`). Returns the bytes taken. On a corked socket the data
-    /// is appended to the pending datagram instead.
+    /// is appended to the pending datagram instead. To 0.0.0.0 is to this host, as on Linux
+    /// (see [`Self::udp_connect`]).
     pub fn udp_send_to(
         &mut self,
         h: UdpHandle,
@@ -580,7 +585,7 @@ impl Stack {
         if data.len() <= segment {
             return self.udp_push(h, dst, data, now);
         }
-        if self.is_local_addr(*dst.ip()) {
+        if self.is_local_addr(*dst.ip()) || dst.ip().is_unspecified() {
             // Loopback has no device to cut the super-packet: send the datagrams one by one.
             for chunk in data.chunks(segment) {
                 self.udp_push(h, dst, chunk, now)?;
@@ -605,6 +610,8 @@ impl Stack {
         let (local, df, ttl, tos) = (s.local, s.dont_frag, s.ttl, s.tos);
         let src = (!local.ip().is_unspecified()).then_some(*local.ip());
         let rt = self.ip_route_output(*dst.ip(), src)?;
+        // To 0.0.0.0 is to this host (Linux `udp_sendmsg` takes the route's `daddr`).
+        let dst = SocketAddrV4::new(rt.dst, dst.port());
         let total = UdpRepr::HEADER_LEN + data.len();
         let link = self.iface(rt.nh.ifindex).map_or(0, |i| i.mtu());
         let mtu = self.pmtu.path_mtu(*dst.ip(), link, now);

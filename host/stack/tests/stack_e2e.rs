@@ -1986,3 +1986,54 @@ fn udp_binds_reuse_the_lowest_closed_slot_first() {
     assert!(!h.contains(&fresh), "{fresh:?} reused a live socket's slot");
     assert!(s.udp_local_addr(h[0]).is_ok() && s.udp_local_addr(h[2]).is_ok());
 }
+
+/// Linux routes 0.0.0.0 as this host (`ip_route_output_key_hash_rcu`), for `udp_sendmsg`
+/// and for `__ip4_datagram_connect` alike: a datagram sent to it reaches a socket here, from
+/// the host's address (oxnic's stand-in for 127.0.0.1, which it has not), and a socket
+/// connected to it has that address as its peer.
+#[test]
+fn udp_to_0_0_0_0_reaches_this_host() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let any = |port| SocketAddrV4::new(ip("0.0.0.0"), port);
+    let srv = net.stacks[0].udp_bind(any(7)).unwrap();
+    let cli = net.stacks[0].udp_bind(any(0)).unwrap();
+    let mut buf = [0u8; 64];
+    let now = net.now();
+    net.stacks[0]
+        .udp_send_to(cli, b"hello", any(7), now)
+        .unwrap();
+    net.stacks[0]
+        .udp_send_to_segmented(cli, b"aabbc", any(7), 2, now)
+        .unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let mut got = Vec::new();
+    while let Ok((n, from)) = net.stacks[0].udp_recv_from(srv, &mut buf) {
+        assert_eq!(from.ip(), &ip("10.0.0.1"));
+        got.push(buf[..n].to_vec());
+    }
+    assert_eq!(got, [&b"hello"[..], b"aa", b"bb", b"c"]);
+    net.stacks[0].udp_connect(cli, any(7)).unwrap();
+    assert_eq!(
+        net.stacks[0].udp_peer_addr(cli),
+        Ok(SocketAddrV4::new(ip("10.0.0.1"), 7))
+    );
+    assert_eq!(
+        net.stacks[0].udp_local_addr(cli).unwrap().ip(),
+        &ip("10.0.0.1")
+    );
+    let now = net.now();
+    net.stacks[0].udp_send(cli, b"again", now).unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let (n, from) = net.stacks[0].udp_recv_from(srv, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"again");
+    let now = net.now();
+    net.stacks[0].udp_send_to(srv, b"back", from, now).unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let (n, _) = net.stacks[0].udp_recv_from(cli, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"back");
+    assert_eq!(
+        net.stacks[1].snmp().udp.in_datagrams,
+        0,
+        "nothing crossed the wire"
+    );
+}

@@ -2151,13 +2151,7 @@ fn connect_to_a_broadcast_or_multicast_address_fails_at_once() {
         .unwrap();
     let now = net.now();
     // Linux `tcp_v4_connect`: ENETUNREACH for a broadcast or multicast route.
-    for d in [
-        "10.0.0.255",
-        "255.255.255.255",
-        "224.0.0.1",
-        "239.1.2.3",
-        "0.0.0.0",
-    ] {
+    for d in ["10.0.0.255", "255.255.255.255", "224.0.0.1", "239.1.2.3"] {
         assert_eq!(
             net.stacks[0].tcp_connect(addr(d, 80), now),
             Err(TcpError::NetUnreachable),
@@ -2600,5 +2594,52 @@ fn estab_resets_counts_closes_from_established_or_close_wait_only() {
         net.stacks[1].tcp_mib().estab_resets,
         3,
         "closed listener's child"
+    );
+}
+
+// ------------------------------------------------------------------ connect to 0.0.0.0
+
+/// Linux `ip_route_connect` (`ip_route_output_key_hash_rcu`): a connect to 0.0.0.0 is to
+/// this host: the destination becomes the bound source address, or with none the loopback
+/// address, and the connection is the peer of a listener here. oxnic has no loopback
+/// interface and no 127.0.0.1, so its stand-in is the host's first address; the connection
+/// goes over the stack's loopback path as one to any of its own addresses does.
+#[test]
+fn connect_to_0_0_0_0_connects_to_this_host() {
+    let (mut net, a_if, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let now = net.now();
+    net.stacks[0]
+        .add_address(a_if, ip4("10.0.0.11"), 24, now)
+        .unwrap();
+    let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 7000), 4).unwrap();
+    for (bind, want) in [("0.0.0.0", "10.0.0.1"), ("10.0.0.11", "10.0.0.11")] {
+        let now = net.now();
+        let c = net.stacks[0]
+            .tcp_connect_from(addr(bind, 0), addr("0.0.0.0", 7000), now)
+            .unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_peer_addr(c),
+            Ok(addr(want, 7000)),
+            "bound to {bind}"
+        );
+        let local = net.stacks[0].tcp_local_addr(c).unwrap();
+        assert_eq!(local.ip(), &ip4(want), "bound to {bind}");
+        net.run_for(ms(1)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c), Ok(TcpState::Established));
+        let (s, from) = net.stacks[0].tcp_accept(l).unwrap();
+        assert_eq!(from, local, "bound to {bind}");
+        assert_eq!(net.stacks[0].tcp_local_addr(s), Ok(addr(want, 7000)));
+        let now = net.now();
+        net.stacks[0].tcp_send(c, b"to myself", now).unwrap();
+        net.run_for(ms(1)).unwrap();
+        let mut buf = [0; 16];
+        let now = net.now();
+        assert_eq!(net.stacks[0].tcp_recv(s, &mut buf, now), Ok(9));
+        assert_eq!(&buf[..9], b"to myself");
+    }
+    assert_eq!(
+        net.stacks[1].tcp_mib().in_segs,
+        0,
+        "nothing crossed the wire"
     );
 }

@@ -776,7 +776,9 @@ impl Stack {
 
     /// Starts a connection to `remote` from an address the route picks and an ephemeral
     /// port (`connect` on a non-blocking socket): the handle is in SYN-SENT; it becomes
-    /// writable when established, or reports the error. The port is found as Linux's
+    /// writable when established, or reports the error. A connect to 0.0.0.0 is to this
+    /// host, as on Linux: its peer is the bound address, else the host's first address
+    /// (where Linux would use 127.0.0.1, which oxnic has not). The port is found as Linux's
     /// `__inet_hash_connect` does (RFC 6056 algorithm 4): from a keyed hash of the addresses
     /// and the remote port plus a per-destination counter, even ports first.
     pub fn tcp_connect(
@@ -811,12 +813,13 @@ impl Stack {
                 SendError::Blackhole => TcpError::Blackhole,
                 _ => TcpError::Unreachable,
             })?;
-        // No connection to a broadcast or multicast address (RFC 1122 4.2.3.10), nor to the
-        // unspecified one. Linux `tcp_v4_connect` gives ENETUNREACH for a broadcast or
-        // multicast route; 0.0.0.0 it takes as this host (its route is local) and connects
-        // there, where oxnic refuses it the same way.
-        let dst = *remote.ip();
-        if dst.is_multicast() || dst.is_unspecified() || self.is_broadcast_on(rt.nh.ifindex, dst) {
+        // 0.0.0.0 is this host (Linux `ip_route_connect`): the route says which address it
+        // became, and that is the peer.
+        let remote = SocketAddrV4::new(rt.dst, remote.port());
+        // No connection to a broadcast or multicast address (RFC 1122 4.2.3.10). Linux
+        // `tcp_v4_connect` gives ENETUNREACH for a broadcast or multicast route.
+        let dst = rt.dst;
+        if dst.is_multicast() || self.is_broadcast_on(rt.nh.ifindex, dst) {
             return Err(TcpError::NetUnreachable);
         }
         let bind = local;

@@ -2037,3 +2037,24 @@ fn udp_to_0_0_0_0_reaches_this_host() {
         "nothing crossed the wire"
     );
 }
+
+/// A ping to 0.0.0.0 goes by the same route as a connect to it: to this host (Linux answers
+/// `ping 0.0.0.0` from 127.0.0.1; oxnic from its first address, its stand-in).
+#[test]
+fn ping_to_0_0_0_0_is_answered_by_this_host() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let now = net.now();
+    net.stacks[0]
+        .ping(ip("0.0.0.0"), ping_opts(1), b"me", now)
+        .unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+    assert_eq!(
+        echo_replies(&mut net, 0),
+        vec![(ip("10.0.0.1"), 1, b"me".to_vec())]
+    );
+    assert_eq!(
+        net.stacks[1].snmp().icmp.in_msgs,
+        0,
+        "nothing crossed the wire"
+    );
+}

@@ -2643,3 +2643,21 @@ fn connect_to_0_0_0_0_connects_to_this_host() {
         "nothing crossed the wire"
     );
 }
+
+/// `tcp_sendmsg_locked` on a socket in CLOSE with no error pending and writing not shut:
+/// `sk_stream_wait_connect` fails it with EPIPE (a read there is ENOTCONN). oxnic's one such
+/// socket is a connect shut for writing in SYN-SENT, which Linux's `inet_shutdown`
+/// disconnects to a plain closed socket.
+#[test]
+fn a_write_on_a_connect_shut_in_syn_sent_is_broken_pipe() {
+    let mut net = net();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    let a = &mut net.stacks[0];
+    assert_eq!(a.tcp_state(c), Ok(TcpState::Closed));
+    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Err(TcpError::NotConnected));
+}

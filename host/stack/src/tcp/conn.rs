@@ -872,10 +872,12 @@ impl Conn {
         if self.fin_queued || self.aborted {
             return Err(TcpError::BrokenPipe);
         }
+        // Linux `sk_stream_wait_connect`: outside the handshake, a socket that cannot send
+        // fails with EPIPE, a closed one too (a connect shut for writing in SYN-SENT).
         match self.state {
             TcpState::Established | TcpState::CloseWait => {}
             TcpState::SynSent | TcpState::SynReceived => return Err(TcpError::WouldBlock),
-            TcpState::Closed | TcpState::Listen => return Err(TcpError::NotConnected),
+            TcpState::Listen => return Err(TcpError::NotConnected),
             _ => return Err(TcpError::BrokenPipe),
         }
         if self.fin_queued {

@@ -278,7 +278,7 @@ impl Stack {
                     self.pmtu_learn(header.dst, mtu, now);
                 }
                 let ports = quoted_ports(&header, data);
-                self.udp_err(&header, ports, IcmpError::DstUnreachable(reason));
+                self.udp_err(&header, ports, err);
                 let e = IcmpEvent::DstUnreachable {
                     from: hdr.src,
                     reason,
@@ -294,9 +294,13 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_time_excds += 1;
+                // `icmp_unreach` hands it to the quoted protocol's handler: TCP keeps it as a
+                // soft error, UDP drops it (soft, `__udp4_lib_err`).
+                let err = IcmpError::TimeExceeded(reason);
                 if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, IcmpError::TimeExceeded(reason), now);
+                    self.tcp_err(&header, data, err, now);
                 }
+                self.udp_err(&header, quoted_ports(&header, data), err);
                 let e = IcmpEvent::TimeExceeded {
                     from: hdr.src,
                     reason,

@@ -4,8 +4,8 @@
 //! port with `SO_REUSEADDR`), bounded receive queues (a full one drops and counts
 //! `RcvbufErrors`), ICMP port unreachable when nobody listens, checksums (a zero checksum
 //! means none and is accepted), corking
-//! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and errors from
-//! ICMP reported on connected sockets (`SO_ERROR`).
+//! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and the hard
+//! errors from ICMP reported on connected sockets (`SO_ERROR`; soft ones are not).
 
 use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::ephemeral;
@@ -56,7 +56,8 @@ pub enum UdpError {
     /// The handle names no open socket (`EBADF`).
     #[error("bad socket handle")]
     BadHandle,
-    /// The payload is over 65507 bytes, or a corked datagram would be (`EMSGSIZE`).
+    /// The payload is over 65507 bytes, or a corked datagram would be, or ICMP fragmentation
+    /// needed came back about a datagram sent with DF (`EMSGSIZE`).
     #[error("message too long")]
     TooLong,
     /// Corked data waits for another destination (`EINVAL`).
@@ -65,12 +66,11 @@ pub enum UdpError {
     /// ICMP port unreachable came back (`ECONNREFUSED`).
     #[error("connection refused")]
     ConnectionRefused,
-    /// ICMP host/net unreachable or another destination-unreachable came back.
+    /// An ICMP destination unreachable that is not transient came back: protocol
+    /// unreachable, net or host unknown, administratively prohibited and the like (net and
+    /// host unreachable are soft and never reported).
     #[error("destination unreachable: {0:?}")]
     Unreachable(DstUnreachable),
-    /// ICMP time exceeded came back.
-    #[error("time exceeded")]
-    TimeExceeded,
     /// ICMP parameter problem came back: a router or the peer found a bad header in one of
     /// our datagrams (`EPROTO`).
     #[error("protocol error")]
@@ -766,7 +766,9 @@ impl Stack {
     }
 
     /// `__udp4_lib_err`: an ICMP error about a datagram we sent from `(header.src, sport)` to
-    /// `(header.dst, dport)` is reported on the connected socket it concerns.
+    /// `(header.dst, dport)` is reported on the connected socket it concerns when it is hard
+    /// ([`udp_hard_error`]). oxnic has no `IP_RECVERR`, so, as Linux without it, a soft one
+    /// reaches no socket: ICMP has counted it and queued it as an [`crate::icmp::IcmpEvent`].
     pub(crate) fn udp_err(&mut self, header: &Ipv4Repr, ports: Option<(u16, u16)>, err: IcmpError) {
         let Some((sport, dport)) = ports else {
             return;
@@ -780,14 +782,37 @@ impl Stack {
         if s.remote.is_none() {
             return;
         }
-        s.error = Some(match err {
-            IcmpError::DstUnreachable(DstUnreachable::PortUnreachable) => {
-                UdpError::ConnectionRefused
-            }
-            IcmpError::DstUnreachable(r) => UdpError::Unreachable(r),
-            IcmpError::FragNeeded(_) => UdpError::Unreachable(DstUnreachable::FragRequired),
-            IcmpError::TimeExceeded(_) => UdpError::TimeExceeded,
-            IcmpError::ParamProblem(_) => UdpError::ProtocolError,
-        });
+        if let Some(e) = udp_hard_error(err, s.dont_frag) {
+            s.error = Some(e);
+        }
+    }
+}
+
+/// The error a connected UDP socket reports for ICMP error `err`, or `None` when the error is
+/// soft, as Linux `__udp4_lib_err` decides without `IP_RECVERR`:
+/// - destination unreachable is hard where `icmp_err_convert` says `fatal`: not for net or
+///   host unreachable (also for a TOS) or source route failed, which RFC 1122 3.2.2.1 calls
+///   transient; port unreachable is `ECONNREFUSED`;
+/// - fragmentation needed is `EMSGSIZE` for a socket doing path MTU discovery (DF set,
+///   `pmtu_discovery`); for one whose datagrams may be fragmented it is nothing (the path
+///   MTU was learnt before this);
+/// - time exceeded is soft; parameter problem is hard (`EPROTO`).
+fn udp_hard_error(err: IcmpError, pmtu_discovery: bool) -> Option<UdpError> {
+    use DstUnreachable as U;
+    match err {
+        IcmpError::FragNeeded(_) | IcmpError::DstUnreachable(U::FragRequired) => {
+            pmtu_discovery.then_some(UdpError::TooLong)
+        }
+        IcmpError::DstUnreachable(U::PortUnreachable) => Some(UdpError::ConnectionRefused),
+        IcmpError::DstUnreachable(
+            U::NetUnreachable
+            | U::HostUnreachable
+            | U::SrcRouteFailed
+            | U::NetUnreachToS
+            | U::HostUnreachToS,
+        ) => None,
+        IcmpError::DstUnreachable(r) => Some(UdpError::Unreachable(r)),
+        IcmpError::TimeExceeded(_) => None,
+        IcmpError::ParamProblem(_) => Some(UdpError::ProtocolError),
     }
 }

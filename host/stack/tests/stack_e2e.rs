@@ -380,6 +380,174 @@ fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
     assert_eq!(net.stacks[0].udp_take_error(unconnected).unwrap(), None);
 }
 
+/// What [`icmp_about_udp`] sends back.
+#[derive(Clone, Copy)]
+enum IcmpBack {
+    Unreach(DstUnreachable),
+    FragNeeded(u16),
+    TimeExceeded,
+}
+
+/// Delivers to host A (stack 0) an ICMP error from B about a UDP datagram A sent from port
+/// `sport` to 10.0.0.2:4444, quoting its header and first 8 bytes.
+fn icmp_about_udp(net: &mut Net, sport: u16, back: IcmpBack) {
+    use oxnic_stack::wire::checksum::ChecksumMode;
+    use oxnic_stack::wire::icmpv4::IcmpRepr;
+    use oxnic_stack::wire::ipv4::protocol;
+    let a = common::Addrs {
+        src_mac: common::mac(1, 1),
+        dst_mac: common::mac(0, 1),
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+    };
+    let header = common::ipv4(&a, protocol::UDP, 1, 64, 8 + 5);
+    let mut quoted = [0u8; 8];
+    quoted[..2].copy_from_slice(&sport.to_be_bytes());
+    quoted[2..4].copy_from_slice(&4444u16.to_be_bytes());
+    quoted[4..6].copy_from_slice(&13u16.to_be_bytes());
+    let msg = match back {
+        IcmpBack::Unreach(reason) => IcmpRepr::DstUnreachable {
+            reason,
+            next_hop_mtu: 0,
+            header,
+            data: &quoted,
+        },
+        IcmpBack::FragNeeded(mtu) => IcmpRepr::DstUnreachable {
+            reason: DstUnreachable::FragRequired,
+            next_hop_mtu: mtu,
+            header,
+            data: &quoted,
+        },
+        IcmpBack::TimeExceeded => IcmpRepr::TimeExceeded {
+            reason: TimeExceeded::TtlExpired,
+            header,
+            data: &quoted,
+        },
+    };
+    let mut icmp = vec![0; msg.buffer_len()];
+    msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
+    let from = common::Addrs {
+        src: ip("10.0.0.2"),
+        dst: ip("10.0.0.1"),
+        ..a
+    };
+    let outer = common::ipv4(&from, protocol::ICMP, 2, 64, icmp.len());
+    let f = common::ip_frame(&from, &outer, &icmp);
+    net.stacks[0]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(64, &f));
+    net.run_for(Duration::from_millis(1)).unwrap();
+}
+
+/// Linux `__udp4_lib_err` without `IP_RECVERR` reports to a connected socket only the errors
+/// `icmp_err_convert` marks fatal. Net and host unreachable (also for a TOS), source route
+/// failed and time exceeded are transient (RFC 1122 3.2.2.1): the socket hears nothing of
+/// them, though ICMP counts them and reports them to its event queue. The rest are reported.
+#[test]
+fn only_hard_icmp_errors_are_reported_on_a_connected_udp_socket() {
+    use DstUnreachable as U;
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let peer = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    let c = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    net.stacks[0].udp_connect(c, peer).unwrap();
+    let cases = [
+        (IcmpBack::Unreach(U::NetUnreachable), None),
+        (IcmpBack::Unreach(U::HostUnreachable), None),
+        (IcmpBack::Unreach(U::SrcRouteFailed), None),
+        (IcmpBack::Unreach(U::NetUnreachToS), None),
+        (IcmpBack::Unreach(U::HostUnreachToS), None),
+        (IcmpBack::TimeExceeded, None),
+        (
+            IcmpBack::Unreach(U::PortUnreachable),
+            Some(UdpError::ConnectionRefused),
+        ),
+        (
+            IcmpBack::Unreach(U::ProtoUnreachable),
+            Some(UdpError::Unreachable(U::ProtoUnreachable)),
+        ),
+        (
+            IcmpBack::Unreach(U::DstHostUnknown),
+            Some(UdpError::Unreachable(U::DstHostUnknown)),
+        ),
+        (
+            IcmpBack::Unreach(U::CommProhibited),
+            Some(UdpError::Unreachable(U::CommProhibited)),
+        ),
+    ];
+    for (back, want) in cases {
+        let before = net.stacks[0].snmp().icmp;
+        icmp_about_udp(&mut net, 5000, back);
+        let after = net.stacks[0].snmp().icmp;
+        assert_eq!(after.in_msgs, before.in_msgs + 1);
+        assert_eq!(net.stacks[0].icmp_events().len(), 1);
+        assert_eq!(net.stacks[0].udp_error_pending(c).unwrap(), want.is_some());
+        assert_eq!(net.stacks[0].udp_take_error(c).unwrap(), want);
+    }
+    assert_eq!(net.stacks[0].snmp().icmp.in_dest_unreachs, 9);
+    assert_eq!(net.stacks[0].snmp().icmp.in_time_excds, 1);
+    // Nothing soft was kept for a later call either.
+    let mut buf = [0; 8];
+    assert_eq!(
+        net.stacks[0].udp_recv_from(c, &mut buf),
+        Err(UdpError::WouldBlock)
+    );
+}
+
+/// Linux `__udp4_lib_err`: fragmentation needed teaches the path MTU and is a hard EMSGSIZE
+/// for a socket doing path MTU discovery (DF, `IP_PMTUDISC_DO`); a socket that lets its
+/// datagrams be fragmented (`IP_PMTUDISC_DONT`, oxnic's default) hears nothing of it.
+#[test]
+fn fragmentation_needed_is_emsgsize_only_on_a_udp_socket_that_sets_df() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let peer = SocketAddrV4::new(ip("10.0.0.2"), 4444);
+    let df = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    net.stacks[0].udp_set_dont_fragment(df, true).unwrap();
+    net.stacks[0].udp_connect(df, peer).unwrap();
+    let frag = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5001))
+        .unwrap();
+    net.stacks[0].udp_connect(frag, peer).unwrap();
+    icmp_about_udp(&mut net, 5000, IcmpBack::FragNeeded(1200));
+    icmp_about_udp(&mut net, 5001, IcmpBack::FragNeeded(1200));
+    assert_eq!(net.stacks[0].snmp().icmp.in_dest_unreachs, 2);
+    assert_eq!(
+        net.stacks[0].udp_take_error(df).unwrap(),
+        Some(UdpError::TooLong)
+    );
+    assert_eq!(net.stacks[0].udp_take_error(frag).unwrap(), None);
+}
+
+/// A neighbour that never answers ARP: the stack tells the sender host unreachable
+/// (`arp_error_report` → `icmp_send` to itself), which for UDP is soft, so a connected
+/// socket's next receive does not fail (Linux without `IP_RECVERR`).
+#[test]
+fn failed_neighbour_resolution_is_not_reported_on_a_connected_udp_socket() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let c = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    net.stacks[0]
+        .udp_connect(c, SocketAddrV4::new(ip("10.0.0.77"), 4444))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].udp_send(c, b"anyone?", now).unwrap();
+    net.run_for(Duration::from_secs(5)).unwrap();
+    assert!(matches!(
+        net.stacks[0].icmp_events()[..],
+        [IcmpEvent::DstUnreachable {
+            reason: DstUnreachable::HostUnreachable,
+            original_protocol: 17,
+            ..
+        }]
+    ));
+    assert_eq!(net.stacks[0].udp_take_error(c).unwrap(), None);
+}
+
 #[test]
 fn udp_to_a_closed_port_gets_port_unreachable() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);

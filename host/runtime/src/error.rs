@@ -113,11 +113,34 @@ pub fn udp_error_kind(e: UdpError) -> io::ErrorKind {
         UdpError::BadHandle | UdpError::TooLong | UdpError::CorkedElsewhere => K::InvalidInput,
         UdpError::ConnectionRefused => K::ConnectionRefused,
         UdpError::BroadcastDenied => K::PermissionDenied,
-        UdpError::Unreachable(DstUnreachable::NetUnreachable) => K::NetworkUnreachable,
-        UdpError::Unreachable(_) | UdpError::TimeExceeded => K::HostUnreachable,
+        UdpError::Unreachable(r) => unreach_kind(r),
         // EPROTO: `Uncategorized` in std, as for TCP.
         UdpError::ProtocolError => K::Other,
         UdpError::Send(s) => send_error_kind(s),
+    }
+}
+
+/// The kind of the errno Linux's `icmp_err_convert` gives a destination unreachable about a
+/// UDP datagram (only the hard ones reach a socket).
+fn unreach_kind(r: DstUnreachable) -> io::ErrorKind {
+    use io::ErrorKind as K;
+    use DstUnreachable as U;
+    match r {
+        U::NetUnreachable | U::DstNetUnknown | U::NetProhibited | U::NetUnreachToS => {
+            K::NetworkUnreachable
+        }
+        // ENOPROTOOPT, EHOSTDOWN, ENONET and EOPNOTSUPP: `Uncategorized` in std.
+        U::ProtoUnreachable | U::DstHostUnknown | U::SrcHostIsolated | U::SrcRouteFailed => {
+            K::Other
+        }
+        U::PortUnreachable => K::ConnectionRefused,
+        U::FragRequired => K::InvalidInput,
+        U::HostUnreachable
+        | U::HostProhibited
+        | U::HostUnreachToS
+        | U::CommProhibited
+        | U::HostPrecedViol
+        | U::PrecedCutoff => K::HostUnreachable,
     }
 }
 
@@ -184,5 +207,18 @@ mod tests {
             udp_error_kind(UdpError::ProtocolError),
             io::ErrorKind::Other
         );
+        // The errno of `icmp_err_convert`, as for TCP.
+        use DstUnreachable as U;
+        for (r, kind) in [
+            (U::DstNetUnknown, io::ErrorKind::NetworkUnreachable),
+            (U::NetProhibited, io::ErrorKind::NetworkUnreachable),
+            (U::HostProhibited, io::ErrorKind::HostUnreachable),
+            (U::CommProhibited, io::ErrorKind::HostUnreachable),
+            (U::ProtoUnreachable, io::ErrorKind::Other),
+            (U::DstHostUnknown, io::ErrorKind::Other),
+            (U::SrcHostIsolated, io::ErrorKind::Other),
+        ] {
+            assert_eq!(udp_error_kind(UdpError::Unreachable(r)), kind, "{r:?}");
+        }
     }
 }

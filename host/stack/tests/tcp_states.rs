@@ -560,11 +560,13 @@ fn two_half_open(net: &mut Net) -> TcpHandle {
     l
 }
 
-/// A half-open child that is reset leaves the SYN queue: the listener takes new clients.
+/// A half-open child that is reset leaves the SYN queue, silently: the listener takes new
+/// clients.
 #[test]
 fn reset_half_open_connections_leave_the_syn_queue() {
     let mut net = net();
     let l = two_half_open(&mut net);
+    let fails = net.stacks[1].tcp_mib().attempt_fails;
     let dst = addr("10.0.0.2", 80);
     for i in 0..2u16 {
         let src = addr("10.0.0.100", 2000 + i);
@@ -577,6 +579,8 @@ fn reset_half_open_connections_leave_the_syn_queue() {
         );
     }
     net.run_for(ms(1)).unwrap();
+    // Each a failed attempt (Linux `tcp_check_req` counts AttemptFails for a reset child).
+    assert_eq!(net.stacks[1].tcp_mib().attempt_fails, fails + 2);
     assert_listener_takes_a_client(&mut net, l);
 }
 
@@ -1449,6 +1453,31 @@ fn icmp_unreachable_aborts_a_simultaneous_open_in_syn_received() {
         Some(TcpError::Unreachable)
     );
     assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
+}
+
+/// Linux `tcp_reset` gives ECONNREFUSED only in SYN-SENT: a simultaneous open reset in
+/// SYN-RECEIVED reports ECONNRESET (RFC 9293 would say "connection refused"; oxnic follows
+/// Linux), once, and `tcp_done` counts the failed attempt (AttemptFails).
+#[test]
+fn a_reset_in_syn_received_of_a_simultaneous_open_is_connreset() {
+    let mut net = net();
+    let (c, local, _) = lost_connect(&mut net);
+    let b = addr("10.0.0.2", 81);
+    // B's own SYN crosses A's: A answers with a SYN-ACK (lost on the dead link).
+    inject_to_a(&mut net, b, local, &seg(b, local, 5000, 0, TcpFlags::SYN));
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynReceived);
+    let fails = net.stacks[0].tcp_mib().attempt_fails;
+    inject_to_a(&mut net, b, local, &seg(b, local, 5001, 0, TcpFlags::RST));
+    net.run_for(ms(2)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].tcp_recv(c, &mut [0; 8], now),
+        Err(TcpError::ConnectionReset)
+    );
+    assert_eq!(net.stacks[0].tcp_recv(c, &mut [0; 8], now), Ok(0));
 }
 
 /// A listener's child in SYN-RECEIVED is a request nobody holds (Linux `tcp_req_err`): a

@@ -1968,11 +1968,16 @@ impl Conn {
             return Outcome::None;
         }
         let e = match self.state {
+            // A listener's half-open child is a request nobody holds: dropped silently
+            // (Linux `tcp_check_req`, counting AttemptFails as below).
             TcpState::SynReceived if self.parent.is_some() => None,
-            TcpState::SynReceived => Some(TcpError::ConnectionRefused),
-            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
-                Some(TcpError::ConnectionReset)
-            }
+            // Linux `tcp_reset` keeps ECONNREFUSED for SYN-SENT (`syn_sent`): a simultaneous
+            // open reset in SYN-RECEIVED is ECONNRESET, where RFC 9293 §3.10.7.4 would say
+            // "connection refused".
+            TcpState::SynReceived
+            | TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2 => Some(TcpError::ConnectionReset),
             // Linux `tcp_reset`: EPIPE in CLOSE-WAIT. The peer had already closed its side,
             // so what the user learns is that its own writes went nowhere (reads still end
             // the stream with the FIN that came before).
@@ -1985,6 +1990,10 @@ impl Conn {
             TcpState::Closing | TcpState::LastAck => Some(TcpError::ConnectionReset),
             _ => None,
         };
+        if self.state == TcpState::SynReceived {
+            // `tcp_done` (and `tcp_check_req` for a child): a failed attempt.
+            mib.attempt_fails += 1;
+        }
         self.count_estab_reset(mib);
         self.aborted = e.is_some();
         self.error = e;

@@ -127,7 +127,7 @@ pub enum TcpError {
     /// The peer answered the SYN with a reset (`ECONNREFUSED`).
     #[error("connection refused")]
     ConnectionRefused,
-    /// The peer reset an open connection (`ECONNRESET`).
+    /// The peer reset the connection past SYN-SENT (`ECONNRESET`).
     #[error("connection reset by peer")]
     ConnectionReset,
     /// Retransmissions or keepalive probes went unanswered (`ETIMEDOUT`).

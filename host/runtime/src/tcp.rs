@@ -280,6 +280,32 @@ impl fmt::Debug for TcpStream {
     }
 }
 
+/// What a blocked connect makes of its socket in `state`, as Linux `__inet_stream_connect`
+/// after its wait: still opening, wait on (`Ok(None)`); closed, by a reset, a timeout or an
+/// ICMP error, even one that came after the connection was established, fail with the
+/// socket error, taken so it is reported once (`sock_error`), or `ConnectionAborted`
+/// (ECONNABORTED) without one; in any other state the connect succeeded, whatever came
+/// after (a FIN is read as end of stream). A user's socket is never in TIME-WAIT on Linux
+/// (`tcp_time_wait` closes it), so that counts as closed.
+fn connect_outcome(
+    state: TcpState,
+    take_error: impl FnOnce() -> Option<TcpError>,
+) -> io::Result<Option<()>> {
+    match state {
+        TcpState::SynSent | TcpState::SynReceived => Ok(None),
+        TcpState::Closed | TcpState::TimeWait => Err(take_error().map_or_else(
+            || {
+                io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection closed while connecting",
+                )
+            },
+            tcp_error,
+        )),
+        _ => Ok(Some(())),
+    }
+}
+
 impl TcpStream {
     fn from_handle(rt: Arc<Shared>, h: TcpHandle) -> TcpStream {
         TcpStream {
@@ -294,7 +320,9 @@ impl TcpStream {
     }
 
     /// Connects to `addr`, trying each IPv4 address it resolves to, and blocks until the
-    /// connection is established or fails (`ConnectionRefused` on a reset, `TimedOut` when
+    /// connection is established or fails (`ConnectionRefused` on a reset of the SYN,
+    /// `ConnectionReset` when the connection was reset after it was established but before
+    /// this thread saw it (`BrokenPipe` when the peer's FIN came first), as Linux, `TimedOut` when
     /// the SYN retries run out, `NetworkUnreachable` without a route (`HostUnreachable` for an
     /// unreachable one, `PermissionDenied` for a prohibit one), and at once with the
     /// errno of an ICMP error about the SYN, `NetworkUnreachable`, `HostUnreachable` or
@@ -333,22 +361,8 @@ impl TcpStream {
         // From here the stream owns the handle: an early return closes it.
         let s = TcpStream::from_handle(Arc::clone(&shared), h);
         let r = shared.block_on(false, deadline(timeout), |st, _| {
-            match st.tcp_error(h).map_err(tcp_error)? {
-                // Established, then reset before this thread looked: connect succeeded (as
-                // on Linux) and the first read reports the reset.
-                Some(TcpError::ConnectionReset) => return Ok(Some(())),
-                Some(_) => {
-                    let e = st.tcp_take_error(h).map_err(tcp_error)?;
-                    return Err(tcp_error(e.unwrap_or(TcpError::ConnectionRefused)));
-                }
-                None => {}
-            }
-            match st.tcp_state(h).map_err(tcp_error)? {
-                TcpState::SynSent | TcpState::SynReceived => Ok(None),
-                // Refused without a recorded error: treat as the reset it was.
-                TcpState::Closed => Err(tcp_error(TcpError::ConnectionRefused)),
-                _ => Ok(Some(())),
-            }
+            let state = st.tcp_state(h).map_err(tcp_error)?;
+            connect_outcome(state, || st.tcp_take_error(h).ok().flatten())
         });
         match r {
             Ok(()) => Ok(s),
@@ -627,5 +641,43 @@ impl Source for TcpStream {
             kind: SocketKind::Tcp(self.inner.h),
             serial: self.inner.serial,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_outcome_follows_inet_stream_connect() {
+        let none = || None;
+        assert!(matches!(connect_outcome(TcpState::SynSent, none), Ok(None)));
+        assert!(matches!(
+            connect_outcome(TcpState::SynReceived, none),
+            Ok(None)
+        ));
+        assert!(matches!(
+            connect_outcome(TcpState::Established, none),
+            Ok(Some(()))
+        ));
+        // The peer's FIN came with the SYN-ACK: connected, the first read sees the end.
+        assert!(matches!(
+            connect_outcome(TcpState::CloseWait, none),
+            Ok(Some(()))
+        ));
+        for e in [
+            TcpError::ConnectionRefused,
+            TcpError::ConnectionReset,
+            TcpError::BrokenPipe,
+            TcpError::TimedOut,
+        ] {
+            let r = connect_outcome(TcpState::Closed, || Some(e));
+            assert_eq!(r.unwrap_err().kind(), crate::error::tcp_error_kind(e));
+        }
+        // Closed with no error left (`sock_error` gives 0): ECONNABORTED.
+        let r = connect_outcome(TcpState::Closed, none);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+        let r = connect_outcome(TcpState::TimeWait, none);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
     }
 }

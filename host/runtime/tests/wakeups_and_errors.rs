@@ -207,3 +207,137 @@ fn shutdown_after_a_reset_is_not_connected() {
         );
     }
 }
+
+/// A scripted peer at 10.0.0.2 behind runtime A's only port: it answers each SYN with a
+/// SYN-ACK and, queued with it, `then` (a reset, or a FIN and a reset). The frames wait on
+/// the port together, so A's poller takes them in one pass with the stack locked: the
+/// connection is established and closed before the connecting thread can look, every run.
+struct AcceptThen {
+    then: &'static [u16],
+    rx: std::collections::VecDeque<oxnic_stack::pktbuf::PacketBuf>,
+    kicked: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+const PEER_MAC: oxnic_stack::wire::ethernet::EthernetAddress =
+    oxnic_stack::wire::ethernet::EthernetAddress([2, 0, 0, 0, 0, 2]);
+
+impl oxnic_runtime::FramePort for AcceptThen {
+    fn recv(&mut self) -> Option<oxnic_stack::pktbuf::PacketBuf> {
+        self.rx.pop_front()
+    }
+
+    fn send(&mut self, frame: oxnic_stack::pktbuf::PacketBuf) {
+        use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+        use std::net::{Ipv4Addr, SocketAddrV4};
+        let mut f = vec![0; frame.len()];
+        if frame.copy_to(&mut f).is_err() || f.len() < 34 || f[12..14] != [8, 0] || f[23] != 6 {
+            return;
+        }
+        let t = &f[14 + usize::from(f[14] & 0xf) * 4..];
+        // Only a SYN without ACK is answered.
+        if t.len() < 20 || t[13] & 0x12 != 0x02 {
+            return;
+        }
+        let be16 = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+        let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+        let a = SocketAddrV4::new(ip(&f[26..30]), be16(&t[0..2]));
+        let me = SocketAddrV4::new(ip(&f[30..34]), be16(&t[2..4]));
+        let their_seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+        let mut seq = 5000;
+        for flags in std::iter::once(TcpFlags::SYN | TcpFlags::ACK).chain(self.then.iter().copied())
+        {
+            let repr = TcpRepr {
+                src_port: me.port(),
+                dst_port: a.port(),
+                seq,
+                ack: their_seq.wrapping_add(1),
+                flags: TcpFlags(flags),
+                window: 65_535,
+                urgent: 0,
+                options: TcpOptions::default(),
+            };
+            let bytes = oxnic_stack::netsim::tcp_frame(
+                PEER_MAC,
+                oxnic_stack::wire::ethernet::EthernetAddress([
+                    f[6], f[7], f[8], f[9], f[10], f[11],
+                ]),
+                me,
+                a,
+                &repr,
+                &[],
+            )
+            .unwrap();
+            self.rx
+                .push_back(oxnic_stack::pktbuf::PacketBuf::from_slice(64, &bytes));
+            // The SYN and a FIN each take a sequence number.
+            if flags & (TcpFlags::SYN | TcpFlags::FIN) != 0 {
+                seq += 1;
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        let (m, c) = &*self.kicked;
+        let mut k = m.lock().unwrap();
+        if !*k && self.rx.is_empty() {
+            k = c.wait_timeout(k, timeout).unwrap().0;
+        }
+        *k = false;
+    }
+
+    fn waker(&self) -> oxnic_runtime::Waker {
+        let kicked = std::sync::Arc::clone(&self.kicked);
+        oxnic_runtime::Waker::new(move || {
+            *kicked.0.lock().unwrap() = true;
+            kicked.1.notify_all();
+        })
+    }
+}
+
+/// Linux `__inet_stream_connect`: after the wait, a socket found in CLOSE fails the connect
+/// with its error (`sock_error`), even when the connection was established in between and
+/// only then reset: ECONNRESET, or EPIPE when the peer's FIN came first (`tcp_reset` in
+/// CLOSE-WAIT). The error is reported once, by connect.
+#[test]
+fn connect_fails_with_the_reset_that_closed_it_before_the_connecting_thread_looked() {
+    use oxnic_stack::wire::tcp::TcpFlags;
+    for (then, kind) in [
+        (&[TcpFlags::RST][..], ErrorKind::ConnectionReset),
+        (
+            &[TcpFlags::FIN | TcpFlags::ACK, TcpFlags::RST][..],
+            ErrorKind::BrokenPipe,
+        ),
+    ] {
+        let port = AcceptThen {
+            then,
+            rx: Default::default(),
+            kicked: Default::default(),
+        };
+        let rt = oxnic_runtime::Runtime::builder()
+            .interface(
+                "eth0",
+                oxnic_stack::wire::ethernet::EthernetAddress([2, 0, 0, 0, 0, 1]),
+                oxnic_stack::DeviceCaps::default(),
+                "10.0.0.1/24",
+                port,
+            )
+            .start()
+            .unwrap();
+        let eth0 = rt.ifindex("eth0").unwrap();
+        rt.with_stack(|st, now| {
+            st.interface_mut(eth0).unwrap().neigh_mut().add_permanent(
+                "10.0.0.2".parse().unwrap(),
+                PEER_MAC,
+                now,
+            );
+        });
+        let (rt, r) = within(common::PATIENCE, move || {
+            let r = TcpStream::connect(&rt, "10.0.0.2:80").map(|_| ());
+            (rt, r)
+        });
+        let e = r.expect_err("connect reports the reset");
+        assert_eq!(e.kind(), kind, "{then:?}: {e:?}");
+        // It was established first: the reset closed it from ESTABLISHED or CLOSE-WAIT.
+        assert_eq!(rt.with_stack(|st, _| st.tcp_mib().estab_resets), 1);
+    }
+}

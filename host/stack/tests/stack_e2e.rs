@@ -327,9 +327,6 @@ fn unreachable_routes_answer_icmp_unreachable() {
 /// `IP_RECVERR`. A socket that is not connected hears nothing of it.
 #[test]
 fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
-    use oxnic_stack::wire::checksum::ChecksumMode;
-    use oxnic_stack::wire::icmpv4::IcmpRepr;
-    use oxnic_stack::wire::ipv4::protocol;
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
     let peer = SocketAddrV4::new(ip("10.0.0.2"), 4444);
     let connected = net.stacks[0]
@@ -341,36 +338,7 @@ fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
         .unwrap();
     for sport in [5000u16, 5001] {
         // B's answer about a datagram from A:sport to B:4444, pointing at its byte 20.
-        let a = common::Addrs {
-            src_mac: common::mac(1, 1),
-            dst_mac: common::mac(0, 1),
-            src: ip("10.0.0.1"),
-            dst: ip("10.0.0.2"),
-        };
-        let header = common::ipv4(&a, protocol::UDP, 1, 64, 8 + 5);
-        let mut quoted = [0u8; 8];
-        quoted[..2].copy_from_slice(&sport.to_be_bytes());
-        quoted[2..4].copy_from_slice(&4444u16.to_be_bytes());
-        quoted[4..6].copy_from_slice(&13u16.to_be_bytes());
-        let msg = IcmpRepr::ParamProblem {
-            pointer: 20,
-            header,
-            data: &quoted,
-        };
-        let mut icmp = vec![0; msg.buffer_len()];
-        msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
-        let back = common::Addrs {
-            src: ip("10.0.0.2"),
-            dst: ip("10.0.0.1"),
-            ..a
-        };
-        let outer = common::ipv4(&back, protocol::ICMP, 2, 64, icmp.len());
-        let f = common::ip_frame(&back, &outer, &icmp);
-        net.stacks[0]
-            .device_mut(1)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(64, &f));
-        net.run_for(Duration::from_millis(1)).unwrap();
+        icmp_about_udp(&mut net, sport, IcmpBack::ParamProblem(20));
     }
     assert_eq!(net.stacks[0].snmp().icmp.in_parm_probs, 2);
     assert_eq!(
@@ -386,6 +354,8 @@ enum IcmpBack {
     Unreach(DstUnreachable),
     FragNeeded(u16),
     TimeExceeded,
+    /// A parameter problem pointing at this byte of the quoted header.
+    ParamProblem(u8),
 }
 
 /// Delivers to host A (stack 0) an ICMP error from B about a UDP datagram A sent from port
@@ -420,6 +390,11 @@ fn icmp_about_udp(net: &mut Net, sport: u16, back: IcmpBack) {
         },
         IcmpBack::TimeExceeded => IcmpRepr::TimeExceeded {
             reason: TimeExceeded::TtlExpired,
+            header,
+            data: &quoted,
+        },
+        IcmpBack::ParamProblem(pointer) => IcmpRepr::ParamProblem {
+            pointer,
             header,
             data: &quoted,
         },

@@ -1,8 +1,9 @@
 //! Port bookkeeping figures: the time to open several thousand TCP or UDP sockets on one
 //! stack, where every open checks its port against the sockets already there (connect's and
-//! bind's ephemeral port pickers, bind conflicts) and takes a free slot. With the port index each check looks only at the sockets on
-//! that port, so the time per open stays flat as the table grows; a scan of every socket
-//! makes opening N sockets cost O(N²).
+//! bind's ephemeral port pickers, bind conflicts) and takes a free slot. With the port index
+//! each check looks only at the sockets on that port, and the free slots are kept in a heap,
+//! so the time per open stays flat as the table grows; a scan of every socket makes opening N
+//! sockets cost O(N²).
 //!
 //! `cargo bench -p oxnic-stack --bench ports -- --quick`
 

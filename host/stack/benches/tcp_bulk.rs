@@ -84,7 +84,8 @@ const APP_WRITE: usize = 128 << 10;
 const PERIOD: usize = 251;
 /// IP MTU of the in-memory wire.
 const IP_MTU: usize = 1500;
-/// Send and receive buffer of every smoltcp socket (window scaling gives a 1 MiB window).
+/// Send and receive buffer of both stacks' sockets, but in the `_b256k` entries (window
+/// scaling gives a 1 MiB window).
 const SOCKET_BUF: usize = 1 << 20;
 /// Send and receive buffer of both stacks' sockets in the `_b256k` entries: small enough that
 /// what is in flight, the socket buffers and the pattern the application copies from all stay

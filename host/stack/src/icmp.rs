@@ -366,8 +366,8 @@ impl Stack {
         let quoted = &opayload[..opayload.len().min(room.max(QUOTED_PAYLOAD_LEN))];
         if self.is_local_addr(ohdr.src) {
             if let IcmpError::ParamProblem(_) = err {
-                // The stack sends no IP options, so its own packets never fail their check:
-                // nothing to report.
+                // The stack sends IP options only in echo replies, which echo what a check
+                // already passed, so its own packets never fail one: nothing to report.
                 return;
             }
             // Our own packet: the error goes straight to whoever sent it.

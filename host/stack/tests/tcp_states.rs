@@ -1853,6 +1853,56 @@ fn a_reverted_rto_ends_the_connection_no_sooner() {
     );
 }
 
+/// Linux gives up on a connection's retransmissions by time alone (`tcp_write_timeout`,
+/// `retransmits_timed_out`): at the first timeout once as long has passed since the timed-out
+/// segment was sent as `tcp_retries2` (15) backoffs from the least RTO take
+/// (`tcp_model_timeout`: 1023 × 200 ms + 6 × 120 s = 924.6 s). With a larger RTO that is fewer
+/// retransmissions: over a 400 ms link the RTO starts near 1.7 s, and the connection ends at
+/// the first timeout past 924.6 s, after 13 retransmissions. Counting 15 retries as well kept
+/// it going to the 16th timeout, 1,296 s in.
+#[test]
+fn retransmissions_give_up_by_time_not_by_count() {
+    use oxnic_stack::route::{Prefix, Route, RouteKind};
+    let mut net = oxnic_stack::netsim::three_hosts(1500);
+    net.set_link_config(0, LinkConfig::new(ms(400), 1500))
+        .unwrap();
+    let l = net.stacks[2].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    let now = net.now();
+    let c = net.stacks[0]
+        .tcp_connect(addr("10.0.2.1", 80), now)
+        .unwrap();
+    net.run_for(ms(3000)).unwrap();
+    net.stacks[2].tcp_accept(l).unwrap();
+    for _ in 0..3 {
+        let now = net.now();
+        net.stacks[0].tcp_send(c, b"warm", now).unwrap();
+        net.run_for(ms(2000)).unwrap();
+    }
+    let rto0 = net.stacks[0].tcp_info(c).unwrap().rto;
+    assert!(rto0 > ms(1500), "{rto0:?}");
+    // R drops everything for C from now on, silently.
+    let blackhole = Route::reject(
+        Prefix::host(Ipv4Addr::new(10, 0, 2, 1)),
+        RouteKind::Blackhole,
+    );
+    net.stacks[1].routes_mut().add(blackhole).unwrap();
+    let t0 = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", t0).unwrap();
+    let open = |n: &mut Net| n.stacks[0].tcp_state(c).unwrap() != TcpState::Closed;
+    assert!(net.run_while(open, t0 + Duration::from_secs(3000)).unwrap());
+    let took = net.now().saturating_duration_since(t0);
+    let model = ms(1023 * 200) + Duration::from_secs(6 * 120);
+    assert!(
+        took >= model && took < model + Duration::from_secs(120),
+        "gave up {took:?} after the data was sent"
+    );
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().timeouts, 13);
+    assert_eq!(
+        net.stacks[0].tcp_error(c).unwrap(),
+        Some(TcpError::TimedOut)
+    );
+}
+
 /// RFC 6069's case: every retransmission draws a host unreachable (a router that lost its
 /// route). Each undoes the backoff the timeout added, so the retransmissions keep the
 /// least RTO, ready to get through the moment the route is back; and the connection
@@ -2351,6 +2401,68 @@ fn ttl_and_tos_are_per_socket_and_inherited_from_the_listener() {
     );
 }
 
+/// Resets follow Linux's two paths: a connection's own (an abort, `tcp_send_active_reset`)
+/// goes out with the socket's TTL and TOS and its own IP identification counter; a reset
+/// answering a segment no connection takes (`tcp_v4_send_reset`, from the control socket)
+/// has the default TTL and the segment's TOS without its ECN bits. Before, both had the
+/// default TTL and TOS 0, and the abort's reset identification 0.
+#[test]
+fn a_connections_reset_carries_its_settings_and_an_answering_one_the_segments_tos() {
+    use oxnic_stack::hooks::HookPoint;
+    use oxnic_stack::packet_tap::TapPoint;
+    let mut net = net();
+    let out = TapPoint::Hook(HookPoint::PostRouting);
+    let tap = net.stacks[1].add_tap(out, None, 100);
+    let (_, s) = connected(&mut net);
+    net.stacks[1].tcp_set_ttl(s, Some(33)).unwrap();
+    net.stacks[1].tcp_set_tos(s, 0x28).unwrap();
+    net.stacks[1].tap_take(tap).unwrap();
+    let now = net.now();
+    net.stacks[1].tcp_abort(s, now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    let rst = |d: &[u8]| d.len() >= 40 && d[9] == 6 && d[33] & 0x04 != 0;
+    let sent = net.stacks[1].tap_take(tap).unwrap();
+    let resets: Vec<(u8, u8, u16)> = sent
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|d| rst(d))
+        .map(|d| (d[8], d[1], u16::from_be_bytes([d[4], d[5]])))
+        .collect();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!((resets[0].0, resets[0].1), (33, 0x28), "the abort's reset");
+    assert_ne!(resets[0].2, 0, "numbered by the connection's counter");
+
+    // A segment to a closed port, TOS 0xb9 (DSCP 46, ECN 1): the reset has TOS 0xb8.
+    let src = addr("10.0.0.1", 4000);
+    let dst = addr("10.0.0.2", 4444);
+    let mut f = tcp_frame(
+        EthernetAddress([2, 0, 0, 0, 9, 9]),
+        mac(1, 1),
+        src,
+        dst,
+        &seg(src, dst, 100, 0, TcpFlags::SYN),
+        &[],
+    )
+    .unwrap();
+    f[15] = 0xb9;
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = oxnic_stack::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(64, &f));
+    net.run_for(ms(5)).unwrap();
+    let sent = net.stacks[1].tap_take(tap).unwrap();
+    let resets: Vec<(u8, u8)> = sent
+        .iter()
+        .map(|c| c.packet.data())
+        .filter(|d| rst(d))
+        .map(|d| (d[8], d[1]))
+        .collect();
+    assert_eq!(resets, [(64, 0xb8)], "the closed port's reset");
+}
+
 // ------------------------------------------------------------------ pending socket errors
 
 /// Linux `sock_error` reads and clears `sk_err` at once: after a reset the first read
@@ -2673,20 +2785,37 @@ fn connect_to_0_0_0_0_connects_to_this_host() {
     );
 }
 
-/// `tcp_sendmsg_locked` on a socket in CLOSE with no error pending and writing not shut:
-/// `sk_stream_wait_connect` fails it with EPIPE (a read there is ENOTCONN). oxnic's one such
-/// socket is a connect shut for writing in SYN-SENT, which Linux's `inet_shutdown`
-/// disconnects to a plain closed socket.
+/// `inet_shutdown` of a connect in SYN-SENT, whichever half: Linux `tcp_disconnect` closes
+/// the socket with ECONNRESET pending. The first write or read reports it
+/// (`sk_stream_wait_connect`, `tcp_recvmsg_locked`: `sock_error`); after it a write on the
+/// closed socket is EPIPE and a read ENOTCONN. Before, the first write was already EPIPE and
+/// the first read ENOTCONN, with no error ever reported.
 #[test]
-fn a_write_on_a_connect_shut_in_syn_sent_is_broken_pipe() {
-    let mut net = net();
-    let now = net.now();
-    let c = net.stacks[0]
-        .tcp_connect(addr("10.0.0.2", 80), now)
-        .unwrap();
-    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
-    let a = &mut net.stacks[0];
-    assert_eq!(a.tcp_state(c), Ok(TcpState::Closed));
-    assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
-    assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Err(TcpError::NotConnected));
+fn shutting_a_connect_in_syn_sent_leaves_connreset_pending() {
+    for how in [Shutdown::Write, Shutdown::Read, Shutdown::Both] {
+        let mut net = net();
+        let now = net.now();
+        let c = net.stacks[0]
+            .tcp_connect(addr("10.0.0.2", 80), now)
+            .unwrap();
+        net.stacks[0].tcp_shutdown(c, how, now).unwrap();
+        let a = &mut net.stacks[0];
+        assert_eq!(a.tcp_state(c), Ok(TcpState::Closed), "{how:?}");
+        assert!(a.tcp_readiness(c).unwrap().error, "{how:?}");
+        if how == Shutdown::Read {
+            assert_eq!(
+                a.tcp_recv(c, &mut [0; 4], now),
+                Err(TcpError::ConnectionReset)
+            );
+            assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Err(TcpError::NotConnected));
+            assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+        } else {
+            assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::ConnectionReset));
+            assert_eq!(a.tcp_send(c, b"x", now), Err(TcpError::BrokenPipe));
+            assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Err(TcpError::NotConnected));
+        }
+        // Nothing went out for it: the connect was abandoned, not reset.
+        net.run_for(ms(50)).unwrap();
+        assert_eq!(net.stacks[0].tcp_mib().out_rsts, 0, "{how:?}");
+    }
 }

@@ -1039,6 +1039,17 @@ impl Conn {
         }
     }
 
+    /// Linux `tcp_disconnect` of a connect in SYN-SENT: the socket is closed with ECONNRESET
+    /// pending (the first read or write reports it; then a read is `NotConnected` and a
+    /// write `BrokenPipe`, as on a socket that never connected) and nothing shut.
+    pub(crate) fn disconnect(&mut self) {
+        self.state = TcpState::Closed;
+        self.error = Some(TcpError::ConnectionReset);
+        self.rx_shut = false;
+        self.fin_queued = false;
+        self.clear_timers();
+    }
+
     /// Takes the pending error (Linux `sock_error`: read and cleared at once), so that only
     /// one call reports it.
     pub fn take_error(&mut self) -> Option<TcpError> {
@@ -1268,11 +1279,11 @@ impl Conn {
 
     /// Whether the retransmission timeouts have used up their time: as long as `retries2`
     /// of them take backing off from the least RTO (Linux `retransmits_timed_out` with
-    /// `tcp_model_timeout`). Without a reverted RTO the retries always take at least that
-    /// long, so the count alone decides; with RFC 6069 reverts the retries come faster, and
-    /// without this a router answering each retransmission with an unreachable would end
-    /// the connection in seconds instead of the quarter of an hour `tcp_retries2` = 15
-    /// stands for.
+    /// `tcp_model_timeout`), counted from when the timed-out segment was sent. Linux gives
+    /// up by this time alone, so a large RTO gives up after fewer retries, and a router
+    /// answering each retransmission with an unreachable (RFC 6069 reverts) does not end the
+    /// connection in seconds instead of the quarter of an hour `tcp_retries2` = 15 stands
+    /// for.
     fn retries_timed_out(&self, now: Instant) -> bool {
         let (base, max) = (self.cfg.rto.min, self.cfg.rto.max);
         // Doublings until the cap, then the cap for each retry left.
@@ -1479,7 +1490,7 @@ impl Conn {
                     }
                     self.retries += 1;
                 }
-                if self.retries > self.cfg.retries2 && self.retries_timed_out(now) {
+                if self.retries > 0 && self.retries_timed_out(now) {
                     return Some(self.fail(TcpError::TimedOut, mib));
                 }
                 self.info.timeouts += 1;

@@ -205,8 +205,8 @@ pub struct Readiness {
     /// queued), or writing is shut or the connection closed, so that a write fails at once
     /// (Linux `tcp_poll`'s `EPOLLOUT`). Never during the handshake.
     pub writable: bool,
-    /// An error is pending (`EPOLLERR`): until a read, a write or `SO_ERROR` reports it,
-    /// which clears it.
+    /// An error is pending (`EPOLLERR`): until a read, a peek, a write or `SO_ERROR` reports
+    /// it, which clears it.
     pub error: bool,
     /// The connection is closed both ways: reading shut (the peer's FIN or shutdown(Read))
     /// and writing shut, or the connection is closed.
@@ -250,10 +250,12 @@ pub struct TcpConfig {
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped (`tcp_synack_retries`).
     pub synack_retries: u32,
-    /// Retransmissions of data before the connection is aborted (`tcp_retries2`), and no
-    /// sooner than these many would take backing off from the least RTO (Linux
-    /// `retransmits_timed_out`): an RTO reverted by an ICMP (RFC 6069) does not shorten
-    /// how long the connection holds on.
+    /// How long retransmissions of data go on before the connection is aborted, as Linux's
+    /// `tcp_retries2`: by time, not by count (`retransmits_timed_out`). The connection ends
+    /// at the first timeout once as long has passed since the timed-out segment was sent as
+    /// this many retransmissions take backing off from the least RTO (`tcp_model_timeout`:
+    /// 924.6 s for 15). At the least RTO that is this many retransmissions; a larger RTO
+    /// makes fewer, and an RTO reverted by an ICMP (RFC 6069) more.
     pub retries2: u32,
     /// Delayed ACK timeout (Linux's 40 ms `TCP_DELACK_MIN`).
     pub delayed_ack: Duration,
@@ -405,6 +407,22 @@ pub(crate) struct SockIp {
     pub(crate) ttl: Option<u8>,
     /// TOS byte of the socket's datagrams, ECN bits clear.
     pub(crate) tos: u8,
+}
+
+impl SockIp {
+    /// What a TCP segment sent with these settings gets from IP: DF set, no options, the
+    /// identification `ident` (`None`: 0, or a counter per destination for a fragmentable
+    /// datagram; see [`IpParams`]).
+    fn params(self, ident: Option<u16>, default_ttl: u8) -> IpParams {
+        IpParams {
+            protocol: protocol::TCP,
+            tos: self.tos,
+            ttl: self.ttl.unwrap_or(default_ttl),
+            dont_frag: true,
+            ident,
+            options: crate::wire::ipv4::Ipv4Options::default(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -951,6 +969,13 @@ impl Stack {
         if matches!(c.state, TcpState::Closed | TcpState::TimeWait) {
             return Err(TcpError::NotConnected);
         }
+        // A connect still in SYN-SENT is disconnected whichever half is shut (`inet_shutdown`
+        // calls `tcp_disconnect`): closed, ECONNRESET pending, nothing shut.
+        if c.state == TcpState::SynSent {
+            c.disconnect();
+            self.tcp_finish(h.0);
+            return Ok(());
+        }
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             c.rx_shut = true;
             if !c.rx.is_empty() {
@@ -1043,10 +1068,13 @@ impl Stack {
         );
         let rst = c.reset_repr();
         let (local, remote) = (c.local, c.remote);
+        // The connection's own reset (Linux `tcp_send_active_reset` through
+        // `tcp_transmit_skb`): its TTL, TOS and IP identification counter.
+        let (ip, ident) = (c.ip, send_rst.then(|| c.take_ip_ids(1)));
         c.abort(mib);
         c.orphan = true;
         if send_rst {
-            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
+            self.tcp_send_bare(local, remote, &rst, ip, ident, now);
         }
         self.tcp_finish(i);
     }
@@ -1099,7 +1127,9 @@ impl Stack {
 
     /// Takes the pending error (`SO_ERROR`): the error a reset, a timeout or a failed
     /// connect left, else the last soft ICMP error, read and cleared as Linux's
-    /// `sk_getsockopt` does. Once taken, no call reports it again.
+    /// `sk_getsockopt` does. A timeout named by a soft error leaves that soft error too, as
+    /// Linux's `tcp_write_err` does: the call that reports the timeout takes the first, the
+    /// next `SO_ERROR` the second.
     pub fn tcp_take_error(&mut self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
         Ok(self.tcp.conn(h)?.so_error())
     }
@@ -1129,9 +1159,9 @@ impl Stack {
 
     /// Sets the TTL of the socket's datagrams (`IP_TTL`); `None` goes back to the stack's
     /// default. On a listener it is the TTL of its SYN-ACKs (cookie ones too), and the
-    /// connections it accepts inherit it. Segments sent from TIME-WAIT, and resets for
-    /// segments no socket takes, use the default, as on Linux. A TTL of 0 is
-    /// [`TcpError::InvalidArgument`].
+    /// connections it accepts inherit it, and its own resets (an abort) carry it. Segments
+    /// sent from TIME-WAIT and resets answering a segment use the default, as on Linux. A
+    /// TTL of 0 is [`TcpError::InvalidArgument`].
     pub fn tcp_set_ttl(&mut self, h: TcpHandle, ttl: Option<u8>) -> Result<(), TcpError> {
         if ttl == Some(0) {
             return Err(TcpError::InvalidArgument);
@@ -1407,6 +1437,12 @@ impl Stack {
         };
         let local = SocketAddrV4::new(hdr.dst, seg.dst_port);
         let remote = SocketAddrV4::new(hdr.src, seg.src_port);
+        // What a reset answering this segment carries (Linux `tcp_v4_send_reset`, from its
+        // control socket): the default TTL and the segment's own TOS without the ECN bits.
+        let reply = SockIp {
+            ttl: None,
+            tos: hdr.dscp << 2,
+        };
         if hdr.dst.is_broadcast() || hdr.dst.is_multicast() {
             self.tcp.mib.in_errs += 1;
             return;
@@ -1422,24 +1458,32 @@ impl Stack {
             if let (Some(li), Some(Some(Sock::Conn(c)))) = (li, self.tcp.socks.get_mut(i)) {
                 c.end_time_wait();
                 self.tcp_finish(i);
-                self.tcp_listen_rcv(li, local, remote, &seg, &payload, iss, now);
+                self.tcp_listen_rcv(li, (local, remote), &seg, &payload, iss, reply, now);
                 return;
             }
-            self.tcp_conn_rcv(i, &seg, &payload, now);
+            self.tcp_conn_rcv(i, &seg, &payload, reply, now);
             return;
         }
         if let Some(li) = self.tcp.listener_for(hdr.dst, seg.dst_port) {
-            self.tcp_listen_rcv(li, local, remote, &seg, &payload, None, now);
+            self.tcp_listen_rcv(li, (local, remote), &seg, &payload, None, reply, now);
             return;
         }
         self.tcp.mib.no_port += 1;
         if !seg.flags.contains(TcpFlags::RST) {
             let rst = reset_for(&seg, payload.len());
-            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
+            self.tcp_send_bare(local, remote, &rst, reply, None, now);
         }
     }
 
-    fn tcp_conn_rcv(&mut self, i: usize, seg: &TcpRepr, payload: &Payload<'_>, now: Instant) {
+    /// A segment for connection `i`; a reset answering it carries `reply`'s TTL and TOS.
+    fn tcp_conn_rcv(
+        &mut self,
+        i: usize,
+        seg: &TcpRepr,
+        payload: &Payload<'_>,
+        reply: SockIp,
+        now: Instant,
+    ) {
         // A child whose listener cannot take it yet: drop the final ACK, the peer retries
         // (Linux `tcp_abort_on_overflow` = 0).
         if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
@@ -1484,7 +1528,7 @@ impl Stack {
             }
             Outcome::SendReset => {
                 let rst = reset_for(seg, payload.len());
-                self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
+                self.tcp_send_bare(local, remote, &rst, reply, None, now);
                 // An orphan that got data after close is aborted by that reset.
                 if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get(i) {
                     if c.state == TcpState::Closed {
@@ -1502,17 +1546,17 @@ impl Stack {
         self.tcp_flush(i, now);
     }
 
-    /// A segment for listener `li`; `iss`, when given, is the ISN a SYN that recycled a
-    /// TIME-WAIT gets.
+    /// A segment for listener `li` from `remote` to `local`; `iss`, when given, is the ISN a
+    /// SYN that recycled a TIME-WAIT gets; a reset answering it carries `reply`'s TTL and TOS.
     #[allow(clippy::too_many_arguments)]
     fn tcp_listen_rcv(
         &mut self,
         li: usize,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        (local, remote): (SocketAddrV4, SocketAddrV4),
         seg: &TcpRepr,
         payload: &Payload<'_>,
         iss: Option<Seq>,
+        reply: SockIp,
         now: Instant,
     ) {
         let payload_len = payload.len();
@@ -1523,10 +1567,10 @@ impl Stack {
         if f.contains(TcpFlags::ACK) {
             if f.contains(TcpFlags::SYN) {
                 let rst = reset_for(seg, payload_len);
-                self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
+                self.tcp_send_bare(local, remote, &rst, reply, None, now);
                 return;
             }
-            self.tcp_cookie_ack(li, local, remote, seg, payload, now);
+            self.tcp_cookie_ack(li, (local, remote), seg, payload, reply, now);
             return;
         }
         if !f.contains(TcpFlags::SYN) || f.contains(TcpFlags::FIN) {
@@ -1611,16 +1655,16 @@ impl Stack {
         };
         self.tcp.mib.syncookies_sent += 1;
         // From the listener, as a SYN-ACK with a request block would be: its TTL and TOS.
-        self.tcp_send_bare(local, remote, &repr, ip, now);
+        self.tcp_send_bare(local, remote, &repr, ip, None, now);
     }
 
     fn tcp_cookie_ack(
         &mut self,
         li: usize,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        (local, remote): (SocketAddrV4, SocketAddrV4),
         seg: &TcpRepr,
         payload: &Payload<'_>,
+        reply: SockIp,
         now: Instant,
     ) {
         let payload_len = payload.len();
@@ -1643,7 +1687,7 @@ impl Stack {
                 self.tcp.mib.syncookies_failed += 1;
             }
             let rst = reset_for(seg, payload_len);
-            self.tcp_send_bare(local, remote, &rst, SockIp::default(), now);
+            self.tcp_send_bare(local, remote, &rst, reply, None, now);
             return;
         };
         let Some(Some(Sock::Listener(l))) = self.tcp.socks.get(li) else {
@@ -1676,7 +1720,7 @@ impl Stack {
         // The handshake's last ACK may already carry data or a FIN: the new block takes
         // the segment like any other (its ACK acknowledges nothing new by now).
         if payload_len > 0 || seg.flags.contains(TcpFlags::FIN) {
-            self.tcp_conn_rcv(i, seg, payload, now);
+            self.tcp_conn_rcv(i, seg, payload, reply, now);
         } else {
             self.tcp_flush(i, now);
         }
@@ -1789,14 +1833,7 @@ impl Stack {
                     }
                     _ => (None, SockIp::default()),
                 };
-                let p = IpParams {
-                    protocol: protocol::TCP,
-                    tos: ip.tos,
-                    ttl: ip.ttl.unwrap_or(self.cfg.default_ttl),
-                    dont_frag: true,
-                    ident,
-                    options: crate::wire::ipv4::Ipv4Options::default(),
-                };
+                let p = ip.params(ident, self.cfg.default_ttl);
                 // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
                 // batch stay unsent, to go when the queue has drained. Any other failure
                 // counts as a loss on the way: a segment too big for a PMTU that shrank under
@@ -1969,6 +2006,7 @@ impl Stack {
         remote: SocketAddrV4,
         repr: &TcpRepr,
         ip: SockIp,
+        ident: Option<u16>,
         now: Instant,
     ) {
         let Ok(rt) = self.ip_route_output(*remote.ip(), Some(*local.ip())) else {
@@ -1991,14 +2029,7 @@ impl Stack {
             return;
         }
         pkt.set_transport_header();
-        let p = IpParams {
-            protocol: protocol::TCP,
-            tos: ip.tos,
-            ttl: ip.ttl.unwrap_or(self.cfg.default_ttl),
-            dont_frag: true,
-            ident: None,
-            options: crate::wire::ipv4::Ipv4Options::default(),
-        };
+        let p = ip.params(ident, self.cfg.default_ttl);
         // No block keeps these segments to send again: a reset the queue refused is
         // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.
         // A refusal is counted (here and by the qdisc) instead of counting as sent.

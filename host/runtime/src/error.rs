@@ -94,9 +94,10 @@ pub fn send_error_kind(e: SendError) -> io::ErrorKind {
         SendError::NetUnreachable => K::NetworkUnreachable,
         SendError::HostUnreachable => K::HostUnreachable,
         SendError::Prohibited => K::PermissionDenied,
-        SendError::Blackhole | SendError::TooLong | SendError::MessageTooBig { .. } => {
-            K::InvalidInput
-        }
+        SendError::Blackhole
+        | SendError::LoopbackSource
+        | SendError::TooLong
+        | SendError::MessageTooBig { .. } => K::InvalidInput,
         SendError::NoSourceAddress => K::AddrNotAvailable,
         SendError::NoBuffers | SendError::QueueFull => K::OutOfMemory,
     }

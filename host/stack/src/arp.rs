@@ -3,6 +3,7 @@
 //! feeds the table, requests for our addresses are answered, and the table's actions (send a
 //! request, release a waiting packet, report a failed resolution) are carried out here.
 
+use crate::loopback::is_loopback;
 use crate::neigh::{ArpOp, ArpSeen, NeighAction};
 use crate::pktbuf::PacketBuf;
 use crate::route::IfIndex;
@@ -26,6 +27,11 @@ impl Stack {
             self.snmp.link.arp_malformed += 1;
             return;
         };
+        // `arp_process`: a request for a loopback address is bad and dropped whole, before
+        // the table learns anything from it; 127/8 is local but never on a link.
+        if is_loopback(arp.target_ip) {
+            return;
+        }
         // Linux's default `arp_ignore=0`: answer for any local address, whichever interface
         // it is on.
         let for_us = self.is_local_addr(arp.target_ip);

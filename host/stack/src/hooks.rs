@@ -95,9 +95,11 @@ pub enum Verdict {
 pub struct HookContext {
     /// The hook point being traversed.
     pub hook: HookPoint,
-    /// The interface the packet came in on (PreRouting, Input, Forward).
+    /// The interface the packet came in on (PreRouting, Input, Forward);
+    /// [`crate::loopback::LOOPBACK_IFINDEX`] for 127/8 traffic, which the implicit `lo`
+    /// carries.
     pub in_if: Option<IfIndex>,
-    /// The interface it will leave by (Forward, Output, PostRouting).
+    /// The interface it will leave by (Forward, Output, PostRouting), `lo`'s likewise.
     pub out_if: Option<IfIndex>,
 }
 

@@ -141,12 +141,7 @@ impl Stack {
         mtu: u16,
         now: Instant,
     ) -> Option<(usize, usize)> {
-        let link = self
-            .fib
-            .lookup(dst)
-            .ok()
-            .and_then(|nh| self.iface(nh.ifindex))
-            .map(|i| i.mtu())?;
+        let link = self.route_link_mtu(dst)?;
         let before = self.pmtu.path_mtu(dst, link, now);
         let after = self.pmtu.learn(dst, usize::from(mtu), link, now);
         Some((before, after))

@@ -213,9 +213,11 @@ impl Stack {
     /// dropped (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7); the limited broadcast, our addresses and
     /// the directed broadcast of any of our prefixes are received here; anything else is
     /// forwarded when forwarding is on. A source must be a unicast address that is not ours
-    /// (`fib_validate_source` without reverse-path filtering). Packets we looped back to
-    /// ourselves carry our own addresses and skip the martian checks, as Linux's do (they
-    /// come with their output route).
+    /// (`fib_validate_source` without reverse-path filtering), so not in 127/8 either. A 127/8
+    /// source or destination is a martian on a real interface though 127/8 is this host's
+    /// (`route_localnet` off): only `lo` carries it. Packets we looped back to ourselves
+    /// carry our own addresses and skip the martian checks, as Linux's do (they come with
+    /// their output route).
     fn ip_route_input(&self, pkt: &PacketBuf, hdr: &Ipv4Repr) -> InputRoute {
         let (src, dst) = (hdr.src, hdr.dst);
         let local = self.is_local_addr(dst) || self.is_broadcast_addr(dst);

@@ -3,14 +3,16 @@
 //! `ip_local_out` builds the header and runs OUTPUT, `ip_output` runs POSTROUTING,
 //! `ip_finish_output` fragments to the (path) MTU or refuses with DF, and
 //! `ip_finish_output2`/`neigh_output` resolves the next hop's MAC and queues the frame.
-//! Datagrams to one of our own addresses loop back into IPv4 input, as through `lo`.
+//! Datagrams to one of our own addresses, all of 127.0.0.0/8 among them, loop back into
+//! IPv4 input, as through `lo` ([`crate::loopback`]).
 
 use crate::device::complete_tx_checksum;
 use crate::frag::{fragment_plan, FragmentError, FragmentRequest};
 use crate::hooks::{HookContext, Verdict};
+use crate::loopback::{is_loopback, LOOPBACK_ADDR, LOOPBACK_IFINDEX};
 use crate::neigh::Resolve;
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
-use crate::route::{IfIndex, LookupError, NextHop};
+use crate::route::{IfIndex, LookupError, NextHop, Prefix, Route};
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
@@ -36,6 +38,11 @@ pub enum SendError {
     /// The output interface has no address to send from (`EADDRNOTAVAIL`).
     #[error("no source address")]
     NoSourceAddress,
+    /// The source is a loopback address (127/8) and the destination is not this host's
+    /// (`EINVAL`, Linux `__mkroute_output`): a 127/8 source never leaves on a real
+    /// interface. Nothing was sent.
+    #[error("loopback source towards another host")]
+    LoopbackSource,
     /// Too big for the path MTU with DF set (`EMSGSIZE`); `mtu` is the MTU in effect.
     #[error("message too big for path mtu {mtu}")]
     MessageTooBig {
@@ -61,11 +68,11 @@ pub struct OutRoute {
     /// Where to send.
     pub nh: NextHop,
     /// The destination: the one asked for, or for 0.0.0.0 the address of this host it
-    /// became.
+    /// became (127.0.0.1 unless the source was bound).
     pub dst: Ipv4Addr,
     /// The source address.
     pub src: Ipv4Addr,
-    /// True when the destination is one of our addresses (loopback).
+    /// True when the destination is one of our addresses, 127/8 included (loopback).
     pub local: bool,
 }
 
@@ -91,46 +98,54 @@ impl Stack {
     /// `ip_route_output`: the route towards `dst` and the source address, `src` when the
     /// caller bound one (it must be ours), else one of the output interface's.
     ///
-    /// No destination (0.0.0.0) means this host, as in Linux `ip_route_output_key_hash_rcu`:
-    /// the destination becomes the source asked for, or without one the loopback address,
-    /// and the route is local; [`OutRoute::dst`] is the address it became, which a connect
-    /// takes as its peer. oxnic has no loopback interface and no 127.0.0.1: the host's first
-    /// address stands in for it (the first interface's first address), and without any
-    /// address there is no route.
+    /// As Linux `ip_route_output_key_hash_rcu`, the local table comes first: a destination
+    /// that is this host's leaves by no device and loops back into input. 127.0.0.0/8 goes by
+    /// the implicit `lo` ([`LOOPBACK_IFINDEX`]), from 127.0.0.1 unless bound (the route's
+    /// `src`); another of our addresses by its interface, from itself unless bound. No
+    /// destination (0.0.0.0) means this host too: it becomes the source asked for, or without
+    /// one 127.0.0.1 (and so does the source), and [`OutRoute::dst`] is the address it
+    /// became, which a connect takes as its peer. Anything else goes by the FIB, where a
+    /// 127/8 source is refused ([`SendError::LoopbackSource`], `__mkroute_output`).
     pub(crate) fn ip_route_output(
         &mut self,
         dst: Ipv4Addr,
         src: Option<Ipv4Addr>,
     ) -> Result<OutRoute, SendError> {
         let src = src.filter(|s| !s.is_unspecified());
-        let dst = if dst.is_unspecified() {
-            let this_host = src.filter(|&s| self.is_local_addr(s)).or_else(|| {
-                self.ifaces
-                    .iter()
-                    .find_map(|i| i.addrs.first())
-                    .map(|a| a.0)
-            });
-            match this_host {
-                Some(a) => a,
-                None => {
-                    self.snmp.ip.out_no_routes += 1;
-                    return Err(SendError::NetUnreachable);
-                }
+        if let Some(s) = src {
+            if !self.is_local_addr(s) {
+                return Err(SendError::NoSourceAddress);
             }
+        }
+        let dst = if dst.is_unspecified() {
+            src.unwrap_or(LOOPBACK_ADDR)
         } else {
             dst
         };
+        if is_loopback(dst) {
+            return Ok(OutRoute {
+                nh: NextHop {
+                    addr: dst,
+                    gateway: None,
+                    ifindex: LOOPBACK_IFINDEX,
+                    route: Route::connected(Prefix::LOOPBACK, LOOPBACK_IFINDEX),
+                },
+                dst,
+                src: src.unwrap_or(LOOPBACK_ADDR),
+                local: true,
+            });
+        }
         if self.is_local_addr(dst) {
             let ifindex = self
                 .ifaces
                 .iter()
                 .find(|i| i.addrs.iter().any(|a| a.0 == dst))
-                .map_or(0, |i| i.index);
+                .map_or(LOOPBACK_IFINDEX, |i| i.index);
             let nh = self.fib.lookup(dst).unwrap_or(NextHop {
                 addr: dst,
                 gateway: None,
                 ifindex,
-                route: crate::route::Route::connected(crate::route::Prefix::host(dst), ifindex),
+                route: Route::connected(Prefix::host(dst), ifindex),
             });
             return Ok(OutRoute {
                 nh: NextHop { ifindex, ..nh },
@@ -152,8 +167,8 @@ impl Stack {
             }
         };
         let src = match src {
-            Some(s) if self.is_local_addr(s) => s,
-            Some(_) => return Err(SendError::NoSourceAddress),
+            Some(s) if is_loopback(s) => return Err(SendError::LoopbackSource),
+            Some(s) => s,
             None => self
                 .iface(nh.ifindex)
                 .and_then(|i| i.select_addr(nh.addr))

@@ -27,6 +27,7 @@
 //! - TX: [`udp`] / [`icmp`] → [`ip_output`] (route, source address, OUTPUT, POSTROUTING,
 //!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
 //!   checksums when the device lacks them) → device.
+//! - [`loopback`]: 127.0.0.0/8, this host's `lo`: implicit, no interface, delivered locally.
 //! - [`snmp`]: the `/proc/net/snmp` counters.
 //! - `ephemeral`: the orders TCP and UDP try ephemeral ports in (RFC 6056, as Linux).
 //! - [`changes`]: which sockets changed since a poller last asked (epoll's ready list).
@@ -53,6 +54,7 @@ pub mod iface;
 pub mod ip_forward;
 pub mod ip_input;
 pub mod ip_output;
+pub mod loopback;
 pub mod neigh;
 pub mod netsim;
 pub mod packet_tap;

@@ -40,6 +40,12 @@ impl Prefix {
         len: 0,
     };
 
+    /// The loopback prefix `127.0.0.0/8`, all of it this host's ([`crate::loopback`]).
+    pub const LOOPBACK: Prefix = Prefix {
+        addr: Ipv4Addr::new(127, 0, 0, 0),
+        len: 8,
+    };
+
     /// A prefix of `len` bits at `addr`.
     ///
     /// Fails when `len > 32` or when `addr` has bits set beyond `len` (Linux answers

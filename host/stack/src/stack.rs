@@ -44,6 +44,7 @@ use crate::hooks::Hooks;
 use crate::icmp::IcmpEvent;
 use crate::icmp_limit::{IcmpLimitParams, IcmpRateLimiter};
 use crate::iface::{IfaceConfig, Interface};
+use crate::loopback::{is_loopback, LOOPBACK_IFINDEX, LOOPBACK_MTU};
 use crate::neigh::NeighParams;
 use crate::packet_tap::Taps;
 use crate::pktbuf::{PacketBuf, PacketPool};
@@ -399,9 +400,26 @@ impl Stack {
 
     /// The path MTU towards `dst` as this stack would use it now.
     pub fn path_mtu(&self, dst: Ipv4Addr, now: Instant) -> Option<usize> {
-        let nh = self.fib.lookup(dst).ok()?;
-        let link = self.iface(nh.ifindex)?.mtu();
+        let link = self.route_link_mtu(dst)?;
         Some(self.pmtu.path_mtu(dst, link, now))
+    }
+
+    /// The MTU of interface `ifindex`, the implicit `lo`'s included.
+    pub(crate) fn link_mtu(&self, ifindex: IfIndex) -> Option<usize> {
+        if ifindex == LOOPBACK_IFINDEX {
+            return Some(LOOPBACK_MTU);
+        }
+        self.iface(ifindex).map(|i| i.mtu())
+    }
+
+    /// The MTU of the interface a route to `dst` leaves by: `lo`'s for 127/8, which the
+    /// local table routes before the FIB is asked, else that of the FIB's route.
+    pub(crate) fn route_link_mtu(&self, dst: Ipv4Addr) -> Option<usize> {
+        if is_loopback(dst) {
+            return Some(LOOPBACK_MTU);
+        }
+        let nh = self.fib.lookup(dst).ok()?;
+        self.link_mtu(nh.ifindex)
     }
 
     /// The ICMP rate limiter, for its counters.
@@ -409,11 +427,14 @@ impl Stack {
         &self.icmp_limit
     }
 
-    /// True when `addr` is assigned to any interface.
+    /// True when `addr` is this host's: assigned to any interface, or in 127.0.0.0/8, which
+    /// Linux's local table routes to `lo` whole ([`crate::loopback`]).
     pub fn is_local_addr(&self, addr: Ipv4Addr) -> bool {
-        self.ifaces
-            .iter()
-            .any(|i| i.addrs.iter().any(|a| a.0 == addr))
+        is_loopback(addr)
+            || self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|a| a.0 == addr))
     }
 
     /// True when `addr` is the limited broadcast or the directed broadcast of a prefix on

@@ -613,7 +613,7 @@ impl Stack {
         // To 0.0.0.0 is to this host (Linux `udp_sendmsg` takes the route's `daddr`).
         let dst = SocketAddrV4::new(rt.dst, dst.port());
         let total = UdpRepr::HEADER_LEN + data.len();
-        let link = self.iface(rt.nh.ifindex).map_or(0, |i| i.mtu());
+        let link = self.link_mtu(rt.nh.ifindex).unwrap_or(0);
         let mtu = self.pmtu.path_mtu(*dst.ip(), link, now);
         let tx_csum = self
             .iface(rt.nh.ifindex)

@@ -2131,9 +2131,9 @@ fn udp_binds_reuse_the_lowest_closed_slot_first() {
 }
 
 /// Linux routes 0.0.0.0 as this host (`ip_route_output_key_hash_rcu`), for `udp_sendmsg`
-/// and for `__ip4_datagram_connect` alike: a datagram sent to it reaches a socket here, from
-/// the host's address (oxnic's stand-in for 127.0.0.1, which it has not), and a socket
-/// connected to it has that address as its peer.
+/// and for `__ip4_datagram_connect` alike: an unbound socket's datagram sent to it reaches
+/// a socket here as one to 127.0.0.1, from 127.0.0.1, and a socket connected to it has
+/// 127.0.0.1 as its peer and its local address.
 #[test]
 fn udp_to_0_0_0_0_reaches_this_host() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
@@ -2151,18 +2151,18 @@ fn udp_to_0_0_0_0_reaches_this_host() {
     net.run_for(Duration::from_millis(1)).unwrap();
     let mut got = Vec::new();
     while let Ok((n, from)) = net.stacks[0].udp_recv_from(srv, &mut buf) {
-        assert_eq!(from.ip(), &ip("10.0.0.1"));
+        assert_eq!(from.ip(), &ip("127.0.0.1"));
         got.push(buf[..n].to_vec());
     }
     assert_eq!(got, [&b"hello"[..], b"aa", b"bb", b"c"]);
     net.stacks[0].udp_connect(cli, any(7)).unwrap();
     assert_eq!(
         net.stacks[0].udp_peer_addr(cli),
-        Ok(SocketAddrV4::new(ip("10.0.0.1"), 7))
+        Ok(SocketAddrV4::new(ip("127.0.0.1"), 7))
     );
     assert_eq!(
         net.stacks[0].udp_local_addr(cli).unwrap().ip(),
-        &ip("10.0.0.1")
+        &ip("127.0.0.1")
     );
     let now = net.now();
     net.stacks[0].udp_send(cli, b"again", now).unwrap();
@@ -2181,8 +2181,8 @@ fn udp_to_0_0_0_0_reaches_this_host() {
     );
 }
 
-/// A ping to 0.0.0.0 goes by the same route as a connect to it: to this host (Linux answers
-/// `ping 0.0.0.0` from 127.0.0.1; oxnic from its first address, its stand-in).
+/// A ping to 0.0.0.0 goes by the same route as a connect to it: to this host, which
+/// answers from 127.0.0.1 as Linux does.
 #[test]
 fn ping_to_0_0_0_0_is_answered_by_this_host() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
@@ -2193,7 +2193,7 @@ fn ping_to_0_0_0_0_is_answered_by_this_host() {
     net.run_for(Duration::from_millis(1)).unwrap();
     assert_eq!(
         echo_replies(&mut net, 0),
-        vec![(ip("10.0.0.1"), 1, b"me".to_vec())]
+        vec![(ip("127.0.0.1"), 1, b"me".to_vec())]
     );
     assert_eq!(
         net.stacks[1].snmp().icmp.in_msgs,

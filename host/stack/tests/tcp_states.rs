@@ -2741,10 +2741,9 @@ fn estab_resets_counts_closes_from_established_or_close_wait_only() {
 // ------------------------------------------------------------------ connect to 0.0.0.0
 
 /// Linux `ip_route_connect` (`ip_route_output_key_hash_rcu`): a connect to 0.0.0.0 is to
-/// this host: the destination becomes the bound source address, or with none the loopback
-/// address, and the connection is the peer of a listener here. oxnic has no loopback
-/// interface and no 127.0.0.1, so its stand-in is the host's first address; the connection
-/// goes over the stack's loopback path as one to any of its own addresses does.
+/// this host: the destination becomes the bound source address, or with none 127.0.0.1
+/// (and so does the source), and the connection is the peer of a listener here, over the
+/// loopback path.
 #[test]
 fn connect_to_0_0_0_0_connects_to_this_host() {
     let (mut net, a_if, _) = two_hosts(DeviceCaps::default(), ms(1));
@@ -2753,7 +2752,7 @@ fn connect_to_0_0_0_0_connects_to_this_host() {
         .add_address(a_if, ip4("10.0.0.11"), 24, now)
         .unwrap();
     let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 7000), 4).unwrap();
-    for (bind, want) in [("0.0.0.0", "10.0.0.1"), ("10.0.0.11", "10.0.0.11")] {
+    for (bind, want) in [("0.0.0.0", "127.0.0.1"), ("10.0.0.11", "10.0.0.11")] {
         let now = net.now();
         let c = net.stacks[0]
             .tcp_connect_from(addr(bind, 0), addr("0.0.0.0", 7000), now)

@@ -741,12 +741,7 @@ impl Stack {
     /// The MSS to offer `dst`: its route's MTU, a smaller path MTU cached for it included,
     /// minus the IPv4 and TCP headers (Linux `ipv4_default_advmss` on `ipv4_mtu(dst)`).
     fn adv_mss_for(&self, dst: Ipv4Addr, now: Instant) -> u16 {
-        let link: usize = self
-            .fib
-            .lookup(dst)
-            .ok()
-            .and_then(|nh| self.iface(nh.ifindex))
-            .map_or(1500, |i| i.mtu());
+        let link = self.route_link_mtu(dst).unwrap_or(1500);
         let mtu = self.pmtu.path_mtu(dst, link, now);
         (mtu.saturating_sub(40)).clamp(88, 65_495) as u16
     }
@@ -795,8 +790,9 @@ impl Stack {
     /// Starts a connection to `remote` from an address the route picks and an ephemeral
     /// port (`connect` on a non-blocking socket): the handle is in SYN-SENT; it becomes
     /// writable when established, or reports the error. A connect to 0.0.0.0 is to this
-    /// host, as on Linux: its peer is the bound address, else the host's first address
-    /// (where Linux would use 127.0.0.1, which oxnic has not). The port is found as Linux's
+    /// host, as on Linux: its peer is the bound address, else 127.0.0.1. From a 127/8
+    /// address to another host it is [`TcpError::InvalidArgument`] (EINVAL: a loopback
+    /// source never leaves the host). The port is found as Linux's
     /// `__inet_hash_connect` does (RFC 6056 algorithm 4): from a keyed hash of the addresses
     /// and the remote port plus a per-destination counter, even ports first.
     pub fn tcp_connect(
@@ -829,6 +825,7 @@ impl Stack {
                 SendError::NoSourceAddress => TcpError::AddrNotAvailable,
                 SendError::Prohibited => TcpError::Prohibited,
                 SendError::Blackhole => TcpError::Blackhole,
+                SendError::LoopbackSource => TcpError::InvalidArgument,
                 _ => TcpError::Unreachable,
             })?;
         // 0.0.0.0 is this host (Linux `ip_route_connect`): the route says which address it
@@ -1789,9 +1786,10 @@ impl Stack {
             let Ok(rt) = self.ip_route_output(*remote.ip(), Some(*local.ip())) else {
                 return;
             };
-            let (link_mtu, tx_csum) = self
+            let link_mtu = self.link_mtu(rt.nh.ifindex).unwrap_or(1500);
+            let tx_csum = self
                 .iface(rt.nh.ifindex)
-                .map_or((1500, false), |f| (f.mtu(), f.dev.caps().tx_csum));
+                .is_some_and(|f| f.dev.caps().tx_csum);
             let path_mtu = self.pmtu.path_mtu(*remote.ip(), link_mtu, now);
             let lim = OutLimits {
                 path_mss: path_mss(path_mtu),

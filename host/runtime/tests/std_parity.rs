@@ -414,15 +414,15 @@ fn tcp_ttl_is_inherited_from_the_listener_and_set_per_stream() {
     assert_eq!(s.ttl().unwrap(), 64);
 }
 
-/// Linux `ip_route_connect`: a connect or a `send_to` to 0.0.0.0 is to this host (std on
-/// Linux reaches 127.0.0.1 that way). oxnic has no 127.0.0.1: the runtime's own address
-/// stands in for it, and `peer_addr` shows it.
+/// Linux `ip_route_connect`: a connect or a `send_to` to 0.0.0.0 is to this host, as std on
+/// Linux reaches 127.0.0.1 that way: `peer_addr` shows 127.0.0.1, and the datagram comes
+/// from it.
 #[test]
 fn connect_and_send_to_0_0_0_0_reach_this_host() {
     let (a, _b) = pair();
     let l = TcpListener::bind(&a, "0.0.0.0:7340").unwrap();
     let mut c = TcpStream::connect(&a, "0.0.0.0:7340").unwrap();
-    assert_eq!(c.peer_addr().unwrap(), "10.0.0.1:7340".parse().unwrap());
+    assert_eq!(c.peer_addr().unwrap(), "127.0.0.1:7340".parse().unwrap());
     let (mut s, from) = l.accept().unwrap();
     assert_eq!(from, c.local_addr().unwrap());
     c.write_all(b"me").unwrap();
@@ -436,7 +436,61 @@ fn connect_and_send_to_0_0_0_0_reach_this_host() {
     let tx = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
     tx.send_to(b"me", "0.0.0.0:7341").unwrap();
     let (n, from) = rx.recv_from(&mut buf).unwrap();
-    assert_eq!((&buf[..n], from.ip()), (&b"me"[..], [10, 0, 0, 1].into()));
+    assert_eq!((&buf[..n], from.ip()), (&b"me"[..], [127, 0, 0, 1].into()));
     tx.connect("0.0.0.0:7341").unwrap();
-    assert_eq!(tx.peer_addr().unwrap(), "10.0.0.1:7341".parse().unwrap());
+    assert_eq!(tx.peer_addr().unwrap(), "127.0.0.1:7341".parse().unwrap());
+}
+
+/// std on Linux: `TcpListener::bind("127.0.0.1:0")` gets a port, and a stream from this host
+/// connects to that address over `lo`, from 127.0.0.1; `peer_addr` is the listener's
+/// address and `accept` returns the stream's own; data flows both ways, and a close is an
+/// end of stream. A connect to a 127.0.0.1 port nobody listens on is refused, and a UDP
+/// socket on 127.0.0.1 is reached the same way. None of it reaches the other host.
+#[test]
+fn a_listener_on_127_0_0_1_takes_connections_from_this_host() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, "127.0.0.1:0").unwrap();
+    let at = l.local_addr().unwrap();
+    assert_eq!(at.ip(), std::net::Ipv4Addr::LOCALHOST);
+    assert_ne!(at.port(), 0);
+    let mut c = TcpStream::connect(&a, at).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), at);
+    let local = c.local_addr().unwrap();
+    assert_eq!(local.ip(), std::net::Ipv4Addr::LOCALHOST);
+    let (mut s, from) = l.accept().unwrap();
+    assert_eq!((from, s.local_addr().unwrap()), (local, at));
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0; 4];
+    c.write_all(b"ping").unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    s.write_all(b"pong").unwrap();
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+    drop(c);
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+
+    let e = TcpStream::connect(&a, "127.0.0.1:7342").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+
+    let rx = UdpSocket::bind(&a, "127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let tx = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    tx.send_to(b"lo", rx.local_addr().unwrap()).unwrap();
+    let (n, from) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from.ip()), (&b"lo"[..], [127, 0, 0, 1].into()));
+    assert_eq!(b.with_stack(|st, _| st.snmp().ip.in_receives), 0);
+}
+
+/// Linux `__mkroute_output`: a socket bound to 127.0.0.1 cannot reach another host (EINVAL:
+/// std `InvalidInput`); a 127/8 source never leaves on a real interface.
+#[test]
+fn a_socket_on_127_0_0_1_cannot_reach_another_host() {
+    let (a, b) = pair();
+    let _l = TcpListener::bind(&b, "10.0.0.2:7343").unwrap();
+    let tx = UdpSocket::bind(&a, "127.0.0.1:0").unwrap();
+    let e = tx.send_to(b"out", "10.0.0.2:7343").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(b.with_stack(|st, _| st.snmp().ip.in_receives), 0);
 }

@@ -2401,6 +2401,29 @@ fn ttl_and_tos_are_per_socket_and_inherited_from_the_listener() {
     );
 }
 
+/// A listener's half-open child is not a socket yet: its SYN-ACKs go out with the listener's
+/// settings as they are when sent (`tcp_v4_send_synack` through the listener), and it copies
+/// them when the handshake's last ACK makes it one (`inet_csk_clone_lock`). A TTL set on the
+/// listener between the SYN and that ACK is the accepted connection's. Before, the child
+/// copied the settings when the SYN came.
+#[test]
+fn an_accepted_connection_copies_its_listener_when_the_handshake_completes() {
+    let mut net = net();
+    let l = net.stacks[1].tcp_listen(addr("0.0.0.0", 80), 4).unwrap();
+    net.stacks[1].tcp_set_ttl(l, Some(9)).unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .tcp_connect(addr("10.0.0.2", 80), now)
+        .unwrap();
+    // The SYN is in (1 ms each way), the final ACK not yet.
+    net.run_for(Duration::from_micros(1500)).unwrap();
+    assert!(net.stacks[1].tcp_accept(l).is_err(), "still half-open");
+    net.stacks[1].tcp_set_ttl(l, Some(12)).unwrap();
+    net.run_for(ms(5)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    assert_eq!(net.stacks[1].tcp_ttl(s), Ok(12));
+}
+
 /// Resets follow Linux's two paths: a connection's own (an abort, `tcp_send_active_reset`)
 /// goes out with the socket's TTL and TOS and its own IP identification counter; a reset
 /// answering a segment no connection takes (`tcp_v4_send_reset`, from the control socket)

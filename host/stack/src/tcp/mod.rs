@@ -1516,6 +1516,12 @@ impl Stack {
             Outcome::Established => {
                 self.tcp.mib.handshakes += 1;
                 if let Some(p) = parent {
+                    // The child becomes a socket of its own now, a copy of its listener as
+                    // it is (Linux `inet_csk_clone_lock` on the handshake's last ACK).
+                    let ip = self.tcp.listener_ip(p);
+                    if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
+                        c.ip = ip;
+                    }
                     if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept.push_back(i);
@@ -1821,10 +1827,13 @@ impl Stack {
                             tos: c.ip.tos,
                         },
                     ),
+                    // A listener's SYN-ACK goes out through the listener
+                    // (`tcp_v4_send_synack`): its settings as they are now.
                     Some(Some(Sock::Conn(c)))
                         if c.state == TcpState::SynReceived && c.parent.is_some() =>
                     {
-                        (None, c.ip)
+                        let p = c.parent.unwrap_or(i);
+                        (None, self.tcp.listener_ip(p))
                     }
                     Some(Some(Sock::Conn(c))) => {
                         (Some(c.take_ip_ids(pkt.meta.gso_segs.max(1))), c.ip)

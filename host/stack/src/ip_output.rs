@@ -269,6 +269,13 @@ impl Stack {
 
     /// Delivers a locally addressed datagram back into input, through POSTROUTING and
     /// PREROUTING as `lo` would. Its checksums were never damaged by a wire.
+    ///
+    /// Input never runs inside the output that sent to it: as Linux's `loopback_xmit` queues
+    /// on the backlog for the softirq, the datagram joins [`Stack::loopback_backlog`], and the
+    /// outermost loopback delivers the backlog in order. So what input sends back to this host
+    /// meanwhile (an ACK, an echo reply, the segments that ACK lets go) waits its turn rather
+    /// than recursing: a bulk transfer to this host went a call level deeper per segment and
+    /// overflowed the stack.
     fn ip_loopback(
         &mut self,
         mut pkt: PacketBuf,
@@ -289,7 +296,15 @@ impl Stack {
         pkt.meta.csum = ChecksumState::Unnecessary;
         pkt.meta.ifindex = ifindex;
         pkt.meta.pkt_type = PacketType::Loopback;
-        self.ip_rcv(ifindex, pkt, now);
+        self.loopback_backlog.push_back((ifindex, pkt));
+        if self.loopback_draining {
+            return Ok(());
+        }
+        self.loopback_draining = true;
+        while let Some((ifindex, pkt)) = self.loopback_backlog.pop_front() {
+            self.ip_rcv(ifindex, pkt, now);
+        }
+        self.loopback_draining = false;
         Ok(())
     }
 

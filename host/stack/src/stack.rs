@@ -177,6 +177,11 @@ pub struct Stack {
     pub(crate) icmp_events: VecDeque<IcmpEvent>,
     /// Identification counters of datagrams no socket numbers ([`Stack::select_ident`]).
     pub(crate) ip_idents: Box<[u16; crate::ip_output::IP_IDENTS]>,
+    /// Datagrams sent to this host, waiting to go into input (Linux's backlog, which
+    /// `loopback_xmit` feeds through `__netif_rx`), with the interface they come in on.
+    pub(crate) loopback_backlog: VecDeque<(IfIndex, PacketBuf)>,
+    /// A loopback is delivering the backlog: one sent meanwhile only joins it.
+    pub(crate) loopback_draining: bool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -209,6 +214,8 @@ impl Stack {
             gso_scratch: Vec::new(),
             icmp_events: VecDeque::new(),
             ip_idents: Box::new([0; crate::ip_output::IP_IDENTS]),
+            loopback_backlog: VecDeque::new(),
+            loopback_draining: false,
             ifaces: Vec::new(),
             cfg,
         }

@@ -392,3 +392,69 @@ fn arp_for_a_127_address_is_not_answered() {
     inject(&mut net, &arp("10.0.0.2"));
     assert_eq!(net.stacks[1].tap_take(tap).unwrap().len(), 1);
 }
+
+/// Moves `total` bytes over TCP from this host to itself at `addr` on a thread with a 2 MiB
+/// stack (a test thread's), with send and receive buffers of `buf` bytes, and checks every
+/// byte. Returns the bytes received.
+fn bulk_to_self(addr: &'static str, with_iface: bool, buf: usize, total: usize) -> usize {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let mut cfg = StackConfig::default();
+            cfg.tcp.sndbuf = buf;
+            cfg.tcp.rcvbuf = buf;
+            cfg.tcp.rcvbuf_max = buf.max(cfg.tcp.rcvbuf_max);
+            let mut s = Stack::new(cfg);
+            let mut now = Instant::from_millis(1);
+            if with_iface {
+                let i = s.add_interface(oxnic_stack::iface::IfaceConfig::new(
+                    "eth0",
+                    common::mac(0, 1),
+                    DeviceCaps::default(),
+                ));
+                s.add_address(i, ip("10.0.0.1"), 24, now).unwrap();
+            }
+            let l = s.tcp_listen(sa(addr, 80), 4).unwrap();
+            let c = s.tcp_connect(sa(addr, 80), now).unwrap();
+            s.poll(now);
+            let (srv, _) = s.tcp_accept(l).unwrap();
+            let data: Vec<u8> = (0..buf).map(|i| (i % 251) as u8).collect();
+            let mut out = vec![0u8; buf];
+            let (mut sent, mut got) = (0usize, 0usize);
+            while got < total {
+                let want = (total - sent).min(buf - sent % 251);
+                if want > 0 {
+                    let off = sent % 251;
+                    sent += s.tcp_send(c, &data[off..off + want], now).unwrap_or(0);
+                }
+                now += Duration::from_micros(100);
+                s.poll(now);
+                while let Ok(k) = s.tcp_recv(srv, &mut out, now) {
+                    if k == 0 {
+                        break;
+                    }
+                    let off = got % 251;
+                    assert_eq!(&out[..k], &data[off..off + k], "at stream offset {got}");
+                    got += k;
+                }
+            }
+            got
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Linux's `loopback_xmit` queues what a host sends itself on the backlog, and input takes it
+/// later: input never runs inside the output that sent to it. Before, a datagram to this host
+/// went straight into input, whose ACK went straight back into the sender, whose flush sent
+/// the next segments straight back in...: a level deeper per segment, until a bulk transfer
+/// to 127.0.0.1 with 16 MiB buffers, or to the host's own address with the defaults,
+/// overflowed the thread's stack and aborted the process.
+#[test]
+fn bulk_tcp_to_this_host_does_not_recurse() {
+    let total = 64 << 20;
+    assert_eq!(bulk_to_self("127.0.0.1", false, 16 << 20, total), total);
+    let default = StackConfig::default().tcp.sndbuf;
+    assert_eq!(bulk_to_self("10.0.0.1", true, default, total), total);
+}

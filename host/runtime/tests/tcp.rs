@@ -227,15 +227,21 @@ fn shutdown_write_gives_peer_eof_while_it_can_still_answer() {
     assert_eq!(back, b"pong after your FIN");
 }
 
+/// The server aborts only once the client's connect has returned: a reset that closes the
+/// connection before that fails the connect itself (`__inet_stream_connect`), which
+/// `wakeups_and_errors.rs` tests.
 #[test]
 fn abort_resets_the_peer() {
     let (a, b) = pair();
     let listener = TcpListener::bind(&b, "10.0.0.2:7004").unwrap();
+    let (connected, wait_connected) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
+        wait_connected.recv().unwrap();
         s.abort().unwrap();
     });
     let mut c = TcpStream::connect(&a, "10.0.0.2:7004").unwrap();
+    connected.send(()).unwrap();
     server.join().unwrap();
     let e = c.read(&mut [0; 8]).expect_err("reset");
     assert_eq!(e.kind(), ErrorKind::ConnectionReset);

@@ -31,6 +31,7 @@
 //! - [`snmp`]: the `/proc/net/snmp` counters.
 //! - `ephemeral`: the orders TCP and UDP try ephemeral ports in (RFC 6056, as Linux).
 //! - [`changes`]: which sockets changed since a poller last asked (epoll's ready list).
+//! - `sock_slots`: the free slots and the by-port index the TCP and UDP socket tables share.
 //!
 //! For tests and benches:
 //!
@@ -62,6 +63,7 @@ pub mod pktbuf;
 pub mod qdisc;
 pub mod route;
 pub mod snmp;
+mod sock_slots;
 pub mod stack;
 pub mod tcp;
 pub mod time;

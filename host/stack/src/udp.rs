@@ -15,14 +15,14 @@ use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
 use crate::snmp::UdpMib;
+use crate::sock_slots::{FreeSlots, PortIndex};
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::ipv4::{protocol, Ipv4Repr};
 use crate::wire::udp::UdpRepr;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Largest UDP payload over IPv4.
@@ -152,9 +152,10 @@ struct UdpSocket {
 #[derive(Default)]
 pub(crate) struct UdpTable {
     socks: Vec<Option<UdpSocket>>,
-    by_port: HashMap<u16, Vec<usize>>,
-    /// Empty slots of `socks`, lowest first: a bind takes the lowest free slot without a scan.
-    vacant: BinaryHeap<Reverse<usize>>,
+    /// Every socket by its local port.
+    by_port: PortIndex,
+    /// Empty slots of `socks`: a bind takes the lowest free slot without a scan.
+    vacant: FreeSlots,
     /// How many random draws the port picker made: the index of the next one in the keyed
     /// sequence (`IsnGenerator::port_random`).
     port_draws: u64,
@@ -189,14 +190,16 @@ impl UdpTable {
     /// Linux `udp_lib_lport_inuse`: another socket on the port whose address overlaps
     /// `local`'s, unless both set `SO_REUSEADDR`.
     fn conflicts(&self, local: SocketAddrV4, reuse_addr: bool) -> bool {
-        self.by_port.get(&local.port()).is_some_and(|v| {
-            v.iter().filter_map(|&i| self.socks[i].as_ref()).any(|s| {
+        self.by_port
+            .get(local.port())
+            .iter()
+            .filter_map(|&i| self.socks[i].as_ref())
+            .any(|s| {
                 (s.local.ip().is_unspecified()
                     || local.ip().is_unspecified()
                     || s.local.ip() == local.ip())
                     && !(s.reuse_addr && reuse_addr)
             })
-        })
     }
 
     /// `__udp4_lib_lookup`: the best-scoring socket for a datagram. Among equals (sockets
@@ -204,7 +207,7 @@ impl UdpTable {
     /// head of its hash chain and keeps the first best.
     fn lookup(&self, saddr: Ipv4Addr, sport: u16, daddr: Ipv4Addr, dport: u16) -> Option<usize> {
         let mut best: Option<(u32, usize)> = None;
-        for &i in self.by_port.get(&dport)? {
+        for &i in self.by_port.get(dport) {
             let Some(score) = self.socks[i]
                 .as_ref()
                 .and_then(|s| s.score(saddr, sport, daddr))
@@ -305,21 +308,21 @@ impl Stack {
             error: None,
             stats: UdpSocketStats::default(),
         };
-        let i = match self.udp.vacant.pop() {
-            Some(Reverse(i)) if self.udp.socks.get(i).is_some_and(Option::is_none) => {
+        let i = match self.udp.vacant.take(&self.udp.socks) {
+            Some(i) => {
                 if let Some(slot) = self.udp.slot_mut(i) {
                     *slot = Some(sock);
                 }
                 i
             }
-            _ => {
+            None => {
                 self.udp.socks.push(Some(sock));
                 let i = self.udp.socks.len() - 1;
                 self.udp.changes.touch(i);
                 i
             }
         };
-        self.udp.by_port.entry(local.port()).or_default().push(i);
+        self.udp.by_port.insert(local.port(), i);
         Ok(UdpHandle(i))
     }
 
@@ -367,14 +370,9 @@ impl Stack {
         let port = self.udp.get(h)?.local.port();
         if let Some(slot) = self.udp.slot_mut(h.0) {
             *slot = None;
-            self.udp.vacant.push(Reverse(h.0));
+            self.udp.vacant.free(h.0);
         }
-        if let Some(v) = self.udp.by_port.get_mut(&port) {
-            v.retain(|&i| i != h.0);
-            if v.is_empty() {
-                self.udp.by_port.remove(&port);
-            }
-        }
+        self.udp.by_port.remove(port, h.0);
         Ok(())
     }
 
@@ -750,7 +748,7 @@ impl Stack {
                 changes,
                 ..
             } = &mut self.udp;
-            for &j in by_port.get(&repr.dst_port).into_iter().flatten() {
+            for &j in by_port.get(repr.dst_port) {
                 if let Some(s) = socks.get_mut(j).and_then(Option::as_mut) {
                     if s.score(hdr.src, repr.src_port, hdr.dst).is_some() {
                         changes.touch(j);

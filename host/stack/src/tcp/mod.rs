@@ -32,6 +32,7 @@ use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{IpParams, SendError};
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
+use crate::sock_slots::{FreeSlots, PortIndex};
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::{self, ChecksumMode};
@@ -455,10 +456,9 @@ pub struct TcpTable {
     /// `inet_bind_bucket`s): the bind conflict checks and the port pickers look at the
     /// sockets on one port instead of scanning the table, so opening N sockets is not
     /// O(N²). A slot is in it from [`Self::insert`] to [`Self::remove`], whatever its state.
-    bhash: HashMap<u16, Vec<usize>>,
-    /// Empty slots of `socks`, lowest first: a new socket takes the lowest free slot without
-    /// a scan.
-    vacant: BinaryHeap<Reverse<usize>>,
+    bhash: PortIndex,
+    /// Empty slots of `socks`: a new socket takes the lowest free slot without a scan.
+    vacant: FreeSlots,
     pub(crate) isn: IsnGenerator,
     /// Connect's per-destination port counters (Linux `table_perturb`).
     perturb: Perturb,
@@ -484,8 +484,8 @@ impl TcpTable {
             socks: Slots::default(),
             conns: HashMap::new(),
             listeners: HashMap::new(),
-            bhash: HashMap::new(),
-            vacant: BinaryHeap::new(),
+            bhash: PortIndex::default(),
+            vacant: FreeSlots::default(),
             isn: IsnGenerator::new(cfg.secret),
             perturb: Perturb::default(),
             port_draws: 0,
@@ -521,17 +521,17 @@ impl TcpTable {
             Sock::Listener(l) => l.local.port(),
             Sock::Conn(c) => c.local.port(),
         };
-        let i = match self.vacant.pop() {
-            Some(Reverse(i)) if self.socks.get(i).is_some_and(Option::is_none) => {
+        let i = match self.vacant.take(&self.socks) {
+            Some(i) => {
                 self.socks[i] = Some(s);
                 i
             }
-            _ => {
+            None => {
                 self.socks.push(Some(s));
                 self.socks.len() - 1
             }
         };
-        self.bhash.entry(port).or_default().push(i);
+        self.bhash.insert(port, i);
         i
     }
 
@@ -545,15 +545,8 @@ impl TcpTable {
             Sock::Listener(l) => l.local.port(),
             Sock::Conn(c) => c.local.port(),
         };
-        if let Some(v) = self.bhash.get_mut(&port) {
-            if let Some(at) = v.iter().position(|&x| x == i) {
-                v.swap_remove(at);
-            }
-            if v.is_empty() {
-                self.bhash.remove(&port);
-            }
-        }
-        self.vacant.push(Reverse(i));
+        self.bhash.remove(port, i);
+        self.vacant.free(i);
     }
 
     /// The IP header settings of socket `h`, connection or listener.
@@ -585,9 +578,8 @@ impl TcpTable {
     /// The live sockets whose local port is `port`.
     fn on_port(&self, port: u16) -> impl Iterator<Item = &Sock> {
         self.bhash
-            .get(&port)
-            .into_iter()
-            .flatten()
+            .get(port)
+            .iter()
             .filter_map(|&i| self.socks.get(i).and_then(Option::as_ref))
     }
 

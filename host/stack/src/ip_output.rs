@@ -91,6 +91,40 @@ pub(crate) struct IpParams {
     pub options: Ipv4Options,
 }
 
+/// A socket's own IP header settings (`IP_TTL`, `IP_TOS`), kept by TCP connections and
+/// listeners and by UDP sockets; the connections a listener accepts inherit its settings
+/// (Linux copies the listener's `inet_sock` into each child, `inet_csk_clone_lock`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SockIp {
+    /// TTL of the socket's datagrams; `None`: the stack's default.
+    pub(crate) ttl: Option<u8>,
+    /// TOS byte of the socket's datagrams (TCP keeps its ECN bits clear).
+    pub(crate) tos: u8,
+}
+
+impl SockIp {
+    /// What a datagram of `protocol` sent with these settings gets from IP: DF as
+    /// `dont_frag`, no options, the identification `ident` (`None`: 0, or a counter per
+    /// destination for a fragmentable datagram; see [`IpParams`]).
+    #[inline]
+    pub(crate) fn params(
+        self,
+        protocol: u8,
+        dont_frag: bool,
+        ident: Option<u16>,
+        default_ttl: u8,
+    ) -> IpParams {
+        IpParams {
+            protocol,
+            tos: self.tos,
+            ttl: self.ttl.unwrap_or(default_ttl),
+            dont_frag,
+            ident,
+            options: Ipv4Options::default(),
+        }
+    }
+}
+
 /// Identification counters for datagrams no socket numbers (Linux `IP_IDENTS_SZ`).
 pub(crate) const IP_IDENTS: usize = 2048;
 

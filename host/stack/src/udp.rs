@@ -11,7 +11,7 @@ use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::ephemeral;
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
-use crate::ip_output::{IpParams, SendError};
+use crate::ip_output::{SendError, SockIp};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
 use crate::snmp::UdpMib;
@@ -142,8 +142,8 @@ struct UdpSocket {
     dont_frag: bool,
     /// `SO_BROADCAST`.
     broadcast: bool,
-    ttl: Option<u8>,
-    tos: u8,
+    /// `IP_TTL`, `IP_TOS`.
+    ip: SockIp,
     error: Option<UdpError>,
     stats: UdpSocketStats,
 }
@@ -303,8 +303,7 @@ impl Stack {
             cork: None,
             dont_frag: false,
             broadcast: false,
-            ttl: None,
-            tos: 0,
+            ip: SockIp::default(),
             error: None,
             stats: UdpSocketStats::default(),
         };
@@ -415,19 +414,19 @@ impl Stack {
 
     /// Sets the TTL of sent datagrams (`IP_TTL`); `None` restores the default.
     pub fn udp_set_ttl(&mut self, h: UdpHandle, ttl: Option<u8>) -> Result<(), UdpError> {
-        self.udp.get(h)?.ttl = ttl;
+        self.udp.get(h)?.ip.ttl = ttl;
         Ok(())
     }
 
     /// The TTL of sent datagrams (`IP_TTL`): the one set, else the stack's default.
     pub fn udp_ttl(&mut self, h: UdpHandle) -> Result<u8, UdpError> {
-        let ttl = self.udp.get(h)?.ttl;
+        let ttl = self.udp.get(h)?.ip.ttl;
         Ok(ttl.unwrap_or(self.cfg.default_ttl))
     }
 
     /// Sets the TOS byte of sent datagrams (`IP_TOS`).
     pub fn udp_set_tos(&mut self, h: UdpHandle, tos: u8) -> Result<(), UdpError> {
-        self.udp.get(h)?.tos = tos;
+        self.udp.get(h)?.ip.tos = tos;
         Ok(())
     }
 
@@ -605,7 +604,7 @@ impl Stack {
             return Err(UdpError::TooLong);
         }
         let s = self.udp.get(h)?;
-        let (local, df, ttl, tos) = (s.local, s.dont_frag, s.ttl, s.tos);
+        let (local, df, ip) = (s.local, s.dont_frag, s.ip);
         let src = (!local.ip().is_unspecified()).then_some(*local.ip());
         let rt = self.ip_route_output(*dst.ip(), src)?;
         // To 0.0.0.0 is to this host (Linux `udp_sendmsg` takes the route's `daddr`).
@@ -662,14 +661,7 @@ impl Stack {
             }
             _ => None,
         };
-        let p = IpParams {
-            protocol: protocol::UDP,
-            tos,
-            ttl: ttl.unwrap_or(self.cfg.default_ttl),
-            dont_frag: df,
-            ident,
-            options: crate::wire::ipv4::Ipv4Options::default(),
-        };
+        let p = ip.params(protocol::UDP, df, ident, self.cfg.default_ttl);
         match self.ip_local_out(pkt, &rt, p, now) {
             // A datagram the qdisc refused is lost like one lost on the wire: as Linux does
             // for a socket without `IP_RECVERR`, the send succeeds (the qdisc counted the

@@ -29,7 +29,7 @@ use crate::changes::{ChangeGen, Changes};
 use crate::ephemeral::{self, Perturb};
 use crate::icmp::IcmpError;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
-use crate::ip_output::{IpParams, SendError};
+use crate::ip_output::{SendError, SockIp};
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
 use crate::sock_slots::{FreeSlots, PortIndex};
@@ -398,33 +398,6 @@ struct Refused {
 
 /// The ECN field of the TOS byte (RFC 3168), which TCP does not let the user set.
 const ECN_MASK: u8 = 0x03;
-
-/// A socket's own IP header settings (`IP_TTL`, `IP_TOS`), kept by connections and
-/// listeners; the connections a listener accepts inherit its settings (Linux copies the
-/// listener's `inet_sock` into each child, `inet_csk_clone_lock`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct SockIp {
-    /// TTL of the socket's datagrams; `None`: the stack's default.
-    pub(crate) ttl: Option<u8>,
-    /// TOS byte of the socket's datagrams, ECN bits clear.
-    pub(crate) tos: u8,
-}
-
-impl SockIp {
-    /// What a TCP segment sent with these settings gets from IP: DF set, no options, the
-    /// identification `ident` (`None`: 0, or a counter per destination for a fragmentable
-    /// datagram; see [`IpParams`]).
-    fn params(self, ident: Option<u16>, default_ttl: u8) -> IpParams {
-        IpParams {
-            protocol: protocol::TCP,
-            tos: self.tos,
-            ttl: self.ttl.unwrap_or(default_ttl),
-            dont_frag: true,
-            ident,
-            options: crate::wire::ipv4::Ipv4Options::default(),
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Listener {
@@ -1832,7 +1805,7 @@ impl Stack {
                     }
                     _ => (None, SockIp::default()),
                 };
-                let p = ip.params(ident, self.cfg.default_ttl);
+                let p = ip.params(protocol::TCP, true, ident, self.cfg.default_ttl);
                 // `tcp_write_xmit` stops at a local drop: this segment and the rest of the
                 // batch stay unsent, to go when the queue has drained. Any other failure
                 // counts as a loss on the way: a segment too big for a PMTU that shrank under
@@ -2028,7 +2001,7 @@ impl Stack {
             return;
         }
         pkt.set_transport_header();
-        let p = ip.params(ident, self.cfg.default_ttl);
+        let p = ip.params(protocol::TCP, true, ident, self.cfg.default_ttl);
         // No block keeps these segments to send again: a reset the queue refused is
         // answered again when the peer retries, a cookie SYN-ACK when its SYN comes back.
         // A refusal is counted (here and by the qdisc) instead of counting as sent.

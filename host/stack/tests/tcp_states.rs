@@ -188,17 +188,7 @@ fn listen_backlog_overflow_drops_syns_until_accept() {
 #[test]
 fn rto_backs_off_exponentially_then_aborts() {
     let mut net = net();
-    let cfg = TcpConfig {
-        retries2: 5,
-        ..TcpConfig::default()
-    };
-    net.stacks[0].set_tcp_config(cfg);
-    let (c, _s) = connected(&mut net);
-    // The wire dies.
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let (c, _) = sending_into_the_void(&mut net, Some(5));
     let mut expiries = Vec::new();
     let mut seen = 0;
     for _ in 0..20_000 {
@@ -1260,12 +1250,29 @@ fn icmp_to_a(
         .push_rx(PacketBuf::from_slice(64, &f));
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum IcmpError {
     Unreach(oxnic_stack::wire::icmpv4::DstUnreachable),
     FragNeeded(u16),
     TimeExceeded,
     ParamProblem(u8),
+}
+
+/// A connected pair (A's `retries2` set first, when given), then a dead link and data A
+/// sends into it: (A's socket, when it sent).
+fn sending_into_the_void(net: &mut Net, retries2: Option<u32>) -> (TcpHandle, Instant) {
+    if let Some(retries2) = retries2 {
+        net.stacks[0].set_tcp_config(TcpConfig {
+            retries2,
+            ..TcpConfig::default()
+        });
+    }
+    let (c, _s) = connected(net);
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    (c, now)
 }
 
 /// A connected pair to warm ARP, then a dead link and a connect from A to B:81 whose SYNs
@@ -1284,40 +1291,16 @@ fn lost_connect(net: &mut Net) -> (TcpHandle, SocketAddrV4, u32) {
     (c, local, iss)
 }
 
-#[test]
-fn icmp_port_unreachable_quoting_the_syn_refuses_the_connect() {
-    use oxnic_stack::wire::icmpv4::DstUnreachable;
-    let mut net = net();
-    let (c, local, iss) = lost_connect(&mut net);
-    let b = addr("10.0.0.2", 81);
-    let port = IcmpError::Unreach(DstUnreachable::PortUnreachable);
-    // A sequence number A never sent: ignored (RFC 5927 §4.1).
-    icmp_to_a(&mut net, "10.0.0.2", port, local, b, iss.wrapping_add(1000));
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
-    // Another port of ours, with no socket: ignored, no panic.
-    icmp_to_a(&mut net, "10.0.0.2", port, addr("10.0.0.1", 9), b, iss);
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
-    // The SYN: a hard error, the connect fails (RFC 1122 4.2.3.9, Linux ECONNREFUSED).
-    let fails = net.stacks[0].tcp_mib().attempt_fails;
-    icmp_to_a(&mut net, "10.0.0.2", port, local, b, iss);
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
-    assert_eq!(
-        net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::ConnectionRefused)
-    );
-    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
-}
-
 /// Linux `tcp_v4_err`: while a connection is opening, any destination unreachable (but
-/// fragmentation needed) and a time exceeded about its SYN end the connect at once, with the
-/// errno of `icmp_err_convert`. RFC 1122 4.2.3.9 would keep the soft ones (host, net
-/// unreachable) and retransmit; oxnic follows Linux, where an unreachable connect fails in
-/// milliseconds rather than after the SYN retries.
+/// fragmentation needed), a time exceeded and a parameter problem (a router or the peer found
+/// a bad header in it) about its SYN end the connect at once, with the errno of
+/// `icmp_err_convert` (port unreachable ECONNREFUSED, as RFC 1122 4.2.3.9 says; parameter
+/// problem EPROTO), counted in AttemptFails. RFC 1122 4.2.3.9 would keep the soft ones
+/// (host, net unreachable) and retransmit; oxnic follows Linux, where an unreachable connect
+/// fails in milliseconds rather than after the SYN retries. One quoting a sequence number A
+/// never sent, or another port of ours with no socket, is ignored (RFC 5927 §4.1).
 #[test]
-fn every_icmp_unreachable_about_the_syn_fails_the_connect_with_its_errno() {
+fn every_icmp_error_about_the_syn_fails_the_connect_with_its_errno() {
     use oxnic_stack::wire::icmpv4::DstUnreachable as U;
     let cases = [
         (
@@ -1360,12 +1343,31 @@ fn every_icmp_unreachable_about_the_syn_fails_the_connect_with_its_errno() {
         (IcmpError::Unreach(U::HostPrecedViol), TcpError::Unreachable),
         (IcmpError::Unreach(U::PrecedCutoff), TcpError::Unreachable),
         (IcmpError::TimeExceeded, TcpError::Unreachable),
+        (IcmpError::ParamProblem(20), TcpError::ProtocolError),
     ];
     for (err, want) in cases {
         let mut net = net();
         let (c, local, iss) = lost_connect(&mut net);
+        let b = addr("10.0.0.2", 81);
+        // A sequence number A never sent: ignored.
+        icmp_to_a(&mut net, "10.0.0.2", err, local, b, iss.wrapping_add(1000));
+        net.run_for(ms(2)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_state(c).unwrap(),
+            TcpState::SynSent,
+            "{want:?}"
+        );
+        // Another port of ours, with no socket: ignored, no panic.
+        icmp_to_a(&mut net, "10.0.0.2", err, addr("10.0.0.1", 9), b, iss);
+        net.run_for(ms(2)).unwrap();
+        assert_eq!(
+            net.stacks[0].tcp_state(c).unwrap(),
+            TcpState::SynSent,
+            "{want:?}"
+        );
+        // The SYN: the connect fails.
         let fails = net.stacks[0].tcp_mib().attempt_fails;
-        icmp_to_a(&mut net, "10.0.0.2", err, local, addr("10.0.0.2", 81), iss);
+        icmp_to_a(&mut net, "10.0.0.2", err, local, b, iss);
         net.run_for(ms(2)).unwrap();
         assert_eq!(
             net.stacks[0].tcp_state(c).unwrap(),
@@ -1481,199 +1483,104 @@ fn a_reset_in_syn_received_of_a_simultaneous_open_is_connreset() {
 }
 
 /// A listener's child in SYN-RECEIVED is a request nobody holds (Linux `tcp_req_err`): a
-/// net or host unreachable (or time exceeded) quoting its SYN-ACK drops it silently,
-/// counted in ListenDrops; other codes (port unreachable here) leave it to its SYN-ACK
-/// retries.
+/// net or host unreachable (or time exceeded) or a parameter problem (`type ==
+/// ICMP_PARAMETERPROB`) quoting its SYN-ACK drops it silently, counted in ListenDrops; other
+/// codes (port unreachable here) leave it to its SYN-ACK retries.
 #[test]
-fn icmp_unreachable_drops_a_listener_s_half_open_child() {
+fn icmp_unreachable_or_parameter_problem_drops_a_listener_s_half_open_child() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
-    let mut net = net();
-    connected(&mut net);
-    let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 90), 4).unwrap();
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let a = addr("10.0.0.1", 90);
-    let peer = addr("10.0.0.2", 4444);
-    inject_to_a(&mut net, peer, a, &seg(peer, a, 7000, 0, TcpFlags::SYN));
-    net.run_for(ms(2)).unwrap();
-    let child = net.stacks[0]
-        .tcp_sockets()
-        .find(|&h| net.stacks[0].tcp_local_addr(h) == Ok(a) && h != l)
-        .expect("a child in SYN-RECEIVED");
-    assert_eq!(
-        net.stacks[0].tcp_state(child).unwrap(),
-        TcpState::SynReceived
-    );
-    let iss = net.stacks[0].tcp_info(child).unwrap().snd_una;
-    let drops = net.stacks[0].tcp_mib().listen_drops;
     let port = IcmpError::Unreach(DstUnreachable::PortUnreachable);
-    icmp_to_a(&mut net, "10.0.0.2", port, a, peer, iss);
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(
-        net.stacks[0].tcp_state(child).unwrap(),
-        TcpState::SynReceived
-    );
     let host = IcmpError::Unreach(DstUnreachable::HostUnreachable);
-    icmp_to_a(&mut net, "10.0.0.2", host, a, peer, iss);
-    net.run_for(ms(2)).unwrap();
-    assert!(net.stacks[0].tcp_state(child).is_err(), "the child is gone");
-    assert_eq!(net.stacks[0].tcp_mib().listen_drops, drops + 1);
-    assert_eq!(net.stacks[0].tcp_accept(l), Err(TcpError::WouldBlock));
+    // Per case: the errors that leave the child, then the one that drops it.
+    let cases = [(vec![port], host), (vec![], IcmpError::ParamProblem(0))];
+    for (kept_by, dropped_by) in cases {
+        let mut net = net();
+        connected(&mut net);
+        let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 90), 4).unwrap();
+        net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+            .unwrap();
+        let a = addr("10.0.0.1", 90);
+        let peer = addr("10.0.0.2", 4444);
+        inject_to_a(&mut net, peer, a, &seg(peer, a, 7000, 0, TcpFlags::SYN));
+        net.run_for(ms(2)).unwrap();
+        let child = net.stacks[0]
+            .tcp_sockets()
+            .find(|&h| net.stacks[0].tcp_local_addr(h) == Ok(a) && h != l)
+            .expect("a child in SYN-RECEIVED");
+        assert_eq!(
+            net.stacks[0].tcp_state(child).unwrap(),
+            TcpState::SynReceived
+        );
+        let iss = net.stacks[0].tcp_info(child).unwrap().snd_una;
+        let drops = net.stacks[0].tcp_mib().listen_drops;
+        for err in kept_by {
+            icmp_to_a(&mut net, "10.0.0.2", err, a, peer, iss);
+            net.run_for(ms(2)).unwrap();
+            assert_eq!(
+                net.stacks[0].tcp_state(child).unwrap(),
+                TcpState::SynReceived,
+                "{err:?}"
+            );
+        }
+        icmp_to_a(&mut net, "10.0.0.2", dropped_by, a, peer, iss);
+        net.run_for(ms(2)).unwrap();
+        assert!(
+            net.stacks[0].tcp_state(child).is_err(),
+            "{dropped_by:?}: the child is gone"
+        );
+        assert_eq!(net.stacks[0].tcp_mib().listen_drops, drops + 1);
+        assert_eq!(net.stacks[0].tcp_accept(l), Err(TcpError::WouldBlock));
+    }
 }
 
+/// Once synchronized, every ICMP error is soft (RFC 5927 §7, Linux), even port unreachable
+/// and parameter problem: the connection goes on, and should it time out, the last soft
+/// error names why (ETIMEDOUT's stand-in: EHOSTUNREACH, or EPROTO after a parameter problem).
 #[test]
 fn icmp_errors_never_abort_an_established_connection() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
-    let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        retries2: 3,
-        ..TcpConfig::default()
-    });
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
-    net.run_for(ms(2)).unwrap();
-    let local = net.stacks[0].tcp_local_addr(c).unwrap();
-    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
-    let b = addr("10.0.0.2", 80);
-    // Soft in a synchronized state, even port unreachable (RFC 5927 §7, Linux).
-    for reason in [
-        DstUnreachable::PortUnreachable,
-        DstUnreachable::HostUnreachable,
-    ] {
-        icmp_to_a(
-            &mut net,
-            "10.0.0.2",
-            IcmpError::Unreach(reason),
-            local,
-            b,
-            una,
-        );
+    let cases = [
+        (
+            vec![
+                IcmpError::Unreach(DstUnreachable::PortUnreachable),
+                IcmpError::Unreach(DstUnreachable::HostUnreachable),
+            ],
+            TcpError::Unreachable,
+        ),
+        (vec![IcmpError::ParamProblem(20)], TcpError::ProtocolError),
+    ];
+    for (errs, last) in cases {
+        let mut net = net();
+        let (c, _) = sending_into_the_void(&mut net, Some(3));
         net.run_for(ms(2)).unwrap();
-        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
-        assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
+        let local = net.stacks[0].tcp_local_addr(c).unwrap();
+        let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+        let b = addr("10.0.0.2", 80);
+        for err in errs {
+            icmp_to_a(&mut net, "10.0.0.2", err, local, b, una);
+            net.run_for(ms(2)).unwrap();
+            assert_eq!(
+                net.stacks[0].tcp_state(c).unwrap(),
+                TcpState::Established,
+                "{err:?}"
+            );
+            assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None, "{err:?}");
+        }
+        net.run_for(Duration::from_secs(10)).unwrap();
+        assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
+        assert_eq!(
+            net.stacks[0].tcp_error(c).unwrap(),
+            Some(last),
+            "the last soft error, not a bare timeout"
+        );
     }
-    net.run_for(Duration::from_secs(10)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
-    assert_eq!(
-        net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::Unreachable),
-        "the last soft error, not a bare timeout"
-    );
-}
-
-/// An ICMP parameter problem about our segment: a router or the peer found a bad header
-/// in it. Linux `tcp_v4_err` gives it EPROTO: the connect fails (hard while opening,
-/// counted in AttemptFails), and an out-of-window one is ignored like any other ICMP.
-#[test]
-fn icmp_parameter_problem_about_the_syn_fails_the_connect_with_eproto() {
-    let mut net = net();
-    let (c, local, iss) = lost_connect(&mut net);
-    let b = addr("10.0.0.2", 81);
-    let problem = IcmpError::ParamProblem(20);
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        problem,
-        local,
-        b,
-        iss.wrapping_add(1000),
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::SynSent);
-    let fails = net.stacks[0].tcp_mib().attempt_fails;
-    icmp_to_a(&mut net, "10.0.0.2", problem, local, b, iss);
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
-    assert_eq!(
-        net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::ProtocolError)
-    );
-    assert_eq!(net.stacks[0].tcp_mib().attempt_fails, fails + 1);
-}
-
-/// A parameter problem quoting a listener child's SYN-ACK drops the child, as a host
-/// unreachable does (Linux `tcp_req_err` with `type == ICMP_PARAMETERPROB`).
-#[test]
-fn icmp_parameter_problem_drops_a_listener_s_half_open_child() {
-    let mut net = net();
-    connected(&mut net);
-    let l = net.stacks[0].tcp_listen(addr("0.0.0.0", 90), 4).unwrap();
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let a = addr("10.0.0.1", 90);
-    let peer = addr("10.0.0.2", 4444);
-    inject_to_a(&mut net, peer, a, &seg(peer, a, 7000, 0, TcpFlags::SYN));
-    net.run_for(ms(2)).unwrap();
-    let child = net.stacks[0]
-        .tcp_sockets()
-        .find(|&h| net.stacks[0].tcp_local_addr(h) == Ok(a) && h != l)
-        .expect("a child in SYN-RECEIVED");
-    let iss = net.stacks[0].tcp_info(child).unwrap().snd_una;
-    let drops = net.stacks[0].tcp_mib().listen_drops;
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::ParamProblem(0),
-        a,
-        peer,
-        iss,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert!(net.stacks[0].tcp_state(child).is_err(), "the child is gone");
-    assert_eq!(net.stacks[0].tcp_mib().listen_drops, drops + 1);
-    assert_eq!(net.stacks[0].tcp_accept(l), Err(TcpError::WouldBlock));
-}
-
-/// Once synchronized, a parameter problem is soft like every ICMP error: the connection
-/// goes on, and should it time out, EPROTO names why.
-#[test]
-fn icmp_parameter_problem_is_soft_on_an_established_connection() {
-    let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        retries2: 3,
-        ..TcpConfig::default()
-    });
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
-    net.run_for(ms(2)).unwrap();
-    let local = net.stacks[0].tcp_local_addr(c).unwrap();
-    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
-    let b = addr("10.0.0.2", 80);
-    icmp_to_a(
-        &mut net,
-        "10.0.0.2",
-        IcmpError::ParamProblem(20),
-        local,
-        b,
-        una,
-    );
-    net.run_for(ms(2)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Established);
-    assert_eq!(net.stacks[0].tcp_error(c).unwrap(), None);
-    net.run_for(Duration::from_secs(10)).unwrap();
-    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::Closed);
-    assert_eq!(
-        net.stacks[0].tcp_error(c).unwrap(),
-        Some(TcpError::ProtocolError),
-        "the soft error, not a bare timeout"
-    );
 }
 
 /// A connection to a silent peer after its third retransmission timeout: (A's socket, its
 /// local address, the sequence number it waits to have acknowledged, the instant of that
 /// third timeout, the RTO then, three times backed off).
 fn backed_off_three_times(net: &mut Net) -> (TcpHandle, SocketAddrV4, u32, Instant, Duration) {
-    let (c, _s) = connected(net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let (c, now) = sending_into_the_void(net, None);
     let timeouts = |net: &Net| net.stacks[0].tcp_info(c).unwrap().timeouts;
     let deadline = now + Duration::from_secs(10);
     assert!(net.run_while(|n| timeouts(n) < 3, deadline).unwrap());
@@ -1912,15 +1819,7 @@ fn retransmissions_give_up_by_time_not_by_count() {
 fn an_unreachable_for_every_retransmission_keeps_the_rto_short() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
     let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        retries2: 3,
-        ..TcpConfig::default()
-    });
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let t0 = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", t0).unwrap();
+    let (c, t0) = sending_into_the_void(&mut net, Some(3));
     let info = net.stacks[0].tcp_info(c).unwrap();
     let (rto, una) = (info.rto, info.snd_una);
     let local = net.stacks[0].tcp_local_addr(c).unwrap();
@@ -2022,11 +1921,7 @@ fn a_connection_recovers_sooner_from_a_router_that_sent_unreachables() {
 fn icmp_unreachable_before_any_timeout_changes_no_timer() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
     let mut net = net();
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let t0 = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", t0).unwrap();
+    let (c, t0) = sending_into_the_void(&mut net, None);
     let info = net.stacks[0].tcp_info(c).unwrap();
     let local = net.stacks[0].tcp_local_addr(c).unwrap();
     net.run_for(ms(50)).unwrap();
@@ -2616,15 +2511,7 @@ fn a_refused_or_timed_out_connection_reports_its_error_once() {
     assert_eq!(a.tcp_recv(c, &mut [0; 4], now), Ok(0));
 
     let mut net = self::net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        retries2: 2,
-        ..TcpConfig::default()
-    });
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let (c, _) = sending_into_the_void(&mut net, Some(2));
     net.run_for(Duration::from_secs(30)).unwrap();
     let now = net.now();
     let a = &mut net.stacks[0];
@@ -2641,15 +2528,7 @@ fn a_refused_or_timed_out_connection_reports_its_error_once() {
 fn so_error_reports_a_soft_icmp_error_once() {
     use oxnic_stack::wire::icmpv4::DstUnreachable;
     let mut net = net();
-    net.stacks[0].set_tcp_config(TcpConfig {
-        retries2: 3,
-        ..TcpConfig::default()
-    });
-    let (c, _s) = connected(&mut net);
-    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
-        .unwrap();
-    let now = net.now();
-    net.stacks[0].tcp_send(c, b"into the void", now).unwrap();
+    let (c, _) = sending_into_the_void(&mut net, Some(3));
     net.run_for(ms(2)).unwrap();
     let local = net.stacks[0].tcp_local_addr(c).unwrap();
     let una = net.stacks[0].tcp_info(c).unwrap().snd_una;

@@ -582,13 +582,6 @@ impl Stack {
         if data.len() <= segment {
             return self.udp_push(h, dst, data, now);
         }
-        if self.is_local_addr(*dst.ip()) || dst.ip().is_unspecified() {
-            // Loopback has no device to cut the super-packet: send the datagrams one by one.
-            for chunk in data.chunks(segment) {
-                self.udp_push(h, dst, chunk, now)?;
-            }
-            return Ok(data.len());
-        }
         self.udp_push_seg(h, dst, data, segment, now)
     }
 
@@ -600,13 +593,26 @@ impl Stack {
         segment: usize,
         now: Instant,
     ) -> Result<usize, UdpError> {
-        if data.len() > MAX_UDP_PAYLOAD {
+        // A super-packet to this host is sent as its datagrams, each one checked on its own,
+        // so its total is checked only once the route has said it leaves the host.
+        let too_long = data.len() > MAX_UDP_PAYLOAD;
+        if too_long && segment == 0 {
             return Err(UdpError::TooLong);
         }
         let s = self.udp.get(h)?;
         let (local, df, ip) = (s.local, s.dont_frag, s.ip);
         let src = (!local.ip().is_unspecified()).then_some(*local.ip());
         let rt = self.ip_route_output(*dst.ip(), src)?;
+        if segment != 0 && rt.local {
+            // Loopback has no device to cut the super-packet: send the datagrams one by one.
+            for chunk in data.chunks(segment) {
+                self.udp_push(h, dst, chunk, now)?;
+            }
+            return Ok(data.len());
+        }
+        if too_long {
+            return Err(UdpError::TooLong);
+        }
         // To 0.0.0.0 is to this host (Linux `udp_sendmsg` takes the route's `daddr`).
         let dst = SocketAddrV4::new(rt.dst, dst.port());
         let total = UdpRepr::HEADER_LEN + data.len();

@@ -65,6 +65,30 @@ fn every_127_address_is_this_host() {
     assert!(!a.is_local_addr(ip("126.255.255.255")));
 }
 
+/// A segmented send to this host goes as its datagrams one by one, each held to the UDP
+/// limit on its own: 64 of 1400 bytes (89,600, over one datagram's 65,507) all arrive. To
+/// another host the same send is one super-packet, too long.
+#[test]
+fn a_segmented_send_to_this_host_is_its_datagrams_one_by_one() {
+    let (mut net, _) = setup();
+    let s = &mut net.stacks[0];
+    let srv = s.udp_bind(sa("127.0.0.1", 7)).unwrap();
+    s.udp_set_rcvbuf(srv, 100).unwrap();
+    let cli = s.udp_bind(sa("0.0.0.0", 0)).unwrap();
+    let data = vec![5u8; 64 * 1400];
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].udp_send_to_segmented(cli, &data, sa("10.0.0.2", 7), 1400, now),
+        Err(UdpError::TooLong)
+    );
+    assert_eq!(
+        net.stacks[0].udp_send_to_segmented(cli, &data, sa("127.0.0.1", 7), 1400, now),
+        Ok(data.len())
+    );
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[0].udp_recv_queue_len(srv), Ok(64));
+}
+
 /// `udp_sendmsg` to 127/8 goes by the local route: the datagram reaches a socket bound to
 /// that address (or to the wildcard) from 127.0.0.1, the route's preferred source, and no
 /// frame leaves, though a default route would carry it off.

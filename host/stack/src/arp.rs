@@ -28,8 +28,9 @@ impl Stack {
             return;
         };
         // `arp_process`: a request for a loopback address is bad and dropped whole, before
-        // the table learns anything from it; 127/8 is local but never on a link.
-        if is_loopback(arp.target_ip) {
+        // the table learns anything from it; 127/8 is local but never on a link. One from a
+        // loopback sender too: its input route fails as a martian source.
+        if is_loopback(arp.target_ip) || is_loopback(arp.source_ip) {
             return;
         }
         // Linux's default `arp_ignore=0`: answer for any local address, whichever interface

@@ -267,13 +267,17 @@ impl Stack {
                 };
                 // About TCP, the connection checks the quoted sequence before the PMTU is
                 // learnt (Linux `tcp_v4_err`); a forged error cannot shrink it.
+                // About UDP, only once a socket matches (Linux `__udp4_lib_err` looks the
+                // socket up before `ipv4_sk_update_pmtu`).
                 if header.protocol == protocol::TCP {
                     self.tcp_err(&header, data, err, now);
-                } else if let IcmpError::FragNeeded(mtu) = err {
+                } else if let (IcmpError::FragNeeded(mtu), false) =
+                    (err, header.protocol == protocol::UDP)
+                {
                     self.pmtu_learn(header.dst, mtu, now);
                 }
                 let ports = quoted_ports(&header, data);
-                self.udp_err(&header, ports, err);
+                self.udp_err(&header, ports, err, now);
                 let e = IcmpEvent::DstUnreachable {
                     from: hdr.src,
                     reason,
@@ -295,7 +299,7 @@ impl Stack {
                 if header.protocol == protocol::TCP {
                     self.tcp_err(&header, data, err, now);
                 }
-                self.udp_err(&header, quoted_ports(&header, data), err);
+                self.udp_err(&header, quoted_ports(&header, data), err, now);
                 let e = IcmpEvent::TimeExceeded {
                     from: hdr.src,
                     reason,
@@ -316,7 +320,7 @@ impl Stack {
                     self.tcp_err(&header, data, err, now);
                 }
                 let ports = quoted_ports(&header, data);
-                self.udp_err(&header, ports, err);
+                self.udp_err(&header, ports, err, now);
             }
         }
     }
@@ -367,7 +371,7 @@ impl Stack {
             }
             // Our own packet: the error goes straight to whoever sent it.
             let ports = quoted_ports(&ohdr, quoted);
-            self.udp_err(&ohdr, ports, err);
+            self.udp_err(&ohdr, ports, err, now);
             if ohdr.protocol == protocol::TCP {
                 self.tcp_err(&ohdr, quoted, err, now);
             }

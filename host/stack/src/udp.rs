@@ -342,8 +342,8 @@ impl Stack {
     /// peer needs `SO_BROADCAST` (else [`UdpError::BroadcastDenied`]), and a socket bound to
     /// 0.0.0.0 takes the route's source as its local address: it sends from it and receives
     /// only what is addressed to it. A connect to 0.0.0.0 is to this host (Linux
-    /// `ip_route_connect`): the peer becomes the bound address, else the host's first one
-    /// (Linux's 127.0.0.1). A failed connect changes nothing.
+    /// `ip_route_connect`): the peer becomes the bound address, else 127.0.0.1. A failed
+    /// connect changes nothing.
     pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
         let local = self.udp.get(h)?.local;
         let src = (!local.ip().is_unspecified()).then_some(*local.ip());
@@ -765,13 +765,27 @@ impl Stack {
     /// `(header.dst, dport)` is reported on the connected socket it concerns when it is hard
     /// ([`udp_hard_error`]). oxnic has no `IP_RECVERR`, so, as Linux without it, a soft one
     /// reaches no socket: ICMP has counted it and queued it as an [`crate::icmp::IcmpEvent`].
-    pub(crate) fn udp_err(&mut self, header: &Ipv4Repr, ports: Option<(u16, u16)>, err: IcmpError) {
+    /// A fragmentation needed teaches the path MTU only when a socket, connected or not,
+    /// sent what it quotes (`ipv4_sk_update_pmtu` after the lookup): a forged one quoting
+    /// nobody's datagram changes nothing.
+    pub(crate) fn udp_err(
+        &mut self,
+        header: &Ipv4Repr,
+        ports: Option<(u16, u16)>,
+        err: IcmpError,
+        now: Instant,
+    ) {
         let Some((sport, dport)) = ports else {
             return;
         };
         let Some(i) = self.udp.lookup(header.dst, dport, header.src, sport) else {
             return;
         };
+        if let IcmpError::FragNeeded(mtu) = err {
+            if header.protocol == protocol::UDP {
+                self.pmtu_learn(header.dst, mtu, now);
+            }
+        }
         let Some(s) = self.udp.slot_mut(i).and_then(Option::as_mut) else {
             return;
         };

@@ -389,7 +389,7 @@ fn arp_for_a_127_address_is_not_answered() {
     net.run_for(ms(5)).unwrap();
     let tap = net.stacks[1].add_tap(TapPoint::WireTx, Some(b_if), 100);
     let asker = EthernetAddress([2, 0, 0, 0, 9, 9]);
-    let arp = |target: &str| {
+    let arp = |sender: &str, target: &str| {
         let mut f = vec![0; 14 + ArpRepr::LEN];
         EthernetRepr {
             dst: EthernetAddress::BROADCAST,
@@ -401,7 +401,7 @@ fn arp_for_a_127_address_is_not_answered() {
         ArpRepr {
             operation: ArpOperation::Request,
             source_hw: asker,
-            source_ip: ip("10.0.0.9"),
+            source_ip: ip(sender),
             target_hw: EthernetAddress([0; 6]),
             target_ip: ip(target),
         }
@@ -409,11 +409,15 @@ fn arp_for_a_127_address_is_not_answered() {
         .unwrap();
         f
     };
-    inject(&mut net, &arp("127.0.0.1"));
-    inject(&mut net, &arp("127.0.0.2"));
+    inject(&mut net, &arp("10.0.0.9", "127.0.0.1"));
+    inject(&mut net, &arp("10.0.0.9", "127.0.0.2"));
+    // Nor one from a 127/8 sender (a martian source), which the table must not learn.
+    inject(&mut net, &arp("127.0.0.1", "10.0.0.2"));
     assert_eq!(net.stacks[1].tap_take(tap).unwrap().len(), 0);
+    let neigh = net.stacks[1].interface(b_if).unwrap().neigh();
+    assert!(neigh.get(ip("127.0.0.1")).is_none());
     // The control: B answers for its own address.
-    inject(&mut net, &arp("10.0.0.2"));
+    inject(&mut net, &arp("10.0.0.9", "10.0.0.2"));
     assert_eq!(net.stacks[1].tap_take(tap).unwrap().len(), 1);
 }
 

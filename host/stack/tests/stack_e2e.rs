@@ -497,6 +497,32 @@ fn fragmentation_needed_is_emsgsize_only_on_a_udp_socket_that_sets_df() {
     assert_eq!(net.stacks[0].udp_take_error(frag).unwrap(), None);
 }
 
+/// Linux `__udp4_lib_err` looks the socket up first and learns the path MTU from a
+/// fragmentation needed only when one sent what it quotes (`ipv4_sk_update_pmtu`): a forged
+/// error quoting a datagram from a port no socket holds changes nothing. Before, any such
+/// error cut the path MTU (to 127.0.0.1 as well, for every connection over it).
+#[test]
+fn fragmentation_needed_about_nobody_s_udp_datagram_teaches_no_path_mtu() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let b = ip("10.0.0.2");
+    let now = net.now();
+    assert_eq!(net.stacks[0].path_mtu(b, now), Some(1500));
+    icmp_about_udp(&mut net, 5000, IcmpBack::FragNeeded(1200));
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].path_mtu(b, now),
+        Some(1500),
+        "no socket on 5000"
+    );
+    // An unconnected socket on the port is enough.
+    net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    icmp_about_udp(&mut net, 5000, IcmpBack::FragNeeded(1200));
+    let now = net.now();
+    assert_eq!(net.stacks[0].path_mtu(b, now), Some(1200));
+}
+
 /// A neighbour that never answers ARP: the stack tells the sender host unreachable
 /// (`arp_error_report` → `icmp_send` to itself), which for UDP is soft, so a connected
 /// socket's next receive does not fail (Linux without `IP_RECVERR`).

@@ -86,6 +86,54 @@ fn simultaneous_open() {
     assert_eq!(net.stacks[0].tcp_mib().retrans_segs, 0);
 }
 
+/// A simultaneous open is a connect that went to SYN-RECEIVED: when the peer falls silent
+/// there, it retries as a connect does (`tcp_syn_retries`, `tcp_write_timeout`) and its
+/// failure counts in AttemptFails (`tcp_done`), as a listener's half-open child's does not.
+/// Before, it took `tcp_synack_retries` and counted nothing.
+#[test]
+fn a_simultaneous_open_that_times_out_in_syn_received_is_a_failed_connect() {
+    let mut net = net();
+    for s in &mut net.stacks {
+        s.set_tcp_config(TcpConfig {
+            syn_retries: 2,
+            synack_retries: 5,
+            ..TcpConfig::default()
+        });
+    }
+    let now = net.now();
+    let a = addr("10.0.0.1", 7000);
+    let b = addr("10.0.0.2", 7001);
+    let ca = net.stacks[0].tcp_connect_from(a, b, now).unwrap();
+    let cb = net.stacks[1].tcp_connect_from(b, a, now).unwrap();
+    // The SYNs cross; from then on each host drops every TCP segment it receives, so the
+    // SYN-ACKs already on their way never arrive.
+    let deadline = net.now() + ms(100);
+    let crossing = |n: &mut Net| {
+        n.stacks[0].tcp_state(ca) != Ok(TcpState::SynReceived)
+            || n.stacks[1].tcp_state(cb) != Ok(TcpState::SynReceived)
+    };
+    assert!(net.run_while(crossing, deadline).unwrap());
+    for s in &mut net.stacks {
+        s.hooks_mut().register(
+            oxnic_stack::hooks::HookPoint::Input,
+            0,
+            "deaf",
+            |_: &mut PacketBuf, _: &oxnic_stack::hooks::HookContext| {
+                oxnic_stack::hooks::Verdict::Drop
+            },
+        );
+    }
+    net.run_for(Duration::from_secs(120)).unwrap();
+    for (s, c) in [(0, ca), (1, cb)] {
+        assert_eq!(net.stacks[s].tcp_state(c), Ok(TcpState::Closed));
+        assert_eq!(net.stacks[s].tcp_error(c), Ok(Some(TcpError::TimedOut)));
+        let m = net.stacks[s].tcp_mib();
+        assert_eq!(m.attempt_fails, 1, "stack {s}");
+        // The SYN-ACK once, then syn_retries = 2 retransmissions.
+        assert_eq!(m.retrans_segs, 2, "stack {s}");
+    }
+}
+
 #[test]
 fn simultaneous_close_goes_through_closing() {
     let mut net = net();

@@ -427,7 +427,7 @@ pub struct Conn {
     hs_cur_min: Option<Duration>,
     hs_samples: u32,
     retries: u32,
-    /// When the timer that first expired since the last ACK of new data was armed (Linux
+    /// When the segment whose timeout started the retransmissions was sent (about Linux's
     /// `retrans_stamp`): the retransmission timeouts' time budget counts from it.
     rexmit_since: Option<Instant>,
     probes: u32,
@@ -1455,13 +1455,18 @@ impl Conn {
         match self.state {
             TcpState::SynSent | TcpState::SynReceived => {
                 self.retries += 1;
-                let limit = if self.state == TcpState::SynSent {
+                // A connect, also one that went to SYN-RECEIVED by a simultaneous open, is a
+                // full socket with `tcp_syn_retries` (`tcp_write_timeout`), whose failure
+                // counts in AttemptFails (`tcp_done`); a listener's half-open child is a
+                // request with `tcp_synack_retries`, dropped without counting there.
+                let connecting = self.parent.is_none();
+                let limit = if connecting {
                     self.cfg.syn_retries
                 } else {
                     self.cfg.synack_retries
                 };
                 if self.retries > limit {
-                    if self.state == TcpState::SynSent {
+                    if connecting {
                         mib.attempt_fails += 1;
                     }
                     return Some(self.fail(TcpError::TimedOut, mib));
@@ -1486,6 +1491,9 @@ impl Conn {
                     }
                     self.info.zero_window_probes += 1;
                 } else {
+                    // From when the timed-out segment was sent, one RTO ago. (Linux's
+                    // `retrans_stamp` is the first retransmission's time, which would give up
+                    // one RTO later.)
                     if self.retries == 0 {
                         self.rexmit_since = Some(now.checked_sub(self.rtt.rto()).unwrap_or(now));
                     }

@@ -61,11 +61,16 @@ fn reader_blocked_on_a_loopback_connection_wakes_when_data_arrives() {
 fn after_a_reported_reset_read_is_eof_and_write_is_broken_pipe() {
     let (a, b) = pair();
     let listener = TcpListener::bind(&b, "10.0.0.2:7102").unwrap();
+    // The reset comes once the connect has returned: one before then fails the connect
+    // itself (`__inet_stream_connect`).
+    let (connected, wait_connected) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
+        wait_connected.recv().unwrap();
         s.abort().unwrap();
     });
     let mut c = TcpStream::connect(&a, "10.0.0.2:7102").unwrap();
+    connected.send(()).unwrap();
     server.join().unwrap();
     let e = c.read(&mut [0; 8]).expect_err("reset");
     assert_eq!(e.kind(), ErrorKind::ConnectionReset);

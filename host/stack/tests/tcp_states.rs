@@ -440,6 +440,41 @@ fn rfc5961_blind_rst_and_syn_get_challenge_acks() {
     );
 }
 
+/// RFC 5961 §3.2 as Linux extends it (`tcp_reset_check`): once the peer's FIN is in
+/// (CLOSE-WAIT, LAST-ACK, CLOSING), a reset at RCV.NXT − 1, the FIN's own sequence number,
+/// resets too, although it is left of the window: the peer may have reset before our ACK of
+/// its FIN reached it. Elsewhere that number is dropped as out of the window. Before, it was
+/// dropped everywhere.
+#[test]
+fn a_reset_at_the_fins_sequence_number_resets_after_the_fin() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let a = net.stacks[0].tcp_local_addr(c).unwrap();
+    let b = addr("10.0.0.2", 80);
+    // In ESTABLISHED, RCV.NXT − 1 is left of the window: dropped.
+    let rcv_nxt = net.stacks[1].tcp_info(s).unwrap().rcv_nxt;
+    let rst = seg(a, b, rcv_nxt.wrapping_sub(1), 0, TcpFlags::RST);
+    inject(&mut net, a, b, &rst, &[]);
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::Established));
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 0);
+    // A closes: B is in CLOSE-WAIT, and a reset at the FIN's number ends it.
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::CloseWait));
+    let rcv_nxt = net.stacks[1].tcp_info(s).unwrap().rcv_nxt;
+    let rst = seg(a, b, rcv_nxt.wrapping_sub(1), 0, TcpFlags::RST);
+    inject(&mut net, a, b, &rst, &[]);
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::Closed));
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 0);
+    assert_eq!(
+        net.stacks[1].tcp_error(s).unwrap(),
+        Some(TcpError::BrokenPipe)
+    );
+}
+
 #[test]
 fn segments_to_closed_ports_get_resets() {
     let mut net = net();

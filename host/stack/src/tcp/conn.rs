@@ -1584,6 +1584,9 @@ impl Conn {
                     self.linger_at = Some(now + self.cfg.time_wait);
                 }
                 self.oow_ack(now, f, payload.len());
+            } else if self.reset_after_fin(seq) {
+                // Out of the window, yet Linux's `tcp_validate_incoming` still takes it.
+                return self.on_rst(seq, mib);
             }
             return Outcome::None;
         }
@@ -1981,8 +1984,18 @@ impl Conn {
         free.max(self.rcv_adv.since(self.rcv_nxt))
     }
 
+    /// Linux `tcp_reset_check`: once the peer's FIN is in, a reset may carry the sequence
+    /// number of the FIN itself (a peer that reset before our ACK of it reached it).
+    fn reset_after_fin(&self, seq: Seq) -> bool {
+        seq == self.rcv_nxt - 1
+            && matches!(
+                self.state,
+                TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
+            )
+    }
+
     fn on_rst(&mut self, seq: Seq, mib: &mut TcpMib) -> Outcome {
-        if seq != self.rcv_nxt {
+        if seq != self.rcv_nxt && !self.reset_after_fin(seq) {
             // RFC 5961 §3.2: in the window but not exact — challenge.
             self.challenge(mib);
             return Outcome::None;

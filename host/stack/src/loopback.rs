@@ -23,6 +23,10 @@ pub const LOOPBACK_MTU: usize = 65_536;
 /// The source a route to 127/8 prefers (`src 127.0.0.1`), and where 0.0.0.0 leads.
 pub const LOOPBACK_ADDR: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
+/// `lo`'s directed broadcast: the local table's `broadcast 127.255.255.255 dev lo` makes it a
+/// broadcast (connect ENETUNREACH, a send needs `SO_BROADCAST`), not one more local address.
+pub const LOOPBACK_BROADCAST: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 255);
+
 /// True for 127.0.0.0/8 (Linux `ipv4_is_loopback`).
 pub fn is_loopback(addr: Ipv4Addr) -> bool {
     addr.octets()[0] == 127

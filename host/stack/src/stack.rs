@@ -44,7 +44,7 @@ use crate::hooks::Hooks;
 use crate::icmp::IcmpEvent;
 use crate::icmp_limit::{IcmpLimitParams, IcmpRateLimiter};
 use crate::iface::{IfaceConfig, Interface};
-use crate::loopback::{is_loopback, LOOPBACK_IFINDEX, LOOPBACK_MTU};
+use crate::loopback::{is_loopback, LOOPBACK_BROADCAST, LOOPBACK_IFINDEX, LOOPBACK_MTU};
 use crate::neigh::NeighParams;
 use crate::packet_tap::Taps;
 use crate::pktbuf::{PacketBuf, PacketPool};
@@ -445,9 +445,10 @@ impl Stack {
     }
 
     /// True when `addr` is the limited broadcast or the directed broadcast of a prefix on
-    /// `ifindex`.
+    /// `ifindex` (127.255.255.255 on the implicit `lo`).
     pub(crate) fn is_broadcast_on(&self, ifindex: IfIndex, addr: Ipv4Addr) -> bool {
         addr.is_broadcast()
+            || (ifindex == LOOPBACK_IFINDEX && addr == LOOPBACK_BROADCAST)
             || self.iface(ifindex).is_some_and(|i| {
                 i.addrs
                     .iter()
@@ -460,6 +461,7 @@ impl Stack {
     /// to one is received (`brd_input`), never forwarded, and never answered with an error.
     pub(crate) fn is_broadcast_addr(&self, addr: Ipv4Addr) -> bool {
         addr.is_broadcast()
+            || addr == LOOPBACK_BROADCAST
             || self
                 .ifaces
                 .iter()

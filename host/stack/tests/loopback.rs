@@ -486,3 +486,32 @@ fn bulk_tcp_to_this_host_does_not_recurse() {
     let default = StackConfig::default().tcp.sndbuf;
     assert_eq!(bulk_to_self("10.0.0.1", true, default, total), total);
 }
+
+/// The local table's `broadcast 127.255.255.255 dev lo`: `lo`'s directed broadcast is a
+/// broadcast, not one more local address. A connect to it is ENETUNREACH (`tcp_v4_connect`
+/// refuses a broadcast route), a send needs `SO_BROADCAST` (EACCES without), and a datagram
+/// sent to it reaches the sockets on its port. Before, it was an ordinary address of this
+/// host: a connect to it was established.
+#[test]
+fn the_loopback_broadcast_is_a_broadcast() {
+    let mut s = Stack::new(StackConfig::default());
+    let now = Instant::from_millis(1);
+    s.tcp_listen(sa("0.0.0.0", 80), 4).unwrap();
+    assert_eq!(
+        s.tcp_connect(sa("127.255.255.255", 80), now),
+        Err(TcpError::NetUnreachable)
+    );
+    let rx = s.udp_bind(sa("0.0.0.0", 9)).unwrap();
+    let tx = s.udp_bind(sa("0.0.0.0", 0)).unwrap();
+    let bcast = sa("127.255.255.255", 9);
+    assert_eq!(
+        s.udp_send_to(tx, b"x", bcast, now),
+        Err(UdpError::BroadcastDenied)
+    );
+    s.udp_set_broadcast(tx, true).unwrap();
+    s.udp_send_to(tx, b"all", bcast, now).unwrap();
+    s.poll(now);
+    let mut buf = [0; 8];
+    let (n, _) = s.udp_recv_from(rx, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"all");
+}

@@ -60,6 +60,18 @@ pub enum IcmpEvent {
         /// Destination of the packet that failed.
         original_dst: Ipv4Addr,
     },
+    /// Parameter problem about a packet we sent: a router or the destination found a bad
+    /// header field in it.
+    ParamProblem {
+        /// Who reported it.
+        from: Ipv4Addr,
+        /// The offending byte's offset in the quoted header.
+        pointer: u8,
+        /// Destination of the packet that failed.
+        original_dst: Ipv4Addr,
+        /// Its protocol.
+        original_protocol: u8,
+    },
 }
 
 /// An error `icmp_send` can report.
@@ -321,6 +333,13 @@ impl Stack {
                 }
                 let ports = quoted_ports(&header, data);
                 self.udp_err(&header, ports, err, now);
+                let e = IcmpEvent::ParamProblem {
+                    from: hdr.src,
+                    pointer,
+                    original_dst: header.dst,
+                    original_protocol: header.protocol,
+                };
+                self.push_icmp_event(e);
             }
         }
     }

@@ -341,6 +341,14 @@ fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
         icmp_about_udp(&mut net, sport, IcmpBack::ParamProblem(20));
     }
     assert_eq!(net.stacks[0].snmp().icmp.in_parm_probs, 2);
+    // Each is an ICMP event too, as unreachables and time exceeded are.
+    let problem = IcmpEvent::ParamProblem {
+        from: ip("10.0.0.2"),
+        pointer: 20,
+        original_dst: ip("10.0.0.2"),
+        original_protocol: 17,
+    };
+    assert_eq!(net.stacks[0].icmp_events(), [problem.clone(), problem]);
     assert_eq!(
         net.stacks[0].udp_take_error(connected).unwrap(),
         Some(UdpError::ProtocolError)

@@ -475,6 +475,38 @@ fn a_reset_at_the_fins_sequence_number_resets_after_the_fin() {
     );
 }
 
+/// RFC 5961 §3.2 as Linux extends it (`tcp_validate_incoming`): with SACK, a reset at the
+/// right edge of the highest SACK block the receiver reports, where the peer's next sequence
+/// number stands after data that arrived out of order, resets; anywhere else in the window
+/// it draws a challenge ACK. Before, that edge drew a challenge ACK too.
+#[test]
+fn a_reset_at_the_highest_sack_edge_resets() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let a = net.stacks[0].tcp_local_addr(c).unwrap();
+    let b = addr("10.0.0.2", 80);
+    let info = net.stacks[1].tcp_info(s).unwrap();
+    assert!(info.sack, "SACK negotiated");
+    let (rcv_nxt, ack) = (info.rcv_nxt, info.snd_nxt);
+    // 100 bytes 1000 past RCV.NXT: held out of order, reported as [+1000, +1100).
+    let data = seg(a, b, rcv_nxt.wrapping_add(1000), ack, TcpFlags::ACK);
+    inject(&mut net, a, b, &data, &[7; 100]);
+    net.run_for(ms(5)).unwrap();
+    let inside = seg(a, b, rcv_nxt.wrapping_add(1050), 0, TcpFlags::RST);
+    inject(&mut net, a, b, &inside, &[]);
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::Established));
+    assert_eq!(net.stacks[1].tcp_mib().challenge_acks, 1);
+    let edge = seg(a, b, rcv_nxt.wrapping_add(1100), 0, TcpFlags::RST);
+    inject(&mut net, a, b, &edge, &[]);
+    net.run_for(ms(5)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::Closed));
+    assert_eq!(
+        net.stacks[1].tcp_error(s).unwrap(),
+        Some(TcpError::ConnectionReset)
+    );
+}
+
 #[test]
 fn segments_to_closed_ports_get_resets() {
     let mut net = net();

@@ -1994,8 +1994,24 @@ impl Conn {
             )
     }
 
+    /// Linux `tcp_validate_incoming`: with SACK, a reset at the right edge of the highest
+    /// block this end reports (the sequence number after the data it holds out of order, where
+    /// the peer's reset would stand had it sent nothing more) resets too.
+    fn reset_at_sack_edge(&self, seq: Seq) -> bool {
+        if !self.sack_ok || self.ooo.is_empty() {
+            return false;
+        }
+        let (blocks, n) = self.ooo.sack_blocks(self.rcv_nxt, MAX_SACK_BLOCKS);
+        let highest =
+            blocks[..n]
+                .iter()
+                .map(|b| Seq(b.right))
+                .reduce(|m, r| if r.diff(m) > 0 { r } else { m });
+        highest == Some(seq)
+    }
+
     fn on_rst(&mut self, seq: Seq, mib: &mut TcpMib) -> Outcome {
-        if seq != self.rcv_nxt && !self.reset_after_fin(seq) {
+        if seq != self.rcv_nxt && !self.reset_after_fin(seq) && !self.reset_at_sack_edge(seq) {
             // RFC 5961 §3.2: in the window but not exact — challenge.
             self.challenge(mib);
             return Outcome::None;

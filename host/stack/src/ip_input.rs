@@ -9,6 +9,7 @@
 use crate::frag::{FragKey, FragmentDesc};
 use crate::hooks::{HookContext, HookPoint, Verdict};
 use crate::icmp::IcmpError;
+use crate::loopback::is_loopback;
 use crate::packet_tap::TapPoint;
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
 use crate::route::IfIndex;
@@ -241,7 +242,7 @@ impl Stack {
                 InputRoute::Drop
             };
         }
-        if zeronet(src) || zeronet(dst) || src.is_loopback() || dst.is_loopback() {
+        if zeronet(src) || zeronet(dst) || is_loopback(src) || is_loopback(dst) {
             return InputRoute::Drop;
         }
         if !valid_source() {

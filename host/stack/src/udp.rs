@@ -782,9 +782,7 @@ impl Stack {
             return;
         };
         if let IcmpError::FragNeeded(mtu) = err {
-            if header.protocol == protocol::UDP {
-                self.pmtu_learn(header.dst, mtu, now);
-            }
+            self.pmtu_learn(header.dst, mtu, now);
         }
         let Some(s) = self.udp.slot_mut(i).and_then(Option::as_mut) else {
             return;

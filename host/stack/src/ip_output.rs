@@ -135,7 +135,7 @@ impl Stack {
     /// As Linux `ip_route_output_key_hash_rcu`, the local table comes first: a destination
     /// that is this host's leaves by no device and loops back into input. 127.0.0.0/8 goes by
     /// the implicit `lo` ([`LOOPBACK_IFINDEX`]), from 127.0.0.1 unless bound (the route's
-    /// `src`); another of our addresses by its interface, from itself unless bound. No
+    /// `src`); another of our addresses by `lo` as well, from itself unless bound. No
     /// destination (0.0.0.0) means this host too: it becomes the source asked for, or without
     /// one 127.0.0.1 (and so does the source), and [`OutRoute::dst`] is the address it
     /// became, which a connect takes as its peer. Anything else goes by the FIB, where a
@@ -170,19 +170,16 @@ impl Stack {
             });
         }
         if self.is_local_addr(dst) {
-            let ifindex = self
-                .ifaces
-                .iter()
-                .find(|i| i.addrs.iter().any(|a| a.0 == dst))
-                .map_or(LOOPBACK_IFINDEX, |i| i.index);
-            let nh = self.fib.lookup(dst).unwrap_or(NextHop {
-                addr: dst,
-                gateway: None,
-                ifindex,
-                route: Route::connected(Prefix::host(dst), ifindex),
-            });
+            // `local 10.0.0.2 dev lo table local`: the route of an address assigned to an
+            // interface leaves by `lo` too (`__mkroute_output` takes `net->loopback_dev` for
+            // RTN_LOCAL), with `lo`'s MTU, and the hooks see `lo` both ways.
             return Ok(OutRoute {
-                nh: NextHop { ifindex, ..nh },
+                nh: NextHop {
+                    addr: dst,
+                    gateway: None,
+                    ifindex: LOOPBACK_IFINDEX,
+                    route: Route::connected(Prefix::host(dst), LOOPBACK_IFINDEX),
+                },
                 dst,
                 src: src.unwrap_or(dst),
                 local: true,

@@ -6,9 +6,11 @@
 //! datagram to or from 127/8 that arrives on one is a martian. oxnic's `lo` is implicit:
 //! not an [`crate::iface::Interface`] (it has no queues, MAC, neighbours or qdisc, and real
 //! interfaces keep their indexes from 1), but the interface index [`LOOPBACK_IFINDEX`] that
-//! routes to 127/8 leave by and the hooks see, and [`LOOPBACK_MTU`]. Datagrams to it take
-//! the local-delivery path that datagrams to this host's other addresses take
-//! (`ip_loopback` in [`crate::ip_output`], [`crate::pktbuf::PacketType::Loopback`]).
+//! routes to 127/8 leave by and the hooks see, and [`LOOPBACK_MTU`]. As in Linux's local
+//! table, the addresses assigned to interfaces are routed by `lo` too (with its MTU, and the
+//! hooks seeing it), not by the interface that holds them: datagrams to any address of this
+//! host take the local-delivery path (`ip_loopback` in [`crate::ip_output`],
+//! [`crate::pktbuf::PacketType::Loopback`]).
 
 use crate::route::IfIndex;
 use std::net::Ipv4Addr;

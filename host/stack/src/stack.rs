@@ -419,10 +419,11 @@ impl Stack {
         self.iface(ifindex).map(|i| i.mtu())
     }
 
-    /// The MTU of the interface a route to `dst` leaves by: `lo`'s for 127/8, which the
-    /// local table routes before the FIB is asked, else that of the FIB's route.
+    /// The MTU of the interface a route to `dst` leaves by: `lo`'s for this host's addresses
+    /// (127/8 and those assigned to interfaces), which the local table routes by `lo` before
+    /// the FIB is asked, else that of the FIB's route.
     pub(crate) fn route_link_mtu(&self, dst: Ipv4Addr) -> Option<usize> {
-        if is_loopback(dst) {
+        if self.is_local_addr(dst) {
             return Some(LOOPBACK_MTU);
         }
         let nh = self.fib.lookup(dst).ok()?;

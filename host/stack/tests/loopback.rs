@@ -515,3 +515,74 @@ fn the_loopback_broadcast_is_a_broadcast() {
     let (n, _) = s.udp_recv_from(rx, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"all");
 }
+
+/// The local table routes every address of this host by `lo`, not only 127/8: Linux's
+/// `local 10.0.0.1 dev lo table local` (`__mkroute_output` takes `net->loopback_dev` for an
+/// RTN_LOCAL route). So a connection from this host to its own interface address has `lo`'s
+/// MTU (an MSS of 65495, not the interface's 1460), and the hooks see `lo` on the way out and
+/// on the way back in. Before, such traffic took the MTU and the index of the interface that
+/// holds the address.
+#[test]
+fn an_address_of_an_interface_is_reached_by_lo() {
+    use oxnic_stack::hooks::{HookPoint, Verdict};
+    use oxnic_stack::loopback::{LOOPBACK_IFINDEX, LOOPBACK_MTU};
+    use std::sync::{Arc, Mutex};
+    let (mut net, tap) = setup();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for point in [
+        HookPoint::Output,
+        HookPoint::PostRouting,
+        HookPoint::PreRouting,
+        HookPoint::Input,
+    ] {
+        let seen = Arc::clone(&seen);
+        net.stacks[0]
+            .hooks_mut()
+            .register(point, 0, "watch", move |_, ctx| {
+                seen.lock().unwrap().push(*ctx);
+                Verdict::Accept
+            });
+    }
+    let now = net.now();
+    assert_eq!(
+        net.stacks[0].path_mtu(ip("10.0.0.1"), now),
+        Some(LOOPBACK_MTU)
+    );
+    let l = net.stacks[0].tcp_listen(sa("10.0.0.1", 7002), 4).unwrap();
+    let c = net.stacks[0]
+        .tcp_connect(sa("10.0.0.1", 7002), now)
+        .unwrap();
+    net.run_for(ms(1)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c), Ok(TcpState::Established));
+    let (s, _) = net.stacks[0].tcp_accept(l).unwrap();
+    assert_eq!(net.stacks[0].tcp_info(c).unwrap().snd_mss, 65_495);
+    assert_eq!(net.stacks[0].tcp_info(s).unwrap().snd_mss, 65_495);
+    let big = vec![9u8; 100_000];
+    let now = net.now();
+    let sent = net.stacks[0].tcp_send(c, &big, now).unwrap();
+    net.run_for(ms(5)).unwrap();
+    let mut buf = vec![0; 200_000];
+    let now = net.now();
+    assert_eq!(net.stacks[0].tcp_recv(s, &mut buf, now), Ok(sent));
+    let seen = seen.lock().unwrap();
+    for point in [
+        HookPoint::Output,
+        HookPoint::PostRouting,
+        HookPoint::PreRouting,
+        HookPoint::Input,
+    ] {
+        assert!(
+            seen.iter().any(|c| c.hook == point),
+            "{point:?} saw nothing"
+        );
+    }
+    for ctx in seen.iter() {
+        assert!(
+            ctx.in_if.is_none_or(|i| i == LOOPBACK_IFINDEX)
+                && ctx.out_if.is_none_or(|i| i == LOOPBACK_IFINDEX),
+            "{ctx:?} is not lo"
+        );
+    }
+    drop(seen);
+    assert_nothing_left(&mut net, tap);
+}

@@ -281,15 +281,13 @@ impl Stack {
                 // learnt (Linux `tcp_v4_err`); a forged error cannot shrink it.
                 // About UDP, only once a socket matches (Linux `__udp4_lib_err` looks the
                 // socket up before `ipv4_sk_update_pmtu`).
-                if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, err, now);
-                } else if let (IcmpError::FragNeeded(mtu), false) =
-                    (err, header.protocol == protocol::UDP)
-                {
+                if let (IcmpError::FragNeeded(mtu), false) = (
+                    err,
+                    matches!(header.protocol, protocol::TCP | protocol::UDP),
+                ) {
                     self.pmtu_learn(header.dst, mtu, now);
                 }
-                let ports = quoted_ports(&header, data);
-                self.udp_err(&header, ports, err, now);
+                self.icmp_err_deliver(&header, data, err, now);
                 let e = IcmpEvent::DstUnreachable {
                     from: hdr.src,
                     reason,
@@ -307,11 +305,7 @@ impl Stack {
                 self.snmp.icmp.in_time_excds += 1;
                 // `icmp_unreach` hands it to the quoted protocol's handler: TCP keeps it as a
                 // soft error, UDP drops it (soft, `__udp4_lib_err`).
-                let err = IcmpError::TimeExceeded(reason);
-                if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, err, now);
-                }
-                self.udp_err(&header, quoted_ports(&header, data), err, now);
+                self.icmp_err_deliver(&header, data, IcmpError::TimeExceeded(reason), now);
                 let e = IcmpEvent::TimeExceeded {
                     from: hdr.src,
                     reason,
@@ -327,12 +321,7 @@ impl Stack {
                 self.snmp.icmp.in_parm_probs += 1;
                 // `icmp_unreach` hands a parameter problem to the quoted protocol's error
                 // handler like an unreachable: EPROTO for TCP and connected UDP sockets.
-                let err = IcmpError::ParamProblem(pointer);
-                if header.protocol == protocol::TCP {
-                    self.tcp_err(&header, data, err, now);
-                }
-                let ports = quoted_ports(&header, data);
-                self.udp_err(&header, ports, err, now);
+                self.icmp_err_deliver(&header, data, IcmpError::ParamProblem(pointer), now);
                 let e = IcmpEvent::ParamProblem {
                     from: hdr.src,
                     pointer,
@@ -341,6 +330,21 @@ impl Stack {
                 };
                 self.push_icmp_event(e);
             }
+        }
+    }
+
+    /// `icmp_socket_deliver`: hands a received ICMP error about a datagram of ours to the
+    /// quoted protocol's error handler (TCP's or UDP's; other protocols have none). One that
+    /// concerns no socket of that protocol, or quotes too little to tell which, counts in
+    /// InErrors, as Linux's `tcp_v4_err` and `__udp4_lib_err` count it.
+    fn icmp_err_deliver(&mut self, header: &Ipv4Repr, data: &[u8], err: IcmpError, now: Instant) {
+        let delivered = match header.protocol {
+            protocol::TCP => self.tcp_err(header, data, err, now),
+            protocol::UDP => self.udp_err(header, quoted_ports(header, data), err, now),
+            _ => return,
+        };
+        if !delivered {
+            self.snmp.icmp.in_errors += 1;
         }
     }
 

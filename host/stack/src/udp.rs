@@ -767,32 +767,34 @@ impl Stack {
     /// reaches no socket: ICMP has counted it and queued it as an [`crate::icmp::IcmpEvent`].
     /// A fragmentation needed teaches the path MTU only when a socket, connected or not,
     /// sent what it quotes (`ipv4_sk_update_pmtu` after the lookup): a forged one quoting
-    /// nobody's datagram changes nothing.
+    /// nobody's datagram changes nothing. Returns whether a socket sent what it quotes (Linux
+    /// counts one that concerns no socket in ICMP's InErrors).
     pub(crate) fn udp_err(
         &mut self,
         header: &Ipv4Repr,
         ports: Option<(u16, u16)>,
         err: IcmpError,
         now: Instant,
-    ) {
+    ) -> bool {
         let Some((sport, dport)) = ports else {
-            return;
+            return false;
         };
         let Some(i) = self.udp.lookup(header.dst, dport, header.src, sport) else {
-            return;
+            return false;
         };
         if let IcmpError::FragNeeded(mtu) = err {
             self.pmtu_learn(header.dst, mtu, now);
         }
         let Some(s) = self.udp.slot_mut(i).and_then(Option::as_mut) else {
-            return;
+            return true;
         };
         if s.remote.is_none() {
-            return;
+            return true;
         }
         if let Some(e) = udp_hard_error(err, s.dont_frag) {
             s.error = Some(e);
         }
+        true
     }
 }
 

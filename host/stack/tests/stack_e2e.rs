@@ -357,7 +357,7 @@ fn icmp_parameter_problem_is_reported_on_a_connected_udp_socket() {
 }
 
 /// What [`icmp_about_udp`] sends back.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum IcmpBack {
     Unreach(DstUnreachable),
     FragNeeded(u16),
@@ -477,6 +477,39 @@ fn only_hard_icmp_errors_are_reported_on_a_connected_udp_socket() {
         net.stacks[0].udp_recv_from(c, &mut buf),
         Err(UdpError::WouldBlock)
     );
+}
+
+/// Linux `__udp4_lib_err` counts an ICMP error about a UDP datagram that no socket of this
+/// host sent in ICMP's InErrors (stale, or forged), whatever its type; one about a socket's
+/// datagram, reported to it or not, is no error of ICMP's.
+#[test]
+fn an_icmp_error_about_no_udp_socket_counts_in_icmp_in_errors() {
+    use DstUnreachable as U;
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    // Unconnected: it is told nothing, but it did send what the errors quote.
+    net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 5000))
+        .unwrap();
+    let backs = [
+        IcmpBack::Unreach(U::PortUnreachable),
+        IcmpBack::Unreach(U::HostUnreachable),
+        IcmpBack::FragNeeded(1200),
+        IcmpBack::TimeExceeded,
+        IcmpBack::ParamProblem(0),
+    ];
+    for back in backs {
+        for (sport, counted) in [(5000, 0), (5999, 1)] {
+            let before = net.stacks[0].snmp().icmp;
+            icmp_about_udp(&mut net, sport, back);
+            let after = net.stacks[0].snmp().icmp;
+            assert_eq!(after.in_msgs, before.in_msgs + 1, "{back:?} to {sport}");
+            assert_eq!(
+                after.in_errors,
+                before.in_errors + counted,
+                "{back:?} to {sport}"
+            );
+        }
+    }
 }
 
 /// Linux `__udp4_lib_err`: fragmentation needed teaches the path MTU and is a hard EMSGSIZE

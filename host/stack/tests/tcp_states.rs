@@ -2099,6 +2099,9 @@ fn pmtud_sends_the_flight_again_at_the_new_size_at_once() {
     );
 }
 
+/// RFC 5927 §4.1 and Linux `tcp_v4_err`: PMTUD takes only an ICMP error that quotes a
+/// sequence number in flight on a connection. Linux counts the others: one quoting no
+/// connection in ICMP's InErrors, one outside the window in OutOfWindowIcmps.
 #[test]
 fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
     let mut net = net();
@@ -2107,8 +2110,15 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
     let b = addr("10.0.0.2", 80);
     let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
     let pmtu = |net: &Net| net.stacks[0].path_mtu(ip4("10.0.0.2"), net.now()).unwrap();
+    let counts = |net: &Net| {
+        (
+            net.stacks[0].snmp().icmp.in_errors,
+            net.stacks[0].tcp_mib().out_of_window_icmps,
+        )
+    };
     let nobody = addr("10.0.0.1", 9);
-    // (next-hop MTU, quoted local address, quoted sequence, path MTU after it, why)
+    // (next-hop MTU, quoted local address, quoted sequence, path MTU after it,
+    // (InErrors, OutOfWindowIcmps) it adds, why)
     let steps = [
         // Out of the window (RFC 5927 §4.1, Linux `tcp_v4_err`): stale or forged, ignored.
         (
@@ -2116,16 +2126,32 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
             local,
             una.wrapping_add(100_000),
             1500,
+            (0, 1),
             "out of the window",
         ),
-        (1000, nobody, una, 1500, "about a port with no connection"),
-        (1200, local, una, 1200, "in the window: taken"),
+        (
+            1000,
+            nobody,
+            una,
+            1500,
+            (1, 0),
+            "about a port with no connection",
+        ),
+        (1200, local, una, 1200, (0, 0), "in the window: taken"),
         // A larger MTU than the current one is no reason to grow (RFC 1191 §6.3).
-        (1400, local, una, 1200, "larger than the current one"),
+        (
+            1400,
+            local,
+            una,
+            1200,
+            (0, 0),
+            "larger than the current one",
+        ),
         // Nor to go under the floor (Linux `min_pmtu`, 552).
-        (100, local, una, 552, "under the floor"),
+        (100, local, una, 552, (0, 0), "under the floor"),
     ];
-    for (mtu, from, seq, expect, why) in steps {
+    for (mtu, from, seq, expect, (in_errors, ooo), why) in steps {
+        let before = counts(&net);
         icmp_to_a(
             &mut net,
             "10.0.0.2",
@@ -2136,12 +2162,53 @@ fn pmtud_takes_only_an_icmp_quoting_a_sequence_in_flight() {
         );
         net.run_for(ms(2)).unwrap();
         assert_eq!(pmtu(&net), expect, "{why}");
+        let after = counts(&net);
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (in_errors, ooo),
+            "{why}"
+        );
     }
     // The connection still works, in segments that fit.
     let now = net.now();
     net.stacks[0].tcp_send(c, &[7; 5000], now).unwrap();
     net.run_for(ms(20)).unwrap();
     assert_eq!(net.stacks[0].tcp_info(c).unwrap().unacked, 0);
+}
+
+/// Linux `tcp_v4_err` ignores an ICMP error about a connection in TIME-WAIT: its timewait sock
+/// takes no error and learns no path MTU, whatever the quoted sequence. Before, one quoting
+/// SND.UNA shrank the path MTU to the peer.
+#[test]
+fn an_icmp_error_about_a_connection_in_time_wait_is_ignored() {
+    let mut net = net();
+    let (c, s) = connected(&mut net);
+    let local = net.stacks[0].tcp_local_addr(c).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_shutdown(c, Shutdown::Write, now).unwrap();
+    net.stacks[1].tcp_shutdown(s, Shutdown::Write, now).unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    let una = net.stacks[0].tcp_info(c).unwrap().snd_una;
+    let before = net.stacks[0].snmp().icmp.in_errors;
+    icmp_to_a(
+        &mut net,
+        "10.0.0.2",
+        IcmpError::FragNeeded(1200),
+        local,
+        addr("10.0.0.2", 80),
+        una,
+    );
+    net.run_for(ms(2)).unwrap();
+    let now = net.now();
+    assert_eq!(net.stacks[0].path_mtu(ip4("10.0.0.2"), now), Some(1500));
+    assert_eq!(net.stacks[0].tcp_state(c).unwrap(), TcpState::TimeWait);
+    assert_eq!(
+        net.stacks[0].snmp().icmp.in_errors,
+        before,
+        "it has a socket"
+    );
+    assert_eq!(net.stacks[0].tcp_mib().out_of_window_icmps, 0);
 }
 
 /// Linux `tcp_connect_init` and `tcp_v4_syn_recv_sock` size a new connection by the route's

@@ -373,6 +373,9 @@ pub struct TcpMib {
     pub hp_hits: u64,
     /// Pure ACKs taken by header prediction (`TCPHPAcks`).
     pub hp_acks: u64,
+    /// ICMP errors about a connection that quote a sequence number not in flight, ignored
+    /// (`OutOfWindowIcmps`).
+    pub out_of_window_icmps: u64,
     /// Segments for no socket (answered with a reset).
     pub no_port: u64,
     /// Segments dropped, without a reset, because they were not sent to this host alone:
@@ -1244,29 +1247,36 @@ impl Stack {
 
     /// `tcp_v4_err`: an ICMP error `err` about a segment we sent from `header.src` to
     /// `header.dst`, whose first bytes (ports and sequence number, RFC 792's 8) are `quoted`.
-    /// Ignored without a connection for it, or when the quoted sequence is not in flight.
+    /// Ignored without a connection for it, in TIME-WAIT (as Linux ignores it for a timewait
+    /// sock), or when the quoted sequence is not in flight (counted in OutOfWindowIcmps).
+    /// Returns whether a connection sent what it quotes (Linux counts one that concerns no
+    /// connection in ICMP's InErrors).
     pub(crate) fn tcp_err(
         &mut self,
         header: &Ipv4Repr,
         quoted: &[u8],
         err: IcmpError,
         now: Instant,
-    ) {
+    ) -> bool {
         let Some(q) = quoted.get(..8) else {
-            return;
+            return false;
         };
         let local = SocketAddrV4::new(header.src, u16::from_be_bytes([q[0], q[1]]));
         let remote = SocketAddrV4::new(header.dst, u16::from_be_bytes([q[2], q[3]]));
         let seq = Seq(u32::from_be_bytes([q[4], q[5], q[6], q[7]]));
         let Some(&i) = self.tcp.conns.get(&(local, remote)) else {
-            return;
+            return false;
         };
         let TcpTable { socks, mib, .. } = &mut self.tcp;
         let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
-            return;
+            return false;
         };
+        if c.state == TcpState::TimeWait {
+            return true;
+        }
         if !c.icmp_seq_ok(seq) {
-            return;
+            mib.out_of_window_icmps += 1;
+            return true;
         }
         let mut flush = false;
         let e = match err {
@@ -1282,11 +1292,11 @@ impl Stack {
                         self.tcp_flush(i, now);
                     }
                 }
-                return;
+                return true;
             }
             // A fragmentation-needed without its MTU (`icmp_send`'s local path never makes
             // one for TCP): nothing to learn.
-            IcmpError::DstUnreachable(DstUnreachable::FragRequired) => return,
+            IcmpError::DstUnreachable(DstUnreachable::FragRequired) => return true,
             IcmpError::DstUnreachable(r) => {
                 // RFC 6069: only these two codes speak of a route that may come back.
                 if matches!(
@@ -1296,7 +1306,7 @@ impl Stack {
                     match c.rto_revert(seq, now, mib) {
                         Outcome::Closed => {
                             self.tcp_finish(i);
-                            return;
+                            return true;
                         }
                         _ => flush = c.wants_output(),
                     }
@@ -1321,6 +1331,7 @@ impl Stack {
         } else if flush {
             self.tcp_flush(i, now);
         }
+        true
     }
 
     /// `tcp_v4_rcv`: `pkt` starts at the TCP header.

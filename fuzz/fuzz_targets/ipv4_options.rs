@@ -2,13 +2,14 @@
 //! (cut to 40 bytes) is an option area as a header would carry it. It goes through the one
 //! walk, the parser, the receive path's check and stamp (`compile_options` without and with a
 //! stamp, Linux `ip_options_compile`), the echo of what was received (`echo_options`, Linux
-//! `ip_options_echo`) and the copy for later fragments (`copied_options`). Nothing may panic;
+//! `ip_options_echo`) and the options of later fragments (`fragment_options`, Linux
+//! `ip_options_fragment`). Nothing may panic;
 //! what comes out is a whole option area of at most 40 bytes and means what each function says.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use oxnic_stack::wire::ipv4::{
-    check_options, compile_options, copied_options, echo_options, option_kind, walk_options,
+    check_options, compile_options, echo_options, fragment_options, option_kind, walk_options,
     Ipv4Options, OptionStamp, OptionsInfo, MAX_OPTIONS_LEN,
 };
 use std::net::Ipv4Addr;
@@ -57,10 +58,10 @@ fuzz_target!(|data: &[u8]| {
         // The parser never refuses what the receive path accepts.
         assert!(parsed.is_ok(), "{area:?}");
         assert_stamped(area, &received, &info);
-        copy_keeps_copied_options(&received);
+        later_fragments_keep_copied_options(&received);
         echo_reply(&received);
     }
-    copy_keeps_copied_options(area);
+    later_fragments_keep_copied_options(area);
     // Echo must not panic on anything, received or not.
     let _ = echo_options(&raw, ME, TIME, is_local);
 });
@@ -160,28 +161,19 @@ fn echo_reply(received: &[u8]) {
     assert!(cut_slot || overflowed, "{received:?} -> {bytes:?}: {bad:?}");
 }
 
-/// Later fragments repeat exactly the options with the copied flag, in order, padded with
-/// end-of-list to a whole number of words; copying again changes nothing.
-fn copy_keeps_copied_options(area: &[u8]) {
-    let copy = copied_options(area);
-    let bytes = copy.as_bytes();
-    assert!(bytes.len().is_multiple_of(4) && bytes.len() <= MAX_OPTIONS_LEN);
-    let want: Vec<u8> = walk_options(area)
-        .map_while(Result::ok)
-        .filter(|o| o.kind & option_kind::COPIED != 0)
-        .flat_map(|o| o.bytes.iter().copied())
-        .collect();
-    if !bytes.is_empty() {
-        assert_eq!(&bytes[..want.len()], &want[..], "{area:?}");
-        assert!(bytes[want.len()..].iter().all(|&b| b == option_kind::EOL));
-    } else {
-        // Empty only when nothing was to be copied, or the parser refuses the copy.
-        let mut padded = want.clone();
-        padded.resize(want.len().div_ceil(4) * 4, 0);
-        assert!(
-            want.is_empty() || Ipv4Options::new(&padded).is_err(),
-            "{area:?}"
-        );
+/// Later fragments carry an area as long as the first's: every option the walk reaches that
+/// has the copied flag is where it was, every other one (end-of-list and NOPs aside) is NOPs,
+/// and what the walk does not reach is untouched; doing it again changes nothing.
+fn later_fragments_keep_copied_options(area: &[u8]) {
+    let later = fragment_options(area);
+    let bytes = later.as_bytes();
+    assert_eq!(bytes.len(), area.len(), "{area:?}");
+    let mut want = area.to_vec();
+    for o in walk_options(area).map_while(Result::ok) {
+        if o.kind != option_kind::EOL && o.kind & option_kind::COPIED == 0 {
+            want[o.offset..o.offset + o.bytes.len()].fill(option_kind::NOP);
+        }
     }
-    assert_eq!(copied_options(bytes).as_bytes(), bytes, "{area:?}");
+    assert_eq!(bytes, &want[..], "{area:?}");
+    assert_eq!(fragment_options(bytes).as_bytes(), bytes, "{area:?}");
 }

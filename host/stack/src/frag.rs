@@ -295,7 +295,8 @@ impl Reassembler {
         }
         let end = frag.offset.saturating_add(data.len());
         // The whole datagram carries the first fragment's header, which can be longer than
-        // the others (only copied options are repeated): size it with that header once known,
+        // the others (a BSD sender repeats only the copied options, where Linux and oxnic
+        // put NOPs in place of the rest): size it with that header once known,
         // else with the 20-byte minimum (Linux `ip_frag_reasm`: `ip_hdrlen(head) + q.len`).
         let held = self.queues.get(&key);
         let first_hlen = if frag.offset == 0 {

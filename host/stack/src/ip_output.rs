@@ -17,7 +17,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::checksum::ChecksumMode;
 use crate::wire::ethernet::{ethertype, EthernetAddress};
-use crate::wire::ipv4::{copied_options, Ipv4Options, Ipv4Repr};
+use crate::wire::ipv4::{fragment_options, Ipv4Options, Ipv4Repr};
 use std::net::Ipv4Addr;
 
 /// Why a locally generated datagram was not sent.
@@ -404,7 +404,7 @@ impl Stack {
         now: Instant,
     ) -> Result<(), SendError> {
         let hl = hdr.header_len();
-        let later_options = copied_options(hdr.options.as_bytes());
+        let later_options = fragment_options(hdr.options.as_bytes());
         let later_hdr = Ipv4Repr {
             options: later_options,
             ..*hdr

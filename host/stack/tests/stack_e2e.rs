@@ -1207,6 +1207,10 @@ fn poll_takes_at_most_the_budget_per_device() {
     assert_eq!(net.stacks[1].snmp().ip.in_receives, 100);
 }
 
+/// A router fragments what does not fit the next hop, as Linux's `ip_do_fragment`: the first
+/// fragment keeps every option, later ones keep the copied options (router alert) and carry
+/// NOPs where the others were (`ip_options_fragment`), so all have the first one's header
+/// length.
 #[test]
 fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
     let mut net = three_hosts(1000);
@@ -1253,10 +1257,11 @@ fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
         8,
         "first fragment keeps all 12 option bytes"
     );
+    assert_eq!(frags[1][14] & 0x0f, 8, "later fragments are as long");
     assert_eq!(
-        frags[1][14] & 0x0f,
-        6,
-        "later fragments keep only the router alert"
+        &frags[1][34..46],
+        &[1, 1, 1, 1, 1, 1, 1, 1, 148, 4, 0, 0],
+        "only the router alert is copied, NOPs stand in for the record route"
     );
     assert!(frags.iter().all(|f| f.len() <= 14 + 1000));
     let mut buf = [0; 2000];

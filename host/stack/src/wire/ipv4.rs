@@ -2,7 +2,7 @@
 //! raw bytes (so forwarding and ICMP quoting reproduce them exactly) and read through one walk,
 //! [`walk_options`], which the parser's check, the typed iterator, [`compile_options`] (Linux's
 //! `ip_options_compile`, the receive path's check and update of them), [`echo_options`] and
-//! [`copied_options`] all share.
+//! [`fragment_options`] all share.
 
 use super::checksum::{self, ChecksumMode};
 use super::WireError;
@@ -379,25 +379,24 @@ pub fn echo_options(
     Ipv4Options::raw(out.get(..n.div_ceil(4) * 4)?).ok()
 }
 
-/// The options a fragment after the first repeats: those with the "copied" flag
-/// ([`option_kind::COPIED`]), padded with end-of-list bytes to a multiple of 4
-/// (`ip_options_fragment`; Linux overwrites the others with NOPs in place, this leaves them
-/// out). The copy ends at the first option whose length does not fit, and is empty when
-/// what was copied would not pass [`Ipv4Options::new`].
-pub fn copied_options(raw: &[u8]) -> Ipv4Options {
+/// The options a fragment after the first carries (Linux `ip_options_fragment`): the same
+/// area, just as long, with every option that lacks the "copied" flag
+/// ([`option_kind::COPIED`]) overwritten by NOPs where it was, so every fragment has the
+/// first one's header length and the copied options stay at their offsets. As Linux's, the
+/// rewrite stops at end-of-list or at the first option whose length does not fit, leaving the
+/// rest as it was.
+pub fn fragment_options(raw: &[u8]) -> Ipv4Options {
+    let n = raw.len().min(MAX_OPTIONS_LEN);
     let mut out = [0u8; MAX_OPTIONS_LEN];
-    let mut n = 0;
-    for opt in walk_options(raw).map_while(Result::ok) {
-        if opt.kind & option_kind::COPIED == 0 {
-            continue;
+    out[..n].copy_from_slice(&raw[..n]);
+    for opt in walk_options(&raw[..n]).map_while(Result::ok) {
+        if !matches!(opt.kind, option_kind::EOL | option_kind::NOP)
+            && opt.kind & option_kind::COPIED == 0
+        {
+            out[opt.offset..opt.offset + opt.bytes.len()].fill(option_kind::NOP);
         }
-        let Some(d) = out.get_mut(n..n + opt.bytes.len()) else {
-            break;
-        };
-        d.copy_from_slice(opt.bytes);
-        n += opt.bytes.len();
     }
-    Ipv4Options::new(&out[..n.div_ceil(4) * 4]).unwrap_or_default()
+    Ipv4Options::raw(&out[..n]).unwrap_or_default()
 }
 
 /// What [`compile_options`] found: where the options the stack acts on start, as offsets from
@@ -1154,15 +1153,23 @@ mod tests {
     }
 
     #[test]
-    fn only_copied_options_repeat_in_later_fragments() {
+    fn later_fragments_carry_copied_options_and_nops_in_place_of_the_rest() {
         // Record route (7, not copied), NOP, router alert (148, copied), EOL padding.
         let raw = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
-        assert_eq!(copied_options(&raw).as_bytes(), &[148, 4, 0, 0]);
-        assert!(copied_options(&[7, 3, 4, 0]).is_empty());
-        assert!(copied_options(&[]).is_empty());
-        // Security (130, copied) of 11 bytes is padded to 12.
+        assert_eq!(
+            fragment_options(&raw).as_bytes(),
+            &[1, 1, 1, 1, 1, 1, 1, 1, 148, 4, 0, 0]
+        );
+        assert_eq!(fragment_options(&[7, 3, 4, 0]).as_bytes(), &[1, 1, 1, 0]);
+        assert!(fragment_options(&[]).is_empty());
+        // Security (130, copied) of 11 bytes stays whole, with its padding.
         let sec = [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(copied_options(&sec).as_bytes().len(), 12);
+        assert_eq!(fragment_options(&sec).as_bytes(), &sec);
+        // Nothing after an end-of-list is looked at, nor past an option that does not fit.
+        let eol = [0, 7, 3, 4];
+        assert_eq!(fragment_options(&eol).as_bytes(), &eol);
+        let bad = [7, 3, 4, 7, 9, 4, 0, 0];
+        assert_eq!(fragment_options(&bad).as_bytes(), &[1, 1, 1, 7, 9, 4, 0, 0]);
     }
 
     #[test]

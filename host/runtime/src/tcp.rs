@@ -174,6 +174,24 @@ impl TcpListener {
             .map_err(tcp_error)
     }
 
+    /// Sets the user timeout (`TCP_USER_TIMEOUT`, socket2's `set_tcp_user_timeout`) that the
+    /// connections the listener accepts inherit; `None` or zero for the default. See
+    /// [`TcpStream::set_tcp_user_timeout`].
+    pub fn set_tcp_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_set_user_timeout(self.inner.h, timeout))
+            .map_err(tcp_error)
+    }
+
+    /// The listener's user timeout, `None` for the default.
+    pub fn tcp_user_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_user_timeout(self.inner.h))
+            .map_err(tcp_error)
+    }
+
     /// Makes [`Self::accept`] return `WouldBlock` instead of waiting (for every clone, as
     /// the flag is shared).
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
@@ -458,6 +476,25 @@ impl TcpStream {
         self.rt()
             .with(|st, _| st.tcp_ttl(self.h()?))
             .map(u32::from)
+            .map_err(tcp_error)
+    }
+
+    /// Sets the connection's user timeout (`TCP_USER_TIMEOUT`, socket2's
+    /// `set_tcp_user_timeout`); `None` or zero for the default. Sent data unacknowledged that
+    /// long, or queued data held back by a zero window that long, ends the connection, and
+    /// reads and writes then fail with `TimedOut`, instead of after the quarter of an hour of
+    /// retransmissions the default allows; with keepalive on, a peer silent that long ends it
+    /// too. An accepted stream starts with its listener's.
+    pub fn set_tcp_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.rt()
+            .with(|st, _| st.tcp_set_user_timeout(self.h()?, timeout))
+            .map_err(tcp_error)
+    }
+
+    /// The connection's user timeout, `None` for the default.
+    pub fn tcp_user_timeout(&self) -> io::Result<Option<Duration>> {
+        self.rt()
+            .with(|st, _| st.tcp_user_timeout(self.h()?))
             .map_err(tcp_error)
     }
 

@@ -276,3 +276,43 @@ fn incoming_serves_sequential_clients_and_bind_port_zero_picks_one() {
     }
     server.join().unwrap();
 }
+
+/// `TCP_USER_TIMEOUT` through the runtime (socket2's `set_tcp_user_timeout`): when the peer's
+/// host stops (its runtime shuts down, so nothing answers any more), a write is acknowledged
+/// by no one and the stream fails with `TimedOut` after about the user timeout, not after the
+/// quarter of an hour of retransmissions the default allows. An accepted stream starts with
+/// its listener's setting; zero means the default.
+#[test]
+fn a_user_timeout_ends_a_stream_whose_peer_went_away() {
+    let (a, mut b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7341").unwrap();
+    listener
+        .set_tcp_user_timeout(Some(Duration::from_secs(9)))
+        .unwrap();
+    assert_eq!(
+        listener.tcp_user_timeout().unwrap(),
+        Some(Duration::from_secs(9))
+    );
+    let mut c = TcpStream::connect(&a, "10.0.0.2:7341").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(
+        s.tcp_user_timeout().unwrap(),
+        Some(Duration::from_secs(9)),
+        "inherited"
+    );
+    assert_eq!(c.tcp_user_timeout().unwrap(), None);
+    c.set_tcp_user_timeout(Some(Duration::ZERO)).unwrap();
+    assert_eq!(c.tcp_user_timeout().unwrap(), None, "zero is the default");
+    c.set_tcp_user_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    drop((s, listener));
+    b.shutdown();
+    let started = Instant::now();
+    let (took, err) = within(PATIENCE, move || {
+        c.write_all(b"anyone there?").unwrap();
+        let err = c.read(&mut [0; 8]).unwrap_err();
+        (started.elapsed(), err.kind())
+    });
+    assert_eq!(err, ErrorKind::TimedOut);
+    assert!(took >= Duration::from_secs(1), "timed out after {took:?}");
+}

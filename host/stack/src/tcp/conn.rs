@@ -34,6 +34,10 @@ pub const GSO_MAX_BYTES: u32 = 65_535 - 20 - 60;
 /// Least time between two ACKs answering invalid segments.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The soonest a timer clamped to a user timeout's end fires (Linux's `TCP_TIMEOUT_MIN`, 2
+/// jiffies).
+const MIN_CLAMPED_TIMER: Duration = Duration::from_millis(2);
+
 /// Unanswered zero-window probes an orphaned connection sends before it is aborted (Linux
 /// `tcp_orphan_retries` when the sysctl is 0 and the backoff is still short).
 const ORPHAN_PROBES: u32 = 8;
@@ -332,6 +336,13 @@ pub struct Conn {
     cfg: TcpConfig,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: bool,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged, or queued data unsent
+    /// behind a zero window, and how long keepalive probes may go unanswered, before the
+    /// connection ends ([`Self::retries_timed_out`]); `None` leaves it to the retry counts.
+    pub(crate) user_timeout: Option<Duration>,
+    /// The connection ended by a timer that tells the peer with a reset (keepalive, Linux
+    /// `tcp_keepalive_timer`'s `tcp_send_active_reset`); the stack sends it.
+    pub(crate) reset_on_close: bool,
     pub(crate) rcvbuf_locked: bool,
 
     iss: Seq,
@@ -431,6 +442,9 @@ pub struct Conn {
     /// `retrans_stamp`): the retransmission timeouts' time budget counts from it.
     rexmit_since: Option<Instant>,
     probes: u32,
+    /// When the persist timer first fired since the window was last open (Linux
+    /// `icsk_probes_tstamp`): a user timeout counts the zero window from it.
+    probes_since: Option<Instant>,
     /// Zero-window probes sent since the window was last open: the persist timer's own
     /// backoff (Linux `icsk_backoff` in `tcp_probe0_when`), kept apart from the RTO's.
     persist_backoff: u32,
@@ -571,6 +585,8 @@ impl Conn {
             remote,
             nodelay: cfg.nodelay,
             keepalive: false,
+            user_timeout: None,
+            reset_on_close: false,
             rcvbuf_locked: false,
             iss,
             irs: Seq(0),
@@ -629,6 +645,7 @@ impl Conn {
             hs_samples: 0,
             retries: 0,
             rexmit_since: None,
+            probes_since: None,
             probes: 0,
             persist_backoff: 0,
             syn_pending: false,
@@ -1243,7 +1260,14 @@ impl Conn {
                 } else {
                     self.cfg.retries2
                 };
-                if self.probes > limit
+                // A user timeout ends even a zero window the peer keeps answering for, once
+                // it has lasted that long (Linux `tcp_probe_timer`, from the first firing).
+                let since = *self.probes_since.get_or_insert(now);
+                let user_expired = self
+                    .user_timeout
+                    .is_some_and(|ut| since < now && now.saturating_duration_since(since) >= ut);
+                if user_expired
+                    || self.probes > limit
                     || (self.orphan && self.persist_interval() >= self.cfg.rto.max)
                 {
                     return self.fail(TcpError::TimedOut, mib);
@@ -1255,7 +1279,13 @@ impl Conn {
                 // own: the RTO itself is untouched, so the data sent once the window opens
                 // is timed as usual (Linux `tcp_send_probe0`, `tcp_probe0_when`).
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
-                self.persist_at = Some(now + self.persist_interval());
+                let mut at = now + self.persist_interval();
+                if let Some(ut) = self.user_timeout {
+                    // No later than the user timeout's end (Linux
+                    // `tcp_clamp_probe0_to_user_timeout`).
+                    at = at.min((since + ut).max(now + MIN_CLAMPED_TIMER));
+                }
+                self.persist_at = Some(at);
             }
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
@@ -1263,7 +1293,15 @@ impl Conn {
             if self.keepalive && self.keepalive_state() {
                 let idle = now.saturating_duration_since(self.last_rx);
                 if idle >= self.cfg.keepalive_time {
-                    if self.probes >= self.cfg.keepalive_probes {
+                    // With a user timeout, it decides instead of the probe count, once a probe
+                    // went unanswered (Linux `tcp_keepalive_timer`). The peer hears of it by a
+                    // reset, which the stack sends.
+                    let give_up = match self.user_timeout {
+                        Some(ut) => self.probes > 0 && idle >= ut,
+                        None => self.probes >= self.cfg.keepalive_probes,
+                    };
+                    if give_up {
+                        self.reset_on_close = true;
                         return self.fail(TcpError::TimedOut, mib);
                     }
                     self.probes += 1;
@@ -1285,7 +1323,17 @@ impl Conn {
     /// answering each retransmission with an unreachable (RFC 6069 reverts) does not end the
     /// connection in seconds instead of the quarter of an hour `tcp_retries2` = 15 stands
     /// for.
+    ///
+    /// A user timeout (`TCP_USER_TIMEOUT`) replaces that budget, counted from the same
+    /// moment, and is only looked at once a retransmission went out (Linux
+    /// `retransmits_timed_out` returns false while `icsk_retransmits` is 0).
     fn retries_timed_out(&self, now: Instant) -> bool {
+        if let Some(ut) = self.user_timeout {
+            return self.retries > 1
+                && self
+                    .rexmit_since
+                    .is_none_or(|t| now.saturating_duration_since(t) >= ut);
+        }
         let (base, max) = (self.cfg.rto.min, self.cfg.rto.max);
         // Doublings until the cap, then the cap for each retry left.
         let mut doublings = 0;
@@ -1301,6 +1349,17 @@ impl Conn {
         };
         self.rexmit_since
             .is_none_or(|t| now.saturating_duration_since(t) >= budget)
+    }
+
+    /// When a retransmission timer armed now fires: one RTO on, but while retransmitting no
+    /// later than a user timeout's end, so the connection ends on time rather than up to a
+    /// backed-off RTO after it (Linux `tcp_clamp_rto_to_user_timeout`).
+    fn rto_deadline(&self, now: Instant) -> Instant {
+        let at = now + self.rtt.rto();
+        match (self.user_timeout, self.rexmit_since) {
+            (Some(ut), Some(since)) => at.min((since + ut).max(now + MIN_CLAMPED_TIMER)),
+            _ => at,
+        }
     }
 
     /// The persist timer's interval: the RTO doubled per probe sent, at most the largest
@@ -1454,6 +1513,11 @@ impl Conn {
     fn retransmit_timeout(&mut self, now: Instant, mib: &mut TcpMib) -> Option<Outcome> {
         match self.state {
             TcpState::SynSent | TcpState::SynReceived => {
+                if self.retries == 0 {
+                    // The SYN's (or SYN-ACK's) send time, one RTO ago (Linux sets
+                    // `retrans_stamp` when the SYN goes out).
+                    self.rexmit_since = Some(now.checked_sub(self.rtt.rto()).unwrap_or(now));
+                }
                 self.retries += 1;
                 // A connect, also one that went to SYN-RECEIVED by a simultaneous open, is a
                 // full socket with `tcp_syn_retries` (`tcp_write_timeout`), whose failure
@@ -1465,7 +1529,9 @@ impl Conn {
                 } else {
                     self.cfg.synack_retries
                 };
-                if self.retries > limit {
+                if self.retries > limit
+                    || (self.user_timeout.is_some() && self.retries_timed_out(now))
+                {
                     if connecting {
                         mib.attempt_fails += 1;
                     }
@@ -1485,8 +1551,18 @@ impl Conn {
                 if self.snd_wnd == 0 {
                     // The receiver shrank its window under data already sent: the
                     // retransmissions are window probes. Give up only when the peer has been
-                    // silent for the longest RTO (Linux `tcp_retransmit_timer`).
-                    if now.saturating_duration_since(self.last_rx) > self.cfg.rto.max {
+                    // silent for the longest RTO (Linux `tcp_retransmit_timer`), or with a
+                    // user timeout once the head has waited that long, answered or not
+                    // (`tcp_rtx_probe0_timed_out`).
+                    let since = *self
+                        .rexmit_since
+                        .get_or_insert(now.checked_sub(self.rtt.rto()).unwrap_or(now));
+                    let user_expired = self
+                        .user_timeout
+                        .is_some_and(|ut| now.saturating_duration_since(since) > ut);
+                    if user_expired
+                        || now.saturating_duration_since(self.last_rx) > self.cfg.rto.max
+                    {
                         return Some(self.fail(TcpError::TimedOut, mib));
                     }
                     self.info.zero_window_probes += 1;
@@ -1519,7 +1595,7 @@ impl Conn {
                 self.dupacks = 0;
                 self.timed = None;
                 self.sb.clear();
-                self.rto_at = Some(now + self.rtt.rto());
+                self.rto_at = Some(self.rto_deadline(now));
                 None
             }
         }
@@ -1731,6 +1807,7 @@ impl Conn {
             if wnd > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
+                self.probes_since = None;
             }
             self.snd_wl1 = Seq(seg.seq);
             self.snd_wl2 = ack;
@@ -1878,6 +1955,7 @@ impl Conn {
         self.snd_wl1 = Seq(seg.seq);
         self.snd_wl2 = ack;
         self.retries = 0;
+        self.rexmit_since = None;
         self.rto_at = None;
         self.recover = ack;
         self.high_rxt = ack;
@@ -1925,6 +2003,7 @@ impl Conn {
                 self.rtt.sample(now.saturating_duration_since(at));
             }
             self.retries = 0;
+            self.rexmit_since = None;
             self.err_soft = None;
             self.rto_at = None;
             self.recover = self.snd_una;
@@ -2166,6 +2245,7 @@ impl Conn {
             if wnd > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
+                self.probes_since = None;
             }
         }
         let mut blocks = [SackBlock::default(); MAX_SACK_BLOCKS];
@@ -2668,7 +2748,7 @@ impl Conn {
                 }
                 self.snd_nxt = self.iss + 1u32;
                 self.snd_max = self.snd_nxt;
-                self.rto_at = Some(now + self.rtt.rto());
+                self.rto_at = Some(self.rto_deadline(now));
             }
             _ => {}
         }

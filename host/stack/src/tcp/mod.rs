@@ -407,6 +407,8 @@ struct Listener {
     local: SocketAddrV4,
     /// IP header settings, inherited by the listener's children and used for its SYN-ACKs.
     ip: SockIp,
+    /// `TCP_USER_TIMEOUT`, inherited by the listener's children.
+    user_timeout: Option<Duration>,
     backlog: usize,
     /// Half-open children (SYN-RECEIVED).
     syn_queue: usize,
@@ -548,6 +550,20 @@ impl TcpTable {
         match self.socks.get(li) {
             Some(Some(Sock::Listener(l))) => l.ip,
             _ => SockIp::default(),
+        }
+    }
+
+    /// Gives connection `i` what it inherits from listener `li` as it becomes a socket of its
+    /// own (Linux `inet_csk_clone_lock` copies the listener): its IP header settings and its
+    /// user timeout.
+    fn inherit(&mut self, i: usize, li: usize) {
+        let (ip, user_timeout) = match self.socks.get(li) {
+            Some(Some(Sock::Listener(l))) => (l.ip, l.user_timeout),
+            _ => (SockIp::default(), None),
+        };
+        if let Some(Some(Sock::Conn(c))) = self.socks.get_mut(i) {
+            c.ip = ip;
+            c.user_timeout = user_timeout;
         }
     }
 
@@ -746,6 +762,7 @@ impl Stack {
         let i = self.tcp.insert(Sock::Listener(Listener {
             local,
             ip: SockIp::default(),
+            user_timeout: None,
             backlog: backlog.max(1),
             syn_queue: 0,
             last_overflow: None,
@@ -1015,6 +1032,22 @@ impl Stack {
         }
     }
 
+    /// Sends the reset a connection that a timer just ended owes its peer (keepalive's, Linux
+    /// `tcp_keepalive_timer` → `tcp_send_active_reset`), as an abort's: the connection's own
+    /// TTL, TOS and IP identification counter.
+    fn tcp_timeout_reset(&mut self, i: usize, now: Instant) {
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) else {
+            return;
+        };
+        if !std::mem::take(&mut c.reset_on_close) {
+            return;
+        }
+        let rst = c.reset_repr();
+        let (local, remote) = (c.local, c.remote);
+        let (ip, ident) = (c.ip, Some(c.take_ip_ids(1)));
+        self.tcp_send_bare(local, remote, &rst, ip, ident, now);
+    }
+
     /// Aborts a connection with a reset (`SO_LINGER` 0 + `close`).
     pub fn tcp_abort(&mut self, h: TcpHandle, now: Instant) -> Result<(), TcpError> {
         self.tcp.conn(h)?;
@@ -1163,6 +1196,35 @@ impl Stack {
         self.tcp.conn(h)?.nodelay = on;
         self.tcp_flush(h.0, now);
         Ok(())
+    }
+
+    /// Sets the socket's user timeout (`TCP_USER_TIMEOUT`); `None` or zero goes back to the
+    /// default. It is how long sent data may stay unacknowledged, or queued data unsent
+    /// behind a zero window, before the connection ends with [`TcpError::TimedOut`], in place
+    /// of the retry counts; with keepalive on, how long the peer may stay silent once a probe
+    /// went unanswered, in place of the probe count. Retransmissions and probes go out as
+    /// before; only the retransmission and persist timers are cut short so the connection
+    /// ends on time (Linux `tcp_clamp_rto_to_user_timeout`). A listener's children inherit
+    /// it.
+    pub fn tcp_set_user_timeout(
+        &mut self,
+        h: TcpHandle,
+        timeout: Option<Duration>,
+    ) -> Result<(), TcpError> {
+        let timeout = timeout.filter(|t| !t.is_zero());
+        match self.tcp.socks.get_mut(h.0) {
+            Some(Some(Sock::Listener(l))) => l.user_timeout = timeout,
+            _ => self.tcp.conn(h)?.user_timeout = timeout,
+        }
+        Ok(())
+    }
+
+    /// The socket's user timeout, `None` when it has none.
+    pub fn tcp_user_timeout(&self, h: TcpHandle) -> Result<Option<Duration>, TcpError> {
+        match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(l))) => Ok(l.user_timeout),
+            _ => Ok(self.tcp.conn_ref(h)?.user_timeout),
+        }
     }
 
     /// Keepalive probes on or off (`SO_KEEPALIVE`).
@@ -1494,10 +1556,7 @@ impl Stack {
                 if let Some(p) = parent {
                     // The child becomes a socket of its own now, a copy of its listener as
                     // it is (Linux `inet_csk_clone_lock` on the handshake's last ACK).
-                    let ip = self.tcp.listener_ip(p);
-                    if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
-                        c.ip = ip;
-                    }
+                    self.tcp.inherit(i, p);
                     if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept.push_back(i);
@@ -1688,8 +1747,8 @@ impl Stack {
         let iss = Seq(seg.ack) - 1;
         let mut c = Conn::from_cookie(&self.tcp.cfg, local, remote, iss, mss, neg, seg, now);
         c.parent = Some(li);
-        c.ip = self.tcp.listener_ip(li);
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
+        self.tcp.inherit(i, li);
         self.tcp.conns.insert((local, remote), i);
         self.tcp.mib.handshakes += 1;
         self.tcp.mib.passive_opens += 1;
@@ -1729,7 +1788,10 @@ impl Stack {
                 continue;
             }
             match c.on_timer(now, mib) {
-                Outcome::Closed => self.tcp_finish(i),
+                Outcome::Closed => {
+                    self.tcp_timeout_reset(i, now);
+                    self.tcp_finish(i);
+                }
                 // A timer tries even while the connection waits for a full queue: it is
                 // the last resort should the queue never report room.
                 _ => self.tcp_write_xmit(i, now),

@@ -82,6 +82,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use error::RuntimeError;
+pub use oxnic_stack::tcp::KeepaliveParams;
 pub use poll::{Event, Events, Interest, Poll, PollStats, Source, Token};
 pub use port::{mem_wire, FramePort, MemPort, Waker};
 pub use runtime::{Runtime, RuntimeBuilder};

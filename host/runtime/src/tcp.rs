@@ -8,7 +8,7 @@ use crate::error::{tcp_error, ttl_arg};
 use crate::poll::{SocketId, SocketKind, Source};
 use crate::runtime::{Runtime, Shared};
 use oxnic_stack::tcp::conn::TcpInfo;
-use oxnic_stack::tcp::{Shutdown as TcpShutdown, TcpError, TcpHandle, TcpState};
+use oxnic_stack::tcp::{KeepaliveParams, Shutdown as TcpShutdown, TcpError, TcpHandle, TcpState};
 use oxnic_stack::Stack;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -189,6 +189,41 @@ impl TcpListener {
         self.inner
             .rt
             .with(|st, _| st.tcp_user_timeout(self.inner.h))
+            .map_err(tcp_error)
+    }
+
+    /// Turns keepalive on or off (`SO_KEEPALIVE`, socket2's `set_keepalive`) for the
+    /// connections the listener accepts.
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        self.inner
+            .rt
+            .with(|st, now| st.tcp_set_keepalive(self.inner.h, on, now))
+            .map_err(tcp_error)
+    }
+
+    /// Whether the connections the listener accepts start with keepalive on.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_keepalive(self.inner.h))
+            .map_err(tcp_error)
+    }
+
+    /// Sets the keepalive idle time, interval and probe count (`TCP_KEEPIDLE`,
+    /// `TCP_KEEPINTVL`, `TCP_KEEPCNT`, socket2's `set_tcp_keepalive`) the connections the
+    /// listener accepts inherit; see [`TcpStream::set_keepalive_params`].
+    pub fn set_keepalive_params(&self, params: KeepaliveParams) -> io::Result<()> {
+        self.inner
+            .rt
+            .with(|st, now| st.tcp_set_keepalive_params(self.inner.h, params, now))
+            .map_err(tcp_error)
+    }
+
+    /// The keepalive settings the accepted connections start with, all three filled in.
+    pub fn keepalive_params(&self) -> io::Result<KeepaliveParams> {
+        self.inner
+            .rt
+            .with(|st, _| st.tcp_keepalive_params(self.inner.h))
             .map_err(tcp_error)
     }
 
@@ -495,6 +530,40 @@ impl TcpStream {
     pub fn tcp_user_timeout(&self) -> io::Result<Option<Duration>> {
         self.rt()
             .with(|st, _| st.tcp_user_timeout(self.h()?))
+            .map_err(tcp_error)
+    }
+
+    /// Turns keepalive probes on or off (`SO_KEEPALIVE`, socket2's `set_keepalive`): after
+    /// the idle time without a segment from the peer, probes every interval; when the probe
+    /// count has gone unanswered (or the user timeout has passed) the connection ends with a
+    /// reset to the peer, and reads and writes fail with `TimedOut`.
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        self.rt()
+            .with(|st, now| st.tcp_set_keepalive(self.h()?, on, now))
+            .map_err(tcp_error)
+    }
+
+    /// Whether keepalive probes are on.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.rt()
+            .with(|st, _| st.tcp_keepalive(self.h()?))
+            .map_err(tcp_error)
+    }
+
+    /// Sets the connection's keepalive idle time, interval and probe count (`TCP_KEEPIDLE`,
+    /// `TCP_KEEPINTVL`, `TCP_KEEPCNT`, socket2's `set_tcp_keepalive`); a `None` leaves that
+    /// one as it is. Outside Linux's bounds (1 s to 32,767 s, 1 to 127 probes) it is
+    /// `InvalidInput`.
+    pub fn set_keepalive_params(&self, params: KeepaliveParams) -> io::Result<()> {
+        self.rt()
+            .with(|st, now| st.tcp_set_keepalive_params(self.h()?, params, now))
+            .map_err(tcp_error)
+    }
+
+    /// The connection's keepalive settings, all three filled in.
+    pub fn keepalive_params(&self) -> io::Result<KeepaliveParams> {
+        self.rt()
+            .with(|st, _| st.tcp_keepalive_params(self.h()?))
             .map_err(tcp_error)
     }
 

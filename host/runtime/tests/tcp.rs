@@ -316,3 +316,46 @@ fn a_user_timeout_ends_a_stream_whose_peer_went_away() {
     assert_eq!(err, ErrorKind::TimedOut);
     assert!(took >= Duration::from_secs(1), "timed out after {took:?}");
 }
+
+/// Keepalive through the runtime (socket2's `set_keepalive` and `set_tcp_keepalive`): a
+/// stream that only waits to read finds out that the peer's host stopped, after the idle
+/// time and the unanswered probes (1 s idle, two probes 1 s apart), with `TimedOut`; an
+/// accepted stream starts with its listener's switch and settings; settings out of Linux's
+/// bounds are `InvalidInput`.
+#[test]
+fn keepalive_finds_a_peer_that_went_away() {
+    use oxnic_runtime::KeepaliveParams;
+    let (mut a, b) = pair();
+    let listener = TcpListener::bind(&b, "10.0.0.2:7342").unwrap();
+    let fast = KeepaliveParams {
+        idle: Some(Duration::from_secs(1)),
+        interval: Some(Duration::from_secs(1)),
+        count: Some(2),
+    };
+    listener.set_keepalive(true).unwrap();
+    listener.set_keepalive_params(fast).unwrap();
+    assert!(listener.keepalive().unwrap());
+    let c = TcpStream::connect(&a, "10.0.0.2:7342").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    assert!(s.keepalive().unwrap(), "inherited");
+    assert_eq!(s.keepalive_params().unwrap(), fast);
+    assert!(!c.keepalive().unwrap());
+    let bad = KeepaliveParams {
+        count: Some(0),
+        ..KeepaliveParams::default()
+    };
+    assert_eq!(
+        s.set_keepalive_params(bad).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    // A's host stops with the connection open: nothing will answer B's probes.
+    a.shutdown();
+    let started = Instant::now();
+    let (took, err) = within(PATIENCE, move || {
+        let err = s.read(&mut [0; 8]).unwrap_err();
+        (started.elapsed(), err.kind())
+    });
+    assert_eq!(err, ErrorKind::TimedOut);
+    assert!(took >= Duration::from_secs(2), "timed out after {took:?}");
+    drop(c);
+}

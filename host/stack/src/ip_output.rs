@@ -463,6 +463,23 @@ impl Stack {
         Ok(())
     }
 
+    /// An upper layer saw `dst` answer (Linux `dst_confirm_neigh`): the neighbour a datagram to
+    /// it goes through, the gateway or `dst` itself, is confirmed reachable, so it is not
+    /// probed while the traffic flows ([`crate::neigh::NeighTable::confirm`]). Nothing for
+    /// this host's own addresses, which have no neighbour.
+    pub(crate) fn neigh_confirm_path(&mut self, dst: Ipv4Addr, now: Instant) {
+        if self.is_local_addr(dst) {
+            return;
+        }
+        let Ok(nh) = self.fib.lookup(dst) else {
+            return;
+        };
+        let hop = nh.gateway.unwrap_or(dst);
+        if let Some(iface) = self.iface_mut(nh.ifindex) {
+            iface.neigh.confirm(hop, now);
+        }
+    }
+
     /// `ip_finish_output2` + `neigh_output`: the next hop's MAC from the neighbour table (or
     /// broadcast), then the qdisc. Packets to an unresolved neighbour wait in its queue.
     /// Fails with [`SendError::QueueFull`] when the qdisc refused the packet.

@@ -518,3 +518,46 @@ fn unread_small_segments_cost_one_chunk_and_big_ones_arrive_intact() {
     assert_eq!(got[300..], big[..]);
     assert_eq!(net.stacks[1].tcp_info(s).unwrap().rcv_collapses, 0);
 }
+
+/// TCP tells the neighbour layer the peer answers (Linux `tcp_ack` → `sk_dst_confirm` →
+/// `neigh_confirm`): while A's data is acknowledged, A's ARP entry for B stays reachable and
+/// A sends no ARP probe, however long the connection lasts; B, which only receives and so
+/// has nothing acknowledged, probes A's address each time its entry ages, as Linux does.
+#[test]
+fn acknowledged_data_keeps_the_neighbour_confirmed_without_arp_probes() {
+    use oxnic_stack::neigh::NeighState;
+    use oxnic_stack::packet_tap::TapPoint;
+    let (mut net, a_if, b_if) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    let arp = |net: &mut Net, stack: usize, tap| {
+        net.stacks[stack]
+            .tap_take(tap)
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                let d = f.packet.data();
+                // ARP requests (operation 1), not the replies A owes B's probes.
+                d.get(12..14) == Some(&[8, 6][..]) && d.get(20..22) == Some(&[0, 1][..])
+            })
+            .count()
+    };
+    let tap_a = net.stacks[0].add_tap(TapPoint::WireTx, Some(a_if), 1000);
+    let tap_b = net.stacks[1].add_tap(TapPoint::WireTx, Some(b_if), 1000);
+    let mut buf = [0u8; 64];
+    for _ in 0..120 {
+        let now = net.now();
+        net.stacks[0].tcp_send(c, b"tick", now).unwrap();
+        net.run_for(Duration::from_secs(1)).unwrap();
+        let now = net.now();
+        assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(4));
+    }
+    assert_eq!(arp(&mut net, 0, tap_a), 0, "A never probed B");
+    assert!(arp(&mut net, 1, tap_b) > 0, "B probed A");
+    let entry = net.stacks[0]
+        .interface(a_if)
+        .unwrap()
+        .neigh()
+        .get("10.0.0.2".parse().unwrap())
+        .unwrap();
+    assert_eq!(entry.state, NeighState::Reachable);
+}

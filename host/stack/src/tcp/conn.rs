@@ -1125,6 +1125,39 @@ impl Conn {
         self.challenge_ack
     }
 
+    /// Sets this connection's keepalive idle time, interval and count where `p` has them; a
+    /// new idle time re-arms a running keepalive timer, counted from the last segment
+    /// received (Linux `tcp_sock_set_keepidle`: at once if the connection has been idle that
+    /// long already).
+    pub(crate) fn set_keepalive_params(&mut self, p: super::KeepaliveParams, now: Instant) {
+        if let Some(t) = p.interval {
+            self.cfg.keepalive_intvl = t;
+        }
+        if let Some(n) = p.count {
+            self.cfg.keepalive_probes = n;
+        }
+        if let Some(t) = p.idle {
+            self.cfg.keepalive_time = t;
+            if self.keepalive && self.keepalive_state() {
+                self.keepalive_at = Some((self.last_rx + t).max(now));
+            }
+        }
+    }
+
+    /// This connection's keepalive idle time, interval and count.
+    pub(crate) fn keepalive_params(&self) -> super::KeepaliveParams {
+        super::KeepaliveParams {
+            idle: Some(self.cfg.keepalive_time),
+            interval: Some(self.cfg.keepalive_intvl),
+            count: Some(self.cfg.keepalive_probes),
+        }
+    }
+
+    /// The oldest unacknowledged sequence number (SND.UNA).
+    pub(crate) fn snd_una(&self) -> Seq {
+        self.snd_una
+    }
+
     /// Drops a pending challenge ACK (the stack-wide rate limit said no).
     pub fn cancel_challenge(&mut self) {
         self.challenge_ack = false;

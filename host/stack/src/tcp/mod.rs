@@ -402,13 +402,64 @@ struct Refused {
 /// The ECN field of the TOS byte (RFC 3168), which TCP does not let the user set.
 const ECN_MASK: u8 = 0x03;
 
+/// The TCP options a listener holds for the connections it accepts (Linux
+/// `inet_csk_clone_lock` copies the listening socket, these with it).
+#[derive(Debug, Clone, Copy, Default)]
+struct ChildOpts {
+    /// `TCP_USER_TIMEOUT`.
+    user_timeout: Option<Duration>,
+    /// `SO_KEEPALIVE`.
+    keepalive: bool,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` as set (`None`: the stack's).
+    keepalive_params: KeepaliveParams,
+}
+
+/// Per-socket keepalive settings (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`); a `None`
+/// is the stack's [`TcpConfig`] value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepaliveParams {
+    /// Idle time before the first probe, 1 s to 32,767 s.
+    pub idle: Option<Duration>,
+    /// Between probes, 1 s to 32,767 s.
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection ends, 1 to 127.
+    pub count: Option<u32>,
+}
+
+impl KeepaliveParams {
+    /// Linux's bounds (`MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`, `MAX_TCP_KEEPCNT`): anything
+    /// outside is EINVAL.
+    fn check(&self) -> Result<(), TcpError> {
+        let secs = |d: Option<Duration>| {
+            d.is_none_or(|d| (Duration::from_secs(1)..=Duration::from_secs(32_767)).contains(&d))
+        };
+        if secs(self.idle)
+            && secs(self.interval)
+            && self.count.is_none_or(|c| (1..=127).contains(&c))
+        {
+            Ok(())
+        } else {
+            Err(TcpError::InvalidArgument)
+        }
+    }
+
+    /// `self` with `other`'s settings where it has them.
+    fn merged(self, other: KeepaliveParams) -> KeepaliveParams {
+        KeepaliveParams {
+            idle: other.idle.or(self.idle),
+            interval: other.interval.or(self.interval),
+            count: other.count.or(self.count),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Listener {
     local: SocketAddrV4,
     /// IP header settings, inherited by the listener's children and used for its SYN-ACKs.
     ip: SockIp,
-    /// `TCP_USER_TIMEOUT`, inherited by the listener's children.
-    user_timeout: Option<Duration>,
+    /// Socket options the listener's children inherit.
+    child: ChildOpts,
     backlog: usize,
     /// Half-open children (SYN-RECEIVED).
     syn_queue: usize,
@@ -554,16 +605,20 @@ impl TcpTable {
     }
 
     /// Gives connection `i` what it inherits from listener `li` as it becomes a socket of its
-    /// own (Linux `inet_csk_clone_lock` copies the listener): its IP header settings and its
-    /// user timeout.
-    fn inherit(&mut self, i: usize, li: usize) {
-        let (ip, user_timeout) = match self.socks.get(li) {
-            Some(Some(Sock::Listener(l))) => (l.ip, l.user_timeout),
-            _ => (SockIp::default(), None),
+    /// own (Linux `inet_csk_clone_lock` copies the listener): its IP header settings, user
+    /// timeout and keepalive settings.
+    fn inherit(&mut self, i: usize, li: usize, now: Instant) {
+        let (ip, child) = match self.socks.get(li) {
+            Some(Some(Sock::Listener(l))) => (l.ip, l.child),
+            _ => (SockIp::default(), ChildOpts::default()),
         };
         if let Some(Some(Sock::Conn(c))) = self.socks.get_mut(i) {
             c.ip = ip;
-            c.user_timeout = user_timeout;
+            c.user_timeout = child.user_timeout;
+            c.set_keepalive_params(child.keepalive_params, now);
+            if child.keepalive {
+                c.set_keepalive(true, now);
+            }
         }
     }
 
@@ -762,7 +817,7 @@ impl Stack {
         let i = self.tcp.insert(Sock::Listener(Listener {
             local,
             ip: SockIp::default(),
-            user_timeout: None,
+            child: ChildOpts::default(),
             backlog: backlog.max(1),
             syn_queue: 0,
             last_overflow: None,
@@ -1213,7 +1268,7 @@ impl Stack {
     ) -> Result<(), TcpError> {
         let timeout = timeout.filter(|t| !t.is_zero());
         match self.tcp.socks.get_mut(h.0) {
-            Some(Some(Sock::Listener(l))) => l.user_timeout = timeout,
+            Some(Some(Sock::Listener(l))) => l.child.user_timeout = timeout,
             _ => self.tcp.conn(h)?.user_timeout = timeout,
         }
         Ok(())
@@ -1222,20 +1277,70 @@ impl Stack {
     /// The socket's user timeout, `None` when it has none.
     pub fn tcp_user_timeout(&self, h: TcpHandle) -> Result<Option<Duration>, TcpError> {
         match self.tcp.socks.get(h.0) {
-            Some(Some(Sock::Listener(l))) => Ok(l.user_timeout),
+            Some(Some(Sock::Listener(l))) => Ok(l.child.user_timeout),
             _ => Ok(self.tcp.conn_ref(h)?.user_timeout),
         }
     }
 
-    /// Keepalive probes on or off (`SO_KEEPALIVE`).
+    /// Keepalive probes on or off (`SO_KEEPALIVE`). On a listener, the connections it accepts
+    /// start with it on.
     pub fn tcp_set_keepalive(
         &mut self,
         h: TcpHandle,
         on: bool,
         now: Instant,
     ) -> Result<(), TcpError> {
-        self.tcp.conn(h)?.set_keepalive(on, now);
+        match self.tcp.socks.get_mut(h.0) {
+            Some(Some(Sock::Listener(l))) => l.child.keepalive = on,
+            _ => self.tcp.conn(h)?.set_keepalive(on, now),
+        }
         Ok(())
+    }
+
+    /// Whether keepalive probes are on.
+    pub fn tcp_keepalive(&self, h: TcpHandle) -> Result<bool, TcpError> {
+        match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(l))) => Ok(l.child.keepalive),
+            _ => Ok(self.tcp.conn_ref(h)?.keepalive),
+        }
+    }
+
+    /// Sets the socket's own keepalive idle time, probe interval and probe count
+    /// (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`); a `None` leaves that one as it is.
+    /// Outside Linux's bounds (1 s to 32,767 s; 1 to 127 probes) it is
+    /// [`TcpError::InvalidArgument`] and nothing changes. A new idle time applies at once to
+    /// a connection with keepalive on, counted from the last segment received (Linux
+    /// `tcp_sock_set_keepidle`); a listener's settings are its children's.
+    pub fn tcp_set_keepalive_params(
+        &mut self,
+        h: TcpHandle,
+        params: KeepaliveParams,
+        now: Instant,
+    ) -> Result<(), TcpError> {
+        params.check()?;
+        match self.tcp.socks.get_mut(h.0) {
+            Some(Some(Sock::Listener(l))) => {
+                l.child.keepalive_params = l.child.keepalive_params.merged(params);
+            }
+            _ => self.tcp.conn(h)?.set_keepalive_params(params, now),
+        }
+        Ok(())
+    }
+
+    /// The keepalive idle time, interval and count the socket uses (its own, else the
+    /// stack's), all three filled in.
+    pub fn tcp_keepalive_params(&self, h: TcpHandle) -> Result<KeepaliveParams, TcpError> {
+        let cfg = &self.tcp.cfg;
+        let own = match self.tcp.socks.get(h.0) {
+            Some(Some(Sock::Listener(l))) => l.child.keepalive_params,
+            _ => self.tcp.conn_ref(h)?.keepalive_params(),
+        };
+        Ok(KeepaliveParams {
+            idle: Some(cfg.keepalive_time),
+            interval: Some(cfg.keepalive_intvl),
+            count: Some(cfg.keepalive_probes),
+        }
+        .merged(own))
     }
 
     /// Congestion control for this socket (`TCP_CONGESTION`).
@@ -1538,8 +1643,10 @@ impl Stack {
         let Some(Some(Sock::Conn(c))) = socks.get_mut(i) else {
             return;
         };
+        let una_before = c.snd_una();
         let outcome = c.on_segment(seg, payload, now, mib);
         let (local, remote, parent) = (c.local, c.remote, c.parent);
+        let progress = c.snd_una() != una_before;
         if c.challenge_pending() && !self.tcp.allow_challenge(now) {
             if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
                 c.cancel_challenge();
@@ -1549,6 +1656,12 @@ impl Stack {
                 self.tcp.mib.challenge_acks += 1;
             }
         }
+        if progress {
+            // The peer acknowledged new data: its link-layer address works, and the
+            // neighbour needs no ARP probe (Linux `tcp_ack` → `sk_dst_confirm`, applied by
+            // `neigh_confirm` as the next segment goes out).
+            self.neigh_confirm_path(*remote.ip(), now);
+        }
         match outcome {
             Outcome::None => {}
             Outcome::Established => {
@@ -1556,7 +1669,7 @@ impl Stack {
                 if let Some(p) = parent {
                     // The child becomes a socket of its own now, a copy of its listener as
                     // it is (Linux `inet_csk_clone_lock` on the handshake's last ACK).
-                    self.tcp.inherit(i, p);
+                    self.tcp.inherit(i, p, now);
                     if let Some(Some(Sock::Listener(l))) = self.tcp.socks.get_mut(p) {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept.push_back(i);
@@ -1748,7 +1861,7 @@ impl Stack {
         let mut c = Conn::from_cookie(&self.tcp.cfg, local, remote, iss, mss, neg, seg, now);
         c.parent = Some(li);
         let i = self.tcp.insert(Sock::Conn(Box::new(c)));
-        self.tcp.inherit(i, li);
+        self.tcp.inherit(i, li, now);
         self.tcp.conns.insert((local, remote), i);
         self.tcp.mib.handshakes += 1;
         self.tcp.mib.passive_opens += 1;

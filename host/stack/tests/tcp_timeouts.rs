@@ -1,5 +1,6 @@
-//! `TCP_USER_TIMEOUT` (RFC 5482's local timeout, Linux `icsk_user_timeout`) and how
-//! keepalive ends a connection, between two in-memory stacks on a virtual clock.
+//! `TCP_USER_TIMEOUT` (RFC 5482's local timeout, Linux `icsk_user_timeout`), per-socket
+//! keepalive settings (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`) and how keepalive ends
+//! a connection, between two in-memory stacks on a virtual clock.
 //!
 //! A user timeout replaces the retry counts: sent data unacknowledged that long ends the
 //! connection with ETIMEDOUT, a connect too, a zero window that lasts that long too, and with
@@ -12,7 +13,7 @@ mod common;
 use oxnic_stack::netsim::{two_hosts, LinkConfig, Net};
 use oxnic_stack::packet_tap::{TapId, TapPoint};
 use oxnic_stack::route::IfIndex;
-use oxnic_stack::tcp::{TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::tcp::{KeepaliveParams, TcpConfig, TcpError, TcpHandle, TcpState};
 use oxnic_stack::time::Instant;
 use oxnic_stack::DeviceCaps;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -44,7 +45,12 @@ fn cut(net: &mut Net) {
 
 /// The TCP flags of the TCP segments A sent since the tap was last read.
 fn tcp_flags(net: &mut Net, tap: TapId) -> Vec<u8> {
-    net.stacks[0]
+    tcp_flags_of(net, 0, tap)
+}
+
+/// The TCP flags of the TCP segments stack `stack` sent since its tap was last read.
+fn tcp_flags_of(net: &mut Net, stack: usize, tap: TapId) -> Vec<u8> {
+    net.stacks[stack]
         .tap_take(tap)
         .unwrap()
         .iter()
@@ -263,4 +269,156 @@ fn accepted_connections_inherit_the_listener_s_user_timeout() {
     let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
     assert_eq!(net.stacks[1].tcp_user_timeout(s), Ok(Some(secs(7))));
     assert_eq!(net.stacks[0].tcp_user_timeout(c), Ok(None));
+}
+
+/// Keepalive settings of one socket (`TCP_KEEPIDLE` 10 s, `TCP_KEEPINTVL` 2 s, `TCP_KEEPCNT`
+/// 3) instead of the stack's two hours: the dead peer is found 16 s after the last segment,
+/// and told with a reset. The stack's settings are untouched.
+#[test]
+fn a_socket_s_own_keepalive_settings_find_a_dead_peer() {
+    let (mut net, c, _s, tap) = setup(TcpConfig::default());
+    let t0 = net.now();
+    let own = KeepaliveParams {
+        idle: Some(secs(10)),
+        interval: Some(secs(2)),
+        count: Some(3),
+    };
+    net.stacks[0].tcp_set_keepalive_params(c, own, t0).unwrap();
+    assert_eq!(net.stacks[0].tcp_keepalive_params(c), Ok(own));
+    assert!(!net.stacks[0].tcp_keepalive(c).unwrap());
+    net.stacks[0].tcp_set_keepalive(c, true, t0).unwrap();
+    assert!(net.stacks[0].tcp_keepalive(c).unwrap());
+    cut(&mut net);
+    let end = closed_at(&mut net, c, secs(60));
+    let took = end.saturating_duration_since(t0);
+    assert!(took >= secs(16) && took < secs(17), "ended after {took:?}");
+    let flags = tcp_flags(&mut net, tap);
+    assert_eq!(flags.len(), 4, "three probes and the reset: {flags:x?}");
+    assert_eq!(net.stacks[0].tcp_config().keepalive_time, secs(7200));
+}
+
+/// Linux's bounds: idle and interval 1 to 32,767 s, 1 to 127 probes; anything else is EINVAL
+/// and changes nothing. Settings left out stay as they were.
+#[test]
+fn keepalive_settings_out_of_bounds_are_invalid() {
+    let (mut net, c, _s, _tap) = setup(TcpConfig::default());
+    let now = net.now();
+    let before = net.stacks[0].tcp_keepalive_params(c).unwrap();
+    assert_eq!(
+        before,
+        KeepaliveParams {
+            idle: Some(secs(7200)),
+            interval: Some(secs(75)),
+            count: Some(9),
+        }
+    );
+    let bad = [
+        KeepaliveParams {
+            idle: Some(ms(999)),
+            ..KeepaliveParams::default()
+        },
+        KeepaliveParams {
+            interval: Some(secs(32_768)),
+            ..KeepaliveParams::default()
+        },
+        KeepaliveParams {
+            idle: Some(secs(5)),
+            count: Some(0),
+            ..KeepaliveParams::default()
+        },
+        KeepaliveParams {
+            count: Some(128),
+            ..KeepaliveParams::default()
+        },
+    ];
+    for p in bad {
+        assert_eq!(
+            net.stacks[0].tcp_set_keepalive_params(c, p, now),
+            Err(TcpError::InvalidArgument),
+            "{p:?}"
+        );
+        assert_eq!(net.stacks[0].tcp_keepalive_params(c), Ok(before));
+    }
+    let count_only = KeepaliveParams {
+        count: Some(127),
+        ..KeepaliveParams::default()
+    };
+    net.stacks[0]
+        .tcp_set_keepalive_params(c, count_only, now)
+        .unwrap();
+    assert_eq!(
+        net.stacks[0].tcp_keepalive_params(c),
+        Ok(KeepaliveParams {
+            count: Some(127),
+            ..before
+        })
+    );
+}
+
+/// A shorter idle time on a connection with keepalive already running applies at once,
+/// counted from the last segment received (Linux `tcp_sock_set_keepidle`): idle 5 s already,
+/// a new idle time of 3 s sends the first probe now.
+#[test]
+fn a_new_keepalive_idle_time_applies_to_the_running_timer() {
+    let (mut net, c, _s, tap) = setup(TcpConfig::default());
+    let t0 = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, t0).unwrap();
+    net.run_for(secs(5)).unwrap();
+    assert!(tcp_flags(&mut net, tap).is_empty(), "no probe yet");
+    let idle = KeepaliveParams {
+        idle: Some(secs(3)),
+        ..KeepaliveParams::default()
+    };
+    let now = net.now();
+    net.stacks[0]
+        .tcp_set_keepalive_params(c, idle, now)
+        .unwrap();
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(tcp_flags(&mut net, tap).len(), 1, "a probe at once");
+    assert_eq!(net.stacks[0].tcp_state(c), Ok(TcpState::Established));
+}
+
+/// A listener's keepalive switch and settings are its children's (Linux copies the listener
+/// into the child, and `tcp_create_openreq_child` starts its keepalive timer): the accepted
+/// connection finds its dead peer by the listener's settings.
+#[test]
+fn accepted_connections_inherit_the_listener_s_keepalive() {
+    let (mut net, _, b_if) = two_hosts(DeviceCaps::default(), ms(1));
+    let l = net.stacks[1]
+        .tcp_listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4)
+        .unwrap();
+    let now = net.now();
+    let own = KeepaliveParams {
+        idle: Some(secs(10)),
+        interval: Some(secs(2)),
+        count: Some(3),
+    };
+    net.stacks[1].tcp_set_keepalive_params(l, own, now).unwrap();
+    net.stacks[1].tcp_set_keepalive(l, true, now).unwrap();
+    assert!(net.stacks[1].tcp_keepalive(l).unwrap());
+    let c = net.stacks[0]
+        .tcp_connect(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80), now)
+        .unwrap();
+    net.run_for(ms(50)).unwrap();
+    let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
+    assert!(net.stacks[1].tcp_keepalive(s).unwrap());
+    assert_eq!(net.stacks[1].tcp_keepalive_params(s), Ok(own));
+    assert!(!net.stacks[0].tcp_keepalive(c).unwrap());
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, Some(b_if), 100);
+    let t0 = net.now();
+    cut(&mut net);
+    let deadline = t0 + secs(60);
+    let done = net
+        .run_while(
+            |n| n.stacks[1].tcp_state(s) != Ok(TcpState::Closed),
+            deadline,
+        )
+        .unwrap();
+    assert!(done);
+    let took = net.now().saturating_duration_since(t0);
+    assert!(took > secs(15) && took < secs(17), "ended after {took:?}");
+    assert_eq!(net.stacks[1].tcp_error(s), Ok(Some(TcpError::TimedOut)));
+    let flags = tcp_flags_of(&mut net, 1, tap);
+    assert_eq!(flags.len(), 4, "three probes and the reset: {flags:x?}");
+    assert_eq!(flags.last().map(|f| f & RST), Some(RST));
 }

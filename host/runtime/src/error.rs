@@ -111,7 +111,12 @@ pub fn udp_error_kind(e: UdpError) -> io::ErrorKind {
         UdpError::AddrInUse => K::AddrInUse,
         UdpError::AddrNotAvailable | UdpError::NoFreePort => K::AddrNotAvailable,
         UdpError::NotConnected => K::NotConnected,
-        UdpError::BadHandle | UdpError::TooLong | UdpError::CorkedElsewhere => K::InvalidInput,
+        UdpError::BadHandle
+        | UdpError::TooLong
+        | UdpError::CorkedElsewhere
+        | UdpError::InvalidArgument => K::InvalidInput,
+        // ENODEV and ENOBUFS: `Uncategorized` in std.
+        UdpError::NoDevice | UdpError::TooManyMemberships => K::Other,
         UdpError::ConnectionRefused => K::ConnectionRefused,
         UdpError::BroadcastDenied => K::PermissionDenied,
         UdpError::Unreachable(r) => unreach_kind(r),

@@ -124,7 +124,10 @@ impl Stack {
 
     /// The L2 demux (`eth_type_trans` + `__netif_receive_skb_core`): strips the Ethernet
     /// header (and an 802.1Q tag), drops frames for other hosts and unknown VLANs, and hands
-    /// ARP and IPv4 to their handlers. Everything else is counted as `rx_nohandler`.
+    /// ARP and IPv4 to their handlers. Everything else is counted as `rx_nohandler`. A frame
+    /// to a multicast MAC passes only when it is the MAC of a group the interface joined
+    /// (or of 224.0.0.1), as a NIC's multicast filter programmed by `dev_mc_add` lets it;
+    /// others are dropped and counted with the frames for other hosts.
     pub(crate) fn netif_receive_core(
         &mut self,
         ifindex: IfIndex,
@@ -141,7 +144,10 @@ impl Stack {
             self.link_drop(ifindex);
             return;
         };
-        if eth.dst != mac && !eth.dst.is_broadcast() && !eth.dst.is_multicast() {
+        let wanted = eth.dst == mac
+            || eth.dst.is_broadcast()
+            || (eth.dst.is_multicast() && iface.mc_mac_wanted(eth.dst));
+        if !wanted {
             self.snmp.link.rx_otherhost += 1;
             self.link_drop(ifindex);
             return;

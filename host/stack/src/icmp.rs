@@ -139,6 +139,7 @@ impl Stack {
             dont_frag: opts.dont_frag,
             ident: None,
             options: crate::wire::ipv4::Ipv4Options::default(),
+            mc_loop: false,
         };
         self.snmp.icmp.out_msgs += 1;
         self.snmp.icmp.out_echos += 1;
@@ -244,6 +245,7 @@ impl Stack {
                     dont_frag: false,
                     ident: None,
                     options,
+                    mc_loop: false,
                 };
                 self.snmp.icmp.out_msgs += 1;
                 self.snmp.icmp.out_echo_reps += 1;
@@ -469,6 +471,7 @@ impl Stack {
                 dont_frag: false,
                 ident: None,
                 options: crate::wire::ipv4::Ipv4Options::default(),
+                mc_loop: false,
             };
             self.ip_local_out(pkt, &rt, p, now)
         });

@@ -79,6 +79,9 @@ pub struct Interface {
     pub(crate) gro: Gro,
     pub(crate) gro_enabled: bool,
     pub(crate) stats: IfStats,
+    /// Multicast groups joined here and how many sockets hold each (Linux `in_device`'s
+    /// `mc_list` of `ip_mc_list` with their `users`); 224.0.0.1 is implicit.
+    pub(crate) mc_list: Vec<(Ipv4Addr, u32)>,
 }
 
 impl core::fmt::Debug for Interface {
@@ -109,6 +112,7 @@ impl Interface {
             gro: Gro::default(),
             gro_enabled: true,
             stats: IfStats::default(),
+            mc_list: Vec::new(),
         }
     }
 
@@ -160,6 +164,28 @@ impl Interface {
     /// The neighbour table, to add permanent entries or tune it.
     pub fn neigh_mut(&mut self) -> &mut NeighTable<PacketBuf> {
         &mut self.neigh
+    }
+
+    /// Multicast groups joined on this interface with the number of sockets holding each
+    /// (`ip maddr show`, `/proc/net/igmp`), not counting the implicit 224.0.0.1.
+    pub fn multicast_groups(&self) -> &[(Ipv4Addr, u32)] {
+        &self.mc_list
+    }
+
+    /// True when this interface receives `group`: joined, or the all-hosts group 224.0.0.1
+    /// (Linux `ip_check_mc_rcu`'s lookup).
+    pub(crate) fn mc_joined(&self, group: Ipv4Addr) -> bool {
+        group == crate::wire::igmp::ALL_HOSTS || self.mc_list.iter().any(|&(g, _)| g == group)
+    }
+
+    /// True when a frame to multicast MAC `mac` is for a group this interface receives: the
+    /// link layer's filter (a NIC's multicast hash, Linux `dev_mc_add` of `ip_eth_mc_map`).
+    pub(crate) fn mc_mac_wanted(&self, mac: EthernetAddress) -> bool {
+        mac == crate::wire::igmp::mc_mac(crate::wire::igmp::ALL_HOSTS)
+            || self
+                .mc_list
+                .iter()
+                .any(|&(g, _)| crate::wire::igmp::mc_mac(g) == mac)
     }
 
     /// The device queues.

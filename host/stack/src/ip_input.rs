@@ -111,10 +111,14 @@ impl Stack {
             self.snmp.ip.in_hdr_errors += 1;
             return;
         };
-        let route = self.ip_route_input(&pkt, &hdr);
-        if matches!(route, InputRoute::Drop) {
-            self.snmp.ip.in_addr_errors += 1;
-            return;
+        let route = self.ip_route_input(ifindex, &pkt, &hdr);
+        match route {
+            InputRoute::Drop => {
+                self.snmp.ip.in_addr_errors += 1;
+                return;
+            }
+            InputRoute::NotJoined => return,
+            InputRoute::Local | InputRoute::Forward => {}
         }
         let opts = if hdr.options.is_empty() {
             OptionsInfo::default()
@@ -127,7 +131,7 @@ impl Stack {
         match route {
             InputRoute::Local => self.ip_local_deliver(ifindex, pkt, hdr, now),
             InputRoute::Forward => self.ip_forward(ifindex, pkt, hdr, opts, now),
-            InputRoute::Drop => {}
+            InputRoute::Drop | InputRoute::NotJoined => {}
         }
     }
 
@@ -219,9 +223,23 @@ impl Stack {
     /// (`route_localnet` off): only `lo` carries it. Packets we looped back to ourselves
     /// carry our own addresses and skip the martian checks, as Linux's do (they come with
     /// their output route).
-    fn ip_route_input(&self, pkt: &PacketBuf, hdr: &Ipv4Repr) -> InputRoute {
+    ///
+    /// A datagram to a multicast group is received only when the interface it came in on
+    /// joined the group (`ip_check_mc_rcu`; 224.0.0.1 always), and otherwise dropped without
+    /// a count, as Linux's `ip_route_input_rcu` does (it never forwards multicast without a
+    /// multicast router). Its source must be a valid unicast one, or 0.0.0.0 (a host without
+    /// an address sends IGMP from it).
+    fn ip_route_input(&self, ifindex: IfIndex, pkt: &PacketBuf, hdr: &Ipv4Repr) -> InputRoute {
         let (src, dst) = (hdr.src, hdr.dst);
         let local = self.is_local_addr(dst) || self.is_broadcast_addr(dst);
+        if dst.is_multicast() {
+            if !self.ip_mc_joined(ifindex, dst) {
+                return InputRoute::NotJoined;
+            }
+            if pkt.meta.pkt_type == PacketType::Loopback || src.is_unspecified() {
+                return InputRoute::Local;
+            }
+        }
         if pkt.meta.pkt_type == PacketType::Loopback {
             return if local {
                 InputRoute::Local
@@ -248,9 +266,9 @@ impl Stack {
         if !valid_source() {
             return InputRoute::Drop;
         }
-        if local {
+        if local || dst.is_multicast() {
             InputRoute::Local
-        } else if dst.is_multicast() || !self.cfg.forwarding {
+        } else if !self.cfg.forwarding {
             InputRoute::Drop
         } else {
             InputRoute::Forward
@@ -348,6 +366,7 @@ impl Stack {
         self.snmp.ip.in_delivers += 1;
         match hdr.protocol {
             protocol::ICMP => self.icmp_rcv(pkt, &hdr, now),
+            protocol::IGMP => self.igmp_rcv(ifindex, pkt, now),
             protocol::UDP => self.udp_rcv(ifindex, pkt, &hdr, now),
             protocol::TCP => self.tcp_v4_rcv(pkt, &hdr, now),
             _ => {
@@ -381,6 +400,8 @@ enum InputRoute {
     Forward,
     /// Dropped as a martian, or not ours with forwarding off (`InAddrErrors`).
     Drop,
+    /// To a multicast group the interface did not join: dropped, counted nowhere.
+    NotJoined,
 }
 
 /// How the transport layer should treat its checksum, from what the device reported

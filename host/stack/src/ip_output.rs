@@ -89,6 +89,9 @@ pub(crate) struct IpParams {
     /// IPv4 options to send (padded to a multiple of 4 bytes); empty for almost every
     /// datagram (an echo reply carries the request's record-route and timestamp back).
     pub options: Ipv4Options,
+    /// A datagram to a multicast group this interface joined is also delivered here
+    /// (`IP_MULTICAST_LOOP`, Linux `ip_mc_output` → `dev_loopback_xmit`).
+    pub mc_loop: bool,
 }
 
 /// A socket's own IP header settings (`IP_TTL`, `IP_TOS`), kept by TCP connections and
@@ -121,6 +124,7 @@ impl SockIp {
             dont_frag,
             ident,
             options: Ipv4Options::default(),
+            mc_loop: false,
         }
     }
 }
@@ -140,6 +144,11 @@ impl Stack {
     /// one 127.0.0.1 (and so does the source), and [`OutRoute::dst`] is the address it
     /// became, which a connect takes as its peer. Anything else goes by the FIB, where a
     /// 127/8 source is refused ([`SendError::LoopbackSource`], `__mkroute_output`).
+    ///
+    /// A multicast group is routed like any destination (a `224.0.0.0/4` or default route
+    /// names the interface), but never through a gateway: the group itself is the next hop,
+    /// its MAC mapped from the address (`__mkroute_output` drops the route's gateway for
+    /// multicast).
     pub(crate) fn ip_route_output(
         &mut self,
         dst: Ipv4Addr,
@@ -186,6 +195,11 @@ impl Stack {
             });
         }
         let nh = match self.fib.lookup(dst) {
+            Ok(nh) if dst.is_multicast() => NextHop {
+                addr: dst,
+                gateway: None,
+                ..nh
+            },
             Ok(nh) => nh,
             Err(e) => {
                 self.snmp.ip.out_no_routes += 1;
@@ -208,6 +222,35 @@ impl Stack {
         Ok(OutRoute {
             nh,
             dst,
+            src,
+            local: false,
+        })
+    }
+
+    /// The route of a datagram to multicast `group` that must leave by `ifindex`
+    /// (`IP_MULTICAST_IF`, the `flowi4_oif` of `ip_route_output_key_hash_rcu`): the group is
+    /// the next hop, the source `src` or one of the interface's addresses.
+    pub(crate) fn ip_route_output_dev(
+        &mut self,
+        group: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+        ifindex: IfIndex,
+    ) -> Result<OutRoute, SendError> {
+        let iface = self.iface(ifindex).ok_or(SendError::NetUnreachable)?;
+        let src = match src.filter(|s| !s.is_unspecified()) {
+            Some(s) if is_loopback(s) => return Err(SendError::LoopbackSource),
+            Some(s) if !self.is_local_addr(s) => return Err(SendError::NoSourceAddress),
+            Some(s) => s,
+            None => iface.select_addr(group).ok_or(SendError::NoSourceAddress)?,
+        };
+        Ok(OutRoute {
+            nh: NextHop {
+                addr: group,
+                gateway: None,
+                ifindex,
+                route: Route::connected(Prefix::host(group), ifindex),
+            },
+            dst: group,
             src,
             local: false,
         })
@@ -294,6 +337,12 @@ impl Stack {
         }
         if rt.local {
             return self.ip_loopback(pkt, rt.nh.ifindex, now);
+        }
+        if p.mc_loop && rt.dst.is_multicast() && self.ip_mc_joined(rt.nh.ifindex, rt.dst) {
+            // `ip_mc_output`: a copy for this host's own members comes back in on the
+            // interface (`dev_loopback_xmit`) before the datagram leaves. The copy shares the
+            // bytes until one of them is written.
+            let _ = self.ip_loopback(pkt.clone(), rt.nh.ifindex, now);
         }
         self.ip_output(pkt, rt.nh, None, now)
     }
@@ -490,6 +539,14 @@ impl Stack {
         now: Instant,
     ) -> Result<(), SendError> {
         let ifindex = nh.ifindex;
+        if nh.addr.is_multicast() {
+            // `arp_mc_map`: no resolution, the MAC comes from the group (RFC 1112 §6.4).
+            let mac = crate::wire::igmp::mc_mac(nh.addr);
+            if self.eth_header(ifindex, &mut pkt, mac, ethertype::IPV4) {
+                return self.dev_queue_xmit(ifindex, pkt, now);
+            }
+            return Ok(());
+        }
         if self.is_broadcast_on(ifindex, nh.addr) {
             if self.eth_header(
                 ifindex,

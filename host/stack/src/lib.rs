@@ -27,6 +27,8 @@
 //! - TX: [`udp`] / [`icmp`] → [`ip_output`] (route, source address, OUTPUT, POSTROUTING,
 //!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
 //!   checksums when the device lacks them) → device.
+//! - [`igmp`]: multicast group membership per interface, held by sockets, and the IGMPv3
+//!   reports that announce it (`ip_mc_inc_group`, `igmp_rcv`).
 //! - [`loopback`]: 127.0.0.0/8, this host's `lo`: implicit, no interface, delivered locally.
 //! - [`snmp`]: the `/proc/net/snmp` counters.
 //! - `ephemeral`: the orders TCP and UDP try ephemeral ports in (RFC 6056, as Linux).
@@ -52,6 +54,7 @@ pub mod hooks;
 pub mod icmp;
 pub mod icmp_limit;
 pub mod iface;
+pub mod igmp;
 pub mod ip_forward;
 pub mod ip_input;
 pub mod ip_output;

@@ -133,6 +133,22 @@ pub struct LinkMib {
     pub tx_errors: u64,
 }
 
+/// IGMP messages in and out (Linux keeps no `Igmp:` line in `/proc/net/snmp`; these are what
+/// `IcmpMsg`-style counters would say about protocol 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IgmpMib {
+    /// IGMP messages received, malformed ones included.
+    pub in_msgs: u64,
+    /// Messages dropped as malformed: too short, a bad length or checksum, an unknown type.
+    pub in_errors: u64,
+    /// Membership queries received and acted on.
+    pub in_queries: u64,
+    /// Reports and leaves of other hosts received (a version 3 host ignores them).
+    pub in_reports: u64,
+    /// Reports sent (state-change and current-state).
+    pub out_reports: u64,
+}
+
 /// All counters of one stack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Snmp {
@@ -146,6 +162,8 @@ pub struct Snmp {
     pub tcp: crate::tcp::TcpMib,
     /// Link-layer drops.
     pub link: LinkMib,
+    /// IGMP (not printed: `/proc/net/snmp` has no such line).
+    pub igmp: IgmpMib,
 }
 
 fn line(f: &mut fmt::Formatter<'_>, group: &str, cols: &[(&str, u64)]) -> fmt::Result {

@@ -182,6 +182,8 @@ pub struct Stack {
     pub(crate) loopback_backlog: VecDeque<(IfIndex, PacketBuf)>,
     /// A loopback is delivering the backlog: one sent meanwhile only joins it.
     pub(crate) loopback_draining: bool,
+    /// IGMP reports waiting for their time.
+    pub(crate) igmp: crate::igmp::Igmp,
 }
 
 impl core::fmt::Debug for Stack {
@@ -216,6 +218,7 @@ impl Stack {
             ip_idents: Box::new([0; crate::ip_output::IP_IDENTS]),
             loopback_backlog: VecDeque::new(),
             loopback_draining: false,
+            igmp: crate::igmp::Igmp::default(),
             ifaces: Vec::new(),
             cfg,
         }
@@ -527,6 +530,7 @@ impl Stack {
             }
         };
         take(tcp_at);
+        take(self.igmp.next_wakeup());
         for i in &self.ifaces {
             if i.dev.rx_pending() > 0 {
                 take(Some(now));
@@ -554,6 +558,7 @@ impl Stack {
         }
         self.pmtu.poll(now);
         self.tcp_timers(now);
+        self.igmp_timers(now);
     }
 
     /// [`Self::alloc`] for a small packet (headers whose payload lies in fragments) that

@@ -6,10 +6,20 @@
 //! means none and is accepted), corking
 //! (`UDP_CORK`: data is appended until uncorked, then sent as one datagram) and the hard
 //! errors from ICMP reported on connected sockets (`SO_ERROR`; soft ones are not).
+//!
+//! Multicast (`ip_mc_join_group`, `ip_mc_leave_group`, the `IP_MULTICAST_*` options): a
+//! socket joins groups on interfaces ([`Stack::udp_join_multicast`]); the interface then
+//! receives the group ([`crate::igmp`]) and every socket bound to the port, on 0.0.0.0 or on
+//! the group's address, gets a copy of each datagram, whether it joined or not (Linux's
+//! default `IP_MULTICAST_ALL`). Datagrams a socket sends to a group leave with its multicast
+//! TTL (1 unless set), by `IP_MULTICAST_IF` or the route's interface, and come back to this
+//! host's members of the group when `IP_MULTICAST_LOOP` is on (the default). A socket's
+//! memberships end when it closes.
 
 use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::ephemeral;
 use crate::icmp::IcmpError;
+use crate::igmp::McInterface;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
 use crate::ip_output::{SendError, SockIp};
 use crate::pktbuf::{ChecksumState, PacketBuf};
@@ -30,6 +40,12 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 /// Most segments one [`Stack::udp_send_to_segmented`] call may carry (Linux
 /// `UDP_MAX_SEGMENTS`).
 pub const MAX_GSO_SEGMENTS: usize = 64;
+
+/// Most groups one socket may join (Linux `net.ipv4.igmp_max_memberships`, 20).
+pub const MAX_MEMBERSHIPS: usize = 20;
+
+/// The multicast TTL of a socket that has not set one (`IP_MULTICAST_TTL`, RFC 1112 §6.1).
+pub const DEFAULT_MULTICAST_TTL: u8 = 1;
 
 /// Identifies a UDP socket of one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +94,18 @@ pub enum UdpError {
     /// A send to a broadcast address on a socket without `SO_BROADCAST` (`EACCES`).
     #[error("broadcast not permitted on this socket")]
     BroadcastDenied,
+    /// A membership asked for an address that is not a multicast group, or a multicast
+    /// option got a value out of its range (`EINVAL`).
+    #[error("invalid argument")]
+    InvalidArgument,
+    /// No interface for a membership: none with that index or address, or no route to the
+    /// group (`ENODEV`).
+    #[error("no such device")]
+    NoDevice,
+    /// The socket holds [`MAX_MEMBERSHIPS`] memberships already (`ENOBUFS`,
+    /// `igmp_max_memberships`).
+    #[error("too many memberships")]
+    TooManyMemberships,
     /// IP output refused the datagram.
     #[error(transparent)]
     Send(#[from] SendError),
@@ -144,6 +172,14 @@ struct UdpSocket {
     broadcast: bool,
     /// `IP_TTL`, `IP_TOS`.
     ip: SockIp,
+    /// The groups joined and their interfaces (Linux `inet_sock`'s `mc_list`).
+    mc_list: Vec<(Ipv4Addr, IfIndex)>,
+    /// `IP_MULTICAST_TTL`.
+    mc_ttl: u8,
+    /// `IP_MULTICAST_LOOP`.
+    mc_loop: bool,
+    /// `IP_MULTICAST_IF`: the interface datagrams to a group leave by, else the route's.
+    mc_if: Option<IfIndex>,
     error: Option<UdpError>,
     stats: UdpSocketStats,
 }
@@ -274,7 +310,12 @@ impl Stack {
         local: SocketAddrV4,
         opts: UdpBindOptions,
     ) -> Result<UdpHandle, UdpError> {
-        if !local.ip().is_unspecified() && !self.is_local_addr(*local.ip()) {
+        // A multicast address may be bound (`inet_bind` allows `RTN_MULTICAST`): the socket
+        // then receives only what is sent to that group.
+        if !local.ip().is_unspecified()
+            && !local.ip().is_multicast()
+            && !self.is_local_addr(*local.ip())
+        {
             return Err(UdpError::AddrNotAvailable);
         }
         let mut local = local;
@@ -304,6 +345,10 @@ impl Stack {
             dont_frag: false,
             broadcast: false,
             ip: SockIp::default(),
+            mc_list: Vec::new(),
+            mc_ttl: DEFAULT_MULTICAST_TTL,
+            mc_loop: true,
+            mc_if: None,
             error: None,
             stats: UdpSocketStats::default(),
         };
@@ -364,9 +409,16 @@ impl Stack {
         Ok(())
     }
 
-    /// Closes a socket; queued datagrams are dropped.
+    /// Closes a socket; queued datagrams are dropped. Its memberships end as Linux's
+    /// `ip_mc_drop_socket` ends them: an interface no other socket holds a group on leaves it
+    /// (the report goes out on the next poll).
     pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
-        let port = self.udp.get(h)?.local.port();
+        let s = self.udp.get(h)?;
+        let port = s.local.port();
+        let groups = std::mem::take(&mut s.mc_list);
+        for (group, ifindex) in groups {
+            self.ip_mc_dec_group(ifindex, group, None);
+        }
         if let Some(slot) = self.udp.slot_mut(h.0) {
             *slot = None;
             self.udp.vacant.free(h.0);
@@ -422,6 +474,112 @@ impl Stack {
     pub fn udp_ttl(&mut self, h: UdpHandle) -> Result<u8, UdpError> {
         let ttl = self.udp.get(h)?.ip.ttl;
         Ok(ttl.unwrap_or(self.cfg.default_ttl))
+    }
+
+    /// Joins `group` on an interface (`IP_ADD_MEMBERSHIP`, Linux `ip_mc_join_group`): the
+    /// one with index or address `on`, or for [`McInterface::Any`] (or an address of
+    /// 0.0.0.0) the interface of the route to the group. The first socket to join a group on
+    /// an interface makes the interface receive it and report it (IGMPv3, [`crate::igmp`]).
+    /// Errors as Linux's: not a multicast address, [`UdpError::InvalidArgument`]
+    /// (`EINVAL`); no such interface or no route, [`UdpError::NoDevice`] (`ENODEV`); already
+    /// joined by this socket on that interface, [`UdpError::AddrInUse`] (`EADDRINUSE`); more
+    /// than [`MAX_MEMBERSHIPS`], [`UdpError::TooManyMemberships`] (`ENOBUFS`).
+    pub fn udp_join_multicast(
+        &mut self,
+        h: UdpHandle,
+        group: Ipv4Addr,
+        on: McInterface,
+        now: Instant,
+    ) -> Result<(), UdpError> {
+        self.udp.get_ref(h)?;
+        if !group.is_multicast() {
+            return Err(UdpError::InvalidArgument);
+        }
+        let ifindex = self.ip_mc_find_dev(group, on).ok_or(UdpError::NoDevice)?;
+        let s = self.udp.get(h)?;
+        if s.mc_list.contains(&(group, ifindex)) {
+            return Err(UdpError::AddrInUse);
+        }
+        if s.mc_list.len() >= MAX_MEMBERSHIPS {
+            return Err(UdpError::TooManyMemberships);
+        }
+        s.mc_list.push((group, ifindex));
+        self.ip_mc_inc_group(ifindex, group, now);
+        Ok(())
+    }
+
+    /// Leaves `group` (`IP_DROP_MEMBERSHIP`, Linux `ip_mc_leave_group`): the socket's
+    /// membership on the interface `on` names, or with [`McInterface::Any`] its membership of
+    /// the group on any interface. The last socket to leave makes the interface leave and
+    /// report it. A membership this socket does not hold is [`UdpError::AddrNotAvailable`]
+    /// (`EADDRNOTAVAIL`), a non-multicast group [`UdpError::InvalidArgument`].
+    pub fn udp_leave_multicast(
+        &mut self,
+        h: UdpHandle,
+        group: Ipv4Addr,
+        on: McInterface,
+        now: Instant,
+    ) -> Result<(), UdpError> {
+        self.udp.get_ref(h)?;
+        if !group.is_multicast() {
+            return Err(UdpError::InvalidArgument);
+        }
+        let want = match on {
+            McInterface::Any | McInterface::Addr(Ipv4Addr::UNSPECIFIED) => None,
+            other => Some(
+                self.ip_mc_find_dev(group, other)
+                    .ok_or(UdpError::AddrNotAvailable)?,
+            ),
+        };
+        let s = self.udp.get(h)?;
+        let pos = s
+            .mc_list
+            .iter()
+            .position(|&(g, i)| g == group && want.is_none_or(|w| w == i))
+            .ok_or(UdpError::AddrNotAvailable)?;
+        let (_, ifindex) = s.mc_list.remove(pos);
+        self.ip_mc_dec_group(ifindex, group, Some(now));
+        Ok(())
+    }
+
+    /// Sets the TTL of datagrams sent to a group (`IP_MULTICAST_TTL`); `None` restores the
+    /// default, 1: a group's datagrams stay on the link unless asked otherwise.
+    pub fn udp_set_multicast_ttl(&mut self, h: UdpHandle, ttl: Option<u8>) -> Result<(), UdpError> {
+        self.udp.get(h)?.mc_ttl = ttl.unwrap_or(DEFAULT_MULTICAST_TTL);
+        Ok(())
+    }
+
+    /// The TTL of datagrams sent to a group (`IP_MULTICAST_TTL`).
+    pub fn udp_multicast_ttl(&self, h: UdpHandle) -> Result<u8, UdpError> {
+        Ok(self.udp.get_ref(h)?.mc_ttl)
+    }
+
+    /// Whether datagrams this socket sends to a group this host joined are also delivered
+    /// here (`IP_MULTICAST_LOOP`, on by default).
+    pub fn udp_set_multicast_loop(&mut self, h: UdpHandle, on: bool) -> Result<(), UdpError> {
+        self.udp.get(h)?.mc_loop = on;
+        Ok(())
+    }
+
+    /// `IP_MULTICAST_LOOP`.
+    pub fn udp_multicast_loop(&self, h: UdpHandle) -> Result<bool, UdpError> {
+        Ok(self.udp.get_ref(h)?.mc_loop)
+    }
+
+    /// The interface datagrams to a group leave by (`IP_MULTICAST_IF`): the one with this
+    /// index or address; [`McInterface::Any`] (or 0.0.0.0) goes back to the route's. No such
+    /// interface is [`UdpError::AddrNotAvailable`], as Linux's `EADDRNOTAVAIL`.
+    pub fn udp_set_multicast_if(&mut self, h: UdpHandle, on: McInterface) -> Result<(), UdpError> {
+        self.udp.get_ref(h)?;
+        let ifindex = match on {
+            McInterface::Any | McInterface::Addr(Ipv4Addr::UNSPECIFIED) => None,
+            other => Some(
+                self.ip_mc_find_dev(Ipv4Addr::UNSPECIFIED, other)
+                    .ok_or(UdpError::AddrNotAvailable)?,
+            ),
+        };
+        self.udp.get(h)?.mc_if = ifindex;
+        Ok(())
     }
 
     /// Sets the TOS byte of sent datagrams (`IP_TOS`).
@@ -601,8 +759,16 @@ impl Stack {
         }
         let s = self.udp.get(h)?;
         let (local, df, ip) = (s.local, s.dont_frag, s.ip);
-        let src = (!local.ip().is_unspecified()).then_some(*local.ip());
-        let rt = self.ip_route_output(*dst.ip(), src)?;
+        let (mc_ttl, mc_loop, mc_if) = (s.mc_ttl, s.mc_loop, s.mc_if);
+        // A socket bound to a group sends from the interface's address (Linux `inet_bind`
+        // leaves `inet_saddr` 0 for a multicast address).
+        let src =
+            (!local.ip().is_unspecified() && !local.ip().is_multicast()).then_some(*local.ip());
+        let group = dst.ip().is_multicast();
+        let rt = match mc_if {
+            Some(ifindex) if group => self.ip_route_output_dev(*dst.ip(), src, ifindex)?,
+            _ => self.ip_route_output(*dst.ip(), src)?,
+        };
         if segment != 0 && rt.local {
             // Loopback has no device to cut the super-packet: send the datagrams one by one.
             for chunk in data.chunks(segment) {
@@ -667,7 +833,13 @@ impl Stack {
             }
             _ => None,
         };
-        let p = ip.params(protocol::UDP, df, ident, self.cfg.default_ttl);
+        let mut p = ip.params(protocol::UDP, df, ident, self.cfg.default_ttl);
+        if group {
+            // `ip_select_ttl`/`ip_mc_output`: a group's datagrams take `IP_MULTICAST_TTL`, not
+            // `IP_TTL`, and loop back under `IP_MULTICAST_LOOP`.
+            p.ttl = mc_ttl;
+            p.mc_loop = mc_loop;
+        }
         match self.ip_local_out(pkt, &rt, p, now) {
             // A datagram the qdisc refused is lost like one lost on the wire: as Linux does
             // for a socket without `IP_RECVERR`, the send succeeds (the qdisc counted the

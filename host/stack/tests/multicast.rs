@@ -1,0 +1,486 @@
+//! IPv4 multicast for UDP and the IGMPv3 host side, on the in-memory network: two stacks on
+//! one link, A = stack 0 (10.0.0.1), B = stack 1 (10.0.0.2), each with `224.0.0.0/4 dev eth0`.
+
+mod common;
+
+use common::{ip, ip_frame, ipv4, mac, two_hosts, Addrs, Net};
+use oxnic_stack::igmp::{McInterface, ROBUSTNESS};
+use oxnic_stack::packet_tap::{Captured, TapPoint};
+use oxnic_stack::pktbuf::PacketBuf;
+use oxnic_stack::route::{Prefix, Route};
+use oxnic_stack::udp::{UdpBindOptions, UdpError, UdpHandle};
+use oxnic_stack::wire::checksum;
+use oxnic_stack::wire::igmp::{self, record_type, GroupRecord, IgmpRepr};
+use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
+use oxnic_stack::DeviceCaps;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+const LAT: Duration = Duration::from_micros(50);
+const G1: &str = "239.1.1.1";
+const G2: &str = "239.2.2.2";
+
+fn net() -> Net {
+    let (mut net, ia, ib) = two_hosts(DeviceCaps::default(), LAT);
+    let mc = Prefix::new(ip("224.0.0.0"), 4).unwrap();
+    net.stacks[0]
+        .routes_mut()
+        .add(Route::connected(mc, ia))
+        .unwrap();
+    net.stacks[1]
+        .routes_mut()
+        .add(Route::connected(mc, ib))
+        .unwrap();
+    // Let the gratuitous ARPs go by.
+    net.run_for(Duration::from_millis(1)).unwrap();
+    net
+}
+
+fn bind(net: &mut Net, s: usize, addr: &str, port: u16) -> UdpHandle {
+    net.stacks[s]
+        .udp_bind_with(
+            SocketAddrV4::new(ip(addr), port),
+            UdpBindOptions { reuse_addr: true },
+        )
+        .unwrap()
+}
+
+fn join(net: &mut Net, s: usize, h: UdpHandle, group: &str) -> Result<(), UdpError> {
+    let now = net.now();
+    net.stacks[s].udp_join_multicast(h, ip(group), McInterface::Any, now)
+}
+
+fn leave(net: &mut Net, s: usize, h: UdpHandle, group: &str) -> Result<(), UdpError> {
+    let now = net.now();
+    net.stacks[s].udp_leave_multicast(h, ip(group), McInterface::Any, now)
+}
+
+fn send(net: &mut Net, s: usize, h: UdpHandle, payload: &[u8], group: &str, port: u16) {
+    let now = net.now();
+    let to = SocketAddrV4::new(ip(group), port);
+    net.stacks[s].udp_send_to(h, payload, to, now).unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+}
+
+fn recv_all(net: &mut Net, s: usize, h: UdpHandle) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = net.stacks[s].udp_recv_from(h, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// The IPv4 header and payload of a captured Ethernet frame carrying IPv4.
+fn ipv4_of(c: &Captured) -> Option<(Ipv4Repr, Vec<u8>)> {
+    let d = c.packet.data();
+    if d.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let (h, _) = Ipv4Repr::parse_quoted(&d[14..]).ok()?;
+    let p = d[14 + h.header_len()..14 + h.header_len() + h.payload_len].to_vec();
+    Some((h, p))
+}
+
+/// The IGMP reports in a capture: when, the checked header, and their group records.
+fn reports(caps: &[Captured]) -> Vec<(Duration, Vec<GroupRecord>)> {
+    let mut out = Vec::new();
+    for c in caps {
+        let Some((h, p)) = ipv4_of(c) else { continue };
+        if h.protocol != protocol::IGMP {
+            continue;
+        }
+        let d = c.packet.data();
+        assert_eq!(
+            &d[..6],
+            &[0x01, 0x00, 0x5e, 0x00, 0x00, 0x16],
+            "MAC of 224.0.0.22"
+        );
+        assert_eq!(h.dst, ip("224.0.0.22"));
+        assert_eq!(h.ttl, 1);
+        assert_eq!(h.options.as_bytes(), &[148, 4, 0, 0], "router alert");
+        assert!(h.dont_frag);
+        assert!(checksum::verify(&d[14..14 + h.header_len()]), "IP checksum");
+        assert!(checksum::verify(&p), "IGMP checksum");
+        assert_eq!(p[0], 0x22, "IGMPv3 report");
+        let IgmpRepr::V3Report(r) = IgmpRepr::parse(&p).unwrap() else {
+            panic!("not a v3 report");
+        };
+        out.push((Duration::from_nanos(c.at.as_nanos()), r.records().collect()));
+    }
+    out
+}
+
+fn rec(ty: u8, g: &str) -> GroupRecord {
+    GroupRecord {
+        record_type: ty,
+        group: ip(g),
+        sources: 0,
+    }
+}
+
+#[test]
+fn a_joined_host_receives_the_group_on_every_socket_of_the_port_and_others_drop_it() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let wild = bind(&mut net, 1, "0.0.0.0", 5000);
+    let other = bind(&mut net, 1, "0.0.0.0", 5000);
+    let on_group = bind(&mut net, 1, G1, 5000);
+    let on_g2 = bind(&mut net, 1, G2, 5000);
+    let other_port = bind(&mut net, 1, "0.0.0.0", 5001);
+    // Not joined yet: the frame is for a MAC B does not listen to.
+    send(&mut net, 0, tx, b"early", G1, 5000);
+    assert!(recv_all(&mut net, 1, wild).is_empty());
+    let otherhost = net.stacks[1].snmp().link.rx_otherhost;
+    assert_eq!(
+        otherhost, 1,
+        "a multicast MAC not joined is dropped as another host's"
+    );
+
+    join(&mut net, 1, wild, G1).unwrap();
+    let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 16);
+    send(&mut net, 0, tx, b"to g1", G1, 5000);
+    send(&mut net, 0, tx, b"to g2", G2, 5000);
+    // IP_MULTICAST_ALL: every socket on the port whose address matches, joined or not.
+    assert_eq!(recv_all(&mut net, 1, wild), vec![b"to g1".to_vec()]);
+    assert_eq!(recv_all(&mut net, 1, other), vec![b"to g1".to_vec()]);
+    assert_eq!(recv_all(&mut net, 1, on_group), vec![b"to g1".to_vec()]);
+    assert!(recv_all(&mut net, 1, on_g2).is_empty(), "G2 not joined");
+    assert!(recv_all(&mut net, 1, other_port).is_empty());
+    assert_eq!(net.stacks[1].snmp().link.rx_otherhost, otherhost + 1);
+    let sent = net.stacks[0].tap_take(tap).unwrap();
+    assert_eq!(sent.len(), 2, "no ARP for a group: {sent:?}");
+    assert_eq!(
+        &sent[0].packet.data()[..6],
+        &[0x01, 0x00, 0x5e, 0x01, 0x01, 0x01]
+    );
+    assert_eq!(
+        &sent[1].packet.data()[..6],
+        &[0x01, 0x00, 0x5e, 0x02, 0x02, 0x02]
+    );
+}
+
+#[test]
+fn ip_input_drops_a_group_the_interface_did_not_join_even_when_the_mac_passes() {
+    let mut net = net();
+    let rx = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, rx, G1).unwrap();
+    // 224.1.1.1 maps to G1's MAC (the low 23 bits agree): the link layer passes it, IP does
+    // not deliver it.
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    send(&mut net, 0, tx, b"alias", "224.1.1.1", 5000);
+    assert!(recv_all(&mut net, 1, rx).is_empty());
+    assert_eq!(net.stacks[1].snmp().udp.in_datagrams, 0);
+    send(&mut net, 0, tx, b"real", G1, 5000);
+    assert_eq!(recv_all(&mut net, 1, rx), vec![b"real".to_vec()]);
+}
+
+#[test]
+fn leaving_or_closing_stops_delivery_and_memberships_are_counted_per_socket() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let a = bind(&mut net, 1, "0.0.0.0", 5000);
+    let b = bind(&mut net, 1, "0.0.0.0", 6000);
+    join(&mut net, 1, a, G1).unwrap();
+    join(&mut net, 1, b, G1).unwrap();
+    assert_eq!(
+        net.stacks[1].interface(1).unwrap().multicast_groups(),
+        &[(ip(G1), 2)]
+    );
+    leave(&mut net, 1, a, G1).unwrap();
+    send(&mut net, 0, tx, b"still", G1, 5000);
+    assert_eq!(
+        recv_all(&mut net, 1, a),
+        vec![b"still".to_vec()],
+        "b still holds the group"
+    );
+    net.stacks[1].udp_close(b).unwrap();
+    assert!(net.stacks[1]
+        .interface(1)
+        .unwrap()
+        .multicast_groups()
+        .is_empty());
+    send(&mut net, 0, tx, b"gone", G1, 5000);
+    assert!(recv_all(&mut net, 1, a).is_empty());
+}
+
+#[test]
+fn multicast_ttl_is_1_by_default_settable_and_not_ip_ttl() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    assert_eq!(net.stacks[0].udp_multicast_ttl(tx), Ok(1));
+    net.stacks[0].udp_set_ttl(tx, Some(77)).unwrap();
+    let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 16);
+    send(&mut net, 0, tx, b"x", G1, 5000);
+    net.stacks[0].udp_set_multicast_ttl(tx, Some(5)).unwrap();
+    assert_eq!(net.stacks[0].udp_multicast_ttl(tx), Ok(5));
+    send(&mut net, 0, tx, b"x", G1, 5000);
+    net.stacks[0].udp_set_multicast_ttl(tx, None).unwrap();
+    send(&mut net, 0, tx, b"x", G1, 5000);
+    send(&mut net, 0, tx, b"x", "10.0.0.2", 5000);
+    let ttls: Vec<u8> = net.stacks[0]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .filter_map(ipv4_of)
+        .map(|(h, _)| h.ttl)
+        .collect();
+    assert_eq!(ttls, vec![1, 5, 1, 77]);
+}
+
+#[test]
+fn a_sent_datagram_loops_back_to_this_host_s_members_unless_loop_is_off() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let local = bind(&mut net, 0, "0.0.0.0", 5000);
+    let remote = bind(&mut net, 1, "0.0.0.0", 5000);
+    // Not joined here: no copy even with loop on.
+    send(&mut net, 0, tx, b"unjoined", G1, 5000);
+    assert!(recv_all(&mut net, 0, local).is_empty());
+    join(&mut net, 0, local, G1).unwrap();
+    join(&mut net, 1, remote, G1).unwrap();
+    assert_eq!(net.stacks[0].udp_multicast_loop(tx), Ok(true));
+    send(&mut net, 0, tx, b"looped", G1, 5000);
+    assert_eq!(recv_all(&mut net, 0, local), vec![b"looped".to_vec()]);
+    net.stacks[0].udp_set_multicast_loop(tx, false).unwrap();
+    assert_eq!(net.stacks[0].udp_multicast_loop(tx), Ok(false));
+    send(&mut net, 0, tx, b"not looped", G1, 5000);
+    assert!(recv_all(&mut net, 0, local).is_empty());
+    assert_eq!(
+        recv_all(&mut net, 1, remote),
+        vec![b"looped".to_vec(), b"not looped".to_vec()],
+        "both left on the wire"
+    );
+}
+
+#[test]
+fn multicast_if_picks_the_interface_without_a_route() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let now = net.now();
+    let to = SocketAddrV4::new(ip(G1), 5000);
+    assert!(matches!(
+        net.stacks[0].udp_send_to(tx, b"x", to, now),
+        Err(UdpError::Send(_))
+    ));
+    net.stacks[0]
+        .udp_set_multicast_if(tx, McInterface::Addr(ip("10.0.0.1")))
+        .unwrap();
+    let rx = bind(&mut net, 1, "0.0.0.0", 5000);
+    net.stacks[1]
+        .udp_join_multicast(rx, ip(G1), McInterface::Addr(ip("10.0.0.2")), now)
+        .unwrap();
+    send(&mut net, 0, tx, b"by if", G1, 5000);
+    assert_eq!(recv_all(&mut net, 1, rx), vec![b"by if".to_vec()]);
+}
+
+#[test]
+fn membership_errors_are_linux_s() {
+    let (mut net, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    let now = net.now();
+    let st = &mut net.stacks[1];
+    // No route to the group and no interface named: ENODEV.
+    assert_eq!(
+        st.udp_join_multicast(s, ip(G1), McInterface::Any, now),
+        Err(UdpError::NoDevice)
+    );
+    assert_eq!(
+        st.udp_join_multicast(s, ip(G1), McInterface::Addr(ip("10.9.9.9")), now),
+        Err(UdpError::NoDevice)
+    );
+    assert_eq!(
+        st.udp_join_multicast(s, ip("10.0.0.7"), McInterface::Index(1), now),
+        Err(UdpError::InvalidArgument)
+    );
+    assert_eq!(
+        st.udp_leave_multicast(s, ip(G1), McInterface::Index(1), now),
+        Err(UdpError::AddrNotAvailable)
+    );
+    st.udp_join_multicast(s, ip(G1), McInterface::Index(1), now)
+        .unwrap();
+    assert_eq!(
+        st.udp_join_multicast(s, ip(G1), McInterface::Addr(ip("10.0.0.2")), now),
+        Err(UdpError::AddrInUse)
+    );
+    st.udp_leave_multicast(s, ip(G1), McInterface::Addr(ip("10.0.0.2")), now)
+        .unwrap();
+    assert_eq!(
+        st.udp_leave_multicast(s, ip(G1), McInterface::Any, now),
+        Err(UdpError::AddrNotAvailable)
+    );
+    for i in 0..20u8 {
+        let g = Ipv4Addr::new(239, 0, 0, i);
+        st.udp_join_multicast(s, g, McInterface::Index(1), now)
+            .unwrap();
+    }
+    assert_eq!(
+        st.udp_join_multicast(s, ip("239.0.1.0"), McInterface::Index(1), now),
+        Err(UdpError::TooManyMemberships)
+    );
+}
+
+#[test]
+fn join_and_leave_each_send_two_igmpv3_state_change_reports_a_second_apart() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let t0 = Duration::from_nanos(net.now().as_nanos());
+    join(&mut net, 1, s, G1).unwrap();
+    // A second socket's join changes nothing on the wire.
+    let s2 = bind(&mut net, 1, "0.0.0.0", 5001);
+    join(&mut net, 1, s2, G1).unwrap();
+    // 224.0.0.1 is never reported.
+    join(&mut net, 1, s, "224.0.0.1").unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let joined = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(joined.len(), usize::from(ROBUSTNESS), "{joined:?}");
+    for (_, recs) in &joined {
+        assert_eq!(recs, &vec![rec(record_type::CHANGE_TO_EXCLUDE_MODE, G1)]);
+    }
+    assert_eq!(joined[0].0, t0, "the first goes at once");
+    assert_eq!(joined[1].0 - joined[0].0, Duration::from_secs(1));
+
+    leave(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    assert!(
+        reports(&net.stacks[1].tap_take(tap).unwrap()).is_empty(),
+        "s2 still holds the group"
+    );
+    let t1 = Duration::from_nanos(net.now().as_nanos());
+    leave(&mut net, 1, s2, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let left = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(left.len(), usize::from(ROBUSTNESS), "{left:?}");
+    for (_, recs) in &left {
+        assert_eq!(recs, &vec![rec(record_type::CHANGE_TO_INCLUDE_MODE, G1)]);
+    }
+    assert_eq!(left[0].0, t1);
+    assert_eq!(left[1].0 - left[0].0, Duration::from_secs(1));
+    assert_eq!(
+        net.stacks[1].snmp().igmp.out_reports,
+        2 * u64::from(ROBUSTNESS)
+    );
+    // A's link layer drops them: A is no IGMPv3 router (it did not join 224.0.0.22).
+    assert_eq!(net.stacks[0].snmp().igmp.in_msgs, 0);
+}
+
+#[test]
+fn closing_a_socket_reports_the_leave_on_the_next_poll() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    net.stacks[1].udp_close(s).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let left = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(
+        left[0].1,
+        vec![rec(record_type::CHANGE_TO_INCLUDE_MODE, G1)]
+    );
+}
+
+/// An IGMP message from A (10.0.0.1) to `dst`, as a router sends it: TTL 1, router alert.
+fn igmp_frame(dst: &str, msg: &[u8]) -> Vec<u8> {
+    let a = Addrs {
+        src_mac: mac(0, 1),
+        dst_mac: igmp::mc_mac(ip(dst)),
+        src: ip("10.0.0.1"),
+        dst: ip(dst),
+    };
+    let mut h = ipv4(&a, protocol::IGMP, 1, 1, msg.len());
+    h.options = Ipv4Options::raw(&[148, 4, 0, 0]).unwrap();
+    ip_frame(&a, &h, msg)
+}
+
+fn feed_b(net: &mut Net, frame: &[u8]) {
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(PacketBuf::from_slice(0, frame));
+    let now = net.now();
+    net.stacks[1].poll(now);
+}
+
+#[test]
+fn a_query_is_answered_with_current_state_within_its_max_response_time() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    join(&mut net, 1, s, G2).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+
+    // General query, max response 5 s (code 50).
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 50, Ipv4Addr::UNSPECIFIED).unwrap();
+    let t0 = Duration::from_nanos(net.now().as_nanos());
+    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    assert_eq!(net.stacks[1].snmp().igmp.in_queries, 1);
+    net.run_for(Duration::from_secs(6)).unwrap();
+    let got = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0 - t0 <= Duration::from_secs(5));
+    assert_eq!(
+        got[0].1,
+        vec![
+            rec(record_type::MODE_IS_EXCLUDE, G1),
+            rec(record_type::MODE_IS_EXCLUDE, G2)
+        ]
+    );
+
+    // Group-specific query for G2, to G2, max response 1 s.
+    igmp::emit_v3_query(&mut q, 10, ip(G2)).unwrap();
+    let t1 = Duration::from_nanos(net.now().as_nanos());
+    feed_b(&mut net, &igmp_frame(G2, &q));
+    net.run_for(Duration::from_secs(2)).unwrap();
+    let got = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0 - t1 <= Duration::from_secs(1));
+    assert_eq!(got[0].1, vec![rec(record_type::MODE_IS_EXCLUDE, G2)]);
+}
+
+#[test]
+fn malformed_igmp_is_counted_and_dropped() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 50, Ipv4Addr::UNSPECIFIED).unwrap();
+    let mut bad_sum = q;
+    bad_sum[5] ^= 0xff;
+    let mut unknown = [0x42, 0, 0, 0, 0, 0, 0, 0];
+    let c = checksum::checksum(&unknown);
+    unknown[2..4].copy_from_slice(&c.to_be_bytes());
+    // A v3 query claiming 100 sources.
+    let mut lying = q;
+    lying[10..12].copy_from_slice(&100u16.to_be_bytes());
+    lying[2..4].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&lying);
+    lying[2..4].copy_from_slice(&c.to_be_bytes());
+    let bad: [&[u8]; 5] = [&q[..4], &q[..10], &bad_sum, &unknown, &lying];
+    for msg in bad {
+        let f = igmp_frame("224.0.0.1", msg);
+        feed_b(&mut net, &f);
+    }
+    let m = net.stacks[1].snmp().igmp;
+    assert_eq!((m.in_msgs, m.in_errors, m.in_queries), (5, 5, 0));
+    net.run_for(Duration::from_secs(11)).unwrap();
+    assert!(reports(&net.stacks[1].tap_take(tap).unwrap()).is_empty());
+}

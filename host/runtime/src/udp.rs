@@ -4,10 +4,11 @@ use crate::error::{ttl_arg, udp_error};
 use crate::poll::{SocketId, SocketKind, Source};
 use crate::runtime::{Runtime, Shared};
 use crate::tcp::{check_timeout, deadline, v4_addrs, Opts};
+use oxnic_stack::igmp::McInterface;
 use oxnic_stack::udp::{UdpError, UdpHandle, UdpSocketStats};
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -239,6 +240,64 @@ impl UdpSocket {
     pub fn ttl(&self) -> io::Result<u32> {
         self.rt()
             .with(|st, _| st.udp_ttl(self.h()))
+            .map(u32::from)
+            .map_err(udp_error)
+    }
+
+    /// Joins multicast group `multiaddr` on the interface that has address `interface`
+    /// (`IP_ADD_MEMBERSHIP`); `0.0.0.0` is the interface of the route to the group, as on
+    /// Linux. Errors as Linux's: not a multicast address is `InvalidInput` (`EINVAL`), a
+    /// second join of the group on the interface by this socket `AddrInUse`, no such
+    /// interface or no route to the group `Other` (`ENODEV`, uncategorized in std).
+    pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        let on = McInterface::Addr(*interface);
+        self.rt()
+            .with(|st, now| st.udp_join_multicast(self.h(), *multiaddr, on, now))
+            .map_err(udp_error)
+    }
+
+    /// Leaves a group joined with [`Self::join_multicast_v4`] (`IP_DROP_MEMBERSHIP`); a
+    /// membership this socket does not hold is `AddrNotAvailable` (`EADDRNOTAVAIL`).
+    pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        let on = McInterface::Addr(*interface);
+        self.rt()
+            .with(|st, now| st.udp_leave_multicast(self.h(), *multiaddr, on, now))
+            .map_err(udp_error)
+    }
+
+    /// Whether datagrams this socket sends to a group this host joined come back to its
+    /// members here too (`IP_MULTICAST_LOOP`, on by default).
+    pub fn set_multicast_loop_v4(&self, multicast_loop_v4: bool) -> io::Result<()> {
+        self.rt()
+            .with(|st, _| st.udp_set_multicast_loop(self.h(), multicast_loop_v4))
+            .map_err(udp_error)
+    }
+
+    /// `IP_MULTICAST_LOOP`.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.rt()
+            .with(|st, _| st.udp_multicast_loop(self.h()))
+            .map_err(udp_error)
+    }
+
+    /// Sets the TTL of datagrams sent to a group (`IP_MULTICAST_TTL`): 0 to 255, or
+    /// `u32::MAX` (the -1 std passes on) for the default of 1; anything else is
+    /// `InvalidInput`, as Linux's EINVAL.
+    pub fn set_multicast_ttl_v4(&self, multicast_ttl_v4: u32) -> io::Result<()> {
+        let ttl = match multicast_ttl_v4 {
+            u32::MAX => None,
+            0..=255 => Some(multicast_ttl_v4 as u8),
+            _ => return Err(udp_error(UdpError::InvalidArgument)),
+        };
+        self.rt()
+            .with(|st, _| st.udp_set_multicast_ttl(self.h(), ttl))
+            .map_err(udp_error)
+    }
+
+    /// The TTL of datagrams sent to a group (`IP_MULTICAST_TTL`, 1 unless set).
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.rt()
+            .with(|st, _| st.udp_multicast_ttl(self.h()))
             .map(u32::from)
             .map_err(udp_error)
     }

@@ -636,3 +636,139 @@ fn kernel_side_capture_has_no_bad_checksums_or_malformed_packets() {
         panic!("{bad} bad checksums or malformed packets; {kept}:\n{detail}");
     }
 }
+
+/// Lets oxnic send to groups: `224.0.0.0/4 dev tap0`, as `ip route add` would on Linux (the
+/// peer's runtime has only its connected route, and std has no `IP_MULTICAST_IF` call).
+fn multicast_route(peer: &LinuxPeer) {
+    let ifindex = peer.rt.ifindex("tap0").expect("tap0");
+    peer.rt.with_stack(|st, _| {
+        let mc = oxnic_stack::route::Prefix::new("224.0.0.0".parse().unwrap(), 4).unwrap();
+        st.routes_mut()
+            .add(oxnic_stack::route::Route::connected(mc, ifindex))
+            .expect("224.0.0.0/4 route");
+    });
+}
+
+#[test]
+fn kernel_sends_to_a_group_an_oxnic_socket_joined() {
+    let Some(peer) = LinuxPeer::setup(&["socat"]) else {
+        return;
+    };
+    let group: std::net::Ipv4Addr = "239.77.1.1".parse().unwrap();
+    let oxnic: std::net::Ipv4Addr = OXNIC_IP.parse().unwrap();
+    let sock = UdpSocket::bind(&peer.rt, ("0.0.0.0", 5353)).expect("bind UDP 5353");
+    assert_eq!(sock.multicast_ttl_v4().unwrap(), 1);
+    assert!(sock.multicast_loop_v4().unwrap());
+    sock.join_multicast_v4(&group, &oxnic).expect("join");
+    assert_eq!(
+        sock.join_multicast_v4(&group, &oxnic).unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse
+    );
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The kernel needs the interface named: its namespace has no route to 224.0.0.0/4.
+    let out = peer.sh(&format!(
+        "echo -n to-the-group | socat -u - UDP4-DATAGRAM:{group}:5353,ip-multicast-if={KERNEL_IP}"
+    ));
+    check("socat multicast send", &out);
+    let mut buf = [0u8; 64];
+    let (n, from) = sock.recv_from(&mut buf).expect("the group's datagram");
+    assert_eq!(&buf[..n], b"to-the-group");
+    assert_eq!(from.ip().to_string(), KERNEL_IP);
+
+    // After leaving, the group's frames are dropped at the link layer.
+    sock.leave_multicast_v4(&group, &oxnic).expect("leave");
+    assert_eq!(
+        sock.leave_multicast_v4(&group, &oxnic).unwrap_err().kind(),
+        std::io::ErrorKind::AddrNotAvailable
+    );
+    let out = peer.sh(&format!(
+        "echo -n after-leave | socat -u - UDP4-DATAGRAM:{group}:5353,ip-multicast-if={KERNEL_IP}"
+    ));
+    check("socat multicast send", &out);
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(sock.recv_from(&mut buf).is_err(), "delivered after leave");
+}
+
+#[test]
+fn oxnic_sends_to_a_group_the_kernel_joined() {
+    let Some(mut peer) = LinuxPeer::setup(&["socat", "timeout"]) else {
+        return;
+    };
+    multicast_route(&peer);
+    let group = "239.77.1.2";
+    // socat joins on the kernel's interface and prints the first datagram it gets.
+    let rx = peer.spawn(&[
+        "timeout",
+        "10",
+        "socat",
+        "-u",
+        &format!("UDP4-RECVFROM:5354,ip-add-membership={group}:{KERNEL_IP}"),
+        "-",
+    ]);
+    let sock = UdpSocket::bind(&peer.rt, (OXNIC_IP, 0)).expect("bind");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (sock, stop) = (sock.try_clone().unwrap(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            // Until socat has joined and taken one.
+            for _ in 0..80 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                sock.send_to(b"from-oxnic", (group, 5354)).expect("send");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let out = peer.wait_child(rx, Duration::from_secs(15));
+    stop.store(true, Ordering::SeqCst);
+    sender.join().unwrap();
+    check("socat multicast receive", &out);
+    assert_eq!(out.stdout, b"from-oxnic");
+}
+
+#[test]
+fn kernel_sees_oxnic_s_igmpv3_reports_for_a_join_and_a_leave() {
+    let Some(mut peer) = LinuxPeer::setup(&["tcpdump", "tshark"]) else {
+        return;
+    };
+    let pcap = peer.path("igmp.pcap").to_string_lossy().into_owned();
+    let tap = peer.tap.clone();
+    let dump = peer.spawn(&[
+        "tcpdump", "-i", &tap, "-n", "-s", "0", "-U", "-Z", "root", "-w", &pcap, "igmp",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&pcap).map_or(true, |m| m.len() < 24) {
+        assert!(Instant::now() < deadline, "tcpdump did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let group: std::net::Ipv4Addr = "239.77.1.3".parse().unwrap();
+    let oxnic: std::net::Ipv4Addr = OXNIC_IP.parse().unwrap();
+    let sock = UdpSocket::bind(&peer.rt, ("0.0.0.0", 5355)).expect("bind");
+    sock.join_multicast_v4(&group, &oxnic).expect("join");
+    // The report is repeated a second later (robustness 2).
+    std::thread::sleep(Duration::from_millis(1600));
+    drop(sock);
+    std::thread::sleep(Duration::from_millis(1600));
+    check("tcpdump", &peer.interrupt(dump, Duration::from_secs(10)));
+
+    let from_oxnic = format!("ip.src == {OXNIC_IP} && ip.dst == 224.0.0.22 && ip.ttl == 1");
+    let reports = |rec: u8| {
+        tshark_count(
+            &peer,
+            &pcap,
+            &format!(
+                "{from_oxnic} && igmp.version == 3 && igmp.type == 0x22 && \
+                 igmp.record_type == {rec} && igmp.maddr == {group} && \
+                 ip.opt.type == 148 && ip.checksum.status == \"Good\" && \
+                 igmp.checksum.status == \"Good\""
+            ),
+        )
+    };
+    let (joins, leaves) = (reports(4), reports(3));
+    let all = tshark_show(&peer, &pcap, "igmp", true);
+    assert_eq!((joins, leaves), (2, 2), "{all}");
+    assert_eq!(tshark_count(&peer, &pcap, "_ws.malformed"), 0, "{all}");
+}

@@ -494,3 +494,72 @@ fn a_socket_on_127_0_0_1_cannot_reach_another_host() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(b.with_stack(|st, _| st.snmp().ip.in_receives), 0);
 }
+
+/// Linux `do_ip_setsockopt` for `IP_MULTICAST_TTL`/`IP_MULTICAST_LOOP` and
+/// `ip_mc_join_group`/`ip_mc_leave_group`: the defaults, the values taken and the errors,
+/// as std's own `UdpSocket` gets them from this host's kernel, and the same from oxnic.
+#[test]
+fn udp_multicast_options_and_membership_errors_match_std_on_linux() {
+    use std::net::Ipv4Addr;
+    let (a, _b) = pair();
+    let ox = UdpSocket::bind(&a, "0.0.0.0:7340").unwrap();
+    let k = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let kind = |r: std::io::Result<()>| r.map_err(|e| e.kind());
+    assert_eq!(
+        ox.multicast_ttl_v4().unwrap(),
+        k.multicast_ttl_v4().unwrap()
+    );
+    assert_eq!(ox.multicast_ttl_v4().unwrap(), 1);
+    assert_eq!(
+        ox.multicast_loop_v4().unwrap(),
+        k.multicast_loop_v4().unwrap()
+    );
+    assert!(ox.multicast_loop_v4().unwrap());
+    for ttl in [0, 5, 255, 256, u32::MAX] {
+        let (o, s) = (ox.set_multicast_ttl_v4(ttl), k.set_multicast_ttl_v4(ttl));
+        assert_eq!(kind(o), kind(s), "IP_MULTICAST_TTL {ttl}");
+        assert_eq!(
+            ox.multicast_ttl_v4().unwrap(),
+            k.multicast_ttl_v4().unwrap(),
+            "after {ttl}"
+        );
+    }
+    ox.set_multicast_loop_v4(false).unwrap();
+    k.set_multicast_loop_v4(false).unwrap();
+    assert_eq!(
+        ox.multicast_loop_v4().unwrap(),
+        k.multicast_loop_v4().unwrap()
+    );
+    assert!(!ox.multicast_loop_v4().unwrap());
+
+    let (ox_if, k_if) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::LOCALHOST);
+    let unicast = Ipv4Addr::new(10, 0, 0, 7);
+    let group = Ipv4Addr::new(239, 73, 40, 1);
+    // Not a multicast address: EINVAL.
+    let o = ox.join_multicast_v4(&unicast, &ox_if);
+    let s = k.join_multicast_v4(&unicast, &k_if);
+    assert_eq!(kind(o), kind(s));
+    assert_eq!(
+        kind(ox.join_multicast_v4(&unicast, &ox_if)),
+        Err(ErrorKind::InvalidInput)
+    );
+    // Leaving a group not joined: EADDRNOTAVAIL.
+    let o = ox.leave_multicast_v4(&group, &ox_if);
+    let s = k.leave_multicast_v4(&group, &k_if);
+    assert_eq!(kind(o), kind(s));
+    assert_eq!(
+        kind(ox.leave_multicast_v4(&group, &ox_if)),
+        Err(ErrorKind::AddrNotAvailable)
+    );
+    // Twice on one socket and interface: EADDRINUSE; then leave works once.
+    ox.join_multicast_v4(&group, &ox_if).unwrap();
+    assert_eq!(
+        kind(ox.join_multicast_v4(&group, &ox_if)),
+        Err(ErrorKind::AddrInUse)
+    );
+    ox.leave_multicast_v4(&group, &ox_if).unwrap();
+    // An interface address nobody has: ENODEV (uncategorized in std).
+    let nobody = Ipv4Addr::new(10, 9, 9, 9);
+    let e = ox.join_multicast_v4(&group, &nobody).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Other);
+}

@@ -23,7 +23,8 @@
 //!   capabilities, offload requests).
 //! - RX: [`dev`] (`netif_receive_skb`: [`xdp`] early hook → [`packet_tap`] → [`gro`] → L2
 //!   demux) → [`arp`] or [`ip_input`] (`ip_rcv` → PREROUTING → routing → `ip_local_deliver`:
-//!   defrag → INPUT) or [`ip_forward`] (FORWARD) → [`icmp`] / [`udp`] / the TCP demux point.
+//!   defrag → INPUT) or [`ip_forward`] (FORWARD) → [`icmp`] / [`igmp`] / [`udp`] / the TCP
+//!   demux point.
 //! - TX: [`udp`] / [`icmp`] → [`ip_output`] (route, source address, OUTPUT, POSTROUTING,
 //!   fragmentation, neighbour) → qdisc → [`dev`] (`dev_queue_xmit`, software [`gso`] and
 //!   checksums when the device lacks them) → device.

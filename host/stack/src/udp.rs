@@ -391,7 +391,9 @@ impl Stack {
     /// connect changes nothing.
     pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
         let local = self.udp.get(h)?.local;
-        let src = (!local.ip().is_unspecified()).then_some(*local.ip());
+        // A socket bound to a group has no source address of its own.
+        let src =
+            (!local.ip().is_unspecified() && !local.ip().is_multicast()).then_some(*local.ip());
         let rt = self.ip_route_output(*remote.ip(), src)?;
         // 0.0.0.0 is this host (Linux `ip_route_connect`): the peer is the address it became.
         let remote = SocketAddrV4::new(rt.dst, remote.port());

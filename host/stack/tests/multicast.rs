@@ -160,6 +160,24 @@ fn a_joined_host_receives_the_group_on_every_socket_of_the_port_and_others_drop_
         &sent[1].packet.data()[..6],
         &[0x01, 0x00, 0x5e, 0x02, 0x02, 0x02]
     );
+
+    // A socket bound to the group sends from the interface's address, connected or not.
+    let back = bind(&mut net, 0, "0.0.0.0", 9);
+    send(&mut net, 1, on_group, b"reply", "10.0.0.1", 9);
+    net.stacks[1]
+        .udp_connect(on_group, SocketAddrV4::new(ip("10.0.0.1"), 9))
+        .unwrap();
+    let now = net.now();
+    net.stacks[1].udp_send(on_group, b"connected", now).unwrap();
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let mut buf = [0u8; 64];
+    for want in [&b"reply"[..], b"connected"] {
+        let (n, from) = net.stacks[0].udp_recv_from(back, &mut buf).unwrap();
+        assert_eq!(
+            (&buf[..n], from),
+            (want, SocketAddrV4::new(ip("10.0.0.2"), 5000))
+        );
+    }
 }
 
 #[test]

@@ -74,13 +74,14 @@ fn test() -> Result<(), String> {
 
 /// The cargo-fuzz targets in fuzz/: one per wire-format parser of host/stack, the TCP state
 /// machine, and the IPv4 option rewriting (receive stamp, echo, copy for fragments).
-const FUZZ_TARGETS: [&str; 9] = [
+const FUZZ_TARGETS: [&str; 10] = [
     "ethernet",
     "vlan",
     "arp",
     "ipv4",
     "ipv4_options",
     "icmpv4",
+    "igmp",
     "udp",
     "tcp",
     "tcp_conn",

@@ -517,7 +517,8 @@ impl TcpStream {
     /// Sets the connection's user timeout (`TCP_USER_TIMEOUT`, socket2's
     /// `set_tcp_user_timeout`); `None` or zero for the default. Sent data unacknowledged that
     /// long, or queued data held back by a zero window that long, ends the connection, and
-    /// reads and writes then fail with `TimedOut`, instead of after the quarter of an hour of
+    /// reads and writes then fail with `TimedOut` (or with the soft error an ICMP message left
+    /// meanwhile, such as `HostUnreachable`, as on Linux), instead of after the quarter of an hour of
     /// retransmissions the default allows; with keepalive on, a peer silent that long ends it
     /// too. An accepted stream starts with its listener's.
     pub fn set_tcp_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -536,7 +537,8 @@ impl TcpStream {
     /// Turns keepalive probes on or off (`SO_KEEPALIVE`, socket2's `set_keepalive`): after
     /// the idle time without a segment from the peer, probes every interval; when the probe
     /// count has gone unanswered (or the user timeout has passed) the connection ends with a
-    /// reset to the peer, and reads and writes fail with `TimedOut`.
+    /// reset to the peer, and reads and writes fail with `TimedOut` (or an earlier soft error).
+    /// While data is in flight keepalive stands aside: the retransmissions watch the peer.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
         self.rt()
             .with(|st, now| st.tcp_set_keepalive(self.h()?, on, now))

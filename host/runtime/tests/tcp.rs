@@ -305,7 +305,7 @@ fn a_user_timeout_ends_a_stream_whose_peer_went_away() {
     assert_eq!(c.tcp_user_timeout().unwrap(), None, "zero is the default");
     c.set_tcp_user_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    drop((s, listener));
+    // B's host stops with the connection open (closing `s` first would send a FIN).
     b.shutdown();
     let started = Instant::now();
     let (took, err) = within(PATIENCE, move || {
@@ -315,6 +315,7 @@ fn a_user_timeout_ends_a_stream_whose_peer_went_away() {
     });
     assert_eq!(err, ErrorKind::TimedOut);
     assert!(took >= Duration::from_secs(1), "timed out after {took:?}");
+    drop((s, listener));
 }
 
 /// Keepalive through the runtime (socket2's `set_keepalive` and `set_tcp_keepalive`): a

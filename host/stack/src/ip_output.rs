@@ -453,7 +453,14 @@ impl Stack {
         now: Instant,
     ) -> Result<(), SendError> {
         let hl = hdr.header_len();
-        let later_options = fragment_options(hdr.options.as_bytes());
+        // Only cutting a datagram that starts at offset 0 blanks the options of the pieces
+        // after the first (Linux `ip_frag_ipcb` with `first_frag`); a later fragment cut
+        // again already carries what later fragments carry.
+        let later_options = if hdr.frag_offset == 0 {
+            fragment_options(hdr.options.as_bytes())
+        } else {
+            hdr.options
+        };
         let later_hdr = Ipv4Repr {
             options: later_options,
             ..*hdr

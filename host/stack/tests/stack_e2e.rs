@@ -1207,6 +1207,56 @@ fn poll_takes_at_most_the_budget_per_device() {
     assert_eq!(net.stacks[1].snmp().ip.in_receives, 100);
 }
 
+/// Cutting again a fragment that does not start the datagram keeps its options in every
+/// piece: only the pieces cut from offset 0 carry NOPs for the options that are not copied
+/// (Linux `ip_frag_ipcb` blanks them when `first_frag`; a later fragment already carries what
+/// later fragments carry, which a sender that left them in still gets back as it sent them).
+#[test]
+fn a_later_fragment_cut_again_keeps_its_options() {
+    let mut net = three_hosts(1000);
+    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 10);
+    // R must know C's MAC: one small datagram first.
+    let cli = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let now = net.now();
+    net.stacks[0]
+        .udp_send_to(cli, b"warm", SocketAddrV4::new(ip("10.0.2.1"), 9), now)
+        .unwrap();
+    net.run_for(Duration::from_millis(5)).unwrap();
+    net.stacks[2].tap_take(tap).unwrap();
+    let a = common::Addrs {
+        src_mac: common::mac(0, 1),
+        dst_mac: common::mac(1, 1),
+        src: ip("10.0.1.1"),
+        dst: ip("10.0.2.1"),
+    };
+    let options = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
+    let payload = [0x5b; 1400];
+    let mut h = common::ipv4(&a, 17, 78, 64, payload.len());
+    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(&options).unwrap();
+    h.frag_offset = 2000;
+    let f = common::ip_frame(&a, &h, &payload);
+    net.stacks[1]
+        .device_mut(1)
+        .unwrap()
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let frags: Vec<Vec<u8>> = net.stacks[2]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .map(|c| c.packet.data().to_vec())
+        .collect();
+    assert_eq!(frags.len(), 2);
+    for f in &frags {
+        assert_eq!(f[14] & 0x0f, 8);
+        // The record route (stamped by the router on its way through) and the router alert.
+        assert_eq!(&f[34..36], &[7, 7], "the record route is still there");
+        assert_eq!(&f[41..46], &[1, 148, 4, 0, 0]);
+    }
+}
+
 /// A router fragments what does not fit the next hop, as Linux's `ip_do_fragment`: the first
 /// fragment keeps every option, later ones keep the copied options (router alert) and carry
 /// NOPs where the others were (`ip_options_fragment`), so all have the first one's header

@@ -422,3 +422,62 @@ fn accepted_connections_inherit_the_listener_s_keepalive() {
     assert_eq!(flags.len(), 4, "three probes and the reset: {flags:x?}");
     assert_eq!(flags.last().map(|f| f & RST), Some(RST));
 }
+
+/// Keepalive leaves a connection with data in flight to the retransmission timer ("it is
+/// alive without keepalive", Linux `tcp_keepalive_timer` reschedules while `packets_out`):
+/// with a dead peer and unacknowledged data, a 10 s / 2 s / 3 keepalive does not end the
+/// connection at 16 s; it is still retransmitting a minute later, and sent no reset.
+#[test]
+fn keepalive_leaves_a_connection_with_data_in_flight_to_the_retransmissions() {
+    let (mut net, c, _s, tap) = setup(common::keepalive_10s_2s_3());
+    let t0 = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, t0).unwrap();
+    cut(&mut net);
+    net.stacks[0].tcp_send(c, b"hello", t0).unwrap();
+    net.run_for(secs(60)).unwrap();
+    assert_eq!(net.stacks[0].tcp_state(c), Ok(TcpState::Established));
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert!(info.retransmits >= 5 && info.unacked == 5, "{info:?}");
+    assert!(!tcp_flags(&mut net, tap).iter().any(|f| f & RST != 0));
+}
+
+/// Switching keepalive on when it is on already changes nothing (Linux `tcp_set_keepalive`
+/// arms the timer only from off): probing under way keeps its schedule, and the dead peer is
+/// still found at 16 s, not 10 s after the second call.
+#[test]
+fn switching_keepalive_on_again_does_not_restart_it() {
+    let (mut net, c, _s, _tap) = setup(common::keepalive_10s_2s_3());
+    let t0 = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, t0).unwrap();
+    cut(&mut net);
+    net.run_for(secs(11)).unwrap();
+    let now = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, now).unwrap();
+    let end = closed_at(&mut net, c, secs(60));
+    let took = end.saturating_duration_since(t0);
+    assert!(took >= secs(16) && took < secs(17), "ended after {took:?}");
+}
+
+/// The reset keepalive ends a connection with is one the peer takes (Linux
+/// `tcp_send_active_reset`, numbered from SND.NXT and acknowledging RCV.NXT): B answers no
+/// probe (a hook drops everything B sends), so A gives up at 16 s, and B's connection is reset
+/// by what A sends then.
+#[test]
+fn the_keepalive_reset_resets_the_peer() {
+    use oxnic_stack::hooks::{HookPoint, Verdict};
+    let (mut net, c, s, _tap) = setup(common::keepalive_10s_2s_3());
+    net.stacks[1]
+        .hooks_mut()
+        .register(HookPoint::Output, 0, "mute", |_, _| Verdict::Drop);
+    let t0 = net.now();
+    net.stacks[0].tcp_set_keepalive(c, true, t0).unwrap();
+    let end = closed_at(&mut net, c, secs(60));
+    let took = end.saturating_duration_since(t0);
+    assert!(took >= secs(16) && took < secs(17), "ended after {took:?}");
+    net.run_for(ms(10)).unwrap();
+    assert_eq!(net.stacks[1].tcp_state(s), Ok(TcpState::Closed));
+    assert_eq!(
+        net.stacks[1].tcp_error(s),
+        Ok(Some(TcpError::ConnectionReset))
+    );
+}

@@ -1175,8 +1175,13 @@ impl Conn {
         !self.rx.is_empty() || self.rx_discarded
     }
 
-    /// Enables keepalive probes after `cfg.keepalive_time` idle.
+    /// Enables keepalive probes after `cfg.keepalive_time` idle. Switching it on when it is on
+    /// already changes nothing (Linux `tcp_set_keepalive` arms the timer only from off), so
+    /// probing under way goes on as it was.
     pub fn set_keepalive(&mut self, on: bool, now: Instant) {
+        if on && self.keepalive {
+            return;
+        }
         self.keepalive = on;
         self.keepalive_at = on.then(|| now + self.cfg.keepalive_time);
     }
@@ -1283,10 +1288,11 @@ impl Conn {
                 // §3.8.6.2.1's override timeout; Linux `tcp_write_wakeup`).
                 self.force_small = true;
             } else if self.snd_wnd == 0 && self.unsent() > 0 {
-                // Only unanswered probes end a connection (any segment resets the count),
-                // except an orphan's: nobody waits for it, so it ends once the probes have
-                // backed off to the largest RTO (Linux `tcp_probe_timer` with
-                // `tcp_orphan_retries` = 0: 8 probes while the backoff is short, then none).
+                // Only unanswered probes (or a user timeout, below) end a connection (any
+                // segment resets the count), except an orphan's: nobody waits for it, so it
+                // ends once the probes have backed off to the largest RTO (Linux
+                // `tcp_probe_timer` with `tcp_orphan_retries` = 0: 8 probes while the backoff
+                // is short, then none).
                 self.probes += 1;
                 let limit = if self.orphan {
                     ORPHAN_PROBES
@@ -1323,7 +1329,15 @@ impl Conn {
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
             self.keepalive_at = None;
-            if self.keepalive && self.keepalive_state() {
+            let busy = self.snd_una != self.snd_max
+                || self.unsent() > 0
+                || (self.fin_queued && !self.fin_sent());
+            if self.keepalive && self.keepalive_state() && busy {
+                // "It is alive without keepalive": with data or a FIN in flight or queued, the
+                // retransmission or persist timer watches the peer, and keepalive only looks
+                // again an idle time later (Linux `tcp_keepalive_timer`).
+                self.keepalive_at = Some(now + self.cfg.keepalive_time);
+            } else if self.keepalive && self.keepalive_state() {
                 let idle = now.saturating_duration_since(self.last_rx);
                 if idle >= self.cfg.keepalive_time {
                     // With a user timeout, it decides instead of the probe count, once a probe
@@ -1359,7 +1373,11 @@ impl Conn {
     ///
     /// A user timeout (`TCP_USER_TIMEOUT`) replaces that budget, counted from the same
     /// moment, and is only looked at once a retransmission went out (Linux
-    /// `retransmits_timed_out` returns false while `icsk_retransmits` is 0).
+    /// `retransmits_timed_out` returns false while `icsk_retransmits` is 0). Linux counts
+    /// from `retrans_stamp`, the first retransmission's time; with its tail loss probe on (the
+    /// default) that is the probe's, two smoothed RTTs after the send, and oxnic, which has no
+    /// tail loss probe, counts from the send itself. Without the probe, Linux would end a
+    /// connection one (least) RTO later than oxnic does.
     fn retries_timed_out(&self, now: Instant) -> bool {
         if let Some(ut) = self.user_timeout {
             return self.retries > 1

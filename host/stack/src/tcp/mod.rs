@@ -1416,8 +1416,8 @@ impl Stack {
     /// `header.dst`, whose first bytes (ports and sequence number, RFC 792's 8) are `quoted`.
     /// Ignored without a connection for it, in TIME-WAIT (as Linux ignores it for a timewait
     /// sock), or when the quoted sequence is not in flight (counted in OutOfWindowIcmps).
-    /// Returns whether a connection sent what it quotes (Linux counts one that concerns no
-    /// connection in ICMP's InErrors).
+    /// Returns whether a connection has the quoted ports, whatever it makes of the error
+    /// (Linux counts one that concerns no connection in ICMP's InErrors).
     pub(crate) fn tcp_err(
         &mut self,
         header: &Ipv4Repr,
@@ -1659,7 +1659,8 @@ impl Stack {
         if progress {
             // The peer acknowledged new data: its link-layer address works, and the
             // neighbour needs no ARP probe (Linux `tcp_ack` → `sk_dst_confirm`, applied by
-            // `neigh_confirm` as the next segment goes out).
+            // `neigh_confirm` as the next segment goes out). Linux also confirms on newly
+            // SACKed data and on pure duplicate ACKs; oxnic does not (yet).
             self.neigh_confirm_path(*remote.ip(), now);
         }
         match outcome {

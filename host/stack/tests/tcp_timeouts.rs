@@ -269,6 +269,23 @@ fn accepted_connections_inherit_the_listener_s_user_timeout() {
     let (s, _) = net.stacks[1].tcp_accept(l).unwrap();
     assert_eq!(net.stacks[1].tcp_user_timeout(s), Ok(Some(secs(7))));
     assert_eq!(net.stacks[0].tcp_user_timeout(c), Ok(None));
+    // And it acts on it: data the vanished client never acknowledges ends it at 7 s.
+    cut(&mut net);
+    let t0 = net.now();
+    net.stacks[1].tcp_send(s, b"bye", t0).unwrap();
+    let deadline = t0 + secs(60);
+    let done = net
+        .run_while(
+            |n| n.stacks[1].tcp_state(s) != Ok(TcpState::Closed),
+            deadline,
+        )
+        .unwrap();
+    assert!(done);
+    let took = net.now().saturating_duration_since(t0);
+    assert!(
+        took >= secs(7) && took < secs(7) + ms(10),
+        "ended after {took:?}"
+    );
 }
 
 /// Keepalive settings of one socket (`TCP_KEEPIDLE` 10 s, `TCP_KEEPINTVL` 2 s, `TCP_KEEPCNT`

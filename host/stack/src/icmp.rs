@@ -199,6 +199,12 @@ impl Stack {
                 return;
             }
         };
+        // Linux `icmp_rcv` for a datagram routed RTCF_BROADCAST or RTCF_MULTICAST (224.0.0.1
+        // reaches here without anyone joining it): only an echo request is taken, and only
+        // when `icmp_echo_ignore_broadcasts` is off; the rest, errors quoting a datagram of
+        // ours above all, would let any host on the link reach every host's sockets at once.
+        // Each is counted under its type, then in InErrors.
+        let to_group = self.is_broadcast_addr(hdr.dst) || hdr.dst.is_multicast();
         match msg {
             IcmpRepr::EchoRequest {
                 ident,
@@ -206,11 +212,13 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_echos += 1;
-                let to_broadcast = self.is_broadcast_addr(hdr.dst);
-                if to_broadcast && !self.cfg.icmp_echo_broadcasts {
+                if to_group && !self.cfg.icmp_echo_broadcasts {
+                    self.snmp.icmp.in_errors += 1;
                     return;
                 }
-                let src = if to_broadcast { None } else { Some(hdr.dst) };
+                // The reply goes from the interface's address: never from a group's or a
+                // broadcast address.
+                let src = if to_group { None } else { Some(hdr.dst) };
                 let reply = IcmpRepr::EchoReply {
                     ident,
                     seq_no,
@@ -259,6 +267,10 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_echo_reps += 1;
+                if to_group {
+                    self.snmp.icmp.in_errors += 1;
+                    return;
+                }
                 let e = IcmpEvent::EchoReply {
                     from: hdr.src,
                     ident,
@@ -274,6 +286,10 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_dest_unreachs += 1;
+                if to_group {
+                    self.snmp.icmp.in_errors += 1;
+                    return;
+                }
                 let err = if reason == DstUnreachable::FragRequired {
                     IcmpError::FragNeeded(next_hop_mtu)
                 } else {
@@ -305,6 +321,10 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_time_excds += 1;
+                if to_group {
+                    self.snmp.icmp.in_errors += 1;
+                    return;
+                }
                 // `icmp_unreach` hands it to the quoted protocol's handler: TCP keeps it as a
                 // soft error, UDP drops it (soft, `__udp4_lib_err`).
                 self.icmp_err_deliver(&header, data, IcmpError::TimeExceeded(reason), now);
@@ -321,6 +341,10 @@ impl Stack {
                 data,
             } => {
                 self.snmp.icmp.in_parm_probs += 1;
+                if to_group {
+                    self.snmp.icmp.in_errors += 1;
+                    return;
+                }
                 // `icmp_unreach` hands a parameter problem to the quoted protocol's error
                 // handler like an unreachable: EPROTO for TCP and connected UDP sockets.
                 self.icmp_err_deliver(&header, data, IcmpError::ParamProblem(pointer), now);

@@ -103,8 +103,9 @@ pub struct StackConfig {
     pub pool_count: usize,
     /// Size of each pool buffer.
     pub pool_buf_size: usize,
-    /// Answer echo requests sent to a broadcast address (`icmp_echo_ignore_broadcasts`
-    /// inverted; off by default as in Linux).
+    /// Answer echo requests sent to a broadcast or multicast address (224.0.0.1 among them)
+    /// from the interface's address (`icmp_echo_ignore_broadcasts` inverted; off by default
+    /// as in Linux). Other ICMP messages to such an address are always dropped.
     pub icmp_echo_broadcasts: bool,
 }
 

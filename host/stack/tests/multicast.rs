@@ -3,16 +3,17 @@
 
 mod common;
 
-use common::{ip, ip_frame, ipv4, mac, two_hosts, Addrs, Net};
+use common::{ip, ip_frame, ipv4, mac, two_hosts, Addrs, LinkConfig, Net};
 use oxnic_stack::igmp::{McInterface, ROBUSTNESS};
 use oxnic_stack::packet_tap::{Captured, TapPoint};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::{Prefix, Route};
 use oxnic_stack::udp::{UdpBindOptions, UdpError, UdpHandle};
-use oxnic_stack::wire::checksum;
+use oxnic_stack::wire::checksum::{self, ChecksumMode};
+use oxnic_stack::wire::icmpv4::{DstUnreachable, IcmpRepr};
 use oxnic_stack::wire::igmp::{self, record_type, GroupRecord, IgmpRepr};
 use oxnic_stack::wire::ipv4::{protocol, Ipv4Options, Ipv4Repr};
-use oxnic_stack::DeviceCaps;
+use oxnic_stack::{DeviceCaps, StackConfig};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -501,4 +502,144 @@ fn malformed_igmp_is_counted_and_dropped() {
     assert_eq!((m.in_msgs, m.in_errors, m.in_queries), (5, 5, 0));
     net.run_for(Duration::from_secs(11)).unwrap();
     assert!(reports(&net.stacks[1].tap_take(tap).unwrap()).is_empty());
+}
+
+/// An ICMP message from A (10.0.0.1) to `dst` at B, on the MAC `dst` maps to (B's own for a
+/// unicast `dst`).
+fn icmp_to_b(dst: &str, msg: &IcmpRepr<'_>) -> Vec<u8> {
+    let dst_ip = ip(dst);
+    let a = Addrs {
+        src_mac: mac(0, 1),
+        dst_mac: if dst_ip.is_multicast() {
+            igmp::mc_mac(dst_ip)
+        } else {
+            mac(1, 1)
+        },
+        src: ip("10.0.0.1"),
+        dst: dst_ip,
+    };
+    let mut icmp = vec![0; msg.buffer_len()];
+    msg.emit(&mut icmp, ChecksumMode::Software).unwrap();
+    ip_frame(&a, &ipv4(&a, protocol::ICMP, 7, 64, icmp.len()), &icmp)
+}
+
+/// An error from A about B's datagram 10.0.0.2:4000 → 10.0.0.1:5000, quoting its header and
+/// first 8 bytes.
+fn error_about_b_s_datagram(
+    reason: DstUnreachable,
+    mtu: u16,
+    quoted: &mut [u8; 8],
+) -> IcmpRepr<'_> {
+    let b = Addrs {
+        src_mac: mac(1, 1),
+        dst_mac: mac(0, 1),
+        src: ip("10.0.0.2"),
+        dst: ip("10.0.0.1"),
+    };
+    quoted[..2].copy_from_slice(&4000u16.to_be_bytes());
+    quoted[2..4].copy_from_slice(&5000u16.to_be_bytes());
+    quoted[4..6].copy_from_slice(&13u16.to_be_bytes());
+    IcmpRepr::DstUnreachable {
+        reason,
+        next_hop_mtu: mtu,
+        header: ipv4(&b, protocol::UDP, 1, 64, 13),
+        data: quoted,
+    }
+}
+
+/// Linux `icmp_rcv`: to a broadcast or multicast destination (224.0.0.1, which every host has
+/// joined) only echo requests are taken. A forged error sent to all hosts reaches no socket
+/// and teaches no path MTU; it counts in InErrors. The same error to B's address does both.
+#[test]
+fn an_icmp_error_to_all_hosts_reaches_no_socket() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 4000);
+    net.stacks[1]
+        .udp_connect(s, SocketAddrV4::new(ip("10.0.0.1"), 5000))
+        .unwrap();
+    let now = net.now();
+    let mtu_before = net.stacks[1].path_mtu(ip("10.0.0.1"), now);
+    assert_eq!(mtu_before, Some(1500));
+    let mut q = [0u8; 8];
+    let unreach = error_about_b_s_datagram(DstUnreachable::PortUnreachable, 0, &mut q);
+    feed_b(&mut net, &icmp_to_b("224.0.0.1", &unreach));
+    let mut q2 = [0u8; 8];
+    let too_big = error_about_b_s_datagram(DstUnreachable::FragRequired, 600, &mut q2);
+    feed_b(&mut net, &icmp_to_b("224.0.0.1", &too_big));
+    assert_eq!(net.stacks[1].udp_take_error(s), Ok(None));
+    let now = net.now();
+    assert_eq!(net.stacks[1].path_mtu(ip("10.0.0.1"), now), mtu_before);
+    let m = net.stacks[1].snmp().icmp;
+    assert_eq!((m.in_msgs, m.in_dest_unreachs, m.in_errors), (2, 2, 2));
+    assert!(net.stacks[1].icmp_events().is_empty());
+
+    // The same, unicast: both take effect, so the forgeries above were well formed.
+    feed_b(&mut net, &icmp_to_b("10.0.0.2", &unreach));
+    assert_eq!(
+        net.stacks[1].udp_take_error(s),
+        Ok(Some(UdpError::ConnectionRefused))
+    );
+    feed_b(&mut net, &icmp_to_b("10.0.0.2", &too_big));
+    let now = net.now();
+    assert_eq!(net.stacks[1].path_mtu(ip("10.0.0.1"), now), Some(600));
+}
+
+/// An echo request to 224.0.0.1 is ignored as one to a broadcast address is
+/// (`icmp_echo_ignore_broadcasts`, on by default): counted in InEchos and InErrors, no reply
+/// attempted (so no OutErrors). With it off, the reply goes from the interface's address.
+#[test]
+fn an_echo_to_all_hosts_is_ignored_or_answered_from_the_interface_s_address() {
+    let ping = IcmpRepr::EchoRequest {
+        ident: 9,
+        seq_no: 1,
+        data: b"all",
+    };
+    let mut net = net();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 16);
+    feed_b(&mut net, &icmp_to_b("224.0.0.1", &ping));
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let m = net.stacks[1].snmp().icmp;
+    assert_eq!((m.in_echos, m.in_errors), (1, 1));
+    assert_eq!((m.out_msgs, m.out_echo_reps, m.out_errors), (0, 0, 0));
+    let sent = net.stacks[1].tap_take(tap).unwrap();
+    assert!(!sent
+        .iter()
+        .filter_map(ipv4_of)
+        .any(|(h, _)| h.protocol == protocol::ICMP));
+
+    let mut net = Net::new();
+    let a = net.add_stack(StackConfig::default());
+    let b = net.add_stack(StackConfig {
+        icmp_echo_broadcasts: true,
+        ..StackConfig::default()
+    });
+    let ia = net
+        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let ib = net
+        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
+        .unwrap();
+    net.connect(
+        (a, ia),
+        (b, ib),
+        LinkConfig::new(LAT, DeviceCaps::default().mtu),
+    );
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 16);
+    feed_b(&mut net, &icmp_to_b("224.0.0.1", &ping));
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let m = net.stacks[1].snmp().icmp;
+    assert_eq!(
+        (m.in_echos, m.in_errors, m.out_echo_reps, m.out_errors),
+        (1, 0, 1, 0)
+    );
+    let replies: Vec<(Ipv4Addr, Ipv4Addr)> = net.stacks[1]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .filter_map(ipv4_of)
+        .filter(|(h, p)| h.protocol == protocol::ICMP && p.first() == Some(&0))
+        .map(|(h, _)| (h.src, h.dst))
+        .collect();
+    assert_eq!(replies, vec![(ip("10.0.0.2"), ip("10.0.0.1"))]);
 }

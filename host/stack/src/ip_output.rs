@@ -344,6 +344,11 @@ impl Stack {
             // bytes until one of them is written.
             let _ = self.ip_loopback(pkt.clone(), rt.nh.ifindex, now);
         }
+        if rt.dst.is_multicast() && p.ttl == 0 {
+            // `ip_mc_output`: a group's datagram with TTL 0 must not go beyond the host; only
+            // the loopback copy above is delivered.
+            return Ok(());
+        }
         self.ip_output(pkt, rt.nh, None, now)
     }
 

@@ -643,3 +643,30 @@ fn an_echo_to_all_hosts_is_ignored_or_answered_from_the_interface_s_address() {
         .collect();
     assert_eq!(replies, vec![(ip("10.0.0.2"), ip("10.0.0.1"))]);
 }
+
+/// Linux `ip_mc_output`: a datagram to a group with `IP_MULTICAST_TTL` 0 is delivered to this
+/// host's members (the loopback copy) and never leaves it.
+#[test]
+fn a_multicast_ttl_of_0_stays_on_the_host() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let local = bind(&mut net, 0, "0.0.0.0", 5000);
+    let remote = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 0, local, G1).unwrap();
+    join(&mut net, 1, remote, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    net.stacks[0].udp_set_multicast_ttl(tx, Some(0)).unwrap();
+    let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 16);
+    send(&mut net, 0, tx, b"host only", G1, 5000);
+    assert_eq!(recv_all(&mut net, 0, local), vec![b"host only".to_vec()]);
+    assert!(recv_all(&mut net, 1, remote).is_empty());
+    assert!(
+        net.stacks[0].tap_take(tap).unwrap().is_empty(),
+        "nothing on the wire"
+    );
+    net.stacks[0].udp_set_multicast_ttl(tx, Some(1)).unwrap();
+    send(&mut net, 0, tx, b"link", G1, 5000);
+    assert_eq!(recv_all(&mut net, 1, remote), vec![b"link".to_vec()]);
+}

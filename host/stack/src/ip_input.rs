@@ -227,8 +227,9 @@ impl Stack {
     /// A datagram to a multicast group is received only when the interface it came in on
     /// joined the group (`ip_check_mc_rcu`; 224.0.0.1 always), and otherwise dropped without
     /// a count, as Linux's `ip_route_input_rcu` does (it never forwards multicast without a
-    /// multicast router). Its source must be a valid unicast one, or 0.0.0.0 (a host without
-    /// an address sends IGMP from it).
+    /// multicast router). Its source must be a valid unicast one; a source in 0.0.0.0/8 (a
+    /// host without an address) is allowed only for IGMP or a destination in 224.0.0.0/24,
+    /// the link-local groups, as `ip_mc_validate_source` allows it.
     fn ip_route_input(&self, ifindex: IfIndex, pkt: &PacketBuf, hdr: &Ipv4Repr) -> InputRoute {
         let (src, dst) = (hdr.src, hdr.dst);
         let local = self.is_local_addr(dst) || self.is_broadcast_addr(dst);
@@ -236,8 +237,16 @@ impl Stack {
             if !self.ip_mc_joined(ifindex, dst) {
                 return InputRoute::NotJoined;
             }
-            if pkt.meta.pkt_type == PacketType::Loopback || src.is_unspecified() {
+            if pkt.meta.pkt_type == PacketType::Loopback {
                 return InputRoute::Local;
+            }
+            if src.octets()[0] == 0 {
+                let link_local = dst.octets()[..3] == [224, 0, 0];
+                return if hdr.protocol == protocol::IGMP || link_local {
+                    InputRoute::Local
+                } else {
+                    InputRoute::Drop
+                };
             }
         }
         if pkt.meta.pkt_type == PacketType::Loopback {

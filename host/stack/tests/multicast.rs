@@ -670,3 +670,48 @@ fn a_multicast_ttl_of_0_stays_on_the_host() {
     send(&mut net, 0, tx, b"link", G1, 5000);
     assert_eq!(recv_all(&mut net, 1, remote), vec![b"link".to_vec()]);
 }
+
+/// A UDP datagram from A's MAC to `dst`:`port` with IP source `src`.
+fn udp_from(src: &str, dst: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+    let a = Addrs {
+        src_mac: mac(0, 1),
+        dst_mac: igmp::mc_mac(ip(dst)),
+        src: ip(src),
+        dst: ip(dst),
+    };
+    common::udp_frame(&a, 68, port, payload)
+}
+
+/// Linux `ip_mc_validate_source`: a multicast datagram from 0.0.0.0 (a host with no address
+/// yet) is received only when it is IGMP or to a link-local group (224.0.0.0/24); anything
+/// else from it is dropped as a martian.
+#[test]
+fn a_zero_source_is_taken_only_for_igmp_or_a_link_local_group() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    join(&mut net, 1, s, "224.0.0.251").unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let errs = net.stacks[1].snmp().ip.in_addr_errors;
+    feed_b(&mut net, &udp_from("0.0.0.0", G1, 5000, b"routable group"));
+    assert!(recv_all(&mut net, 1, s).is_empty());
+    assert_eq!(net.stacks[1].snmp().ip.in_addr_errors, errs + 1);
+    feed_b(
+        &mut net,
+        &udp_from("0.0.0.0", "224.0.0.251", 5000, b"link local"),
+    );
+    assert_eq!(recv_all(&mut net, 1, s), vec![b"link local".to_vec()]);
+    // IGMP from 0.0.0.0 to any group: a general query to G1 (odd, but IGMP) is heard.
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 10, Ipv4Addr::UNSPECIFIED).unwrap();
+    let mut f = igmp_frame(G1, &q);
+    // Source 0.0.0.0: rewrite the address and the header checksum.
+    f[26..30].copy_from_slice(&[0, 0, 0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let hl = usize::from(f[14] & 0x0f) * 4;
+    let c = checksum::checksum(&f[14..14 + hl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    feed_b(&mut net, &f);
+    assert_eq!(net.stacks[1].snmp().igmp.in_queries, 1);
+    assert_eq!(net.stacks[1].snmp().ip.in_addr_errors, errs + 1);
+}

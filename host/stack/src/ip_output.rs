@@ -341,8 +341,21 @@ impl Stack {
         if p.mc_loop && rt.dst.is_multicast() && self.ip_mc_joined(rt.nh.ifindex, rt.dst) {
             // `ip_mc_output`: a copy for this host's own members comes back in on the
             // interface (`dev_loopback_xmit`) before the datagram leaves. The copy shares the
-            // bytes until one of them is written.
-            let _ = self.ip_loopback(pkt.clone(), rt.nh.ifindex, now);
+            // bytes until one of them is written. A super-packet (`UDP_SEGMENT`) comes back as
+            // the datagrams it stands for, as Linux's `udp_rcv_segment` splits it on receive:
+            // loopback has no device to cut it.
+            if pkt.meta.gso_size == 0 {
+                let _ = self.ip_loopback(pkt.clone(), rt.nh.ifindex, now);
+            } else {
+                match crate::gso::segment_ip(&pkt, &self.pool) {
+                    Ok(segs) => {
+                        for seg in segs {
+                            let _ = self.ip_loopback(seg, rt.nh.ifindex, now);
+                        }
+                    }
+                    Err(_) => self.snmp.ip.out_discards += 1,
+                }
+            }
         }
         if rt.dst.is_multicast() && p.ttl == 0 {
             // `ip_mc_output`: a group's datagram with TTL 0 must not go beyond the host; only

@@ -715,3 +715,34 @@ fn a_zero_source_is_taken_only_for_igmp_or_a_link_local_group() {
     assert_eq!(net.stacks[1].snmp().igmp.in_queries, 1);
     assert_eq!(net.stacks[1].snmp().ip.in_addr_errors, errs + 1);
 }
+
+/// Linux `udp_rcv_segment`: a `UDP_SEGMENT` send to a group this host joined loops back as
+/// its datagrams, one per segment, while the wire carries them too.
+#[test]
+fn a_segmented_send_to_a_joined_group_loops_back_as_its_datagrams() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let local = bind(&mut net, 0, "0.0.0.0", 5000);
+    let remote = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 0, local, G1).unwrap();
+    join(&mut net, 1, remote, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+    let now = net.now();
+    let to = SocketAddrV4::new(ip(G1), 5000);
+    assert_eq!(
+        net.stacks[0].udp_send_to_segmented(tx, &data, to, 1000, now),
+        Ok(2500)
+    );
+    net.run_for(Duration::from_millis(1)).unwrap();
+    let want: Vec<Vec<u8>> = data.chunks(1000).map(<[u8]>::to_vec).collect();
+    let lens = |v: &[Vec<u8>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+    let looped = recv_all(&mut net, 0, local);
+    assert_eq!(lens(&looped), [1000, 1000, 500], "looped back");
+    assert!(looped == want);
+    let wire = recv_all(&mut net, 1, remote);
+    assert_eq!(lens(&wire), [1000, 1000, 500], "on the wire");
+    assert!(wire == want);
+}

@@ -30,7 +30,8 @@ use crate::route::{IfIndex, NextHop, Prefix, Route};
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::igmp::{
-    emit_v3_report, record_type, v3_report_len, IgmpRepr, Query, ALL_HOSTS, ALL_V3_ROUTERS,
+    emit_v3_report, record_type, v3_report_len, IgmpRepr, Query, QueryVersion, ALL_HOSTS,
+    ALL_V3_ROUTERS,
 };
 use crate::wire::ipv4::{option_kind, protocol, Ipv4Options, Ipv4Repr};
 use std::net::Ipv4Addr;
@@ -307,14 +308,17 @@ impl Stack {
         {
             return;
         }
-        let max_ds = match q.max_resp_ds {
-            0 => V1_MAX_RESP_DS,
-            d => d,
+        // Only a version 1 query's zero code means 10 s; a version 3 query's zero is answered
+        // at once (Linux `igmp_heard_query`: `if (!max_delay) max_delay = 1`, one jiffy).
+        let max_ds = match q.version {
+            QueryVersion::V1 => V1_MAX_RESP_DS,
+            QueryVersion::V2 | QueryVersion::V3 => q.max_resp_ds,
         };
         let max_ms = u64::from(max_ds) * 100;
         let draw = self.tcp.isn.port_random(protocol::IGMP, self.igmp.draws);
         self.igmp.draws = self.igmp.draws.wrapping_add(1);
-        let at = now + Duration::from_millis(u64::from(draw) % max_ms);
+        let delay = u64::from(draw).checked_rem(max_ms).unwrap_or(0);
+        let at = now + Duration::from_millis(delay);
         let covered = self.igmp.pending.iter().any(|p| {
             p.ifindex == ifindex
                 && p.report == Report::Current

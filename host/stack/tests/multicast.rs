@@ -746,3 +746,52 @@ fn a_segmented_send_to_a_joined_group_loops_back_as_its_datagrams() {
     assert_eq!(lens(&wire), [1000, 1000, 500], "on the wire");
     assert!(wire == want);
 }
+
+/// An 8-byte version 1 or 2 query (RFC 2236 §2), its checksum filled in.
+fn old_query(code: u8, group: &str) -> [u8; 8] {
+    let mut q = [0x11, code, 0, 0, 0, 0, 0, 0];
+    q[4..].copy_from_slice(&ip(group).octets());
+    let c = checksum::checksum(&q);
+    q[2..4].copy_from_slice(&c.to_be_bytes());
+    q
+}
+
+/// Sends B `query` (to 224.0.0.1) and returns how long after it the one report came and its
+/// records; no other report may come within `within` + 1 s.
+fn answer_to(net: &mut Net, query: &[u8], within: Duration) -> (Duration, Vec<GroupRecord>) {
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let t0 = Duration::from_nanos(net.now().as_nanos());
+    feed_b(net, &igmp_frame("224.0.0.1", query));
+    net.run_for(within + Duration::from_secs(1)).unwrap();
+    let mut got = reports(&net.stacks[1].tap_take(tap).unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (at, recs) = got.remove(0);
+    (at - t0, recs)
+}
+
+/// RFC 3376 §7 as this host runs it: version 1 (code 0: 10 s) and version 2 queries are
+/// answered with version 3 current-state reports, within their max response time. A version
+/// 3 query with code 0 is answered at once (Linux `igmp_heard_query`), not after up to 10 s.
+#[test]
+fn queries_of_every_version_are_answered_with_v3_reports_and_a_v3_code_0_at_once() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let current = vec![rec(record_type::MODE_IS_EXCLUDE, G1)];
+
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 0, Ipv4Addr::UNSPECIFIED).unwrap();
+    let (after, recs) = answer_to(&mut net, &q, Duration::ZERO);
+    assert!(after <= Duration::from_millis(1), "{after:?}");
+    assert_eq!(recs, current);
+
+    let (after, recs) = answer_to(&mut net, &old_query(0, "0.0.0.0"), Duration::from_secs(10));
+    assert!(after <= Duration::from_secs(10), "{after:?}");
+    assert_eq!(recs, current, "v1 query");
+
+    let (after, recs) = answer_to(&mut net, &old_query(20, "0.0.0.0"), Duration::from_secs(2));
+    assert!(after <= Duration::from_secs(2), "{after:?}");
+    assert_eq!(recs, current, "v2 query");
+    assert_eq!(net.stacks[1].snmp().igmp.in_queries, 3);
+}

@@ -71,7 +71,9 @@ pub struct Query {
     /// Which version sent it.
     pub version: QueryVersion,
     /// The max response time in tenths of a second, decoded from the code (RFC 3376
-    /// §4.1.1); 0 for a version 1 query, which means 10 s (RFC 2236 §4).
+    /// §4.1.1). 0 for a version 1 query, whose code field is unused: it means 10 s (RFC 2236
+    /// §4). A version 3 query can carry 0 too, which asks for an answer at once (Linux
+    /// `igmp_heard_query` waits one tick); tell them apart by [`Query::version`].
     pub max_resp_ds: u32,
     /// The group asked about; 0.0.0.0 for a general query.
     pub group: Ipv4Addr,

@@ -13,15 +13,17 @@
 //! the group's address, gets a copy of each datagram, whether it joined or not (Linux's
 //! default `IP_MULTICAST_ALL`). Datagrams a socket sends to a group leave with its multicast
 //! TTL (1 unless set), by `IP_MULTICAST_IF` or the route's interface, and come back to this
-//! host's members of the group when `IP_MULTICAST_LOOP` is on (the default). A socket's
-//! memberships end when it closes.
+//! host's members of the group when `IP_MULTICAST_LOOP` is on (the default). A connect to a
+//! group takes the same way: by `IP_MULTICAST_IF`, no route needed, and its local address is
+//! that interface's (or the `IP_MULTICAST_IF` address). A socket's memberships end when it
+//! closes.
 
 use crate::changes::{ChangeGen, ChangeLog, Changes};
 use crate::ephemeral;
 use crate::icmp::IcmpError;
 use crate::igmp::McInterface;
 use crate::ip_input::{is_csum_error, l4_checksum_mode};
-use crate::ip_output::{SendError, SockIp};
+use crate::ip_output::{OutRoute, SendError, SockIp};
 use crate::pktbuf::{ChecksumState, PacketBuf};
 use crate::route::IfIndex;
 use crate::snmp::UdpMib;
@@ -178,8 +180,12 @@ struct UdpSocket {
     mc_ttl: u8,
     /// `IP_MULTICAST_LOOP`.
     mc_loop: bool,
-    /// `IP_MULTICAST_IF`: the interface datagrams to a group leave by, else the route's.
+    /// `IP_MULTICAST_IF`: the interface datagrams to a group leave by, else the route's
+    /// (Linux `inet->mc_index`).
     mc_if: Option<IfIndex>,
+    /// `IP_MULTICAST_IF` by address: the source of datagrams to a group when the socket has
+    /// no address of its own (Linux `inet->mc_addr`).
+    mc_addr: Option<Ipv4Addr>,
     error: Option<UdpError>,
     stats: UdpSocketStats,
 }
@@ -349,6 +355,7 @@ impl Stack {
             mc_ttl: DEFAULT_MULTICAST_TTL,
             mc_loop: true,
             mc_if: None,
+            mc_addr: None,
             error: None,
             stats: UdpSocketStats::default(),
         };
@@ -386,15 +393,12 @@ impl Stack {
     /// peer must be routable (else the route's error, counted as `OutNoRoutes`), a broadcast
     /// peer needs `SO_BROADCAST` (else [`UdpError::BroadcastDenied`]), and a socket bound to
     /// 0.0.0.0 takes the route's source as its local address: it sends from it and receives
-    /// only what is addressed to it. A connect to 0.0.0.0 is to this host (Linux
-    /// `ip_route_connect`): the peer becomes the bound address, else 127.0.0.1. A failed
-    /// connect changes nothing.
+    /// only what is addressed to it. A group as the peer is routed as a send to it is:
+    /// by `IP_MULTICAST_IF` when set, from its address when set by one. A connect to 0.0.0.0
+    /// is to this host (Linux `ip_route_connect`): the peer becomes the bound address, else
+    /// 127.0.0.1. A failed connect changes nothing.
     pub fn udp_connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
-        let local = self.udp.get(h)?.local;
-        // A socket bound to a group has no source address of its own.
-        let src =
-            (!local.ip().is_unspecified() && !local.ip().is_multicast()).then_some(*local.ip());
-        let rt = self.ip_route_output(*remote.ip(), src)?;
+        let rt = self.udp_route(h, *remote.ip())?;
         // 0.0.0.0 is this host (Linux `ip_route_connect`): the peer is the address it became.
         let remote = SocketAddrV4::new(rt.dst, remote.port());
         self.udp_check_broadcast(h, *remote.ip())?;
@@ -427,6 +431,24 @@ impl Stack {
         }
         self.udp.by_port.remove(port, h.0);
         Ok(())
+    }
+
+    /// The route of a datagram from socket `h` to `dst`, for a send and for a connect alike
+    /// (Linux `udp_sendmsg`, `__ip4_datagram_connect`): from the socket's address, and to a
+    /// group by `IP_MULTICAST_IF` (`mc_index`) and from its address (`mc_addr`) when the
+    /// socket has none. A socket bound to a group has no source address of its own (Linux
+    /// `inet_bind` leaves `inet_saddr` 0 for a multicast address).
+    fn udp_route(&mut self, h: UdpHandle, dst: Ipv4Addr) -> Result<OutRoute, UdpError> {
+        let s = self.udp.get(h)?;
+        let local = *s.local.ip();
+        let mut src = (!local.is_unspecified() && !local.is_multicast()).then_some(local);
+        if dst.is_multicast() {
+            src = src.or(s.mc_addr);
+            if let Some(ifindex) = s.mc_if {
+                return Ok(self.ip_route_output_dev(dst, src, ifindex)?);
+            }
+        }
+        Ok(self.ip_route_output(dst, src)?)
     }
 
     /// Sets the receive queue bound, in datagrams (`SO_RCVBUF`). An empty queue takes one
@@ -568,9 +590,11 @@ impl Stack {
         Ok(self.udp.get_ref(h)?.mc_loop)
     }
 
-    /// The interface datagrams to a group leave by (`IP_MULTICAST_IF`): the one with this
-    /// index or address; [`McInterface::Any`] (or 0.0.0.0) goes back to the route's. No such
-    /// interface is [`UdpError::AddrNotAvailable`], as Linux's `EADDRNOTAVAIL`.
+    /// The interface datagrams to a group leave by, for sends and connects
+    /// (`IP_MULTICAST_IF`): the one with this index or address; [`McInterface::Any`] (or
+    /// 0.0.0.0) goes back to the route's. Given by address, that address is also their source
+    /// unless the socket is bound to one (Linux `inet->mc_addr`). No such interface is
+    /// [`UdpError::AddrNotAvailable`], as Linux's `EADDRNOTAVAIL`.
     pub fn udp_set_multicast_if(&mut self, h: UdpHandle, on: McInterface) -> Result<(), UdpError> {
         self.udp.get_ref(h)?;
         let ifindex = match on {
@@ -580,7 +604,13 @@ impl Stack {
                     .ok_or(UdpError::AddrNotAvailable)?,
             ),
         };
-        self.udp.get(h)?.mc_if = ifindex;
+        let addr = match on {
+            McInterface::Addr(a) if !a.is_unspecified() => Some(a),
+            _ => None,
+        };
+        let s = self.udp.get(h)?;
+        s.mc_if = ifindex;
+        s.mc_addr = addr;
         Ok(())
     }
 
@@ -761,16 +791,9 @@ impl Stack {
         }
         let s = self.udp.get(h)?;
         let (local, df, ip) = (s.local, s.dont_frag, s.ip);
-        let (mc_ttl, mc_loop, mc_if) = (s.mc_ttl, s.mc_loop, s.mc_if);
-        // A socket bound to a group sends from the interface's address (Linux `inet_bind`
-        // leaves `inet_saddr` 0 for a multicast address).
-        let src =
-            (!local.ip().is_unspecified() && !local.ip().is_multicast()).then_some(*local.ip());
+        let (mc_ttl, mc_loop) = (s.mc_ttl, s.mc_loop);
         let group = dst.ip().is_multicast();
-        let rt = match mc_if {
-            Some(ifindex) if group => self.ip_route_output_dev(*dst.ip(), src, ifindex)?,
-            _ => self.ip_route_output(*dst.ip(), src)?,
-        };
+        let rt = self.udp_route(h, *dst.ip())?;
         if segment != 0 && rt.local {
             // Loopback has no device to cut the super-packet: send the datagrams one by one.
             for chunk in data.chunks(segment) {

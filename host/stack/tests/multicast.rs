@@ -795,3 +795,77 @@ fn queries_of_every_version_are_answered_with_v3_reports_and_a_v3_code_0_at_once
     assert_eq!(recs, current, "v2 query");
     assert_eq!(net.stacks[1].snmp().igmp.in_queries, 3);
 }
+
+/// Linux `__ip4_datagram_connect` routes a group as `udp_sendmsg` does: by `IP_MULTICAST_IF`
+/// (`mc_index`), so no route to 224/4 is needed and the local address is that interface's;
+/// `IP_MULTICAST_IF` given by address also makes that address the source (`mc_addr`).
+#[test]
+fn connect_to_a_group_and_the_source_follow_multicast_if() {
+    // No 224/4 route: a connect by IP_MULTICAST_IF still succeeds, and its datagrams arrive.
+    let (mut bare, _, _) = two_hosts(DeviceCaps::default(), LAT);
+    let rx = bind(&mut bare, 1, "0.0.0.0", 5000);
+    let now = bare.now();
+    bare.stacks[1]
+        .udp_join_multicast(rx, ip(G1), McInterface::Addr(ip("10.0.0.2")), now)
+        .unwrap();
+    let c = bare.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let to = SocketAddrV4::new(ip(G1), 5000);
+    assert!(bare.stacks[0].udp_connect(c, to).is_err(), "no route");
+    bare.stacks[0]
+        .udp_set_multicast_if(c, McInterface::Index(1))
+        .unwrap();
+    bare.stacks[0].udp_connect(c, to).unwrap();
+    assert_eq!(
+        *bare.stacks[0].udp_local_addr(c).unwrap().ip(),
+        ip("10.0.0.1")
+    );
+    let now = bare.now();
+    bare.stacks[0].udp_send(c, b"connected", now).unwrap();
+    bare.run_for(Duration::from_millis(1)).unwrap();
+    assert_eq!(recv_all(&mut bare, 1, rx), vec![b"connected".to_vec()]);
+
+    // A second address on A's eth0, and a second interface: the route to the group is eth0.
+    let mut net = net();
+    let now = net.now();
+    net.stacks[0]
+        .add_address(1, ip("10.0.0.5"), 24, now)
+        .unwrap();
+    let eth1 = net
+        .add_iface(0, "10.9.0.1/24", DeviceCaps::default())
+        .unwrap();
+    let rx = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, rx, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+
+    let by_index = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    net.stacks[0]
+        .udp_set_multicast_if(by_index, McInterface::Index(eth1))
+        .unwrap();
+    net.stacks[0].udp_connect(by_index, to).unwrap();
+    assert_eq!(
+        *net.stacks[0].udp_local_addr(by_index).unwrap().ip(),
+        ip("10.9.0.1"),
+        "the address of the interface it sends by, not of the route's"
+    );
+
+    let by_addr = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    net.stacks[0]
+        .udp_set_multicast_if(by_addr, McInterface::Addr(ip("10.0.0.5")))
+        .unwrap();
+    send(&mut net, 0, by_addr, b"from .5", G1, 5000);
+    let mut buf = [0u8; 64];
+    let (n, from) = net.stacks[1].udp_recv_from(rx, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"from .5");
+    assert_eq!(*from.ip(), ip("10.0.0.5"));
+    net.stacks[0].udp_connect(by_addr, to).unwrap();
+    assert_eq!(
+        *net.stacks[0].udp_local_addr(by_addr).unwrap().ip(),
+        ip("10.0.0.5")
+    );
+}

@@ -99,7 +99,7 @@ pub struct IcmpMib {
 pub struct UdpMib {
     /// Datagrams delivered to sockets (`InDatagrams`).
     pub in_datagrams: u64,
-    /// Datagrams to a port nobody listens on (`NoPorts`).
+    /// Unicast datagrams to a port nobody listens on (`NoPorts`).
     pub no_ports: u64,
     /// Datagrams dropped for errors: malformed, bad checksum, receive queue full
     /// (`InErrors`).
@@ -111,6 +111,9 @@ pub struct UdpMib {
     pub rcvbuf_errors: u64,
     /// Checksum errors (`InCsumErrors`; also in `in_errors`).
     pub in_csum_errors: u64,
+    /// Broadcast and multicast datagrams no socket took (`IgnoredMulti`, Linux
+    /// `__udp4_lib_mcast_deliver`): not `NoPorts`, and never answered with a port unreachable.
+    pub ignored_multi: u64,
 }
 
 /// Link-layer drops the stack counts (Linux keeps these per device: `rx_dropped`,
@@ -264,6 +267,7 @@ impl fmt::Display for Snmp {
                 ("OutDatagrams", u.out_datagrams),
                 ("RcvbufErrors", u.rcvbuf_errors),
                 ("InCsumErrors", u.in_csum_errors),
+                ("IgnoredMulti", u.ignored_multi),
             ],
         )
     }
@@ -278,6 +282,7 @@ mod tests {
         let mut s = Snmp::default();
         s.ip.in_receives = 7;
         s.udp.no_ports = 2;
+        s.udp.ignored_multi = 5;
         s.tcp.active_opens = 3;
         let text = s.to_string();
         let lines: Vec<&str> = text.lines().collect();
@@ -288,9 +293,9 @@ mod tests {
         assert!(lines[1].starts_with("Ip: 7 0 0"));
         assert_eq!(
             lines[6],
-            "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors InCsumErrors"
+            "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors InCsumErrors IgnoredMulti"
         );
-        assert_eq!(lines[7], "Udp: 0 2 0 0 0 0");
+        assert_eq!(lines[7], "Udp: 0 2 0 0 0 0 5");
         for pair in lines.chunks(2) {
             assert_eq!(pair[0].split(' ').count(), pair[1].split(' ').count());
         }

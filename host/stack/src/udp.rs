@@ -917,15 +917,18 @@ impl Stack {
             .udp
             .lookup(hdr.src, repr.src_port, hdr.dst, repr.dst_port)
         else {
-            self.snmp.udp.no_ports += 1;
-            if !self.is_broadcast_addr(hdr.dst) {
-                self.icmp_send(
-                    &pkt,
-                    IcmpError::DstUnreachable(DstUnreachable::PortUnreachable),
-                    Some(ifindex),
-                    now,
-                );
+            if hdr.dst.is_multicast() || self.is_broadcast_addr(hdr.dst) {
+                // `__udp4_lib_mcast_deliver` with no socket: IgnoredMulti, no ICMP error.
+                self.snmp.udp.ignored_multi += 1;
+                return;
             }
+            self.snmp.udp.no_ports += 1;
+            self.icmp_send(
+                &pkt,
+                IcmpError::DstUnreachable(DstUnreachable::PortUnreachable),
+                Some(ifindex),
+                now,
+            );
             return;
         };
         if pkt.pull(UdpRepr::HEADER_LEN).is_err() || pkt.trim(payload_len).is_err() {

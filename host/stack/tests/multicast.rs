@@ -869,3 +869,27 @@ fn connect_to_a_group_and_the_source_follow_multicast_if() {
         ip("10.0.0.5")
     );
 }
+
+/// Linux `__udp4_lib_mcast_deliver`: a datagram to a joined group that no socket takes (none
+/// on its port) counts in IgnoredMulti, not NoPorts, and draws no port unreachable.
+#[test]
+fn a_group_datagram_no_socket_takes_counts_ignored_multi_and_gets_no_icmp() {
+    let mut net = net();
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 16);
+    send(&mut net, 0, tx, b"port 5001", G1, 5001);
+    net.run_for(Duration::from_millis(5)).unwrap();
+    let m = net.stacks[1].snmp();
+    assert_eq!(
+        (m.udp.ignored_multi, m.udp.no_ports, m.udp.in_datagrams),
+        (1, 0, 0)
+    );
+    assert_eq!(m.icmp.out_msgs, 0);
+    assert!(net.stacks[1].tap_take(tap).unwrap().is_empty());
+    assert!(m.to_string().contains("IgnoredMulti"));
+}

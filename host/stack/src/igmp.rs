@@ -328,12 +328,13 @@ impl Stack {
         if covered {
             return;
         }
-        // A general answer due later than this one is replaced; so is one for the group.
-        self.igmp.pending.retain(|p| {
-            !(p.ifindex == ifindex
-                && p.report == Report::Current
-                && (p.group == group || group.is_unspecified()))
-        });
+        // RFC 3376 §5.2: a general query replaces only a pending general answer (rule 2), a
+        // group-specific one only the group's own answer due later (rule 4). Answers pending
+        // for single groups stay: they are another query's, and Linux's general-query timer
+        // leaves the groups' timers alone.
+        self.igmp
+            .pending
+            .retain(|p| !(p.ifindex == ifindex && p.report == Report::Current && p.group == group));
         self.igmp.pending.push(Pending {
             ifindex,
             group,

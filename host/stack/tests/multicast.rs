@@ -893,3 +893,32 @@ fn a_group_datagram_no_socket_takes_counts_ignored_multi_and_gets_no_icmp() {
     assert!(net.stacks[1].tap_take(tap).unwrap().is_empty());
     assert!(m.to_string().contains("IgnoredMulti"));
 }
+
+/// RFC 3376 §5.2: a general query heard while a group-specific answer is pending schedules
+/// its own answer and leaves the group's pending one alone; both are sent.
+#[test]
+fn a_general_query_does_not_cancel_a_pending_group_specific_answer() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    join(&mut net, 1, s, G2).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 100, ip(G1)).unwrap();
+    feed_b(&mut net, &igmp_frame(G1, &q));
+    igmp::emit_v3_query(&mut q, 100, Ipv4Addr::UNSPECIFIED).unwrap();
+    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    net.run_for(Duration::from_secs(11)).unwrap();
+    let mut got: Vec<Vec<GroupRecord>> = reports(&net.stacks[1].tap_take(tap).unwrap())
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    got.sort_by_key(Vec::len);
+    let x = record_type::MODE_IS_EXCLUDE;
+    assert_eq!(
+        got,
+        vec![vec![rec(x, G1)], vec![rec(x, G1), rec(x, G2)]],
+        "the group's answer and the general one"
+    );
+}

@@ -922,3 +922,123 @@ fn a_general_query_does_not_cancel_a_pending_group_specific_answer() {
         "the group's answer and the general one"
     );
 }
+
+/// The record types of `reports`, in order, with their times after `t0`.
+fn report_types(reps: &[(Duration, Vec<GroupRecord>)], t0: Duration) -> Vec<(Duration, u8)> {
+    reps.iter()
+        .flat_map(|(at, recs)| recs.iter().map(move |r| (*at - t0, r.record_type)))
+        .collect()
+}
+
+/// `igmp_ifc_event`: a leave right after a join replaces the join's pending repeat; the wire
+/// sees one join report and then only the leave's two.
+#[test]
+fn a_leave_right_after_a_join_cancels_the_join_s_repeat() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let t0 = Duration::from_nanos(net.now().as_nanos());
+    join(&mut net, 1, s, G1).unwrap();
+    leave(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let got = reports(&net.stacks[1].tap_take(tap).unwrap());
+    let (to_ex, to_in) = (
+        record_type::CHANGE_TO_EXCLUDE_MODE,
+        record_type::CHANGE_TO_INCLUDE_MODE,
+    );
+    assert_eq!(
+        report_types(&got, t0),
+        vec![
+            (Duration::ZERO, to_ex),
+            (Duration::ZERO, to_in),
+            (Duration::from_secs(1), to_in)
+        ]
+    );
+}
+
+/// A pending query answer reports the state when it is sent: a group left before then is
+/// not in it, and an answer about only that group is not sent at all.
+#[test]
+fn a_query_answer_leaves_out_a_group_left_before_its_time() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    join(&mut net, 1, s, G1).unwrap();
+    join(&mut net, 1, s, G2).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 100, ip(G1)).unwrap();
+    feed_b(&mut net, &igmp_frame(G1, &q));
+    igmp::emit_v3_query(&mut q, 100, Ipv4Addr::UNSPECIFIED).unwrap();
+    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    leave(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_secs(11)).unwrap();
+    let got = reports(&net.stacks[1].tap_take(tap).unwrap());
+    let current: Vec<&Vec<GroupRecord>> = got
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| {
+            r.iter()
+                .any(|x| x.record_type == record_type::MODE_IS_EXCLUDE)
+        })
+        .collect();
+    assert_eq!(
+        current,
+        vec![&vec![rec(record_type::MODE_IS_EXCLUDE, G2)]],
+        "{got:?}"
+    );
+}
+
+/// A query heard while a state-change report is still being repeated is answered in its
+/// time, and the state change's repeat still goes out (RFC 3376 §5.2 cancels neither).
+#[test]
+fn a_query_while_a_state_change_is_pending_is_answered_and_the_repeat_still_sent() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let t0 = Duration::from_nanos(net.now().as_nanos());
+    join(&mut net, 1, s, G1).unwrap();
+    net.run_for(Duration::from_millis(100)).unwrap();
+    // General query, max response 0.5 s: answered before the repeat at 1 s.
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 5, Ipv4Addr::UNSPECIFIED).unwrap();
+    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let got = report_types(&reports(&net.stacks[1].tap_take(tap).unwrap()), t0);
+    let types: Vec<u8> = got.iter().map(|&(_, t)| t).collect();
+    assert_eq!(
+        types,
+        vec![
+            record_type::CHANGE_TO_EXCLUDE_MODE,
+            record_type::MODE_IS_EXCLUDE,
+            record_type::CHANGE_TO_EXCLUDE_MODE
+        ],
+        "{got:?}"
+    );
+    assert!(got[1].0 <= Duration::from_millis(600), "{got:?}");
+    assert_eq!(got[2].0, Duration::from_secs(1));
+}
+
+/// 224.0.0.1's MAC passes the link filter on every interface, with no group joined: a
+/// datagram to all hosts reaches a socket on its port and is not counted as another host's.
+#[test]
+fn the_all_hosts_mac_always_passes_the_link_filter() {
+    let mut net = net();
+    let s = bind(&mut net, 1, "0.0.0.0", 5000);
+    assert!(net.stacks[1]
+        .interface(1)
+        .unwrap()
+        .multicast_groups()
+        .is_empty());
+    let before = net.stacks[1].snmp().link.rx_otherhost;
+    feed_b(
+        &mut net,
+        &udp_from("10.0.0.1", "224.0.0.1", 5000, b"all hosts"),
+    );
+    assert_eq!(recv_all(&mut net, 1, s), vec![b"all hosts".to_vec()]);
+    assert_eq!(net.stacks[1].snmp().link.rx_otherhost, before);
+    // The control: a group not joined is dropped at the link layer.
+    feed_b(&mut net, &udp_from("10.0.0.1", G1, 5000, b"not joined"));
+    assert!(recv_all(&mut net, 1, s).is_empty());
+    assert_eq!(net.stacks[1].snmp().link.rx_otherhost, before + 1);
+}

@@ -681,10 +681,33 @@ fn kernel_sends_to_a_group_an_oxnic_socket_joined() {
         sock.leave_multicast_v4(&group, &oxnic).unwrap_err().kind(),
         std::io::ErrorKind::AddrNotAvailable
     );
+    // Proof the kernel did send it: oxnic's wire tap sees the frame arrive, and the link
+    // layer counts it as another host's (rx_otherhost).
+    let tap = peer
+        .rt
+        .with_stack(|st, _| st.add_tap(oxnic_stack::packet_tap::TapPoint::WireRx, None, 256));
+    let otherhost = || peer.rt.with_stack(|st, _| st.snmp().link.rx_otherhost);
+    let before = otherhost();
     let out = peer.sh(&format!(
         "echo -n after-leave | socat -u - UDP4-DATAGRAM:{group}:5353,ip-multicast-if={KERNEL_IP}"
     ));
     check("socat multicast send", &out);
+    let group_mac = [0x01, 0x00, 0x5e, 0x4d, 0x01, 0x01];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        let frames = peer.rt.with_stack(|st, _| st.tap_take(tap).unwrap());
+        seen = frames.iter().any(|c| {
+            let d = c.packet.data();
+            d.get(..6) == Some(&group_mac[..]) && d.ends_with(b"after-leave")
+        });
+    }
+    assert!(
+        seen,
+        "the kernel's datagram to the group reached oxnic's wire"
+    );
+    assert!(otherhost() > before, "dropped at the link layer");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     assert!(sock.recv_from(&mut buf).is_err(), "delivered after leave");

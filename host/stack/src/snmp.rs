@@ -144,7 +144,9 @@ pub struct IgmpMib {
     pub in_msgs: u64,
     /// Messages dropped as malformed: too short, a bad length or checksum, an unknown type.
     pub in_errors: u64,
-    /// Membership queries received and acted on.
+    /// Membership queries that parsed, of any version, whether answered or not: one about a
+    /// group the interface did not join, or heard with no group joined, is counted and asks
+    /// nothing of this host.
     pub in_queries: u64,
     /// Reports and leaves of other hosts received (a version 3 host ignores them).
     pub in_reports: u64,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{ip, ip_frame, ipv4, mac, two_hosts, Addrs, LinkConfig, Net};
 use oxnic_stack::igmp::{McInterface, ROBUSTNESS};
-use oxnic_stack::packet_tap::{Captured, TapPoint};
+use oxnic_stack::packet_tap::{Captured, TapId, TapPoint};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::{Prefix, Route};
 use oxnic_stack::udp::{UdpBindOptions, UdpError, UdpHandle};
@@ -644,19 +644,26 @@ fn an_echo_to_all_hosts_is_ignored_or_answered_from_the_interface_s_address() {
     assert_eq!(replies, vec![(ip("10.0.0.2"), ip("10.0.0.1"))]);
 }
 
+/// A sending socket on A, and a socket on port 5000 on each host that joined G1, with the
+/// join reports done with: (A's sender, A's member, B's member).
+fn g1_members(net: &mut Net) -> (UdpHandle, UdpHandle, UdpHandle) {
+    let tx = net.stacks[0]
+        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
+        .unwrap();
+    let local = bind(net, 0, "0.0.0.0", 5000);
+    let remote = bind(net, 1, "0.0.0.0", 5000);
+    join(net, 0, local, G1).unwrap();
+    join(net, 1, remote, G1).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    (tx, local, remote)
+}
+
 /// Linux `ip_mc_output`: a datagram to a group with `IP_MULTICAST_TTL` 0 is delivered to this
 /// host's members (the loopback copy) and never leaves it.
 #[test]
 fn a_multicast_ttl_of_0_stays_on_the_host() {
     let mut net = net();
-    let tx = net.stacks[0]
-        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
-        .unwrap();
-    let local = bind(&mut net, 0, "0.0.0.0", 5000);
-    let remote = bind(&mut net, 1, "0.0.0.0", 5000);
-    join(&mut net, 0, local, G1).unwrap();
-    join(&mut net, 1, remote, G1).unwrap();
-    net.run_for(Duration::from_secs(3)).unwrap();
+    let (tx, local, remote) = g1_members(&mut net);
     net.stacks[0].udp_set_multicast_ttl(tx, Some(0)).unwrap();
     let tap = net.stacks[0].add_tap(TapPoint::WireTx, None, 16);
     send(&mut net, 0, tx, b"host only", G1, 5000);
@@ -721,14 +728,7 @@ fn a_zero_source_is_taken_only_for_igmp_or_a_link_local_group() {
 #[test]
 fn a_segmented_send_to_a_joined_group_loops_back_as_its_datagrams() {
     let mut net = net();
-    let tx = net.stacks[0]
-        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
-        .unwrap();
-    let local = bind(&mut net, 0, "0.0.0.0", 5000);
-    let remote = bind(&mut net, 1, "0.0.0.0", 5000);
-    join(&mut net, 0, local, G1).unwrap();
-    join(&mut net, 1, remote, G1).unwrap();
-    net.run_for(Duration::from_secs(3)).unwrap();
+    let (tx, local, remote) = g1_members(&mut net);
     let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
     let now = net.now();
     let to = SocketAddrV4::new(ip(G1), 5000);
@@ -894,21 +894,29 @@ fn a_group_datagram_no_socket_takes_counts_ignored_multi_and_gets_no_icmp() {
     assert!(m.to_string().contains("IgnoredMulti"));
 }
 
+/// B's socket on port 5000 joins G1 and G2 and the join reports are done with; then B hears
+/// a query about G1 and a general one, each with a 10 s maximum response time. Returns the
+/// socket and a tap on what B sends from the queries on.
+fn g1_and_general_queries(net: &mut Net) -> (UdpHandle, TapId) {
+    let s = bind(net, 1, "0.0.0.0", 5000);
+    join(net, 1, s, G1).unwrap();
+    join(net, 1, s, G2).unwrap();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
+    let mut q = [0u8; 12];
+    igmp::emit_v3_query(&mut q, 100, ip(G1)).unwrap();
+    feed_b(net, &igmp_frame(G1, &q));
+    igmp::emit_v3_query(&mut q, 100, Ipv4Addr::UNSPECIFIED).unwrap();
+    feed_b(net, &igmp_frame("224.0.0.1", &q));
+    (s, tap)
+}
+
 /// RFC 3376 §5.2: a general query heard while a group-specific answer is pending schedules
 /// its own answer and leaves the group's pending one alone; both are sent.
 #[test]
 fn a_general_query_does_not_cancel_a_pending_group_specific_answer() {
     let mut net = net();
-    let s = bind(&mut net, 1, "0.0.0.0", 5000);
-    join(&mut net, 1, s, G1).unwrap();
-    join(&mut net, 1, s, G2).unwrap();
-    net.run_for(Duration::from_secs(3)).unwrap();
-    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
-    let mut q = [0u8; 12];
-    igmp::emit_v3_query(&mut q, 100, ip(G1)).unwrap();
-    feed_b(&mut net, &igmp_frame(G1, &q));
-    igmp::emit_v3_query(&mut q, 100, Ipv4Addr::UNSPECIFIED).unwrap();
-    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    let (_s, tap) = g1_and_general_queries(&mut net);
     net.run_for(Duration::from_secs(11)).unwrap();
     let mut got: Vec<Vec<GroupRecord>> = reports(&net.stacks[1].tap_take(tap).unwrap())
         .into_iter()
@@ -961,16 +969,7 @@ fn a_leave_right_after_a_join_cancels_the_join_s_repeat() {
 #[test]
 fn a_query_answer_leaves_out_a_group_left_before_its_time() {
     let mut net = net();
-    let s = bind(&mut net, 1, "0.0.0.0", 5000);
-    join(&mut net, 1, s, G1).unwrap();
-    join(&mut net, 1, s, G2).unwrap();
-    net.run_for(Duration::from_secs(3)).unwrap();
-    let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 64);
-    let mut q = [0u8; 12];
-    igmp::emit_v3_query(&mut q, 100, ip(G1)).unwrap();
-    feed_b(&mut net, &igmp_frame(G1, &q));
-    igmp::emit_v3_query(&mut q, 100, Ipv4Addr::UNSPECIFIED).unwrap();
-    feed_b(&mut net, &igmp_frame("224.0.0.1", &q));
+    let (s, tap) = g1_and_general_queries(&mut net);
     leave(&mut net, 1, s, G1).unwrap();
     net.run_for(Duration::from_secs(11)).unwrap();
     let got = reports(&net.stacks[1].tap_take(tap).unwrap());

@@ -127,10 +127,11 @@ fn forwarding_through_a_router() {
 
 use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
 use oxnic_stack::ip_output::SendError;
-use oxnic_stack::packet_tap::TapPoint;
+use oxnic_stack::packet_tap::{TapId, TapPoint};
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::{Prefix, Route, RouteKind};
 use oxnic_stack::udp::{UdpBindOptions, UdpError};
+use oxnic_stack::wire::ethernet::EthernetAddress;
 use oxnic_stack::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use std::sync::{Arc, Mutex};
 
@@ -1214,8 +1215,34 @@ fn poll_takes_at_most_the_budget_per_device() {
 #[test]
 fn a_later_fragment_cut_again_keeps_its_options() {
     let mut net = three_hosts(1000);
+    let tap = warm_router_to_c(&mut net);
+    let options = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
+    let payload = [0x5b; 1400];
+    let mut h = common::ipv4(&A_TO_C, 17, 78, 64, payload.len());
+    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(&options).unwrap();
+    h.frag_offset = 2000;
+    let frags = through_the_router(&mut net, tap, &common::ip_frame(&A_TO_C, &h, &payload));
+    assert_eq!(frags.len(), 2);
+    for f in &frags {
+        assert_eq!(f[14] & 0x0f, 8);
+        // The record route (stamped by the router on its way through) and the router alert.
+        assert_eq!(&f[34..36], &[7, 7], "the record route is still there");
+        assert_eq!(&f[41..46], &[1, 148, 4, 0, 0]);
+    }
+}
+
+/// A (10.0.1.1) to C (10.0.2.1) through R, as A's frame to R.
+const A_TO_C: common::Addrs = common::Addrs {
+    src_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
+    dst_mac: EthernetAddress([2, 0, 0, 0, 1, 1]),
+    src: Ipv4Addr::new(10, 0, 1, 1),
+    dst: Ipv4Addr::new(10, 0, 2, 1),
+};
+
+/// Makes R learn C's MAC with one small datagram from A to C's port 9, and returns a tap on
+/// what C receives, emptied.
+fn warm_router_to_c(net: &mut Net) -> TapId {
     let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 10);
-    // R must know C's MAC: one small datagram first.
     let cli = net.stacks[0]
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
         .unwrap();
@@ -1225,36 +1252,22 @@ fn a_later_fragment_cut_again_keeps_its_options() {
         .unwrap();
     net.run_for(Duration::from_millis(5)).unwrap();
     net.stacks[2].tap_take(tap).unwrap();
-    let a = common::Addrs {
-        src_mac: common::mac(0, 1),
-        dst_mac: common::mac(1, 1),
-        src: ip("10.0.1.1"),
-        dst: ip("10.0.2.1"),
-    };
-    let options = [7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0];
-    let payload = [0x5b; 1400];
-    let mut h = common::ipv4(&a, 17, 78, 64, payload.len());
-    h.options = oxnic_stack::wire::ipv4::Ipv4Options::new(&options).unwrap();
-    h.frag_offset = 2000;
-    let f = common::ip_frame(&a, &h, &payload);
+    tap
+}
+
+/// Puts `frame` into R as if from A and returns the frames C received on `tap`.
+fn through_the_router(net: &mut Net, tap: TapId, frame: &[u8]) -> Vec<Vec<u8>> {
     net.stacks[1]
         .device_mut(1)
         .unwrap()
-        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
+        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, frame));
     net.run_for(Duration::from_millis(5)).unwrap();
-    let frags: Vec<Vec<u8>> = net.stacks[2]
+    net.stacks[2]
         .tap_take(tap)
         .unwrap()
         .iter()
         .map(|c| c.packet.data().to_vec())
-        .collect();
-    assert_eq!(frags.len(), 2);
-    for f in &frags {
-        assert_eq!(f[14] & 0x0f, 8);
-        // The record route (stamped by the router on its way through) and the router alert.
-        assert_eq!(&f[34..36], &[7, 7], "the record route is still there");
-        assert_eq!(&f[41..46], &[1, 148, 4, 0, 0]);
-    }
+        .collect()
 }
 
 /// A router fragments what does not fit the next hop, as Linux's `ip_do_fragment`: the first
@@ -1267,40 +1280,14 @@ fn the_router_fragments_what_does_not_fit_and_copies_only_copied_options() {
     let srv = net.stacks[2]
         .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 9))
         .unwrap();
-    let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 10);
-    // R must know C's MAC: one small datagram first.
-    let cli = net.stacks[0]
-        .udp_bind(SocketAddrV4::new(ip("0.0.0.0"), 0))
-        .unwrap();
-    let to = SocketAddrV4::new(ip("10.0.2.1"), 9);
-    let now = net.now();
-    net.stacks[0].udp_send_to(cli, b"warm", to, now).unwrap();
-    net.run_for(Duration::from_millis(5)).unwrap();
-    net.stacks[2].tap_take(tap).unwrap();
+    let tap = warm_router_to_c(&mut net);
     // A 1400-byte datagram with record route (not copied) and router alert (copied).
-    let a = common::Addrs {
-        src_mac: common::mac(0, 1),
-        dst_mac: common::mac(1, 1),
-        src: ip("10.0.1.1"),
-        dst: ip("10.0.2.1"),
-    };
     let payload = [0x5a; 1400];
-    let plain = common::udp_frame(&a, 1234, 9, &payload);
-    let mut h = common::ipv4(&a, 17, 77, 64, plain.len() - 34);
+    let plain = common::udp_frame(&A_TO_C, 1234, 9, &payload);
+    let mut h = common::ipv4(&A_TO_C, 17, 77, 64, plain.len() - 34);
     h.options =
         oxnic_stack::wire::ipv4::Ipv4Options::new(&[7, 7, 4, 0, 0, 0, 0, 1, 148, 4, 0, 0]).unwrap();
-    let f = common::ip_frame(&a, &h, &plain[34..]);
-    net.stacks[1]
-        .device_mut(1)
-        .unwrap()
-        .push_rx(oxnic_stack::pktbuf::PacketBuf::from_slice(0, &f));
-    net.run_for(Duration::from_millis(5)).unwrap();
-    let frags: Vec<Vec<u8>> = net.stacks[2]
-        .tap_take(tap)
-        .unwrap()
-        .iter()
-        .map(|c| c.packet.data().to_vec())
-        .collect();
+    let frags = through_the_router(&mut net, tap, &common::ip_frame(&A_TO_C, &h, &plain[34..]));
     assert_eq!(frags.len(), 2);
     assert_eq!(
         frags[0][14] & 0x0f,

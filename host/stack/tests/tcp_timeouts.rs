@@ -66,20 +66,37 @@ const RST: u8 = 0x04;
 
 /// Runs until A's socket `c` is closed, for at most `limit`; returns when it closed.
 fn closed_at(net: &mut Net, c: TcpHandle, limit: Duration) -> Instant {
+    closed_at_on(net, 0, c, limit)
+}
+
+/// Runs until socket `c` of stack `stack` is closed, for at most `limit`; returns when it
+/// closed.
+fn closed_at_on(net: &mut Net, stack: usize, c: TcpHandle, limit: Duration) -> Instant {
     let deadline = net.now() + limit;
     let done = net
         .run_while(
-            |n| n.stacks[0].tcp_state(c) != Ok(TcpState::Closed),
+            |n| n.stacks[stack].tcp_state(c) != Ok(TcpState::Closed),
             deadline,
         )
         .unwrap();
     assert!(
         done,
         "still {:?} at {:?}",
-        net.stacks[0].tcp_state(c),
+        net.stacks[stack].tcp_state(c),
         net.now()
     );
     net.now()
+}
+
+/// Runs until socket `c` of stack `stack` is closed and checks that it ended with
+/// `TimedOut` `after` the instant `t0` (within 10 ms).
+fn times_out(net: &mut Net, stack: usize, c: TcpHandle, t0: Instant, after: Duration) {
+    let took = closed_at_on(net, stack, c, secs(200)).saturating_duration_since(t0);
+    assert!(
+        took >= after && took < after + ms(10),
+        "ended after {took:?}"
+    );
+    assert_eq!(net.stacks[stack].tcp_error(c), Ok(Some(TcpError::TimedOut)));
 }
 
 /// Sent data unacknowledged for the user timeout ends the connection then, not after the
@@ -96,13 +113,7 @@ fn unacknowledged_data_ends_the_connection_at_the_user_timeout() {
     cut(&mut net);
     let t0 = net.now();
     net.stacks[0].tcp_send(c, b"hello", t0).unwrap();
-    let end = closed_at(&mut net, c, secs(60));
-    let took = end.saturating_duration_since(t0);
-    assert!(
-        took >= secs(5) && took < secs(5) + ms(10),
-        "ended after {took:?}"
-    );
-    assert_eq!(net.stacks[0].tcp_error(c), Ok(Some(TcpError::TimedOut)));
+    times_out(&mut net, 0, c, t0, secs(5));
     let info = net.stacks[0].tcp_info(c).unwrap();
     assert_eq!(info.timeouts, 4, "{info:?}");
     assert!(!tcp_flags(&mut net, tap).iter().any(|f| f & RST != 0));
@@ -141,13 +152,7 @@ fn a_connect_fails_at_the_user_timeout() {
     net.stacks[0]
         .tcp_set_user_timeout(c, Some(secs(2)))
         .unwrap();
-    let end = closed_at(&mut net, c, secs(200));
-    let took = end.saturating_duration_since(t0);
-    assert!(
-        took >= secs(2) && took < secs(2) + ms(10),
-        "ended after {took:?}"
-    );
-    assert_eq!(net.stacks[0].tcp_error(c), Ok(Some(TcpError::TimedOut)));
+    times_out(&mut net, 0, c, t0, secs(2));
     assert_eq!(net.stacks[0].tcp_mib().attempt_fails, 1);
 }
 
@@ -273,19 +278,7 @@ fn accepted_connections_inherit_the_listener_s_user_timeout() {
     cut(&mut net);
     let t0 = net.now();
     net.stacks[1].tcp_send(s, b"bye", t0).unwrap();
-    let deadline = t0 + secs(60);
-    let done = net
-        .run_while(
-            |n| n.stacks[1].tcp_state(s) != Ok(TcpState::Closed),
-            deadline,
-        )
-        .unwrap();
-    assert!(done);
-    let took = net.now().saturating_duration_since(t0);
-    assert!(
-        took >= secs(7) && took < secs(7) + ms(10),
-        "ended after {took:?}"
-    );
+    times_out(&mut net, 1, s, t0, secs(7));
 }
 
 /// Keepalive settings of one socket (`TCP_KEEPIDLE` 10 s, `TCP_KEEPINTVL` 2 s, `TCP_KEEPCNT`
@@ -424,15 +417,7 @@ fn accepted_connections_inherit_the_listener_s_keepalive() {
     let tap = net.stacks[1].add_tap(TapPoint::WireTx, Some(b_if), 100);
     let t0 = net.now();
     cut(&mut net);
-    let deadline = t0 + secs(60);
-    let done = net
-        .run_while(
-            |n| n.stacks[1].tcp_state(s) != Ok(TcpState::Closed),
-            deadline,
-        )
-        .unwrap();
-    assert!(done);
-    let took = net.now().saturating_duration_since(t0);
+    let took = closed_at_on(&mut net, 1, s, secs(60)).saturating_duration_since(t0);
     assert!(took > secs(15) && took < secs(17), "ended after {took:?}");
     assert_eq!(net.stacks[1].tcp_error(s), Ok(Some(TcpError::TimedOut)));
     let flags = tcp_flags_of(&mut net, 1, tap);

@@ -26,7 +26,7 @@
 
 use crate::ip_output::{IpParams, OutRoute};
 use crate::pktbuf::PacketBuf;
-use crate::route::{IfIndex, NextHop, Prefix, Route};
+use crate::route::IfIndex;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::igmp::{
@@ -109,6 +109,20 @@ impl Stack {
                 .find(|i| i.addrs.iter().any(|&(x, _)| x == a))
                 .map(|i| i.index),
             McInterface::Any => self.fib.lookup(group).ok().map(|nh| nh.ifindex),
+        }
+    }
+
+    /// The interface `on` names, `None` when it names none ([`McInterface::Any`] or an
+    /// address of 0.0.0.0), `Err` when it names one this host does not have: what a leave and
+    /// `IP_MULTICAST_IF` take, where "any" is not looked up by route.
+    pub(crate) fn ip_mc_named_dev(
+        &self,
+        group: Ipv4Addr,
+        on: McInterface,
+    ) -> Result<Option<IfIndex>, ()> {
+        match on {
+            McInterface::Any | McInterface::Addr(Ipv4Addr::UNSPECIFIED) => Ok(None),
+            named => self.ip_mc_find_dev(group, named).map(Some).ok_or(()),
         }
     }
 
@@ -246,17 +260,7 @@ impl Stack {
                 return;
             }
             pkt.set_transport_header();
-            let rt = OutRoute {
-                nh: NextHop {
-                    addr: ALL_V3_ROUTERS,
-                    gateway: None,
-                    ifindex,
-                    route: Route::connected(Prefix::host(ALL_V3_ROUTERS), ifindex),
-                },
-                dst: ALL_V3_ROUTERS,
-                src,
-                local: false,
-            };
+            let rt = OutRoute::on_link(ALL_V3_ROUTERS, src, ifindex);
             let p = IpParams {
                 protocol: protocol::IGMP,
                 tos: IGMP_TOS,

@@ -76,6 +76,24 @@ pub struct OutRoute {
     pub local: bool,
 }
 
+impl OutRoute {
+    /// Straight out of interface `ifindex` to `dst`, from `src`, with no gateway and no
+    /// route looked up: how a group is reached on a chosen interface.
+    pub(crate) fn on_link(dst: Ipv4Addr, src: Ipv4Addr, ifindex: IfIndex) -> OutRoute {
+        OutRoute {
+            nh: NextHop {
+                addr: dst,
+                gateway: None,
+                ifindex,
+                route: Route::connected(Prefix::host(dst), ifindex),
+            },
+            dst,
+            src,
+            local: false,
+        }
+    }
+}
+
 /// What `ip_local_out` needs besides the payload.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IpParams {
@@ -243,17 +261,7 @@ impl Stack {
             Some(s) => s,
             None => iface.select_addr(group).ok_or(SendError::NoSourceAddress)?,
         };
-        Ok(OutRoute {
-            nh: NextHop {
-                addr: group,
-                gateway: None,
-                ifindex,
-                route: Route::connected(Prefix::host(group), ifindex),
-            },
-            dst: group,
-            src,
-            local: false,
-        })
+        Ok(OutRoute::on_link(group, src, ifindex))
     }
 
     /// Linux `ip_select_ident_segs` for a datagram no connected socket numbers, `segs` the
@@ -548,9 +556,8 @@ impl Stack {
         let Ok(nh) = self.fib.lookup(dst) else {
             return;
         };
-        let hop = nh.gateway.unwrap_or(dst);
         if let Some(iface) = self.iface_mut(nh.ifindex) {
-            iface.neigh.confirm(hop, now);
+            iface.neigh.confirm(nh.addr, now);
         }
     }
 
@@ -564,21 +571,17 @@ impl Stack {
         now: Instant,
     ) -> Result<(), SendError> {
         let ifindex = nh.ifindex;
-        if nh.addr.is_multicast() {
-            // `arp_mc_map`: no resolution, the MAC comes from the group (RFC 1112 §6.4).
-            let mac = crate::wire::igmp::mc_mac(nh.addr);
+        // Addresses whose MAC needs no resolution (`arp_mc_map`): a group's comes from the
+        // group (RFC 1112 §6.4), a broadcast's is the broadcast MAC.
+        let fixed_mac = if nh.addr.is_multicast() {
+            Some(crate::wire::igmp::mc_mac(nh.addr))
+        } else if self.is_broadcast_on(ifindex, nh.addr) {
+            Some(EthernetAddress::BROADCAST)
+        } else {
+            None
+        };
+        if let Some(mac) = fixed_mac {
             if self.eth_header(ifindex, &mut pkt, mac, ethertype::IPV4) {
-                return self.dev_queue_xmit(ifindex, pkt, now);
-            }
-            return Ok(());
-        }
-        if self.is_broadcast_on(ifindex, nh.addr) {
-            if self.eth_header(
-                ifindex,
-                &mut pkt,
-                EthernetAddress::BROADCAST,
-                ethertype::IPV4,
-            ) {
                 return self.dev_queue_xmit(ifindex, pkt, now);
             }
             return Ok(());

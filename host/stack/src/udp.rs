@@ -548,13 +548,9 @@ impl Stack {
         if !group.is_multicast() {
             return Err(UdpError::InvalidArgument);
         }
-        let want = match on {
-            McInterface::Any | McInterface::Addr(Ipv4Addr::UNSPECIFIED) => None,
-            other => Some(
-                self.ip_mc_find_dev(group, other)
-                    .ok_or(UdpError::AddrNotAvailable)?,
-            ),
-        };
+        let want = self
+            .ip_mc_named_dev(group, on)
+            .map_err(|()| UdpError::AddrNotAvailable)?;
         let s = self.udp.get(h)?;
         let pos = s
             .mc_list
@@ -597,13 +593,9 @@ impl Stack {
     /// [`UdpError::AddrNotAvailable`], as Linux's `EADDRNOTAVAIL`.
     pub fn udp_set_multicast_if(&mut self, h: UdpHandle, on: McInterface) -> Result<(), UdpError> {
         self.udp.get_ref(h)?;
-        let ifindex = match on {
-            McInterface::Any | McInterface::Addr(Ipv4Addr::UNSPECIFIED) => None,
-            other => Some(
-                self.ip_mc_find_dev(Ipv4Addr::UNSPECIFIED, other)
-                    .ok_or(UdpError::AddrNotAvailable)?,
-            ),
-        };
+        let ifindex = self
+            .ip_mc_named_dev(Ipv4Addr::UNSPECIFIED, on)
+            .map_err(|()| UdpError::AddrNotAvailable)?;
         let addr = match on {
             McInterface::Addr(a) if !a.is_unspecified() => Some(a),
             _ => None,

@@ -13,7 +13,7 @@ mod common;
 use oxnic_stack::netsim::{two_hosts, LinkConfig, Net};
 use oxnic_stack::packet_tap::{TapId, TapPoint};
 use oxnic_stack::route::IfIndex;
-use oxnic_stack::tcp::{KeepaliveParams, TcpConfig, TcpError, TcpHandle, TcpState};
+use oxnic_stack::tcp::{KeepaliveParams, TcpConfig, TcpError, TcpHandle, TcpInfo, TcpState};
 use oxnic_stack::time::Instant;
 use oxnic_stack::DeviceCaps;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -169,6 +169,23 @@ fn a_zero_window_lasting_the_user_timeout_ends_the_connection() {
         ..TcpConfig::default()
     });
     let (_, c, _s) = common::tcp_connected(&mut net, ms(100));
+    let (info, took) = stuck_behind_a_zero_window(&mut net, c);
+    assert_eq!(
+        (info.state, info.snd_wnd, info.unacked),
+        (TcpState::Established, 0, 0)
+    );
+    assert!(info.zero_window_probes >= 3, "{info:?}");
+    assert!(took > secs(30) && took < secs(31), "ended after {took:?}");
+    // Probes backed off as usual (about 0.2, 0.6, 1.4, 3, 6.2, 12.6 and 25.4 s after the
+    // window closed); the next, due at 51 s, was cut to the timeout's end, where it ended.
+    let probes = net.stacks[0].tcp_info(c).unwrap().zero_window_probes;
+    assert!((7..=8).contains(&probes), "{probes} probes");
+}
+
+/// With a 30 s user timeout, A's socket `c` sends 100 kB that B's small receive buffer stops;
+/// returns A's `TcpInfo` 20 s later, and, once the connection has ended with `TimedOut`, how
+/// long after the send that was.
+fn stuck_behind_a_zero_window(net: &mut Net, c: TcpHandle) -> (TcpInfo, Duration) {
     net.stacks[0]
         .tcp_set_user_timeout(c, Some(secs(30)))
         .unwrap();
@@ -176,19 +193,9 @@ fn a_zero_window_lasting_the_user_timeout_ends_the_connection() {
     net.stacks[0].tcp_send(c, &[3u8; 100_000], t0).unwrap();
     net.run_for(secs(20)).unwrap();
     let info = net.stacks[0].tcp_info(c).unwrap();
-    assert_eq!(
-        (info.state, info.snd_wnd, info.unacked),
-        (TcpState::Established, 0, 0)
-    );
-    assert!(info.zero_window_probes >= 3, "{info:?}");
-    let end = closed_at(&mut net, c, secs(60));
+    let end = closed_at(net, c, secs(60));
     assert_eq!(net.stacks[0].tcp_error(c), Ok(Some(TcpError::TimedOut)));
-    let took = end.saturating_duration_since(t0);
-    assert!(took > secs(30) && took < secs(31), "ended after {took:?}");
-    // Probes backed off as usual (about 0.2, 0.6, 1.4, 3, 6.2, 12.6 and 25.4 s after the
-    // window closed); the next, due at 51 s, was cut to the timeout's end, where it ended.
-    let probes = net.stacks[0].tcp_info(c).unwrap().zero_window_probes;
-    assert!((7..=8).contains(&probes), "{probes} probes");
+    (info, end.saturating_duration_since(t0))
 }
 
 /// A receiver that shrinks its window under data already sent turns the retransmissions into
@@ -199,18 +206,9 @@ fn a_zero_window_lasting_the_user_timeout_ends_the_connection() {
 fn a_window_shrunk_under_sent_data_for_the_user_timeout_ends_the_connection() {
     let (mut net, c, s, _tap) = setup(TcpConfig::default());
     net.stacks[1].tcp_set_rcvbuf(s, 8192).unwrap();
-    net.stacks[0]
-        .tcp_set_user_timeout(c, Some(secs(30)))
-        .unwrap();
-    let t0 = net.now();
-    net.stacks[0].tcp_send(c, &[3u8; 100_000], t0).unwrap();
-    net.run_for(secs(20)).unwrap();
-    let info = net.stacks[0].tcp_info(c).unwrap();
+    let (info, took) = stuck_behind_a_zero_window(&mut net, c);
     assert_eq!((info.state, info.snd_wnd), (TcpState::Established, 0));
     assert!(info.unacked > 0 && info.zero_window_probes >= 3, "{info:?}");
-    let end = closed_at(&mut net, c, secs(60));
-    assert_eq!(net.stacks[0].tcp_error(c), Ok(Some(TcpError::TimedOut)));
-    let took = end.saturating_duration_since(t0);
     assert!(took >= secs(30) && took < secs(31), "ended after {took:?}");
 }
 

@@ -1094,9 +1094,17 @@ impl Stack {
         let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) else {
             return;
         };
-        if !std::mem::take(&mut c.reset_on_close) {
-            return;
+        if std::mem::take(&mut c.reset_on_close) {
+            self.tcp_send_active_reset(i, now);
         }
+    }
+
+    /// `tcp_send_active_reset`: connection `i`'s own reset (`Conn::reset_repr`), with its
+    /// TTL, TOS and IP identification counter (Linux sends it through `tcp_transmit_skb`).
+    fn tcp_send_active_reset(&mut self, i: usize, now: Instant) {
+        let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) else {
+            return;
+        };
         let rst = c.reset_repr();
         let (local, remote) = (c.local, c.remote);
         let (ip, ident) = (c.ip, Some(c.take_ip_ids(1)));
@@ -1119,15 +1127,10 @@ impl Stack {
             c.state,
             TcpState::Closed | TcpState::SynSent | TcpState::TimeWait | TcpState::Listen
         );
-        let rst = c.reset_repr();
-        let (local, remote) = (c.local, c.remote);
-        // The connection's own reset (Linux `tcp_send_active_reset` through
-        // `tcp_transmit_skb`): its TTL, TOS and IP identification counter.
-        let (ip, ident) = (c.ip, send_rst.then(|| c.take_ip_ids(1)));
         c.abort(mib);
         c.orphan = true;
         if send_rst {
-            self.tcp_send_bare(local, remote, &rst, ip, ident, now);
+            self.tcp_send_active_reset(i, now);
         }
         self.tcp_finish(i);
     }

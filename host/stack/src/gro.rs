@@ -72,12 +72,14 @@ pub struct GroStats {
     pub failed: u64,
 }
 
-/// The parts of a candidate segment GRO compares.
+/// The fields of a candidate segment GRO compares, as numbers. The byte strings it also
+/// compares (MAC header, addresses and ports, TCP options) are compared where they lie in the
+/// frame, against the copy its flow took of its first segment's ([`FlowKey`]): copying them
+/// out of every segment first, into a value whose wide loads then waited for those narrow
+/// stores, was a third of the time GRO spent per segment.
 #[derive(Debug, Clone, Copy)]
 struct Seg {
-    mac: [u8; ETH_LEN],
     vlan_tci: Option<u16>,
-    addrs_ports: [u8; 12],
     tos: u8,
     ttl: u8,
     df: bool,
@@ -85,15 +87,66 @@ struct Seg {
     ack: u32,
     flags: u8,
     thlen: usize,
-    options: [u8; 40],
     payload: usize,
     ip_total: usize,
+}
+
+/// The header bytes of a flow's first segment that every later one must repeat.
+#[derive(Debug, Clone, Copy)]
+struct FlowKey {
+    mac: [u8; ETH_LEN],
+    addrs_ports: [u8; 12],
+    /// The TCP options (`first.thlen - 20` bytes of them).
+    options: [u8; 40],
+}
+
+impl FlowKey {
+    /// The key of `hdr`, a segment's headers (Ethernet, IPv4 without options, TCP) up to the
+    /// end of its TCP options.
+    fn of(hdr: &[u8]) -> FlowKey {
+        let mut key = FlowKey {
+            mac: [0; ETH_LEN],
+            addrs_ports: [0; 12],
+            options: [0; 40],
+        };
+        copy_prefix(&mut key.mac, hdr.get(..ETH_LEN));
+        copy_prefix(&mut key.addrs_ports, hdr.get(ADDRS_PORTS));
+        copy_prefix(&mut key.options, hdr.get(OPTIONS..));
+        key
+    }
+
+    /// True when `hdr` (as for [`FlowKey::of`]) is of the same flow: MAC header, addresses
+    /// and ports.
+    fn same_flow(&self, hdr: &[u8]) -> bool {
+        hdr.get(..ETH_LEN) == Some(&self.mac[..])
+            && hdr.get(ADDRS_PORTS) == Some(&self.addrs_ports[..])
+    }
+
+    /// True when `hdr`'s TCP options are the first segment's (the caller has compared the
+    /// TCP header lengths).
+    fn same_options(&self, hdr: &[u8]) -> bool {
+        let opts = hdr.get(OPTIONS..).unwrap_or(&[]);
+        self.options.get(..opts.len()) == Some(opts)
+    }
+}
+
+/// Where the IPv4 addresses and the TCP ports lie in a frame's headers.
+const ADDRS_PORTS: std::ops::Range<usize> = ETH_LEN + 12..ETH_LEN + IP_LEN + 4;
+/// Where the TCP options start in a frame's headers.
+const OPTIONS: usize = ETH_LEN + IP_LEN + 20;
+
+/// Copies as much of `src` as fits into the start of `dst`.
+fn copy_prefix(dst: &mut [u8], src: Option<&[u8]>) {
+    let src = src.unwrap_or(&[]);
+    let n = src.len().min(dst.len());
+    dst[..n].copy_from_slice(&src[..n]);
 }
 
 #[derive(Debug)]
 struct Flow {
     pkt: PacketBuf,
     first: Seg,
+    key: FlowKey,
     next_seq: u32,
     mss: usize,
     ip_total: usize,
@@ -137,11 +190,15 @@ impl Gro {
             out.push(frame);
             return GroOutcome::Passed;
         };
-        let found = self.flows.iter().position(|f| {
-            f.first.mac == seg.mac
-                && f.first.vlan_tci == seg.vlan_tci
-                && f.first.addrs_ports == seg.addrs_ports
-        });
+        // `candidate` checked that the frame holds its headers whole.
+        let hdr = frame
+            .data()
+            .get(..ETH_LEN + IP_LEN + seg.thlen)
+            .unwrap_or(&[]);
+        let found = self
+            .flows
+            .iter()
+            .position(|f| f.first.vlan_tci == seg.vlan_tci && f.key.same_flow(hdr));
         if let Some(i) = found {
             let f = &self.flows[i];
             let continues = seg.seq == f.next_seq
@@ -152,7 +209,7 @@ impl Gro {
                 && seg.ttl == f.first.ttl
                 && seg.df == f.first.df
                 && seg.thlen == f.first.thlen
-                && seg.options == f.first.options
+                && f.key.same_options(hdr)
                 && seg.payload > 0
                 && seg.payload <= f.mss;
             if !continues {
@@ -191,10 +248,17 @@ impl Gro {
         if self.flows.len() >= MAX_GRO_FLOWS {
             self.deliver(0, out);
         }
+        let key = FlowKey::of(
+            frame
+                .data()
+                .get(..ETH_LEN + IP_LEN + seg.thlen)
+                .unwrap_or(&[]),
+        );
         frame.meta.csum = ChecksumState::Unnecessary;
         self.flows.push(Flow {
             pkt: frame,
             first: seg,
+            key,
             next_seq: seg.seq.wrapping_add(seg.payload as u32),
             mss: seg.payload,
             ip_total: seg.ip_total,
@@ -254,7 +318,7 @@ impl Gro {
 /// Parses a frame as a GRO candidate, trimming Ethernet padding; `None` when it is not one.
 fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     let d = frame.data();
-    let mac: [u8; ETH_LEN] = d.get(..ETH_LEN)?.try_into().ok()?;
+    let mac = d.get(..ETH_LEN)?;
     if u16::from_be_bytes([mac[12], mac[13]]) != ethertype::IPV4 {
         return None;
     }
@@ -275,10 +339,8 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     if thlen < 20 || IP_LEN + thlen > ip_total || ETH_LEN + IP_LEN + thlen > d.len() {
         return None;
     }
-    let mut seg = Seg {
-        mac,
+    let seg = Seg {
         vlan_tci: frame.meta.vlan_tci,
-        addrs_ports: [0; 12],
         tos: ip[1],
         ttl: ip[8],
         df: frag & 0x4000 != 0,
@@ -286,14 +348,9 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
         ack: u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]),
         flags: tcp[13],
         thlen,
-        options: [0; 40],
         payload: ip_total - IP_LEN - thlen,
         ip_total,
     };
-    seg.addrs_ports[..8].copy_from_slice(&ip[12..20]);
-    seg.addrs_ports[8..].copy_from_slice(&tcp[..4]);
-    let opts = &d[ETH_LEN + IP_LEN + 20..ETH_LEN + IP_LEN + thlen];
-    seg.options[..opts.len()].copy_from_slice(opts);
     let (src, dst) = (&ip[12..16], &ip[16..20]);
     let (src, dst) = (
         std::net::Ipv4Addr::new(src[0], src[1], src[2], src[3]),

@@ -144,7 +144,7 @@ pub enum PacketType {
 }
 
 /// Per-packet metadata, reset when a buffer comes out of the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketMeta {
     /// EtherType of the L3 payload (Linux `skb->protocol`).
     pub protocol: u16,
@@ -169,6 +169,33 @@ pub struct PacketMeta {
     mac_header: Option<u32>,
     network_header: Option<u32>,
     transport_header: Option<u32>,
+}
+
+impl PacketMeta {
+    /// The metadata of a new buffer: nothing known yet. A constant, so a buffer's metadata is
+    /// reset by copying it from read-only memory rather than through a value just built on
+    /// the stack (whose narrow stores the wide loads of the copy would wait for).
+    pub const EMPTY: PacketMeta = PacketMeta {
+        protocol: 0,
+        hash: 0,
+        hash_type: HashType::None,
+        csum: ChecksumState::None,
+        gso_size: 0,
+        gso_segs: 0,
+        mark: 0,
+        ifindex: 0,
+        vlan_tci: None,
+        pkt_type: PacketType::Host,
+        mac_header: None,
+        network_header: None,
+        transport_header: None,
+    };
+}
+
+impl Default for PacketMeta {
+    fn default() -> Self {
+        PacketMeta::EMPTY
+    }
 }
 
 #[derive(Clone)]
@@ -254,11 +281,48 @@ fn give_table(table: Box<FragTable>) {
 
 /// A packet buffer: head bytes `[data, tail)` of a storage, then up to [`MAX_FRAGS`] fragments.
 ///
-/// One fragment slot is inline; a buffer with more has a table of its own (taken from a
-/// per-thread free list, so it costs no allocation once warm): every queue on the data path
-/// moves packet buffers by value, and with all the slots inline a buffer was 368 bytes; with
-/// one, 120.
+/// The buffer itself is one pointer to its [`PacketBody`] (Linux's `sk_buff` pointer): every
+/// queue on the data path moves packet buffers by value, and moving the 120-byte body through
+/// each of them (GSO's output, the device rings, the wire, GRO) cost about 5 % of tcp_bulk's
+/// `oxnic_mtu1500`, much of it in loads stalled on the stores that had just written the body.
+/// A dropped buffer's box goes to a per-thread list of spares that new buffers take from, so
+/// the box costs no allocation once warm. One fragment slot is inline; a buffer with more has a table of its own (taken
+/// from a per-thread free list too).
 pub struct PacketBuf {
+    b: Body,
+}
+
+/// A packet buffer's box: `None` only while [`PacketBuf`]'s `Drop` hands it back to this
+/// thread's spares, so every other access finds a body.
+struct Body(Option<Box<PacketBody>>);
+
+/// What a body reads as in the moment between `Drop` taking it and the buffer being gone.
+static NO_BODY: PacketBody = PacketBody {
+    head: None,
+    data: 0,
+    tail: 0,
+    frags: FragSlots::EMPTY,
+    nr_frags: 0,
+    frag_len: 0,
+    meta: PacketMeta::EMPTY,
+};
+
+impl core::ops::Deref for Body {
+    type Target = PacketBody;
+    fn deref(&self) -> &PacketBody {
+        self.0.as_deref().unwrap_or(&NO_BODY)
+    }
+}
+
+impl core::ops::DerefMut for Body {
+    fn deref_mut(&mut self) -> &mut PacketBody {
+        self.0.get_or_insert_with(|| Box::new(PacketBody::EMPTY))
+    }
+}
+
+/// The fields of a [`PacketBuf`], behind its box: the storage and fragments (private) and the
+/// metadata, reached as `buf.meta`.
+pub struct PacketBody {
     /// `None` only after the head was given away to another buffer as a fragment.
     head: Option<Arc<Storage>>,
     data: usize,
@@ -272,6 +336,44 @@ pub struct PacketBuf {
     pub meta: PacketMeta,
 }
 
+impl fmt::Debug for PacketBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketBody")
+            .field("data", &self.data)
+            .field("tail", &self.tail)
+            .field("nr_frags", &self.nr_frags)
+            .field("frag_len", &self.frag_len)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl PacketBody {
+    /// A body with no storage, no fragments and no metadata.
+    const EMPTY: PacketBody = PacketBody {
+        head: None,
+        data: 0,
+        tail: 0,
+        frags: FragSlots::EMPTY,
+        nr_frags: 0,
+        frag_len: 0,
+        meta: PacketMeta::EMPTY,
+    };
+}
+
+impl core::ops::Deref for PacketBuf {
+    type Target = PacketBody;
+    fn deref(&self) -> &PacketBody {
+        &self.b
+    }
+}
+
+impl core::ops::DerefMut for PacketBuf {
+    fn deref_mut(&mut self) -> &mut PacketBody {
+        &mut self.b
+    }
+}
+
 impl fmt::Debug for PacketBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PacketBuf")
@@ -279,7 +381,7 @@ impl fmt::Debug for PacketBuf {
             .field("head_len", &self.head_len())
             .field("headroom", &self.headroom())
             .field("tailroom", &self.tailroom())
-            .field("nr_frags", &self.nr_frags)
+            .field("nr_frags", &self.b.nr_frags)
             .field("shared", &self.is_shared())
             .field("meta", &self.meta)
             .finish()
@@ -464,17 +566,72 @@ fn magazine_len(shared: &Arc<PoolShared>) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Most boxes of dropped packet buffers a thread keeps for reuse.
+const SPARE_BUFS: usize = 1024;
+
+thread_local! {
+    /// Boxes of dropped packet buffers (empty: no storage, no fragments), handed out to new
+    /// buffers: a software-GSO segment dropped by the receiver's GRO gives its box to the
+    /// sender's next segment without going through the allocator.
+    // The boxes are the point: each is a buffer's own allocation, handed over whole.
+    #[allow(clippy::vec_box)]
+    static SPARE_BUF: RefCell<Vec<Box<PacketBody>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Drop for PacketBuf {
+    /// Gives back the storage and fragments, and the box to this thread's spares.
     fn drop(&mut self) {
-        if let Some(h) = self.head.take() {
+        self.release_all();
+        if let Some(body) = self.b.0.take() {
+            let _ = SPARE_BUF.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    if s.len() < SPARE_BUFS {
+                        s.push(body);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// A spare box from this thread, if it has one: empty (no storage, no fragments), as `Drop`
+/// left it.
+fn spare_body() -> Option<Box<PacketBody>> {
+    SPARE_BUF
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+}
+
+impl PacketBuf {
+    /// A buffer with `body`, in a spare box when this thread has one.
+    fn with_body(body: PacketBody) -> PacketBuf {
+        let b = match spare_body() {
+            Some(mut spare) => {
+                *spare = body;
+                spare
+            }
+            None => Box::new(body),
+        };
+        PacketBuf { b: Body(Some(b)) }
+    }
+
+    /// Gives up every storage reference the buffer holds, leaving it empty.
+    fn release_all(&mut self) {
+        let b = &mut *self.b;
+        if let Some(h) = b.head.take() {
             release(h);
         }
-        for f in self.frag_slots_mut() {
+        let n = b.nr_frags;
+        for f in b.frags.slots_mut().iter_mut().take(n) {
             if let Some(f) = f.take() {
                 release(f.storage);
             }
         }
-        if let FragSlots::Table(table) = core::mem::replace(&mut self.frags, FragSlots::EMPTY) {
+        b.nr_frags = 0;
+        b.frag_len = 0;
+        if let FragSlots::Table(table) = core::mem::replace(&mut b.frags, FragSlots::EMPTY) {
             give_table(table);
         }
     }
@@ -484,11 +641,11 @@ impl Clone for PacketBuf {
     /// A cheap clone for capture taps: shares the bytes (reference counts only, no copy and no
     /// allocation); the first write through either copies the head (see the module docs).
     fn clone(&self) -> Self {
-        PacketBuf {
-            head: self.head.clone(),
-            data: self.data,
-            tail: self.tail,
-            frags: match &self.frags {
+        PacketBuf::with_body(PacketBody {
+            head: self.b.head.clone(),
+            data: self.b.data,
+            tail: self.b.tail,
+            frags: match &self.b.frags {
                 FragSlots::Inline(one) => FragSlots::Inline(one.clone()),
                 FragSlots::Table(t) => {
                     let mut table = take_table();
@@ -496,10 +653,10 @@ impl Clone for PacketBuf {
                     FragSlots::Table(table)
                 }
             },
-            nr_frags: self.nr_frags,
-            frag_len: self.frag_len,
+            nr_frags: self.b.nr_frags,
+            frag_len: self.b.frag_len,
             meta: self.meta,
-        }
+        })
     }
 }
 
@@ -508,15 +665,21 @@ const NO_FRAGS: FragTable = [const { None }; MAX_FRAGS];
 impl PacketBuf {
     fn from_storage(storage: Arc<Storage>, headroom: usize) -> Self {
         let headroom = headroom.min(storage.buf.len());
-        PacketBuf {
-            head: Some(storage),
-            data: headroom,
-            tail: headroom,
-            frags: FragSlots::EMPTY,
-            nr_frags: 0,
-            frag_len: 0,
-            meta: PacketMeta::default(),
-        }
+        let Some(mut b) = spare_body() else {
+            return PacketBuf::with_body(PacketBody {
+                head: Some(storage),
+                data: headroom,
+                tail: headroom,
+                ..PacketBody::EMPTY
+            });
+        };
+        // Field by field into the spare body (which `Drop` emptied: no storage, no fragments):
+        // a whole body built on the stack and copied in stalled on its own stores.
+        b.head = Some(storage);
+        b.data = headroom;
+        b.tail = headroom;
+        b.meta = PacketMeta::EMPTY;
+        PacketBuf { b: Body(Some(b)) }
     }
 
     /// An empty buffer of `capacity` bytes with `headroom` reserved, on the heap rather than
@@ -533,18 +696,18 @@ impl PacketBuf {
     /// A heap buffer holding a copy of `bytes` after `headroom` bytes of headroom.
     pub fn from_slice(headroom: usize, bytes: &[u8]) -> Self {
         let mut b = Self::new(headroom + bytes.len(), headroom);
-        b.tail += bytes.len();
+        b.b.tail += bytes.len();
         b.head_buf_mut()[headroom..].copy_from_slice(bytes);
         b
     }
 
     fn capacity(&self) -> usize {
-        self.head.as_ref().map_or(0, |h| h.buf.len())
+        self.b.head.as_ref().map_or(0, |h| h.buf.len())
     }
 
     /// Mutable head bytes; only called once the head is known to be unique.
     fn head_buf_mut(&mut self) -> &mut [u8] {
-        match self.head.as_mut().and_then(Arc::get_mut) {
+        match self.b.head.as_mut().and_then(Arc::get_mut) {
             Some(s) => &mut s.buf,
             None => &mut [],
         }
@@ -552,7 +715,7 @@ impl PacketBuf {
 
     /// Total length: linear part plus fragments.
     pub fn len(&self) -> usize {
-        self.head_len() + self.frag_len
+        self.head_len() + self.b.frag_len
     }
 
     /// True when the buffer holds no bytes.
@@ -562,41 +725,45 @@ impl PacketBuf {
 
     /// Length of the linear part (what [`Self::data`] returns).
     pub fn head_len(&self) -> usize {
-        self.tail - self.data
+        self.b.tail - self.b.data
     }
 
     /// Bytes free in front of the data, for headers to be pushed.
     pub fn headroom(&self) -> usize {
-        self.data
+        self.b.data
     }
 
     /// Bytes free after the linear data.
     pub fn tailroom(&self) -> usize {
-        self.capacity() - self.tail
+        self.capacity() - self.b.tail
     }
 
     /// Number of fragments.
     pub fn nr_frags(&self) -> usize {
-        self.nr_frags
+        self.b.nr_frags
     }
 
     /// True when another buffer (a clone) shares the head bytes.
     pub fn is_shared(&self) -> bool {
-        self.head.as_ref().is_some_and(|h| Arc::strong_count(h) > 1)
+        self.b
+            .head
+            .as_ref()
+            .is_some_and(|h| Arc::strong_count(h) > 1)
     }
 
     /// The linear bytes.
     pub fn data(&self) -> &[u8] {
-        self.head
+        self.b
+            .head
             .as_ref()
-            .and_then(|h| h.buf.get(self.data..self.tail))
+            .and_then(|h| h.buf.get(self.b.data..self.b.tail))
             .unwrap_or(&[])
     }
 
     /// The linear bytes, writable (copies the head first if it is shared).
     pub fn data_mut(&mut self) -> Result<&mut [u8], PktBufError> {
         self.make_unique()?;
-        let (d, t) = (self.data, self.tail);
+        let (d, t) = (self.b.data, self.b.tail);
         Ok(&mut self.head_buf_mut()[d..t])
     }
 
@@ -607,13 +774,13 @@ impl PacketBuf {
 
     /// The used fragment slots.
     fn frag_slots(&self) -> &[Option<Frag>] {
-        self.frags.slots().get(..self.nr_frags).unwrap_or(&[])
+        self.b.frags.slots().get(..self.b.nr_frags).unwrap_or(&[])
     }
 
     /// The used fragment slots, writable.
     fn frag_slots_mut(&mut self) -> &mut [Option<Frag>] {
-        let n = self.nr_frags;
-        self.frags.slots_mut().get_mut(..n).unwrap_or(&mut [])
+        let n = self.b.nr_frags;
+        self.b.frags.slots_mut().get_mut(..n).unwrap_or(&mut [])
     }
 
     /// Adds `f` after the last fragment, or extends the last fragment when `f` continues it
@@ -628,19 +795,21 @@ impl PacketBuf {
 
     /// Puts `f` into the next slot (the caller has checked that one is free and that `f` does
     /// not continue the last fragment).
+    #[inline]
     fn push_slot(&mut self, f: Frag) {
-        if let FragSlots::Inline([one]) = &mut self.frags {
-            if self.nr_frags > 0 {
+        let b = &mut *self.b;
+        if let FragSlots::Inline([one]) = &mut b.frags {
+            if b.nr_frags > 0 {
                 // A second fragment: the inline one moves to the front of a table.
                 let mut table = take_table();
                 table[0] = one.take();
-                self.frags = FragSlots::Table(table);
+                b.frags = FragSlots::Table(table);
             }
         }
-        if let Some(slot) = self.frags.slots_mut().get_mut(self.nr_frags) {
-            self.frag_len += f.len as usize;
+        if let Some(slot) = b.frags.slots_mut().get_mut(b.nr_frags) {
+            b.frag_len += f.len as usize;
             *slot = Some(f);
-            self.nr_frags += 1;
+            b.nr_frags += 1;
         }
     }
 
@@ -658,14 +827,14 @@ impl PacketBuf {
             }
             _ => return false,
         }
-        self.frag_len += len as usize;
+        self.b.frag_len += len as usize;
         true
     }
 
     /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_unshare`
     /// for the head). The copy comes from the same pool, so it does not allocate either.
     fn make_unique(&mut self) -> Result<(), PktBufError> {
-        let Some(old) = self.head.as_ref() else {
+        let Some(old) = self.b.head.as_ref() else {
             return Ok(());
         };
         if Arc::strong_count(old) == 1 {
@@ -679,8 +848,8 @@ impl PacketBuf {
                 fixed: false,
             }),
         };
-        let range = self.data..self.tail;
-        let old = self.head.replace(new);
+        let range = self.b.data..self.b.tail;
+        let old = self.b.head.replace(new);
         if let Some(old) = old {
             let src = old.buf.get(range.clone()).unwrap_or(&[]);
             if let Some(dst) = self.head_buf_mut().get_mut(range) {
@@ -702,22 +871,22 @@ impl PacketBuf {
                 have: self.tailroom(),
             });
         }
-        self.data += n;
-        self.tail += n;
+        self.b.data += n;
+        self.b.tail += n;
         Ok(())
     }
 
     /// Prepends `n` bytes (for a header) and returns them to be written (`skb_push`).
     pub fn push(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
-        if n > self.data {
+        if n > self.b.data {
             return Err(PktBufError::NoHeadroom {
                 needed: n,
-                have: self.data,
+                have: self.b.data,
             });
         }
         self.make_unique()?;
-        self.data -= n;
-        let (d, t) = (self.data, self.data + n);
+        self.b.data -= n;
+        let (d, t) = (self.b.data, self.b.data + n);
         Ok(&mut self.head_buf_mut()[d..t])
     }
 
@@ -730,8 +899,8 @@ impl PacketBuf {
                 have: self.head_len(),
             });
         }
-        self.data += n;
-        let (d, t) = (self.data - n, self.data);
+        self.b.data += n;
+        let (d, t) = (self.b.data - n, self.b.data);
         Ok(self
             .head
             .as_ref()
@@ -767,7 +936,7 @@ impl PacketBuf {
     /// Moves the first `n` fragment bytes to the end of the linear part. The caller checked
     /// that `n <= frag_len` and `n <= tailroom` and made the head unique.
     fn move_from_frags(&mut self, mut n: usize) {
-        while n > 0 && self.nr_frags > 0 {
+        while n > 0 && self.b.nr_frags > 0 {
             let Some(first) = self.frag_slots_mut().first_mut().and_then(Option::as_mut) else {
                 break;
             };
@@ -776,15 +945,15 @@ impl PacketBuf {
             let range = first.off as usize..first.off as usize + take;
             first.off += take as u32;
             first.len -= take as u32;
-            let t = self.tail;
+            let t = self.b.tail;
             if let (Some(dst), Some(s)) =
                 (self.head_buf_mut().get_mut(t..t + take), src.buf.get(range))
             {
                 dst.copy_from_slice(s);
             }
             drop(src);
-            self.tail += take;
-            self.frag_len -= take;
+            self.b.tail += take;
+            self.b.frag_len -= take;
             n -= take;
             if self
                 .frag_slots()
@@ -805,12 +974,12 @@ impl PacketBuf {
             release(f.storage);
         }
         slots.rotate_left(1);
-        self.nr_frags -= 1;
+        self.b.nr_frags -= 1;
     }
 
     /// Appends `n` bytes to a linear buffer and returns them to be written (`skb_put`).
     pub fn put(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
-        if self.nr_frags > 0 {
+        if self.b.nr_frags > 0 {
             return Err(PktBufError::NotLinear);
         }
         if n > self.tailroom() {
@@ -820,8 +989,8 @@ impl PacketBuf {
             });
         }
         self.make_unique()?;
-        self.tail += n;
-        let (d, t) = (self.tail - n, self.tail);
+        self.b.tail += n;
+        let (d, t) = (self.b.tail - n, self.b.tail);
         Ok(&mut self.head_buf_mut()[d..t])
     }
 
@@ -852,7 +1021,7 @@ impl PacketBuf {
             });
         }
         let mut excess = self.len() - len;
-        while excess > 0 && self.nr_frags > 0 {
+        while excess > 0 && self.b.nr_frags > 0 {
             let Some(slot) = self.frag_slots_mut().last_mut() else {
                 break;
             };
@@ -867,13 +1036,13 @@ impl PacketBuf {
                     release(f.storage);
                 }
             }
-            self.frag_len -= cut;
+            self.b.frag_len -= cut;
             excess -= cut;
             if emptied {
-                self.nr_frags -= 1;
+                self.b.nr_frags -= 1;
             }
         }
-        self.tail -= excess;
+        self.b.tail -= excess;
         Ok(())
     }
 
@@ -882,21 +1051,21 @@ impl PacketBuf {
     /// On error `other` is dropped and `self` is unchanged.
     pub fn append_frags(&mut self, mut other: PacketBuf) -> Result<(), PktBufError> {
         let head_part = usize::from(other.head_len() > 0);
-        if self.nr_frags + head_part + other.nr_frags > MAX_FRAGS {
+        if self.b.nr_frags + head_part + other.b.nr_frags > MAX_FRAGS {
             return Err(PktBufError::TooManyFrags);
         }
         if head_part == 1 {
-            if let Some(storage) = other.head.take() {
+            if let Some(storage) = other.b.head.take() {
                 self.push_frag(Frag {
                     storage,
-                    off: other.data as u32,
+                    off: other.b.data as u32,
                     len: other.head_len() as u32,
                 });
             }
         }
-        let n = other.nr_frags;
-        other.nr_frags = 0;
-        for f in other.frags.slots_mut().iter_mut().take(n) {
+        let n = other.b.nr_frags;
+        other.b.nr_frags = 0;
+        for f in other.b.frags.slots_mut().iter_mut().take(n) {
             if let Some(f) = f.take() {
                 self.push_frag(f);
             }
@@ -915,7 +1084,7 @@ impl PacketBuf {
         len: usize,
     ) -> Result<(), PktBufError> {
         let end = src.range_end(off, len)?;
-        let (nr_before, len_before) = (self.nr_frags, self.frag_len);
+        let (nr_before, len_before) = (self.b.nr_frags, self.b.frag_len);
         let last_len_before = self
             .frag_slots()
             .last()
@@ -926,7 +1095,7 @@ impl PacketBuf {
             if self.coalesce(storage, o as u32, l as u32) {
                 continue;
             }
-            if self.nr_frags == MAX_FRAGS {
+            if self.b.nr_frags == MAX_FRAGS {
                 // Out of slots: take back what this call added (one pass over the range
                 // instead of counting it first; running out is rare), including what it
                 // added to the fragment that was last.
@@ -935,7 +1104,7 @@ impl PacketBuf {
                         release(f.storage);
                     }
                 }
-                (self.nr_frags, self.frag_len) = (nr_before, len_before);
+                (self.b.nr_frags, self.b.frag_len) = (nr_before, len_before);
                 if let (Some(len), Some(Some(last))) =
                     (last_len_before, self.frag_slots_mut().last_mut())
                 {
@@ -956,7 +1125,7 @@ impl PacketBuf {
     /// one: how a queue keeps a packet's payload without its headers and without copying
     /// (the header buffer is not kept alive by it). Fails when the range is not held.
     pub fn share(&self, off: usize, len: usize) -> Result<PacketBuf, PktBufError> {
-        let mut out = PacketBuf {
+        let mut out = PacketBuf::with_body(PacketBody {
             head: None,
             data: 0,
             tail: 0,
@@ -964,7 +1133,7 @@ impl PacketBuf {
             nr_frags: 0,
             frag_len: 0,
             meta: PacketMeta::default(),
-        };
+        });
         out.append_shared(self, off, len)?;
         Ok(out)
     }
@@ -981,15 +1150,16 @@ impl PacketBuf {
     /// head storage whole, and each fragment's bytes plus [`FRAG_TRUESIZE`] for the headroom
     /// and headers of the frame the fragment came in, which it keeps alive beside the bytes.
     pub fn truesize(&self) -> usize {
-        let table = match self.frags {
+        let table = match self.b.frags {
             FragSlots::Table(_) => core::mem::size_of::<FragTable>(),
             FragSlots::Inline(_) => 0,
         };
         core::mem::size_of::<PacketBuf>()
+            + core::mem::size_of::<PacketBody>()
             + table
             + self.capacity()
-            + self.frag_len
-            + self.nr_frags * FRAG_TRUESIZE
+            + self.b.frag_len
+            + self.b.nr_frags * FRAG_TRUESIZE
     }
 
     /// Copies bytes from offset `off` (counted over the head, then the fragments) into `out`,
@@ -1036,7 +1206,7 @@ impl PacketBuf {
         let head = self
             .head
             .as_ref()
-            .map(|h| (h, self.data, self.head_len()))
+            .map(|h| (h, self.b.data, self.head_len()))
             .filter(|p| p.2 > 0);
         Parts {
             head,
@@ -1049,17 +1219,17 @@ impl PacketBuf {
 
     /// Copies the fragments into the tailroom so the whole packet is linear (`skb_linearize`).
     pub fn linearize(&mut self) -> Result<(), PktBufError> {
-        if self.nr_frags == 0 {
+        if self.b.nr_frags == 0 {
             return Ok(());
         }
-        if self.frag_len > self.tailroom() {
+        if self.b.frag_len > self.tailroom() {
             return Err(PktBufError::NoTailroom {
-                needed: self.frag_len,
+                needed: self.b.frag_len,
                 have: self.tailroom(),
             });
         }
         self.make_unique()?;
-        self.move_from_frags(self.frag_len);
+        self.move_from_frags(self.b.frag_len);
         Ok(())
     }
 
@@ -1083,22 +1253,22 @@ impl PacketBuf {
 
     /// Records the current data start as the MAC header (`skb_reset_mac_header`).
     pub fn set_mac_header(&mut self) {
-        self.meta.mac_header = Some(self.data as u32);
+        self.meta.mac_header = Some(self.b.data as u32);
     }
 
     /// Records the current data start as the network header.
     pub fn set_network_header(&mut self) {
-        self.meta.network_header = Some(self.data as u32);
+        self.meta.network_header = Some(self.b.data as u32);
     }
 
     /// Records the current data start as the transport header.
     pub fn set_transport_header(&mut self) {
-        self.meta.transport_header = Some(self.data as u32);
+        self.meta.transport_header = Some(self.b.data as u32);
     }
 
     fn bytes_from(&self, off: Option<u32>) -> Option<&[u8]> {
         let off = usize::try_from(off?).ok()?;
-        self.head.as_ref()?.buf.get(off..self.tail)
+        self.b.head.as_ref()?.buf.get(off..self.b.tail)
     }
 
     /// The linear bytes from the MAC header on, still readable after it was pulled.
@@ -1610,7 +1780,7 @@ mod tests {
 
     /// The table of a buffer with more than one fragment.
     fn table_of(b: &PacketBuf) -> Option<&FragTable> {
-        match &b.frags {
+        match &b.b.frags {
             FragSlots::Table(t) => Some(t),
             FragSlots::Inline(_) => None,
         }
@@ -1656,7 +1826,7 @@ mod tests {
         assert!(table_of(&seg).is_none(), "one fragment needs no table");
         assert_eq!(
             seg.truesize(),
-            size_of::<PacketBuf>() + 64 + 3 + FRAG_TRUESIZE
+            size_of::<PacketBuf>() + size_of::<PacketBody>() + 64 + 3 + FRAG_TRUESIZE
         );
         let tap = seg.clone();
         seg.append_frags(PacketBuf::from_slice(0, b"two")).unwrap();
@@ -1664,7 +1834,12 @@ mod tests {
         assert_eq!(seg.frags().collect::<Vec<_>>(), vec![&b"one"[..], b"two"]);
         assert_eq!(
             seg.truesize(),
-            size_of::<PacketBuf>() + size_of::<FragTable>() + 64 + 6 + 2 * FRAG_TRUESIZE
+            size_of::<PacketBuf>()
+                + size_of::<PacketBody>()
+                + size_of::<FragTable>()
+                + 64
+                + 6
+                + 2 * FRAG_TRUESIZE
         );
         let mut out = [0u8; 9];
         assert_eq!(seg.copy_to(&mut out), Ok(9));
@@ -1682,10 +1857,29 @@ mod tests {
 
     #[test]
     fn packet_buffers_stay_small_to_move() {
-        // Every queue on the data path moves buffers by value (see `PacketBuf`). Up to 128
-        // bytes LLVM does a move as eight 16-byte loads and stores; past that it calls memmove.
-        // Two fragment slots inline (136 bytes) cost 7 % of tcp_bulk's oxnic_mtu1500.
-        assert!(core::mem::size_of::<PacketBuf>() <= 128);
+        // Every queue on the data path moves buffers by value (see `PacketBuf`): a move is one
+        // pointer. The body stays as small as it was when it was moved itself (one fragment
+        // slot inline), so a window of segments in flight does not spread over more cache.
+        assert_eq!(core::mem::size_of::<PacketBuf>(), 8);
+        assert!(core::mem::size_of::<PacketBody>() <= 120);
+    }
+
+    #[test]
+    fn an_emptied_buffer_serves_the_next_one() {
+        // GRO empties a segment into a super-packet and drops it; the segment's box comes
+        // back for the next buffer this thread makes, which starts out as new.
+        let pool = PacketPool::new(8, 256);
+        let mut held = PacketBuf::from_slice(0, b"head");
+        let mut seg = pool.alloc(16).unwrap();
+        seg.put_slice(b"payload").unwrap();
+        seg.meta.gso_size = 1448;
+        let seg_body: *const PacketBody = &*seg.b;
+        held.append_frags(seg).unwrap();
+        let next = pool.alloc(32).unwrap();
+        assert_eq!(&*next.b as *const PacketBody, seg_body);
+        assert_eq!((next.len(), next.nr_frags(), next.headroom()), (0, 0, 32));
+        assert_eq!(next.meta, PacketMeta::default());
+        assert_eq!(held.len(), 4 + 7);
     }
 
     #[test]
@@ -1696,7 +1890,7 @@ mod tests {
         assert!(pool.alloc(0).is_none());
         // What two threads dropping the last two clones at once can do: the storage is freed
         // without going back to the free list.
-        drop(a.head.take());
+        drop(a.b.head.take());
         drop(a);
         assert_eq!(pool.available(), 1, "the freed buffer's place is back");
         let mut c = pool.alloc(8).unwrap();

@@ -785,6 +785,7 @@ impl PacketBuf {
 
     /// Adds `f` after the last fragment, or extends the last fragment when `f` continues it
     /// ([`Self::coalesce`]); the caller has checked that a slot is free.
+    #[inline(always)]
     fn push_frag(&mut self, f: Frag) {
         if self.coalesce(&f.storage, f.off, f.len) {
             release(f.storage);
@@ -795,7 +796,7 @@ impl PacketBuf {
 
     /// Puts `f` into the next slot (the caller has checked that one is free and that `f` does
     /// not continue the last fragment).
-    #[inline]
+    #[inline(always)]
     fn push_slot(&mut self, f: Frag) {
         let b = &mut *self.b;
         if let FragSlots::Inline([one]) = &mut b.frags {
@@ -818,6 +819,7 @@ impl PacketBuf {
     /// the in-memory wire a sender's segments are slices of one send-queue chunk, so a GRO
     /// super-packet holds one fragment per chunk instead of one per segment, and the receive
     /// queue takes a reference per chunk.
+    #[inline(always)]
     fn coalesce(&mut self, storage: &Arc<Storage>, off: u32, len: u32) -> bool {
         match self.frag_slots_mut().last_mut() {
             Some(Some(last))

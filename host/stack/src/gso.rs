@@ -13,7 +13,7 @@
 //! the device inserts checksums itself ([`segment_for_device`]): then each segment carries a
 //! CHECKSUM_PARTIAL request and the payload is never summed in software.
 
-use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool, MAX_FRAGS};
+use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool, INLINE_HEAD, MAX_FRAGS};
 use crate::wire::checksum;
 use crate::wire::ethernet::ethertype;
 use crate::wire::ipv4::protocol;
@@ -211,28 +211,33 @@ fn segment_inner(
     };
     let pseudo_base = checksum::pseudo_header_v4(src, dst, l4proto, 0);
     let pool = if share { pools.headers } else { pools.linear };
+    // Headers that fit go into the segment's own inline head: no buffer from a pool, no
+    // reference count to take for writing them.
+    let inline = share && SEG_HEADROOM + hdr_len <= INLINE_HEAD;
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
         let linear = if share { hdr_len } else { hdr_len + chunk_len };
-        // Header-only segments in big (2 KB) buffers start at a varying offset, so the
-        // headers of a burst do not all fall into the same few cache sets (slab colouring);
-        // small header buffers are spread by their size already and get no colour.
-        // Only as far as the buffer could still take the payload back in, should a later
-        // stage linearize the segment.
-        let slack = pool
-            .buf_size()
-            .saturating_sub(SEG_HEADROOM + hdr_len + chunk_len);
-        let headroom = if share {
-            SEG_HEADROOM + (i % COLOURS).min(slack / 64) * 64
+        out.push(if inline {
+            PacketBuf::with_inline_head(SEG_HEADROOM)
         } else {
-            SEG_HEADROOM
-        };
-        // Built where it ends up, in `out`: a packet buffer is 120 bytes, and moving one
-        // that was just written field by field stalls on the copy.
-        out.push(match pool.alloc(headroom) {
-            Some(b) if b.tailroom() >= linear => b,
-            _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
+            // Header-only segments in big (2 KB) buffers start at a varying offset, so the
+            // headers of a burst do not all fall into the same few cache sets (slab colouring);
+            // small header buffers are spread by their size already and get no colour.
+            // Only as far as the buffer could still take the payload back in, should a later
+            // stage linearize the segment.
+            let slack = pool
+                .buf_size()
+                .saturating_sub(SEG_HEADROOM + hdr_len + chunk_len);
+            let headroom = if share {
+                SEG_HEADROOM + (i % COLOURS).min(slack / 64) * 64
+            } else {
+                SEG_HEADROOM
+            };
+            match pool.alloc(headroom) {
+                Some(b) if b.tailroom() >= linear => b,
+                _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
+            }
         });
         let Some(seg) = out.last_mut() else {
             return Err(GsoError::Malformed);

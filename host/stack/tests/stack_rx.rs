@@ -310,7 +310,7 @@ fn gro_merges_a_contiguous_burst_and_gso_splits_it_back() {
 }
 
 #[test]
-fn gso_takes_header_only_segments_from_the_header_pool() {
+fn gso_segments_carry_their_headers_inline_or_in_the_header_pool() {
     let a = flow();
     let frames = burst(&a, 10, 1000, 5000);
     let mut gro = Gro::default();
@@ -326,11 +326,37 @@ fn gso_takes_header_only_segments_from_the_header_pool() {
     };
     let mut segs = Vec::new();
     assert_eq!(gso::segment_with_pools(sp, pools, &mut segs, false), Ok(10));
-    // Ten segments in flight hold ten small header buffers and none of the 2 KB ones.
-    assert_eq!(headers.available(), 6);
+    // Ten segments in flight: their 66 bytes of headers are inside each segment's own buffer,
+    // and no pool gave a buffer.
+    assert_eq!(headers.available(), 16);
     assert_eq!(linear.available(), 4);
     let got: Vec<Vec<u8>> = segs.iter().map(bytes).collect();
     assert_eq!(got, frames);
+    drop(segs);
+
+    // With 40 bytes of IPv4 options the headers (106 bytes, after 32 of headroom) no longer
+    // fit inline: each segment takes a small buffer from the header pool, none a 2 KB one.
+    let flat = bytes(sp);
+    let mut with_opts = flat[..34].to_vec();
+    with_opts[14] = 0x4f;
+    let total = u16::from_be_bytes([flat[16], flat[17]]) + 40;
+    with_opts[16..18].copy_from_slice(&total.to_be_bytes());
+    with_opts.extend_from_slice(&[1; 40]);
+    with_opts.extend_from_slice(&flat[34..]);
+    let mut big = PacketBuf::from_slice(32, &with_opts);
+    big.meta.gso_size = sp.meta.gso_size;
+    let mut segs = Vec::new();
+    assert_eq!(
+        gso::segment_with_pools(&big, pools, &mut segs, false),
+        Ok(10)
+    );
+    assert_eq!(headers.available(), 6);
+    assert_eq!(linear.available(), 4);
+    for (seg, frame) in segs.iter().map(bytes).zip(&frames) {
+        assert_eq!(seg.len(), frame.len() + 40);
+        assert_eq!(&seg[34..74], &[1; 40][..], "the options are copied");
+        assert_eq!(&seg[74..], &frame[34..], "TCP header and payload");
+    }
     drop(segs);
     assert_eq!(headers.available(), 16);
 }

@@ -214,6 +214,12 @@ fn segment_inner(
     // Headers that fit go into the segment's own inline head: no buffer from a pool, no
     // reference count to take for writing them.
     let inline = share && SEG_HEADROOM + hdr_len <= INLINE_HEAD;
+    // Where the next shared segment's payload starts in the super-packet.
+    let mut cursor = if share {
+        Some(frame.cursor_at(hdr_len).ok_or(GsoError::Malformed)?)
+    } else {
+        None
+    };
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
@@ -242,12 +248,21 @@ fn segment_inner(
         let Some(seg) = out.last_mut() else {
             return Err(GsoError::Malformed);
         };
-        let payload_sum = if share && !partial {
-            sum_range(chunks, hdr_len + off, chunk_len)
-        } else {
-            0
-        };
-        let d = seg.put(linear).map_err(|_| GsoError::Malformed)?;
+        seg.put(linear).map_err(|_| GsoError::Malformed)?;
+        // A shared segment takes its payload from where the last one stopped, summing each
+        // piece as it goes (unless the device sums it).
+        let mut payload_sum = 0;
+        if let Some(cur) = cursor.as_mut() {
+            let mut at = 0;
+            seg.append_shared_next(frame, cur, chunk_len, |piece| {
+                if !partial {
+                    payload_sum = checksum::add_block(payload_sum, checksum::sum(piece), at);
+                }
+                at += piece.len();
+            })
+            .map_err(|_| GsoError::Malformed)?;
+        }
+        let d = seg.data_mut().map_err(|_| GsoError::Malformed)?;
         d[..hdr_len].copy_from_slice(&bytes[..hdr_len]);
         if !share {
             copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
@@ -322,10 +337,6 @@ fn segment_inner(
         } else {
             ChecksumState::None
         };
-        if share {
-            seg.append_shared(frame, hdr_len + off, chunk_len)
-                .map_err(|_| GsoError::Malformed)?;
-        }
         if ethernet {
             seg.set_mac_header();
         } else {
@@ -366,25 +377,4 @@ fn copy_range(chunks: &[&[u8]], mut off: usize, out: &mut [u8]) {
         done += take;
         off = 0;
     }
-}
-
-/// One's-complement sum of `len` bytes starting at byte `off` of the concatenation of
-/// `chunks`, as [`checksum::sum`] would give over those bytes laid out flat.
-fn sum_range(chunks: &[&[u8]], mut off: usize, len: usize) -> u16 {
-    let mut acc = 0;
-    let mut done = 0;
-    for c in chunks {
-        if done == len {
-            break;
-        }
-        if off >= c.len() {
-            off -= c.len();
-            continue;
-        }
-        let take = (c.len() - off).min(len - done);
-        acc = checksum::add_block(acc, checksum::sum(&c[off..off + take]), done);
-        done += take;
-        off = 0;
-    }
-    acc
 }

@@ -850,20 +850,33 @@ impl PacketBuf {
     /// not continue the last fragment).
     #[inline(always)]
     fn push_slot(&mut self, f: Frag) {
+        let len = f.len as usize;
+        let Some(slot) = self.free_slot() else {
+            release(f.storage);
+            return;
+        };
+        *slot = Some(f);
+        self.b.frag_len += len;
+        self.b.nr_frags += 1;
+    }
+
+    /// The empty slot after the last fragment, moving the inline fragment to the front of a
+    /// table when a second one needs a slot; `None` when every slot is used. The caller fills
+    /// it and counts the fragment in.
+    #[inline(always)]
+    fn free_slot(&mut self) -> Option<&mut Option<Frag>> {
         let b = &mut *self.b;
         if let FragSlots::Inline([one]) = &mut b.frags {
             if b.nr_frags > 0 {
-                // A second fragment: the inline one moves to the front of a table.
                 let mut table = take_table();
                 table[0] = one.take();
                 b.frags = FragSlots::Table(table);
             }
         }
-        if let Some(slot) = b.frags.slots_mut().get_mut(b.nr_frags) {
-            b.frag_len += f.len as usize;
-            *slot = Some(f);
-            b.nr_frags += 1;
-        }
+        b.frags
+            .slots_mut()
+            .get_mut(b.nr_frags)
+            .filter(|s| s.is_none())
     }
 
     /// Extends the last fragment by bytes `[off, off + len)` of `storage` when they directly
@@ -1159,19 +1172,111 @@ impl PacketBuf {
                     continue;
                 }
             };
-            // A part that continues the last fragment extends it: no slot, no new reference.
-            if self.coalesce(storage, o as u32, l as u32) {
-                continue;
-            }
-            if self.b.nr_frags == MAX_FRAGS {
+            if !self.push_shared(storage, o, l) {
                 self.undo_append(nr_before, len_before, last_len_before);
                 return Err(PktBufError::TooManyFrags);
             }
-            self.push_slot(Frag {
-                storage: Arc::clone(storage),
-                off: o as u32,
-                len: l as u32,
+        }
+        Ok(())
+    }
+
+    /// Appends bytes `[off, off + len)` of `storage` as a fragment that shares it, or extends
+    /// the last fragment when they continue it (no slot, no new reference); false when every
+    /// slot is used.
+    #[inline(always)]
+    fn push_shared(&mut self, storage: &Arc<Storage>, off: usize, len: usize) -> bool {
+        if self.coalesce(storage, off as u32, len as u32) {
+            return true;
+        }
+        let Some(slot) = self.free_slot() else {
+            return false;
+        };
+        // The fragment is built in its slot, after the check that the slot is empty: built
+        // first, it went through the stack, and the wide load of that copy waited for the
+        // narrow stores that had just written it.
+        slot.get_or_insert_with(|| Frag {
+            storage: Arc::clone(storage),
+            off: off as u32,
+            len: len as u32,
+        });
+        self.b.frag_len += len;
+        self.b.nr_frags += 1;
+        true
+    }
+
+    /// A cursor at byte `off` of this buffer (counted over the head, then the fragments), for
+    /// [`Self::append_shared_next`]; `None` past the end.
+    pub(crate) fn cursor_at(&self, off: usize) -> Option<Cursor> {
+        let mut cur = Cursor { part: 0, at: off };
+        while let Some(part) = self.part(cur.part) {
+            if cur.at < part.len() {
+                return Some(cur);
+            }
+            cur.at -= part.len();
+            cur.part += 1;
+        }
+        (cur.at == 0).then_some(cur)
+    }
+
+    /// Part `k` of this buffer's bytes: the head for 0, fragment `k - 1` after it.
+    fn part(&self, k: usize) -> Option<Part<'_>> {
+        if k == 0 {
+            let (d, t) = (self.b.data, self.b.tail);
+            return Some(if self.b.inline_head {
+                Part::Bytes(self.b.inline.get(d..t).unwrap_or(&[]))
+            } else {
+                match &self.b.head {
+                    Some(h) => Part::Shared(h, d, t - d),
+                    None => Part::Bytes(&[]),
+                }
             });
+        }
+        let f = self.frag_slots().get(k - 1)?.as_ref()?;
+        Some(Part::Shared(&f.storage, f.off as usize, f.len as usize))
+    }
+
+    /// [`Self::append_shared`] of the `len` bytes of `src` at `cur`, walking on from there
+    /// instead of from the front, and moving `cur` past them; `each` sees every piece's
+    /// bytes in order (software GSO sums them for the segment's checksum). A segment of a
+    /// super-packet is one or two pieces; finding its start from the front took a walk over
+    /// the fragments before it for every segment. On error the buffer may hold part of the
+    /// range: the caller drops it.
+    pub(crate) fn append_shared_next(
+        &mut self,
+        src: &PacketBuf,
+        cur: &mut Cursor,
+        mut len: usize,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), PktBufError> {
+        while len > 0 {
+            let Some(part) = src.part(cur.part) else {
+                return Err(PktBufError::TooShort {
+                    needed: len,
+                    have: 0,
+                });
+            };
+            let take = part.len().saturating_sub(cur.at).min(len);
+            if take == 0 {
+                (cur.part, cur.at) = (cur.part + 1, 0);
+                continue;
+            }
+            let piece = part.sub(cur.at, cur.at + take);
+            each(piece.bytes());
+            match piece {
+                Part::Shared(storage, o, l) => {
+                    if !self.push_shared(storage, o, l) {
+                        return Err(PktBufError::TooManyFrags);
+                    }
+                }
+                Part::Bytes(bytes) => {
+                    if self.b.nr_frags == MAX_FRAGS {
+                        return Err(PktBufError::TooManyFrags);
+                    }
+                    self.push_slot(Frag::copy_of(bytes));
+                }
+            }
+            cur.at += take;
+            len -= take;
         }
         Ok(())
     }
@@ -1268,16 +1373,8 @@ impl PacketBuf {
     /// (storage, offset in it, length) of every part of bytes `[off, end)`, counted over the
     /// head, then the fragments, in order.
     fn parts_in(&self, off: usize, end: usize) -> Parts<'_> {
-        let (d, t) = (self.b.data, self.b.tail);
-        let head = if d == t {
-            None
-        } else if self.b.inline_head {
-            self.b.inline.get(d..t).map(Part::Bytes)
-        } else {
-            self.b.head.as_ref().map(|h| Part::Shared(h, d, t - d))
-        };
         Parts {
-            head,
+            head: self.part(0).filter(|p| p.len() > 0),
             frags: self.frag_slots().iter(),
             at: 0,
             off,
@@ -1367,6 +1464,14 @@ struct Parts<'a> {
     at: usize,
     off: usize,
     end: usize,
+}
+
+/// A position in a buffer's bytes ([`PacketBuf::cursor_at`]): part (0 the head, then one per
+/// fragment) and offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    part: usize,
+    at: usize,
 }
 
 /// One part of a byte range ([`Parts`]).
@@ -2009,6 +2114,39 @@ mod tests {
         let mut all = [0u8; 22];
         assert_eq!(held.copy_range_to(0, &mut all), 22);
         assert_eq!(&all, b"XIp--tcp-headerpayload");
+    }
+
+    #[test]
+    fn a_cursor_walks_a_buffer_in_pieces_across_fragments() {
+        let mut src = PacketBuf::from_slice(0, b"HHab");
+        for f in [&b"cde"[..], b"fg", b"h"] {
+            src.append_frags(PacketBuf::from_slice(0, f)).unwrap();
+        }
+        let mut cur = src.cursor_at(2).unwrap();
+        let take = |len: usize, cur: &mut Cursor| {
+            let mut seg = PacketBuf::with_inline_head(0);
+            let mut pieces = Vec::new();
+            let r = seg.append_shared_next(&src, cur, len, |p| pieces.push(p.to_vec()));
+            let mut bytes = vec![0; seg.len()];
+            seg.copy_range_to(0, &mut bytes);
+            r.map(|()| (bytes, pieces))
+        };
+        // From the rest of the head into the first fragment: two pieces, one segment.
+        let (bytes, pieces) = take(4, &mut cur).unwrap();
+        assert_eq!(bytes, b"abcd");
+        assert_eq!(pieces, [b"ab".to_vec(), b"cd".to_vec()]);
+        let (bytes, pieces) = take(3, &mut cur).unwrap();
+        assert_eq!(bytes, b"efg");
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(take(1, &mut cur).unwrap().0, b"h");
+        assert!(take(1, &mut cur).is_err(), "nothing is left");
+        assert_eq!(src.cursor_at(9), Some(Cursor { part: 3, at: 0 }));
+        assert_eq!(
+            src.cursor_at(10),
+            Some(Cursor { part: 4, at: 0 }),
+            "the end"
+        );
+        assert_eq!(src.cursor_at(11), None);
     }
 
     #[test]

@@ -68,7 +68,9 @@ const BIG_BUF_SIZE: usize = 65_536 + MAX_HEADER;
 const BIG_POOL_COUNT: usize = 64;
 
 /// Size of a buffer for the headers of a software-GSO segment whose payload it shares as a
-/// fragment: segment headroom, Ethernet with a VLAN tag, IPv4 and TCP with full options.
+/// fragment: segment headroom, Ethernet with a VLAN tag, IPv4 and TCP with full options. Only
+/// headers too long for a segment's inline head ([`crate::pktbuf::INLINE_HEAD`]: IPv4 options,
+/// a VLAN tag) take one.
 const GSO_HDR_BUF_SIZE: usize = 256;
 
 /// Header-only GSO segment buffers a stack keeps at most: a 4 MiB window in 1448-byte

@@ -40,8 +40,9 @@ pub enum GsoError {
     NoSegmentSize,
 }
 
-/// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. Buffers come from
-/// `pool` when they fit, else from the heap.
+/// Cuts `frame` into segments of `frame.meta.gso_size` payload bytes. A TCP segment whose
+/// headers fit its inline head ([`PacketBuf::with_inline_head`]) needs no buffer; the others
+/// come from `pool` when they fit, else from the heap.
 pub fn segment(frame: &PacketBuf, pool: &PacketPool) -> Result<Vec<PacketBuf>, GsoError> {
     let mut out = Vec::new();
     segment_into(frame, pool, &mut out)?;
@@ -82,8 +83,11 @@ pub struct GsoPools<'a> {
     /// not possible).
     pub linear: &'a PacketPool,
     /// For TCP segments that hold only headers and share the super-packet's payload as a
-    /// fragment: small buffers suffice, and a window's worth of them in flight does not
-    /// empty `linear`.
+    /// fragment, when the headers are too long for the segment's inline head (more than 42
+    /// bytes of IPv4 and TCP options together, 38 with a VLAN tag): small buffers suffice,
+    /// and a window's worth of them in flight does not empty `linear`. An inline head has 96
+    /// bytes after its headroom and no room to take the payload back: a segment with one
+    /// cannot be linearized.
     pub headers: &'a PacketPool,
 }
 

@@ -297,15 +297,16 @@ fn give_table(table: Box<FragTable>) {
     });
 }
 
-/// A packet buffer: head bytes `[data, tail)` of a storage, then up to [`MAX_FRAGS`] fragments.
+/// A packet buffer: head bytes `[data, tail)` of a storage (or of the buffer's own inline head,
+/// [`PacketBuf::with_inline_head`]), then up to [`MAX_FRAGS`] fragments.
 ///
 /// The buffer itself is one pointer to its [`PacketBody`] (Linux's `sk_buff` pointer): every
 /// queue on the data path moves packet buffers by value, and moving the 120-byte body through
 /// each of them (GSO's output, the device rings, the wire, GRO) cost about 5 % of tcp_bulk's
 /// `oxnic_mtu1500`, much of it in loads stalled on the stores that had just written the body.
-/// A dropped buffer's box goes to a per-thread list of spares that new buffers take from, so
-/// the box costs no allocation once warm. One fragment slot is inline; a buffer with more has a table of its own (taken
-/// from a per-thread free list too).
+/// A dropped buffer's box goes to a per-thread list of spares that new buffers made on that
+/// thread take from, so the box costs no allocation once warm. One fragment slot is inline; a
+/// buffer with more has a table of its own (taken from a per-thread free list too).
 pub struct PacketBuf {
     b: Body,
 }
@@ -325,6 +326,8 @@ impl core::ops::Deref for Body {
 }
 
 impl core::ops::DerefMut for Body {
+    /// Only `Drop` empties the box, and it writes nothing through it afterwards; a write that
+    /// came after all would get a new empty body rather than a panic.
     fn deref_mut(&mut self) -> &mut PacketBody {
         self.0.get_or_insert_with(|| Box::new(PacketBody::EMPTY))
     }
@@ -333,7 +336,8 @@ impl core::ops::DerefMut for Body {
 /// The fields of a [`PacketBuf`], behind its box: the storage and fragments (private) and the
 /// metadata, reached as `buf.meta`.
 pub struct PacketBody {
-    /// `None` only after the head was given away to another buffer as a fragment.
+    /// `None` for an inline head, for a buffer of fragments only ([`PacketBuf::share`]), and
+    /// after the head was given away to another buffer as a fragment.
     head: Option<Arc<Storage>>,
     data: usize,
     tail: usize,
@@ -588,8 +592,10 @@ const SPARE_BUFS: usize = 1024;
 
 thread_local! {
     /// Boxes of dropped packet buffers (empty: no storage, no fragments), handed out to new
-    /// buffers: a software-GSO segment dropped by the receiver's GRO gives its box to the
-    /// sender's next segment without going through the allocator.
+    /// buffers made on this thread: where sender and receiver share a thread (a poller, the
+    /// in-memory [`crate::netsim::Net`]), a software-GSO segment dropped by the receiver's GRO
+    /// gives its box to the sender's next segment without going through the allocator. A
+    /// thread that only drops buffers fills its list up to [`SPARE_BUFS`] and frees the rest.
     // The boxes are the point: each is a buffer's own allocation, handed over whole.
     #[allow(clippy::vec_box)]
     static SPARE_BUF: RefCell<Vec<Box<PacketBody>>> = const { RefCell::new(Vec::new()) };
@@ -968,11 +974,7 @@ impl PacketBuf {
         }
         self.b.data += n;
         let (d, t) = (self.b.data - n, self.b.data);
-        Ok(self
-            .head
-            .as_ref()
-            .and_then(|h| h.buf.get(d..t))
-            .unwrap_or(&[]))
+        Ok(self.head_buf().get(d..t).unwrap_or(&[]))
     }
 
     /// Makes sure the first `n` bytes are linear, moving bytes from the fragments into the
@@ -1370,8 +1372,8 @@ impl PacketBuf {
         Ok(end)
     }
 
-    /// (storage, offset in it, length) of every part of bytes `[off, end)`, counted over the
-    /// head, then the fragments, in order.
+    /// Every part ([`Part`]: shared storage bytes, or inline head bytes) of bytes
+    /// `[off, end)`, counted over the head, then the fragments, in order.
     fn parts_in(&self, off: usize, end: usize) -> Parts<'_> {
         Parts {
             head: self.part(0).filter(|p| p.len() > 0),
@@ -2080,6 +2082,12 @@ mod tests {
         );
         b.put_slice(b"tcp-header").unwrap();
         b.push(4).unwrap().copy_from_slice(b"ip--");
+        assert_eq!(
+            b.pull(4).unwrap(),
+            b"ip--",
+            "pull returns the bytes it steps over"
+        );
+        b.push(4).unwrap();
         b.set_network_header();
         let payload = PacketBuf::from_slice(0, b"payload");
         b.append_shared(&payload, 0, 7).unwrap();

@@ -69,8 +69,8 @@ const BIG_POOL_COUNT: usize = 64;
 
 /// Size of a buffer for the headers of a software-GSO segment whose payload it shares as a
 /// fragment: segment headroom, Ethernet with a VLAN tag, IPv4 and TCP with full options. Only
-/// headers too long for a segment's inline head ([`crate::pktbuf::INLINE_HEAD`]: IPv4 options,
-/// a VLAN tag) take one.
+/// headers too long for a segment's inline head ([`crate::pktbuf::INLINE_HEAD`]: more than 42
+/// bytes of IPv4 and TCP options together, 38 with a VLAN tag) take one.
 const GSO_HDR_BUF_SIZE: usize = 256;
 
 /// Header-only GSO segment buffers a stack keeps at most: a 4 MiB window in 1448-byte

@@ -590,12 +590,31 @@ fn magazine_len(shared: &Arc<PoolShared>) -> usize {
 /// Most boxes of dropped packet buffers a thread keeps for reuse.
 const SPARE_BUFS: usize = 1024;
 
+/// Boxes moved at once between a thread's spares and the shared ones.
+const SPARE_BATCH: usize = 256;
+
+/// Most boxes the shared list keeps.
+const SHARED_SPARE_BUFS: usize = 16 * 1024;
+
+/// Spare boxes that threads had no room for, for threads that run out: where buffers are made
+/// on one thread and dropped on another (a poller receives frames, an application thread reads
+/// them and drops them), the boxes come back in batches, under one lock per batch, instead of
+/// each being freed on one side and allocated on the other.
+// The boxes are the point, as in `SPARE_BUF`.
+#[allow(clippy::vec_box)]
+static SHARED_SPARES: Mutex<Vec<Box<PacketBody>>> = Mutex::new(Vec::new());
+
+/// How many boxes [`SHARED_SPARES`] holds, readable without its lock: a thread that runs out
+/// while nobody has left any there does not take the lock to find that out.
+static SHARED_SPARES_LEN: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// Boxes of dropped packet buffers (empty: no storage, no fragments), handed out to new
     /// buffers made on this thread: where sender and receiver share a thread (a poller, the
     /// in-memory [`crate::netsim::Net`]), a software-GSO segment dropped by the receiver's GRO
     /// gives its box to the sender's next segment without going through the allocator. A
-    /// thread that only drops buffers fills its list up to [`SPARE_BUFS`] and frees the rest.
+    /// thread whose list is full passes its oldest [`SPARE_BATCH`] to [`SHARED_SPARES`], and
+    /// one whose list is empty takes a batch from there.
     // The boxes are the point: each is a buffer's own allocation, handed over whole.
     #[allow(clippy::vec_box)]
     static SPARE_BUF: RefCell<Vec<Box<PacketBody>>> = const { RefCell::new(Vec::new()) };
@@ -606,22 +625,47 @@ impl Drop for PacketBuf {
     fn drop(&mut self) {
         self.release_all();
         if let Some(body) = self.b.0.take() {
-            let _ = SPARE_BUF.try_with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    if s.len() < SPARE_BUFS {
-                        s.push(body);
-                    }
-                }
-            });
+            give_spare(body);
         }
     }
 }
 
-/// A spare box from this thread, if it has one: empty (no storage, no fragments), as `Drop`
-/// left it.
+/// Keeps an emptied box for a later buffer: in this thread's spares, passing the oldest batch
+/// of them to the shared list when they are full; freed when both are full (or during thread
+/// teardown).
+fn give_spare(body: Box<PacketBody>) {
+    let _ = SPARE_BUF.try_with(|s| {
+        let Ok(mut s) = s.try_borrow_mut() else {
+            return;
+        };
+        if s.len() >= SPARE_BUFS {
+            let mut shared = SHARED_SPARES.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = SHARED_SPARE_BUFS
+                .saturating_sub(shared.len())
+                .min(SPARE_BATCH);
+            shared.extend(s.drain(..n));
+            SHARED_SPARES_LEN.store(shared.len(), Ordering::Relaxed);
+        }
+        if s.len() < SPARE_BUFS {
+            s.push(body);
+        }
+    });
+}
+
+/// A spare box, if there is one: empty (no storage, no fragments), as `Drop` left it. From
+/// this thread's spares, refilled with a batch from the shared list when they are out.
 fn spare_body() -> Option<Box<PacketBody>> {
     SPARE_BUF
-        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            if s.is_empty() && SHARED_SPARES_LEN.load(Ordering::Relaxed) > 0 {
+                let mut shared = SHARED_SPARES.lock().unwrap_or_else(PoisonError::into_inner);
+                let at = shared.len().saturating_sub(SPARE_BATCH);
+                s.extend(shared.drain(at..));
+                SHARED_SPARES_LEN.store(shared.len(), Ordering::Relaxed);
+            }
+            s.pop()
+        })
         .ok()
         .flatten()
 }

@@ -4,11 +4,12 @@
 //! installed as the global allocator (this test binary only).
 
 use core::net::Ipv4Addr;
-use oxnic_stack::pktbuf::{ChecksumState, HashType, PacketPool};
+use oxnic_stack::pktbuf::{ChecksumState, HashType, PacketBuf, PacketPool};
 use oxnic_stack::wire::checksum::ChecksumMode;
 use oxnic_stack::wire::ethernet::{ethertype, EthernetAddress, EthernetRepr};
 use oxnic_stack::wire::ipv4::{protocol, Ipv4Repr};
 use oxnic_stack::wire::udp::UdpRepr;
+use std::sync::{Barrier, Mutex};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -103,6 +104,51 @@ fn main() {
     println!("pktbuf_data_path_does_not_allocate: ok");
     many_lazy_pools_on_one_thread_do_not_allocate();
     println!("many_lazy_pools_on_one_thread_do_not_allocate: ok");
+    buffers_made_on_one_thread_and_dropped_on_another_do_not_allocate();
+    println!("buffers_made_on_one_thread_and_dropped_on_another_do_not_allocate: ok");
+}
+
+/// A poller makes the buffers of received frames and an application thread drops them after
+/// reading: once warm, the buffers' boxes come back to the making thread (through the shared
+/// spare list) instead of being freed on one side and allocated on the other.
+fn buffers_made_on_one_thread_and_dropped_on_another_do_not_allocate() {
+    const PER_ROUND: usize = 64;
+    const WARM: usize = 40;
+    const ROUNDS: usize = 200;
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let handoff: Mutex<Vec<PacketBuf>> = Mutex::new(Vec::with_capacity(PER_ROUND));
+    let (made, dropped) = (Barrier::new(2), Barrier::new(2));
+    let mut before = None;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for round in 0..ROUNDS {
+                let mut q = handoff.lock().unwrap();
+                for i in 0..PER_ROUND {
+                    let mut b = PacketBuf::with_inline_head(32);
+                    b.put_slice(&[(round + i) as u8; 54]).unwrap();
+                    q.push(b);
+                }
+                drop(q);
+                made.wait();
+                dropped.wait();
+            }
+        });
+        for round in 0..ROUNDS {
+            made.wait();
+            if round == WARM {
+                before = Some(dhat::HeapStats::get());
+            }
+            let mut q = handoff.lock().unwrap();
+            assert_eq!(q.len(), PER_ROUND);
+            assert!(q.iter().all(|b| b.len() == 54));
+            q.clear();
+            drop(q);
+            dropped.wait();
+        }
+    });
+    let after = dhat::HeapStats::get();
+    let before = before.expect("the warm-up ended");
+    dhat::assert_eq!(after.total_blocks - before.total_blocks, 0);
 }
 
 /// A thread that takes buffers from more lazy pools than it keeps magazines for (a poller

@@ -305,16 +305,16 @@ fn a_user_timeout_ends_a_stream_whose_peer_went_away() {
     assert_eq!(c.tcp_user_timeout().unwrap(), None, "zero is the default");
     c.set_tcp_user_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    // B's host stops with the connection open (closing `s` first would send a FIN).
+    // B's host stops with the connection open (closing `s` first would send a FIN). When the
+    // connection ends is pinned in virtual time by the stack's tests
+    // (`tcp_timeouts.rs::unacknowledged_data_ends_the_connection_at_the_user_timeout`); here
+    // the error must reach the stream, well before the default's quarter of an hour.
     b.shutdown();
-    let started = Instant::now();
-    let (took, err) = within(PATIENCE, move || {
+    let err = within(PATIENCE, move || {
         c.write_all(b"anyone there?").unwrap();
-        let err = c.read(&mut [0; 8]).unwrap_err();
-        (started.elapsed(), err.kind())
+        c.read(&mut [0; 8]).unwrap_err().kind()
     });
     assert_eq!(err, ErrorKind::TimedOut);
-    assert!(took >= Duration::from_secs(1), "timed out after {took:?}");
     drop((s, listener));
 }
 
@@ -349,14 +349,12 @@ fn keepalive_finds_a_peer_that_went_away() {
         s.set_keepalive_params(bad).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
-    // A's host stops with the connection open: nothing will answer B's probes.
+    // A's host stops with the connection open: nothing will answer B's probes. When the
+    // connection ends is pinned in virtual time by the stack's tests
+    // (`tcp_timeouts.rs::a_socket_s_own_keepalive_settings_find_a_dead_peer`); here the error
+    // must reach a stream that only waits to read.
     a.shutdown();
-    let started = Instant::now();
-    let (took, err) = within(PATIENCE, move || {
-        let err = s.read(&mut [0; 8]).unwrap_err();
-        (started.elapsed(), err.kind())
-    });
+    let err = within(PATIENCE, move || s.read(&mut [0; 8]).unwrap_err().kind());
     assert_eq!(err, ErrorKind::TimedOut);
-    assert!(took >= Duration::from_secs(2), "timed out after {took:?}");
     drop(c);
 }

@@ -720,6 +720,17 @@ impl Net {
         self.seed
     }
 
+    /// Puts `frame` into the receive queue of interface `ifindex` of stack `s` as if it had
+    /// come off the wire (a hand-made frame for a test); false when there is no such device.
+    /// Nothing runs until the next poll.
+    pub fn push_frame(&mut self, s: usize, ifindex: IfIndex, frame: &[u8]) -> bool {
+        let Some(dev) = self.stacks.get_mut(s).and_then(|st| st.device_mut(ifindex)) else {
+            return false;
+        };
+        dev.push_rx(PacketBuf::from_slice(0, frame));
+        true
+    }
+
     /// The virtual time.
     pub fn now(&self) -> Instant {
         self.now
@@ -1089,9 +1100,24 @@ pub fn two_hosts(caps: DeviceCaps, latency: Duration) -> (Net, IfIndex, IfIndex)
 
 /// [`two_hosts`] with any link and seed.
 pub fn two_hosts_with(caps: DeviceCaps, link: LinkConfig, seed: u64) -> (Net, IfIndex, IfIndex) {
+    two_hosts_configured(
+        [StackConfig::default(), StackConfig::default()],
+        caps,
+        link,
+        seed,
+    )
+}
+
+/// [`two_hosts_with`] with each stack's own settings (A's first).
+pub fn two_hosts_configured(
+    [cfg_a, cfg_b]: [StackConfig; 2],
+    caps: DeviceCaps,
+    link: LinkConfig,
+    seed: u64,
+) -> (Net, IfIndex, IfIndex) {
     let mut net = Net::with_seed(seed);
-    let a = net.add_stack(StackConfig::default());
-    let b = net.add_stack(StackConfig::default());
+    let a = net.add_stack(cfg_a);
+    let b = net.add_stack(cfg_b);
     let ia = net.fixed_iface(a, [10, 0, 0, 1], 24, caps);
     let ib = net.fixed_iface(b, [10, 0, 0, 2], 24, caps);
     net.connect((a, ia), (b, ib), link);

@@ -12,7 +12,6 @@ use common::{ip, two_hosts, Addrs, Net};
 use oxnic_stack::icmp::{IcmpEvent, PingOptions};
 use oxnic_stack::ip_output::SendError;
 use oxnic_stack::packet_tap::{TapId, TapPoint};
-use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::Route;
 use oxnic_stack::tcp::{TcpError, TcpHandle, TcpState};
 use oxnic_stack::time::Instant;
@@ -292,10 +291,7 @@ fn a_127_source_never_leaves_the_host() {
 
 /// Puts `frame` into B's device as if it came off the wire and runs the net.
 fn inject(net: &mut Net, frame: &[u8]) {
-    net.stacks[1]
-        .device_mut(1)
-        .unwrap()
-        .push_rx(PacketBuf::from_slice(0, frame));
+    assert!(net.push_frame(1, 1, frame));
     net.run_for(ms(5)).unwrap();
 }
 

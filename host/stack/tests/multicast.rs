@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{ip, ip_frame, ipv4, mac, two_hosts, Addrs, LinkConfig, Net};
+use common::{
+    ip, ip_frame, ipv4, mac, two_hosts, two_hosts_configured, Addrs, LinkConfig, Net, DEFAULT_SEED,
+};
 use oxnic_stack::igmp::{McInterface, ROBUSTNESS};
 use oxnic_stack::packet_tap::{Captured, TapId, TapPoint};
-use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::route::{Prefix, Route};
 use oxnic_stack::udp::{UdpBindOptions, UdpError, UdpHandle};
 use oxnic_stack::wire::checksum::{self, ChecksumMode};
@@ -427,10 +428,7 @@ fn igmp_frame(dst: &str, msg: &[u8]) -> Vec<u8> {
 }
 
 fn feed_b(net: &mut Net, frame: &[u8]) {
-    net.stacks[1]
-        .device_mut(1)
-        .unwrap()
-        .push_rx(PacketBuf::from_slice(0, frame));
+    assert!(net.push_frame(1, 1, frame));
     let now = net.now();
     net.stacks[1].poll(now);
 }
@@ -607,22 +605,16 @@ fn an_echo_to_all_hosts_is_ignored_or_answered_from_the_interface_s_address() {
         .filter_map(ipv4_of)
         .any(|(h, _)| h.protocol == protocol::ICMP));
 
-    let mut net = Net::new();
-    let a = net.add_stack(StackConfig::default());
-    let b = net.add_stack(StackConfig {
+    let answering = StackConfig {
         icmp_echo_broadcasts: true,
         ..StackConfig::default()
-    });
-    let ia = net
-        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
-        .unwrap();
-    let ib = net
-        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
-        .unwrap();
-    net.connect(
-        (a, ia),
-        (b, ib),
-        LinkConfig::new(LAT, DeviceCaps::default().mtu),
+    };
+    let caps = DeviceCaps::default();
+    let (mut net, _, _) = two_hosts_configured(
+        [StackConfig::default(), answering],
+        caps,
+        LinkConfig::new(LAT, caps.mtu),
+        DEFAULT_SEED,
     );
     net.run_for(Duration::from_millis(1)).unwrap();
     let tap = net.stacks[1].add_tap(TapPoint::WireTx, None, 16);

@@ -1606,10 +1606,7 @@ fn a_broadcast_reaches_every_socket_sharing_the_port_and_a_unicast_only_the_best
 
 /// Feeds `frame` to stack `s` on `ifindex` as if it had come off the wire, and runs the net.
 fn inject(net: &mut Net, s: usize, ifindex: u32, frame: &[u8]) {
-    net.stacks[s]
-        .device_mut(ifindex)
-        .unwrap()
-        .push_rx(PacketBuf::from_slice(0, frame));
+    assert!(net.push_frame(s, ifindex, frame));
     net.run_for(Duration::from_millis(5)).unwrap();
 }
 

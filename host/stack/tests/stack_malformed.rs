@@ -3,34 +3,21 @@
 
 mod common;
 
-use common::{ip, ip_frame, ipv4, mac, udp_frame, Addrs, LinkConfig, Net};
+use common::{ip, ip_frame, ipv4, mac, two_hosts, udp_frame, Addrs, Net};
 use oxnic_stack::icmp::PingOptions;
 use oxnic_stack::packet_tap::TapPoint;
 use oxnic_stack::pktbuf::PacketBuf;
 use oxnic_stack::snmp::Snmp;
 use oxnic_stack::wire::checksum;
-use oxnic_stack::{DeviceCaps, StackConfig};
+use oxnic_stack::DeviceCaps;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
 fn setup() -> (Net, Addrs) {
-    let mut net = Net::new();
-    let a = net.add_stack(StackConfig::default());
-    let b = net.add_stack(StackConfig::default());
-    let ia = net
-        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
-        .unwrap();
-    let ib = net
-        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
-        .unwrap();
-    net.connect(
-        (a, ia),
-        (b, ib),
-        LinkConfig::new(Duration::from_micros(10), 1500),
-    );
+    let (net, ia, ib) = two_hosts(DeviceCaps::default(), Duration::from_micros(10));
     let addrs = Addrs {
-        src_mac: mac(a, ia),
-        dst_mac: mac(b, ib),
+        src_mac: mac(0, ia),
+        dst_mac: mac(1, ib),
         src: ip("10.0.0.1"),
         dst: ip("10.0.0.2"),
     };
@@ -39,10 +26,7 @@ fn setup() -> (Net, Addrs) {
 
 /// Feeds one frame to B and returns B's counters after it.
 fn feed(net: &mut Net, frame: &[u8]) -> Snmp {
-    net.stacks[1]
-        .device_mut(1)
-        .unwrap()
-        .push_rx(PacketBuf::from_slice(0, frame));
+    assert!(net.push_frame(1, 1, frame));
     let now = net.now();
     net.stacks[1].poll(now);
     net.stacks[1].snmp()
@@ -523,10 +507,7 @@ fn with_raw_options(frame: &[u8], opts: &[u8]) -> Vec<u8> {
 /// virtual time passes, so that B's ICMP rate limiter has a token for the next call.
 fn icmp_seen_by_a(net: &mut Net, frame: &[u8]) -> Vec<(u8, u8, u8)> {
     let tap = net.stacks[0].add_tap(TapPoint::WireRx, None, 100);
-    net.stacks[1]
-        .device_mut(1)
-        .unwrap()
-        .push_rx(PacketBuf::from_slice(0, frame));
+    assert!(net.push_frame(1, 1, frame));
     net.run_for(Duration::from_secs(1)).unwrap();
     let seen = net.stacks[0]
         .tap_take(tap)

@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{ip, mac, tcp_frame, three_hosts, two_hosts, Addrs, LinkConfig, Net};
+use common::{
+    ip, mac, tcp_frame, three_hosts, two_hosts, two_hosts_configured, Addrs, LinkConfig, Net,
+    DEFAULT_SEED,
+};
 use oxnic_stack::gro::Gro;
 use oxnic_stack::gso;
 use oxnic_stack::hooks::{HookContext, HookPoint, Verdict};
@@ -496,10 +499,7 @@ fn gro_in_the_stack_then_gso_at_a_router_without_tso() {
     let tap = net.stacks[2].add_tap(TapPoint::WireRx, None, 100);
     let frames = burst(&flow(), 10, 1000, 1);
     for f in &frames {
-        net.stacks[1]
-            .device_mut(1)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(0, f));
+        assert!(net.push_frame(1, 1, f));
     }
     let now = net.now();
     // One poll takes the burst, merges it, and flushes at its end.
@@ -555,10 +555,7 @@ fn gro_keeps_growing_a_super_packet_over_a_poll_that_ran_out_of_budget() {
         "the test needs two super-packets"
     );
     for f in &burst(&flow(), n, 100, 1) {
-        net.stacks[1]
-            .device_mut(1)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(0, f));
+        assert!(net.push_frame(1, 1, f));
     }
     let now = net.now();
     // The first poll takes a budget of frames: the first MAX_FRAGS + 1 make a full
@@ -579,7 +576,6 @@ fn gro_keeps_growing_a_super_packet_over_a_poll_that_ran_out_of_budget() {
 
 #[test]
 fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
-    let mut net = Net::new();
     let cfg = StackConfig {
         defrag: oxnic_stack::frag::DefragParams {
             high_thresh: 64 * 1024,
@@ -588,15 +584,13 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
         },
         ..StackConfig::default()
     };
-    let a = net.add_stack(StackConfig::default());
-    let b = net.add_stack(cfg);
-    let ia = net
-        .add_iface(a, "10.0.0.1/24", DeviceCaps::default())
-        .unwrap();
-    let ib = net
-        .add_iface(b, "10.0.0.2/24", DeviceCaps::default())
-        .unwrap();
-    net.connect((a, ia), (b, ib), LinkConfig::new(LAT, 1500));
+    let (mut net, _, ib) = two_hosts_configured(
+        [StackConfig::default(), cfg],
+        DeviceCaps::default(),
+        LinkConfig::new(LAT, 1500),
+        DEFAULT_SEED,
+    );
+    let (a, b) = (0, 1);
     let addrs = Addrs {
         src_mac: mac(9, 9),
         dst_mac: mac(b, ib),
@@ -608,10 +602,7 @@ fn fragment_flood_keeps_reassembly_memory_under_its_limit() {
         let mut h = common::ipv4(&addrs, 17, id, 64, 1000);
         h.more_frags = true;
         let f = common::ip_frame(&addrs, &h, &[id as u8; 1000]);
-        net.stacks[b]
-            .device_mut(ib)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(0, &f));
+        assert!(net.push_frame(b, ib, &f));
         if id % 50 == 49 {
             let now = net.now();
             net.stacks[b].poll(now);
@@ -640,10 +631,7 @@ fn a_super_packet_too_big_for_the_next_link_is_segmented_then_fragmented() {
     net.run_for(Duration::from_millis(5)).unwrap();
     let frames = burst(&flow(), 10, 1448, 1);
     for f in &frames {
-        net.stacks[1]
-            .device_mut(1)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(0, f));
+        assert!(net.push_frame(1, 1, f));
     }
     net.run_for(Duration::from_millis(5)).unwrap();
     let r = net.stacks[1].snmp();

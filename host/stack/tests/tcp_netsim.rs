@@ -3,7 +3,7 @@
 //! (`tests/snapshots/tcp_netsim.txt`; `OXNIC_BLESS=1` rewrites it). And the case SACK is
 //! for: loss on a path with a large bandwidth-delay product, random and in bursts.
 
-use oxnic_stack::netsim::{LinkConfig, Net};
+use oxnic_stack::netsim::{two_hosts_configured, LinkConfig};
 use oxnic_stack::tcp::{CcAlgorithm, TcpConfig, TcpError, TcpState};
 use oxnic_stack::{DeviceCaps, StackConfig};
 use std::fmt::Write as _;
@@ -23,17 +23,16 @@ fn transfer(
     total: usize,
     seed: u64,
 ) -> Run {
-    let mut net = Net::with_seed(seed);
     let cfg = StackConfig {
         tcp,
         ..StackConfig::default()
     };
-    let a = net.add_stack(cfg.clone());
-    let b = net.add_stack(cfg);
-    let caps = DeviceCaps::all_offloads(1500);
-    let ia = net.add_iface(a, "10.0.0.1/24", caps).unwrap();
-    let ib = net.add_iface(b, "10.0.0.2/24", caps).unwrap();
-    net.connect((a, ia), (b, ib), link);
+    let (mut net, _, _) = two_hosts_configured(
+        [cfg.clone(), cfg],
+        DeviceCaps::all_offloads(1500),
+        link,
+        seed,
+    );
     let start = net.now();
     let l = net.stacks[1]
         .tcp_listen(SocketAddrV4::new([0, 0, 0, 0].into(), 80), 8)

@@ -3,8 +3,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub use oxnic_stack::netsim::{
-    mac, three_hosts, two_hosts, two_hosts_with, Direction, End, Link, LinkConfig, LinkStats, Net,
-    NetError,
+    mac, three_hosts, two_hosts, two_hosts_configured, two_hosts_with, Direction, End, Link,
+    LinkConfig, LinkStats, Net, NetError, DEFAULT_SEED,
 };
 use oxnic_stack::wire::ethernet::EthernetAddress;
 use std::net::Ipv4Addr;

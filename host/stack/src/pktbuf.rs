@@ -1206,24 +1206,16 @@ impl PacketBuf {
             .last()
             .and_then(Option::as_ref)
             .map(|f| f.len);
-        for part in src.parts_in(off, end) {
-            let (storage, o, l) = match part {
-                Part::Shared(storage, o, l) => (storage, o, l),
-                Part::Bytes(bytes) => {
-                    if self.b.nr_frags == MAX_FRAGS {
-                        self.undo_append(nr_before, len_before, last_len_before);
-                        return Err(PktBufError::TooManyFrags);
-                    }
-                    self.push_slot(Frag::copy_of(bytes));
-                    continue;
-                }
-            };
-            if !self.push_shared(storage, o, l) {
-                self.undo_append(nr_before, len_before, last_len_before);
-                return Err(PktBufError::TooManyFrags);
-            }
+        // `range_end` checked the range, so the cursor exists and the walk cannot run short.
+        let mut cur = src.cursor_at(off).ok_or(PktBufError::TooShort {
+            needed: end,
+            have: src.len(),
+        })?;
+        let r = self.append_shared_next(src, &mut cur, end - off, |_| {});
+        if r.is_err() {
+            self.undo_append(nr_before, len_before, last_len_before);
         }
-        Ok(())
+        r
     }
 
     /// Appends bytes `[off, off + len)` of `storage` as a fragment that shares it, or extends
@@ -1286,7 +1278,7 @@ impl PacketBuf {
     /// bytes in order (software GSO sums them for the segment's checksum). A segment of a
     /// super-packet is one or two pieces; finding its start from the front took a walk over
     /// the fragments before it for every segment. On error the buffer may hold part of the
-    /// range: the caller drops it.
+    /// range: the caller drops it, or takes it back as [`Self::append_shared`] does.
     pub(crate) fn append_shared_next(
         &mut self,
         src: &PacketBuf,

@@ -500,6 +500,16 @@ impl Stack {
         Ok(ttl.unwrap_or(self.cfg.default_ttl))
     }
 
+    /// What a join and a leave check first: the socket exists, and `group` is a multicast
+    /// address ([`UdpError::InvalidArgument`] otherwise).
+    fn udp_check_group(&self, h: UdpHandle, group: Ipv4Addr) -> Result<(), UdpError> {
+        self.udp.get_ref(h)?;
+        if !group.is_multicast() {
+            return Err(UdpError::InvalidArgument);
+        }
+        Ok(())
+    }
+
     /// Joins `group` on an interface (`IP_ADD_MEMBERSHIP`, Linux `ip_mc_join_group`): the
     /// one with index or address `on`, or for [`McInterface::Any`] (or an address of
     /// 0.0.0.0) the interface of the route to the group. The first socket to join a group on
@@ -515,10 +525,7 @@ impl Stack {
         on: McInterface,
         now: Instant,
     ) -> Result<(), UdpError> {
-        self.udp.get_ref(h)?;
-        if !group.is_multicast() {
-            return Err(UdpError::InvalidArgument);
-        }
+        self.udp_check_group(h, group)?;
         let ifindex = self.ip_mc_find_dev(group, on).ok_or(UdpError::NoDevice)?;
         let s = self.udp.get(h)?;
         if s.mc_list.contains(&(group, ifindex)) {
@@ -544,10 +551,7 @@ impl Stack {
         on: McInterface,
         now: Instant,
     ) -> Result<(), UdpError> {
-        self.udp.get_ref(h)?;
-        if !group.is_multicast() {
-            return Err(UdpError::InvalidArgument);
-        }
+        self.udp_check_group(h, group)?;
         let want = self
             .ip_mc_named_dev(group, on)
             .map_err(|()| UdpError::AddrNotAvailable)?;

@@ -297,10 +297,11 @@ impl Stack {
                 linear: &self.pool,
                 headers: &self.gso_hdr_pool,
             };
-            match crate::gso::segment_with_pools(&frame, pools, &mut segs, caps.tx_csum) {
-                Ok(_) => {
+            match crate::gso::segment_counting_sums(&frame, pools, &mut segs, caps.tx_csum) {
+                Ok((_, sums_used)) => {
                     if let Some(iface) = self.iface_mut(ifindex) {
                         iface.stats.gso_segmented += 1;
+                        iface.stats.gso_sums_from_copy += sums_used as u64;
                     }
                     for s in segs.drain(..) {
                         self.device_xmit(ifindex, s, now);
@@ -331,7 +332,9 @@ impl Stack {
     }
 
     /// Hands a finished frame to the device (`dev_hard_start_xmit`), showing it to TX taps.
-    fn device_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
+    fn device_xmit(&mut self, ifindex: IfIndex, mut frame: PacketBuf, now: Instant) {
+        // The device gets bytes: sums the stack kept beside them stay behind.
+        frame.clear_seg_sums();
         if self.taps.any(TapPoint::WireTx) {
             self.taps
                 .capture(TapPoint::WireTx, Some(ifindex), &frame, now);

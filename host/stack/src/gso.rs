@@ -98,9 +98,20 @@ pub fn segment_with_pools(
     out: &mut Vec<PacketBuf>,
     csum_offload: bool,
 ) -> Result<usize, GsoError> {
+    segment_counting_sums(frame, pools, out, csum_offload).map(|(n, _)| n)
+}
+
+/// [`segment_with_pools`], also returning how many segments took their payload sum from the
+/// ones TCP attached ([`PacketBuf::set_seg_sums`]) instead of reading the payload.
+pub(crate) fn segment_counting_sums(
+    frame: &PacketBuf,
+    pools: GsoPools<'_>,
+    out: &mut Vec<PacketBuf>,
+    csum_offload: bool,
+) -> Result<(usize, usize), GsoError> {
     let base = out.len();
     match segment_inner(frame, true, csum_offload, pools, out) {
-        Ok(()) => Ok(out.len() - base),
+        Ok(sums_used) => Ok((out.len() - base, sums_used)),
         Err(e) => {
             out.truncate(base);
             Err(e)
@@ -127,8 +138,9 @@ fn segment_inner(
     partial: bool,
     pools: GsoPools<'_>,
     out: &mut Vec<PacketBuf>,
-) -> Result<(), GsoError> {
+) -> Result<usize, GsoError> {
     let mss = usize::from(frame.meta.gso_size);
+    let mut sums_used = 0;
     if mss == 0 {
         return Err(GsoError::NoSegmentSize);
     }
@@ -218,6 +230,12 @@ fn segment_inner(
     // Headers that fit go into the segment's own inline head: no buffer from a pool, no
     // reference count to take for writing them.
     let inline = share && SEG_HEADROOM + hdr_len <= INLINE_HEAD;
+    // The payload sums TCP took as the bytes were copied in, when they still describe this
+    // payload: cut at this segment size, with the payload all in fragments (which nothing
+    // changed since: that drops them).
+    let known_sums = frame.seg_sums().filter(|s| {
+        share && !partial && usize::from(s.mss()) == mss && frame.head_len() == hdr_len
+    });
     // Where the next shared segment's payload starts in the super-packet.
     let mut cursor = if share {
         Some(frame.cursor_at(hdr_len).ok_or(GsoError::Malformed)?)
@@ -254,12 +272,17 @@ fn segment_inner(
         };
         seg.put(linear).map_err(|_| GsoError::Malformed)?;
         // A shared segment takes its payload from where the last one stopped, summing each
-        // piece as it goes (unless the device sums it).
-        let mut payload_sum = 0;
+        // piece as it goes (unless the device sums it, or TCP did).
+        let known = known_sums
+            .and_then(|s| s.get(i))
+            .filter(|_| chunk_len == mss);
+        sums_used += usize::from(known.is_some());
+        let mut payload_sum = known.unwrap_or(0);
         if let Some(cur) = cursor.as_mut() {
+            let sum_here = !partial && known.is_none();
             let mut at = 0;
             seg.append_shared_next(frame, cur, chunk_len, |piece| {
-                if !partial {
+                if sum_here {
                     payload_sum = checksum::add_block(payload_sum, checksum::sum(piece), at);
                 }
                 at += piece.len();
@@ -347,7 +370,7 @@ fn segment_inner(
             seg.set_network_header();
         }
     }
-    Ok(())
+    Ok(sums_used)
 }
 
 /// One's-complement sum of `header` (whole 16-bit words) as if the words at the byte offsets
@@ -380,5 +403,117 @@ fn copy_range(chunks: &[&[u8]], mut off: usize, out: &mut [u8]) {
         out[done..done + take].copy_from_slice(&c[off..off + take]);
         done += take;
         off = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet + IPv4 + TCP super-packet: headers in its head, `payload` as a fragment
+    /// (as TCP builds one over its send queue), cut at `mss`.
+    fn super_packet(payload: &[u8], mss: u16) -> PacketBuf {
+        let mut h = vec![0u8; 14 + 20 + 20];
+        h[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        let ip = &mut h[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = protocol::TCP;
+        ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        let tcp = &mut h[34..];
+        tcp[0..4].copy_from_slice(&[0x13, 0x89, 0xc3, 0x50]);
+        tcp[4..8].copy_from_slice(&7u32.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x18;
+        tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        let mut sp = PacketBuf::from_slice(64, &h);
+        let body = PacketBuf::from_slice(0, payload);
+        sp.append_shared(&body, 0, payload.len()).unwrap();
+        sp.meta.gso_size = mss;
+        sp
+    }
+
+    fn flat(p: &PacketBuf) -> Vec<u8> {
+        let mut v = vec![0; p.len()];
+        p.copy_to(&mut v).unwrap();
+        v
+    }
+
+    /// True when segment `f`'s TCP checksum is right.
+    fn tcp_sum_ok(f: &[u8]) -> bool {
+        let l4 = &f[34..];
+        let pseudo = checksum::pseudo_header_v4(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            protocol::TCP,
+            l4.len() as u16,
+        );
+        checksum::add(pseudo, checksum::sum(l4)) == 0xffff
+    }
+
+    fn cut(sp: &PacketBuf, csum_offload: bool) -> (Vec<Vec<u8>>, usize) {
+        let pool = PacketPool::new(64, 2048);
+        let pools = GsoPools {
+            linear: &pool,
+            headers: &pool,
+        };
+        let mut out = Vec::new();
+        let (n, used) = segment_counting_sums(sp, pools, &mut out, csum_offload).unwrap();
+        assert_eq!(n, out.len());
+        (out.iter().map(flat).collect(), used)
+    }
+
+    #[test]
+    fn gso_takes_the_payload_sums_tcp_attached_for_full_segments_only() {
+        let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 255) as u8).collect();
+        let mss = 1448;
+        let sums: Vec<u16> = payload
+            .chunks(mss)
+            .filter(|c| c.len() == mss)
+            .map(checksum::sum)
+            .collect();
+        assert_eq!(sums.len(), 6);
+        let mut sp = super_packet(&payload, mss as u16);
+        let (plain, used) = cut(&sp, false);
+        assert_eq!((plain.len(), used), (7, 0));
+        assert!(plain.iter().all(|f| tcp_sum_ok(f)));
+
+        // With the right sums attached the segments are the same, and GSO read none of the
+        // six full payloads (the short last one it sums itself).
+        sp.set_seg_sums(mss as u16, sums.iter().copied());
+        let (with, used) = cut(&sp, false);
+        assert_eq!(with, plain);
+        assert_eq!(used, 6);
+
+        // It does take them: wrong sums give wrong checksums, in the full segments only.
+        sp.set_seg_sums(mss as u16, sums.iter().map(|s| s.wrapping_add(1)));
+        let (wrong, used) = cut(&sp, false);
+        assert_eq!(used, 6);
+        assert!(wrong[..6].iter().all(|f| !tcp_sum_ok(f)));
+        assert_eq!(wrong[6], plain[6]);
+
+        // Sums cut at another size, or a device that sums the payload itself: not used.
+        sp.set_seg_sums(1000, sums.iter().map(|s| s.wrapping_add(1)));
+        assert_eq!(cut(&sp, false), (plain.clone(), 0));
+        sp.set_seg_sums(mss as u16, sums.iter().map(|s| s.wrapping_add(1)));
+        let (offloaded, used) = cut(&sp, true);
+        assert_eq!((offloaded.len(), used), (7, 0));
+
+        // A clone carries none; changing the payload drops them.
+        assert!(sp.clone().seg_sums().is_none());
+        sp.trim(sp.len() - 1).unwrap();
+        assert!(sp.seg_sums().is_none());
+        let mut grown = super_packet(&payload, mss as u16);
+        grown.set_seg_sums(mss as u16, sums.iter().copied());
+        grown
+            .append_frags(PacketBuf::from_slice(0, b"more"))
+            .unwrap();
+        assert!(grown.seg_sums().is_none());
+        let mut flat_sp = super_packet(&payload, mss as u16);
+        flat_sp.set_seg_sums(mss as u16, sums.iter().copied());
+        let _ = flat_sp.linearize();
+        assert!(flat_sp.seg_sums().is_none());
     }
 }

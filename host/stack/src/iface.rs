@@ -63,6 +63,9 @@ pub struct IfStats {
     pub gro_merged: u64,
     /// Super-packets software GSO cut up.
     pub gso_segmented: u64,
+    /// Segments software GSO cut whose payload sum TCP had taken while copying the bytes
+    /// into its send queue, so GSO did not read that payload (the others it summed itself).
+    pub gso_sums_from_copy: u64,
 }
 
 /// One interface.

@@ -171,9 +171,11 @@ pub struct PacketMeta {
     pub vlan_tci: Option<u16>,
     /// How the frame was addressed at the link layer, set on receive.
     pub pkt_type: PacketType,
-    mac_header: Option<u32>,
-    network_header: Option<u32>,
-    transport_header: Option<u32>,
+    /// Header offsets in the head buffer, 16 bits as Linux keeps them (`skb->mac_header` and
+    /// the others): headers lie within a few hundred bytes of the start.
+    mac_header: Option<u16>,
+    network_header: Option<u16>,
+    transport_header: Option<u16>,
 }
 
 impl PacketMeta {
@@ -350,8 +352,47 @@ pub struct PacketBody {
     inline: [u8; INLINE_HEAD],
     /// True when the head is `inline` (then `head` is `None`).
     inline_head: bool,
+    /// The payload sums of a TCP super-packet's segments ([`PacketBuf::set_seg_sums`]).
+    seg_sums: Option<Box<SegSums>>,
     /// Metadata.
     pub meta: PacketMeta,
+}
+
+/// Most segment sums a super-packet carries: a 64 KB super-packet has 45 segments of 1448
+/// bytes; one of smaller segments has its later segments summed by GSO.
+pub const MAX_SEG_SUMS: usize = 64;
+
+/// The one's-complement sums of the payloads of a super-packet's first full segments, cut at
+/// `mss` bytes, which TCP took while the application's bytes were copied into its send queue,
+/// so that software GSO does not read every payload again (see `SendQueue::track_cells`).
+/// Host-side bookkeeping like the rest of the buffer's metadata: it does not reach a device,
+/// which sees bytes.
+#[derive(Debug)]
+pub struct SegSums {
+    mss: u16,
+    n: usize,
+    sums: [u16; MAX_SEG_SUMS],
+}
+
+impl SegSums {
+    /// The segment size the sums were cut at.
+    pub fn mss(&self) -> u16 {
+        self.mss
+    }
+
+    /// The payload sum of segment `i` (as [`crate::wire::checksum::sum`] gives it), if known.
+    pub fn get(&self, i: usize) -> Option<u16> {
+        self.sums.get(..self.n)?.get(i).copied()
+    }
+}
+
+/// Most empty [`SegSums`] boxes one thread keeps.
+const SPARE_SEG_SUMS: usize = 256;
+
+thread_local! {
+    /// Boxes of [`SegSums`] that dropped super-packets gave back, for the next ones.
+    #[allow(clippy::vec_box)]
+    static SPARE_SUMS: RefCell<Vec<Box<SegSums>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl fmt::Debug for PacketBody {
@@ -377,6 +418,7 @@ impl PacketBody {
         frag_len: 0,
         inline: [0; INLINE_HEAD],
         inline_head: false,
+        seg_sums: None,
         meta: PacketMeta::EMPTY,
     };
 }
@@ -701,6 +743,53 @@ impl PacketBuf {
         if let FragSlots::Table(table) = core::mem::replace(&mut b.frags, FragSlots::EMPTY) {
             give_table(table);
         }
+        self.clear_seg_sums();
+    }
+
+    /// Attaches the payload sums `sums` of the first full segments of `mss` bytes of this
+    /// super-packet (at most [`MAX_SEG_SUMS`]), which software GSO then uses instead of
+    /// summing those payloads ([`SegSums`]). The caller vouches for them: TCP, which took them
+    /// as the bytes were copied in. Changing the payload (`trim`, appending, `linearize`)
+    /// drops them.
+    pub(crate) fn set_seg_sums(&mut self, mss: u16, sums: impl IntoIterator<Item = u16>) {
+        let mut table = self
+            .b
+            .seg_sums
+            .take()
+            .or_else(|| SPARE_SUMS.try_with(|s| s.borrow_mut().pop()).ok().flatten())
+            .unwrap_or_else(|| {
+                Box::new(SegSums {
+                    mss: 0,
+                    n: 0,
+                    sums: [0; MAX_SEG_SUMS],
+                })
+            });
+        table.mss = mss;
+        table.n = 0;
+        for (slot, s) in table.sums.iter_mut().zip(sums) {
+            *slot = s;
+            table.n += 1;
+        }
+        self.b.seg_sums = Some(table);
+    }
+
+    /// The sums [`Self::set_seg_sums`] attached, if any.
+    pub(crate) fn seg_sums(&self) -> Option<&SegSums> {
+        self.b.seg_sums.as_deref()
+    }
+
+    /// Drops the attached segment sums (a buffer that goes to a device: the device sees
+    /// bytes).
+    pub(crate) fn clear_seg_sums(&mut self) {
+        if let Some(table) = self.b.seg_sums.take() {
+            let _ = SPARE_SUMS.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    if s.len() < SPARE_SEG_SUMS {
+                        s.push(table);
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -724,6 +813,8 @@ impl Clone for PacketBuf {
             frag_len: self.b.frag_len,
             inline: self.b.inline,
             inline_head: self.b.inline_head,
+            // Not shared: a clone that is changed must not carry sums of other bytes.
+            seg_sums: None,
             meta: self.meta,
         })
     }
@@ -1133,6 +1224,7 @@ impl PacketBuf {
                 have: self.len(),
             });
         }
+        self.clear_seg_sums();
         let mut excess = self.len() - len;
         while excess > 0 && self.b.nr_frags > 0 {
             let Some(slot) = self.frag_slots_mut().last_mut() else {
@@ -1163,6 +1255,7 @@ impl PacketBuf {
     /// GRO chains the payloads of merged segments (the caller has pulled `other`'s headers).
     /// On error `other` is dropped and `self` is unchanged.
     pub fn append_frags(&mut self, mut other: PacketBuf) -> Result<(), PktBufError> {
+        self.clear_seg_sums();
         let head_part = usize::from(other.head_len() > 0);
         if self.b.nr_frags + head_part + other.b.nr_frags > MAX_FRAGS {
             return Err(PktBufError::TooManyFrags);
@@ -1200,6 +1293,7 @@ impl PacketBuf {
         len: usize,
     ) -> Result<(), PktBufError> {
         let end = src.range_end(off, len)?;
+        self.clear_seg_sums();
         let (nr_before, len_before) = (self.b.nr_frags, self.b.frag_len);
         let last_len_before = self
             .frag_slots()
@@ -1425,6 +1519,7 @@ impl PacketBuf {
         if self.b.nr_frags == 0 {
             return Ok(());
         }
+        self.clear_seg_sums();
         if self.b.frag_len > self.tailroom() {
             return Err(PktBufError::NoTailroom {
                 needed: self.b.frag_len,
@@ -1454,24 +1549,24 @@ impl PacketBuf {
         Ok(at)
     }
 
-    /// Records the current data start as the MAC header (`skb_reset_mac_header`).
+    /// Records the current data start as the MAC header (`skb_reset_mac_header`). A start
+    /// more than 64 KiB into the buffer records none (the header accessor then returns `None`).
     pub fn set_mac_header(&mut self) {
-        self.meta.mac_header = Some(self.b.data as u32);
+        self.meta.mac_header = u16::try_from(self.b.data).ok();
     }
 
-    /// Records the current data start as the network header.
+    /// Records the current data start as the network header (as [`Self::set_mac_header`]).
     pub fn set_network_header(&mut self) {
-        self.meta.network_header = Some(self.b.data as u32);
+        self.meta.network_header = u16::try_from(self.b.data).ok();
     }
 
-    /// Records the current data start as the transport header.
+    /// Records the current data start as the transport header (as [`Self::set_mac_header`]).
     pub fn set_transport_header(&mut self) {
-        self.meta.transport_header = Some(self.b.data as u32);
+        self.meta.transport_header = u16::try_from(self.b.data).ok();
     }
 
-    fn bytes_from(&self, off: Option<u32>) -> Option<&[u8]> {
-        let off = usize::try_from(off?).ok()?;
-        self.head_buf().get(off..self.b.tail)
+    fn bytes_from(&self, off: Option<u16>) -> Option<&[u8]> {
+        self.head_buf().get(usize::from(off?)..self.b.tail)
     }
 
     /// The linear bytes from the MAC header on, still readable after it was pulled.

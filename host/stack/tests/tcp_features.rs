@@ -355,6 +355,67 @@ fn super_packets_go_to_tso_devices_and_through_software_gso_otherwise() {
     assert!(net.stacks[0].tcp_info(c).unwrap().segs_out > 1300);
 }
 
+/// Moves `n` bytes of a varied pattern from stack 0 to stack 1 and checks every one.
+fn pump_pattern(net: &mut Net, tx: TcpHandle, rx: TcpHandle, n: usize) {
+    let data: Vec<u8> = (0..n as u64).map(|i| (i * 131 % 251) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::with_capacity(n));
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = net.now() + Duration::from_secs(60);
+    let ok = net
+        .run_while(
+            |net| {
+                let now = net.now();
+                if sent < n {
+                    // Writes of varied sizes, so the copies start and end anywhere in a segment.
+                    let w = (n - sent).min(1000 + sent % 7919);
+                    sent += net.stacks[0]
+                        .tcp_send(tx, &data[sent..sent + w], now)
+                        .unwrap_or(0);
+                }
+                while let Ok(k) = net.stacks[1].tcp_recv(rx, &mut buf, now) {
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                got.len() < n
+            },
+            deadline,
+        )
+        .unwrap();
+    assert!(ok, "pumped {} of {n}", got.len());
+    assert!(got == data, "the bytes arrived changed");
+}
+
+#[test]
+fn without_checksum_offload_segment_sums_are_taken_while_the_bytes_are_copied_in() {
+    // No offloads: TCP sums each segment's payload as the application's bytes are copied
+    // into the send queue, and software GSO takes those sums instead of reading the payloads
+    // again. The receiver, which checks every checksum, finds them right.
+    let (mut net, ia, _) = two_hosts(DeviceCaps::default(), ms(1));
+    let (c, s) = connected(&mut net);
+    pump_pattern(&mut net, c, s, 3_000_000);
+    let st = net.stacks[0].interface(ia).unwrap().stats();
+    assert!(st.gso_segmented > 10);
+    // Not all: a write that left the queue dry ends in a short segment, which moves the cut,
+    // and the bytes queued by then have no sums for it.
+    assert!(
+        st.gso_sums_from_copy > st.tx_packets / 2,
+        "{} of {} frames took their sum from the copy",
+        st.gso_sums_from_copy,
+        st.tx_packets
+    );
+    assert_eq!(net.stacks[1].tcp_mib().in_csum_errors, 0);
+    assert_eq!(net.stacks[1].snmp().ip.in_csum_errors, 0);
+
+    // A card that does TSO and checksums gets super-packets, and TCP takes no sums for it.
+    let (mut net, ia, _) = two_hosts(DeviceCaps::all_offloads(1500), ms(1));
+    let (c, s) = connected(&mut net);
+    pump_pattern(&mut net, c, s, 1_000_000);
+    let st = net.stacks[0].interface(ia).unwrap().stats();
+    assert_eq!((st.gso_segmented, st.gso_sums_from_copy), (0, 0));
+}
+
 #[test]
 fn time_wait_lasts_two_msl() {
     let (mut net, _, _) = two_hosts(DeviceCaps::default(), ms(1));

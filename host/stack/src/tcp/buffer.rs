@@ -8,6 +8,7 @@
 //! copied once, into the application's buffer (as Linux's `sk_receive_queue` of skbs).
 
 use crate::pktbuf::{PacketBuf, PacketPool, PktBufError};
+use crate::wire::checksum;
 use std::collections::VecDeque;
 
 /// Bytes per send-queue chunk.
@@ -31,6 +32,55 @@ pub struct SendQueue {
     len: usize,
     limit: usize,
     pool: PacketPool,
+    /// Sums of the bytes in segment-sized cells, taken as they are copied in.
+    cells: CellSums,
+}
+
+/// The one's-complement sums of a send queue's bytes cut into cells of one segment's payload
+/// (`mss` bytes, laid out from a segment start on), taken while the application's bytes are
+/// copied in ([`checksum::copy_and_sum`]), so that the checksum of a segment cut at those
+/// places needs no second pass over its payload: Linux's `csum_and_copy_from_user` into
+/// MSS-sized skbs on a device without checksum offload. Segments are cut at multiples of the
+/// MSS from where sending continues, so the cells line up with every full segment until a
+/// short one moves the cut (the application ran the queue dry); then the layout is set again
+/// from there ([`SendQueue::track_cells`]). A segment that does not match a cell is summed as
+/// before.
+#[derive(Debug, Default)]
+struct CellSums {
+    /// Cell size; 0 when no sums are taken.
+    mss: usize,
+    /// Stream position where `done[0]` starts.
+    first: u64,
+    /// Sums of whole cells, from `first` on.
+    done: VecDeque<u16>,
+    /// Sum of the cell being filled, which starts at `first + done.len() * mss` and runs to
+    /// the end of the queue (`open_len` bytes, fewer than `mss`).
+    open: u16,
+    open_len: usize,
+}
+
+impl CellSums {
+    /// Takes in the sum `piece_sum` of the next `len` bytes pushed (which lie in one cell).
+    fn add(&mut self, piece_sum: u16, len: usize) {
+        self.open = checksum::add_block(self.open, piece_sum, self.open_len);
+        self.open_len += len;
+        if self.open_len == self.mss {
+            self.done.push_back(self.open);
+            (self.open, self.open_len) = (0, 0);
+        }
+    }
+
+    /// Bytes the cell being filled still takes.
+    fn room(&self) -> usize {
+        self.mss - self.open_len
+    }
+
+    /// Starts again with no cells, the next one starting at stream position `at`.
+    fn reset(&mut self, at: u64) {
+        self.first = at;
+        self.done.clear();
+        (self.open, self.open_len) = (0, 0);
+    }
 }
 
 impl SendQueue {
@@ -42,6 +92,7 @@ impl SendQueue {
             len: 0,
             limit,
             pool: PacketPool::lazy(Self::pool_count(limit), SEND_CHUNK),
+            cells: CellSums::default(),
         }
     }
 
@@ -103,8 +154,21 @@ impl SendQueue {
             };
             let take = (n - done).min(tail.tailroom());
             // The chunk is linear, unshared and has the room: this cannot fail.
-            if tail.put_slice(&data[done..done + take]).is_err() {
+            let Ok(dst) = tail.put(take) else {
                 break;
+            };
+            let src = &data[done..done + take];
+            if self.cells.mss == 0 {
+                dst.copy_from_slice(src);
+            } else {
+                // Copied cell piece by cell piece, each summed on the way.
+                let mut at = 0;
+                while at < take {
+                    let piece = (take - at).min(self.cells.room());
+                    let s = checksum::copy_and_sum(&mut dst[at..at + piece], &src[at..at + piece]);
+                    self.cells.add(s, piece);
+                    at += piece;
+                }
             }
             done += take;
         }
@@ -175,6 +239,14 @@ impl SendQueue {
         let mut left = n.min(self.len);
         self.len -= left;
         self.start += left as u64;
+        if self.len == 0 {
+            // Everything acknowledged: sending continues from here.
+            self.cells.reset(self.start);
+        }
+        let mss = self.cells.mss as u64;
+        while self.cells.first + mss <= self.start && self.cells.done.pop_front().is_some() {
+            self.cells.first += mss;
+        }
         while left > 0 {
             let several = self.chunks.len() > 1;
             let Some((at, front)) = self.chunks.front_mut() else {
@@ -200,6 +272,58 @@ impl SendQueue {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.len = 0;
+        self.cells.reset(self.start);
+    }
+
+    /// Takes sums of cells of `mss` bytes with one starting at offset `off` (where the next
+    /// new segment starts) from now on, as the bytes are pushed ([`CellSums`]). Nothing
+    /// changes when the cells already line up with `off`; otherwise the cells of the bytes
+    /// already held are dropped, but for the one being filled at the end, whose bytes (fewer
+    /// than `mss`, the latest pushed) are summed again. `mss` 0 stops taking sums.
+    pub fn track_cells(&mut self, off: usize, mss: usize) {
+        let c = &mut self.cells;
+        let at = self.start + off as u64;
+        let end = self.start + self.len as u64;
+        if mss == 0 {
+            c.mss = 0;
+            c.reset(end);
+            return;
+        }
+        if off > self.len || (c.mss == mss && at.abs_diff(c.first) % mss as u64 == 0) {
+            return;
+        }
+        c.mss = mss;
+        let open_from = at + (end - at) / mss as u64 * mss as u64;
+        c.reset(open_from);
+        let open_off = (open_from - self.start) as usize;
+        let mut acc = 0;
+        let mut done = 0;
+        for (chunk, o, l) in self.range(open_off, self.len - open_off) {
+            let bytes = chunk.data().get(o..o + l).unwrap_or(&[]);
+            acc = checksum::add_block(acc, checksum::sum(bytes), done);
+            done += l;
+        }
+        (self.cells.open, self.cells.open_len) = (acc, done);
+    }
+
+    /// The sums of the whole `mss`-byte cells in bytes `[off, off + len)` when cells of that
+    /// size start at `off` (the sum of each full segment of a super-packet cut there at that
+    /// size, in order); `None` when they do not line up or none is known. May return fewer
+    /// than `len / mss` (the rest are not known).
+    pub fn cell_sums(
+        &self,
+        off: usize,
+        len: usize,
+        mss: usize,
+    ) -> Option<impl Iterator<Item = u16> + '_> {
+        let c = &self.cells;
+        let at = self.start + off as u64;
+        if mss == 0 || c.mss != mss || at < c.first || (at - c.first) % mss as u64 != 0 {
+            return None;
+        }
+        let k = ((at - c.first) / mss as u64) as usize;
+        let n = (len / mss).min(c.done.len().saturating_sub(k));
+        (n > 0).then(|| c.done.range(k..k + n).copied())
     }
 }
 
@@ -704,6 +828,81 @@ mod tests {
         let mut out = vec![0u8; 500];
         assert_eq!(q.read(&mut out), 400);
         assert_eq!(out[..400], data[..]);
+    }
+
+    /// The sums of the `mss`-byte cells of `data` from byte `from` on, as `cell_sums` gives
+    /// them, computed directly.
+    fn cells_of(data: &[u8], from: usize, n: usize, mss: usize) -> Vec<u16> {
+        (0..n)
+            .map(|k| checksum::sum(&data[from + k * mss..from + (k + 1) * mss]))
+            .collect()
+    }
+
+    #[test]
+    fn send_queue_sums_segment_cells_as_it_copies_and_follows_where_sending_goes_on() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let mss = 1448;
+        let mut q = SendQueue::new(150_000);
+        q.track_cells(0, mss);
+        // Writes of odd sizes, across chunk boundaries, one of a single byte.
+        let mut at = 0;
+        for w in [1000, 3001, 1, 17_000, 44_444, 30_000] {
+            assert_eq!(q.push(&data[at..at + w]), w);
+            at += w;
+        }
+        let held = at;
+        let whole = held / mss;
+        let sums: Vec<u16> = q.cell_sums(0, whole * mss, mss).unwrap().collect();
+        assert_eq!(sums, cells_of(&data, 0, whole, mss));
+        // A super-packet further on gets the cells it spans; one of a partial segment more
+        // gets the whole ones only.
+        let got: Vec<u16> = q.cell_sums(5 * mss, 3 * mss + 100, mss).unwrap().collect();
+        assert_eq!(got, cells_of(&data, 5 * mss, 3, mss));
+        // Off the cells, at another size, or past what is held: nothing.
+        assert!(q.cell_sums(5 * mss + 2, 3 * mss, mss).is_none());
+        assert!(q.cell_sums(0, 3 * 1000, 1000).is_none());
+        assert!(q.cell_sums(whole * mss, 2 * mss, mss).is_none());
+        assert!(q.cell_sums(0, mss - 1, mss).is_none());
+
+        // Acknowledging drops the cells before; the rest keep their place in the stream.
+        q.consume(3 * mss + 10);
+        let got: Vec<u16> = q.cell_sums(mss - 10, 2 * mss, mss).unwrap().collect();
+        assert_eq!(got, cells_of(&data, 4 * mss, 2, mss));
+
+        // A short segment moved where sending goes on: cells start again from there. The
+        // bytes already held have none but for the open cell at the end, summed again, which
+        // the next write completes.
+        let new_start = 7 * mss + 700; // stream position
+        let acked = 3 * mss + 10;
+        q.track_cells(new_start - acked, mss);
+        assert!(q.cell_sums(new_start - acked, mss, mss).is_none());
+        let open_from = new_start + (held - new_start) / mss * mss;
+        assert_eq!(q.push(&data[held..held + 5000]), 5000);
+        let now_whole = (held + 5000 - open_from) / mss;
+        let got: Vec<u16> = q
+            .cell_sums(open_from - acked, now_whole * mss, mss)
+            .unwrap()
+            .collect();
+        assert_eq!(got, cells_of(&data, open_from, now_whole, mss));
+        // Tracking again at a place on the same cells changes nothing.
+        q.track_cells(open_from - acked + 2 * mss, mss);
+        assert!(q.cell_sums(open_from - acked, mss, mss).is_some());
+
+        // Everything acknowledged: cells start where the next byte will.
+        q.consume(q.len());
+        let base = held + 5000;
+        assert_eq!(q.push(&data[base..base + 3 * mss]), 3 * mss);
+        let got: Vec<u16> = q.cell_sums(0, 3 * mss, mss).unwrap().collect();
+        assert_eq!(got, cells_of(&data, base, 3, mss));
+
+        // Size 0 stops the sums: nothing is known, and bytes are still copied.
+        q.track_cells(0, 0);
+        assert!(q.cell_sums(0, 3 * mss, mss).is_none());
+        assert_eq!(q.push(&data[..mss]), mss);
+        let mut out = vec![0u8; 4 * mss];
+        assert_eq!(q.peek(0, &mut out), 4 * mss);
+        assert_eq!(&out[..3 * mss], &data[base..base + 3 * mss]);
+        assert_eq!(&out[3 * mss..], &data[..mss]);
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct OutLimits {
     pub path_mss: u32,
     /// True when super-packets may be built (the device does TSO, or software GSO runs later).
     pub gso: bool,
+    /// True when the payload checksum is computed in software further down (no checksum
+    /// offload): the send queue then sums the bytes per segment as the application's bytes are
+    /// copied in ([`SendQueue::track_cells`]).
+    pub sum_cells: bool,
 }
 
 /// A segment to send: its header and the payload range `[data_off, data_off + len)` of the
@@ -3024,6 +3028,11 @@ impl Conn {
         } else {
             mss
         };
+        // New data goes out in full segments from `snd_nxt` on: the sums taken as later bytes
+        // are copied in line up with them.
+        let next = self.snd_nxt.since(self.snd_una) as usize;
+        self.tx
+            .track_cells(next, if lim.sum_cells { mss as usize } else { 0 });
         while out.len() < OUTPUT_BATCH {
             self.mark(out.len() - start);
             // 1. The retransmission fast retransmit / a partial ACK asked for.
@@ -3184,6 +3193,7 @@ mod tests {
     const LIM: OutLimits = OutLimits {
         path_mss: 1460,
         gso: false,
+        sum_cells: false,
     };
 
     fn at(ms: u64) -> Instant {
@@ -3835,6 +3845,7 @@ mod tests {
         const GSO: OutLimits = OutLimits {
             path_mss: 1460,
             gso: true,
+            sum_cells: false,
         };
         let (mut c, _) = established();
         let mut mib = TcpMib::default();
@@ -3893,6 +3904,7 @@ mod tests {
     const NARROW: OutLimits = OutLimits {
         path_mss: 1360,
         gso: false,
+        sum_cells: false,
     };
 
     /// An established pair past quick-ACK mode, and six 1348-byte segments of `byte` that

@@ -1955,6 +1955,8 @@ impl Stack {
             let lim = OutLimits {
                 path_mss: path_mss(path_mtu),
                 gso: self.tcp.cfg.gso && !rt.local,
+                // Software checksums further down: the card does not sum, or the route is local.
+                sum_cells: !tx_csum || rt.local,
             };
             let mut segs = std::mem::take(&mut self.tcp.scratch);
             segs.clear();
@@ -2125,9 +2127,19 @@ impl Stack {
         let mut pkt = self.alloc_coloured(hlen, colour);
         let mut pkt = if seg.len > 0 && queue.append_to(&mut pkt, seg.data_off, seg.len).is_ok() {
             let payload_sum = match mode {
-                ChecksumMode::Software => frags_sum(&pkt),
+                // A full segment's sum was taken when its bytes were copied in.
+                ChecksumMode::Software => queue
+                    .cell_sums(seg.data_off, seg.len, seg.len)
+                    .and_then(|mut sums| sums.next())
+                    .unwrap_or_else(|| frags_sum(&pkt)),
                 ChecksumMode::Offloaded => 0,
             };
+            if gso && !offload {
+                // Software GSO sums each segment's payload: hand it the sums the queue took.
+                if let Some(sums) = queue.cell_sums(seg.data_off, seg.len, seg.gso_size.into()) {
+                    pkt.set_seg_sums(seg.gso_size, sums);
+                }
+            }
             let d = pkt.push(hlen).ok()?;
             seg.repr
                 .emit_header(d, seg.len, payload_sum, src, dst, mode)

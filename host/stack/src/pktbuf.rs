@@ -243,9 +243,13 @@ type FragTable = [Option<Frag>; MAX_FRAGS];
 /// or a queued payload slice usually needs, or a table of [`MAX_FRAGS`] (a GRO super-packet's).
 /// A window of segments in flight then carries no 720-byte table each: with a table per
 /// segment, a 1 MiB window spread its headers over half a megabyte more.
+///
+/// A buffer with a table may also carry the sums of its payload's segments
+/// ([`PacketBuf::set_seg_sums`]): they describe the fragments' bytes, and beside the table they
+/// cost the buffers without one nothing, not even a load when they are dropped.
 enum FragSlots {
     Inline([Option<Frag>; 1]),
-    Table(Box<FragTable>),
+    Table(Box<FragTable>, Option<Box<SegSums>>),
 }
 
 impl FragSlots {
@@ -254,14 +258,14 @@ impl FragSlots {
     fn slots(&self) -> &[Option<Frag>] {
         match self {
             FragSlots::Inline(one) => one,
-            FragSlots::Table(t) => &t[..],
+            FragSlots::Table(t, _) => &t[..],
         }
     }
 
     fn slots_mut(&mut self) -> &mut [Option<Frag>] {
         match self {
             FragSlots::Inline(one) => one,
-            FragSlots::Table(t) => &mut t[..],
+            FragSlots::Table(t, _) => &mut t[..],
         }
     }
 }
@@ -352,8 +356,6 @@ pub struct PacketBody {
     inline: [u8; INLINE_HEAD],
     /// True when the head is `inline` (then `head` is `None`).
     inline_head: bool,
-    /// The payload sums of a TCP super-packet's segments ([`PacketBuf::set_seg_sums`]).
-    seg_sums: Option<Box<SegSums>>,
     /// Metadata.
     pub meta: PacketMeta,
 }
@@ -418,7 +420,6 @@ impl PacketBody {
         frag_len: 0,
         inline: [0; INLINE_HEAD],
         inline_head: false,
-        seg_sums: None,
         meta: PacketMeta::EMPTY,
     };
 }
@@ -740,10 +741,10 @@ impl PacketBuf {
         b.nr_frags = 0;
         b.frag_len = 0;
         b.inline_head = false;
-        if let FragSlots::Table(table) = core::mem::replace(&mut b.frags, FragSlots::EMPTY) {
+        if let FragSlots::Table(table, sums) = core::mem::replace(&mut b.frags, FragSlots::EMPTY) {
             give_table(table);
+            give_sums(sums);
         }
-        self.clear_seg_sums();
     }
 
     /// Attaches the payload sums `sums` of the first full segments of `mss` bytes of this
@@ -752,9 +753,17 @@ impl PacketBuf {
     /// as the bytes were copied in. Changing the payload (`trim`, appending, `linearize`)
     /// drops them.
     pub(crate) fn set_seg_sums(&mut self, mss: u16, sums: impl IntoIterator<Item = u16>) {
-        let mut table = self
-            .b
-            .seg_sums
+        let b = &mut *self.b;
+        if let FragSlots::Inline([one]) = &mut b.frags {
+            // They live beside a table: a buffer with one fragment or none gets one.
+            let mut table = take_table();
+            table[0] = one.take();
+            b.frags = FragSlots::Table(table, None);
+        }
+        let FragSlots::Table(_, slot) = &mut b.frags else {
+            return;
+        };
+        let mut table = slot
             .take()
             .or_else(|| SPARE_SUMS.try_with(|s| s.borrow_mut().pop()).ok().flatten())
             .unwrap_or_else(|| {
@@ -766,31 +775,42 @@ impl PacketBuf {
             });
         table.mss = mss;
         table.n = 0;
-        for (slot, s) in table.sums.iter_mut().zip(sums) {
-            *slot = s;
+        for (to, s) in table.sums.iter_mut().zip(sums) {
+            *to = s;
             table.n += 1;
         }
-        self.b.seg_sums = Some(table);
+        *slot = Some(table);
     }
 
     /// The sums [`Self::set_seg_sums`] attached, if any.
     pub(crate) fn seg_sums(&self) -> Option<&SegSums> {
-        self.b.seg_sums.as_deref()
+        match &self.b.frags {
+            FragSlots::Table(_, sums) => sums.as_deref(),
+            FragSlots::Inline(_) => None,
+        }
     }
 
     /// Drops the attached segment sums (a buffer that goes to a device: the device sees
     /// bytes).
     pub(crate) fn clear_seg_sums(&mut self) {
-        if let Some(table) = self.b.seg_sums.take() {
-            let _ = SPARE_SUMS.try_with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    if s.len() < SPARE_SEG_SUMS {
-                        s.push(table);
-                    }
-                }
-            });
+        if let FragSlots::Table(_, sums) = &mut self.b.frags {
+            give_sums(sums.take());
         }
     }
+}
+
+/// Keeps an emptied [`SegSums`] box for the next super-packet.
+fn give_sums(sums: Option<Box<SegSums>>) {
+    let Some(sums) = sums else {
+        return;
+    };
+    let _ = SPARE_SUMS.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < SPARE_SEG_SUMS {
+                s.push(sums);
+            }
+        }
+    });
 }
 
 impl Clone for PacketBuf {
@@ -803,18 +823,17 @@ impl Clone for PacketBuf {
             tail: self.b.tail,
             frags: match &self.b.frags {
                 FragSlots::Inline(one) => FragSlots::Inline(one.clone()),
-                FragSlots::Table(t) => {
+                FragSlots::Table(t, _) => {
                     let mut table = take_table();
                     table.clone_from(t);
-                    FragSlots::Table(table)
+                    // Not shared: a clone that is changed must not carry sums of other bytes.
+                    FragSlots::Table(table, None)
                 }
             },
             nr_frags: self.b.nr_frags,
             frag_len: self.b.frag_len,
             inline: self.b.inline,
             inline_head: self.b.inline_head,
-            // Not shared: a clone that is changed must not carry sums of other bytes.
-            seg_sums: None,
             meta: self.meta,
         })
     }
@@ -1011,7 +1030,7 @@ impl PacketBuf {
             if b.nr_frags > 0 {
                 let mut table = take_table();
                 table[0] = one.take();
-                b.frags = FragSlots::Table(table);
+                b.frags = FragSlots::Table(table, None);
             }
         }
         b.frags
@@ -1452,7 +1471,7 @@ impl PacketBuf {
     /// and headers of the frame the fragment came in, which it keeps alive beside the bytes.
     pub fn truesize(&self) -> usize {
         let table = match self.b.frags {
-            FragSlots::Table(_) => core::mem::size_of::<FragTable>(),
+            FragSlots::Table(..) => core::mem::size_of::<FragTable>(),
             FragSlots::Inline(_) => 0,
         };
         // The inline area counts as the head's bytes, where a head in a storage counts its
@@ -2120,7 +2139,7 @@ mod tests {
     /// The table of a buffer with more than one fragment.
     fn table_of(b: &PacketBuf) -> Option<&FragTable> {
         match &b.b.frags {
-            FragSlots::Table(t) => Some(t),
+            FragSlots::Table(t, _) => Some(t),
             FragSlots::Inline(_) => None,
         }
     }

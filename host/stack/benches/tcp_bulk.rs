@@ -836,8 +836,10 @@ fn measure<L: BulkLink>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, mut link
 }
 
 /// Prints what the sender of an oxnic entry counted over warm-up and measurement (on this
-/// lossless wire every retransmission is one too many) and how many segments the receiver's
-/// software GRO chained per super-packet (what its per-packet work is spread over).
+/// lossless wire every retransmission is one too many), how many of its frames software GSO
+/// took the payload sum of from the copy into the send queue instead of reading the payload,
+/// and how many segments the receiver's software GRO chained per super-packet (what its
+/// per-packet work is spread over).
 fn report(id: &str, link: &OxnicPair) {
     let mib = link.net.stacks[0].tcp_mib();
     let qdisc = link.net.stacks[0]
@@ -849,6 +851,19 @@ fn report(id: &str, link: &OxnicPair) {
         "{id}: sender sent {} segments, retransmitted {}, qdisc drops {qdisc}, bytes {}",
         mib.out_segs, mib.retrans_segs, link.sent
     );
+    let (frames, sums) = link.net.stacks[0]
+        .interfaces()
+        .filter_map(|i| link.net.stacks[0].interface(i))
+        .map(|i| i.stats())
+        .fold((0, 0), |(f, s), st| {
+            (f + st.tx_packets, s + st.gso_sums_from_copy)
+        });
+    if sums > 0 {
+        eprintln!(
+            "{id}: sender's GSO took {sums} of its {frames} frames' payload sums from the copy \
+             into the send queue"
+        );
+    }
     let receiver = &link.net.stacks[1];
     let (merged, flushed) = receiver
         .interfaces()

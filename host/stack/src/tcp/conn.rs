@@ -3030,9 +3030,9 @@ impl Conn {
         };
         // New data goes out in full segments from `snd_nxt` on: the sums taken as later bytes
         // are copied in line up with them.
-        let next = self.snd_nxt.since(self.snd_una) as usize;
+        let cell = if lim.sum_cells { mss as usize } else { 0 };
         self.tx
-            .track_cells(next, if lim.sum_cells { mss as usize } else { 0 });
+            .track_cells(self.snd_nxt.since(self.snd_una) as usize, cell);
         while out.len() < OUTPUT_BATCH {
             self.mark(out.len() - start);
             // 1. The retransmission fast retransmit / a partial ACK asked for.
@@ -3178,6 +3178,12 @@ impl Conn {
             }
             break;
         }
+        // And again from where this output stopped: when it sent everything, ending in a short
+        // segment, the next bytes the application writes start the next segment, and their
+        // sums should line up with it from the first byte (set later, every cell of what it
+        // wrote by then would be lost).
+        self.tx
+            .track_cells(self.snd_nxt.since(self.snd_una) as usize, cell);
         // Data waiting, nothing in flight, and the window (zero, or too small for a segment)
         // let nothing go: the persist timer probes, so a lost window update cannot stall us.
         if self.unsent() > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {

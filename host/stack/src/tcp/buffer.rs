@@ -306,6 +306,28 @@ impl SendQueue {
         (self.cells.open, self.cells.open_len) = (acc, done);
     }
 
+    /// The cell size sums are taken at (0: none are taken).
+    pub fn cell_size(&self) -> usize {
+        self.cells.mss
+    }
+
+    /// The sum of bytes `[off, off + len)` (one segment's payload) when the cells know it: a
+    /// whole cell, or the cell being filled at the end of the queue when the segment is all
+    /// of it (the short tail a write left, sent as it is: no second pass over those bytes
+    /// either).
+    pub fn segment_sum(&self, off: usize, len: usize) -> Option<u16> {
+        let c = &self.cells;
+        if c.mss == 0 || len == 0 {
+            return None;
+        }
+        if len == c.mss {
+            return self.cell_sums(off, len, len)?.next();
+        }
+        let at = self.start + off as u64;
+        let open_at = c.first + (c.done.len() * c.mss) as u64;
+        (at == open_at && len == c.open_len && off + len == self.len).then_some(c.open)
+    }
+
     /// The sums of the whole `mss`-byte cells in bytes `[off, off + len)` when cells of that
     /// size start at `off` (the sum of each full segment of a super-packet cut there at that
     /// size, in order); `None` when they do not line up or none is known. May return fewer
@@ -903,6 +925,47 @@ mod tests {
         assert_eq!(q.peek(0, &mut out), 4 * mss);
         assert_eq!(&out[..3 * mss], &data[base..base + 3 * mss]);
         assert_eq!(&out[3 * mss..], &data[..mss]);
+    }
+
+    #[test]
+    fn send_queue_knows_the_sum_of_a_whole_cell_and_of_the_short_tail() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 251) as u8).collect();
+        let mss = 1448;
+        let mut q = SendQueue::new(100_000);
+        q.track_cells(0, mss);
+        assert_eq!(q.cell_size(), mss);
+        assert_eq!(q.push(&data[..100]), 100);
+        // The whole queue is the open cell: a segment of all of it has its sum.
+        assert_eq!(q.segment_sum(0, 100), Some(checksum::sum(&data[..100])));
+        assert_eq!(q.segment_sum(0, 99), None);
+        assert_eq!(q.segment_sum(1, 99), None);
+        // Acknowledged: the next write starts a new cell.
+        q.consume(100);
+        assert_eq!(q.push(&data[100..137]), 37);
+        assert_eq!(q.segment_sum(0, 37), Some(checksum::sum(&data[100..137])));
+        // Two whole cells and an odd-length tail (the cell starts at an odd stream position).
+        assert_eq!(q.push(&data[137..3137]), 3000);
+        for k in 0..2 {
+            let at = 100 + k * mss;
+            assert_eq!(
+                q.segment_sum(k * mss, mss),
+                Some(checksum::sum(&data[at..at + mss]))
+            );
+        }
+        let tail = 3037 - 2 * mss;
+        assert_eq!(
+            q.segment_sum(2 * mss, tail),
+            Some(checksum::sum(&data[100 + 2 * mss..3137]))
+        );
+        assert_eq!(q.segment_sum(2 * mss, tail - 1), None);
+        assert_eq!(q.segment_sum(2 * mss + 1, tail - 1), None);
+        assert_eq!(q.segment_sum(0, 0), None);
+        // A tail partly acknowledged is not a cell's start any more.
+        q.consume(2 * mss + 5);
+        assert_eq!(q.segment_sum(0, tail - 5), None);
+        // No sums taken: none known.
+        q.track_cells(0, 0);
+        assert_eq!(q.segment_sum(0, tail - 5), None);
     }
 
     #[test]

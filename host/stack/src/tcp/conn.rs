@@ -2950,6 +2950,13 @@ impl Conn {
     pub fn batch_sent(&mut self) {
         self.xmit_retry_at = None;
         self.local_retries = 0;
+        // The batch's segments have their sums. The next new segment starts at `snd_nxt`:
+        // bytes written from now on are summed in cells cut from there, so that a short
+        // segment sent last (a small write, sent at once) does not leave the next writes
+        // summed on cells no segment will match (and summed again when the next batch moves
+        // the cells there, and once more when the segment is built).
+        let next = self.snd_nxt.since(self.snd_una) as usize;
+        self.tx.track_cells(next, self.tx.cell_size());
     }
 
     fn emit_data(
@@ -3230,6 +3237,45 @@ mod tests {
         assert_eq!(client.state(), TcpState::Established);
         assert_eq!(server.state(), TcpState::Established);
         (client, server)
+    }
+
+    #[test]
+    fn segments_of_small_writes_sent_at_once_take_their_sums_from_the_copy() {
+        // No checksum offload: the send queue sums the bytes as they are copied in. Writes of
+        // any size sent at once (no delay), one after another without waiting for ACKs: every
+        // segment, the short ones that end each write too, finds its payload's sum there, so
+        // none is read again when it is built.
+        const SUMS: OutLimits = OutLimits {
+            path_mss: 1460,
+            gso: false,
+            sum_cells: true,
+        };
+        let (mut c, _) = established();
+        c.nodelay = true;
+        let mut out = Vec::new();
+        let (mut segs, mut known) = (0, 0);
+        for k in 0..40usize {
+            let w = [1, 100, 7, 1448, 3000, 333][k % 6];
+            let data: Vec<u8> = (0..w).map(|i| (i * 31 + k * 7) as u8).collect();
+            let now = at(10 + k as u64);
+            assert_eq!(c.send(&data, now), Ok(w));
+            out.clear();
+            c.poll_output(now, &SUMS, &mut out);
+            for o in out.iter().filter(|o| o.len > 0) {
+                segs += 1;
+                let mut bytes = vec![0u8; o.len];
+                assert_eq!(c.send_queue().peek(o.data_off, &mut bytes), o.len);
+                if let Some(s) = c.send_queue().segment_sum(o.data_off, o.len) {
+                    assert_eq!(s, crate::wire::checksum::sum(&bytes));
+                    known += 1;
+                }
+            }
+            if !out.is_empty() {
+                c.batch_sent();
+            }
+        }
+        assert!(segs > 10, "{segs} segments");
+        assert_eq!(known, segs, "{known} of {segs} segments had their sums");
     }
 
     #[test]

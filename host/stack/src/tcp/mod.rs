@@ -2127,10 +2127,10 @@ impl Stack {
         let mut pkt = self.alloc_coloured(hlen, colour);
         let mut pkt = if seg.len > 0 && queue.append_to(&mut pkt, seg.data_off, seg.len).is_ok() {
             let payload_sum = match mode {
-                // A full segment's sum was taken when its bytes were copied in.
+                // A full segment's sum, or a short tail's, was taken when its bytes were
+                // copied in.
                 ChecksumMode::Software => queue
-                    .cell_sums(seg.data_off, seg.len, seg.len)
-                    .and_then(|mut sums| sums.next())
+                    .segment_sum(seg.data_off, seg.len)
                     .unwrap_or_else(|| frags_sum(&pkt)),
                 ChecksumMode::Offloaded => 0,
             };

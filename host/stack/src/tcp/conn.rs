@@ -3040,6 +3040,7 @@ impl Conn {
         let cell = if lim.sum_cells { mss as usize } else { 0 };
         self.tx
             .track_cells(self.snd_nxt.since(self.snd_una) as usize, cell);
+        // (And again once the batch is built: `batch_sent`.)
         while out.len() < OUTPUT_BATCH {
             self.mark(out.len() - start);
             // 1. The retransmission fast retransmit / a partial ACK asked for.
@@ -3185,12 +3186,6 @@ impl Conn {
             }
             break;
         }
-        // And again from where this output stopped: when it sent everything, ending in a short
-        // segment, the next bytes the application writes start the next segment, and their
-        // sums should line up with it from the first byte (set later, every cell of what it
-        // wrote by then would be lost).
-        self.tx
-            .track_cells(self.snd_nxt.since(self.snd_una) as usize, cell);
         // Data waiting, nothing in flight, and the window (zero, or too small for a segment)
         // let nothing go: the persist timer probes, so a lost window update cannot stall us.
         if self.unsent() > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {

@@ -79,24 +79,36 @@ fn sum_blocks(data: &[u8]) -> u64 {
     for piece in data.chunks(WIDE_BLOCK * LANE_BLOCKS) {
         let mut lanes = [0u32; WIDE_BLOCK / 4];
         for block in piece.chunks_exact(WIDE_BLOCK) {
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                let w = u32::from_ne_bytes([
-                    block[4 * k],
-                    block[4 * k + 1],
-                    block[4 * k + 2],
-                    block[4 * k + 3],
-                ]);
-                *lane += (w & 0xffff) + (w >> 16);
-            }
+            add_to_lanes(&mut lanes, block);
         }
-        // Each lane folded to 17 bits (2^16 = 1 modulo 0xffff, so the one's-complement sum
-        // is unchanged) and the sixteen added in 32 bits, which cannot overflow: vector adds,
-        // rather than a chain of sixteen end-around carries (that chain was a third of the time
-        // of summing a 1448-byte payload).
-        let piece_total: u32 = lanes.iter().map(|&l| (l & 0xffff) + (l >> 16)).sum();
-        total = add64(total, u64::from(piece_total));
+        total = add64(total, lanes_total(&lanes));
     }
     total
+}
+
+/// Adds one [`WIDE_BLOCK`]-byte block into the sixteen 32-bit lanes: the two 16-bit halves of
+/// its `k`th 32-bit word into lane `k`.
+#[inline(always)]
+fn add_to_lanes(lanes: &mut [u32; WIDE_BLOCK / 4], block: &[u8]) {
+    for (k, lane) in lanes.iter_mut().enumerate() {
+        let w = u32::from_ne_bytes([
+            block[4 * k],
+            block[4 * k + 1],
+            block[4 * k + 2],
+            block[4 * k + 3],
+        ]);
+        *lane += (w & 0xffff) + (w >> 16);
+    }
+}
+
+/// The lanes' one's-complement total: each lane folded to 17 bits (2^16 = 1 modulo 0xffff, so
+/// the sum is unchanged) and the sixteen added in 32 bits, which cannot overflow: vector adds,
+/// rather than a chain of sixteen end-around carries (that chain was a third of the time of
+/// summing a 1448-byte payload).
+#[inline(always)]
+fn lanes_total(lanes: &[u32; WIDE_BLOCK / 4]) -> u64 {
+    let total: u32 = lanes.iter().map(|&l| (l & 0xffff) + (l >> 16)).sum();
+    u64::from(total)
 }
 
 /// Copies `src` into `dst` (the same length) and returns [`sum`] of the bytes, in one pass:
@@ -157,18 +169,9 @@ fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
             let mut block = [0u8; WIDE_BLOCK];
             block.copy_from_slice(from);
             to.copy_from_slice(&block);
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                let w = u32::from_ne_bytes([
-                    block[4 * k],
-                    block[4 * k + 1],
-                    block[4 * k + 2],
-                    block[4 * k + 3],
-                ]);
-                *lane += (w & 0xffff) + (w >> 16);
-            }
+            add_to_lanes(&mut lanes, &block);
         }
-        let piece_total: u32 = lanes.iter().map(|&l| (l & 0xffff) + (l >> 16)).sum();
-        total = add64(total, u64::from(piece_total));
+        total = add64(total, lanes_total(&lanes));
     }
     total
 }

@@ -224,12 +224,7 @@ pub fn complete_tx_checksum(frame: &mut PacketBuf) -> Result<(), TxChecksumError
             .map_err(|_| TxChecksumError::NotWritable)?;
     }
     let head = frame.data();
-    let mut sum = checksum::sum(&head[start..]);
-    let mut pos = head.len() - start;
-    for f in frame.frags() {
-        sum = checksum::add_block(sum, checksum::sum(f), pos);
-        pos += f.len();
-    }
+    let sum = checksum::sum_pieces(std::iter::once(&head[start..]).chain(frame.frags()));
     let data = frame.data_mut().map_err(|_| TxChecksumError::NotWritable)?;
     let mut c = !sum;
     // UDP sends an all-ones checksum for a computed zero (zero means "none").

@@ -365,12 +365,7 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
         // The frame ends with the segment (trimmed above); a software-GSO segment carries its
         // payload in fragments, summed in place.
         let head = frame.data().get(ETH_LEN + IP_LEN..)?;
-        let mut body = checksum::sum(head);
-        let mut at = head.len();
-        for f in frame.frags() {
-            body = checksum::add_block(body, checksum::sum(f), at);
-            at += f.len();
-        }
+        let body = checksum::sum_pieces(std::iter::once(head).chain(frame.frags()));
         let sum = checksum::add(
             checksum::pseudo_header_v4(src, dst, protocol::TCP, (ip_total - IP_LEN) as u16),
             body,

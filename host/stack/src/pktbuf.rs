@@ -268,6 +268,17 @@ impl FragSlots {
             FragSlots::Table(t, _) => &mut t[..],
         }
     }
+
+    /// Moves an inline fragment (if any) to the front of a table, so there is room for more
+    /// (or for segment sums).
+    #[inline(always)]
+    fn make_table(&mut self) {
+        if let FragSlots::Inline([one]) = self {
+            let mut table = take_table();
+            table[0] = one.take();
+            *self = FragSlots::Table(table, None);
+        }
+    }
 }
 
 /// Most empty fragment tables a thread keeps for reuse.
@@ -282,25 +293,34 @@ thread_local! {
     static SPARE: RefCell<Vec<Box<FragTable>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A thread's list of emptied boxes of one kind (fragment tables, segment sums).
+type SpareList<T> = std::thread::LocalKey<RefCell<Vec<Box<T>>>>;
+
+/// A box from this thread's list `spares`, if it has one.
+fn take_spare<T: 'static>(spares: &'static SpareList<T>) -> Option<Box<T>> {
+    spares.try_with(|s| s.borrow_mut().pop()).ok().flatten()
+}
+
+/// Gives an emptied box back to this thread's list `spares`, which keeps at most `most`.
+fn give_spare_to<T: 'static>(spares: &'static SpareList<T>, item: Box<T>, most: usize) {
+    // During thread teardown the list may be gone: then the box is simply freed.
+    let _ = spares.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < most {
+                s.push(item);
+            }
+        }
+    });
+}
+
 /// An empty fragment table, from this thread's spares when there is one.
 fn take_table() -> Box<FragTable> {
-    SPARE
-        .try_with(|s| s.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Box::new(NO_FRAGS))
+    take_spare(&SPARE).unwrap_or_else(|| Box::new(NO_FRAGS))
 }
 
 /// Gives an empty table (every slot `None`) back to this thread's spares.
 fn give_table(table: Box<FragTable>) {
-    // During thread teardown the spares may be gone: then the table is simply freed.
-    let _ = SPARE.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if s.len() < SPARE_TABLES {
-                s.push(table);
-            }
-        }
-    });
+    give_spare_to(&SPARE, table, SPARE_TABLES);
 }
 
 /// A packet buffer: head bytes `[data, tail)` of a storage (or of the buffer's own inline head,
@@ -753,19 +773,14 @@ impl PacketBuf {
     /// as the bytes were copied in. Changing the payload (`trim`, appending, `linearize`)
     /// drops them.
     pub(crate) fn set_seg_sums(&mut self, mss: u16, sums: impl IntoIterator<Item = u16>) {
-        let b = &mut *self.b;
-        if let FragSlots::Inline([one]) = &mut b.frags {
-            // They live beside a table: a buffer with one fragment or none gets one.
-            let mut table = take_table();
-            table[0] = one.take();
-            b.frags = FragSlots::Table(table, None);
-        }
-        let FragSlots::Table(_, slot) = &mut b.frags else {
+        // They live beside a table: a buffer with one fragment or none gets one.
+        self.b.frags.make_table();
+        let FragSlots::Table(_, slot) = &mut self.b.frags else {
             return;
         };
         let mut table = slot
             .take()
-            .or_else(|| SPARE_SUMS.try_with(|s| s.borrow_mut().pop()).ok().flatten())
+            .or_else(|| take_spare(&SPARE_SUMS))
             .unwrap_or_else(|| {
                 Box::new(SegSums {
                     mss: 0,
@@ -801,16 +816,9 @@ impl PacketBuf {
 
 /// Keeps an emptied [`SegSums`] box for the next super-packet.
 fn give_sums(sums: Option<Box<SegSums>>) {
-    let Some(sums) = sums else {
-        return;
-    };
-    let _ = SPARE_SUMS.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if s.len() < SPARE_SEG_SUMS {
-                s.push(sums);
-            }
-        }
-    });
+    if let Some(sums) = sums {
+        give_spare_to(&SPARE_SUMS, sums, SPARE_SEG_SUMS);
+    }
 }
 
 impl Clone for PacketBuf {
@@ -1026,12 +1034,8 @@ impl PacketBuf {
     #[inline(always)]
     fn free_slot(&mut self) -> Option<&mut Option<Frag>> {
         let b = &mut *self.b;
-        if let FragSlots::Inline([one]) = &mut b.frags {
-            if b.nr_frags > 0 {
-                let mut table = take_table();
-                table[0] = one.take();
-                b.frags = FragSlots::Table(table, None);
-            }
+        if b.nr_frags > 0 {
+            b.frags.make_table();
         }
         b.frags
             .slots_mut()

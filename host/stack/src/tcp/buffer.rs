@@ -296,14 +296,11 @@ impl SendQueue {
         let open_from = at + (end - at) / mss as u64 * mss as u64;
         c.reset(open_from);
         let open_off = (open_from - self.start) as usize;
-        let mut acc = 0;
-        let mut done = 0;
-        for (chunk, o, l) in self.range(open_off, self.len - open_off) {
-            let bytes = chunk.data().get(o..o + l).unwrap_or(&[]);
-            acc = checksum::add_block(acc, checksum::sum(bytes), done);
-            done += l;
-        }
-        (self.cells.open, self.cells.open_len) = (acc, done);
+        let open = self.range(open_off, self.len - open_off);
+        self.cells.open = checksum::sum_pieces(
+            open.map(|(chunk, o, l)| chunk.data().get(o..o + l).unwrap_or(&[])),
+        );
+        self.cells.open_len = self.len - open_off;
     }
 
     /// The cell size sums are taken at (0: none are taken).

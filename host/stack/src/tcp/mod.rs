@@ -2221,11 +2221,5 @@ impl Stack {
 /// One's-complement sum of a packet's fragments laid end to end (its payload, when the head
 /// holds only headers).
 fn frags_sum(pkt: &PacketBuf) -> u16 {
-    let mut acc = 0;
-    let mut at = 0;
-    for f in pkt.frags() {
-        acc = checksum::add_block(acc, checksum::sum(f), at);
-        at += f.len();
-    }
-    acc
+    checksum::sum_pieces(pkt.frags())
 }

@@ -261,6 +261,18 @@ fn fold64(mut s: u64) -> u16 {
     s as u16
 }
 
+/// [`sum`] of pieces laid end to end (a packet's head and fragments, a queue's chunks), without
+/// copying them together: each piece's sum added at its offset ([`add_block`]).
+pub fn sum_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u16 {
+    let mut acc = 0;
+    let mut at = 0;
+    for piece in pieces {
+        acc = add_block(acc, sum(piece), at);
+        at += piece.len();
+    }
+    acc
+}
+
 /// One's-complement addition of two 16-bit sums (Linux `csum_add`, folded).
 pub fn add(a: u16, b: u16) -> u16 {
     let s = u32::from(a) + u32::from(b);

@@ -68,11 +68,14 @@ impl Stack {
             return;
         };
         if iface.gro_enabled && !iface.dev.caps().gro_hw {
-            let mut out = std::mem::take(&mut iface.gro.out);
-            let outcome = iface.gro.receive(frame, now, &mut out);
-            if outcome == GroOutcome::Merged {
+            if iface.gro.receive_to_out(frame, now) == GroOutcome::Merged {
                 iface.stats.gro_merged += 1;
             }
+            // Most frames join a held flow: nothing to deliver.
+            if iface.gro.out.is_empty() {
+                return;
+            }
+            let mut out = std::mem::take(&mut iface.gro.out);
             for f in out.drain(..) {
                 self.netif_receive_core(ifindex, f, now);
             }

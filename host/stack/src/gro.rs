@@ -159,27 +159,63 @@ struct Flow {
 /// The GRO state of one receive queue.
 #[derive(Debug, Default)]
 pub struct Gro {
+    held: Held,
+    /// What [`Self::receive_to_out`] delivered, for the device layer to take up the stack;
+    /// also the list it lends to `flush`, kept to avoid reallocating.
+    pub(crate) out: Vec<PacketBuf>,
+}
+
+/// The flows GRO holds and its counters: apart from the output list, so that a frame can be
+/// merged with the list borrowed beside them.
+#[derive(Debug, Default)]
+struct Held {
     flows: Vec<Flow>,
     stats: GroStats,
-    /// Scratch list the device layer lends to `receive`/`flush`, kept to avoid reallocating.
-    pub(crate) out: Vec<PacketBuf>,
 }
 
 impl Gro {
     /// Counters.
     pub fn stats(&self) -> &GroStats {
-        &self.stats
+        &self.held.stats
     }
 
     /// Flows held now.
     pub fn held(&self) -> usize {
-        self.flows.len()
+        self.held.flows.len()
     }
 
     /// Offers one frame (data at the Ethernet header), received at `now`. Frames ready to go
     /// up the stack — held super-packets that had to be delivered, and the frame itself when
     /// not held — are appended to `out` in the order they must be delivered.
     pub fn receive(
+        &mut self,
+        frame: PacketBuf,
+        now: Instant,
+        out: &mut Vec<PacketBuf>,
+    ) -> GroOutcome {
+        self.held.receive(frame, now, out)
+    }
+
+    /// [`Self::receive`] into the list the device layer drains after each frame (`out`):
+    /// most frames join a held flow and deliver nothing, and then the list is not touched.
+    pub(crate) fn receive_to_out(&mut self, frame: PacketBuf, now: Instant) -> GroOutcome {
+        self.held.receive(frame, now, &mut self.out)
+    }
+
+    /// Delivers every held super-packet, oldest first (`napi_gro_flush`).
+    pub fn flush(&mut self, out: &mut Vec<PacketBuf>) {
+        self.held.flush(out);
+    }
+
+    /// Delivers, oldest first, the super-packets held for [`GRO_MAX_AGE`] or longer at `now`
+    /// (`napi_gro_flush(napi, true)`); younger ones stay to grow in the next poll.
+    pub fn flush_older(&mut self, now: Instant, out: &mut Vec<PacketBuf>) {
+        self.held.flush_older(now, out);
+    }
+}
+
+impl Held {
+    fn receive(
         &mut self,
         mut frame: PacketBuf,
         now: Instant,
@@ -269,16 +305,13 @@ impl Gro {
         GroOutcome::Held
     }
 
-    /// Delivers every held super-packet, oldest first (`napi_gro_flush`).
-    pub fn flush(&mut self, out: &mut Vec<PacketBuf>) {
+    fn flush(&mut self, out: &mut Vec<PacketBuf>) {
         while !self.flows.is_empty() {
             self.deliver(0, out);
         }
     }
 
-    /// Delivers, oldest first, the super-packets held for [`GRO_MAX_AGE`] or longer at `now`
-    /// (`napi_gro_flush(napi, true)`); younger ones stay to grow in the next poll.
-    pub fn flush_older(&mut self, now: Instant, out: &mut Vec<PacketBuf>) {
+    fn flush_older(&mut self, now: Instant, out: &mut Vec<PacketBuf>) {
         // Flows are held in arrival order, so the old ones are a prefix.
         while self
             .flows

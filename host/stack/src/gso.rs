@@ -242,18 +242,60 @@ fn segment_inner(
     } else {
         None
     };
+    // The TCP bytes read per segment, taken now: the loop writes each segment's fields into
+    // `hdr` itself, and copies the result into the segment once.
+    let (tcp_doff, tcp_flags) = if l4proto == protocol::TCP {
+        (l4[12], l4[13])
+    } else {
+        (0, 0)
+    };
+    let (ip_at, l4_at) = (l2, l2 + ihl);
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
-        let linear = if share { hdr_len } else { hdr_len + chunk_len };
-        out.push(if inline {
-            PacketBuf::with_inline_head(SEG_HEADROOM)
+        let l4len = l4hlen + chunk_len;
+        // This segment's fields, in the local copy of the headers.
+        let ip_total = (ihl + l4len) as u16;
+        let seg_ident = ident.wrapping_add(i as u16);
+        hdr[ip_at + 2..ip_at + 4].copy_from_slice(&ip_total.to_be_bytes());
+        hdr[ip_at + 4..ip_at + 6].copy_from_slice(&seg_ident.to_be_bytes());
+        let c = !checksum::add(checksum::add(ip_base, ip_total), seg_ident);
+        hdr[ip_at + 10..ip_at + 12].copy_from_slice(&c.to_be_bytes());
+        // The words of the TCP header that differ per segment, kept for its checksum rather
+        // than read back: sequence number and the offset/flags word.
+        let mut tcp_words = [0u16; 3];
+        let check_at = if l4proto == protocol::TCP {
+            let seq = seq0.wrapping_add((i * mss) as u32);
+            hdr[l4_at + 4..l4_at + 8].copy_from_slice(&seq.to_be_bytes());
+            let mut flags = tcp_flags;
+            if i + 1 < n {
+                flags &= !0x09; // FIN, PSH: last segment only
+            }
+            if i > 0 {
+                flags &= !0x80; // CWR: first segment only
+            }
+            hdr[l4_at + 13] = flags;
+            tcp_words = [
+                (seq >> 16) as u16,
+                seq as u16,
+                u16::from_be_bytes([tcp_doff, flags]),
+            ];
+            16
+        } else {
+            hdr[l4_at + 4..l4_at + 6].copy_from_slice(&(l4len as u16).to_be_bytes());
+            6
+        };
+        hdr[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&[0, 0]);
+        let mut seg = if inline {
+            // Room for the headers is kept in front; they go in once the checksum is known.
+            PacketBuf::with_inline_head(SEG_HEADROOM + hdr_len)
         } else {
             // Header-only segments in big (2 KB) buffers start at a varying offset, so the
             // headers of a burst do not all fall into the same few cache sets (slab colouring);
             // small header buffers are spread by their size already and get no colour.
             // Only as far as the buffer could still take the payload back in, should a later
             // stage linearize the segment.
+            let linear = if share { hdr_len } else { hdr_len + chunk_len };
             let slack = pool
                 .buf_size()
                 .saturating_sub(SEG_HEADROOM + hdr_len + chunk_len);
@@ -262,17 +304,18 @@ fn segment_inner(
             } else {
                 SEG_HEADROOM
             };
-            match pool.alloc(headroom) {
+            let mut b = match pool.alloc(headroom) {
                 Some(b) if b.tailroom() >= linear => b,
                 _ => PacketBuf::new(linear + SEG_HEADROOM, SEG_HEADROOM),
+            };
+            if share {
+                b.reserve(hdr_len).map_err(|_| GsoError::Malformed)?;
             }
-        });
-        let Some(seg) = out.last_mut() else {
-            return Err(GsoError::Malformed);
+            b
         };
-        seg.put(linear).map_err(|_| GsoError::Malformed)?;
-        // A shared segment takes its payload from where the last one stopped, summing each
-        // piece as it goes (unless the device sums it, or TCP did).
+        // The payload: a shared segment takes it from where the last one stopped, summing
+        // each piece as it goes (unless the device sums it, or TCP did); any other gets a copy
+        // after its headers.
         let known = known_sums
             .and_then(|s| s.get(i))
             .filter(|_| chunk_len == mss);
@@ -288,46 +331,15 @@ fn segment_inner(
                 at += piece.len();
             })
             .map_err(|_| GsoError::Malformed)?;
-        }
-        let d = seg.data_mut().map_err(|_| GsoError::Malformed)?;
-        d[..hdr_len].copy_from_slice(&bytes[..hdr_len]);
-        if !share {
-            copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
-        }
-        let iph = &mut d[l2..l2 + ihl];
-        let ip_total = (ihl + l4hlen + chunk_len) as u16;
-        let seg_ident = ident.wrapping_add(i as u16);
-        iph[2..4].copy_from_slice(&ip_total.to_be_bytes());
-        iph[4..6].copy_from_slice(&seg_ident.to_be_bytes());
-        let c = !checksum::add(checksum::add(ip_base, ip_total), seg_ident);
-        iph[10..12].copy_from_slice(&c.to_be_bytes());
-        let l4len = l4hlen + chunk_len;
-        let th = &mut d[l2 + ihl..];
-        // The words of the TCP header that differ per segment, computed here rather than read
-        // back from the buffer just written: sequence number and the offset/flags word.
-        let mut tcp_words = [0u16; 3];
-        let check_at = if l4proto == protocol::TCP {
-            let seq = seq0.wrapping_add((i * mss) as u32);
-            th[4..8].copy_from_slice(&seq.to_be_bytes());
-            let mut flags = l4[13];
-            if i + 1 < n {
-                flags &= !0x09; // FIN, PSH: last segment only
-            }
-            if i > 0 {
-                flags &= !0x80; // CWR: first segment only
-            }
-            th[13] = flags;
-            tcp_words = [
-                (seq >> 16) as u16,
-                seq as u16,
-                u16::from_be_bytes([l4[12], flags]),
-            ];
-            16
         } else {
-            th[4..6].copy_from_slice(&(l4len as u16).to_be_bytes());
-            6
-        };
-        th[check_at..check_at + 2].copy_from_slice(&[0, 0]);
+            let d = seg
+                .put(hdr_len + chunk_len)
+                .map_err(|_| GsoError::Malformed)?;
+            copy_range(chunks, hdr_len + off, &mut d[hdr_len..]);
+            if !partial {
+                payload_sum = checksum::sum(&d[hdr_len..]);
+            }
+        }
         // The payload starts at an even offset (the header is whole 32-bit words), so its
         // sum adds as it is.
         let pseudo = checksum::add(pseudo_base, l4len as u16);
@@ -335,30 +347,38 @@ fn segment_inner(
             // The device finishes it: the field holds the pseudo-header sum.
             pseudo
         } else {
-            let body = if share {
-                let header = tcp_words.into_iter().fold(tcp_base, checksum::add);
-                checksum::add(header, payload_sum)
+            let header = if share {
+                tcp_words.into_iter().fold(tcp_base, checksum::add)
             } else {
-                checksum::sum(&th[..l4len])
+                checksum::sum(&hdr[l4_at..hdr_len])
             };
-            let c = !checksum::add(pseudo, body);
+            let c = !checksum::add(pseudo, checksum::add(header, payload_sum));
             if c == 0 && l4proto == protocol::UDP {
                 0xffff
             } else {
                 c
             }
         };
-        th[check_at..check_at + 2].copy_from_slice(&c.to_be_bytes());
-        seg.meta.protocol = frame.meta.protocol;
-        seg.meta.hash = frame.meta.hash;
-        seg.meta.hash_type = frame.meta.hash_type;
-        seg.meta.mark = frame.meta.mark;
-        seg.meta.ifindex = frame.meta.ifindex;
-        seg.meta.vlan_tci = frame.meta.vlan_tci;
-        seg.meta.pkt_type = frame.meta.pkt_type;
-        seg.meta.csum = if partial {
+        hdr[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&c.to_be_bytes());
+        let h = if share {
+            seg.push(hdr_len)
+        } else {
+            seg.data_mut().map(|d| &mut d[..hdr_len])
+        }
+        .map_err(|_| GsoError::Malformed)?;
+        h.copy_from_slice(&hdr[..hdr_len]);
+        let m = &frame.meta;
+        let sm = &mut seg.meta;
+        sm.protocol = m.protocol;
+        sm.hash = m.hash;
+        sm.hash_type = m.hash_type;
+        sm.mark = m.mark;
+        sm.ifindex = m.ifindex;
+        sm.vlan_tci = m.vlan_tci;
+        sm.pkt_type = m.pkt_type;
+        sm.csum = if partial {
             ChecksumState::Partial {
-                start: (l2 + ihl) as u16,
+                start: l4_at as u16,
                 offset: check_at as u16,
             }
         } else {
@@ -369,6 +389,7 @@ fn segment_inner(
         } else {
             seg.set_network_header();
         }
+        out.push(seg);
     }
     Ok(sums_used)
 }

@@ -807,8 +807,9 @@ impl PacketBuf {
 
     /// Drops the attached segment sums (a buffer that goes to a device: the device sees
     /// bytes).
+    #[inline]
     pub(crate) fn clear_seg_sums(&mut self) {
-        if let FragSlots::Table(_, sums) = &mut self.b.frags {
+        if let FragSlots::Table(_, sums @ Some(_)) = &mut self.b.frags {
             give_sums(sums.take());
         }
     }
@@ -913,11 +914,13 @@ impl PacketBuf {
         b
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         self.head_buf().len()
     }
 
     /// The head's whole buffer: its storage's, or the inline area.
+    #[inline]
     fn head_buf(&self) -> &[u8] {
         if self.b.inline_head {
             return &self.b.inline;
@@ -926,6 +929,7 @@ impl PacketBuf {
     }
 
     /// Mutable head bytes; only called once the head is known to be unique.
+    #[inline]
     fn head_buf_mut(&mut self) -> &mut [u8] {
         let b = &mut *self.b;
         if b.inline_head {
@@ -938,31 +942,37 @@ impl PacketBuf {
     }
 
     /// Total length: linear part plus fragments.
+    #[inline]
     pub fn len(&self) -> usize {
         self.head_len() + self.b.frag_len
     }
 
     /// True when the buffer holds no bytes.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Length of the linear part (what [`Self::data`] returns).
+    #[inline]
     pub fn head_len(&self) -> usize {
         self.b.tail - self.b.data
     }
 
     /// Bytes free in front of the data, for headers to be pushed.
+    #[inline]
     pub fn headroom(&self) -> usize {
         self.b.data
     }
 
     /// Bytes free after the linear data.
+    #[inline]
     pub fn tailroom(&self) -> usize {
         self.capacity() - self.b.tail
     }
 
     /// Number of fragments.
+    #[inline]
     pub fn nr_frags(&self) -> usize {
         self.b.nr_frags
     }
@@ -976,11 +986,13 @@ impl PacketBuf {
     }
 
     /// The linear bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         self.head_buf().get(self.b.data..self.b.tail).unwrap_or(&[])
     }
 
     /// The linear bytes, writable (copies the head first if it is shared).
+    #[inline]
     pub fn data_mut(&mut self) -> Result<&mut [u8], PktBufError> {
         self.make_unique()?;
         let (d, t) = (self.b.data, self.b.tail);
@@ -1064,13 +1076,22 @@ impl PacketBuf {
 
     /// Gives this buffer its own copy of the head if a clone shares it (Linux `skb_unshare`
     /// for the head). The copy comes from the same pool, so it does not allocate either.
+    /// The check is in line (every write to a head makes it, and the head is nearly always
+    /// its own already); the copy is not.
+    #[inline(always)]
     fn make_unique(&mut self) -> Result<(), PktBufError> {
+        match self.b.head.as_ref() {
+            Some(old) if Arc::strong_count(old) != 1 => self.unshare_head(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The copy of [`Self::make_unique`], for a head a clone shares.
+    #[inline(never)]
+    fn unshare_head(&mut self) -> Result<(), PktBufError> {
         let Some(old) = self.b.head.as_ref() else {
             return Ok(());
         };
-        if Arc::strong_count(old) == 1 {
-            return Ok(());
-        }
         let new = match old.pool.upgrade() {
             Some(pool) => take_storage(&pool).ok_or(PktBufError::PoolExhausted)?,
             None => Arc::new(Storage {
@@ -1092,6 +1113,7 @@ impl PacketBuf {
     }
 
     /// Moves the start of an empty buffer forward by `n`, making headroom (`skb_reserve`).
+    #[inline]
     pub fn reserve(&mut self, n: usize) -> Result<(), PktBufError> {
         if !self.is_empty() {
             return Err(PktBufError::NotEmpty);
@@ -1108,6 +1130,7 @@ impl PacketBuf {
     }
 
     /// Prepends `n` bytes (for a header) and returns them to be written (`skb_push`).
+    #[inline]
     pub fn push(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
         if n > self.b.data {
             return Err(PktBufError::NoHeadroom {
@@ -1123,6 +1146,7 @@ impl PacketBuf {
 
     /// Removes `n` bytes from the front of the linear part and returns them (`skb_pull`):
     /// how each RX stage steps over the header it has handled.
+    #[inline]
     pub fn pull(&mut self, n: usize) -> Result<&[u8], PktBufError> {
         if n > self.head_len() {
             return Err(PktBufError::TooShort {
@@ -1574,6 +1598,7 @@ impl PacketBuf {
 
     /// Records the current data start as the MAC header (`skb_reset_mac_header`). A start
     /// more than 64 KiB into the buffer records none (the header accessor then returns `None`).
+    #[inline]
     pub fn set_mac_header(&mut self) {
         self.meta.mac_header = u16::try_from(self.b.data).ok();
     }

@@ -33,14 +33,26 @@ pub enum ChecksumMode {
 
 /// One's-complement sum of `data` (RFC 1071), folded to 16 bits, as a network-order word value
 /// (not complemented: that is [`checksum`]). An odd final byte is padded with a zero byte.
+#[inline]
 pub fn sum(data: &[u8]) -> u16 {
-    let total = if data.len() < WIDE_MIN {
+    u16::from_be(fold64(partial(data)))
+}
+
+/// Native-order partial sum of `data` (not folded): headers and other short data in line,
+/// without a call; longer data through [`sum_words`] or the vector loop of [`sum_long`].
+#[inline(always)]
+fn partial(data: &[u8]) -> u64 {
+    if data.len() < SHORT_MAX {
+        sum_short(data)
+    } else if data.len() < WIDE_MIN {
         sum_words(data)
     } else {
         sum_long(data)
-    };
-    u16::from_be(fold64(total))
+    }
 }
+
+/// Data shorter than this is summed by [`sum_short`].
+const SHORT_MAX: usize = 64;
 
 /// Bytes per block of [`sum_blocks`].
 const WIDE_BLOCK: usize = 64;
@@ -64,7 +76,7 @@ fn sum_long(data: &[u8]) -> u64 {
         "x86_64+avx2" => {
             let whole = data.len() / WIDE_BLOCK * WIDE_BLOCK;
             // The tail starts at a multiple of 64: its 16-bit words line up with the blocks'.
-            add64(sum_blocks(&data[..whole]), sum_words(&data[whole..]))
+            add64(sum_blocks(&data[..whole]), sum_short(&data[whole..]))
         }
         _ => sum_words(data),
     }
@@ -141,7 +153,7 @@ fn copy_sum_long(dst: &mut [u8], src: &[u8]) -> u64 {
             let (src_blocks, src_tail) = src.split_at(whole);
             let blocks = copy_sum_blocks(dst_blocks, src_blocks);
             dst_tail.copy_from_slice(src_tail);
-            add64(blocks, sum_words(src_tail))
+            add64(blocks, sum_short(src_tail))
         }
         _ => {
             dst.copy_from_slice(src);
@@ -176,20 +188,22 @@ fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
     total
 }
 
-/// Native-order one's-complement partial sum of `data` (not folded to 16 bits) for short data
-/// and the tail of long data.
+/// Native-order one's-complement partial sum of `data` (not folded to 16 bits): data under
+/// [`WIDE_MIN`] bytes, and all data on a CPU without the vector builds of [`sum_long`].
 fn sum_words(data: &[u8]) -> u64 {
+    // Data under 64 bytes (headers, the tails of long data) skips the accumulators and their
+    // fold, a chain of eight end-around carries: they were most of the cost of summing an IPv4
+    // or a TCP header.
+    if data.len() < SHORT_MAX {
+        return sum_short(data);
+    }
     // Four 128-bit accumulators of 64-bit words: each add is one add and one add-with-carry,
     // the carries pile up in the high halves instead of being folded back in the loop, and the
     // four chains are independent, so the adders stay busy.
     let blocks = data.chunks_exact(32);
-    let mut rest = data;
+    let rest = blocks.remainder();
     let mut total: u64 = 0;
-    // Data under 64 bytes (headers, the tails of long data) skips the accumulators and their
-    // fold, a chain of eight end-around carries: they were most of the cost of summing an IPv4
-    // or a TCP header.
-    if data.len() >= 64 {
-        rest = blocks.remainder();
+    {
         let mut acc = [0u128; 4];
         for b in blocks {
             for (k, a) in acc.iter_mut().enumerate() {
@@ -210,9 +224,17 @@ fn sum_words(data: &[u8]) -> u64 {
             total = add64(total, a as u64);
             total = add64(total, (a >> 64) as u64);
         }
-        // The tail below adds at most six values below 2^33 each: keep room for them.
-        total = (total & 0xffff_ffff) + (total >> 32);
     }
+    add64(total, sum_short(rest))
+}
+
+/// Native-order partial sum of `rest`, shorter than [`SHORT_MAX`] bytes, below 2^36: a few
+/// 64-bit loads with their halves added, no loop and no carry chain. Always inlined, so an
+/// IPv4 or TCP header or the tail of a payload costs no call.
+#[inline(always)]
+fn sum_short(mut rest: &[u8]) -> u64 {
+    debug_assert!(rest.len() < SHORT_MAX);
+    let mut total: u64 = 0;
     let half = |w: u64| (w & 0xffff_ffff) + (w >> 32);
     let u64_at = |r: &[u8]| u64::from_ne_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
     // At most four plus two plus one values below 2^33 and three small ones: no carry is lost.
@@ -262,15 +284,20 @@ fn fold64(mut s: u64) -> u16 {
 }
 
 /// [`sum`] of pieces laid end to end (a packet's head and fragments, a queue's chunks), without
-/// copying them together: each piece's sum added at its offset ([`add_block`]).
+/// copying them together: each piece's partial sum added at its offset, as [`add_block`] does
+/// with folded ones, and the total folded once.
 pub fn sum_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u16 {
-    let mut acc = 0;
-    let mut at = 0;
+    let mut total: u64 = 0;
+    let mut odd = false;
     for piece in pieces {
-        acc = add_block(acc, sum(piece), at);
-        at += piece.len();
+        let p = partial(piece);
+        // A piece at an odd offset has its bytes in the other halves of the words: rotating
+        // a 64-bit partial sum by 8 bits multiplies it by 2^8, which modulo 0xffff (a divisor
+        // of 2^64 - 1) is the byte swap of the folded sum (Linux `csum_block_add`'s `ror32`).
+        total = add64(total, if odd { p.rotate_left(8) } else { p });
+        odd ^= piece.len() % 2 == 1;
     }
-    acc
+    u16::from_be(fold64(total))
 }
 
 /// One's-complement addition of two 16-bit sums (Linux `csum_add`, folded).
@@ -293,18 +320,21 @@ pub fn add_block(acc: u16, block_sum: u16, offset: usize) -> u16 {
 
 /// The Internet checksum of `data`: the complement of [`sum`]. Writing it into a zeroed checksum
 /// field makes the sum over the whole header 0xffff, which is what [`verify`] checks.
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
     !sum(data)
 }
 
 /// True when `data`, checksum field included, sums to 0xffff. (A sum of +0 only comes from
 /// all-zero data, whose correct checksum is 0xffff, so a zero there is rightly rejected.)
+#[inline]
 pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xffff
 }
 
 /// Sum of the IPv4 pseudo-header used by UDP and TCP (RFC 768, RFC 9293 §3.1): source and
 /// destination addresses, protocol, and the transport length.
+#[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> u16 {
     let s = src.octets();
     let d = dst.octets();
@@ -481,6 +511,39 @@ mod tests {
             let (a, b) = d.split_at(split);
             let s = add_block(sum(a), sum(b), split);
             assert_eq!(s, sum(&d), "split {split}");
+        }
+    }
+
+    #[test]
+    fn pieces_of_any_length_sum_like_the_whole() {
+        // Cuts of every kind: odd and even lengths, so pieces start at odd offsets; empty
+        // pieces; short ones (in line) and long ones (the vector loop) side by side. All-ones
+        // data makes every partial sum carry.
+        let random = bytes(0xfeed, 9000);
+        let ones = vec![0xffu8; 9000];
+        let cut_lists: [&[usize]; 6] = [
+            &[1, 1, 1, 4000],
+            &[0, 3, 0, 61, 64, 127, 128, 1449],
+            &[32, 1448, 7, 2000, 5],
+            &[63, 63, 63, 63, 129, 1],
+            &[8999, 1],
+            &[9000],
+        ];
+        for data in [&random, &ones] {
+            for cuts in cut_lists {
+                let mut pieces = Vec::new();
+                let mut at = 0;
+                for &n in cuts {
+                    pieces.push(&data[at..at + n]);
+                    at += n;
+                }
+                let whole = &data[..at];
+                assert_eq!(
+                    sum_pieces(pieces.iter().copied()),
+                    rfc1071_sum(whole),
+                    "cuts {cuts:?}"
+                );
+            }
         }
     }
 

@@ -359,7 +359,6 @@ fn segment_inner(
                 c
             }
         };
-        hdr[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&c.to_be_bytes());
         let h = if share {
             seg.push(hdr_len)
         } else {
@@ -367,6 +366,9 @@ fn segment_inner(
         }
         .map_err(|_| GsoError::Malformed)?;
         h.copy_from_slice(&hdr[..hdr_len]);
+        // The checksum goes into the segment after the copy: written into `hdr` just before,
+        // it made the copy's wide loads wait for that narrow store (a failed store forward).
+        h[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&c.to_be_bytes());
         let m = &frame.meta;
         let sm = &mut seg.meta;
         sm.protocol = m.protocol;

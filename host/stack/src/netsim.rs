@@ -403,6 +403,7 @@ impl Link {
 
     /// Hands a frame over on an ideal link without copying it: the buffer itself travels, its
     /// transmit metadata replaced by what the receiving card reports.
+    #[inline]
     fn pass(
         &mut self,
         dir: Direction,

@@ -920,7 +920,7 @@ impl PacketBuf {
     }
 
     /// The head's whole buffer: its storage's, or the inline area.
-    #[inline]
+    #[inline(always)]
     fn head_buf(&self) -> &[u8] {
         if self.b.inline_head {
             return &self.b.inline;
@@ -942,7 +942,7 @@ impl PacketBuf {
     }
 
     /// Total length: linear part plus fragments.
-    #[inline]
+    #[inline(always)]
     pub fn len(&self) -> usize {
         self.head_len() + self.b.frag_len
     }
@@ -954,7 +954,7 @@ impl PacketBuf {
     }
 
     /// Length of the linear part (what [`Self::data`] returns).
-    #[inline]
+    #[inline(always)]
     pub fn head_len(&self) -> usize {
         self.b.tail - self.b.data
     }
@@ -986,7 +986,7 @@ impl PacketBuf {
     }
 
     /// The linear bytes.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self) -> &[u8] {
         self.head_buf().get(self.b.data..self.b.tail).unwrap_or(&[])
     }
@@ -1146,7 +1146,7 @@ impl PacketBuf {
 
     /// Removes `n` bytes from the front of the linear part and returns them (`skb_pull`):
     /// how each RX stage steps over the header it has handled.
-    #[inline]
+    #[inline(always)]
     pub fn pull(&mut self, n: usize) -> Result<&[u8], PktBufError> {
         if n > self.head_len() {
             return Err(PktBufError::TooShort {

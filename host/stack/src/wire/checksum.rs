@@ -285,19 +285,40 @@ fn fold64(mut s: u64) -> u16 {
 
 /// [`sum`] of pieces laid end to end (a packet's head and fragments, a queue's chunks), without
 /// copying them together: each piece's partial sum added at its offset, as [`add_block`] does
-/// with folded ones, and the total folded once.
+/// with folded ones, and the total folded once ([`Pieces`]).
 pub fn sum_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u16 {
-    let mut total: u64 = 0;
-    let mut odd = false;
+    let mut sum = Pieces::default();
     for piece in pieces {
+        sum.add(piece);
+    }
+    sum.sum()
+}
+
+/// A sum over pieces laid end to end, one piece at a time: [`sum_pieces`] for a caller that
+/// has its pieces in hand rather than in an iterator (GRO's check of every segment).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pieces {
+    total: u64,
+    odd: bool,
+}
+
+impl Pieces {
+    /// Adds the piece that follows those added so far.
+    #[inline(always)]
+    pub fn add(&mut self, piece: &[u8]) {
         let p = partial(piece);
         // A piece at an odd offset has its bytes in the other halves of the words: rotating
         // a 64-bit partial sum by 8 bits multiplies it by 2^8, which modulo 0xffff (a divisor
         // of 2^64 - 1) is the byte swap of the folded sum (Linux `csum_block_add`'s `ror32`).
-        total = add64(total, if odd { p.rotate_left(8) } else { p });
-        odd ^= piece.len() % 2 == 1;
+        self.total = add64(self.total, if self.odd { p.rotate_left(8) } else { p });
+        self.odd ^= piece.len() % 2 == 1;
     }
-    u16::from_be(fold64(total))
+
+    /// The sum of the pieces added, as [`sum`] gives it.
+    #[inline(always)]
+    pub fn sum(self) -> u16 {
+        u16::from_be(fold64(self.total))
+    }
 }
 
 /// One's-complement addition of two 16-bit sums (Linux `csum_add`, folded).
@@ -334,7 +355,7 @@ pub fn verify(data: &[u8]) -> bool {
 
 /// Sum of the IPv4 pseudo-header used by UDP and TCP (RFC 768, RFC 9293 §3.1): source and
 /// destination addresses, protocol, and the transport length.
-#[inline]
+#[inline(always)]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> u16 {
     let s = src.octets();
     let d = dst.octets();

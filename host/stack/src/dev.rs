@@ -306,9 +306,7 @@ impl Stack {
                         iface.stats.gso_segmented += 1;
                         iface.stats.gso_sums_from_copy += sums_used as u64;
                     }
-                    for s in segs.drain(..) {
-                        self.device_xmit(ifindex, s, now);
-                    }
+                    self.device_xmit_all(ifindex, &mut segs, now);
                     self.gso_scratch = segs;
                 }
                 Err(_) => {
@@ -332,6 +330,27 @@ impl Stack {
             return;
         }
         self.device_xmit(ifindex, frame, now);
+    }
+
+    /// [`Self::device_xmit`] for every frame of `frames` (the segments of one super-packet),
+    /// in order, leaving it empty: the taps and the interface are looked up once for all.
+    fn device_xmit_all(&mut self, ifindex: IfIndex, frames: &mut Vec<PacketBuf>, now: Instant) {
+        if self.taps.any(TapPoint::WireTx) {
+            for f in frames.drain(..) {
+                self.device_xmit(ifindex, f, now);
+            }
+            return;
+        }
+        let Some(iface) = self.iface_mut(ifindex) else {
+            frames.clear();
+            return;
+        };
+        for mut frame in frames.drain(..) {
+            frame.clear_seg_sums();
+            iface.stats.tx_packets += 1;
+            iface.stats.tx_bytes += frame.len() as u64;
+            iface.dev.push_tx(frame);
+        }
     }
 
     /// Hands a finished frame to the device (`dev_hard_start_xmit`), showing it to TX taps.

@@ -359,13 +359,24 @@ fn segment_inner(
                 c
             }
         };
-        let h = if share {
-            seg.push(hdr_len)
+        let h = if inline {
+            // The inline head takes the headers with a copy of a fixed size (its area past
+            // the headroom; what lies beyond the headers is not part of the segment), where a
+            // copy of their exact length is a call.
+            seg.push(hdr_len).map_err(|_| GsoError::Malformed)?;
+            let area = seg.inline_area_mut().ok_or(GsoError::Malformed)?;
+            area[SEG_HEADROOM..].copy_from_slice(&hdr[..INLINE_HEAD - SEG_HEADROOM]);
+            &mut area[SEG_HEADROOM..SEG_HEADROOM + hdr_len]
         } else {
-            seg.data_mut().map(|d| &mut d[..hdr_len])
-        }
-        .map_err(|_| GsoError::Malformed)?;
-        h.copy_from_slice(&hdr[..hdr_len]);
+            let h = if share {
+                seg.push(hdr_len)
+            } else {
+                seg.data_mut().map(|d| &mut d[..hdr_len])
+            }
+            .map_err(|_| GsoError::Malformed)?;
+            h.copy_from_slice(&hdr[..hdr_len]);
+            h
+        };
         // The checksum goes into the segment after the copy: written into `hdr` just before,
         // it made the copy's wide loads wait for that narrow store (a failed store forward).
         h[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&c.to_be_bytes());

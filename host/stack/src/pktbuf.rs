@@ -895,6 +895,15 @@ impl PacketBuf {
         Self::fresh(None, true, headroom.min(INLINE_HEAD))
     }
 
+    /// The whole inline head area ([`INLINE_HEAD`] bytes, data or not) of a buffer made by
+    /// [`Self::with_inline_head`], `None` for any other: for software GSO, which writes each
+    /// segment's headers with one copy of a fixed size, where a copy of their exact length is
+    /// a call. Bytes outside `[data, tail)` are not part of the packet, whatever they hold.
+    pub(crate) fn inline_area_mut(&mut self) -> Option<&mut [u8; INLINE_HEAD]> {
+        let b = &mut *self.b;
+        b.inline_head.then_some(&mut b.inline)
+    }
+
     /// An empty buffer of `capacity` bytes with `headroom` reserved, on the heap rather than
     /// from a pool (for control packets and tests; the data path uses [`PacketPool`]).
     pub fn new(capacity: usize, headroom: usize) -> Self {
@@ -1130,7 +1139,7 @@ impl PacketBuf {
     }
 
     /// Prepends `n` bytes (for a header) and returns them to be written (`skb_push`).
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, n: usize) -> Result<&mut [u8], PktBufError> {
         if n > self.b.data {
             return Err(PktBufError::NoHeadroom {

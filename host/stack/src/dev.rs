@@ -27,7 +27,7 @@ impl Stack {
         frame.meta.ifindex = ifindex;
         frame.set_mac_header();
 
-        if let Some(mut prog) = iface.xdp.take() {
+        if let Some(mut prog) = iface.xdp.is_some().then(|| iface.xdp.take()).flatten() {
             let action = prog(&mut frame, ifindex);
             // The program is put back before acting, so a redirect to this same interface
             // or a later frame finds it in place.

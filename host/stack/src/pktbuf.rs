@@ -1029,7 +1029,9 @@ impl PacketBuf {
     #[inline(always)]
     fn push_frag(&mut self, f: Frag) {
         if self.coalesce(&f.storage, f.off, f.len) {
-            release(f.storage);
+            // The fragment it extended holds the same storage, so this is not the last
+            // reference: dropping it cannot free the storage or owe it to a pool.
+            drop(f.storage);
             return;
         }
         self.push_slot(f);
@@ -1421,6 +1423,48 @@ impl PacketBuf {
         }
         let f = self.frag_slots().get(k - 1)?.as_ref()?;
         Some(Part::Shared(&f.storage, f.off as usize, f.len as usize))
+    }
+
+    /// [`Self::append_shared_next`] for software GSO's common case, without its walk: this
+    /// buffer has no fragment yet and the `len` bytes at `cur` lie in one fragment of `src`
+    /// (a segment's payload inside one send-queue chunk). They become this buffer's one
+    /// fragment, `cur` moves past them, and their bytes are returned; `None` when the case
+    /// does not hold, with the buffer unchanged and `cur` at the same byte (perhaps moved from
+    /// the end of one fragment to the start of the next, as the walk would).
+    #[inline(always)]
+    pub(crate) fn share_one_piece<'s>(
+        &mut self,
+        src: &'s PacketBuf,
+        cur: &mut Cursor,
+        len: usize,
+    ) -> Option<&'s [u8]> {
+        if len == 0 || self.b.nr_frags != 0 || cur.part == 0 {
+            return None;
+        }
+        let slots = src.frag_slots();
+        let mut f = slots.get(cur.part - 1)?.as_ref()?;
+        if cur.at >= f.len as usize {
+            // The last segment ended this fragment: the next one starts at the next.
+            f = slots.get(cur.part)?.as_ref()?;
+            cur.part += 1;
+            cur.at = 0;
+        }
+        if (f.len as usize) - cur.at < len {
+            return None;
+        }
+        let FragSlots::Inline([slot @ None]) = &mut self.b.frags else {
+            return None;
+        };
+        let off = f.off + cur.at as u32;
+        *slot = Some(Frag {
+            storage: Arc::clone(&f.storage),
+            off,
+            len: len as u32,
+        });
+        self.b.nr_frags = 1;
+        self.b.frag_len += len;
+        cur.at += len;
+        f.storage.buf.get(off as usize..off as usize + len)
     }
 
     /// [`Self::append_shared`] of the `len` bytes of `src` at `cur`, walking on from there
@@ -2343,6 +2387,48 @@ mod tests {
             "the end"
         );
         assert_eq!(src.cursor_at(11), None);
+    }
+
+    #[test]
+    fn one_piece_is_shared_without_a_walk_only_when_it_lies_in_one_fragment() {
+        let mut src = PacketBuf::from_slice(0, b"HH");
+        for f in [&b"abcd"[..], b"ef"] {
+            src.append_frags(PacketBuf::from_slice(0, f)).unwrap();
+        }
+        let bytes_of = |seg: &PacketBuf| {
+            let mut b = vec![0; seg.len()];
+            seg.copy_range_to(0, &mut b);
+            b
+        };
+        // In the head: left to the walk.
+        let mut cur = src.cursor_at(0).unwrap();
+        let mut seg = PacketBuf::with_inline_head(0);
+        assert!(seg.share_one_piece(&src, &mut cur, 2).is_none());
+        assert_eq!(cur, Cursor { part: 0, at: 0 });
+        // Inside the first fragment: shared as the segment's one fragment, the cursor past it.
+        let mut cur = src.cursor_at(2).unwrap();
+        assert_eq!(seg.share_one_piece(&src, &mut cur, 3), Some(&b"abc"[..]));
+        assert_eq!((bytes_of(&seg), seg.nr_frags()), (b"abc".to_vec(), 1));
+        assert_eq!(cur, Cursor { part: 1, at: 3 });
+        // Across the fragment's end: not taken, nothing changed.
+        let mut seg = PacketBuf::with_inline_head(0);
+        assert!(seg.share_one_piece(&src, &mut cur, 2).is_none());
+        assert_eq!((seg.len(), cur), (0, Cursor { part: 1, at: 3 }));
+        // The rest of the fragment; then, from its end, the next one.
+        assert_eq!(seg.share_one_piece(&src, &mut cur, 1), Some(&b"d"[..]));
+        let mut seg = PacketBuf::with_inline_head(0);
+        assert_eq!(seg.share_one_piece(&src, &mut cur, 2), Some(&b"ef"[..]));
+        assert_eq!(
+            (bytes_of(&seg), cur),
+            (b"ef".to_vec(), Cursor { part: 2, at: 2 })
+        );
+        // A buffer that has a fragment already, and a cursor at the end: not taken.
+        assert!(seg
+            .share_one_piece(&src, &mut src.cursor_at(2).unwrap(), 1)
+            .is_none());
+        let mut seg = PacketBuf::with_inline_head(0);
+        assert!(seg.share_one_piece(&src, &mut cur, 1).is_none());
+        assert_eq!((seg.len(), cur), (0, Cursor { part: 2, at: 2 }));
     }
 
     #[test]

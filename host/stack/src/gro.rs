@@ -98,6 +98,8 @@ struct FlowKey {
     addrs_ports: [u8; 12],
     /// The TCP options (`first.thlen - 20` bytes of them).
     options: [u8; 40],
+    /// Ethernet, IPv4 and the fixed TCP header, for [`repeats`].
+    fixed: [u8; FIXED],
 }
 
 impl FlowKey {
@@ -108,7 +110,9 @@ impl FlowKey {
             mac: [0; ETH_LEN],
             addrs_ports: [0; 12],
             options: [0; 40],
+            fixed: [0; FIXED],
         };
+        copy_prefix(&mut key.fixed, hdr.get(..FIXED));
         copy_prefix(&mut key.mac, hdr.get(..ETH_LEN));
         copy_prefix(&mut key.addrs_ports, hdr.get(ADDRS_PORTS));
         copy_prefix(&mut key.options, hdr.get(OPTIONS..));
@@ -133,6 +137,64 @@ impl FlowKey {
         }
         self.options.get(..opts.len()) == Some(opts)
     }
+}
+
+/// Ethernet, IPv4 without options and the fixed TCP header.
+const FIXED: usize = ETH_LEN + IP_LEN + 20;
+
+/// Which bytes of [`FIXED`] every segment that continues a flow repeats from its first (0xff)
+/// and which are its own (0): the IPv4 total length, identification and checksum, and the TCP
+/// sequence number, flags (compared apart), window, checksum and urgent pointer. Repeated are
+/// the MAC header, the IPv4 version and header length, TOS, fragment field, TTL, protocol and
+/// addresses, and the TCP ports, acknowledgment number and data offset: what [`candidate`]
+/// checks and `receive` compares field by field.
+const REPEATED: [u8; FIXED] = {
+    let mut m = [0xff; FIXED];
+    let own = [
+        16, 17, 18, 19, 24, 25, 38, 39, 40, 41, 47, 48, 49, 50, 51, 52, 53,
+    ];
+    let mut k = 0;
+    while k < own.len() {
+        m[own[k]] = 0;
+        k += 1;
+    }
+    m
+};
+
+/// Bytes of [`FIXED`] that hold a repeated byte: the last six (TCP window, checksum and urgent
+/// pointer) are all a segment's own.
+const REPEATED_IN: usize = 48;
+const _: () = {
+    let mut k = REPEATED_IN;
+    while k < FIXED {
+        assert!(REPEATED[k] == 0);
+        k += 1;
+    }
+};
+
+/// True when `hdr` has every [`REPEATED`] byte of `first`: six 64-bit words, each compared
+/// under its mask, in place of a dozen field comparisons.
+#[inline(always)]
+fn repeats(hdr: &[u8; FIXED], first: &[u8; FIXED]) -> bool {
+    let word = |b: &[u8; FIXED], at: usize| {
+        u64::from_ne_bytes([
+            b[at],
+            b[at + 1],
+            b[at + 2],
+            b[at + 3],
+            b[at + 4],
+            b[at + 5],
+            b[at + 6],
+            b[at + 7],
+        ])
+    };
+    let mut diff = 0;
+    let mut at = 0;
+    while at < REPEATED_IN {
+        diff |= (word(hdr, at) ^ word(first, at)) & word(&REPEATED, at);
+        at += 8;
+    }
+    diff == 0
 }
 
 /// Where the IPv4 addresses and the TCP ports lie in a frame's headers.
@@ -183,6 +245,13 @@ pub struct Gro {
 struct Held {
     flows: Vec<Flow>,
     stats: GroStats,
+    /// Every frame through the full check ([`candidate`] and the comparisons of `receive`),
+    /// for the test that the shortcut ([`Held::continues_last`]) decides as it does.
+    #[cfg(test)]
+    full_check_only: bool,
+    /// Frames the shortcut merged (that test's proof that it ran).
+    #[cfg(test)]
+    shortcut_taken: u64,
 }
 
 impl Gro {
@@ -233,39 +302,51 @@ impl Held {
         now: Instant,
         out: &mut Vec<PacketBuf>,
     ) -> GroOutcome {
-        let Some(seg) = candidate(&mut frame) else {
-            self.stats.passed += 1;
-            out.push(frame);
-            return GroOutcome::Passed;
-        };
-        // `candidate` checked that the frame holds its headers whole.
-        let hdr = frame
-            .data()
-            .get(..ETH_LEN + IP_LEN + seg.thlen)
-            .unwrap_or(&[]);
-        let found = self
-            .flows
-            .iter()
-            .position(|f| f.first.vlan_tci == seg.vlan_tci && f.key.same_flow(hdr));
-        if let Some(i) = found {
-            let f = &self.flows[i];
-            let continues = seg.seq == f.next_seq
-                && seg.ack == f.first.ack
-                && (seg.flags & !(CWR | FIN | PSH)) == (f.first.flags & !(CWR | FIN | PSH))
-                && seg.flags & CWR == 0
-                && seg.tos == f.first.tos
-                && seg.ttl == f.first.ttl
-                && seg.df == f.first.df
-                && seg.thlen == f.first.thlen
-                && f.key.same_options(hdr)
-                && seg.payload > 0
-                && seg.payload <= f.mss;
-            if !continues {
-                self.deliver(i, out);
-                self.stats.passed += 1;
-                out.push(frame);
-                return GroOutcome::Passed;
+        // The usual frame of a bulk transfer continues the flow held last: checked at once.
+        let (seg, continues) = match self.continues_last(&frame) {
+            Some(seg) => {
+                #[cfg(test)]
+                {
+                    self.shortcut_taken += 1;
+                }
+                (seg, self.flows.len().checked_sub(1))
             }
+            None => {
+                let Some(seg) = candidate(&mut frame) else {
+                    self.stats.passed += 1;
+                    out.push(frame);
+                    return GroOutcome::Passed;
+                };
+                // `candidate` checked that the frame holds its headers whole.
+                let hdr = frame
+                    .data()
+                    .get(..ETH_LEN + IP_LEN + seg.thlen)
+                    .unwrap_or(&[]);
+                let found = self
+                    .flows
+                    .iter()
+                    .position(|f| f.first.vlan_tci == seg.vlan_tci && f.key.same_flow(hdr));
+                if let Some(i) = found {
+                    let f = &self.flows[i];
+                    let continues = seg.seq == f.next_seq
+                        && seg.ack == f.first.ack
+                        && seg.tos == f.first.tos
+                        && seg.ttl == f.first.ttl
+                        && seg.df == f.first.df
+                        && seg.thlen == f.first.thlen
+                        && f.continues_with(&seg, hdr);
+                    if !continues {
+                        self.deliver(i, out);
+                        self.stats.passed += 1;
+                        out.push(frame);
+                        return GroOutcome::Passed;
+                    }
+                }
+                (seg, found)
+            }
+        };
+        if let Some(i) = continues {
+            let f = &self.flows[i];
             let fits = f.ip_total + seg.payload <= MAX_GRO_SIZE
                 && f.pkt.nr_frags() + 1 + frame.nr_frags() <= MAX_FRAGS;
             if fits && frame.pull(ETH_LEN + IP_LEN + seg.thlen).is_ok() {
@@ -317,6 +398,57 @@ impl Held {
         GroOutcome::Held
     }
 
+    /// The segment `frame` when it continues the flow held last, as the full check
+    /// ([`candidate`], then the comparisons of `receive`) would find: its fixed headers
+    /// repeat the flow's first segment's ([`repeats`], one masked compare for the MAC header,
+    /// the IPv4 version, TOS, fragment field, TTL, protocol and addresses and the TCP ports,
+    /// acknowledgment number and header length), it is the next in sequence, its flags, TCP
+    /// options and size continue the flow, and both checksums hold. `None` sends the frame
+    /// through the full check, which also finds whatever this does not look for.
+    #[inline(always)]
+    fn continues_last(&self, frame: &PacketBuf) -> Option<Seg> {
+        #[cfg(test)]
+        if self.full_check_only {
+            return None;
+        }
+        let f = self.flows.last()?;
+        if frame.meta.vlan_tci != f.first.vlan_tci {
+            return None;
+        }
+        let d = frame.data();
+        let h: &[u8; FIXED] = array_at(d, 0)?;
+        if !repeats(h, &f.key.fixed) {
+            return None;
+        }
+        let seg = seg_of(h, f.first.vlan_tci)?;
+        // No padding to trim (that is left to the full check), the headers whole in the head.
+        let hdr = d.get(..ETH_LEN + IP_LEN + seg.thlen)?;
+        let fits_frame = ETH_LEN + seg.ip_total == frame.len();
+        let ip: &[u8; IP_LEN] = array_at(h, ETH_LEN)?;
+        (fits_frame
+            && seg.seq == f.next_seq
+            && f.continues_with(&seg, hdr)
+            && checksum::verify(ip)
+            && tcp_checksum_ok(frame, &seg))
+        .then_some(seg)
+    }
+}
+
+impl Flow {
+    /// The checks of a segment `seg` (headers `hdr`) of this flow that [`repeats`] leaves
+    /// out: flags as the first segment's but for CWR, FIN and PSH, and no CWR; the same TCP
+    /// options; a payload, not bigger than the first's.
+    #[inline(always)]
+    fn continues_with(&self, seg: &Seg, hdr: &[u8]) -> bool {
+        (seg.flags & !(CWR | FIN | PSH)) == (self.first.flags & !(CWR | FIN | PSH))
+            && seg.flags & CWR == 0
+            && self.key.same_options(hdr)
+            && seg.payload > 0
+            && seg.payload <= self.mss
+    }
+}
+
+impl Held {
     fn flush(&mut self, out: &mut Vec<PacketBuf>) {
         while !self.flows.is_empty() {
             self.deliver(0, out);
@@ -364,7 +496,7 @@ impl Held {
 fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     // Ethernet, IPv4 without options and the fixed TCP header, read from one array: one
     // length check, and no bounds check on any field.
-    let h: &[u8; ETH_LEN + IP_LEN + 20] = array_at(frame.data(), 0)?;
+    let h: &[u8; FIXED] = array_at(frame.data(), 0)?;
     if u16::from_be_bytes([h[12], h[13]]) != ethertype::IPV4 {
         return None;
     }
@@ -376,54 +508,235 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     if frag & 0x3fff != 0 {
         return None;
     }
-    let ip_total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let seg = seg_of(h, frame.meta.vlan_tci)?;
     let len = frame.len();
-    if ip_total < IP_LEN + 20 || ETH_LEN + ip_total > len {
+    if ETH_LEN + seg.ip_total > len || ETH_LEN + IP_LEN + seg.thlen > frame.head_len() {
         return None;
     }
+    if len > ETH_LEN + seg.ip_total {
+        frame.trim(ETH_LEN + seg.ip_total).ok()?;
+    }
+    tcp_checksum_ok(frame, &seg).then_some(seg)
+}
+
+/// The fields of the segment whose fixed headers are `h` (IPv4 without options, checked by
+/// the caller), or `None` when its lengths do not hold together.
+#[inline(always)]
+fn seg_of(h: &[u8; FIXED], vlan_tci: Option<u16>) -> Option<Seg> {
+    let ip: &[u8; IP_LEN] = array_at(h, ETH_LEN)?;
     let tcp: &[u8; 20] = array_at(h, ETH_LEN + IP_LEN)?;
+    let ip_total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let thlen = usize::from(tcp[12] >> 4) * 4;
-    if thlen < 20 || IP_LEN + thlen > ip_total || ETH_LEN + IP_LEN + thlen > frame.head_len() {
+    if ip_total < IP_LEN + 20 || thlen < 20 || IP_LEN + thlen > ip_total {
         return None;
     }
-    let seg = Seg {
-        vlan_tci: frame.meta.vlan_tci,
+    Some(Seg {
+        vlan_tci,
         tos: ip[1],
         ttl: ip[8],
-        df: frag & 0x4000 != 0,
+        df: ip[6] & 0x40 != 0,
         seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
         ack: u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]),
         flags: tcp[13],
         thlen,
         payload: ip_total - IP_LEN - thlen,
         ip_total,
+    })
+}
+
+/// True when the TCP checksum of `frame` (ending with segment `seg`) holds, or the device
+/// checked it. Linux validates before merging (`skb_gro_checksum_validate`): a merged
+/// packet's checksum can no longer be checked segment by segment. A software-GSO segment
+/// carries its payload in fragments, summed in place.
+#[inline(always)]
+fn tcp_checksum_ok(frame: &PacketBuf, seg: &Seg) -> bool {
+    if frame.meta.csum == ChecksumState::Unnecessary {
+        return true;
+    }
+    let d = frame.data();
+    let (Some(addrs), Some(tcp)) = (array_at::<8>(d, ETH_LEN + 12), d.get(ETH_LEN + IP_LEN..))
+    else {
+        return false;
     };
-    let (src, dst) = (&ip[12..16], &ip[16..20]);
-    let (src, dst) = (
-        std::net::Ipv4Addr::new(src[0], src[1], src[2], src[3]),
-        std::net::Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]),
-    );
-    if len > ETH_LEN + ip_total {
-        frame.trim(ETH_LEN + ip_total).ok()?;
+    let mut body = checksum::Pieces::default();
+    body.add(tcp);
+    for frag in frame.frags() {
+        body.add(frag);
     }
-    if frame.meta.csum != ChecksumState::Unnecessary {
-        // Linux validates before merging (`skb_gro_checksum_validate`): a merged packet's
-        // checksum can no longer be checked segment by segment.
-        // The frame ends with the segment (trimmed above); a software-GSO segment carries its
-        // payload in fragments, summed in place.
-        let mut body = checksum::Pieces::default();
-        body.add(frame.data().get(ETH_LEN + IP_LEN..)?);
-        for frag in frame.frags() {
-            body.add(frag);
+    let src = std::net::Ipv4Addr::new(addrs[0], addrs[1], addrs[2], addrs[3]);
+    let dst = std::net::Ipv4Addr::new(addrs[4], addrs[5], addrs[6], addrs[7]);
+    let pseudo =
+        checksum::pseudo_header_v4(src, dst, protocol::TCP, (seg.ip_total - IP_LEN) as u16);
+    checksum::add(pseudo, body.sum()) == 0xffff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64: deterministic pseudo-random numbers without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
         }
-        let body = body.sum();
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// An Ethernet + IPv4 + TCP (timestamps option) frame of flow `port` with sequence number
+    /// `seq`, `flags` and `payload`, checksums right.
+    fn frame(port: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 66];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        let ip_total = (20 + 32 + payload.len()) as u16;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&ip_total.to_be_bytes());
+        f[18..20].copy_from_slice(&(seq as u16).to_be_bytes());
+        f[20] = 0x40;
+        f[22] = 64;
+        f[23] = protocol::TCP;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..36].copy_from_slice(&port.to_be_bytes());
+        f[36..38].copy_from_slice(&5001u16.to_be_bytes());
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        f[42..46].copy_from_slice(&7u32.to_be_bytes());
+        f[46] = 8 << 4;
+        f[47] = flags;
+        f[48..50].copy_from_slice(&1000u16.to_be_bytes());
+        f[54..66].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 3]);
+        f.extend_from_slice(payload);
+        fix_checksums(&mut f);
+        f
+    }
+
+    /// Writes the IPv4 and TCP checksums of `f` (a frame as [`frame`] makes, however changed
+    /// since), as far as its lengths allow.
+    fn fix_checksums(f: &mut [u8]) {
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        let ip_total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        let end = (14 + ip_total).min(f.len());
+        if end < 54 {
+            return;
+        }
+        f[50..52].copy_from_slice(&[0, 0]);
+        let src = std::net::Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+        let dst = std::net::Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+        let len = (ip_total.saturating_sub(20)) as u16;
         let sum = checksum::add(
-            checksum::pseudo_header_v4(src, dst, protocol::TCP, (ip_total - IP_LEN) as u16),
-            body,
+            checksum::pseudo_header_v4(src, dst, protocol::TCP, len),
+            checksum::sum(&f[34..end]),
         );
-        if sum != 0xffff {
-            return None;
-        }
+        f[50..52].copy_from_slice(&(!sum).to_be_bytes());
     }
-    Some(seg)
+
+    /// `bytes` as a received buffer: one linear head, or, as software GSO builds a segment,
+    /// the first 66 bytes in an inline head and the rest as a fragment.
+    fn buf(bytes: &[u8], split: bool, vlan: Option<u16>) -> PacketBuf {
+        let mut b = if split && bytes.len() > 66 {
+            let mut b = PacketBuf::with_inline_head(32);
+            b.put_slice(&bytes[..66]).unwrap();
+            b.append_frags(PacketBuf::from_slice(0, &bytes[66..]))
+                .unwrap();
+            b
+        } else {
+            PacketBuf::from_slice(0, bytes)
+        };
+        b.meta.vlan_tci = vlan;
+        b
+    }
+
+    /// What GRO delivered, comparably: each packet's segment count and size and its bytes.
+    fn delivered(out: &[PacketBuf]) -> Vec<(u16, u16, Vec<u8>)> {
+        out.iter()
+            .map(|p| {
+                let mut b = vec![0; p.len()];
+                p.copy_range_to(0, &mut b);
+                (p.meta.gso_segs, p.meta.gso_size, b)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shortcut_decides_every_frame_as_the_full_check_does() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut shortcut = 0;
+        for round in 0..3000 {
+            // Bursts of two flows, interleaved now and then, with segments of one size
+            // (a shorter last one), some changed: a header byte (checksums fixed or not),
+            // the sequence number, flags, the length, padding, the VLAN tag.
+            let mss = 64 + rng.below(200);
+            let mut frames = Vec::new();
+            let mut seq = [1000u32, 5000];
+            for k in 0..(2 + rng.below(14)) {
+                let flow = usize::from(rng.below(8) == 0);
+                let len = if rng.below(10) == 0 {
+                    rng.below(mss)
+                } else {
+                    mss
+                };
+                let payload: Vec<u8> = (0..len).map(|i| (i + k) as u8).collect();
+                let flags = if rng.below(12) == 0 {
+                    [0x08, 0x01, 0x80, 0x20, 0x04][rng.below(5)]
+                } else {
+                    0x10
+                };
+                let mut f = frame(40000 + flow as u16, seq[flow], flags | 0x10, &payload);
+                seq[flow] = seq[flow].wrapping_add(len as u32);
+                let mut vlan = None;
+                match rng.below(10) {
+                    0 => {
+                        let at = rng.below(66);
+                        f[at] ^= 1 << rng.below(8);
+                        if rng.below(4) != 0 {
+                            fix_checksums(&mut f);
+                        }
+                    }
+                    1 => {
+                        let at = 38 + rng.below(4);
+                        f[at] ^= 1;
+                        fix_checksums(&mut f);
+                    }
+                    2 => f.extend_from_slice(&[0; 6]),
+                    3 => {
+                        let cut = rng.below(f.len());
+                        f.truncate(cut);
+                    }
+                    4 => vlan = Some(7),
+                    _ => {}
+                }
+                frames.push((f, rng.below(2) == 0, vlan));
+            }
+            let mut results = Vec::new();
+            for full_check_only in [false, true] {
+                let mut gro = Gro::default();
+                gro.held.full_check_only = full_check_only;
+                let mut out = Vec::new();
+                let outcomes: Vec<GroOutcome> = frames
+                    .iter()
+                    .map(|(f, split, vlan)| {
+                        gro.receive(buf(f, *split, *vlan), Instant::ZERO, &mut out)
+                    })
+                    .collect();
+                gro.flush(&mut out);
+                if !full_check_only {
+                    shortcut += gro.held.shortcut_taken;
+                }
+                results.push((outcomes, delivered(&out), *gro.stats()));
+            }
+            assert_eq!(results[0], results[1], "round {round}");
+        }
+        assert!(shortcut > 2_000, "the shortcut merged {shortcut} frames");
+    }
 }

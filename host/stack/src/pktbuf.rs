@@ -1452,19 +1452,20 @@ impl PacketBuf {
         if (f.len as usize) - cur.at < len {
             return None;
         }
+        let off = f.off as usize + cur.at;
+        let bytes = f.storage.buf.get(off..off + len)?;
         let FragSlots::Inline([slot @ None]) = &mut self.b.frags else {
             return None;
         };
-        let off = f.off + cur.at as u32;
         *slot = Some(Frag {
             storage: Arc::clone(&f.storage),
-            off,
+            off: off as u32,
             len: len as u32,
         });
         self.b.nr_frags = 1;
         self.b.frag_len += len;
         cur.at += len;
-        f.storage.buf.get(off as usize..off as usize + len)
+        Some(bytes)
     }
 
     /// [`Self::append_shared`] of the `len` bytes of `src` at `cur`, walking on from there

@@ -7,10 +7,12 @@
 //! - on a CPU with AVX2 or AVX-512, data of 128 bytes or more goes through 64-byte blocks
 //!   summed into sixteen 32-bit lanes, built for those vector units and picked at run time
 //!   (`sum_long`);
-//! - otherwise, and for short data and tails, four 64-bit words per 32 bytes go into
+//! - otherwise, and for data of 64 to 127 bytes, four 64-bit words per 32 bytes go into
 //!   independent 128-bit accumulators, which cannot overflow before 2^64 words (`sum_words`).
 //!   With SSE2 alone this beats the lanes, whose widening shuffles cost more than its
-//!   add-with-carry chains.
+//!   add-with-carry chains;
+//! - data under 64 bytes (headers, the tails of long data) is summed in line, a few 64-bit
+//!   loads with their halves added (`sum_short`).
 //!
 //! [`copy_and_sum`] is the lanes' loop with a copy in it: TCP's send queue sums each segment's
 //! payload while copying the application's bytes in.
@@ -33,7 +35,7 @@ pub enum ChecksumMode {
 
 /// One's-complement sum of `data` (RFC 1071), folded to 16 bits, as a network-order word value
 /// (not complemented: that is [`checksum`]). An odd final byte is padded with a zero byte.
-#[inline]
+#[inline(always)]
 pub fn sum(data: &[u8]) -> u16 {
     u16::from_be(fold64(partial(data)))
 }
@@ -348,7 +350,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// True when `data`, checksum field included, sums to 0xffff. (A sum of +0 only comes from
 /// all-zero data, whose correct checksum is 0xffff, so a zero there is rightly rejected.)
-#[inline]
+#[inline(always)]
 pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xffff
 }

@@ -346,6 +346,7 @@ static NO_BODY: PacketBody = PacketBody::EMPTY;
 
 impl core::ops::Deref for Body {
     type Target = PacketBody;
+    #[inline(always)]
     fn deref(&self) -> &PacketBody {
         self.0.as_deref().unwrap_or(&NO_BODY)
     }
@@ -354,6 +355,7 @@ impl core::ops::Deref for Body {
 impl core::ops::DerefMut for Body {
     /// Only `Drop` empties the box, and it writes nothing through it afterwards; a write that
     /// came after all would get a new empty body rather than a panic.
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut PacketBody {
         self.0.get_or_insert_with(|| Box::new(PacketBody::EMPTY))
     }
@@ -446,12 +448,14 @@ impl PacketBody {
 
 impl core::ops::Deref for PacketBuf {
     type Target = PacketBody;
+    #[inline(always)]
     fn deref(&self) -> &PacketBody {
         &self.b
     }
 }
 
 impl core::ops::DerefMut for PacketBuf {
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut PacketBody {
         &mut self.b
     }

@@ -574,20 +574,11 @@ fn tcp_checksum_ok(frame: &PacketBuf, seg: &Seg) -> bool {
 mod tests {
     use super::*;
 
-    /// xorshift64: deterministic pseudo-random numbers without a dependency.
-    struct Rng(u64);
+    use crate::test_rng::Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
+    /// A number in `[0, n)` from `rng`, as an index.
+    fn below(rng: &mut Rng, n: usize) -> usize {
+        rng.below(n as u64) as usize
     }
 
     /// An Ethernet + IPv4 + TCP (timestamps option) frame of flow `port` with sequence number
@@ -676,47 +667,47 @@ mod tests {
             // Bursts of two flows, interleaved now and then, with segments of one size
             // (a shorter last one), some changed: a header byte (checksums fixed or not),
             // the sequence number, flags, the length, padding, the VLAN tag.
-            let mss = 64 + rng.below(200);
+            let mss = 64 + below(&mut rng, 200);
             let mut frames = Vec::new();
             let mut seq = [1000u32, 5000];
-            for k in 0..(2 + rng.below(14)) {
-                let flow = usize::from(rng.below(8) == 0);
-                let len = if rng.below(10) == 0 {
-                    rng.below(mss)
+            for k in 0..(2 + below(&mut rng, 14)) {
+                let flow = usize::from(below(&mut rng, 8) == 0);
+                let len = if below(&mut rng, 10) == 0 {
+                    below(&mut rng, mss)
                 } else {
                     mss
                 };
                 let payload: Vec<u8> = (0..len).map(|i| (i + k) as u8).collect();
-                let flags = if rng.below(12) == 0 {
-                    [0x08, 0x01, 0x80, 0x20, 0x04][rng.below(5)]
+                let flags = if below(&mut rng, 12) == 0 {
+                    [0x08, 0x01, 0x80, 0x20, 0x04][below(&mut rng, 5)]
                 } else {
                     0x10
                 };
                 let mut f = frame(40000 + flow as u16, seq[flow], flags | 0x10, &payload);
                 seq[flow] = seq[flow].wrapping_add(len as u32);
                 let mut vlan = None;
-                match rng.below(10) {
+                match below(&mut rng, 10) {
                     0 => {
-                        let at = rng.below(66);
-                        f[at] ^= 1 << rng.below(8);
-                        if rng.below(4) != 0 {
+                        let at = below(&mut rng, 66);
+                        f[at] ^= 1 << below(&mut rng, 8);
+                        if below(&mut rng, 4) != 0 {
                             fix_checksums(&mut f);
                         }
                     }
                     1 => {
-                        let at = 38 + rng.below(4);
+                        let at = 38 + below(&mut rng, 4);
                         f[at] ^= 1;
                         fix_checksums(&mut f);
                     }
                     2 => f.extend_from_slice(&[0; 6]),
                     3 => {
-                        let cut = rng.below(f.len());
+                        let cut = below(&mut rng, f.len());
                         f.truncate(cut);
                     }
                     4 => vlan = Some(7),
                     _ => {}
                 }
-                frames.push((f, rng.below(2) == 0, vlan));
+                frames.push((f, below(&mut rng, 2) == 0, vlan));
             }
             let mut results = Vec::new();
             for full_check_only in [false, true] {

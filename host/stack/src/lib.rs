@@ -70,6 +70,8 @@ pub mod snmp;
 mod sock_slots;
 pub mod stack;
 pub mod tcp;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod udp;
 pub mod wire;

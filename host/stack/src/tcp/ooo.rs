@@ -657,19 +657,7 @@ mod tests {
         assert_eq!(drain(&mut q, n).0, payload(n, 50));
     }
 
-    /// xorshift64*: a tiny deterministic generator for the property tests.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The reference: a byte map keyed by sequence number.
     struct Model {

@@ -5,6 +5,7 @@
 
 use crate::device::complete_tx_checksum;
 use crate::gro::GroOutcome;
+use crate::iface::Interface;
 use crate::ip_output::SendError;
 use crate::packet_tap::TapPoint;
 use crate::pktbuf::{ChecksumState, PacketBuf, PacketType};
@@ -27,7 +28,7 @@ impl Stack {
         frame.meta.ifindex = ifindex;
         frame.set_mac_header();
 
-        if let Some(mut prog) = iface.xdp.is_some().then(|| iface.xdp.take()).flatten() {
+        if let Some(mut prog) = iface.xdp.take() {
             let action = prog(&mut frame, ifindex);
             // The program is put back before acting, so a redirect to this same interface
             // or a later frame finds it in place.
@@ -345,27 +346,29 @@ impl Stack {
             frames.clear();
             return;
         };
-        for mut frame in frames.drain(..) {
-            frame.clear_seg_sums();
-            iface.stats.tx_packets += 1;
-            iface.stats.tx_bytes += frame.len() as u64;
-            iface.dev.push_tx(frame);
+        for frame in frames.drain(..) {
+            hand_to_device(iface, frame);
         }
     }
 
     /// Hands a finished frame to the device (`dev_hard_start_xmit`), showing it to TX taps.
-    fn device_xmit(&mut self, ifindex: IfIndex, mut frame: PacketBuf, now: Instant) {
-        // The device gets bytes: sums the stack kept beside them stay behind.
-        frame.clear_seg_sums();
+    fn device_xmit(&mut self, ifindex: IfIndex, frame: PacketBuf, now: Instant) {
         if self.taps.any(TapPoint::WireTx) {
             self.taps
                 .capture(TapPoint::WireTx, Some(ifindex), &frame, now);
         }
-        let Some(iface) = self.iface_mut(ifindex) else {
-            return;
-        };
-        iface.stats.tx_packets += 1;
-        iface.stats.tx_bytes += frame.len() as u64;
-        iface.dev.push_tx(frame);
+        if let Some(iface) = self.iface_mut(ifindex) {
+            hand_to_device(iface, frame);
+        }
     }
+}
+
+/// The last step of [`Stack::device_xmit`]: the frame counted and in the device's queue. The
+/// device gets bytes: sums the stack kept beside them stay behind.
+#[inline(always)]
+fn hand_to_device(iface: &mut Interface, mut frame: PacketBuf) {
+    frame.clear_seg_sums();
+    iface.stats.tx_packets += 1;
+    iface.stats.tx_bytes += frame.len() as u64;
+    iface.dev.push_tx(frame);
 }

@@ -176,7 +176,7 @@ pub enum OffloadError {
 /// finished; `out` gets each wire-ready frame. The device model of in-memory wires, netsim
 /// links and software ports, which may advertise any [`DeviceCaps`]. `scratch` is reused
 /// for the segments, so the data path does not allocate a vector per super-packet.
-#[inline]
+#[inline(always)]
 pub fn device_offloads(
     mut frame: PacketBuf,
     pool: &crate::pktbuf::PacketPool,

@@ -94,12 +94,11 @@ struct Seg {
 /// The header bytes of a flow's first segment that every later one must repeat.
 #[derive(Debug, Clone, Copy)]
 struct FlowKey {
-    mac: [u8; ETH_LEN],
-    addrs_ports: [u8; 12],
+    /// Ethernet, IPv4 and the fixed TCP header: the MAC header, addresses and ports
+    /// [`Self::same_flow`] compares, and what [`repeats`] compares.
+    fixed: [u8; FIXED],
     /// The TCP options (`first.thlen - 20` bytes of them).
     options: [u8; 40],
-    /// Ethernet, IPv4 and the fixed TCP header, for [`repeats`].
-    fixed: [u8; FIXED],
 }
 
 impl FlowKey {
@@ -107,14 +106,10 @@ impl FlowKey {
     /// end of its TCP options.
     fn of(hdr: &[u8]) -> FlowKey {
         let mut key = FlowKey {
-            mac: [0; ETH_LEN],
-            addrs_ports: [0; 12],
-            options: [0; 40],
             fixed: [0; FIXED],
+            options: [0; 40],
         };
         copy_prefix(&mut key.fixed, hdr.get(..FIXED));
-        copy_prefix(&mut key.mac, hdr.get(..ETH_LEN));
-        copy_prefix(&mut key.addrs_ports, hdr.get(ADDRS_PORTS));
         copy_prefix(&mut key.options, hdr.get(OPTIONS..));
         key
     }
@@ -122,8 +117,9 @@ impl FlowKey {
     /// True when `hdr` (as for [`FlowKey::of`]) is of the same flow: MAC header, addresses
     /// and ports.
     fn same_flow(&self, hdr: &[u8]) -> bool {
-        array_at(hdr, 0) == Some(&self.mac)
-            && array_at(hdr, ADDRS_PORTS.start) == Some(&self.addrs_ports)
+        let at = ADDRS_PORTS.start;
+        array_at::<ETH_LEN>(hdr, 0) == array_at(&self.fixed, 0)
+            && array_at::<12>(hdr, at) == array_at(&self.fixed, at)
     }
 
     /// True when `hdr`'s TCP options are the first segment's (the caller has compared the

@@ -323,19 +323,21 @@ fn segment_inner(
         let mut payload_sum = known.unwrap_or(0);
         if let Some(cur) = cursor.as_mut() {
             let sum_here = !partial && known.is_none();
+            let mut pieces = checksum::Pieces::default();
             if let Some(piece) = seg.share_one_piece(frame, cur, chunk_len) {
                 if sum_here {
-                    payload_sum = checksum::sum(piece);
+                    pieces.add(piece);
                 }
             } else {
-                let mut at = 0;
                 seg.append_shared_next(frame, cur, chunk_len, |piece| {
                     if sum_here {
-                        payload_sum = checksum::add_block(payload_sum, checksum::sum(piece), at);
+                        pieces.add(piece);
                     }
-                    at += piece.len();
                 })
                 .map_err(|_| GsoError::Malformed)?;
+            }
+            if sum_here {
+                payload_sum = pieces.sum();
             }
         } else {
             let d = seg

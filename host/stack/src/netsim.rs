@@ -998,17 +998,17 @@ impl Net {
                     };
                     while let Some(f) = dev.pop_tx() {
                         taken += 1;
-                        let plain = f.meta.gso_size == 0
-                            && !matches!(f.meta.csum, ChecksumState::Partial { .. });
-                        let sent = if plain || f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
-                            // Nothing for the card to do (most frames), or a super-packet that
-                            // crosses whole.
+                        let sent = if f.meta.gso_size != 0 && link.cfg.lro && rx_csum {
                             link.pass(dir, f, now, rx_csum, &mut carry);
                             Ok(())
                         } else {
-                            device_offloads(f, pool, segs, |s| {
-                                link.pass(dir, s, now, rx_csum, &mut carry)
-                            })
+                            device_offloads(
+                                f,
+                                pool,
+                                segs,
+                                #[inline(always)]
+                                |s| link.pass(dir, s, now, rx_csum, &mut carry),
+                            )
                         };
                         if sent.is_err() {
                             link.tx[dir.index()].stats.offload_errors += 1;

@@ -272,7 +272,8 @@ pub struct NeighInfo {
 #[derive(Debug)]
 pub struct NeighTable<P> {
     params: NeighParams,
-    entries: HashMap<Ipv4Addr, Entry<P>>,
+    /// Keyed with a per-table random seed: addresses come from the wire.
+    entries: HashMap<Ipv4Addr, Entry<P>, foldhash::fast::RandomState>,
     /// Deadlines of entry timers, ordered, so `poll` touches only expired entries.
     timers: BTreeSet<(Instant, Ipv4Addr)>,
     next_gc: Option<Instant>,
@@ -306,7 +307,7 @@ impl<P> NeighTable<P> {
     pub fn new(params: NeighParams) -> Self {
         NeighTable {
             params,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             timers: BTreeSet::new(),
             next_gc: None,
             actions: VecDeque::new(),

@@ -526,8 +526,8 @@ fn release(storage: Arc<Storage>) {
 const MAGAZINES_PER_THREAD: usize = 8;
 
 /// Bytes of buffers one magazine holds at most: 1,024 GSO header buffers (a window of
-/// segments in flight, whose headers a sender allocates before any comes back), or 16
-/// send-queue chunks.
+/// segments in flight, whose headers a sender allocates before any comes back), 16 small
+/// send-queue chunks or 4 big ones.
 const MAGAZINE_BYTES: usize = 256 * 1024;
 
 /// Most buffers one magazine holds, whatever their size.

@@ -11,17 +11,27 @@ use crate::pktbuf::{PacketBuf, PacketPool, PktBufError};
 use crate::wire::checksum;
 use std::collections::VecDeque;
 
-/// Bytes per send-queue chunk.
+/// Bytes per send-queue chunk while the queue holds less than [`SEND_CHUNK_BIG`] (requests,
+/// replies, the start of a transfer): a socket that only ever has a little queued keeps no
+/// more than this.
 pub const SEND_CHUNK: usize = 16 * 1024;
 
+/// Bytes per send-queue chunk for bytes that take the queue to [`SEND_CHUNK_BIG`] or more
+/// (bulk data): a 64 KB super-packet's payload then lies in one chunk or two, so it and the
+/// segments GSO cuts from it carry one or two fragments each, where 16 KiB chunks gave it five
+/// and cut one segment in eleven in two. Linux fills its send skbs from 32 KiB page frags for
+/// the same reason (`SKB_FRAG_PAGE_ORDER`).
+pub const SEND_CHUNK_BIG: usize = 64 * 1024;
+
 /// Chunks a send queue keeps for reuse beyond those its limit needs (chunks still referenced
-/// by segments in flight after their bytes were acknowledged).
+/// by segments in flight after their bytes were acknowledged), of each size.
 const SPARE_CHUNKS: usize = 16;
 
-/// A connection's send queue: a byte queue held in [`SEND_CHUNK`]-byte packet buffers that
-/// outgoing segments reference ([`Self::append_to`]). A chunk that a segment still shares is
-/// never written again: new bytes go to a fresh chunk. Chunks come from a pool of the queue's
-/// own, made as needed and recycled.
+/// A connection's send queue: a byte queue held in packet buffers of [`SEND_CHUNK`] bytes (or
+/// [`SEND_CHUNK_BIG`] once it holds that much) that outgoing segments reference
+/// ([`Self::append_to`]). A chunk that a segment still shares is never written again: new
+/// bytes go to a fresh chunk. Chunks come from two pools of the queue's own, one per size,
+/// made as needed and recycled.
 #[derive(Debug)]
 pub struct SendQueue {
     /// The chunks, each with the stream position (bytes ever pushed before it) of its first
@@ -31,7 +41,10 @@ pub struct SendQueue {
     start: u64,
     len: usize,
     limit: usize,
+    /// Chunks of [`SEND_CHUNK`] bytes.
     pool: PacketPool,
+    /// Chunks of [`SEND_CHUNK_BIG`] bytes.
+    big: PacketPool,
     /// Sums of the bytes in segment-sized cells, taken as they are copied in.
     cells: CellSums,
 }
@@ -92,12 +105,19 @@ impl SendQueue {
             len: 0,
             limit,
             pool: PacketPool::lazy(Self::pool_count(limit), SEND_CHUNK),
+            big: PacketPool::lazy(Self::big_count(limit), SEND_CHUNK_BIG),
             cells: CellSums::default(),
         }
     }
 
+    /// Small chunks the queue can need: those that take it to [`SEND_CHUNK_BIG`] bytes.
     fn pool_count(limit: usize) -> usize {
-        limit.div_ceil(SEND_CHUNK) + SPARE_CHUNKS
+        limit.min(SEND_CHUNK_BIG).div_ceil(SEND_CHUNK) + SPARE_CHUNKS
+    }
+
+    /// Big chunks the queue can need.
+    fn big_count(limit: usize) -> usize {
+        limit.div_ceil(SEND_CHUNK_BIG) + SPARE_CHUNKS
     }
 
     /// Bytes held.
@@ -123,9 +143,12 @@ impl SendQueue {
     /// Changes the limit; never below what is held.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(self.len);
+        // Chunks of an old pool are freed when their last user drops them.
         if Self::pool_count(self.limit) != self.pool.count() {
-            // Chunks of the old pool are freed when their last user drops them.
             self.pool = PacketPool::lazy(Self::pool_count(self.limit), SEND_CHUNK);
+        }
+        if Self::big_count(self.limit) != self.big.count() {
+            self.big = PacketPool::lazy(Self::big_count(self.limit), SEND_CHUNK_BIG);
         }
     }
 
@@ -139,13 +162,18 @@ impl SendQueue {
                 .back()
                 .is_some_and(|(_, c)| !c.is_shared() && c.tailroom() > 0);
             if !writable {
+                // A big chunk when this write takes the queue to a big chunk's worth.
+                let rest = n - done;
+                let pool = if self.len + n >= SEND_CHUNK_BIG {
+                    &self.big
+                } else {
+                    &self.pool
+                };
                 // Past the pool (many small writes each still referenced by a segment in
                 // flight), a heap chunk sized to the write, not a zero-filled full chunk.
-                let rest = n - done;
-                let chunk = self
-                    .pool
+                let chunk = pool
                     .alloc(0)
-                    .unwrap_or_else(|| PacketBuf::new(rest.clamp(2048, SEND_CHUNK), 0));
+                    .unwrap_or_else(|| PacketBuf::new(rest.clamp(2048, pool.buf_size()), 0));
                 let at = self.start + (self.len + done) as u64;
                 self.chunks.push_back((at, chunk));
             }
@@ -963,6 +991,48 @@ mod tests {
         // No sums taken: none known.
         q.track_cells(0, 0);
         assert_eq!(q.segment_sum(0, tail - 5), None);
+    }
+
+    #[test]
+    fn small_writes_take_small_chunks_and_bulk_data_big_ones() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sizes = |q: &SendQueue| {
+            q.chunks
+                .iter()
+                .map(|(_, c)| c.headroom() + c.len() + c.tailroom())
+                .collect::<Vec<_>>()
+        };
+        // Requests and replies: a few hundred bytes at a time, acknowledged as they go. The
+        // queue keeps one small chunk, which the next writes fill.
+        let mut q = SendQueue::new(4 << 20);
+        for _ in 0..100 {
+            assert_eq!(q.push(&data[..300]), 300);
+            q.consume(300);
+        }
+        assert_eq!(sizes(&q), [SEND_CHUNK]);
+        // Small writes that pile up: small chunks until a big chunk's worth is queued.
+        let mut q = SendQueue::new(4 << 20);
+        let mut pushed = 0;
+        while pushed < 200_000 {
+            pushed += q.push(&data[pushed..pushed + 1000]);
+        }
+        let s = sizes(&q);
+        let small = SEND_CHUNK_BIG.div_ceil(SEND_CHUNK);
+        assert!(s[..small].iter().all(|&c| c == SEND_CHUNK), "{s:?}");
+        assert!(s[small..].iter().all(|&c| c == SEND_CHUNK_BIG), "{s:?}");
+        // Bulk data into an empty queue: big chunks from the start, so a 64 KB super-packet's
+        // payload is one fragment or two.
+        let mut q = SendQueue::new(4 << 20);
+        assert_eq!(q.push(&data), data.len());
+        assert_eq!(sizes(&q), [SEND_CHUNK_BIG; 5]);
+        for off in (0..data.len() - 65_160).step_by(65_160) {
+            let mut pkt = PacketBuf::new(64, 64);
+            q.append_to(&mut pkt, off, 65_160).unwrap();
+            assert!(pkt.nr_frags() <= 2, "{} fragments at {off}", pkt.nr_frags());
+            let mut out = vec![0; 65_160];
+            pkt.copy_to(&mut out).unwrap();
+            assert_eq!(out, data[off..off + 65_160]);
+        }
     }
 
     #[test]

@@ -479,8 +479,11 @@ enum Sock {
 #[derive(Debug)]
 pub struct TcpTable {
     socks: Slots,
-    conns: HashMap<(SocketAddrV4, SocketAddrV4), usize>,
-    listeners: HashMap<u16, Vec<usize>>,
+    /// Connections by (local, remote) address, Linux's established hash. The remote end picks
+    /// half the key, so the hash is keyed with a per-table random seed (as `inet_ehashfn`
+    /// keys jhash with a boot-time secret).
+    conns: HashMap<(SocketAddrV4, SocketAddrV4), usize, foldhash::fast::RandomState>,
+    listeners: HashMap<u16, Vec<usize>, foldhash::fast::RandomState>,
     /// Every live socket, listener or connection, by its local port (Linux's bind hash of
     /// `inet_bind_bucket`s): the bind conflict checks and the port pickers look at the
     /// sockets on one port instead of scanning the table, so opening N sockets is not
@@ -511,8 +514,8 @@ impl TcpTable {
     pub fn new(cfg: TcpConfig) -> Self {
         TcpTable {
             socks: Slots::default(),
-            conns: HashMap::new(),
-            listeners: HashMap::new(),
+            conns: HashMap::default(),
+            listeners: HashMap::default(),
             bhash: PortIndex::default(),
             vacant: FreeSlots::default(),
             isn: IsnGenerator::new(cfg.secret),
@@ -1597,7 +1600,7 @@ impl Stack {
                 Some(Some(Sock::Conn(c))) => c.time_wait_new_syn(&seg, now),
                 _ => None,
             };
-            let li = iss.and(self.tcp.listener_for(hdr.dst, seg.dst_port));
+            let li = iss.and_then(|_| self.tcp.listener_for(hdr.dst, seg.dst_port));
             if let (Some(li), Some(Some(Sock::Conn(c)))) = (li, self.tcp.socks.get_mut(i)) {
                 c.end_time_wait();
                 self.tcp_finish(i);

@@ -345,21 +345,25 @@ impl Held {
             let f = &self.flows[i];
             let fits = f.ip_total + seg.payload <= MAX_GRO_SIZE
                 && f.pkt.nr_frags() + 1 + frame.nr_frags() <= MAX_FRAGS;
-            if fits && frame.pull(ETH_LEN + IP_LEN + seg.thlen).is_ok() {
+            let hdr_len = ETH_LEN + IP_LEN + seg.thlen;
+            // Nearly always the segment's payload continues the flow's last fragment.
+            if fits {
+                match self.flows[i].pkt.absorb_continuation(frame, hdr_len) {
+                    Ok(()) => {
+                        self.merged(i, &seg, out);
+                        return GroOutcome::Merged;
+                    }
+                    Err(back) => frame = back,
+                }
+            }
+            if fits && frame.pull(hdr_len).is_ok() {
                 let f = &mut self.flows[i];
                 if f.pkt.append_frags(frame).is_err() {
                     // Cannot happen after the checks above; the segment is lost if it does.
                     self.stats.failed += 1;
                     return GroOutcome::Passed;
                 }
-                f.next_seq = f.next_seq.wrapping_add(seg.payload as u32);
-                f.ip_total += seg.payload;
-                f.segs += 1;
-                f.or_flags |= seg.flags & (FIN | PSH);
-                self.stats.merged += 1;
-                if seg.payload < f.mss || seg.flags & (PSH | FIN | URG | RST | SYN) != 0 {
-                    self.deliver(i, out);
-                }
+                self.merged(i, &seg, out);
                 return GroOutcome::Merged;
             }
             // Too big to grow: deliver what is held and start again with this segment.
@@ -445,6 +449,23 @@ impl Flow {
 }
 
 impl Held {
+    /// Accounts segment `seg`, just merged into flow `i`, and delivers the flow when the
+    /// segment ends it (short, or flags that must go up at once).
+    #[inline(always)]
+    fn merged(&mut self, i: usize, seg: &Seg, out: &mut Vec<PacketBuf>) {
+        let Some(f) = self.flows.get_mut(i) else {
+            return;
+        };
+        f.next_seq = f.next_seq.wrapping_add(seg.payload as u32);
+        f.ip_total += seg.payload;
+        f.segs += 1;
+        f.or_flags |= seg.flags & (FIN | PSH);
+        self.stats.merged += 1;
+        if seg.payload < f.mss || seg.flags & (PSH | FIN | URG | RST | SYN) != 0 {
+            self.deliver(i, out);
+        }
+    }
+
     fn flush(&mut self, out: &mut Vec<PacketBuf>) {
         while !self.flows.is_empty() {
             self.deliver(0, out);

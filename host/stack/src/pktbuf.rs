@@ -357,8 +357,17 @@ impl core::ops::DerefMut for Body {
     /// came after all would get a new empty body rather than a panic.
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut PacketBody {
-        self.0.get_or_insert_with(|| Box::new(PacketBody::EMPTY))
+        // The empty body is made out of line: with the 240-byte copy in it, the compiler
+        // called `get_or_insert_with` on every write to a buffer instead of inlining it.
+        self.0.get_or_insert_with(empty_body)
     }
+}
+
+/// A new empty body (see [`Body`]'s `deref_mut`).
+#[cold]
+#[inline(never)]
+fn empty_body() -> Box<PacketBody> {
+    Box::new(PacketBody::EMPTY)
 }
 
 /// The fields of a [`PacketBuf`], behind its box: the storage and fragments (private) and the
@@ -1340,6 +1349,50 @@ impl PacketBuf {
             if let Some(f) = f.take() {
                 self.push_frag(f);
             }
+        }
+        Ok(())
+    }
+
+    /// GRO's usual merge, without [`Self::append_frags`]' general walk: when `other` is
+    /// `hdr_len` bytes of headers in its head and one fragment that continues this buffer's
+    /// last fragment in the same storage (the next segment cut from the same send chunk),
+    /// that fragment grows over it and `other` is dropped: the same result as pulling the
+    /// headers and appending. Anything else is given back unchanged, for the general path.
+    #[inline(always)]
+    pub(crate) fn absorb_continuation(
+        &mut self,
+        mut other: PacketBuf,
+        hdr_len: usize,
+    ) -> Result<(), PacketBuf> {
+        let ob = &mut *other.b;
+        let FragSlots::Inline([Some(next)]) = &mut ob.frags else {
+            return Err(other);
+        };
+        if ob.nr_frags != 1 || ob.tail - ob.data != hdr_len {
+            return Err(other);
+        }
+        let sb = &mut *self.b;
+        let Some(Some(last)) = sb
+            .frags
+            .slots_mut()
+            .get_mut(..sb.nr_frags)
+            .and_then(|s| s.last_mut())
+        else {
+            return Err(other);
+        };
+        if !Arc::ptr_eq(&last.storage, &next.storage) || last.off + last.len != next.off {
+            return Err(other);
+        }
+        last.len += next.len;
+        sb.frag_len += next.len as usize;
+        if let FragSlots::Table(_, sums @ Some(_)) = &mut sb.frags {
+            give_sums(sums.take());
+        }
+        // The fragment grown over holds the same storage, so this is not its last reference.
+        ob.nr_frags = 0;
+        ob.frag_len = 0;
+        if let FragSlots::Inline([slot]) = &mut ob.frags {
+            drop(slot.take());
         }
         Ok(())
     }
@@ -2392,6 +2445,71 @@ mod tests {
             "the end"
         );
         assert_eq!(src.cursor_at(11), None);
+    }
+
+    #[test]
+    fn absorbing_a_continuation_is_pulling_and_appending_it() {
+        // Two send chunks; segments are 4 bytes of headers inline and a share of a chunk.
+        let chunks = [
+            PacketBuf::from_slice(0, b"abcdefghijklmnop"),
+            PacketBuf::from_slice(0, b"qrstuvwxyz"),
+        ];
+        let seg = |chunk: usize, off: usize, len: usize, hdr: &[u8]| {
+            let mut s = PacketBuf::with_inline_head(8);
+            s.push(hdr.len()).unwrap().copy_from_slice(hdr);
+            s.append_shared(&chunks[chunk], off, len).unwrap();
+            s
+        };
+        let bytes_of = |p: &PacketBuf| {
+            let mut b = vec![0; p.len()];
+            p.copy_range_to(0, &mut b);
+            b
+        };
+        let state = |p: &PacketBuf| (bytes_of(p), p.nr_frags(), p.head_len());
+        // Each case: the held packet's last segment, then the one offered.
+        let cases = [
+            // The next bytes of the same chunk: absorbed.
+            ((0, 0, 4), (0, 4, 5, &b"HDR1"[..]), true),
+            // A gap, another chunk, headers longer than said: left to the general path.
+            ((0, 0, 4), (0, 5, 3, b"HDR1"), false),
+            ((0, 12, 4), (1, 0, 4, b"HDR1"), false),
+            ((0, 0, 4), (0, 4, 3, b"HDR12"), false),
+        ];
+        for ((hc, ho, hl), (c, o, l, hdr), absorbed) in cases {
+            let make_held = || {
+                let mut held = PacketBuf::from_slice(8, b"HEAD");
+                held.append_frags(seg(hc, ho, hl, b"")).unwrap();
+                held
+            };
+            let mut general = make_held();
+            let mut s = seg(c, o, l, hdr);
+            s.pull(4).unwrap();
+            general.append_frags(s).unwrap();
+            let mut fast = make_held();
+            match fast.absorb_continuation(seg(c, o, l, hdr), 4) {
+                Ok(()) => {
+                    assert!(absorbed, "absorbed {:?}", (c, o, l));
+                    assert_eq!(state(&fast), state(&general));
+                    assert_eq!(fast.nr_frags(), 1);
+                }
+                Err(back) => {
+                    assert!(!absorbed, "not absorbed {:?}", (c, o, l));
+                    assert_eq!(state(&back), state(&seg(c, o, l, hdr)));
+                    assert_eq!(state(&fast), state(&make_held()));
+                }
+            }
+        }
+        // The segment's reference to the chunk is let go; the held packet's stays.
+        let storage = Arc::clone(chunks[0].b.head.as_ref().unwrap());
+        let before = Arc::strong_count(&storage);
+        let mut held = PacketBuf::from_slice(8, b"HEAD");
+        held.append_frags(seg(0, 0, 4, b"")).unwrap();
+        held.absorb_continuation(seg(0, 4, 4, b"HDR1"), 4)
+            .ok()
+            .unwrap();
+        assert_eq!(Arc::strong_count(&storage), before + 1);
+        drop(held);
+        assert_eq!(Arc::strong_count(&storage), before);
     }
 
     #[test]

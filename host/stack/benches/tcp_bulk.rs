@@ -52,6 +52,13 @@
 //! one `measure` line in [`tcp_bulk`].
 //!
 //! `cargo bench -p oxnic-stack --bench tcp_bulk -- --quick`
+//!
+//! On a shared machine whose speed comes and goes for seconds at a time, two entries measured
+//! a few seconds apart can land in different phases. `TCP_BULK_CHUNKS=N cargo bench -p
+//! oxnic-stack --bench tcp_bulk` skips criterion and times each of N chunks of
+//! `smoltcp_mtu1500`, then of `oxnic_mtu1500`, printing the fastest chunk, the tenth
+//! percentile and the median of each, and their ratios: noise only ever adds time, so the
+//! fastest chunks are the closest to each stack's own speed.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -72,7 +79,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes moved per measured iteration.
 const CHUNK: usize = 4 << 20;
@@ -878,7 +885,45 @@ fn report(id: &str, link: &OxnicPair) {
     }
 }
 
+/// Times `n` chunks over `link`; returns GiB/s of the fastest chunk, the tenth percentile and
+/// the median.
+fn chunk_speeds<L: BulkLink>(mut link: L, n: usize) -> [f64; 3] {
+    let mut secs: Vec<f64> = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            link.transfer(CHUNK);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    let gib = |s: f64| CHUNK as f64 / s / f64::from(1u32 << 30);
+    [0.0, 0.1, 0.5].map(|q| gib(secs[((n - 1) as f64 * q) as usize]))
+}
+
+/// The `TCP_BULK_CHUNKS` mode (see the module documentation).
+fn per_chunk(n: usize) {
+    let smoltcp = chunk_speeds(SmoltcpPair::connected(SOCKET_BUF), n);
+    let oxnic = OxnicPair::connected(DeviceCaps::default(), TcpConfig::default(), SOCKET_BUF);
+    let oxnic = chunk_speeds(oxnic, n);
+    println!("{n} chunks of 4 MiB each, GiB/s: fastest / tenth percentile / median");
+    for (id, [best, p10, median]) in [("smoltcp_mtu1500", smoltcp), ("oxnic_mtu1500", oxnic)] {
+        println!("{id:16} {best:6.2} {p10:6.2} {median:6.2}");
+    }
+    let [b, p, m] = [0, 1, 2].map(|i| oxnic[i] / smoltcp[i]);
+    println!("{:16} {b:6.2} {p:6.2} {m:6.2}", "ratio");
+}
+
 fn tcp_bulk(c: &mut Criterion) {
+    if let Some(v) = std::env::var_os("TCP_BULK_CHUNKS") {
+        match v.to_str().and_then(|v| v.parse::<usize>().ok()) {
+            Some(n) if n > 0 => per_chunk(n),
+            _ => {
+                eprintln!("tcp_bulk: TCP_BULK_CHUNKS must be a number of chunks, got {v:?}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let mut g = c.benchmark_group("tcp_bulk");
     g.throughput(Throughput::Bytes(CHUNK as u64));
     g.sample_size(10);

@@ -599,31 +599,33 @@ mod tests {
     }
 
     /// An Ethernet + IPv4 + TCP (timestamps option) frame of flow `port` with sequence number
-    /// `seq`, `flags` and `payload`, checksums right.
+    /// `seq`, `flags` and `payload`, checksums right: 66 bytes of headers.
     fn frame(port: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![0u8; 66];
-        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        f[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-        let ip_total = (20 + 32 + payload.len()) as u16;
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&ip_total.to_be_bytes());
-        f[18..20].copy_from_slice(&(seq as u16).to_be_bytes());
-        f[20] = 0x40;
-        f[22] = 64;
-        f[23] = protocol::TCP;
-        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-        f[34..36].copy_from_slice(&port.to_be_bytes());
-        f[36..38].copy_from_slice(&5001u16.to_be_bytes());
-        f[38..42].copy_from_slice(&seq.to_be_bytes());
-        f[42..46].copy_from_slice(&7u32.to_be_bytes());
-        f[46] = 8 << 4;
-        f[47] = flags;
-        f[48..50].copy_from_slice(&1000u16.to_be_bytes());
-        f[54..66].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 3]);
-        f.extend_from_slice(payload);
-        fix_checksums(&mut f);
+        use crate::wire::ethernet::EthernetAddress;
+        use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
+        let repr = TcpRepr {
+            src_port: port,
+            dst_port: 5001,
+            seq,
+            ack: 7,
+            flags: TcpFlags(u16::from(flags)),
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions {
+                timestamps: Some(TcpTimestamps { tsval: 9, tsecr: 3 }),
+                ..TcpOptions::default()
+            },
+        };
+        let f = crate::netsim::tcp_frame(
+            EthernetAddress([2, 0, 0, 0, 0, 1]),
+            EthernetAddress([2, 0, 0, 0, 0, 2]),
+            std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 1), port),
+            std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 5001),
+            &repr,
+            payload,
+        )
+        .expect("a TCP segment with timestamps has a valid header");
+        assert_eq!(f.len(), 66 + payload.len(), "headers of 66 bytes");
         f
     }
 

@@ -820,7 +820,7 @@ impl PacketBuf {
 
     /// Drops the attached segment sums (a buffer that goes to a device: the device sees
     /// bytes).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn clear_seg_sums(&mut self) {
         if let FragSlots::Table(_, sums @ Some(_)) = &mut self.b.frags {
             give_sums(sums.take());
@@ -1086,15 +1086,21 @@ impl PacketBuf {
     /// queue takes a reference per chunk.
     #[inline(always)]
     fn coalesce(&mut self, storage: &Arc<Storage>, off: u32, len: u32) -> bool {
-        match self.frag_slots_mut().last_mut() {
-            Some(Some(last))
-                if Arc::ptr_eq(&last.storage, storage) && last.off + last.len == off =>
-            {
-                last.len += len;
-            }
-            _ => return false,
+        // One look at the body for the whole step.
+        let b = &mut *self.b;
+        let Some(Some(last)) = b
+            .frags
+            .slots_mut()
+            .get_mut(..b.nr_frags)
+            .and_then(|s| s.last_mut())
+        else {
+            return false;
+        };
+        if !Arc::ptr_eq(&last.storage, storage) || last.off + last.len != off {
+            return false;
         }
-        self.b.frag_len += len as usize;
+        last.len += len;
+        b.frag_len += len as usize;
         true
     }
 
@@ -1356,39 +1362,28 @@ impl PacketBuf {
     /// GRO's usual merge, without [`Self::append_frags`]' general walk: when `other` is
     /// `hdr_len` bytes of headers in its head and one fragment that continues this buffer's
     /// last fragment in the same storage (the next segment cut from the same send chunk),
-    /// that fragment grows over it and `other` is dropped: the same result as pulling the
-    /// headers and appending. Anything else is given back unchanged, for the general path.
+    /// that fragment grows over it ([`Self::coalesce`]) and `other` is dropped: the same
+    /// result as pulling the headers and appending. Anything else is given back unchanged,
+    /// for the general path.
     #[inline(always)]
     pub(crate) fn absorb_continuation(
         &mut self,
         mut other: PacketBuf,
         hdr_len: usize,
     ) -> Result<(), PacketBuf> {
+        let FragSlots::Inline([Some(next)]) = &other.b.frags else {
+            return Err(other);
+        };
+        if other.nr_frags() != 1
+            || other.head_len() != hdr_len
+            || !self.coalesce(&next.storage, next.off, next.len)
+        {
+            return Err(other);
+        }
+        self.clear_seg_sums();
+        // The fragment grown over holds the same storage, so this is not its last reference:
+        // it is dropped here rather than released with `other`.
         let ob = &mut *other.b;
-        let FragSlots::Inline([Some(next)]) = &mut ob.frags else {
-            return Err(other);
-        };
-        if ob.nr_frags != 1 || ob.tail - ob.data != hdr_len {
-            return Err(other);
-        }
-        let sb = &mut *self.b;
-        let Some(Some(last)) = sb
-            .frags
-            .slots_mut()
-            .get_mut(..sb.nr_frags)
-            .and_then(|s| s.last_mut())
-        else {
-            return Err(other);
-        };
-        if !Arc::ptr_eq(&last.storage, &next.storage) || last.off + last.len != next.off {
-            return Err(other);
-        }
-        last.len += next.len;
-        sb.frag_len += next.len as usize;
-        if let FragSlots::Table(_, sums @ Some(_)) = &mut sb.frags {
-            give_sums(sums.take());
-        }
-        // The fragment grown over holds the same storage, so this is not its last reference.
         ob.nr_frags = 0;
         ob.frag_len = 0;
         if let FragSlots::Inline([slot]) = &mut ob.frags {

@@ -27,6 +27,14 @@ pub const SEND_CHUNK_BIG: usize = 64 * 1024;
 /// by segments in flight after their bytes were acknowledged), of each size.
 const SPARE_CHUNKS: usize = 16;
 
+/// Puts a lazy pool of `count` chunks of `size` bytes in place of `pool` when its count is
+/// another. Chunks of the old pool are freed when their last user drops them.
+fn refit(pool: &mut PacketPool, count: usize, size: usize) {
+    if pool.count() != count {
+        *pool = PacketPool::lazy(count, size);
+    }
+}
+
 /// A connection's send queue: a byte queue held in packet buffers of [`SEND_CHUNK`] bytes (or
 /// [`SEND_CHUNK_BIG`] once it holds that much) that outgoing segments reference
 /// ([`Self::append_to`]). A chunk that a segment still shares is never written again: new
@@ -143,13 +151,8 @@ impl SendQueue {
     /// Changes the limit; never below what is held.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(self.len);
-        // Chunks of an old pool are freed when their last user drops them.
-        if Self::pool_count(self.limit) != self.pool.count() {
-            self.pool = PacketPool::lazy(Self::pool_count(self.limit), SEND_CHUNK);
-        }
-        if Self::big_count(self.limit) != self.big.count() {
-            self.big = PacketPool::lazy(Self::big_count(self.limit), SEND_CHUNK_BIG);
-        }
+        refit(&mut self.pool, Self::pool_count(self.limit), SEND_CHUNK);
+        refit(&mut self.big, Self::big_count(self.limit), SEND_CHUNK_BIG);
     }
 
     /// Appends as much of `data` as fits; returns the bytes taken.
@@ -476,10 +479,7 @@ impl RecvQueue {
     /// Changes the limit; never below what is held.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(self.len);
-        if Self::pool_count(self.limit) != self.pool.count() {
-            // Chunks of the old pool are freed when their last user drops them.
-            self.pool = PacketPool::lazy(Self::pool_count(self.limit), RECV_CHUNK);
-        }
+        refit(&mut self.pool, Self::pool_count(self.limit), RECV_CHUNK);
     }
 
     /// Appends as much of `data` as fits, copying it; returns the bytes taken.

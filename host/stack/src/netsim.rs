@@ -872,7 +872,7 @@ impl Net {
             }
             // Frames the closure queued (a socket call) go on their links now, so the clock
             // does not jump past them.
-            if self.collect_tx() > 0 {
+            if self.collect_tx(None) > 0 {
                 progress = true;
             }
             delivered += core::mem::take(&mut self.direct_delivered);
@@ -900,8 +900,13 @@ impl Net {
     }
 
     /// One round at `now`: deliver the frames due, poll every stack until its devices are
-    /// drained, put what they sent on the links (a zero-latency ideal link delivers them at
-    /// once). Returns the frames delivered and whether anything at all happened.
+    /// drained, put what they sent on the links. What a stack sent over a zero-latency ideal
+    /// link goes into the peer's device as soon as the stack's turn ends, so a peer whose turn
+    /// comes later takes it in the same round: the wire has no delay, as on Linux with both
+    /// ends on one CPU, where the receive softirq runs when the sender's transmit returns.
+    /// The receiver then finds the frames' buffers and headers still in the cache, not behind
+    /// a round of its own work. Frames for any other link go on it at the end of the round, in
+    /// link order. Returns the frames delivered and whether anything at all happened.
     fn step(&mut self) -> (usize, bool) {
         let now = self.now;
         let mut delivered = 0;
@@ -916,7 +921,9 @@ impl Net {
             }
         }
         let mut work = 0;
-        for s in &mut self.stacks {
+        let mut sent = 0;
+        for k in 0..self.stacks.len() {
+            let s = &mut self.stacks[k];
             // A stack's turn lasts until its devices are drained, as a poller thread's does
             // (it calls [`Stack::poll`] again while frames wait), so a receiver keeps up with
             // what its peer sent in the last round instead of taking one budget per round
@@ -931,8 +938,9 @@ impl Net {
                     break;
                 }
             }
+            sent += self.collect_tx(Some(k));
         }
-        let sent = self.collect_tx();
+        sent += self.collect_tx(None);
         delivered += core::mem::take(&mut self.direct_delivered);
         (delivered, delivered + work + sent > 0)
     }
@@ -954,13 +962,20 @@ impl Net {
 
     /// Takes every frame the devices have to send, plays the card's offloads on it and puts it
     /// on its link, or, on a zero-latency ideal link, straight into the receiving device
-    /// (counted in `direct_delivered`). Returns the frames taken.
-    fn collect_tx(&mut self) -> usize {
+    /// (counted in `direct_delivered`). With `direct_from`, only the frames that stack sends
+    /// over zero-latency ideal links (the end of its turn in [`Self::step`]). Returns the
+    /// frames taken.
+    fn collect_tx(&mut self, direct_from: Option<usize>) -> usize {
         let now = self.now;
         let mut taken = 0;
         for link in &mut self.links {
             for dir in [Direction::AToB, Direction::BToA] {
                 let (from, to) = link.ends(dir);
+                if let Some(k) = direct_from {
+                    if from.0 != k || !(link.cfg.is_ideal() && link.cfg.latency.is_zero()) {
+                        continue;
+                    }
+                }
                 let to_exists = self
                     .stacks
                     .get(to.0)
@@ -1455,7 +1470,7 @@ mod tests {
     fn a_zero_latency_link_hands_frames_straight_to_the_device_and_counts_them() {
         let (mut net, srv, cli) = udp_net(1, LinkConfig::new(Duration::ZERO, 1500));
         send(&mut net, cli, 7);
-        net.collect_tx();
+        net.collect_tx(None);
         assert_eq!(net.in_flight(), 0, "not queued on the link");
         let rx = net.stacks[1].interface(1).map(|i| i.device().rx_pending());
         assert_eq!(rx, Some(1), "already in B's receive queue");
@@ -1464,7 +1479,25 @@ mod tests {
         // With latency the frame waits on the link, and the count is the same.
         net.set_link_config(0, LinkConfig::new(LAT, 1500)).unwrap();
         send(&mut net, cli, 8);
-        net.collect_tx();
+        net.collect_tx(None);
+        assert_eq!(net.in_flight(), 1);
+        assert_eq!(net.run_for(Duration::from_millis(1)), Ok(1));
+        assert_eq!(received(&mut net, srv), vec![8]);
+    }
+
+    #[test]
+    fn a_zero_latency_link_delivers_in_the_round_the_frame_was_sent() {
+        let (mut net, srv, cli) = udp_net(1, LinkConfig::new(Duration::ZERO, 1500));
+        send(&mut net, cli, 7);
+        let (delivered, progress) = net.step();
+        assert!(progress);
+        assert_eq!(delivered, 1);
+        assert_eq!(received(&mut net, srv), vec![7], "B took it in A's round");
+        // Over a link with latency the frame is still on the wire after the round.
+        net.set_link_config(0, LinkConfig::new(LAT, 1500)).unwrap();
+        send(&mut net, cli, 8);
+        net.step();
+        assert_eq!(received(&mut net, srv), Vec::<u32>::new());
         assert_eq!(net.in_flight(), 1);
         assert_eq!(net.run_for(Duration::from_millis(1)), Ok(1));
         assert_eq!(received(&mut net, srv), vec![8]);

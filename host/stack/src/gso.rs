@@ -13,7 +13,9 @@
 //! the device inserts checksums itself ([`segment_for_device`]): then each segment carries a
 //! CHECKSUM_PARTIAL request and the payload is never summed in software.
 
-use crate::pktbuf::{ChecksumState, PacketBuf, PacketPool, INLINE_HEAD, MAX_FRAGS};
+use crate::pktbuf::{
+    ChecksumState, Cursor, PacketBuf, PacketMeta, PacketPool, SegSums, INLINE_HEAD, MAX_FRAGS,
+};
 use crate::wire::checksum;
 use crate::wire::ethernet::ethertype;
 use crate::wire::ipv4::protocol;
@@ -250,6 +252,28 @@ fn segment_inner(
         (0, 0)
     };
     let (ip_at, l4_at) = (l2, l2 + ihl);
+    let fast = inline && !partial && l4proto == protocol::TCP;
+    #[cfg(test)]
+    let fast = fast && !tests::GENERAL_ONLY.with(std::cell::Cell::get);
+    if let (true, Some(cur)) = (fast, cursor.as_mut()) {
+        let pieces = TcpPieces {
+            ip_at,
+            l4_at,
+            ihl,
+            l4hlen,
+            hdr_len,
+            mss,
+            payload_len,
+            ident,
+            seq0,
+            tcp_doff,
+            tcp_flags,
+            ip_base,
+            tcp_base,
+            pseudo_base,
+        };
+        return segment_tcp_inline(frame, &hdr[..hdr_len], &pieces, known_sums, cur, out);
+    }
     for i in 0..payload_len.div_ceil(mss) {
         let off = i * mss;
         let chunk_len = mss.min(payload_len - off.min(payload_len));
@@ -415,6 +439,124 @@ fn segment_inner(
     Ok(sums_used)
 }
 
+/// What [`segment_tcp_inline`] needs of a TCP super-packet's headers, taken by
+/// [`segment_inner`].
+struct TcpPieces {
+    ip_at: usize,
+    l4_at: usize,
+    ihl: usize,
+    l4hlen: usize,
+    hdr_len: usize,
+    mss: usize,
+    payload_len: usize,
+    ident: u16,
+    seq0: u32,
+    tcp_doff: u8,
+    tcp_flags: u8,
+    /// Header sums without the fields each segment sets.
+    ip_base: u16,
+    tcp_base: u16,
+    pseudo_base: u16,
+}
+
+/// [`segment_inner`]'s loop for the case of a bulk transfer: TCP segments whose headers fit
+/// an inline head and whose payload is shared from the super-packet's fragments, summed in
+/// place unless TCP took the sums while copying (`sums`). The segment's headers are written as one fixed copy
+/// of a template and its metadata as one move, then the fields that differ per segment
+/// (identification, sequence number, both checksums, and the length and flags where they
+/// differ from a middle segment's) are written into the segment itself: patched into the
+/// template instead, they would be read back by the next copy's wide loads before those
+/// narrow stores had landed. The segments are the ones the general loop makes (a test holds
+/// the two to the same bytes).
+fn segment_tcp_inline(
+    frame: &PacketBuf,
+    hdr: &[u8],
+    p: &TcpPieces,
+    sums: Option<&SegSums>,
+    cur: &mut Cursor,
+    out: &mut Vec<PacketBuf>,
+) -> Result<usize, GsoError> {
+    #[cfg(test)]
+    tests::INLINE_CUTS.with(|c| c.set(c.get() + 1));
+    let n = p.payload_len.div_ceil(p.mss);
+    let (ip, tcp) = (SEG_HEADROOM + p.ip_at, SEG_HEADROOM + p.l4_at);
+    let full_total = (p.ihl + p.l4hlen + p.mss) as u16;
+    // FIN and PSH go on the last segment only, CWR on the first only.
+    let mid_flags = p.tcp_flags & !0x89;
+    let mut area = [0u8; INLINE_HEAD];
+    let template = area
+        .get_mut(SEG_HEADROOM..SEG_HEADROOM + p.hdr_len)
+        .ok_or(GsoError::Malformed)?;
+    template.copy_from_slice(hdr);
+    template[p.ip_at + 2..p.ip_at + 4].copy_from_slice(&full_total.to_be_bytes());
+    template[p.l4_at + 13] = mid_flags;
+    let m = &frame.meta;
+    let mut meta = PacketMeta::EMPTY;
+    meta.protocol = m.protocol;
+    meta.hash = m.hash;
+    meta.hash_type = m.hash_type;
+    meta.mark = m.mark;
+    meta.ifindex = m.ifindex;
+    meta.vlan_tci = m.vlan_tci;
+    meta.pkt_type = m.pkt_type;
+    let mut sums_used = 0;
+    for i in 0..n {
+        let off = i * p.mss;
+        let chunk_len = p.mss.min(p.payload_len - off);
+        let l4len = p.l4hlen + chunk_len;
+        let ip_total = (p.ihl + l4len) as u16;
+        let seg_ident = p.ident.wrapping_add(i as u16);
+        let seq = p.seq0.wrapping_add(off as u32);
+        let mut flags = mid_flags;
+        if i + 1 == n {
+            flags |= p.tcp_flags & 0x09;
+        }
+        if i == 0 {
+            flags |= p.tcp_flags & 0x80;
+        }
+        let mut seg =
+            PacketBuf::with_inline_area(&area, SEG_HEADROOM, SEG_HEADROOM + p.hdr_len, &meta);
+        let known = sums.and_then(|s| s.get(i)).filter(|_| chunk_len == p.mss);
+        sums_used += usize::from(known.is_some());
+        let mut pieces = checksum::Pieces::default();
+        match seg.share_one_piece(frame, cur, chunk_len) {
+            Some(piece) if known.is_none() => pieces.add(piece),
+            Some(_) => {}
+            None => seg
+                .append_shared_next(frame, cur, chunk_len, |piece| {
+                    if known.is_none() {
+                        pieces.add(piece);
+                    }
+                })
+                .map_err(|_| GsoError::Malformed)?,
+        }
+        let payload_sum = known.unwrap_or_else(|| pieces.sum());
+        let ip_check = !checksum::add_all([p.ip_base, ip_total, seg_ident]);
+        let tcp_check = !checksum::add_all([
+            p.pseudo_base,
+            l4len as u16,
+            p.tcp_base,
+            (seq >> 16) as u16,
+            seq as u16,
+            u16::from_be_bytes([p.tcp_doff, flags]),
+            payload_sum,
+        ]);
+        let area = seg.inline_area_mut().ok_or(GsoError::Malformed)?;
+        if ip_total != full_total {
+            area[ip + 2..ip + 4].copy_from_slice(&ip_total.to_be_bytes());
+        }
+        area[ip + 4..ip + 6].copy_from_slice(&seg_ident.to_be_bytes());
+        area[ip + 10..ip + 12].copy_from_slice(&ip_check.to_be_bytes());
+        area[tcp + 4..tcp + 8].copy_from_slice(&seq.to_be_bytes());
+        if flags != mid_flags {
+            area[tcp + 13] = flags;
+        }
+        area[tcp + 16..tcp + 18].copy_from_slice(&tcp_check.to_be_bytes());
+        out.push(seg);
+    }
+    Ok(sums_used)
+}
+
 /// One's-complement sum of `header` (whole 16-bit words) as if the words at the byte offsets
 /// `skip` were zero.
 fn sum_without(header: &[u8], skip: &[usize]) -> u16 {
@@ -451,6 +593,14 @@ fn copy_range(chunks: &[&[u8]], mut off: usize, out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
+
+    thread_local! {
+        /// Sends every super-packet through `segment_inner`'s general loop.
+        pub(super) static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Super-packets the inline loop cut.
+        pub(super) static INLINE_CUTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     /// An Ethernet + IPv4 + TCP super-packet: headers in its head, `payload` as a fragment
     /// (as TCP builds one over its send queue), cut at `mss`.
@@ -505,6 +655,87 @@ mod tests {
         let (n, used) = segment_counting_sums(sp, pools, &mut out, csum_offload).unwrap();
         assert_eq!(n, out.len());
         (out.iter().map(flat).collect(), used)
+    }
+
+    /// A segment as the tests compare it: bytes, metadata, fragment count.
+    type Seg = (Vec<u8>, PacketMeta, usize);
+
+    /// Segments of `sp` and the sums used, through the inline fast loop or, with `general`,
+    /// the general one.
+    fn cut_with(sp: &PacketBuf, general: bool) -> Result<(Vec<Seg>, usize), GsoError> {
+        let pool = PacketPool::new(64, 2048);
+        let pools = GsoPools {
+            linear: &pool,
+            headers: &pool,
+        };
+        let mut out = Vec::new();
+        GENERAL_ONLY.with(|g| g.set(general));
+        let r = segment_counting_sums(sp, pools, &mut out, false);
+        GENERAL_ONLY.with(|g| g.set(false));
+        let (_, used) = r?;
+        let segs = out
+            .iter()
+            .map(|s| (flat(s), s.meta, s.nr_frags()))
+            .collect();
+        Ok((segs, used))
+    }
+
+    #[test]
+    fn the_inline_loop_cuts_every_super_packet_as_the_general_one() {
+        let mut rng = Rng(0x6a50_1e55);
+        let mut with_sums = 0;
+        let inline_before = INLINE_CUTS.with(std::cell::Cell::get);
+        for round in 0..400 {
+            let mss = [536, 1000, 1448, 1460, 9000][(round % 5) as usize];
+            let len = 1 + rng.below(70_000) as usize;
+            let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut sp = super_packet(&payload[..0], mss as u16);
+            // The payload in one to four chunks, as a send queue holds it.
+            let mut at = 0;
+            while at < len {
+                let piece = if rng.below(3) == 0 {
+                    len - at
+                } else {
+                    (1 + rng.below(30_000) as usize).min(len - at)
+                };
+                let chunk = PacketBuf::from_slice(0, &payload[at..at + piece]);
+                sp.append_shared(&chunk, 0, piece).unwrap();
+                at += piece;
+            }
+            // Lengths, flags (CWR, FIN, PSH, URG and ACK in any mix), options and metadata.
+            let d = sp.data_mut().unwrap();
+            d[14 + 2..14 + 4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+            d[14 + 4..14 + 6].copy_from_slice(&(rng.next() as u16).to_be_bytes());
+            d[34 + 4..34 + 8].copy_from_slice(&(rng.next() as u32).to_be_bytes());
+            d[34 + 13] = (rng.next() as u8) & 0xb9 | 0x10;
+            sp.meta.hash = rng.next() as u32;
+            sp.meta.mark = rng.next() as u32;
+            sp.meta.ifindex = 3;
+            sp.meta.vlan_tci = (rng.below(2) == 0).then_some(42);
+            if rng.below(4) == 0 {
+                sp.meta.csum = ChecksumState::Unnecessary;
+            }
+            let sums: Vec<u16> = payload
+                .chunks(mss)
+                .filter(|c| c.len() == mss)
+                .map(checksum::sum)
+                .collect();
+            if rng.below(5) != 0 {
+                sp.set_seg_sums(mss as u16, sums.iter().copied());
+            }
+            let fast = cut_with(&sp, false);
+            let general = cut_with(&sp, true);
+            assert_eq!(fast, general, "round {round}: {len} bytes at mss {mss}");
+            let (segs, used) = fast.unwrap();
+            assert!(segs.iter().all(|(f, _, _)| tcp_sum_ok(f)), "round {round}");
+            with_sums += usize::from(used > 0);
+        }
+        assert!(with_sums > 250, "{with_sums} of 400 took TCP's sums");
+        let inline = INLINE_CUTS.with(std::cell::Cell::get) - inline_before;
+        assert_eq!(
+            inline, 400,
+            "every super-packet went through the inline loop once"
+        );
     }
 
     #[test]

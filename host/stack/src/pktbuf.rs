@@ -908,6 +908,43 @@ impl PacketBuf {
         Self::fresh(None, true, headroom.min(INLINE_HEAD))
     }
 
+    /// A buffer whose inline head holds `area`, with the packet's bytes at `[data, tail)`
+    /// (clamped to the area) and metadata `meta` with the MAC header at `data`: what software
+    /// GSO gives each segment of a super-packet, made in one step. The head is one fixed-size
+    /// copy and the metadata one move, where [`Self::with_inline_head`] and the setters
+    /// write the metadata twice and check the head at each step.
+    #[inline(always)]
+    pub(crate) fn with_inline_area(
+        area: &[u8; INLINE_HEAD],
+        data: usize,
+        tail: usize,
+        meta: &PacketMeta,
+    ) -> Self {
+        let tail = tail.min(INLINE_HEAD);
+        let data = data.min(tail);
+        let meta = PacketMeta {
+            mac_header: Some(data as u16),
+            ..*meta
+        };
+        let Some(mut b) = spare_body() else {
+            return PacketBuf::with_body(PacketBody {
+                data,
+                tail,
+                inline: *area,
+                inline_head: true,
+                meta,
+                ..PacketBody::EMPTY
+            });
+        };
+        // A spare body has no storage and no fragments (`Drop` emptied it).
+        b.data = data;
+        b.tail = tail;
+        b.inline_head = true;
+        b.inline = *area;
+        b.meta = meta;
+        PacketBuf { b: Body(Some(b)) }
+    }
+
     /// The whole inline head area ([`INLINE_HEAD`] bytes, data or not) of a buffer made by
     /// [`Self::with_inline_head`], `None` for any other: for software GSO, which writes each
     /// segment's headers with one copy of a fixed size, where a copy of their exact length is

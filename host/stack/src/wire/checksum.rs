@@ -323,6 +323,16 @@ impl Pieces {
     }
 }
 
+/// One's-complement sum of 16-bit sums, folded once (at most 65,537 of them: no carry is
+/// lost in 32 bits).
+#[inline(always)]
+pub fn add_all<const N: usize>(sums: [u16; N]) -> u16 {
+    let mut s: u32 = sums.iter().map(|&v| u32::from(v)).sum();
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
 /// One's-complement addition of two 16-bit sums (Linux `csum_add`, folded).
 pub fn add(a: u16, b: u16) -> u16 {
     let s = u32::from(a) + u32::from(b);

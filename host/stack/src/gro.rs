@@ -124,6 +124,7 @@ impl FlowKey {
 
     /// True when `hdr`'s TCP options are the first segment's (the caller has compared the
     /// TCP header lengths).
+    #[inline(always)]
     fn same_options(&self, hdr: &[u8]) -> bool {
         let opts = hdr.get(OPTIONS..).unwrap_or(&[]);
         // Timestamps alone (12 bytes, what every segment of a bulk transfer carries) are
@@ -567,7 +568,7 @@ fn seg_of(h: &[u8; FIXED], vlan_tci: Option<u16>) -> Option<Seg> {
 /// carries its payload in fragments, summed in place.
 #[inline(always)]
 fn tcp_checksum_ok(frame: &PacketBuf, seg: &Seg) -> bool {
-    if frame.meta.csum == ChecksumState::Unnecessary {
+    if matches!(frame.meta.csum, ChecksumState::Unnecessary) {
         return true;
     }
     let d = frame.data();

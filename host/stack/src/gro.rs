@@ -430,7 +430,7 @@ impl Held {
             && seg.seq == f.next_seq
             && f.continues_with(&seg, hdr)
             && checksum::verify(ip)
-            && tcp_checksum_ok(frame, &seg))
+            && tcp_checksum_ok(frame, d, &seg))
         .then_some(seg)
     }
 }
@@ -534,7 +534,7 @@ fn candidate(frame: &mut PacketBuf) -> Option<Seg> {
     if len > ETH_LEN + seg.ip_total {
         frame.trim(ETH_LEN + seg.ip_total).ok()?;
     }
-    tcp_checksum_ok(frame, &seg).then_some(seg)
+    tcp_checksum_ok(frame, frame.data(), &seg).then_some(seg)
 }
 
 /// The fields of the segment whose fixed headers are `h` (IPv4 without options, checked by
@@ -562,16 +562,15 @@ fn seg_of(h: &[u8; FIXED], vlan_tci: Option<u16>) -> Option<Seg> {
     })
 }
 
-/// True when the TCP checksum of `frame` (ending with segment `seg`) holds, or the device
+/// True when the TCP checksum of `frame` (data `d`, ending with segment `seg`) holds, or the device
 /// checked it. Linux validates before merging (`skb_gro_checksum_validate`): a merged
 /// packet's checksum can no longer be checked segment by segment. A software-GSO segment
 /// carries its payload in fragments, summed in place.
 #[inline(always)]
-fn tcp_checksum_ok(frame: &PacketBuf, seg: &Seg) -> bool {
+fn tcp_checksum_ok(frame: &PacketBuf, d: &[u8], seg: &Seg) -> bool {
     if matches!(frame.meta.csum, ChecksumState::Unnecessary) {
         return true;
     }
-    let d = frame.data();
     let (Some(addrs), Some(tcp)) = (array_at::<8>(d, ETH_LEN + 12), d.get(ETH_LEN + IP_LEN..))
     else {
         return false;

@@ -154,13 +154,32 @@ fn copy_sum_long(dst: &mut [u8], src: &[u8]) -> u64 {
             let (dst_blocks, dst_tail) = dst.split_at_mut(whole);
             let (src_blocks, src_tail) = src.split_at(whole);
             let blocks = copy_sum_blocks(dst_blocks, src_blocks);
-            dst_tail.copy_from_slice(src_tail);
+            copy_short(dst_tail, src_tail);
             add64(blocks, sum_short(src_tail))
         }
         _ => {
             dst.copy_from_slice(src);
             sum_words(src)
         }
+    }
+}
+
+/// Copies `src` (shorter than [`WIDE_BLOCK`]) to `dst` (as long) with at most two fixed-size
+/// copies that may overlap, in line: a copy of variable length is a call to `memcpy`, and a
+/// payload's tail (40 bytes of a 1448-byte segment) is copied once per segment.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        dst[..N].copy_from_slice(&src[..N]);
+        dst[n - N..].copy_from_slice(&src[n - N..]);
+    }
+    match src.len() {
+        32.. => two::<32>(dst, src),
+        16.. => two::<16>(dst, src),
+        8.. => two::<8>(dst, src),
+        4.. => two::<4>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 

@@ -291,13 +291,7 @@ fn segment_inner(
         let check_at = if l4proto == protocol::TCP {
             let seq = seq0.wrapping_add((i * mss) as u32);
             hdr[l4_at + 4..l4_at + 8].copy_from_slice(&seq.to_be_bytes());
-            let mut flags = tcp_flags;
-            if i + 1 < n {
-                flags &= !0x09; // FIN, PSH: last segment only
-            }
-            if i > 0 {
-                flags &= !0x80; // CWR: first segment only
-            }
+            let flags = seg_flags(tcp_flags, i, n);
             hdr[l4_at + 13] = flags;
             tcp_words = [
                 (seq >> 16) as u16,
@@ -347,21 +341,9 @@ fn segment_inner(
         let mut payload_sum = known.unwrap_or(0);
         if let Some(cur) = cursor.as_mut() {
             let sum_here = !partial && known.is_none();
-            let mut pieces = checksum::Pieces::default();
-            if let Some(piece) = seg.share_one_piece(frame, cur, chunk_len) {
-                if sum_here {
-                    pieces.add(piece);
-                }
-            } else {
-                seg.append_shared_next(frame, cur, chunk_len, |piece| {
-                    if sum_here {
-                        pieces.add(piece);
-                    }
-                })
-                .map_err(|_| GsoError::Malformed)?;
-            }
+            let sum = share_payload(&mut seg, frame, cur, chunk_len, sum_here)?;
             if sum_here {
-                payload_sum = pieces.sum();
+                payload_sum = sum;
             }
         } else {
             let d = seg
@@ -412,16 +394,8 @@ fn segment_inner(
         // The checksum goes into the segment after the copy: written into `hdr` just before,
         // it made the copy's wide loads wait for that narrow store (a failed store forward).
         h[l4_at + check_at..l4_at + check_at + 2].copy_from_slice(&c.to_be_bytes());
-        let m = &frame.meta;
-        let sm = &mut seg.meta;
-        sm.protocol = m.protocol;
-        sm.hash = m.hash;
-        sm.hash_type = m.hash_type;
-        sm.mark = m.mark;
-        sm.ifindex = m.ifindex;
-        sm.vlan_tci = m.vlan_tci;
-        sm.pkt_type = m.pkt_type;
-        sm.csum = if partial {
+        seg.meta = seg_meta(&frame.meta);
+        seg.meta.csum = if partial {
             ChecksumState::Partial {
                 start: l4_at as u16,
                 offset: check_at as u16,
@@ -481,8 +455,8 @@ fn segment_tcp_inline(
     let n = p.payload_len.div_ceil(p.mss);
     let (ip, tcp) = (SEG_HEADROOM + p.ip_at, SEG_HEADROOM + p.l4_at);
     let full_total = (p.ihl + p.l4hlen + p.mss) as u16;
-    // FIN and PSH go on the last segment only, CWR on the first only.
-    let mid_flags = p.tcp_flags & !0x89;
+    // A middle segment's flags (neither first nor last).
+    let mid_flags = seg_flags(p.tcp_flags, 1, 3);
     let mut area = [0u8; INLINE_HEAD];
     let template = area
         .get_mut(SEG_HEADROOM..SEG_HEADROOM + p.hdr_len)
@@ -490,15 +464,7 @@ fn segment_tcp_inline(
     template.copy_from_slice(hdr);
     template[p.ip_at + 2..p.ip_at + 4].copy_from_slice(&full_total.to_be_bytes());
     template[p.l4_at + 13] = mid_flags;
-    let m = &frame.meta;
-    let mut meta = PacketMeta::EMPTY;
-    meta.protocol = m.protocol;
-    meta.hash = m.hash;
-    meta.hash_type = m.hash_type;
-    meta.mark = m.mark;
-    meta.ifindex = m.ifindex;
-    meta.vlan_tci = m.vlan_tci;
-    meta.pkt_type = m.pkt_type;
+    let meta = seg_meta(&frame.meta);
     let mut sums_used = 0;
     for i in 0..n {
         let off = i * p.mss;
@@ -507,30 +473,13 @@ fn segment_tcp_inline(
         let ip_total = (p.ihl + l4len) as u16;
         let seg_ident = p.ident.wrapping_add(i as u16);
         let seq = p.seq0.wrapping_add(off as u32);
-        let mut flags = mid_flags;
-        if i + 1 == n {
-            flags |= p.tcp_flags & 0x09;
-        }
-        if i == 0 {
-            flags |= p.tcp_flags & 0x80;
-        }
+        let flags = seg_flags(p.tcp_flags, i, n);
         let mut seg =
             PacketBuf::with_inline_area(&area, SEG_HEADROOM, SEG_HEADROOM + p.hdr_len, &meta);
         let known = sums.and_then(|s| s.get(i)).filter(|_| chunk_len == p.mss);
         sums_used += usize::from(known.is_some());
-        let mut pieces = checksum::Pieces::default();
-        match seg.share_one_piece(frame, cur, chunk_len) {
-            Some(piece) if known.is_none() => pieces.add(piece),
-            Some(_) => {}
-            None => seg
-                .append_shared_next(frame, cur, chunk_len, |piece| {
-                    if known.is_none() {
-                        pieces.add(piece);
-                    }
-                })
-                .map_err(|_| GsoError::Malformed)?,
-        }
-        let payload_sum = known.unwrap_or_else(|| pieces.sum());
+        let sum = share_payload(&mut seg, frame, cur, chunk_len, known.is_none())?;
+        let payload_sum = known.unwrap_or(sum);
         let ip_check = !checksum::add_all([p.ip_base, ip_total, seg_ident]);
         let tcp_check = !checksum::add_all([
             p.pseudo_base,
@@ -555,6 +504,62 @@ fn segment_tcp_inline(
         out.push(seg);
     }
     Ok(sums_used)
+}
+
+/// Segment `i` of `n`'s TCP flags, cut from the super-packet's `flags`: FIN and PSH go on the
+/// last segment only, CWR on the first only.
+#[inline(always)]
+fn seg_flags(flags: u8, i: usize, n: usize) -> u8 {
+    let mut f = flags;
+    if i + 1 < n {
+        f &= !0x09;
+    }
+    if i > 0 {
+        f &= !0x80;
+    }
+    f
+}
+
+/// A segment's metadata, taken from its super-packet's `m`: what the stack knew of the
+/// packet (protocol, hash, mark, interface, VLAN tag, address type); nothing of its
+/// checksum, segmentation or header offsets.
+#[inline(always)]
+fn seg_meta(m: &PacketMeta) -> PacketMeta {
+    let mut meta = PacketMeta::EMPTY;
+    meta.protocol = m.protocol;
+    meta.hash = m.hash;
+    meta.hash_type = m.hash_type;
+    meta.mark = m.mark;
+    meta.ifindex = m.ifindex;
+    meta.vlan_tci = m.vlan_tci;
+    meta.pkt_type = m.pkt_type;
+    meta
+}
+
+/// Shares the next `len` bytes of `frame`'s payload at `cur` into `seg` as its fragments
+/// (one piece without the walk when they lie in one fragment, else the walk), and returns
+/// their sum when `sum` asks for it (0 otherwise).
+#[inline(always)]
+fn share_payload(
+    seg: &mut PacketBuf,
+    frame: &PacketBuf,
+    cur: &mut Cursor,
+    len: usize,
+    sum: bool,
+) -> Result<u16, GsoError> {
+    let mut pieces = checksum::Pieces::default();
+    match seg.share_one_piece(frame, cur, len) {
+        Some(piece) if sum => pieces.add(piece),
+        Some(_) => {}
+        None => seg
+            .append_shared_next(frame, cur, len, |piece| {
+                if sum {
+                    pieces.add(piece);
+                }
+            })
+            .map_err(|_| GsoError::Malformed)?,
+    }
+    Ok(if sum { pieces.sum() } else { 0 })
 }
 
 /// One's-complement sum of `header` (whole 16-bit words) as if the words at the byte offsets

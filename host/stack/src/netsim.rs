@@ -971,10 +971,11 @@ impl Net {
         for link in &mut self.links {
             for dir in [Direction::AToB, Direction::BToA] {
                 let (from, to) = link.ends(dir);
-                if let Some(k) = direct_from {
-                    if from.0 != k || !(link.cfg.is_ideal() && link.cfg.latency.is_zero()) {
-                        continue;
-                    }
+                let ideal = link.cfg.is_ideal();
+                // A zero-latency ideal link hands frames to the other device at once.
+                let direct = ideal && link.cfg.latency.is_zero();
+                if direct_from.is_some_and(|k| from.0 != k || !direct) {
+                    continue;
                 }
                 let to_exists = self
                     .stacks
@@ -987,9 +988,6 @@ impl Net {
                 if !to_exists {
                     continue;
                 }
-                let ideal = link.cfg.is_ideal();
-                // A zero-latency ideal link hands frames to the other device at once.
-                let direct = ideal && link.cfg.latency.is_zero();
                 let pair = if direct {
                     pair_mut(&mut self.stacks, from.0, to.0)
                 } else {

@@ -512,10 +512,11 @@ impl OxnicPair {
 }
 
 /// The application side of an [`OxnicPair`] transfer, run by [`Net::run_while`] after every
-/// round: tops up the sender's buffer up to stream offset `until`, then checks all the
-/// receiver has where it lies, as the smoltcp entry does ([`Stack::tcp_recv_with`], the
-/// counterpart of smoltcp's `recv` closure). Returns whether bytes before `until` are still
-/// missing.
+/// round: checks all the receiver has where it lies, as the smoltcp entry does
+/// ([`Stack::tcp_recv_with`], the counterpart of smoltcp's `recv` closure), then tops up the
+/// sender's buffer up to stream offset `until`. That is the smoltcp entry's order too: its
+/// receiver is read right after the poll that took the frames in, before the next write.
+/// Returns whether bytes before `until` are still missing.
 ///
 /// [`Stack::tcp_recv_with`]: oxnic_stack::Stack::tcp_recv_with
 struct OxnicApp<'a> {
@@ -531,19 +532,6 @@ struct OxnicApp<'a> {
 impl OxnicApp<'_> {
     fn pump(&mut self, net: &mut Net) -> bool {
         let now = net.now();
-        let mut wrote = 0;
-        while *self.sent < self.until && wrote < self.write_max {
-            let want = ((self.until - *self.sent) as usize).min(self.write_max - wrote);
-            let data = self.pattern.at(*self.sent, want);
-            match net.stacks[0].tcp_send(self.tx, data, now) {
-                Ok(n) => {
-                    *self.sent += n as u64;
-                    wrote += n;
-                }
-                Err(TcpError::WouldBlock) => break,
-                Err(e) => panic!("oxnic send failed: {e}"),
-            }
-        }
         loop {
             let (received, pattern) = (&mut *self.received, self.pattern);
             let read = net.stacks[1].tcp_recv_with(
@@ -564,6 +552,19 @@ impl OxnicApp<'_> {
                 Ok(_) => {}
                 Err(TcpError::WouldBlock) => break,
                 Err(e) => panic!("oxnic recv failed: {e}"),
+            }
+        }
+        let mut wrote = 0;
+        while *self.sent < self.until && wrote < self.write_max {
+            let want = ((self.until - *self.sent) as usize).min(self.write_max - wrote);
+            let data = self.pattern.at(*self.sent, want);
+            match net.stacks[0].tcp_send(self.tx, data, now) {
+                Ok(n) => {
+                    *self.sent += n as u64;
+                    wrote += n;
+                }
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("oxnic send failed: {e}"),
             }
         }
         *self.received < self.until

@@ -56,9 +56,12 @@
 //! On a shared machine whose speed comes and goes for seconds at a time, two entries measured
 //! a few seconds apart can land in different phases. `TCP_BULK_CHUNKS=N cargo bench -p
 //! oxnic-stack --bench tcp_bulk` skips criterion and times each of N chunks of
-//! `smoltcp_mtu1500`, then of `oxnic_mtu1500`, printing the fastest chunk, the tenth
-//! percentile and the median of each, and their ratios: noise only ever adds time, so the
-//! fastest chunks are the closest to each stack's own speed.
+//! `smoltcp_mtu1500` and of `oxnic_mtu1500`, in ten blocks of each that take turns (so both
+//! entries sample the same stretch of the machine's time), and prints the fastest chunk, the
+//! tenth percentile and the median of each, and their ratios: noise only ever adds time, so
+//! the fastest chunks are the closest to each stack's own speed. It also prints the median,
+//! over the pairs of neighbouring blocks, of the ratio of the two blocks' fastest chunks: a
+//! ratio of two entries measured within a fraction of a second of each other.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -888,30 +891,66 @@ fn report(id: &str, link: &OxnicPair) {
 
 /// Times `n` chunks over `link`; returns GiB/s of the fastest chunk, the tenth percentile and
 /// the median.
-fn chunk_speeds<L: BulkLink>(mut link: L, n: usize) -> [f64; 3] {
-    let mut secs: Vec<f64> = (0..n)
+/// Times `n` chunks of `link`, in seconds each.
+fn chunk_times(link: &mut impl BulkLink, n: usize) -> Vec<f64> {
+    (0..n)
         .map(|_| {
             let start = Instant::now();
             link.transfer(CHUNK);
             start.elapsed().as_secs_f64()
         })
-        .collect();
+        .collect()
+}
+
+/// The speeds (GiB/s) of the chunk times `secs` at the quantiles `qs` of the times, fastest
+/// first.
+fn speeds<const N: usize>(secs: &[f64], qs: [f64; N]) -> [f64; N] {
+    let mut secs = secs.to_vec();
     secs.sort_by(f64::total_cmp);
     let gib = |s: f64| CHUNK as f64 / s / f64::from(1u32 << 30);
-    [0.0, 0.1, 0.5].map(|q| gib(secs[((n - 1) as f64 * q) as usize]))
+    qs.map(|q| gib(secs[((secs.len() - 1) as f64 * q) as usize]))
 }
+
+/// Blocks of chunks each entry of the `TCP_BULK_CHUNKS` mode is timed in, taking turns.
+const CHUNK_BLOCKS: usize = 10;
 
 /// The `TCP_BULK_CHUNKS` mode (see the module documentation).
 fn per_chunk(n: usize) {
-    let smoltcp = chunk_speeds(SmoltcpPair::connected(SOCKET_BUF), n);
-    let oxnic = OxnicPair::connected(DeviceCaps::default(), TcpConfig::default(), SOCKET_BUF);
-    let oxnic = chunk_speeds(oxnic, n);
+    let mut smoltcp = SmoltcpPair::connected(SOCKET_BUF);
+    let mut oxnic = OxnicPair::connected(DeviceCaps::default(), TcpConfig::default(), SOCKET_BUF);
+    let blocks = CHUNK_BLOCKS.min(n);
+    let (mut s_secs, mut o_secs, mut paired) = (Vec::new(), Vec::new(), Vec::new());
+    for b in 0..blocks {
+        let k = n * (b + 1) / blocks - n * b / blocks;
+        // Each entry goes first in every other block.
+        let (s, o) = if b % 2 == 0 {
+            let s = chunk_times(&mut smoltcp, k);
+            (s, chunk_times(&mut oxnic, k))
+        } else {
+            let o = chunk_times(&mut oxnic, k);
+            (chunk_times(&mut smoltcp, k), o)
+        };
+        let [s_best] = speeds(&s, [0.0]);
+        let [o_best] = speeds(&o, [0.0]);
+        paired.push(o_best / s_best);
+        s_secs.extend(s);
+        o_secs.extend(o);
+    }
+    let quantiles = [0.0, 0.1, 0.5];
+    let smoltcp = speeds(&s_secs, quantiles);
+    let oxnic = speeds(&o_secs, quantiles);
     println!("{n} chunks of 4 MiB each, GiB/s: fastest / tenth percentile / median");
     for (id, [best, p10, median]) in [("smoltcp_mtu1500", smoltcp), ("oxnic_mtu1500", oxnic)] {
         println!("{id:16} {best:6.2} {p10:6.2} {median:6.2}");
     }
     let [b, p, m] = [0, 1, 2].map(|i| oxnic[i] / smoltcp[i]);
     println!("{:16} {b:6.2} {p:6.2} {m:6.2}", "ratio");
+    paired.sort_by(f64::total_cmp);
+    let (low, high) = (paired[0], paired[paired.len() - 1]);
+    let middle = paired[(paired.len() - 1) / 2];
+    println!(
+        "ratio of the fastest chunks of {blocks} pairs of neighbouring blocks: median {middle:.2}, lowest {low:.2}, highest {high:.2}"
+    );
 }
 
 fn tcp_bulk(c: &mut Criterion) {

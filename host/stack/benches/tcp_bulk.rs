@@ -60,9 +60,9 @@
 //! entries sample the same stretch of the machine's time), and prints the fastest chunk, the
 //! tenth percentile, the median and the mean (all bytes over all the time, criterion's kind of
 //! figure) of each, and their ratios: noise only ever adds time, so the fastest chunks are the
-//! closest to each stack's own speed. It also prints the median,
-//! over the pairs of neighbouring blocks, of the ratio of the two blocks' fastest chunks: a
-//! ratio of two entries measured within a fraction of a second of each other.
+//! closest to each stack's own speed. It also prints the median, over the pairs of
+//! neighbouring blocks, of the ratio of the two blocks' fastest chunks: a ratio of two entries
+//! measured within a fraction of a second of each other.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -890,8 +890,6 @@ fn report(id: &str, link: &OxnicPair) {
     }
 }
 
-/// Times `n` chunks over `link`; returns GiB/s of the fastest chunk, the tenth percentile and
-/// the median.
 /// Times `n` chunks of `link`, in seconds each.
 fn chunk_times(link: &mut impl BulkLink, n: usize) -> Vec<f64> {
     (0..n)

@@ -568,6 +568,83 @@ fn unread_small_segments_cost_one_chunk_and_big_ones_arrive_intact() {
     assert_eq!(net.stacks[1].tcp_info(s).unwrap().rcv_collapses, 0);
 }
 
+/// Duplicate ACKs tell the neighbour layer the peer answers too (Linux `tcp_ack` confirms
+/// on `!(flag & FLAG_NOT_DUP)` as on forward progress). A's data is lost on a link gone dead
+/// for 40 s while B, which hears A, sends only duplicate ACKs (put into A's device as if from
+/// the wire): nothing is acknowledged, yet A's ARP entry for B stays reachable and A sends no
+/// ARP probe. Confirmed by new ACKs alone, the entry went STALE after 30 s and A probed B.
+#[test]
+fn duplicate_acks_keep_the_neighbour_confirmed_while_nothing_is_acknowledged() {
+    use oxnic_stack::neigh::NeighState;
+    use oxnic_stack::netsim::{mac, tcp_frame};
+    use oxnic_stack::packet_tap::TapPoint;
+    use oxnic_stack::pktbuf::PacketBuf;
+    use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+    let (mut net, a_if, b_if) = two_hosts(DeviceCaps::default(), ms(1));
+    // No timestamps or SACK: a duplicate ACK made here needs no echo that passes PAWS.
+    let cfg = TcpConfig {
+        timestamps: false,
+        sack: false,
+        ..TcpConfig::default()
+    };
+    for stack in &mut net.stacks {
+        stack.set_tcp_config(cfg.clone());
+    }
+    let (c, _s) = connected(&mut net);
+    let (local, remote) = (
+        net.stacks[0].tcp_local_addr(c).unwrap(),
+        net.stacks[0].tcp_peer_addr(c).unwrap(),
+    );
+    net.set_link_config(0, LinkConfig::new(ms(1), 1500).loss(1.0))
+        .unwrap();
+    let tap = net.stacks[0].add_tap(TapPoint::WireTx, Some(a_if), 1000);
+    let now = net.now();
+    net.stacks[0].tcp_send(c, b"lost", now).unwrap();
+    for _ in 0..40 {
+        net.run_for(Duration::from_secs(1)).unwrap();
+        let info = net.stacks[0].tcp_info(c).unwrap();
+        let dup = TcpRepr {
+            src_port: remote.port(),
+            dst_port: local.port(),
+            seq: info.rcv_nxt,
+            ack: info.snd_una,
+            flags: TcpFlags(TcpFlags::ACK),
+            // The window A has from B, unchanged: a window update is no duplicate.
+            window: (info.snd_wnd >> info.wscale.0) as u16,
+            urgent: 0,
+            options: TcpOptions::default(),
+        };
+        let frame = tcp_frame(mac(1, b_if), mac(0, a_if), remote, local, &dup, &[]).unwrap();
+        net.stacks[0]
+            .device_mut(a_if)
+            .unwrap()
+            .push_rx(PacketBuf::from_slice(64, &frame));
+    }
+    let info = net.stacks[0].tcp_info(c).unwrap();
+    assert_eq!(info.unacked, 4, "nothing was acknowledged");
+    assert!(
+        info.retransmits > 0,
+        "A kept retransmitting into the dead link"
+    );
+    let arp_requests = net.stacks[0]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let d = f.packet.data();
+            d.get(12..14) == Some(&[8, 6][..]) && d.get(20..22) == Some(&[0, 1][..])
+        })
+        .count();
+    assert_eq!(arp_requests, 0, "A never probed B");
+    let entry = net.stacks[0]
+        .interface(a_if)
+        .unwrap()
+        .neigh()
+        .get("10.0.0.2".parse().unwrap())
+        .unwrap();
+    assert_eq!(entry.state, NeighState::Reachable);
+}
+
 /// TCP tells the neighbour layer the peer answers (Linux `tcp_ack` → `sk_dst_confirm` →
 /// `neigh_confirm`): while A's data is acknowledged, A's ARP entry for B stays reachable and
 /// A sends no ARP probe, however long the connection lasts; B, which only receives and so

@@ -410,6 +410,12 @@ pub struct Conn {
     cc: Box<dyn CongestionControl>,
     sb: Scoreboard,
     dupacks: u32,
+    /// The last ACK showed the peer hears this end though it acknowledged nothing new: it
+    /// SACKed new data, or it was a pure duplicate (no data, no window change) while data was
+    /// outstanding. Taken by the stack, which confirms the neighbour on it as on new ACKs
+    /// (Linux `tcp_ack`: `FLAG_FORWARD_PROGRESS || !(flag & FLAG_NOT_DUP)` →
+    /// `sk_dst_confirm`).
+    peer_heard: bool,
     /// Recovery point while in fast recovery (RFC 6582 `recover`).
     recovery: Option<Seq>,
     /// Highest sequence sent before the last recovery or timeout: a new recovery starts
@@ -634,6 +640,7 @@ impl Conn {
             cc: new_cc(cfg.congestion, 536),
             sb: Scoreboard::new(),
             dupacks: 0,
+            peer_heard: false,
             recovery: None,
             recover: iss,
             loss_point: None,
@@ -1160,6 +1167,12 @@ impl Conn {
     /// The oldest unacknowledged sequence number (SND.UNA).
     pub(crate) fn snd_una(&self) -> Seq {
         self.snd_una
+    }
+
+    /// Whether an ACK since the last call showed the peer hears this end without moving
+    /// SND.UNA (newly SACKed data, or a pure duplicate ACK); clears it.
+    pub(crate) fn take_peer_heard(&mut self) -> bool {
+        core::mem::take(&mut self.peer_heard)
     }
 
     /// Drops a pending challenge ACK (the stack-wide rate limit said no).
@@ -2324,6 +2337,15 @@ impl Conn {
             }
         }
         let acked = ack.since(self.snd_una);
+        let pure_dup = ack == self.snd_una
+            && self.snd_una != self.snd_max
+            && payload_len == 0
+            && !seg.flags.contains(TcpFlags::FIN)
+            && !seg.flags.contains(TcpFlags::SYN)
+            && !wnd_changed;
+        if newly_sacked > 0 || pure_dup {
+            self.peer_heard = true;
+        }
         if acked > 0 {
             self.on_new_ack(ack, acked, seg, flight_before, now);
             // RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK "regardless of its
@@ -2343,10 +2365,7 @@ impl Conn {
             let dup = if self.sack_ok && nb > 0 {
                 newly_sacked > 0
             } else {
-                payload_len == 0
-                    && !seg.flags.contains(TcpFlags::FIN)
-                    && !seg.flags.contains(TcpFlags::SYN)
-                    && !wnd_changed
+                pure_dup
             };
             if dup {
                 self.on_dupack(now, mib);
@@ -4831,6 +4850,40 @@ mod tests {
     /// counts duplicate ACKs as SACKed segments in Reno mode, `tcp_add_reno_sack`, and takes
     /// them out of `tcp_packets_in_flight`). A NewReno window of three segments that loses
     /// one otherwise draws only two duplicate ACKs and waits for the timer.
+    /// An ACK that shows the peer hears this end without acknowledging anything new marks
+    /// the connection for the stack's neighbour confirmation, as Linux `tcp_ack` confirms on
+    /// `FLAG_FORWARD_PROGRESS || !(flag & FLAG_NOT_DUP)`: one that SACKs new data, or a pure
+    /// duplicate (no data, no window change) while data is outstanding, SACK blocks or not.
+    /// A window update, a segment carrying data and an ACK of new data (which the stack
+    /// confirms on by itself, as SND.UNA moved) do not.
+    #[test]
+    fn acks_that_show_the_peer_hears_without_progress_are_taken_for_the_neighbour() {
+        let mut r = Recovering::with(true, 10, None);
+        let heard = |r: &mut Recovering, t, una, sacks: &[(u32, u32)]| {
+            r.ack(t, una, sacks);
+            r.c.take_peer_heard()
+        };
+        assert!(!heard(&mut r, 19, 0, &[]), "a window update");
+        assert!(heard(&mut r, 20, 0, &[]), "a pure duplicate");
+        assert!(!r.c.take_peer_heard(), "taking it clears it");
+        assert!(heard(&mut r, 21, 0, &[(2, 3)]), "new data SACKed");
+        assert!(
+            heard(&mut r, 22, 0, &[(2, 3)]),
+            "the same SACK again: a pure duplicate"
+        );
+        // Data from the peer with an ACK of nothing new is no duplicate.
+        let data = from_peer(&r.c, r.c.rcv_nxt.0, r.seg(0).0, TcpFlags::ACK, 65_535);
+        r.c.on_segment(&data, &Payload::from_slice(b"hello"), at(23), &mut r.mib);
+        assert!(!r.c.take_peer_heard(), "data");
+        assert!(!heard(&mut r, 24, 5, &[]), "new data acknowledged");
+        // Nothing outstanding: a repeated ACK says nothing.
+        assert!(!heard(&mut r, 25, 10, &[]), "everything acknowledged");
+        assert!(
+            !heard(&mut r, 26, 10, &[]),
+            "a repeat with nothing outstanding"
+        );
+    }
+
     #[test]
     fn dupacks_before_recovery_let_new_segments_go_without_sack_too() {
         let mut r = Recovering::with(false, 10, Some(3));

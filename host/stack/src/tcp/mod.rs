@@ -1653,6 +1653,7 @@ impl Stack {
         let outcome = c.on_segment(seg, payload, now, mib);
         let (local, remote, parent) = (c.local, c.remote, c.parent);
         let progress = c.snd_una() != una_before;
+        let heard = c.take_peer_heard();
         if c.challenge_pending() && !self.tcp.allow_challenge(now) {
             if let Some(Some(Sock::Conn(c))) = self.tcp.socks.get_mut(i) {
                 c.cancel_challenge();
@@ -1662,11 +1663,11 @@ impl Stack {
                 self.tcp.mib.challenge_acks += 1;
             }
         }
-        if progress {
-            // The peer acknowledged new data: its link-layer address works, and the
-            // neighbour needs no ARP probe (Linux `tcp_ack` → `sk_dst_confirm`, applied by
-            // `neigh_confirm` as the next segment goes out). Linux also confirms on newly
-            // SACKed data and on pure duplicate ACKs; oxnic does not (yet).
+        if progress || heard {
+            // The peer acknowledged new data, SACKed new data or sent a pure duplicate ACK
+            // while data was outstanding: either way it hears this end, its link-layer
+            // address works, and the neighbour needs no ARP probe (Linux `tcp_ack` →
+            // `sk_dst_confirm`, applied by `neigh_confirm` as the next segment goes out).
             self.neigh_confirm_path(*remote.ip(), now);
         }
         match outcome {

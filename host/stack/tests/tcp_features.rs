@@ -568,6 +568,31 @@ fn unread_small_segments_cost_one_chunk_and_big_ones_arrive_intact() {
     assert_eq!(net.stacks[1].tcp_info(s).unwrap().rcv_collapses, 0);
 }
 
+/// The ARP requests (operation 1, not the replies owed to the peer's probes) stack `stack`
+/// sent since the last call, from its wire tap `tap`.
+fn arp_requests(net: &mut Net, stack: usize, tap: oxnic_stack::packet_tap::TapId) -> usize {
+    net.stacks[stack]
+        .tap_take(tap)
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let d = f.packet.data();
+            d.get(12..14) == Some(&[8, 6][..]) && d.get(20..22) == Some(&[0, 1][..])
+        })
+        .count()
+}
+
+/// The state of A's ARP entry for B (10.0.0.2).
+fn a_entry_for_b(net: &Net, a_if: oxnic_stack::route::IfIndex) -> oxnic_stack::neigh::NeighState {
+    net.stacks[0]
+        .interface(a_if)
+        .unwrap()
+        .neigh()
+        .get("10.0.0.2".parse().unwrap())
+        .unwrap()
+        .state
+}
+
 /// Duplicate ACKs tell the neighbour layer the peer answers too (Linux `tcp_ack` confirms
 /// on `!(flag & FLAG_NOT_DUP)` as on forward progress). A's data is lost on a link gone dead
 /// for 40 s while B, which hears A, sends only duplicate ACKs (put into A's device as if from
@@ -626,23 +651,8 @@ fn duplicate_acks_keep_the_neighbour_confirmed_while_nothing_is_acknowledged() {
         info.retransmits > 0,
         "A kept retransmitting into the dead link"
     );
-    let arp_requests = net.stacks[0]
-        .tap_take(tap)
-        .unwrap()
-        .iter()
-        .filter(|f| {
-            let d = f.packet.data();
-            d.get(12..14) == Some(&[8, 6][..]) && d.get(20..22) == Some(&[0, 1][..])
-        })
-        .count();
-    assert_eq!(arp_requests, 0, "A never probed B");
-    let entry = net.stacks[0]
-        .interface(a_if)
-        .unwrap()
-        .neigh()
-        .get("10.0.0.2".parse().unwrap())
-        .unwrap();
-    assert_eq!(entry.state, NeighState::Reachable);
+    assert_eq!(arp_requests(&mut net, 0, tap), 0, "A never probed B");
+    assert_eq!(a_entry_for_b(&net, a_if), NeighState::Reachable);
 }
 
 /// TCP tells the neighbour layer the peer answers (Linux `tcp_ack` → `sk_dst_confirm` →
@@ -655,18 +665,6 @@ fn acknowledged_data_keeps_the_neighbour_confirmed_without_arp_probes() {
     use oxnic_stack::packet_tap::TapPoint;
     let (mut net, a_if, b_if) = two_hosts(DeviceCaps::default(), ms(1));
     let (c, s) = connected(&mut net);
-    let arp = |net: &mut Net, stack: usize, tap| {
-        net.stacks[stack]
-            .tap_take(tap)
-            .unwrap()
-            .iter()
-            .filter(|f| {
-                let d = f.packet.data();
-                // ARP requests (operation 1), not the replies A owes B's probes.
-                d.get(12..14) == Some(&[8, 6][..]) && d.get(20..22) == Some(&[0, 1][..])
-            })
-            .count()
-    };
     let tap_a = net.stacks[0].add_tap(TapPoint::WireTx, Some(a_if), 1000);
     let tap_b = net.stacks[1].add_tap(TapPoint::WireTx, Some(b_if), 1000);
     let mut buf = [0u8; 64];
@@ -677,13 +675,7 @@ fn acknowledged_data_keeps_the_neighbour_confirmed_without_arp_probes() {
         let now = net.now();
         assert_eq!(net.stacks[1].tcp_recv(s, &mut buf, now), Ok(4));
     }
-    assert_eq!(arp(&mut net, 0, tap_a), 0, "A never probed B");
-    assert!(arp(&mut net, 1, tap_b) > 0, "B probed A");
-    let entry = net.stacks[0]
-        .interface(a_if)
-        .unwrap()
-        .neigh()
-        .get("10.0.0.2".parse().unwrap())
-        .unwrap();
-    assert_eq!(entry.state, NeighState::Reachable);
+    assert_eq!(arp_requests(&mut net, 0, tap_a), 0, "A never probed B");
+    assert!(arp_requests(&mut net, 1, tap_b) > 0, "B probed A");
+    assert_eq!(a_entry_for_b(&net, a_if), NeighState::Reachable);
 }

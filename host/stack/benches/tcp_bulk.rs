@@ -901,13 +901,29 @@ fn chunk_times(link: &mut impl BulkLink, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The speeds (GiB/s) of the chunk times `secs` at the quantiles `qs` of the times, fastest
-/// first.
-fn speeds<const N: usize>(secs: &[f64], qs: [f64; N]) -> [f64; N] {
-    let mut secs = secs.to_vec();
-    secs.sort_by(f64::total_cmp);
-    let gib = |s: f64| CHUNK as f64 / s / f64::from(1u32 << 30);
-    qs.map(|q| gib(secs[((secs.len() - 1) as f64 * q) as usize]))
+/// GiB/s of a chunk moved in `secs` seconds.
+fn gib(secs: f64) -> f64 {
+    CHUNK as f64 / secs / f64::from(1u32 << 30)
+}
+
+/// The value at quantile `q` of `sorted` (ascending).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
+}
+
+/// The speeds (GiB/s) of chunk times `secs`: the fastest chunk, the tenth percentile, the
+/// median, and the mean (all the bytes over all the time, as criterion's figure is: slow
+/// chunks weigh in).
+fn summary(secs: &[f64]) -> [f64; 4] {
+    let mut sorted = secs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
+    [
+        gib(quantile(&sorted, 0.0)),
+        gib(quantile(&sorted, 0.1)),
+        gib(quantile(&sorted, 0.5)),
+        gib(mean),
+    ]
 }
 
 /// Blocks of chunks each entry of the `TCP_BULK_CHUNKS` mode is timed in, taking turns.
@@ -919,6 +935,7 @@ fn per_chunk(n: usize) {
     let mut oxnic = OxnicPair::connected(DeviceCaps::default(), TcpConfig::default(), SOCKET_BUF);
     let blocks = CHUNK_BLOCKS.min(n);
     let (mut s_secs, mut o_secs, mut paired) = (Vec::new(), Vec::new(), Vec::new());
+    let fastest = |secs: &[f64]| gib(secs.iter().copied().fold(f64::INFINITY, f64::min));
     for b in 0..blocks {
         let k = n * (b + 1) / blocks - n * b / blocks;
         // Each entry goes first in every other block.
@@ -929,38 +946,29 @@ fn per_chunk(n: usize) {
             let o = chunk_times(&mut oxnic, k);
             (chunk_times(&mut smoltcp, k), o)
         };
-        let [s_best] = speeds(&s, [0.0]);
-        let [o_best] = speeds(&o, [0.0]);
-        paired.push(o_best / s_best);
+        paired.push(fastest(&o) / fastest(&s));
         s_secs.extend(s);
         o_secs.extend(o);
     }
-    let quantiles = [0.0, 0.1, 0.5];
-    // All the bytes over all the time, as criterion's figure is: slow chunks weigh in.
-    let mean = |secs: &[f64]| {
-        (secs.len() * CHUNK) as f64 / secs.iter().sum::<f64>() / f64::from(1u32 << 30)
-    };
-    let [a, b, c] = speeds(&s_secs, quantiles);
-    let smoltcp = [a, b, c, mean(&s_secs)];
-    let [a, b, c] = speeds(&o_secs, quantiles);
-    let oxnic = [a, b, c, mean(&o_secs)];
+    let (smoltcp, oxnic) = (summary(&s_secs), summary(&o_secs));
     println!("{n} chunks of 4 MiB each, GiB/s: fastest / tenth percentile / median / mean");
-    for (id, v) in [("smoltcp_mtu1500", smoltcp), ("oxnic_mtu1500", oxnic)] {
+    let rows = [
+        ("smoltcp_mtu1500", smoltcp),
+        ("oxnic_mtu1500", oxnic),
+        ("ratio", [0, 1, 2, 3].map(|i| oxnic[i] / smoltcp[i])),
+    ];
+    for (id, v) in rows {
         println!(
             "{id:16} {:6.2} {:6.2} {:6.2} {:6.2}",
             v[0], v[1], v[2], v[3]
         );
     }
-    let r = [0, 1, 2, 3].map(|i| oxnic[i] / smoltcp[i]);
-    println!(
-        "{:16} {:6.2} {:6.2} {:6.2} {:6.2}",
-        "ratio", r[0], r[1], r[2], r[3]
-    );
     paired.sort_by(f64::total_cmp);
-    let (low, high) = (paired[0], paired[paired.len() - 1]);
-    let middle = paired[(paired.len() - 1) / 2];
     println!(
-        "ratio of the fastest chunks of {blocks} pairs of neighbouring blocks: median {middle:.2}, lowest {low:.2}, highest {high:.2}"
+        "ratio of the fastest chunks of {blocks} pairs of neighbouring blocks: median {:.2}, lowest {:.2}, highest {:.2}",
+        quantile(&paired, 0.5),
+        quantile(&paired, 0.0),
+        quantile(&paired, 1.0)
     );
 }
 

@@ -603,7 +603,6 @@ fn duplicate_acks_keep_the_neighbour_confirmed_while_nothing_is_acknowledged() {
     use oxnic_stack::neigh::NeighState;
     use oxnic_stack::netsim::{mac, tcp_frame};
     use oxnic_stack::packet_tap::TapPoint;
-    use oxnic_stack::pktbuf::PacketBuf;
     use oxnic_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
     let (mut net, a_if, b_if) = two_hosts(DeviceCaps::default(), ms(1));
     // No timestamps or SACK: a duplicate ACK made here needs no echo that passes PAWS.
@@ -640,10 +639,7 @@ fn duplicate_acks_keep_the_neighbour_confirmed_while_nothing_is_acknowledged() {
             options: TcpOptions::default(),
         };
         let frame = tcp_frame(mac(1, b_if), mac(0, a_if), remote, local, &dup, &[]).unwrap();
-        net.stacks[0]
-            .device_mut(a_if)
-            .unwrap()
-            .push_rx(PacketBuf::from_slice(64, &frame));
+        assert!(net.push_frame(0, a_if, &frame));
     }
     let info = net.stacks[0].tcp_info(c).unwrap();
     assert_eq!(info.unacked, 4, "nothing was acknowledged");

@@ -4845,11 +4845,6 @@ mod tests {
         assert_eq!(r.c.info().timeouts, 0);
     }
 
-    /// RFC 3042 (Limited Transmit) is for any sender, not only a SACK one: without SACK the
-    /// first and second duplicate ACKs each let one new segment go, cwnd unchanged (Linux
-    /// counts duplicate ACKs as SACKed segments in Reno mode, `tcp_add_reno_sack`, and takes
-    /// them out of `tcp_packets_in_flight`). A NewReno window of three segments that loses
-    /// one otherwise draws only two duplicate ACKs and waits for the timer.
     /// An ACK that shows the peer hears this end without acknowledging anything new marks
     /// the connection for the stack's neighbour confirmation, as Linux `tcp_ack` confirms on
     /// `FLAG_FORWARD_PROGRESS || !(flag & FLAG_NOT_DUP)`: one that SACKs new data, or a pure
@@ -4884,6 +4879,11 @@ mod tests {
         );
     }
 
+    /// RFC 3042 (Limited Transmit) is for any sender, not only a SACK one: without SACK the
+    /// first and second duplicate ACKs each let one new segment go, cwnd unchanged (Linux
+    /// counts duplicate ACKs as SACKed segments in Reno mode, `tcp_add_reno_sack`, and takes
+    /// them out of `tcp_packets_in_flight`). A NewReno window of three segments that loses
+    /// one otherwise draws only two duplicate ACKs and waits for the timer.
     #[test]
     fn dupacks_before_recovery_let_new_segments_go_without_sack_too() {
         let mut r = Recovering::with(false, 10, Some(3));
